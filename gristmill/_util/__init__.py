@@ -1,0 +1,1 @@
+"""Domain-free helpers, one topic per module."""

@@ -1,0 +1,65 @@
+"""Load DuckDB extensions offline from the pip-installed ``duckdb-extension-*`` packages.
+
+DuckDB's own ``INSTALL`` downloads from the internet. Instead we lay the packaged files out
+as a local extension repository (``<repo>/v<version>/<platform>/<name>.duckdb_extension``)
+and point DuckDB at it, so ``INSTALL``/``LOAD`` work with no network and autoloading never
+reaches out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+# DuckDB registers some extensions under a longer canonical name.
+_CANONICAL = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner", "mysql": "mysql_scanner"}
+
+
+def _packaged_file(name: str, version: str) -> Path | None:
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(spec.submodule_search_locations[0]) / "extensions" / version / f"{name}.duckdb_extension"
+    return candidate if candidate.exists() else None
+
+
+def local_repository(names: tuple[str, ...]) -> Path:
+    """Build (once per user and DuckDB version) a repository of the packaged extensions."""
+    version = f"v{duckdb.__version__}"
+    platform = duckdb.execute("PRAGMA platform").fetchone()[0]  # type: ignore[index]
+    root = Path(os.environ.get("GRISTMILL_EXTENSION_REPO", Path(tempfile.gettempdir()) / "gristmill-extensions"))
+    folder = root / version / platform
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = _packaged_file(name, version)
+        if source is None:
+            continue
+        target = folder / f"{_CANONICAL.get(name, name)}.duckdb_extension"
+        if not target.exists() or target.resolve() != source.resolve():
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(source)
+            tmp.replace(target)  # atomic, so parallel processes never see a half-made link
+    return root
+
+
+def connect(database: str = ":memory:", *, extensions: tuple[str, ...] = (), read_only: bool = False,
+            config: dict[str, str | int | bool] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that never downloads, with ``extensions`` loaded."""
+    repo = local_repository(extensions)
+    settings: dict[str, str | int | bool] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": True,
+        "extension_directory": str(repo / "installed"),
+        **(config or {}),
+    }
+    con = duckdb.connect(database, read_only=read_only, config=settings)  # type: ignore[arg-type]
+    con.execute(f"SET custom_extension_repository = '{repo.as_posix()}'")
+    for name in extensions:
+        con.execute(f"INSTALL {name}")
+        con.execute(f"LOAD {name}")
+    return con

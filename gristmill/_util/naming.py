@@ -1,0 +1,17 @@
+"""Normalising names that come from outside systems into warehouse identifiers."""
+
+from __future__ import annotations
+
+import re
+
+_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_INVALID = re.compile(r"[^a-z0-9_]+")
+
+
+def snake_case(name: str) -> str:
+    """``InvoiceLineId`` -> ``invoice_line_id``; ``Billing Country`` -> ``billing_country``."""
+    spaced = _BOUNDARY.sub("_", name.strip())
+    cleaned = _INVALID.sub("_", spaced.lower()).strip("_")
+    if not cleaned:
+        return "_"
+    return f"_{cleaned}" if cleaned[0].isdigit() else cleaned

@@ -1,0 +1,16 @@
+"""'Did you mean …?' suggestions for names a user mistyped."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """Return a ready-to-print hint naming the closest candidate, or None."""
+    pool = list(candidates)
+    lowered = {c.lower(): c for c in pool}
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    if not matches:
+        return None
+    return f'did you mean "{lowered[matches[0]]}"?'

@@ -1,0 +1,14 @@
+"""Project settings (``gristmill.toml``) and secret references: pure data, validated by pydantic."""
+
+from gristmill.config.secrets import SecretRef, redact, resolve
+from gristmill.config.settings import EngineSettings, ModelDefaults, ProjectSettings, StorageSettings
+
+__all__ = [
+    "EngineSettings",
+    "ModelDefaults",
+    "ProjectSettings",
+    "SecretRef",
+    "StorageSettings",
+    "redact",
+    "resolve",
+]

@@ -1,0 +1,55 @@
+"""The shape of ``gristmill.toml``."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Strict):
+    catalog: str = ".gristmill/catalog.sqlite"
+    """DuckLake catalog: a SQLite file path (relative to the project) or ``postgres://…``."""
+    data: str = ".gristmill/lake"
+    """Where DuckLake writes Parquet files: a folder or an ``s3://`` URL."""
+    state: str = ".gristmill/state.sqlite"
+    """Run history (runs, steps, check results): a SQLite file in WAL mode."""
+
+
+class EngineSettings(_Strict):
+    kind: Literal["duckdb"] = "duckdb"
+    """Where models run. ``spark`` and ``postgres`` arrive with their engines."""
+    threads: int | None = Field(default=None, ge=1)
+    memory_limit: str | None = None
+    """A DuckDB memory limit such as ``"4GB"``; the default lets DuckDB choose."""
+
+
+class ModelDefaults(_Strict):
+    kind: Literal["table", "view"] = "table"
+    tags: tuple[str, ...] = ()
+
+
+class ProjectSettings(_Strict):
+    name: str
+    """The project's name; also used in run history and lineage events."""
+    storage: StorageSettings = StorageSettings()
+    engine: EngineSettings = EngineSettings()
+    models: dict[str, ModelDefaults] = {}
+    """Defaults per model folder, e.g. ``[models.staging] kind = "view"``."""
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError("must be letters, digits and underscores, starting with a letter")
+        return value
+
+    def defaults_for(self, folder: str) -> ModelDefaults:
+        return self.models.get(folder, ModelDefaults())

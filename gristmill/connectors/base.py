@@ -1,0 +1,141 @@
+"""The source protocol, and the shared path for sources that DuckDB itself can read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlglot import exp
+
+from gristmill._util.duckdb_extensions import connect
+from gristmill._util.naming import snake_case
+from gristmill._util.suggest import did_you_mean
+from gristmill.config.secrets import redact
+from gristmill.errors import ConfigError, SourceError
+from gristmill.project.specs import SourceSpec, SourceTable
+
+BATCH_ROWS = 122_880  # DuckDB's row-group size: batches map onto its vectors without re-chunking
+
+
+class Source(Protocol):
+    spec: SourceSpec
+
+    def schema(self, table: SourceTable) -> pa.Schema:
+        """The landed schema (normalised column names), cheaply, without reading the data."""
+        ...
+
+    def read(self, table: SourceTable) -> pa.RecordBatchReader:
+        """The table's rows as a stream of record batches with the landed schema."""
+        ...
+
+    def change_marker(self, table: SourceTable) -> str | None:
+        """A value that changes whenever the data may have; None when the source cannot tell."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Options(BaseModel):
+    """Base of connector option models: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+O = TypeVar("O", bound=Options)
+
+
+def parse_options(model: type[O], data: dict[str, Any], where: str, *, ignore: Sequence[str] = ()) -> O:
+    try:
+        return model.model_validate({k: v for k, v in data.items() if k not in ignore})
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        line = getattr(data, "key_lines", {}).get(first["loc"][0]) if first["loc"] else None
+        location = f"{where.split(':')[0]}:{line}" if line else where
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f'unknown option "{key}"', location=location,
+                              hint=did_you_mean(key, [*model.model_fields, *ignore])
+                              or "options: " + ", ".join([*model.model_fields, *ignore])) from None
+        if first["type"] == "missing":
+            raise ConfigError(f'missing required option "{key}"', location=location) from None
+        raise ConfigError(f"{key}: {first['msg']}", location=location) from None
+
+
+class DuckDBReader:
+    """Sources DuckDB reads natively (files, SQLite): relations streamed out as Arrow batches.
+
+    Each source gets a private in-memory DuckDB, so reading never contends with the lake."""
+
+    extensions: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = connect(extensions=self.extensions)
+        return self._con
+
+    def landed(self, relation: duckdb.DuckDBPyRelation, what: str) -> duckdb.DuckDBPyRelation:
+        """Project the relation onto snake_case column names, refusing names that collide."""
+        seen: dict[str, str] = {}
+        projections = []
+        for column in relation.columns:
+            name = snake_case(column)
+            if name in seen:
+                raise SourceError(f'{what}: columns "{seen[name]}" and "{column}" both land as "{name}"',
+                                  hint="select or rename one of them in the source")
+            seen[name] = column
+            projections.append(exp.alias_(exp.column(column, quoted=True), name, quoted=True))
+        return relation.select(*(p.sql(dialect="duckdb") for p in projections))
+
+    def stream(self, relation: duckdb.DuckDBPyRelation, what: str) -> pa.RecordBatchReader:
+        try:
+            reader = relation.to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as err:
+            raise SourceError(f"{what}: {redact(str(err).strip())}") from None
+        return _guarded(reader, what)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+def _guarded(reader: pa.RecordBatchReader, what: str) -> pa.RecordBatchReader:
+    """Re-raise errors that surface mid-stream (a bad line far into a file) as SourceError."""
+
+    def generate() -> Any:
+        try:
+            yield from reader
+        except (duckdb.Error, pa.ArrowException) as err:
+            raise SourceError(f"{what}: {redact(str(err).strip())}") from None
+
+    return pa.RecordBatchReader.from_batches(reader.schema, generate())
+
+
+def resolve_paths(pattern: str, root: Path, where: str) -> list[Path]:
+    path = Path(pattern)
+    base = path if path.is_absolute() else root / path
+    if any(ch in pattern for ch in "*?["):
+        anchor = Path(base.anchor)
+        found = sorted(anchor.glob(str(base.relative_to(anchor))))
+    else:
+        found = [base] if base.exists() else []
+    if not found:
+        raise SourceError(f"{where}: no file matches {pattern} (looked in {base.parent})",
+                          hint="check the path; it is relative to the project folder")
+    return found
+
+
+def file_marker(paths: Sequence[Path]) -> str:
+    parts = []
+    for path in paths:
+        stat = path.stat()
+        parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(parts)

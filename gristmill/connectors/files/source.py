@@ -1,0 +1,88 @@
+"""Read files through DuckDB's readers and stream them out as Arrow batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from gristmill.config.secrets import redact
+from gristmill.connectors.base import DuckDBReader, file_marker, parse_options, resolve_paths
+from gristmill.connectors.files.config import EXTENSION_FORMATS, FilesSourceOptions, FilesTableOptions, Format
+from gristmill.errors import ConfigError, SourceError
+from gristmill.project.specs import SourceSpec, SourceTable
+
+_MAX_JSON_OBJECT = 1 << 30  # a whole JSON document may be one object; allow it up to 1 GiB
+
+
+class Source(DuckDBReader):
+    def __init__(self, spec: SourceSpec, root: Path) -> None:
+        super().__init__()
+        self.spec = spec
+        self.root = root
+        self.defaults = parse_options(FilesSourceOptions, spec.options, spec.file)
+        self.tables = {
+            key: parse_options(FilesTableOptions, table.options, table.location, ignore=("checks",))
+            for key, table in spec.tables.items()
+        }
+
+    def _plan(self, table: SourceTable) -> tuple[list[Path], Format, FilesTableOptions]:
+        options = self.tables[table.key]
+        pattern = options.path or self.defaults.path
+        if pattern is None:
+            raise ConfigError(f'table "{table.key}" needs a "path" (or set one for the whole source)',
+                              location=table.location)
+        paths = resolve_paths(pattern, self.root, f"{self.spec.file} ({table.key})")
+        fmt = options.format or self.defaults.format or EXTENSION_FORMATS.get(paths[0].suffix.lower())
+        if fmt is None:
+            raise ConfigError(f'cannot tell the format of {paths[0].name}', location=table.location,
+                              hint="set format: csv | json | ndjson | parquet")
+        return paths, fmt, options
+
+    def _relation(self, table: SourceTable) -> duckdb.DuckDBPyRelation:
+        paths, fmt, options = self._plan(table)
+        files = [p.as_posix() for p in paths]
+        what = f"{self.spec.file} ({table.key}): {paths[0].relative_to(self.root) if paths[0].is_relative_to(self.root) else paths[0]}"
+        try:
+            if fmt == "csv":
+                relation = self.con.read_csv(files, **options.options)
+            elif fmt == "parquet":
+                relation = self.con.read_parquet(files, **options.options)
+            else:
+                kwargs = {"format": "newline_delimited" if fmt == "ndjson" else "auto",
+                          "maximum_object_size": _MAX_JSON_OBJECT, **options.options}
+                relation = self.con.read_json(files, **kwargs)
+            if options.records:
+                if options.records not in relation.columns:
+                    raise SourceError(f'{what}: the document has no key "{options.records}"',
+                                      hint="top-level keys: " + ", ".join(relation.columns))
+                unnested = exp.func("unnest", exp.column(options.records, quoted=True))
+                relation = relation.select(exp.alias_(unnested, "r").sql(dialect="duckdb"))
+                relation = relation.select("unnest(r)")
+            if options.columns:
+                missing = [c for c in options.columns if c not in relation.columns]
+                if missing:
+                    raise ConfigError(f'{what} has no column "{missing[0]}"', location=table.location,
+                                      hint="columns: " + ", ".join(relation.columns))
+                relation = relation.select(*(exp.column(c, quoted=True).sql(dialect="duckdb")
+                                             for c in options.columns))
+        except duckdb.Error as err:
+            raise SourceError(f"{what}: {redact(str(err).strip())}",
+                              hint="fix the file, or pass reader options under 'options:'") from None
+        return self.landed(relation, what)
+
+    def schema(self, table: SourceTable) -> pa.Schema:
+        relation = self._relation(table)
+        try:
+            return relation.limit(0).to_arrow_table().schema
+        except duckdb.Error as err:
+            raise SourceError(f"{self.spec.file} ({table.key}): {redact(str(err).strip())}") from None
+
+    def read(self, table: SourceTable) -> pa.RecordBatchReader:
+        return self.stream(self._relation(table), f"{self.spec.file} ({table.key})")
+
+    def change_marker(self, table: SourceTable) -> str | None:
+        paths, _, _ = self._plan(table)
+        return file_marker(paths)

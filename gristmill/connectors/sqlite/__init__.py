@@ -1,0 +1,1 @@
+"""SQLite database files, read by DuckDB's sqlite scanner."""

@@ -1,0 +1,82 @@
+"""The engine protocol: the few things the platform needs from anything that runs SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol
+
+import pyarrow as pa
+from sqlglot import exp
+
+
+@dataclass(frozen=True, order=True)
+class Relation:
+    """A table or view the platform manages, named ``schema.name`` like the asset it holds."""
+
+    schema: str
+    name: str
+
+    @classmethod
+    def of(cls, asset: str) -> Relation:
+        schema, name = asset.split(".", 1)
+        return cls(schema, name)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+class Engine(Protocol):
+    """What every engine offers. Differences are declared as flags, not discovered by trying."""
+
+    kind: ClassVar[str]
+    dialect: ClassVar[str]
+    SUPPORTS_TRANSACTIONS: ClassVar[bool]
+    """Several statements (data, checks, metadata) commit or roll back together."""
+    SUPPORTS_VIEWS: ClassVar[bool]
+    SUPPORTS_CONCURRENT_READERS: ClassVar[bool]
+    """Another process may read while this one writes."""
+
+    def table(self, relation: Relation) -> exp.Table:
+        """The fully qualified physical table for ``relation``, ready to put in an AST."""
+        ...
+
+    def execute(self, statement: exp.Expression) -> None: ...
+
+    def query(self, sql: str | exp.Expression) -> pa.Table:
+        """Run a query and return its whole result as Arrow."""
+        ...
+
+    def stream(self, sql: str | exp.Expression, batch_rows: int = 100_000) -> pa.RecordBatchReader: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything inside commits together, or nothing does."""
+        ...
+
+    def write_arrow(self, relation: Relation, data: pa.RecordBatchReader,
+                    mode: Literal["replace", "append"] = "replace") -> int:
+        """Write record batches into a table; returns the rows written."""
+        ...
+
+    def create_table_as(self, relation: Relation, query: exp.Query) -> int:
+        """Create or atomically replace a table from a query; returns its rows."""
+        ...
+
+    def create_view_as(self, relation: Relation, query: exp.Query) -> None: ...
+
+    def drop(self, relation: Relation) -> None: ...
+
+    def columns(self) -> dict[Relation, list[tuple[str, str]]]:
+        """Every managed table and view with its (column, type) pairs, in one round trip."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return

@@ -1,0 +1,173 @@
+"""DuckDB over DuckLake: ACID commits across tables, snapshots, and readers in other processes."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from gristmill._util.duckdb_extensions import connect
+from gristmill.config.secrets import redact
+from gristmill.config.settings import ProjectSettings
+from gristmill.engines.base import Relation
+from gristmill.errors import EngineError, GristmillError
+
+CATALOG = "lake"
+_INTERNAL_SCHEMAS = ("information_schema", "pg_catalog")
+_names = itertools.count()
+
+
+def _literal(value: str) -> str:
+    return exp.Literal.string(value).sql(dialect="duckdb")
+
+
+class DuckDBEngine:
+    kind: ClassVar[str] = "duckdb"
+    dialect: ClassVar[str] = "duckdb"
+    SUPPORTS_TRANSACTIONS: ClassVar[bool] = True
+    SUPPORTS_VIEWS: ClassVar[bool] = True
+    SUPPORTS_CONCURRENT_READERS: ClassVar[bool] = True
+
+    def __init__(self, settings: ProjectSettings, root: Path, *, read_only: bool = False) -> None:
+        storage = settings.storage
+        catalog = storage.catalog
+        data = storage.data if "://" in storage.data else (root / storage.data).resolve().as_posix() + "/"
+        if "://" not in catalog:
+            catalog_path = (root / catalog).resolve()
+            if read_only and not catalog_path.exists():
+                raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
+            catalog_path.parent.mkdir(parents=True, exist_ok=True)
+            if "://" not in storage.data:
+                Path(data).mkdir(parents=True, exist_ok=True)
+            catalog = f"sqlite:{catalog_path.as_posix()}"
+        config: dict[str, str | int | bool] = {}
+        if settings.engine.threads:
+            config["threads"] = settings.engine.threads
+        if settings.engine.memory_limit:
+            config["memory_limit"] = settings.engine.memory_limit
+        self._con = connect(extensions=("ducklake", "sqlite"), config=config)
+        options = [f"DATA_PATH {_literal(data)}"] + (["READ_ONLY"] if read_only else [])
+        try:
+            self._con.execute(f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({', '.join(options)})")
+        except duckdb.Error as err:
+            raise EngineError(f"cannot open the lake catalog {redact(storage.catalog)}: {redact(str(err))}",
+                              hint="check [storage] in gristmill.toml") from None
+        self._con.execute(f"USE {CATALOG}")
+        self._schemas: set[str] = set()
+
+    # -- statements --------------------------------------------------------------------------------
+
+    def table(self, relation: Relation) -> exp.Table:
+        return exp.table_(relation.name, db=relation.schema, catalog=CATALOG, quoted=True)
+
+    def execute(self, statement: exp.Expression) -> None:
+        self._run(statement.sql(dialect=self.dialect))
+
+    def query(self, sql: str | exp.Expression) -> pa.Table:
+        text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
+        try:
+            return self._con.sql(text).to_arrow_table() if text.strip() else pa.table({})
+        except duckdb.Error as err:
+            raise EngineError(redact(str(err))) from None
+
+    def stream(self, sql: str | exp.Expression, batch_rows: int = 100_000) -> pa.RecordBatchReader:
+        text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
+        try:
+            return self._con.execute(text).to_arrow_reader(batch_rows)
+        except duckdb.Error as err:
+            raise EngineError(redact(str(err))) from None
+
+    def _run(self, text: str) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._con.execute(text)
+        except duckdb.Error as err:
+            raise EngineError(redact(str(err).strip())) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        try:
+            self._con.execute("COMMIT")
+        except duckdb.Error as err:
+            raise EngineError(f"commit failed, nothing was published: {redact(str(err))}") from None
+
+    # -- tables ------------------------------------------------------------------------------------
+
+    def _ensure_schema(self, schema: str) -> None:
+        if schema not in self._schemas:
+            self.execute(exp.Create(this=exp.Table(db=exp.to_identifier(schema, quoted=True),
+                                                   catalog=exp.to_identifier(CATALOG)),
+                                    kind="SCHEMA", exists=True))
+            self._schemas.add(schema)
+
+    def write_arrow(self, relation: Relation, data: pa.RecordBatchReader,
+                    mode: Literal["replace", "append"] = "replace") -> int:
+        self._ensure_schema(relation.schema)
+        view = f"_gristmill_batches_{next(_names)}"
+        self._con.register(view, data)
+        try:
+            source = exp.select("*").from_(view)
+            if mode == "replace":
+                return self.create_table_as(relation, source)
+            insert = exp.insert(source, self.table(relation))
+            return int(self._run(insert.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
+        finally:
+            self._con.unregister(view)
+
+    def create_table_as(self, relation: Relation, query: exp.Query) -> int:
+        self._ensure_schema(relation.schema)
+        self.drop_view(relation)
+        create = exp.Create(this=self.table(relation), kind="TABLE", replace=True, expression=query)
+        return int(self._run(create.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
+
+    def create_view_as(self, relation: Relation, query: exp.Query) -> None:
+        self._ensure_schema(relation.schema)
+        self.drop_table(relation)
+        self.execute(exp.Create(this=self.table(relation), kind="VIEW", replace=True, expression=query))
+
+    def drop_table(self, relation: Relation) -> None:
+        self.execute(exp.Drop(this=self.table(relation), kind="TABLE", exists=True))
+
+    def drop_view(self, relation: Relation) -> None:
+        self.execute(exp.Drop(this=self.table(relation), kind="VIEW", exists=True))
+
+    def drop(self, relation: Relation) -> None:
+        kind = self._kind(relation)
+        if kind == "VIEW":
+            self.drop_view(relation)
+        elif kind:
+            self.drop_table(relation)
+
+    def _kind(self, relation: Relation) -> str | None:
+        found = self._con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
+            [CATALOG, relation.schema, relation.name],
+        ).fetchone()
+        return None if found is None else ("VIEW" if found[0] == "VIEW" else "TABLE")
+
+    def columns(self) -> dict[Relation, list[tuple[str, str]]]:
+        rows = self._con.execute(
+            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = ? ORDER BY table_schema, table_name, ordinal_position",
+            [CATALOG],
+        ).fetchall()
+        result: dict[Relation, list[tuple[str, str]]] = {}
+        for schema, name, column, dtype in rows:
+            if schema not in _INTERNAL_SCHEMAS:
+                result.setdefault(Relation(schema, name), []).append((column, dtype))
+        return result
+
+    def close(self) -> None:
+        self._con.close()

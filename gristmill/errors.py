@@ -1,0 +1,84 @@
+"""Every error Gristmill raises on purpose.
+
+    GristmillError                 base; ``str(err)`` is the whole user-facing message
+    ├── ProjectError               the project folder is wrong (file:line in the message)
+    │   ├── ConfigError            gristmill.toml or a YAML file is malformed or invalid
+    │   ├── SQLError               a model's SQL cannot be parsed or validated (file:line:col)
+    │   ├── SelectionError         a ``-s`` selection matches nothing or is malformed
+    │   └── CycleError             models depend on each other in a loop
+    ├── SourceError                a source cannot be read (names the source, table, file)
+    ├── EngineError                the engine rejected a statement (names the asset)
+    ├── CheckFailed                a blocking check failed; the previous version stays live
+    ├── ConcurrentRunError         another process is running this project
+    └── StateError                 the state store cannot be opened or migrated
+
+Each error is also Transient (worth retrying) or Terminal (retrying cannot help); the
+runtime decides retries from these markers, never from message text.
+"""
+
+from __future__ import annotations
+
+
+class Transient:
+    """Marker: the same call may succeed later (network, lock, busy server)."""
+
+
+class Terminal:
+    """Marker: retrying cannot help until the user changes something."""
+
+
+class GristmillError(Exception):
+    """Base of every error raised on purpose. The message says what, where and what to do."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+
+
+class ProjectError(GristmillError, Terminal):
+    """The project folder declares something wrong."""
+
+    def __init__(self, message: str, *, location: str | None = None, hint: str | None = None) -> None:
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message, hint=hint)
+
+
+class ConfigError(ProjectError):
+    """A configuration file is malformed or holds an invalid value."""
+
+
+class SQLError(ProjectError):
+    """A model's SQL cannot be parsed or refers to something that does not exist."""
+
+
+class SelectionError(ProjectError):
+    """A selection expression is malformed or matches nothing."""
+
+
+class CycleError(ProjectError):
+    """Assets depend on each other in a loop."""
+
+
+class SourceError(GristmillError, Terminal):
+    """A source cannot be read."""
+
+
+class TransientSourceError(SourceError, Transient):
+    """A source failed in a way that may pass on retry (timeouts, busy servers)."""
+
+
+class EngineError(GristmillError, Terminal):
+    """The engine rejected a statement."""
+
+
+class CheckFailed(GristmillError, Terminal):
+    """A blocking check failed, so the new version of an asset was not published."""
+
+
+class ConcurrentRunError(GristmillError, Transient):
+    """Another process holds this project's run lock."""
+
+
+class StateError(GristmillError, Terminal):
+    """The state store cannot be opened, read or migrated."""

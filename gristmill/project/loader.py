@@ -1,0 +1,248 @@
+"""The only code that walks a project folder. Every error it raises names the file and line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from gristmill._util.naming import snake_case
+from gristmill._util.suggest import did_you_mean
+from gristmill.config.settings import ProjectSettings
+from gristmill.errors import ConfigError, ProjectError
+from gristmill.project import yamlfile
+from gristmill.project.checks import parse_check_items
+from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
+from gristmill.project.validation import validated
+
+PROJECT_FILE = "gristmill.toml"
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    settings: ProjectSettings
+    sources: dict[str, SourceSpec]
+    models: dict[str, ModelSpec]
+    checks: tuple[CheckSpec, ...]
+
+    def path(self, setting: str) -> Path:
+        """A storage path from the settings, relative to the project root."""
+        return (self.root / setting).resolve()
+
+
+def find_root(start: Path) -> Path:
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ProjectError(f"no {PROJECT_FILE} in {start.resolve()} or any folder above it",
+                       hint="run `gristmill init <name>` to create a project, or pass --project <folder>")
+
+
+def load_project(start: Path) -> Project:
+    root = find_root(start)
+    settings = _load_settings(root)
+    sources = _load_sources(root)
+    models, header_checks = _load_models(root, settings)
+    checks = [*header_checks, *_source_checks(root, sources), *_load_check_files(root)]
+    return Project(root, settings, sources, models, tuple(checks))
+
+
+# --- gristmill.toml -------------------------------------------------------------------------------
+
+def _load_settings(root: Path) -> ProjectSettings:
+    text = (root / PROJECT_FILE).read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
+        where = f"{PROJECT_FILE}:{found.group(1)}:{found.group(2)}" if found else PROJECT_FILE
+        raise ConfigError(f"invalid TOML: {str(err).split(' (at line')[0]}", location=where) from None
+    return validated(ProjectSettings, data, file=PROJECT_FILE, line_of=lambda loc: _toml_line(text, loc))
+
+
+def _toml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Find the line of a dotted key: its table header, then the key below it."""
+    table, key = [str(p) for p in loc[:-1]], str(loc[-1]) if loc else ""
+    lines = text.splitlines()
+    start = 0
+    if table:
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(p) + '|"' + re.escape(p) + '"'
+                                                           for p in table) + r"\s*\]")
+        for number, line in enumerate(lines):
+            if header.match(line):
+                start = number
+                break
+        else:
+            return None
+    for number in range(start, len(lines)):
+        if number > start and lines[number].lstrip().startswith("[") and table:
+            break
+        if number > start and lines[number].lstrip().startswith("[") and not table:
+            break
+        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[number]) or (number == start and table and not key):
+            return number + 1
+    return start + 1 if table else None
+
+
+# --- sources/*.yml --------------------------------------------------------------------------------
+
+class _SourceEnvelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kind: str
+    description: str | None = None
+    tags: list[str] = []
+    schema_: str = "raw"
+    tables: dict[str, Any] | list[str]
+
+
+def _load_sources(root: Path) -> dict[str, SourceSpec]:
+    sources: dict[str, SourceSpec] = {}
+    for path in sorted((root / "sources").glob("*.y*ml")):
+        file = path.relative_to(root).as_posix()
+        data = yamlfile.load(path, file)
+        if not isinstance(data, dict):
+            raise ConfigError("a source file must be a mapping with at least 'kind' and 'tables'", location=file)
+        name = snake_case(path.stem)
+        if "schema_" in data:
+            raise ConfigError('unknown key "schema_"', location=file)
+        envelope = validated(_SourceEnvelope, {("schema_" if k == "schema" else k): v for k, v in data.items()},
+                             file=file, line_of=lambda loc, d=data: yamlfile.line_of(d, loc))
+        key_lines = dict(getattr(data, "key_lines", {}))
+        schema = envelope.schema_
+        if not _NAME.match(schema):
+            raise ConfigError(f'schema "{schema}" must be lower-case letters, digits, _',
+                              location=f"{file}:{key_lines.get('schema', 1)}")
+        raw_tables = data["tables"]
+        if isinstance(raw_tables, list):
+            entries: dict[str, Any] = {str(t): {"table": t} for t in raw_tables}
+            lines = dict(zip(entries, getattr(raw_tables, "item_lines", []), strict=False))
+        else:
+            entries = {str(k): (v if v is not None else {}) for k, v in raw_tables.items()}
+            lines = dict(getattr(raw_tables, "key_lines", {}))
+        if not entries:
+            raise ConfigError("a source needs at least one table under 'tables'",
+                              location=f"{file}:{key_lines.get('tables', 1)}")
+        tables: dict[str, SourceTable] = {}
+        for key, options in entries.items():
+            where = f"{file}:{lines.get(key, key_lines.get('tables', 1))}"
+            if not isinstance(options, dict):
+                raise ConfigError(f'table "{key}" must be a mapping of options (or {{}})', location=where)
+            landing = snake_case(key)
+            asset = f"{schema}.{name}__{landing}"
+            tables[landing] = SourceTable(landing, asset, options, where)
+        options = {k: v for k, v in data.items() if k not in {"kind", "description", "tags", "schema", "tables"}}
+        sources[name] = SourceSpec(name, envelope.kind, file, options, tables, tuple(envelope.tags),
+                                   envelope.description, key_lines)
+    return sources
+
+
+def _source_checks(root: Path, sources: dict[str, SourceSpec]) -> list[CheckSpec]:
+    found: list[CheckSpec] = []
+    for source in sources.values():
+        for table in source.tables.values():
+            items = table.options.get("checks")
+            if items is not None:
+                file, line = table.location.rsplit(":", 1)
+                found.extend(parse_check_items(items, table.asset, file, int(line)))
+    return found
+
+
+# --- models/**/*.sql ------------------------------------------------------------------------------
+
+class _ModelHeader(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["table", "view"] | None = None
+    tags: list[str] = []
+    description: str | None = None
+    owner: str | None = None
+    columns: dict[str, str] = {}
+    checks: list[Any] = []
+
+
+_HEADER_KEYS = tuple(_ModelHeader.model_fields)
+_COMMENT = re.compile(r"^\s*--\s?(.*)$")
+
+
+def _split_header(text: str) -> tuple[list[str], int]:
+    """Leading ``--`` comment lines (without the dashes) and how many lines they span."""
+    header: list[str] = []
+    for line in text.splitlines():
+        match = _COMMENT.match(line)
+        if not match:
+            break
+        header.append(match.group(1))
+    return header, len(header)
+
+
+def _parse_header(lines: list[str], file: str) -> dict[str, Any]:
+    """A header is YAML in the leading comment block, if that block starts with a known key.
+
+    A plain prose comment is not a header and never an error."""
+    first = next((line for line in lines if line.strip()), "")
+    key = re.match(r"^\s*([A-Za-z_]+)\s*:", first)
+    if not key or (key.group(1) not in _HEADER_KEYS and did_you_mean(key.group(1), _HEADER_KEYS) is None):
+        return {}
+    data = yamlfile.parse("\n".join(lines), file)
+    if not isinstance(data, dict):
+        raise ConfigError("the model header must be 'key: value' lines", location=f"{file}:1")
+    return data
+
+
+def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, ModelSpec], list[CheckSpec]]:
+    models: dict[str, ModelSpec] = {}
+    checks: list[CheckSpec] = []
+    folder = root / "models"
+    for path in sorted(folder.rglob("*.sql")):
+        file = path.relative_to(root).as_posix()
+        parts = path.relative_to(folder).parts
+        if len(parts) < 2:
+            raise ProjectError("a model lives in a schema folder, e.g. models/staging/orders.sql",
+                               location=file, hint=f"move it to models/<schema>/{path.name}")
+        schema, name = parts[0], path.stem
+        for label, value in (("schema folder", schema), ("model file name", name)):
+            if not _NAME.match(value):
+                raise ProjectError(f'{label} "{value}" must be lower-case letters, digits and _', location=file)
+        asset = f"{schema}.{name}"
+        if asset in models:
+            raise ProjectError(f"two models are both named {asset}: {models[asset].file} and {file}",
+                               location=file, hint="rename one of them")
+        text = path.read_text(encoding="utf-8")
+        header_lines, count = _split_header(text)
+        data = _parse_header(header_lines, file)
+        header = validated(_ModelHeader, data, file=file, line_of=lambda loc, d=data: yamlfile.line_of(d, loc))
+        defaults = settings.defaults_for(schema)
+        body = "\n".join(text.splitlines()[count:]) if data else text
+        if not body.strip():
+            raise ProjectError("the model has no SQL: write one SELECT statement", location=file)
+        models[asset] = ModelSpec(
+            asset=asset, file=file, path=path, sql=body, sql_line=(count + 1) if data else 1,
+            kind=header.kind or defaults.kind, tags=tuple(dict.fromkeys([*defaults.tags, *header.tags])),
+            description=header.description, owner=header.owner, columns=header.columns,
+        )
+        if header.checks:
+            checks.extend(parse_check_items(data["checks"], asset, file, getattr(data, "key_lines", {}).get("checks", 1)))
+    return models, checks
+
+
+# --- checks/*.yml ---------------------------------------------------------------------------------
+
+def _load_check_files(root: Path) -> list[CheckSpec]:
+    checks: list[CheckSpec] = []
+    for path in sorted((root / "checks").glob("*.y*ml")):
+        file = path.relative_to(root).as_posix()
+        data = yamlfile.load(path, file)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise ConfigError("a checks file maps each asset to a list of checks, e.g. "
+                              "'staging.customer: [{not_null: customer_id}]'", location=file)
+        for asset, items in data.items():
+            line = data.key_lines.get(asset, 1) if isinstance(data, yamlfile.LineDict) else 1
+            checks.extend(parse_check_items(items, str(asset), file, line))
+    return checks

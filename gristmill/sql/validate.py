@@ -1,0 +1,69 @@
+"""Check a model against the columns of what it reads, before any SQL runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, SqlglotError
+from sqlglot.optimizer.qualify import qualify
+
+from gristmill._util.suggest import did_you_mean
+from gristmill.errors import SQLError
+from gristmill.sql.parse import DIALECT, ParsedModel
+
+_UNKNOWN_COLUMN = re.compile(r"""(?:Unknown column: |Column ')"?([^"']+)"?'?""")
+
+
+def check_tables(parsed: ParsedModel, known: Sequence[str]) -> None:
+    for ref in parsed.reads:
+        if ref.asset in known:
+            continue
+        if "." not in ref.asset:
+            hint = did_you_mean(ref.asset, [k.split(".", 1)[1] for k in known])
+            raise SQLError(f'table "{ref.asset}" has no schema; refer to tables as <schema>.<name>',
+                           location=f"{parsed.file}:{ref.line}:{ref.col}",
+                           hint=(hint + " (with its schema)") if hint else None)
+        raise SQLError(f'unknown table "{ref.asset}"', location=f"{parsed.file}:{ref.line}:{ref.col}",
+                       hint=did_you_mean(ref.asset, known) or "it is neither a model nor a source table")
+
+
+def output_columns(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """The model's output column names, or an SQLError naming the column that does not exist.
+
+    ``schemas`` maps each asset the model reads to its column names. Returns None when sqlglot
+    cannot reason about the query (the engine then has the last word)."""
+    nested: dict[str, dict[str, dict[str, str]]] = {}
+    for asset, columns in schemas.items():
+        schema, name = asset.split(".", 1)
+        nested.setdefault(schema, {})[name] = {c: "unknown" for c in columns}
+    try:
+        qualified = qualify(parsed.expression.copy(), schema=nested, dialect=DIALECT,
+                            validate_qualify_columns=True, identify=False)
+    except OptimizeError as err:
+        found = _UNKNOWN_COLUMN.search(str(err))
+        if found:
+            _raise_unknown_column(parsed, found.group(1), schemas)
+        return None
+    except SqlglotError:
+        return None
+    if any(isinstance(s, exp.Star) for s in qualified.selects):
+        return None
+    return list(qualified.named_selects)
+
+
+def _raise_unknown_column(parsed: ParsedModel, name: str, schemas: Mapping[str, Sequence[str]]) -> None:
+    aliases = {t.alias_or_name: f"{t.db}.{t.name}" for t in parsed.expression.find_all(exp.Table) if t.db}
+    for column in parsed.expression.find_all(exp.Column):
+        if column.name != name:
+            continue
+        table = aliases.get(column.table) if column.table else None
+        candidates = schemas.get(table, []) if table else [c for cols in schemas.values() for c in cols]
+        if table and name in candidates:
+            continue
+        where = f" in {table}" if table else ""
+        raise SQLError(f'column "{name}" does not exist{where}', location=parsed.where(column),
+                       hint=did_you_mean(name, candidates) or (f"{table} has: " + ", ".join(candidates)
+                                                               if table else None))
+    raise SQLError(f'column "{name}" does not exist', location=parsed.where())
