@@ -92,7 +92,7 @@ class DuckDBReader:
                                   hint="select or rename one of them in the source")
             seen[name] = column
             projections.append(exp.alias_(exp.column(column, quoted=True), name, quoted=True))
-        return relation.select(*(p.sql(dialect="duckdb") for p in projections))
+        return relation.project(", ".join(p.sql(dialect="duckdb") for p in projections))
 
     def stream(self, relation: duckdb.DuckDBPyRelation, what: str) -> pa.RecordBatchReader:
         try:

@@ -59,7 +59,9 @@ def parse(text: str, name: str, *, line_offset: int = 0) -> Any:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{name}:{mark.line + 1 + line_offset}:{mark.column + 1}" if mark else name
-        raise ConfigError(f"invalid YAML: {err.problem or err.context}", location=where) from None
+        problem = str(err.problem or err.context)
+        hint = 'a value containing ": " must be quoted' if "mapping values are not allowed" in problem else None
+        raise ConfigError(f"invalid YAML: {problem}", location=where, hint=hint) from None
     finally:
         loader.dispose()
     if line_offset:

@@ -1,4 +1,4 @@
-"""Render a model's SQL for the engine, with asset names swapped for physical tables."""
+"""Rewrite a model's AST so each asset it reads points at its physical table."""
 
 from __future__ import annotations
 
@@ -6,17 +6,21 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from gristmill.sql.parse import DIALECT, ParsedModel
+from gristmill.sql.parse import ParsedModel
 
 
-def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]], *, dialect: str = DIALECT) -> str:
-    """SQL text for ``dialect`` where each ``schema.name`` read becomes ``catalog.schema.table``."""
+def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]]) -> exp.Query:
+    """A copy of the model's query where each ``schema.name`` read becomes ``catalog.schema.table``.
+
+    The original name stays as the alias, so ``invoice.invoice_id`` still resolves."""
 
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}" in physical:
             catalog, schema, table = physical[f"{node.db}.{node.name}"]
-            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
-            return exp.table_(table, db=schema, catalog=catalog, alias=alias.this if alias else None)
+            alias = node.alias or node.name
+            return exp.table_(table, db=schema, catalog=catalog, quoted=True, alias=alias)
         return node
 
-    return parsed.expression.transform(swap, copy=True).sql(dialect=dialect)
+    query = parsed.expression.transform(swap, copy=True)
+    assert isinstance(query, exp.Query)
+    return query

@@ -59,14 +59,14 @@ class Source(DuckDBReader):
                     raise SourceError(f'{what}: the document has no key "{options.records}"',
                                       hint="top-level keys: " + ", ".join(relation.columns))
                 unnested = exp.func("unnest", exp.column(options.records, quoted=True))
-                relation = relation.select(exp.alias_(unnested, "r").sql(dialect="duckdb"))
-                relation = relation.select("unnest(r)")
+                relation = relation.project(exp.alias_(unnested, "r").sql(dialect="duckdb"))
+                relation = relation.project("unnest(r)")
             if options.columns:
                 missing = [c for c in options.columns if c not in relation.columns]
                 if missing:
                     raise ConfigError(f'{what} has no column "{missing[0]}"', location=table.location,
                                       hint="columns: " + ", ".join(relation.columns))
-                relation = relation.select(*(exp.column(c, quoted=True).sql(dialect="duckdb")
+                relation = relation.project(", ".join(exp.column(c, quoted=True).sql(dialect="duckdb")
                                              for c in options.columns))
         except duckdb.Error as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}",

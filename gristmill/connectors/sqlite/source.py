@@ -62,7 +62,7 @@ class Source(DuckDBReader):
                 if missing:
                     raise ConfigError(f'{self.path.name}:{name} has no column "{missing[0]}"',
                                       location=table.location, hint=did_you_mean(missing[0], relation.columns))
-                relation = relation.select(*(exp.column(c, quoted=True).sql(dialect="duckdb")
+                relation = relation.project(", ".join(exp.column(c, quoted=True).sql(dialect="duckdb")
                                              for c in options.columns))
         except duckdb.Error as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None

@@ -137,10 +137,10 @@ class DuckDBEngine:
         self.execute(exp.Create(this=self.table(relation), kind="VIEW", replace=True, expression=query))
 
     def drop_table(self, relation: Relation) -> None:
-        self.execute(exp.Drop(this=self.table(relation), kind="TABLE", exists=True))
+        self.execute(exp.Drop(tables=[self.table(relation)], kind="TABLE", exists=True))
 
     def drop_view(self, relation: Relation) -> None:
-        self.execute(exp.Drop(this=self.table(relation), kind="VIEW", exists=True))
+        self.execute(exp.Drop(tables=[self.table(relation)], kind="VIEW", exists=True))
 
     def drop(self, relation: Relation) -> None:
         kind = self._kind(relation)

@@ -1,0 +1,169 @@
+"""``gristmill`` commands. Each parses its options, calls the workspace and renders the answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from gristmill import __version__
+from gristmill.cli import render
+from gristmill.errors import GristmillError, ProjectError
+
+app = typer.Typer(
+    name="gristmill",
+    help="Ingest, transform and check data from one project folder, embedded on DuckDB + Parquet.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+# Outside a terminal (CI logs, pipes) Rich would assume 80 columns and squeeze the tables.
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True)
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (default: the current one "
+                                          "or the nearest parent holding gristmill.toml).")]
+SelectOpt = Annotated[list[str], typer.Option("--select", "-s", help="Assets to include: name, +name (with "
+                                              "upstream), name+ (with downstream), tag:x, source:y, schema.*")]
+ExcludeOpt = Annotated[list[str], typer.Option("--exclude", "-x", help="Assets to leave out (same syntax).")]
+RefreshOpt = Annotated[bool, typer.Option("--full-refresh", help="Rebuild the selection even if unchanged.")]
+
+
+def _workspace(project: Path):  # type: ignore[no-untyped-def]
+    from gristmill.workspace import Workspace
+
+    return Workspace(project)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"gristmill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Ingest, transform and check data from one project folder, embedded on DuckDB + Parquet."""
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="Folder to create; also the project's name.")] = "shop",
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty folder.")] = False,
+) -> None:
+    """Create a runnable example project: the Chinook music store, from a SQLite file and a JSON
+    export through staging models to a star schema and a revenue mart."""
+    from gristmill.project.scaffold import create_demo
+
+    folder = create_demo(Path(name), force=force)
+    console.print(f"Created [bold]{folder}[/] — next: [bold]cd {name} && gristmill run[/]")
+
+
+@app.command()
+def run(
+    project: ProjectOpt = Path("."),
+    select: SelectOpt = [],  # noqa: B006 - typer reads defaults, never mutates them
+    exclude: ExcludeOpt = [],  # noqa: B006
+    full_refresh: RefreshOpt = False,
+    wait: Annotated[float, typer.Option(help="Seconds to wait if another run holds the project.")] = 0.0,
+) -> None:
+    """Load sources, build models and run checks; only what changed since the last run."""
+    from gristmill.runtime.events import StepFinished, StepStarted
+
+    workspace = _workspace(project)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True, disable=not console.is_terminal) as progress:
+        tasks: dict[str, int] = {}
+
+        def listen(event: object) -> None:
+            if isinstance(event, StepStarted):
+                verb = "loading" if event.kind == "source" else "building"
+                tasks[event.asset] = progress.add_task(f"{verb} {event.asset} [dim]({event.reason})[/]")
+            elif isinstance(event, StepFinished) and event.result.asset in tasks:
+                progress.remove_task(tasks.pop(event.result.asset))
+
+        result = workspace.run(select, exclude, full_refresh=full_refresh, wait=wait, listener=listen)
+    console.print(render.run_table(result))
+    render.failures(result, console)
+    console.print(render.summary_line(result))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    project: ProjectOpt = Path("."),
+    select: SelectOpt = [],  # noqa: B006
+    exclude: ExcludeOpt = [],  # noqa: B006
+    full_refresh: RefreshOpt = False,
+) -> None:
+    """Show what `run` would do and why, without changing anything."""
+    result = _workspace(project).plan(select, exclude, full_refresh=full_refresh)
+    console.print(render.plan_table(result))
+    console.print(f"{len(result.builds)} to build, {len(result.skips)} unchanged")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="A SQL query; tables are named <schema>.<name>.")],
+    project: ProjectOpt = Path("."),
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows to print as a table (csv and json print all).")] = 100,
+) -> None:
+    """Run a read-only SQL query against the lake and print the result."""
+    if format not in ("table", "csv", "json"):
+        raise GristmillError(f'unknown format "{format}"', hint="use table, csv or json")
+    result = _workspace(project).query(sql)
+    if format == "table":
+        console.print(render.arrow_as(result.slice(0, limit), "table"))
+        if result.num_rows > limit:
+            console.print(f"[dim]{result.num_rows - limit:,} more rows; use --limit or --format csv[/]")
+    else:
+        sys.stdout.write(str(render.arrow_as(result, format)))
+        if format == "json":
+            sys.stdout.write("\n")
+
+
+@app.command("ls")
+def list_assets(
+    project: ProjectOpt = Path("."),
+    select: SelectOpt = [],  # noqa: B006
+) -> None:
+    """List assets with their kind, rows, when they were built and their last run."""
+    console.print(render.assets_table(_workspace(project).assets(select)))
+
+
+@app.command()
+def history(
+    run_id: Annotated[int | None, typer.Argument(help="Show the steps of this run.")] = None,
+    project: ProjectOpt = Path("."),
+    limit: Annotated[int, typer.Option(help="How many recent runs to list.")] = 20,
+) -> None:
+    """List recent runs, or the steps of one run."""
+    workspace = _workspace(project)
+    if run_id is None:
+        console.print(render.runs_table(workspace.runs(limit)))
+    else:
+        console.print(render.steps_table(workspace.steps(run_id)))
+
+
+def main() -> None:
+    try:
+        app()
+    except GristmillError as err:
+        errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, soft_wrap=True)
+        if err.hint:
+            errors.print(f"[dim]hint:[/] {escape(err.hint)}", highlight=False, soft_wrap=True)
+        sys.exit(2 if isinstance(err, ProjectError) else 1)
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,81 @@
+"""One graph of every asset: landed source tables and models, edges found by parsing SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gristmill._util.dag import DependencyCycle, topological_order
+from gristmill._util.suggest import did_you_mean
+from gristmill.errors import ConfigError, CycleError
+from gristmill.project.loader import Project
+from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
+from gristmill.sql.parse import ParsedModel, parse_model
+from gristmill.sql.validate import check_tables
+
+AssetKind = Literal["source", "table", "view"]
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    kind: AssetKind
+    upstream: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+    source: SourceSpec | None = None
+    table: SourceTable | None = None
+    model: ModelSpec | None = None
+    parsed: ParsedModel | None = None
+    checks: tuple[CheckSpec, ...] = ()
+
+    @property
+    def file(self) -> str:
+        if self.model is not None:
+            return self.model.file
+        return self.table.location if self.table is not None else ""
+
+
+@dataclass(frozen=True)
+class AssetGraph:
+    assets: Mapping[str, Asset]
+    order: tuple[str, ...]
+    """Every asset after everything it reads."""
+    children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def upstream(self, name: str) -> tuple[str, ...]:
+        return self.assets[name].upstream
+
+
+def build_graph(project: Project) -> AssetGraph:
+    assets: dict[str, Asset] = {}
+    for source in project.sources.values():
+        for table in source.tables.values():
+            assets[table.asset] = Asset(table.asset, "source", (), source.tags, source=source, table=table)
+    parsed = {name: parse_model(m.sql, file=m.file, first_line=m.sql_line) for name, m in project.models.items()}
+    known = sorted([*assets, *project.models])
+    for name, model in project.models.items():
+        check_tables(parsed[name], known)
+        reads = tuple(dict.fromkeys(ref.asset for ref in parsed[name].reads))
+        assets[name] = Asset(name, model.kind, reads, model.tags, model=model, parsed=parsed[name])
+    by_asset: dict[str, list[CheckSpec]] = {}
+    for check in project.checks:
+        if check.asset not in assets:
+            raise ConfigError(f'checks name an unknown asset "{check.asset}"', location=check.location,
+                              hint=did_you_mean(check.asset, assets))
+        by_asset.setdefault(check.asset, []).append(check)
+    for name, checks in by_asset.items():
+        asset = assets[name]
+        assets[name] = Asset(asset.name, asset.kind, asset.upstream, asset.tags, asset.source, asset.table,
+                             asset.model, asset.parsed, tuple(checks))
+    try:
+        order = topological_order({name: asset.upstream for name, asset in assets.items()})
+    except DependencyCycle as cycle:
+        files = " -> ".join(assets[name].file or name for name in cycle.cycle)
+        raise CycleError(f"models read each other in a loop: {' -> '.join(cycle.cycle)}", location=files,
+                         hint="break the loop: one of these models must not read the other") from None
+    children: dict[str, list[str]] = {name: [] for name in assets}
+    for name in order:
+        for parent in assets[name].upstream:
+            children[parent].append(name)
+    return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()})

@@ -1,0 +1,7 @@
+"""Executes plans: loads and builds in dependency order, checks before publishing, records history."""
+
+from gristmill.runtime.events import StepFinished, StepStarted
+from gristmill.runtime.executor import CheckResult, RunResult, StepResult, execute
+from gristmill.runtime.lock import run_lock
+
+__all__ = ["CheckResult", "RunResult", "StepFinished", "StepResult", "StepStarted", "execute", "run_lock"]

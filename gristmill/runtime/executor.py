@@ -1,0 +1,155 @@
+"""Run a plan: each step builds into a transaction, runs its checks there, and publishes only
+if no blocking check failed (write-audit-publish). A failed step skips its descendants."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from gristmill.checks.compile import compile_checks
+from gristmill.config.secrets import redact
+from gristmill.connectors.base import Source
+from gristmill.engines.base import Engine, Relation
+from gristmill.errors import CheckFailed, EngineError, GristmillError
+from gristmill.plan.planner import Plan, Step
+from gristmill.project.specs import CheckSpec
+from gristmill.runtime.events import Listener, StepFinished, StepStarted
+from gristmill.sql.rewrite import render
+from gristmill.state.history import History, StepRecord
+from gristmill.state.versions import record_version
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: CheckSpec
+    failures: int
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+
+@dataclass(frozen=True)
+class StepResult:
+    asset: str
+    kind: str
+    action: str
+    status: str  # success | failed | skipped | upstream_failed
+    reason: str
+    rows: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    checks: tuple[CheckResult, ...] = ()
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    steps: list[StepResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("success", "skipped") for s in self.steps)
+
+    def summary(self) -> dict[str, int | float]:
+        count = lambda status: sum(1 for s in self.steps if s.status == status)  # noqa: E731
+        checks = [c for s in self.steps for c in s.checks]
+        return {
+            "built": count("success"), "skipped": count("skipped"), "failed": count("failed"),
+            "not_run": count("upstream_failed"), "rows": sum(s.rows or 0 for s in self.steps if s.action == "build"),
+            "checks_passed": sum(c.passed for c in checks), "checks_failed": sum(not c.passed for c in checks),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def execute(plan: Plan, *, engine: Engine, sources: Callable[[str], Source], history: History, run_id: int,
+            listener: Listener | None = None) -> RunResult:
+    notify = listener or (lambda event: None)
+    result = RunResult(run_id)
+    started = time.perf_counter()
+    failed: set[str] = set()
+    for step in plan.steps:
+        blocked = [p for p in step.asset.upstream if p in failed]
+        if blocked:
+            outcome = StepResult(step.name, step.asset.kind, step.action, "upstream_failed",
+                                 f"not run: upstream {', '.join(blocked)} failed")
+        elif step.action == "skip":
+            outcome = StepResult(step.name, step.asset.kind, "skip", "skipped", step.reason)
+        else:
+            notify(StepStarted(step.name, step.asset.kind, step.reason))
+            outcome = _build(step, engine, sources, run_id)
+        if outcome.status in ("failed", "upstream_failed"):
+            failed.add(step.name)
+        result.steps.append(outcome)
+        history.record_steps(run_id, [_record(outcome, step)],
+                             [(step.name, c.check.name, c.check.severity, "pass" if c.passed else "fail", c.failures)
+                              for c in outcome.checks])
+        notify(StepFinished(outcome))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _record(outcome: StepResult, step: Step) -> StepRecord:
+    return StepRecord(outcome.asset, outcome.kind, outcome.action, outcome.status, outcome.reason,
+                      step.fingerprint, outcome.rows, round(outcome.seconds, 4), outcome.error)
+
+
+def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id: int) -> StepResult:
+    asset = step.asset
+    relation = Relation.of(asset.name)
+    started = time.perf_counter()
+    checks: tuple[CheckResult, ...] = ()
+    try:
+        with engine.transaction():
+            if asset.kind == "source":
+                assert asset.source is not None and asset.table is not None
+                rows: int | None = engine.write_arrow(relation, sources(asset.source.name).read(asset.table))
+            else:
+                rows = _build_model(step, engine)
+            checks = _run_checks(asset.checks, engine)
+            blocking = [c for c in checks if not c.passed and c.check.severity == "error"]
+            if blocking:
+                raise CheckFailed(
+                    "; ".join(f"{c.check.name} failed for {c.failures} row{'s' * (c.failures != 1)}"
+                              for c in blocking),
+                    hint="the previous version stays published; fix the data or the model and rerun",
+                )
+            record_version(engine, asset.name, step.fingerprint, dict(step.parts), run_id, rows)
+    except GristmillError as err:
+        where = asset.model.file if asset.model is not None else asset.file
+        message = str(err) if str(err).startswith(where.split(":")[0]) else f"{where}: {err}"
+        return StepResult(asset.name, asset.kind, "build", "failed", step.reason,
+                          seconds=time.perf_counter() - started, error=redact(message), checks=checks)
+    return StepResult(asset.name, asset.kind, "build", "success", step.reason, rows,
+                      time.perf_counter() - started, checks=checks)
+
+
+def _build_model(step: Step, engine: Engine) -> int | None:
+    asset = step.asset
+    assert asset.parsed is not None
+    physical = {up: _physical(engine, up) for up in asset.upstream}
+    query = render(asset.parsed, physical)
+    relation = Relation.of(asset.name)
+    try:
+        if asset.kind == "view":
+            engine.create_view_as(relation, query)
+            return None
+        return engine.create_table_as(relation, query)
+    except EngineError as err:
+        raise EngineError(f"{asset.parsed.file}: the engine rejected the model: {err}",
+                          hint="the SQL passed validation, so check types and functions for the engine") from None
+
+
+def _physical(engine: Engine, asset: str) -> tuple[str, str, str]:
+    table = engine.table(Relation.of(asset))
+    return table.catalog, table.db, table.name
+
+
+def _run_checks(checks: tuple[CheckSpec, ...], engine: Engine) -> tuple[CheckResult, ...]:
+    results: list[CheckResult] = []
+    for query in compile_checks(checks, lambda a: engine.table(Relation.of(a))):
+        row: Mapping[str, int] = engine.query(query.query).to_pylist()[0]
+        results.extend(CheckResult(check, int(row[f"c{i}"] or 0)) for i, check in enumerate(query.checks))
+    return results

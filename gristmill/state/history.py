@@ -1,0 +1,188 @@
+"""Run history in SQLite (WAL, synchronous=NORMAL): runs, step attempts, check results.
+
+Schema changes are numbered migrations applied on open, tracked in ``PRAGMA user_version``.
+Any process may read while a run writes. Writes are a few rows per step, so bookkeeping
+stays at microseconds per step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gristmill.config.secrets import redact
+from gristmill.errors import StateError
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        run_id      INTEGER PRIMARY KEY,
+        command     TEXT NOT NULL,
+        selection   TEXT NOT NULL,
+        status      TEXT NOT NULL,          -- running | success | failed
+        pid         INTEGER NOT NULL,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        seconds     REAL,
+        summary     TEXT                    -- JSON: counts of built, skipped, failed, checks
+    );
+    CREATE TABLE steps (
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        asset       TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        attempt     INTEGER NOT NULL DEFAULT 1,
+        action      TEXT NOT NULL,          -- build | skip
+        status      TEXT NOT NULL,          -- success | failed | skipped | upstream_failed
+        reason      TEXT NOT NULL,
+        fingerprint TEXT,
+        rows        INTEGER,
+        seconds     REAL,
+        error       TEXT,
+        finished_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, asset, attempt)
+    );
+    CREATE INDEX steps_by_asset ON steps(asset, run_id);
+    CREATE TABLE check_results (
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        asset       TEXT NOT NULL,
+        check_name  TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        status      TEXT NOT NULL,          -- pass | fail
+        failures    INTEGER NOT NULL
+    );
+    CREATE INDEX check_results_by_asset ON check_results(asset, run_id);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    asset: str
+    kind: str
+    action: str
+    status: str
+    reason: str
+    fingerprint: str | None = None
+    rows: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: int
+    command: str
+    selection: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    seconds: float | None
+    summary: dict[str, Any]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class History:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise StateError(f"cannot open run history {path}: {err}",
+                             hint="if the file is damaged, move it away; the lake itself is unaffected") from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StateError(f"run history was written by a newer Gristmill (schema {version})",
+                             hint="upgrade gristmill")
+        for number in range(version, len(MIGRATIONS)):
+            self._db.execute("BEGIN IMMEDIATE")
+            if self._db.execute("PRAGMA user_version").fetchone()[0] == number:  # another process may have won
+                for statement in filter(str.strip, MIGRATIONS[number].split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number + 1}")
+            self._db.execute("COMMIT")
+
+    def start_run(self, command: str, selection: str) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO runs (command, selection, status, pid, started_at) VALUES (?, ?, 'running', ?, ?)",
+            (command, selection, os.getpid(), _now()),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def record_steps(self, run_id: int, steps: list[StepRecord],
+                     checks: list[tuple[str, str, str, str, int]]) -> None:
+        """Write a batch of finished steps and check results in one transaction."""
+        now = _now()
+        self._db.execute("BEGIN")
+        self._db.executemany(
+            "INSERT OR REPLACE INTO steps (run_id, asset, kind, attempt, action, status, reason, fingerprint,"
+            " rows, seconds, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, s.asset, s.kind, s.attempt, s.action, s.status, s.reason, s.fingerprint, s.rows,
+              s.seconds, redact(s.error) if s.error else None, now) for s in steps],
+        )
+        self._db.executemany(
+            "INSERT INTO check_results (run_id, asset, check_name, severity, status, failures)"
+            " VALUES (?, ?, ?, ?, ?, ?)", [(run_id, *c) for c in checks],
+        )
+        self._db.execute("COMMIT")
+
+    def finish_run(self, run_id: int, status: str, seconds: float, summary: dict[str, Any]) -> None:
+        self._db.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, seconds = ?, summary = ? WHERE run_id = ?",
+            (status, _now(), seconds, json.dumps(summary), run_id),
+        )
+
+    def mark_abandoned(self) -> int:
+        """Runs left 'running' by a process that no longer exists are marked failed."""
+        stale = [run_id for run_id, pid in self._db.execute(
+            "SELECT run_id, pid FROM runs WHERE status = 'running'").fetchall() if not _alive(pid)]
+        for run_id in stale:
+            self._db.execute("UPDATE runs SET status = 'failed', finished_at = ?, summary = ? WHERE run_id = ?",
+                             (_now(), json.dumps({"error": "the process running it died"}), run_id))
+        return len(stale)
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT run_id, command, selection, status, started_at, finished_at, seconds, summary FROM runs"
+            " ORDER BY run_id DESC LIMIT ?", (limit,)).fetchall()
+        return [RunRecord(*row[:7], json.loads(row[7]) if row[7] else {}) for row in rows]
+
+    def steps(self, run_id: int) -> list[StepRecord]:
+        rows = self._db.execute(
+            "SELECT asset, kind, action, status, reason, fingerprint, rows, seconds, error, attempt FROM steps"
+            " WHERE run_id = ? ORDER BY finished_at, asset", (run_id,)).fetchall()
+        return [StepRecord(*row) for row in rows]
+
+    def last_build(self) -> dict[str, tuple[int, str, str]]:
+        """Per asset: (run_id, status, finished_at) of its most recent build attempt."""
+        rows = self._db.execute(
+            "SELECT asset, run_id, status, finished_at FROM steps WHERE action = 'build' OR status != 'skipped'"
+            " ORDER BY run_id, finished_at").fetchall()
+        return {asset: (run_id, status, finished) for asset, run_id, status, finished in rows}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
