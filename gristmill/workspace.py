@@ -74,14 +74,19 @@ class Workspace:
 
     # -- verbs -------------------------------------------------------------------------------------
 
-    def plan(self, selection: Sequence[str] = (), exclude: Sequence[str] = (), *, full_refresh: bool = False) -> Plan:
+    def plan(
+        self, selection: Sequence[str] = (), exclude: Sequence[str] = (), *, full_refresh: bool = False
+    ) -> Plan:
         with self._engine(read_only=True) as engine:
             return self._plan(engine, selection, exclude, full_refresh)
 
-    def _plan(self, engine: Engine | None, selection: Iterable[str], exclude: Iterable[str],
-              full_refresh: bool) -> Plan:
+    def _plan(
+        self, engine: Engine | None, selection: Iterable[str], exclude: Iterable[str], full_refresh: bool
+    ) -> Plan:
         chosen = select(self.graph, selection, exclude)
-        existing = {str(rel): [c for c, _ in cols] for rel, cols in engine.columns().items()} if engine else {}
+        existing = (
+            {str(rel): [c for c, _ in cols] for rel, cols in engine.columns().items()} if engine else {}
+        )
         recorded = read_versions(engine) if engine else {}
         markers: dict[str, str | None] = {}
         source_columns: dict[str, list[str]] = {}
@@ -94,11 +99,25 @@ class Workspace:
             stale = recorded.get(name) is None or recorded[name].parts.get("data") != markers[name]
             if full_refresh or stale or name not in existing:
                 source_columns[name] = source.schema(asset.table).names
-        return make_plan(self.graph, chosen, recorded=recorded, existing_columns=existing,
-                         source_columns=source_columns, markers=markers, full_refresh=full_refresh)
+        return make_plan(
+            self.graph,
+            chosen,
+            recorded=recorded,
+            existing_columns=existing,
+            source_columns=source_columns,
+            markers=markers,
+            full_refresh=full_refresh,
+        )
 
-    def run(self, selection: Sequence[str] = (), exclude: Sequence[str] = (), *, full_refresh: bool = False,
-            wait: float = 0.0, listener: Listener | None = None) -> RunResult:
+    def run(
+        self,
+        selection: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        *,
+        full_refresh: bool = False,
+        wait: float = 0.0,
+        listener: Listener | None = None,
+    ) -> RunResult:
         lock = self._path(self.project.settings.storage.state).parent / "run.lock"
         with run_lock(lock, wait=wait), self._engine(read_only=False) as engine:
             assert engine is not None
@@ -106,10 +125,20 @@ class Workspace:
             try:
                 history.mark_abandoned()
                 plan = self._plan(engine, selection, exclude, full_refresh)
-                run_id = history.start_run("run", " ".join([*selection, *(f"--exclude {e}" for e in exclude)]))
-                result = execute(plan, engine=engine, sources=self.source, history=history, run_id=run_id,
-                                 listener=listener)
-                history.finish_run(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
+                run_id = history.start_run(
+                    "run", " ".join([*selection, *(f"--exclude {e}" for e in exclude)])
+                )
+                result = execute(
+                    plan,
+                    engine=engine,
+                    sources=self.source,
+                    history=history,
+                    run_id=run_id,
+                    listener=listener,
+                )
+                history.finish_run(
+                    run_id, "success" if result.ok else "failed", result.seconds, result.summary()
+                )
                 return result
             finally:
                 history.close()
@@ -133,8 +162,17 @@ class Workspace:
         for name in select(self.graph, selection):
             asset, version = self.graph.assets[name], recorded.get(name)
             run_id, status, _ = last.get(name, (None, None, None))
-            infos.append(AssetInfo(name, asset.kind, version.rows if version else None,
-                                   version.built_at if version else None, status, run_id, asset.upstream))
+            infos.append(
+                AssetInfo(
+                    name,
+                    asset.kind,
+                    version.rows if version else None,
+                    version.built_at if version else None,
+                    status,
+                    run_id,
+                    asset.upstream,
+                )
+            )
         return infos
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
@@ -151,6 +189,7 @@ class Workspace:
         finally:
             history.close()
         if not found:
-            raise GristmillError(f"no run {run_id} in this project's history",
-                                 hint="`gristmill history` lists the runs")
+            raise GristmillError(
+                f"no run {run_id} in this project's history", hint="`gristmill history` lists the runs"
+            )
         return found

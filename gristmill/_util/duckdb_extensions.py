@@ -31,7 +31,9 @@ def local_repository(names: tuple[str, ...]) -> Path:
     """Build (once per user and DuckDB version) a repository of the packaged extensions."""
     version = f"v{duckdb.__version__}"
     platform = duckdb.execute("PRAGMA platform").fetchone()[0]  # type: ignore[index]
-    root = Path(os.environ.get("GRISTMILL_EXTENSION_REPO", Path(tempfile.gettempdir()) / "gristmill-extensions"))
+    root = Path(
+        os.environ.get("GRISTMILL_EXTENSION_REPO", Path(tempfile.gettempdir()) / "gristmill-extensions")
+    )
     folder = root / version / platform
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -47,8 +49,13 @@ def local_repository(names: tuple[str, ...]) -> Path:
     return root
 
 
-def connect(database: str = ":memory:", *, extensions: tuple[str, ...] = (), read_only: bool = False,
-            config: dict[str, str | int | bool] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    database: str = ":memory:",
+    *,
+    extensions: tuple[str, ...] = (),
+    read_only: bool = False,
+    config: dict[str, str | int | bool] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that never downloads, with ``extensions`` loaded."""
     repo = local_repository(extensions)
     settings: dict[str, str | int | bool] = {

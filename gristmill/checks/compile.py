@@ -28,7 +28,7 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def _failing_condition(check: CheckSpec) -> exp.Expression | None:
+def _failing_condition(check: CheckSpec) -> exp.Expr | None:
     column = _col(check.columns[0])
     if check.kind == "not_null":
         return column.is_(exp.null())
@@ -45,7 +45,7 @@ def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[Che
     for check in checks:
         by_asset.setdefault(check.asset, []).append(check)
     for asset, asset_checks in by_asset.items():
-        fused: list[tuple[CheckSpec, exp.Expression]] = []
+        fused: list[tuple[CheckSpec, exp.Expr]] = []
         for check in asset_checks:
             condition = _failing_condition(check)
             if condition is not None:
@@ -53,7 +53,9 @@ def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[Che
                 fused.append((check, counted))
             elif check.kind == "unique" and len(check.columns) == 1:
                 column = _col(check.columns[0])
-                fused.append((check, exp.Count(this=column) - exp.Count(this=exp.Distinct(expressions=[column]))))
+                fused.append(
+                    (check, exp.Count(this=column) - exp.Count(this=exp.Distinct(expressions=[column])))
+                )
             elif check.kind == "unique":
                 queries.append(_composite_unique(check, table_for(asset)))
             elif check.kind == "relationships":
@@ -67,8 +69,12 @@ def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[Che
 def _composite_unique(check: CheckSpec, table: exp.Table) -> CheckQuery:
     """Rows sharing a key with an earlier row (the same count the single-column form gives)."""
     columns = [_col(c) for c in check.columns]
-    groups = (exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "n"))
-              .from_(table).group_by(*columns).having(exp.Count(this=exp.Star()) > 1))
+    groups = (
+        exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "n"))
+        .from_(table)
+        .group_by(*columns)
+        .having(exp.Count(this=exp.Star()) > 1)
+    )
     total = exp.Coalesce(this=exp.Sum(this=exp.column("n") - 1), expressions=[exp.Literal.number(0)])
     return CheckQuery(exp.select(exp.alias_(total, "c0")).from_(groups.subquery("dupes")), (check,))
 
@@ -78,8 +84,14 @@ def _relationship(check: CheckSpec, table: exp.Table, table_for: TableFor) -> Ch
     parent_schema, parent_name, parent_column = str(check.params["to"]).split(".")
     child_key = _col(check.columns[0], "child")
     parent = table_for(f"{parent_schema}.{parent_name}")
-    exists = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(parent.as_("parent"))
-                        .where(_col(parent_column, "parent").eq(child_key)))
-    query = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0")).from_(table.copy().as_("child"))
-             .where(exp.and_(child_key.is_(exp.null()).not_(), exists.not_())))
+    exists = exp.Exists(
+        this=exp.select(exp.Literal.number(1))
+        .from_(parent.as_("parent"))
+        .where(_col(parent_column, "parent").eq(child_key))
+    )
+    query = (
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0"))
+        .from_(table.copy().as_("child"))
+        .where(exp.and_(child_key.is_(exp.null()).not_(), exists.not_()))
+    )
     return CheckQuery(query, (check,))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from gristmill import __version__
 from gristmill.cli import render
@@ -27,10 +27,23 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
-ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (default: the current one "
-                                          "or the nearest parent holding gristmill.toml).")]
-SelectOpt = Annotated[list[str], typer.Option("--select", "-s", help="Assets to include: name, +name (with "
-                                              "upstream), name+ (with downstream), tag:x, source:y, schema.*")]
+ProjectOpt = Annotated[
+    Path,
+    typer.Option(
+        "--project",
+        "-p",
+        help="Project folder (default: the current one or the nearest parent holding gristmill.toml).",
+    ),
+]
+SelectOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--select",
+        "-s",
+        help="Assets to include: name, +name (with "
+        "upstream), name+ (with downstream), tag:x, source:y, schema.*",
+    ),
+]
 ExcludeOpt = Annotated[list[str], typer.Option("--exclude", "-x", help="Assets to leave out (same syntax).")]
 RefreshOpt = Annotated[bool, typer.Option("--full-refresh", help="Rebuild the selection even if unchanged.")]
 
@@ -49,8 +62,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Ingest, transform and check data from one project folder, embedded on DuckDB + Parquet."""
 
@@ -80,9 +94,15 @@ def run(
     from gristmill.runtime.events import StepFinished, StepStarted
 
     workspace = _workspace(project)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True, disable=not console.is_terminal) as progress:
-        tasks: dict[str, int] = {}
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
 
         def listen(event: object) -> None:
             if isinstance(event, StepStarted):
@@ -156,9 +176,9 @@ def history(
         console.print(render.steps_table(workspace.steps(run_id)))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     try:
-        app()
+        app(args=argv, prog_name="gristmill")
     except GristmillError as err:
         errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, soft_wrap=True)
         if err.hint:

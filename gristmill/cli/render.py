@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -16,8 +17,13 @@ from gristmill.runtime import RunResult
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
 
-STATUS_STYLE = {"success": "green", "skipped": "dim", "failed": "bold red", "upstream_failed": "yellow",
-                "running": "cyan"}
+STATUS_STYLE = {
+    "success": "green",
+    "skipped": "dim",
+    "failed": "bold red",
+    "upstream_failed": "yellow",
+    "running": "cyan",
+}
 
 
 def plan_table(plan: Plan) -> Table:
@@ -32,16 +38,28 @@ def plan_table(plan: Plan) -> Table:
 
 def run_table(result: RunResult) -> Table:
     table = Table(title=f"Run {result.run_id}", title_justify="left", show_edge=False)
-    for column, justify in (("asset", "left"), ("kind", "left"), ("status", "left"), ("rows", "right"),
-                            ("seconds", "right"), ("checks", "right"), ("why", "left")):
+    for column, justify in (
+        ("asset", "left"),
+        ("kind", "left"),
+        ("status", "left"),
+        ("rows", "right"),
+        ("seconds", "right"),
+        ("checks", "right"),
+        ("why", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for step in result.steps:
         passed = sum(c.passed for c in step.checks)
         checks = f"{passed}/{len(step.checks)}" if step.checks else ""
-        table.add_row(step.asset, step.kind,
-                      Text(step.status, style=STATUS_STYLE.get(step.status, "")),
-                      "" if step.rows is None else f"{step.rows:,}",
-                      f"{step.seconds:.2f}" if step.action == "build" else "", checks, step.reason)
+        table.add_row(
+            step.asset,
+            step.kind,
+            Text(step.status, style=STATUS_STYLE.get(step.status, "")),
+            "" if step.rows is None else f"{step.rows:,}",
+            f"{step.seconds:.2f}" if step.status in ("success", "failed") else "",
+            checks,
+            step.reason,
+        )
     return table
 
 
@@ -56,8 +74,10 @@ def summary_line(result: RunResult) -> Text:
     checks = s["checks_passed"] + s["checks_failed"]
     parts.append(f"{s['checks_passed']}/{checks} checks passed")
     parts.append(f"{s['seconds']:.2f} s")
-    return Text(("OK  " if result.ok else "FAILED  ") + ", ".join(parts),
-                style="bold green" if result.ok else "bold red")
+    return Text(
+        ("OK  " if result.ok else "FAILED  ") + ", ".join(parts),
+        style="bold green" if result.ok else "bold red",
+    )
 
 
 def failures(result: RunResult, console: Console) -> None:
@@ -67,36 +87,64 @@ def failures(result: RunResult, console: Console) -> None:
             console.print(Text(step.error))
         for check in step.checks:
             if not check.passed and check.check.severity == "warn":
-                console.print(Text(f"! {step.asset}: {check.check.name} warns on {check.failures} rows "
-                                   f"({check.check.location})", style="yellow"))
+                console.print(
+                    Text(
+                        f"! {step.asset}: {check.check.name} warns on {check.failures} rows "
+                        f"({check.check.location})",
+                        style="yellow",
+                    )
+                )
 
 
 def assets_table(infos: list[AssetInfo]) -> Table:
     table = Table(show_edge=False)
-    for column, justify in (("asset", "left"), ("kind", "left"), ("rows", "right"), ("built", "left"),
-                            ("last run", "left"), ("reads", "left")):
+    for column, justify in (
+        ("asset", "left"),
+        ("kind", "left"),
+        ("rows", "right"),
+        ("built", "left"),
+        ("last run", "left"),
+        ("reads", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for info in infos:
         status = "" if info.last_status is None else f"#{info.last_run} {info.last_status}"
-        table.add_row(info.name, info.kind, "" if info.rows is None else f"{info.rows:,}",
-                      info.built_at or Text("never", style="dim"),
-                      Text(status, style=STATUS_STYLE.get(info.last_status or "", "")),
-                      ", ".join(info.upstream))
+        table.add_row(
+            info.name,
+            info.kind,
+            "" if info.rows is None else f"{info.rows:,}",
+            info.built_at or Text("never", style="dim"),
+            Text(status, style=STATUS_STYLE.get(info.last_status or "", "")),
+            ", ".join(info.upstream),
+        )
     return table
 
 
 def runs_table(runs: list[RunRecord]) -> Table:
     table = Table(show_edge=False)
-    for column, justify in (("run", "right"), ("started", "left"), ("status", "left"), ("seconds", "right"),
-                            ("built", "right"), ("skipped", "right"), ("failed", "right"),
-                            ("selection", "left")):
+    for column, justify in (
+        ("run", "right"),
+        ("started", "left"),
+        ("status", "left"),
+        ("seconds", "right"),
+        ("built", "right"),
+        ("skipped", "right"),
+        ("failed", "right"),
+        ("selection", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for run in runs:
         s = run.summary
-        table.add_row(str(run.run_id), run.started_at.replace("T", " ")[:19],
-                      Text(run.status, style=STATUS_STYLE.get(run.status, "")),
-                      "" if run.seconds is None else f"{run.seconds:.2f}", str(s.get("built", "")),
-                      str(s.get("skipped", "")), str(s.get("failed", "")), run.selection or "(all)")
+        table.add_row(
+            str(run.run_id),
+            run.started_at.replace("T", " ")[:19],
+            Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+            "" if run.seconds is None else f"{run.seconds:.2f}",
+            str(s.get("built", "")),
+            str(s.get("skipped", "")),
+            str(s.get("failed", "")),
+            run.selection or "(all)",
+        )
     return table
 
 
@@ -105,9 +153,14 @@ def steps_table(steps: list[StepRecord]) -> Table:
     for column in ("asset", "kind", "status", "rows", "seconds", "why / error"):
         table.add_column(column)
     for step in steps:
-        table.add_row(step.asset, step.kind, Text(step.status, style=STATUS_STYLE.get(step.status, "")),
-                      "" if step.rows is None else f"{step.rows:,}",
-                      "" if step.seconds is None else f"{step.seconds:.2f}", step.error or step.reason)
+        table.add_row(
+            step.asset,
+            step.kind,
+            Text(step.status, style=STATUS_STYLE.get(step.status, "")),
+            "" if step.rows is None else f"{step.rows:,}",
+            "" if step.seconds is None else f"{step.seconds:.2f}",
+            step.error or step.reason,
+        )
     return table
 
 
@@ -120,11 +173,13 @@ def _plain(value: Any) -> Any:
 
 
 def arrow_as(result: pa.Table, fmt: str) -> str | Table:
+    rows = result.to_pylist()  # a query result printed for a person; bulk export belongs to the engine
     if fmt == "csv":
-        sink = pa.BufferOutputStream()
-        pa_csv.write_csv(result, sink, pa_csv.WriteOptions(quoting_style="needed"))
-        return sink.getvalue().to_pybytes().decode()
-    rows = result.to_pylist()
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.column_names)
+        writer.writerows([_plain(v) for v in row.values()] for row in rows)
+        return out.getvalue()
     if fmt == "json":
         return json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2, default=str)
     table = Table(show_edge=False)

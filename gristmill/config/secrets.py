@@ -35,7 +35,8 @@ def resolve(text: str, *, base: Path | None = None, where: str | None = None) ->
             value = os.environ.get(ref.name)
             if value is None:
                 raise ConfigError(
-                    f"environment variable {ref.name} is not set", location=where,
+                    f"environment variable {ref.name} is not set",
+                    location=where,
                     hint=f"export {ref.name}=… before running, or change the reference {ref}",
                 )
         else:

@@ -22,7 +22,10 @@ __all__ = ["SOURCE_KINDS", "Source", "open_source"]
 def open_source(spec: SourceSpec, root: Path) -> Source:
     module_name = SOURCE_KINDS.get(spec.kind)
     if module_name is None:
-        raise ConfigError(f'unknown source kind "{spec.kind}"', location=spec.where("kind"),
-                          hint=did_you_mean(spec.kind, SOURCE_KINDS) or "kinds: " + ", ".join(SOURCE_KINDS))
+        raise ConfigError(
+            f'unknown source kind "{spec.kind}"',
+            location=spec.where("kind"),
+            hint=did_you_mean(spec.kind, SOURCE_KINDS) or "kinds: " + ", ".join(SOURCE_KINDS),
+        )
     source: Source = importlib.import_module(module_name).Source(spec, root)
     return source

@@ -45,10 +45,12 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-O = TypeVar("O", bound=Options)
+OptionsT = TypeVar("OptionsT", bound=Options)
 
 
-def parse_options(model: type[O], data: dict[str, Any], where: str, *, ignore: Sequence[str] = ()) -> O:
+def parse_options(
+    model: type[OptionsT], data: dict[str, Any], where: str, *, ignore: Sequence[str] = ()
+) -> OptionsT:
     try:
         return model.model_validate({k: v for k, v in data.items() if k not in ignore})
     except ValidationError as err:
@@ -57,9 +59,12 @@ def parse_options(model: type[O], data: dict[str, Any], where: str, *, ignore: S
         line = getattr(data, "key_lines", {}).get(first["loc"][0]) if first["loc"] else None
         location = f"{where.split(':')[0]}:{line}" if line else where
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f'unknown option "{key}"', location=location,
-                              hint=did_you_mean(key, [*model.model_fields, *ignore])
-                              or "options: " + ", ".join([*model.model_fields, *ignore])) from None
+            raise ConfigError(
+                f'unknown option "{key}"',
+                location=location,
+                hint=did_you_mean(key, [*model.model_fields, *ignore])
+                or "options: " + ", ".join([*model.model_fields, *ignore]),
+            ) from None
         if first["type"] == "missing":
             raise ConfigError(f'missing required option "{key}"', location=location) from None
         raise ConfigError(f"{key}: {first['msg']}", location=location) from None
@@ -88,8 +93,10 @@ class DuckDBReader:
         for column in relation.columns:
             name = snake_case(column)
             if name in seen:
-                raise SourceError(f'{what}: columns "{seen[name]}" and "{column}" both land as "{name}"',
-                                  hint="select or rename one of them in the source")
+                raise SourceError(
+                    f'{what}: columns "{seen[name]}" and "{column}" both land as "{name}"',
+                    hint="select or rename one of them in the source",
+                )
             seen[name] = column
             projections.append(exp.alias_(exp.column(column, quoted=True), name, quoted=True))
         return relation.project(", ".join(p.sql(dialect="duckdb") for p in projections))
@@ -128,8 +135,10 @@ def resolve_paths(pattern: str, root: Path, where: str) -> list[Path]:
     else:
         found = [base] if base.exists() else []
     if not found:
-        raise SourceError(f"{where}: no file matches {pattern} (looked in {base.parent})",
-                          hint="check the path; it is relative to the project folder")
+        raise SourceError(
+            f"{where}: no file matches {pattern} (looked in {base.parent})",
+            hint="check the path; it is relative to the project folder",
+        )
     return found
 
 

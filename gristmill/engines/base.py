@@ -42,20 +42,21 @@ class Engine(Protocol):
         """The fully qualified physical table for ``relation``, ready to put in an AST."""
         ...
 
-    def execute(self, statement: exp.Expression) -> None: ...
+    def execute(self, statement: exp.Expr) -> None: ...
 
-    def query(self, sql: str | exp.Expression) -> pa.Table:
+    def query(self, sql: str | exp.Expr) -> pa.Table:
         """Run a query and return its whole result as Arrow."""
         ...
 
-    def stream(self, sql: str | exp.Expression, batch_rows: int = 100_000) -> pa.RecordBatchReader: ...
+    def stream(self, sql: str | exp.Expr, batch_rows: int = 100_000) -> pa.RecordBatchReader: ...
 
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together, or nothing does."""
         ...
 
-    def write_arrow(self, relation: Relation, data: pa.RecordBatchReader,
-                    mode: Literal["replace", "append"] = "replace") -> int:
+    def write_arrow(
+        self, relation: Relation, data: pa.RecordBatchReader, mode: Literal["replace", "append"] = "replace"
+    ) -> int:
         """Write record batches into a table; returns the rows written."""
         ...
 

@@ -52,7 +52,9 @@ def build_graph(project: Project) -> AssetGraph:
     for source in project.sources.values():
         for table in source.tables.values():
             assets[table.asset] = Asset(table.asset, "source", (), source.tags, source=source, table=table)
-    parsed = {name: parse_model(m.sql, file=m.file, first_line=m.sql_line) for name, m in project.models.items()}
+    parsed = {
+        name: parse_model(m.sql, file=m.file, first_line=m.sql_line) for name, m in project.models.items()
+    }
     known = sorted([*assets, *project.models])
     for name, model in project.models.items():
         check_tables(parsed[name], known)
@@ -61,19 +63,34 @@ def build_graph(project: Project) -> AssetGraph:
     by_asset: dict[str, list[CheckSpec]] = {}
     for check in project.checks:
         if check.asset not in assets:
-            raise ConfigError(f'checks name an unknown asset "{check.asset}"', location=check.location,
-                              hint=did_you_mean(check.asset, assets))
+            raise ConfigError(
+                f'checks name an unknown asset "{check.asset}"',
+                location=check.location,
+                hint=did_you_mean(check.asset, assets),
+            )
         by_asset.setdefault(check.asset, []).append(check)
     for name, checks in by_asset.items():
         asset = assets[name]
-        assets[name] = Asset(asset.name, asset.kind, asset.upstream, asset.tags, asset.source, asset.table,
-                             asset.model, asset.parsed, tuple(checks))
+        assets[name] = Asset(
+            asset.name,
+            asset.kind,
+            asset.upstream,
+            asset.tags,
+            asset.source,
+            asset.table,
+            asset.model,
+            asset.parsed,
+            tuple(checks),
+        )
     try:
         order = topological_order({name: asset.upstream for name, asset in assets.items()})
     except DependencyCycle as cycle:
         files = " -> ".join(assets[name].file or name for name in cycle.cycle)
-        raise CycleError(f"models read each other in a loop: {' -> '.join(cycle.cycle)}", location=files,
-                         hint="break the loop: one of these models must not read the other") from None
+        raise CycleError(
+            f"models read each other in a loop: {' -> '.join(cycle.cycle)}",
+            location=files,
+            hint="break the loop: one of these models must not read the other",
+        ) from None
     children: dict[str, list[str]] = {name: [] for name in assets}
     for name in order:
         for parent in assets[name].upstream:

@@ -70,8 +70,13 @@ def _parts(asset: Asset, upstream: Mapping[str, str | None], marker: str | None)
         definition = _digest([asset.kind, asset.parsed.fingerprint_sql])
     else:
         assert asset.source is not None and asset.table is not None
-        definition = _digest([asset.source.kind, asset.source.options,
-                              {k: v for k, v in asset.table.options.items() if k != "checks"}])
+        definition = _digest(
+            [
+                asset.source.kind,
+                asset.source.options,
+                {k: v for k, v in asset.table.options.items() if k != "checks"},
+            ]
+        )
     checks = _digest(sorted([c.name, c.severity, c.params] for c in asset.checks))
     parts: dict[str, Any] = {"definition": definition, "checks": checks, "upstream": dict(upstream)}
     if asset.kind == "source":
@@ -79,8 +84,14 @@ def _parts(asset: Asset, upstream: Mapping[str, str | None], marker: str | None)
     return parts
 
 
-def _reason(asset: Asset, parts: Mapping[str, Any], recorded: Recorded | None, exists: bool,
-            full_refresh: bool, changed_upstream: Sequence[str]) -> str | None:
+def _reason(
+    asset: Asset,
+    parts: Mapping[str, Any],
+    recorded: Recorded | None,
+    exists: bool,
+    full_refresh: bool,
+    changed_upstream: Sequence[str],
+) -> str | None:
     """Why the asset must be built, or None when the live version is current."""
     if recorded is None:
         return "new: never built"
@@ -127,8 +138,10 @@ def make_plan(
             continue
         for parent in asset.upstream:
             if fingerprints.get(parent) is None:
-                raise SelectionError(f"{name} reads {parent}, which has never been built",
-                                     hint=f"select it too: -s +{name.split('.', 1)[1]}")
+                raise SelectionError(
+                    f"{name} reads {parent}, which has never been built",
+                    hint=f"select it too: -s +{name.split('.', 1)[1]}",
+                )
         if asset.parsed is not None:
             schemas = {p: columns[p] for p in asset.upstream}
             known = {p: list(c) for p, c in schemas.items() if c is not None}
@@ -139,12 +152,26 @@ def make_plan(
         _validate_checks(asset, columns[name], graph)
         parts = _parts(asset, {p: fingerprints[p] for p in asset.upstream}, markers.get(name))
         fingerprint = _digest(parts)
-        reason = _reason(asset, parts, recorded.get(name), name in existing_columns, full_refresh,
-                         [p for p in asset.upstream if p in rebuilding])
+        reason = _reason(
+            asset,
+            parts,
+            recorded.get(name),
+            name in existing_columns,
+            full_refresh,
+            [p for p in asset.upstream if p in rebuilding],
+        )
         if reason is None:
             fingerprints[name] = recorded[name].fingerprint
-            steps.append(Step(asset, "skip", f"unchanged since run {recorded[name].run_id}",
-                              recorded[name].fingerprint, parts, _tuple(columns[name])))
+            steps.append(
+                Step(
+                    asset,
+                    "skip",
+                    f"unchanged since run {recorded[name].run_id}",
+                    recorded[name].fingerprint,
+                    parts,
+                    _tuple(columns[name]),
+                )
+            )
         else:
             fingerprints[name] = fingerprint
             rebuilding.add(name)
@@ -161,11 +188,16 @@ def _validate_checks(asset: Asset, columns: Sequence[str] | None, graph: AssetGr
         if columns is not None:
             for column in check.columns:
                 if column not in columns:
-                    raise ConfigError(f'{check.name} on {asset.name}: column "{column}" does not exist',
-                                      location=check.location,
-                                      hint=did_you_mean(column, columns) or f"{asset.name} has: " + ", ".join(columns))
+                    raise ConfigError(
+                        f'{check.name} on {asset.name}: column "{column}" does not exist',
+                        location=check.location,
+                        hint=did_you_mean(column, columns) or f"{asset.name} has: " + ", ".join(columns),
+                    )
         if check.kind == "relationships":
             parent = str(check.params["to"]).rsplit(".", 1)[0]
             if parent not in graph.assets:
-                raise ConfigError(f'{check.name}: unknown asset "{parent}"', location=check.location,
-                                  hint=did_you_mean(parent, graph.assets))
+                raise ConfigError(
+                    f'{check.name}: unknown asset "{parent}"',
+                    location=check.location,
+                    hint=did_you_mean(parent, graph.assets),
+                )

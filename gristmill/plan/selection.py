@@ -38,14 +38,18 @@ def select(graph: AssetGraph, expressions: Iterable[str] = (), exclude: Iterable
 def _one(graph: AssetGraph, expression: str) -> set[str]:
     match = _EXPRESSION.match(expression)
     if not match:
-        raise SelectionError(f'cannot read the selection "{expression}"', hint="e.g. +marts.fct_sales, tag:finance")
+        raise SelectionError(
+            f'cannot read the selection "{expression}"', hint="e.g. +marts.fct_sales, tag:finance"
+        )
     up_depth, up, core, down, down_depth = match.groups()
     base = _base(graph, core, expression)
     result = set(base)
     if up:
         result |= _walk(graph, base, lambda n: graph.assets[n].upstream, int(up_depth) if up_depth else None)
     if down:
-        result |= _walk(graph, base, lambda n: graph.children.get(n, ()), int(down_depth) if down_depth else None)
+        result |= _walk(
+            graph, base, lambda n: graph.children.get(n, ()), int(down_depth) if down_depth else None
+        )
     return result
 
 
@@ -64,8 +68,9 @@ def _base(graph: AssetGraph, core: str, expression: str) -> set[str]:
     else:
         found = {n for n in graph.assets if n.split(".", 1)[1] == value}
         if len(found) > 1:
-            raise SelectionError(f'"{value}" is ambiguous: ' + ", ".join(sorted(found)),
-                                 hint="write it with its schema")
+            raise SelectionError(
+                f'"{value}" is ambiguous: ' + ", ".join(sorted(found)), hint="write it with its schema"
+            )
     if not found:
         hint = did_you_mean(value, [*graph.assets, *(n.split(".", 1)[1] for n in graph.assets)])
         raise SelectionError(f'the selection "{expression}" matches no asset', hint=hint)

@@ -3,5 +3,13 @@
 from gristmill.project.loader import PROJECT_FILE, Project, find_root, load_project
 from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
 
-__all__ = ["PROJECT_FILE", "CheckSpec", "ModelSpec", "Project", "SourceSpec", "SourceTable", "find_root",
-           "load_project"]
+__all__ = [
+    "PROJECT_FILE",
+    "CheckSpec",
+    "ModelSpec",
+    "Project",
+    "SourceSpec",
+    "SourceTable",
+    "find_root",
+    "load_project",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,8 +41,10 @@ def find_root(start: Path) -> Path:
     for folder in (start.resolve(), *start.resolve().parents):
         if (folder / PROJECT_FILE).is_file():
             return folder
-    raise ProjectError(f"no {PROJECT_FILE} in {start.resolve()} or any folder above it",
-                       hint="run `gristmill init <name>` to create a project, or pass --project <folder>")
+    raise ProjectError(
+        f"no {PROJECT_FILE} in {start.resolve()} or any folder above it",
+        hint="run `gristmill init <name>` to create a project, or pass --project <folder>",
+    )
 
 
 def load_project(start: Path) -> Project:
@@ -54,6 +57,7 @@ def load_project(start: Path) -> Project:
 
 
 # --- gristmill.toml -------------------------------------------------------------------------------
+
 
 def _load_settings(root: Path) -> ProjectSettings:
     text = (root / PROJECT_FILE).read_text(encoding="utf-8")
@@ -72,8 +76,11 @@ def _toml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
     lines = text.splitlines()
     start = 0
     if table:
-        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(p) + '|"' + re.escape(p) + '"'
-                                                           for p in table) + r"\s*\]")
+        header = re.compile(
+            r"^\s*\[\s*"
+            + r"\s*\.\s*".join(re.escape(p) + '|"' + re.escape(p) + '"' for p in table)
+            + r"\s*\]"
+        )
         for number, line in enumerate(lines):
             if header.match(line):
                 start = number
@@ -92,6 +99,7 @@ def _toml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
 
 # --- sources/*.yml --------------------------------------------------------------------------------
 
+
 class _SourceEnvelope(BaseModel):
     model_config = ConfigDict(extra="allow")
     kind: str
@@ -107,17 +115,25 @@ def _load_sources(root: Path) -> dict[str, SourceSpec]:
         file = path.relative_to(root).as_posix()
         data = yamlfile.load(path, file)
         if not isinstance(data, dict):
-            raise ConfigError("a source file must be a mapping with at least 'kind' and 'tables'", location=file)
+            raise ConfigError(
+                "a source file must be a mapping with at least 'kind' and 'tables'", location=file
+            )
         name = snake_case(path.stem)
         if "schema_" in data:
             raise ConfigError('unknown key "schema_"', location=file)
-        envelope = validated(_SourceEnvelope, {("schema_" if k == "schema" else k): v for k, v in data.items()},
-                             file=file, line_of=lambda loc, d=data: yamlfile.line_of(d, loc))
+        envelope = validated(
+            _SourceEnvelope,
+            {("schema_" if k == "schema" else k): v for k, v in data.items()},
+            file=file,
+            line_of=partial(yamlfile.line_of, data),
+        )
         key_lines = dict(getattr(data, "key_lines", {}))
         schema = envelope.schema_
         if not _NAME.match(schema):
-            raise ConfigError(f'schema "{schema}" must be lower-case letters, digits, _',
-                              location=f"{file}:{key_lines.get('schema', 1)}")
+            raise ConfigError(
+                f'schema "{schema}" must be lower-case letters, digits, _',
+                location=f"{file}:{key_lines.get('schema', 1)}",
+            )
         raw_tables = data["tables"]
         if isinstance(raw_tables, list):
             entries: dict[str, Any] = {str(t): {"table": t} for t in raw_tables}
@@ -126,8 +142,10 @@ def _load_sources(root: Path) -> dict[str, SourceSpec]:
             entries = {str(k): (v if v is not None else {}) for k, v in raw_tables.items()}
             lines = dict(getattr(raw_tables, "key_lines", {}))
         if not entries:
-            raise ConfigError("a source needs at least one table under 'tables'",
-                              location=f"{file}:{key_lines.get('tables', 1)}")
+            raise ConfigError(
+                "a source needs at least one table under 'tables'",
+                location=f"{file}:{key_lines.get('tables', 1)}",
+            )
         tables: dict[str, SourceTable] = {}
         for key, options in entries.items():
             where = f"{file}:{lines.get(key, key_lines.get('tables', 1))}"
@@ -136,9 +154,12 @@ def _load_sources(root: Path) -> dict[str, SourceSpec]:
             landing = snake_case(key)
             asset = f"{schema}.{name}__{landing}"
             tables[landing] = SourceTable(landing, asset, options, where)
-        options = {k: v for k, v in data.items() if k not in {"kind", "description", "tags", "schema", "tables"}}
-        sources[name] = SourceSpec(name, envelope.kind, file, options, tables, tuple(envelope.tags),
-                                   envelope.description, key_lines)
+        options = {
+            k: v for k, v in data.items() if k not in {"kind", "description", "tags", "schema", "tables"}
+        }
+        sources[name] = SourceSpec(
+            name, envelope.kind, file, options, tables, tuple(envelope.tags), envelope.description, key_lines
+        )
     return sources
 
 
@@ -154,6 +175,7 @@ def _source_checks(root: Path, sources: dict[str, SourceSpec]) -> list[CheckSpec
 
 
 # --- models/**/*.sql ------------------------------------------------------------------------------
+
 
 class _ModelHeader(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -202,35 +224,55 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
         file = path.relative_to(root).as_posix()
         parts = path.relative_to(folder).parts
         if len(parts) < 2:
-            raise ProjectError("a model lives in a schema folder, e.g. models/staging/orders.sql",
-                               location=file, hint=f"move it to models/<schema>/{path.name}")
+            raise ProjectError(
+                "a model lives in a schema folder, e.g. models/staging/orders.sql",
+                location=file,
+                hint=f"move it to models/<schema>/{path.name}",
+            )
         schema, name = parts[0], path.stem
         for label, value in (("schema folder", schema), ("model file name", name)):
             if not _NAME.match(value):
-                raise ProjectError(f'{label} "{value}" must be lower-case letters, digits and _', location=file)
+                raise ProjectError(
+                    f'{label} "{value}" must be lower-case letters, digits and _', location=file
+                )
         asset = f"{schema}.{name}"
         if asset in models:
-            raise ProjectError(f"two models are both named {asset}: {models[asset].file} and {file}",
-                               location=file, hint="rename one of them")
+            raise ProjectError(
+                f"two models are both named {asset}: {models[asset].file} and {file}",
+                location=file,
+                hint="rename one of them",
+            )
         text = path.read_text(encoding="utf-8")
         header_lines, count = _split_header(text)
         data = _parse_header(header_lines, file)
-        header = validated(_ModelHeader, data, file=file, line_of=lambda loc, d=data: yamlfile.line_of(d, loc))
+        header = validated(_ModelHeader, data, file=file, line_of=partial(yamlfile.line_of, data))
         defaults = settings.defaults_for(schema)
         body = "\n".join(text.splitlines()[count:]) if data else text
         if not body.strip():
             raise ProjectError("the model has no SQL: write one SELECT statement", location=file)
         models[asset] = ModelSpec(
-            asset=asset, file=file, path=path, sql=body, sql_line=(count + 1) if data else 1,
-            kind=header.kind or defaults.kind, tags=tuple(dict.fromkeys([*defaults.tags, *header.tags])),
-            description=header.description, owner=header.owner, columns=header.columns,
+            asset=asset,
+            file=file,
+            path=path,
+            sql=body,
+            sql_line=(count + 1) if data else 1,
+            kind=header.kind or defaults.kind,
+            tags=tuple(dict.fromkeys([*defaults.tags, *header.tags])),
+            description=header.description,
+            owner=header.owner,
+            columns=header.columns,
         )
         if header.checks:
-            checks.extend(parse_check_items(data["checks"], asset, file, getattr(data, "key_lines", {}).get("checks", 1)))
+            checks.extend(
+                parse_check_items(
+                    data["checks"], asset, file, getattr(data, "key_lines", {}).get("checks", 1)
+                )
+            )
     return models, checks
 
 
 # --- checks/*.yml ---------------------------------------------------------------------------------
+
 
 def _load_check_files(root: Path) -> list[CheckSpec]:
     checks: list[CheckSpec] = []
@@ -240,8 +282,11 @@ def _load_check_files(root: Path) -> list[CheckSpec]:
         if data is None:
             continue
         if not isinstance(data, dict):
-            raise ConfigError("a checks file maps each asset to a list of checks, e.g. "
-                              "'staging.customer: [{not_null: customer_id}]'", location=file)
+            raise ConfigError(
+                "a checks file maps each asset to a list of checks, e.g. "
+                "'staging.customer: [{not_null: customer_id}]'",
+                location=file,
+            )
         for asset, items in data.items():
             line = data.key_lines.get(asset, 1) if isinstance(data, yamlfile.LineDict) else 1
             checks.extend(parse_check_items(items, str(asset), file, line))

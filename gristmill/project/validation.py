@@ -28,7 +28,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validated(
-    model: type[M], data: Any, *, file: str, line_of: Callable[[tuple[int | str, ...]], int | None],
+    model: type[M],
+    data: Any,
+    *,
+    file: str,
+    line_of: Callable[[tuple[int | str, ...]], int | None],
     context: str = "",
 ) -> M:
     try:
@@ -38,8 +42,11 @@ def validated(
 
 
 def _as_config_error(
-    err: ValidationError, model: type[BaseModel], file: str,
-    line_of: Callable[[tuple[int | str, ...]], int | None], context: str,
+    err: ValidationError,
+    model: type[BaseModel],
+    file: str,
+    line_of: Callable[[tuple[int | str, ...]], int | None],
+    context: str,
 ) -> ConfigError:
     first = err.errors()[0]
     loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and part.startswith("function-")))

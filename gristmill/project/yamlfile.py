@@ -33,7 +33,9 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in result:
-            raise ConfigError(f'duplicate key "{key}"', location=f"{loader.name}:{key_node.start_mark.line + 1}")
+            raise ConfigError(
+                f'duplicate key "{key}"', location=f"{loader.name}:{key_node.start_mark.line + 1}"
+            )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
     return result
@@ -60,7 +62,9 @@ def parse(text: str, name: str, *, line_offset: int = 0) -> Any:
         mark = err.problem_mark or err.context_mark
         where = f"{name}:{mark.line + 1 + line_offset}:{mark.column + 1}" if mark else name
         problem = str(err.problem or err.context)
-        hint = 'a value containing ": " must be quoted' if "mapping values are not allowed" in problem else None
+        hint = (
+            'a value containing ": " must be quoted' if "mapping values are not allowed" in problem else None
+        )
         raise ConfigError(f"invalid YAML: {problem}", location=where, hint=hint) from None
     finally:
         loader.dispose()

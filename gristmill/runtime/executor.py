@@ -57,15 +57,26 @@ class RunResult:
         count = lambda status: sum(1 for s in self.steps if s.status == status)  # noqa: E731
         checks = [c for s in self.steps for c in s.checks]
         return {
-            "built": count("success"), "skipped": count("skipped"), "failed": count("failed"),
-            "not_run": count("upstream_failed"), "rows": sum(s.rows or 0 for s in self.steps if s.action == "build"),
-            "checks_passed": sum(c.passed for c in checks), "checks_failed": sum(not c.passed for c in checks),
+            "built": count("success"),
+            "skipped": count("skipped"),
+            "failed": count("failed"),
+            "not_run": count("upstream_failed"),
+            "rows": sum(s.rows or 0 for s in self.steps if s.action == "build"),
+            "checks_passed": sum(c.passed for c in checks),
+            "checks_failed": sum(not c.passed for c in checks),
             "seconds": round(self.seconds, 3),
         }
 
 
-def execute(plan: Plan, *, engine: Engine, sources: Callable[[str], Source], history: History, run_id: int,
-            listener: Listener | None = None) -> RunResult:
+def execute(
+    plan: Plan,
+    *,
+    engine: Engine,
+    sources: Callable[[str], Source],
+    history: History,
+    run_id: int,
+    listener: Listener | None = None,
+) -> RunResult:
     notify = listener or (lambda event: None)
     result = RunResult(run_id)
     started = time.perf_counter()
@@ -73,8 +84,13 @@ def execute(plan: Plan, *, engine: Engine, sources: Callable[[str], Source], his
     for step in plan.steps:
         blocked = [p for p in step.asset.upstream if p in failed]
         if blocked:
-            outcome = StepResult(step.name, step.asset.kind, step.action, "upstream_failed",
-                                 f"not run: upstream {', '.join(blocked)} failed")
+            outcome = StepResult(
+                step.name,
+                step.asset.kind,
+                step.action,
+                "upstream_failed",
+                f"not run: upstream {', '.join(blocked)} failed",
+            )
         elif step.action == "skip":
             outcome = StepResult(step.name, step.asset.kind, "skip", "skipped", step.reason)
         else:
@@ -83,17 +99,31 @@ def execute(plan: Plan, *, engine: Engine, sources: Callable[[str], Source], his
         if outcome.status in ("failed", "upstream_failed"):
             failed.add(step.name)
         result.steps.append(outcome)
-        history.record_steps(run_id, [_record(outcome, step)],
-                             [(step.name, c.check.name, c.check.severity, "pass" if c.passed else "fail", c.failures)
-                              for c in outcome.checks])
+        history.record_steps(
+            run_id,
+            [_record(outcome, step)],
+            [
+                (step.name, c.check.name, c.check.severity, "pass" if c.passed else "fail", c.failures)
+                for c in outcome.checks
+            ],
+        )
         notify(StepFinished(outcome))
     result.seconds = time.perf_counter() - started
     return result
 
 
 def _record(outcome: StepResult, step: Step) -> StepRecord:
-    return StepRecord(outcome.asset, outcome.kind, outcome.action, outcome.status, outcome.reason,
-                      step.fingerprint, outcome.rows, round(outcome.seconds, 4), outcome.error)
+    return StepRecord(
+        outcome.asset,
+        outcome.kind,
+        outcome.action,
+        outcome.status,
+        outcome.reason,
+        step.fingerprint,
+        outcome.rows,
+        round(outcome.seconds, 4),
+        outcome.error,
+    )
 
 
 def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id: int) -> StepResult:
@@ -112,18 +142,36 @@ def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id:
             blocking = [c for c in checks if not c.passed and c.check.severity == "error"]
             if blocking:
                 raise CheckFailed(
-                    "; ".join(f"{c.check.name} failed for {c.failures} row{'s' * (c.failures != 1)}"
-                              for c in blocking),
+                    "; ".join(
+                        f"{c.check.name} failed for {c.failures} row{'s' * (c.failures != 1)}"
+                        for c in blocking
+                    ),
                     hint="the previous version stays published; fix the data or the model and rerun",
                 )
             record_version(engine, asset.name, step.fingerprint, dict(step.parts), run_id, rows)
     except GristmillError as err:
         where = asset.model.file if asset.model is not None else asset.file
         message = str(err) if str(err).startswith(where.split(":")[0]) else f"{where}: {err}"
-        return StepResult(asset.name, asset.kind, "build", "failed", step.reason,
-                          seconds=time.perf_counter() - started, error=redact(message), checks=checks)
-    return StepResult(asset.name, asset.kind, "build", "success", step.reason, rows,
-                      time.perf_counter() - started, checks=checks)
+        return StepResult(
+            asset.name,
+            asset.kind,
+            "build",
+            "failed",
+            step.reason,
+            seconds=time.perf_counter() - started,
+            error=redact(message),
+            checks=checks,
+        )
+    return StepResult(
+        asset.name,
+        asset.kind,
+        "build",
+        "success",
+        step.reason,
+        rows,
+        time.perf_counter() - started,
+        checks=checks,
+    )
 
 
 def _build_model(step: Step, engine: Engine) -> int | None:
@@ -138,8 +186,10 @@ def _build_model(step: Step, engine: Engine) -> int | None:
             return None
         return engine.create_table_as(relation, query)
     except EngineError as err:
-        raise EngineError(f"{asset.parsed.file}: the engine rejected the model: {err}",
-                          hint="the SQL passed validation, so check types and functions for the engine") from None
+        raise EngineError(
+            f"{asset.parsed.file}: the engine rejected the model: {err}",
+            hint="the SQL passed validation, so check types and functions for the engine",
+        ) from None
 
 
 def _physical(engine: Engine, asset: str) -> tuple[str, str, str]:
@@ -152,4 +202,4 @@ def _run_checks(checks: tuple[CheckSpec, ...], engine: Engine) -> tuple[CheckRes
     for query in compile_checks(checks, lambda a: engine.table(Relation.of(a))):
         row: Mapping[str, int] = engine.query(query.query).to_pylist()[0]
         results.extend(CheckResult(check, int(row[f"c{i}"] or 0)) for i, check in enumerate(query.checks))
-    return results
+    return tuple(results)

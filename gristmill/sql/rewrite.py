@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from gristmill.sql.parse import ParsedModel
+from gristmill.sql.parse import ParsedModel, asset_name
 
 
 def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]]) -> exp.Query:
@@ -14,9 +14,9 @@ def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]]) ->
 
     The original name stays as the alias, so ``invoice.invoice_id`` still resolves."""
 
-    def swap(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}" in physical:
-            catalog, schema, table = physical[f"{node.db}.{node.name}"]
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Table) and node.db and asset_name(node) in physical:
+            catalog, schema, table = physical[asset_name(node)]
             alias = node.alias or node.name
             return exp.table_(table, db=schema, catalog=catalog, quoted=True, alias=alias)
         return node

@@ -22,11 +22,16 @@ def check_tables(parsed: ParsedModel, known: Sequence[str]) -> None:
             continue
         if "." not in ref.asset:
             hint = did_you_mean(ref.asset, [k.split(".", 1)[1] for k in known])
-            raise SQLError(f'table "{ref.asset}" has no schema; refer to tables as <schema>.<name>',
-                           location=f"{parsed.file}:{ref.line}:{ref.col}",
-                           hint=(hint + " (with its schema)") if hint else None)
-        raise SQLError(f'unknown table "{ref.asset}"', location=f"{parsed.file}:{ref.line}:{ref.col}",
-                       hint=did_you_mean(ref.asset, known) or "it is neither a model nor a source table")
+            raise SQLError(
+                f'table "{ref.asset}" has no schema; refer to tables as <schema>.<name>',
+                location=f"{parsed.file}:{ref.line}:{ref.col}",
+                hint=(hint + " (with its schema)") if hint else None,
+            )
+        raise SQLError(
+            f'unknown table "{ref.asset}"',
+            location=f"{parsed.file}:{ref.line}:{ref.col}",
+            hint=did_you_mean(ref.asset, known) or "it is neither a model nor a source table",
+        )
 
 
 def output_columns(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> list[str] | None:
@@ -34,13 +39,19 @@ def output_columns(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) ->
 
     ``schemas`` maps each asset the model reads to its column names. Returns None when sqlglot
     cannot reason about the query (the engine then has the last word)."""
-    nested: dict[str, dict[str, dict[str, str]]] = {}
+    by_schema: dict[str, dict[str, dict[str, str]]] = {}
     for asset, columns in schemas.items():
         schema, name = asset.split(".", 1)
-        nested.setdefault(schema, {})[name] = {c: "unknown" for c in columns}
+        by_schema.setdefault(schema, {})[name] = {c: "unknown" for c in columns}
+    nested: dict[str, object] = dict(by_schema)
     try:
-        qualified = qualify(parsed.expression.copy(), schema=nested, dialect=DIALECT,
-                            validate_qualify_columns=True, identify=False)
+        qualified = qualify(
+            parsed.expression.copy(),
+            schema=nested,
+            dialect=DIALECT,
+            validate_qualify_columns=True,
+            identify=False,
+        )
     except OptimizeError as err:
         found = _UNKNOWN_COLUMN.search(str(err))
         if found:
@@ -63,7 +74,10 @@ def _raise_unknown_column(parsed: ParsedModel, name: str, schemas: Mapping[str, 
         if table and name in candidates:
             continue
         where = f" in {table}" if table else ""
-        raise SQLError(f'column "{name}" does not exist{where}', location=parsed.where(column),
-                       hint=did_you_mean(name, candidates) or (f"{table} has: " + ", ".join(candidates)
-                                                               if table else None))
+        raise SQLError(
+            f'column "{name}" does not exist{where}',
+            location=parsed.where(column),
+            hint=did_you_mean(name, candidates)
+            or (f"{table} has: " + ", ".join(candidates) if table else None),
+        )
     raise SQLError(f'column "{name}" does not exist', location=parsed.where())

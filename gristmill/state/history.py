@@ -99,17 +99,22 @@ class History:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as err:
-            raise StateError(f"cannot open run history {path}: {err}",
-                             hint="if the file is damaged, move it away; the lake itself is unaffected") from None
+            raise StateError(
+                f"cannot open run history {path}: {err}",
+                hint="if the file is damaged, move it away; the lake itself is unaffected",
+            ) from None
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise StateError(f"run history was written by a newer Gristmill (schema {version})",
-                             hint="upgrade gristmill")
+            raise StateError(
+                f"run history was written by a newer Gristmill (schema {version})", hint="upgrade gristmill"
+            )
         for number in range(version, len(MIGRATIONS)):
             self._db.execute("BEGIN IMMEDIATE")
-            if self._db.execute("PRAGMA user_version").fetchone()[0] == number:  # another process may have won
+            if (
+                self._db.execute("PRAGMA user_version").fetchone()[0] == number
+            ):  # another process may have won
                 for statement in filter(str.strip, MIGRATIONS[number].split(";")):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
@@ -123,20 +128,37 @@ class History:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def record_steps(self, run_id: int, steps: list[StepRecord],
-                     checks: list[tuple[str, str, str, str, int]]) -> None:
+    def record_steps(
+        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int]]
+    ) -> None:
         """Write a batch of finished steps and check results in one transaction."""
         now = _now()
         self._db.execute("BEGIN")
         self._db.executemany(
             "INSERT OR REPLACE INTO steps (run_id, asset, kind, attempt, action, status, reason, fingerprint,"
             " rows, seconds, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, s.asset, s.kind, s.attempt, s.action, s.status, s.reason, s.fingerprint, s.rows,
-              s.seconds, redact(s.error) if s.error else None, now) for s in steps],
+            [
+                (
+                    run_id,
+                    s.asset,
+                    s.kind,
+                    s.attempt,
+                    s.action,
+                    s.status,
+                    s.reason,
+                    s.fingerprint,
+                    s.rows,
+                    s.seconds,
+                    redact(s.error) if s.error else None,
+                    now,
+                )
+                for s in steps
+            ],
         )
         self._db.executemany(
             "INSERT INTO check_results (run_id, asset, check_name, severity, status, failures)"
-            " VALUES (?, ?, ?, ?, ?, ?)", [(run_id, *c) for c in checks],
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(run_id, *c) for c in checks],
         )
         self._db.execute("COMMIT")
 
@@ -148,30 +170,48 @@ class History:
 
     def mark_abandoned(self) -> int:
         """Runs left 'running' by a process that no longer exists are marked failed."""
-        stale = [run_id for run_id, pid in self._db.execute(
-            "SELECT run_id, pid FROM runs WHERE status = 'running'").fetchall() if not _alive(pid)]
+        stale = [
+            run_id
+            for run_id, pid in self._db.execute(
+                "SELECT run_id, pid FROM runs WHERE status = 'running'"
+            ).fetchall()
+            if not _alive(pid)
+        ]
         for run_id in stale:
-            self._db.execute("UPDATE runs SET status = 'failed', finished_at = ?, summary = ? WHERE run_id = ?",
-                             (_now(), json.dumps({"error": "the process running it died"}), run_id))
+            self._db.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?, summary = ? WHERE run_id = ?",
+                (_now(), json.dumps({"error": "the process running it died"}), run_id),
+            )
         return len(stale)
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         rows = self._db.execute(
             "SELECT run_id, command, selection, status, started_at, finished_at, seconds, summary FROM runs"
-            " ORDER BY run_id DESC LIMIT ?", (limit,)).fetchall()
-        return [RunRecord(*row[:7], json.loads(row[7]) if row[7] else {}) for row in rows]
+            " ORDER BY run_id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            RunRecord(
+                run_id, command, selection, status, started, finished, seconds, json.loads(summary or "{}")
+            )
+            for run_id, command, selection, status, started, finished, seconds, summary in rows
+        ]
 
     def steps(self, run_id: int) -> list[StepRecord]:
         rows = self._db.execute(
-            "SELECT asset, kind, action, status, reason, fingerprint, rows, seconds, error, attempt FROM steps"
-            " WHERE run_id = ? ORDER BY finished_at, asset", (run_id,)).fetchall()
+            "SELECT asset, kind, action, status, reason, fingerprint, rows, seconds, error, attempt"
+            " FROM steps"
+            " WHERE run_id = ? ORDER BY finished_at, asset",
+            (run_id,),
+        ).fetchall()
         return [StepRecord(*row) for row in rows]
 
     def last_build(self) -> dict[str, tuple[int, str, str]]:
         """Per asset: (run_id, status, finished_at) of its most recent build attempt."""
         rows = self._db.execute(
-            "SELECT asset, run_id, status, finished_at FROM steps WHERE action = 'build' OR status != 'skipped'"
-            " ORDER BY run_id, finished_at").fetchall()
+            "SELECT asset, run_id, status, finished_at FROM steps"
+            " WHERE action = 'build' OR status != 'skipped' ORDER BY run_id, finished_at"
+        ).fetchall()
         return {asset: (run_id, status, finished) for asset, run_id, status, finished in rows}
 
     def close(self) -> None:

@@ -23,12 +23,17 @@ _TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR")
 def _ensure(engine: Engine) -> None:
     definition = exp.Schema(
         this=engine.table(VERSIONS),
-        expressions=[exp.ColumnDef(this=exp.to_identifier(c), kind=exp.DataType.build(t))
-                     for c, t in zip(_COLUMNS, _TYPES, strict=True)],
+        expressions=[
+            exp.ColumnDef(this=exp.to_identifier(c), kind=exp.DataType.build(t))
+            for c, t in zip(_COLUMNS, _TYPES, strict=True)
+        ],
     )
     catalog = engine.table(VERSIONS).args.get("catalog")
-    engine.execute(exp.Create(this=exp.Table(db=exp.to_identifier(VERSIONS.schema), catalog=catalog),
-                              kind="SCHEMA", exists=True))
+    engine.execute(
+        exp.Create(
+            this=exp.Table(db=exp.to_identifier(VERSIONS.schema), catalog=catalog), kind="SCHEMA", exists=True
+        )
+    )
     engine.execute(exp.Create(this=definition, kind="TABLE", exists=True))
 
 
@@ -37,18 +42,28 @@ def read_versions(engine: Engine) -> dict[str, Recorded]:
         return {}
     table = engine.query(exp.select(*_COLUMNS).from_(engine.table(VERSIONS)))
     return {
-        row["asset"]: Recorded(row["fingerprint"], json.loads(row["parts"]), row["run_id"], row["rows"],
-                               row["built_at"])
+        row["asset"]: Recorded(
+            row["fingerprint"], json.loads(row["parts"]), row["run_id"], row["rows"], row["built_at"]
+        )
         for row in table.to_pylist()
     }
 
 
-def record_version(engine: Engine, asset: str, fingerprint: str, parts: dict[str, object], run_id: int,
-                   rows: int | None) -> None:
+def record_version(
+    engine: Engine, asset: str, fingerprint: str, parts: dict[str, object], run_id: int, rows: int | None
+) -> None:
     """Replace the asset's version row; call inside the transaction that publishes the data."""
     _ensure(engine)
     target = engine.table(VERSIONS)
     engine.execute(exp.delete(target, where=exp.column("asset").eq(exp.Literal.string(asset))))
-    values = (asset, fingerprint, json.dumps(parts, sort_keys=True, default=str), run_id, rows,
-              datetime.now(UTC).isoformat(timespec="seconds"))
-    engine.execute(exp.insert(exp.values([tuple(exp.convert(v) for v in values)]), target, columns=list(_COLUMNS)))
+    values = (
+        asset,
+        fingerprint,
+        json.dumps(parts, sort_keys=True, default=str),
+        run_id,
+        rows,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    engine.execute(
+        exp.insert(exp.values([tuple(exp.convert(v) for v in values)]), target, columns=list(_COLUMNS))
+    )

@@ -8,8 +8,13 @@ from gristmill.connectors.base import Options
 
 Format = Literal["csv", "json", "ndjson", "parquet"]
 EXTENSION_FORMATS: dict[str, Format] = {
-    ".csv": "csv", ".tsv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson",
-    ".parquet": "parquet", ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".parquet": "parquet",
+    ".pq": "parquet",
 }
 
 

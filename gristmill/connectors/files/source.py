@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -32,45 +33,62 @@ class Source(DuckDBReader):
         options = self.tables[table.key]
         pattern = options.path or self.defaults.path
         if pattern is None:
-            raise ConfigError(f'table "{table.key}" needs a "path" (or set one for the whole source)',
-                              location=table.location)
+            raise ConfigError(
+                f'table "{table.key}" needs a "path" (or set one for the whole source)',
+                location=table.location,
+            )
         paths = resolve_paths(pattern, self.root, f"{self.spec.file} ({table.key})")
         fmt = options.format or self.defaults.format or EXTENSION_FORMATS.get(paths[0].suffix.lower())
         if fmt is None:
-            raise ConfigError(f'cannot tell the format of {paths[0].name}', location=table.location,
-                              hint="set format: csv | json | ndjson | parquet")
+            raise ConfigError(
+                f"cannot tell the format of {paths[0].name}",
+                location=table.location,
+                hint="set format: csv | json | ndjson | parquet",
+            )
         return paths, fmt, options
 
     def _relation(self, table: SourceTable) -> duckdb.DuckDBPyRelation:
         paths, fmt, options = self._plan(table)
-        files = [p.as_posix() for p in paths]
-        what = f"{self.spec.file} ({table.key}): {paths[0].relative_to(self.root) if paths[0].is_relative_to(self.root) else paths[0]}"
+        files: Any = [p.as_posix() for p in paths]  # DuckDB readers take a list; its stubs say str
+        shown = paths[0].relative_to(self.root) if paths[0].is_relative_to(self.root) else paths[0]
+        what = f"{self.spec.file} ({table.key}): {shown}"
         try:
             if fmt == "csv":
                 relation = self.con.read_csv(files, **options.options)
             elif fmt == "parquet":
                 relation = self.con.read_parquet(files, **options.options)
             else:
-                kwargs = {"format": "newline_delimited" if fmt == "ndjson" else "auto",
-                          "maximum_object_size": _MAX_JSON_OBJECT, **options.options}
+                kwargs = {
+                    "format": "newline_delimited" if fmt == "ndjson" else "auto",
+                    "maximum_object_size": _MAX_JSON_OBJECT,
+                    **options.options,
+                }
                 relation = self.con.read_json(files, **kwargs)
             if options.records:
                 if options.records not in relation.columns:
-                    raise SourceError(f'{what}: the document has no key "{options.records}"',
-                                      hint="top-level keys: " + ", ".join(relation.columns))
+                    raise SourceError(
+                        f'{what}: the document has no key "{options.records}"',
+                        hint="top-level keys: " + ", ".join(relation.columns),
+                    )
                 unnested = exp.func("unnest", exp.column(options.records, quoted=True))
                 relation = relation.project(exp.alias_(unnested, "r").sql(dialect="duckdb"))
                 relation = relation.project("unnest(r)")
             if options.columns:
                 missing = [c for c in options.columns if c not in relation.columns]
                 if missing:
-                    raise ConfigError(f'{what} has no column "{missing[0]}"', location=table.location,
-                                      hint="columns: " + ", ".join(relation.columns))
-                relation = relation.project(", ".join(exp.column(c, quoted=True).sql(dialect="duckdb")
-                                             for c in options.columns))
+                    raise ConfigError(
+                        f'{what} has no column "{missing[0]}"',
+                        location=table.location,
+                        hint="columns: " + ", ".join(relation.columns),
+                    )
+                relation = relation.project(
+                    ", ".join(exp.column(c, quoted=True).sql(dialect="duckdb") for c in options.columns)
+                )
         except duckdb.Error as err:
-            raise SourceError(f"{what}: {redact(str(err).strip())}",
-                              hint="fix the file, or pass reader options under 'options:'") from None
+            raise SourceError(
+                f"{what}: {redact(str(err).strip())}",
+                hint="fix the file, or pass reader options under 'options:'",
+            ) from None
         return self.landed(relation, what)
 
     def schema(self, table: SourceTable) -> pa.Schema:

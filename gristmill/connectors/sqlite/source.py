@@ -25,8 +25,10 @@ class Source(DuckDBReader):
         super().__init__()
         self.spec = spec
         self.options = parse_options(SQLiteSourceOptions, spec.options, spec.where())
-        self.tables = {key: parse_options(SQLiteTableOptions, table.options, table.location, ignore=("checks",))
-                       for key, table in spec.tables.items()}
+        self.tables = {
+            key: parse_options(SQLiteTableOptions, table.options, table.location, ignore=("checks",))
+            for key, table in spec.tables.items()
+        }
         self.path = resolve_paths(self.options.path, root, spec.where("path"))[0]
         self._attached = False
         self._names: list[str] = []
@@ -37,11 +39,17 @@ class Source(DuckDBReader):
         literal = exp.Literal.string(self.path.as_posix()).sql(dialect="duckdb")
         try:
             self.con.execute(f"ATTACH {literal} AS {_ALIAS} (TYPE sqlite, READ_ONLY)")
-            self._names = [row[0] for row in self.con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [_ALIAS]).fetchall()]
+            self._names = [
+                row[0]
+                for row in self.con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [_ALIAS]
+                ).fetchall()
+            ]
         except duckdb.Error as err:
-            raise SourceError(f"{self.spec.where('path')}: cannot open {self.path.name} as SQLite: "
-                              f"{redact(str(err).strip())}") from None
+            raise SourceError(
+                f"{self.spec.where('path')}: cannot open {self.path.name} as SQLite: "
+                f"{redact(str(err).strip())}"
+            ) from None
         self._attached = True
 
     def _relation(self, table: SourceTable) -> duckdb.DuckDBPyRelation:
@@ -51,19 +59,28 @@ class Source(DuckDBReader):
         if name not in self._names:
             matches = [n for n in self._names if n.lower() == name.lower()]
             if len(matches) != 1:
-                raise ConfigError(f'{self.path.name} has no table "{name}"', location=table.location,
-                                  hint=did_you_mean(name, self._names) or "tables: " + ", ".join(self._names))
+                raise ConfigError(
+                    f'{self.path.name} has no table "{name}"',
+                    location=table.location,
+                    hint=did_you_mean(name, self._names) or "tables: " + ", ".join(self._names),
+                )
             name = matches[0]
         what = f"{self.spec.file} ({table.key}): {self.path.name}:{name}"
         try:
-            relation = self.con.table(f"{_ALIAS}.{exp.to_identifier(name, quoted=True).sql(dialect='duckdb')}")
+            relation = self.con.table(
+                f"{_ALIAS}.{exp.to_identifier(name, quoted=True).sql(dialect='duckdb')}"
+            )
             if options.columns:
                 missing = [c for c in options.columns if c not in relation.columns]
                 if missing:
-                    raise ConfigError(f'{self.path.name}:{name} has no column "{missing[0]}"',
-                                      location=table.location, hint=did_you_mean(missing[0], relation.columns))
-                relation = relation.project(", ".join(exp.column(c, quoted=True).sql(dialect="duckdb")
-                                             for c in options.columns))
+                    raise ConfigError(
+                        f'{self.path.name}:{name} has no column "{missing[0]}"',
+                        location=table.location,
+                        hint=did_you_mean(missing[0], relation.columns),
+                    )
+                relation = relation.project(
+                    ", ".join(exp.column(c, quoted=True).sql(dialect="duckdb") for c in options.columns)
+                )
         except duckdb.Error as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
         return self.landed(relation, what)

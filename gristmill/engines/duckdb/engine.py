@@ -56,8 +56,10 @@ class DuckDBEngine:
         try:
             self._con.execute(f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({', '.join(options)})")
         except duckdb.Error as err:
-            raise EngineError(f"cannot open the lake catalog {redact(storage.catalog)}: {redact(str(err))}",
-                              hint="check [storage] in gristmill.toml") from None
+            raise EngineError(
+                f"cannot open the lake catalog {redact(storage.catalog)}: {redact(str(err))}",
+                hint="check [storage] in gristmill.toml",
+            ) from None
         self._con.execute(f"USE {CATALOG}")
         self._schemas: set[str] = set()
 
@@ -66,17 +68,17 @@ class DuckDBEngine:
     def table(self, relation: Relation) -> exp.Table:
         return exp.table_(relation.name, db=relation.schema, catalog=CATALOG, quoted=True)
 
-    def execute(self, statement: exp.Expression) -> None:
+    def execute(self, statement: exp.Expr) -> None:
         self._run(statement.sql(dialect=self.dialect))
 
-    def query(self, sql: str | exp.Expression) -> pa.Table:
+    def query(self, sql: str | exp.Expr) -> pa.Table:
         text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
         try:
             return self._con.sql(text).to_arrow_table() if text.strip() else pa.table({})
         except duckdb.Error as err:
             raise EngineError(redact(str(err))) from None
 
-    def stream(self, sql: str | exp.Expression, batch_rows: int = 100_000) -> pa.RecordBatchReader:
+    def stream(self, sql: str | exp.Expr, batch_rows: int = 100_000) -> pa.RecordBatchReader:
         text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
         try:
             return self._con.execute(text).to_arrow_reader(batch_rows)
@@ -106,13 +108,20 @@ class DuckDBEngine:
 
     def _ensure_schema(self, schema: str) -> None:
         if schema not in self._schemas:
-            self.execute(exp.Create(this=exp.Table(db=exp.to_identifier(schema, quoted=True),
-                                                   catalog=exp.to_identifier(CATALOG)),
-                                    kind="SCHEMA", exists=True))
+            self.execute(
+                exp.Create(
+                    this=exp.Table(
+                        db=exp.to_identifier(schema, quoted=True), catalog=exp.to_identifier(CATALOG)
+                    ),
+                    kind="SCHEMA",
+                    exists=True,
+                )
+            )
             self._schemas.add(schema)
 
-    def write_arrow(self, relation: Relation, data: pa.RecordBatchReader,
-                    mode: Literal["replace", "append"] = "replace") -> int:
+    def write_arrow(
+        self, relation: Relation, data: pa.RecordBatchReader, mode: Literal["replace", "append"] = "replace"
+    ) -> int:
         self._ensure_schema(relation.schema)
         view = f"_gristmill_batches_{next(_names)}"
         self._con.register(view, data)
@@ -127,13 +136,15 @@ class DuckDBEngine:
 
     def create_table_as(self, relation: Relation, query: exp.Query) -> int:
         self._ensure_schema(relation.schema)
-        self.drop_view(relation)
+        if self._kind(relation) == "VIEW":
+            self.drop_view(relation)
         create = exp.Create(this=self.table(relation), kind="TABLE", replace=True, expression=query)
         return int(self._run(create.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
 
     def create_view_as(self, relation: Relation, query: exp.Query) -> None:
         self._ensure_schema(relation.schema)
-        self.drop_table(relation)
+        if self._kind(relation) == "TABLE":
+            self.drop_table(relation)
         self.execute(exp.Create(this=self.table(relation), kind="VIEW", replace=True, expression=query))
 
     def drop_table(self, relation: Relation) -> None:

@@ -1,0 +1,3 @@
+from gristmill.cli.app import main
+
+main()

@@ -1,0 +1,68 @@
+"""Shared fixtures: a fresh copy of the demo project, small hand-made projects, and a CLI runner."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gristmill.cli.app import main
+from gristmill.project.scaffold import create_demo
+
+CHINOOK_SQLITE = Path(__file__).parents[1] / "gristmill" / "project" / "demo" / "data" / "chinook.sqlite"
+
+
+@pytest.fixture(autouse=True)
+def _private_extension_repo(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRISTMILL_EXTENSION_REPO", str(tmp_path_factory.getbasetemp() / "extensions"))
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    return create_demo(tmp_path / "shop")
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return root
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """A small project: gristmill.toml plus the given files (name -> text)."""
+
+    def make(files: dict[str, str], *, toml: str = 'name = "t"\n') -> Path:
+        root = tmp_path / "proj"
+        root.mkdir(exist_ok=True)
+        (root / "gristmill.toml").write_text(toml)
+        return write_files(root, files)
+
+    return make
+
+
+class Cli:
+    """Runs ``gristmill`` in-process exactly as the console script does; returns (exit code, output)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str, project: Path | None = None) -> tuple[int, str]:
+        argv = [*args, *(["--project", str(project)] if project is not None else [])]
+        self.capsys.readouterr()
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        captured = self.capsys.readouterr()
+        return code, captured.out + captured.err
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
