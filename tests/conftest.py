@@ -15,7 +15,9 @@ CHINOOK_SQLITE = Path(__file__).parents[1] / "gristmill" / "project" / "demo" / 
 
 
 @pytest.fixture(autouse=True)
-def _private_extension_repo(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_extension_repo(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GRISTMILL_EXTENSION_REPO", str(tmp_path_factory.getbasetemp() / "extensions"))
 
 

@@ -89,7 +89,7 @@ def failures(result: RunResult, console: Console) -> None:
             if not check.passed and check.check.severity == "warn":
                 console.print(
                     Text(
-                        f"! {step.asset}: {check.check.name} warns on {check.failures} rows "
+                        f"! {step.asset}: {check.check.name} warns on {check.failures} row{'s' * (check.failures != 1)} "
                         f"({check.check.location})",
                         style="yellow",
                     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from gristmill._util.dag import DependencyCycle, topological_order
@@ -28,6 +28,8 @@ class Asset:
     model: ModelSpec | None = None
     parsed: ParsedModel | None = None
     checks: tuple[CheckSpec, ...] = ()
+    after: tuple[str, ...] = ()
+    """Assets that must be built first without being read (parents of relationships checks)."""
 
     @property
     def file(self) -> str:
@@ -70,20 +72,15 @@ def build_graph(project: Project) -> AssetGraph:
             )
         by_asset.setdefault(check.asset, []).append(check)
     for name, checks in by_asset.items():
-        asset = assets[name]
-        assets[name] = Asset(
-            asset.name,
-            asset.kind,
-            asset.upstream,
-            asset.tags,
-            asset.source,
-            asset.table,
-            asset.model,
-            asset.parsed,
-            tuple(checks),
+        # A relationships check reads its parent table: build the parent first. That orders the
+        # run but is not a data dependency, so it changes neither fingerprints nor selections.
+        parents = [str(c.params["to"]).rsplit(".", 1)[0] for c in checks if c.kind == "relationships"]
+        after = tuple(
+            dict.fromkeys(p for p in parents if p in assets and p != name and p not in assets[name].upstream)
         )
+        assets[name] = replace(assets[name], after=after, checks=tuple(checks))
     try:
-        order = topological_order({name: asset.upstream for name, asset in assets.items()})
+        order = topological_order({name: (*asset.upstream, *asset.after) for name, asset in assets.items()})
     except DependencyCycle as cycle:
         files = " -> ".join(assets[name].file or name for name in cycle.cycle)
         raise CycleError(

@@ -42,7 +42,9 @@ def test_first_run_builds_everything_and_prints_a_summary(demo: Path, cli: Cli) 
 
 
 def test_invoice_lines_and_revenue_match_the_source(built: Path, cli: Cli) -> None:
-    [row] = query_json(cli, built, "select count(*) as n, sum(revenue) as revenue from marts.fct_invoice_line")
+    [row] = query_json(
+        cli, built, "select count(*) as n, sum(revenue) as revenue from marts.fct_invoice_line"
+    )
     [(lines,)] = chinook("select count(*) from InvoiceLine")
     [(invoice_total,)] = chinook("select round(sum(Total), 2) from Invoice")
     assert row["n"] == lines == 2240
@@ -135,11 +137,18 @@ def test_ls_and_history_show_what_happened(built: Path, cli: Cli) -> None:
 
 
 def test_query_formats(built: Path, cli: Cli) -> None:
-    code, out = cli("query", "select genre_id, name from raw.chinook_db__genre order by 1 limit 2",
-                    "--format", "csv", project=built)
+    code, out = cli(
+        "query",
+        "select genre_id, name from raw.chinook_db__genre order by 1 limit 2",
+        "--format",
+        "csv",
+        project=built,
+    )
     assert code == 0
     assert out.splitlines() == ["genre_id,name", "1,Rock", "2,Jazz"]
-    code, out = cli("query", "select name from raw.chinook_db__genre order by genre_id limit 3", project=built)
+    code, out = cli(
+        "query", "select name from raw.chinook_db__genre order by genre_id limit 3", project=built
+    )
     assert "Rock" in out and "Metal" in out
 
 

@@ -98,6 +98,7 @@ class DuckDBEngine:
             yield
         except BaseException:
             self._con.execute("ROLLBACK")
+            self._schemas.clear()  # schemas created inside the transaction are gone too
             raise
         try:
             self._con.execute("COMMIT")
