@@ -89,11 +89,15 @@ def failures(result: RunResult, console: Console) -> None:
             if not check.passed and check.check.severity == "warn":
                 console.print(
                     Text(
-                        f"! {step.asset}: {check.check.name} warns on {check.failures} row{'s' * (check.failures != 1)} "
+                        f"! {step.asset}: {check.check.name} warns on {_rows(check.failures)} "
                         f"({check.check.location})",
                         style="yellow",
                     )
                 )
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
 
 
 def assets_table(infos: list[AssetInfo]) -> Table:

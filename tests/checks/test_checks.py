@@ -100,7 +100,8 @@ def test_checks_in_a_model_header(make_project: Callable[..., Path]) -> None:
             "sources/src.yml": SOURCE,
             "data/people.csv": PEOPLE,
             "data/teams.csv": TEAMS,
-            "models/marts/active.sql": "-- checks:\n--   - accepted_values: {column: status, values: [active]}\n"
+            "models/marts/active.sql": "-- checks:\n"
+            "--   - accepted_values: {column: status, values: [active]}\n"
             "select * from raw.src__people where status = 'active'\n",
         }
     )

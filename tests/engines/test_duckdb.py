@@ -90,6 +90,7 @@ def test_another_process_reads_the_last_commit_while_a_write_is_in_flight(
 
 def test_extensions_load_without_network(engine: DuckDBEngine) -> None:
     loaded = engine.query(
-        "select extension_name from duckdb_extensions() where loaded and extension_name in ('ducklake', 'sqlite_scanner')"
+        "select extension_name from duckdb_extensions()"
+        " where loaded and extension_name in ('ducklake', 'sqlite_scanner')"
     )
     assert sorted(loaded.column("extension_name").to_pylist()) == ["ducklake", "sqlite_scanner"]

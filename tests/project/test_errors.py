@@ -89,7 +89,8 @@ def test_sql_syntax_error_names_file_line_and_column(make_project: Callable[...,
         {
             "sources/shop.yml": SOURCE,
             "data/orders.csv": ORDERS_CSV,
-            "models/staging/orders.sql": "-- kind: view\nselect order_id,\n  amount +* 2\nfrom raw.shop__orders\n",
+            "models/staging/orders.sql": "-- kind: view\nselect order_id,\n  amount +* 2\n"
+            "from raw.shop__orders\n",
         }
     )
     err = error_of(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class Source(DuckDBReader):
         try:
             if fmt == "csv":
                 relation = self.con.read_csv(files, **options.options)
+                self._check_csv_shape(paths[0], relation.columns, options, what)
             elif fmt == "parquet":
                 relation = self.con.read_parquet(files, **options.options)
             else:
@@ -90,6 +92,43 @@ class Source(DuckDBReader):
                 hint="fix the file, or pass reader options under 'options:'",
             ) from None
         return self.landed(relation, what)
+
+    def _check_csv_shape(self, path: Path, sniffed: list[str], options: FilesTableOptions, what: str) -> None:
+        """Refuse a file whose sniffed shape disagrees with its first line.
+
+        DuckDB's sniffer can take a stray line's field count as the file's shape and read no rows
+        at all; comparing with the first line catches that, and DuckDB's reject table names the
+        offending line."""
+        if options.options.get("header") is False or "columns" in options.options:
+            return
+        dialect = self.con.execute(
+            "SELECT Delimiter, Quote FROM sniff_csv(?)", [path.as_posix()]
+        ).fetchone() or (",", '"')
+        delimiter = str(options.options.get("delim", options.options.get("sep", dialect[0])))
+        quote = str(options.options.get("quote", dialect[1]))
+        quote = quote if len(quote) == 1 and quote != "\x00" else '"'
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            first = next(csv.reader(handle, delimiter=delimiter, quotechar=quote), [])
+        if not first or len(first) == len(sniffed):
+            return
+        columns = {name or f"column{i}": "VARCHAR" for i, name in enumerate(first)}
+        self.con.read_csv(
+            path.as_posix(),
+            header=True,
+            delimiter=delimiter,
+            quotechar=quote,
+            columns=columns,
+            store_rejects=True,
+            ignore_errors=True,
+        ).aggregate("count(*)").fetchall()
+        reject = self.con.execute(
+            "SELECT line, error_message, csv_line FROM reject_errors ORDER BY line LIMIT 1"
+        ).fetchone()
+        where = f"line {reject[0]}: {reject[1]}: {str(reject[2])[:120]!r}" if reject else "lines disagree"
+        raise SourceError(
+            f"{what}: the header has {len(first)} columns but {where}",
+            hint="fix that line, or set reader options (delim, quote) under 'options:'",
+        )
 
     def schema(self, table: SourceTable) -> pa.Schema:
         relation = self._relation(table)

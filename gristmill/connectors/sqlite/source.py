@@ -8,6 +8,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import DuckDBReader, file_marker, parse_options, resolve_paths
@@ -57,7 +58,10 @@ class Source(DuckDBReader):
         options = self.tables[table.key]
         name = options.table or table.key
         if name not in self._names:
-            matches = [n for n in self._names if n.lower() == name.lower()]
+            # Case-insensitive as in SQLite; the landed spelling works too (PlaylistTrack, playlist_track).
+            matches = [n for n in self._names if n.lower() == name.lower()] or [
+                n for n in self._names if snake_case(n) == name
+            ]
             if len(matches) != 1:
                 raise ConfigError(
                     f'{self.path.name} has no table "{name}"',
