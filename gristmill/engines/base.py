@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
@@ -65,6 +65,10 @@ class Engine(Protocol):
         ...
 
     def create_view_as(self, relation: Relation, query: exp.Query) -> None: ...
+
+    def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:
+        """Create an empty table with these (name, type) columns unless it exists."""
+        ...
 
     def drop(self, relation: Relation) -> None: ...
 

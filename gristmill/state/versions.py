@@ -20,23 +20,6 @@ _COLUMNS = ("asset", "fingerprint", "parts", "run_id", "rows", "built_at")
 _TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR")
 
 
-def _ensure(engine: Engine) -> None:
-    definition = exp.Schema(
-        this=engine.table(VERSIONS),
-        expressions=[
-            exp.ColumnDef(this=exp.to_identifier(c), kind=exp.DataType.build(t))
-            for c, t in zip(_COLUMNS, _TYPES, strict=True)
-        ],
-    )
-    catalog = engine.table(VERSIONS).args.get("catalog")
-    engine.execute(
-        exp.Create(
-            this=exp.Table(db=exp.to_identifier(VERSIONS.schema), catalog=catalog), kind="SCHEMA", exists=True
-        )
-    )
-    engine.execute(exp.Create(this=definition, kind="TABLE", exists=True))
-
-
 def read_versions(engine: Engine) -> dict[str, Recorded]:
     if VERSIONS not in engine.columns():
         return {}
@@ -53,7 +36,7 @@ def record_version(
     engine: Engine, asset: str, fingerprint: str, parts: dict[str, object], run_id: int, rows: int | None
 ) -> None:
     """Replace the asset's version row; call inside the transaction that publishes the data."""
-    _ensure(engine)
+    engine.ensure_table(VERSIONS, list(zip(_COLUMNS, _TYPES, strict=True)))
     target = engine.table(VERSIONS)
     engine.execute(exp.delete(target, where=exp.column("asset").eq(exp.Literal.string(asset))))
     values = (

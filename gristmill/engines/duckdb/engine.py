@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -62,6 +62,7 @@ class DuckDBEngine:
             ) from None
         self._con.execute(f"USE {CATALOG}")
         self._schemas: set[str] = set()
+        self._kinds: dict[Relation, str] | None = None  # TABLE/VIEW per relation; information_schema is slow
 
     # -- statements --------------------------------------------------------------------------------
 
@@ -98,7 +99,8 @@ class DuckDBEngine:
             yield
         except BaseException:
             self._con.execute("ROLLBACK")
-            self._schemas.clear()  # schemas created inside the transaction are gone too
+            self._schemas.clear()  # what was created inside the transaction is gone too
+            self._kinds = None
             raise
         try:
             self._con.execute("COMMIT")
@@ -140,19 +142,38 @@ class DuckDBEngine:
         if self._kind(relation) == "VIEW":
             self.drop_view(relation)
         create = exp.Create(this=self.table(relation), kind="TABLE", replace=True, expression=query)
-        return int(self._run(create.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
+        rows = int(self._run(create.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
+        self._set_kind(relation, "TABLE")
+        return rows
+
+    def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:
+        if self._kind(relation) == "TABLE":
+            return
+        self._ensure_schema(relation.schema)
+        definition = exp.Schema(
+            this=self.table(relation),
+            expressions=[
+                exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(dtype))
+                for name, dtype in columns
+            ],
+        )
+        self.execute(exp.Create(this=definition, kind="TABLE", exists=True))
+        self._set_kind(relation, "TABLE")
 
     def create_view_as(self, relation: Relation, query: exp.Query) -> None:
         self._ensure_schema(relation.schema)
         if self._kind(relation) == "TABLE":
             self.drop_table(relation)
         self.execute(exp.Create(this=self.table(relation), kind="VIEW", replace=True, expression=query))
+        self._set_kind(relation, "VIEW")
 
     def drop_table(self, relation: Relation) -> None:
         self.execute(exp.Drop(tables=[self.table(relation)], kind="TABLE", exists=True))
+        self._set_kind(relation, None)
 
     def drop_view(self, relation: Relation) -> None:
         self.execute(exp.Drop(tables=[self.table(relation)], kind="VIEW", exists=True))
+        self._set_kind(relation, None)
 
     def drop(self, relation: Relation) -> None:
         kind = self._kind(relation)
@@ -162,12 +183,21 @@ class DuckDBEngine:
             self.drop_table(relation)
 
     def _kind(self, relation: Relation) -> str | None:
-        found = self._con.execute(
-            "SELECT table_type FROM information_schema.tables "
-            "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
-            [CATALOG, relation.schema, relation.name],
-        ).fetchone()
-        return None if found is None else ("VIEW" if found[0] == "VIEW" else "TABLE")
+        if self._kinds is None:
+            rows = self._con.execute(
+                "SELECT table_schema, table_name, table_type FROM information_schema.tables"
+                " WHERE table_catalog = ?",
+                [CATALOG],
+            ).fetchall()
+            self._kinds = {Relation(s, n): ("VIEW" if t == "VIEW" else "TABLE") for s, n, t in rows}
+        return self._kinds.get(relation)
+
+    def _set_kind(self, relation: Relation, kind: str | None) -> None:
+        if self._kinds is not None:
+            if kind is None:
+                self._kinds.pop(relation, None)
+            else:
+                self._kinds[relation] = kind
 
     def columns(self) -> dict[Relation, list[tuple[str, str]]]:
         rows = self._con.execute(
