@@ -18,7 +18,7 @@ from gristmill.plan import AssetGraph, Plan, build_graph, make_plan, select
 from gristmill.project import Project, load_project
 from gristmill.runtime import RunResult, execute, run_lock
 from gristmill.runtime.events import Listener
-from gristmill.state import History, RunRecord, StepRecord, read_versions
+from gristmill.state import RunHistory, RunRecord, StepRecord, open_history, read_versions
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class Workspace:
         finally:
             engine.close()
 
-    def _history(self) -> History:
-        return History(self._path(self.project.settings.storage.state))
+    def _history(self) -> RunHistory:
+        return open_history(self._path(self.project.settings.storage.state))
 
     def close(self) -> None:
         for source in self._sources.values():

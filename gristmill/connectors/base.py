@@ -86,6 +86,21 @@ class DuckDBReader:
             self._con = connect(extensions=self.extensions)
         return self._con
 
+    def only(
+        self, relation: duckdb.DuckDBPyRelation, columns: Sequence[str] | None, what: str, location: str
+    ) -> duckdb.DuckDBPyRelation:
+        """Keep only the columns the user listed, refusing names the source does not have."""
+        if not columns:
+            return relation
+        for column in columns:
+            if column not in relation.columns:
+                raise ConfigError(
+                    f'{what} has no column "{column}"',
+                    location=location,
+                    hint=did_you_mean(column, relation.columns) or "columns: " + ", ".join(relation.columns),
+                )
+        return relation.project(", ".join(exp.column(c, quoted=True).sql(dialect="duckdb") for c in columns))
+
     def landed(self, relation: duckdb.DuckDBPyRelation, what: str) -> duckdb.DuckDBPyRelation:
         """Project the relation onto snake_case column names, refusing names that collide."""
         seen: dict[str, str] = {}

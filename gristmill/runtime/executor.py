@@ -16,7 +16,8 @@ from gristmill.plan.planner import Plan, Step
 from gristmill.project.specs import CheckSpec
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
 from gristmill.sql.rewrite import render
-from gristmill.state.history import History, StepRecord
+from gristmill.state.base import RunHistory
+from gristmill.state.records import StepRecord
 from gristmill.state.versions import record_version
 
 
@@ -73,7 +74,7 @@ def execute(
     *,
     engine: Engine,
     sources: Callable[[str], Source],
-    history: History,
+    history: RunHistory,
     run_id: int,
     listener: Listener | None = None,
 ) -> RunResult:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gristmill.config.secrets import redact
 from gristmill.errors import StateError
+from gristmill.state.records import RunRecord, StepRecord
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -60,37 +60,11 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class StepRecord:
-    asset: str
-    kind: str
-    action: str
-    status: str
-    reason: str
-    fingerprint: str | None = None
-    rows: int | None = None
-    seconds: float | None = None
-    error: str | None = None
-    attempt: int = 1
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: int
-    command: str
-    selection: str
-    status: str
-    started_at: str
-    finished_at: str | None
-    seconds: float | None
-    summary: dict[str, Any]
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class History:
+class SQLiteHistory:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

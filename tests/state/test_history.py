@@ -6,7 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from gristmill.state import History, StepRecord
+from gristmill.state import SQLiteHistory as History
+from gristmill.state import StepRecord
 from gristmill.workspace import Workspace
 
 

@@ -75,17 +75,7 @@ class Source(DuckDBReader):
                 unnested = exp.func("unnest", exp.column(options.records, quoted=True))
                 relation = relation.project(exp.alias_(unnested, "r").sql(dialect="duckdb"))
                 relation = relation.project("unnest(r)")
-            if options.columns:
-                missing = [c for c in options.columns if c not in relation.columns]
-                if missing:
-                    raise ConfigError(
-                        f'{what} has no column "{missing[0]}"',
-                        location=table.location,
-                        hint="columns: " + ", ".join(relation.columns),
-                    )
-                relation = relation.project(
-                    ", ".join(exp.column(c, quoted=True).sql(dialect="duckdb") for c in options.columns)
-                )
+            relation = self.only(relation, options.columns, what, table.location)
         except duckdb.Error as err:
             raise SourceError(
                 f"{what}: {redact(str(err).strip())}",

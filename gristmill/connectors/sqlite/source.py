@@ -74,17 +74,7 @@ class Source(DuckDBReader):
             relation = self.con.table(
                 f"{_ALIAS}.{exp.to_identifier(name, quoted=True).sql(dialect='duckdb')}"
             )
-            if options.columns:
-                missing = [c for c in options.columns if c not in relation.columns]
-                if missing:
-                    raise ConfigError(
-                        f'{self.path.name}:{name} has no column "{missing[0]}"',
-                        location=table.location,
-                        hint=did_you_mean(missing[0], relation.columns),
-                    )
-                relation = relation.project(
-                    ", ".join(exp.column(c, quoted=True).sql(dialect="duckdb") for c in options.columns)
-                )
+            relation = self.only(relation, options.columns, what, table.location)
         except duckdb.Error as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
         return self.landed(relation, what)

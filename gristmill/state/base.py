@@ -1,0 +1,31 @@
+"""The run-history protocol: SQLite by default; a PostgreSQL store implements the same calls."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from gristmill.state.records import RunRecord, StepRecord
+
+
+class RunHistory(Protocol):
+    def start_run(self, command: str, selection: str) -> int: ...
+
+    def record_steps(
+        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int]]
+    ) -> None:
+        """A batch of finished steps and check results (asset, check, severity, status, failures)."""
+        ...
+
+    def finish_run(self, run_id: int, status: str, seconds: float, summary: dict[str, Any]) -> None: ...
+
+    def mark_abandoned(self) -> int:
+        """Mark runs whose process died as failed; returns how many."""
+        ...
+
+    def runs(self, limit: int = 20) -> list[RunRecord]: ...
+
+    def steps(self, run_id: int) -> list[StepRecord]: ...
+
+    def last_build(self) -> dict[str, tuple[int, str, str]]: ...
+
+    def close(self) -> None: ...
