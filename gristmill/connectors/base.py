@@ -28,8 +28,12 @@ class Source(Protocol):
         """The landed schema (normalised column names), cheaply, without reading the data."""
         ...
 
-    def read(self, table: SourceTable) -> pa.RecordBatchReader:
-        """The table's rows as a stream of record batches with the landed schema."""
+    def read(self, table: SourceTable, since: Any = None) -> pa.RecordBatchReader:
+        """The table's rows as a stream of record batches with the landed schema.
+
+        For an incremental table ``since`` is the lower bound (inclusive) of its cursor column,
+        ``table.load.incremental.cursor`` (a landed name); None means read everything. A source
+        that can filter at the origin should; the loader also filters, so none may return less."""
         ...
 
     def change_marker(self, table: SourceTable) -> str | None:
@@ -115,6 +119,23 @@ class DuckDBReader:
             seen[name] = column
             projections.append(exp.alias_(exp.column(column, quoted=True), name, quoted=True))
         return relation.project(", ".join(p.sql(dialect="duckdb") for p in projections))
+
+    def since(
+        self, relation: duckdb.DuckDBPyRelation, table: SourceTable, since: Any
+    ) -> duckdb.DuckDBPyRelation:
+        """Rows at or past ``since`` on the incremental cursor (the relation has landed names)."""
+        incremental = table.load.incremental
+        if since is None or incremental is None:
+            return relation
+        if incremental.cursor not in relation.columns:
+            raise ConfigError(
+                f'incremental cursor "{incremental.cursor}" is not a column of {table.asset}',
+                location=table.location,
+                hint=did_you_mean(incremental.cursor, relation.columns)
+                or "columns: " + ", ".join(relation.columns),
+            )
+        condition = exp.column(incremental.cursor, quoted=True) >= exp.convert(since)
+        return relation.filter(condition.sql(dialect="duckdb"))
 
     def stream(self, relation: duckdb.DuckDBPyRelation, what: str) -> pa.RecordBatchReader:
         try:

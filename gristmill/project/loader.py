@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
@@ -17,7 +18,18 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project import yamlfile
 from gristmill.project.checks import parse_check_items
-from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
+from gristmill.project.specs import (
+    LOAD_KEYS,
+    CheckSpec,
+    Contract,
+    Incremental,
+    LoadSpec,
+    ModelSpec,
+    Nested,
+    SourceSpec,
+    SourceTable,
+    WriteMode,
+)
 from gristmill.project.validation import validated
 
 PROJECT_FILE = "gristmill.toml"
@@ -50,9 +62,9 @@ def find_root(start: Path) -> Path:
 def load_project(start: Path) -> Project:
     root = find_root(start)
     settings = _load_settings(root)
-    sources = _load_sources(root)
+    sources, source_checks = _load_sources(root)
     models, header_checks = _load_models(root, settings)
-    checks = [*header_checks, *_source_checks(root, sources), *_load_check_files(root)]
+    checks = [*header_checks, *source_checks, *_load_check_files(root)]
     return Project(root, settings, sources, models, tuple(checks))
 
 
@@ -107,10 +119,84 @@ class _SourceEnvelope(BaseModel):
     tags: list[str] = []
     schema_: str = "raw"
     tables: dict[str, Any] | list[str]
+    write: WriteMode = "replace"
+    contract: Contract = "evolve"
+    nested: Nested = "struct"
+    max_depth: int | None = Field(default=None, ge=0)
 
 
-def _load_sources(root: Path) -> dict[str, SourceSpec]:
+class _IncrementalDecl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cursor: str
+    lag: str | float | None = None
+    initial: Any = None
+
+
+class _LoadDecl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    write: WriteMode | None = None
+    key: str | list[str] = []
+    incremental: _IncrementalDecl | str | None = None
+    contract: Contract | None = None
+    nested: Nested | None = None
+    max_depth: int | None = Field(default=None, ge=0)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$")
+_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _lag(value: str | float | None, where: str) -> timedelta | float | None:
+    if value is None or isinstance(value, int | float):
+        return value
+    match = _DURATION.match(value)
+    if not match:
+        raise ConfigError(
+            f'lag "{value}" is neither a number nor a duration',
+            location=where,
+            hint="write e.g. 5m, 2h, 1d, 30s, or a number for numeric cursors",
+        )
+    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+
+
+def _load_spec(envelope: _SourceEnvelope, options: Any, file: str, line: int) -> LoadSpec:
+    where = f"{file}:{line}"
+    decl = validated(
+        _LoadDecl,
+        {k: v for k, v in options.items() if k in LOAD_KEYS},
+        file=file,
+        line_of=lambda loc: yamlfile.line_of(options, loc) or line,
+    )
+    incremental = decl.incremental
+    if isinstance(incremental, str):
+        incremental = _IncrementalDecl(cursor=incremental)
+    write = decl.write or envelope.write
+    key = (decl.key,) if isinstance(decl.key, str) else tuple(decl.key)
+    if write in ("merge", "delete_insert", "scd2") and not key:
+        raise ConfigError(f'write: {write} needs a "key" (the columns that identify a row)', location=where)
+    return LoadSpec(
+        write=write,
+        key=tuple(snake_case(k) for k in key),
+        incremental=None
+        if incremental is None
+        else Incremental(snake_case(incremental.cursor), _lag(incremental.lag, where), incremental.initial),
+        contract=decl.contract or envelope.contract,
+        nested=decl.nested or envelope.nested,
+        max_depth=decl.max_depth if decl.max_depth is not None else envelope.max_depth,
+    )
+
+
+def _connector_options(options: Any) -> dict[str, Any]:
+    """The table's options minus loading keys and checks, keeping line numbers for errors."""
+    kept = yamlfile.LineDict({k: v for k, v in options.items() if k not in (*LOAD_KEYS, "checks")})
+    kept.line = getattr(options, "line", 0)
+    kept.key_lines = {k: v for k, v in getattr(options, "key_lines", {}).items() if k in kept}
+    return kept
+
+
+def _load_sources(root: Path) -> tuple[dict[str, SourceSpec], list[CheckSpec]]:
     sources: dict[str, SourceSpec] = {}
+    checks: list[CheckSpec] = []
     for path in sorted((root / "sources").glob("*.y*ml")):
         file = path.relative_to(root).as_posix()
         data = yamlfile.load(path, file)
@@ -147,31 +233,23 @@ def _load_sources(root: Path) -> dict[str, SourceSpec]:
                 location=f"{file}:{key_lines.get('tables', 1)}",
             )
         tables: dict[str, SourceTable] = {}
-        for key, options in entries.items():
-            where = f"{file}:{lines.get(key, key_lines.get('tables', 1))}"
-            if not isinstance(options, dict):
+        for key, declared in entries.items():
+            line = int(lines.get(key) or key_lines.get("tables") or 1)
+            where = f"{file}:{line}"
+            if not isinstance(declared, dict):
                 raise ConfigError(f'table "{key}" must be a mapping of options (or {{}})', location=where)
             landing = snake_case(key)
             asset = f"{schema}.{name}__{landing}"
-            tables[landing] = SourceTable(landing, asset, options, where)
-        options = {
-            k: v for k, v in data.items() if k not in {"kind", "description", "tags", "schema", "tables"}
-        }
+            load = _load_spec(envelope, declared, file, line)
+            tables[landing] = SourceTable(landing, asset, _connector_options(declared), where, load)
+            if declared.get("checks") is not None:
+                checks.extend(parse_check_items(declared["checks"], asset, file, line))
+        envelope_keys = {"kind", "description", "tags", "schema", "tables", *_SourceEnvelope.model_fields}
+        options = {k: v for k, v in data.items() if k not in envelope_keys}
         sources[name] = SourceSpec(
             name, envelope.kind, file, options, tables, tuple(envelope.tags), envelope.description, key_lines
         )
-    return sources
-
-
-def _source_checks(root: Path, sources: dict[str, SourceSpec]) -> list[CheckSpec]:
-    found: list[CheckSpec] = []
-    for source in sources.values():
-        for table in source.tables.values():
-            items = table.options.get("checks")
-            if items is not None:
-                file, line = table.location.rsplit(":", 1)
-                found.extend(parse_check_items(items, table.asset, file, int(line)))
-    return found
+    return sources, checks
 
 
 # --- models/**/*.sql ------------------------------------------------------------------------------

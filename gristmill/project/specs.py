@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 Severity = Literal["error", "warn"]
+WriteMode = Literal["append", "replace", "merge", "delete_insert", "scd2"]
+Contract = Literal["evolve", "freeze", "quarantine", "discard"]
+Nested = Literal["struct", "json", "child_tables"]
 
 
 @dataclass(frozen=True)
@@ -29,13 +33,46 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class Incremental:
+    """Load only rows whose ``cursor`` is at or past the last committed value minus ``lag``."""
+
+    cursor: str
+    """The cursor column, by its landed (snake_case) name."""
+    lag: timedelta | float | None = None
+    """How far behind the last cursor to start again, for rows that commit late."""
+    initial: Any = None
+    """Where the first load starts; everything when unset."""
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """How a source table is written into the lake: the same keys for every kind of source."""
+
+    write: WriteMode = "replace"
+    key: tuple[str, ...] = ()
+    """Landed column names identifying a row (merge, delete_insert, scd2)."""
+    incremental: Incremental | None = None
+    contract: Contract = "evolve"
+    """What to do when the source schema changes: evolve, freeze (fail), quarantine, discard."""
+    nested: Nested = "struct"
+    """Nested records as STRUCT/LIST columns, as JSON columns, or as child tables."""
+    max_depth: int | None = None
+    """Nesting deeper than this lands as JSON."""
+
+
+LOAD_KEYS = ("write", "key", "incremental", "contract", "nested", "max_depth")
+
+
+@dataclass(frozen=True)
 class SourceTable:
     """One table a source lands, as ``<schema>.<source>__<key>``."""
 
     key: str
     asset: str
     options: dict[str, Any]
+    """Connector-specific options only; loading keys are in ``load``, checks in the checks list."""
     location: str
+    load: LoadSpec = field(default_factory=LoadSpec)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,11 @@ class Source(DuckDBReader):
         self.root = root
         self.defaults = parse_options(FilesSourceOptions, spec.options, spec.file)
         self.tables = {
-            key: parse_options(FilesTableOptions, table.options, table.location, ignore=("checks",))
+            key: parse_options(
+                FilesTableOptions,
+                table.options,
+                table.location,
+            )
             for key, table in spec.tables.items()
         }
 
@@ -127,8 +131,9 @@ class Source(DuckDBReader):
         except duckdb.Error as err:
             raise SourceError(f"{self.spec.file} ({table.key}): {redact(str(err).strip())}") from None
 
-    def read(self, table: SourceTable) -> pa.RecordBatchReader:
-        return self.stream(self._relation(table), f"{self.spec.file} ({table.key})")
+    def read(self, table: SourceTable, since: Any = None) -> pa.RecordBatchReader:
+        relation = self.since(self._relation(table), table, since)
+        return self.stream(relation, f"{self.spec.file} ({table.key})")
 
     def change_marker(self, table: SourceTable) -> str | None:
         paths, _, _ = self._plan(table)

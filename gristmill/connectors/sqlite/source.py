@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -27,7 +28,11 @@ class Source(DuckDBReader):
         self.spec = spec
         self.options = parse_options(SQLiteSourceOptions, spec.options, spec.where())
         self.tables = {
-            key: parse_options(SQLiteTableOptions, table.options, table.location, ignore=("checks",))
+            key: parse_options(
+                SQLiteTableOptions,
+                table.options,
+                table.location,
+            )
             for key, table in spec.tables.items()
         }
         self.path = resolve_paths(self.options.path, root, spec.where("path"))[0]
@@ -82,8 +87,9 @@ class Source(DuckDBReader):
     def schema(self, table: SourceTable) -> pa.Schema:
         return self._relation(table).limit(0).to_arrow_table().schema
 
-    def read(self, table: SourceTable) -> pa.RecordBatchReader:
-        return self.stream(self._relation(table), f"{self.spec.file} ({table.key})")
+    def read(self, table: SourceTable, since: Any = None) -> pa.RecordBatchReader:
+        relation = self.since(self._relation(table), table, since)
+        return self.stream(relation, f"{self.spec.file} ({table.key})")
 
     def change_marker(self, table: SourceTable) -> str | None:
         return file_marker([self.path])
