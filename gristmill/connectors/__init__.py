@@ -14,6 +14,12 @@ from gristmill.project.specs import SourceSpec
 SOURCE_KINDS = {
     "files": "gristmill.connectors.files.source",
     "sqlite": "gristmill.connectors.sqlite.source",
+    "postgres": "gristmill.connectors.postgres.source",
+    "mysql": "gristmill.connectors.mysql.source",
+    "postgres_cdc": "gristmill.connectors.postgres_cdc.source",
+    "rest": "gristmill.connectors.rest.source",
+    "mongodb": "gristmill.connectors.mongodb.source",
+    "python": "gristmill.connectors.python.source",
 }
 
 __all__ = ["SOURCE_KINDS", "Source", "open_source"]
