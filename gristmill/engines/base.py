@@ -42,7 +42,9 @@ class Engine(Protocol):
         """The fully qualified physical table for ``relation``, ready to put in an AST."""
         ...
 
-    def execute(self, statement: exp.Expr) -> None: ...
+    def execute(self, statement: exp.Expr) -> int | None:
+        """Run one statement; returns the rows it changed when the engine reports them."""
+        ...
 
     def query(self, sql: str | exp.Expr) -> pa.Table:
         """Run a query and return its whole result as Arrow."""
@@ -65,6 +67,17 @@ class Engine(Protocol):
         ...
 
     def create_view_as(self, relation: Relation, query: exp.Query) -> None: ...
+
+    def exists(self, relation: Relation) -> bool: ...
+
+    def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:
+        """Land record batches in a temporary table visible only to this session, for the loader to
+        inspect and reshape with SQL before it writes the target."""
+        ...
+
+    def describe(self, table: exp.Table) -> list[tuple[str, str]]:
+        """(column, engine type) pairs of a staged or published table."""
+        ...
 
     def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:
         """Create an empty table with these (name, type) columns unless it exists."""

@@ -12,9 +12,11 @@ from gristmill.config.secrets import redact
 from gristmill.connectors.base import Source
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import CheckFailed, EngineError, GristmillError
+from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step
 from gristmill.project.specs import CheckSpec
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
+from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
 from gristmill.state.records import StepRecord
@@ -42,6 +44,8 @@ class StepResult:
     seconds: float = 0.0
     error: str | None = None
     checks: tuple[CheckResult, ...] = ()
+    load: LoadResult | None = None
+    """What a source load read, wrote, set aside and noticed."""
 
 
 @dataclass
@@ -129,14 +133,16 @@ def _record(outcome: StepResult, step: Step) -> StepRecord:
 
 def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id: int) -> StepResult:
     asset = step.asset
-    relation = Relation.of(asset.name)
     started = time.perf_counter()
     checks: tuple[CheckResult, ...] = ()
+    load: LoadResult | None = None
     try:
         with engine.transaction():
             if asset.kind == "source":
-                assert asset.source is not None and asset.table is not None
-                rows: int | None = engine.write_arrow(relation, sources(asset.source.name).read(asset.table))
+                assert asset.source is not None
+                source = sources(asset.source.name)
+                load = load_table(asset, engine, source, run_id)
+                rows: int | None = load.rows_written
             else:
                 rows = _build_model(step, engine)
             checks = _run_checks(asset.checks, engine)
@@ -150,6 +156,8 @@ def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id:
                     hint="the previous version stays published; fix the data or the model and rerun",
                 )
             record_version(engine, asset.name, step.fingerprint, dict(step.parts), run_id, rows)
+        if load is not None and load.cursor is not None:
+            _acknowledge(source, asset, load)
     except GristmillError as err:
         where = asset.model.file if asset.model is not None else asset.file
         message = str(err) if str(err).startswith(where.split(":")[0]) else f"{where}: {err}"
@@ -162,6 +170,7 @@ def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id:
             seconds=time.perf_counter() - started,
             error=redact(message),
             checks=checks,
+            load=load,
         )
     return StepResult(
         asset.name,
@@ -172,7 +181,16 @@ def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id:
         rows,
         time.perf_counter() - started,
         checks=checks,
+        load=load,
     )
+
+
+def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:
+    """Tell a source that keeps its own position (a replication slot) that the data is committed."""
+    acknowledge = getattr(source, "acknowledge", None)
+    if callable(acknowledge) and load.cursor is not None:
+        value = load.cursor.value
+        acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
 
 
 def _build_model(step: Step, engine: Engine) -> int | None:

@@ -21,7 +21,7 @@ _TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR")
 
 
 def read_versions(engine: Engine) -> dict[str, Recorded]:
-    if VERSIONS not in engine.columns():
+    if not engine.exists(VERSIONS):
         return {}
     table = engine.query(exp.select(*_COLUMNS).from_(engine.table(VERSIONS)))
     return {

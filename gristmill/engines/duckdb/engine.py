@@ -69,8 +69,13 @@ class DuckDBEngine:
     def table(self, relation: Relation) -> exp.Table:
         return exp.table_(relation.name, db=relation.schema, catalog=CATALOG, quoted=True)
 
-    def execute(self, statement: exp.Expr) -> None:
-        self._run(statement.sql(dialect=self.dialect))
+    def execute(self, statement: exp.Expr) -> int | None:
+        """Run a statement; returns the rows it changed when the engine reports them."""
+        cursor = self._run(statement.sql(dialect=self.dialect))
+        if not isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Create):
+            return None
+        row = cursor.fetchone()
+        return int(row[0]) if row and isinstance(row[0], int) else None
 
     def query(self, sql: str | exp.Expr) -> pa.Table:
         text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
@@ -145,6 +150,30 @@ class DuckDBEngine:
         rows = int(self._run(create.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
         self._set_kind(relation, "TABLE")
         return rows
+
+    def exists(self, relation: Relation) -> bool:
+        return self._kind(relation) is not None
+
+    def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:
+        """Land record batches (or a query's result) in a temporary table of this session; it
+        spills to disk past the memory limit and disappears with the session."""
+        name = f"_gristmill_stage_{next(_names)}"
+        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+        view = f"{name}_batches"
+        query = data if isinstance(data, exp.Query) else exp.select("*").from_(view)
+        if not isinstance(data, exp.Query):
+            self._con.register(view, data)
+        try:
+            self.execute(exp.Create(this=exp.table_(name), kind="TABLE", properties=temporary, expression=query))
+        finally:
+            if not isinstance(data, exp.Query):
+                self._con.unregister(view)
+        return exp.table_(name, db="main", catalog="temp")
+
+    def describe(self, table: exp.Table) -> list[tuple[str, str]]:
+        """(column, type) pairs of any table, staged or published."""
+        rows = self._run(f"DESCRIBE {table.sql(dialect=self.dialect)}").fetchall()
+        return [(str(row[0]), str(row[1])) for row in rows]
 
     def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:
         if self._kind(relation) == "TABLE":

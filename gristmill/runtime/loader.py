@@ -1,0 +1,491 @@
+"""Load one source table, inside the step's transaction: stage the batches, reshape nested
+records, hold the rows to the schema contract, write them by the table's mode, and advance
+the incremental cursor. Data, cursor and version commit together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from gristmill.connectors.base import Source
+from gristmill.engines.base import Engine, Relation
+from gristmill.errors import ConfigError, SourceError
+from gristmill.plan.contracts import SchemaChange, compare
+from gristmill.plan.graph import Asset
+from gristmill.project.specs import Incremental, LoadSpec
+from gristmill.sql import nesting, writes
+from gristmill.state.cursors import Cursor, read_cursor, write_cursor
+
+QUARANTINE_COLUMNS = (("_gm_run_id", "BIGINT"), ("_gm_reason", "VARCHAR"), ("_gm_record", "VARCHAR"))
+
+
+class ContractViolation(SourceError):
+    """The source's schema changed in a way the table's contract does not allow."""
+
+
+@dataclass
+class LoadResult:
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    rows_discarded: int = 0
+    bytes_read: int = 0
+    events: list[str] = field(default_factory=list)
+    cursor: Cursor | None = None
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+class _Counted:
+    """Counts rows and bytes as batches pass, and numbers rows in arrival order (``_gm_ord``)."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self.reader = reader
+        self.rows = 0
+        self.bytes = 0
+        self.schema = reader.schema.append(pa.field(writes.ORDINAL, pa.int64()))
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self.reader:
+            ordinal = pa.array(np.arange(self.rows, self.rows + batch.num_rows, dtype=np.int64))
+            self.rows += batch.num_rows
+            self.bytes += batch.nbytes
+            yield pa.RecordBatch.from_arrays([*batch.columns, ordinal], schema=self.schema)
+
+    def as_reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, iter(self))
+
+
+def lower_bound(cursor: Cursor | None, incremental: Incremental) -> exp.Expr | None:
+    """Where an incremental load starts again: the last cursor minus the lag, or ``initial``."""
+    if cursor is None:
+        return None if incremental.initial is None else exp.convert(incremental.initial)
+    value = cursor.literal()
+    lag = incremental.lag
+    if isinstance(lag, timedelta):
+        return exp.Sub(
+            this=value,
+            expression=exp.Interval(
+                this=exp.Literal.string(str(int(lag.total_seconds() * 1_000_000))),
+                unit=exp.var("MICROSECONDS"),
+            ),
+        )
+    if lag:
+        return exp.Sub(this=value, expression=exp.convert(lag))
+    return value
+
+
+def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> LoadResult:
+    assert asset.table is not None
+    spec = asset.table.load
+    result = LoadResult()
+    boundary: exp.Expr | None = None
+    since: Any = None
+    if spec.incremental is not None:
+        boundary = lower_bound(read_cursor(engine, asset.name), spec.incremental)
+        if boundary is not None:
+            since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
+    counted = _Counted(source.read(asset.table, since))
+    raw = engine.stage(counted.as_reader())
+    result.rows_read, result.bytes_read = counted.rows, counted.bytes
+    if spec.incremental is not None:
+        _check_cursor(engine, raw, asset, spec.incremental)
+        if boundary is not None:  # the source may not filter at the origin; the contract holds anyway
+            engine.execute(
+                exp.delete(raw, where=exp.LT(this=_col(spec.incremental.cursor), expression=boundary))
+            )
+    staged = _reshape(engine, raw, asset.name, spec, run_id)
+    cursor_condition = None
+    if boundary is not None and spec.incremental is not None:
+        cursor_condition = exp.GTE(this=_col(spec.incremental.cursor), expression=boundary)
+    for index, (relation, table) in enumerate(staged):
+        written = _write(
+            engine,
+            relation,
+            table,
+            spec,
+            run_id,
+            result,
+            child=index > 0,
+            boundary=cursor_condition if index == 0 else None,
+            parent=staged[0][1],
+        )
+        if index == 0:
+            result.rows_written = written
+    if spec.incremental is not None:
+        result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id)
+    for _, table in staged:
+        engine.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+    engine.execute(exp.Drop(tables=[raw], kind="TABLE", exists=True))
+    return result
+
+
+def _check_cursor(engine: Engine, raw: exp.Table, asset: Asset, incremental: Incremental) -> None:
+    columns = [c for c, _ in engine.describe(raw)]
+    if incremental.cursor not in columns:
+        assert asset.table is not None
+        raise ConfigError(
+            f'incremental cursor "{incremental.cursor}" is not a column of {asset.name}',
+            location=asset.table.location,
+            hint="columns: " + ", ".join(c for c in columns if c != writes.ORDINAL),
+        )
+
+
+def _advance(
+    engine: Engine, raw: exp.Table, asset: str, incremental: Incremental, run_id: int
+) -> Cursor | None:
+    """Store the highest cursor value loaded, in this transaction; an empty load keeps the old one."""
+    top = exp.Max(this=_col(incremental.cursor))
+    row = engine.query(
+        exp.select(
+            exp.alias_(exp.cast(top, "VARCHAR"), "value"), exp.alias_(exp.func("typeof", top), "type")
+        ).from_(raw)
+    ).to_pylist()[0]
+    if row["value"] is None:
+        return None
+    previous = read_cursor(engine, asset)
+    cursor = Cursor(row["value"], row["type"])
+    if previous is not None:
+        newer = (
+            engine.query(
+                exp.select(exp.alias_(exp.GT(this=cursor.literal(), expression=previous.literal()), "newer"))
+            )
+            .column("newer")[0]
+            .as_py()
+        )
+        if not newer:
+            return previous
+    write_cursor(engine, asset, cursor, run_id)
+    return cursor
+
+
+# --- nested records -------------------------------------------------------------------------------
+
+
+def _reshape(
+    engine: Engine, raw: exp.Table, asset: str, spec: LoadSpec, run_id: int
+) -> list[tuple[Relation, exp.Table]]:
+    """The staged tables to write: the asset itself, then any child tables (for ``child_tables``)."""
+    schema = engine.query(exp.select("*").from_(raw).limit(0)).schema
+    target = Relation.of(asset)
+    if spec.nested != "child_tables":
+        nested = any(nesting._nested(f.type) for f in schema)
+        if not nested or (spec.nested == "struct" and spec.max_depth is None):
+            return [(target, raw)]
+        columns = nesting.keep_nested(schema, spec.max_depth, as_json=spec.nested == "json")
+        return [(target, engine.stage(exp.select(*columns).from_(raw)))]
+    out = nesting.Flattened()
+    for column in schema:
+        if column.name != writes.ORDINAL:
+            nesting.flatten(
+                _col(column.name), column.name, column.type, 0, spec.max_depth, out, split_lists=True
+            )
+    if not out.lists and all(
+        isinstance(c, exp.Alias) and isinstance(c.this, exp.Column) for c in out.columns
+    ):
+        return [(target, raw)]
+    with_id = engine.stage(
+        exp.select("*", exp.alias_(_row_id(spec, run_id), nesting.ROW_ID, quoted=True)).from_(raw)
+    )
+    parent = engine.stage(exp.select(*out.columns, _col(nesting.ROW_ID), _col(writes.ORDINAL)).from_(with_id))
+    tables = [(target, parent)]
+    _children(engine, with_id, out.lists, target, spec.max_depth, tables)
+    return tables
+
+
+def _row_id(spec: LoadSpec, run_id: int) -> exp.Expr:
+    """A parent row's id: from its key when it has one (stable across loads), else the load and
+    the row's arrival (unique, and the same when a crashed load is run again)."""
+    parts: list[exp.Expr] = [exp.cast(_col(k), "VARCHAR") for k in spec.key] or [
+        exp.Literal.string(str(run_id)),
+        exp.cast(_col(writes.ORDINAL), "VARCHAR"),
+    ]
+    return exp.func("md5", exp.func("concat_ws", exp.Literal.string("|"), *parts))
+
+
+def _children(
+    engine: Engine,
+    source: exp.Table,
+    lists: list[nesting.ChildList],
+    parent: Relation,
+    max_depth: int | None,
+    tables: list[tuple[Relation, exp.Table]],
+) -> None:
+    for child in lists:
+        relation = Relation(parent.schema, f"{parent.name}__{child.name}")
+        exploded = engine.stage(nesting.unnest_list(source, child))
+        shape = nesting.flatten_element(child.element, max_depth, child.depth)
+        ids = [_col(nesting.ROW_ID), _col(nesting.PARENT_ID), _col(nesting.LIST_INDEX)]
+        tables.append((relation, engine.stage(exp.select(*ids, *shape.columns).from_(exploded))))
+        _children(engine, exploded, shape.lists, relation, max_depth, tables)
+
+
+# --- contracts and writes -------------------------------------------------------------------------
+
+
+def _write(
+    engine: Engine,
+    relation: Relation,
+    staged: exp.Table,
+    spec: LoadSpec,
+    run_id: int,
+    result: LoadResult,
+    *,
+    child: bool,
+    boundary: exp.Expr | None,
+    parent: exp.Table,
+) -> int:
+    incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
+    columns = [c for c, _ in incoming]
+    order = [*([spec.incremental.cursor] if spec.incremental else []), writes.ORDINAL]
+    order = [o for o in order if o in columns or o == writes.ORDINAL]
+    if child:
+        order = []
+    mode = (
+        spec.write
+        if not child
+        else ("append" if spec.write == "append" else "replace" if spec.write == "replace" else "by_parent")
+    )
+    target = engine.table(relation)
+    if not engine.exists(relation) or (mode == "replace" and spec.contract == "evolve"):
+        if engine.exists(relation):
+            result.events.extend(f"{relation}: {c}" for c in compare(_held(engine, target), incoming))
+        return _create(engine, relation, staged, columns, spec, mode, order)
+    changes = compare(_held(engine, target), incoming)
+    columns, staged = _enforce(engine, relation, staged, changes, spec, run_id, result, columns)
+    if mode == "replace":
+        return engine.create_table_as(relation, writes.select_columns(staged, columns))
+    if mode == "append":
+        statements = writes.append(target, staged, columns, boundary)
+    elif mode == "by_parent":
+        owners = exp.select(_col(nesting.ROW_ID)).from_(parent)
+        statements = [
+            exp.delete(target, where=exp.In(this=_col(nesting.PARENT_ID), query=owners)),
+            writes.insert(target, writes.select_columns(staged, columns), columns),
+        ]
+    elif mode in ("merge", "delete_insert"):
+        statements = writes.merge(target, staged, columns, spec.key, order, keep_all=mode == "delete_insert")
+    else:
+        statements = writes.scd2(
+            target,
+            staged,
+            [c for c in columns if c != writes.OPERATION],
+            spec.key,
+            order,
+            full_snapshot=spec.incremental is None,
+        )
+    written = 0
+    for statement in statements:
+        count = engine.execute(statement)
+        if isinstance(statement, exp.Insert):
+            written += count or 0
+    return written
+
+
+def _held(engine: Engine, target: exp.Table) -> list[tuple[str, str]]:
+    scd2 = {name for name, _ in writes.SCD2_COLUMNS}
+    return [(c, t) for c, t in engine.describe(target) if c not in scd2]
+
+
+def _create(
+    engine: Engine,
+    relation: Relation,
+    staged: exp.Table,
+    columns: list[str],
+    spec: LoadSpec,
+    mode: str,
+    order: list[str],
+) -> int:
+    data = [c for c in columns if c != writes.OPERATION]
+    if mode in ("merge", "scd2") and spec.key:
+        query: exp.Select = writes.latest_per_key(staged, columns, spec.key, order)
+        if writes.OPERATION in columns:
+            query = (
+                exp.select(*(_col(c) for c in data))
+                .from_(query.subquery("latest"))
+                .where(exp.NEQ(this=_col(writes.OPERATION), expression=exp.Literal.string("delete")))
+            )
+        if mode == "scd2":
+            values = [c for c in data if c not in spec.key]
+            query = exp.select(
+                *(_col(c) for c in data),
+                exp.alias_(exp.func("now"), writes.VALID_FROM, quoted=True),
+                exp.alias_(exp.cast(exp.null(), "TIMESTAMPTZ"), writes.VALID_TO, quoted=True),
+                exp.alias_(exp.true(), writes.IS_CURRENT, quoted=True),
+                exp.alias_(writes.row_hash(values), writes.ROW_HASH, quoted=True),
+            ).from_(query.subquery("s"))
+    else:
+        query = writes.select_columns(staged, data)
+    return engine.create_table_as(relation, query)
+
+
+def _enforce(
+    engine: Engine,
+    relation: Relation,
+    staged: exp.Table,
+    changes: list[SchemaChange],
+    spec: LoadSpec,
+    run_id: int,
+    result: LoadResult,
+    columns: list[str],
+) -> tuple[list[str], exp.Table]:
+    """Apply the contract to the schema changes; returns the columns to write and the rows to write."""
+    if not changes:
+        return columns, staged
+    named = "; ".join(str(c) for c in changes)
+    if spec.contract == "freeze":
+        raise ContractViolation(
+            f"{relation}: the schema changed under contract freeze: {named}",
+            hint="change the contract to evolve, or fix the source",
+        )
+    if spec.contract == "evolve":
+        drift = [c for c in changes if c.kind == "type_drift"]
+        if drift:
+            raise ContractViolation(
+                f"{relation}: {'; '.join(str(c) for c in drift)}",
+                hint="evolve applies only lossless changes; use contract: quarantine to set the rows that do "
+                "not fit aside, or --full-refresh with write: replace to rebuild with the new type",
+            )
+        target = engine.table(relation)
+        for change in changes:
+            if change.kind == "new_column":
+                engine.execute(
+                    exp.Alter(
+                        this=target.copy(),
+                        kind="TABLE",
+                        actions=[
+                            exp.ColumnDef(
+                                this=exp.to_identifier(change.column, quoted=True),
+                                kind=exp.DataType.build(change.new or ""),
+                            )
+                        ],
+                    )
+                )
+            elif change.kind == "widened":
+                engine.execute(
+                    exp.Alter(
+                        this=target.copy(),
+                        kind="TABLE",
+                        actions=[
+                            exp.AlterColumn(
+                                this=exp.to_identifier(change.column, quoted=True),
+                                dtype=exp.DataType.build(change.new or ""),
+                            )
+                        ],
+                    )
+                )
+            result.events.append(f"{relation}: {change}")
+        return columns, staged
+    # discard / quarantine: keep the table's schema; set aside what does not fit it
+    aside = spec.contract == "quarantine"
+    keep = [c for c in columns if not any(ch.kind == "new_column" and ch.column == c for ch in changes)]
+    for change in changes:
+        if change.kind == "new_column":
+            present = exp.Not(this=exp.Is(this=_col(change.column), expression=exp.null()))
+            moved = _set_aside(
+                engine,
+                relation,
+                staged,
+                columns,
+                present,
+                f"new column {change.column} ({change.new}) is not in the table",
+                run_id,
+                aside,
+                delete=False,
+            )
+            result.events.append(
+                f"{relation}: {change}: {moved} value(s) {'quarantined' if aside else 'discarded'}"
+            )
+            if aside:
+                result.rows_quarantined += moved
+            else:
+                result.rows_discarded += moved
+        elif change.kind in ("widened", "type_drift"):
+            assert change.old is not None
+            unfit = exp.and_(
+                exp.Not(this=exp.Is(this=_col(change.column), expression=exp.null())),
+                exp.Is(
+                    this=exp.TryCast(this=_col(change.column), to=exp.DataType.build(change.old)),
+                    expression=exp.null(),
+                ),
+            )
+            moved = _set_aside(
+                engine,
+                relation,
+                staged,
+                columns,
+                unfit,
+                f"{change.column}: value does not fit {change.old}",
+                run_id,
+                aside,
+                delete=True,
+            )
+            result.events.append(
+                f"{relation}: {change}: {moved} row(s) {'quarantined' if aside else 'discarded'}"
+            )
+            if aside:
+                result.rows_quarantined += moved
+            else:
+                result.rows_discarded += moved
+        else:
+            result.events.append(f"{relation}: {change}")
+    held = dict(_held(engine, engine.table(relation)))
+    projection = [
+        exp.alias_(exp.cast(_col(c), exp.DataType.build(held[c])) if c in held else _col(c), c, quoted=True)
+        for c in keep
+    ]
+    return keep, engine.stage(exp.select(*projection, _col(writes.ORDINAL)).from_(staged))
+
+
+def _set_aside(
+    engine: Engine,
+    relation: Relation,
+    staged: exp.Table,
+    columns: list[str],
+    condition: exp.Expr,
+    reason: str,
+    run_id: int,
+    aside: bool,
+    *,
+    delete: bool,
+) -> int:
+    """Copy rows matching ``condition`` to ``<table>__quarantine`` (or just count them), and with
+    ``delete`` remove them from what gets published."""
+    count = engine.query(
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(staged).where(condition)
+    )
+    moved = int(count.column("n")[0].as_py())
+    if moved and aside:
+        quarantine = Relation(relation.schema, f"{relation.name}__quarantine")
+        engine.ensure_table(quarantine, list(QUARANTINE_COLUMNS))
+        record = exp.func(
+            "to_json",
+            exp.func(
+                "struct_pack",
+                *(
+                    exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=_col(c))
+                    for c in columns
+                ),
+            ),
+        )
+        rows = (
+            exp.select(
+                exp.alias_(exp.convert(run_id), "_gm_run_id"),
+                exp.alias_(exp.Literal.string(reason), "_gm_reason"),
+                exp.alias_(exp.cast(record, "VARCHAR"), "_gm_record"),
+            )
+            .from_(staged)
+            .where(condition)
+        )
+        engine.execute(writes.insert(engine.table(quarantine), rows, [c for c, _ in QUARANTINE_COLUMNS]))
+    if moved and delete:
+        engine.execute(exp.delete(staged, where=condition))
+    return moved

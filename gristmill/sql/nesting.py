@@ -1,0 +1,158 @@
+"""Reshape nested records in SQL: keep STRUCT/LIST columns, turn them into JSON, or split lists
+into child tables linked to their parent row. Built from the Arrow schema of the staged rows;
+the engine does the work, no Python touches a row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from sqlglot import exp
+
+from gristmill._util.naming import snake_case
+
+ROW_ID = "_gm_row_id"
+PARENT_ID = "_gm_parent_id"
+LIST_INDEX = "_gm_list_index"
+ELEMENT = "_gm_element"
+
+
+def _nested(dtype: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_struct(dtype)
+        or pa.types.is_list(dtype)
+        or pa.types.is_large_list(dtype)
+        or pa.types.is_fixed_size_list(dtype)
+        or pa.types.is_map(dtype)
+    )
+
+
+def _is_list(dtype: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype)
+    )
+
+
+def _json(value: exp.Expr) -> exp.Expr:
+    return exp.func("to_json", value)
+
+
+def _field(value: exp.Expr, name: str) -> exp.Expr:
+    return exp.func("struct_extract", value, exp.Literal.string(name))
+
+
+@dataclass
+class ChildList:
+    """A list found while flattening: it becomes the child table ``<parent>__<name>``."""
+
+    name: str
+    value: exp.Expr
+    element: pa.DataType
+    depth: int
+
+
+@dataclass
+class Flattened:
+    columns: list[exp.Expr] = field(default_factory=list)
+    lists: list[ChildList] = field(default_factory=list)
+
+
+def flatten(
+    value: exp.Expr,
+    name: str,
+    dtype: pa.DataType,
+    depth: int,
+    max_depth: int | None,
+    out: Flattened,
+    *,
+    split_lists: bool,
+) -> None:
+    """Project ``value`` into columns: structs become ``name__field`` columns, lists (when
+    ``split_lists``) are collected for child tables, anything deeper than ``max_depth`` is JSON."""
+    too_deep = max_depth is not None and depth >= max_depth
+    if pa.types.is_struct(dtype) and not too_deep:
+        for child in dtype:
+            flatten(
+                _field(value, child.name),
+                f"{name}__{snake_case(child.name)}",
+                child.type,
+                depth + 1,
+                max_depth,
+                out,
+                split_lists=split_lists,
+            )
+    elif _is_list(dtype) and split_lists and not too_deep:
+        out.lists.append(ChildList(name, value, dtype.value_type, depth + 1))
+    elif _nested(dtype) and (too_deep or pa.types.is_map(dtype)):
+        out.columns.append(exp.alias_(_json(value), name, quoted=True))
+    else:
+        out.columns.append(exp.alias_(value, name, quoted=True))
+
+
+def flatten_element(element: pa.DataType, max_depth: int | None, depth: int) -> Flattened:
+    """Columns of a child table from its list element: a struct's fields, or ``value``."""
+    out = Flattened()
+    value = exp.column(ELEMENT, quoted=True)
+    if pa.types.is_struct(element) and not (max_depth is not None and depth >= max_depth):
+        for child in element:
+            flatten(
+                _field(value, child.name),
+                snake_case(child.name),
+                child.type,
+                depth + 1,
+                max_depth,
+                out,
+                split_lists=True,
+            )
+    else:
+        flatten(value, "value", element, depth, max_depth, out, split_lists=True)
+    return out
+
+
+def keep_nested(schema: pa.Schema, max_depth: int | None, *, as_json: bool) -> list[exp.Expr]:
+    """Columns for the ``struct`` and ``json`` modes: nested values kept, or JSON text, past a depth."""
+    columns: list[exp.Expr] = []
+    for column in schema:
+        value = exp.column(column.name, quoted=True)
+        if _nested(column.type) and (
+            as_json or _depth(column.type) > (max_depth if max_depth is not None else 1 << 30)
+        ):
+            columns.append(exp.alias_(_json(value), column.name, quoted=True))
+        else:
+            columns.append(exp.alias_(value, column.name, quoted=True))
+    return columns
+
+
+def _depth(dtype: pa.DataType) -> int:
+    if pa.types.is_struct(dtype):
+        return 1 + max((_depth(f.type) for f in dtype), default=0)
+    if _is_list(dtype) or pa.types.is_map(dtype):
+        inner = dtype.value_type if not pa.types.is_map(dtype) else dtype.item_type
+        return 1 + _depth(inner)
+    return 0
+
+
+def unnest_list(source: exp.Table, child: ChildList) -> exp.Select:
+    """One row per list element: its parent's row id, its index and the element itself."""
+    index = exp.func("generate_subscripts", child.value, exp.Literal.number(1))
+    row_id = exp.func(
+        "md5",
+        exp.func(
+            "concat_ws",
+            exp.Literal.string("|"),
+            exp.column(PARENT_ID, quoted=True),
+            exp.Literal.string(child.name),
+            exp.cast(exp.column(LIST_INDEX, quoted=True), "VARCHAR"),
+        ),
+    )
+    inner = exp.select(
+        exp.alias_(exp.column(ROW_ID, quoted=True), PARENT_ID, quoted=True),
+        exp.alias_(exp.func("unnest", child.value), ELEMENT, quoted=True),
+        exp.alias_(index, LIST_INDEX, quoted=True),
+    ).from_(source)
+    return exp.select(
+        exp.alias_(row_id, ROW_ID, quoted=True),
+        exp.column(PARENT_ID, quoted=True),
+        exp.column(LIST_INDEX, quoted=True),
+        exp.column(ELEMENT, quoted=True),
+    ).from_(inner.subquery("p"))
