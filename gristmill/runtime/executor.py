@@ -118,6 +118,7 @@ def execute(
 
 
 def _record(outcome: StepResult, step: Step) -> StepRecord:
+    load = outcome.load
     return StepRecord(
         outcome.asset,
         outcome.kind,
@@ -128,6 +129,11 @@ def _record(outcome: StepResult, step: Step) -> StepRecord:
         outcome.rows,
         round(outcome.seconds, 4),
         outcome.error,
+        rows_read=load.rows_read if load else None,
+        rows_quarantined=load.rows_quarantined if load else None,
+        rows_discarded=load.rows_discarded if load else None,
+        bytes_read=load.bytes_read if load else None,
+        events=tuple(load.events) if load else (),
     )
 
 

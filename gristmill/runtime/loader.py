@@ -257,9 +257,12 @@ def _write(
     target = engine.table(relation)
     if not engine.exists(relation) or (mode == "replace" and spec.contract == "evolve"):
         if engine.exists(relation):
-            result.events.extend(f"{relation}: {c}" for c in compare(_held(engine, target), incoming))
+            result.events.extend(
+                f"{relation}: {c}"
+                for c in compare(_held(engine, target), [c for c in incoming if c[0] != writes.OPERATION])
+            )
         return _create(engine, relation, staged, columns, spec, mode, order)
-    changes = compare(_held(engine, target), incoming)
+    changes = compare(_held(engine, target), [c for c in incoming if c[0] != writes.OPERATION])
     columns, staged = _enforce(engine, relation, staged, changes, spec, run_id, result, columns)
     if mode == "replace":
         return engine.create_table_as(relation, writes.select_columns(staged, columns))
@@ -268,7 +271,7 @@ def _write(
     elif mode == "by_parent":
         owners = exp.select(_col(nesting.ROW_ID)).from_(parent)
         statements = [
-            exp.delete(target, where=exp.In(this=_col(nesting.PARENT_ID), query=owners)),
+            exp.delete(target, where=exp.In(this=_col(nesting.PARENT_ID), query=owners.subquery())),
             writes.insert(target, writes.select_columns(staged, columns), columns),
         ]
     elif mode in ("merge", "delete_insert"):

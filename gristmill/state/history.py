@@ -57,6 +57,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX check_results_by_asset ON check_results(asset, run_id);
     """,
+    """
+    -- per load: rows read, set aside and dropped, bytes read, schema changes and notices (JSON list)
+    ALTER TABLE steps ADD COLUMN rows_read INTEGER;
+    ALTER TABLE steps ADD COLUMN rows_quarantined INTEGER;
+    ALTER TABLE steps ADD COLUMN rows_discarded INTEGER;
+    ALTER TABLE steps ADD COLUMN bytes_read INTEGER;
+    ALTER TABLE steps ADD COLUMN events TEXT
+    """,
 )
 
 
@@ -110,7 +118,9 @@ class SQLiteHistory:
         self._db.execute("BEGIN")
         self._db.executemany(
             "INSERT OR REPLACE INTO steps (run_id, asset, kind, attempt, action, status, reason, fingerprint,"
-            " rows, seconds, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " rows, seconds, error, finished_at, rows_read, rows_quarantined, rows_discarded, bytes_read,"
+            " events)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id,
@@ -125,6 +135,11 @@ class SQLiteHistory:
                     s.seconds,
                     redact(s.error) if s.error else None,
                     now,
+                    s.rows_read,
+                    s.rows_quarantined,
+                    s.rows_discarded,
+                    s.bytes_read,
+                    json.dumps(list(s.events)) if s.events else None,
                 )
                 for s in steps
             ],
@@ -173,12 +188,47 @@ class SQLiteHistory:
 
     def steps(self, run_id: int) -> list[StepRecord]:
         rows = self._db.execute(
-            "SELECT asset, kind, action, status, reason, fingerprint, rows, seconds, error, attempt"
-            " FROM steps"
+            "SELECT asset, kind, action, status, reason, fingerprint, rows, seconds, error, attempt,"
+            " rows_read, rows_quarantined, rows_discarded, bytes_read, events FROM steps"
             " WHERE run_id = ? ORDER BY finished_at, asset",
             (run_id,),
         ).fetchall()
-        return [StepRecord(*row) for row in rows]
+        return [
+            StepRecord(
+                asset,
+                kind,
+                action,
+                status,
+                reason,
+                fingerprint,
+                count,
+                seconds,
+                error,
+                attempt,
+                read,
+                quarantined,
+                discarded,
+                size,
+                tuple(json.loads(events)) if events else (),
+            )
+            for (
+                asset,
+                kind,
+                action,
+                status,
+                reason,
+                fingerprint,
+                count,
+                seconds,
+                error,
+                attempt,
+                read,
+                quarantined,
+                discarded,
+                size,
+                events,
+            ) in rows
+        ]
 
     def last_build(self) -> dict[str, tuple[int, str, str]]:
         """Per asset: (run_id, status, finished_at) of its most recent build attempt."""

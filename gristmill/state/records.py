@@ -18,6 +18,11 @@ class StepRecord:
     seconds: float | None = None
     error: str | None = None
     attempt: int = 1
+    rows_read: int | None = None
+    rows_quarantined: int | None = None
+    rows_discarded: int | None = None
+    bytes_read: int | None = None
+    events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,290 @@
+"""Loading source tables: write modes, incremental cursors, schema contracts, nested records.
+
+Each test lands NDJSON files through a real project run and reads the lake back."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gristmill.workspace import Workspace
+
+
+def ndjson(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+class Lake:
+    """A project with one files source ``src`` whose table ``t`` reads data/t.ndjson."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        (self.root / "data").mkdir(exist_ok=True)
+        (self.root / "data" / "t.ndjson").write_text(ndjson(rows))
+
+    def run(self, *, ok: bool = True) -> Any:
+        result = Workspace(self.root).run()
+        if ok:
+            assert result.ok, [s.error for s in result.steps]
+        return result
+
+    def rows(self, sql: str = "select * from raw.src__t order by all") -> list[dict[str, Any]]:
+        return Workspace(self.root).query(sql).to_pylist()
+
+
+@pytest.fixture
+def lake(make_project: Callable[..., Path]) -> Callable[[str], Lake]:
+    def make(table_options: str) -> Lake:
+        root = make_project(
+            {"sources/src.yml": f"kind: files\ntables:\n  t:\n    path: data/t.ndjson\n{table_options}"}
+        )
+        return Lake(root)
+
+    return make
+
+
+def test_append_incremental_with_lag_adds_late_rows_and_never_doubles(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n    incremental: {cursor: at, lag: 10}\n")
+    t.write([{"id": 1, "at": 100}, {"id": 2, "at": 110}])
+    t.run()
+    # the source now also has a late row (105, inside the lag), the boundary row again, and a new one
+    t.write([{"id": 1, "at": 100}, {"id": 2, "at": 110}, {"id": 3, "at": 105}, {"id": 4, "at": 120}])
+    result = t.run()
+    assert [r["id"] for r in t.rows("select id from raw.src__t order by id")] == [1, 2, 3, 4]
+    [step] = result.steps
+    assert step.load.rows_read == 4  # every row is at or past 110 - 10 = 100
+    assert step.load.rows_written == 2  # ids 1 and 2 were loaded before
+    assert step.load.cursor.value == "120"
+
+
+def test_incremental_skips_rows_before_the_cursor_even_if_the_source_returns_them(
+    lake: Callable[[str], Lake],
+) -> None:
+    t = lake("    write: append\n    incremental: {cursor: at}\n")
+    t.write([{"id": 1, "at": "2024-01-01T00:00:00"}])
+    t.run()
+    t.write(
+        [
+            {"id": 0, "at": "2023-06-01T00:00:00"},
+            {"id": 1, "at": "2024-01-01T00:00:00"},
+            {"id": 2, "at": "2024-02-01T00:00:00"},
+        ]
+    )
+    t.run()
+    assert [r["id"] for r in t.rows("select id from raw.src__t order by id")] == [1, 2]
+
+
+def test_merge_upserts_on_a_null_safe_key_last_row_wins(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: merge\n    key: [id]\n")
+    t.write([{"id": 1, "v": "a"}, {"id": None, "v": "null-key"}, {"id": 2, "v": "b"}])
+    t.run()
+    t.write(
+        [{"id": 2, "v": "b1"}, {"id": 2, "v": "b2"}, {"id": None, "v": "null-key-2"}, {"id": 3, "v": "c"}]
+    )
+    t.run()
+    assert t.rows("select id, v from raw.src__t order by id nulls first") == [
+        {"id": None, "v": "null-key-2"},
+        {"id": 1, "v": "a"},
+        {"id": 2, "v": "b2"},
+        {"id": 3, "v": "c"},
+    ]
+
+
+def test_merge_applies_change_data_deletes(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: merge\n    key: [id]\n")
+    t.write([{"id": 1, "v": "a", "_gm_op": "insert"}, {"id": 2, "v": "b", "_gm_op": "insert"}])
+    t.run()
+    t.write([{"id": 1, "v": None, "_gm_op": "delete"}, {"id": 2, "v": "b2", "_gm_op": "update"}])
+    t.run()
+    assert t.rows("select * from raw.src__t") == [{"id": 2, "v": "b2"}]
+
+
+def test_delete_insert_replaces_every_row_of_a_key(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: delete_insert\n    key: [day]\n")
+    t.write([{"day": 1, "n": 1}, {"day": 1, "n": 2}, {"day": 2, "n": 3}])
+    t.run()
+    t.write([{"day": 1, "n": 10}, {"day": 1, "n": 11}, {"day": 1, "n": 12}])
+    t.run()
+    assert t.rows("select day, n from raw.src__t order by n") == [
+        {"day": 2, "n": 3},
+        {"day": 1, "n": 10},
+        {"day": 1, "n": 11},
+        {"day": 1, "n": 12},
+    ]
+
+
+def test_scd2_keeps_history_with_validity_ranges(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: scd2\n    key: [id]\n")
+    t.write([{"id": 1, "city": "Oslo"}, {"id": 2, "city": "Rome"}, {"id": 3, "city": "Lima"}])
+    t.run()
+    t.write([{"id": 1, "city": "Bergen"}, {"id": 2, "city": "Rome"}])  # 1 moved, 2 same, 3 gone
+    t.run()
+    rows = t.rows(
+        "select id, city, _gm_is_current as cur, _gm_valid_to is null as open from raw.src__t"
+        " order by id, _gm_valid_from"
+    )
+    assert rows == [
+        {"id": 1, "city": "Oslo", "cur": False, "open": False},
+        {"id": 1, "city": "Bergen", "cur": True, "open": True},
+        {"id": 2, "city": "Rome", "cur": True, "open": True},
+        {"id": 3, "city": "Lima", "cur": False, "open": False},
+    ]
+    t.write([{"id": 1, "city": "Bergen"}, {"id": 2, "city": "Rome"}])
+    t.run()  # nothing changed in the data: no new versions
+    assert t.rows("select count(*) as n from raw.src__t") == [{"n": 4}]
+
+
+def test_freeze_refuses_a_new_column_and_keeps_the_table(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n    contract: freeze\n")
+    t.write([{"id": 1}])
+    t.run()
+    t.write([{"id": 2, "extra": "x"}])
+    result = t.run(ok=False)
+    assert (
+        'raw.src__t: the schema changed under contract freeze: new column "extra" VARCHAR'
+        in result.steps[0].error
+    )
+    assert t.rows() == [{"id": 1}]
+
+
+def test_evolve_adds_columns_and_widens_types(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n")
+    t.write([{"id": 1, "at": "2024-01-01"}])
+    t.run()
+    t.write([{"id": 2, "at": "2024-01-02T10:30:00", "note": "hi"}])
+    result = t.run()
+    events = result.steps[0].load.events
+    assert 'raw.src__t: new column "note" VARCHAR' in events
+    assert 'raw.src__t: column "at" widened DATE -> TIMESTAMP' in events
+    rows = t.rows('select id, "at"::varchar as "at", note from raw.src__t order by id')
+    assert rows == [
+        {"id": 1, "at": "2024-01-01 00:00:00", "note": None},
+        {"id": 2, "at": "2024-01-02 10:30:00", "note": "hi"},
+    ]
+
+
+def test_evolve_names_type_drift_instead_of_coercing(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n")
+    t.write([{"id": 1, "amount": 5}])
+    t.run()
+    t.write([{"id": 2, "amount": "five"}])
+    result = t.run(ok=False)
+    assert 'type drift in column "amount": BIGINT -> VARCHAR' in result.steps[0].error
+    assert "contract: quarantine" in result.steps[0].error
+    assert t.rows() == [{"id": 1, "amount": 5}]
+
+
+def test_quarantine_sets_bad_rows_aside_and_publishes_the_rest(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n    contract: quarantine\n")
+    t.write([{"id": 1, "amount": 5}])
+    t.run()
+    t.write([{"id": 2, "amount": "7"}, {"id": 3, "amount": "seven"}, {"id": 4, "amount": None, "extra": 1}])
+    result = t.run()
+    load = result.steps[0].load
+    assert t.rows() == [{"id": 1, "amount": 5}, {"id": 2, "amount": 7}, {"id": 4, "amount": None}]
+    quarantined = t.rows("select _gm_reason, _gm_record from raw.src__t__quarantine order by all")
+    assert quarantined == [
+        {
+            "_gm_reason": "amount: value does not fit BIGINT",
+            "_gm_record": '{"id":3,"amount":"seven","extra":null}',
+        },
+        {
+            "_gm_reason": "new column extra (BIGINT) is not in the table",
+            "_gm_record": '{"id":4,"amount":null,"extra":1}',
+        },
+    ]
+    assert load.rows_quarantined == 2
+    # nothing lost: every input row is published or quarantined (row 4 published without "extra")
+    assert load.rows_read == 3
+
+
+def test_discard_counts_what_it_drops(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n    contract: discard\n")
+    t.write([{"id": 1, "amount": 5}])
+    t.run()
+    t.write([{"id": 2, "amount": "x"}, {"id": 3, "amount": 3}])
+    result = t.run()
+    assert result.steps[0].load.rows_discarded == 1
+    assert "1 row(s) discarded" in " ".join(result.steps[0].load.events)
+    assert [r["id"] for r in t.rows()] == [1, 3]
+
+
+ORDERS = [
+    {
+        "id": 1,
+        "customer": {"name": "Ann", "address": {"city": "Oslo"}},
+        "items": [{"sku": "a", "qty": 1, "tags": ["x", "y"]}, {"sku": "b", "qty": 2, "tags": []}],
+    },
+    {"id": 2, "customer": {"name": "Bob", "address": {"city": "Rome"}}, "items": []},
+]
+
+
+def test_nested_as_structs_by_default(lake: Callable[[str], Lake]) -> None:
+    t = lake("")
+    t.write(ORDERS)
+    t.run()
+    assert t.rows(
+        "select id, customer.address.city as city, len(items) as n from raw.src__t order by id"
+    ) == [{"id": 1, "city": "Oslo", "n": 2}, {"id": 2, "city": "Rome", "n": 0}]
+
+
+def test_nested_as_json(lake: Callable[[str], Lake]) -> None:
+    t = lake("    nested: json\n")
+    t.write(ORDERS)
+    t.run()
+    [row] = t.rows("select customer::varchar as c from raw.src__t where id = 2")
+    assert json.loads(row["c"]) == {"name": "Bob", "address": {"city": "Rome"}}
+
+
+def test_nested_as_child_tables_with_parent_keys_and_list_index(lake: Callable[[str], Lake]) -> None:
+    t = lake("    nested: child_tables\n    key: [id]\n    write: merge\n")
+    t.write(ORDERS)
+    t.run()
+    assert t.rows("select id, customer__name, customer__address__city from raw.src__t order by id") == [
+        {"id": 1, "customer__name": "Ann", "customer__address__city": "Oslo"},
+        {"id": 2, "customer__name": "Bob", "customer__address__city": "Rome"},
+    ]
+    items = t.rows(
+        "select p.id, i._gm_list_index as i, i.sku, i.qty from raw.src__t__items i"
+        " join raw.src__t p on p._gm_row_id = i._gm_parent_id order by all"
+    )
+    assert items == [{"id": 1, "i": 1, "sku": "a", "qty": 1}, {"id": 1, "i": 2, "sku": "b", "qty": 2}]
+    tags = t.rows(
+        "select t.value, t._gm_list_index as i from raw.src__t__items__tags t"
+        " join raw.src__t__items i on i._gm_row_id = t._gm_parent_id where i.sku = 'a' order by all"
+    )
+    assert tags == [{"value": "x", "i": 1}, {"value": "y", "i": 2}]
+    # reloading a parent replaces its children instead of adding to them
+    t.write([{**ORDERS[0], "items": [{"sku": "c", "qty": 9, "tags": []}]}])
+    t.run()
+    assert t.rows("select sku from raw.src__t__items order by all") == [{"sku": "c"}]
+
+
+def test_max_depth_lands_deeper_nesting_as_json(lake: Callable[[str], Lake]) -> None:
+    t = lake("    nested: child_tables\n    max_depth: 1\n")
+    t.write(ORDERS)
+    t.run()
+    [row] = t.rows("select customer__name, customer__address::varchar as a from raw.src__t where id = 1")
+    assert row["customer__name"] == "Ann" and json.loads(row["a"]) == {"city": "Oslo"}
+
+
+def test_load_metrics_are_recorded(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n    contract: quarantine\n")
+    t.write([{"id": 1, "n": 1}])
+    t.run()
+    t.write([{"id": 2, "n": "bad"}, {"id": 3, "n": 3}])
+    t.run()
+    db = sqlite3.connect(t.root / ".gristmill" / "state.sqlite")
+    row = db.execute(
+        "select rows_read, rows, rows_quarantined, bytes_read, events from steps where run_id = 2"
+    ).fetchone()
+    assert row[:3] == (2, 1, 1)
+    assert row[3] > 0
+    assert "value(s)" in row[4] or "row(s) quarantined" in row[4]
