@@ -53,6 +53,10 @@ class DuckDBEngine:
             config["memory_limit"] = settings.engine.memory_limit
         self._con = connect(extensions=("ducklake", "sqlite"), config=config)
         options = [f"DATA_PATH {_literal(data)}"] + (["READ_ONLY"] if read_only else [])
+        if "://" not in storage.data and not Path(storage.data).is_absolute():
+            # The lake lives inside the project (file paths in the catalog are relative to it), so a
+            # moved or copied project folder keeps working.
+            options.append("OVERRIDE_DATA_PATH TRUE")
         try:
             self._con.execute(f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({', '.join(options)})")
         except duckdb.Error as err:
@@ -164,7 +168,9 @@ class DuckDBEngine:
         if not isinstance(data, exp.Query):
             self._con.register(view, data)
         try:
-            self.execute(exp.Create(this=exp.table_(name), kind="TABLE", properties=temporary, expression=query))
+            self.execute(
+                exp.Create(this=exp.table_(name), kind="TABLE", properties=temporary, expression=query)
+            )
         finally:
             if not isinstance(data, exp.Query):
                 self._con.unregister(view)
