@@ -52,6 +52,12 @@ def resolve(text: str, *, base: Path | None = None, where: str | None = None) ->
     return _REFERENCE.sub(_value, text)
 
 
+def register(value: str) -> None:
+    """Remember a secret that did not come from a reference (an access token a connector obtained)."""
+    if value:
+        _known_secrets.add(value)
+
+
 def redact(text: str) -> str:
     """Blank out every secret value resolved so far, longest first."""
     for secret in sorted(_known_secrets, key=len, reverse=True):

@@ -51,9 +51,17 @@ class _Counted:
         self.reader = reader
         self.rows = 0
         self.bytes = 0
+        self.error: BaseException | None = None
         self.schema = reader.schema.append(pa.field(writes.ORDINAL, pa.int64()))
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._numbered()
+        except BaseException as err:  # kept: the engine reports it wrapped in its own words
+            self.error = err
+            raise
+
+    def _numbered(self) -> Iterator[pa.RecordBatch]:
         for batch in self.reader:
             ordinal = pa.array(np.arange(self.rows, self.rows + batch.num_rows, dtype=np.int64))
             self.rows += batch.num_rows
@@ -94,7 +102,12 @@ def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> Loa
         if boundary is not None:
             since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
     counted = _Counted(source.read(asset.table, since))
-    raw = engine.stage(counted.as_reader())
+    try:
+        raw = engine.stage(counted.as_reader())
+    except Exception:
+        if isinstance(counted.error, Exception):
+            raise counted.error from None  # the source's own message, not the engine's wrapping
+        raise
     result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if spec.incremental is not None:
         _check_cursor(engine, raw, asset, spec.incremental)
