@@ -71,6 +71,10 @@ def summary_line(result: RunResult) -> Text:
     if s["not_run"]:
         parts.append(f"{s['not_run']} not run")
     parts.append(f"{s['rows']:,} rows")
+    if s.get("quarantined"):
+        parts.append(f"{s['quarantined']:,} quarantined")
+    if s.get("discarded"):
+        parts.append(f"{s['discarded']:,} discarded")
     checks = s["checks_passed"] + s["checks_failed"]
     parts.append(f"{s['checks_passed']}/{checks} checks passed")
     parts.append(f"{s['seconds']:.2f} s")
@@ -82,6 +86,8 @@ def summary_line(result: RunResult) -> Text:
 
 def failures(result: RunResult, console: Console) -> None:
     for step in result.steps:
+        for event in step.load.events if step.load else ():
+            console.print(Text(f"~ {event}", style="cyan"))
         if step.error:
             console.print(Text(f"\n✗ {step.asset}", style="bold red"))
             console.print(Text(step.error))

@@ -67,6 +67,8 @@ class RunResult:
             "failed": count("failed"),
             "not_run": count("upstream_failed"),
             "rows": sum(s.rows or 0 for s in self.steps if s.action == "build"),
+            "quarantined": sum(s.load.rows_quarantined for s in self.steps if s.load),
+            "discarded": sum(s.load.rows_discarded for s in self.steps if s.load),
             "checks_passed": sum(c.passed for c in checks),
             "checks_failed": sum(not c.passed for c in checks),
             "seconds": round(self.seconds, 3),
