@@ -96,7 +96,11 @@ class Workspace:
                 continue
             source = self.source(asset.source.name)
             markers[name] = source.change_marker(asset.table)
-            stale = recorded.get(name) is None or recorded[name].parts.get("data") != markers[name]
+            # A source that cannot tell whether it changed (an API, a database) is not asked for its
+            # schema while its table exists: the load's contract handles any change.
+            stale = recorded.get(name) is None or (
+                markers[name] is not None and recorded[name].parts.get("data") != markers[name]
+            )
             if full_refresh or stale or name not in existing:
                 source_columns[name] = source.schema(asset.table).names
         return make_plan(

@@ -1,0 +1,1 @@
+"""MongoDB collections through pymongo, streamed in batches as Arrow, incremental on a field."""
