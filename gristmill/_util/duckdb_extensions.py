@@ -49,6 +49,13 @@ def local_repository(names: tuple[str, ...]) -> Path:
     return root
 
 
+def load(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Load one more packaged extension into a connection made by :func:`connect`."""
+    local_repository((name,))
+    con.execute(f"INSTALL {name}")
+    con.execute(f"LOAD {name}")
+
+
 def connect(
     database: str = ":memory:",
     *,

@@ -7,16 +7,32 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import fsspec
 import pyarrow as pa
 from sqlglot import exp
 
+from gristmill._util.duckdb_extensions import load
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import DuckDBReader, file_marker, parse_options, resolve_paths
-from gristmill.connectors.files.config import EXTENSION_FORMATS, FilesSourceOptions, FilesTableOptions, Format
+from gristmill.connectors.base import DuckDBReader, parse_options
+from gristmill.connectors.files.config import (
+    COMPRESSIONS,
+    EXTENSION_FORMATS,
+    FILE_COLUMN,
+    MODIFIED_COLUMN,
+    FilesSourceOptions,
+    FilesTableOptions,
+    Format,
+)
+from gristmill.connectors.files.listing import FoundFile, find, marker, open_filesystem
 from gristmill.errors import ConfigError, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 
 _MAX_JSON_OBJECT = 1 << 30  # a whole JSON document may be one object; allow it up to 1 GiB
+
+
+def _format_of(file: FoundFile) -> Format | None:
+    suffixes = [s for s in file.suffixes if s not in COMPRESSIONS]
+    return EXTENSION_FORMATS.get(suffixes[-1]) if suffixes else None
 
 
 class Source(DuckDBReader):
@@ -26,15 +42,22 @@ class Source(DuckDBReader):
         self.root = root
         self.defaults = parse_options(FilesSourceOptions, spec.options, spec.file)
         self.tables = {
-            key: parse_options(
-                FilesTableOptions,
-                table.options,
-                table.location,
-            )
+            key: parse_options(FilesTableOptions, table.options, table.location)
             for key, table in spec.tables.items()
         }
+        self._filesystems: dict[str, fsspec.AbstractFileSystem] = {}
 
-    def _plan(self, table: SourceTable) -> tuple[list[Path], Format, FilesTableOptions]:
+    def _filesystem(self, pattern: str) -> fsspec.AbstractFileSystem | None:
+        if "://" not in pattern:
+            return None
+        protocol = pattern.split("://", 1)[0]
+        if protocol not in self._filesystems:
+            fs = open_filesystem(protocol, self.defaults.storage, self.root)
+            self.con.register_filesystem(fs)  # DuckDB reads the URLs through it
+            self._filesystems[protocol] = fs
+        return self._filesystems[protocol]
+
+    def _plan(self, table: SourceTable) -> tuple[list[FoundFile], Format, FilesTableOptions]:
         options = self.tables[table.key]
         pattern = options.path or self.defaults.path
         if pattern is None:
@@ -42,34 +65,46 @@ class Source(DuckDBReader):
                 f'table "{table.key}" needs a "path" (or set one for the whole source)',
                 location=table.location,
             )
-        paths = resolve_paths(pattern, self.root, f"{self.spec.file} ({table.key})")
-        fmt = options.format or self.defaults.format or EXTENSION_FORMATS.get(paths[0].suffix.lower())
+        files = find(pattern, self.root, self._filesystem(pattern), f"{self.spec.file} ({table.key})")
+        fmt = options.format or self.defaults.format or _format_of(files[0])
         if fmt is None:
             raise ConfigError(
-                f"cannot tell the format of {paths[0].name}",
+                f"cannot tell the format of {files[0].url.rsplit('/', 1)[-1]}",
                 location=table.location,
-                hint="set format: csv | json | ndjson | parquet",
+                hint="set format: csv | json | ndjson | parquet | excel",
             )
-        return paths, fmt, options
+        return files, fmt, options
 
-    def _relation(self, table: SourceTable) -> duckdb.DuckDBPyRelation:
-        paths, fmt, options = self._plan(table)
-        files: Any = [p.as_posix() for p in paths]  # DuckDB readers take a list; its stubs say str
-        shown = paths[0].relative_to(self.root) if paths[0].is_relative_to(self.root) else paths[0]
-        what = f"{self.spec.file} ({table.key}): {shown}"
+    def _new_files_only(self, table: SourceTable) -> bool:
+        incremental = table.load.incremental
+        return incremental is not None and incremental.cursor == MODIFIED_COLUMN
+
+    def _relation(self, table: SourceTable, since: Any = None) -> duckdb.DuckDBPyRelation:
+        files, fmt, options = self._plan(table)
+        tracked = self._new_files_only(table)
+        if tracked and since is not None:
+            # Files are immutable once landed: one no newer than the cursor was loaded whole already.
+            files = [f for f in files if f.modified > since] or files[-1:]  # keep one file for the schema
+        urls: Any = [f.url for f in files]  # DuckDB readers take a list; its stubs say str
+        what = f"{self.spec.file} ({table.key}): {files[0].shown}"
+        extra: dict[str, Any] = {"filename": True} if tracked else {}
         try:
             if fmt == "csv":
-                relation = self.con.read_csv(files, **options.options)
-                self._check_csv_shape(paths[0], relation.columns, options, what)
+                relation = self.con.read_csv(urls, **options.options, **extra)
+                if files[0].url.startswith("/") and not set(files[0].suffixes) & set(COMPRESSIONS):
+                    self._check_csv_shape(Path(files[0].url), relation.columns, options, what)
             elif fmt == "parquet":
-                relation = self.con.read_parquet(files, **options.options)
+                relation = self.con.read_parquet(urls, **options.options, **extra)
+            elif fmt == "excel":
+                relation = self._excel(files, options)
             else:
                 kwargs = {
                     "format": "newline_delimited" if fmt == "ndjson" else "auto",
                     "maximum_object_size": _MAX_JSON_OBJECT,
                     **options.options,
+                    **extra,
                 }
-                relation = self.con.read_json(files, **kwargs)
+                relation = self.con.read_json(urls, **kwargs)
             if options.records:
                 if options.records not in relation.columns:
                     raise SourceError(
@@ -79,13 +114,56 @@ class Source(DuckDBReader):
                 unnested = exp.func("unnest", exp.column(options.records, quoted=True))
                 relation = relation.project(exp.alias_(unnested, "r").sql(dialect="duckdb"))
                 relation = relation.project("unnest(r)")
-            relation = self.only(relation, options.columns, what, table.location)
+            if tracked:
+                relation = self._with_file_columns(relation, files, options.columns)
+            else:
+                relation = self.only(relation, options.columns, what, table.location)
         except duckdb.Error as err:
             raise SourceError(
                 f"{what}: {redact(str(err).strip())}",
                 hint="fix the file, or pass reader options under 'options:'",
             ) from None
         return self.landed(relation, what)
+
+    def _excel(self, files: list[FoundFile], options: FilesTableOptions) -> duckdb.DuckDBPyRelation:
+        load(self.con, "excel")
+        reads = [
+            exp.select("*").from_(
+                exp.func(
+                    "read_xlsx",
+                    exp.Literal.string(f.url),
+                    *(
+                        exp.PropertyEQ(this=exp.to_identifier(k), expression=exp.convert(v))
+                        for k, v in options.options.items()
+                    ),
+                )
+            )
+            for f in files
+        ]
+        query: exp.Query = reads[0]
+        for more in reads[1:]:
+            query = exp.Union(this=query, expression=more, distinct=False, by_name=True)
+        return self.con.sql(query.sql(dialect="duckdb"))
+
+    def _with_file_columns(
+        self, relation: duckdb.DuckDBPyRelation, files: list[FoundFile], columns: list[str] | None
+    ) -> duckdb.DuckDBPyRelation:
+        """Add the file each row came from and when that file last changed (the new-files cursor)."""
+        times = pa.table(
+            {
+                "filename": pa.array([f.url for f in files]),
+                MODIFIED_COLUMN: pa.array([f.modified for f in files], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        files_table = self.con.from_arrow(times).set_alias("f")
+        keep = columns or [c for c in relation.columns if c != "filename"]
+        projection = [
+            *(exp.column(c, table="r", quoted=True) for c in keep),
+            exp.alias_(exp.column("filename", "r"), FILE_COLUMN, quoted=True),
+            exp.column(MODIFIED_COLUMN, "f", quoted=True),
+        ]
+        joined = relation.set_alias("r").join(files_table, "r.filename = f.filename")
+        return joined.project(", ".join(p.sql(dialect="duckdb") for p in projection))
 
     def _check_csv_shape(self, path: Path, sniffed: list[str], options: FilesTableOptions, what: str) -> None:
         """Refuse a file whose sniffed shape disagrees with its first line.
@@ -132,9 +210,9 @@ class Source(DuckDBReader):
             raise SourceError(f"{self.spec.file} ({table.key}): {redact(str(err).strip())}") from None
 
     def read(self, table: SourceTable, since: Any = None) -> pa.RecordBatchReader:
-        relation = self.since(self._relation(table), table, since)
+        relation = self.since(self._relation(table, since), table, since)
         return self.stream(relation, f"{self.spec.file} ({table.key})")
 
     def change_marker(self, table: SourceTable) -> str | None:
-        paths, _, _ = self._plan(table)
-        return file_marker(paths)
+        files, _, _ = self._plan(table)
+        return marker(files)
