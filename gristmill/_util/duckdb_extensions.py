@@ -56,6 +56,11 @@ def load(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"LOAD {name}")
 
 
+# Settings every connection of this process gets (the engine's and each source's own), so one
+# `[engine] memory_limit` bounds them all. Set by whoever opens a project.
+process_defaults: dict[str, str | int | bool] = {}
+
+
 def connect(
     database: str = ":memory:",
     *,
@@ -69,6 +74,7 @@ def connect(
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": True,
         "extension_directory": str(repo / "installed"),
+        **process_defaults,
         **(config or {}),
     }
     con = duckdb.connect(database, read_only=read_only, config=settings)  # type: ignore[arg-type]

@@ -75,7 +75,7 @@ class Engine(Protocol):
         inspect and reshape with SQL before it writes the target."""
         ...
 
-    def describe(self, table: exp.Table) -> list[tuple[str, str]]:
+    def describe(self, table: exp.Table | exp.Subquery) -> list[tuple[str, str]]:
         """(column, engine type) pairs of a staged or published table."""
         ...
 

@@ -22,6 +22,9 @@ from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.sql import nesting, writes
 from gristmill.state.cursors import Cursor, read_cursor, write_cursor
 
+Staged = exp.Table | exp.Subquery
+"""Rows ready to write: the staged table itself, or a query over it (no extra copy)."""
+
 QUARANTINE_COLUMNS = (("_gm_run_id", "BIGINT"), ("_gm_reason", "VARCHAR"), ("_gm_record", "VARCHAR"))
 
 
@@ -102,11 +105,12 @@ def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> Loa
         if boundary is not None:
             since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
     counted = _Counted(source.read(asset.table, since))
+    if _streams_straight(spec, counted.schema):
+        return _replace_straight(engine, Relation.of(asset.name), counted, result)
     try:
         raw = engine.stage(counted.as_reader())
     except Exception:
-        if isinstance(counted.error, Exception):
-            raise counted.error from None  # the source's own message, not the engine's wrapping
+        _reraise_source_error(counted)
         raise
     result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if spec.incremental is not None:
@@ -135,9 +139,40 @@ def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> Loa
             result.rows_written = written
     if spec.incremental is not None:
         result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id)
-    for _, table in staged:
-        engine.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
     engine.execute(exp.Drop(tables=[raw], kind="TABLE", exists=True))
+    return result
+
+
+def _reraise_source_error(counted: _Counted) -> None:
+    if isinstance(counted.error, Exception):
+        raise counted.error from None  # the source's own message, not the engine's wrapping
+
+
+def _streams_straight(spec: LoadSpec, schema: pa.Schema) -> bool:
+    """A plain replace needs no second look at the rows, so they stream into the table directly."""
+    flat = (spec.nested == "struct" and spec.max_depth is None) or not any(
+        nesting._nested(f.type) for f in schema
+    )
+    return spec.write == "replace" and spec.contract == "evolve" and spec.incremental is None and flat
+
+
+def _replace_straight(
+    engine: Engine, relation: Relation, counted: _Counted, result: LoadResult
+) -> LoadResult:
+    before = engine.describe(engine.table(relation)) if engine.exists(relation) else None
+    data = pa.RecordBatchReader.from_batches(
+        counted.schema.remove(counted.schema.get_field_index(writes.ORDINAL)),
+        (batch.drop_columns([writes.ORDINAL]) for batch in counted),
+    )
+    try:
+        result.rows_written = engine.write_arrow(relation, data)
+    except Exception:
+        _reraise_source_error(counted)
+        raise
+    result.rows_read, result.bytes_read = counted.rows, counted.bytes
+    if before is not None:
+        after = engine.describe(engine.table(relation))
+        result.events.extend(f"{relation}: {change}" for change in compare(before, after))
     return result
 
 
@@ -185,7 +220,7 @@ def _advance(
 
 def _reshape(
     engine: Engine, raw: exp.Table, asset: str, spec: LoadSpec, run_id: int
-) -> list[tuple[Relation, exp.Table]]:
+) -> list[tuple[Relation, Staged]]:
     """The staged tables to write: the asset itself, then any child tables (for ``child_tables``)."""
     schema = engine.query(exp.select("*").from_(raw).limit(0)).schema
     target = Relation.of(asset)
@@ -194,7 +229,7 @@ def _reshape(
         if not nested or (spec.nested == "struct" and spec.max_depth is None):
             return [(target, raw)]
         columns = nesting.keep_nested(schema, spec.max_depth, as_json=spec.nested == "json")
-        return [(target, engine.stage(exp.select(*columns).from_(raw)))]
+        return [(target, exp.select(*columns).from_(raw).subquery("shaped"))]
     out = nesting.Flattened()
     for column in schema:
         if column.name != writes.ORDINAL:
@@ -205,11 +240,10 @@ def _reshape(
         isinstance(c, exp.Alias) and isinstance(c.this, exp.Column) for c in out.columns
     ):
         return [(target, raw)]
-    with_id = engine.stage(
-        exp.select("*", exp.alias_(_row_id(spec, run_id), nesting.ROW_ID, quoted=True)).from_(raw)
-    )
-    parent = engine.stage(exp.select(*out.columns, _col(nesting.ROW_ID), _col(writes.ORDINAL)).from_(with_id))
-    tables = [(target, parent)]
+    # Parent and children are queries over the one staged table, not copies of it.
+    with_id = exp.select("*", exp.alias_(_row_id(spec, run_id), nesting.ROW_ID, quoted=True)).from_(raw)
+    parent = exp.select(*out.columns, _col(nesting.ROW_ID), _col(writes.ORDINAL)).from_(with_id.subquery("r"))
+    tables: list[tuple[Relation, Staged]] = [(target, parent.subquery("parent"))]
     _children(engine, with_id, out.lists, target, spec.max_depth, tables)
     return tables
 
@@ -217,27 +251,31 @@ def _reshape(
 def _row_id(spec: LoadSpec, run_id: int) -> exp.Expr:
     """A parent row's id: from its key when it has one (stable across loads), else the load and
     the row's arrival (unique, and the same when a crashed load is run again)."""
-    parts: list[exp.Expr] = [exp.cast(_col(k), "VARCHAR") for k in spec.key] or [
-        exp.Literal.string(str(run_id)),
-        exp.cast(_col(writes.ORDINAL), "VARCHAR"),
-    ]
-    return exp.func("md5", exp.func("concat_ws", exp.Literal.string("|"), *parts))
+    if spec.key:
+        parts = [exp.cast(_col(k), "VARCHAR") for k in spec.key]
+        return exp.func("md5_number", exp.func("concat_ws", exp.Literal.string("|"), *parts))
+    load = exp.cast(exp.Literal.number(run_id), "HUGEINT")
+    return exp.Add(
+        this=exp.Mul(this=load, expression=exp.Literal.number(1 << 40)), expression=_col(writes.ORDINAL)
+    )
 
 
 def _children(
     engine: Engine,
-    source: exp.Table,
+    source: exp.Query,
     lists: list[nesting.ChildList],
     parent: Relation,
     max_depth: int | None,
-    tables: list[tuple[Relation, exp.Table]],
+    tables: list[tuple[Relation, Staged]],
 ) -> None:
     for child in lists:
         relation = Relation(parent.schema, f"{parent.name}__{child.name}")
-        exploded = engine.stage(nesting.unnest_list(source, child))
+        exploded = nesting.unnest_list(source.subquery("p"), child)
         shape = nesting.flatten_element(child.element, max_depth, child.depth)
         ids = [_col(nesting.ROW_ID), _col(nesting.PARENT_ID), _col(nesting.LIST_INDEX)]
-        tables.append((relation, engine.stage(exp.select(*ids, *shape.columns).from_(exploded))))
+        tables.append(
+            (relation, exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c"))
+        )
         _children(engine, exploded, shape.lists, relation, max_depth, tables)
 
 
@@ -247,14 +285,14 @@ def _children(
 def _write(
     engine: Engine,
     relation: Relation,
-    staged: exp.Table,
+    staged: Staged,
     spec: LoadSpec,
     run_id: int,
     result: LoadResult,
     *,
     child: bool,
     boundary: exp.Expr | None,
-    parent: exp.Table,
+    parent: Staged,
 ) -> int:
     incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
@@ -314,7 +352,7 @@ def _held(engine: Engine, target: exp.Table) -> list[tuple[str, str]]:
 def _create(
     engine: Engine,
     relation: Relation,
-    staged: exp.Table,
+    staged: Staged,
     columns: list[str],
     spec: LoadSpec,
     mode: str,
@@ -346,13 +384,13 @@ def _create(
 def _enforce(
     engine: Engine,
     relation: Relation,
-    staged: exp.Table,
+    staged: Staged,
     changes: list[SchemaChange],
     spec: LoadSpec,
     run_id: int,
     result: LoadResult,
     columns: list[str],
-) -> tuple[list[str], exp.Table]:
+) -> tuple[list[str], Staged]:
     """Apply the contract to the schema changes; returns the columns to write and the rows to write."""
     if not changes:
         return columns, staged
@@ -401,6 +439,8 @@ def _enforce(
             result.events.append(f"{relation}: {change}")
         return columns, staged
     # discard / quarantine: keep the table's schema; set aside what does not fit it
+    if not isinstance(staged, exp.Table):
+        staged = engine.stage(exp.select("*").from_(staged))  # rows are deleted from it below
     aside = spec.contract == "quarantine"
     keep = [c for c in columns if not any(ch.kind == "new_column" and ch.column == c for ch in changes)]
     for change in changes:

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from gristmill._util.duckdb_extensions import connect
+from gristmill._util.duckdb_extensions import connect, process_defaults
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.base import Relation
@@ -46,11 +46,13 @@ class DuckDBEngine:
             if "://" not in storage.data:
                 Path(data).mkdir(parents=True, exist_ok=True)
             catalog = f"sqlite:{catalog_path.as_posix()}"
-        config: dict[str, str | int | bool] = {}
+        # Large loads spill here instead of growing past the memory limit.
+        config: dict[str, str | int | bool] = {"temp_directory": (root / ".gristmill" / "tmp").as_posix()}
         if settings.engine.threads:
             config["threads"] = settings.engine.threads
         if settings.engine.memory_limit:
             config["memory_limit"] = settings.engine.memory_limit
+            process_defaults["memory_limit"] = settings.engine.memory_limit
         self._con = connect(extensions=("ducklake", "sqlite"), config=config)
         options = [f"DATA_PATH {_literal(data)}"] + (["READ_ONLY"] if read_only else [])
         if "://" not in storage.data and not Path(storage.data).is_absolute():
@@ -176,9 +178,9 @@ class DuckDBEngine:
                 self._con.unregister(view)
         return exp.table_(name, db="main", catalog="temp")
 
-    def describe(self, table: exp.Table) -> list[tuple[str, str]]:
-        """(column, type) pairs of any table, staged or published."""
-        rows = self._run(f"DESCRIBE {table.sql(dialect=self.dialect)}").fetchall()
+    def describe(self, table: exp.Table | exp.Subquery) -> list[tuple[str, str]]:
+        """(column, type) pairs of a staged or published table, or of a query."""
+        rows = self._run(f"DESCRIBE {exp.select('*').from_(table).sql(dialect=self.dialect)}").fetchall()
         return [(str(row[0]), str(row[1])) for row in rows]
 
     def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:

@@ -1,0 +1,1 @@
+"""Ingestion benchmarks: nested JSON, CSV, PostgreSQL and bounded memory, each against a baseline."""

@@ -1,0 +1,1 @@
+"""PostgreSQL tables and queries, read by DuckDB's postgres scanner."""

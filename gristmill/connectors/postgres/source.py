@@ -1,0 +1,129 @@
+"""Read PostgreSQL through DuckDB's postgres scanner and stream the rows out as Arrow batches.
+
+The scanner (binary COPY straight into DuckDB vectors, then Arrow) read 1M rows x 5 columns here
+in 0.4-0.55 s, against 0.9 s for ConnectorX and 2-3 s for psycopg, so every read goes through it:
+``postgres_query`` runs the SELECT built in ``sqldb`` on the server.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from gristmill.connectors.base import BATCH_ROWS
+from gristmill.connectors.postgres.config import PostgresSourceOptions, PostgresTableOptions
+from gristmill.connectors.sqldb import ConnectionURL, DatabaseSource, Selection
+from gristmill.errors import SourceError
+
+_CONNECT_TIMEOUT_S = "10"  # libpq waits forever by default on an unanswered host
+
+
+class Source(DatabaseSource):
+    kind = "postgres"
+    dialect = "postgres"
+    schemes = ("postgresql", "postgres")
+    extensions = ("postgres",)
+    source_model = PostgresSourceOptions
+    table_model = PostgresTableOptions
+
+    @property
+    def schema_name(self) -> str:
+        return self.options.source_schema or "public"
+
+    def _connection_url(self, url: ConnectionURL) -> ConnectionURL:
+        return url.replaced(defaults={"connect_timeout": _CONNECT_TIMEOUT_S})
+
+    def _attach_options(self) -> list[exp.AttachOption]:
+        # Only this schema's catalog is loaded, not every schema of the database.
+        return [exp.AttachOption(this=exp.var("SCHEMA"), expression=exp.Literal.string(self.schema_name))]
+
+    def _stream(self, selection: Selection, queries: list[str]) -> pa.RecordBatchReader:
+        # One DuckDB connection (cursor) per SELECT: DuckDB runs the branches of a UNION ALL one
+        # after the other, while separate connections drained from threads really overlap.
+        cursors = [self.con.cursor() for _ in queries]
+        try:
+            relations = [
+                cursor.sql(self.on_server(query)) for cursor, query in zip(cursors, queries, strict=True)
+            ]
+        except duckdb.Error as err:
+            _close(cursors)
+            raise SourceError(f"{selection.what}: {self.url.scrub(str(err).strip())}") from None
+        openers = [_opener(relation) for relation in relations]
+        batches = concurrently(openers) if len(openers) > 1 else _drain(openers[0])
+        return self.guard(selection.schema, _closing(batches, cursors), selection.what)
+
+
+def _opener(relation: duckdb.DuckDBPyRelation) -> Callable[[], Iterator[pa.RecordBatch]]:
+    return lambda: iter(relation.to_arrow_reader(BATCH_ROWS))
+
+
+def _drain(opener: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+    yield from opener()  # started on the first batch, inside the guard that translates errors
+
+
+def _closing(
+    batches: Iterator[pa.RecordBatch], cursors: Sequence[duckdb.DuckDBPyConnection]
+) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    finally:
+        _close(cursors)
+
+
+def _close(cursors: Sequence[duckdb.DuckDBPyConnection]) -> None:
+    for cursor in cursors:
+        cursor.close()
+
+
+_END = object()
+
+
+def concurrently(openers: Sequence[Callable[[], Iterator[pa.RecordBatch]]]) -> Iterator[pa.RecordBatch]:
+    """Drain several batch streams at once, each from its own thread, into one stream.
+
+    Batches come out in arrival order. A bounded queue keeps memory to a few batches per stream;
+    an error in any stream ends the whole read with that error; stopping early stops them all."""
+    handoff: queue.Queue[object] = queue.Queue(maxsize=2 * len(openers))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def drain(opener: Callable[[], Iterator[pa.RecordBatch]]) -> None:
+        try:
+            for batch in opener():
+                if not put(batch):
+                    return
+            put(_END)
+        except BaseException as err:  # handed to the reading thread, which raises it
+            put(err)
+
+    threads = [threading.Thread(target=drain, args=(opener,), daemon=True) for opener in openers]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = handoff.get()
+            if item is _END:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                assert isinstance(item, pa.RecordBatch)
+                yield item
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
