@@ -36,7 +36,9 @@ def lake(folder: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def report(title: str, rows: list[tuple[str, float, float]], baseline: str, target: str | None = None) -> None:
+def report(
+    title: str, rows: list[tuple[str, float, float]], baseline: str, target: str | None = None
+) -> None:
     base = dict((name, wall) for name, wall, _ in rows)[baseline]
     print(f"\n{title}")
     print(f"{'':40}{'wall s':>9}{'cpu s':>9}{'vs ' + baseline:>24}")

@@ -7,7 +7,6 @@ file several times larger than the memory budget, loaded with peak memory measur
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import tempfile
@@ -56,10 +55,16 @@ def speed(rows: int) -> None:
         data = folder / "sales.csv"
         write_csv(data, rows)
         root = project(folder / "gm", data)
-        results = [("duckdb read_csv -> lake table", *timed(lambda: duckdb_alone(folder / "raw", data))),
-                   ("gristmill run (files source)", *timed(lambda: gristmill(root)))]
-        report(f"{rows:,}-row CSV ({data.stat().st_size / 1e6:.0f} MB) into the lake", results,
-               "duckdb read_csv -> lake table", "gristmill <= 1.2x")
+        results = [
+            ("duckdb read_csv -> lake table", *timed(lambda: duckdb_alone(folder / "raw", data))),
+            ("gristmill run (files source)", *timed(lambda: gristmill(root))),
+        ]
+        report(
+            f"{rows:,}-row CSV ({data.stat().st_size / 1e6:.0f} MB) into the lake",
+            results,
+            "duckdb read_csv -> lake table",
+            "gristmill <= 1.2x",
+        )
 
 
 RUNNER = """
@@ -87,11 +92,15 @@ def memory(budget_mb: int) -> None:
         assert done.returncode == 0, done.stderr
         written, peak = (int(x) for x in done.stdout.split())
         size = data.stat().st_size / 1024 / 1024
-        print(f"\nbounded memory: {size:,.0f} MB CSV ({written:,} rows), budget {budget_mb} MB "
-              f"(DuckDB memory_limit {budget_mb // 2} MB)")
-        print(f"peak RSS {peak} MB = {peak / budget_mb:.2f} of the budget; file / budget = {size / budget_mb:.1f}")
+        print(
+            f"\nbounded memory: {size:,.0f} MB CSV ({written:,} rows), budget {budget_mb} MB "
+            f"(DuckDB memory_limit {budget_mb // 2} MB)"
+        )
+        print(
+            f"peak RSS {peak} MB = {peak / budget_mb:.2f} of the budget;"
+            f" file / budget = {size / budget_mb:.1f}"
+        )
         print("within budget" if peak <= budget_mb else "OVER BUDGET")
-    del resource
 
 
 if __name__ == "__main__":

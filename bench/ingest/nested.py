@@ -34,7 +34,8 @@ def write_records(path: Path, n: int) -> None:
           SELECT i AS id, 'user_' || (i % 5000) AS user_name, i % 97 AS shop_id,
                  round((i % 1000) / 7.0, 2) AS amount, i % 2 = 0 AS paid,
                  TIMESTAMP '2024-01-01' + to_seconds(i) AS created_at,
-                 ['red','green','blue'][1 + i % 3] AS color, i % 13 AS quantity, 'note ' || (i % 11) AS note,
+                 ['red','green','blue'][1 + i % 3] AS color, i % 13 AS quantity,
+                 'note ' || (i % 11) AS note,
                  {{'city': 'city_' || (i % 300), 'zip': lpad((i % 99999)::varchar, 5, '0')}} AS address,
                  [{{'sku': 'sku_' || (i % 40), 'qty': 1 + i % 3}}, {{'sku': 'sku_' || (i % 41), 'qty': 2}}] AS items
           FROM range({n}) t(i)
@@ -48,7 +49,8 @@ def gristmill(folder: Path, data: Path) -> None:
     (root / "sources").mkdir(parents=True)
     (root / "gristmill.toml").write_text('name = "bench"\n')
     (root / "sources" / "src.yml").write_text(
-        f"kind: files\nnested: child_tables\ntables:\n  orders: {{path: {data}, format: ndjson}}\n")
+        f"kind: files\nnested: child_tables\ntables:\n  orders: {{path: {data}, format: ndjson}}\n"
+    )
     result = Workspace(root).run()
     assert result.ok, [s.error for s in result.steps]
 
@@ -65,8 +67,14 @@ def hand_written(folder: Path, data: Path) -> None:
     flat = pc.list_flatten(items)
     offsets = items.offsets.to_numpy()
     index = np.arange(len(flat)) - np.repeat(offsets[:-1], np.diff(offsets)) + 1
-    child = pa.table({"_parent_id": owners, "_list_index": pa.array(index), "sku": flat.field("sku"),
-                      "qty": flat.field("qty")})
+    child = pa.table(
+        {
+            "_parent_id": owners,
+            "_list_index": pa.array(index),
+            "sku": flat.field("sku"),
+            "qty": flat.field("qty"),
+        }
+    )
     con = lake(folder / "lake")
     con.register("parent_rows", parent)
     con.register("child_rows", child)
@@ -110,17 +118,24 @@ def main(n: int = 1_000_000, with_dlt: bool = True) -> None:
         folder = Path(tmp)
         data = folder / "orders.ndjson"
         write_records(data, n)
-        rows = [("hand-written pyarrow", *timed(lambda: hand_written(folder / "hand", data))),
-                ("gristmill (child_tables)", *timed(lambda: gristmill(folder / "gm", data)))]
+        rows = [
+            ("hand-written pyarrow", *timed(lambda: hand_written(folder / "hand", data))),
+            ("gristmill (child_tables)", *timed(lambda: gristmill(folder / "gm", data))),
+        ]
         if with_dlt and ensure_dlt():
             rows.append(("dlt (dict path)", *timed(lambda: dlt(folder / "dlt", data))))
-        report(f"{n:,} nested records -> parent + child table ({data.stat().st_size / 1e6:.0f} MB NDJSON)",
-               rows, "hand-written pyarrow", "gristmill <= 1.1x hand-written; dlt >= 8x gristmill")
+        report(
+            f"{n:,} nested records -> parent + child table ({data.stat().st_size / 1e6:.0f} MB NDJSON)",
+            rows,
+            "hand-written pyarrow",
+            "gristmill <= 1.1x hand-written; dlt >= 8x gristmill",
+        )
         if len(rows) == 3:
             print(f"dlt / gristmill: {rows[2][1] / rows[1][1]:.1f}x")
         check = Workspace(folder / "gm" / "project").query(
             "select (select count(*) from raw.src__orders) as parents,"
-            " (select count(*) from raw.src__orders__items) as children")
+            " (select count(*) from raw.src__orders__items) as children"
+        )
         print("gristmill tables:", json.dumps(check.to_pylist()[0]))
 
 
