@@ -37,7 +37,8 @@ def write_records(path: Path, n: int) -> None:
                  ['red','green','blue'][1 + i % 3] AS color, i % 13 AS quantity,
                  'note ' || (i % 11) AS note,
                  {{'city': 'city_' || (i % 300), 'zip': lpad((i % 99999)::varchar, 5, '0')}} AS address,
-                 [{{'sku': 'sku_' || (i % 40), 'qty': 1 + i % 3}}, {{'sku': 'sku_' || (i % 41), 'qty': 2}}] AS items
+                 [{{'sku': 'sku_' || (i % 40), 'qty': 1 + i % 3}},
+                  {{'sku': 'sku_' || (i % 41), 'qty': 2}}] AS items
           FROM range({n}) t(i)
         ) TO '{path}' (FORMAT json)
     """)
