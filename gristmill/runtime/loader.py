@@ -104,9 +104,13 @@ def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> Loa
         boundary = lower_bound(read_cursor(engine, asset.name), spec.incremental)
         if boundary is not None:
             since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
+    plain_replace = spec.write == "replace" and spec.contract == "evolve" and spec.incremental is None
+    native = _native(source, asset, engine) if plain_replace and spec.nested == "struct" else None
+    if native is not None and spec.max_depth is None:
+        return _replace_straight(engine, Relation.of(asset.name), None, result, native)
     counted = _Counted(source.read(asset.table, since))
     if _streams_straight(spec, counted.schema):
-        return _replace_straight(engine, Relation.of(asset.name), counted, result)
+        return _replace_straight(engine, Relation.of(asset.name), counted, result, None)
     try:
         raw = engine.stage(counted.as_reader())
     except Exception:
@@ -143,6 +147,18 @@ def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> Loa
     return result
 
 
+NativeRead = tuple[exp.Query, int]
+
+
+def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
+    """A read the engine can run itself (DuckDB over local files), when the source offers one."""
+    offer = getattr(source, "native", None)
+    if engine.dialect != "duckdb" or not callable(offer):
+        return None
+    found = offer(asset.table)
+    return found if isinstance(found, tuple) else None
+
+
 def _reraise_source_error(counted: _Counted) -> None:
     if isinstance(counted.error, Exception):
         raise counted.error from None  # the source's own message, not the engine's wrapping
@@ -157,9 +173,23 @@ def _streams_straight(spec: LoadSpec, schema: pa.Schema) -> bool:
 
 
 def _replace_straight(
-    engine: Engine, relation: Relation, counted: _Counted, result: LoadResult
+    engine: Engine,
+    relation: Relation,
+    counted: _Counted | None,
+    result: LoadResult,
+    native: NativeRead | None,
 ) -> LoadResult:
     before = engine.describe(engine.table(relation)) if engine.exists(relation) else None
+    if native is not None:  # the engine reads the source itself: no rows cross Python
+        query, size = native
+        result.rows_read = result.rows_written = engine.create_table_as(relation, query)
+        result.bytes_read = size
+        if before is not None:
+            result.events.extend(
+                f"{relation}: {c}" for c in compare(before, engine.describe(engine.table(relation)))
+            )
+        return result
+    assert counted is not None
     data = pa.RecordBatchReader.from_batches(
         counted.schema.remove(counted.schema.get_field_index(writes.ORDINAL)),
         (batch.drop_columns([writes.ORDINAL]) for batch in counted),

@@ -132,11 +132,11 @@ def _depth(dtype: pa.DataType) -> int:
     return 0
 
 
-def unnest_list(source: exp.Table, child: ChildList) -> exp.Select:
+def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Select:
     """One row per list element: its parent's row id, its index and the element itself."""
     index = exp.func("generate_subscripts", child.value, exp.Literal.number(1))
     row_id = exp.func(
-        "md5",
+        "md5_number",
         exp.func(
             "concat_ws",
             exp.Literal.string("|"),

@@ -29,7 +29,7 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def _aliased(table: exp.Table, alias: str) -> exp.Table:
+def _aliased(table: exp.Table | exp.Subquery, alias: str) -> exp.Table | exp.Subquery:
     aliased = table.copy()
     aliased.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
     return aliased
@@ -40,13 +40,15 @@ def _same_key(key: Sequence[str], left: str, right: str) -> exp.Expr:
     return exp.and_(*(exp.NullSafeEQ(this=_col(k, left), expression=_col(k, right)) for k in key))
 
 
-def select_columns(stage: exp.Table, columns: Sequence[str], alias: str | None = None) -> exp.Select:
+def select_columns(
+    stage: exp.Table | exp.Subquery, columns: Sequence[str], alias: str | None = None
+) -> exp.Select:
     source = _aliased(stage, alias) if alias else stage
     return exp.select(*(_col(c, alias) for c in columns)).from_(source)
 
 
 def latest_per_key(
-    stage: exp.Table, columns: Sequence[str], key: Sequence[str], order: Sequence[str]
+    stage: exp.Table | exp.Subquery, columns: Sequence[str], key: Sequence[str], order: Sequence[str]
 ) -> exp.Select:
     """One row per key: the last by ``order`` (cursor, then arrival)."""
     window = exp.Window(
@@ -66,7 +68,10 @@ def insert(target: exp.Table, query: exp.Query, columns: Sequence[str]) -> exp.I
 
 
 def append(
-    target: exp.Table, stage: exp.Table, columns: Sequence[str], boundary: exp.Expr | None = None
+    target: exp.Table,
+    stage: exp.Table | exp.Subquery,
+    columns: Sequence[str],
+    boundary: exp.Expr | None = None,
 ) -> list[exp.Expr]:
     """Insert the staged rows. With an incremental ``boundary`` (rows at or past it were read
     again), rows identical to ones already in the table past that boundary are not doubled."""
@@ -79,7 +84,7 @@ def append(
 
 def merge(
     target: exp.Table,
-    stage: exp.Table,
+    stage: exp.Table | exp.Subquery,
     columns: Sequence[str],
     key: Sequence[str],
     order: Sequence[str],
@@ -121,7 +126,7 @@ def row_hash(columns: Sequence[str]) -> exp.Expr:
 
 def scd2(
     target: exp.Table,
-    stage: exp.Table,
+    stage: exp.Table | exp.Subquery,
     columns: Sequence[str],
     key: Sequence[str],
     order: Sequence[str],
@@ -151,8 +156,10 @@ def scd2(
         this=exp.select(exp.Literal.number(1)).from_(incoming.copy()).where(_same_key(key, "s", "t"))
     ).not_()
     close_when = exp.or_(changed, gone) if full_snapshot else changed
+    updated = target.copy()
+    updated.set("alias", exp.TableAlias(this=exp.to_identifier("t")))
     close = exp.update(
-        _aliased(target, "t"),
+        updated,
         {VALID_TO: now, IS_CURRENT: exp.false()},
         where=exp.and_(_col(IS_CURRENT, "t"), close_when),
     )

@@ -12,6 +12,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import load
+from gristmill._util.naming import snake_case
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import DuckDBReader, parse_options
 from gristmill.connectors.files.config import (
@@ -124,6 +125,36 @@ class Source(DuckDBReader):
                 hint="fix the file, or pass reader options under 'options:'",
             ) from None
         return self.landed(relation, what)
+
+    def native(self, table: SourceTable) -> tuple[exp.Query, int] | None:
+        """The whole read as one DuckDB query over local files, for a DuckDB engine to run itself
+        (no Arrow hop), with the bytes it covers; None when only the Arrow stream will do."""
+        files, fmt, options = self._plan(table)
+        plain = all(not isinstance(v, dict | list) for v in options.options.values())
+        if fmt == "excel" or self._new_files_only(table) or not files[0].url.startswith("/") or not plain:
+            return None
+        self._relation(table)  # every check of the Arrow path: shape, records key, name collisions
+        named = dict(options.options)
+        if fmt in ("json", "ndjson"):
+            named = {
+                "format": "newline_delimited" if fmt == "ndjson" else "auto",
+                "maximum_object_size": _MAX_JSON_OBJECT,
+                **named,
+            }
+        reader = exp.func(
+            {"csv": "read_csv", "parquet": "read_parquet"}.get(fmt, "read_json"),
+            exp.Array(expressions=[exp.Literal.string(f.url) for f in files]),
+            *(exp.PropertyEQ(this=exp.to_identifier(k), expression=exp.convert(v)) for k, v in named.items()),
+        )
+        query = exp.select("*").from_(reader)
+        if options.records:
+            unnested = exp.alias_(exp.func("unnest", exp.column(options.records, quoted=True)), "r")
+            query = exp.select(exp.func("unnest", exp.column("r"))).from_(
+                exp.select(unnested).from_(reader).subquery("doc")
+            )
+        names = options.columns or self.con.sql(query.sql(dialect="duckdb")).columns
+        landed = [exp.alias_(exp.column(c, quoted=True), snake_case(c), quoted=True) for c in names]
+        return exp.select(*landed).from_(query.subquery("src")), sum(f.size for f in files)
 
     def _excel(self, files: list[FoundFile], options: FilesTableOptions) -> duckdb.DuckDBPyRelation:
         load(self.con, "excel")
