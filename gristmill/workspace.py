@@ -101,7 +101,9 @@ class Workspace:
             stale = recorded.get(name) is None or (
                 markers[name] is not None and recorded[name].parts.get("data") != markers[name]
             )
-            if full_refresh or stale or name not in existing:
+            # Columns are needed only to validate what reads this table in this run.
+            read_here = bool(asset.checks) or any(child in chosen for child in self.graph.children[name])
+            if read_here and (full_refresh or stale or name not in existing):
                 source_columns[name] = source.schema(asset.table).names
         return make_plan(
             self.graph,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.ingest.common import lake, report, timed
 from gristmill._util.duckdb_extensions import connect
+from gristmill.workspace import Workspace
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -37,8 +38,6 @@ def project(folder: Path, data: Path, memory_limit: str | None = None) -> Path:
 
 
 def gristmill(root: Path) -> None:
-    from gristmill.workspace import Workspace
-
     result = Workspace(root).run()
     assert result.ok, [s.error for s in result.steps]
 
