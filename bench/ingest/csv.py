@@ -89,7 +89,7 @@ def memory(budget_mb: int) -> None:
         root = project(folder / "gm", data, memory_limit=f"{budget_mb // 2}MB")
         done = subprocess.run([sys.executable, "-c", RUNNER, str(root)], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        written, peak = (int(x) for x in done.stdout.split())
+        written, peak = (int(x) for x in done.stdout.strip().splitlines()[-1].split())
         size = data.stat().st_size / 1024 / 1024
         print(
             f"\nbounded memory: {size:,.0f} MB CSV ({written:,} rows), budget {budget_mb} MB "
