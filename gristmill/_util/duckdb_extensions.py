@@ -79,6 +79,7 @@ def connect(
     }
     con = duckdb.connect(database, read_only=read_only, config=settings)  # type: ignore[arg-type]
     con.execute(f"SET custom_extension_repository = '{repo.as_posix()}'")
+    con.execute("SET enable_progress_bar = false")  # it would print into query output and logs
     for name in extensions:
         con.execute(f"INSTALL {name}")
         con.execute(f"LOAD {name}")

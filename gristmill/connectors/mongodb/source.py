@@ -26,13 +26,20 @@ from pymongo.database import Database
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact, resolve
+from gristmill.connectors.arrowbatches import (
+    ARROW_ERRORS,
+    extra_fields,
+    fails,
+    field_values,
+    first_failure,
+    landed_names,
+    widen,
+)
 from gristmill.connectors.base import parse_options
 from gristmill.connectors.mongodb.config import MongoSourceOptions, MongoTableOptions
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
-_DECIMAL_SCALE = 9  # decimal places every decimal column keeps at least
 _SELECTION_TIMEOUT_MS = 10_000  # pymongo waits 30 s for an unreachable server by default
 _EXTENDED_JSON = {"$oid", "$date", "$numberDecimal", "$numberLong", "$numberInt", "$numberDouble", "$uuid"}
 _JSON = json_util.JSONOptions(tz_aware=True, tzinfo=dt.UTC)
@@ -314,7 +321,7 @@ class _Stream:
             self.schema = pa.schema([])  # nothing new since the cursor
             return
         first = _landed(first, what)
-        self.schema = pa.schema([f.with_type(_widen(f.type)) for f in first.schema])
+        self.schema = pa.schema([f.with_type(widen(f.type)) for f in first.schema])
         self._first = self._conform(first)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
@@ -335,7 +342,7 @@ class _Stream:
         if batch.schema.equals(self.schema):
             return batch
         target = pa.struct(list(self.schema))
-        extra = next(_extra(pa.struct(list(batch.schema)), target, ""), None)
+        extra = next(extra_fields(pa.struct(list(batch.schema)), target, ""), None)
         if extra is not None:
             raise SourceError(
                 f'{self.what}: batch {self._index} has a field the first batch lacked: "{extra}"',
@@ -345,14 +352,14 @@ class _Stream:
         array = pa.StructArray.from_arrays(batch.columns, fields=list(batch.schema))
         try:
             return pa.RecordBatch.from_struct_array(pc.cast(array, target))
-        except _ARROW_ERRORS as err:
-            row = _first_failure(len(batch), lambda n: pc.cast(array.slice(0, n), target))
+        except ARROW_ERRORS as err:
+            row = first_failure(len(batch), lambda n: pc.cast(array.slice(0, n), target))
             names = [n for n in batch.schema.names if n in self.schema.names]
             field = next(
                 (
                     n
                     for n in names
-                    if _fails(pc.cast, batch.column(n).slice(row, 1), self.schema.field(n).type)
+                    if fails(pc.cast, batch.column(n).slice(row, 1), self.schema.field(n).type)
                 ),
                 names[0] if names else "?",
             )
@@ -411,10 +418,10 @@ def _extended(value: Any) -> Any:
 def _batch(documents: list[dict[str, Any]], what: str, index: int) -> pa.RecordBatch:
     try:
         array = pa.array(documents)  # one C++ pass; infers a struct with the union of the fields
-    except _ARROW_ERRORS as err:
-        row = _first_failure(len(documents), lambda n: pa.array(documents[:n]))
+    except ARROW_ERRORS as err:
+        row = first_failure(len(documents), lambda n: pa.array(documents[:n]))
         prefix = documents[: row + 1]
-        field = next((key for key in documents[row] if _fails(_field_values, prefix, key)), None)
+        field = next((key for key in documents[row] if fails(field_values, prefix, key)), None)
         named = f', field "{field}"' if field is not None else ""
         raise SourceError(
             f"{what}: batch {index}, document {row}{named}: {err}",
@@ -423,65 +430,6 @@ def _batch(documents: list[dict[str, Any]], what: str, index: int) -> pa.RecordB
     return pa.RecordBatch.from_struct_array(array)
 
 
-def _field_values(documents: list[dict[str, Any]], key: str) -> pa.Array:
-    return pa.array([d.get(key) for d in documents])
-
-
 def _landed(batch: pa.RecordBatch, what: str) -> pa.RecordBatch:
     """Top-level fields in snake_case, refusing two that land under one name."""
-    seen: dict[str, str] = {}
-    for column in batch.schema.names:
-        name = snake_case(column)
-        if name in seen:
-            raise SourceError(
-                f'{what}: fields "{seen[name]}" and "{column}" both land as "{name}"',
-                hint="leave one out with projection",
-            )
-        seen[name] = column
-    return batch.rename_columns(list(seen))
-
-
-def _widen(type_: pa.DataType) -> pa.DataType:
-    """Decimals get the widest precision and at least 9 places, so later batches fit (12.5, then 3.25)."""
-    if pa.types.is_decimal128(type_):
-        return pa.decimal128(38, max(type_.scale, _DECIMAL_SCALE))
-    if pa.types.is_struct(type_):
-        return pa.struct([f.with_type(_widen(f.type)) for f in type_])
-    if pa.types.is_list(type_):
-        return pa.list_(type_.value_field.with_type(_widen(type_.value_type)))
-    return type_
-
-
-def _extra(type_: pa.DataType, target: pa.DataType, prefix: str) -> Iterator[str]:
-    """Fields with values in ``type_`` that ``target`` lacks (a cast would drop them silently)."""
-    if pa.types.is_struct(type_) and pa.types.is_struct(target):
-        for field in type_:
-            path = f"{prefix}.{field.name}" if prefix else field.name
-            index = target.get_field_index(field.name)
-            if index < 0:
-                if not pa.types.is_null(field.type):
-                    yield path
-            else:
-                yield from _extra(field.type, target.field(index).type, path)
-    elif pa.types.is_list(type_) and pa.types.is_list(target):
-        yield from _extra(type_.value_type, target.value_type, prefix + "[]")
-
-
-def _fails(attempt: Callable[..., object], *args: Any) -> bool:
-    try:
-        attempt(*args)
-    except _ARROW_ERRORS:
-        return True
-    return False
-
-
-def _first_failure(count: int, attempt: Callable[[int], object]) -> int:
-    """The first row at which ``attempt(prefix_length)`` starts failing (only on an error path)."""
-    low, high = 1, count
-    while low < high:
-        middle = (low + high) // 2
-        if _fails(attempt, middle):
-            high = middle
-        else:
-            low = middle + 1
-    return low - 1
+    return batch.rename_columns(landed_names(batch.schema.names, what, "leave one out with projection"))

@@ -20,14 +20,21 @@ import pyarrow.compute as pc
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact
+from gristmill.connectors.arrowbatches import (
+    ARROW_ERRORS,
+    extra_fields,
+    fails,
+    field_values,
+    first_failure,
+    landed_names,
+    widen,
+)
 from gristmill.connectors.base import parse_options
 from gristmill.connectors.python import SourceFunction, marked
 from gristmill.connectors.python.config import PythonSourceOptions, PythonTableOptions
 from gristmill.errors import ConfigError, GristmillError, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
-_DECIMAL_SCALE = 9  # decimal places every decimal column keeps at least
 _loads = itertools.count()
 _DECLARE = "declare the types with @source(schema=...)"
 
@@ -272,7 +279,7 @@ class _Stream:
             self.schema = pa.schema([])  # nothing new since the cursor
             return
         first = _landed(first, what)
-        self.schema = pa.schema([f.with_type(_widen(f.type)) for f in first.schema])
+        self.schema = pa.schema([f.with_type(widen(f.type)) for f in first.schema])
         self._first = self._conform(first, 0)
 
     def batches(self, cursor: str | None, since: Any) -> Iterator[pa.RecordBatch]:
@@ -346,7 +353,7 @@ class _Stream:
         self._chunk += 1
         try:
             array = pa.array(rows)  # one C++ pass; infers a struct with the union of the keys
-        except _ARROW_ERRORS as err:
+        except ARROW_ERRORS as err:
             raise self._row_error(rows, err) from None
         if not pa.types.is_struct(array.type):
             raise SourceError(f"{self.what}: chunk {self._chunk} holds {array.type} values, not dicts")
@@ -365,18 +372,18 @@ class _Stream:
             if type(item).__module__.partition(".")[0] == "polars":
                 return item.to_arrow().to_batches()
             return pa.RecordBatchReader.from_stream(item)
-        except _ARROW_ERRORS as err:
+        except ARROW_ERRORS as err:
             raise SourceError(f"{self.what}: chunk {self._chunk + 1}: {err}") from None
 
     def _row_error(self, rows: list[Any], err: Exception) -> SourceError:
-        row = _first_failure(len(rows), lambda n: pa.array(rows[:n]))
+        row = first_failure(len(rows), lambda n: pa.array(rows[:n]))
         bad = rows[row]
         if not isinstance(bad, dict):
             return SourceError(
                 f"{self.what}: chunk {self._chunk}, row {row} is a {type(bad).__name__}, not a dict"
             )
         prefix = rows[: row + 1]
-        field = next((key for key in bad if _fails(_field_values, prefix, key)), None)
+        field = next((key for key in bad if fails(field_values, prefix, key)), None)
         if field is None:
             return SourceError(
                 f"{self.what}: chunk {self._chunk}, row {row}: {err}", hint="rows are dicts with string keys"
@@ -391,7 +398,7 @@ class _Stream:
         if batch.schema.equals(self.schema):
             return batch
         target = pa.struct(list(self.schema))
-        extra = list(_extra(pa.struct(list(batch.schema)), target, ""))
+        extra = list(extra_fields(pa.struct(list(batch.schema)), target, ""))
         if extra:
             raise SourceError(
                 f'{self.what}: chunk {chunk} has a field the schema lacks: "{extra[0]}"',
@@ -401,17 +408,17 @@ class _Stream:
         array = pa.StructArray.from_arrays(batch.columns, fields=list(batch.schema))
         try:
             return pa.RecordBatch.from_struct_array(pc.cast(array, target))
-        except _ARROW_ERRORS as err:
+        except ARROW_ERRORS as err:
             raise self._cast_error(batch, target, chunk, err) from None
 
     def _cast_error(
         self, batch: pa.RecordBatch, target: pa.StructType, chunk: int, err: Exception
     ) -> SourceError:
         array = pa.StructArray.from_arrays(batch.columns, fields=list(batch.schema))
-        row = _first_failure(len(batch), lambda n: pc.cast(array.slice(0, n), target))
+        row = first_failure(len(batch), lambda n: pc.cast(array.slice(0, n), target))
         names = [n for n in batch.schema.names if n in self.schema.names]
         field = next(
-            (n for n in names if _fails(pc.cast, batch.column(n).slice(row, 1), self.schema.field(n).type)),
+            (n for n in names if fails(pc.cast, batch.column(n).slice(row, 1), self.schema.field(n).type)),
             names[0] if names else "?",
         )
         wanted = self.schema.field(field).type if field in self.schema.names else None
@@ -471,17 +478,7 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def _landed_names(names: list[str], what: str) -> list[str]:
-    """Column names in snake_case, refusing two that land under one name."""
-    seen: dict[str, str] = {}
-    for column in names:
-        name = snake_case(column)
-        if name in seen:
-            raise SourceError(
-                f'{what}: fields "{seen[name]}" and "{column}" both land as "{name}"',
-                hint="rename one of them in the function",
-            )
-        seen[name] = column
-    return list(seen)
+    return landed_names(names, what, "rename one of them in the function")
 
 
 def _landed_schema(schema: pa.Schema, what: str) -> pa.Schema:
@@ -493,71 +490,15 @@ def _landed(batch: pa.RecordBatch, what: str) -> pa.RecordBatch:
     return batch.rename_columns(_landed_names(batch.schema.names, what)).replace_schema_metadata(None)
 
 
-def _widen(type_: pa.DataType) -> pa.DataType:
-    """Decimals get the widest precision and at least 9 places, so later chunks fit (12.5, then 3.25)."""
-    if pa.types.is_decimal128(type_):
-        return pa.decimal128(38, max(type_.scale, _DECIMAL_SCALE))
-    if pa.types.is_struct(type_):
-        return pa.struct([f.with_type(_widen(f.type)) for f in type_])
-    if pa.types.is_list(type_):
-        return pa.list_(type_.value_field.with_type(_widen(type_.value_type)))
-    if pa.types.is_large_list(type_):
-        return pa.large_list(type_.value_field.with_type(_widen(type_.value_type)))
-    return type_
-
-
-def _extra(type_: pa.DataType, target: pa.DataType, prefix: str) -> Iterator[str]:
-    """Fields with values in ``type_`` that ``target`` lacks (a cast would drop them silently)."""
-    if pa.types.is_struct(type_) and pa.types.is_struct(target):
-        for field in type_:
-            path = f"{prefix}.{field.name}" if prefix else field.name
-            index = target.get_field_index(field.name)
-            if index < 0:
-                if not pa.types.is_null(field.type):
-                    yield path
-            else:
-                yield from _extra(field.type, target.field(index).type, path)
-    elif _is_list(type_) and _is_list(target):
-        yield from _extra(type_.value_type, target.value_type, prefix + "[]")
-
-
-def _is_list(type_: pa.DataType) -> bool:
-    return pa.types.is_list(type_) or pa.types.is_large_list(type_)
-
-
-def _fails(attempt: Callable[..., object], *args: Any) -> bool:
-    try:
-        attempt(*args)
-    except _ARROW_ERRORS:
-        return True
-    return False
-
-
-def _field_values(rows: list[Any], key: str) -> pa.Array:
-    return pa.array([r.get(key) if isinstance(r, dict) else None for r in rows])
-
-
-def _first_failure(count: int, attempt: Callable[[int], object]) -> int:
-    """The first row at which ``attempt(prefix_length)`` starts failing (only on an error path)."""
-    low, high = 1, count
-    while low < high:
-        middle = (low + high) // 2
-        if _fails(attempt, middle):
-            high = middle
-        else:
-            low = middle + 1
-    return low - 1
-
-
 def _bound(since: Any, type_: pa.DataType, what: str) -> pa.Scalar:
     """``since`` as a scalar of the cursor column's type."""
     try:
         return pa.scalar(since, type=type_)
-    except (*_ARROW_ERRORS, TypeError, ValueError):
+    except (*ARROW_ERRORS, TypeError, ValueError):
         pass
     try:
         return pa.scalar(since).cast(type_)
-    except (*_ARROW_ERRORS, TypeError, ValueError):
+    except (*ARROW_ERRORS, TypeError, ValueError):
         raise SourceError(
             f"{what}: since {since!r} does not compare with the cursor column ({type_})"
         ) from None
