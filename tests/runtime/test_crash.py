@@ -9,10 +9,10 @@ end with exactly what a clean run produces: nothing lost, nothing doubled.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import shutil
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,25 +60,35 @@ def rows(version: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def in_child(action: Callable[[], Any]) -> Any:
-    """Run ``action`` in a forked process (DuckDB never opens in this one) and return its result."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.close(read)
-        try:
-            payload = json.dumps({"ok": action()}, default=str)
-        except BaseException as err:  # report anything, the parent asserts
-            payload = json.dumps({"error": repr(err)})
-        os.write(write, payload.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    result = json.loads(data)
+# Children come from a fork server: a fresh interpreter that never ran DuckDB (forking a process
+# whose DuckDB threads hold locks could deadlock or abort the child).
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["gristmill.workspace"])
+
+
+def _entry(results: Any, action: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        results.put({"ok": action(*args)})
+    except BaseException as err:  # report anything, the parent asserts
+        results.put({"error": repr(err)})
+
+
+def in_child(action: Callable[..., Any], *args: Any) -> Any:
+    """Run ``action(*args)`` in a child process and return its result."""
+    results = _CONTEXT.Queue()
+    child = _CONTEXT.Process(target=_entry, args=(results, action, args))
+    child.start()
+    result = results.get(timeout=600)
+    child.join()
     assert "error" not in result, result.get("error")
     return result["ok"]
+
+
+def start(action: Callable[..., Any], *args: Any) -> Any:
+    """Start ``action(*args)`` in a child process without waiting (to kill it)."""
+    child = _CONTEXT.Process(target=action, args=args)
+    child.start()
+    return child
 
 
 def run(root: Path) -> bool:
@@ -112,16 +122,16 @@ def test_kill_anywhere_then_rerun_equals_a_clean_run(
             "data/t.ndjson": rows(1),
         }
     )
-    assert in_child(lambda: run(base))
-    before = in_child(lambda: snapshot(base, case["tables"]))
+    assert in_child(run, base)
+    before = in_child(snapshot, base, case["tables"])
     (base / "data" / "t.ndjson").write_text(rows(2))
 
     clean = tmp_path / "clean"
     shutil.copytree(base, clean)
     started = time.perf_counter()
-    assert in_child(lambda: run(clean))
+    assert in_child(run, clean)
     duration = time.perf_counter() - started
-    after = in_child(lambda: snapshot(clean, case["tables"]))
+    after = in_child(snapshot, clean, case["tables"])
     assert after != before
 
     rng = random.Random(f"{mode}-kills")
@@ -129,19 +139,14 @@ def test_kill_anywhere_then_rerun_equals_a_clean_run(
     for point in range(KILLS_PER_MODE):
         victim = tmp_path / f"kill{point}"
         shutil.copytree(base, victim)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child, killed mid-load (or finishing first)
-            run(victim)
-            os._exit(0)
+        child = start(run, victim)
         time.sleep(rng.uniform(0, duration * 1.1))
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        seen = in_child(lambda victim=victim: snapshot(victim, case["tables"]))
+        child.kill()  # SIGKILL, mid-load or just after it finished
+        child.join()
+        seen = in_child(snapshot, victim, case["tables"])
         assert seen in (before, after), f"kill point {point}: the lake holds a mix of two versions"
         outcomes["old" if seen == before else "new"] += 1
-        assert in_child(lambda victim=victim: run(victim))
-        assert in_child(lambda victim=victim: snapshot(victim, case["tables"])) == after, (
-            f"kill point {point}"
-        )
+        assert in_child(run, victim)
+        assert in_child(snapshot, victim, case["tables"]) == after, f"kill point {point}"
         shutil.rmtree(victim)
     assert outcomes["old"] > 0, outcomes  # the kills really landed inside the load
