@@ -42,6 +42,8 @@ class Step:
     parts: Mapping[str, Any] = field(default_factory=dict)
     columns: tuple[str, ...] | None = None
     """The columns the asset will have, when known before running."""
+    refresh: bool = False
+    """Rebuild from scratch: an incremental source starts again from its first row."""
 
     @property
     def name(self) -> str:
@@ -175,7 +177,9 @@ def make_plan(
         else:
             fingerprints[name] = fingerprint
             rebuilding.add(name)
-            steps.append(Step(asset, "build", reason, fingerprint, parts, _tuple(columns[name])))
+            steps.append(
+                Step(asset, "build", reason, fingerprint, parts, _tuple(columns[name]), refresh=full_refresh)
+            )
     return Plan(tuple(steps))
 
 

@@ -149,7 +149,7 @@ def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id:
             if asset.kind == "source":
                 assert asset.source is not None
                 source = sources(asset.source.name)
-                load = load_table(asset, engine, source, run_id)
+                load = load_table(asset, engine, source, run_id, refresh=step.refresh)
                 rows: int | None = load.rows_written
             else:
                 rows = _build_model(step, engine)

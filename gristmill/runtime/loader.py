@@ -5,7 +5,7 @@ the incremental cursor. Data, cursor and version commit together or not at all."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -94,13 +94,19 @@ def lower_bound(cursor: Cursor | None, incremental: Incremental) -> exp.Expr | N
     return value
 
 
-def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> LoadResult:
+def load_table(
+    asset: Asset, engine: Engine, source: Source, run_id: int, *, refresh: bool = False
+) -> LoadResult:
+    """Load one source table. ``refresh`` starts over: the cursor is ignored and the table
+    replaced (history tables, ``scd2``, keep their history and load as usual)."""
     assert asset.table is not None
     spec = asset.table.load
+    if refresh and spec.write != "scd2":
+        spec = replace(spec, write="replace")
     result = LoadResult()
     boundary: exp.Expr | None = None
     since: Any = None
-    if spec.incremental is not None:
+    if spec.incremental is not None and not refresh:
         boundary = lower_bound(read_cursor(engine, asset.name), spec.incremental)
         if boundary is not None:
             since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
@@ -142,7 +148,7 @@ def load_table(asset: Asset, engine: Engine, source: Source, run_id: int) -> Loa
         if index == 0:
             result.rows_written = written
     if spec.incremental is not None:
-        result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id)
+        result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id, refresh=refresh)
     engine.execute(exp.Drop(tables=[raw], kind="TABLE", exists=True))
     return result
 
@@ -218,7 +224,13 @@ def _check_cursor(engine: Engine, raw: exp.Table, asset: Asset, incremental: Inc
 
 
 def _advance(
-    engine: Engine, raw: exp.Table, asset: str, incremental: Incremental, run_id: int
+    engine: Engine,
+    raw: exp.Table,
+    asset: str,
+    incremental: Incremental,
+    run_id: int,
+    *,
+    refresh: bool = False,
 ) -> Cursor | None:
     """Store the highest cursor value loaded, in this transaction; an empty load keeps the old one."""
     top = exp.Max(this=_col(incremental.cursor))
@@ -229,7 +241,7 @@ def _advance(
     ).to_pylist()[0]
     if row["value"] is None:
         return None
-    previous = read_cursor(engine, asset)
+    previous = None if refresh else read_cursor(engine, asset)
     cursor = Cursor(row["value"], row["type"])
     if previous is not None:
         newer = (

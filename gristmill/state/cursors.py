@@ -44,9 +44,3 @@ def write_cursor(engine: Engine, asset: str, cursor: Cursor, run_id: int) -> Non
     engine.execute(exp.delete(target, where=exp.column("asset").eq(exp.Literal.string(asset))))
     values = [exp.convert(v) for v in (asset, cursor.value, cursor.type, run_id)]
     engine.execute(exp.insert(exp.values([tuple(values)]), target, columns=[c for c, _ in _COLUMNS]))
-
-
-def clear_cursor(engine: Engine, asset: str) -> None:
-    if engine.exists(CURSORS):
-        target = engine.table(CURSORS)
-        engine.execute(exp.delete(target, where=exp.column("asset").eq(exp.Literal.string(asset))))

@@ -82,9 +82,13 @@ def test_a_malformed_csv_line_is_named(make_project: Callable[..., Path]) -> Non
         "sources/src.yml (people): data/people.csv: the header has 2 columns but line 52: "
         "Expected Number of Columns: 2 Found: 3: '51,extra,field,here'"
     )
-    assert "raw.src__people" not in Workspace(root).query(
-        "select table_schema || '.' || table_name as t from information_schema.tables"
-    ).column("t").to_pylist()
+    assert (
+        "raw.src__people"
+        not in Workspace(root)
+        .query("select table_schema || '.' || table_name as t from information_schema.tables")
+        .column("t")
+        .to_pylist()
+    )
 
 
 def test_invalid_json_is_named(make_project: Callable[..., Path]) -> None:

@@ -288,3 +288,14 @@ def test_load_metrics_are_recorded(lake: Callable[[str], Lake]) -> None:
     assert row[:3] == (2, 1, 1)
     assert row[3] > 0
     assert "value(s)" in row[4] or "row(s) quarantined" in row[4]
+
+
+def test_full_refresh_starts_an_incremental_table_over(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: append\n    incremental: {cursor: at}\n")
+    t.write([{"id": 1, "at": 10}, {"id": 2, "at": 20}])
+    t.run()
+    t.write([{"id": 1, "at": 10}, {"id": 3, "at": 5}])  # the source was rewritten, older rows included
+    result = Workspace(t.root).run(full_refresh=True)
+    assert result.ok, [s.error for s in result.steps]
+    assert t.rows("select id from raw.src__t order by id") == [{"id": 1}, {"id": 3}]
+    assert result.steps[0].load.cursor.value == "10"
