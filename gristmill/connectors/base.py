@@ -105,11 +105,11 @@ class DuckDBReader:
                 )
         return relation.project(", ".join(exp.column(c, quoted=True).sql(dialect="duckdb") for c in columns))
 
-    def landed(self, relation: duckdb.DuckDBPyRelation, what: str) -> duckdb.DuckDBPyRelation:
-        """Project the relation onto snake_case column names, refusing names that collide."""
+    @staticmethod
+    def landed_names(columns: Sequence[str], what: str) -> list[str]:
+        """The snake_case names columns land under, refusing two that would collide."""
         seen: dict[str, str] = {}
-        projections = []
-        for column in relation.columns:
+        for column in columns:
             name = snake_case(column)
             if name in seen:
                 raise SourceError(
@@ -117,7 +117,15 @@ class DuckDBReader:
                     hint="select or rename one of them in the source",
                 )
             seen[name] = column
-            projections.append(exp.alias_(exp.column(column, quoted=True), name, quoted=True))
+        return list(seen)
+
+    def landed(self, relation: duckdb.DuckDBPyRelation, what: str) -> duckdb.DuckDBPyRelation:
+        """Project the relation onto snake_case column names, refusing names that collide."""
+        names = self.landed_names(relation.columns, what)
+        projections = [
+            exp.alias_(exp.column(c, quoted=True), n, quoted=True)
+            for c, n in zip(relation.columns, names, strict=True)
+        ]
         return relation.project(", ".join(p.sql(dialect="duckdb") for p in projections))
 
     def since(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import fsspec
+from typing import TYPE_CHECKING, Any
 
 from gristmill.config.secrets import redact, resolve
 from gristmill.errors import SourceError
+
+if TYPE_CHECKING:  # fsspec is imported only when a table reads a URL
+    import fsspec
 
 _GLOB = set("*?[")
 
@@ -31,6 +32,8 @@ class FoundFile:
 
 def open_filesystem(protocol: str, options: dict[str, Any], base: Path) -> fsspec.AbstractFileSystem:
     """An fsspec filesystem with secret references in its options resolved."""
+    import fsspec
+
     resolved = {k: resolve(v, base=base) if isinstance(v, str) else v for k, v in options.items()}
     try:
         return fsspec.filesystem(protocol, **resolved)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import fsspec
 import pyarrow as pa
 from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import load
-from gristmill._util.naming import snake_case
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import DuckDBReader, parse_options
 from gristmill.connectors.files.config import (
@@ -27,6 +25,9 @@ from gristmill.connectors.files.config import (
 from gristmill.connectors.files.listing import FoundFile, find, marker, open_filesystem
 from gristmill.errors import ConfigError, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
+
+if TYPE_CHECKING:
+    import fsspec
 
 _MAX_JSON_OBJECT = 1 << 30  # a whole JSON document may be one object; allow it up to 1 GiB
 
@@ -91,9 +92,9 @@ class Source(DuckDBReader):
         extra: dict[str, Any] = {"filename": True} if tracked else {}
         try:
             if fmt == "csv":
-                relation = self.con.read_csv(urls, **options.options, **extra)
                 if files[0].url.startswith("/") and not set(files[0].suffixes) & set(COMPRESSIONS):
-                    self._check_csv_shape(Path(files[0].url), relation.columns, options, what)
+                    self._check_csv_shape(Path(files[0].url), options, what)
+                relation = self.con.read_csv(urls, **options.options, **extra)
             elif fmt == "parquet":
                 relation = self.con.read_parquet(urls, **options.options, **extra)
             elif fmt == "excel":
@@ -133,7 +134,7 @@ class Source(DuckDBReader):
         plain = all(not isinstance(v, dict | list) for v in options.options.values())
         if fmt == "excel" or self._new_files_only(table) or not files[0].url.startswith("/") or not plain:
             return None
-        self._relation(table)  # every check of the Arrow path: shape, records key, name collisions
+        what = f"{self.spec.file} ({table.key}): {files[0].shown}"
         named = dict(options.options)
         if fmt in ("json", "ndjson"):
             named = {
@@ -147,13 +148,40 @@ class Source(DuckDBReader):
             *(exp.PropertyEQ(this=exp.to_identifier(k), expression=exp.convert(v)) for k, v in named.items()),
         )
         query = exp.select("*").from_(reader)
-        if options.records:
-            unnested = exp.alias_(exp.func("unnest", exp.column(options.records, quoted=True)), "r")
-            query = exp.select(exp.func("unnest", exp.column("r"))).from_(
-                exp.select(unnested).from_(reader).subquery("doc")
-            )
-        names = options.columns or self.con.sql(query.sql(dialect="duckdb")).columns
-        landed = [exp.alias_(exp.column(c, quoted=True), snake_case(c), quoted=True) for c in names]
+        sniffed = None
+        try:
+            if fmt == "csv" and not set(files[0].suffixes) & set(COMPRESSIONS):
+                sniffed = self._check_csv_shape(Path(files[0].url), options, what)
+            if options.records:
+                keys = self.con.sql(query.sql(dialect="duckdb")).columns
+                if options.records not in keys:
+                    raise SourceError(
+                        f'{what}: the document has no key "{options.records}"',
+                        hint="top-level keys: " + ", ".join(keys),
+                    )
+                unnested = exp.alias_(exp.func("unnest", exp.column(options.records, quoted=True)), "r")
+                query = exp.select(exp.func("unnest", exp.column("r"))).from_(
+                    exp.select(unnested).from_(reader).subquery("doc")
+                )
+                sniffed = None
+            available = sniffed or self.con.sql(query.sql(dialect="duckdb")).columns
+        except duckdb.Error as err:
+            raise SourceError(
+                f"{what}: {redact(str(err).strip())}",
+                hint="fix the file, or pass reader options under 'options:'",
+            ) from None
+        for column in options.columns or ():
+            if column not in available:
+                raise ConfigError(
+                    f'{what} has no column "{column}"',
+                    location=table.location,
+                    hint="columns: " + ", ".join(available),
+                )
+        names = options.columns or available
+        landed = [
+            exp.alias_(exp.column(c, quoted=True), name, quoted=True)
+            for c, name in zip(names, self.landed_names(names, what), strict=True)
+        ]
         return exp.select(*landed).from_(query.subquery("src")), sum(f.size for f in files)
 
     def _excel(self, files: list[FoundFile], options: FilesTableOptions) -> duckdb.DuckDBPyRelation:
@@ -196,24 +224,26 @@ class Source(DuckDBReader):
         joined = relation.set_alias("r").join(files_table, "r.filename = f.filename")
         return joined.project(", ".join(p.sql(dialect="duckdb") for p in projection))
 
-    def _check_csv_shape(self, path: Path, sniffed: list[str], options: FilesTableOptions, what: str) -> None:
-        """Refuse a file whose sniffed shape disagrees with its first line.
+    def _check_csv_shape(self, path: Path, options: FilesTableOptions, what: str) -> list[str] | None:
+        """Refuse a file whose sniffed shape disagrees with its first line; returns the sniffed
+        column names (None when the user set the columns or said there is no header).
 
         DuckDB's sniffer can take a stray line's field count as the file's shape and read no rows
         at all; comparing with the first line catches that, and DuckDB's reject table names the
         offending line."""
         if options.options.get("header") is False or "columns" in options.options:
-            return
+            return None
         dialect = self.con.execute(
-            "SELECT Delimiter, Quote FROM sniff_csv(?)", [path.as_posix()]
-        ).fetchone() or (",", '"')
+            "SELECT Delimiter, Quote, Columns FROM sniff_csv(?)", [path.as_posix()]
+        ).fetchone() or (",", '"', [])
+        sniffed = [str(c["name"]) for c in dialect[2]]
         delimiter = str(options.options.get("delim", options.options.get("sep", dialect[0])))
         quote = str(options.options.get("quote", dialect[1]))
         quote = quote if len(quote) == 1 and quote != "\x00" else '"'
         with path.open(newline="", encoding="utf-8", errors="replace") as handle:
             first = next(csv.reader(handle, delimiter=delimiter, quotechar=quote), [])
         if not first or len(first) == len(sniffed):
-            return
+            return sniffed
         columns = {name or f"column{i}": "VARCHAR" for i, name in enumerate(first)}
         self.con.read_csv(
             path.as_posix(),
