@@ -51,6 +51,8 @@ def fits(value_type: str, column_type: str) -> bool:
     a, b = value_type.upper(), column_type.upper()
     if a == b or a == '"NULL"' or a == "NULL":
         return True
+    if a == "JSON" and b == "VARCHAR":  # JSON is text (an empty list's elements are typed JSON)
+        return True
     if a in _INTEGERS and b in _INTEGERS:
         return _INTEGERS.index(a) <= _INTEGERS.index(b)
     if a in _UNSIGNED and b in _INTEGERS:

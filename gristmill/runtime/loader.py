@@ -111,18 +111,32 @@ def load_table(
         if boundary is not None:
             since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
     plain_replace = spec.write == "replace" and spec.contract == "evolve" and spec.incremental is None
-    native = _native(source, asset, engine) if plain_replace and spec.nested == "struct" else None
-    if native is not None and spec.max_depth is None:
+    native = _native(source, asset, engine)
+    if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
         return _replace_straight(engine, Relation.of(asset.name), None, result, native)
-    counted = _Counted(source.read(asset.table, since))
-    if _streams_straight(spec, counted.schema):
-        return _replace_straight(engine, Relation.of(asset.name), counted, result, None)
-    try:
-        raw = engine.stage(counted.as_reader())
-    except Exception:
-        _reraise_source_error(counted)
-        raise
-    result.rows_read, result.bytes_read = counted.rows, counted.bytes
+    if native is not None:  # the engine stages the source itself, numbering rows as it scans them
+        query, result.bytes_read = native
+        ordinal = exp.alias_(
+            exp.Sub(this=exp.Window(this=exp.func("row_number")), expression=exp.Literal.number(1)),
+            writes.ORDINAL,
+            quoted=True,
+        )
+        raw = engine.stage(exp.select("*", ordinal).from_(query.subquery("src")))
+        result.rows_read = int(
+            engine.query(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(raw))
+            .column("n")[0]
+            .as_py()
+        )
+    else:
+        counted = _Counted(source.read(asset.table, since))
+        if _streams_straight(spec, counted.schema):
+            return _replace_straight(engine, Relation.of(asset.name), counted, result, None)
+        try:
+            raw = engine.stage(counted.as_reader())
+        except Exception:
+            _reraise_source_error(counted)
+            raise
+        result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if spec.incremental is not None:
         _check_cursor(engine, raw, asset, spec.incremental)
         if boundary is not None:  # the source may not filter at the origin; the contract holds anyway
