@@ -352,24 +352,18 @@ def _write(
 ) -> int:
     incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
-    order = [*([spec.incremental.cursor] if spec.incremental else []), writes.ORDINAL]
-    order = [o for o in order if o in columns or o == writes.ORDINAL]
-    if child:
-        order = []
-    mode = (
-        spec.write
-        if not child
-        else ("append" if spec.write == "append" else "replace" if spec.write == "replace" else "by_parent")
-    )
+    cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in columns else None
+    order = [] if child else [*([cursor] if cursor else []), writes.ORDINAL]  # last row per key wins
+    # Children follow their parent: replaced or appended with it, else replaced per parent row.
+    mode = spec.write if not child or spec.write in ("append", "replace") else "by_parent"
     target = engine.table(relation)
-    if not engine.exists(relation) or (mode == "replace" and spec.contract == "evolve"):
-        if engine.exists(relation):
-            result.events.extend(
-                f"{relation}: {c}"
-                for c in compare(_held(engine, target), [c for c in incoming if c[0] != writes.OPERATION])
-            )
+    exists = engine.exists(relation)
+    changes = (
+        compare(_held(engine, target), [c for c in incoming if c[0] != writes.OPERATION]) if exists else []
+    )
+    if not exists or (mode == "replace" and spec.contract == "evolve"):
+        result.events.extend(f"{relation}: {change}" for change in changes)
         return _create(engine, relation, staged, columns, spec, mode, order)
-    changes = compare(_held(engine, target), [c for c in incoming if c[0] != writes.OPERATION])
     columns, staged = _enforce(engine, relation, staged, changes, spec, run_id, result, columns)
     if mode == "replace":
         return engine.create_table_as(relation, writes.select_columns(staged, columns))
