@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from gristmill._util.text import shorten
 from gristmill.checks.compile import compile_checks
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import Source
@@ -176,7 +177,7 @@ def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id:
             "failed",
             step.reason,
             seconds=time.perf_counter() - started,
-            error=redact(message),
+            error=shorten(redact(message)),
             checks=checks,
             load=load,
         )

@@ -5,6 +5,7 @@ the incremental cursor. Data, cursor and version commit together or not at all."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from sqlglot import exp
 
 from gristmill.connectors.base import Source
 from gristmill.engines.base import Engine, Relation
-from gristmill.errors import ConfigError, SourceError
+from gristmill.errors import ConfigError, EngineError, SourceError
 from gristmill.plan.contracts import SchemaChange, compare
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
@@ -113,7 +114,8 @@ def load_table(
     plain_replace = spec.write == "replace" and spec.contract == "evolve" and spec.incremental is None
     native = _native(source, asset, engine)
     if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
-        return _replace_straight(engine, Relation.of(asset.name), None, result, native)
+        with _reading(asset):
+            return _replace_straight(engine, Relation.of(asset.name), None, result, native)
     if native is not None:  # the engine stages the source itself, numbering rows as it scans them
         query, result.bytes_read = native
         ordinal = exp.alias_(
@@ -121,7 +123,8 @@ def load_table(
             writes.ORDINAL,
             quoted=True,
         )
-        raw = engine.stage(exp.select("*", ordinal).from_(query.subquery("src")))
+        with _reading(asset):
+            raw = engine.stage(exp.select("*", ordinal).from_(query.subquery("src")))
         result.rows_read = int(
             engine.query(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(raw))
             .column("n")[0]
@@ -177,6 +180,16 @@ def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
         return None
     found = offer(asset.table)
     return found if isinstance(found, tuple) else None
+
+
+@contextmanager
+def _reading(asset: Asset) -> Iterator[None]:
+    """The engine reading a source itself: its errors are the source's, named as such."""
+    try:
+        yield
+    except EngineError as err:
+        assert asset.source is not None and asset.table is not None
+        raise SourceError(f"{asset.source.file} ({asset.table.key}): {err.message}", hint=err.hint) from None
 
 
 def _reraise_source_error(counted: _Counted) -> None:

@@ -32,6 +32,40 @@ if TYPE_CHECKING:
 _MAX_JSON_OBJECT = 1 << 30  # a whole JSON document may be one object; allow it up to 1 GiB
 
 
+def _literal(value: Any) -> exp.Expr:
+    """A YAML value as a DuckDB literal: mappings become structs ({'n': 'VARCHAR'}), lists arrays."""
+    if isinstance(value, dict):
+        return exp.Struct(
+            expressions=[
+                exp.PropertyEQ(this=exp.Literal.string(str(k)), expression=_literal(v))
+                for k, v in value.items()
+            ]
+        )
+    if isinstance(value, list):
+        return exp.Array(expressions=[_literal(v) for v in value])
+    return exp.convert(value)
+
+
+def _reader(
+    fmt: Format, files: list[FoundFile], options: FilesTableOptions, *, filename: bool = False
+) -> exp.Func:
+    """DuckDB's reader for the files, with the user's options under their DuckDB names."""
+    named: dict[str, Any] = dict(options.options)
+    if fmt in ("json", "ndjson"):
+        named = {
+            "format": "newline_delimited" if fmt == "ndjson" else "auto",
+            "maximum_object_size": _MAX_JSON_OBJECT,
+            **named,
+        }
+    if filename:
+        named["filename"] = True
+    return exp.func(
+        {"csv": "read_csv", "parquet": "read_parquet"}.get(fmt, "read_json"),
+        exp.Array(expressions=[exp.Literal.string(f.url) for f in files]),
+        *(exp.PropertyEQ(this=exp.to_identifier(k), expression=_literal(v)) for k, v in named.items()),
+    )
+
+
 def _format_of(file: FoundFile) -> Format | None:
     suffixes = [s for s in file.suffixes if s not in COMPRESSIONS]
     return EXTENSION_FORMATS.get(suffixes[-1]) if suffixes else None
@@ -87,26 +121,19 @@ class Source(DuckDBReader):
         if tracked and since is not None:
             # Files are immutable once landed: one no newer than the cursor was loaded whole already.
             files = [f for f in files if f.modified > since] or files[-1:]  # keep one file for the schema
-        urls: Any = [f.url for f in files]  # DuckDB readers take a list; its stubs say str
         what = f"{self.spec.file} ({table.key}): {files[0].shown}"
-        extra: dict[str, Any] = {"filename": True} if tracked else {}
         try:
-            if fmt == "csv":
-                if files[0].url.startswith("/") and not set(files[0].suffixes) & set(COMPRESSIONS):
-                    self._check_csv_shape(Path(files[0].url), options, what)
-                relation = self.con.read_csv(urls, **options.options, **extra)
-            elif fmt == "parquet":
-                relation = self.con.read_parquet(urls, **options.options, **extra)
-            elif fmt == "excel":
+            if (
+                fmt == "csv"
+                and files[0].url.startswith("/")
+                and not set(files[0].suffixes) & set(COMPRESSIONS)
+            ):
+                self._check_csv_shape(Path(files[0].url), options, what)
+            if fmt == "excel":
                 relation = self._excel(files, options)
             else:
-                kwargs = {
-                    "format": "newline_delimited" if fmt == "ndjson" else "auto",
-                    "maximum_object_size": _MAX_JSON_OBJECT,
-                    **options.options,
-                    **extra,
-                }
-                relation = self.con.read_json(urls, **kwargs)
+                reader = _reader(fmt, files, options, filename=tracked)
+                relation = self.con.sql(exp.select("*").from_(reader).sql(dialect="duckdb"))
             if options.records:
                 if options.records not in relation.columns:
                     raise SourceError(
@@ -131,22 +158,10 @@ class Source(DuckDBReader):
         """The whole read as one DuckDB query over local files, for a DuckDB engine to run itself
         (no Arrow hop), with the bytes it covers; None when only the Arrow stream will do."""
         files, fmt, options = self._plan(table)
-        plain = all(not isinstance(v, dict | list) for v in options.options.values())
-        if fmt == "excel" or self._new_files_only(table) or not files[0].url.startswith("/") or not plain:
+        if fmt == "excel" or self._new_files_only(table) or not files[0].url.startswith("/"):
             return None
         what = f"{self.spec.file} ({table.key}): {files[0].shown}"
-        named = dict(options.options)
-        if fmt in ("json", "ndjson"):
-            named = {
-                "format": "newline_delimited" if fmt == "ndjson" else "auto",
-                "maximum_object_size": _MAX_JSON_OBJECT,
-                **named,
-            }
-        reader = exp.func(
-            {"csv": "read_csv", "parquet": "read_parquet"}.get(fmt, "read_json"),
-            exp.Array(expressions=[exp.Literal.string(f.url) for f in files]),
-            *(exp.PropertyEQ(this=exp.to_identifier(k), expression=exp.convert(v)) for k, v in named.items()),
-        )
+        reader = _reader(fmt, files, options)
         query = exp.select("*").from_(reader)
         sniffed = None
         try:
@@ -233,27 +248,42 @@ class Source(DuckDBReader):
         offending line."""
         if options.options.get("header") is False or "columns" in options.options:
             return None
-        dialect = self.con.execute(
-            "SELECT Delimiter, Quote, Columns FROM sniff_csv(?)", [path.as_posix()]
+        sniff = exp.func(
+            "sniff_csv",
+            exp.Literal.string(path.as_posix()),
+            *(
+                exp.PropertyEQ(this=exp.to_identifier(k), expression=_literal(v))
+                for k, v in options.options.items()
+            ),
+        )
+        dialect = self.con.sql(
+            exp.select("Delimiter", "Quote", "Columns").from_(sniff).sql(dialect="duckdb")
         ).fetchone() or (",", '"', [])
         sniffed = [str(c["name"]) for c in dialect[2]]
         delimiter = str(options.options.get("delim", options.options.get("sep", dialect[0])))
         quote = str(options.options.get("quote", dialect[1]))
         quote = quote if len(quote) == 1 and quote != "\x00" else '"'
-        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        encoding = str(options.options.get("encoding", "utf-8"))
+        with path.open(newline="", encoding=encoding, errors="replace") as handle:
             first = next(csv.reader(handle, delimiter=delimiter, quotechar=quote), [])
         if not first or len(first) == len(sniffed):
             return sniffed
         columns = {name or f"column{i}": "VARCHAR" for i, name in enumerate(first)}
-        self.con.read_csv(
-            path.as_posix(),
-            header=True,
-            delimiter=delimiter,
-            quotechar=quote,
-            columns=columns,
-            store_rejects=True,
-            ignore_errors=True,
-        ).aggregate("count(*)").fetchall()
+        diagnose = {
+            **{k: v for k, v in options.options.items() if k in ("encoding", "max_line_size", "escape")},
+            "header": True,
+            "delim": delimiter,
+            "quote": quote,
+            "columns": columns,
+            "store_rejects": True,
+            "ignore_errors": True,
+        }
+        reader = exp.func(
+            "read_csv",
+            exp.Literal.string(path.as_posix()),
+            *(exp.PropertyEQ(this=exp.to_identifier(k), expression=_literal(v)) for k, v in diagnose.items()),
+        )
+        self.con.sql(exp.select(exp.Count(this=exp.Star())).from_(reader).sql(dialect="duckdb")).fetchall()
         reject = self.con.execute(
             "SELECT line, error_message, csv_line FROM reject_errors ORDER BY line LIMIT 1"
         ).fetchone()
