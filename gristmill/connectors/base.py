@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -41,6 +42,16 @@ class Source(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class NativeRead:
+    """A read a DuckDB engine runs itself, so no row crosses Python: ``setup`` first (an ATTACH of
+    the source database), then ``query``. Offered by a source's optional ``native(table)``."""
+
+    query: exp.Query
+    bytes: int = 0
+    setup: tuple[exp.Expr, ...] = ()
 
 
 class Options(BaseModel):

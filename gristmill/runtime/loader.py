@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
-from gristmill.connectors.base import Source
+from gristmill.connectors.base import NativeRead, Source
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import ConfigError, EngineError, SourceError
 from gristmill.plan.contracts import SchemaChange, compare
@@ -112,12 +112,17 @@ def load_table(
         if boundary is not None:
             since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
     plain_replace = spec.write == "replace" and spec.contract == "evolve" and spec.incremental is None
-    native = _native(source, asset, engine)
+    native = (
+        _native(source, asset, engine) if since is None else None
+    )  # incremental reads filter at the source
     if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
         with _reading(asset):
             return _replace_straight(engine, Relation.of(asset.name), None, result, native)
     if native is not None:  # the engine stages the source itself, numbering rows as it scans them
-        query, result.bytes_read = native
+        query, result.bytes_read = native.query, native.bytes
+        with _reading(asset):
+            for statement in native.setup:
+                engine.execute(statement)
         ordinal = exp.alias_(
             exp.Sub(this=exp.Window(this=exp.func("row_number")), expression=exp.Literal.number(1)),
             writes.ORDINAL,
@@ -170,16 +175,13 @@ def load_table(
     return result
 
 
-NativeRead = tuple[exp.Query, int]
-
-
 def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
     """A read the engine can run itself (DuckDB over local files), when the source offers one."""
     offer = getattr(source, "native", None)
     if engine.dialect != "duckdb" or not callable(offer):
         return None
     found = offer(asset.table)
-    return found if isinstance(found, tuple) else None
+    return found if isinstance(found, NativeRead) else None
 
 
 @contextmanager
@@ -214,9 +216,10 @@ def _replace_straight(
 ) -> LoadResult:
     before = engine.describe(engine.table(relation)) if engine.exists(relation) else None
     if native is not None:  # the engine reads the source itself: no rows cross Python
-        query, size = native
-        result.rows_read = result.rows_written = engine.create_table_as(relation, query)
-        result.bytes_read = size
+        for statement in native.setup:
+            engine.execute(statement)
+        result.rows_read = result.rows_written = engine.create_table_as(relation, native.query)
+        result.bytes_read = native.bytes
         if before is not None:
             result.events.extend(
                 f"{relation}: {c}" for c in compare(before, engine.describe(engine.table(relation)))

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import load
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import DuckDBReader, parse_options
+from gristmill.connectors.base import DuckDBReader, NativeRead, parse_options
 from gristmill.connectors.files.config import (
     COMPRESSIONS,
     EXTENSION_FORMATS,
@@ -154,7 +154,7 @@ class Source(DuckDBReader):
             ) from None
         return self.landed(relation, what)
 
-    def native(self, table: SourceTable) -> tuple[exp.Query, int] | None:
+    def native(self, table: SourceTable) -> NativeRead | None:
         """The whole read as one DuckDB query over local files, for a DuckDB engine to run itself
         (no Arrow hop), with the bytes it covers; None when only the Arrow stream will do."""
         files, fmt, options = self._plan(table)
@@ -197,7 +197,7 @@ class Source(DuckDBReader):
             exp.alias_(exp.column(c, quoted=True), name, quoted=True)
             for c, name in zip(names, self.landed_names(names, what), strict=True)
         ]
-        return exp.select(*landed).from_(query.subquery("src")), sum(f.size for f in files)
+        return NativeRead(exp.select(*landed).from_(query.subquery("src")), sum(f.size for f in files))
 
     def _excel(self, files: list[FoundFile], options: FilesTableOptions) -> duckdb.DuckDBPyRelation:
         load(self.con, "excel")

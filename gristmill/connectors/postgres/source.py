@@ -15,10 +15,12 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from gristmill.connectors.base import BATCH_ROWS
+from gristmill.config.secrets import register
+from gristmill.connectors.base import BATCH_ROWS, NativeRead
 from gristmill.connectors.postgres.config import PostgresSourceOptions, PostgresTableOptions
 from gristmill.connectors.sqldb import ConnectionURL, DatabaseSource, Selection
 from gristmill.errors import SourceError
+from gristmill.project.specs import SourceTable
 
 _CONNECT_TIMEOUT_S = "10"  # libpq waits forever by default on an unanswered host
 
@@ -41,6 +43,43 @@ class Source(DatabaseSource):
     def _attach_options(self) -> list[exp.AttachOption]:
         # Only this schema's catalog is loaded, not every schema of the database.
         return [exp.AttachOption(this=exp.var("SCHEMA"), expression=exp.Literal.string(self.schema_name))]
+
+    def native(self, table: SourceTable) -> NativeRead | None:
+        """A whole-table read the DuckDB engine runs itself: it attaches the database too, so the
+        rows go from the server into the lake without an Arrow hop (partitioned reads keep their
+        threads)."""
+        if self.tables[table.key].options.partition is not None:
+            return None
+        selection = self._selection(table)
+        alias = f"gm_source_{self.spec.name}"
+        for secret in self.url.secrets:
+            register(secret)  # an engine error quoting the ATTACH must not show the password
+        attach = exp.Attach(
+            this=exp.alias_(exp.Literal.string(self.url.text), alias),
+            exists=True,
+            expressions=[
+                exp.AttachOption(this=exp.var("TYPE"), expression=exp.var(self.kind)),
+                exp.AttachOption(this=exp.var("READ_ONLY")),
+                *self._attach_options(),
+            ],
+        )
+        if isinstance(selection.origin, exp.Table):  # a whole table: the scanner reads it in parallel
+            origin: exp.Expr = exp.table_(
+                selection.origin.name, db=self.schema_name, catalog=alias, quoted=True
+            )
+            query = exp.select(
+                *(
+                    exp.alias_(exp.column(source, quoted=True), landed, quoted=True)
+                    for source, landed in selection.columns.items()
+                )
+            ).from_(origin)
+        else:
+            call = exp.Anonymous(
+                this="postgres_query",
+                expressions=[exp.Literal.string(alias), exp.Literal.string(self.select_sql(selection, []))],
+            )
+            query = exp.select("*").from_(exp.Table(this=call))
+        return NativeRead(query, 0, (attach,))
 
     def _stream(self, selection: Selection, queries: list[str]) -> pa.RecordBatchReader:
         # One DuckDB connection (cursor) per SELECT: DuckDB runs the branches of a UNION ALL one
