@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import load
@@ -66,6 +67,39 @@ def _reader(
     )
 
 
+def _sniffed(prompt: str, files: list[FoundFile], options: FilesTableOptions) -> exp.Func | None:
+    """The read_csv call DuckDB's sniffer proposed (dialect and column types fixed), over all the
+    files and with the user's options on top; None if there is none to use, or the user shapes
+    the columns themselves."""
+    if set(options.options) & {
+        "types",
+        "dtype",
+        "column_types",
+        "columns",
+        "names",
+        "auto_detect",
+        "all_varchar",
+        "sample_size",
+        "union_by_name",
+    }:
+        return None
+    try:
+        parsed = sqlglot.parse_one(prompt.rstrip().rstrip(";").removeprefix("FROM ").strip(), read="duckdb")
+    except sqlglot.errors.ParseError:
+        return None
+    call = parsed.find(exp.ReadCSV)
+    if call is None:
+        return None
+    call.set("this", exp.Array(expressions=[exp.Literal.string(f.url) for f in files]))
+    given = {str(k) for k in options.options}
+    kept = [e for e in call.expressions if not (isinstance(e, exp.EQ) and e.this.name in given)]
+    call.set(
+        "expressions",
+        [*kept, *(exp.EQ(this=exp.column(k), expression=_literal(v)) for k, v in options.options.items())],
+    )
+    return call
+
+
 def _format_of(file: FoundFile) -> Format | None:
     suffixes = [s for s in file.suffixes if s not in COMPRESSIONS]
     return EXTENSION_FORMATS.get(suffixes[-1]) if suffixes else None
@@ -82,6 +116,7 @@ class Source(DuckDBReader):
             for key, table in spec.tables.items()
         }
         self._filesystems: dict[str, fsspec.AbstractFileSystem] = {}
+        self._prompts: dict[str, str] = {}  # sniff_csv's ready-made read_csv call, per file
 
     def _filesystem(self, pattern: str) -> fsspec.AbstractFileSystem | None:
         if "://" not in pattern:
@@ -167,6 +202,10 @@ class Source(DuckDBReader):
         try:
             if fmt == "csv" and not set(files[0].suffixes) & set(COMPRESSIONS):
                 sniffed = self._check_csv_shape(Path(files[0].url), options, what)
+                sniffed_reader = _sniffed(self._prompts.get(files[0].url, ""), files, options)
+                if sniffed_reader is not None:  # the engine need not sniff the file again
+                    reader = sniffed_reader
+                    query = exp.select("*").from_(reader)
             if options.records:
                 keys = self.con.sql(query.sql(dialect="duckdb")).columns
                 if options.records not in keys:
@@ -257,9 +296,10 @@ class Source(DuckDBReader):
             ),
         )
         dialect = self.con.sql(
-            exp.select("Delimiter", "Quote", "Columns").from_(sniff).sql(dialect="duckdb")
+            exp.select("Delimiter", "Quote", "Columns", "Prompt").from_(sniff).sql(dialect="duckdb")
         ).fetchone() or (",", '"', [])
         sniffed = [str(c["name"]) for c in dialect[2]]
+        self._prompts[path.as_posix()] = str(dialect[3]) if len(dialect) > 3 else ""
         delimiter = str(options.options.get("delim", options.options.get("sep", dialect[0])))
         quote = str(options.options.get("quote", dialect[1]))
         quote = quote if len(quote) == 1 and quote != "\x00" else '"'
