@@ -323,9 +323,10 @@ def _reshape(
 def _row_id(spec: LoadSpec, run_id: int) -> exp.Expr:
     """A parent row's id: from its key when it has one (stable across loads), else the load and
     the row's arrival (unique, and the same when a crashed load is run again)."""
-    if spec.key:
+    if spec.key:  # 64 bits of the key's MD5: stable across loads and DuckDB versions
         parts = [exp.cast(_col(k), "VARCHAR") for k in spec.key]
-        return exp.func("md5_number", exp.func("concat_ws", exp.Literal.string("|"), *parts))
+        digest = exp.func("md5_number_upper", exp.func("concat_ws", exp.Literal.string("|"), *parts))
+        return exp.cast(digest, "HUGEINT")
     load = exp.cast(exp.Literal.number(run_id), "HUGEINT")
     return exp.Add(
         this=exp.Mul(this=load, expression=exp.Literal.number(1 << 40)), expression=_col(writes.ORDINAL)

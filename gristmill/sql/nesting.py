@@ -135,16 +135,26 @@ def _depth(dtype: pa.DataType) -> int:
 def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Select:
     """One row per list element: its parent's row id, its index and the element itself."""
     index = exp.func("generate_subscripts", child.value, exp.Literal.number(1))
-    row_id = exp.func(
-        "md5_number",
-        exp.func(
-            "concat_ws",
-            exp.Literal.string("|"),
-            exp.column(PARENT_ID, quoted=True),
-            exp.Literal.string(child.name),
-            exp.cast(exp.column(LIST_INDEX, quoted=True), "VARCHAR"),
-        ),
-    )
+    parent, position = exp.column(PARENT_ID, quoted=True), exp.column(LIST_INDEX, quoted=True)
+    if child.depth <= 2:
+        # Parent ids are 64-bit: two levels of (parent << 24) + index stay inside a HUGEINT.
+        row_id: exp.Expr = exp.Add(
+            this=exp.Mul(this=parent, expression=exp.Literal.number(1 << 24)), expression=position
+        )
+    else:
+        row_id = exp.cast(
+            exp.func(
+                "md5_number_upper",
+                exp.func(
+                    "concat_ws",
+                    exp.Literal.string("|"),
+                    parent,
+                    exp.Literal.string(child.name),
+                    exp.cast(position, "VARCHAR"),
+                ),
+            ),
+            "HUGEINT",
+        )
     inner = exp.select(
         exp.alias_(exp.column(ROW_ID, quoted=True), PARENT_ID, quoted=True),
         exp.alias_(exp.func("unnest", child.value), ELEMENT, quoted=True),
