@@ -218,6 +218,22 @@ class Source(DuckDBReader):
                     exp.select(unnested).from_(reader).subquery("doc")
                 )
                 sniffed = None
+            if (
+                sniffed is None
+                and fmt in ("json", "ndjson")
+                and not options.records
+                and not (set(options.options) & {"columns", "auto_detect"})
+            ):
+                probe = self.con.sql(query.sql(dialect="duckdb"))
+                sniffed = probe.columns
+                # The engine reads with the types found here instead of sampling the file again.
+                typed = {
+                    **options.options,
+                    "columns": {c: str(t) for c, t in zip(probe.columns, probe.types, strict=True)},
+                }
+                query = exp.select("*").from_(
+                    _reader(fmt, files, options.model_copy(update={"options": typed}))
+                )
             available = sniffed or self.con.sql(query.sql(dialect="duckdb")).columns
         except duckdb.Error as err:
             raise SourceError(
