@@ -123,15 +123,13 @@ def load_table(
         with _reading(asset):
             for statement in native.setup:
                 engine.execute(statement)
-        ordinal = exp.alias_(
-            exp.Sub(this=exp.Window(this=exp.func("row_number")), expression=exp.Literal.number(1)),
-            writes.ORDINAL,
-            quoted=True,
-        )
         with _reading(asset):
-            raw = engine.stage(exp.select("*", ordinal).from_(query.subquery("src")))
+            landed = engine.stage(query)
+        # The staged table keeps the scan's order, so its row ids number the rows as they arrived.
+        ordinal = exp.alias_(exp.column("rowid"), writes.ORDINAL, quoted=True)
+        raw: Staged = exp.select("*", ordinal).from_(landed).subquery("raw")
         result.rows_read = int(
-            engine.query(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(raw))
+            engine.query(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(landed))
             .column("n")[0]
             .as_py()
         )
@@ -140,16 +138,17 @@ def load_table(
         if _streams_straight(spec, counted.schema):
             return _replace_straight(engine, Relation.of(asset.name), counted, result, None)
         try:
-            raw = engine.stage(counted.as_reader())
+            landed = engine.stage(counted.as_reader())
         except Exception:
             _reraise_source_error(counted)
             raise
+        raw = landed
         result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if spec.incremental is not None:
         _check_cursor(engine, raw, asset, spec.incremental)
         if boundary is not None:  # the source may not filter at the origin; the contract holds anyway
             engine.execute(
-                exp.delete(raw, where=exp.LT(this=_col(spec.incremental.cursor), expression=boundary))
+                exp.delete(landed, where=exp.LT(this=_col(spec.incremental.cursor), expression=boundary))
             )
     staged = _reshape(engine, raw, asset.name, spec, run_id)
     cursor_condition = None
@@ -171,7 +170,7 @@ def load_table(
             result.rows_written = written
     if spec.incremental is not None:
         result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id, refresh=refresh)
-    engine.execute(exp.Drop(tables=[raw], kind="TABLE", exists=True))
+    engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
     return result
 
 
@@ -242,7 +241,7 @@ def _replace_straight(
     return result
 
 
-def _check_cursor(engine: Engine, raw: exp.Table, asset: Asset, incremental: Incremental) -> None:
+def _check_cursor(engine: Engine, raw: Staged, asset: Asset, incremental: Incremental) -> None:
     columns = [c for c, _ in engine.describe(raw)]
     if incremental.cursor not in columns:
         assert asset.table is not None
@@ -255,7 +254,7 @@ def _check_cursor(engine: Engine, raw: exp.Table, asset: Asset, incremental: Inc
 
 def _advance(
     engine: Engine,
-    raw: exp.Table,
+    raw: Staged,
     asset: str,
     incremental: Incremental,
     run_id: int,
@@ -291,7 +290,7 @@ def _advance(
 
 
 def _reshape(
-    engine: Engine, raw: exp.Table, asset: str, spec: LoadSpec, run_id: int
+    engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: int
 ) -> list[tuple[Relation, Staged]]:
     """The staged tables to write: the asset itself, then any child tables (for ``child_tables``)."""
     schema = engine.query(exp.select("*").from_(raw).limit(0)).schema
