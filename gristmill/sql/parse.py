@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlglot
+import sqlglot.dialects.duckdb  # loaded with the package, not inside the first run
 from sqlglot import exp
 
 from gristmill.errors import SQLError
