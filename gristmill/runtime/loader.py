@@ -112,9 +112,9 @@ def load_table(
         if boundary is not None:
             since = engine.query(exp.select(exp.alias_(boundary, "since"))).column("since")[0].as_py()
     plain_replace = spec.write == "replace" and spec.contract == "evolve" and spec.incremental is None
-    native = (
-        _native(source, asset, engine) if since is None else None
-    )  # incremental reads filter at the source
+    # An incremental table always reads through the source (it filters at the origin), so one
+    # table never lands a column through two paths with two slightly different types.
+    native = _native(source, asset, engine) if spec.incremental is None else None
     if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
         with _reading(asset):
             return _replace_straight(engine, Relation.of(asset.name), None, result, native)
@@ -175,7 +175,7 @@ def load_table(
 
 
 def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
-    """A read the engine can run itself (DuckDB over local files), when the source offers one."""
+    """A read the engine runs itself (local files, a whole PostgreSQL table), when offered."""
     offer = getattr(source, "native", None)
     if engine.dialect != "duckdb" or not callable(offer):
         return None
