@@ -283,3 +283,14 @@ def test_runs_end_to_end_into_the_lake(make_project: Callable[..., Path], pg: Da
     assert landed.to_pylist() == [{"n": 412, "total": Decimal("2328.60")}]
     lines = Workspace(root).query("select count(*) as n from raw.shop__invoice_line")
     assert lines.column("n").to_pylist() == [2240]
+
+
+def test_a_run_names_a_mistyped_table(make_project: Callable[..., Path], pg: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(ENV, pg.url)
+    root = make_project(
+        {"sources/shop.yml": f"kind: postgres\nconnection: ${{env:{ENV}}}\ntables:\n  invoce: {{}}\n"}
+    )
+    [step] = Workspace(root).run().steps
+    assert step.status == "failed" and step.error is not None
+    assert 'has no table "invoce"' in step.error and 'did you mean "invoice"?' in step.error
+    assert pg.url.split("@")[0] not in step.error or ":" not in pg.url.split("@")[0].split("//")[1]

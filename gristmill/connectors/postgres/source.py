@@ -12,13 +12,22 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 import duckdb
+import psycopg
 import pyarrow as pa
 from sqlglot import exp
 
+from gristmill._util.duckdb_extensions import local_repository
 from gristmill.config.secrets import register
 from gristmill.connectors.base import BATCH_ROWS, NativeRead
 from gristmill.connectors.postgres.config import PostgresSourceOptions, PostgresTableOptions
-from gristmill.connectors.sqldb import ConnectionURL, DatabaseSource, Selection
+from gristmill.connectors.sqldb import (
+    ConnectionURL,
+    DatabaseSource,
+    Selection,
+    _where,
+    find_name,
+    landed_names,
+)
 from gristmill.errors import SourceError
 from gristmill.project.specs import SourceTable
 
@@ -45,12 +54,15 @@ class Source(DatabaseSource):
         return [exp.AttachOption(this=exp.var("SCHEMA"), expression=exp.Literal.string(self.schema_name))]
 
     def native(self, table: SourceTable) -> NativeRead | None:
-        """A whole-table read the DuckDB engine runs itself: it attaches the database too, so the
-        rows go from the server into the lake without an Arrow hop (partitioned reads keep their
-        threads)."""
-        if self.tables[table.key].options.partition is not None:
+        """A whole-table read the DuckDB engine runs itself: it attaches the database and the
+        scanner reads the table in parallel, straight into the lake. Custom queries and partitioned
+        reads keep the Arrow path. The table and its columns are looked up with one light libpq
+        connection, not a second DuckDB session."""
+        read = self.tables[table.key]
+        if read.options.partition is not None or read.query is not None:
             return None
-        selection = self._selection(table)
+        what = f"{self.spec.file} ({table.key})"
+        name, columns = self._catalog(table, what)
         alias = f"gm_source_{self.spec.name}"
         for secret in self.url.secrets:
             register(secret)  # an engine error quoting the ATTACH must not show the password
@@ -63,23 +75,57 @@ class Source(DatabaseSource):
                 *self._attach_options(),
             ],
         )
-        if isinstance(selection.origin, exp.Table):  # a whole table: the scanner reads it in parallel
-            origin: exp.Expr = exp.table_(
-                selection.origin.name, db=self.schema_name, catalog=alias, quoted=True
+        origin = exp.table_(name, db=self.schema_name, catalog=alias, quoted=True)
+        query = exp.select(
+            *(
+                exp.alias_(exp.column(source, quoted=True), landed, quoted=True)
+                for source, landed in columns.items()
             )
-            query = exp.select(
-                *(
-                    exp.alias_(exp.column(source, quoted=True), landed, quoted=True)
-                    for source, landed in selection.columns.items()
+        ).from_(origin)
+        local_repository(self.extensions)  # the engine installs the scanner from the packaged file
+        setup = (
+            exp.Install(this=exp.to_identifier(self.kind)),
+            exp.Command(this="LOAD", expression=self.kind),
+        )
+        return NativeRead(query, 0, (*setup, attach))
+
+    def _catalog(self, table: SourceTable, what: str) -> tuple[str, dict[str, str]]:
+        """The table's real name and its columns (source -> landed), from the server's catalog."""
+        options = self.tables[table.key].options
+        try:
+            with psycopg.connect(self.url.text, autocommit=True) as con:
+                names = [
+                    row[0]
+                    for row in con.execute(
+                        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                        [self.schema_name],
+                    ).fetchall()
+                ]
+                name = find_name(
+                    options.table or table.key,
+                    names,
+                    kind="table",
+                    container=f'{self.namespace} "{self.schema_name}"',
+                    location=_where(self.spec, table, "table"),
                 )
-            ).from_(origin)
-        else:
-            call = exp.Anonymous(
-                this="postgres_query",
-                expressions=[exp.Literal.string(alias), exp.Literal.string(self.select_sql(selection, []))],
+                available = [
+                    row[0]
+                    for row in con.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                        " AND table_name = %s ORDER BY ordinal_position",
+                        [self.schema_name, name],
+                    ).fetchall()
+                ]
+        except psycopg.Error as err:
+            raise self._cannot_connect(what, err) from None
+        what = f"{what}: {self.schema_name}.{name}"
+        chosen = [
+            find_name(
+                c, available, kind="column", container=what, location=_where(self.spec, table, "columns")
             )
-            query = exp.select("*").from_(exp.Table(this=call))
-        return NativeRead(query, 0, (attach,))
+            for c in options.columns or available
+        ]
+        return name, landed_names(chosen, what)
 
     def _stream(self, selection: Selection, queries: list[str]) -> pa.RecordBatchReader:
         # One DuckDB connection (cursor) per SELECT: DuckDB runs the branches of a UNION ALL one
