@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -187,47 +188,15 @@ class SQLiteHistory:
         ]
 
     def steps(self, run_id: int) -> list[StepRecord]:
+        names = [f.name for f in fields(StepRecord)]  # the columns carry the fields' names
         rows = self._db.execute(
-            "SELECT asset, kind, action, status, reason, fingerprint, rows, seconds, error, attempt,"
-            " rows_read, rows_quarantined, rows_discarded, bytes_read, events FROM steps"
-            " WHERE run_id = ? ORDER BY finished_at, asset",
-            (run_id,),
+            f"SELECT {', '.join(names)} FROM steps WHERE run_id = ? ORDER BY finished_at, asset", (run_id,)
         ).fetchall()
         return [
             StepRecord(
-                asset,
-                kind,
-                action,
-                status,
-                reason,
-                fingerprint,
-                count,
-                seconds,
-                error,
-                attempt,
-                read,
-                quarantined,
-                discarded,
-                size,
-                tuple(json.loads(events)) if events else (),
+                **dict(zip(names[:-1], row[:-1], strict=True)), events=tuple(json.loads(row[-1] or "[]"))
             )
-            for (
-                asset,
-                kind,
-                action,
-                status,
-                reason,
-                fingerprint,
-                count,
-                seconds,
-                error,
-                attempt,
-                read,
-                quarantined,
-                discarded,
-                size,
-                events,
-            ) in rows
+            for row in rows
         ]
 
     def last_build(self) -> dict[str, tuple[int, str, str]]:
