@@ -112,6 +112,12 @@ def run(
                 progress.remove_task(tasks.pop(event.result.asset))
 
         result = workspace.run(select, exclude, full_refresh=full_refresh, wait=wait, listener=listen)
+    if not result.steps:
+        console.print(
+            "Nothing to run: the project declares no sources or models yet "
+            "(add sources/<name>.yml or models/<schema>/<name>.sql)."
+        )
+        return
     console.print(render.run_table(result))
     render.failures(result, console)
     console.print(render.summary_line(result))

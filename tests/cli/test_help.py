@@ -30,3 +30,9 @@ def test_errors_are_one_message_not_a_traceback(cli: Cli, tmp_path: object) -> N
     assert out.startswith("error: no gristmill.toml")
     assert "Traceback" not in out
     assert "hint: run `gristmill init <name>`" in out
+
+
+def test_an_empty_project_says_what_to_add(cli: Cli, make_project) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli("run", project=make_project({}))
+    assert code == 0
+    assert "Nothing to run" in out and "models/<schema>/<name>.sql" in out
