@@ -32,7 +32,6 @@ from gristmill.config.secrets import redact, resolve
 from gristmill.connectors.base import DuckDBReader, Options, parse_options
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
-from gristmill.project.yamlfile import LineDict
 
 ALIAS = "source_db"
 """The attached database's name inside the source's private DuckDB."""
@@ -188,7 +187,7 @@ class DatabaseSource(DuckDBReader):
         super().__init__()
         self.spec = spec
         self.root = root
-        self.options = parse_options(self.source_model, _with_lines(spec), spec.where())
+        self.options = parse_options(self.source_model, spec.options, spec.where())
         self.tables = {key: self._table_read(table) for key, table in spec.tables.items()}
         self._url: ConnectionURL | None = None
         self._names: list[str] | None = None
@@ -444,13 +443,6 @@ def resolve_url(text: str, *, base: Path, where: str) -> str:
         value = resolve(password, base=base, where=where)
         text = text.replace(f":{password}@", f":{quote(value, safe='')}@", 1)
     return resolve(text, base=base, where=where)
-
-
-def _with_lines(spec: SourceSpec) -> dict[str, Any]:
-    """The source's own options, carrying their line numbers so errors point at the key."""
-    options = LineDict(spec.options)
-    options.key_lines = {key: line for key, line in spec.key_lines.items() if key in options}
-    return options
 
 
 def _where(spec: SourceSpec, table: SourceTable, key: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -186,9 +187,10 @@ def _load_spec(envelope: _SourceEnvelope, options: Any, file: str, line: int) ->
     )
 
 
-def _connector_options(options: Any) -> dict[str, Any]:
-    """The table's options minus loading keys and checks, keeping line numbers for errors."""
-    kept = yamlfile.LineDict({k: v for k, v in options.items() if k not in (*LOAD_KEYS, "checks")})
+def _connector_options(options: Any, drop: Collection[str] = (*LOAD_KEYS, "checks")) -> dict[str, Any]:
+    """Options meant for the connector (minus loading keys and checks), keeping line numbers so
+    the connector's own errors name the line."""
+    kept = yamlfile.LineDict({k: v for k, v in options.items() if k not in drop})
     kept.line = getattr(options, "line", 0)
     kept.key_lines = {k: v for k, v in getattr(options, "key_lines", {}).items() if k in kept}
     return kept
@@ -245,7 +247,7 @@ def _load_sources(root: Path) -> tuple[dict[str, SourceSpec], list[CheckSpec]]:
             if declared.get("checks") is not None:
                 checks.extend(parse_check_items(declared["checks"], asset, file, line))
         envelope_keys = {"kind", "description", "tags", "schema", "tables", *_SourceEnvelope.model_fields}
-        options = {k: v for k, v in data.items() if k not in envelope_keys}
+        options = _connector_options(data, drop=envelope_keys)
         sources[name] = SourceSpec(
             name, envelope.kind, file, options, tables, tuple(envelope.tags), envelope.description, key_lines
         )

@@ -119,7 +119,7 @@ class Source:
     def __init__(self, spec: SourceSpec, root: Path) -> None:
         self.spec = spec
         self.root = root
-        self.options = parse_options(MongoSourceOptions, _with_lines(spec), spec.where())
+        self.options = parse_options(MongoSourceOptions, spec.options, spec.where())
         self.tables = {key: _table_options(table) for key, table in spec.tables.items()}
         self._client: pymongo.MongoClient[dict[str, Any]] | None = None
         self._db: Database[dict[str, Any]] | None = None
@@ -371,17 +371,6 @@ class _Stream:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-class _LineDict(dict[str, Any]):
-    key_lines: dict[str, int]
-
-
-def _with_lines(spec: SourceSpec) -> dict[str, Any]:
-    """The source's options with the line of each key, so option errors name it."""
-    options = _LineDict(spec.options)
-    options.key_lines = spec.key_lines
-    return options
 
 
 def _table_options(table: SourceTable) -> MongoTableOptions:

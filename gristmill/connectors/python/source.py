@@ -43,7 +43,7 @@ class Source:
     def __init__(self, spec: SourceSpec, root: Path) -> None:
         self.spec = spec
         self.root = root
-        self.options = parse_options(PythonSourceOptions, _with_lines(spec), spec.where())
+        self.options = parse_options(PythonSourceOptions, spec.options, spec.where())
         self.tables = {key: _table_options(table) for key, table in spec.tables.items()}
         self._module: ModuleType | None = None
         self._file: Path | None = None
@@ -431,17 +431,6 @@ class _Stream:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-class _LineDict(dict[str, Any]):
-    key_lines: dict[str, int]
-
-
-def _with_lines(spec: SourceSpec) -> dict[str, Any]:
-    """The source's options with the line of each key, so option errors name it."""
-    options = _LineDict(spec.options)
-    options.key_lines = spec.key_lines
-    return options
 
 
 def _table_options(table: SourceTable) -> PythonTableOptions:
