@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import duckdb
@@ -179,27 +178,3 @@ def _guarded(reader: pa.RecordBatchReader, what: str) -> pa.RecordBatchReader:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
 
     return pa.RecordBatchReader.from_batches(reader.schema, generate())
-
-
-def resolve_paths(pattern: str, root: Path, where: str) -> list[Path]:
-    path = Path(pattern)
-    base = path if path.is_absolute() else root / path
-    if any(ch in pattern for ch in "*?["):
-        anchor = Path(base.anchor)
-        found = sorted(anchor.glob(str(base.relative_to(anchor))))
-    else:
-        found = [base] if base.exists() else []
-    if not found:
-        raise SourceError(
-            f"{where}: no file matches {pattern} (looked in {base.parent})",
-            hint="check the path; it is relative to the project folder",
-        )
-    return found
-
-
-def file_marker(paths: Sequence[Path]) -> str:
-    parts = []
-    for path in paths:
-        stat = path.stat()
-        parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
-    return "|".join(parts)

@@ -310,7 +310,7 @@ class DatabaseSource(DuckDBReader):
             raise ConfigError('give either "table" or "query", not both', location=table.location)
         query = None
         if options.query is not None:
-            where = _where(self.spec, table, "query")
+            where = option_location(self.spec, table, "query")
             try:
                 parsed = sqlglot.parse_one(options.query, dialect=self.dialect)
             except ParseError as err:
@@ -338,7 +338,7 @@ class DatabaseSource(DuckDBReader):
                 names,
                 kind="table",
                 container=f'{self.namespace} "{self.schema_name}"',
-                location=_where(self.spec, table, "table"),
+                location=option_location(self.spec, table, "table"),
             )
             origin = exp.table_(name, db=self.schema_name, quoted=True)
             what = f"{what}: {self.schema_name}.{name}"
@@ -351,7 +351,11 @@ class DatabaseSource(DuckDBReader):
         types = dict(zip(probe.columns, (str(t) for t in probe.types), strict=True))
         chosen = [
             find_name(
-                c, probe.columns, kind="column", container=what, location=_where(self.spec, table, "columns")
+                c,
+                probe.columns,
+                kind="column",
+                container=what,
+                location=option_location(self.spec, table, "columns"),
             )
             for c in read.options.columns or probe.columns
         ]
@@ -396,7 +400,7 @@ class DatabaseSource(DuckDBReader):
         partition = self.tables[table.key].options.partition
         if partition is None:
             return [None]
-        where = _where(self.spec, table, "partition")
+        where = option_location(self.spec, table, "partition")
         column = find_name(
             partition.column, list(selection.types), kind="column", container=selection.what, location=where
         )
@@ -445,7 +449,7 @@ def resolve_url(text: str, *, base: Path, where: str) -> str:
     return resolve(text, base=base, where=where)
 
 
-def _where(spec: SourceSpec, table: SourceTable, key: str) -> str:
+def option_location(spec: SourceSpec, table: SourceTable, key: str) -> str:
     """The file:line of one option of a table, or of the table when the key has no line."""
     line = getattr(table.options, "key_lines", {}).get(key)
     return f"{spec.file}:{line}" if line else table.location

@@ -23,7 +23,7 @@ from gristmill.connectors.files.config import (
     FilesTableOptions,
     Format,
 )
-from gristmill.connectors.files.listing import FoundFile, find, marker, open_filesystem
+from gristmill.connectors.listing import FoundFile, find, marker, open_filesystem
 from gristmill.errors import ConfigError, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 

@@ -24,9 +24,9 @@ from gristmill.connectors.sqldb import (
     ConnectionURL,
     DatabaseSource,
     Selection,
-    _where,
     find_name,
     landed_names,
+    option_location,
 )
 from gristmill.errors import SourceError
 from gristmill.project.specs import SourceTable
@@ -106,7 +106,7 @@ class Source(DatabaseSource):
                     names,
                     kind="table",
                     container=f'{self.namespace} "{self.schema_name}"',
-                    location=_where(self.spec, table, "table"),
+                    location=option_location(self.spec, table, "table"),
                 )
                 available = [
                     row[0]
@@ -121,7 +121,11 @@ class Source(DatabaseSource):
         what = f"{what}: {self.schema_name}.{name}"
         chosen = [
             find_name(
-                c, available, kind="column", container=what, location=_where(self.spec, table, "columns")
+                c,
+                available,
+                kind="column",
+                container=what,
+                location=option_location(self.spec, table, "columns"),
             )
             for c in options.columns or available
         ]

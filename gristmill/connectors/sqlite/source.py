@@ -12,7 +12,8 @@ from sqlglot import exp
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import DuckDBReader, file_marker, parse_options, resolve_paths
+from gristmill.connectors.base import DuckDBReader, parse_options
+from gristmill.connectors.listing import find, marker
 from gristmill.connectors.sqlite.config import SQLiteSourceOptions, SQLiteTableOptions
 from gristmill.errors import ConfigError, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
@@ -26,6 +27,7 @@ class Source(DuckDBReader):
     def __init__(self, spec: SourceSpec, root: Path) -> None:
         super().__init__()
         self.spec = spec
+        self.root = root
         self.options = parse_options(SQLiteSourceOptions, spec.options, spec.where())
         self.tables = {
             key: parse_options(
@@ -35,7 +37,8 @@ class Source(DuckDBReader):
             )
             for key, table in spec.tables.items()
         }
-        self.path = resolve_paths(self.options.path, root, spec.where("path"))[0]
+        self.file = find(self.options.path, root, None, spec.where("path"))[0]
+        self.path = Path(self.file.url)
         self._attached = False
         self._names: list[str] = []
 
@@ -92,4 +95,4 @@ class Source(DuckDBReader):
         return self.stream(relation, f"{self.spec.file} ({table.key})")
 
     def change_marker(self, table: SourceTable) -> str | None:
-        return file_marker([self.path])
+        return marker(find(self.options.path, self.root, None, self.spec.where("path")))

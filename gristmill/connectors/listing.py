@@ -1,4 +1,5 @@
-"""Find the files a table reads: local paths and globs, or any fsspec URL (s3://, gs://, …)."""
+"""Find the files a source reads: local paths and globs, or any fsspec URL (s3://, gs://, …),
+with a marker that changes when any of them does."""
 
 from __future__ import annotations
 
