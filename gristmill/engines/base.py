@@ -50,8 +50,6 @@ class Engine(Protocol):
         """Run a query and return its whole result as Arrow."""
         ...
 
-    def stream(self, sql: str | exp.Expr, batch_rows: int = 100_000) -> pa.RecordBatchReader: ...
-
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together, or nothing does."""
         ...
@@ -82,8 +80,6 @@ class Engine(Protocol):
     def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:
         """Create an empty table with these (name, type) columns unless it exists."""
         ...
-
-    def drop(self, relation: Relation) -> None: ...
 
     def columns(self) -> dict[Relation, list[tuple[str, str]]]:
         """Every managed table and view with its (column, type) pairs, in one round trip."""

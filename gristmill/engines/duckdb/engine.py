@@ -90,13 +90,6 @@ class DuckDBEngine:
         except duckdb.Error as err:
             raise EngineError(redact(str(err))) from None
 
-    def stream(self, sql: str | exp.Expr, batch_rows: int = 100_000) -> pa.RecordBatchReader:
-        text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
-        try:
-            return self._con.execute(text).to_arrow_reader(batch_rows)
-        except duckdb.Error as err:
-            raise EngineError(redact(str(err))) from None
-
     def _run(self, text: str) -> duckdb.DuckDBPyConnection:
         try:
             return self._con.execute(text)
@@ -211,13 +204,6 @@ class DuckDBEngine:
     def drop_view(self, relation: Relation) -> None:
         self.execute(exp.Drop(tables=[self.table(relation)], kind="VIEW", exists=True))
         self._set_kind(relation, None)
-
-    def drop(self, relation: Relation) -> None:
-        kind = self._kind(relation)
-        if kind == "VIEW":
-            self.drop_view(relation)
-        elif kind:
-            self.drop_table(relation)
 
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
