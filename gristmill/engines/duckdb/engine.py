@@ -207,12 +207,13 @@ class DuckDBEngine:
 
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
+            # duckdb_tables()/views(): information_schema.tables also estimates sizes, slow on DuckLake
             rows = self._con.execute(
-                "SELECT table_schema, table_name, table_type FROM information_schema.tables"
-                " WHERE table_catalog = ?",
-                [CATALOG],
+                "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = ? UNION ALL"
+                " SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = ?",
+                [CATALOG, CATALOG],
             ).fetchall()
-            self._kinds = {Relation(s, n): ("VIEW" if t == "VIEW" else "TABLE") for s, n, t in rows}
+            self._kinds = {Relation(s, n): kind for s, n, kind in rows}
         return self._kinds.get(relation)
 
     def _set_kind(self, relation: Relation, kind: str | None) -> None:
@@ -224,8 +225,8 @@ class DuckDBEngine:
 
     def columns(self) -> dict[Relation, list[tuple[str, str]]]:
         rows = self._con.execute(
-            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_catalog = ? ORDER BY table_schema, table_name, ordinal_position",
+            "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = ? ORDER BY schema_name, table_name, column_index",
             [CATALOG],
         ).fetchall()
         result: dict[Relation, list[tuple[str, str]]] = {}
