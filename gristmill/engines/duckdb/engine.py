@@ -209,7 +209,8 @@ class DuckDBEngine:
         if self._kinds is None:
             # duckdb_tables()/views(): information_schema.tables also estimates sizes, slow on DuckLake
             rows = self._con.execute(
-                "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = ? UNION ALL"
+                "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = ?"
+                " UNION ALL"
                 " SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = ?",
                 [CATALOG, CATALOG],
             ).fetchall()
