@@ -32,7 +32,7 @@ class EngineSettings(_Strict):
 
 
 class ModelDefaults(_Strict):
-    kind: Literal["table", "view"] = "table"
+    kind: Literal["table", "view", "incremental", "snapshot", "dimension", "fact"] = "table"
     tags: tuple[str, ...] = ()
 
 

@@ -14,7 +14,7 @@ from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTabl
 from gristmill.sql.parse import ParsedModel, parse_model
 from gristmill.sql.validate import check_tables
 
-AssetKind = Literal["source", "table", "view"]
+AssetKind = Literal["source", "table", "view", "incremental", "snapshot", "dimension", "fact"]
 
 
 @dataclass(frozen=True)

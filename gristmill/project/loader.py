@@ -24,7 +24,10 @@ from gristmill.project.specs import (
     CheckSpec,
     Contract,
     Incremental,
+    Interval,
     LoadSpec,
+    Lookup,
+    ModelKind,
     ModelSpec,
     Nested,
     SourceSpec,
@@ -257,14 +260,31 @@ def _load_sources(root: Path) -> tuple[dict[str, SourceSpec], list[CheckSpec]]:
 # --- models/**/*.sql ------------------------------------------------------------------------------
 
 
+class _LookupDecl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dimension: str
+    on: str | list[str]
+    at: str | None = None
+
+
 class _ModelHeader(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["table", "view"] | None = None
+    kind: ModelKind | None = None
     tags: list[str] = []
     description: str | None = None
     owner: str | None = None
     columns: dict[str, str] = {}
     checks: list[Any] = []
+    key: str | list[str] = []
+    time: str | None = None
+    interval: Interval = "day"
+    start: str | None = None
+    lookback: int = Field(default=0, ge=0)
+    dialect: str = "duckdb"
+    schedule: str | None = None
+    surrogate_key: str | None = None
+    type2: list[str] = []
+    lookups: dict[str, _LookupDecl] = {}
 
 
 _HEADER_KEYS = tuple(_ModelHeader.model_fields)
@@ -341,6 +361,7 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
             description=header.description,
             owner=header.owner,
             columns=header.columns,
+            **_kind_options(header, asset, file, data),
         )
         if header.checks:
             checks.extend(
@@ -349,6 +370,52 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
                 )
             )
     return models, checks
+
+
+def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dict[str, Any]:
+    """The header keys that say how a model's kind builds it, checked against that kind."""
+    kind = header.kind
+    line = partial(yamlfile.line_of, data)
+    where = lambda key: f"{file}:{line((key,)) or 1}"  # noqa: E731
+    key = (header.key,) if isinstance(header.key, str) else tuple(header.key)
+    needs_key = {"snapshot": "the columns identifying a row", "dimension": "the natural key"}
+    if kind in needs_key and not key:
+        raise ConfigError(f"kind: {kind} needs key: {needs_key[kind]}", location=where("kind"))
+    for option, kinds in (
+        ("time", ("incremental", "snapshot", "dimension", "fact")),
+        ("surrogate_key", ("dimension",)),
+        ("type2", ("dimension",)),
+        ("lookups", ("fact",)),
+        ("start", ("incremental",)),
+    ):
+        if getattr(header, option) and kind not in kinds:
+            raise ConfigError(
+                f"{option} applies to kind: {' or '.join(kinds)}, not {kind or 'the default kind'}",
+                location=where(option),
+            )
+    lookups = {}
+    for column, lookup in header.lookups.items():
+        if "." not in lookup.dimension:
+            raise ConfigError(
+                f'lookups.{column}: dimension "{lookup.dimension}" needs its schema, e.g. marts.dim_customer',
+                location=where("lookups"),
+            )
+        on = (lookup.on,) if isinstance(lookup.on, str) else tuple(lookup.on)
+        lookups[column] = Lookup(lookup.dimension, on, lookup.at)
+    name = asset.split(".", 1)[1]
+    return {
+        "key": key,
+        "time": header.time,
+        "interval": header.interval,
+        "start": header.start,
+        "lookback": header.lookback,
+        "dialect": header.dialect,
+        "schedule": header.schedule,
+        "surrogate_key": header.surrogate_key
+        or (f"{name.removeprefix('dim_')}_key" if kind == "dimension" else None),
+        "type2": tuple(header.type2),
+        "lookups": lookups,
+    }
 
 
 # --- checks/*.yml ---------------------------------------------------------------------------------

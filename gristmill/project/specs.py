@@ -92,23 +92,73 @@ class SourceSpec:
         return f"{self.file}:{line}" if line else self.file
 
 
+ModelKind = Literal["view", "table", "incremental", "snapshot", "dimension", "fact"]
+Interval = Literal["hour", "day", "month"]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A fact's surrogate key found in a dimension: ``on`` the natural key, valid ``at`` a time."""
+
+    dimension: str
+    """The dimension asset, ``<schema>.<name>``."""
+    on: tuple[str, ...]
+    """Fact columns matching the dimension's natural key, in the key's order."""
+    at: str | None = None
+    """A fact time column: join to the dimension row valid then (type 2); else the current row."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """A SQL model: ``models/<schema>/<name>.sql`` becomes the asset ``<schema>.<name>``."""
+    """A model: ``models/<schema>/<name>.sql`` (or ``.py``) becomes the asset ``<schema>.<name>``."""
 
     asset: str
     file: str
     path: Path
     sql: str
-    """The SQL text after the header, exactly as written."""
+    """The SQL text after the header, exactly as written (empty for a Python model)."""
     sql_line: int
     """1-based line in ``file`` where ``sql`` starts (so errors point at the file's lines)."""
-    kind: Literal["table", "view"]
+    kind: ModelKind
     tags: tuple[str, ...] = ()
     description: str | None = None
     owner: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    key: tuple[str, ...] = ()
+    """Columns identifying a row: merge key (incremental, fact), natural key (snapshot, dimension)."""
+    time: str | None = None
+    """incremental: the event-time column that splits work into intervals (delete+insert per
+    interval); snapshot/dimension: when a change took effect (else the run's time)."""
+    interval: Interval = "day"
+    start: str | None = None
+    """The first interval of a time-range incremental model (ISO date or timestamp)."""
+    lookback: int = 0
+    """Intervals before the newest one to process again on every run, for late rows."""
+    dialect: str = "duckdb"
+    """The SQL dialect the model is written in; it is transpiled to the engine's."""
+    schedule: str | None = None
+    surrogate_key: str | None = None
+    """dimension: the surrogate key column (default ``<name without dim_>_key``)."""
+    type2: tuple[str, ...] = ()
+    """dimension: columns whose changes add a history row; every other column is type 1."""
+    lookups: dict[str, Lookup] = field(default_factory=dict)
+    """fact: surrogate key column -> how to find it in a dimension."""
+    incremental_sql: str | None = None
+    """A second rendering for incremental runs (dbt's ``is_incremental()``); ``None`` when the
+    model reads the same either way."""
+    language: Literal["sql", "python"] = "sql"
+    function: str | None = None
+    """python: the decorated function's name in ``path``."""
+    reads: tuple[str, ...] = ()
+    """python: the assets the function receives, in parameter order."""
 
     @property
     def schema(self) -> str:
         return self.asset.split(".", 1)[0]
+
+    @property
+    def strategy(self) -> Literal["append", "merge", "by_time"] | None:
+        """How an incremental model adds rows: by time interval, by key, or appending."""
+        if self.kind != "incremental":
+            return None
+        return "by_time" if self.time else "merge" if self.key else "append"
