@@ -4,21 +4,34 @@ It wires the layers together for one project folder and owns nothing but that wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
+from gristmill._util.suggest import did_you_mean
 from gristmill.connectors import Source, open_source
 from gristmill.engines import Engine, open_engine
-from gristmill.errors import GristmillError
-from gristmill.plan import AssetGraph, Plan, build_graph, make_plan, select
+from gristmill.errors import ConfigError, GristmillError, SelectionError
+from gristmill.plan import Asset, AssetGraph, Plan, build_graph, make_plan, select
+from gristmill.plan.lineage import Lineage
+from gristmill.plan.planner import view_schema
 from gristmill.project import Project, load_project
+from gristmill.project.specs import ModelSpec
 from gristmill.runtime import RunResult, execute, run_lock
 from gristmill.runtime.events import Listener
+from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
+from gristmill.sql.lineage import Analysis, analyse
+from gristmill.sql.parse import ParsedModel
 from gristmill.state import RunHistory, RunRecord, StepRecord, open_history, read_versions
+from gristmill.state.environments import read_pointers, switch
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,84 @@ class AssetInfo:
     last_status: str | None
     last_run: int | None
     upstream: tuple[str, ...]
+
+
+_ENV = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _split_column(target: str, graph: AssetGraph) -> tuple[str, str | None]:
+    """``schema.name`` or ``schema.name.column`` (a bare ``name`` finds its schema)."""
+    if target in graph.assets:
+        return target, None
+    by_name = {a.split(".", 1)[1]: a for a in graph.assets}
+    if target in by_name:
+        return by_name[target], None
+    asset, _, column = target.rpartition(".")
+    asset = by_name.get(asset, asset)
+    if asset not in graph.assets:
+        raise SelectionError(
+            f'no asset "{target}"', hint=did_you_mean(target, graph.assets) or "`gristmill ls` lists them"
+        )
+    return asset, column
+
+
+def in_environment(sql: str, schemas: set[str], env: str) -> str:
+    """The query with each model schema pointed at the environment's views."""
+    try:
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+    except sqlglot.errors.ParseError:
+        return sql  # the engine reports the error
+    for table in tree.find_all(exp.Table):
+        if table.db in schemas and not table.catalog:
+            table.set("db", exp.to_identifier(view_schema(table.db, env)))
+    return tree.sql(dialect="duckdb")
+
+
+def _check_env(env: str) -> None:
+    if not _ENV.match(env):
+        raise ConfigError(
+            f'environment name "{env}" must be lower-case letters, digits and _',
+            hint="e.g. dev, prod, feature_x",
+        )
+
+
+def python_fingerprint(asset: Asset) -> str:
+    from gristmill.runtime.python_models import python_model_fingerprint
+
+    assert asset.model is not None
+    return python_model_fingerprint(asset.model)
+
+
+def run_python_model(engine: Engine, model: ModelSpec, physical: Callable[[str], exp.Table]) -> exp.Query:
+    from gristmill.runtime.python_models import run_python_model as run
+
+    return run(engine, model, physical)
+
+
+class CachedAnalyser:
+    """Column lineage from the state store when the model and what it reads are unchanged;
+    analysed (and validated) with sqlglot otherwise."""
+
+    def __init__(self, history: RunHistory) -> None:
+        self._history = history
+        self._new: list[tuple[str, str, str]] = []
+
+    def __call__(self, parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> Analysis:
+        key = hashlib.sha256(
+            json.dumps(
+                [parsed.text, parsed.dialect, sorted((k, list(v)) for k, v in schemas.items())]
+            ).encode()
+        ).hexdigest()
+        found = self._history.lineage([key]).get(key)
+        if found is not None:
+            return Analysis.from_json(found)
+        analysis = analyse(parsed, schemas)
+        self._new.append((key, parsed.file, analysis.to_json()))
+        return analysis
+
+    def save(self) -> None:
+        self._history.save_lineage(self._new)
+        self._new = []
 
 
 class Workspace:
@@ -75,19 +166,36 @@ class Workspace:
     # -- verbs -------------------------------------------------------------------------------------
 
     def plan(
-        self, selection: Sequence[str] = (), exclude: Sequence[str] = (), *, full_refresh: bool = False
+        self,
+        selection: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        *,
+        env: str = "prod",
+        full_refresh: bool = False,
     ) -> Plan:
         with self._engine(read_only=True) as engine:
-            return self._plan(engine, selection, exclude, full_refresh)
+            history = self._history()
+            try:
+                return self._plan(engine, history, selection, exclude, env, full_refresh)
+            finally:
+                history.close()
 
     def _plan(
-        self, engine: Engine | None, selection: Iterable[str], exclude: Iterable[str], full_refresh: bool
+        self,
+        engine: Engine | None,
+        history: RunHistory,
+        selection: Iterable[str],
+        exclude: Iterable[str],
+        env: str,
+        full_refresh: bool,
     ) -> Plan:
+        _check_env(env)
         chosen = select(self.graph, selection, exclude)
         existing = (
             {str(rel): [c for c, _ in cols] for rel, cols in engine.columns().items()} if engine else {}
         )
         recorded = read_versions(engine) if engine else {}
+        pointers = read_pointers(engine, env) if engine else {}
         markers: dict[str, str | None] = {}
         source_columns: dict[str, list[str]] = {}
         for name in chosen:
@@ -98,28 +206,39 @@ class Workspace:
             markers[name] = source.change_marker(asset.table)
             # A source that cannot tell whether it changed (an API, a database) is not asked for its
             # schema while its table exists: the load's contract handles any change.
-            stale = recorded.get(name) is None or (
-                markers[name] is not None and recorded[name].parts.get("data") != markers[name]
+            old = recorded.get(name)
+            stale = old is None or (
+                markers[name] is not None and dict(old.parts.get("data") or {}).get(name) != markers[name]
             )
             # Columns are needed only to validate what reads this table in this run.
             read_here = bool(asset.checks) or any(child in chosen for child in self.graph.children[name])
             if read_here and (full_refresh or stale or name not in existing):
                 source_columns[name] = source.schema(asset.table).names
-        return make_plan(
-            self.graph,
-            chosen,
-            recorded=recorded,
-            existing_columns=existing,
-            source_columns=source_columns,
-            markers=markers,
-            full_refresh=full_refresh,
-        )
+        analyser = CachedAnalyser(history)
+        try:
+            return make_plan(
+                self.graph,
+                chosen,
+                recorded=recorded,
+                pointers=pointers,
+                existing_columns=existing,
+                source_columns=source_columns,
+                markers=markers,
+                env=env,
+                baseline=read_pointers(engine, "prod") if engine and env != "prod" else None,
+                full_refresh=full_refresh,
+                analyser=analyser,
+                python_fingerprint=python_fingerprint,
+            )
+        finally:
+            analyser.save()
 
     def run(
         self,
         selection: Sequence[str] = (),
         exclude: Sequence[str] = (),
         *,
+        env: str = "prod",
         full_refresh: bool = False,
         wait: float = 0.0,
         listener: Listener | None = None,
@@ -130,9 +249,10 @@ class Workspace:
             history = self._history()
             try:
                 history.mark_abandoned()
-                plan = self._plan(engine, selection, exclude, full_refresh)
+                plan = self._plan(engine, history, selection, exclude, env, full_refresh)
+                words = [*selection, *(f"--exclude {e}" for e in exclude)]
                 run_id = history.start_run(
-                    "run", " ".join([*selection, *(f"--exclude {e}" for e in exclude)])
+                    "run", " ".join([*words, *([f"--env {env}"] if env != "prod" else [])])
                 )
                 result = execute(
                     plan,
@@ -140,7 +260,9 @@ class Workspace:
                     sources=self.source,
                     history=history,
                     run_id=run_id,
+                    pointers=read_pointers(engine, env),
                     listener=listener,
+                    python_model=run_python_model,
                 )
                 history.finish_run(
                     run_id, "success" if result.ok else "failed", result.seconds, result.summary()
@@ -150,15 +272,61 @@ class Workspace:
                 history.close()
                 self.close()
 
-    def query(self, sql: str) -> pa.Table:
+    def promote(self, source_env: str, target_env: str = "prod") -> dict[str, str]:
+        """Point ``target_env`` at the tables ``source_env`` serves: nothing is rebuilt. Returns the
+        models whose table changed."""
+        _check_env(source_env)
+        _check_env(target_env)
+        lock = self._path(self.project.settings.storage.state).parent / "run.lock"
+        with run_lock(lock), self._engine(read_only=False) as engine:
+            assert engine is not None
+            wanted = read_pointers(engine, source_env)
+            if not wanted:
+                raise GristmillError(
+                    f'environment "{source_env}" has no models',
+                    hint=f"build it first: gristmill run --env {source_env}",
+                )
+            current = read_pointers(engine, target_env)
+            changed = {a: p for a, p in wanted.items() if current.get(a) != p}
+            history = self._history()
+            try:
+                run_id = history.start_run("promote", f"{source_env} -> {target_env}")
+                with engine.transaction():
+                    switch(engine, target_env, changed, [], run_id)
+                history.finish_run(run_id, "success", 0.0, {"switched": len(changed)})
+            finally:
+                history.close()
+            return changed
+
+    def query(self, sql: str, env: str = "prod") -> pa.Table:
+        _check_env(env)
         with self._engine(read_only=True) as engine:
             if engine is None:
                 raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
+            if env != "prod":
+                schemas = {m.split(".", 1)[0] for m in self.project.models}
+                sql = in_environment(sql, schemas, env)
             return engine.query(sql)
 
-    def assets(self, selection: Sequence[str] = ()) -> list[AssetInfo]:
+    def lineage(self, target: str, env: str = "prod") -> Lineage:
+        """Column lineage of an asset or one of its columns, upstream and downstream."""
+        asset, column = _split_column(target, self.graph)
+        plan = self.plan(env=env)
+        edges: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        columns: dict[str, tuple[str, ...]] = {}
+        for step in plan.steps:
+            if step.columns is not None:
+                columns[step.name] = step.columns
+            if step.analysis is not None and step.analysis.exact:
+                for name, trace in step.analysis.traces.items():
+                    if name:
+                        edges[(step.name, name)] = trace.reads
+        return Lineage.build(asset, column, edges, columns, self.graph)
+
+    def assets(self, selection: Sequence[str] = (), env: str = "prod") -> list[AssetInfo]:
         with self._engine(read_only=True) as engine:
             recorded = read_versions(engine) if engine else {}
+            pointers = read_pointers(engine, env) if engine else {}
         history = self._history()
         try:
             last = history.last_build()
@@ -166,7 +334,7 @@ class Workspace:
             history.close()
         infos = []
         for name in select(self.graph, selection):
-            asset, version = self.graph.assets[name], recorded.get(name)
+            asset, version = self.graph.assets[name], recorded.get(pointers.get(name, name))
             run_id, status, _ = last.get(name, (None, None, None))
             infos.append(
                 AssetInfo(
@@ -199,3 +367,10 @@ class Workspace:
                 f"no run {run_id} in this project's history", hint="`gristmill history` lists the runs"
             )
         return found
+
+    def test(
+        self, names: Sequence[str] = (), selection: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> UnitTestRun:
+        """Run the unit tests in tests/*.yml (by name, and/or of the selected models) in memory."""
+        models = set(select(self.graph, selection, exclude)) if selection or exclude else None
+        return run_unit_tests(self.project, select_tests(self.project, names, models))

@@ -46,6 +46,12 @@ SelectOpt = Annotated[
 ]
 ExcludeOpt = Annotated[list[str], typer.Option("--exclude", "-x", help="Assets to leave out (same syntax).")]
 RefreshOpt = Annotated[bool, typer.Option("--full-refresh", help="Rebuild the selection even if unchanged.")]
+EnvOpt = Annotated[
+    str,
+    typer.Option(
+        "--env", "-e", help="Environment: prod serves <schema>.<name>, any other <schema>__<env>.<name>."
+    ),
+]
 
 
 def _workspace(project: Path):  # type: ignore[no-untyped-def]
@@ -88,9 +94,11 @@ def run(
     select: SelectOpt = [],  # noqa: B006 - typer reads defaults, never mutates them
     exclude: ExcludeOpt = [],  # noqa: B006
     full_refresh: RefreshOpt = False,
+    env: EnvOpt = "prod",
     wait: Annotated[float, typer.Option(help="Seconds to wait if another run holds the project.")] = 0.0,
 ) -> None:
-    """Load sources, build models and run checks; only what changed since the last run."""
+    """Load sources, build models and run checks; only what changed since the last run. Changed
+    models build into new tables; the environment's views switch to them together at the end."""
     from gristmill.runtime.events import StepFinished, StepStarted
 
     workspace = _workspace(project)
@@ -111,7 +119,9 @@ def run(
             elif isinstance(event, StepFinished) and event.result.asset in tasks:
                 progress.remove_task(tasks.pop(event.result.asset))
 
-        result = workspace.run(select, exclude, full_refresh=full_refresh, wait=wait, listener=listen)
+        result = workspace.run(
+            select, exclude, env=env, full_refresh=full_refresh, wait=wait, listener=listen
+        )
     if not result.steps:
         console.print(
             "Nothing to run: the project declares no sources or models yet "
@@ -127,15 +137,45 @@ def run(
 
 @app.command()
 def plan(
+    env: Annotated[str, typer.Argument(help="The environment to plan for.")] = "prod",
     project: ProjectOpt = Path("."),
     select: SelectOpt = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
     full_refresh: RefreshOpt = False,
 ) -> None:
-    """Show what `run` would do and why, without changing anything."""
-    result = _workspace(project).plan(select, exclude, full_refresh=full_refresh)
+    """Show what `run --env ENV` would do and why, without changing anything: each model added,
+    changed (breaking or non-breaking), affected through a column it reads, or unchanged."""
+    result = _workspace(project).plan(select, exclude, env=env, full_refresh=full_refresh)
     console.print(render.plan_table(result))
-    console.print(f"{len(result.builds)} to build, {len(result.skips)} unchanged")
+    console.print(render.plan_summary(result))
+
+
+@app.command()
+def promote(
+    source: Annotated[str, typer.Argument(help="The environment whose tables to serve.")],
+    to: Annotated[str, typer.Option("--to", help="The environment to switch.")] = "prod",
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Serve SOURCE's tables in another environment: a switch of views, nothing is rebuilt."""
+    changed = _workspace(project).promote(source, to)
+    for asset, physical in sorted(changed.items()):
+        console.print(f"  {asset} [dim]-> {physical}[/]")
+    console.print(f"Promoted {source} to {to}: {len(changed)} model{'s' * (len(changed) != 1)} switched")
+
+
+@app.command()
+def lineage(
+    target: Annotated[str, typer.Argument(help="An asset or one of its columns: schema.name[.column].")],
+    project: ProjectOpt = Path("."),
+    env: EnvOpt = "prod",
+    upstream: Annotated[bool, typer.Option("--upstream/--no-upstream", help="Show what feeds it.")] = True,
+    downstream: Annotated[
+        bool, typer.Option("--downstream/--no-downstream", help="Show what reads it.")
+    ] = True,
+) -> None:
+    """Column-level lineage: the columns a column is computed from, and the columns that read it."""
+    result = _workspace(project).lineage(target, env)
+    console.print(render.lineage_trees(result, upstream=upstream, downstream=downstream))
 
 
 @app.command()
@@ -144,11 +184,12 @@ def query(
     project: ProjectOpt = Path("."),
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to print as a table (csv and json print all).")] = 100,
+    env: EnvOpt = "prod",
 ) -> None:
     """Run a read-only SQL query against the lake and print the result."""
     if format not in ("table", "csv", "json"):
         raise GristmillError(f'unknown format "{format}"', hint="use table, csv or json")
-    result = _workspace(project).query(sql)
+    result = _workspace(project).query(sql, env)
     if format == "table":
         console.print(render.arrow_as(result.slice(0, limit), "table"))
         if result.num_rows > limit:
@@ -180,6 +221,32 @@ def history(
         console.print(render.runs_table(workspace.runs(limit)))
     else:
         console.print(render.steps_table(workspace.steps(run_id)))
+
+
+@app.command("test")
+def unit_test(
+    names: Annotated[list[str] | None, typer.Argument(help="Run only the tests with these names.")] = None,
+    project: ProjectOpt = Path("."),
+    select: Annotated[
+        list[str],
+        typer.Option(
+            "--select", "-s", help="Run the tests of these models (name, +name, tag:x, schema.* ...)."
+        ),
+    ] = [],  # noqa: B006
+    exclude: ExcludeOpt = [],  # noqa: B006
+) -> None:
+    """Run the unit tests in tests/*.yml: each model's SQL on the test's rows, in memory, compared
+    with the expected rows. Needs no run and never touches the lake."""
+    result = _workspace(project).test(names or [], select, exclude)
+    if not result.results:
+        chosen = names or select or exclude
+        console.print("No unit tests match." if chosen else "No unit tests yet: add tests/<name>.yml.")
+        return
+    console.print(render.unit_tests_table(result))
+    render.unit_test_details(result, console)
+    console.print(render.unit_tests_summary(result))
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,32 +8,89 @@ import json
 from typing import Any
 
 import pyarrow as pa
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
 from gristmill.plan import Plan
+from gristmill.plan.lineage import Lineage, Node
 from gristmill.runtime import RunResult
+from gristmill.runtime.unittests import UnitTestResult, UnitTestRun
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
 
 STATUS_STYLE = {
     "success": "green",
     "skipped": "dim",
+    "switched": "cyan",
     "failed": "bold red",
     "upstream_failed": "yellow",
     "running": "cyan",
 }
 
 
+CHANGE_STYLE = {
+    "added": "green",
+    "breaking": "bold red",
+    "non-breaking": "yellow",
+    "indirect": "cyan",
+    "unchanged": "dim",
+}
+
+
 def plan_table(plan: Plan) -> Table:
-    table = Table(title="Plan", title_justify="left", show_edge=False)
-    for column in ("asset", "kind", "action", "why"):
+    title = "Plan" if plan.env == "prod" else f"Plan for {plan.env}"
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for column in ("asset", "kind", "change", "action", "why"):
         table.add_column(column)
     for step in plan.steps:
-        style = "bold" if step.action == "build" else "dim"
-        table.add_row(step.name, step.asset.kind, Text(step.action, style=style), step.reason)
+        style = "bold" if step.action == "build" else "" if step.action == "switch" else "dim"
+        change = "" if step.asset.kind == "source" else step.change
+        table.add_row(
+            step.name,
+            step.asset.kind,
+            Text(change, style=CHANGE_STYLE.get(change, "")),
+            Text(step.action, style=style),
+            step.reason,
+        )
+    for name in plan.removed:
+        table.add_row(name, "", Text("removed", style="red"), "drop view", "no longer in the project")
     return table
+
+
+def plan_summary(plan: Plan) -> str:
+    parts = [f"{len(plan.builds)} to build"]
+    if plan.switches:
+        parts.append(f"{len(plan.switches)} to switch without building")
+    parts.append(f"{len(plan.skips)} unchanged")
+    if plan.removed:
+        parts.append(f"{len(plan.removed)} removed")
+    return ", ".join(parts)
+
+
+def lineage_trees(lineage: Lineage, *, upstream: bool, downstream: bool) -> Group:
+    def add(tree: Tree, nodes: tuple[Node, ...]) -> None:
+        for node in nodes:
+            add(tree.add(node.label), node.children)
+
+    trees: list[Tree] = []
+    target = f"{lineage.asset}.{lineage.column}" if lineage.column else lineage.asset
+    if upstream:
+        tree = Tree(f"[bold]{target}[/] reads")
+        if lineage.column:
+            add(tree, lineage.upstream[0].children if lineage.upstream else ())
+        else:
+            add(tree, lineage.upstream)
+        trees.append(tree)
+    if downstream:
+        tree = Tree(f"[bold]{target}[/] is read by")
+        if lineage.column:
+            add(tree, lineage.downstream[0].children if lineage.downstream else ())
+        else:
+            add(tree, lineage.downstream)
+        trees.append(tree)
+    return Group(*trees)
 
 
 def run_table(result: RunResult) -> Table:
@@ -65,7 +122,10 @@ def run_table(result: RunResult) -> Table:
 
 def summary_line(result: RunResult) -> Text:
     s = result.summary()
-    parts = [f"{s['built']} built", f"{s['skipped']} skipped"]
+    parts = [f"{s['built']} built"]
+    if s.get("switched"):
+        parts.append(f"{s['switched']} switched")
+    parts.append(f"{s['skipped']} skipped")
     if s["failed"]:
         parts.append(f"{s['failed']} failed")
     if s["not_run"]:
@@ -199,3 +259,99 @@ def arrow_as(result: pa.Table, fmt: str) -> str | Table:
     for row in rows:
         table.add_row(*("NULL" if v is None else str(_plain(v)) for v in row.values()))
     return table
+
+
+# --- gristmill test -------------------------------------------------------------------------------
+
+TEST_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "skipped": "dim"}
+SHOWN_ROWS = 20
+
+
+def unit_tests_table(run: UnitTestRun) -> Table:
+    table = Table(title="Unit tests", title_justify="left", show_edge=False)
+    table.add_column("test", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("status")
+    table.add_column("expected", justify="right")
+    table.add_column("returned", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("about", ratio=1)
+    for result in run.results:
+        model = result.model + (" (incremental)" if result.rendering == "incremental" else "")
+        table.add_row(
+            result.name,
+            model,
+            Text(result.status, style=TEST_STYLE[result.status]),
+            "" if result.expected_rows is None else f"{result.expected_rows:,}",
+            "" if result.returned_rows is None else f"{result.returned_rows:,}",
+            f"{result.seconds:.2f}",
+            result.description or "",
+        )
+    return table
+
+
+def unit_test_details(run: UnitTestRun, console: Console) -> None:
+    """Warnings, then for each test that did not pass: where, why, and the rows that differ."""
+    for result in run.results:
+        for warning in result.warnings:
+            console.print(Text(f"! {result.name}: {warning}", style="yellow"))
+    for result in run.results:
+        if result.status == "skipped":
+            console.print(Text(f"- {result.name}: {result.message}", style="dim"))
+        elif result.status in ("failed", "error"):
+            console.print(Text(f"\n✗ {result.name} ({result.location}, {result.model})", style="bold red"))
+            console.print(Text(result.message))
+            if result.missing or result.unexpected:
+                console.print(unit_test_diff(result))
+            if result.misordered:
+                console.print(unit_test_order(result))
+
+
+def _cell(value: Any) -> Text:
+    if value is None:
+        return Text("NULL", style="dim")
+    if isinstance(value, bool):
+        return Text("true" if value else "false")
+    if isinstance(value, list | dict):
+        return Text(json.dumps(value, default=str))
+    return Text(str(_plain(value)))
+
+
+def unit_test_diff(result: UnitTestResult) -> Table:
+    """Expected rows the model did not return (missing) and rows it returned that were not expected."""
+    table = Table(show_edge=False)
+    table.add_column("")
+    for column in result.columns:
+        table.add_column(column)
+    for label, style, rows in (
+        ("missing", "red", result.missing),
+        ("unexpected", "yellow", result.unexpected),
+    ):
+        for row in rows[:SHOWN_ROWS]:
+            table.add_row(Text(label, style=style), *(_cell(v) for v in row))
+        if len(rows) > SHOWN_ROWS:
+            table.add_row(Text(f"… {len(rows) - SHOWN_ROWS:,} more {label}", style="dim"))
+    return table
+
+
+def unit_test_order(result: UnitTestResult) -> Table:
+    """ordered: true: the rows at the positions where the order differs, expected above returned."""
+    table = Table(show_edge=False)
+    table.add_column("row", justify="right")
+    table.add_column("")
+    for column in result.columns:
+        table.add_column(column)
+    for position, expected, returned in result.misordered[:SHOWN_ROWS]:
+        table.add_row(str(position + 1), Text("expected", style="red"), *(_cell(v) for v in expected))
+        table.add_row("", Text("returned", style="yellow"), *(_cell(v) for v in returned))
+    return table
+
+
+def unit_tests_summary(run: UnitTestRun) -> Text:
+    s = run.summary()
+    parts = [f"{s['passed']} passed"]
+    parts += [f"{s[status]} {status}" for status in ("failed", "error", "skipped") if s[status]]
+    parts.append(f"{s['seconds']:.2f} s")
+    return Text(
+        ("OK  " if run.ok else "FAILED  ") + ", ".join(parts), style="bold green" if run.ok else "bold red"
+    )

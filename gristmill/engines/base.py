@@ -66,11 +66,18 @@ class Engine(Protocol):
 
     def create_view_as(self, relation: Relation, query: exp.Query) -> None: ...
 
+    def drop_view(self, relation: Relation) -> None: ...
+
     def exists(self, relation: Relation) -> bool: ...
 
     def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:
         """Land record batches in a temporary table visible only to this session, for the loader to
         inspect and reshape with SQL before it writes the target."""
+        ...
+
+    def read_arrow(self, table: exp.Table) -> pa.RecordBatchReader:
+        """The rows of a staged or published table as record batches (for Python models); read them
+        before the next statement."""
         ...
 
     def describe(self, table: exp.Table | exp.Subquery) -> list[tuple[str, str]]:

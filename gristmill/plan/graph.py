@@ -27,6 +27,8 @@ class Asset:
     table: SourceTable | None = None
     model: ModelSpec | None = None
     parsed: ParsedModel | None = None
+    incremental_parsed: ParsedModel | None = None
+    """The model's second rendering for incremental runs, when it has one."""
     checks: tuple[CheckSpec, ...] = ()
     after: tuple[str, ...] = ()
     """Assets that must be built first without being read (parents of relationships checks)."""
@@ -54,14 +56,38 @@ def build_graph(project: Project) -> AssetGraph:
     for source in project.sources.values():
         for table in source.tables.values():
             assets[table.asset] = Asset(table.asset, "source", (), source.tags, source=source, table=table)
-    parsed = {
-        name: parse_model(m.sql, file=m.file, first_line=m.sql_line) for name, m in project.models.items()
-    }
     known = sorted([*assets, *project.models])
     for name, model in project.models.items():
-        check_tables(parsed[name], known)
-        reads = tuple(dict.fromkeys(ref.asset for ref in parsed[name].reads))
-        assets[name] = Asset(name, model.kind, reads, model.tags, model=model, parsed=parsed[name])
+        if model.language == "python":
+            for read in model.reads:
+                if read not in known:
+                    raise ConfigError(
+                        f'reads an unknown asset "{read}"',
+                        location=model.file,
+                        hint=did_you_mean(read, known) or "it is neither a model nor a source table",
+                    )
+            assets[name] = Asset(name, model.kind, model.reads, model.tags, model=model)
+            continue
+        parsed = parse_model(model.sql, file=model.file, first_line=model.sql_line, dialect=model.dialect)
+        second = (
+            parse_model(
+                model.incremental_sql, file=model.file, first_line=model.sql_line, dialect=model.dialect
+            )
+            if model.incremental_sql
+            else None
+        )
+        # A model may read its own table (the rows it already holds): that is not a dependency.
+        reads = tuple(
+            dict.fromkeys(
+                ref.asset for p in (parsed, second) if p is not None for ref in p.reads if ref.asset != name
+            )
+        )
+        for p in (parsed, second):
+            if p is not None:
+                check_tables(p, [*known, name] if p is second else known)
+        assets[name] = Asset(
+            name, model.kind, reads, model.tags, model=model, parsed=parsed, incremental_parsed=second
+        )
     by_asset: dict[str, list[CheckSpec]] = {}
     for check in project.checks:
         if check.asset not in assets:

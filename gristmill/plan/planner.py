@@ -1,10 +1,17 @@
 """Decide what a run does, and why, without running anything.
 
-Every asset gets a fingerprint made of its parts: its definition (normalised SQL and kind, or
-source options), its checks, the fingerprints of what it reads, and for sources a marker of
-the data itself. A step is skipped when the live version has the same fingerprint; otherwise
-the plan names which part changed. Models are validated here against the columns of what
-they read, so a typo fails before any SQL runs.
+Two fingerprints per asset:
+
+- its **version**: what the asset *is* — its definition and the versions of exactly the upstream
+  columns it reads (column lineage). A model's physical table is named by its version, so a
+  changed model builds into a new table while the old one keeps serving until the switch, and
+  environments whose models have the same version share one table.
+- its **data**: the change markers of every source upstream. A physical table whose recorded data
+  matches is current; otherwise it is rebuilt (incrementally where its kind allows).
+
+A step is skipped when the environment already points at a current table, switched (no build)
+when a current table of that version exists, and built otherwise; the plan names the reason and
+categorises each change as breaking or non-breaking from the column fingerprints.
 """
 
 from __future__ import annotations
@@ -12,19 +19,22 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, SelectionError
 from gristmill.plan.graph import Asset, AssetGraph
-from gristmill.sql.validate import output_columns
+from gristmill.sql.lineage import ROWS, Analysis, analyse
+from gristmill.sql.parse import ParsedModel
+
+PHYSICAL_PREFIX = "_gm_"
 
 
 @dataclass(frozen=True)
 class Recorded:
-    """What the lake says about an asset's live version."""
+    """What the lake says about one physical table (a source table, or one version of a model)."""
 
     fingerprint: str
     parts: Mapping[str, Any]
@@ -33,17 +43,27 @@ class Recorded:
     built_at: str | None = None
 
 
+Action = Literal["build", "skip", "switch"]
+Change = Literal["added", "breaking", "non-breaking", "indirect", "unchanged"]
+
+
 @dataclass(frozen=True)
 class Step:
     asset: Asset
-    action: Literal["build", "skip"]
+    action: Action
     reason: str
     fingerprint: str
     parts: Mapping[str, Any] = field(default_factory=dict)
     columns: tuple[str, ...] | None = None
     """The columns the asset will have, when known before running."""
     refresh: bool = False
-    """Rebuild from scratch: an incremental source starts again from its first row."""
+    """Rebuild from scratch: an incremental asset starts again from its first row."""
+    physical: str = ""
+    """``schema.table`` of the physical table this step builds or points the environment at."""
+    change: Change = "unchanged"
+    changed_columns: tuple[str, ...] = ()
+    """For a change: the asset's own columns that changed, or the upstream columns it reads that did."""
+    analysis: Analysis | None = None
 
     @property
     def name(self) -> str:
@@ -53,6 +73,9 @@ class Step:
 @dataclass(frozen=True)
 class Plan:
     steps: tuple[Step, ...]
+    env: str = "prod"
+    removed: tuple[str, ...] = ()
+    """Models the environment has that the project no longer declares."""
 
     @property
     def builds(self) -> list[Step]:
@@ -62,59 +85,69 @@ class Plan:
     def skips(self) -> list[Step]:
         return [s for s in self.steps if s.action == "skip"]
 
+    @property
+    def switches(self) -> list[Step]:
+        return [s for s in self.steps if s.action == "switch"]
 
-def _digest(value: Any) -> str:
+
+def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _parts(asset: Asset, upstream: Mapping[str, str | None], marker: str | None) -> dict[str, Any]:
-    if asset.parsed is not None:
-        definition = _digest([asset.kind, asset.parsed.fingerprint_sql])
-    else:
-        assert asset.source is not None and asset.table is not None
-        definition = _digest(
-            [
-                asset.source.kind,
-                asset.source.options,
-                {k: v for k, v in asset.table.options.items() if k != "checks"},
-            ]
-        )
-    checks = _digest(sorted([c.name, c.severity, c.params] for c in asset.checks))
-    parts: dict[str, Any] = {"definition": definition, "checks": checks, "upstream": dict(upstream)}
+def physical_name(asset: Asset, version: str) -> str:
+    """Where one version of a model lives; a source table lives under its own name."""
     if asset.kind == "source":
-        parts["data"] = marker if marker is not None else f"unknown:{uuid.uuid4().hex}"
-    return parts
+        return asset.name
+    schema, name = asset.name.split(".", 1)
+    return f"{PHYSICAL_PREFIX}{schema}.{name}__{version[:12]}"
 
 
-def _reason(
-    asset: Asset,
-    parts: Mapping[str, Any],
-    recorded: Recorded | None,
-    exists: bool,
-    full_refresh: bool,
-    changed_upstream: Sequence[str],
-) -> str | None:
-    """Why the asset must be built, or None when the live version is current."""
-    if recorded is None:
-        return "new: never built"
-    if not exists:
-        return "missing from the lake"
-    if full_refresh:
-        return "full refresh requested"
-    old = recorded.parts
-    if parts["definition"] != old.get("definition"):
-        return "SQL changed" if asset.parsed is not None else "source settings changed"
-    if parts.get("data") != old.get("data"):
-        if str(parts.get("data", "")).startswith("unknown:"):
-            return "source cannot tell whether it changed, so it is reloaded"
-        return "source data changed"
-    if parts["checks"] != old.get("checks"):
-        return "checks changed"
-    if changed_upstream:
-        return "upstream changed: " + ", ".join(changed_upstream)
-    if parts["upstream"] != old.get("upstream"):
-        return "upstream versions changed"
-    return None
+def view_schema(schema: str, env: str) -> str:
+    """The schema holding an environment's views: the model's own for prod, suffixed otherwise."""
+    return schema if env == "prod" else f"{schema}__{env}"
+
+
+Analyser = Callable[[ParsedModel, Mapping[str, Sequence[str]]], Analysis]
+
+
+@dataclass
+class _Fingerprints:
+    """Version, column and row fingerprints of every asset planned so far."""
+
+    version: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    rows: dict[str, str] = field(default_factory=dict)
+    data: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def column(self, asset: str, column: str) -> str:
+        return self.columns.get(asset, {}).get(column) or self.version[asset]
+
+
+def _definition(asset: Asset, extra: str | None) -> str:
+    if asset.model is not None:
+        model = asset.model
+        options = [
+            asset.kind,
+            model.key,
+            model.time,
+            model.interval,
+            model.start,
+            model.lookback,
+            model.surrogate_key,
+            model.type2,
+            sorted((k, v.dimension, v.on, v.at) for k, v in model.lookups.items()),
+        ]
+        body = extra if extra is not None else asset.parsed.fingerprint_sql if asset.parsed else ""
+        return digest([options, body, model.incremental_sql])
+    assert asset.source is not None and asset.table is not None
+    return digest(
+        [
+            asset.source.kind,
+            asset.source.options,
+            {k: v for k, v in asset.table.options.items() if k != "checks"},
+            asset.table.load,
+        ]
+    )
 
 
 def make_plan(
@@ -122,65 +155,244 @@ def make_plan(
     selected: Sequence[str],
     *,
     recorded: Mapping[str, Recorded],
+    pointers: Mapping[str, str],
     existing_columns: Mapping[str, Sequence[str]],
     source_columns: Mapping[str, Sequence[str]],
     markers: Mapping[str, str | None],
+    env: str = "prod",
+    baseline: Mapping[str, str] | None = None,
     full_refresh: bool = False,
+    analyser: Analyser = analyse,
+    python_fingerprint: Callable[[Asset], str] | None = None,
 ) -> Plan:
+    """``recorded`` is keyed by physical table; ``pointers`` maps each asset of the environment to
+    the physical table it serves; ``baseline`` is what changes are described against where the
+    environment has no model yet (prod's pointers, for a new dev environment);
+    ``existing_columns`` is keyed by physical table."""
+    compared = {**(baseline or {}), **pointers}
     chosen = set(selected)
-    fingerprints: dict[str, str | None] = {}
+    prints = _Fingerprints()
     columns: dict[str, Sequence[str] | None] = {}
-    rebuilding: set[str] = set()
+    physical: dict[str, str] = {}
     steps: list[Step] = []
     for name in graph.order:
         asset = graph.assets[name]
+        upstream_data: dict[str, str] = {}
+        for parent in asset.upstream:
+            upstream_data.update(prints.data.get(parent, {}))
         if name not in chosen:
-            fingerprints[name] = recorded[name].fingerprint if name in recorded else None
-            columns[name] = existing_columns.get(name)
+            _carry(asset, recorded, pointers, existing_columns, prints, columns, physical, upstream_data)
             continue
         for parent in asset.upstream:
-            if fingerprints.get(parent) is None:
+            if parent not in physical:
                 raise SelectionError(
                     f"{name} reads {parent}, which has never been built",
                     hint=f"select it too: -s +{name.split('.', 1)[1]}",
                 )
-        if asset.parsed is not None:
+        analysis: Analysis | None = None
+        extra = python_fingerprint(asset) if python_fingerprint and asset.model and not asset.parsed else None
+        definition = _definition(asset, extra)
+        if asset.kind == "source":
+            marker = markers.get(name)
+            data = {name: marker if marker is not None else f"unknown:{uuid.uuid4().hex}"}
+            cols = source_columns.get(name) or existing_columns.get(name)
+            columns[name] = cols
+            prints.version[name] = definition
+            prints.rows[name] = definition
+            prints.columns[name] = {c: digest([definition, c]) for c in cols or ()}
+        else:
+            data = upstream_data
             schemas = {p: columns[p] for p in asset.upstream}
             known = {p: list(c) for p, c in schemas.items() if c is not None}
-            predicted = output_columns(asset.parsed, known) if len(known) == len(schemas) else None
-            columns[name] = predicted if predicted is not None else existing_columns.get(name)
-        else:
-            columns[name] = source_columns.get(name) or existing_columns.get(name)
+            if asset.parsed is not None and len(known) == len(schemas):
+                analysis = analyser(asset.parsed, known)
+            _model_prints(asset, definition, analysis, prints)
+            columns[name] = analysis.columns if analysis and analysis.columns is not None else None
+        version = prints.version[name]
+        prints.data[name] = data
+        target = physical_name(asset, version)
+        if columns[name] is None:
+            columns[name] = existing_columns.get(target)
         _validate_checks(asset, columns[name], graph)
-        parts = _parts(asset, {p: fingerprints[p] for p in asset.upstream}, markers.get(name))
-        fingerprint = _digest(parts)
-        reason = _reason(
-            asset,
-            parts,
-            recorded.get(name),
-            name in existing_columns,
-            full_refresh,
-            [p for p in asset.upstream if p in rebuilding],
+        checks = digest(sorted([c.name, c.severity, c.params] for c in asset.checks))
+        parts = {
+            "version": version,
+            "definition": definition,
+            "data": data,
+            "checks": checks,
+            "columns": prints.columns.get(name, {}),
+            "reads": _reads(asset, analysis, prints),
+        }
+        fingerprint = digest([version, data, checks])
+        physical[name] = target
+        change, changed = _categorise(asset, parts, compared, recorded, prints)
+        action, reason = _decide(
+            asset, parts, fingerprint, target, recorded, pointers, existing_columns, full_refresh
         )
-        if reason is None:
-            fingerprints[name] = recorded[name].fingerprint
-            steps.append(
-                Step(
-                    asset,
-                    "skip",
-                    f"unchanged since run {recorded[name].run_id}",
-                    recorded[name].fingerprint,
-                    parts,
-                    _tuple(columns[name]),
-                )
+        if action == "build" and reason == "new version":
+            reason = _describe(change, changed)
+        elif action == "switch" and change not in ("unchanged", "added"):
+            reason = f"{_describe(change, changed)}; {reason}"
+        steps.append(
+            Step(
+                asset,
+                action,
+                reason,
+                fingerprint,
+                parts,
+                _tuple(columns[name]),
+                refresh=full_refresh,
+                physical=target,
+                change=change,
+                changed_columns=changed,
+                analysis=analysis,
             )
-        else:
-            fingerprints[name] = fingerprint
-            rebuilding.add(name)
-            steps.append(
-                Step(asset, "build", reason, fingerprint, parts, _tuple(columns[name]), refresh=full_refresh)
-            )
-    return Plan(tuple(steps))
+        )
+    models = {n for n, a in graph.assets.items() if a.kind != "source"}
+    removed = tuple(sorted(a for a in pointers if a not in graph.assets and a not in models))
+    return Plan(tuple(steps), env, removed)
+
+
+def _carry(
+    asset: Asset,
+    recorded: Mapping[str, Recorded],
+    pointers: Mapping[str, str],
+    existing_columns: Mapping[str, Sequence[str]],
+    prints: _Fingerprints,
+    columns: dict[str, Sequence[str] | None],
+    physical: dict[str, str],
+    upstream_data: dict[str, str],
+) -> None:
+    """An asset outside the selection keeps what the environment serves."""
+    name = asset.name
+    target = pointers.get(name) or (name if asset.kind == "source" else None)
+    found = recorded.get(target) if target else None
+    if target is None or found is None:
+        prints.data[name] = upstream_data
+        return
+    parts = found.parts
+    prints.version[name] = str(parts.get("version", found.fingerprint))
+    prints.columns[name] = dict(parts.get("columns", {}))
+    prints.rows[name] = str(parts.get("columns", {}).get(ROWS, prints.version[name]))
+    prints.data[name] = dict(parts.get("data", {})) if isinstance(parts.get("data"), dict) else {}
+    columns[name] = existing_columns.get(target)
+    physical[name] = target
+
+
+def _model_prints(asset: Asset, definition: str, analysis: Analysis | None, prints: _Fingerprints) -> None:
+    """Column fingerprints from the column traces: each column's own query plus the fingerprints
+    of the upstream columns and row sets it reads. Without traces, the model changes as a whole."""
+    name = asset.name
+    if analysis is None or not analysis.exact:
+        version = digest([definition, [prints.version.get(p) for p in asset.upstream]])
+        prints.version[name] = version
+        prints.rows[name] = version
+        prints.columns[name] = {c: version for c in (analysis.columns or ()) if analysis} if analysis else {}
+        return
+    own: dict[str, str] = {}
+    for column, trace in analysis.traces.items():
+        own[column] = digest(
+            [
+                trace.sql,
+                [prints.column(a, c) for a, c in trace.reads],
+                [prints.rows.get(t, prints.version.get(t)) for t in trace.tables],
+            ]
+        )
+    kind = digest([definition if asset.kind != "view" and asset.kind != "table" else asset.kind])
+    if asset.kind in ("view", "table"):
+        rows = digest([kind, own[ROWS]])
+        cols = {c: digest([rows, fp]) for c, fp in own.items() if c != ROWS}
+    else:
+        # Incremental and history kinds keep state across runs: any change to the definition
+        # (keys, intervals, SQL) asks for a new table.
+        rows = digest([definition, own[ROWS]])
+        cols = {c: digest([rows, fp]) for c, fp in own.items() if c != ROWS}
+    prints.rows[name] = rows
+    prints.columns[name] = {**cols, ROWS: rows}
+    prints.version[name] = digest([rows, sorted(cols.items())])
+
+
+def _reads(asset: Asset, analysis: Analysis | None, prints: _Fingerprints) -> dict[str, str]:
+    """Fingerprints of the upstream columns the asset reads, to explain later what changed."""
+    if analysis is None or not analysis.exact:
+        return {p: prints.version.get(p, "") for p in asset.upstream}
+    pairs = {pair for trace in analysis.traces.values() for pair in trace.reads}
+    return {f"{a}.{c}": prints.column(a, c) for a, c in sorted(pairs)}
+
+
+def _categorise(
+    asset: Asset,
+    parts: Mapping[str, Any],
+    pointers: Mapping[str, str],
+    recorded: Mapping[str, Recorded],
+    prints: _Fingerprints,
+) -> tuple[Change, tuple[str, ...]]:
+    """Compare with what the environment serves now: added, changed itself (breaking when a
+    column it had changed or disappeared, non-breaking when columns were only added), changed
+    through upstream columns it reads (indirect), or unchanged."""
+    served = pointers.get(asset.name) or (asset.name if asset.kind == "source" else None)
+    old = recorded.get(served) if served else None
+    if old is None:
+        return "added", ()
+    if old.parts.get("version") == parts["version"]:
+        return "unchanged", ()
+    if old.parts.get("definition") != parts["definition"]:
+        before = {c: fp for c, fp in dict(old.parts.get("columns", {})).items() if c != ROWS}
+        after = dict(parts["columns"])
+        changed = tuple(sorted(c for c, fp in before.items() if after.get(c) != fp))
+        if changed or not before:
+            return "breaking", changed
+        return "non-breaking", tuple(sorted(set(after) - set(before) - {ROWS}))
+    before_reads = dict(old.parts.get("reads", {}))
+    changed = tuple(sorted(r for r, fp in parts["reads"].items() if before_reads.get(r) != fp))
+    return "indirect", changed
+
+
+def _describe(change: Change, changed: Sequence[str]) -> str:
+    listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    if change == "breaking":
+        return f"SQL changed (breaking: {listed})" if changed else "SQL changed (breaking)"
+    if change == "non-breaking":
+        return f"SQL changed (non-breaking: adds {listed})" if changed else "SQL changed (non-breaking)"
+    if change == "indirect":
+        return f"reads changed {listed}" if changed else "upstream changed"
+    return "new version"
+
+
+def _decide(
+    asset: Asset,
+    parts: Mapping[str, Any],
+    fingerprint: str,
+    target: str,
+    recorded: Mapping[str, Recorded],
+    pointers: Mapping[str, str],
+    existing_columns: Mapping[str, Sequence[str]],
+    full_refresh: bool,
+) -> tuple[Action, str]:
+    found = recorded.get(target)
+    if found is None:
+        served = pointers.get(asset.name)
+        if served is None and asset.kind != "source":
+            return "build", "new: never built"
+        return "build", "new version" if asset.kind != "source" else "new: never loaded"
+    if target not in existing_columns:
+        return "build", "missing from the lake"
+    if full_refresh:
+        return "build", "full refresh requested"
+    old = found.parts
+    if asset.kind == "source" and parts["definition"] != old.get("definition"):
+        return "build", "source settings changed"
+    old_data: Mapping[str, Any] = old["data"] if isinstance(old.get("data"), dict) else {}
+    changed = sorted(s for s, marker in parts["data"].items() if old_data.get(s) != marker)
+    if changed:
+        if any(str(parts["data"][s]).startswith("unknown:") for s in changed) and asset.kind == "source":
+            return "build", "source cannot tell whether it changed, so it is reloaded"
+        return "build", "source data changed: " + ", ".join(changed)
+    if parts["checks"] != old.get("checks"):
+        return "build", "checks changed"
+    if asset.kind != "source" and pointers.get(asset.name) != target:
+        return "switch", f"reuses the table built in run {found.run_id}"
+    return "skip", f"unchanged since run {found.run_id}"
 
 
 def _tuple(columns: Sequence[str] | None) -> tuple[str, ...] | None:

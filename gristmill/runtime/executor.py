@@ -1,11 +1,16 @@
-"""Run a plan: each step builds into a transaction, runs its checks there, and publishes only
-if no blocking check failed (write-audit-publish). A failed step skips its descendants."""
+"""Run a plan: each step builds its physical table in a transaction, runs its checks there, and
+commits only if no blocking check failed (write-audit-publish); at the end the environment's
+views switch to every table that succeeded, in one transaction. A failed step skips its
+descendants, and the environment keeps serving their previous versions."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlglot import exp
 
 from gristmill._util.text import shorten
 from gristmill.checks.compile import compile_checks
@@ -15,11 +20,12 @@ from gristmill.engines.base import Engine, Relation
 from gristmill.errors import CheckFailed, EngineError, GristmillError
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step
-from gristmill.project.specs import CheckSpec
+from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
+from gristmill.state.environments import switch
 from gristmill.state.records import StepRecord
 from gristmill.state.versions import record_version
 
@@ -39,7 +45,7 @@ class StepResult:
     asset: str
     kind: str
     action: str
-    status: str  # success | failed | skipped | upstream_failed
+    status: str  # success | switched | skipped | failed | upstream_failed
     reason: str
     rows: int | None = None
     seconds: float = 0.0
@@ -57,13 +63,14 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(s.status in ("success", "skipped") for s in self.steps)
+        return all(s.status in ("success", "switched", "skipped") for s in self.steps)
 
     def summary(self) -> dict[str, int | float]:
         count = lambda status: sum(1 for s in self.steps if s.status == status)  # noqa: E731
         checks = [c for s in self.steps for c in s.checks]
         return {
             "built": count("success"),
+            "switched": count("switched"),
             "skipped": count("skipped"),
             "failed": count("failed"),
             "not_run": count("upstream_failed"),
@@ -83,12 +90,19 @@ def execute(
     sources: Callable[[str], Source],
     history: RunHistory,
     run_id: int,
+    pointers: Mapping[str, str],
     listener: Listener | None = None,
+    python_model: PythonRunner | None = None,
 ) -> RunResult:
+    """Build every step into its physical table, then switch the environment's views to all
+    that succeeded in one transaction."""
     notify = listener or (lambda event: None)
     result = RunResult(run_id)
     started = time.perf_counter()
+    run_time = datetime.now(UTC)
     failed: set[str] = set()
+    serving = dict(pointers)  # what each asset reads from: the environment, then this run's tables
+    switched: dict[str, str] = {}
     for step in plan.steps:
         blocked = [p for p in step.asset.upstream if p in failed]
         if blocked:
@@ -101,11 +115,18 @@ def execute(
             )
         elif step.action == "skip":
             outcome = StepResult(step.name, step.asset.kind, "skip", "skipped", step.reason)
+        elif step.action == "switch":
+            outcome = StepResult(step.name, step.asset.kind, "switch", "switched", step.reason)
         else:
             notify(StepStarted(step.name, step.asset.kind, step.reason))
-            outcome = _build(step, engine, sources, run_id)
+            context = _Context(engine, sources, run_id, run_time, serving, python_model)
+            outcome = _build(step, context)
         if outcome.status in ("failed", "upstream_failed"):
             failed.add(step.name)
+        else:
+            serving[step.name] = step.physical
+            if step.asset.kind != "source" and pointers.get(step.name) != step.physical:
+                switched[step.name] = step.physical
         result.steps.append(outcome)
         history.record_steps(
             run_id,
@@ -116,8 +137,27 @@ def execute(
             ],
         )
         notify(StepFinished(outcome))
+    if switched or plan.removed:
+        with engine.transaction():
+            switch(engine, plan.env, switched, plan.removed, run_id)
     result.seconds = time.perf_counter() - started
     return result
+
+
+PythonRunner = Callable[[Engine, ModelSpec, Callable[[str], exp.Table]], exp.Query]
+
+
+@dataclass(frozen=True)
+class _Context:
+    engine: Engine
+    sources: Callable[[str], Source]
+    run_id: int
+    run_time: datetime
+    serving: Mapping[str, str]
+    python_model: PythonRunner | None
+
+    def physical(self, asset: str) -> exp.Table:
+        return self.engine.table(Relation.of(self.serving.get(asset, asset)))
 
 
 def _record(outcome: StepResult, step: Step) -> StepRecord:
@@ -140,21 +180,24 @@ def _record(outcome: StepResult, step: Step) -> StepRecord:
     )
 
 
-def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id: int) -> StepResult:
-    asset = step.asset
+def _build(step: Step, context: _Context) -> StepResult:
+    asset, engine = step.asset, context.engine
     started = time.perf_counter()
     checks: tuple[CheckResult, ...] = ()
     load: LoadResult | None = None
+    target = Relation.of(step.physical)
+    # Checks and a model's reads of itself see the new table before anyone else does.
+    here = replace(context, serving={**context.serving, asset.name: step.physical})
     try:
         with engine.transaction():
             if asset.kind == "source":
                 assert asset.source is not None
-                source = sources(asset.source.name)
-                load = load_table(asset, engine, source, run_id, refresh=step.refresh)
+                source = context.sources(asset.source.name)
+                load = load_table(asset, engine, source, context.run_id, refresh=step.refresh)
                 rows: int | None = load.rows_written
             else:
-                rows = _build_model(step, engine)
-            checks = _run_checks(asset.checks, engine)
+                rows = _build_model(step, target, here)
+            checks = _run_checks(asset.checks, engine, here.physical)
             blocking = [c for c in checks if not c.passed and c.check.severity == "error"]
             if blocking:
                 raise CheckFailed(
@@ -164,7 +207,9 @@ def _build(step: Step, engine: Engine, sources: Callable[[str], Source], run_id:
                     ),
                     hint="the previous version stays published; fix the data or the model and rerun",
                 )
-            record_version(engine, asset.name, step.fingerprint, dict(step.parts), run_id, rows)
+            record_version(
+                engine, step.physical, asset.name, step.fingerprint, dict(step.parts), context.run_id, rows
+            )
         if load is not None and load.cursor is not None:
             _acknowledge(source, asset, load)
     except GristmillError as err:
@@ -202,32 +247,52 @@ def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:
         acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
 
 
-def _build_model(step: Step, engine: Engine) -> int | None:
-    asset = step.asset
-    assert asset.parsed is not None
-    physical = {up: _physical(engine, up) for up in asset.upstream}
-    query = render(asset.parsed, physical)
-    relation = Relation.of(asset.name)
+def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
+    asset, engine = step.asset, context.engine
+    model = asset.model
+    assert model is not None
+    incremental = not step.refresh and engine.exists(target)
+    if asset.parsed is None:
+        if context.python_model is None:
+            raise EngineError(f"{model.file}: Python models cannot run here")
+        query = context.python_model(engine, model, context.physical)
+    else:
+        parsed = asset.incremental_parsed if incremental and asset.incremental_parsed else asset.parsed
+        query = render(parsed, {up: _parts(context.physical(up)) for up in (*asset.upstream, asset.name)})
     try:
-        if asset.kind == "view":
-            engine.create_view_as(relation, query)
-            return None
-        return engine.create_table_as(relation, query)
+        try:
+            from gristmill.runtime.materialize import materialize
+        except ImportError:  # TEMPORARY
+            if asset.kind == "view":
+                engine.create_view_as(target, query)
+                return None
+            return engine.create_table_as(target, query)
+        return materialize(
+            engine,
+            model,
+            query,
+            target,
+            incremental=incremental,
+            run_id=context.run_id,
+            run_time=context.run_time,
+            physical=context.physical,
+        ).rows
     except EngineError as err:
         raise EngineError(
-            f"{asset.parsed.file}: the engine rejected the model: {err}",
+            f"{model.file}: the engine rejected the model: {err}",
             hint="the SQL passed validation, so check types and functions for the engine",
         ) from None
 
 
-def _physical(engine: Engine, asset: str) -> tuple[str, str, str]:
-    table = engine.table(Relation.of(asset))
+def _parts(table: exp.Table) -> tuple[str, str, str]:
     return table.catalog, table.db, table.name
 
 
-def _run_checks(checks: tuple[CheckSpec, ...], engine: Engine) -> tuple[CheckResult, ...]:
+def _run_checks(
+    checks: tuple[CheckSpec, ...], engine: Engine, physical: Callable[[str], exp.Table]
+) -> tuple[CheckResult, ...]:
     results: list[CheckResult] = []
-    for query in compile_checks(checks, lambda a: engine.table(Relation.of(a))):
+    for query in compile_checks(checks, physical):
         row: Mapping[str, int] = engine.query(query.query).to_pylist()[0]
         results.extend(CheckResult(check, int(row[f"c{i}"] or 0)) for i, check in enumerate(query.checks))
     return tuple(results)

@@ -29,6 +29,8 @@ class ParsedModel:
     first_line: int
     expression: exp.Query
     reads: tuple[TableRef, ...]
+    dialect: str = DIALECT
+    """The dialect the model is written in."""
 
     def position(self, node: exp.Expr) -> tuple[int, int] | None:
         """File line and column of a node, from the token offsets sqlglot records."""
@@ -53,9 +55,10 @@ class ParsedModel:
         return self.expression.sql(dialect=DIALECT, normalize=True, comments=False)
 
 
-def parse_model(text: str, *, file: str, first_line: int = 1) -> ParsedModel:
+def parse_model(text: str, *, file: str, first_line: int = 1, dialect: str = DIALECT) -> ParsedModel:
+    """Parse a model written in ``dialect``; the AST is then rendered in the engine's dialect."""
     try:
-        statements = [s for s in sqlglot.parse(text, dialect=DIALECT) if s is not None]
+        statements = [s for s in sqlglot.parse(text, dialect=dialect) if s is not None]
     except sqlglot.ParseError as err:
         detail = err.errors[0] if err.errors else {}
         line = int(detail.get("line", 1)) + first_line - 1
@@ -82,8 +85,8 @@ def parse_model(text: str, *, file: str, first_line: int = 1) -> ParsedModel:
             location=f"{file}:{first_line}",
             hint="write the SELECT; Gristmill creates and replaces the table itself",
         )
-    parsed = ParsedModel(file, text, first_line, statement, ())
-    return ParsedModel(file, text, first_line, statement, _reads(parsed))
+    parsed = ParsedModel(file, text, first_line, statement, (), dialect)
+    return ParsedModel(file, text, first_line, statement, _reads(parsed), dialect)
 
 
 def asset_name(table: exp.Table) -> str:

@@ -34,11 +34,10 @@ def check_tables(parsed: ParsedModel, known: Sequence[str]) -> None:
         )
 
 
-def output_columns(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """The model's output column names, or an SQLError naming the column that does not exist.
-
-    ``schemas`` maps each asset the model reads to its column names. Returns None when sqlglot
-    cannot reason about the query (the engine then has the last word)."""
+def qualify_model(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> exp.Query | None:
+    """The model's query with every column qualified, or an SQLError naming the column that does
+    not exist. ``schemas`` maps each asset the model reads to its column names. Returns None when
+    sqlglot cannot reason about the query (the engine then has the last word)."""
     by_schema: dict[str, dict[str, dict[str, str]]] = {}
     for asset, columns in schemas.items():
         schema, name = asset.split(".", 1)
@@ -59,7 +58,13 @@ def output_columns(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) ->
         return None
     except SqlglotError:
         return None
-    if any(isinstance(s, exp.Star) for s in qualified.selects):
+    return qualified if isinstance(qualified, exp.Query) else None
+
+
+def output_columns(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """The model's output column names (None when unknown before running)."""
+    qualified = qualify_model(parsed, schemas)
+    if qualified is None or any(isinstance(s, exp.Star) for s in qualified.selects):
         return None
     return list(qualified.named_selects)
 

@@ -8,6 +8,14 @@ from gristmill.state.records import RunRecord, StepRecord
 
 
 class RunHistory(Protocol):
+    def lineage(self, keys: list[str]) -> dict[str, str]:
+        """Stored model analyses (column lineage, JSON) by key."""
+        ...
+
+    def save_lineage(self, entries: list[tuple[str, str, str]]) -> None:
+        """(key, asset, analysis JSON) rows."""
+        ...
+
     def start_run(self, command: str, selection: str) -> int: ...
 
     def record_steps(

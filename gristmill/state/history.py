@@ -66,6 +66,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE steps ADD COLUMN bytes_read INTEGER;
     ALTER TABLE steps ADD COLUMN events TEXT
     """,
+    """
+    -- each model's qualified output columns and column lineage, keyed by a digest of its SQL and
+    -- the columns of what it reads: analysed once, reused by every later plan
+    CREATE TABLE model_lineage (
+        key         TEXT PRIMARY KEY,
+        asset       TEXT NOT NULL,
+        analysis    TEXT NOT NULL           -- JSON, see gristmill.sql.lineage.Analysis
+    )
+    """,
 )
 
 
@@ -102,6 +111,26 @@ class SQLiteHistory:
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
             self._db.execute("COMMIT")
+
+    def lineage(self, keys: list[str]) -> dict[str, str]:
+        """Stored analyses (JSON) for these keys."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, analysis FROM model_lineage WHERE key IN ({marks})", chunk
+            ).fetchall()
+            found.update(rows)
+        return found
+
+    def save_lineage(self, entries: list[tuple[str, str, str]]) -> None:
+        """(key, asset, analysis JSON) rows."""
+        if not entries:
+            return
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO model_lineage VALUES (?, ?, ?)", entries)
+        self._db.execute("COMMIT")
 
     def start_run(self, command: str, selection: str) -> int:
         cursor = self._db.execute(

@@ -1,8 +1,8 @@
-"""Live asset versions, kept in the lake itself.
+"""Live versions of physical tables, kept in the lake itself.
 
 A version row is written in the same transaction as the data it describes, so a crash can
-never leave a fingerprint that does not match the published table (or the reverse). Cursors
-of incremental sources live beside it for the same reason.
+never leave a fingerprint that does not match the published table (or the reverse). A model
+has one physical table per version; a source table is its own physical table.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from sqlglot import exp
 from gristmill.engines.base import Engine, Relation
 from gristmill.plan.planner import Recorded
 
-VERSIONS = Relation("_gristmill", "asset_versions")
-_COLUMNS = ("asset", "fingerprint", "parts", "run_id", "rows", "built_at")
-_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR")
+VERSIONS = Relation("_gristmill", "table_versions")
+_COLUMNS = ("physical", "asset", "fingerprint", "parts", "run_id", "rows", "built_at")
+_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR")
 
 
 def read_versions(engine: Engine) -> dict[str, Recorded]:
+    """Every physical table's recorded version, keyed by ``schema.table``."""
     if not engine.exists(VERSIONS):
         return {}
     table = engine.query(exp.select(*_COLUMNS).from_(engine.table(VERSIONS)))
     return {
-        row["asset"]: Recorded(
+        row["physical"]: Recorded(
             row["fingerprint"], json.loads(row["parts"]), row["run_id"], row["rows"], row["built_at"]
         )
         for row in table.to_pylist()
@@ -33,13 +34,20 @@ def read_versions(engine: Engine) -> dict[str, Recorded]:
 
 
 def record_version(
-    engine: Engine, asset: str, fingerprint: str, parts: dict[str, object], run_id: int, rows: int | None
+    engine: Engine,
+    physical: str,
+    asset: str,
+    fingerprint: str,
+    parts: dict[str, object],
+    run_id: int,
+    rows: int | None,
 ) -> None:
-    """Replace the asset's version row; call inside the transaction that publishes the data."""
+    """Replace the table's version row; call inside the transaction that publishes the data."""
     engine.ensure_table(VERSIONS, list(zip(_COLUMNS, _TYPES, strict=True)))
     target = engine.table(VERSIONS)
-    engine.execute(exp.delete(target, where=exp.column("asset").eq(exp.Literal.string(asset))))
+    engine.execute(exp.delete(target, where=exp.column("physical").eq(exp.Literal.string(physical))))
     values = (
+        physical,
         asset,
         fingerprint,
         json.dumps(parts, sort_keys=True, default=str),

@@ -98,14 +98,22 @@ def test_second_run_skips_everything_and_says_why(built: Path, cli: Cli) -> None
     assert after == before
 
 
-def test_a_changed_model_rebuilds_only_itself_and_its_descendants(built: Path, cli: Cli) -> None:
+def test_a_changed_column_rebuilds_only_the_models_that_read_it(built: Path, cli: Cli) -> None:
     model = built / "models" / "marts" / "dim_track.sql"
+    # Nothing downstream reads composer: only the dimension itself is rebuilt.
     model.write_text(model.read_text().replace("    composer,\n", "    upper(composer) as composer,\n"))
     code, out = cli("run", project=built)
     assert code == 0, out
+    assert "1 built, 18 skipped" in out
+    assert "SQL changed (breaking: composer)" in out
+    # The revenue mart groups by genre_name: it is rebuilt with the dimension.
+    model.write_text(model.read_text().replace("    genre_name,\n", "    upper(genre_name) as genre_name,\n"))
+    code, out = cli("run", project=built)
+    assert code == 0, out
     assert "2 built, 17 skipped" in out
-    assert "SQL changed" in out
-    assert "upstream changed: marts.dim_track" in out
+    assert "reads changed marts.dim_track.genre_name" in out
+    rows = query_json(cli, built, "select distinct genre from marts.revenue_by_genre_country_month")
+    assert {"ROCK", "JAZZ"} <= {r["genre"] for r in rows}
 
 
 def test_whitespace_and_comments_do_not_count_as_changes(built: Path, cli: Cli) -> None:
