@@ -207,12 +207,16 @@ class DuckDBEngine:
 
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
-            # duckdb_tables()/views(): information_schema.tables also estimates sizes, slow on DuckLake
+            # duckdb_tables() estimates every table's size (seconds on a large DuckLake); the
+            # relations with columns, minus the views, are the tables.
             rows = self._con.execute(
-                "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = ?"
+                "SELECT DISTINCT schema_name, table_name, 'TABLE' FROM duckdb_columns()"
+                " WHERE database_name = $1 AND (schema_name, table_name) NOT IN"
+                " (SELECT (schema_name, view_name) FROM duckdb_views() WHERE database_name = $1)"
                 " UNION ALL"
-                " SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = ?",
-                [CATALOG, CATALOG],
+                " SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = $1".replace(
+                    "$1", _literal(CATALOG)
+                )  # bound parameters make DuckDB import pandas
             ).fetchall()
             self._kinds = {Relation(s, n): kind for s, n, kind in rows}
         return self._kinds.get(relation)
@@ -227,14 +231,48 @@ class DuckDBEngine:
     def columns(self) -> dict[Relation, list[tuple[str, str]]]:
         rows = self._con.execute(
             "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
-            "WHERE database_name = ? ORDER BY schema_name, table_name, column_index",
-            [CATALOG],
+            f"WHERE database_name = {_literal(CATALOG)} ORDER BY schema_name, table_name, column_index"
         ).fetchall()
         result: dict[Relation, list[tuple[str, str]]] = {}
         for schema, name, column, dtype in rows:
             if schema not in _INTERNAL_SCHEMAS:
                 result.setdefault(Relation(schema, name), []).append((column, dtype))
         return result
+
+    # -- Python models: relations over this connection ----------------------------------------------
+
+    def read_arrow(self, table: exp.Table) -> pa.RecordBatchReader:
+        try:
+            return self.relation(table).to_arrow_reader()
+        except duckdb.Error as err:
+            raise EngineError(redact(str(err).strip())) from None
+
+    def relation(self, table: exp.Table) -> duckdb.DuckDBPyRelation:
+        """A lazy DuckDB relation over ``table`` on this connection: what a Python model builds on
+        it runs here, in the engine."""
+        try:
+            return self._con.sql(exp.select("*").from_(table).sql(dialect=self.dialect))
+        except duckdb.Error as err:
+            raise EngineError(redact(str(err).strip())) from None
+
+    def stage_relation(self, relation: duckdb.DuckDBPyRelation) -> exp.Table:
+        """Land a DuckDB relation in a temporary table, like :meth:`stage`. One built on this
+        connection runs in place; one from another connection streams in as Arrow."""
+        view = f"_gristmill_relation_{next(_names)}"
+        try:
+            relation.query(view, "SELECT 1")  # names the relation as a temporary view where it lives
+            ours = self._con.execute(  # no bound parameters: binding one makes DuckDB import pandas
+                f"SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = {_literal(view)}"
+            ).fetchone()
+            if not (ours and ours[0]):
+                relation.query(view, f"DROP VIEW {view}")
+                return self.stage(relation.to_arrow_reader())
+            name = f"_gristmill_stage_{next(_names)}"
+            relation.query(view, f"CREATE TEMPORARY TABLE {name} AS SELECT * FROM {view}")
+            self._run(f"DROP VIEW temp.main.{view}")
+        except duckdb.Error as err:
+            raise EngineError(redact(str(err).strip())) from None
+        return exp.table_(name, db="main", catalog="temp")
 
     def close(self) -> None:
         self._con.close()
