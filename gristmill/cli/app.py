@@ -60,6 +60,11 @@ def _workspace(project: Path):  # type: ignore[no-untyped-def]
     return Workspace(project)
 
 
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"gristmill {__version__}")
@@ -102,6 +107,7 @@ def run(
     from gristmill.runtime.events import StepFinished, StepStarted
 
     workspace = _workspace(project)
+    _warn(workspace.graph.warnings)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -145,7 +151,9 @@ def plan(
 ) -> None:
     """Show what `run --env ENV` would do and why, without changing anything: each model added,
     changed (breaking or non-breaking), affected through a column it reads, or unchanged."""
-    result = _workspace(project).plan(select, exclude, env=env, full_refresh=full_refresh)
+    workspace = _workspace(project)
+    _warn(workspace.graph.warnings)
+    result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
     console.print(render.plan_table(result))
     console.print(render.plan_summary(result))
 

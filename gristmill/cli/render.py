@@ -136,7 +136,8 @@ def summary_line(result: RunResult) -> Text:
     if s.get("discarded"):
         parts.append(f"{s['discarded']:,} discarded")
     checks = s["checks_passed"] + s["checks_failed"]
-    parts.append(f"{s['checks_passed']}/{checks} checks passed")
+    if checks:
+        parts.append(f"{s['checks_passed']}/{checks} checks passed")
     parts.append(f"{s['seconds']:.2f} s")
     return Text(
         ("OK  " if result.ok else "FAILED  ") + ", ".join(parts),

@@ -50,6 +50,15 @@ class AssetGraph:
     def upstream(self, name: str) -> tuple[str, ...]:
         return self.assets[name].upstream
 
+    @property
+    def warnings(self) -> list[str]:
+        """Models that pass through unparsed, and why."""
+        return [
+            f"{a.parsed.warning}; the model runs as written, without validation or column lineage"
+            for a in self.assets.values()
+            if a.parsed is not None and a.parsed.warning
+        ]
+
 
 def build_graph(project: Project) -> AssetGraph:
     assets: dict[str, Asset] = {}
@@ -79,7 +88,11 @@ def build_graph(project: Project) -> AssetGraph:
         # A model may read its own table (the rows it already holds): that is not a dependency.
         reads = tuple(
             dict.fromkeys(
-                ref.asset for p in (parsed, second) if p is not None for ref in p.reads if ref.asset != name
+                ref.asset
+                for p in (parsed, second)
+                if p is not None
+                for ref in p.reads
+                if ref.asset != name and (not p.passthrough or ref.asset in known)
             )
         )
         for p in (parsed, second):

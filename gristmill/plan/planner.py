@@ -229,7 +229,7 @@ def make_plan(
         action, reason = _decide(
             asset, parts, fingerprint, target, recorded, pointers, existing_columns, full_refresh
         )
-        if action == "build" and reason == "new version":
+        if action == "build" and reason in ("new version", "new: never built") and change != "added":
             reason = _describe(change, changed)
         elif action == "switch" and change not in ("unchanged", "added"):
             reason = f"{_describe(change, changed)}; {reason}"

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+import sqlglot
 from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._util.naming import snake_case
@@ -19,6 +20,8 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project import yamlfile
 from gristmill.project.checks import parse_check_items
+from gristmill.project.dbt import is_dbt_project, load_dbt_project
+from gristmill.project.python_models import load_python_model
 from gristmill.project.specs import (
     LOAD_KEYS,
     CheckSpec,
@@ -34,6 +37,7 @@ from gristmill.project.specs import (
     SourceTable,
     WriteMode,
 )
+from gristmill.project.unittests import UnitTestSpec, load_unit_tests
 from gristmill.project.validation import validated
 
 PROJECT_FILE = "gristmill.toml"
@@ -47,6 +51,7 @@ class Project:
     sources: dict[str, SourceSpec]
     models: dict[str, ModelSpec]
     checks: tuple[CheckSpec, ...]
+    unit_tests: tuple[UnitTestSpec, ...] = ()
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""
@@ -55,21 +60,23 @@ class Project:
 
 def find_root(start: Path) -> Path:
     for folder in (start.resolve(), *start.resolve().parents):
-        if (folder / PROJECT_FILE).is_file():
+        if (folder / PROJECT_FILE).is_file() or is_dbt_project(folder):
             return folder
     raise ProjectError(
-        f"no {PROJECT_FILE} in {start.resolve()} or any folder above it",
+        f"no {PROJECT_FILE} (or dbt_project.yml) in {start.resolve()} or any folder above it",
         hint="run `gristmill init <name>` to create a project, or pass --project <folder>",
     )
 
 
 def load_project(start: Path) -> Project:
     root = find_root(start)
+    if not (root / PROJECT_FILE).is_file():
+        return load_dbt_project(root)  # a dbt project folder, run as it is
     settings = _load_settings(root)
     sources, source_checks = _load_sources(root)
     models, header_checks = _load_models(root, settings)
     checks = [*header_checks, *source_checks, *_load_check_files(root)]
-    return Project(root, settings, sources, models, tuple(checks))
+    return Project(root, settings, sources, models, tuple(checks), load_unit_tests(root))
 
 
 # --- gristmill.toml -------------------------------------------------------------------------------
@@ -320,7 +327,8 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
     models: dict[str, ModelSpec] = {}
     checks: list[CheckSpec] = []
     folder = root / "models"
-    for path in sorted(folder.rglob("*.sql")):
+    python = [p for p in folder.rglob("*.py") if not p.name.startswith("_")]  # _*.py: helpers
+    for path in sorted([*folder.rglob("*.sql"), *python]):
         file = path.relative_to(root).as_posix()
         parts = path.relative_to(folder).parts
         if len(parts) < 2:
@@ -342,6 +350,10 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
                 location=file,
                 hint="rename one of them",
             )
+        if path.suffix == ".py":
+            models[asset], found = load_python_model(path, file, asset, settings)
+            checks.extend(found)
+            continue
         text = path.read_text(encoding="utf-8")
         header_lines, count = _split_header(text)
         data = _parse_header(header_lines, file)
@@ -402,6 +414,14 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
             )
         on = (lookup.on,) if isinstance(lookup.on, str) else tuple(lookup.on)
         lookups[column] = Lookup(lookup.dimension, on, lookup.at)
+    dialects = [d.value for d in sqlglot.Dialects if d.value]
+    if header.dialect not in dialects:
+        raise ConfigError(
+            f'unknown SQL dialect "{header.dialect}"',
+            location=where("dialect"),
+            hint=did_you_mean(header.dialect, dialects)
+            or "e.g. duckdb, snowflake, bigquery, postgres, spark",
+        )
     name = asset.split(".", 1)[1]
     return {
         "key": key,

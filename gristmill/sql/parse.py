@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlglot
-import sqlglot.dialects.duckdb  # loaded with the package, not inside the first run
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB  # loaded with the package, not inside the first run
+from sqlglot.tokens import TokenType
 
 from gristmill.errors import SQLError
 
 DIALECT = "duckdb"
+
+
+class Verbatim(exp.Expression):
+    """SQL text sqlglot could not parse, sent to the engine exactly as written."""
+
+    arg_types = {"this": True}
+
+
+DuckDB.Generator.TRANSFORMS[Verbatim] = lambda _, node: str(node.args["this"])
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,14 @@ class ParsedModel:
     reads: tuple[TableRef, ...]
     dialect: str = DIALECT
     """The dialect the model is written in."""
+    warning: str | None = None
+    """Why the model passes through unparsed (``file:line:col: message``), when it does."""
+    spans: tuple[tuple[int, int, str], ...] = ()
+    """Pass-through only: where each ``schema.name`` it reads appears in the text."""
+
+    @property
+    def passthrough(self) -> bool:
+        return self.warning is not None
 
     def position(self, node: exp.Expr) -> tuple[int, int] | None:
         """File line and column of a node, from the token offsets sqlglot records."""
@@ -52,6 +70,8 @@ class ParsedModel:
     @property
     def fingerprint_sql(self) -> str:
         """The SQL normalised so that formatting and comments do not count as a change."""
+        if self.passthrough:
+            return self.text
         return self.expression.sql(dialect=DIALECT, normalize=True, comments=False)
 
 
@@ -65,11 +85,8 @@ def parse_model(text: str, *, file: str, first_line: int = 1, dialect: str = DIA
         highlight = str(detail.get("highlight", ""))
         col = max(1, int(detail.get("col", 1)) - len(highlight) + 1)
         description = str(detail.get("description", "")).split(" for <class")[0]
-        raise SQLError(
-            f'syntax error near "{highlight}" ({description})',
-            location=f"{file}:{line}:{col}",
-            hint="fix the SQL at this position; a model is one SELECT statement",
-        ) from None
+        warning = f'{file}:{line}:{col}: cannot parse near "{highlight}" ({description})'
+        return _passthrough(text, file, first_line, dialect, warning)
     except sqlglot.TokenError as err:
         raise SQLError(f"cannot read the SQL: {err}", location=f"{file}:{first_line}") from None
     if len(statements) != 1:
@@ -112,3 +129,30 @@ def _reads(parsed: ParsedModel) -> tuple[TableRef, ...]:
         line, col = parsed.position(table) or (parsed.first_line, 1)
         refs.append(TableRef(asset_name(table), line, col))
     return tuple(refs)
+
+
+def _passthrough(text: str, file: str, first_line: int, dialect: str, warning: str) -> ParsedModel:
+    """A model sqlglot cannot parse: its reads are found in the token stream (``schema . name``
+    not part of a longer dotted name), and the text runs as written, with only those names
+    swapped for physical tables."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
+    except sqlglot.TokenError as err:
+        raise SQLError(f"cannot read the SQL: {err}", location=f"{file}:{first_line}") from None
+    names = (TokenType.VAR, TokenType.IDENTIFIER)
+    spans: list[tuple[int, int, str]] = []
+    refs: list[TableRef] = []
+    for i in range(len(tokens) - 2):
+        first, dot, second = tokens[i : i + 3]
+        if first.token_type not in names or dot.token_type != TokenType.DOT or second.token_type not in names:
+            continue
+        if (i > 0 and tokens[i - 1].token_type == TokenType.DOT) or (
+            i + 3 < len(tokens) and tokens[i + 3].token_type == TokenType.DOT
+        ):
+            continue
+        parts = [t.text if t.token_type == TokenType.IDENTIFIER else t.text.lower() for t in (first, second)]
+        asset = ".".join(parts)
+        spans.append((first.start, second.end + 1, asset))
+        refs.append(TableRef(asset, first_line + first.line - 1, first.col - len(first.text) + 1))
+    query = exp.select("*").from_(exp.Subquery(this=Verbatim(this=text), alias="_gm_model"))
+    return ParsedModel(file, text, first_line, query, tuple(refs), dialect, warning, tuple(spans))

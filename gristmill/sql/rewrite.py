@@ -6,13 +6,23 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from gristmill.sql.parse import ParsedModel, asset_name
+from gristmill.sql.parse import ParsedModel, Verbatim, asset_name
 
 
 def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]]) -> exp.Query:
     """A copy of the model's query where each ``schema.name`` read becomes ``catalog.schema.table``.
 
-    The original name stays as the alias, so ``invoice.invoice_id`` still resolves."""
+    The original name stays as the alias, so ``invoice.invoice_id`` still resolves. A model that
+    passes through unparsed has the names swapped in its text."""
+    if parsed.passthrough:
+        text = parsed.text
+        for start, end, asset in sorted(parsed.spans, reverse=True):
+            if asset in physical:
+                table = exp.table_(
+                    physical[asset][2], db=physical[asset][1], catalog=physical[asset][0], quoted=True
+                )
+                text = text[:start] + table.sql(dialect="duckdb") + text[end:]
+        return exp.select("*").from_(exp.Subquery(this=Verbatim(this=text), alias="_gm_model"))
 
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.db and asset_name(node) in physical:

@@ -17,6 +17,8 @@ _UNKNOWN_COLUMN = re.compile(r"""(?:Unknown column: |Column ')"?([^"']+)"?'?""")
 
 
 def check_tables(parsed: ParsedModel, known: Sequence[str]) -> None:
+    if parsed.passthrough:
+        return  # its dotted names may be columns; only known assets count as reads
     for ref in parsed.reads:
         if ref.asset in known:
             continue
@@ -38,6 +40,8 @@ def qualify_model(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> 
     """The model's query with every column qualified, or an SQLError naming the column that does
     not exist. ``schemas`` maps each asset the model reads to its column names. Returns None when
     sqlglot cannot reason about the query (the engine then has the last word)."""
+    if parsed.passthrough:
+        return None
     by_schema: dict[str, dict[str, dict[str, str]]] = {}
     for asset, columns in schemas.items():
         schema, name = asset.split(".", 1)
