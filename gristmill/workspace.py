@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from gristmill._util.suggest import did_you_mean
 from gristmill.connectors import Source, open_source
-from gristmill.engines import Engine, open_engine
+from gristmill.engines import Engine, lake_snapshot, open_engine
 from gristmill.errors import ConfigError, GristmillError, SelectionError
 from gristmill.plan import Asset, AssetGraph, Plan, build_graph, make_plan, select
 from gristmill.plan.lineage import Lineage
@@ -32,6 +32,7 @@ from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
 from gristmill.state import RunHistory, RunRecord, StepRecord, open_history, read_versions
 from gristmill.state.environments import read_pointers, switch
+from gristmill.state.lake_state import LakeState
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,15 @@ class CachedAnalyser:
 class Workspace:
     def __init__(self, start: Path | str = ".") -> None:
         self.project: Project = load_project(Path(start))
-        self.graph: AssetGraph = build_graph(self.project)
+        state = self._path(self.project.settings.storage.state)
+        summaries: dict[str, str] = {}
+        if state.exists():
+            history = self._history()
+            try:
+                summaries = history.parse_summaries()
+            finally:
+                history.close()
+        self.graph: AssetGraph = build_graph(self.project, summaries)
         self._sources: dict[str, Source] = {}
 
     @property
@@ -173,16 +182,30 @@ class Workspace:
         env: str = "prod",
         full_refresh: bool = False,
     ) -> Plan:
-        with self._engine(read_only=True) as engine:
-            history = self._history()
-            try:
-                return self._plan(engine, history, selection, exclude, env, full_refresh)
-            finally:
-                history.close()
+        history = self._history()
+        try:
+            lake = self._remembered(history)
+            if lake is None:
+                with self._engine(read_only=True) as engine:
+                    lake = LakeState.read(engine) if engine else LakeState()
+            return self._plan(lake, history, selection, exclude, env, full_refresh)
+        finally:
+            history.close()
+
+    def _remembered(self, history: RunHistory) -> LakeState | None:
+        """The lake state the last run left, if the lake has not committed since."""
+        snapshot = lake_snapshot(self.project.settings, self.root)
+        found = history.lake_cache() if snapshot else None
+        return LakeState.from_json(found[1]) if found and found[0] == snapshot else None
+
+    def _remember(self, engine: Engine, history: RunHistory) -> None:
+        snapshot = lake_snapshot(self.project.settings, self.root)
+        if snapshot:
+            history.save_lake_cache(snapshot, LakeState.read(engine).to_json())
 
     def _plan(
         self,
-        engine: Engine | None,
+        lake: LakeState,
         history: RunHistory,
         selection: Iterable[str],
         exclude: Iterable[str],
@@ -191,11 +214,9 @@ class Workspace:
     ) -> Plan:
         _check_env(env)
         chosen = select(self.graph, selection, exclude)
-        existing = (
-            {str(rel): [c for c, _ in cols] for rel, cols in engine.columns().items()} if engine else {}
-        )
-        recorded = read_versions(engine) if engine else {}
-        pointers = read_pointers(engine, env) if engine else {}
+        existing = lake.columns
+        recorded = lake.versions
+        pointers = lake.env(env)
         markers: dict[str, str | None] = {}
         source_columns: dict[str, list[str]] = {}
         for name in chosen:
@@ -214,6 +235,7 @@ class Workspace:
             read_here = bool(asset.checks) or any(child in chosen for child in self.graph.children[name])
             if read_here and (full_refresh or stale or name not in existing):
                 source_columns[name] = source.schema(asset.table).names
+        history.save_parse_summaries(dict(self.graph.parsed_now))
         analyser = CachedAnalyser(history)
         try:
             return make_plan(
@@ -225,7 +247,7 @@ class Workspace:
                 source_columns=source_columns,
                 markers=markers,
                 env=env,
-                baseline=read_pointers(engine, "prod") if engine and env != "prod" else None,
+                baseline=lake.env("prod") if env != "prod" else None,
                 full_refresh=full_refresh,
                 analyser=analyser,
                 python_fingerprint=python_fingerprint,
@@ -244,33 +266,54 @@ class Workspace:
         listener: Listener | None = None,
     ) -> RunResult:
         lock = self._path(self.project.settings.storage.state).parent / "run.lock"
-        with run_lock(lock, wait=wait), self._engine(read_only=False) as engine:
-            assert engine is not None
+        words = [*selection, *(f"--exclude {e}" for e in exclude)]
+        words += [f"--env {env}"] if env != "prod" else []
+        with run_lock(lock, wait=wait):
             history = self._history()
             try:
                 history.mark_abandoned()
-                plan = self._plan(engine, history, selection, exclude, env, full_refresh)
-                words = [*selection, *(f"--exclude {e}" for e in exclude)]
-                run_id = history.start_run(
-                    "run", " ".join([*words, *([f"--env {env}"] if env != "prod" else [])])
-                )
-                result = execute(
-                    plan,
-                    engine=engine,
-                    sources=self.source,
-                    history=history,
-                    run_id=run_id,
-                    pointers=read_pointers(engine, env),
-                    listener=listener,
-                    python_model=run_python_model,
-                )
-                history.finish_run(
-                    run_id, "success" if result.ok else "failed", result.seconds, result.summary()
-                )
-                return result
+                lake = self._remembered(history)
+                plan = self._plan(lake, history, selection, exclude, env, full_refresh) if lake else None
+                if (
+                    lake is not None
+                    and plan is not None
+                    and not (plan.builds or plan.switches or plan.removed)
+                ):
+                    # Nothing to do, and the lake has not changed since it was read: no engine needed.
+                    return self._record(plan, history, words, None, lake.env(env), listener)
+                with self._engine(read_only=False) as engine:
+                    assert engine is not None
+                    lake = LakeState.read(engine)
+                    plan = self._plan(lake, history, selection, exclude, env, full_refresh)
+                    result = self._record(plan, history, words, engine, lake.env(env), listener)
+                    self._remember(engine, history)
+                    return result
             finally:
                 history.close()
                 self.close()
+
+    def _record(
+        self,
+        plan: Plan,
+        history: RunHistory,
+        words: list[str],
+        engine: Engine | None,
+        pointers: Mapping[str, str],
+        listener: Listener | None,
+    ) -> RunResult:
+        run_id = history.start_run("run", " ".join(words))
+        result = execute(
+            plan,
+            engine=engine,
+            sources=self.source,
+            history=history,
+            run_id=run_id,
+            pointers=pointers,
+            listener=listener,
+            python_model=run_python_model,
+        )
+        history.finish_run(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
+        return result
 
     def promote(self, source_env: str, target_env: str = "prod") -> dict[str, str]:
         """Point ``target_env`` at the tables ``source_env`` serves: nothing is rebuilt. Returns the
@@ -294,6 +337,7 @@ class Workspace:
                 with engine.transaction():
                     switch(engine, target_env, changed, [], run_id)
                 history.finish_run(run_id, "success", 0.0, {"switched": len(changed)})
+                self._remember(engine, history)
             finally:
                 history.close()
             return changed

@@ -11,7 +11,17 @@ if TYPE_CHECKING:
 
     from gristmill.config.settings import ProjectSettings
 
-__all__ = ["Engine", "Relation", "open_engine"]
+__all__ = ["Engine", "Relation", "lake_snapshot", "open_engine"]
+
+
+def lake_snapshot(settings: ProjectSettings, root: Path) -> str | None:
+    """The lake's current snapshot, read without attaching it, or None when that cannot be told
+    cheaply (a catalog that is not a local SQLite file, or none yet)."""
+    if settings.engine.kind != "duckdb":
+        return None
+    from gristmill.engines.duckdb.engine import catalog_snapshot
+
+    return catalog_snapshot(settings, root)
 
 
 def open_engine(settings: ProjectSettings, root: Path, *, read_only: bool = False) -> Engine:

@@ -11,7 +11,7 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, CycleError
 from gristmill.project.loader import Project
 from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
-from gristmill.sql.parse import ParsedModel, parse_model
+from gristmill.sql.parse import ParsedModel, parse_cached, parse_model
 from gristmill.sql.validate import check_tables
 
 AssetKind = Literal["source", "table", "view", "incremental", "snapshot", "dimension", "fact"]
@@ -46,6 +46,8 @@ class AssetGraph:
     order: tuple[str, ...]
     """Every asset after everything it reads."""
     children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    parsed_now: Mapping[str, str] = field(default_factory=dict)
+    """Parse summaries of models parsed while building the graph (new or changed text), to keep."""
 
     def upstream(self, name: str) -> tuple[str, ...]:
         return self.assets[name].upstream
@@ -60,7 +62,11 @@ class AssetGraph:
         ]
 
 
-def build_graph(project: Project) -> AssetGraph:
+def build_graph(project: Project, summaries: Mapping[str, str] | None = None) -> AssetGraph:
+    """``summaries`` holds what earlier parses found (see ``parse_cached``): unchanged models are
+    not parsed again until a run builds them."""
+    fresh: dict[str, str] = {}
+    known_summaries = summaries or {}
     assets: dict[str, Asset] = {}
     for source in project.sources.values():
         for table in source.tables.values():
@@ -77,7 +83,14 @@ def build_graph(project: Project) -> AssetGraph:
                     )
             assets[name] = Asset(name, model.kind, model.reads, model.tags, model=model)
             continue
-        parsed = parse_model(model.sql, file=model.file, first_line=model.sql_line, dialect=model.dialect)
+        parsed = parse_cached(
+            model.sql,
+            file=model.file,
+            first_line=model.sql_line,
+            dialect=model.dialect,
+            summaries=known_summaries,
+            fresh=fresh,
+        )
         second = (
             parse_model(
                 model.incremental_sql, file=model.file, first_line=model.sql_line, dialect=model.dialect
@@ -98,6 +111,15 @@ def build_graph(project: Project) -> AssetGraph:
         for p in (parsed, second):
             if p is not None:
                 check_tables(p, [*known, name] if p is second else known)
+        for column, lookup in model.lookups.items():
+            if lookup.dimension not in known:
+                raise ConfigError(
+                    f'lookups.{column}: unknown dimension "{lookup.dimension}"',
+                    location=model.file,
+                    hint=did_you_mean(lookup.dimension, known),
+                )
+        # A fact reads the dimensions it looks keys up in, even when its SQL does not name them.
+        reads = tuple(dict.fromkeys([*reads, *(lookup.dimension for lookup in model.lookups.values())]))
         assets[name] = Asset(
             name, model.kind, reads, model.tags, model=model, parsed=parsed, incremental_parsed=second
         )
@@ -131,4 +153,4 @@ def build_graph(project: Project) -> AssetGraph:
     for name in order:
         for parent in assets[name].upstream:
             children[parent].append(name)
-    return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()})
+    return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()}, fresh)

@@ -28,6 +28,9 @@ from gristmill.errors import ConfigError, SelectionError
 from gristmill.plan.graph import Asset, AssetGraph
 from gristmill.sql.lineage import ROWS, Analysis, analyse
 from gristmill.sql.parse import ParsedModel
+from gristmill.sql.writes import IS_CURRENT, ROW_HASH, VALID_FROM, VALID_TO
+
+HISTORY_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, ROW_HASH)
 
 PHYSICAL_PREFIX = "_gm_"
 
@@ -207,7 +210,7 @@ def make_plan(
             if asset.parsed is not None and len(known) == len(schemas):
                 analysis = analyser(asset.parsed, known)
             _model_prints(asset, definition, analysis, prints)
-            columns[name] = analysis.columns if analysis and analysis.columns is not None else None
+            columns[name] = _output_columns(asset, analysis.columns if analysis else None)
         version = prints.version[name]
         prints.data[name] = data
         target = physical_name(asset, version)
@@ -301,15 +304,31 @@ def _model_prints(asset: Asset, definition: str, analysis: Analysis | None, prin
     kind = digest([definition if asset.kind != "view" and asset.kind != "table" else asset.kind])
     if asset.kind in ("view", "table"):
         rows = digest([kind, own[ROWS]])
-        cols = {c: digest([rows, fp]) for c, fp in own.items() if c != ROWS}
     else:
         # Incremental and history kinds keep state across runs: any change to the definition
-        # (keys, intervals, SQL) asks for a new table.
-        rows = digest([definition, own[ROWS]])
-        cols = {c: digest([rows, fp]) for c, fp in own.items() if c != ROWS}
+        # (keys, intervals, SQL) asks for a new table. A fact also reads its dimensions' keys.
+        assert asset.model is not None
+        dimensions = [prints.version.get(lookup.dimension) for lookup in asset.model.lookups.values()]
+        rows = digest([definition, own[ROWS], dimensions])
+    cols = {c: digest([rows, fp]) for c, fp in own.items() if c != ROWS}
     prints.rows[name] = rows
     prints.columns[name] = {**cols, ROWS: rows}
     prints.version[name] = digest([rows, sorted(cols.items())])
+
+
+def _output_columns(asset: Asset, selected: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The columns the asset's table will have: what its query selects, plus what its kind adds."""
+    if selected is None or asset.model is None:
+        return None if selected is None else tuple(selected)
+    model = asset.model
+    added: list[str] = []
+    if asset.kind == "dimension" and model.surrogate_key:
+        added.append(model.surrogate_key)
+    if asset.kind == "fact":
+        added.extend(model.lookups)
+    if asset.kind in ("snapshot", "dimension"):
+        added.extend(HISTORY_COLUMNS)
+    return tuple(dict.fromkeys([*added, *selected]))
 
 
 def _reads(asset: Asset, analysis: Analysis | None, prints: _Fingerprints) -> dict[str, str]:

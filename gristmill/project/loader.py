@@ -6,13 +6,13 @@ import re
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
@@ -273,6 +273,14 @@ class _LookupDecl(BaseModel):
     on: str | list[str]
     at: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true.
+        if isinstance(data, dict) and True in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
 
 class _ModelHeader(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -285,7 +293,7 @@ class _ModelHeader(BaseModel):
     key: str | list[str] = []
     time: str | None = None
     interval: Interval = "day"
-    start: str | None = None
+    start: str | date | None = None
     lookback: int = Field(default=0, ge=0)
     dialect: str = "duckdb"
     schedule: str | None = None
@@ -295,6 +303,7 @@ class _ModelHeader(BaseModel):
 
 
 _HEADER_KEYS = tuple(_ModelHeader.model_fields)
+_DIALECTS = frozenset(d.value for d in sqlglot.Dialects if d.value)
 _COMMENT = re.compile(r"^\s*--\s?(.*)$")
 
 
@@ -398,7 +407,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         ("surrogate_key", ("dimension",)),
         ("type2", ("dimension",)),
         ("lookups", ("fact",)),
-        ("start", ("incremental",)),
+        ("start", ("incremental", "fact")),
     ):
         if getattr(header, option) and kind not in kinds:
             raise ConfigError(
@@ -414,8 +423,8 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
             )
         on = (lookup.on,) if isinstance(lookup.on, str) else tuple(lookup.on)
         lookups[column] = Lookup(lookup.dimension, on, lookup.at)
-    dialects = [d.value for d in sqlglot.Dialects if d.value]
-    if header.dialect not in dialects:
+    if header.dialect not in _DIALECTS:
+        dialects = sorted(_DIALECTS)
         raise ConfigError(
             f'unknown SQL dialect "{header.dialect}"',
             location=where("dialect"),
@@ -427,7 +436,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "key": key,
         "time": header.time,
         "interval": header.interval,
-        "start": header.start,
+        "start": header.start.isoformat() if isinstance(header.start, date) else header.start,
         "lookback": header.lookback,
         "dialect": header.dialect,
         "schedule": header.schedule,

@@ -23,6 +23,7 @@ from gristmill.plan.planner import Plan, Step
 from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
 from gristmill.runtime.loader import LoadResult, load_table
+from gristmill.runtime.materialize import materialize
 from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
 from gristmill.state.environments import switch
@@ -86,7 +87,7 @@ class RunResult:
 def execute(
     plan: Plan,
     *,
-    engine: Engine,
+    engine: Engine | None,
     sources: Callable[[str], Source],
     history: RunHistory,
     run_id: int,
@@ -118,6 +119,7 @@ def execute(
         elif step.action == "switch":
             outcome = StepResult(step.name, step.asset.kind, "switch", "switched", step.reason)
         else:
+            assert engine is not None, "a plan that builds needs an engine"
             notify(StepStarted(step.name, step.asset.kind, step.reason))
             context = _Context(engine, sources, run_id, run_time, serving, python_model)
             outcome = _build(step, context)
@@ -138,6 +140,7 @@ def execute(
         )
         notify(StepFinished(outcome))
     if switched or plan.removed:
+        assert engine is not None, "a plan that switches needs an engine"
         with engine.transaction():
             switch(engine, plan.env, switched, plan.removed, run_id)
     result.seconds = time.perf_counter() - started
@@ -260,13 +263,6 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
         parsed = asset.incremental_parsed if incremental and asset.incremental_parsed else asset.parsed
         query = render(parsed, {up: _parts(context.physical(up)) for up in (*asset.upstream, asset.name)})
     try:
-        try:
-            from gristmill.runtime.materialize import materialize
-        except ImportError:  # TEMPORARY
-            if asset.kind == "view":
-                engine.create_view_as(target, query)
-                return None
-            return engine.create_table_as(target, query)
         return materialize(
             engine,
             model,

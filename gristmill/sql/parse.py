@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlglot
@@ -32,12 +35,15 @@ class TableRef:
     col: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ParsedModel:
+    """A model's SQL with what it reads. The tree is parsed on first use: a model known from an
+    earlier run (``summary``) plans without being parsed again."""
+
     file: str
     text: str
     first_line: int
-    expression: exp.Query
+    tree: exp.Query | None
     reads: tuple[TableRef, ...]
     dialect: str = DIALECT
     """The dialect the model is written in."""
@@ -45,10 +51,32 @@ class ParsedModel:
     """Why the model passes through unparsed (``file:line:col: message``), when it does."""
     spans: tuple[tuple[int, int, str], ...] = ()
     """Pass-through only: where each ``schema.name`` it reads appears in the text."""
+    normalised: str | None = None
 
     @property
     def passthrough(self) -> bool:
         return self.warning is not None
+
+    @property
+    def expression(self) -> exp.Query:
+        if self.tree is None:
+            fresh = parse_model(self.text, file=self.file, first_line=self.first_line, dialect=self.dialect)
+            object.__setattr__(self, "tree", fresh.expression)
+        assert self.tree is not None
+        return self.tree
+
+    def summary(self) -> str:
+        """What planning needs without the tree, as JSON: reads and the normalised SQL's digest."""
+        reads = [[r.asset, r.line, r.col] for r in self.reads]
+        return json.dumps({"reads": reads, "normalised": self.fingerprint_sql})
+
+    @classmethod
+    def from_summary(
+        cls, summary: str, *, text: str, file: str, first_line: int, dialect: str
+    ) -> ParsedModel:
+        data = json.loads(summary)
+        reads = tuple(TableRef(a, line, col) for a, line, col in data["reads"])
+        return cls(file, text, first_line, None, reads, dialect, normalised=data["normalised"])
 
     def position(self, node: exp.Expr) -> tuple[int, int] | None:
         """File line and column of a node, from the token offsets sqlglot records."""
@@ -69,10 +97,16 @@ class ParsedModel:
 
     @property
     def fingerprint_sql(self) -> str:
-        """The SQL normalised so that formatting and comments do not count as a change."""
-        if self.passthrough:
-            return self.text
-        return self.expression.sql(dialect=DIALECT, normalize=True, comments=False)
+        """A digest of the SQL normalised so that formatting and comments do not count as a change."""
+        if self.normalised is None:
+            sql = (
+                self.text
+                if self.passthrough
+                else self.expression.sql(dialect=DIALECT, normalize=True, comments=False)
+            )
+            object.__setattr__(self, "normalised", hashlib.sha256(sql.encode()).hexdigest())
+        assert self.normalised is not None
+        return self.normalised
 
 
 def parse_model(text: str, *, file: str, first_line: int = 1, dialect: str = DIALECT) -> ParsedModel:
@@ -156,3 +190,30 @@ def _passthrough(text: str, file: str, first_line: int, dialect: str, warning: s
         refs.append(TableRef(asset, first_line + first.line - 1, first.col - len(first.text) + 1))
     query = exp.select("*").from_(exp.Subquery(this=Verbatim(this=text), alias="_gm_model"))
     return ParsedModel(file, text, first_line, query, tuple(refs), dialect, warning, tuple(spans))
+
+
+def source_key(text: str, *, file: str, first_line: int, dialect: str) -> str:
+    """Identifies a model's text as written, for the cache of parse summaries."""
+    return hashlib.sha256(json.dumps([file, first_line, dialect, text]).encode()).hexdigest()
+
+
+def parse_cached(
+    text: str,
+    *,
+    file: str,
+    first_line: int,
+    dialect: str,
+    summaries: Mapping[str, str],
+    fresh: dict[str, str],
+) -> ParsedModel:
+    """The model from its cached summary when the text is unchanged; parsed (and the summary
+    added to ``fresh``) otherwise."""
+    key = source_key(text, file=file, first_line=first_line, dialect=dialect)
+    if key in summaries:
+        return ParsedModel.from_summary(
+            summaries[key], text=text, file=file, first_line=first_line, dialect=dialect
+        )
+    parsed = parse_model(text, file=file, first_line=first_line, dialect=dialect)
+    if not parsed.passthrough:
+        fresh[key] = parsed.summary()
+    return parsed

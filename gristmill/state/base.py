@@ -8,6 +8,18 @@ from gristmill.state.records import RunRecord, StepRecord
 
 
 class RunHistory(Protocol):
+    def lake_cache(self) -> tuple[str, str] | None:
+        """(catalog snapshot, LakeState JSON) remembered by the last run, if any."""
+        ...
+
+    def save_lake_cache(self, snapshot: str, state: str) -> None: ...
+
+    def parse_summaries(self) -> dict[str, str]:
+        """What earlier parses of model texts found, by text key."""
+        ...
+
+    def save_parse_summaries(self, summaries: dict[str, str]) -> None: ...
+
     def lineage(self, keys: list[str]) -> dict[str, str]:
         """Stored model analyses (column lineage, JSON) by key."""
         ...

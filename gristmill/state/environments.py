@@ -33,6 +33,18 @@ def read_pointers(engine: Engine, env: str) -> dict[str, str]:
     return {row["asset"]: row["physical"] for row in engine.query(query).to_pylist()}
 
 
+def read_all_pointers(engine: Engine) -> dict[str, dict[str, str]]:
+    """environment -> asset -> physical table, for every environment."""
+    if not engine.exists(ENVIRONMENTS):
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for row in engine.query(
+        exp.select("env", "asset", "physical").from_(engine.table(ENVIRONMENTS))
+    ).to_pylist():
+        found.setdefault(row["env"], {})[row["asset"]] = row["physical"]
+    return found
+
+
 def environments(engine: Engine) -> dict[str, int]:
     """Every environment and how many models it serves."""
     if not engine.exists(ENVIRONMENTS):

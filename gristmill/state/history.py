@@ -75,6 +75,19 @@ MIGRATIONS: tuple[str, ...] = (
         analysis    TEXT NOT NULL           -- JSON, see gristmill.sql.lineage.Analysis
     )
     """,
+    """
+    -- what parsing a model's text found (tables read, normalised digest), keyed by the text
+    CREATE TABLE model_parse (
+        key         TEXT PRIMARY KEY,
+        summary     TEXT NOT NULL
+    );
+    -- the lake's versions, pointers and columns as of one catalog snapshot (see state/lake_state.py)
+    CREATE TABLE lake_cache (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        snapshot    TEXT NOT NULL,
+        state       TEXT NOT NULL
+    )
+    """,
 )
 
 
@@ -110,6 +123,22 @@ class SQLiteHistory:
                 for statement in filter(str.strip, MIGRATIONS[number].split(";")):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
+            self._db.execute("COMMIT")
+
+    def lake_cache(self) -> tuple[str, str] | None:
+        row = self._db.execute("SELECT snapshot, state FROM lake_cache").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def save_lake_cache(self, snapshot: str, state: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO lake_cache VALUES (1, ?, ?)", (snapshot, state))
+
+    def parse_summaries(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, summary FROM model_parse").fetchall())
+
+    def save_parse_summaries(self, summaries: dict[str, str]) -> None:
+        if summaries:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO model_parse VALUES (?, ?)", list(summaries.items()))
             self._db.execute("COMMIT")
 
     def lineage(self, keys: list[str]) -> dict[str, str]:

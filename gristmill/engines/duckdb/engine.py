@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -259,20 +260,45 @@ class DuckDBEngine:
         """Land a DuckDB relation in a temporary table, like :meth:`stage`. One built on this
         connection runs in place; one from another connection streams in as Arrow."""
         view = f"_gristmill_relation_{next(_names)}"
+        temporary_view = exp.table_(view, db="main", catalog="temp")
+        drop = exp.Drop(tables=[temporary_view], kind="VIEW", exists=True).sql(dialect=self.dialect)
         try:
             relation.query(view, "SELECT 1")  # names the relation as a temporary view where it lives
-            ours = self._con.execute(  # no bound parameters: binding one makes DuckDB import pandas
-                f"SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = {_literal(view)}"
-            ).fetchone()
+            probe = (
+                exp.select("count(*)")
+                .from_("duckdb_views()")
+                .where(exp.and_("temporary", exp.column("view_name").eq(exp.Literal.string(view))))
+            )
+            ours = self._con.execute(probe.sql(dialect=self.dialect)).fetchone()  # unbound: no pandas
             if not (ours and ours[0]):
-                relation.query(view, f"DROP VIEW {view}")
+                relation.query(view, drop)
                 return self.stage(relation.to_arrow_reader())
             name = f"_gristmill_stage_{next(_names)}"
-            relation.query(view, f"CREATE TEMPORARY TABLE {name} AS SELECT * FROM {view}")
-            self._run(f"DROP VIEW temp.main.{view}")
+            temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+            query = exp.select("*").from_(view)
+            create = exp.Create(this=exp.table_(name), kind="TABLE", properties=temporary, expression=query)
+            relation.query(view, create.sql(dialect=self.dialect))
+            self._run(drop)
         except duckdb.Error as err:
             raise EngineError(redact(str(err).strip())) from None
         return exp.table_(name, db="main", catalog="temp")
 
     def close(self) -> None:
         self._con.close()
+
+
+def catalog_snapshot(settings: ProjectSettings, root: Path) -> str | None:
+    """The newest snapshot id in a local SQLite DuckLake catalog (DuckLake's own table), read
+    with SQLite alone."""
+    catalog = settings.storage.catalog
+    if "://" in catalog:
+        return None
+    path = (root / catalog).resolve()
+    if not path.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True, timeout=30)) as db:
+            row = db.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None or row[0] is None else f"{path.as_posix()}#{row[0]}"

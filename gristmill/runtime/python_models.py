@@ -1,0 +1,171 @@
+"""Run a Python model: hand its function the tables it reads, in the form each parameter asks for,
+and stage what it returns, so the executor materializes it like a SQL model's query.
+
+A DuckDB relation (the default) is lazy: what the function builds on it runs in the engine, and a
+relation it returns is staged in place, so rows never cross Python. Arrow, polars and pandas
+inputs are read whole; results in those forms are staged as Arrow record batches."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from gristmill.engines.base import Engine
+from gristmill.engines.duckdb import DuckDBEngine
+from gristmill.errors import EngineError, ProjectError
+from gristmill.project.python_models import (
+    Parameter,
+    PythonModel,
+    check_reads,
+    load_function,
+    python_model_fingerprint,
+)
+from gristmill.project.specs import ModelSpec
+
+__all__ = ["check_reads", "python_model_fingerprint", "run_python_model"]
+
+ACCEPTED_RESULTS = (
+    "a pyarrow Table, RecordBatch or RecordBatchReader, a polars DataFrame or LazyFrame, "
+    "a pandas DataFrame, or a DuckDB relation"
+)
+_LIBRARIES = {"polars": "polars", "polars_lazy": "polars", "pandas": "pandas"}
+
+
+def run_python_model(engine: Engine, model: ModelSpec, physical: Callable[[str], exp.Table]) -> exp.Query:
+    """Call the model's function on its upstream tables (``physical`` names each asset's table) and
+    return a query over the staged result, to be written like a SQL model's."""
+    found = load_function(model)
+    parameters = found.parameters(model.reads)
+    inputs = _Inputs(engine, found)
+    try:
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for parameter in parameters:
+            value = inputs.read(parameter, physical(parameter.asset))
+            if parameter.positional:
+                args.append(value)
+            else:
+                kwargs[parameter.name] = value
+        try:
+            with found.on_path():
+                result = found.function(*args, **kwargs)
+        except Exception as err:
+            raise found.failure(err, f"{found.name}() failed") from None
+        return exp.select("*").from_(_stage(engine, found, result))
+    finally:
+        inputs.close()
+
+
+class _Inputs:
+    """Upstream tables in the form a parameter asks for."""
+
+    def __init__(self, engine: Engine, found: PythonModel) -> None:
+        self.engine = engine
+        self.found = found
+        self._private: duckdb.DuckDBPyConnection | None = None
+
+    def read(self, parameter: Parameter, table: exp.Table) -> Any:
+        try:
+            if parameter.form == "relation":
+                return self._relation(table)
+            arrow = self.engine.read_arrow(table).read_all()
+        except EngineError as err:
+            raise ProjectError(
+                f'{self.found.name}(): reading {parameter.asset} for "{parameter.name}" failed: '
+                + err.message,
+                location=self.found.where("reads"),
+                hint=f"build it first: gristmill run -s +{parameter.asset}",
+            ) from None
+        if parameter.form == "arrow":
+            return arrow
+        library = _library(_LIBRARIES[parameter.form], parameter, self.found)
+        if parameter.form == "pandas":
+            return arrow.to_pandas()
+        frame = library.from_arrow(arrow)
+        return frame.lazy() if parameter.form == "polars_lazy" else frame
+
+    def _relation(self, table: exp.Table) -> duckdb.DuckDBPyRelation:
+        if isinstance(self.engine, DuckDBEngine):
+            return self.engine.relation(table)
+        # Another engine: the rows come over as Arrow, into a private in-memory DuckDB.
+        if self._private is None:
+            self._private = duckdb.connect()
+        return self._private.from_arrow(self.engine.read_arrow(table).read_all())
+
+    def close(self) -> None:
+        if self._private is not None:
+            self._private.close()
+
+
+def _library(name: str, parameter: Parameter, found: PythonModel) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ProjectError(
+            f'{found.name}(): parameter "{parameter.name}" asks for a {name} data frame, '
+            f"but {name} is not installed",
+            location=found.where(),
+            hint=f"pip install {name}, or annotate the parameter with another form",
+        ) from None
+
+
+def _stage(engine: Engine, found: PythonModel, result: Any) -> exp.Table:
+    what = _described(result)
+    try:
+        if isinstance(result, duckdb.DuckDBPyRelation):
+            if isinstance(engine, DuckDBEngine):
+                return engine.stage_relation(result)
+            return engine.stage(result.to_arrow_reader())
+        try:
+            reader = _arrow(result)
+        except Exception as err:
+            raise found.failure(err, f"{found.name}() returned {what}, which Arrow cannot hold") from None
+        if reader is None:
+            raise ProjectError(
+                f"{found.name}() returned {what}, not a table",
+                location=found.where(),
+                hint=("did the function forget to return? " if result is None else "")
+                + f"return {ACCEPTED_RESULTS}",
+            )
+        return engine.stage(reader)
+    except EngineError as err:
+        detail = err.message.split("\n\n", 1)[0]  # not the staging statement DuckDB quotes
+        raise ProjectError(
+            f"{found.name}() returned {what}, which failed when run: {detail}", location=found.where()
+        ) from None
+
+
+def _arrow(result: Any) -> pa.RecordBatchReader | None:
+    """The result as record batches (columnar conversions only), or None for anything else."""
+    if isinstance(result, pa.RecordBatchReader):
+        return result
+    if isinstance(result, pa.Table):
+        return result.to_reader()
+    if isinstance(result, pa.RecordBatch):
+        return pa.Table.from_batches([result]).to_reader()
+    package, name = type(result).__module__.partition(".")[0], type(result).__name__
+    if package == "polars" and name in ("DataFrame", "LazyFrame"):
+        frame = result.collect() if name == "LazyFrame" else result
+        return frame.to_arrow().to_reader()
+    if package == "pandas" and name == "DataFrame":
+        keep = any(level is not None for level in result.index.names)  # a named index is data
+        table = pa.Table.from_pandas(result, preserve_index=keep)
+        return table.replace_schema_metadata(None).to_reader()
+    if hasattr(result, "__arrow_c_stream__") and not isinstance(result, pa.Array | pa.ChunkedArray):
+        return pa.RecordBatchReader.from_stream(result)
+    return None
+
+
+def _described(result: Any) -> str:
+    if result is None:
+        return "None"
+    kind = type(result)
+    package = kind.__module__.partition(".")[0]
+    if package in ("builtins", "_duckdb", "duckdb"):
+        return "a DuckDB relation" if isinstance(result, duckdb.DuckDBPyRelation) else kind.__name__
+    return f"{'pyarrow' if package == 'pyarrow' else package}.{kind.__name__}"
