@@ -274,9 +274,12 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
             physical=context.physical,
         ).rows
     except EngineError as err:
+        unparsed = asset.parsed is not None and asset.parsed.passthrough
         raise EngineError(
             f"{model.file}: the engine rejected the model: {err}",
-            hint="the SQL passed validation, so check types and functions for the engine",
+            hint=f"the SQL could not be parsed ({asset.parsed.warning}), so it ran as written; fix it there"
+            if unparsed and asset.parsed is not None
+            else "the SQL passed validation, so check types and functions for the engine",
         ) from None
 
 

@@ -10,7 +10,9 @@ from gristmill.sql.parse import parse_model
 
 ORDERS = {"staging.orders": ["id", "customer_id", "amount", "status", "note"]}
 MODEL = """
-with paid as (select id, customer_id, amount * 2 as doubled, status from staging.orders where status <> 'void'),
+with paid as (
+    select id, customer_id, amount * 2 as doubled, status from staging.orders where status <> 'void'
+),
 totals as (select customer_id, sum(doubled) as total, count(*) as n from paid group by 1)
 select paid.id, paid.status, totals.total, totals.n, upper(paid.status) as shout
 from paid left join totals using (customer_id)

@@ -1,0 +1,109 @@
+"""Run a dbt project folder as it is: its models, seeds, snapshots, macros and schema tests become
+Gristmill models, a files source and checks. See docs/dbt.md for what is supported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gristmill.config.settings import ProjectSettings
+from gristmill.errors import ConfigError
+from gristmill.project.dbt.compile import Collecting, Compiler
+from gristmill.project.dbt.config import (
+    DBT_PROJECT_FILE,
+    DbtProject,
+    Target,
+    is_dbt_project,
+    read_project,
+    read_target,
+)
+from gristmill.project.dbt.context import Scope, build_context
+from gristmill.project.dbt.jinja import Jinja
+from gristmill.project.dbt.nodes import find_models, find_seeds, find_snapshots
+from gristmill.project.dbt.properties import read_properties
+from gristmill.project.dbt.seeds import SEEDS_SOURCE, seeds_source
+from gristmill.project.dbt.tests import dbt_checks
+from gristmill.project.specs import CheckSpec, SourceSpec
+
+if TYPE_CHECKING:
+    from gristmill.project.loader import Project
+
+__all__ = ["DBT_PROJECT_FILE", "is_dbt_project", "load_dbt_project"]
+GRISTMILL_SOURCES = "sources"
+
+
+def load_dbt_project(root: Path) -> Project:
+    from gristmill.project.loader import Project  # the loader imports this package
+
+    project = read_project(root)
+    target = read_target(root, project)
+    jinja = Jinja()
+    for folder in project.macro_paths:
+        base = root / folder
+        for path in sorted(base.rglob("*.sql")) if base.is_dir() else ():
+            jinja.add_macro_file(path, path.relative_to(root).as_posix())
+    properties = read_properties(project, _value_renderer(jinja, project, target))
+    seeds = find_seeds(project, properties)
+    nodes = [*find_models(project, properties, jinja), *find_snapshots(project, properties, jinja), *seeds]
+    tested = {
+        name
+        for (kind, name), entry in properties.entries.items()
+        if kind == "models" and _has_tests(entry.data)
+    }
+    compiler = Compiler(project, target, jinja, properties, nodes)
+    compiler.configure(tested)
+    models = compiler.model_specs()
+
+    sources, source_checks = _gristmill_sources(root, project)
+    seed_spec = seeds_source([n for n in compiler.nodes if n.kind == "seed"], project.seed_paths[0])
+    if seed_spec is not None:
+        if SEEDS_SOURCE in sources:
+            raise ConfigError(
+                f'a Gristmill source is named "{SEEDS_SOURCE}", the name the dbt seeds take',
+                location=sources[SEEDS_SOURCE].file,
+                hint="rename that source file",
+            )
+        sources[SEEDS_SOURCE] = seed_spec
+    landed = {t.asset for s in sources.values() for t in s.tables.values()}
+    assets = {
+        (f"{n.kind}s", n.name): n.asset for n in compiler.nodes if n.asset in models or n.asset in landed
+    }
+
+    def evaluate(expression: str, where: str) -> Any:
+        scope = Scope("test", where.split(":")[0], "test")
+        context = build_context(jinja, project, target, scope, compiler)
+        return jinja.evaluate(expression, context, where=where)
+
+    checks: list[CheckSpec] = [*source_checks, *dbt_checks(project, properties, assets, landed, evaluate)]
+    compiler.check_sources(landed)
+    settings = ProjectSettings(name=project.name)
+    return Project(root, settings, sources, models, tuple(checks))
+
+
+def _has_tests(data: dict[str, Any]) -> bool:
+    columns = data.get("columns")
+    described = [data, *(columns if isinstance(columns, list) else [])]
+    return any(isinstance(d, dict) and (d.get("tests") or d.get("data_tests")) for d in described)
+
+
+def _gristmill_sources(root: Path, project: DbtProject) -> tuple[dict[str, SourceSpec], list[CheckSpec]]:
+    """Gristmill sources in ``sources/*.yml`` next to dbt_project.yml land what dbt sources read."""
+    if GRISTMILL_SOURCES in project.property_paths or not (root / GRISTMILL_SOURCES).is_dir():
+        return {}, []
+    from gristmill.project.loader import _load_sources  # the same loading as a Gristmill project's
+
+    return _load_sources(root)
+
+
+def _value_renderer(jinja: Jinja, project: DbtProject, target: Target) -> Callable[[Any, str], Any]:
+    """Renders Jinja in YAML values (``schema: "{{ var('raw_schema') }}"``) with var/env_var/target."""
+
+    def render(value: Any, where: str) -> Any:
+        if not isinstance(value, str) or "{" not in value:
+            return value
+        scope = Scope("yaml", where.split(":")[0], "source")
+        context = build_context(jinja, project, target, scope, Collecting(target))
+        return jinja.render_text(value, context, where=where)
+
+    return render

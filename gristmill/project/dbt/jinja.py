@@ -1,0 +1,251 @@
+"""The Jinja side of a dbt project: a sandboxed environment holding every model and macro as a
+named template, macros bound late into each model's context, and errors turned into
+``file:line`` messages that say what to do instead of a traceback."""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import BaseLoader, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from gristmill._util.suggest import did_you_mean
+from gristmill.errors import ProjectError
+
+_MACRO_BLOCK = re.compile(
+    r"{%-?\s*macro\s+(?P<name>\w+)\s*\(.*?{%-?\s*endmacro\s*-?%}", re.DOTALL | re.IGNORECASE
+)
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+class DbtError(Exception):
+    """Raised by a helper called from a template (ref(), var(), raise_compiler_error()…); the render
+    that catches it adds the template's file:line."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class MacroReturn(Exception):
+    """dbt's ``{{ return(value) }}``: leaves the macro with ``value`` instead of its text."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+def quote_identifier(name: str) -> str:
+    """An identifier as DuckDB reads it back unchanged: bare when lower-case, else double-quoted."""
+    return name if _IDENTIFIER.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Relation:
+    """What ``ref()``, ``source()`` and ``this`` return: renders as ``schema.name``, the asset name.
+
+    ``inline`` is set for an ephemeral model: it renders as its own SQL in parentheses."""
+
+    schema: str
+    identifier: str
+    database: str = "main"
+    type: str = "table"
+    inline: Callable[[], str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.identifier
+
+    @property
+    def table(self) -> str:
+        return self.identifier
+
+    @property
+    def asset(self) -> str:
+        return f"{self.schema}.{self.identifier}"
+
+    @property
+    def is_table(self) -> bool:
+        return self.type == "table"
+
+    @property
+    def is_view(self) -> bool:
+        return self.type == "view"
+
+    @property
+    def is_cte(self) -> bool:
+        return self.inline is not None
+
+    def render(self) -> str:
+        if self.inline is not None:
+            return f"(\n{self.inline()}\n)"
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.identifier)}"
+
+    def include(self, database: bool = True, schema: bool = True, identifier: bool = True) -> Relation:
+        return self  # the asset name is always <schema>.<name>
+
+    def quote(self, *args: Any, **kwargs: Any) -> Relation:
+        return self
+
+    def incorporate(self, **kwargs: Any) -> Relation:
+        path = kwargs.get("path") or {}
+        return Relation(
+            str(path.get("schema", self.schema)),
+            str(path.get("identifier", self.identifier)),
+            self.database,
+            str(kwargs.get("type", self.type)),
+        )
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __html__(self) -> str:
+        return self.render()
+
+
+class _Templates(BaseLoader):
+    """Template sources by name; a name's filename is the file it came from (for tracebacks)."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, tuple[str, str]] = {}
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
+        source, filename = self.sources[template]
+        return source, filename, lambda: True
+
+
+@dataclass(frozen=True)
+class MacroDef:
+    name: str
+    file: str
+    line: int
+    template: str
+
+
+class Jinja:
+    """One environment for a project: models, snapshots and macros are templates in it."""
+
+    def __init__(self) -> None:
+        self._templates = _Templates()
+        self.env = SandboxedEnvironment(
+            loader=self._templates,
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+            keep_trailing_newline=True,
+        )
+        self.macros: dict[str, MacroDef] = {}
+        self._files: set[str] = set()
+
+    def add(self, name: str, file: str, source: str, first_line: int = 1) -> None:
+        """Register a template; ``first_line`` pads it so Jinja's line numbers are the file's."""
+        self._templates.sources[name] = ("\n" * (first_line - 1) + source, file)
+        self._files.add(file)
+        try:
+            self.env.get_template(name)  # compile now: a syntax error is reported at load
+        except TemplateSyntaxError as err:
+            raise ProjectError(
+                f"Jinja syntax error: {err.message}",
+                location=f"{file}:{err.lineno}",
+                hint="fix the template at this line (a tag left open, or a typo in {% %} / {{ }})",
+            ) from None
+
+    def add_macro_file(self, path: Path, file: str) -> None:
+        """Each ``{% macro %}`` block of a file becomes its own template, so that macros calling one
+        another are looked up in the model's context, where ``return()`` is handled."""
+        text = path.read_text(encoding="utf-8")
+        for block in _MACRO_BLOCK.finditer(text):
+            name = block.group("name")
+            line = text.count("\n", 0, block.start()) + 1
+            if name in self.macros:
+                other = self.macros[name]
+                raise ProjectError(
+                    f'two macros are both named "{name}": {other.file}:{other.line} and {file}:{line}',
+                    location=f"{file}:{line}",
+                    hint="rename or remove one of them",
+                )
+            template = f"{file}#{name}"
+            self.add(template, file, block.group(0), first_line=line)
+            self.macros[name] = MacroDef(name, file, line, template)
+
+    def bind_macros(self, context: dict[str, Any], names: Iterable[str] | None = None) -> None:
+        """Put the project's macros into ``context``, each seeing the context itself (late bound)."""
+        for name in self.macros if names is None else names:
+            definition = self.macros[name]
+            module = self.env.get_template(definition.template).make_module(vars=context, shared=True)
+            context[name] = _MacroCall(getattr(module, name))
+
+    def render(self, template: str, context: Mapping[str, Any], *, file: str) -> str:
+        try:
+            return self.env.get_template(template).render(dict(context))
+        except MacroReturn as returned:
+            return str(returned.value)
+        except Exception as err:  # anything a template does wrong is the project's error
+            raise self.error(err, file, context) from None
+
+    def evaluate(self, expression: str, context: Mapping[str, Any], *, where: str) -> Any:
+        """The value of a Jinja expression (e.g. a test's ``to: ref('customers')``)."""
+        try:
+            return self.env.compile_expression(expression, undefined_to_none=False)(**context)
+        except Exception as err:
+            message = err.message if isinstance(err, DbtError) else str(err)
+            raise ProjectError(f"cannot evaluate {expression!r}: {message}", location=where) from None
+
+    def render_text(self, text: str, context: Mapping[str, Any], *, where: str) -> str:
+        """Render a string from a YAML file (no template of its own)."""
+        try:
+            return self.env.from_string(text).render(dict(context))
+        except Exception as err:
+            message = err.message if isinstance(err, DbtError) else str(err)
+            raise ProjectError(f"cannot render {text!r}: {message}", location=where) from None
+
+    def error(self, err: Exception, file: str, context: Mapping[str, Any]) -> ProjectError:
+        if isinstance(err, ProjectError):
+            return err
+        if isinstance(err, TemplateSyntaxError):
+            return ProjectError(
+                f"Jinja syntax error: {err.message}",
+                location=f"{err.filename or file}:{err.lineno}",
+                hint="fix the template at this line",
+            )
+        frames = [(f.filename, f.lineno) for f in _frames(err) if f.filename in self._files]
+        line = next((n for name, n in frames if name == file), None)
+        where = f"{file}:{line}" if line else file
+        inner = frames[-1] if frames and frames[-1][0] != file else None
+        within = f" (in {inner[0]}:{inner[1]})" if inner else ""
+        if isinstance(err, DbtError):
+            return ProjectError(err.message + within, location=where, hint=err.hint)
+        if isinstance(err, UndefinedError):
+            missing = re.match(r"'(\w+)' is undefined", str(err))
+            hint = None
+            if missing:
+                hint = did_you_mean(missing.group(1), [k for k in context if not k.startswith("_")])
+                hint = hint or "define it as a macro in the macros folder, or check its spelling"
+            return ProjectError(f"{err}{within}", location=where, hint=hint)
+        return ProjectError(
+            f"{type(err).__name__}: {err}{within}",
+            location=where,
+            hint="fix the Jinja at this line; see the dbt support notes in docs/dbt.md",
+        )
+
+
+def _frames(err: BaseException) -> Iterator[traceback.FrameSummary]:
+    yield from traceback.extract_tb(err.__traceback__)
+
+
+class _MacroCall:
+    """A macro as dbt calls it: ``{{ return(x) }}`` inside makes ``x`` the macro's value."""
+
+    def __init__(self, macro: Any) -> None:
+        self.macro = macro
+        self.name = getattr(macro, "name", "")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.macro(*args, **kwargs)
+        except MacroReturn as returned:
+            return returned.value
