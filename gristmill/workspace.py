@@ -30,7 +30,7 @@ from gristmill.runtime.events import Listener
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
-from gristmill.state import RunHistory, RunRecord, StepRecord, open_history, read_versions
+from gristmill.state import RunHistory, RunRecord, StepRecord, janitor, open_history, read_versions
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
 
@@ -286,6 +286,10 @@ class Workspace:
                     lake = LakeState.read(engine)
                     plan = self._plan(lake, history, selection, exclude, env, full_refresh)
                     result = self._record(plan, history, words, engine, lake.env(env), listener)
+                    stale = janitor.unused(LakeState.read(engine), superseded_only=True)
+                    if stale:
+                        with engine.transaction():
+                            janitor.drop(engine, stale)
                     self._remember(engine, history)
                     return result
             finally:
@@ -314,6 +318,23 @@ class Workspace:
         )
         history.finish_run(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
         return result
+
+    def gc(self, *, older_than_days: int = 7) -> list[str]:
+        """Drop every model table no environment serves (and no served view reads), expire lake
+        snapshots older than ``older_than_days`` and delete the files only they used."""
+        lock = self._path(self.project.settings.storage.state).parent / "run.lock"
+        with run_lock(lock), self._engine(read_only=False) as engine:
+            assert engine is not None
+            dropped = janitor.unused(LakeState.read(engine), superseded_only=False)
+            with engine.transaction():
+                janitor.drop(engine, dropped)
+            janitor.expire_files(engine, older_than_days)
+            history = self._history()
+            try:
+                self._remember(engine, history)
+            finally:
+                history.close()
+            return dropped
 
     def promote(self, source_env: str, target_env: str = "prod") -> dict[str, str]:
         """Point ``target_env`` at the tables ``source_env`` serves: nothing is rebuilt. Returns the

@@ -172,6 +172,22 @@ def promote(
 
 
 @app.command()
+def gc(
+    project: ProjectOpt = Path("."),
+    older_than: Annotated[
+        int, typer.Option(help="Keep lake snapshots (time travel) younger than this many days.")
+    ] = 7,
+) -> None:
+    """Drop model tables no environment serves any more, and the lake files only old snapshots use."""
+    dropped = _workspace(project).gc(older_than_days=older_than)
+    for name in dropped:
+        console.print(f"  dropped {name}")
+    console.print(
+        f"{len(dropped)} unused table{'s' * (len(dropped) != 1)} dropped; old lake files cleaned up"
+    )
+
+
+@app.command()
 def lineage(
     target: Annotated[str, typer.Argument(help="An asset or one of its columns: schema.name[.column].")],
     project: ProjectOpt = Path("."),

@@ -68,6 +68,14 @@ class Engine(Protocol):
 
     def drop_view(self, relation: Relation) -> None: ...
 
+    def drop(self, relation: Relation) -> None:
+        """Drop a table or view, whichever it is; nothing when it does not exist."""
+        ...
+
+    def maintain(self, procedure: str, **arguments: exp.Expr) -> None:
+        """Run one of the storage's maintenance procedures (expire snapshots, clean up files)."""
+        ...
+
     def exists(self, relation: Relation) -> bool: ...
 
     def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:

@@ -97,12 +97,19 @@ def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def physical_name(asset: Asset, version: str) -> str:
-    """Where one version of a model lives; a source table lives under its own name."""
+REBUILT = ("table", "view")
+"""Kinds rebuilt from scratch on every build: each build gets a table of its own, published by the
+environment's switch. Other kinds keep state (increments, history) and update their table."""
+
+
+def physical_name(asset: Asset, version: str, data: Mapping[str, str] | None = None) -> str:
+    """Where one version of a model lives (for a rebuilt kind: one version on one state of its
+    sources); a source table lives under its own name."""
     if asset.kind == "source":
         return asset.name
     schema, name = asset.name.split(".", 1)
-    return f"{PHYSICAL_PREFIX}{schema}.{name}__{version[:12]}"
+    suffix = version[:12] + (f"_{digest(data)[:8]}" if asset.kind in REBUILT and data is not None else "")
+    return f"{PHYSICAL_PREFIX}{schema}.{name}__{suffix}"
 
 
 def view_schema(schema: str, env: str) -> str:
@@ -213,7 +220,7 @@ def make_plan(
             columns[name] = _output_columns(asset, analysis.columns if analysis else None)
         version = prints.version[name]
         prints.data[name] = data
-        target = physical_name(asset, version)
+        target = physical_name(asset, version, data)
         if columns[name] is None:
             columns[name] = existing_columns.get(target)
         _validate_checks(asset, columns[name], graph)
@@ -390,10 +397,15 @@ def _decide(
 ) -> tuple[Action, str]:
     found = recorded.get(target)
     if found is None:
-        served = pointers.get(asset.name)
-        if served is None and asset.kind != "source":
+        if asset.kind == "source":
+            return "build", "new: never loaded"
+        served_name = pointers.get(asset.name)
+        served = recorded.get(served_name) if served_name else None
+        if served is None:
             return "build", "new: never built"
-        return "build", "new version" if asset.kind != "source" else "new: never loaded"
+        if served.parts.get("version") == parts["version"]:
+            return "build", _data_reason(parts, served.parts) or "new version"
+        return "build", "new version"
     if target not in existing_columns:
         return "build", "missing from the lake"
     if full_refresh:
@@ -401,17 +413,24 @@ def _decide(
     old = found.parts
     if asset.kind == "source" and parts["definition"] != old.get("definition"):
         return "build", "source settings changed"
-    old_data: Mapping[str, Any] = old["data"] if isinstance(old.get("data"), dict) else {}
-    changed = sorted(s for s, marker in parts["data"].items() if old_data.get(s) != marker)
+    changed = _data_reason(parts, old)
     if changed:
-        if any(str(parts["data"][s]).startswith("unknown:") for s in changed) and asset.kind == "source":
+        if asset.kind == "source" and str(parts["data"][asset.name]).startswith("unknown:"):
             return "build", "source cannot tell whether it changed, so it is reloaded"
-        return "build", "source data changed: " + ", ".join(changed)
+        return "build", changed
     if parts["checks"] != old.get("checks"):
         return "build", "checks changed"
     if asset.kind != "source" and pointers.get(asset.name) != target:
         return "switch", f"reuses the table built in run {found.run_id}"
     return "skip", f"unchanged since run {found.run_id}"
+
+
+def _data_reason(parts: Mapping[str, Any], old: Mapping[str, Any]) -> str | None:
+    old_data: Mapping[str, Any] = old["data"] if isinstance(old.get("data"), dict) else {}
+    changed = sorted(s for s, marker in parts["data"].items() if old_data.get(s) != marker)
+    if not changed:
+        return None
+    return "source data changed: " + ", ".join(changed)
 
 
 def _tuple(columns: Sequence[str] | None) -> tuple[str, ...] | None:

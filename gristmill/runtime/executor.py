@@ -210,9 +210,10 @@ def _build(step: Step, context: _Context) -> StepResult:
                     ),
                     hint="the previous version stays published; fix the data or the model and rerun",
                 )
-            record_version(
-                engine, step.physical, asset.name, step.fingerprint, dict(step.parts), context.run_id, rows
-            )
+            # The physical tables it read: a view reads them by name for as long as it exists.
+            inputs = sorted(here.serving.get(up, up) for up in asset.upstream)
+            parts = {**step.parts, "inputs": inputs}
+            record_version(engine, step.physical, asset.name, step.fingerprint, parts, context.run_id, rows)
         if load is not None and load.cursor is not None:
             _acknowledge(source, asset, load)
     except GristmillError as err:

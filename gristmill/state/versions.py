@@ -8,6 +8,7 @@ has one physical table per version; a source table is its own physical table.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlglot import exp
@@ -58,3 +59,9 @@ def record_version(
     engine.execute(
         exp.insert(exp.values([tuple(exp.convert(v) for v in values)]), target, columns=list(_COLUMNS))
     )
+
+
+def forget_versions(engine: Engine, physical: Sequence[str]) -> None:
+    if physical and engine.exists(VERSIONS):
+        names = [exp.Literal.string(p) for p in physical]
+        engine.execute(exp.delete(engine.table(VERSIONS), where=exp.column("physical").isin(*names)))

@@ -161,3 +161,38 @@ def test_an_unknown_dialect_is_a_project_error(make_project: Callable[..., Path]
     code, out = cli("plan", project=root)
     assert code == 2
     assert "models/marts/x.sql:1" in out and "snowflake" in out
+
+
+def physical_tables(cli: Cli, root: Path) -> list[str]:
+    found = query(
+        cli,
+        root,
+        "select schema_name || '.' || table_name as t from duckdb_tables()"
+        " where database_name = 'lake' and schema_name like '\\_gm\\_%' escape '\\' order by 1",
+    )
+    return [str(r["t"]) for r in found]
+
+
+def test_new_source_data_builds_new_tables_and_drops_the_ones_they_replace(shop: Path, cli: Cli) -> None:
+    first = physical_tables(cli, shop)
+    assert len(first) == 4
+    (shop / "data" / "orders.csv").write_text(ORDERS + "5,13,9.0,paid\n")
+    code, out = cli("run", project=shop)
+    assert code == 0, out
+    assert "source data changed: raw.shop__orders" in out
+    second = physical_tables(cli, shop)
+    assert len(second) == 4 and not set(first) & set(second)
+    assert query(cli, shop, "select count(*) as n from marts.top") == [{"n": 2}]
+
+    # A changed definition keeps the previous version (an environment may go back to it) until gc.
+    edit(shop, "marts/top.sql", "revenue > 3", "revenue > 10")
+    code, out = cli("run", project=shop)
+    assert code == 0, out
+    assert len(physical_tables(cli, shop)) == 5
+    code, out = cli("gc", project=shop)
+    assert code == 0, out
+    assert "1 unused table dropped" in out
+    assert len(physical_tables(cli, shop)) == 4
+    assert query(cli, shop, "select count(*) as n from marts.top") == [{"n": 1}]
+    code, out = cli("run", project=shop)
+    assert code == 0 and "0 built" in out, out

@@ -206,6 +206,19 @@ class DuckDBEngine:
         self.execute(exp.Drop(tables=[self.table(relation)], kind="VIEW", exists=True))
         self._set_kind(relation, None)
 
+    def drop(self, relation: Relation) -> None:
+        kind = self._kind(relation)
+        if kind == "VIEW":
+            self.drop_view(relation)
+        elif kind == "TABLE":
+            self.drop_table(relation)
+
+    def maintain(self, procedure: str, **arguments: exp.Expr) -> None:
+        args = [exp.Literal.string(CATALOG)] + [
+            exp.Kwarg(this=exp.var(name), expression=value) for name, value in arguments.items()
+        ]
+        self._run(f"CALL {exp.func(procedure, *args).sql(dialect=self.dialect)}")
+
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
             # duckdb_tables() estimates every table's size (seconds on a large DuckLake); the
