@@ -150,3 +150,56 @@ def test_kill_anywhere_then_rerun_equals_a_clean_run(
         assert in_child(snapshot, victim, case["tables"]) == after, f"kill point {point}"
         shutil.rmtree(victim)
     assert outcomes["old"] > 0, outcomes  # the kills really landed inside the load
+
+
+MODELS = {
+    "models/marts/a.sql": "select id, v, at from raw.src__t\n",
+    "models/marts/b.sql": "select v, count(*) as n, max(at) as last_at from marts.a group by v\n",
+    "models/marts/m.sql": "-- kind: incremental\n-- key: id\nselect id, v from raw.src__t\n",
+    "models/marts/d.sql": "-- kind: dimension\n-- key: id\n-- type2: [v]\nselect id, v from raw.src__t\n",
+}
+REBUILT = ["marts.a", "marts.b"]
+STATEFUL = ["marts.m", "marts.d"]
+
+
+def test_kill_a_run_of_models_anywhere_then_rerun_equals_a_clean_run(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Rebuilt models switch together at the end of a run: after a kill, readers see all of the old
+    versions or all of the new. Every kind, after a rerun, equals a clean run."""
+    base = make_project(
+        {
+            "sources/src.yml": "kind: files\ntables:\n  t: {path: data/t.ndjson}\n",
+            "data/t.ndjson": rows(1),
+            **MODELS,
+        }
+    )
+    assert in_child(run, base)
+    before = in_child(snapshot, base, REBUILT)
+    (base / "data" / "t.ndjson").write_text(rows(2))
+
+    clean = tmp_path / "clean"
+    shutil.copytree(base, clean)
+    started = time.perf_counter()
+    assert in_child(run, clean)
+    duration = time.perf_counter() - started
+    after = in_child(snapshot, clean, REBUILT)
+    final = in_child(snapshot, clean, REBUILT + STATEFUL)
+    assert after != before
+
+    rng = random.Random("models-kills")
+    outcomes = {"old": 0, "new": 0}
+    for point in range(KILLS_PER_MODE):
+        victim = tmp_path / f"kill{point}"
+        shutil.copytree(base, victim)
+        child = start(run, victim)
+        time.sleep(rng.uniform(0, duration * 1.1))
+        child.kill()
+        child.join()
+        seen = in_child(snapshot, victim, REBUILT)
+        assert seen in (before, after), f"kill point {point}: models from two different runs are served"
+        outcomes["old" if seen == before else "new"] += 1
+        assert in_child(run, victim)
+        assert in_child(snapshot, victim, REBUILT + STATEFUL) == final, f"kill point {point}"
+        shutil.rmtree(victim)
+    assert outcomes["old"] > 0, outcomes
