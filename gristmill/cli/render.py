@@ -70,25 +70,27 @@ def plan_summary(plan: Plan) -> str:
 
 
 def lineage_trees(lineage: Lineage, *, upstream: bool, downstream: bool) -> Group:
-    def add(tree: Tree, nodes: tuple[Node, ...]) -> None:
+    def add(tree: Tree, nodes: tuple[Node, ...], empty: str | None = None) -> None:
         for node in nodes:
             add(tree.add(node.label), node.children)
+        if not nodes and empty:
+            tree.add(f"[dim]{empty}[/]")
 
     trees: list[Tree] = []
     target = f"{lineage.asset}.{lineage.column}" if lineage.column else lineage.asset
     if upstream:
         tree = Tree(f"[bold]{target}[/] reads")
         if lineage.column:
-            add(tree, lineage.upstream[0].children if lineage.upstream else ())
+            add(tree, lineage.upstream[0].children if lineage.upstream else (), "no other column")
         else:
-            add(tree, lineage.upstream)
+            add(tree, lineage.upstream, "nothing")
         trees.append(tree)
     if downstream:
         tree = Tree(f"[bold]{target}[/] is read by")
         if lineage.column:
-            add(tree, lineage.downstream[0].children if lineage.downstream else ())
+            add(tree, lineage.downstream[0].children if lineage.downstream else (), "no model yet")
         else:
-            add(tree, lineage.downstream)
+            add(tree, lineage.downstream, "no model yet")
         trees.append(tree)
     return Group(*trees)
 

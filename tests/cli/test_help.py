@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import Cli
 
-COMMANDS = ["init", "run", "plan", "query", "ls", "history"]
+COMMANDS = ["init", "run", "plan", "promote", "lineage", "test", "gc", "query", "ls", "history"]
 
 
 def test_top_level_help_lists_every_command(cli: Cli) -> None:
