@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlglot
+import sqlglot.dialects.duckdb
 from sqlglot import exp
-from sqlglot.dialects.duckdb import DuckDB  # loaded with the package, not inside the first run
 from sqlglot.tokens import TokenType
 
 from gristmill.errors import SQLError
@@ -17,13 +17,10 @@ from gristmill.errors import SQLError
 DIALECT = "duckdb"
 
 
-class Verbatim(exp.Expression):
-    """SQL text sqlglot could not parse, sent to the engine exactly as written."""
-
-    arg_types = {"this": True}
-
-
-DuckDB.Generator.TRANSFORMS[Verbatim] = lambda _, node: str(node.args["this"])
+def verbatim(text: str) -> exp.Query:
+    """A query over SQL text sqlglot could not parse, sent to the engine exactly as written (a
+    variable renders as its text; the newline keeps a trailing comment from eating the paren)."""
+    return exp.select("*").from_(exp.Subquery(this=exp.var(text + "\n"), alias="_gm_model"))
 
 
 @dataclass(frozen=True)
@@ -188,7 +185,7 @@ def _passthrough(text: str, file: str, first_line: int, dialect: str, warning: s
         asset = ".".join(parts)
         spans.append((first.start, second.end + 1, asset))
         refs.append(TableRef(asset, first_line + first.line - 1, first.col - len(first.text) + 1))
-    query = exp.select("*").from_(exp.Subquery(this=Verbatim(this=text), alias="_gm_model"))
+    query = verbatim(text)
     return ParsedModel(file, text, first_line, query, tuple(refs), dialect, warning, tuple(spans))
 
 

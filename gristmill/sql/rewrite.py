@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from gristmill.sql.parse import ParsedModel, Verbatim, asset_name
+from gristmill.sql.parse import ParsedModel, asset_name, verbatim
 
 
 def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]]) -> exp.Query:
@@ -22,7 +22,7 @@ def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]]) ->
                     physical[asset][2], db=physical[asset][1], catalog=physical[asset][0], quoted=True
                 )
                 text = text[:start] + table.sql(dialect="duckdb") + text[end:]
-        return exp.select("*").from_(exp.Subquery(this=Verbatim(this=text), alias="_gm_model"))
+        return verbatim(text)
 
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.db and asset_name(node) in physical:
