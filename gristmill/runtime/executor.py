@@ -262,7 +262,12 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
         query = context.python_model(engine, model, context.physical)
     else:
         parsed = asset.incremental_parsed if incremental and asset.incremental_parsed else asset.parsed
-        query = render(parsed, {up: _parts(context.physical(up)) for up in (*asset.upstream, asset.name)})
+        # A view keeps its query in the catalog: no catalog name in it, so it resolves in its own
+        # lake whatever a reader attaches it as.
+        bare = asset.kind == "view"
+        query = render(
+            parsed, {up: _parts(context.physical(up), bare) for up in (*asset.upstream, asset.name)}
+        )
     try:
         return materialize(
             engine,
@@ -284,8 +289,8 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
         ) from None
 
 
-def _parts(table: exp.Table) -> tuple[str, str, str]:
-    return table.catalog, table.db, table.name
+def _parts(table: exp.Table, bare: bool) -> tuple[str | None, str, str]:
+    return None if bare else table.catalog, table.db, table.name
 
 
 def _run_checks(

@@ -9,7 +9,7 @@ from sqlglot import exp
 from gristmill.sql.parse import ParsedModel, asset_name, verbatim
 
 
-def render(parsed: ParsedModel, physical: Mapping[str, tuple[str, str, str]]) -> exp.Query:
+def render(parsed: ParsedModel, physical: Mapping[str, tuple[str | None, str, str]]) -> exp.Query:
     """A copy of the model's query where each ``schema.name`` read becomes ``catalog.schema.table``.
 
     The original name stays as the alias, so ``invoice.invoice_id`` still resolves. A model that

@@ -196,3 +196,21 @@ def test_new_source_data_builds_new_tables_and_drops_the_ones_they_replace(shop:
     assert query(cli, shop, "select count(*) as n from marts.top") == [{"n": 1}]
     code, out = cli("run", project=shop)
     assert code == 0 and "0 built" in out, out
+
+
+def test_any_duckdb_reads_the_views_under_its_own_name_for_the_lake(
+    make_project: Callable[..., Path], cli: Cli
+) -> None:
+    from gristmill._util.duckdb_extensions import connect
+
+    files = {**FILES, "models/staging/orders.sql": "-- kind: view\n" + FILES["models/staging/orders.sql"]}
+    root = make_project(files)
+    code, out = cli("run", project=root)
+    assert code == 0, out
+    con = connect(extensions=("ducklake", "sqlite"))
+    catalog = (root / ".gristmill" / "catalog.sqlite").as_posix()
+    lake = (root / ".gristmill" / "lake").as_posix() + "/"
+    con.execute(f"ATTACH 'ducklake:sqlite:{catalog}' AS elsewhere (DATA_PATH '{lake}', READ_ONLY)")
+    assert con.sql("select count(*) from elsewhere.staging.orders").fetchone() == (4,)
+    assert con.sql("select sum(revenue) from elsewhere.marts.revenue").fetchone() == (15.5,)
+    con.close()
