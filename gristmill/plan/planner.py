@@ -67,6 +67,8 @@ class Step:
     changed_columns: tuple[str, ...] = ()
     """For a change: the asset's own columns that changed, or the upstream columns it reads that did."""
     analysis: Analysis | None = None
+    recorded: bool = False
+    """The physical table already has a version row (it is rebuilt or updated in place)."""
 
     @property
     def name(self) -> str:
@@ -256,6 +258,7 @@ def make_plan(
                 change=change,
                 changed_columns=changed,
                 analysis=analysis,
+                recorded=target in recorded,
             )
         )
     models = {n for n, a in graph.assets.items() if a.kind != "source"}

@@ -213,7 +213,16 @@ def _build(step: Step, context: _Context) -> StepResult:
             # The physical tables it read: a view reads them by name for as long as it exists.
             inputs = sorted(here.serving.get(up, up) for up in asset.upstream)
             parts = {**step.parts, "inputs": inputs}
-            record_version(engine, step.physical, asset.name, step.fingerprint, parts, context.run_id, rows)
+            record_version(
+                engine,
+                step.physical,
+                asset.name,
+                step.fingerprint,
+                parts,
+                context.run_id,
+                rows,
+                replace=step.recorded,
+            )
         if load is not None and load.cursor is not None:
             _acknowledge(source, asset, load)
     except GristmillError as err:

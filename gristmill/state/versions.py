@@ -42,11 +42,15 @@ def record_version(
     parts: dict[str, object],
     run_id: int,
     rows: int | None,
+    *,
+    replace: bool = True,
 ) -> None:
-    """Replace the table's version row; call inside the transaction that publishes the data."""
+    """Write the table's version row, replacing an earlier one unless the caller knows there is
+    none (a new physical table); call inside the transaction that publishes the data."""
     engine.ensure_table(VERSIONS, list(zip(_COLUMNS, _TYPES, strict=True)))
     target = engine.table(VERSIONS)
-    engine.execute(exp.delete(target, where=exp.column("physical").eq(exp.Literal.string(physical))))
+    if replace:
+        engine.execute(exp.delete(target, where=exp.column("physical").eq(exp.Literal.string(physical))))
     values = (
         physical,
         asset,
