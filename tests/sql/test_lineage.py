@@ -82,3 +82,28 @@ def test_analysis_round_trips_through_json() -> None:
 def test_a_star_over_an_unknown_table_has_no_traces() -> None:
     analysis = analyse(parse_model("select * from staging.orders", file="m.sql"), {"staging.orders": []})
     assert not analysis.exact
+
+
+def test_rows_of_a_top_n_depend_on_the_ordering_column() -> None:
+    sql = "select id, amount as a from staging.orders order by a desc limit 3"
+    analysis = analyse(parse_model(sql, file="m.sql"), ORDERS)
+    assert reads(analysis, ROWS) == {"amount"}
+    assert reads(analysis, "id") == {"id", "amount"}
+
+
+def test_subqueries_and_correlated_references_are_followed() -> None:
+    sql = (
+        "select o.id,\n"
+        "  (select max(p.amount) from staging.orders p where p.customer_id = o.customer_id) as top\n"
+        "from staging.orders o where o.status in (select status from staging.orders where note = 'x')"
+    )
+    analysis = analyse(parse_model(sql, file="m.sql"), ORDERS)
+    assert reads(analysis, "top") >= {"amount", "customer_id", "status", "note"}
+    assert reads(analysis, ROWS) == {"status", "note"}
+
+
+def test_group_by_all_groups_by_every_plain_column() -> None:
+    sql = "select status, upper(note) as n, sum(amount) as total from staging.orders group by all"
+    analysis = analyse(parse_model(sql, file="m.sql"), ORDERS)
+    assert reads(analysis, ROWS) >= {"status", "note"}
+    assert reads(analysis, "total") == {"status", "note", "amount"}
