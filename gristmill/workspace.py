@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -211,6 +212,7 @@ class Workspace:
         exclude: Iterable[str],
         env: str,
         full_refresh: bool,
+        restate: tuple[datetime, datetime] | None = None,
     ) -> Plan:
         _check_env(env)
         chosen = select(self.graph, selection, exclude)
@@ -251,6 +253,7 @@ class Workspace:
                 full_refresh=full_refresh,
                 analyser=analyser,
                 python_fingerprint=python_fingerprint,
+                restate=restate,
             )
         finally:
             analyser.save()
@@ -264,16 +267,22 @@ class Workspace:
         full_refresh: bool = False,
         wait: float = 0.0,
         listener: Listener | None = None,
+        restate: tuple[datetime, datetime] | None = None,
     ) -> RunResult:
         lock = self._path(self.project.settings.storage.state).parent / "run.lock"
         words = [*selection, *(f"--exclude {e}" for e in exclude)]
         words += [f"--env {env}"] if env != "prod" else []
+        words += [f"--restate {restate[0].isoformat()}:{restate[1].isoformat()}"] if restate else []
         with run_lock(lock, wait=wait):
             history = self._history()
             try:
                 history.mark_abandoned()
                 lake = self._remembered(history)
-                plan = self._plan(lake, history, selection, exclude, env, full_refresh) if lake else None
+                plan = (
+                    self._plan(lake, history, selection, exclude, env, full_refresh, restate)
+                    if lake
+                    else None
+                )
                 if (
                     lake is not None
                     and plan is not None
@@ -284,7 +293,7 @@ class Workspace:
                 with self._engine(read_only=False) as engine:
                     assert engine is not None
                     lake = LakeState.read(engine)
-                    plan = self._plan(lake, history, selection, exclude, env, full_refresh)
+                    plan = self._plan(lake, history, selection, exclude, env, full_refresh, restate)
                     result = self._record(plan, history, words, engine, lake.env(env), listener)
                     stale = janitor.unused(LakeState.read(engine), superseded_only=True)
                     if stale:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from gristmill import __version__
 from gristmill.cli import render
-from gristmill.errors import GristmillError, ProjectError
+from gristmill.errors import ConfigError, GristmillError, ProjectError
 
 app = typer.Typer(
     name="gristmill",
@@ -60,6 +61,22 @@ def _workspace(project: Path):  # type: ignore[no-untyped-def]
     return Workspace(project)
 
 
+def _restate_range(text: str) -> tuple[datetime, datetime]:
+    from gristmill.plan.intervals import parse_moment
+
+    first, _, last = text.partition(":") if text.count(":") <= 1 else text.partition("..")
+    try:
+        start = parse_moment(first)
+        end = parse_moment(last) if last else datetime.now(UTC)
+    except ValueError as err:
+        raise ConfigError(
+            f'--restate "{text}": {err}', hint="write FROM[:TO] as dates, e.g. 2024-01-01:2024-02-01"
+        ) from None
+    if end <= start:
+        raise ConfigError(f'--restate "{text}": TO must be after FROM')
+    return start, end
+
+
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
         errors.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -101,6 +118,13 @@ def run(
     full_refresh: RefreshOpt = False,
     env: EnvOpt = "prod",
     wait: Annotated[float, typer.Option(help="Seconds to wait if another run holds the project.")] = 0.0,
+    restate: Annotated[
+        str | None,
+        typer.Option(
+            help="FROM[:TO] (dates; FROM..TO for timestamps): process these intervals of the selected "
+            "time-range models again, e.g. after late or corrected source data. TO defaults to now."
+        ),
+    ] = None,
 ) -> None:
     """Load sources, build models and run checks; only what changed since the last run. Changed
     models build into new tables; the environment's views switch to them together at the end."""
@@ -126,7 +150,13 @@ def run(
                 progress.remove_task(tasks.pop(event.result.asset))
 
         result = workspace.run(
-            select, exclude, env=env, full_refresh=full_refresh, wait=wait, listener=listen
+            select,
+            exclude,
+            env=env,
+            full_refresh=full_refresh,
+            wait=wait,
+            listener=listen,
+            restate=_restate_range(restate) if restate else None,
         )
     if not result.steps:
         console.print(

@@ -21,6 +21,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from gristmill._util.suggest import did_you_mean
@@ -69,6 +70,8 @@ class Step:
     analysis: Analysis | None = None
     recorded: bool = False
     """The physical table already has a version row (it is rebuilt or updated in place)."""
+    restate: tuple[datetime, datetime] | None = None
+    """A time-range model: process the intervals in [start, end) again."""
 
     @property
     def name(self) -> str:
@@ -176,6 +179,7 @@ def make_plan(
     full_refresh: bool = False,
     analyser: Analyser = analyse,
     python_fingerprint: Callable[[Asset], str] | None = None,
+    restate: tuple[datetime, datetime] | None = None,
 ) -> Plan:
     """``recorded`` is keyed by physical table; ``pointers`` maps each asset of the environment to
     the physical table it serves; ``baseline`` is what changes are described against where the
@@ -245,6 +249,13 @@ def make_plan(
             reason = _describe(change, changed)
         elif action == "switch" and change not in ("unchanged", "added"):
             reason = f"{_describe(change, changed)}; {reason}"
+        restating = restate if restate and asset.model is not None and asset.model.time else None
+        if restating and asset.kind in ("incremental", "fact") and target in recorded:
+            span = f"restating {restating[0].isoformat()} to {restating[1].isoformat()}"
+            reason = span if action != "build" else f"{reason}; {span}"
+            action = "build"
+        else:
+            restating = None
         steps.append(
             Step(
                 asset,
@@ -259,7 +270,13 @@ def make_plan(
                 changed_columns=changed,
                 analysis=analysis,
                 recorded=target in recorded,
+                restate=restating,
             )
+        )
+    if restate and not any(s.restate for s in steps):
+        raise SelectionError(
+            "nothing to restate: --restate applies to built incremental models with a time column",
+            hint="select one, e.g. -s fct_sales --restate 2024-01-01:2024-02-01",
         )
     models = {n for n, a in graph.assets.items() if a.kind != "source"}
     removed = tuple(sorted(a for a in pointers if a not in graph.assets and a not in models))

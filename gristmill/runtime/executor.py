@@ -27,6 +27,7 @@ from gristmill.runtime.materialize import materialize
 from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
 from gristmill.state.environments import switch
+from gristmill.state.intervals import forget_range
 from gristmill.state.records import StepRecord
 from gristmill.state.versions import record_version
 
@@ -265,6 +266,8 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
     model = asset.model
     assert model is not None
     incremental = not step.refresh and engine.exists(target)
+    if step.restate is not None and incremental:
+        forget_range(engine, str(target), *step.restate, model.interval)
     if asset.parsed is None:
         if context.python_model is None:
             raise EngineError(f"{model.file}: Python models cannot run here")

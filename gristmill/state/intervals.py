@@ -8,9 +8,10 @@ they were built are recorded; the one still running is built again by the next r
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from gristmill.engines.base import Engine, Relation
-from gristmill.plan.intervals import Span, contiguous, shift, utc
+from gristmill.plan.intervals import Span, contiguous, floor, shift, utc
 from gristmill.project.specs import Interval
 from gristmill.sql import dimensional
 
@@ -44,3 +45,10 @@ def forget_intervals(engine: Engine, target: str) -> None:
     """Drop every recorded interval of ``target`` (a full refresh rebuilds them)."""
     if engine.exists(INTERVALS):
         engine.execute(dimensional.forget_intervals(engine.table(INTERVALS), target))
+
+
+def forget_range(engine: Engine, target: str, start: datetime, end: datetime, unit: Interval) -> None:
+    """Forget the recorded intervals of ``target`` that overlap [start, end): the next build of the
+    model processes them again (a restatement)."""
+    if engine.exists(INTERVALS):
+        engine.execute(dimensional.forget_intervals(engine.table(INTERVALS), target, floor(start, unit), end))

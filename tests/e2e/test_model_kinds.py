@@ -91,15 +91,18 @@ def test_dimensions_facts_snapshots_and_incrementals_across_runs(
     history = rows(cli, root, "select city from marts.customer_history where customer_id = 1 order by city")
     assert history == [{"city": "Bergen"}, {"city": "Oslo"}]
     # Days already processed are not processed again (only `lookback` days are): the orders of
-    # Jan 12 arrived after that day was done. A full refresh of the model takes them in.
+    # Jan 12 arrived after that day was done. Restating those days takes them in.
     daily = "select order_date::varchar as d, revenue from marts.daily order by 1"
     assert rows(cli, root, daily) == [
         {"d": "2024-01-05", "revenue": 5.0},
         {"d": "2024-01-06", "revenue": 7.0},
     ]
-    code, out = cli("run", "-s", "daily", "--full-refresh", project=root)
+    code, out = cli("run", "-s", "daily", "--restate", "2024-01-10:2024-01-13", project=root)
     assert code == 0, out
+    assert "restating 2024-01-10" in out
     assert rows(cli, root, daily)[-1] == {"d": "2024-01-12", "revenue": 7.0}
+    code, out = cli("run", "-s", "dim_customer", "--restate", "2024-01-10", project=root)
+    assert code == 2 and "nothing to restate" in out
     assert rows(cli, root, "select orders from marts.orders_by_customer where customer_id = 1") == [
         {"orders": 2}
     ]
