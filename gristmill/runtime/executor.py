@@ -265,7 +265,10 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
     asset, engine = step.asset, context.engine
     model = asset.model
     assert model is not None
-    incremental = not step.refresh and engine.exists(target)
+    # A full refresh keeps the history of snapshots and dimensions (it cannot be rebuilt from the
+    # current source rows); every other kind starts over.
+    keeps_history = asset.kind in ("snapshot", "dimension")
+    incremental = (not step.refresh or keeps_history) and engine.exists(target)
     if step.restate is not None and incremental:
         forget_range(engine, str(target), *step.restate, model.interval)
     if asset.parsed is None:
