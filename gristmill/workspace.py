@@ -155,7 +155,8 @@ class Workspace:
 
     @contextmanager
     def _engine(self, *, read_only: bool) -> Iterator[Engine | None]:
-        catalog = self.project.settings.storage.catalog
+        storage = self.project.settings.storage
+        catalog = storage.database if storage.format == "duckdb" else storage.catalog
         if read_only and "://" not in catalog and not self._path(catalog).exists():
             yield None  # nothing has run yet: an empty lake
             return
@@ -199,10 +200,12 @@ class Workspace:
         found = history.lake_cache() if snapshot else None
         return LakeState.from_json(found[1]) if found and found[0] == snapshot else None
 
-    def _remember(self, engine: Engine, history: RunHistory) -> None:
+    def _remember(self, state: LakeState, history: RunHistory) -> None:
+        """Keep the lake state read at the end of a run for the next plan; call after the engine
+        closed (closing a database file may still write to it)."""
         snapshot = lake_snapshot(self.project.settings, self.root)
         if snapshot:
-            history.save_lake_cache(snapshot, LakeState.read(engine).to_json())
+            history.save_lake_cache(snapshot, state.to_json())
 
     def _plan(
         self,
@@ -295,12 +298,14 @@ class Workspace:
                     lake = LakeState.read(engine)
                     plan = self._plan(lake, history, selection, exclude, env, full_refresh, restate)
                     result = self._record(plan, history, words, engine, lake.env(env), listener)
-                    stale = janitor.unused(LakeState.read(engine), superseded_only=True)
+                    state = LakeState.read(engine)
+                    stale = janitor.unused(state, superseded_only=True)
                     if stale:
                         with engine.transaction():
                             janitor.drop(engine, stale)
-                    self._remember(engine, history)
-                    return result
+                        state = LakeState.read(engine)
+                self._remember(state, history)
+                return result
             finally:
                 history.close()
                 self.close()
@@ -332,15 +337,17 @@ class Workspace:
         """Drop every model table no environment serves (and no served view reads), expire lake
         snapshots older than ``older_than_days`` and delete the files only they used."""
         lock = self._path(self.project.settings.storage.state).parent / "run.lock"
-        with run_lock(lock), self._engine(read_only=False) as engine:
-            assert engine is not None
-            dropped = janitor.unused(LakeState.read(engine), superseded_only=False)
-            with engine.transaction():
-                janitor.drop(engine, dropped)
-            janitor.expire_files(engine, older_than_days)
+        with run_lock(lock):
+            with self._engine(read_only=False) as engine:
+                assert engine is not None
+                dropped = janitor.unused(LakeState.read(engine), superseded_only=False)
+                with engine.transaction():
+                    janitor.drop(engine, dropped)
+                janitor.expire_files(engine, older_than_days)
+                state = LakeState.read(engine)
             history = self._history()
             try:
-                self._remember(engine, history)
+                self._remember(state, history)
             finally:
                 history.close()
             return dropped
@@ -351,23 +358,25 @@ class Workspace:
         _check_env(source_env)
         _check_env(target_env)
         lock = self._path(self.project.settings.storage.state).parent / "run.lock"
-        with run_lock(lock), self._engine(read_only=False) as engine:
-            assert engine is not None
-            wanted = read_pointers(engine, source_env)
-            if not wanted:
-                raise GristmillError(
-                    f'environment "{source_env}" has no models',
-                    hint=f"build it first: gristmill run --env {source_env}",
-                )
-            current = read_pointers(engine, target_env)
-            changed = {a: p for a, p in wanted.items() if current.get(a) != p}
+        with run_lock(lock):
             history = self._history()
             try:
-                run_id = history.start_run("promote", f"{source_env} -> {target_env}")
-                with engine.transaction():
-                    switch(engine, target_env, changed, [], run_id)
-                history.finish_run(run_id, "success", 0.0, {"switched": len(changed)})
-                self._remember(engine, history)
+                with self._engine(read_only=False) as engine:
+                    assert engine is not None
+                    wanted = read_pointers(engine, source_env)
+                    if not wanted:
+                        raise GristmillError(
+                            f'environment "{source_env}" has no models',
+                            hint=f"build it first: gristmill run --env {source_env}",
+                        )
+                    current = read_pointers(engine, target_env)
+                    changed = {a: p for a, p in wanted.items() if current.get(a) != p}
+                    run_id = history.start_run("promote", f"{source_env} -> {target_env}")
+                    with engine.transaction():
+                        switch(engine, target_env, changed, [], run_id)
+                    history.finish_run(run_id, "success", 0.0, {"switched": len(changed)})
+                    state = LakeState.read(engine)
+                self._remember(state, history)
             finally:
                 history.close()
             return changed

@@ -15,6 +15,12 @@ class _Strict(BaseModel):
 
 
 class StorageSettings(_Strict):
+    format: Literal["ducklake", "duckdb"] = "ducklake"
+    """``ducklake``: a catalog plus Parquet files, readable by other processes (and other engines)
+    while a run writes. ``duckdb``: one DuckDB database file (``database``), several times faster
+    for many small models, but a run locks it against readers in other processes."""
+    database: str = ".gristmill/warehouse.duckdb"
+    """The database file when ``format = "duckdb"``."""
     catalog: str = ".gristmill/catalog.sqlite"
     """DuckLake catalog: a SQLite file path (relative to the project) or ``postgres://…``."""
     data: str = ".gristmill/lake"

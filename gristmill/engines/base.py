@@ -72,8 +72,8 @@ class Engine(Protocol):
         """Drop a table or view, whichever it is; nothing when it does not exist."""
         ...
 
-    def maintain(self, procedure: str, **arguments: exp.Expr) -> None:
-        """Run one of the storage's maintenance procedures (expire snapshots, clean up files)."""
+    def reclaim(self, older_than_days: int) -> None:
+        """Give back storage no longer needed (old snapshots and the files only they use)."""
         ...
 
     def exists(self, relation: Relation) -> bool: ...

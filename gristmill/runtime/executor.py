@@ -213,7 +213,7 @@ def _build(step: Step, context: _Context) -> StepResult:
                 )
             # The physical tables it read: a view reads them by name for as long as it exists.
             inputs = sorted(here.serving.get(up, up) for up in asset.upstream)
-            parts = {**step.parts, "inputs": inputs}
+            parts = {**step.parts, "inputs": inputs, "kind": asset.kind}
             record_version(
                 engine,
                 step.physical,

@@ -1,16 +1,15 @@
 """Drop physical tables nothing serves any more, and let DuckLake forget old files.
 
 A physical table is kept while an environment points at it, or while a kept view reads it (a
-view reads the physical tables it was built on, by name). After each run the tables it made
-stale — earlier builds of the same version, on older source data — go at once; other versions
-stay until `gristmill gc`, so an environment can still be pointed back at them.
+view reads the physical tables it was built on, by name; a table holds its own rows). After each
+run the tables it made stale — earlier builds of the same version, on older source data — go at
+once; other versions stay until `gristmill gc`, so an environment can still be pointed back at
+them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from sqlglot import exp
 
 from gristmill.engines.base import Engine, Relation
 from gristmill.plan.planner import PHYSICAL_PREFIX
@@ -30,7 +29,8 @@ def unused(lake: LakeState, *, superseded_only: bool) -> list[str]:
             continue
         keep.add(physical)
         found = lake.versions.get(physical)
-        stack.extend(found.parts.get("inputs", ()) if found else ())
+        if found is not None and found.parts.get("kind") == "view":
+            stack.extend(found.parts.get("inputs", ()))
     candidates = [p for p in lake.versions if p.startswith(PHYSICAL_PREFIX) and p not in keep]
     if superseded_only:
         served = {lake.versions[p].parts.get("version") for p in pointed if p in lake.versions}
@@ -47,9 +47,4 @@ def drop(engine: Engine, physical: Sequence[str]) -> None:
 
 def expire_files(engine: Engine, older_than_days: int) -> None:
     """Expire lake snapshots older than this and delete the files only they referenced."""
-    age = exp.Sub(
-        this=exp.CurrentTimestamp(),
-        expression=exp.Interval(this=exp.Literal.string(str(older_than_days)), unit=exp.var("DAY")),
-    )
-    engine.maintain("ducklake_expire_snapshots", older_than=age)
-    engine.maintain("ducklake_cleanup_old_files", cleanup_all=exp.true())
+    engine.reclaim(older_than_days)

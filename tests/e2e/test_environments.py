@@ -214,3 +214,21 @@ def test_any_duckdb_reads_the_views_under_its_own_name_for_the_lake(
     assert con.sql("select count(*) from elsewhere.staging.orders").fetchone() == (4,)
     assert con.sql("select sum(revenue) from elsewhere.marts.revenue").fetchone() == (15.5,)
     con.close()
+
+
+def test_gc_keeps_the_tables_a_served_view_still_reads(make_project: Callable[..., Path], cli: Cli) -> None:
+    files = {
+        **FILES,
+        "models/marts/open_orders.sql": (
+            "-- kind: view\nselect order_id from staging.orders where status = 'open'\n"
+        ),
+    }
+    root = make_project(files)
+    assert cli("run", project=root)[0] == 0
+    # Nothing in the view reads "doubled": the view keeps its version, and reads the old table.
+    edit(root, "staging/orders.sql", "amount * 2 as doubled", "amount * 3 as doubled")
+    code, out = cli("run", project=root)
+    assert code == 0 and "1 built" in out, out
+    code, out = cli("gc", project=root)
+    assert code == 0 and "0 unused tables dropped" in out, out
+    assert query(cli, root, "select order_id from marts.open_orders") == [{"order_id": 3}]

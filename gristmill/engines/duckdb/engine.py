@@ -37,6 +37,44 @@ class DuckDBEngine:
 
     def __init__(self, settings: ProjectSettings, root: Path, *, read_only: bool = False) -> None:
         storage = settings.storage
+        self._format = storage.format
+        # Large loads spill here instead of growing past the memory limit.
+        config: dict[str, str | int | bool] = {"temp_directory": (root / ".gristmill" / "tmp").as_posix()}
+        if settings.engine.threads:
+            config["threads"] = settings.engine.threads
+        if settings.engine.memory_limit:
+            config["memory_limit"] = settings.engine.memory_limit
+            process_defaults["memory_limit"] = settings.engine.memory_limit
+        if storage.format == "duckdb":
+            self._con = connect(extensions=("sqlite",), config=config)
+            self._attach_database((root / storage.database).resolve(), read_only)
+        else:
+            self._con = connect(extensions=("ducklake", "sqlite"), config=config)
+            self._attach_lake(settings, root, read_only)
+        self._con.execute(f"USE {CATALOG}")
+        self._schemas: set[str] = set()
+        self._kinds: dict[Relation, str] | None = None  # TABLE/VIEW per relation; information_schema is slow
+
+    def _attach_database(self, path: Path, read_only: bool) -> None:
+        if read_only and not path.exists():
+            raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con.execute(
+                f"ATTACH {_literal(path.as_posix())} AS {CATALOG}" + (" (READ_ONLY)" if read_only else "")
+            )
+        except duckdb.Error as err:
+            busy = "lock" in str(err).lower()
+            raise EngineError(
+                f"cannot open the database {path.name}: {redact(str(err))}",
+                hint="a run in another process holds it: wait for it to finish (storage.format = "
+                '"ducklake" lets other processes read while a run writes)'
+                if busy
+                else "check [storage] in gristmill.toml",
+            ) from None
+
+    def _attach_lake(self, settings: ProjectSettings, root: Path, read_only: bool) -> None:
+        storage = settings.storage
         catalog = storage.catalog
         data = storage.data if "://" in storage.data else (root / storage.data).resolve().as_posix() + "/"
         if "://" not in catalog:
@@ -47,14 +85,6 @@ class DuckDBEngine:
             if "://" not in storage.data:
                 Path(data).mkdir(parents=True, exist_ok=True)
             catalog = f"sqlite:{catalog_path.as_posix()}"
-        # Large loads spill here instead of growing past the memory limit.
-        config: dict[str, str | int | bool] = {"temp_directory": (root / ".gristmill" / "tmp").as_posix()}
-        if settings.engine.threads:
-            config["threads"] = settings.engine.threads
-        if settings.engine.memory_limit:
-            config["memory_limit"] = settings.engine.memory_limit
-            process_defaults["memory_limit"] = settings.engine.memory_limit
-        self._con = connect(extensions=("ducklake", "sqlite"), config=config)
         options = [f"DATA_PATH {_literal(data)}"] + (["READ_ONLY"] if read_only else [])
         if "://" not in storage.data and not Path(storage.data).is_absolute():
             # The lake lives inside the project (file paths in the catalog are relative to it), so a
@@ -67,9 +97,6 @@ class DuckDBEngine:
                 f"cannot open the lake catalog {redact(storage.catalog)}: {redact(str(err))}",
                 hint="check [storage] in gristmill.toml",
             ) from None
-        self._con.execute(f"USE {CATALOG}")
-        self._schemas: set[str] = set()
-        self._kinds: dict[Relation, str] | None = None  # TABLE/VIEW per relation; information_schema is slow
 
     # -- statements --------------------------------------------------------------------------------
 
@@ -213,11 +240,24 @@ class DuckDBEngine:
         elif kind == "TABLE":
             self.drop_table(relation)
 
-    def maintain(self, procedure: str, **arguments: exp.Expr) -> None:
-        args = [exp.Literal.string(CATALOG)] + [
-            exp.Kwarg(this=exp.var(name), expression=value) for name, value in arguments.items()
-        ]
-        self._run(f"CALL {exp.func(procedure, *args).sql(dialect=self.dialect)}")
+    def reclaim(self, older_than_days: int) -> None:
+        """Give back space: DuckLake forgets snapshots older than this and deletes the files only
+        they used; a DuckDB database file is checkpointed."""
+        if self._format == "duckdb":
+            self._run(f"CHECKPOINT {CATALOG}")
+            return
+        age = exp.Sub(
+            this=exp.CurrentTimestamp(),
+            expression=exp.Interval(this=exp.Literal.string(str(older_than_days)), unit=exp.var("DAY")),
+        )
+        for procedure, argument, value in (
+            ("ducklake_expire_snapshots", "older_than", age),
+            ("ducklake_cleanup_old_files", "cleanup_all", exp.true()),
+        ):
+            call = exp.func(
+                procedure, exp.Literal.string(CATALOG), exp.Kwarg(this=exp.var(argument), expression=value)
+            )
+            self._run(f"CALL {call.sql(dialect=self.dialect)}")
 
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
@@ -301,9 +341,15 @@ class DuckDBEngine:
 
 
 def catalog_snapshot(settings: ProjectSettings, root: Path) -> str | None:
-    """The newest snapshot id in a local SQLite DuckLake catalog (DuckLake's own table), read
-    with SQLite alone."""
-    catalog = settings.storage.catalog
+    """A token that changes whenever the lake commits, read without opening it: the newest
+    snapshot id of a local SQLite DuckLake catalog (DuckLake's own table, read with SQLite alone),
+    or the size and time of a DuckDB database file and its write-ahead log."""
+    storage = settings.storage
+    if storage.format == "duckdb":
+        path = (root / storage.database).resolve()
+        stamps = [(p.stat().st_size, p.stat().st_mtime_ns) for p in (path, Path(f"{path}.wal")) if p.exists()]
+        return f"{path.as_posix()}#{stamps}" if stamps else None
+    catalog = storage.catalog
     if "://" in catalog:
         return None
     path = (root / catalog).resolve()
