@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import sqlglot
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gristmill._util.naming import snake_case
@@ -20,7 +19,6 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project import yamlfile
 from gristmill.project.checks import parse_check_items
-from gristmill.project.dbt import is_dbt_project, load_dbt_project
 from gristmill.project.python_models import load_python_model
 from gristmill.project.specs import (
     LOAD_KEYS,
@@ -41,6 +39,7 @@ from gristmill.project.unittests import UnitTestSpec, load_unit_tests
 from gristmill.project.validation import validated
 
 PROJECT_FILE = "gristmill.toml"
+DBT_PROJECT_FILE = "dbt_project.yml"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -60,7 +59,7 @@ class Project:
 
 def find_root(start: Path) -> Path:
     for folder in (start.resolve(), *start.resolve().parents):
-        if (folder / PROJECT_FILE).is_file() or is_dbt_project(folder):
+        if (folder / PROJECT_FILE).is_file() or (folder / DBT_PROJECT_FILE).is_file():
             return folder
     raise ProjectError(
         f"no {PROJECT_FILE} (or dbt_project.yml) in {start.resolve()} or any folder above it",
@@ -71,6 +70,8 @@ def find_root(start: Path) -> Path:
 def load_project(start: Path) -> Project:
     root = find_root(start)
     if not (root / PROJECT_FILE).is_file():
+        from gristmill.project.dbt import load_dbt_project  # Jinja and the dbt layer only when needed
+
         return load_dbt_project(root)  # a dbt project folder, run as it is
     settings = _load_settings(root)
     sources, source_checks = _load_sources(root)
@@ -303,7 +304,10 @@ class _ModelHeader(BaseModel):
 
 
 _HEADER_KEYS = tuple(_ModelHeader.model_fields)
-_DIALECTS = frozenset(d.value for d in sqlglot.Dialects if d.value)
+def _dialects() -> frozenset[str]:
+    import sqlglot  # only for a model that names a dialect
+
+    return frozenset(d.value for d in sqlglot.Dialects if d.value)
 _COMMENT = re.compile(r"^\s*--\s?(.*)$")
 
 
@@ -423,8 +427,8 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
             )
         on = (lookup.on,) if isinstance(lookup.on, str) else tuple(lookup.on)
         lookups[column] = Lookup(lookup.dimension, on, lookup.at)
-    if header.dialect not in _DIALECTS:
-        dialects = sorted(_DIALECTS)
+    if header.dialect != "duckdb" and header.dialect not in _dialects():
+        dialects = sorted(_dialects())
         raise ConfigError(
             f'unknown SQL dialect "{header.dialect}"',
             location=where("dialect"),
