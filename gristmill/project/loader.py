@@ -304,10 +304,14 @@ class _ModelHeader(BaseModel):
 
 
 _HEADER_KEYS = tuple(_ModelHeader.model_fields)
+
+
 def _dialects() -> frozenset[str]:
     import sqlglot  # only for a model that names a dialect
 
     return frozenset(d.value for d in sqlglot.Dialects if d.value)
+
+
 _COMMENT = re.compile(r"^\s*--\s?(.*)$")
 
 

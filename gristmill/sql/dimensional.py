@@ -18,7 +18,17 @@ from datetime import UTC, datetime
 
 from sqlglot import exp
 
-from gristmill.sql.writes import IS_CURRENT, ROW_HASH, VALID_FROM, VALID_TO, insert, row_hash
+from gristmill.sql.writes import (
+    IS_CURRENT,
+    ROW_HASH,
+    VALID_FROM,
+    VALID_TO,
+    aliased,
+    col,
+    insert,
+    row_hash,
+    same_key,
+)
 
 UNKNOWN_KEY = -1
 """The surrogate key of a dimension's unknown member (and of a fact row with no member yet)."""
@@ -36,21 +46,6 @@ _LAST_TO = "_gm_last_to"
 _VERSIONS = "_gm_versions"
 
 
-def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=True)
-
-
-def _aliased(table: exp.Table | exp.Subquery, alias: str) -> exp.Table | exp.Subquery:
-    aliased = table.copy()
-    aliased.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-    return aliased
-
-
-def _same_key(key: Sequence[str], left: str, right: str) -> exp.Expr:
-    """NULL-safe equality on every key column (a NULL key matches a NULL key)."""
-    return exp.and_(*(exp.NullSafeEQ(this=_col(k, left), expression=_col(k, right)) for k in key))
-
-
 def _exists(query: exp.Select) -> exp.Exists:
     return exp.Exists(this=query)
 
@@ -63,8 +58,8 @@ def _update(
 ) -> exp.Update:
     """``UPDATE target AS t SET … [FROM source] WHERE …`` (the source carries its own alias)."""
     return exp.Update(
-        this=_aliased(target, "t"),
-        expressions=[exp.EQ(this=_col(name), expression=value) for name, value in values.items()],
+        this=aliased(target, "t"),
+        expressions=[exp.EQ(this=col(name), expression=value) for name, value in values.items()],
         from_=exp.From(this=source) if source is not None else None,
         where=exp.Where(this=where),
     )
@@ -114,7 +109,7 @@ def time_slice(
     query: exp.Query, time: str, ranges: Sequence[tuple[datetime, datetime]], dtype: str
 ) -> exp.Select:
     """``SELECT * FROM (query) WHERE time in any range``; the engine pushes the filter down."""
-    conditions = [within(_col(time), start, end, dtype) for start, end in ranges]
+    conditions = [within(col(time), start, end, dtype) for start, end in ranges]
     where = exp.or_(*conditions) if conditions else exp.false()
     return exp.select("*").from_(query.subquery("q", copy=True)).where(where)
 
@@ -129,11 +124,11 @@ def replace_slice(
     dtype: str,
 ) -> list[exp.Expr]:
     """Delete the target's rows in ``[start, end)`` and insert the query's rows in it."""
-    rows = exp.select(*(_col(c) for c in columns)).from_(
+    rows = exp.select(*(col(c) for c in columns)).from_(
         time_slice(query, time, [(start, end)], dtype).subquery("slice")
     )
     return [
-        exp.delete(target.copy(), where=within(_col(time), start, end, dtype)),
+        exp.delete(target.copy(), where=within(col(time), start, end, dtype)),
         insert(target, rows, columns),
     ]
 
@@ -147,7 +142,7 @@ INTERVAL_COLUMNS = (
 
 
 def _for_target(name: str) -> exp.Expr:
-    return exp.EQ(this=_col("target"), expression=exp.Literal.string(name))
+    return exp.EQ(this=col("target"), expression=exp.Literal.string(name))
 
 
 def forget_intervals(
@@ -158,8 +153,8 @@ def forget_intervals(
     if start is not None and end is not None:
         where = exp.and_(
             where,
-            exp.GTE(this=_col("interval_start"), expression=moment(start)),
-            exp.LT(this=_col("interval_start"), expression=moment(end)),
+            exp.GTE(this=col("interval_start"), expression=moment(start)),
+            exp.LT(this=col("interval_start"), expression=moment(end)),
         )
     return exp.delete(table.copy(), where=where)
 
@@ -174,7 +169,7 @@ def record_intervals(
         this=exp.GenerateSeries(start=moment(first, "TIMESTAMP"), end=moment(last, "TIMESTAMP"), step=step),
         alias=exp.TableAlias(this=exp.to_identifier("g"), columns=[exp.to_identifier("s")]),
     )
-    start = _col("s")
+    start = col("s")
     rows = exp.select(
         exp.Literal.string(target),
         as_utc(start, "TIMESTAMP"),
@@ -186,10 +181,10 @@ def record_intervals(
 
 def read_intervals(table: exp.Table, target: str) -> exp.Select:
     return (
-        exp.select(_col("interval_start"), _col("interval_end"))
+        exp.select(col("interval_start"), col("interval_end"))
         .from_(table.copy())
         .where(_for_target(target))
-        .order_by(_col("interval_start"))
+        .order_by(col("interval_start"))
     )
 
 
@@ -232,14 +227,14 @@ class History:
     def effective(self, alias: str) -> exp.Expr:
         """When the incoming row's change takes effect: its ``time`` (the run's time when NULL)."""
         if self.time:
-            return exp.func("coalesce", as_utc(_col(self.time, alias), self.time_type), moment(self.run_time))
+            return exp.func("coalesce", as_utc(col(self.time, alias), self.time_type), moment(self.run_time))
         return moment(self.run_time)
 
     def _members(self, alias: str | None) -> exp.Expr | None:
         """Excludes the unknown member of a dimension."""
         if not self.surrogate:
             return None
-        return exp.NEQ(this=_col(self.surrogate, alias), expression=exp.Literal.number(UNKNOWN_KEY))
+        return exp.NEQ(this=col(self.surrogate, alias), expression=exp.Literal.number(UNKNOWN_KEY))
 
 
 def incoming(staged: exp.Table | exp.Subquery, history: History) -> exp.Select:
@@ -248,23 +243,23 @@ def incoming(staged: exp.Table | exp.Subquery, history: History) -> exp.Select:
     order = [*([history.time] if history.time else []), ORDINAL]
     window = exp.Window(
         this=exp.RowNumber(),
-        partition_by=[_col(k) for k in history.key],
-        order=exp.Order(expressions=[exp.Ordered(this=_col(o), desc=True) for o in order]),
+        partition_by=[col(k) for k in history.key],
+        order=exp.Order(expressions=[exp.Ordered(this=col(o), desc=True) for o in order]),
     )
     latest = (
-        exp.select(*(_col(c) for c in history.names))
+        exp.select(*(col(c) for c in history.names))
         .from_(staged.copy())
         .qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
     )
     # with nothing tracked (a type 1 dimension) every version hashes alike: nothing adds a version
     hashed = row_hash(history.tracked) if history.tracked else exp.func("md5", exp.Literal.string(""))
-    return exp.select(*(_col(c) for c in history.names), exp.alias_(hashed, ROW_HASH, quoted=True)).from_(
+    return exp.select(*(col(c) for c in history.names), exp.alias_(hashed, ROW_HASH, quoted=True)).from_(
         latest.subquery("latest")
     )
 
 
 def _key_order(key: Sequence[str], alias: str | None = None) -> exp.Order:
-    return exp.Order(expressions=[exp.Ordered(this=_col(k, alias), nulls_first=False) for k in key])
+    return exp.Order(expressions=[exp.Ordered(this=col(k, alias), nulls_first=False) for k in key])
 
 
 def _unknown_value(history: History, name: str, dtype: str) -> exp.Expr:
@@ -281,7 +276,7 @@ def unknown_member_update(history: History, columns: Sequence[str]) -> exp.Updat
     return _update(
         history.target,
         {name: _unknown_value(history, name, types[name]) for name in columns},
-        exp.EQ(this=_col(history.surrogate, "t"), expression=exp.Literal.number(UNKNOWN_KEY)),
+        exp.EQ(this=col(history.surrogate, "t"), expression=exp.Literal.number(UNKNOWN_KEY)),
     )
 
 
@@ -304,7 +299,7 @@ def _unknown_member(history: History) -> exp.Select:
 def history_create(source: exp.Table | exp.Subquery, history: History) -> exp.Query:
     """The first build: one current version per key (for a dimension, numbered in key order,
     valid from ``FIRST_VALID_FROM``, plus the unknown member)."""
-    s = _aliased(source, "s")
+    s = aliased(source, "s")
     lead: list[exp.Expr] = []
     valid_from = history.effective("s")
     if history.surrogate:
@@ -313,11 +308,11 @@ def history_create(source: exp.Table | exp.Subquery, history: History) -> exp.Qu
         valid_from = moment(FIRST_VALID_FROM)
     rows = exp.select(
         *lead,
-        *(_col(c, "s") for c in history.names),
+        *(col(c, "s") for c in history.names),
         exp.alias_(valid_from, VALID_FROM, quoted=True),
         exp.alias_(exp.cast(exp.null(), "TIMESTAMPTZ"), VALID_TO, quoted=True),
         exp.alias_(exp.true(), IS_CURRENT, quoted=True),
-        _col(ROW_HASH, "s"),
+        col(ROW_HASH, "s"),
     ).from_(s)
     if history.surrogate:
         return exp.union(rows, _unknown_member(history), distinct=False)
@@ -333,26 +328,24 @@ def history_update(source: exp.Table | exp.Subquery, history: History) -> list[e
     members = history._members
     statements: list[exp.Expr] = []
     if history.type1:
-        differs = exp.or_(
-            *(exp.NullSafeNEQ(this=_col(c, "t"), expression=_col(c, "s")) for c in history.type1)
-        )
+        differs = exp.or_(*(exp.NullSafeNEQ(this=col(c, "t"), expression=col(c, "s")) for c in history.type1))
         statements.append(
             _update(
                 target,
-                {c: _col(c, "s") for c in history.type1},
-                exp.and_(*filter(None, [members("t"), _same_key(history.key, "s", "t"), differs])),
-                _aliased(source, "s"),
+                {c: col(c, "s") for c in history.type1},
+                exp.and_(*filter(None, [members("t"), same_key(history.key, "s", "t"), differs])),
+                aliased(source, "s"),
             )
         )
     changed = exp.and_(
         *filter(
             None,
             [
-                _col(IS_CURRENT, "t"),
+                col(IS_CURRENT, "t"),
                 members("t"),
-                _same_key(history.key, "s", "t"),
-                exp.NullSafeNEQ(this=_col(ROW_HASH, "t"), expression=_col(ROW_HASH, "s")),
-                exp.GT(this=history.effective("s"), expression=_col(VALID_FROM, "t")),
+                same_key(history.key, "s", "t"),
+                exp.NullSafeNEQ(this=col(ROW_HASH, "t"), expression=col(ROW_HASH, "s")),
+                exp.GT(this=history.effective("s"), expression=col(VALID_FROM, "t")),
             ],
         )
     )
@@ -361,23 +354,23 @@ def history_update(source: exp.Table | exp.Subquery, history: History) -> list[e
             target,
             {VALID_TO: history.effective("s"), IS_CURRENT: exp.false()},
             changed,
-            _aliased(source, "s"),
+            aliased(source, "s"),
         )
     )
     gone = _exists(
-        exp.select(exp.Literal.number(1)).from_(_aliased(source, "s")).where(_same_key(history.key, "s", "t"))
+        exp.select(exp.Literal.number(1)).from_(aliased(source, "s")).where(same_key(history.key, "s", "t"))
     ).not_()
     now = moment(history.run_time)
     later = exp.If(
-        this=exp.GT(this=_col(VALID_FROM, "t"), expression=now.copy()),
-        true=_col(VALID_FROM, "t"),
+        this=exp.GT(this=col(VALID_FROM, "t"), expression=now.copy()),
+        true=col(VALID_FROM, "t"),
     )
     closed_at = exp.Case(ifs=[later], default=now)
     statements.append(
         _update(
             target,
             {VALID_TO: closed_at, IS_CURRENT: exp.false()},
-            exp.and_(*filter(None, [_col(IS_CURRENT, "t"), members("t"), gone])),
+            exp.and_(*filter(None, [col(IS_CURRENT, "t"), members("t"), gone])),
         )
     )
     statements.append(_new_versions(source, history))
@@ -389,42 +382,40 @@ def _new_versions(source: exp.Table | exp.Subquery, history: History) -> exp.Ins
     members = history._members
     has_current = _exists(
         exp.select(exp.Literal.number(1))
-        .from_(_aliased(target, "t"))
-        .where(
-            exp.and_(*filter(None, [_col(IS_CURRENT, "t"), members("t"), _same_key(history.key, "s", "t")]))
-        )
+        .from_(aliased(target, "t"))
+        .where(exp.and_(*filter(None, [col(IS_CURRENT, "t"), members("t"), same_key(history.key, "s", "t")])))
     ).not_()
     earlier = (
         exp.select(
-            *(_col(k) for k in history.key),
-            exp.alias_(exp.Max(this=_col(VALID_TO)), _LAST_TO, quoted=True),
+            *(col(k) for k in history.key),
+            exp.alias_(exp.Max(this=col(VALID_TO)), _LAST_TO, quoted=True),
             exp.alias_(exp.Count(this=exp.Star()), _VERSIONS, quoted=True),
         )
         .from_(target.copy())
-        .group_by(*(_col(k) for k in history.key))
+        .group_by(*(col(k) for k in history.key))
     )
     member_filter = members(None)
     if member_filter is not None:
         earlier = earlier.where(member_filter)
     effective = history.effective("s")
     after_last = exp.If(
-        this=exp.GT(this=_col(_LAST_TO, "p"), expression=effective.copy()), true=_col(_LAST_TO, "p")
+        this=exp.GT(this=col(_LAST_TO, "p"), expression=effective.copy()), true=col(_LAST_TO, "p")
     )
     ifs = [after_last]
     if history.surrogate:  # a member's first version reaches back to the floor
         ifs.insert(
             0,
             exp.If(
-                this=exp.Is(this=_col(_VERSIONS, "p"), expression=exp.null()), true=moment(FIRST_VALID_FROM)
+                this=exp.Is(this=col(_VERSIONS, "p"), expression=exp.null()), true=moment(FIRST_VALID_FROM)
             ),
         )
     valid_from = exp.Case(ifs=ifs, default=effective)
     lead: list[exp.Expr] = []
     if history.surrogate:
         top = (
-            exp.select(exp.func("coalesce", exp.Max(this=_col(history.surrogate)), exp.Literal.number(0)))
+            exp.select(exp.func("coalesce", exp.Max(this=col(history.surrogate)), exp.Literal.number(0)))
             .from_(target.copy())
-            .where(exp.GT(this=_col(history.surrogate), expression=exp.Literal.number(0)))
+            .where(exp.GT(this=col(history.surrogate), expression=exp.Literal.number(0)))
         )
         number = exp.Window(this=exp.RowNumber(), order=_key_order(history.key, "s"))
         lead = [
@@ -437,14 +428,14 @@ def _new_versions(source: exp.Table | exp.Subquery, history: History) -> exp.Ins
     rows = (
         exp.select(
             *lead,
-            *(_col(c, "s") for c in history.names),
+            *(col(c, "s") for c in history.names),
             exp.alias_(valid_from, VALID_FROM, quoted=True),
             exp.alias_(exp.cast(exp.null(), "TIMESTAMPTZ"), VALID_TO, quoted=True),
             exp.alias_(exp.true(), IS_CURRENT, quoted=True),
-            _col(ROW_HASH, "s"),
+            col(ROW_HASH, "s"),
         )
-        .from_(_aliased(source, "s"))
-        .join(earlier.subquery("p"), on=_same_key(history.key, "s", "p"), join_type="left")
+        .from_(aliased(source, "s"))
+        .join(earlier.subquery("p"), on=same_key(history.key, "s", "p"), join_type="left")
         .where(has_current)
     )
     return insert(target, rows, history.stored)
@@ -471,50 +462,50 @@ def _members_of(lookup: KeyLookup) -> exp.Subquery:
     """The dimension's rows a lookup may find: every version for a point-in-time lookup, else the
     latest version of each member (its current one, or its last if it has left the source)."""
     rows = exp.select("*").from_(lookup.dimension.copy())
-    rows = rows.where(exp.NEQ(this=_col(lookup.column), expression=exp.Literal.number(UNKNOWN_KEY)))
+    rows = rows.where(exp.NEQ(this=col(lookup.column), expression=exp.Literal.number(UNKNOWN_KEY)))
     if lookup.history and lookup.at is None:
         window = exp.Window(
             this=exp.RowNumber(),
-            partition_by=[_col(k) for k in lookup.on],
-            order=exp.Order(expressions=[exp.Ordered(this=_col(VALID_FROM), desc=True)]),
+            partition_by=[col(k) for k in lookup.on],
+            order=exp.Order(expressions=[exp.Ordered(this=col(VALID_FROM), desc=True)]),
         )
         rows = rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
     return rows.subquery("d")
 
 
 def _match(lookup: KeyLookup, fact: str, dimension: str) -> exp.Expr:
-    condition = _same_key(lookup.on, fact, dimension)
+    condition = same_key(lookup.on, fact, dimension)
     if lookup.at is None or not lookup.history:
         return condition
-    at = as_utc(_col(lookup.at, fact), lookup.at_type)
-    open_ended = exp.Is(this=_col(VALID_TO, dimension), expression=exp.null())
-    before_end = exp.LT(this=at.copy(), expression=_col(VALID_TO, dimension))
+    at = as_utc(col(lookup.at, fact), lookup.at_type)
+    open_ended = exp.Is(this=col(VALID_TO, dimension), expression=exp.null())
+    before_end = exp.LT(this=at.copy(), expression=col(VALID_TO, dimension))
     return exp.and_(
         condition,
-        exp.LTE(this=_col(VALID_FROM, dimension), expression=at),
+        exp.LTE(this=col(VALID_FROM, dimension), expression=at),
         exp.paren(exp.or_(open_ended, before_end)),
     )
 
 
 def fact_select(query: exp.Query, columns: Sequence[str], lookups: Sequence[KeyLookup]) -> exp.Select:
     """The query's columns plus each lookup's surrogate key (-1 when the dimension has no row)."""
-    select = exp.select(*(_col(c, "q") for c in columns)).from_(query.subquery("q", copy=True))
+    select = exp.select(*(col(c, "q") for c in columns)).from_(query.subquery("q", copy=True))
     for index, lookup in enumerate(lookups):
         alias = f"d{index}"
         found = _members_of(lookup)
         found.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
         select = select.join(found, on=_match(lookup, "q", alias), join_type="left")
-        key = exp.func("coalesce", _col(lookup.column, alias), exp.Literal.number(UNKNOWN_KEY))
+        key = exp.func("coalesce", col(lookup.column, alias), exp.Literal.number(UNKNOWN_KEY))
         select = select.select(exp.alias_(exp.cast(key, "BIGINT"), lookup.column, quoted=True), copy=False)
     return select
 
 
 def fix_unknown(target: exp.Table, lookup: KeyLookup) -> exp.Update:
     """Set the surrogate key of fact rows still at the unknown member once their member exists."""
-    unknown = exp.EQ(this=_col(lookup.column, "t"), expression=exp.Literal.number(UNKNOWN_KEY))
+    unknown = exp.EQ(this=col(lookup.column, "t"), expression=exp.Literal.number(UNKNOWN_KEY))
     return _update(
         target,
-        {lookup.column: _col(lookup.column, "d")},
+        {lookup.column: col(lookup.column, "d")},
         exp.and_(unknown, _match(lookup, "t", "d")),
         _members_of(lookup),
     )

@@ -25,26 +25,26 @@ SCD2_COLUMNS = (
 )
 
 
-def _col(name: str, table: str | None = None) -> exp.Column:
+def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def _aliased(table: exp.Table | exp.Subquery, alias: str) -> exp.Table | exp.Subquery:
+def aliased(table: exp.Table | exp.Subquery, alias: str) -> exp.Table | exp.Subquery:
     aliased = table.copy()
     aliased.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
     return aliased
 
 
-def _same_key(key: Sequence[str], left: str, right: str) -> exp.Expr:
+def same_key(key: Sequence[str], left: str, right: str) -> exp.Expr:
     """NULL-safe equality on every key column (a NULL key matches a NULL key)."""
-    return exp.and_(*(exp.NullSafeEQ(this=_col(k, left), expression=_col(k, right)) for k in key))
+    return exp.and_(*(exp.NullSafeEQ(this=col(k, left), expression=col(k, right)) for k in key))
 
 
 def select_columns(
     stage: exp.Table | exp.Subquery, columns: Sequence[str], alias: str | None = None
 ) -> exp.Select:
-    source = _aliased(stage, alias) if alias else stage
-    return exp.select(*(_col(c, alias) for c in columns)).from_(source)
+    source = aliased(stage, alias) if alias else stage
+    return exp.select(*(col(c, alias) for c in columns)).from_(source)
 
 
 def latest_per_key(
@@ -53,11 +53,11 @@ def latest_per_key(
     """One row per key: the last by ``order`` (cursor, then arrival)."""
     window = exp.Window(
         this=exp.func("row_number"),
-        partition_by=[_col(k) for k in key],
-        order=exp.Order(expressions=[exp.Ordered(this=_col(o), desc=True) for o in order]),
+        partition_by=[col(k) for k in key],
+        order=exp.Order(expressions=[exp.Ordered(this=col(o), desc=True) for o in order]),
     )
     return (
-        exp.select(*(_col(c) for c in columns))
+        exp.select(*(col(c) for c in columns))
         .from_(stage)
         .qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
     )
@@ -97,9 +97,9 @@ def merge(
     Staged rows whose ``_gm_op`` is 'delete' remove their key and are not inserted."""
     has_op = OPERATION in columns
     data_columns = [c for c in columns if c != OPERATION]
-    target_alias = _aliased(target, "t")
+    target_alias = aliased(target, "t")
     arriving = exp.Exists(
-        this=exp.select(exp.Literal.number(1)).from_(_aliased(stage, "s")).where(_same_key(key, "s", "t"))
+        this=exp.select(exp.Literal.number(1)).from_(aliased(stage, "s")).where(same_key(key, "s", "t"))
     )
     statements: list[exp.Expr] = [exp.delete(target_alias, where=arriving)]
     rows: exp.Select = (
@@ -107,9 +107,9 @@ def merge(
     )
     if has_op:
         rows = (
-            exp.select(*(_col(c) for c in data_columns))
+            exp.select(*(col(c) for c in data_columns))
             .from_(rows.subquery("latest"))
-            .where(exp.NEQ(this=_col(OPERATION), expression=exp.Literal.string("delete")))
+            .where(exp.NEQ(this=col(OPERATION), expression=exp.Literal.string("delete")))
         )
     statements.append(insert(target, rows, data_columns))
     return statements
@@ -119,7 +119,7 @@ def row_hash(columns: Sequence[str]) -> exp.Expr:
     """A hash of a row's values, to notice a change in any column."""
     packed = exp.func(
         "struct_pack",
-        *(exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=_col(c)) for c in columns),
+        *(exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=col(c)) for c in columns),
     )
     return exp.func("md5", exp.func("to_json", packed))
 
@@ -139,7 +139,7 @@ def scd2(
     values = [c for c in columns if c not in key]
     latest = latest_per_key(stage, columns, key, order)
     hashed = exp.select(
-        *(_col(c) for c in columns), exp.alias_(row_hash(values), ROW_HASH, quoted=True)
+        *(col(c) for c in columns), exp.alias_(row_hash(values), ROW_HASH, quoted=True)
     ).from_(latest.subquery("latest"))
     incoming = hashed.subquery("s")
     now = exp.func("now")
@@ -147,13 +147,11 @@ def scd2(
         this=exp.select(exp.Literal.number(1))
         .from_(incoming.copy())
         .where(
-            exp.and_(
-                _same_key(key, "s", "t"), exp.NEQ(this=_col(ROW_HASH, "s"), expression=_col(ROW_HASH, "t"))
-            )
+            exp.and_(same_key(key, "s", "t"), exp.NEQ(this=col(ROW_HASH, "s"), expression=col(ROW_HASH, "t")))
         )
     )
     gone = exp.Exists(
-        this=exp.select(exp.Literal.number(1)).from_(incoming.copy()).where(_same_key(key, "s", "t"))
+        this=exp.select(exp.Literal.number(1)).from_(incoming.copy()).where(same_key(key, "s", "t"))
     ).not_()
     close_when = exp.or_(changed, gone) if full_snapshot else changed
     updated = target.copy()
@@ -161,26 +159,26 @@ def scd2(
     close = exp.update(
         updated,
         {VALID_TO: now, IS_CURRENT: exp.false()},
-        where=exp.and_(_col(IS_CURRENT, "t"), close_when),
+        where=exp.and_(col(IS_CURRENT, "t"), close_when),
     )
     unchanged = exp.Exists(
         this=exp.select(exp.Literal.number(1))
-        .from_(_aliased(target, "t"))
+        .from_(aliased(target, "t"))
         .where(
             exp.and_(
-                _col(IS_CURRENT, "t"),
-                _same_key(key, "s", "t"),
-                exp.EQ(this=_col(ROW_HASH, "s"), expression=_col(ROW_HASH, "t")),
+                col(IS_CURRENT, "t"),
+                same_key(key, "s", "t"),
+                exp.EQ(this=col(ROW_HASH, "s"), expression=col(ROW_HASH, "t")),
             )
         )
     ).not_()
     new_rows = (
         exp.select(
-            *(_col(c, "s") for c in columns),
+            *(col(c, "s") for c in columns),
             exp.alias_(now, VALID_FROM, quoted=True),
             exp.alias_(exp.cast(exp.null(), "TIMESTAMPTZ"), VALID_TO, quoted=True),
             exp.alias_(exp.true(), IS_CURRENT, quoted=True),
-            _col(ROW_HASH, "s"),
+            col(ROW_HASH, "s"),
         )
         .from_(incoming.copy())
         .where(unchanged)
