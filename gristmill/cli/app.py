@@ -258,9 +258,10 @@ def query(
 def list_assets(
     project: ProjectOpt = Path("."),
     select: SelectOpt = [],  # noqa: B006
+    env: EnvOpt = "prod",
 ) -> None:
     """List assets with their kind, rows, when they were built and their last run."""
-    console.print(render.assets_table(_workspace(project).assets(select)))
+    console.print(render.assets_table(_workspace(project).assets(select, env)))
 
 
 @app.command()
