@@ -95,8 +95,13 @@ def lineage_trees(lineage: Lineage, *, upstream: bool, downstream: bool) -> Grou
     return Group(*trees)
 
 
+SHOW_SKIPPED_UP_TO = 30
+"""A run of a large project lists only what it did; `plan` and `history N` list every step."""
+
+
 def run_table(result: RunResult) -> Table:
     table = Table(title=f"Run {result.run_id}", title_justify="left", show_edge=False)
+    quiet = len(result.steps) > SHOW_SKIPPED_UP_TO
     for column, justify in (
         ("asset", "left"),
         ("kind", "left"),
@@ -107,7 +112,11 @@ def run_table(result: RunResult) -> Table:
         ("why", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    hidden = 0
     for step in result.steps:
+        if quiet and step.status == "skipped":
+            hidden += 1
+            continue
         passed = sum(c.passed for c in step.checks)
         checks = f"{passed}/{len(step.checks)}" if step.checks else ""
         table.add_row(
@@ -119,6 +128,11 @@ def run_table(result: RunResult) -> Table:
             checks,
             step.reason,
         )
+    if hidden:
+        table.caption = (
+            f"{hidden:,} unchanged assets not listed (`gristmill history {result.run_id}` lists every step)"
+        )
+        table.caption_justify = "left"
     return table
 
 

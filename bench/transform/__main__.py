@@ -1,0 +1,3 @@
+from bench.transform.run import main
+
+main()
