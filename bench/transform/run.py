@@ -47,6 +47,9 @@ LABELS = {
     "gm_plan": "gristmill plan (nothing changed; cold load)",
     "gm_load": "Workspace() only (parse, validate, graph)",
     "gm_change": "gristmill run after the change",
+    "gmf_build": "gristmill run (first), storage.format = duckdb",
+    "gmf_noop": "gristmill run (nothing changed), duckdb file",
+    "gmf_change": "gristmill run after the change, duckdb file",
     "dbt_run": "dbt run (first)",
     "dbt_test": "dbt test",
     "dbt_noop": "dbt run (nothing changed)",
@@ -222,6 +225,24 @@ def _sum(results: Results, *keys: str) -> Row | None:
     return Row("+".join(keys), "", outcomes)
 
 
+def gristmill_file_steps(
+    project: Path, spec: Spec, results: Results, env: Env, on_change: Callable[[Path], None]
+) -> None:
+    """The same project on one DuckDB database file instead of DuckLake: the storage dbt-duckdb
+    and SQLMesh use here."""
+    toml = project / "gristmill.toml"
+    toml.write_text(toml.read_text() + '\n[storage]\nformat = "duckdb"\n')
+    gristmill = VENV / "gristmill"
+    first = results.add("gmf_build", run([gristmill, "run"], project, env))
+    first.models = _count(_gristmill_built(project))
+    first.note = _checks(first)
+    noop = results.add("gmf_noop", run([gristmill, "run"], project, env))
+    noop.models = _count(_gristmill_built(project))
+    on_change(project)
+    changed = results.add("gmf_change", run([gristmill, "run"], project, env))
+    changed.models = _count(_gristmill_built(project))
+
+
 def report(spec: Spec, results: Results, meta: dict[str, str], repeat: int) -> dict[str, object]:
     counts = {
         layer: sum(m.layer == layer for m in spec.models) for layer in ("staging", "intermediate", "marts")
@@ -261,6 +282,11 @@ def report(spec: Spec, results: Results, meta: dict[str, str], repeat: int) -> d
     if wall is not None and cpu is not None:
         measured = f"{wall:.3f}x wall, {cpu:.3f}x cpu"
         target("full build + checks vs raw (DuckLake)", measured, "<= 1.15x", max(wall, cpu) <= 1.15)
+    fbuild, fraw = g("gmf_build"), g("raw_file")
+    wall, cpu = _ratio(fbuild, fraw, "wall"), _ratio(fbuild, fraw, "cpu")
+    if wall is not None and cpu is not None:
+        measured = f"{wall:.3f}x wall, {cpu:.3f}x cpu"
+        target("the same, both on a .duckdb file", measured, "<= 1.15x", max(wall, cpu) <= 1.15)
     if noop:
         target("no-op run", f"{noop.cpu:.2f} CPU-s", "<= 0.5 CPU-s", noop.cpu <= 0.5)
     if plan:
@@ -270,9 +296,15 @@ def report(spec: Spec, results: Results, meta: dict[str, str], repeat: int) -> d
         target("rebuilt after the one-column change", f"{change.models}", goal, change.models <= len(readers))
     comparisons = {
         "full build + tests": ("gm_build", ("dbt_run", "dbt_test"), ("sm_plan",)),
+        "full build + tests, Gristmill on a .duckdb file": (
+            "gmf_build",
+            ("dbt_run", "dbt_test"),
+            ("sm_plan",),
+        ),
         "nothing changed": ("gm_noop", ("dbt_noop",), ("sm_noop",)),
         "cold load": ("gm_plan", ("dbt_parse",), ("sm_info",)),
         "one-column change": ("gm_change", ("dbt_change",), ("sm_change",)),
+        "one-column change, Gristmill on a .duckdb file": ("gmf_change", ("dbt_change",), ("sm_change",)),
     }
     summary: dict[str, object] = {}
     if results.rows.keys() & {"dbt_run", "sm_plan"}:
@@ -282,7 +314,7 @@ def report(spec: Spec, results: Results, meta: dict[str, str], repeat: int) -> d
         for label, (ours, theirs_dbt, theirs_sm) in comparisons.items():
             mine, d, s = g(ours), _sum(results, *theirs_dbt), _sum(results, *theirs_sm)
             print(
-                f"  {label:<46}{_x(_ratio(mine, d, 'cpu')):>8}{_x(_ratio(mine, d, 'wall')):>8}"
+                f"  {label:<50}{_x(_ratio(mine, d, 'cpu')):>8}{_x(_ratio(mine, d, 'wall')):>8}"
                 f"{_x(_ratio(mine, s, 'cpu')):>14}{_x(_ratio(mine, s, 'wall')):>8}"
             )
     for key, row in results.rows.items():
@@ -383,7 +415,10 @@ def repetition(
     loads = []
     raw_steps(copy, results, env)
     loads.append(os.getloadavg()[0])
+    shutil.copytree(copy / "gristmill", copy / "gristmill-file")
     gristmill_steps(copy / "gristmill", spec, results, env, profile, change("gristmill"))
+    loads.append(os.getloadavg()[0])
+    gristmill_file_steps(copy / "gristmill-file", spec, results, env, change("gristmill"))
     loads.append(os.getloadavg()[0])
     if "dbt" in chosen:
         dbt_steps(copy / "dbt", copy / "data", results, change("dbt"))
