@@ -191,7 +191,7 @@ class _Tracer:
                 elif isinstance(source, exp.Table) and asset_name(source) in self._assets:
                     parts.append(_Part(f"rows:{asset_name(source)}", tables=frozenset([asset_name(source)])))
                 else:
-                    labels.append(["source", name, node.sql(dialect=DIALECT, comments=False)])
+                    labels.append(["source", name, node.sql(dialect=DIALECT, comments=False, copy=False)])
         for clause in clauses:
             value = query.args.get(clause)
             if value is None or value is False:
@@ -222,7 +222,7 @@ class _Tracer:
         for sub in scope.subquery_scopes:
             if id(sub.expression) in inside:
                 parts.append(self._whole(sub))
-        return _combine([label, node.sql(dialect=DIALECT, comments=False)], parts)
+        return _combine([label, node.sql(dialect=DIALECT, comments=False, copy=False)], parts)
 
     def _whole(self, scope: Scope) -> _Part:
         """A subquery in an expression: every column it outputs and its rows."""

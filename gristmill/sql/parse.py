@@ -62,6 +62,15 @@ class ParsedModel:
         assert self.tree is not None
         return self.tree
 
+    def fresh(self) -> exp.Query:
+        """A new tree of the query for a caller that changes it: parsing the text again costs a
+        fraction of copying a tree."""
+        if self.passthrough:
+            return self.expression.copy()
+        tree = sqlglot.parse_one(self.text, dialect=self.dialect)
+        assert isinstance(tree, exp.Query)
+        return tree
+
     def summary(self) -> str:
         """What planning needs without the tree, as JSON: reads and the normalised SQL's digest."""
         reads = [[r.asset, r.line, r.col] for r in self.reads]
@@ -99,7 +108,7 @@ class ParsedModel:
             sql = (
                 self.text
                 if self.passthrough
-                else self.expression.sql(dialect=DIALECT, normalize=True, comments=False)
+                else self.expression.sql(dialect=DIALECT, normalize=True, comments=False, copy=False)
             )
             object.__setattr__(self, "normalised", hashlib.sha256(sql.encode()).hexdigest())
         assert self.normalised is not None

@@ -31,6 +31,6 @@ def render(parsed: ParsedModel, physical: Mapping[str, tuple[str | None, str, st
             return exp.table_(table, db=schema, catalog=catalog, quoted=True, alias=alias)
         return node
 
-    query = parsed.expression.transform(swap, copy=True)
+    query = parsed.fresh().transform(swap, copy=False)
     assert isinstance(query, exp.Query)
     return query

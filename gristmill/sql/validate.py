@@ -49,7 +49,7 @@ def qualify_model(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> 
     nested: dict[str, object] = dict(by_schema)
     try:
         qualified = qualify(
-            parsed.expression.copy(),
+            parsed.fresh(),
             schema=nested,
             dialect=DIALECT,
             validate_qualify_columns=True,
