@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import pyarrow as pa
 from sqlglot import exp
@@ -48,6 +48,10 @@ class Engine(Protocol):
 
     def query(self, sql: str | exp.Expr) -> pa.Table:
         """Run a query and return its whole result as Arrow."""
+        ...
+
+    def row(self, query: exp.Query) -> dict[str, Any] | None:
+        """The first row of a small query (a check's counts) as a mapping; no Arrow round trip."""
         ...
 
     def transaction(self) -> AbstractContextManager[None]:

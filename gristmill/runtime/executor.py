@@ -313,6 +313,6 @@ def _run_checks(
 ) -> tuple[CheckResult, ...]:
     results: list[CheckResult] = []
     for query in compile_checks(checks, physical):
-        row: Mapping[str, int] = engine.query(query.query).to_pylist()[0]
+        row: Mapping[str, int] = engine.row(query.query) or {}
         results.extend(CheckResult(check, int(row[f"c{i}"] or 0)) for i, check in enumerate(query.checks))
     return tuple(results)

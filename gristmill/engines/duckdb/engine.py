@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
@@ -117,6 +117,12 @@ class DuckDBEngine:
             return self._con.sql(text).to_arrow_table() if text.strip() else pa.table({})
         except duckdb.Error as err:
             raise EngineError(redact(str(err))) from None
+
+    def row(self, query: exp.Query) -> dict[str, Any] | None:
+        cursor = self._run(query.sql(dialect=self.dialect))
+        found = cursor.fetchone()
+        names = [d[0] for d in cursor.description or ()]
+        return dict(zip(names, found, strict=True)) if found is not None else None
 
     def _run(self, text: str) -> duckdb.DuckDBPyConnection:
         try:
