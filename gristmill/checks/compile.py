@@ -1,16 +1,21 @@
 """Compile check specs into SQL expressions (sqlglot ASTs) that count failing rows.
 
-Single-column checks on one table fuse into one aggregate with a FILTER per check, so any
-number of them costs one scan; composite keys and references get one query each.
+Every check on one table that needs no join or grouping fuses into one aggregate -- a FILTER
+count per row check, an aggregate expression per table check -- so any number of them costs one
+scan; composite keys and references get one query each. User values (bounds, patterns) enter as
+literals; an ``expression`` check's SQL enters as its parsed AST.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from sqlglot import exp
 
+from gristmill.project.checks import FORMATS, parse_condition, parse_duration
 from gristmill.project.specs import CheckSpec
 
 TableFor = Callable[[str], exp.Table]
@@ -28,14 +33,72 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
+def _out_of_bounds(value: exp.Expr, params: dict[str, Any]) -> exp.Expr | None:
+    """True when ``value`` is outside [min, max] (or (min, max) when exclusive); NULL when it is NULL."""
+    exclusive = bool(params.get("exclusive"))
+    outside: list[exp.Expr] = []
+    if params.get("min") is not None:
+        low = exp.convert(params["min"])
+        outside.append(value.copy() <= low if exclusive else value.copy() < low)
+    if params.get("max") is not None:
+        high = exp.convert(params["max"])
+        outside.append(value.copy() >= high if exclusive else value.copy() > high)
+    return exp.or_(*outside) if outside else None
+
+
+def _one_if(condition: exp.Expr) -> exp.Expr:
+    """1 when ``condition`` holds, else 0: a table-level check fails once or not at all."""
+    return exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))], default=exp.Literal.number(0))
+
+
 def _failing_condition(check: CheckSpec) -> exp.Expr | None:
+    """The condition a failing row meets (a FILTER count), for checks that look at one row."""
+    if check.kind == "expression":
+        holds = exp.Is(this=exp.paren(parse_condition(check.params["sql"])), expression=exp.true())
+        return exp.Not(this=exp.paren(holds))  # NULL is not true: it fails
+    if not check.columns:
+        return None
     column = _col(check.columns[0])
     if check.kind == "not_null":
         return column.is_(exp.null())
     if check.kind == "accepted_values":
         values = [exp.convert(v) for v in check.params["values"]]
         return exp.and_(column.is_(exp.null()).not_(), exp.In(this=column, expressions=values).not_())
+    if check.kind == "range":
+        return _out_of_bounds(column, check.params)
+    if check.kind in ("regex", "format"):
+        pattern = check.params["pattern"] if check.kind == "regex" else FORMATS[check.params["as"]]
+        text = exp.cast(column, exp.DataType.build("VARCHAR"))
+        return exp.RegexpFullMatch(this=text, expression=exp.Literal.string(pattern)).not_()
     return None
+
+
+def _table_failures(check: CheckSpec) -> exp.Expr | None:
+    """An aggregate that is 1 when a table-level check fails, else 0."""
+    if check.kind == "row_count":
+        return _one_if(_out_of_bounds(exp.Count(this=exp.Star()), check.params) or exp.false())
+    if check.kind == "aggregate":
+        function = _AGGREGATES[check.params["function"]]
+        value = function(this=_col(check.columns[0]))
+        bounds = _out_of_bounds(value, check.params) or exp.false()
+        return _one_if(exp.or_(value.copy().is_(exp.null()), bounds))
+    if check.kind == "freshness":
+        age = parse_duration(check.params["max_age"]) or timedelta(0)  # validated when declared
+        seconds = exp.Literal.string(str(round(age.total_seconds())))
+        oldest = exp.CurrentTimestamp() - exp.Interval(this=seconds, unit=exp.var("SECOND"))
+        latest = exp.Max(this=_col(check.columns[0]))
+        return _one_if(exp.or_(latest.is_(exp.null()), latest.copy() < oldest))
+    return None
+
+
+_AGGREGATES: dict[str, type[exp.Func]] = {
+    "mean": exp.Avg,
+    "avg": exp.Avg,
+    "sum": exp.Sum,
+    "min": exp.Min,
+    "max": exp.Max,
+    "stddev": exp.Stddev,
+}
 
 
 def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[CheckQuery]:
@@ -48,9 +111,12 @@ def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[Che
         fused: list[tuple[CheckSpec, exp.Expr]] = []
         for check in asset_checks:
             condition = _failing_condition(check)
+            table_level = _table_failures(check)
             if condition is not None:
                 counted = exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition))
                 fused.append((check, counted))
+            elif table_level is not None:
+                fused.append((check, table_level))
             elif check.kind == "unique" and len(check.columns) == 1:
                 column = _col(check.columns[0])
                 fused.append(

@@ -4,21 +4,115 @@
 - unique: invoice_id                      # a list means one composite key
 - accepted_values: {column: status, values: [paid, open]}
 - relationships: {column: customer_id, to: staging.customer.customer_id}
+- range: {column: amount, min: 0, max: 1000}           # between is the same check
+- regex: {column: code, pattern: '^[A-Z]{3}$'}
+- format: {column: email, as: email}
+- row_count: {min: 1}
+- freshness: {column: updated_at, max_age: 1d}
+- expression: {sql: "amount >= 0 or status = 'refund'", name: non_negative}
+- aggregate: {column: amount, function: mean, min: 10, max: 20}
+- duplicates: [order_id, line_no]         # the same as unique over those columns
 - not_null: {column: email, severity: warn}
+
+See docs/checks.md for what each one counts.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime, timedelta
 from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError
 from gristmill.project.specs import CheckSpec
 from gristmill.project.yamlfile import LineDict, LineList
 
-BUILTIN_CHECKS = ("not_null", "unique", "accepted_values", "relationships")
+BUILTIN_CHECKS = (
+    "not_null",
+    "unique",
+    "accepted_values",
+    "relationships",
+    "range",
+    "between",
+    "regex",
+    "format",
+    "row_count",
+    "freshness",
+    "expression",
+    "aggregate",
+    "duplicates",
+)
+ALIASES = {"between": "range", "duplicates": "unique"}
+"""Other names for a check; the spec carries the name on the right."""
+TABLE_CHECKS = ("row_count", "expression")
+"""Checks on the whole table, declared without a column."""
 _COMMON = {"severity", "column", "columns"}
-_EXTRA_PARAMS = {"accepted_values": {"values"}, "relationships": {"to"}}
+_BOUNDS = {"min", "max", "exclusive"}
+_EXTRA_PARAMS = {
+    "accepted_values": {"values"},
+    "relationships": {"to"},
+    "range": _BOUNDS,
+    "regex": {"pattern"},
+    "format": {"as"},
+    "row_count": _BOUNDS,
+    "freshness": {"max_age"},
+    "expression": {"sql", "name"},
+    "aggregate": {"function"} | _BOUNDS,
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "accepted_values": ("values",),
+    "relationships": ("to",),
+    "regex": ("pattern",),
+    "format": ("as",),
+    "freshness": ("max_age",),
+    "expression": ("sql",),
+    "aggregate": ("function",),
+}
+FORMATS = {
+    "email": r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+",
+    "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    "url": r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#][^\s]*)?",
+    "ipv4": r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    "iso_date": r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])",
+    "phone": r"\+[1-9][0-9]{1,14}",
+}
+"""Built-in patterns for ``format``, each matched against the whole value."""
+AGGREGATES = ("mean", "avg", "sum", "min", "max", "stddev")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$")
+_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> timedelta | None:
+    """``30m``, ``2h``, ``1d``, ``45s`` (or a number of seconds) as a timedelta; None when unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return timedelta(seconds=value) if value > 0 else None
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match or float(match.group(1)) <= 0:
+        return None
+    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+
+
+def parse_condition(sql: str) -> exp.Expr:
+    """An ``expression`` check's SQL as a row condition; raises ValueError when it is not one."""
+    try:
+        parsed = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as err:
+        raise ValueError(str(err).splitlines()[0]) from None
+    if isinstance(parsed, exp.Query) or parsed.find(exp.Query):
+        raise ValueError("it must be a condition on one row, not a query")
+    if parsed.find(exp.AggFunc):
+        raise ValueError("it must be a condition on one row; use an aggregate check for aggregates")
+    return parsed
 
 
 def _columns(value: Any) -> tuple[str, ...]:
@@ -42,49 +136,121 @@ def parse_check_items(items: Any, asset: str, file: str, line: int) -> list[Chec
 
 
 def _parse_item(item: Any, asset: str, where: str) -> list[CheckSpec]:
+    if isinstance(item, str) and item in TABLE_CHECKS:
+        raise ConfigError(f'check "{item}" needs options, e.g. "- row_count: {{min: 1}}"', location=where)
     if isinstance(item, str):
         raise ConfigError(f'check "{item}" needs a column, e.g. "- {item}: id"', location=where)
     if not isinstance(item, dict) or len(item) != 1:
         raise ConfigError("each check is one mapping item, e.g. '- not_null: id'", location=where)
-    [(kind, arg)] = item.items()
-    if kind not in BUILTIN_CHECKS:
+    [(declared, arg)] = item.items()
+    if declared not in BUILTIN_CHECKS:
         raise ConfigError(
-            f'unknown check "{kind}"',
+            f'unknown check "{declared}"',
             location=where,
-            hint=did_you_mean(str(kind), BUILTIN_CHECKS) or "built-in checks: " + ", ".join(BUILTIN_CHECKS),
+            hint=did_you_mean(str(declared), BUILTIN_CHECKS)
+            or "built-in checks: " + ", ".join(BUILTIN_CHECKS),
         )
+    declared = str(declared)
+    kind = ALIASES.get(declared, declared)
     params: dict[str, Any] = {}
     severity = "error"
     if isinstance(arg, dict):
-        allowed = _COMMON | _EXTRA_PARAMS.get(kind, set())
+        allowed = _EXTRA_PARAMS.get(kind, set()) | ({"severity"} if kind in TABLE_CHECKS else _COMMON)
         for key in arg:
             if key not in allowed:
                 inner = (
                     f"{where.rsplit(':', 1)[0]}:{arg.key_lines[key]}" if isinstance(arg, LineDict) else where
                 )
                 raise ConfigError(
-                    f'unknown option "{key}" for {kind}',
+                    f'unknown option "{key}" for {declared}',
                     location=inner,
                     hint=did_you_mean(str(key), allowed) or "options: " + ", ".join(sorted(allowed)),
                 )
         columns = _columns(arg.get("columns", arg.get("column")))
         severity = arg.get("severity", "error")
         params = {k: v for k, v in arg.items() if k not in _COMMON}
+    elif kind in TABLE_CHECKS:
+        raise ConfigError(f"{declared} takes options, e.g. '- row_count: {{min: 1}}'", location=where)
     else:
         columns = _columns(arg)
-    if not columns:
-        raise ConfigError(f"{kind} needs a column name or a list of column names", location=where)
+    if not columns and kind not in TABLE_CHECKS:
+        raise ConfigError(f"{declared} needs a column name or a list of column names", location=where)
     if severity not in ("error", "warn"):
         raise ConfigError(f'severity must be "error" or "warn", not "{severity}"', location=where)
-    for needed in sorted(_EXTRA_PARAMS.get(kind, ())):
+    for needed in _REQUIRED.get(kind, ()):
         if needed not in params:
-            raise ConfigError(f'{kind} needs "{needed}"', location=where)
+            raise ConfigError(f'{declared} needs "{needed}"', location=where)
+    columns = _validate(kind, declared, columns, params, where)
+    one_per_column = kind not in ("unique", "row_count", "expression")
+    groups = [(c,) for c in columns] if one_per_column else [columns]
+    return [CheckSpec(kind, asset, cols, params, severity, where) for cols in groups]  # type: ignore[arg-type]
+
+
+def _validate(
+    kind: str, declared: str, columns: tuple[str, ...], params: dict[str, Any], where: str
+) -> tuple[str, ...]:
+    """Check the options of one kind; returns the columns the check reads."""
     if kind == "accepted_values" and not isinstance(params["values"], list):
         raise ConfigError("accepted_values needs a list of values", location=where)
     if kind == "relationships" and str(params["to"]).count(".") != 2:
         raise ConfigError(
             f'relationships "to" must be <schema>.<asset>.<column>, not "{params["to"]}"', location=where
         )
-    one_per_column = kind in ("not_null", "accepted_values", "relationships")
-    groups = [(c,) for c in columns] if one_per_column else [columns]
-    return [CheckSpec(kind, asset, cols, params, severity, where) for cols in groups]  # type: ignore[arg-type]
+    if kind in ("range", "row_count", "aggregate"):
+        _validate_bounds(declared, params, where, whole=kind == "row_count")
+    if kind == "regex":
+        pattern = params["pattern"]
+        try:
+            re.compile(pattern) if isinstance(pattern, str) and pattern else None
+        except re.error as err:
+            raise ConfigError(f'regex pattern "{pattern}" is not valid: {err}', location=where) from None
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError("regex needs a pattern string", location=where)
+    if kind == "format" and params["as"] not in FORMATS:
+        raise ConfigError(
+            f'unknown format "{params["as"]}"',
+            location=where,
+            hint=did_you_mean(str(params["as"]), FORMATS) or "formats: " + ", ".join(FORMATS),
+        )
+    if kind == "freshness" and parse_duration(params["max_age"]) is None:
+        raise ConfigError(
+            f'freshness max_age "{params["max_age"]}" is not a duration',
+            location=where,
+            hint="write e.g. 30m, 2h, 1d, 45s",
+        )
+    if kind == "aggregate" and params["function"] not in AGGREGATES:
+        raise ConfigError(
+            f'unknown aggregate function "{params["function"]}"',
+            location=where,
+            hint=did_you_mean(str(params["function"]), AGGREGATES) or "functions: " + ", ".join(AGGREGATES),
+        )
+    if kind == "expression":
+        if not isinstance(params["sql"], str) or not params["sql"].strip():
+            raise ConfigError("expression needs sql, e.g. {sql: 'amount >= 0'}", location=where)
+        if "name" in params and not isinstance(params["name"], str):
+            raise ConfigError("expression name must be a string", location=where)
+        try:
+            condition = parse_condition(params["sql"])
+        except ValueError as err:
+            raise ConfigError(
+                f'expression "{params["sql"]}" is not valid SQL: {err}', location=where
+            ) from None
+        # Unqualified column references, so the planner checks they exist.
+        return tuple(dict.fromkeys(c.name for c in condition.find_all(exp.Column) if not c.table))
+    return columns
+
+
+def _validate_bounds(declared: str, params: dict[str, Any], where: str, *, whole: bool) -> None:
+    if params.get("min") is None and params.get("max") is None:
+        raise ConfigError(f'{declared} needs "min", "max" or both', location=where)
+    kinds = (int,) if whole else (int, float, str, date, datetime)
+    for key in ("min", "max"):
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            what = "a whole number" if whole else "a number, date or string"
+            raise ConfigError(f'{declared} "{key}" must be {what}, not {value!r}', location=where)
+    if not isinstance(params.get("exclusive", False), bool):
+        raise ConfigError(f'{declared} "exclusive" must be true or false', location=where)
+    low, high = params.get("min"), params.get("max")
+    if low is not None and high is not None and type(low) is type(high) and low > high:
+        raise ConfigError(f'{declared} "min" ({low}) is above "max" ({high})', location=where)

@@ -26,10 +26,33 @@ class CheckSpec:
 
     @property
     def name(self) -> str:
-        args = ", ".join(self.columns)
-        if "to" in self.params:
-            args += f" -> {self.params['to']}"
+        """How run output and history show the check, e.g. ``range(amount 0..1000)``."""
+        column, params = ", ".join(self.columns), self.params
+        if self.kind in ("range", "row_count"):
+            return f"{self.kind}({_bounds(params, column)})"
+        if self.kind == "regex":
+            return f"regex({column} '{params['pattern']}')"
+        if self.kind == "format":
+            return f"format({column} as {params['as']})"
+        if self.kind == "freshness":
+            return f"freshness({column} within {params['max_age']})"
+        if self.kind == "expression":
+            return f"expression({params.get('name') or params['sql']})"
+        if self.kind == "aggregate":
+            subject = f"{params['function']}({column})"
+            return f"aggregate({_bounds(params, subject)})"
+        args = column
+        if "to" in params:
+            args += f" -> {params['to']}"
         return f"{self.kind}({args})"
+
+
+def _bounds(params: dict[str, Any], subject: str) -> str:
+    low, high = params.get("min"), params.get("max")
+    if low is not None and high is not None:
+        return f"{subject} {low}..{high}{' exclusive' if params.get('exclusive') else ''}".strip()
+    strict = "" if params.get("exclusive") else "="
+    return f"{subject} >{strict} {low}".strip() if low is not None else f"{subject} <{strict} {high}".strip()
 
 
 @dataclass(frozen=True)
