@@ -73,6 +73,14 @@ def _failing_condition(check: CheckSpec) -> exp.Expr | None:
     return None
 
 
+def failing_row(check: CheckSpec) -> exp.Expr:
+    """True for a row a row-level check rejects, never NULL (so it can drive a DELETE)."""
+    condition = _failing_condition(check)
+    if condition is None:
+        raise ValueError(f"{check.name} does not judge single rows")
+    return exp.func("coalesce", exp.paren(condition), exp.false())
+
+
 def _table_failures(check: CheckSpec) -> exp.Expr | None:
     """An aggregate that is 1 when a table-level check fails, else 0."""
     if check.kind == "row_count":

@@ -50,6 +50,9 @@ BUILTIN_CHECKS = (
 ALIASES = {"between": "range", "duplicates": "unique"}
 """Other names for a check; the spec carries the name on the right."""
 TABLE_CHECKS = ("row_count", "expression")
+ROW_CHECKS = ("not_null", "accepted_values", "range", "regex", "format", "expression")
+"""Checks that judge one row at a time: their failing rows can be set aside."""
+SEVERITIES = ("error", "warn", "quarantine", "drop")
 """Checks on the whole table, declared without a column."""
 _COMMON = {"severity", "column", "columns"}
 _BOUNDS = {"min", "max", "exclusive"}
@@ -175,8 +178,18 @@ def _parse_item(item: Any, asset: str, where: str) -> list[CheckSpec]:
         columns = _columns(arg)
     if not columns and kind not in TABLE_CHECKS:
         raise ConfigError(f"{declared} needs a column name or a list of column names", location=where)
-    if severity not in ("error", "warn"):
-        raise ConfigError(f'severity must be "error" or "warn", not "{severity}"', location=where)
+    if severity not in SEVERITIES:
+        raise ConfigError(
+            f'severity must be one of {", ".join(SEVERITIES)}, not "{severity}"',
+            location=where,
+            hint=did_you_mean(str(severity), SEVERITIES),
+        )
+    if severity in ("quarantine", "drop") and kind not in ROW_CHECKS:
+        raise ConfigError(
+            f"severity {severity} sets failing rows aside, and {declared} does not judge single rows",
+            location=where,
+            hint="use it with " + ", ".join(ROW_CHECKS) + "; or severity error or warn",
+        )
     for needed in _REQUIRED.get(kind, ()):
         if needed not in params:
             raise ConfigError(f'{declared} needs "{needed}"', location=where)

@@ -7,7 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-Severity = Literal["error", "warn"]
+Severity = Literal["error", "warn", "quarantine", "drop"]
+"""error blocks publishing; warn reports; quarantine moves failing rows to ``<asset>__quarantine``
+and publishes the rest; drop removes failing rows (counted)."""
 WriteMode = Literal["append", "replace", "merge", "delete_insert", "scd2"]
 Contract = Literal["evolve", "freeze", "quarantine", "discard"]
 Nested = Literal["struct", "json", "child_tables"]

@@ -17,13 +17,14 @@ from gristmill.checks.compile import compile_checks
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import Source
 from gristmill.engines.base import Engine, Relation
-from gristmill.errors import CheckFailed, EngineError, GristmillError
+from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillError
 from gristmill.plan.graph import Asset
-from gristmill.plan.planner import Plan, Step
+from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.runtime.materialize import materialize
+from gristmill.runtime.quarantine import SetAside, set_aside
 from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
 from gristmill.state.environments import switch
@@ -55,6 +56,10 @@ class StepResult:
     checks: tuple[CheckResult, ...] = ()
     load: LoadResult | None = None
     """What a source load read, wrote, set aside and noticed."""
+    quarantined: int = 0
+    """Rows failing quarantine checks, moved to ``<asset>__quarantine``."""
+    dropped: int = 0
+    """Rows failing drop checks, removed."""
 
 
 @dataclass
@@ -77,8 +82,10 @@ class RunResult:
             "failed": count("failed"),
             "not_run": count("upstream_failed"),
             "rows": sum(s.rows or 0 for s in self.steps if s.action == "build"),
-            "quarantined": sum(s.load.rows_quarantined for s in self.steps if s.load),
-            "discarded": sum(s.load.rows_discarded for s in self.steps if s.load),
+            "quarantined": sum(s.load.rows_quarantined for s in self.steps if s.load)
+            + sum(s.quarantined for s in self.steps),
+            "discarded": sum(s.load.rows_discarded for s in self.steps if s.load)
+            + sum(s.dropped for s in self.steps),
             "checks_passed": sum(c.passed for c in checks),
             "checks_failed": sum(not c.passed for c in checks),
             "seconds": round(self.seconds, 3),
@@ -122,7 +129,7 @@ def execute(
         else:
             assert engine is not None, "a plan that builds needs an engine"
             notify(StepStarted(step.name, step.asset.kind, step.reason))
-            context = _Context(engine, sources, run_id, run_time, serving, python_model)
+            context = _Context(engine, sources, run_id, run_time, serving, python_model, plan.env)
             outcome = _build(step, context)
         if outcome.status in ("failed", "upstream_failed"):
             failed.add(step.name)
@@ -159,6 +166,7 @@ class _Context:
     run_time: datetime
     serving: Mapping[str, str]
     python_model: PythonRunner | None
+    env: str = "prod"
 
     def physical(self, asset: str) -> exp.Table:
         return self.engine.table(Relation.of(self.serving.get(asset, asset)))
@@ -189,6 +197,7 @@ def _build(step: Step, context: _Context) -> StepResult:
     started = time.perf_counter()
     checks: tuple[CheckResult, ...] = ()
     load: LoadResult | None = None
+    quarantined = dropped = 0
     target = Relation.of(step.physical)
     # Checks and a model's reads of itself see the new table before anyone else does.
     here = replace(context, serving={**context.serving, asset.name: step.physical})
@@ -201,7 +210,14 @@ def _build(step: Step, context: _Context) -> StepResult:
                 rows: int | None = load.rows_written
             else:
                 rows = _build_model(step, target, here)
-            checks = _run_checks(asset.checks, engine, here.physical)
+            aside = tuple(c for c in asset.checks if c.severity in ("quarantine", "drop"))
+            if aside:
+                moved = _set_aside(step, target, aside, here)
+                quarantined, dropped = moved.quarantined, moved.dropped
+                rows = None if rows is None else rows - quarantined - dropped
+            others = tuple(c for c in asset.checks if c.severity not in ("quarantine", "drop"))
+            checks = tuple(CheckResult(c, moved.failures[c]) for c in aside) if aside else ()
+            checks += _run_checks(others, engine, here.physical)
             blocking = [c for c in checks if not c.passed and c.check.severity == "error"]
             if blocking:
                 raise CheckFailed(
@@ -250,7 +266,22 @@ def _build(step: Step, context: _Context) -> StepResult:
         time.perf_counter() - started,
         checks=checks,
         load=load,
+        quarantined=quarantined,
+        dropped=dropped,
     )
+
+
+def _set_aside(step: Step, target: Relation, checks: tuple[CheckSpec, ...], context: _Context) -> SetAside:
+    asset = step.asset
+    if asset.kind == "view":
+        raise ConfigError(
+            f"{asset.name} is a view: severity {checks[0].severity} sets rows aside, which needs a table",
+            location=checks[0].location,
+            hint="make the model a table (kind: table), or use severity error or warn",
+        )
+    schema, name = asset.name.split(".", 1)
+    home = schema if asset.kind == "source" else view_schema(schema, context.env)
+    return set_aside(context.engine, target, Relation(home, f"{name}__quarantine"), checks, context.run_id)
 
 
 def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:

@@ -1,0 +1,104 @@
+"""Set aside the rows that fail `quarantine` and `drop` checks, before the other checks run.
+
+Inside the build's transaction: one fused query counts each check's failing rows; rows failing a
+quarantine check are copied to ``<asset>__quarantine`` (the run, the violated checks, the row as
+JSON — the layout the loader uses for contract violations); then every failing row is deleted
+from the new version. Published rows plus quarantined plus dropped rows equal what was built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from gristmill.checks.compile import failing_row
+from gristmill.engines.base import Engine, Relation
+from gristmill.project.specs import CheckSpec
+from gristmill.sql import writes
+
+QUARANTINE_COLUMNS = (("_gm_run_id", "BIGINT"), ("_gm_reason", "VARCHAR"), ("_gm_record", "VARCHAR"))
+
+
+@dataclass(frozen=True)
+class SetAside:
+    failures: dict[CheckSpec, int]
+    """Failing rows per check (a row may fail several)."""
+    quarantined: int
+    dropped: int
+
+
+def set_aside(
+    engine: Engine, target: Relation, quarantine: Relation, checks: Sequence[CheckSpec], run_id: int
+) -> SetAside:
+    table = engine.table(target)
+    conditions = [failing_row(check) for check in checks]
+    kept = [c for c, check in zip(conditions, checks, strict=True) if check.severity == "quarantine"]
+    counts = exp.select(
+        *(
+            exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=c)), f"c{i}")
+            for i, c in enumerate(conditions)
+        ),
+        exp.alias_(
+            exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=exp.or_(*kept))), "moved"
+        )
+        if kept
+        else exp.alias_(exp.Literal.number(0), "moved"),
+        exp.alias_(
+            exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=exp.or_(*conditions))),
+            "failing",
+        ),
+    ).from_(table)
+    row = engine.row(counts) or {}
+    failures = {check: int(row.get(f"c{i}") or 0) for i, check in enumerate(checks)}
+    moved, failing = int(row.get("moved") or 0), int(row.get("failing") or 0)
+    if moved:
+        _copy(engine, table, quarantine, kept, [c for c in checks if c.severity == "quarantine"], run_id)
+    if failing:
+        engine.execute(exp.delete(table, where=exp.or_(*(c.copy() for c in conditions))))
+    return SetAside(failures, moved, failing - moved)
+
+
+def _copy(
+    engine: Engine,
+    table: exp.Table,
+    quarantine: Relation,
+    conditions: Sequence[exp.Expr],
+    checks: Sequence[CheckSpec],
+    run_id: int,
+) -> None:
+    engine.ensure_table(quarantine, list(QUARANTINE_COLUMNS))
+    columns = [name for name, _ in engine.describe(table)]
+    record = exp.func(
+        "to_json",
+        exp.func(
+            "struct_pack",
+            *(
+                exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=exp.column(c, quoted=True))
+                for c in columns
+            ),
+        ),
+    )
+    # DuckDB's concat_ws skips NULLs (an Anonymous call keeps sqlglot from rewriting it for
+    # dialects whose concat_ws does not).
+    violated = exp.Anonymous(
+        this="concat_ws",
+        expressions=[
+            exp.Literal.string("; "),
+            *(
+                exp.Case(ifs=[exp.If(this=c.copy(), true=exp.Literal.string(check.name))])
+                for c, check in zip(conditions, checks, strict=True)
+            ),
+        ],
+    )
+    rows = (
+        exp.select(
+            exp.alias_(exp.convert(run_id), "_gm_run_id"),
+            exp.alias_(violated, "_gm_reason"),
+            exp.alias_(exp.cast(record, "VARCHAR"), "_gm_record"),
+        )
+        .from_(table)
+        .where(exp.or_(*(c.copy() for c in conditions)))
+    )
+    engine.execute(writes.insert(engine.table(quarantine), rows, [c for c, _ in QUARANTINE_COLUMNS]))
