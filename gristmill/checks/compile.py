@@ -169,3 +169,26 @@ def _relationship(check: CheckSpec, table: exp.Table, table_for: TableFor) -> Ch
         .where(exp.and_(child_key.is_(exp.null()).not_(), exists.not_()))
     )
     return CheckQuery(query, (check,))
+
+
+def sample_query(check: CheckSpec, table: exp.Table, table_for: TableFor, limit: int) -> exp.Query | None:
+    """A few of a failed check's failing rows (duplicate keys with their counts for unique), to
+    show with the failure; None for checks of the whole table."""
+    if check.kind == "unique":
+        columns = [_col(c) for c in check.columns]
+        return (
+            exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "rows"))
+            .from_(table)
+            .group_by(*columns)
+            .having(exp.Count(this=exp.Star()) > 1)
+            .order_by(exp.Ordered(this=exp.column("rows"), desc=True))
+            .limit(limit)
+        )
+    if check.kind == "relationships":
+        counted = _relationship(check, table, table_for).query
+        assert isinstance(counted, exp.Select)
+        return counted.select(exp.Star(), append=False).limit(limit)
+    condition = _failing_condition(check)
+    if condition is None:
+        return None
+    return exp.select(exp.Star()).from_(table).where(condition).limit(limit)

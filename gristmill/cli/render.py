@@ -15,7 +15,7 @@ from rich.tree import Tree
 
 from gristmill.plan import Plan
 from gristmill.plan.lineage import Lineage, Node
-from gristmill.runtime import RunResult
+from gristmill.runtime import CheckResult, RunResult
 from gristmill.runtime.unittests import UnitTestResult, UnitTestRun
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
@@ -177,6 +177,21 @@ def failures(result: RunResult, console: Console) -> None:
                         style="yellow",
                     )
                 )
+            if not check.passed and check.samples:
+                console.print(_samples_table(check))
+
+
+def _samples_table(check: CheckResult) -> Group:
+    shown = len(check.samples)
+    more = f", {check.failures - shown:,} more" if check.failures > shown else ""
+    title = Text(f"  {check.check.name}: {shown} of the failing rows{more}", style="dim")
+    table = Table(show_edge=False, padding=(0, 1, 0, 2))
+    columns = list(check.samples[0])
+    for column in columns:
+        table.add_column(column)
+    for row in check.samples:
+        table.add_row(*("NULL" if row[c] is None else str(row[c]) for c in columns))
+    return Group(title, table)
 
 
 def _rows(count: int) -> str:

@@ -5,15 +5,18 @@ descendants, and the environment keeps serving their previous versions."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlglot import exp
 
 from gristmill._util.text import shorten
-from gristmill.checks.compile import compile_checks
+from gristmill.checks.compile import compile_checks, sample_query
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import Source
 from gristmill.engines.base import Engine, Relation
@@ -37,6 +40,8 @@ from gristmill.state.versions import record_version
 class CheckResult:
     check: CheckSpec
     failures: int
+    samples: tuple[dict[str, Any], ...] = ()
+    """A few failing rows (duplicate keys for unique), values of PII-named columns masked."""
 
     @property
     def passed(self) -> bool:
@@ -142,7 +147,14 @@ def execute(
             run_id,
             [_record(outcome, step)],
             [
-                (step.name, c.check.name, c.check.severity, "pass" if c.passed else "fail", c.failures)
+                (
+                    step.name,
+                    c.check.name,
+                    c.check.severity,
+                    "pass" if c.passed else "fail",
+                    c.failures,
+                    json.dumps(c.samples, default=str) if c.samples else None,
+                )
                 for c in outcome.checks
             ],
         )
@@ -345,5 +357,29 @@ def _run_checks(
     results: list[CheckResult] = []
     for query in compile_checks(checks, physical):
         row: Mapping[str, int] = engine.row(query.query) or {}
-        results.extend(CheckResult(check, int(row[f"c{i}"] or 0)) for i, check in enumerate(query.checks))
+        for i, check in enumerate(query.checks):
+            failures = int(row[f"c{i}"] or 0)
+            samples = _samples(check, engine, physical) if failures else ()
+            results.append(CheckResult(check, failures, samples))
     return tuple(results)
+
+
+SAMPLE_ROWS = 5
+_PII = re.compile(
+    r"e_?mail|phone|mobile|ssn|social_security|passport|birth|dob|address|street|zip|postal|"
+    r"first_?name|last_?name|full_?name|surname|ip_?addr|iban|card|tax_?id|national_id",
+    re.IGNORECASE,
+)
+
+
+def _samples(
+    check: CheckSpec, engine: Engine, physical: Callable[[str], exp.Table]
+) -> tuple[dict[str, Any], ...]:
+    """Only for a check that failed: a few failing rows, read before a rollback can remove them."""
+    query = sample_query(check, physical(check.asset), physical, SAMPLE_ROWS)
+    if query is None:
+        return ()
+    rows = engine.query(query).to_pylist()
+    return tuple(
+        {k: ("***" if v is not None and _PII.search(k) else v) for k, v in row.items()} for row in rows
+    )

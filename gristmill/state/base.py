@@ -31,9 +31,10 @@ class RunHistory(Protocol):
     def start_run(self, command: str, selection: str) -> int: ...
 
     def record_steps(
-        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int]]
+        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int, str | None]]
     ) -> None:
-        """A batch of finished steps and check results (asset, check, severity, status, failures)."""
+        """A batch of finished steps and check results (asset, check, severity, status, failures,
+        failing-row samples as JSON)."""
         ...
 
     def finish_run(self, run_id: int, status: str, seconds: float, summary: dict[str, Any]) -> None: ...

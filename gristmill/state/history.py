@@ -88,6 +88,10 @@ MIGRATIONS: tuple[str, ...] = (
         state       TEXT NOT NULL
     )
     """,
+    """
+    -- a few failing rows of a failed check (JSON list of objects, PII columns masked)
+    ALTER TABLE check_results ADD COLUMN samples TEXT
+    """,
 )
 
 
@@ -170,7 +174,7 @@ class SQLiteHistory:
         return cursor.lastrowid
 
     def record_steps(
-        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int]]
+        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int, str | None]]
     ) -> None:
         """Write a batch of finished steps and check results in one transaction."""
         now = _now()
@@ -204,9 +208,9 @@ class SQLiteHistory:
             ],
         )
         self._db.executemany(
-            "INSERT INTO check_results (run_id, asset, check_name, severity, status, failures)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(run_id, *c) for c in checks],
+            "INSERT INTO check_results (run_id, asset, check_name, severity, status, failures, samples)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, *c, None)[:7] for c in checks],  # samples are optional
         )
         self._db.execute("COMMIT")
 

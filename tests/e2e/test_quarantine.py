@@ -78,3 +78,31 @@ def test_set_aside_severities_need_row_checks_and_a_table(
     root = make_project(view)
     code, out = cli("run", project=root)
     assert code == 1 and "needs a table" in out
+
+
+def test_a_failed_check_shows_a_few_failing_rows_with_pii_masked(
+    make_project: Callable[..., Path], cli: Cli
+) -> None:
+    files = {
+        **FILES,
+        "models/marts/orders.sql": (
+            "-- checks:\n--   - not_null: {column: customer_id, severity: warn}\n--   - unique: email\n"
+            "select order_id, customer_id, amount, email from raw.shop__orders\n"
+            "union all select 7, 14, 2.0, 'a@x.io'\n"
+        ),
+    }
+    root = make_project(files)
+    code, out = cli("run", project=root)
+    assert code == 1
+    assert "unique(email) failed for 1 row" in out
+    assert "not_null(customer_id): 2 of the failing rows" in out
+    assert "a@x.io" not in out and "***" in out  # email is personal data: masked
+    import sqlite3
+
+    db = sqlite3.connect(root / ".gristmill" / "state.sqlite")
+    stored = dict(
+        db.execute("select check_name, samples from check_results where status = 'fail'").fetchall()
+    )
+    db.close()
+    assert json.loads(stored["unique(email)"]) == [{"email": "***", "rows": 2}]
+    assert sorted(r["order_id"] for r in json.loads(stored["not_null(customer_id)"])) == [2, 5]
