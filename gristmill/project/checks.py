@@ -50,10 +50,10 @@ BUILTIN_CHECKS = (
 ALIASES = {"between": "range", "duplicates": "unique"}
 """Other names for a check; the spec carries the name on the right."""
 TABLE_CHECKS = ("row_count", "expression")
+"""Checks on the whole table, declared without a column."""
 ROW_CHECKS = ("not_null", "accepted_values", "range", "regex", "format", "expression")
 """Checks that judge one row at a time: their failing rows can be set aside."""
 SEVERITIES = ("error", "warn", "quarantine", "drop")
-"""Checks on the whole table, declared without a column."""
 _COMMON = {"severity", "column", "columns"}
 _BOUNDS = {"min", "max", "exclusive"}
 _EXTRA_PARAMS = {
