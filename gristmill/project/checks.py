@@ -46,10 +46,11 @@ BUILTIN_CHECKS = (
     "expression",
     "aggregate",
     "duplicates",
+    "schema",
 )
 ALIASES = {"between": "range", "duplicates": "unique"}
 """Other names for a check; the spec carries the name on the right."""
-TABLE_CHECKS = ("row_count", "expression")
+TABLE_CHECKS = ("row_count", "expression", "schema")
 """Checks on the whole table, declared without a column."""
 ROW_CHECKS = ("not_null", "accepted_values", "range", "regex", "format", "expression")
 """Checks that judge one row at a time: their failing rows can be set aside."""
@@ -66,6 +67,7 @@ _EXTRA_PARAMS = {
     "freshness": {"max_age"},
     "expression": {"sql", "name"},
     "aggregate": {"function"} | _BOUNDS,
+    "schema": {"expect", "exact"},
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "accepted_values": ("values",),
@@ -75,6 +77,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "freshness": ("max_age",),
     "expression": ("sql",),
     "aggregate": ("function",),
+    "schema": ("expect",),
 }
 FORMATS = {
     "email": r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -194,7 +197,7 @@ def _parse_item(item: Any, asset: str, where: str) -> list[CheckSpec]:
         if needed not in params:
             raise ConfigError(f'{declared} needs "{needed}"', location=where)
     columns = _validate(kind, declared, columns, params, where)
-    one_per_column = kind not in ("unique", "row_count", "expression")
+    one_per_column = kind not in ("unique", "row_count", "expression", "schema")
     groups = [(c,) for c in columns] if one_per_column else [columns]
     return [CheckSpec(kind, asset, cols, params, severity, where) for cols in groups]  # type: ignore[arg-type]
 
@@ -203,6 +206,17 @@ def _validate(
     kind: str, declared: str, columns: tuple[str, ...], params: dict[str, Any], where: str
 ) -> tuple[str, ...]:
     """Check the options of one kind; returns the columns the check reads."""
+    if kind == "schema":
+        expect = params["expect"]
+        if isinstance(expect, list) and all(isinstance(c, str) for c in expect):
+            params["expect"] = {c: None for c in expect}
+        elif not (isinstance(expect, dict) and all(isinstance(t, str) or t is None for t in expect.values())):
+            raise ConfigError(
+                "schema expect is a list of column names or a mapping of column names to types",
+                location=where,
+                hint="e.g. '- schema: {expect: {order_id: BIGINT, email: VARCHAR}, exact: true}'",
+            )
+        return ()
     if kind == "accepted_values" and not isinstance(params["values"], list):
         raise ConfigError("accepted_values needs a list of values", location=where)
     if kind == "relationships" and str(params["to"]).count(".") != 2:

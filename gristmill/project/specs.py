@@ -40,6 +40,8 @@ class CheckSpec:
             return f"freshness({column} within {params['max_age']})"
         if self.kind == "expression":
             return f"expression({params.get('name') or params['sql']})"
+        if self.kind == "schema":
+            return f"schema({', '.join(params['expect'])}{' exactly' if params.get('exact') else ''})"
         if self.kind == "aggregate":
             subject = f"{params['function']}({column})"
             return f"aggregate({_bounds(params, subject)})"

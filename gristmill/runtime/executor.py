@@ -354,7 +354,7 @@ def _parts(table: exp.Table, bare: bool) -> tuple[str | None, str, str]:
 def _run_checks(
     checks: tuple[CheckSpec, ...], engine: Engine, physical: Callable[[str], exp.Table]
 ) -> tuple[CheckResult, ...]:
-    results: list[CheckResult] = []
+    results = [_schema(c, engine, physical) for c in checks if c.kind == "schema"]
     for query in compile_checks(checks, physical):
         row: Mapping[str, int] = engine.row(query.query) or {}
         for i, check in enumerate(query.checks):
@@ -362,6 +362,30 @@ def _run_checks(
             samples = _samples(check, engine, physical) if failures else ()
             results.append(CheckResult(check, failures, samples))
     return tuple(results)
+
+
+def _schema(check: CheckSpec, engine: Engine, physical: Callable[[str], exp.Table]) -> CheckResult:
+    """Expected columns (and types) against the new version's: one failure per difference, each
+    described in the samples."""
+    found = {name: dtype for name, dtype in engine.describe(physical(check.asset))}
+    problems: list[dict[str, Any]] = []
+    for column, expected in dict(check.params["expect"]).items():
+        if column not in found:
+            problems.append({"column": column, "expected": expected or "any type", "found": "missing"})
+        elif expected and _type(expected) != _type(found[column]):
+            problems.append({"column": column, "expected": expected, "found": found[column]})
+    if check.params.get("exact"):
+        extra = [c for c in found if c not in check.params["expect"]]
+        problems.extend({"column": c, "expected": "absent", "found": found[c]} for c in extra)
+    return CheckResult(check, len(problems), tuple(problems[:SAMPLE_ROWS]))
+
+
+def _type(name: str) -> str:
+    """A type's canonical DuckDB spelling (INT and INTEGER, TEXT and VARCHAR compare equal)."""
+    try:
+        return exp.DataType.build(name, dialect="duckdb").sql(dialect="duckdb")
+    except Exception:  # an unknown type name compares as written
+        return name.upper()
 
 
 SAMPLE_ROWS = 5

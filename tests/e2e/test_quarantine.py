@@ -106,3 +106,27 @@ def test_a_failed_check_shows_a_few_failing_rows_with_pii_masked(
     db.close()
     assert json.loads(stored["unique(email)"]) == [{"email": "***", "rows": 2}]
     assert sorted(r["order_id"] for r in json.loads(stored["not_null(customer_id)"])) == [2, 5]
+
+
+def test_a_schema_check_names_missing_columns_and_wrong_types(
+    make_project: Callable[..., Path], cli: Cli
+) -> None:
+    files = {
+        **FILES,
+        "models/marts/orders.sql": "select order_id, customer_id, amount, email from raw.shop__orders\n",
+        "checks/orders.yml": (
+            "marts.orders:\n"
+            "  - schema: {expect: {order_id: BIGINT, amount: DOUBLE, email: TEXT}}\n"
+            "  - schema: {expect: {order_id: INTEGER, status: VARCHAR}, exact: true, severity: warn}\n"
+        ),
+    }
+    root = make_project(files)
+    code, out = cli("run", project=root)
+    assert code == 0, out  # the first schema check passes (TEXT is VARCHAR); the second only warns
+    assert "schema(order_id, status exactly) warns on 5 rows" in out
+    for expected in ("missing", "absent", "customer_id"):
+        assert expected in out
+    files["checks/orders.yml"] = "marts.orders:\n  - schema: {expect: oops}\n"
+    root = make_project(files)
+    code, out = cli("plan", project=root)
+    assert code == 2 and "checks/orders.yml:2" in out and "list of column names" in out
