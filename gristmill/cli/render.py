@@ -78,20 +78,15 @@ def lineage_trees(lineage: Lineage, *, upstream: bool, downstream: bool) -> Grou
 
     trees: list[Tree] = []
     target = f"{lineage.asset}.{lineage.column}" if lineage.column else lineage.asset
-    if upstream:
-        tree = Tree(f"[bold]{target}[/] reads")
-        if lineage.column:
-            add(tree, lineage.upstream[0].children if lineage.upstream else (), "no other column")
-        else:
-            add(tree, lineage.upstream, "nothing")
-        trees.append(tree)
-    if downstream:
-        tree = Tree(f"[bold]{target}[/] is read by")
-        if lineage.column:
-            add(tree, lineage.downstream[0].children if lineage.downstream else (), "no model yet")
-        else:
-            add(tree, lineage.downstream, "no model yet")
-        trees.append(tree)
+    for wanted, nodes, verb, empty in (
+        (upstream, lineage.upstream, "reads", "no other column" if lineage.column else "nothing"),
+        (downstream, lineage.downstream, "is read by", "no model yet"),
+    ):
+        if wanted:
+            tree = Tree(f"[bold]{target}[/] {verb}")
+            # For one column the tree's root is the column itself: show what hangs below it.
+            add(tree, (nodes[0].children if nodes else ()) if lineage.column else nodes, empty)
+            trees.append(tree)
     return Group(*trees)
 
 

@@ -278,8 +278,7 @@ def make_plan(
             "nothing to restate: --restate applies to built incremental models with a time column",
             hint="select one, e.g. -s fct_sales --restate 2024-01-01:2024-02-01",
         )
-    models = {n for n, a in graph.assets.items() if a.kind != "source"}
-    removed = tuple(sorted(a for a in pointers if a not in graph.assets and a not in models))
+    removed = tuple(sorted(a for a in pointers if a not in graph.assets))
     return Plan(tuple(steps), env, removed)
 
 
@@ -317,7 +316,7 @@ def _model_prints(asset: Asset, definition: str, analysis: Analysis | None, prin
         version = digest([definition, [prints.version.get(p) for p in asset.upstream]])
         prints.version[name] = version
         prints.rows[name] = version
-        prints.columns[name] = {c: version for c in (analysis.columns or ()) if analysis} if analysis else {}
+        prints.columns[name] = dict.fromkeys(analysis.columns or (), version) if analysis else {}
         return
     own: dict[str, str] = {}
     for column, trace in analysis.traces.items():
@@ -328,9 +327,9 @@ def _model_prints(asset: Asset, definition: str, analysis: Analysis | None, prin
                 [prints.rows.get(t, prints.version.get(t)) for t in trace.tables],
             ]
         )
-    kind = digest([definition if asset.kind != "view" and asset.kind != "table" else asset.kind])
-    if asset.kind in ("view", "table"):
-        rows = digest([kind, own[ROWS]])
+    if asset.kind in REBUILT:
+        # The SQL is in the traces already: only the kind adds to them.
+        rows = digest([asset.kind, own[ROWS]])
     else:
         # Incremental and history kinds keep state across runs: any change to the definition
         # (keys, intervals, SQL) asks for a new table. A fact also reads its dimensions' keys.

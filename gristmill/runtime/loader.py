@@ -20,13 +20,12 @@ from gristmill.errors import ConfigError, EngineError, SourceError
 from gristmill.plan.contracts import SchemaChange, compare
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
+from gristmill.runtime.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
 from gristmill.state.cursors import Cursor, read_cursor, write_cursor
 
 Staged = exp.Table | exp.Subquery
 """Rows ready to write: the staged table itself, or a query over it (no extra copy)."""
-
-QUARANTINE_COLUMNS = (("_gm_run_id", "BIGINT"), ("_gm_reason", "VARCHAR"), ("_gm_record", "VARCHAR"))
 
 
 class ContractViolation(SourceError):
@@ -587,27 +586,7 @@ def _set_aside(
     moved = int(count.column("n")[0].as_py())
     if moved and aside:
         quarantine = Relation(relation.schema, f"{relation.name}__quarantine")
-        engine.ensure_table(quarantine, list(QUARANTINE_COLUMNS))
-        record = exp.func(
-            "to_json",
-            exp.func(
-                "struct_pack",
-                *(
-                    exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=_col(c))
-                    for c in columns
-                ),
-            ),
-        )
-        rows = (
-            exp.select(
-                exp.alias_(exp.convert(run_id), "_gm_run_id"),
-                exp.alias_(exp.Literal.string(reason), "_gm_reason"),
-                exp.alias_(exp.cast(record, "VARCHAR"), "_gm_record"),
-            )
-            .from_(staged)
-            .where(condition)
-        )
-        engine.execute(writes.insert(engine.table(quarantine), rows, [c for c, _ in QUARANTINE_COLUMNS]))
+        copy_to_quarantine(engine, staged, columns, condition, exp.Literal.string(reason), quarantine, run_id)
     if moved and delete:
         engine.execute(exp.delete(staged, where=condition))
     return moved

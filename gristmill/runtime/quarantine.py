@@ -54,22 +54,27 @@ def set_aside(
     failures = {check: int(row.get(f"c{i}") or 0) for i, check in enumerate(checks)}
     moved, failing = int(row.get("moved") or 0), int(row.get("failing") or 0)
     if moved:
-        _copy(engine, table, quarantine, kept, [c for c in checks if c.severity == "quarantine"], run_id)
+        reason = _violations(kept, [c for c in checks if c.severity == "quarantine"])
+        columns = [name for name, _ in engine.describe(table)]
+        where = exp.or_(*(c.copy() for c in kept))
+        copy_to_quarantine(engine, table, columns, where, reason, quarantine, run_id)
     if failing:
         engine.execute(exp.delete(table, where=exp.or_(*(c.copy() for c in conditions))))
     return SetAside(failures, moved, failing - moved)
 
 
-def _copy(
+def copy_to_quarantine(
     engine: Engine,
-    table: exp.Table,
+    source: exp.Table,
+    columns: Sequence[str],
+    where: exp.Expr,
+    reason: exp.Expr,
     quarantine: Relation,
-    conditions: Sequence[exp.Expr],
-    checks: Sequence[CheckSpec],
     run_id: int,
 ) -> None:
+    """Append the rows of ``source`` matching ``where`` to ``quarantine``: the run, why, and the
+    row itself as JSON (so rows of any shape fit one table)."""
     engine.ensure_table(quarantine, list(QUARANTINE_COLUMNS))
-    columns = [name for name, _ in engine.describe(table)]
     record = exp.func(
         "to_json",
         exp.func(
@@ -80,9 +85,22 @@ def _copy(
             ),
         ),
     )
-    # DuckDB's concat_ws skips NULLs (an Anonymous call keeps sqlglot from rewriting it for
-    # dialects whose concat_ws does not).
-    violated = exp.Anonymous(
+    rows = (
+        exp.select(
+            exp.alias_(exp.convert(run_id), "_gm_run_id"),
+            exp.alias_(reason, "_gm_reason"),
+            exp.alias_(exp.cast(record, "VARCHAR"), "_gm_record"),
+        )
+        .from_(source)
+        .where(where)
+    )
+    engine.execute(writes.insert(engine.table(quarantine), rows, [c for c, _ in QUARANTINE_COLUMNS]))
+
+
+def _violations(conditions: Sequence[exp.Expr], checks: Sequence[CheckSpec]) -> exp.Expr:
+    """The names of the checks a row fails, joined by "; " (DuckDB's concat_ws skips NULLs; an
+    Anonymous call keeps sqlglot from rewriting it for dialects whose concat_ws does not)."""
+    return exp.Anonymous(
         this="concat_ws",
         expressions=[
             exp.Literal.string("; "),
@@ -92,13 +110,3 @@ def _copy(
             ),
         ],
     )
-    rows = (
-        exp.select(
-            exp.alias_(exp.convert(run_id), "_gm_run_id"),
-            exp.alias_(violated, "_gm_reason"),
-            exp.alias_(exp.cast(record, "VARCHAR"), "_gm_record"),
-        )
-        .from_(table)
-        .where(exp.or_(*(c.copy() for c in conditions)))
-    )
-    engine.execute(writes.insert(engine.table(quarantine), rows, [c for c, _ in QUARANTINE_COLUMNS]))

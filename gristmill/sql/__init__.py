@@ -2,6 +2,5 @@
 
 from gristmill.sql.parse import ParsedModel, TableRef, parse_model
 from gristmill.sql.rewrite import render
-from gristmill.sql.validate import output_columns
 
-__all__ = ["ParsedModel", "TableRef", "output_columns", "parse_model", "render"]
+__all__ = ["ParsedModel", "TableRef", "parse_model", "render"]

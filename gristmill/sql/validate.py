@@ -65,14 +65,6 @@ def qualify_model(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> 
     return qualified if isinstance(qualified, exp.Query) else None
 
 
-def output_columns(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """The model's output column names (None when unknown before running)."""
-    qualified = qualify_model(parsed, schemas)
-    if qualified is None or any(isinstance(s, exp.Star) for s in qualified.selects):
-        return None
-    return list(qualified.named_selects)
-
-
 def _raise_unknown_column(parsed: ParsedModel, name: str, schemas: Mapping[str, Sequence[str]]) -> None:
     aliases = {t.alias_or_name: f"{t.db}.{t.name}" for t in parsed.expression.find_all(exp.Table) if t.db}
     for column in parsed.expression.find_all(exp.Column):

@@ -45,19 +45,6 @@ def read_all_pointers(engine: Engine) -> dict[str, dict[str, str]]:
     return found
 
 
-def environments(engine: Engine) -> dict[str, int]:
-    """Every environment and how many models it serves."""
-    if not engine.exists(ENVIRONMENTS):
-        return {}
-    query = (
-        exp.select("env", exp.func("count", exp.Star()).as_("n"))
-        .from_(engine.table(ENVIRONMENTS))
-        .group_by("env")
-        .order_by("env")
-    )
-    return {row["env"]: row["n"] for row in engine.query(query).to_pylist()}
-
-
 def switch(
     engine: Engine,
     env: str,
