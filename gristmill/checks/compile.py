@@ -2,8 +2,9 @@
 
 Every check on one table that needs no join or grouping fuses into one aggregate -- a FILTER
 count per row check, an aggregate expression per table check -- so any number of them costs one
-scan; composite keys and references get one query each. User values (bounds, patterns) enter as
-literals; an ``expression`` check's SQL enters as its parsed AST.
+scan; each uniqueness key gets one group-by (cheaper than ``count(DISTINCT)`` in the aggregate),
+each reference one anti-join and each custom query one count. User values (bounds, patterns)
+enter as literals; an ``expression`` or ``query`` check's SQL enters as its parsed AST.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from gristmill.project.checks import FORMATS, parse_condition, parse_duration
+from gristmill.project.checks import FORMATS, parse_condition, parse_duration, parse_failing_rows_query
 from gristmill.project.specs import CheckSpec
 
 TableFor = Callable[[str], exp.Table]
@@ -125,27 +126,44 @@ def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[Che
                 fused.append((check, counted))
             elif table_level is not None:
                 fused.append((check, table_level))
-            elif check.kind == "unique" and len(check.columns) == 1:
-                column = _col(check.columns[0])
-                fused.append(
-                    (check, exp.Count(this=column) - exp.Count(this=exp.Distinct(expressions=[column])))
-                )
             elif check.kind == "unique":
-                queries.append(_composite_unique(check, table_for(asset)))
+                queries.append(_unique(check, table_for(asset)))
             elif check.kind == "relationships":
                 queries.append(_relationship(check, table_for(asset), table_for))
+            elif check.kind == "query":
+                counted = exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0"))
+                queries.append(CheckQuery(counted.from_(failing_rows(check, table_for).subquery("failing")), (check,)))
         if fused:
             select = exp.select(*(exp.alias_(expr, f"c{i}") for i, (_, expr) in enumerate(fused)))
             queries.append(CheckQuery(select.from_(table_for(asset)), tuple(c for c, _ in fused)))
     return queries
 
 
-def _composite_unique(check: CheckSpec, table: exp.Table) -> CheckQuery:
-    """Rows sharing a key with an earlier row (the same count the single-column form gives)."""
+def failing_rows(check: CheckSpec, table_for: TableFor) -> exp.Query:
+    """A ``query`` check's SELECT with ``this`` and every ``schema.asset`` pointed at the tables
+    being checked (a CTE of the same name is left alone)."""
+    query = parse_failing_rows_query(str(check.params["sql"]))
+    ctes = {cte.alias for cte in query.find_all(exp.CTE)}
+    for table in list(query.find_all(exp.Table)):
+        if table.catalog or (not table.db and table.name in ctes):
+            continue
+        if not table.db and table.name != "this":
+            continue
+        name = check.asset if not table.db else f"{table.db}.{table.name}"
+        physical = table_for(name)
+        alias = table.alias or (table.name if table.db else "this")
+        table.replace(physical.as_(alias) if alias else physical)
+    return query
+
+
+def _unique(check: CheckSpec, table: exp.Table) -> CheckQuery:
+    """Rows sharing a key with an earlier row. A single-column key ignores NULLs (as dbt's
+    ``unique`` does); a composite key compares them as values (as a GROUP BY does)."""
     columns = [_col(c) for c in check.columns]
     groups = (
         exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "n"))
         .from_(table)
+        .where(columns[0].copy().is_(exp.null()).not_() if len(columns) == 1 else None)
         .group_by(*columns)
         .having(exp.Count(this=exp.Star()) > 1)
     )
@@ -179,11 +197,14 @@ def sample_query(check: CheckSpec, table: exp.Table, table_for: TableFor, limit:
         return (
             exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "rows"))
             .from_(table)
+            .where(columns[0].copy().is_(exp.null()).not_() if len(columns) == 1 else None)
             .group_by(*columns)
             .having(exp.Count(this=exp.Star()) > 1)
             .order_by(exp.Ordered(this=exp.column("rows"), desc=True))
             .limit(limit)
         )
+    if check.kind == "query":
+        return exp.select(exp.Star()).from_(failing_rows(check, table_for).subquery("failing")).limit(limit)
     if check.kind == "relationships":
         counted = _relationship(check, table, table_for).query
         assert isinstance(counted, exp.Select)

@@ -9,6 +9,7 @@ from typing import Literal
 from gristmill._util.dag import DependencyCycle, topological_order
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, CycleError
+from gristmill.project.checks import query_reads
 from gristmill.project.loader import Project
 from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
 from gristmill.sql.parse import ParsedModel, parse_cached, parse_model
@@ -136,6 +137,7 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
         # A relationships check reads its parent table: build the parent first. That orders the
         # run but is not a data dependency, so it changes neither fingerprints nor selections.
         parents = [str(c.params["to"]).rsplit(".", 1)[0] for c in checks if c.kind == "relationships"]
+        parents += [table for c in checks for table in _query_reads(c, assets)]
         after = tuple(
             dict.fromkeys(p for p in parents if p in assets and p != name and p not in assets[name].upstream)
         )
@@ -154,3 +156,19 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
         for parent in assets[name].upstream:
             children[parent].append(name)
     return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()}, fresh)
+
+
+def _query_reads(check: CheckSpec, assets: Mapping[str, Asset]) -> list[str]:
+    """The assets a ``query`` check reads; a name in a model schema that is no asset is a typo."""
+    schemas = {name.split(".", 1)[0] for name in assets}
+    found: list[str] = []
+    for table in query_reads(check):
+        if table in assets:
+            found.append(table)
+        elif table.split(".", 1)[0] in schemas:
+            raise ConfigError(
+                f'{check.name} reads "{table}", which is no asset',
+                location=check.location,
+                hint=did_you_mean(table, assets) or "`gristmill ls` lists the assets",
+            )
+    return found

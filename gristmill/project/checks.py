@@ -10,6 +10,7 @@
 - row_count: {min: 1}
 - freshness: {column: updated_at, max_age: 1d}
 - expression: {sql: "amount >= 0 or status = 'refund'", name: non_negative}
+- query: {sql: "select * from this where shipped_at < ordered_at", name: shipped_before_ordered}
 - aggregate: {column: amount, function: mean, min: 10, max: 20}
 - duplicates: [order_id, line_no]         # the same as unique over those columns
 - not_null: {column: email, severity: warn}
@@ -47,10 +48,11 @@ BUILTIN_CHECKS = (
     "aggregate",
     "duplicates",
     "schema",
+    "query",
 )
 ALIASES = {"between": "range", "duplicates": "unique"}
 """Other names for a check; the spec carries the name on the right."""
-TABLE_CHECKS = ("row_count", "expression", "schema")
+TABLE_CHECKS = ("row_count", "expression", "schema", "query")
 """Checks on the whole table, declared without a column."""
 ROW_CHECKS = ("not_null", "accepted_values", "range", "regex", "format", "expression")
 """Checks that judge one row at a time: their failing rows can be set aside."""
@@ -68,6 +70,7 @@ _EXTRA_PARAMS = {
     "expression": {"sql", "name"},
     "aggregate": {"function"} | _BOUNDS,
     "schema": {"expect", "exact"},
+    "query": {"sql", "name"},
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "accepted_values": ("values",),
@@ -78,6 +81,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "expression": ("sql",),
     "aggregate": ("function",),
     "schema": ("expect",),
+    "query": ("sql",),
 }
 FORMATS = {
     "email": r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -119,6 +123,26 @@ def parse_condition(sql: str) -> exp.Expr:
     if parsed.find(exp.AggFunc):
         raise ValueError("it must be a condition on one row; use an aggregate check for aggregates")
     return parsed
+
+
+def parse_failing_rows_query(sql: str) -> exp.Query:
+    """A ``query`` check's SQL: a SELECT returning the failing rows; ``this`` names the asset."""
+    try:
+        parsed = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as err:
+        raise ValueError(str(err).splitlines()[0]) from None
+    if not isinstance(parsed, exp.Query):
+        raise ValueError("it must be a query (SELECT ...) returning the failing rows")
+    return parsed
+
+
+def query_reads(check: CheckSpec) -> tuple[str, ...]:
+    """The ``<schema>.<name>`` tables a ``query`` check reads besides its own asset."""
+    if check.kind != "query":
+        return ()
+    query = parse_failing_rows_query(str(check.params["sql"]))
+    names = (f"{t.db}.{t.name}" for t in query.find_all(exp.Table) if t.db and not t.catalog)
+    return tuple(dict.fromkeys(n for n in names if n != check.asset))
 
 
 def _columns(value: Any) -> tuple[str, ...]:
@@ -197,7 +221,7 @@ def _parse_item(item: Any, asset: str, where: str) -> list[CheckSpec]:
         if needed not in params:
             raise ConfigError(f'{declared} needs "{needed}"', location=where)
     columns = _validate(kind, declared, columns, params, where)
-    one_per_column = kind not in ("unique", "row_count", "expression", "schema")
+    one_per_column = kind not in ("unique", *TABLE_CHECKS)
     groups = [(c,) for c in columns] if one_per_column else [columns]
     return [CheckSpec(kind, asset, cols, params, severity, where) for cols in groups]  # type: ignore[arg-type]
 
@@ -251,6 +275,20 @@ def _validate(
             location=where,
             hint=did_you_mean(str(params["function"]), AGGREGATES) or "functions: " + ", ".join(AGGREGATES),
         )
+    if kind == "query":
+        if not isinstance(params["sql"], str) or not params["sql"].strip():
+            raise ConfigError("query needs sql, e.g. {sql: 'select * from this where a > b'}", location=where)
+        if "name" in params and not isinstance(params["name"], str):
+            raise ConfigError("query name must be a string", location=where)
+        try:
+            parse_failing_rows_query(params["sql"])
+        except ValueError as err:
+            raise ConfigError(
+                f'query "{shorten_sql(params["sql"])}" is not valid: {err}',
+                location=where,
+                hint="write a SELECT that returns the failing rows; `this` is the asset checked",
+            ) from None
+        return ()
     if kind == "expression":
         if not isinstance(params["sql"], str) or not params["sql"].strip():
             raise ConfigError("expression needs sql, e.g. {sql: 'amount >= 0'}", location=where)
@@ -265,6 +303,11 @@ def _validate(
         # Unqualified column references, so the planner checks they exist.
         return tuple(dict.fromkeys(c.name for c in condition.find_all(exp.Column) if not c.table))
     return columns
+
+
+def shorten_sql(sql: str, width: int = 60) -> str:
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
 def _validate_bounds(declared: str, params: dict[str, Any], where: str, *, whole: bool) -> None:

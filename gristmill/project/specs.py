@@ -40,6 +40,8 @@ class CheckSpec:
             return f"freshness({column} within {params['max_age']})"
         if self.kind == "expression":
             return f"expression({params.get('name') or params['sql']})"
+        if self.kind == "query":
+            return f"query({params.get('name') or ' '.join(str(params['sql']).split())[:60]})"
         if self.kind == "schema":
             return f"schema({', '.join(params['expect'])}{' exactly' if params.get('exact') else ''})"
         if self.kind == "aggregate":

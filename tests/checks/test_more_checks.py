@@ -237,6 +237,8 @@ def test_a_warning_publishes_and_an_error_blocks(make_project: Callable[..., Pat
         ("  - expression: {sql: 'amount > (select 1)'}\n", 2, "not a query"),
         ("  - aggregate: {column: amount, function: median, max: 1}\n", 2, "unknown aggregate function"),
         ("  - aggregat: {column: amount}\n", 2, 'did you mean "aggregate"'),
+        ("  - query: {sql: 'amount > 0'}\n", 2, "must be a query"),
+        ("  - query: {sql: 'select * from raw.src__order'}\n", 2, 'did you mean "raw.src__orders"'),
         ("  - range: {column: amont, min: 0}\n", 2, 'column "amont" does not exist'),
         ("  - expression: {sql: 'amont > 0'}\n", 2, 'column "amont" does not exist'),
     ],
@@ -251,7 +253,6 @@ def test_declaration_errors_name_the_line(
 
 ALL_KINDS = [
     {"not_null": "email"},
-    {"unique": "id"},
     {"accepted_values": {"column": "status", "values": ["paid"]}},
     {"range": {"column": "amount", "min": 0}},
     {"between": {"column": "amount", "min": 0, "max": 9}},
@@ -268,14 +269,48 @@ def test_one_scan_per_table() -> None:
     checks = parse_check_items(ALL_KINDS, "raw.orders", "checks/orders.yml", 1)
     queries = compile_checks(checks, exp.to_table)
     assert len(queries) == 1
-    assert len(queries[0].checks) == len(checks) == 11
+    assert len(queries[0].checks) == len(checks) == 10
+    # One group-by per key, one anti-join per reference, one count per custom query.
     joined = parse_check_items(
-        [*ALL_KINDS, {"duplicates": ["id", "code"]}, {"relationships": {"column": "id", "to": "raw.x.id"}}],
+        [
+            *ALL_KINDS,
+            {"unique": "id"},
+            {"duplicates": ["id", "code"]},
+            {"relationships": {"column": "id", "to": "raw.x.id"}},
+            {"query": {"sql": "select * from this where amount > 5"}},
+        ],
         "raw.orders",
         "checks/orders.yml",
         1,
     )
-    assert len(compile_checks(joined, exp.to_table)) == 3
+    assert len(compile_checks(joined, exp.to_table)) == 5
+
+
+def test_query_counts_the_rows_it_returns_and_shows_them(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "sources/src.yml": SOURCE,
+            "data/orders.csv": ORDERS,
+            "data/refunds.csv": "order_id,amount\n2,5\n3,10\n4,10\n9,1\n",
+            "sources/more.yml": "kind: files\ntables:\n  refunds: {path: data/refunds.csv}\n",
+            "checks/orders.yml": "raw.src__orders:\n"
+            "  - query:\n"
+            "      name: refund_above_amount\n"
+            "      sql: |\n"
+            "        with r as (select order_id, amount from raw.more__refunds)\n"
+            "        select o.id, o.amount, r.amount as refunded\n"
+            "        from this o join r on r.order_id = o.id\n"
+            "        where r.amount > coalesce(o.amount, 0)\n"
+            "      severity: warn\n"
+            "  - query: {sql: 'select * from this where id > 100'}\n",
+        }
+    )
+    run = Workspace(root).run()
+    found = {c.check.name: c for s in run.steps for c in s.checks}
+    refund = found["query(refund_above_amount)"]
+    assert refund.failures == 2  # order 2 (amount -5) and order 4 (no amount); 3 and 9 are fine
+    assert sorted(r["id"] for r in refund.samples) == [2, 4]
+    assert found["query(select * from this where id > 100)"].failures == 0
 
 
 def test_values_are_literals_not_sql() -> None:
