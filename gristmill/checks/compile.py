@@ -131,8 +131,9 @@ def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[Che
             elif check.kind == "relationships":
                 queries.append(_relationship(check, table_for(asset), table_for))
             elif check.kind == "query":
-                counted = exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0"))
-                queries.append(CheckQuery(counted.from_(failing_rows(check, table_for).subquery("failing")), (check,)))
+                failing = failing_rows(check, table_for).subquery("failing")
+                counted = exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0")).from_(failing)
+                queries.append(CheckQuery(counted, (check,)))
         if fused:
             select = exp.select(*(exp.alias_(expr, f"c{i}") for i, (_, expr) in enumerate(fused)))
             queries.append(CheckQuery(select.from_(table_for(asset)), tuple(c for c, _ in fused)))
