@@ -9,13 +9,14 @@ enter as literals; an ``expression`` or ``query`` check's SQL enters as its pars
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlglot import exp
 
+from gristmill.checks.metrics import Aggregate
 from gristmill.project.checks import FORMATS, parse_condition, parse_duration, parse_failing_rows_query
 from gristmill.project.specs import CheckSpec
 
@@ -24,10 +25,12 @@ TableFor = Callable[[str], exp.Table]
 
 @dataclass(frozen=True)
 class CheckQuery:
-    """A query returning one row; column ``i`` counts the rows failing ``checks[i]``."""
+    """A query returning one row; column ``c<i>`` counts the rows failing ``checks[i]`` and
+    column ``m<i>`` is the value of ``metrics[i]``."""
 
     query: exp.Query
     checks: tuple[CheckSpec, ...]
+    metrics: tuple[Aggregate, ...] = ()
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -110,10 +113,16 @@ _AGGREGATES: dict[str, type[exp.Func]] = {
 }
 
 
-def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[CheckQuery]:
-    """All queries needed to evaluate ``checks``, which may span several assets."""
+def compile_checks(
+    checks: Sequence[CheckSpec],
+    table_for: TableFor,
+    profiles: Mapping[str, Sequence[Aggregate]] | None = None,
+) -> list[CheckQuery]:
+    """All queries needed to evaluate ``checks``, which may span several assets; the metric
+    aggregates in ``profiles`` (by asset) join each asset's fused scan."""
     queries: list[CheckQuery] = []
-    by_asset: dict[str, list[CheckSpec]] = {}
+    profiles = profiles or {}
+    by_asset: dict[str, list[CheckSpec]] = {asset: [] for asset in profiles}
     for check in checks:
         by_asset.setdefault(check.asset, []).append(check)
     for asset, asset_checks in by_asset.items():
@@ -132,11 +141,15 @@ def compile_checks(checks: Sequence[CheckSpec], table_for: TableFor) -> list[Che
                 queries.append(_relationship(check, table_for(asset), table_for))
             elif check.kind == "query":
                 failing = failing_rows(check, table_for).subquery("failing")
-                counted = exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0")).from_(failing)
-                queries.append(CheckQuery(counted, (check,)))
-        if fused:
-            select = exp.select(*(exp.alias_(expr, f"c{i}") for i, (_, expr) in enumerate(fused)))
-            queries.append(CheckQuery(select.from_(table_for(asset)), tuple(c for c, _ in fused)))
+                total = exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0")).from_(failing)
+                queries.append(CheckQuery(total, (check,)))
+        metrics = tuple(profiles.get(asset, ()))
+        if fused or metrics:
+            select = exp.select(
+                *(exp.alias_(expr, f"c{i}") for i, (_, expr) in enumerate(fused)),
+                *(exp.alias_(m.expression.copy(), f"m{i}") for i, m in enumerate(metrics)),
+            )
+            queries.append(CheckQuery(select.from_(table_for(asset)), tuple(c for c, _ in fused), metrics))
     return queries
 
 

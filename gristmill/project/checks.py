@@ -11,6 +11,7 @@
 - freshness: {column: updated_at, max_age: 1d}
 - expression: {sql: "amount >= 0 or status = 'refund'", name: non_negative}
 - query: {sql: "select * from this where shipped_at < ordered_at", name: shipped_before_ordered}
+- anomaly: {metric: volume}               # also row_count, null_rate, distinct_ratio, freshness, min, max
 - aggregate: {column: amount, function: mean, min: 10, max: 20}
 - duplicates: [order_id, line_no]         # the same as unique over those columns
 - not_null: {column: email, severity: warn}
@@ -49,10 +50,11 @@ BUILTIN_CHECKS = (
     "duplicates",
     "schema",
     "query",
+    "anomaly",
 )
 ALIASES = {"between": "range", "duplicates": "unique"}
 """Other names for a check; the spec carries the name on the right."""
-TABLE_CHECKS = ("row_count", "expression", "schema", "query")
+TABLE_CHECKS = ("row_count", "expression", "schema", "query", "anomaly")
 """Checks on the whole table, declared without a column."""
 ROW_CHECKS = ("not_null", "accepted_values", "range", "regex", "format", "expression")
 """Checks that judge one row at a time: their failing rows can be set aside."""
@@ -71,6 +73,7 @@ _EXTRA_PARAMS = {
     "aggregate": {"function"} | _BOUNDS,
     "schema": {"expect", "exact"},
     "query": {"sql", "name"},
+    "anomaly": {"metric", "column", "sensitivity", "min_history", "seasonality", "direction"},
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "accepted_values": ("values",),
@@ -82,6 +85,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "aggregate": ("function",),
     "schema": ("expect",),
     "query": ("sql",),
+    "anomaly": ("metric",),
 }
 FORMATS = {
     "email": r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -95,6 +99,17 @@ FORMATS = {
 }
 """Built-in patterns for ``format``, each matched against the whole value."""
 AGGREGATES = ("mean", "avg", "sum", "min", "max", "stddev")
+ANOMALY_METRICS = {
+    "volume": "rows_written",
+    "row_count": "row_count",
+    "null_rate": "null_rate",
+    "distinct_ratio": "distinct_ratio",
+    "freshness": "freshness_hours",
+    "min": "min",
+    "max": "max",
+}
+"""What an anomaly check may judge, and the stored metric it reads."""
+_PER_COLUMN = ("null_rate", "distinct_ratio", "min", "max")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$")
 _SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -197,7 +212,8 @@ def _parse_item(item: Any, asset: str, where: str) -> list[CheckSpec]:
                     hint=did_you_mean(str(key), allowed) or "options: " + ", ".join(sorted(allowed)),
                 )
         columns = _columns(arg.get("columns", arg.get("column")))
-        severity = arg.get("severity", "error")
+        # An anomaly judges history: it warns unless told to block.
+        severity = arg.get("severity", "warn" if kind == "anomaly" else "error")
         params = {k: v for k, v in arg.items() if k not in _COMMON}
     elif kind in TABLE_CHECKS:
         raise ConfigError(f"{declared} takes options, e.g. '- row_count: {{min: 1}}'", location=where)
@@ -275,6 +291,8 @@ def _validate(
             location=where,
             hint=did_you_mean(str(params["function"]), AGGREGATES) or "functions: " + ", ".join(AGGREGATES),
         )
+    if kind == "anomaly":
+        return _validate_anomaly(params, columns, where)
     if kind == "query":
         if not isinstance(params["sql"], str) or not params["sql"].strip():
             raise ConfigError("query needs sql, e.g. {sql: 'select * from this where a > b'}", location=where)
@@ -302,6 +320,42 @@ def _validate(
             ) from None
         # Unqualified column references, so the planner checks they exist.
         return tuple(dict.fromkeys(c.name for c in condition.find_all(exp.Column) if not c.table))
+    return columns
+
+
+def _validate_anomaly(params: dict[str, Any], columns: tuple[str, ...], where: str) -> tuple[str, ...]:
+    metric = params["metric"]
+    if metric not in ANOMALY_METRICS:
+        raise ConfigError(
+            f'unknown anomaly metric "{metric}"',
+            location=where,
+            hint=did_you_mean(str(metric), ANOMALY_METRICS) or "metrics: " + ", ".join(ANOMALY_METRICS),
+        )
+    column = columns[0] if len(columns) == 1 else None
+    if len(columns) > 1:
+        raise ConfigError("an anomaly check judges one column", location=where)
+    if metric in _PER_COLUMN and column is None:
+        raise ConfigError(
+            f"anomaly of {metric} needs a column, e.g. {{metric: {metric}, column: email}}", location=where
+        )
+    if metric in ("volume", "row_count") and column is not None:
+        raise ConfigError(f"anomaly of {metric} judges the whole table: remove column", location=where)
+    sensitivity = params.get("sensitivity", 3.5)
+    if isinstance(sensitivity, bool) or not isinstance(sensitivity, int | float) or sensitivity <= 0:
+        raise ConfigError("anomaly sensitivity must be a positive number (3.5 by default)", location=where)
+    history = params.get("min_history", 7)
+    if isinstance(history, bool) or not isinstance(history, int) or history < 3:
+        raise ConfigError("anomaly min_history must be a whole number of at least 3", location=where)
+    for key, allowed in (
+        ("seasonality", ("auto", "weekly", "none")),
+        ("direction", ("both", "drop", "rise")),
+    ):
+        if params.get(key, allowed[0]) not in allowed:
+            raise ConfigError(
+                f'anomaly {key} must be one of {", ".join(allowed)}, not "{params[key]}"',
+                location=where,
+                hint=did_you_mean(str(params[key]), allowed),
+            )
     return columns
 
 

@@ -40,6 +40,9 @@ class CheckSpec:
             return f"freshness({column} within {params['max_age']})"
         if self.kind == "expression":
             return f"expression({params.get('name') or params['sql']})"
+        if self.kind == "anomaly":
+            subject = f"{params['metric']} {column}".strip()
+            return f"anomaly({subject})"
         if self.kind == "query":
             return f"query({params.get('name') or ' '.join(str(params['sql']).split())[:60]})"
         if self.kind == "schema":

@@ -5,18 +5,14 @@ descendants, and the environment keeps serving their previous versions."""
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlglot import exp
 
 from gristmill._util.text import shorten
-from gristmill.checks.compile import compile_checks, sample_query
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import Source
 from gristmill.engines.base import Engine, Relation
@@ -24,6 +20,7 @@ from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillErr
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.specs import CheckSpec, ModelSpec
+from gristmill.runtime.audit import CheckResult, Subject, audit
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.runtime.materialize import materialize
@@ -32,20 +29,8 @@ from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
 from gristmill.state.environments import switch
 from gristmill.state.intervals import forget_range
-from gristmill.state.records import StepRecord
+from gristmill.state.records import CheckRecord, MetricRecord, StepRecord
 from gristmill.state.versions import record_version
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check: CheckSpec
-    failures: int
-    samples: tuple[dict[str, Any], ...] = ()
-    """A few failing rows (duplicate keys for unique), values of PII-named columns masked."""
-
-    @property
-    def passed(self) -> bool:
-        return self.failures == 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +50,8 @@ class StepResult:
     """Rows failing quarantine checks, moved to ``<asset>__quarantine``."""
     dropped: int = 0
     """Rows failing drop checks, removed."""
+    metrics: tuple[MetricRecord, ...] = ()
+    """The new version's table metrics."""
 
 
 @dataclass
@@ -134,7 +121,7 @@ def execute(
         else:
             assert engine is not None, "a plan that builds needs an engine"
             notify(StepStarted(step.name, step.asset.kind, step.reason))
-            context = _Context(engine, sources, run_id, run_time, serving, python_model, plan.env)
+            context = _Context(engine, sources, history, run_id, run_time, serving, python_model, plan.env)
             outcome = _build(step, context)
         if outcome.status in ("failed", "upstream_failed"):
             failed.add(step.name)
@@ -144,19 +131,7 @@ def execute(
                 switched[step.name] = step.physical
         result.steps.append(outcome)
         history.record_steps(
-            run_id,
-            [_record(outcome, step)],
-            [
-                (
-                    step.name,
-                    c.check.name,
-                    c.check.severity,
-                    "pass" if c.passed else "fail",
-                    c.failures,
-                    json.dumps(c.samples, default=str) if c.samples else None,
-                )
-                for c in outcome.checks
-            ],
+            run_id, [_record(outcome, step)], check_records(outcome.checks, run_id), list(outcome.metrics)
         )
         notify(StepFinished(outcome))
     if switched or plan.removed:
@@ -174,6 +149,7 @@ PythonRunner = Callable[[Engine, ModelSpec, Callable[[str], exp.Table]], exp.Que
 class _Context:
     engine: Engine
     sources: Callable[[str], Source]
+    history: RunHistory
     run_id: int
     run_time: datetime
     serving: Mapping[str, str]
@@ -182,6 +158,22 @@ class _Context:
 
     def physical(self, asset: str) -> exp.Table:
         return self.engine.table(Relation.of(self.serving.get(asset, asset)))
+
+
+def check_records(results: Sequence[CheckResult], run_id: int) -> list[CheckRecord]:
+    return [
+        CheckRecord(
+            run_id,
+            c.check.asset,
+            c.check.name,
+            c.check.severity,
+            "pass" if c.passed else "fail",
+            c.failures,
+            c.samples,
+            c.detail,
+        )
+        for c in results
+    ]
 
 
 def _record(outcome: StepResult, step: Step) -> StepRecord:
@@ -208,6 +200,7 @@ def _build(step: Step, context: _Context) -> StepResult:
     asset, engine = step.asset, context.engine
     started = time.perf_counter()
     checks: tuple[CheckResult, ...] = ()
+    metrics: tuple[MetricRecord, ...] = ()
     load: LoadResult | None = None
     quarantined = dropped = 0
     target = Relation.of(step.physical)
@@ -229,7 +222,9 @@ def _build(step: Step, context: _Context) -> StepResult:
                 rows = None if rows is None else rows - quarantined - dropped
             others = tuple(c for c in asset.checks if c.severity not in ("quarantine", "drop"))
             checks = tuple(CheckResult(c, moved.failures[c]) for c in aside) if aside else ()
-            checks += _run_checks(others, engine, here.physical)
+            audited = audit(_subject(asset, here, rows), others, engine, context.history)
+            checks += audited.checks
+            metrics = audited.metrics
             blocking = [c for c in checks if not c.passed and c.check.severity == "error"]
             if blocking:
                 raise CheckFailed(
@@ -280,6 +275,26 @@ def _build(step: Step, context: _Context) -> StepResult:
         load=load,
         quarantined=quarantined,
         dropped=dropped,
+        metrics=metrics,
+    )
+
+
+def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
+    """What the audit of a new version needs: views are measured only when checks scan them."""
+    if asset.model is not None:
+        time_column = asset.model.time
+    elif asset.table is not None and asset.table.load.incremental is not None:
+        time_column = asset.table.load.incremental.cursor
+    else:
+        time_column = None
+    return Subject(
+        asset.name,
+        context.physical,
+        context.env,
+        context.run_id,
+        rows_written=rows,
+        time_column=time_column,
+        measure=asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks),
     )
 
 
@@ -349,61 +364,3 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
 
 def _parts(table: exp.Table, bare: bool) -> tuple[str | None, str, str]:
     return None if bare else table.catalog, table.db, table.name
-
-
-def _run_checks(
-    checks: tuple[CheckSpec, ...], engine: Engine, physical: Callable[[str], exp.Table]
-) -> tuple[CheckResult, ...]:
-    results = [_schema(c, engine, physical) for c in checks if c.kind == "schema"]
-    for query in compile_checks(checks, physical):
-        row: Mapping[str, int] = engine.row(query.query) or {}
-        for i, check in enumerate(query.checks):
-            failures = int(row[f"c{i}"] or 0)
-            samples = _samples(check, engine, physical) if failures else ()
-            results.append(CheckResult(check, failures, samples))
-    return tuple(results)
-
-
-def _schema(check: CheckSpec, engine: Engine, physical: Callable[[str], exp.Table]) -> CheckResult:
-    """Expected columns (and types) against the new version's: one failure per difference, each
-    described in the samples."""
-    found = {name: dtype for name, dtype in engine.describe(physical(check.asset))}
-    problems: list[dict[str, Any]] = []
-    for column, expected in dict(check.params["expect"]).items():
-        if column not in found:
-            problems.append({"column": column, "expected": expected or "any type", "found": "missing"})
-        elif expected and _type(expected) != _type(found[column]):
-            problems.append({"column": column, "expected": expected, "found": found[column]})
-    if check.params.get("exact"):
-        extra = [c for c in found if c not in check.params["expect"]]
-        problems.extend({"column": c, "expected": "absent", "found": found[c]} for c in extra)
-    return CheckResult(check, len(problems), tuple(problems[:SAMPLE_ROWS]))
-
-
-def _type(name: str) -> str:
-    """A type's canonical DuckDB spelling (INT and INTEGER, TEXT and VARCHAR compare equal)."""
-    try:
-        return exp.DataType.build(name, dialect="duckdb").sql(dialect="duckdb")
-    except Exception:  # an unknown type name compares as written
-        return name.upper()
-
-
-SAMPLE_ROWS = 5
-_PII = re.compile(
-    r"e_?mail|phone|mobile|ssn|social_security|passport|birth|dob|address|street|zip|postal|"
-    r"first_?name|last_?name|full_?name|surname|ip_?addr|iban|card|tax_?id|national_id",
-    re.IGNORECASE,
-)
-
-
-def _samples(
-    check: CheckSpec, engine: Engine, physical: Callable[[str], exp.Table]
-) -> tuple[dict[str, Any], ...]:
-    """Only for a check that failed: a few failing rows, read before a rollback can remove them."""
-    query = sample_query(check, physical(check.asset), physical, SAMPLE_ROWS)
-    if query is None:
-        return ()
-    rows = engine.query(query).to_pylist()
-    return tuple(
-        {k: ("***" if v is not None and _PII.search(k) else v) for k, v in row.items()} for row in rows
-    )

@@ -4,10 +4,12 @@ from pathlib import Path
 
 from gristmill.state.base import RunHistory
 from gristmill.state.history import SQLiteHistory
-from gristmill.state.records import RunRecord, StepRecord
+from gristmill.state.records import CheckRecord, MetricRecord, RunRecord, StepRecord
 from gristmill.state.versions import read_versions, record_version
 
 __all__ = [
+    "CheckRecord",
+    "MetricRecord",
     "RunHistory",
     "RunRecord",
     "SQLiteHistory",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from gristmill.state.records import RunRecord, StepRecord
+from gristmill.state.records import CheckRecord, MetricRecord, RunRecord, StepRecord
 
 
 class RunHistory(Protocol):
@@ -31,11 +31,30 @@ class RunHistory(Protocol):
     def start_run(self, command: str, selection: str) -> int: ...
 
     def record_steps(
-        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int, str | None]]
+        self,
+        run_id: int,
+        steps: list[StepRecord],
+        checks: list[CheckRecord],
+        metrics: list[MetricRecord] | None = None,
     ) -> None:
-        """A batch of finished steps and check results (asset, check, severity, status, failures,
-        failing-row samples as JSON)."""
+        """A batch of finished steps, check results and table metrics, in one transaction."""
         ...
+
+    def metric_history(
+        self, asset: str, metric: str, column: str = "", *, env: str = "prod", limit: int = 400
+    ) -> list[MetricRecord]:
+        """The latest ``limit`` non-null values of one metric, oldest first."""
+        ...
+
+    def flag_metric(self, run_id: int, asset: str, metric: str, column: str = "", env: str = "prod") -> None:
+        """Mark a value an anomaly: later baselines leave it out."""
+        ...
+
+    def metric_series(
+        self, assets: list[str], *, env: str = "prod", runs: int = 30
+    ) -> list[MetricRecord]: ...
+
+    def check_results(self, assets: list[str], *, runs: int = 30) -> list[CheckRecord]: ...
 
     def finish_run(self, run_id: int, status: str, seconds: float, summary: dict[str, Any]) -> None: ...
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from gristmill.config.secrets import redact
 from gristmill.errors import StateError
-from gristmill.state.records import RunRecord, StepRecord
+from gristmill.state.records import CheckRecord, MetricRecord, RunRecord, StepRecord
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -91,6 +91,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     -- a few failing rows of a failed check (JSON list of objects, PII columns masked)
     ALTER TABLE check_results ADD COLUMN samples TEXT
+    """,
+    """
+    -- what an anomaly check saw (the value, the expected band and its basis)
+    ALTER TABLE check_results ADD COLUMN detail TEXT;
+    -- table metrics per run: row count, rows written, null rate, distinct ratio, min, max and
+    -- freshness per column ('' for the table), flagged values are left out of later baselines
+    CREATE TABLE metrics (
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        env         TEXT NOT NULL,
+        asset       TEXT NOT NULL,
+        metric      TEXT NOT NULL,
+        column_name TEXT NOT NULL,
+        value       REAL,
+        flagged     INTEGER NOT NULL DEFAULT 0,
+        measured_at TEXT NOT NULL
+    );
+    CREATE INDEX metrics_by_asset ON metrics(asset, env, metric, column_name, run_id)
     """,
 )
 
@@ -174,9 +191,13 @@ class SQLiteHistory:
         return cursor.lastrowid
 
     def record_steps(
-        self, run_id: int, steps: list[StepRecord], checks: list[tuple[str, str, str, str, int, str | None]]
+        self,
+        run_id: int,
+        steps: list[StepRecord],
+        checks: list[CheckRecord],
+        metrics: list[MetricRecord] | None = None,
     ) -> None:
-        """Write a batch of finished steps and check results in one transaction."""
+        """Write a batch of finished steps, check results and metrics in one transaction."""
         now = _now()
         self._db.execute("BEGIN")
         self._db.executemany(
@@ -208,11 +229,87 @@ class SQLiteHistory:
             ],
         )
         self._db.executemany(
-            "INSERT INTO check_results (run_id, asset, check_name, severity, status, failures, samples)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, *c, None)[:7] for c in checks],  # samples are optional
+            "INSERT INTO check_results (run_id, asset, check_name, severity, status, failures, samples,"
+            " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    c.asset,
+                    c.check,
+                    c.severity,
+                    c.status,
+                    c.failures,
+                    json.dumps(c.samples, default=str) if c.samples else None,
+                    c.detail,
+                )
+                for c in checks
+            ],
+        )
+        self._db.executemany(
+            "INSERT INTO metrics (run_id, env, asset, metric, column_name, value, flagged, measured_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, m.env, m.asset, m.metric, m.column, m.value, int(m.flagged), now)
+                for m in metrics or ()
+            ],
         )
         self._db.execute("COMMIT")
+
+    def metric_history(
+        self, asset: str, metric: str, column: str = "", *, env: str = "prod", limit: int = 400
+    ) -> list[MetricRecord]:
+        """The latest ``limit`` values of one metric, oldest first."""
+        rows = self._db.execute(
+            "SELECT run_id, value, flagged, measured_at FROM metrics WHERE asset = ? AND env = ?"
+            " AND metric = ? AND column_name = ? AND value IS NOT NULL ORDER BY run_id DESC LIMIT ?",
+            (asset, env, metric, column, limit),
+        ).fetchall()
+        return [
+            MetricRecord(asset, metric, column, value, bool(flagged), run_id, at, env)
+            for run_id, value, flagged, at in reversed(rows)
+        ]
+
+    def flag_metric(self, run_id: int, asset: str, metric: str, column: str = "", env: str = "prod") -> None:
+        self._db.execute(
+            "UPDATE metrics SET flagged = 1"
+            " WHERE run_id = ? AND env = ? AND asset = ? AND metric = ? AND column_name = ?",
+            (run_id, env, asset, metric, column),
+        )
+
+    def metric_series(self, assets: list[str], *, env: str = "prod", runs: int = 30) -> list[MetricRecord]:
+        """Every metric of these assets over their latest ``runs`` measuring runs, oldest first."""
+        found: list[MetricRecord] = []
+        for asset in assets:
+            rows = self._db.execute(
+                "SELECT run_id, metric, column_name, value, flagged, measured_at FROM metrics"
+                " WHERE asset = ? AND env = ? AND run_id IN (SELECT DISTINCT run_id FROM metrics"
+                " WHERE asset = ? AND env = ? ORDER BY run_id DESC LIMIT ?) ORDER BY run_id",
+                (asset, env, asset, env, runs),
+            ).fetchall()
+            found.extend(
+                MetricRecord(asset, metric, column, value, bool(flagged), run_id, at, env)
+                for run_id, metric, column, value, flagged, at in rows
+            )
+        return found
+
+    def check_results(self, assets: list[str], *, runs: int = 30) -> list[CheckRecord]:
+        """The check results of these assets over their latest ``runs`` runs, oldest first."""
+        found: list[CheckRecord] = []
+        for asset in assets:
+            rows = self._db.execute(
+                "SELECT c.run_id, c.check_name, c.severity, c.status, c.failures, c.samples, c.detail,"
+                " COALESCE(r.finished_at, r.started_at) FROM check_results c JOIN runs r USING (run_id)"
+                " WHERE c.asset = ? AND c.run_id IN (SELECT DISTINCT run_id FROM check_results"
+                " WHERE asset = ? ORDER BY run_id DESC LIMIT ?) ORDER BY c.run_id",
+                (asset, asset, runs),
+            ).fetchall()
+            found.extend(
+                CheckRecord(
+                    run_id, asset, name, sev, status, failures, tuple(json.loads(samples or "[]")), detail, at
+                )
+                for run_id, name, sev, status, failures, samples, detail, at in rows
+            )
+        return found
 
     def finish_run(self, run_id: int, status: str, seconds: float, summary: dict[str, Any]) -> None:
         self._db.execute(

@@ -35,3 +35,33 @@ class RunRecord:
     finished_at: str | None
     seconds: float | None
     summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One measured value of a table metric (``column`` is "" for the whole table)."""
+
+    asset: str
+    metric: str
+    column: str
+    value: float | None
+    flagged: bool = False
+    """An anomaly check found it out of line: later baselines leave it out."""
+    run_id: int = 0
+    measured_at: str = ""
+    env: str = "prod"
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One check's outcome in one run."""
+
+    run_id: int
+    asset: str
+    check: str
+    severity: str
+    status: str
+    failures: int
+    samples: tuple[dict[str, Any], ...] = ()
+    detail: str | None = None
+    finished_at: str = ""

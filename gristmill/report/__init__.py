@@ -1,0 +1,6 @@
+"""A static, self-contained HTML page of a run's data-quality results and metric trends."""
+
+from gristmill.report.html import render_html
+from gristmill.report.model import CheckRow, MetricPoint, MetricSeries, Report
+
+__all__ = ["CheckRow", "MetricPoint", "MetricSeries", "Report", "render_html"]
