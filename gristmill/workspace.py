@@ -27,11 +27,21 @@ from gristmill.plan.planner import view_schema
 from gristmill.project import Project, load_project
 from gristmill.project.specs import ModelSpec
 from gristmill.runtime import RunResult, execute, run_lock
+from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
-from gristmill.state import RunHistory, RunRecord, StepRecord, janitor, open_history, read_versions
+from gristmill.state import (
+    CheckRecord,
+    MetricRecord,
+    RunHistory,
+    RunRecord,
+    StepRecord,
+    janitor,
+    open_history,
+    read_versions,
+)
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
 
@@ -380,6 +390,58 @@ class Workspace:
             finally:
                 history.close()
             return changed
+
+    def check(
+        self,
+        selection: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        *,
+        env: str = "prod",
+        wait: float = 0.0,
+    ) -> CheckRun:
+        """Run the selected assets' checks on the tables ``env`` serves, measure their metrics and
+        judge their anomalies; nothing is built. Recorded as a run of its own."""
+        _check_env(env)
+        chosen = [self.graph.assets[name] for name in select(self.graph, selection, exclude)]
+        audited = [a for a in chosen if a.checks or (selection and a.kind != "view")]
+        words = [*selection, *(f"--exclude {e}" for e in exclude)] + (
+            [f"--env {env}"] if env != "prod" else []
+        )
+        lock = self._path(self.project.settings.storage.state).parent / "run.lock"
+        with run_lock(lock, wait=wait):
+            history = self._history()
+            try:
+                history.mark_abandoned()
+                with self._engine(read_only=True) as engine:
+                    if engine is None:
+                        raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
+                    run_id = history.start_run("check", " ".join(words))
+                    result = check_published(
+                        audited,
+                        engine=engine,
+                        history=history,
+                        run_id=run_id,
+                        pointers=read_pointers(engine, env),
+                        env=env,
+                    )
+                history.finish_run(
+                    run_id, "success" if result.ok else "failed", result.seconds, result.summary()
+                )
+                return result
+            finally:
+                history.close()
+
+    def quality_history(
+        self, assets: Sequence[str], *, env: str = "prod", runs: int = 30
+    ) -> tuple[list[CheckRecord], list[MetricRecord]]:
+        """Check results and metrics of these assets over their latest ``runs`` runs."""
+        history = self._history()
+        try:
+            return history.check_results(list(assets), runs=runs), history.metric_series(
+                list(assets), env=env, runs=runs
+            )
+        finally:
+            history.close()
 
     def query(self, sql: str, env: str = "prod") -> pa.Table:
         _check_env(env)

@@ -125,6 +125,7 @@ def run(
             "time-range models again, e.g. after late or corrected source data. TO defaults to now."
         ),
     ] = None,
+    report: ReportOpt = None,
 ) -> None:
     """Load sources, build models and run checks; only what changed since the last run. Changed
     models build into new tables; the environment's views switch to them together at the end."""
@@ -167,8 +168,57 @@ def run(
     console.print(render.run_table(result))
     render.failures(result, console)
     console.print(render.summary_line(result))
+    if report is not None:
+        audited = [s.asset for s in result.steps if s.checks or s.metrics]
+        _write_report(workspace, report, result.run_id, audited, env)
     if not result.ok:
         raise typer.Exit(1)
+
+
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Also write a self-contained HTML report here: results, failing rows, metric trends.",
+        dir_okay=False,
+    ),
+]
+
+
+@app.command()
+def check(
+    project: ProjectOpt = Path("."),
+    select: SelectOpt = [],  # noqa: B006
+    exclude: ExcludeOpt = [],  # noqa: B006
+    env: EnvOpt = "prod",
+    report: ReportOpt = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait if a run holds the project.")] = 0.0,
+) -> None:
+    """Run the checks on the tables the environment serves, without building: counts, failing
+    rows, table metrics and anomalies against their history. Exits 1 when an error check fails."""
+    workspace = _workspace(project)
+    _warn(workspace.graph.warnings)
+    result = workspace.check(select, exclude, env=env, wait=wait)
+    if not result.assets:
+        console.print("No checks declared for the selected assets (see docs/checks.md).")
+        return
+    console.print(render.check_table(result))
+    render.check_failures(result, console)
+    console.print(render.check_summary(result))
+    if report is not None:
+        _write_report(workspace, report, result.run_id, [a.asset for a in result.assets], env)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _write_report(workspace, path: Path, run_id: int, assets: list[str], env: str) -> None:  # type: ignore[no-untyped-def]
+    from gristmill.report import from_history, render_html
+
+    checks, metrics = workspace.quality_history(assets, env=env)
+    page = render_html(from_history(workspace.root.name, env, run_id, checks, metrics))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    console.print(f"Report: [bold]{path}[/]")
 
 
 @app.command()

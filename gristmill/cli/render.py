@@ -16,6 +16,7 @@ from rich.tree import Tree
 from gristmill.plan import Plan
 from gristmill.plan.lineage import Lineage, Node
 from gristmill.runtime import CheckResult, RunResult
+from gristmill.runtime.checker import CheckRun
 from gristmill.runtime.unittests import UnitTestResult, UnitTestRun
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
@@ -164,6 +165,10 @@ def failures(result: RunResult, console: Console) -> None:
             console.print(Text(f"\n✗ {step.asset}", style="bold red"))
             console.print(Text(step.error))
         for check in step.checks:
+            if not check.passed and check.check.kind == "anomaly":
+                style = "red" if check.check.severity == "error" else "yellow"
+                console.print(Text(f"! {step.asset}: {check.detail} ({check.check.location})", style=style))
+                continue
             if not check.passed and check.check.severity == "warn":
                 console.print(
                     Text(
@@ -174,6 +179,66 @@ def failures(result: RunResult, console: Console) -> None:
                 )
             if not check.passed and check.samples:
                 console.print(_samples_table(check))
+
+
+def check_table(run: CheckRun) -> Table:
+    """Every check that did not pass, and a line per asset whose checks all passed (every check
+    when there are few)."""
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("asset", "check", "severity", "result", "detail"):
+        table.add_column(column)
+    few = len(run.results) <= 40
+    for outcome in run.assets:
+        if outcome.status != "checked":
+            note = "not built in this environment" if outcome.status == "not_built" else (outcome.error or "")
+            style = "dim" if outcome.status == "not_built" else "red"
+            table.add_row(outcome.asset, "", "", Text(outcome.status.replace("_", " "), style=style), note)
+            continue
+        shown = [c for c in outcome.checks if few or not c.passed]
+        for check in shown:
+            table.add_row(
+                outcome.asset, check.check.name, check.check.severity, _verdict(check), check.detail or ""
+            )
+        if not few and len(shown) < len(outcome.checks):
+            passed = len(outcome.checks) - len(shown)
+            table.add_row(outcome.asset, f"{passed} other checks", "", Text("pass", style="green"), "")
+    return table
+
+
+def _verdict(check: CheckResult) -> Text:
+    if check.passed:
+        return Text("pass", style="green")
+    if check.check.kind == "anomaly":
+        return Text("anomaly", style="red" if check.check.severity == "error" else "yellow")
+    label = f"{check.failures:,} failing"
+    return Text(label, style="red" if check.check.severity == "error" else "yellow")
+
+
+def check_failures(run: CheckRun, console: Console) -> None:
+    for outcome in run.assets:
+        for check in outcome.checks:
+            if not check.passed and check.samples and check.check.kind != "anomaly":
+                console.print(_samples_table(check))
+
+
+def check_summary(run: CheckRun) -> Text:
+    s = run.summary()
+    total = s["checks_passed"] + s["checks_failed"] + s["checks_warned"]
+    parts = [f"{s['assets']} assets", f"{s['checks_passed']}/{total} checks passed"]
+    if s["checks_failed"]:
+        parts.append(f"{s['checks_failed']} failed")
+    if s["checks_warned"]:
+        parts.append(f"{s['checks_warned']} warned")
+    if s["anomalies"]:
+        parts.append(f"{s['anomalies']} anomal{'y' if s['anomalies'] == 1 else 'ies'}")
+    if s["not_built"]:
+        parts.append(f"{s['not_built']} not built")
+    if s["errors"]:
+        parts.append(f"{s['errors']} could not be checked")
+    parts.append(f"{s['seconds']:.2f} s")
+    return Text(
+        ("OK  " if run.ok else "FAILED  ") + ", ".join(parts), style="bold green" if run.ok else "bold red"
+    )
 
 
 def _samples_table(check: CheckResult) -> Group:

@@ -41,8 +41,7 @@ class CheckSpec:
         if self.kind == "expression":
             return f"expression({params.get('name') or params['sql']})"
         if self.kind == "anomaly":
-            subject = f"{params['metric']} {column}".strip()
-            return f"anomaly({subject})"
+            return f"anomaly({params['metric']}{f'({column})' if column else ''})"
         if self.kind == "query":
             return f"query({params.get('name') or ' '.join(str(params['sql']).split())[:60]})"
         if self.kind == "schema":

@@ -21,6 +21,7 @@ from gristmill.checks.compile import compile_checks, sample_query
 from gristmill.checks.metrics import MetricValue, derive, distinct_query, distinct_ratios, profile
 from gristmill.engines.base import Engine
 from gristmill.errors import ConfigError
+from gristmill.plan.graph import Asset
 from gristmill.project.checks import ANOMALY_METRICS
 from gristmill.project.specs import CheckSpec
 from gristmill.state.base import RunHistory
@@ -72,6 +73,15 @@ class Subject:
     personal: Collection[str] = ()
     """Columns declared personal data: masked in samples whatever their names."""
     measure: bool = True
+
+
+def time_column(asset: Asset) -> str | None:
+    """The column that tells how fresh an asset is: a model's time, a load's cursor."""
+    if asset.model is not None:
+        return asset.model.time
+    if asset.table is not None and asset.table.load.incremental is not None:
+        return asset.table.load.incremental.cursor
+    return None
 
 
 def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history: RunHistory) -> Audit:

@@ -20,7 +20,7 @@ from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillErr
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.specs import CheckSpec, ModelSpec
-from gristmill.runtime.audit import CheckResult, Subject, audit
+from gristmill.runtime.audit import CheckResult, Subject, audit, time_column
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.runtime.materialize import materialize
@@ -229,7 +229,9 @@ def _build(step: Step, context: _Context) -> StepResult:
             if blocking:
                 raise CheckFailed(
                     "; ".join(
-                        f"{c.check.name} failed for {c.failures} row{'s' * (c.failures != 1)}"
+                        f"{c.check.name}: {c.detail}"
+                        if c.detail
+                        else f"{c.check.name} failed for {c.failures} row{'s' * (c.failures != 1)}"
                         for c in blocking
                     ),
                     hint="the previous version stays published; fix the data or the model and rerun",
@@ -281,19 +283,13 @@ def _build(step: Step, context: _Context) -> StepResult:
 
 def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
     """What the audit of a new version needs: views are measured only when checks scan them."""
-    if asset.model is not None:
-        time_column = asset.model.time
-    elif asset.table is not None and asset.table.load.incremental is not None:
-        time_column = asset.table.load.incremental.cursor
-    else:
-        time_column = None
     return Subject(
         asset.name,
         context.physical,
         context.env,
         context.run_id,
         rows_written=rows,
-        time_column=time_column,
+        time_column=time_column(asset),
         measure=asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks),
     )
 

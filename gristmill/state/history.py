@@ -249,7 +249,7 @@ class SQLiteHistory:
             "INSERT INTO metrics (run_id, env, asset, metric, column_name, value, flagged, measured_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (run_id, m.env, m.asset, m.metric, m.column, m.value, int(m.flagged), now)
+                (run_id, m.env, m.asset, m.metric, m.column, m.value, int(m.flagged), m.measured_at or now)
                 for m in metrics or ()
             ],
         )
