@@ -77,12 +77,14 @@ def judge(
     seasonality: Seasonality = "auto",
     direction: Direction = "both",
     window: int = 60,
+    floor: float = 0.0,
 ) -> Verdict:
     """Is ``value`` (measured ``at``) out of line with ``history`` (earlier points, any order)?
 
     The baseline is the latest ``window`` unflagged earlier points, or with weekly seasonality
     (``auto``: when at least ``min_history // 2 + 1`` same-weekday points exist, and at least 3)
-    the latest of those on ``at``'s weekday."""
+    the latest of those on ``at``'s weekday. The spread is at least ``floor``: the smallest
+    change worth a flag in the metric's own unit."""
     clean = sorted((p for p in history if not p.flagged and p.at < at), key=lambda p: p.at)[-window:]
     weekly = False
     baseline = clean
@@ -97,7 +99,7 @@ def judge(
     values = [p.value for p in baseline]
     median = statistics.median(values)
     mad = statistics.median(abs(v - median) for v in values)
-    spread = max(MAD_TO_SIGMA * mad, RELATIVE_FLOOR * abs(median), 1e-9)
+    spread = max(MAD_TO_SIGMA * mad, RELATIVE_FLOOR * abs(median), floor, 1e-9)
     low, high = median - sensitivity * spread, median + sensitivity * spread
     outside = (value < low and direction != "rise") or (value > high and direction != "drop")
     return Verdict(outside, value, median, low, high, len(baseline), weekly)

@@ -28,6 +28,14 @@ from gristmill.state.base import RunHistory
 from gristmill.state.records import MetricRecord
 
 SAMPLE_ROWS = 5
+_FLOORS = {
+    "null_rate": 0.002,
+    "distinct_ratio": 0.002,
+    "rows_written": 1.0,
+    "row_count": 1.0,
+    "freshness_hours": 0.1,
+}
+"""The smallest spread per metric: a null rate moving by 0.1 point is no incident."""
 _PII = re.compile(
     r"e_?mail|phone|mobile|ssn|social_security|passport|birth|dob|address|street|zip|postal|"
     r"first_?name|last_?name|full_?name|surname|ip_?addr|iban|card|tax_?id|national_id",
@@ -157,6 +165,7 @@ def _anomaly(
         min_history=int(params.get("min_history", 7)),
         seasonality=params.get("seasonality", "auto"),
         direction=params.get("direction", "both"),
+        floor=_FLOORS.get(metric, 0.0),
     )
     sample = {
         "value": verdict.value,

@@ -102,7 +102,7 @@ def seed_volume_history(root: Path, asset: str, days: int, rows: int) -> None:
                 [],
                 [
                     MetricRecord(asset, "rows_written", "", value, measured_at=at),
-                    MetricRecord(asset, "null_rate", "email", 0.01, measured_at=at),
+                    MetricRecord(asset, "null_rate", "email", 0.0, measured_at=at),
                 ],
             )
             history.finish_run(run_id, "success", 1.0, {})
