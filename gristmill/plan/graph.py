@@ -10,6 +10,7 @@ from gristmill._util.dag import DependencyCycle, topological_order
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, CycleError
 from gristmill.project.checks import query_reads
+from gristmill.project.contracts import ContractSpec
 from gristmill.project.loader import Project
 from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
 from gristmill.sql.parse import ParsedModel, parse_cached, parse_model
@@ -33,6 +34,7 @@ class Asset:
     checks: tuple[CheckSpec, ...] = ()
     after: tuple[str, ...] = ()
     """Assets that must be built first without being read (parents of relationships checks)."""
+    contract: ContractSpec | None = None
 
     @property
     def file(self) -> str:
@@ -124,6 +126,15 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
         assets[name] = Asset(
             name, model.kind, reads, model.tags, model=model, parsed=parsed, incremental_parsed=second
         )
+    for name, contract in project.contracts.items():
+        if name not in assets:
+            raise ConfigError(
+                f'contract for an unknown asset "{name}"',
+                location=contract.file,
+                hint=did_you_mean(name, assets) or "`gristmill ls` lists the assets",
+            )
+        tags = tuple(dict.fromkeys([*assets[name].tags, *contract.tags]))
+        assets[name] = replace(assets[name], contract=contract, tags=tags)
     by_asset: dict[str, list[CheckSpec]] = {}
     for check in project.checks:
         if check.asset not in assets:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,6 +19,7 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project import yamlfile
 from gristmill.project.checks import parse_check_items
+from gristmill.project.contracts import ContractSpec, load_contracts
 from gristmill.project.python_models import load_python_model
 from gristmill.project.specs import (
     LOAD_KEYS,
@@ -51,6 +52,8 @@ class Project:
     models: dict[str, ModelSpec]
     checks: tuple[CheckSpec, ...]
     unit_tests: tuple[UnitTestSpec, ...] = ()
+    contracts: dict[str, ContractSpec] = field(default_factory=dict)
+    """Data contracts by dataset; their checks are already in ``checks``."""
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""
@@ -76,8 +79,30 @@ def load_project(start: Path) -> Project:
     settings = _load_settings(root)
     sources, source_checks = _load_sources(root)
     models, header_checks = _load_models(root, settings)
-    checks = [*header_checks, *source_checks, *_load_check_files(root)]
-    return Project(root, settings, sources, models, tuple(checks), load_unit_tests(root))
+    contracts = load_contracts(root)
+    sources = _with_schema_contracts(sources, contracts)
+    checks = [
+        *header_checks,
+        *source_checks,
+        *_load_check_files(root),
+        *(c for contract in contracts.values() for c in contract.checks),
+    ]
+    return Project(root, settings, sources, models, tuple(checks), load_unit_tests(root), contracts)
+
+
+def _with_schema_contracts(
+    sources: dict[str, SourceSpec], contracts: dict[str, ContractSpec]
+) -> dict[str, SourceSpec]:
+    """A contract's on_schema_change decides what a load does when the source's schema changes."""
+    changed: dict[str, SourceSpec] = {}
+    for name, source in sources.items():
+        tables = dict(source.tables)
+        for key, table in source.tables.items():
+            change = contracts[table.asset].on_schema_change if table.asset in contracts else None
+            if change is not None:
+                tables[key] = replace(table, load=replace(table.load, contract=change))
+        changed[name] = replace(source, tables=tables)
+    return changed
 
 
 # --- gristmill.toml -------------------------------------------------------------------------------

@@ -73,7 +73,6 @@ def check_published(
     run_id: int,
     pointers: Mapping[str, str],
     env: str,
-    personal: Mapping[str, Sequence[str]] | None = None,
 ) -> CheckRun:
     """Audit each asset's served table; record every outcome under ``run_id``."""
     started = time.perf_counter()
@@ -96,7 +95,7 @@ def check_published(
             env,
             run_id,
             time_column=time_column(asset),
-            personal=(personal or {}).get(asset.name, ()),
+            personal=tuple(asset.contract.pii) if asset.contract else (),
             measure=asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks),
         )
         try:

@@ -290,6 +290,7 @@ def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
         context.run_id,
         rows_written=rows,
         time_column=time_column(asset),
+        personal=tuple(asset.contract.pii) if asset.contract else (),
         measure=asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks),
     )
 
