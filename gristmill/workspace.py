@@ -55,6 +55,7 @@ class AssetInfo:
     last_status: str | None
     last_run: int | None
     upstream: tuple[str, ...]
+    owner: str | None = None
 
 
 _ENV = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -86,6 +87,12 @@ def in_environment(sql: str, schemas: set[str], env: str) -> str:
         if table.db in schemas and not table.catalog:
             table.set("db", exp.to_identifier(view_schema(table.db, env)))
     return tree.sql(dialect="duckdb")
+
+
+def _owner(asset: Asset) -> str | None:
+    if asset.contract is not None and asset.contract.owner:
+        return asset.contract.owner
+    return asset.model.owner if asset.model is not None else None
 
 
 def _check_env(env: str) -> None:
@@ -490,6 +497,7 @@ class Workspace:
                     status,
                     run_id,
                     asset.upstream,
+                    _owner(asset),
                 )
             )
         return infos

@@ -269,6 +269,9 @@ def assets_table(infos: list[AssetInfo]) -> Table:
         ("reads", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    owned = any(info.owner for info in infos)
+    if owned:
+        table.add_column("owner")
     for info in infos:
         status = "" if info.last_status is None else f"#{info.last_run} {info.last_status}"
         table.add_row(
@@ -278,6 +281,7 @@ def assets_table(infos: list[AssetInfo]) -> Table:
             info.built_at or Text("never", style="dim"),
             Text(status, style=STATUS_STYLE.get(info.last_status or "", "")),
             ", ".join(info.upstream),
+            *([info.owner or ""] if owned else []),
         )
     return table
 

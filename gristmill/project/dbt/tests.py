@@ -3,23 +3,25 @@
 Generic tests under ``tests:`` / ``data_tests:`` (on a column, or on a model with ``column_name``)
 become a built-in check where one means exactly the same (unique, not_null, accepted_values,
 relationships, dbt_utils.unique_combination_of_columns, dbt_utils.accepted_range with numeric
-bounds, dbt_utils.not_null_proportion with ``at_least: 1``); a row-level test becomes an
-``expression`` check (expression_is_true, not_empty_string, not_accepted_values…), so it shares
+bounds, dbt_utils.not_null_proportion with ``at_least: 1``); a test of single rows becomes an
+``expression`` check (expression_is_true, not_empty_string, not_accepted_values…), which shares
 the table's one scan; anything else becomes a ``query`` check running the SELECT of failing rows
 dbt runs (recency, equal_rowcount, cardinality_equality, sequential_values…). docs/dbt.md has the
 table.
 
-Configs keep their meaning: ``where`` restricts the rows tested (dbt's ``get_where_subquery``),
-``severity`` picks error or warn, ``error_if``/``warn_if``/``fail_calc`` become a query check that
-returns the failing rows only when dbt's condition holds (two checks, error and warn, when dbt
-would warn below the error threshold); ``limit`` caps the rows those conditions count;
+Configs keep their meaning: ``where`` restricts the rows tested (dbt's ``get_where_subquery``);
+``severity`` picks error or warn; with ``error_if``/``warn_if``/``fail_calc`` the test becomes a
+query check returning dbt's rows only when dbt's condition on them holds (an error check and a
+warn check when dbt warns below its error threshold), ``limit`` capping the rows counted;
 ``enabled: false`` drops the test; ``store_failures`` is ignored (Gristmill keeps samples).
 
-Custom generic tests (``{% test name(model, column_name) %}`` blocks in the macro or test folders,
-or ``test_<name>`` macros) are rendered with the project's macros, as dbt renders them, into a
-query check. Singular tests (``tests/**/*.sql``) are rendered the same way and checked on the
-first asset they ref. A model whose contract is enforced gets a ``schema`` check (its columns and
-``data_type``, exactly) and a check per column constraint (tables only, as dbt applies them).
+Custom generic tests (``{% test name(model, column_name) %}`` blocks in the macro or test
+folders, or ``test_<name>`` macros) are rendered with the project's macros as dbt renders them,
+into a query check. Singular tests (``tests/**/*.sql``) are rendered the same way and checked on
+the first asset they ref. A check that reads an asset built from its own runs when the last
+asset it reads is built, as dbt runs such a test after every node it reads. A model whose
+contract is enforced gets a ``schema`` check (its columns and their ``data_type``, exactly) and a
+check per constraint (on tables only, as dbt applies them).
 
 Whatever cannot be mapped is not run, and a warning names its file and line and the reason.
 """
@@ -92,17 +94,23 @@ class _Test:
 
     ``builtins`` mean exactly the test when no config restricts it. ``row`` is a condition that is
     true for a failing row, for tests that judge one row at a time. ``sql`` gives the SELECT of
-    failing rows for a ``where`` clause (None: every row)."""
+    failing rows for a ``where`` clause (None: every row). ``dbt_sql`` is dbt's own query where it
+    returns other rows (one per failing value): ``fail_calc``, ``error_if`` and ``warn_if`` count
+    those."""
 
     builtins: tuple[Builtin, ...] = ()
     row: str | None = None
     sql: Callable[[str | None], str] | None = None
+    dbt_sql: Callable[[str | None], str] | None = None
 
     def failing_rows(self, where: str | None) -> str:
         if self.sql is not None:
             return self.sql(where)
         assert self.row is not None
         return f"select * from {_model(where)} where {self.row}"
+
+    def dbt_rows(self, where: str | None) -> str:
+        return self.dbt_sql(where) if self.dbt_sql is not None else self.failing_rows(where)
 
 
 def _model(where: str | None) -> str:
@@ -123,10 +131,17 @@ def _group_by(columns: Any) -> tuple[str, str]:
     return ", ".join(names) + ", ", "group by " + ", ".join(names)
 
 
+def _bare(column: str | None) -> str | None:
+    """The column a built-in check can name (one with ``quote: true`` comes double-quoted), if any."""
+    name = column[1:-1] if column and len(column) > 2 and column[0] == column[-1] == '"' else column
+    return name if name and _COLUMN.match(name) else None
+
+
 def _plain_column(column: str | None, test: str) -> str:
-    if column is None or not _COLUMN.match(column):
+    name = _bare(column)
+    if name is None:
         raise _Skip(f"{test} needs a plain column name, not {column!r}")
-    return column
+    return name
 
 
 def _needs_column(column: str | None, test: str) -> str:
@@ -141,7 +156,8 @@ def _not_null(column: str) -> _Test:
 
 def _unique(columns: tuple[str, ...]) -> _Test:
     """Rows sharing a key with an earlier row, as the ``unique`` check counts them (a one-column key
-    skips NULLs; a composite one compares them as values)."""
+    skips NULLs; a composite one compares them as values). dbt returns one row per repeated key:
+    ``unique``'s query, or dbt_utils.unique_combination_of_columns' for several columns."""
     keys = ", ".join(columns)
     skip_null = f" where {columns[0]} is not null" if len(columns) == 1 else ""
 
@@ -152,7 +168,18 @@ def _unique(columns: tuple[str, ...]) -> _Test:
             "where dbt_row_number > 1"
         )
 
-    return _Test(builtins=(("unique", columns, {}),), sql=sql)
+    def dbt_sql(where: str | None) -> str:
+        if len(columns) == 1:
+            return (
+                f"select {keys} as unique_field, count(*) as n_records from {_model(where)}{skip_null} "
+                f"group by {keys} having count(*) > 1"
+            )
+        return (
+            f"with validation_errors as (select {keys} from {_model(where)} group by {keys} "
+            "having count(*) > 1) select * from validation_errors"
+        )
+
+    return _Test(builtins=(("unique", columns, {}),), sql=sql, dbt_sql=dbt_sql)
 
 
 def _relationships(column: str, parent: str, field_name: str) -> _Test:
@@ -167,11 +194,22 @@ def _relationships(column: str, parent: str, field_name: str) -> _Test:
 
 
 def _accepted_values(column: str, values: list[Any], quote: bool) -> _Test:
+    """Rows whose value is not listed (NULL passes). dbt returns one row per value that is not."""
+    if not values:
+        raise _Skip("accepted_values needs values")
     listed = ", ".join(_literal(v, quote) for v in values)
-    row = f"{column} not in ({listed})" if values else "false"
+    row = f"{column} not in ({listed})"
+
+    def dbt_sql(where: str | None) -> str:
+        return (
+            f"with all_values as (select {column} as value_field, count(*) as n_records from "
+            f"{_model(where)} group by {column}) select * from all_values where value_field not in ({listed})"
+        )
+
     if not quote and any(isinstance(v, str) for v in values):
-        return _Test(row=row)  # values are SQL as written: only the expression means the same
-    return _Test(builtins=(("accepted_values", (column,), {"values": list(values)}),), row=row)
+        return _Test(row=row, dbt_sql=dbt_sql)  # values are SQL as written: no built-in means the same
+    builtin: Builtin = ("accepted_values", (column,), {"values": list(values)})
+    return _Test(builtins=(builtin,), row=row, dbt_sql=dbt_sql)
 
 
 def _accepted_range(column: str, args: dict[str, Any]) -> _Test:
@@ -185,15 +223,12 @@ def _accepted_range(column: str, args: dict[str, Any]) -> _Test:
         parts.append(f"not {column} <{equal} {high}")
     row = " or ".join(parts)
     numbers = [v for v in (low, high) if v is not None]
-    if (
-        numbers
-        and _COLUMN.match(column)
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
-    ):
+    bare = _bare(column)
+    if bare and numbers and all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
         params: dict[str, Any] = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
         if not inclusive:
             params["exclusive"] = True
-        return _Test(builtins=(("range", (column,), params),), row=row)
+        return _Test(builtins=(("range", (bare,), params),), row=row)
     return _Test(row=row)
 
 
@@ -203,8 +238,9 @@ def _not_null_proportion(column: str, args: dict[str, Any]) -> _Test:
     if at_least is None:
         raise _Skip("dbt_utils.not_null_proportion needs at_least")
     select, group = _group_by(args.get("group_by_columns"))
-    if _number(at_least) >= 1 and _number(at_most) >= 1 and not group and _COLUMN.match(column):
-        return _not_null(column)  # a proportion of 1 is no NULL at all
+    bare = _bare(column)
+    if bare and _number(at_least) >= 1 and _number(at_most) >= 1 and not group:
+        return _not_null(bare)  # a proportion of 1 is no NULL at all
 
     def sql(where: str | None) -> str:
         return (
@@ -724,7 +760,7 @@ class TestMapper:
             wanted.append(("warn", warn_if, error_if))
         if len(wanted) == 1 and counted and any_failure(wanted[0][1]):
             return self._plain(test, asset, restrict, name, severity, where)
-        failing = test.failing_rows(restrict).strip().rstrip(";")
+        failing = test.dbt_rows(restrict).strip().rstrip(";")
         if config.get("limit") is not None:
             if not str(config["limit"]).strip().isdigit():
                 raise _Skip(f"limit must be a whole number, not {config['limit']!r}")
@@ -867,8 +903,10 @@ class TestMapper:
         context = self.renderer.context(scope, self.resolver(where))
         kwargs = {**args, "model": model, **({"column_name": column} if column else {})}
         definition = self.renderer.jinja.macros[macro]
+        # Called from a template, as dbt does, so that an error names the macro's own line.
+        call = self.renderer.jinja.env.from_string("{{ " + macro + "(**dbt_generic_test_kwargs) }}")
         try:
-            sql = str(context[macro](**kwargs)).strip().rstrip(";")
+            sql = call.render({**context, "dbt_generic_test_kwargs": kwargs}).strip().rstrip(";")
         except Exception as err:  # the project's macro: report where it went wrong, and go on
             error = self.renderer.jinja.error(err, definition.file, context)
             raise _Skip(f"{name} could not be rendered: {error.message}") from None
