@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -156,6 +156,7 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
     try:
         order = topological_order({name: (*asset.upstream, *asset.after) for name, asset in assets.items()})
     except DependencyCycle as cycle:
+        _check_reads_downstream(cycle.cycle, assets)
         files = " -> ".join(assets[name].file or name for name in cycle.cycle)
         raise CycleError(
             f"models read each other in a loop: {' -> '.join(cycle.cycle)}",
@@ -167,6 +168,27 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
         for parent in assets[name].upstream:
             children[parent].append(name)
     return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()}, fresh)
+
+
+def _check_reads_downstream(cycle: Sequence[str], assets: Mapping[str, Asset]) -> None:
+    """A loop closed by a check (not by SQL): say which check, and where it belongs."""
+    for first, second in zip(cycle, [*cycle[1:], cycle[0]], strict=True):
+        for checked, read in ((first, second), (second, first)):
+            if read in assets[checked].after:
+                check = next(
+                    (c for c in assets[checked].checks if read in (*_query_reads(c, assets), _parent(c))),
+                    None,
+                )
+                name = check.name if check else "a check"
+                raise CycleError(
+                    f"{name} on {checked} reads {read}, which is built from {checked}",
+                    location=check.location if check else assets[checked].file,
+                    hint=f"declare the check on {read}: it runs once both are built",
+                )
+
+
+def _parent(check: CheckSpec) -> str | None:
+    return str(check.params["to"]).rsplit(".", 1)[0] if check.kind == "relationships" else None
 
 
 def _query_reads(check: CheckSpec, assets: Mapping[str, Asset]) -> list[str]:

@@ -20,7 +20,7 @@ from gristmill.checks.anomaly import Point, Verdict, judge
 from gristmill.checks.compile import compile_checks, sample_query
 from gristmill.checks.metrics import MetricValue, derive, distinct_query, distinct_ratios, profile
 from gristmill.engines.base import Engine
-from gristmill.errors import ConfigError
+from gristmill.errors import ConfigError, EngineError
 from gristmill.plan.graph import Asset
 from gristmill.project.checks import ANOMALY_METRICS
 from gristmill.project.specs import CheckSpec
@@ -28,6 +28,7 @@ from gristmill.state.base import RunHistory
 from gristmill.state.records import MetricRecord
 
 SAMPLE_ROWS = 5
+_CHECK_HINT = "the check's SQL passed parsing; check its columns, types and functions"
 _FLOORS = {
     "null_rate": 0.002,
     "distinct_ratio": 0.002,
@@ -81,6 +82,8 @@ class Subject:
     personal: Collection[str] = ()
     """Columns declared personal data: masked in samples whatever their names."""
     measure: bool = True
+    isolated: bool = False
+    """Each statement stands alone (no build transaction): a check that cannot run fails alone."""
 
 
 def time_column(asset: Asset) -> str | None:
@@ -106,7 +109,14 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
     for query in compile_checks(
         counted, subject.physical, {subject.asset: aggregates} if aggregates else None
     ):
-        row: Mapping[str, Any] = engine.row(query.query) or {}
+        try:
+            row: Mapping[str, Any] = engine.row(query.query) or {}
+        except EngineError as err:
+            names = ", ".join(c.name for c in query.checks) or "the table's metrics"
+            if not subject.isolated:  # the build's transaction is spoilt: the step fails, named
+                raise EngineError(f"{names} could not run: {err}", hint=_CHECK_HINT) from None
+            results += [CheckResult(c, 1, detail=f"could not run: {err}") for c in query.checks]
+            continue
         for i, check in enumerate(query.checks):
             failures = int(row[f"c{i}"] or 0)
             samples = _samples(check, engine, subject) if failures else ()

@@ -97,6 +97,7 @@ def check_published(
             time_column=time_column(asset),
             personal=tuple(asset.contract.pii) if asset.contract else (),
             measure=asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks),
+            isolated=True,
         )
         try:
             audited = audit(subject, asset.checks, engine, history)

@@ -11,7 +11,7 @@ import pytest
 from sqlglot import exp
 
 from gristmill.checks import compile_checks
-from gristmill.errors import ConfigError
+from gristmill.errors import ConfigError, CycleError
 from gristmill.project.checks import parse_check_items
 from gristmill.workspace import Workspace
 
@@ -330,3 +330,50 @@ def test_table_checks_read_no_columns_and_column_checks_do() -> None:
     assert columns["expression(amount > 0)"] == ("amount",)
     assert columns["freshness(day within 1d)"] == ("day",)
     assert columns["aggregate(stddev(amount) <= 3)"] == ("amount",)
+
+
+def test_a_query_that_cannot_run_names_its_check(make_project: Callable[..., Path], cli: object) -> None:
+    root = make_project(
+        {
+            "sources/src.yml": SOURCE,
+            "data/orders.csv": ORDERS,
+            "checks/orders.yml": "raw.src__orders:\n  - not_null: {column: id}\n",
+        }
+    )
+    assert cli("run", project=root)[0] == 0  # type: ignore[operator]
+    (root / "checks" / "orders.yml").write_text(
+        "raw.src__orders:\n  - not_null: {column: id}\n"
+        "  - query: {sql: 'select * from this where amout > 5', name: big}\n"
+    )
+    # Alone, the check fails by itself and the others still report.
+    code, out = cli("check", project=root)  # type: ignore[operator]
+    assert code == 1
+    assert "query(big)" in out and "could not run" in out and "amout" in out
+    assert "1/2 checks passed" in out
+    # In a build the new version is not published, and the error names the check.
+    (root / "data" / "orders.csv").write_text(ORDERS + "7,ABC,a@x.io,5,paid,1.1.1.1,,,\n")
+    code, out = cli("run", project=root)  # type: ignore[operator]
+    assert code == 1
+    assert "query(big) could not run" in out
+
+
+def test_a_check_reading_what_is_built_from_its_asset_says_where_it_belongs(
+    make_project: Callable[..., Path],
+) -> None:
+    root = make_project(
+        {
+            "sources/src.yml": SOURCE,
+            "data/orders.csv": ORDERS,
+            "models/marts/paid.sql": "select id, amount from raw.src__orders where status = 'paid'",
+            "checks/orders.yml": "raw.src__orders:\n"
+            "  - query: {sql: 'select * from this o anti join marts.paid p using (id) where o.status = ''paid''',"
+            " name: paid_published}\n",
+        }
+    )
+    with pytest.raises(CycleError) as caught:
+        Workspace(root).plan()
+    assert (
+        "query(paid_published) on raw.src__orders reads marts.paid, which is built from raw.src__orders"
+        in str(caught.value)
+    )
+    assert caught.value.hint == "declare the check on marts.paid: it runs once both are built"

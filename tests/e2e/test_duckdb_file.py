@@ -13,7 +13,7 @@ def test_the_demo_runs_on_a_duckdb_file(demo: Path, cli: Cli) -> None:
     toml.write_text(toml.read_text().replace("[storage]\n", '[storage]\nformat = "duckdb"\n'))
     code, out = cli("run", project=demo)
     assert code == 0, out
-    assert "19 built" in out and "33/33 checks passed" in out
+    assert "19 built" in out and "37/37 checks passed" in out
     assert (demo / ".gristmill" / "warehouse.duckdb").exists()
     assert not (demo / ".gristmill" / "catalog.sqlite").exists()
 

@@ -709,6 +709,8 @@ class TestMapper:
             own = entry.config
             if _needs_rendering(own):
                 own = self._rendered(own, where)
+            if _needs_rendering(defaults):
+                defaults = self._rendered(defaults, where)
             config = {**defaults, **own}
             if _disabled(config):
                 return []
@@ -1252,6 +1254,12 @@ def _singular(
         log.warning("%s: singular test not run: %s", err.location or file, _reason(err))
         return []
     config = {**defaults, **{k: v for k, v in scope.captured.items() if k in _CONFIG_KEYS}}
+    if _needs_rendering(config):
+        try:
+            config = {k: renderer.value(v, where, k) for k, v in config.items()}
+        except ProjectError as err:
+            log.warning("%s: singular test not run: %s", where, _reason(err))
+            return []
     if _disabled(config):
         return []
     asset = next((r.asset for r in resolver.used if not r.is_cte and r.asset in known), None)
