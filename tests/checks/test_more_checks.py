@@ -366,8 +366,9 @@ def test_a_check_reading_what_is_built_from_its_asset_says_where_it_belongs(
             "data/orders.csv": ORDERS,
             "models/marts/paid.sql": "select id, amount from raw.src__orders where status = 'paid'",
             "checks/orders.yml": "raw.src__orders:\n"
-            "  - query: {sql: 'select * from this o anti join marts.paid p using (id) where o.status = ''paid''',"
-            " name: paid_published}\n",
+            "  - query:\n"
+            "      name: paid_published\n"
+            "      sql: select * from this o anti join marts.paid p using (id) where o.status = 'paid'\n",
         }
     )
     with pytest.raises(CycleError) as caught:
