@@ -346,6 +346,7 @@ class Workspace:
             pointers=pointers,
             listener=listener,
             python_model=run_python_model,
+            metrics=self.project.settings.checks.metrics,
         )
         history.finish_run(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
         return result
@@ -430,6 +431,7 @@ class Workspace:
                         run_id=run_id,
                         pointers=read_pointers(engine, env),
                         env=env,
+                        metrics=self.project.settings.checks.metrics,
                     )
                 history.finish_run(
                     run_id, "success" if result.ok else "failed", result.seconds, result.summary()

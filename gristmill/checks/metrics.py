@@ -27,7 +27,7 @@ _NESTED = re.compile(r"(STRUCT|MAP|UNION|\[\]|LIST|BLOB|VARIANT)")
 class Aggregate:
     """One aggregate of the fused scan: ``(kind, column)`` names what it measures."""
 
-    kind: str  # rows | non_null | min | max
+    kind: str  # rows | non_null | distinct | min | max
     column: str
     expression: exp.Expr
     temporal: bool = False
@@ -45,12 +45,15 @@ def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def profile(columns: Sequence[tuple[str, str]]) -> list[Aggregate]:
-    """The aggregates of a full scan: rows, then non-null counts, min and max per column."""
+def profile(columns: Sequence[tuple[str, str]], *, distinct: bool = False) -> list[Aggregate]:
+    """The aggregates of a full scan: rows, then non-null counts, min and max per column -- and
+    distinct counts when the table is known to be small enough to count them all."""
     found = [Aggregate("rows", "", exp.Count(this=exp.Star()))]
     for name, dtype in columns:
         kind = dtype.upper()
         found.append(Aggregate("non_null", name, exp.Count(this=_col(name))))
+        if distinct and not _NESTED.search(kind):
+            found.append(Aggregate("distinct", name, exp.ApproxDistinct(this=_col(name))))
         if _NUMERIC.match(kind):
             for fn, agg in (("min", exp.Min), ("max", exp.Max)):
                 found.append(
@@ -99,13 +102,19 @@ def derive(
     latest time."""
     rows = 0
     found: list[MetricValue] = []
+    non_null: dict[str, int] = {}
     for aggregate, value in zip(aggregates, values, strict=True):
-        if aggregate.kind == "rows":
+        if aggregate.kind == "distinct":
+            seen = non_null.get(aggregate.column, 0)
+            ratio = min(1.0, int(value or 0) / seen) if seen else None  # type: ignore[call-overload]
+            found.append(MetricValue("distinct_ratio", aggregate.column, ratio))
+        elif aggregate.kind == "rows":
             rows = int(value or 0)  # type: ignore[call-overload]
             found.append(MetricValue("row_count", "", float(rows)))
         elif aggregate.kind == "non_null":
-            non_null = int(value or 0)  # type: ignore[call-overload]
-            found.append(MetricValue("null_rate", aggregate.column, 1 - non_null / rows if rows else None))
+            non_null[aggregate.column] = int(value or 0)  # type: ignore[call-overload]
+            rate = 1 - non_null[aggregate.column] / rows if rows else None
+            found.append(MetricValue("null_rate", aggregate.column, rate))
         else:
             number = None if value is None else float(value)  # type: ignore[arg-type]
             found.append(MetricValue(aggregate.kind, aggregate.column, number))

@@ -42,11 +42,18 @@ class ModelDefaults(_Strict):
     tags: tuple[str, ...] = ()
 
 
+class CheckSettings(_Strict):
+    metrics: bool = True
+    """Measure table metrics (row count, null rates, distinct ratios, min/max, freshness) of every
+    checked asset; anomaly checks measure what they judge either way."""
+
+
 class ProjectSettings(_Strict):
     name: str
     """The project's name; also used in run history and lineage events."""
     storage: StorageSettings = StorageSettings()
     engine: EngineSettings = EngineSettings()
+    checks: CheckSettings = CheckSettings()
     models: dict[str, ModelDefaults] = {}
     """Defaults per model folder, e.g. ``[models.staging] kind = "view"``."""
 

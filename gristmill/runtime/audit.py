@@ -18,7 +18,14 @@ from sqlglot import exp
 
 from gristmill.checks.anomaly import Point, Verdict, judge
 from gristmill.checks.compile import compile_checks, sample_query
-from gristmill.checks.metrics import MetricValue, derive, distinct_query, distinct_ratios, profile
+from gristmill.checks.metrics import (
+    DISTINCT_SAMPLE_ROWS,
+    MetricValue,
+    derive,
+    distinct_query,
+    distinct_ratios,
+    profile,
+)
 from gristmill.engines.base import Engine
 from gristmill.errors import ConfigError, EngineError
 from gristmill.plan.graph import Asset
@@ -77,6 +84,8 @@ class Subject:
     run_id: int = 0
     rows_written: int | None = None
     """Rows the run wrote (a build), judged by volume anomalies."""
+    table_rows: int | None = None
+    """Rows the table holds, when known without counting (a build that wrote all of it)."""
     time_column: str | None = None
     """The column freshness is measured on when a check does not name one."""
     personal: Collection[str] = ()
@@ -100,7 +109,10 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
     needs_columns = subject.measure or any(c.kind in ("schema", "anomaly") for c in checks)
     columns = engine.describe(table) if needs_columns else []
     results = [_schema(c, columns) for c in checks if c.kind == "schema"]
-    aggregates = profile(columns) if subject.measure else []
+    # A table known to be small counts distinct values in the same scan; a large one (or one of
+    # unknown size) reads a block sample in a second query.
+    small = subject.table_rows is not None and subject.table_rows <= DISTINCT_SAMPLE_ROWS
+    aggregates = profile(columns, distinct=small) if subject.measure else []
     measured_at = datetime.now(UTC)
     values: list[MetricValue] = []
     if subject.rows_written is not None:
@@ -123,7 +135,7 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
             results.append(CheckResult(check, failures, samples))
         if query.metrics:
             values += derive(query.metrics, [row[f"m{i}"] for i in range(len(query.metrics))], measured_at)
-    if subject.measure:
+    if subject.measure and not small:
         rows = next((int(v.value or 0) for v in values if v.metric == "row_count"), 0)
         sampled = distinct_query(table, columns, rows)
         if sampled is not None:

@@ -73,6 +73,7 @@ def check_published(
     run_id: int,
     pointers: Mapping[str, str],
     env: str,
+    metrics: bool = True,
 ) -> CheckRun:
     """Audit each asset's served table; record every outcome under ``run_id``."""
     started = time.perf_counter()
@@ -96,7 +97,11 @@ def check_published(
             run_id,
             time_column=time_column(asset),
             personal=tuple(asset.contract.pii) if asset.contract else (),
-            measure=asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks),
+            measure=any(c.kind == "anomaly" for c in asset.checks)
+            or (
+                metrics
+                and (asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks))
+            ),
             isolated=True,
         )
         try:

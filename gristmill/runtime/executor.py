@@ -94,6 +94,7 @@ def execute(
     pointers: Mapping[str, str],
     listener: Listener | None = None,
     python_model: PythonRunner | None = None,
+    metrics: bool = True,
 ) -> RunResult:
     """Build every step into its physical table, then switch the environment's views to all
     that succeeded in one transaction."""
@@ -121,7 +122,9 @@ def execute(
         else:
             assert engine is not None, "a plan that builds needs an engine"
             notify(StepStarted(step.name, step.asset.kind, step.reason))
-            context = _Context(engine, sources, history, run_id, run_time, serving, python_model, plan.env)
+            context = _Context(
+                engine, sources, history, run_id, run_time, serving, python_model, plan.env, metrics
+            )
             outcome = _build(step, context)
         if outcome.status in ("failed", "upstream_failed"):
             failed.add(step.name)
@@ -155,6 +158,7 @@ class _Context:
     serving: Mapping[str, str]
     python_model: PythonRunner | None
     env: str = "prod"
+    metrics: bool = True
 
     def physical(self, asset: str) -> exp.Table:
         return self.engine.table(Relation.of(self.serving.get(asset, asset)))
@@ -282,16 +286,21 @@ def _build(step: Step, context: _Context) -> StepResult:
 
 
 def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
-    """What the audit of a new version needs: views are measured only when checks scan them."""
+    """What the audit of a new version needs. Checked assets are measured (views only when their
+    checks scan them anyway); anomaly checks need their metrics whatever the setting."""
+    scans = any(c.kind not in ("schema", "anomaly") for c in asset.checks)
+    judged = any(c.kind == "anomaly" for c in asset.checks)
+    rewritten = asset.kind == "table" or (asset.table is not None and asset.table.load.write == "replace")
     return Subject(
         asset.name,
         context.physical,
         context.env,
         context.run_id,
         rows_written=rows,
+        table_rows=rows if rewritten else None,
         time_column=time_column(asset),
         personal=tuple(asset.contract.pii) if asset.contract else (),
-        measure=asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks),
+        measure=judged or (context.metrics and bool(asset.checks) and (asset.kind != "view" or scans)),
     )
 
 
