@@ -23,14 +23,20 @@ from gristmill.project.specs import CheckSpec
 TableFor = Callable[[str], exp.Table]
 
 
+FAILURES = "_gm_failures"
+
+
 @dataclass(frozen=True)
 class CheckQuery:
-    """A query returning one row; column ``c<i>`` counts the rows failing ``checks[i]`` and
-    column ``m<i>`` is the value of ``metrics[i]``."""
+    """Either the fused aggregate -- one row; column ``c<i>`` counts the rows failing
+    ``checks[i]`` and column ``m<i>`` is the value of ``metrics[i]`` -- or, when ``sampled``, one
+    check's failing rows (at most the sample limit), each carrying the total count in
+    ``_gm_failures``: no rows means no failure."""
 
     query: exp.Query
     checks: tuple[CheckSpec, ...]
     metrics: tuple[Aggregate, ...] = ()
+    sampled: bool = False
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -117,9 +123,12 @@ def compile_checks(
     checks: Sequence[CheckSpec],
     table_for: TableFor,
     profiles: Mapping[str, Sequence[Aggregate]] | None = None,
+    samples: int = 5,
 ) -> list[CheckQuery]:
     """All queries needed to evaluate ``checks``, which may span several assets; the metric
-    aggregates in ``profiles`` (by asset) join each asset's fused scan."""
+    aggregates in ``profiles`` (by asset) join each asset's fused scan. Keys, references and
+    custom queries return their count with up to ``samples`` failing rows in one statement, so
+    a failure costs no second grouping or join."""
     queries: list[CheckQuery] = []
     profiles = profiles or {}
     by_asset: dict[str, list[CheckSpec]] = {asset: [] for asset in profiles}
@@ -135,14 +144,8 @@ def compile_checks(
                 fused.append((check, counted))
             elif table_level is not None:
                 fused.append((check, table_level))
-            elif check.kind == "unique":
-                queries.append(_unique(check, table_for(asset)))
-            elif check.kind == "relationships":
-                queries.append(_relationship(check, table_for(asset), table_for))
-            elif check.kind == "query":
-                failing = failing_rows(check, table_for).subquery("failing")
-                total = exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0")).from_(failing)
-                queries.append(CheckQuery(total, (check,)))
+            elif check.kind in ("unique", "relationships", "query"):
+                queries.append(_counted_with_samples(check, table_for, samples))
         metrics = tuple(profiles.get(asset, ()))
         if fused or metrics:
             select = exp.select(
@@ -170,22 +173,20 @@ def failing_rows(check: CheckSpec, table_for: TableFor) -> exp.Query:
     return query
 
 
-def _unique(check: CheckSpec, table: exp.Table) -> CheckQuery:
-    """Rows sharing a key with an earlier row. A single-column key ignores NULLs (as dbt's
-    ``unique`` does); a composite key compares them as values (as a GROUP BY does)."""
+def _duplicate_keys(check: CheckSpec, table: exp.Table) -> exp.Select:
+    """Each key shared by several rows, with how many (``rows``). A single-column key ignores
+    NULLs (as dbt's ``unique`` does); a composite key compares them as values (as GROUP BY does)."""
     columns = [_col(c) for c in check.columns]
-    groups = (
-        exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "n"))
+    return (
+        exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "rows", quoted=True))
         .from_(table)
         .where(columns[0].copy().is_(exp.null()).not_() if len(columns) == 1 else None)
         .group_by(*columns)
         .having(exp.Count(this=exp.Star()) > 1)
     )
-    total = exp.Coalesce(this=exp.Sum(this=exp.column("n") - 1), expressions=[exp.Literal.number(0)])
-    return CheckQuery(exp.select(exp.alias_(total, "c0")).from_(groups.subquery("dupes")), (check,))
 
 
-def _relationship(check: CheckSpec, table: exp.Table, table_for: TableFor) -> CheckQuery:
+def _orphans(check: CheckSpec, table: exp.Table, table_for: TableFor) -> exp.Select:
     """Child rows whose non-null key has no parent row (an anti-join)."""
     parent_schema, parent_name, parent_column = str(check.params["to"]).split(".")
     child_key = _col(check.columns[0], "child")
@@ -195,34 +196,40 @@ def _relationship(check: CheckSpec, table: exp.Table, table_for: TableFor) -> Ch
         .from_(parent.as_("parent"))
         .where(_col(parent_column, "parent").eq(child_key))
     )
-    query = (
-        exp.select(exp.alias_(exp.Count(this=exp.Star()), "c0"))
+    return (
+        exp.select(exp.Star())
         .from_(table.copy().as_("child"))
         .where(exp.and_(child_key.is_(exp.null()).not_(), exists.not_()))
     )
-    return CheckQuery(query, (check,))
 
 
-def sample_query(check: CheckSpec, table: exp.Table, table_for: TableFor, limit: int) -> exp.Query | None:
-    """A few of a failed check's failing rows (duplicate keys with their counts for unique), to
-    show with the failure; None for checks of the whole table."""
+def _counted_with_samples(check: CheckSpec, table_for: TableFor, limit: int) -> CheckQuery:
+    """The check's failing rows (duplicate keys for unique), the first ``limit`` of them, each
+    with the total: a window over the failing rows, which are few when the data is good."""
+    table = table_for(check.asset)
     if check.kind == "unique":
-        columns = [_col(c) for c in check.columns]
-        return (
-            exp.select(*columns, exp.alias_(exp.Count(this=exp.Star()), "rows"))
-            .from_(table)
-            .where(columns[0].copy().is_(exp.null()).not_() if len(columns) == 1 else None)
-            .group_by(*columns)
-            .having(exp.Count(this=exp.Star()) > 1)
-            .order_by(exp.Ordered(this=exp.column("rows"), desc=True))
-            .limit(limit)
+        keys = _duplicate_keys(check, table).subquery("dupes")
+        # Each group of n rows holds n - 1 repeats; the most repeated keys come first.
+        total = exp.Window(this=exp.Sum(this=exp.column("rows", quoted=True) - 1), over="OVER")
+        query = (
+            exp.select(exp.Star(), exp.alias_(total, FAILURES))
+            .from_(keys)
+            .order_by(exp.Ordered(this=exp.column("rows", quoted=True), desc=True))
         )
-    if check.kind == "query":
-        return exp.select(exp.Star()).from_(failing_rows(check, table_for).subquery("failing")).limit(limit)
-    if check.kind == "relationships":
-        counted = _relationship(check, table, table_for).query
-        assert isinstance(counted, exp.Select)
-        return counted.select(exp.Star(), append=False).limit(limit)
+    else:
+        failing = (
+            _orphans(check, table, table_for)
+            if check.kind == "relationships"
+            else failing_rows(check, table_for)
+        )
+        count = exp.Window(this=exp.Count(this=exp.Star()), over="OVER")
+        query = exp.select(exp.Star(), exp.alias_(count, FAILURES)).from_(failing.subquery("failing"))
+    return CheckQuery(query.limit(limit), (check,), sampled=True)
+
+
+def sample_query(check: CheckSpec, table: exp.Table, limit: int) -> exp.Query | None:
+    """A few of a failed row check's failing rows; None for checks whose count query already
+    brought its samples, or that judge the whole table."""
     condition = _failing_condition(check)
     if condition is None:
         return None

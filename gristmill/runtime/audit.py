@@ -17,7 +17,7 @@ from typing import Any
 from sqlglot import exp
 
 from gristmill.checks.anomaly import Point, Verdict, judge
-from gristmill.checks.compile import compile_checks, sample_query
+from gristmill.checks.compile import FAILURES, compile_checks, sample_query
 from gristmill.checks.metrics import (
     DISTINCT_SAMPLE_ROWS,
     MetricValue,
@@ -118,16 +118,24 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
     if subject.rows_written is not None:
         values.append(MetricValue("rows_written", "", float(subject.rows_written)))
     counted = [c for c in checks if c.kind not in ("schema", "anomaly")]
-    for query in compile_checks(
-        counted, subject.physical, {subject.asset: aggregates} if aggregates else None
-    ):
+    profiles = {subject.asset: aggregates} if aggregates else None
+    for query in compile_checks(counted, subject.physical, profiles, SAMPLE_ROWS):
         try:
-            row: Mapping[str, Any] = engine.row(query.query) or {}
+            if query.sampled:
+                rows = engine.query(query.query).to_pylist()
+            else:
+                row: Mapping[str, Any] = engine.row(query.query) or {}
         except EngineError as err:
             names = ", ".join(c.name for c in query.checks) or "the table's metrics"
             if not subject.isolated:  # the build's transaction is spoilt: the step fails, named
                 raise EngineError(f"{names} could not run: {err}", hint=_CHECK_HINT) from None
             results += [CheckResult(c, 1, detail=f"could not run: {err}") for c in query.checks]
+            continue
+        if query.sampled:
+            [check] = query.checks
+            failures = int(rows[0][FAILURES]) if rows else 0
+            shown = [{k: v for k, v in r.items() if k != FAILURES} for r in rows]
+            results.append(CheckResult(check, failures, _masked(shown, subject)))
             continue
         for i, check in enumerate(query.checks):
             failures = int(row[f"c{i}"] or 0)
@@ -239,12 +247,14 @@ def _type(name: str) -> str:
 
 
 def _samples(check: CheckSpec, engine: Engine, subject: Subject) -> tuple[dict[str, Any], ...]:
-    """Only for a check that failed: a few failing rows, read before a rollback can remove them."""
-    query = sample_query(check, subject.physical(check.asset), subject.physical, SAMPLE_ROWS)
-    if query is None:
-        return ()
+    """Only for a row check that failed: a few failing rows, read before a rollback can remove them."""
+    query = sample_query(check, subject.physical(check.asset), SAMPLE_ROWS)
+    return _masked(engine.query(query).to_pylist(), subject) if query is not None else ()
+
+
+def _masked(rows: list[dict[str, Any]], subject: Subject) -> tuple[dict[str, Any], ...]:
+    """Values of personal-data columns (declared, or named like it) as ``***``."""
     personal = set(subject.personal)
-    rows = engine.query(query).to_pylist()
     return tuple(
         {k: ("***" if v is not None and (k in personal or _PII.search(k)) else v) for k, v in row.items()}
         for row in rows
