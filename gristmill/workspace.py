@@ -347,6 +347,7 @@ class Workspace:
             listener=listener,
             python_model=run_python_model,
             metrics=self.project.settings.checks.metrics,
+            samples=self.project.settings.checks.samples,
         )
         history.finish_run(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
         return result
@@ -432,6 +433,7 @@ class Workspace:
                         pointers=read_pointers(engine, env),
                         env=env,
                         metrics=self.project.settings.checks.metrics,
+                        samples=self.project.settings.checks.samples,
                     )
                 history.finish_run(
                     run_id, "success" if result.ok else "failed", result.seconds, result.summary()

@@ -185,7 +185,8 @@ def check_table(run: CheckRun) -> Table:
     """Every check that did not pass, and a line per asset whose checks all passed (every check
     when there are few)."""
     table = Table(show_edge=False, header_style="bold")
-    for column in ("asset", "check", "severity", "result", "detail"):
+    detailed = any(c.detail for c in run.results) or any(a.status != "checked" for a in run.assets)
+    for column in ("asset", "check", "severity", "result", *(("detail",) if detailed else ())):
         table.add_column(column)
     few = len(run.results) <= 40
     for outcome in run.assets:
@@ -196,12 +197,11 @@ def check_table(run: CheckRun) -> Table:
             continue
         shown = [c for c in outcome.checks if few or not c.passed]
         for check in shown:
-            table.add_row(
-                outcome.asset, check.check.name, check.check.severity, _verdict(check), check.detail or ""
-            )
+            cells: list[str | Text] = [outcome.asset, check.check.name, check.check.severity, _verdict(check)]
+            table.add_row(*cells, *([check.detail or ""] if detailed else []))
         if not few and len(shown) < len(outcome.checks):
             passed = len(outcome.checks) - len(shown)
-            table.add_row(outcome.asset, f"{passed} other checks", "", Text("pass", style="green"), "")
+            table.add_row(outcome.asset, f"{passed} other checks", "", Text("pass", style="green"))
     return table
 
 
@@ -224,7 +224,8 @@ def check_failures(run: CheckRun, console: Console) -> None:
 def check_summary(run: CheckRun) -> Text:
     s = run.summary()
     total = s["checks_passed"] + s["checks_failed"] + s["checks_warned"]
-    parts = [f"{s['assets']} assets", f"{s['checks_passed']}/{total} checks passed"]
+    assets = f"{s['assets']} asset" + ("" if s["assets"] == 1 else "s")
+    parts = [assets, f"{s['checks_passed']}/{total} checks passed"]
     if s["checks_failed"]:
         parts.append(f"{s['checks_failed']} failed")
     if s["checks_warned"]:
@@ -290,25 +291,31 @@ def runs_table(runs: list[RunRecord]) -> Table:
     table = Table(show_edge=False)
     for column, justify in (
         ("run", "right"),
+        ("command", "left"),
         ("started", "left"),
         ("status", "left"),
         ("seconds", "right"),
         ("built", "right"),
         ("skipped", "right"),
         ("failed", "right"),
+        ("checks", "right"),
         ("selection", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for run in runs:
         s = run.summary
+        passed, failed = int(s.get("checks_passed", 0)), int(s.get("checks_failed", 0))
+        total = passed + failed + int(s.get("checks_warned", 0))
         table.add_row(
             str(run.run_id),
+            run.command,
             run.started_at.replace("T", " ")[:19],
             Text(run.status, style=STATUS_STYLE.get(run.status, "")),
             "" if run.seconds is None else f"{run.seconds:.2f}",
             str(s.get("built", "")),
             str(s.get("skipped", "")),
             str(s.get("failed", "")),
+            f"{passed}/{total}" if total else "",
             run.selection or "(all)",
         )
     return table

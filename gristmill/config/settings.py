@@ -46,6 +46,8 @@ class CheckSettings(_Strict):
     metrics: bool = True
     """Measure table metrics (row count, null rates, distinct ratios, min/max, freshness) of every
     checked asset; anomaly checks measure what they judge either way."""
+    samples: int = Field(default=5, ge=0, le=100)
+    """Failing rows kept per failed check (0: none)."""
 
 
 class ProjectSettings(_Strict):

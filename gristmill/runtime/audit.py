@@ -91,6 +91,8 @@ class Subject:
     personal: Collection[str] = ()
     """Columns declared personal data: masked in samples whatever their names."""
     measure: bool = True
+    samples: int = SAMPLE_ROWS
+    """Failing rows to keep per failed check."""
     isolated: bool = False
     """Each statement stands alone (no build transaction): a check that cannot run fails alone."""
 
@@ -119,7 +121,8 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
         values.append(MetricValue("rows_written", "", float(subject.rows_written)))
     counted = [c for c in checks if c.kind not in ("schema", "anomaly")]
     profiles = {subject.asset: aggregates} if aggregates else None
-    for query in compile_checks(counted, subject.physical, profiles, SAMPLE_ROWS):
+    # With samples off, keys, references and queries still need one row to carry their count.
+    for query in compile_checks(counted, subject.physical, profiles, max(subject.samples, 1)):
         try:
             if query.sampled:
                 rows = engine.query(query.query).to_pylist()
@@ -134,12 +137,12 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
         if query.sampled:
             [check] = query.checks
             failures = int(rows[0][FAILURES]) if rows else 0
-            shown = [{k: v for k, v in r.items() if k != FAILURES} for r in rows]
+            shown = [{k: v for k, v in r.items() if k != FAILURES} for r in rows[: subject.samples]]
             results.append(CheckResult(check, failures, _masked(shown, subject)))
             continue
         for i, check in enumerate(query.checks):
             failures = int(row[f"c{i}"] or 0)
-            samples = _samples(check, engine, subject) if failures else ()
+            samples = _samples(check, engine, subject) if failures and subject.samples else ()
             results.append(CheckResult(check, failures, samples))
         if query.metrics:
             values += derive(query.metrics, [row[f"m{i}"] for i in range(len(query.metrics))], measured_at)
@@ -235,7 +238,7 @@ def _schema(check: CheckSpec, columns: Sequence[tuple[str, str]]) -> CheckResult
     if check.params.get("exact"):
         extra = [c for c in found if c not in check.params["expect"]]
         problems.extend({"column": c, "expected": "absent", "found": found[c]} for c in extra)
-    return CheckResult(check, len(problems), tuple(problems[:SAMPLE_ROWS]))
+    return CheckResult(check, len(problems), tuple(problems[:SAMPLE_ROWS]))  # differences, not rows
 
 
 def _type(name: str) -> str:
@@ -248,7 +251,7 @@ def _type(name: str) -> str:
 
 def _samples(check: CheckSpec, engine: Engine, subject: Subject) -> tuple[dict[str, Any], ...]:
     """Only for a row check that failed: a few failing rows, read before a rollback can remove them."""
-    query = sample_query(check, subject.physical(check.asset), SAMPLE_ROWS)
+    query = sample_query(check, subject.physical(check.asset), subject.samples)
     return _masked(engine.query(query).to_pylist(), subject) if query is not None else ()
 
 

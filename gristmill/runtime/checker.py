@@ -74,6 +74,7 @@ def check_published(
     pointers: Mapping[str, str],
     env: str,
     metrics: bool = True,
+    samples: int = 5,
 ) -> CheckRun:
     """Audit each asset's served table; record every outcome under ``run_id``."""
     started = time.perf_counter()
@@ -102,6 +103,7 @@ def check_published(
                 metrics
                 and (asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks))
             ),
+            samples=samples,
             isolated=True,
         )
         try:

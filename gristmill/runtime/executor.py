@@ -95,6 +95,7 @@ def execute(
     listener: Listener | None = None,
     python_model: PythonRunner | None = None,
     metrics: bool = True,
+    samples: int = 5,
 ) -> RunResult:
     """Build every step into its physical table, then switch the environment's views to all
     that succeeded in one transaction."""
@@ -123,7 +124,7 @@ def execute(
             assert engine is not None, "a plan that builds needs an engine"
             notify(StepStarted(step.name, step.asset.kind, step.reason))
             context = _Context(
-                engine, sources, history, run_id, run_time, serving, python_model, plan.env, metrics
+                engine, sources, history, run_id, run_time, serving, python_model, plan.env, metrics, samples
             )
             outcome = _build(step, context)
         if outcome.status in ("failed", "upstream_failed"):
@@ -159,6 +160,7 @@ class _Context:
     python_model: PythonRunner | None
     env: str = "prod"
     metrics: bool = True
+    samples: int = 5
 
     def physical(self, asset: str) -> exp.Table:
         return self.engine.table(Relation.of(self.serving.get(asset, asset)))
@@ -301,6 +303,7 @@ def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
         time_column=time_column(asset),
         personal=tuple(asset.contract.pii) if asset.contract else (),
         measure=judged or (context.metrics and bool(asset.checks) and (asset.kind != "view" or scans)),
+        samples=context.samples,
     )
 
 
