@@ -91,6 +91,8 @@ class Subject:
     personal: Collection[str] = ()
     """Columns declared personal data: masked in samples whatever their names."""
     measure: bool = True
+    distinct: bool = True
+    """Measure distinct ratios too."""
     samples: int = SAMPLE_ROWS
     """Failing rows to keep per failed check."""
     isolated: bool = False
@@ -111,9 +113,11 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
     needs_columns = subject.measure or any(c.kind in ("schema", "anomaly") for c in checks)
     columns = engine.describe(table) if needs_columns else []
     results = [_schema(c, columns) for c in checks if c.kind == "schema"]
-    # A table known to be small counts distinct values in the same scan; a large one (or one of
-    # unknown size) reads a block sample in a second query.
-    small = subject.table_rows is not None and subject.table_rows <= DISTINCT_SAMPLE_ROWS
+    # Distinct counts hash every value (several times the cost of the other metrics), so a build
+    # counts them only when an anomaly check judges them. A table known to be small counts them
+    # in the same scan; a large one (or one of unknown size) reads a block sample.
+    known = subject.table_rows is not None and subject.table_rows <= DISTINCT_SAMPLE_ROWS
+    small = subject.distinct and known
     aggregates = profile(columns, distinct=small) if subject.measure else []
     measured_at = datetime.now(UTC)
     values: list[MetricValue] = []
@@ -146,7 +150,7 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
             results.append(CheckResult(check, failures, samples))
         if query.metrics:
             values += derive(query.metrics, [row[f"m{i}"] for i in range(len(query.metrics))], measured_at)
-    if subject.measure and not small:
+    if subject.measure and subject.distinct and not small:
         rows = next((int(v.value or 0) for v in values if v.metric == "row_count"), 0)
         sampled = distinct_query(table, columns, rows)
         if sampled is not None:

@@ -304,6 +304,7 @@ def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
         personal=tuple(asset.contract.pii) if asset.contract else (),
         measure=judged or (context.metrics and bool(asset.checks) and (asset.kind != "view" or scans)),
         samples=context.samples,
+        distinct=any(c.kind == "anomaly" and c.params["metric"] == "distinct_ratio" for c in asset.checks),
     )
 
 
