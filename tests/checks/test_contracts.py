@@ -142,3 +142,23 @@ def test_contract_errors_name_the_file(
         Workspace(root).plan()
     assert message in str(caught.value) + str(caught.value.hint or "")
     assert str(caught.value.location).startswith(f"contracts/{name}")
+
+
+def test_run_writes_a_report_with_failures_first_and_personal_data_masked(
+    make_project: Callable[..., Path], cli: object, tmp_path: Path
+) -> None:
+    root = make_project(
+        {
+            "sources/crm.yml": SOURCE,
+            "data/people.csv": PEOPLE.replace("4,bad,5,", "4,<script>x</script>,5,"),
+            "contracts/raw.crm__people.yml": "columns:\n"
+            "  contact: {pii: email, checks: [{format: {as: email}}]}\n"
+            "  score: {checks: [{range: {min: 0}}]}\n",
+        }
+    )
+    report = tmp_path / "run.html"
+    code, _ = cli("run", "--report", str(report), project=root)  # type: ignore[operator]
+    assert code == 1  # the malformed contact blocks the load
+    page = report.read_text()
+    assert "<script>x</script>" not in page and "x@" not in page
+    assert page.index("format(contact as email)") < page.index("range(score &gt;= 0)")
