@@ -448,7 +448,7 @@ class Workspace:
         """Check results and metrics of these assets over their latest ``runs`` runs."""
         history = self._history()
         try:
-            return history.check_results(list(assets), runs=runs), history.metric_series(
+            return history.check_results(list(assets), env=env, runs=runs), history.metric_series(
                 list(assets), env=env, runs=runs
             )
         finally:

@@ -117,7 +117,7 @@ def check_published(
             outcome = AssetCheck(asset.name, asset.kind, "checked", audited.checks, seconds=_since(begun))
         run.assets.append(outcome)
         history.record_steps(
-            run_id, [_step(outcome)], check_records(outcome.checks, run_id), list(audited.metrics)
+            run_id, [_step(outcome)], check_records(outcome.checks, run_id, env), list(audited.metrics)
         )
         for value in audited.flagged:
             history.flag_metric(value.run_id, value.asset, value.metric, value.column, value.env)

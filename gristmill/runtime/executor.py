@@ -135,7 +135,10 @@ def execute(
                 switched[step.name] = step.physical
         result.steps.append(outcome)
         history.record_steps(
-            run_id, [_record(outcome, step)], check_records(outcome.checks, run_id), list(outcome.metrics)
+            run_id,
+            [_record(outcome, step)],
+            check_records(outcome.checks, run_id, plan.env),
+            list(outcome.metrics),
         )
         notify(StepFinished(outcome))
     if switched or plan.removed:
@@ -166,7 +169,7 @@ class _Context:
         return self.engine.table(Relation.of(self.serving.get(asset, asset)))
 
 
-def check_records(results: Sequence[CheckResult], run_id: int) -> list[CheckRecord]:
+def check_records(results: Sequence[CheckResult], run_id: int, env: str) -> list[CheckRecord]:
     return [
         CheckRecord(
             run_id,
@@ -177,6 +180,7 @@ def check_records(results: Sequence[CheckResult], run_id: int) -> list[CheckReco
             c.failures,
             c.samples,
             c.detail,
+            env=env,
         )
         for c in results
     ]

@@ -109,6 +109,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX metrics_by_asset ON metrics(asset, env, metric, column_name, run_id)
     """,
+    """
+    -- the environment a check ran in (runs of other environments keep their own history)
+    ALTER TABLE check_results ADD COLUMN env TEXT NOT NULL DEFAULT 'prod'
+    """,
 )
 
 
@@ -230,7 +234,7 @@ class SQLiteHistory:
         )
         self._db.executemany(
             "INSERT INTO check_results (run_id, asset, check_name, severity, status, failures, samples,"
-            " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " detail, env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id,
@@ -241,6 +245,7 @@ class SQLiteHistory:
                     c.failures,
                     json.dumps(c.samples, default=str) if c.samples else None,
                     c.detail,
+                    c.env,
                 )
                 for c in checks
             ],
@@ -292,20 +297,29 @@ class SQLiteHistory:
             )
         return found
 
-    def check_results(self, assets: list[str], *, runs: int = 30) -> list[CheckRecord]:
-        """The check results of these assets over their latest ``runs`` runs, oldest first."""
+    def check_results(self, assets: list[str], *, env: str = "prod", runs: int = 30) -> list[CheckRecord]:
+        """The check results of these assets in ``env`` over their latest ``runs`` runs, oldest first."""
         found: list[CheckRecord] = []
         for asset in assets:
             rows = self._db.execute(
                 "SELECT c.run_id, c.check_name, c.severity, c.status, c.failures, c.samples, c.detail,"
                 " COALESCE(r.finished_at, r.started_at) FROM check_results c JOIN runs r USING (run_id)"
-                " WHERE c.asset = ? AND c.run_id IN (SELECT DISTINCT run_id FROM check_results"
-                " WHERE asset = ? ORDER BY run_id DESC LIMIT ?) ORDER BY c.run_id",
-                (asset, asset, runs),
+                " WHERE c.asset = ? AND c.env = ? AND c.run_id IN (SELECT DISTINCT run_id FROM"
+                " check_results WHERE asset = ? AND env = ? ORDER BY run_id DESC LIMIT ?) ORDER BY c.run_id",
+                (asset, env, asset, env, runs),
             ).fetchall()
             found.extend(
                 CheckRecord(
-                    run_id, asset, name, sev, status, failures, tuple(json.loads(samples or "[]")), detail, at
+                    run_id,
+                    asset,
+                    name,
+                    sev,
+                    status,
+                    failures,
+                    tuple(json.loads(samples or "[]")),
+                    detail,
+                    at,
+                    env,
                 )
                 for run_id, name, sev, status, failures, samples, detail, at in rows
             )

@@ -65,3 +65,4 @@ class CheckRecord:
     samples: tuple[dict[str, Any], ...] = ()
     detail: str | None = None
     finished_at: str = ""
+    env: str = "prod"

@@ -46,3 +46,13 @@ def test_migrations_are_numbered_and_idempotent(tmp_path: Path) -> None:
     from gristmill.state.history import MIGRATIONS
 
     assert version == len(MIGRATIONS)
+
+
+def test_check_history_and_metrics_are_kept_per_environment(demo: Path) -> None:
+    Workspace(demo).run()
+    Workspace(demo).run(["+dim_customer"], env="dev", full_refresh=True)
+    checks, metrics = Workspace(demo).quality_history(["marts.dim_customer"], env="dev")
+    assert {c.run_id for c in checks} == {2} and all(c.env == "dev" for c in checks)
+    assert {m.run_id for m in metrics} == {2}
+    prod, _ = Workspace(demo).quality_history(["marts.dim_customer"])
+    assert {c.run_id for c in prod} == {1}
