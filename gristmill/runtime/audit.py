@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from gristmill._util.suggest import did_you_mean
 from gristmill.checks.anomaly import Point, Verdict, judge
 from gristmill.checks.compile import FAILURES, compile_checks, sample_query
 from gristmill.checks.metrics import (
@@ -110,7 +111,9 @@ def time_column(asset: Asset) -> str | None:
 
 def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history: RunHistory) -> Audit:
     table = subject.physical(subject.asset)
-    needs_columns = subject.measure or any(c.kind in ("schema", "anomaly") for c in checks)
+    needs_columns = (
+        subject.measure or subject.isolated or any(c.kind in ("schema", "anomaly") for c in checks)
+    )
     columns = engine.describe(table) if needs_columns else []
     results = [_schema(c, columns) for c in checks if c.kind == "schema"]
     # Distinct counts hash every value (several times the cost of the other metrics), so a build
@@ -124,6 +127,10 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
     if subject.rows_written is not None:
         values.append(MetricValue("rows_written", "", float(subject.rows_written)))
     counted = [c for c in checks if c.kind not in ("schema", "anomaly")]
+    if subject.isolated:  # no plan validated the columns against this table
+        unknown = {c: _unknown_column(c, columns) for c in counted}
+        results += [CheckResult(c, 1, detail=problem) for c, problem in unknown.items() if problem]
+        counted = [c for c in counted if not unknown[c]]
     profiles = {subject.asset: aggregates} if aggregates else None
     # With samples off, keys, references and queries still need one row to carry their count.
     for query in compile_checks(counted, subject.physical, profiles, max(subject.samples, 1)):
@@ -213,6 +220,15 @@ def _anomaly(
     }
     detail = verdict.describe(label)
     return CheckResult(check, int(verdict.anomalous), (sample,) if verdict.anomalous else (), detail), current
+
+
+def _unknown_column(check: CheckSpec, columns: Sequence[tuple[str, str]]) -> str | None:
+    names = [name for name, _ in columns]
+    for column in check.columns:
+        if column not in names:
+            hint = did_you_mean(column, names)
+            return f'column "{column}" does not exist ({check.location}){f"; {hint}" if hint else ""}'
+    return None
 
 
 def _time_column(check: CheckSpec, subject: Subject, columns: Sequence[tuple[str, str]]) -> str:

@@ -344,14 +344,22 @@ def test_a_query_that_cannot_run_names_its_check(make_project: Callable[..., Pat
     (root / "checks" / "orders.yml").write_text(
         "raw.src__orders:\n  - not_null: {column: id}\n"
         "  - query: {sql: 'select * from this where amout > 5', name: big}\n"
+        "  - not_null: {column: emial, severity: warn}\n"
     )
     # Alone, the check fails by itself and the others still report.
     code, out = cli("check", project=root)  # type: ignore[operator]
     assert code == 1
     assert "query(big)" in out and "could not run" in out and "amout" in out
-    assert "1/2 checks passed" in out
+    assert 'column "emial" does not exist (checks/orders.yml:4); did you mean "email"?' in " ".join(
+        line.strip(" │") for line in out.splitlines()
+    )
+    assert "1/3 checks passed" in out
     # In a build the new version is not published, and the error names the check.
     (root / "data" / "orders.csv").write_text(ORDERS + "7,ABC,a@x.io,5,paid,1.1.1.1,,,\n")
+    (root / "checks" / "orders.yml").write_text(
+        "raw.src__orders:\n  - not_null: {column: id}\n"
+        "  - query: {sql: 'select * from this where amout > 5', name: big}\n"
+    )
     code, out = cli("run", project=root)  # type: ignore[operator]
     assert code == 1
     assert "query(big) could not run" in out
