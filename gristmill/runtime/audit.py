@@ -109,6 +109,15 @@ def time_column(asset: Asset) -> str | None:
     return None
 
 
+def measured(asset: Asset, enabled: bool) -> bool:
+    """Whether to measure an asset's metrics: always when an anomaly check judges them, else when
+    measuring is on -- a view only when its checks scan it anyway (measuring a view runs it)."""
+    if any(c.kind == "anomaly" for c in asset.checks):
+        return True
+    scans = any(c.kind not in ("schema", "anomaly") for c in asset.checks)
+    return enabled and (asset.kind != "view" or scans)
+
+
 def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history: RunHistory) -> Audit:
     table = subject.physical(subject.asset)
     needs_columns = (

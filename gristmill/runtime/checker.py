@@ -19,7 +19,7 @@ from gristmill.config.secrets import redact
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import GristmillError
 from gristmill.plan.graph import Asset
-from gristmill.runtime.audit import Audit, CheckResult, Subject, audit, time_column
+from gristmill.runtime.audit import Audit, CheckResult, Subject, audit, measured, time_column
 from gristmill.runtime.executor import check_records
 from gristmill.state.base import RunHistory
 from gristmill.state.records import StepRecord
@@ -98,11 +98,7 @@ def check_published(
             run_id,
             time_column=time_column(asset),
             personal=tuple(asset.contract.pii) if asset.contract else (),
-            measure=any(c.kind == "anomaly" for c in asset.checks)
-            or (
-                metrics
-                and (asset.kind != "view" or any(c.kind not in ("schema", "anomaly") for c in asset.checks))
-            ),
+            measure=measured(asset, metrics),
             samples=samples,
             isolated=True,
         )

@@ -20,7 +20,7 @@ from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillErr
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.specs import CheckSpec, ModelSpec
-from gristmill.runtime.audit import CheckResult, Subject, audit, time_column
+from gristmill.runtime.audit import CheckResult, Subject, audit, measured, time_column
 from gristmill.runtime.events import Listener, StepFinished, StepStarted
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.runtime.materialize import materialize
@@ -294,8 +294,6 @@ def _build(step: Step, context: _Context) -> StepResult:
 def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
     """What the audit of a new version needs. Checked assets are measured (views only when their
     checks scan them anyway); anomaly checks need their metrics whatever the setting."""
-    scans = any(c.kind not in ("schema", "anomaly") for c in asset.checks)
-    judged = any(c.kind == "anomaly" for c in asset.checks)
     rewritten = asset.kind == "table" or (asset.table is not None and asset.table.load.write == "replace")
     return Subject(
         asset.name,
@@ -306,7 +304,7 @@ def _subject(asset: Asset, context: _Context, rows: int | None) -> Subject:
         table_rows=rows if rewritten else None,
         time_column=time_column(asset),
         personal=tuple(asset.contract.pii) if asset.contract else (),
-        measure=judged or (context.metrics and bool(asset.checks) and (asset.kind != "view" or scans)),
+        measure=measured(asset, context.metrics and bool(asset.checks)),
         samples=context.samples,
         distinct=any(c.kind == "anomaly" and c.params["metric"] == "distinct_ratio" for c in asset.checks),
     )

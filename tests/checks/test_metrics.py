@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
 from sqlglot import exp
 
 from gristmill.checks.metrics import derive, distinct_query, distinct_ratios, profile
+from gristmill.workspace import Workspace
 
 COLUMNS = [
     ("id", "BIGINT"),
@@ -65,3 +69,22 @@ def test_a_large_table_counts_distinct_values_on_a_block_sample() -> None:
     assert got[("row_count", "")] == rows
     assert got[("distinct_ratio", "id")] == 1  # unique in the sample as in the table
     assert (got[("distinct_ratio", "name")] or 1) < 0.01
+
+
+def test_settings_turn_metrics_and_samples_off(make_project: Callable[..., Path]) -> None:
+    files = {
+        "sources/src.yml": "kind: files\ntables:\n  t: {path: data/t.csv}\n",
+        "data/t.csv": "id,email\n1,a@x.io\n2,\n3,\n",
+        "checks/t.yml": "raw.src__t:\n  - not_null: {column: email, severity: warn}\n",
+    }
+    root = make_project(files)
+    run = Workspace(root).run()
+    [step] = run.steps
+    assert len(step.checks[0].samples) == 2
+    assert {m.metric for m in step.metrics} >= {"row_count", "null_rate", "rows_written"}
+
+    off = make_project(files, toml='name = "t"\n[checks]\nmetrics = false\nsamples = 0\n')
+    shutil.rmtree(off / ".gristmill")  # the same folder: start over
+    [step] = Workspace(off).run().steps
+    assert step.checks[0].failures == 2 and step.checks[0].samples == ()
+    assert [m.metric for m in step.metrics] == ["rows_written"]  # what the build wrote, not measured
