@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import re
+import signal
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,12 +32,15 @@ from gristmill.project import Project, load_project
 from gristmill.project.specs import ModelSpec
 from gristmill.runtime import RunResult, execute, run_lock
 from gristmill.runtime.checker import CheckRun, check_published
-from gristmill.runtime.events import Listener
+from gristmill.runtime.events import Listener, fan_out
+from gristmill.runtime.executor import RunOptions
+from gristmill.runtime.runner import Retry, Runner
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
 from gristmill.state import (
     CheckRecord,
+    LogRecord,
     MetricRecord,
     RunHistory,
     RunRecord,
@@ -44,6 +51,18 @@ from gristmill.state import (
 )
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
+
+_log = logging.getLogger("gristmill.alerts")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """How to run a plan, beside what it is."""
+
+    command: str
+    options: RunOptions
+    listener: Listener | None
+    runner: Callable[[Runner], None] | None
 
 
 @dataclass(frozen=True)
@@ -288,15 +307,38 @@ class Workspace:
         wait: float = 0.0,
         listener: Listener | None = None,
         restate: tuple[datetime, datetime] | None = None,
+        command: str = "run",
+        threads: int | None = None,
+        timeout: float | None = None,
+        runner: Callable[[Runner], None] | None = None,
     ) -> RunResult:
+        """Plan and run the selection. ``wait``: seconds to wait for another run writing the
+        project (``[run] on_conflict = "wait"`` waits without limit)."""
         lock = self._path(self.project.settings.storage.state).parent / "run.lock"
         words = [*selection, *(f"--exclude {e}" for e in exclude)]
         words += [f"--env {env}"] if env != "prod" else []
         words += [f"--restate {restate[0].isoformat()}:{restate[1].isoformat()}"] if restate else []
+        settings = self.project.settings.run
+        if settings.on_conflict == "wait" and not wait:
+            wait = float("inf")
+        options = RunOptions(
+            threads=threads or settings.threads,
+            pools=self.project.settings.pools,
+            retry=Retry(
+                settings.retries.attempts,
+                settings.retries.delay.total_seconds(),
+                settings.retries.max_delay.total_seconds(),
+            ),
+            timeout=timeout or (settings.timeout.total_seconds() if settings.timeout else None),
+            step_timeout=settings.step_timeout.total_seconds() if settings.step_timeout else None,
+            metrics=self.project.settings.checks.metrics,
+            samples=self.project.settings.checks.samples,
+        )
+        job = _Job(command, options, listener, runner)
         with run_lock(lock, wait=wait):
             history = self._history()
             try:
-                history.mark_abandoned()
+                history.mark_abandoned(all_running=True)
                 lake = self._remembered(history)
                 plan = (
                     self._plan(lake, history, selection, exclude, env, full_refresh, restate)
@@ -309,12 +351,12 @@ class Workspace:
                     and not (plan.builds or plan.switches or plan.removed)
                 ):
                     # Nothing to do, and the lake has not changed since it was read: no engine needed.
-                    return self._record(plan, history, words, None, lake.env(env), listener)
+                    return self._record(plan, history, words, None, lake.env(env), job)
                 with self._engine(read_only=False) as engine:
                     assert engine is not None
                     lake = LakeState.read(engine)
                     plan = self._plan(lake, history, selection, exclude, env, full_refresh, restate)
-                    result = self._record(plan, history, words, engine, lake.env(env), listener)
+                    result = self._record(plan, history, words, engine, lake.env(env), job)
                     state = LakeState.read(engine)
                     stale = janitor.unused(state, superseded_only=True)
                     if stale:
@@ -334,22 +376,39 @@ class Workspace:
         words: list[str],
         engine: Engine | None,
         pointers: Mapping[str, str],
-        listener: Listener | None,
+        job: _Job,
     ) -> RunResult:
-        run_id = history.start_run("run", " ".join(words))
-        result = execute(
-            plan,
-            engine=engine,
-            sources=self.source,
-            history=history,
-            run_id=run_id,
-            pointers=pointers,
-            listener=listener,
-            python_model=run_python_model,
-            metrics=self.project.settings.checks.metrics,
-            samples=self.project.settings.checks.samples,
-        )
-        history.finish_run(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
+        run_id = history.start_run(job.command, " ".join(words))
+        previous = {asset: status for asset, (_, status, _) in history.last_build().items()}
+        lineage = None
+        if self.project.settings.lineage.openlineage:
+            from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
+
+            lineage = lineage_listener(self.project.settings.lineage, self.project.settings.name, self.root)
+        try:
+            result = execute(
+                plan,
+                engine=engine,
+                sources=self.source,
+                history=history,
+                run_id=run_id,
+                pointers=pointers,
+                listener=fan_out(job.listener, lineage),
+                python_model=run_python_model,
+                options=job.options,
+                command=job.command,
+                runner=job.runner,
+            )
+        finally:
+            if lineage is not None:
+                lineage.close()
+        history.finish_run(run_id, result.status, result.seconds, result.summary())
+        if self.project.settings.alerts:
+            from gristmill.runtime.alerts import Notifier, run_alerts
+
+            alerts = run_alerts(self.project.settings.name, result, previous, plan.env)
+            for problem in Notifier(self.project.settings.alerts, base=self.root).send(alerts):
+                _log.warning("alert not delivered: %s", problem)
         return result
 
     def gc(self, *, older_than_days: int = 7) -> list[str]:
@@ -506,12 +565,76 @@ class Workspace:
             )
         return infos
 
-    def runs(self, limit: int = 20) -> list[RunRecord]:
+    def runs(
+        self,
+        limit: int = 20,
+        *,
+        status: str | None = None,
+        command: str | None = None,
+        asset: str | None = None,
+        since: str | None = None,
+    ) -> list[RunRecord]:
         history = self._history()
         try:
-            return history.runs(limit)
+            return history.runs(limit, status=status, command=command, asset=asset, since=since)
         finally:
             history.close()
+
+    def logs(self, run_id: int, asset: str | None = None, *, grep: str | None = None) -> list[LogRecord]:
+        """What the steps of a run logged (one step's with ``asset``), optionally only matching lines."""
+        history = self._history()
+        try:
+            if history.run(run_id) is None:
+                raise GristmillError(
+                    f"no run {run_id} in this project's history", hint="`gristmill runs` lists the runs"
+                )
+            if asset is not None and asset not in self.graph.assets:
+                asset = _split_column(asset, self.graph)[0]
+            return history.step_logs(run_id, asset, grep=grep)
+        finally:
+            history.close()
+
+    def cancel(self, run_id: int, *, wait: float = 30.0) -> RunRecord:
+        """Ask a running run to stop (what it is building rolls back) and wait for it to end."""
+        history = self._history()
+        try:
+            found = history.run(run_id)
+            if found is None:
+                raise GristmillError(
+                    f"no run {run_id} in this project's history", hint="`gristmill runs` lists the runs"
+                )
+            if found.status != "running":
+                raise GristmillError(f"run {run_id} is not running (it is {found.status})")
+            pid = history.run_pid(run_id)
+            try:
+                os.kill(pid or 0, signal.SIGINT) if pid else None
+            except ProcessLookupError:
+                history.mark_abandoned()
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                now = history.run(run_id)
+                if now is not None and now.status != "running":
+                    return now
+                time.sleep(0.1)
+            raise GristmillError(
+                f"run {run_id} (pid {pid}) has not stopped after {wait:g} s",
+                hint="it stops at the end of the statement running now; wait, or check the process",
+            )
+        finally:
+            history.close()
+
+    def failed_steps(self, run_id: int) -> list[str]:
+        """The assets a run failed, did not run because of a failure, or cancelled."""
+        steps = self.steps(run_id)
+        final: dict[str, StepRecord] = {}
+        for step in steps:
+            if step.asset not in final or step.attempt >= final[step.asset].attempt:
+                final[step.asset] = step
+        return [
+            a
+            for a, s in final.items()
+            if s.status in ("failed", "upstream_failed", "cancelled") and a in self.graph.assets
+        ]
 
     def steps(self, run_id: int) -> list[StepRecord]:
         history = self._history()

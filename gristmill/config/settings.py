@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from datetime import timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from gristmill._util.durations import parse_duration
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -50,12 +53,121 @@ class CheckSettings(_Strict):
     """Failing rows kept per failed check (0: none)."""
 
 
+def _duration(value: object) -> timedelta:
+    found = parse_duration(value)
+    if found is None:
+        raise ValueError(f"{value!r} is not a duration: write e.g. 45s, 30m, 2h, 1d")
+    return found
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class RetrySettings(_Strict):
+    attempts: int = Field(default=2, ge=0, le=100)
+    """Extra attempts after a transient failure (a network error, a busy server or lock);
+    terminal errors (bad SQL, failed checks, bad config) are never retried."""
+    delay: Duration = timedelta(seconds=5)
+    """Wait before the first retry; doubled on each later one, with random jitter."""
+    max_delay: Duration = timedelta(minutes=5)
+
+
+class RunSettings(_Strict):
+    threads: int = Field(default=4, ge=1, le=256)
+    """Steps running at once. Steps that write the embedded lake take turns on it (each uses all
+    of DuckDB's own threads); sources and pools share the rest."""
+    timeout: Duration | None = None
+    """A whole run's limit: steps still running are cancelled and rolled back."""
+    step_timeout: Duration | None = None
+    """One step's limit (per attempt)."""
+    retries: RetrySettings = RetrySettings()
+    on_conflict: Literal["wait", "refuse"] = "refuse"
+    """Another run is writing the project: wait for it, or refuse to start (the scheduler
+    always waits)."""
+
+
+class ScheduleSettings(_Strict):
+    """When to run a selection: on a cron, to keep assets fresh, or on an event."""
+
+    select: tuple[str, ...] = ()
+    """What to run, in selection syntax (``+marts.fct_sales``, ``tag:nightly``); all when empty."""
+    exclude: tuple[str, ...] = ()
+    env: str = "prod"
+    cron: str | None = None
+    """Five fields (minute hour day month weekday), or six with seconds first."""
+    timezone: str = "UTC"
+    """The IANA zone the cron reads in (``Europe/Berlin``); DST gaps and repeats are handled."""
+    catch_up: Literal["all", "latest", "none"] = "latest"
+    """Ticks missed while the scheduler was down: run each, run the latest once, or skip them."""
+    freshness: Duration | None = None
+    """Keep the selected assets no older than this: run them (with what they need upstream)
+    when their last build is older."""
+    on_files: str | None = None
+    """A glob (local folder or ``s3://`` bucket): run when a file appears or changes."""
+    on_assets: tuple[str, ...] = ()
+    """Run when any of these assets is updated by another run."""
+    webhook: bool = False
+    """Run on ``POST /hooks/<schedule>`` to the scheduler's HTTP port."""
+    full_refresh: bool = False
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleSettings:
+        triggers = [self.cron, self.freshness, self.on_files, self.on_assets or None, self.webhook or None]
+        if not any(t is not None for t in triggers):
+            raise ValueError("needs a trigger: cron, freshness, on_files, on_assets or webhook")
+        return self
+
+
+class AlertSettings(_Strict):
+    """Where to send alerts, and on what."""
+
+    on: tuple[Literal["failure", "recovery", "freshness"], ...] = ("failure", "recovery", "freshness")
+    webhook: str | None = None
+    """A URL (Slack, Teams or any JSON receiver); usually a secret reference ``${env:SLACK_URL}``."""
+    email: tuple[str, ...] = ()
+    """Recipients, sent through ``smtp``."""
+    smtp: str | None = None
+    """``smtp://user:password@host:port`` (``smtps://`` for TLS); put the password in a reference."""
+    sender: str = "gristmill@localhost"
+
+    @model_validator(mode="after")
+    def _a_channel(self) -> AlertSettings:
+        if not self.webhook and not self.email:
+            raise ValueError("needs a channel: webhook or email")
+        if self.email and not self.smtp:
+            raise ValueError('email needs smtp = "smtp://host:port"')
+        return self
+
+
+class LineageSettings(_Strict):
+    openlineage: str | None = None
+    """Where OpenLineage run events go: a file (``.gristmill/openlineage.jsonl``) or an
+    ``http(s)://`` endpoint (Marquez: ``http://host:5000``)."""
+    namespace: str | None = None
+    """The jobs' namespace; the project name when unset."""
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    token: str | None = None
+    """A bearer token webhook calls must carry (a secret reference)."""
+
+
 class ProjectSettings(_Strict):
     name: str
     """The project's name; also used in run history and lineage events."""
     storage: StorageSettings = StorageSettings()
     engine: EngineSettings = EngineSettings()
     checks: CheckSettings = CheckSettings()
+    run: RunSettings = RunSettings()
+    pools: dict[str, int] = {}
+    """Named pools: at most this many steps in the pool at once (``shopdb = 2``). A source's
+    tables are in the pool named after the source (one at a time unless set here)."""
+    schedules: dict[str, ScheduleSettings] = {}
+    alerts: dict[str, AlertSettings] = {}
+    lineage: LineageSettings = LineageSettings()
+    server: ServerSettings = ServerSettings()
     models: dict[str, ModelDefaults] = {}
     """Defaults per model folder, e.g. ``[models.staging] kind = "view"``."""
 

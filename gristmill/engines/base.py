@@ -37,6 +37,8 @@ class Engine(Protocol):
     SUPPORTS_VIEWS: ClassVar[bool]
     SUPPORTS_CONCURRENT_READERS: ClassVar[bool]
     """Another process may read while this one writes."""
+    SUPPORTS_CONCURRENT_WRITES: ClassVar[bool]
+    """Several steps of one run may write at once (else they take turns)."""
 
     def table(self, relation: Relation) -> exp.Table:
         """The fully qualified physical table for ``relation``, ready to put in an AST."""
@@ -102,6 +104,11 @@ class Engine(Protocol):
 
     def columns(self) -> dict[Relation, list[tuple[str, str]]]:
         """Every managed table and view with its (column, type) pairs, in one round trip."""
+        ...
+
+    def interrupt(self) -> None:
+        """Stop the running statement and fail the rest of the current transaction; callable from
+        another thread."""
         ...
 
     def close(self) -> None: ...

@@ -1,4 +1,5 @@
-"""Events a run emits, so interfaces can show progress without the runtime knowing them."""
+"""Events a run emits, so interfaces and integrations (progress output, OpenLineage, alerts) can
+follow it without the runtime knowing them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gristmill.runtime.executor import StepResult
+    from gristmill.plan.planner import Plan
+    from gristmill.runtime.executor import RunResult, StepResult
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    plan: Plan
+    command: str
+    """What started it: ``run``, ``retry 12``, ``schedule hourly``, ``backfill 3``."""
 
 
 @dataclass(frozen=True)
@@ -15,6 +25,17 @@ class StepStarted:
     asset: str
     kind: str
     reason: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class StepRetrying:
+    asset: str
+    attempt: int
+    """The attempt that failed."""
+    error: str
+    delay: float
+    """Seconds until the next attempt."""
 
 
 @dataclass(frozen=True)
@@ -22,5 +43,23 @@ class StepFinished:
     result: StepResult
 
 
-Event = StepStarted | StepFinished
+@dataclass(frozen=True)
+class RunFinished:
+    result: RunResult
+    status: str
+    """success | failed | cancelled"""
+
+
+Event = RunStarted | StepStarted | StepRetrying | StepFinished | RunFinished
 Listener = Callable[[Event], None]
+
+
+def fan_out(*listeners: Listener | None) -> Listener:
+    """One listener calling each of ``listeners`` in turn."""
+    present = [listener for listener in listeners if listener is not None]
+
+    def notify(event: Event) -> None:
+        for listener in present:
+            listener(event)
+
+    return notify

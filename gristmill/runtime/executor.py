@@ -1,7 +1,8 @@
 """Run a plan: each step builds its physical table in a transaction, runs its checks there, and
 commits only if no blocking check failed (write-audit-publish); at the end the environment's
 views switch to every table that succeeded, in one transaction. A failed step skips its
-descendants, and the environment keeps serving their previous versions."""
+descendants, and the environment keeps serving their previous versions. The runner decides
+order, parallelism, retries and time limits; this module decides what a step does."""
 
 from __future__ import annotations
 
@@ -21,10 +22,19 @@ from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.runtime.audit import CheckResult, Subject, audit, measured, time_column
-from gristmill.runtime.events import Listener, StepFinished, StepStarted
+from gristmill.runtime.events import (
+    Listener,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepRetrying,
+    StepStarted,
+)
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.runtime.materialize import materialize
 from gristmill.runtime.quarantine import SetAside, set_aside
+from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
+from gristmill.runtime.steplogs import StepLogs
 from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
 from gristmill.state.environments import switch
@@ -38,7 +48,7 @@ class StepResult:
     asset: str
     kind: str
     action: str
-    status: str  # success | switched | skipped | failed | upstream_failed
+    status: str  # success | switched | skipped | failed | upstream_failed | cancelled
     reason: str
     rows: int | None = None
     seconds: float = 0.0
@@ -52,6 +62,9 @@ class StepResult:
     """Rows failing drop checks, removed."""
     metrics: tuple[MetricRecord, ...] = ()
     """The new version's table metrics."""
+    attempts: int = 1
+    failure: BaseException | None = field(default=None, compare=False, repr=False)
+    """The error behind a failed attempt, for the runner to decide on a retry."""
 
 
 @dataclass
@@ -64,10 +77,16 @@ class RunResult:
     def ok(self) -> bool:
         return all(s.status in ("success", "switched", "skipped") for s in self.steps)
 
+    @property
+    def status(self) -> str:
+        if any(s.status == "cancelled" for s in self.steps):
+            return "cancelled"
+        return "success" if self.ok else "failed"
+
     def summary(self) -> dict[str, int | float]:
         count = lambda status: sum(1 for s in self.steps if s.status == status)  # noqa: E731
         checks = [c for s in self.steps for c in s.checks]
-        return {
+        summary: dict[str, int | float] = {
             "built": count("success"),
             "switched": count("switched"),
             "skipped": count("skipped"),
@@ -82,6 +101,29 @@ class RunResult:
             "checks_failed": sum(not c.passed for c in checks),
             "seconds": round(self.seconds, 3),
         }
+        if count("cancelled"):
+            summary["cancelled"] = count("cancelled")
+        retried = sum(s.attempts - 1 for s in self.steps if s.attempts > 1)
+        if retried:
+            summary["retries"] = retried
+        return summary
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run executes: ``[run]`` and ``[pools]`` in gristmill.toml, flags on the command line."""
+
+    threads: int = 4
+    pools: Mapping[str, int] = field(default_factory=dict)
+    retry: Retry = field(default_factory=Retry)
+    timeout: float | None = None
+    step_timeout: float | None = None
+    metrics: bool = True
+    samples: int = 5
+
+
+ENGINE_POOL = "engine"
+"""Steps that write through an engine without concurrent writers take turns in this pool."""
 
 
 def execute(
@@ -94,59 +136,181 @@ def execute(
     pointers: Mapping[str, str],
     listener: Listener | None = None,
     python_model: PythonRunner | None = None,
-    metrics: bool = True,
-    samples: int = 5,
+    options: RunOptions = RunOptions(),
+    command: str = "run",
+    runner: Callable[[Runner], None] | None = None,
 ) -> RunResult:
-    """Build every step into its physical table, then switch the environment's views to all
-    that succeeded in one transaction."""
+    """Build every step into its physical table (in parallel where the engine allows, in
+    dependency order), then switch the environment's views to all that succeeded in one
+    transaction. ``runner`` receives the runner before it starts (to cancel it from outside)."""
     notify = listener or (lambda event: None)
     result = RunResult(run_id)
     started = time.perf_counter()
     run_time = datetime.now(UTC)
-    failed: set[str] = set()
     serving = dict(pointers)  # what each asset reads from: the environment, then this run's tables
-    switched: dict[str, str] = {}
-    for step in plan.steps:
-        blocked = [p for p in step.asset.upstream if p in failed]
-        if blocked:
-            outcome = StepResult(
+    steps = {step.name: step for step in plan.steps}
+    order = {step.name: index for index, step in enumerate(plan.steps)}
+    logs = StepLogs(run_id)
+    began: dict[str, str] = {}
+    retried: list[StepRecord] = []
+    concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
+
+    def task(step: Step) -> Task:
+        pools: tuple[str, ...] = ()
+        if step.action == "build":
+            pools = () if concurrent else (ENGINE_POOL,)
+            if step.asset.source is not None:
+                pools += (step.asset.source.name,)
+        upstream = tuple(dict.fromkeys((*step.asset.upstream, *step.asset.after)))
+        return Task(step.name, upstream, pools, options.step_timeout, inline=step.action != "build")
+
+    def work(task: Task, attempt: int) -> StepResult:
+        step = steps[task.name]
+        if step.action == "skip":
+            return StepResult(step.name, step.asset.kind, "skip", "skipped", step.reason)
+        if step.action == "switch":
+            outcome = StepResult(step.name, step.asset.kind, "switch", "switched", step.reason)
+        else:
+            assert engine is not None, "a plan that builds needs an engine"
+            context = _Context(
+                engine,
+                sources,
+                history,
+                run_id,
+                run_time,
+                serving,
+                python_model,
+                plan.env,
+                options.metrics,
+                options.samples,
+            )
+            with logs.capture(step.name, attempt):
+                outcome = _build(step, context)
+            outcome = replace(outcome, attempts=attempt)
+            if outcome.status != "success":
+                return outcome
+        serving[step.name] = step.physical
+        return outcome
+
+    def on_start(task: Task, attempt: int) -> None:
+        step = steps[task.name]
+        if step.action == "build":
+            began[task.name] = _now()
+            notify(StepStarted(step.name, step.asset.kind, step.reason, attempt))
+
+    def on_retry(task: Task, attempt: int, error: BaseException, delay: float) -> None:
+        step, message = steps[task.name], _message(error)
+        logs.note(
+            task.name, attempt, f"attempt {attempt} failed ({message}); retrying in {delay:.1f}s", "WARNING"
+        )
+        retried.append(
+            StepRecord(
+                step.name,
+                step.asset.kind,
+                "build",
+                "failed",
+                step.reason,
+                step.fingerprint,
+                error=message,
+                attempt=attempt,
+                started_at=began.get(task.name),
+            )
+        )
+        notify(StepRetrying(step.name, attempt, message, delay))
+
+    def outcome_of(finished: Finished) -> StepResult:
+        step = steps[finished.task]
+        value = finished.value if isinstance(finished.value, StepResult) else None
+        if finished.status == "success" and value is not None:
+            return value
+        if finished.status == "upstream_failed":
+            return StepResult(
                 step.name,
                 step.asset.kind,
                 step.action,
                 "upstream_failed",
-                f"not run: upstream {', '.join(blocked)} failed",
+                f"not run: upstream {finished.blocked_by[0]} failed" if finished.blocked_by else "not run",
             )
-        elif step.action == "skip":
-            outcome = StepResult(step.name, step.asset.kind, "skip", "skipped", step.reason)
-        elif step.action == "switch":
-            outcome = StepResult(step.name, step.asset.kind, "switch", "switched", step.reason)
-        else:
-            assert engine is not None, "a plan that builds needs an engine"
-            notify(StepStarted(step.name, step.asset.kind, step.reason))
-            context = _Context(
-                engine, sources, history, run_id, run_time, serving, python_model, plan.env, metrics, samples
+        if finished.status == "cancelled" and value is None:
+            return StepResult(
+                step.name, step.asset.kind, step.action, "cancelled", f"not run: {_message(finished.error)}"
             )
-            outcome = _build(step, context)
-        if outcome.status in ("failed", "upstream_failed"):
-            failed.add(step.name)
-        else:
-            serving[step.name] = step.physical
-            if step.asset.kind != "source" and pointers.get(step.name) != step.physical:
-                switched[step.name] = step.physical
-        result.steps.append(outcome)
-        history.record_steps(
-            run_id,
-            [_record(outcome, step)],
-            check_records(outcome.checks, run_id, plan.env),
-            list(outcome.metrics),
-        )
+        error = finished.error
+        if isinstance(error, StepTimeout | RunCancelled) or value is None:
+            message = _message(error)
+            if value is not None and value.error and not isinstance(error, StepTimeout | RunCancelled):
+                message = value.error
+            base = value or StepResult(step.name, step.asset.kind, step.action, "failed", step.reason)
+            status = "cancelled" if isinstance(error, RunCancelled) else "failed"
+            return replace(base, status=status, error=message, attempts=finished.attempts or 1)
+        return value
+
+    def on_finish(finished: Finished) -> None:
+        outcome = outcome_of(finished)
+        finished.value = outcome
+        if outcome.action == "build" and outcome.status != "success":
+            logs.note(outcome.asset, outcome.attempts, f"{outcome.status}: {outcome.error or outcome.reason}")
         notify(StepFinished(outcome))
+
+    def on_batch(batch: list[Finished]) -> None:
+        records, checks, metrics = list(retried), [], []
+        retried.clear()
+        for finished in batch:
+            outcome = finished.value
+            assert isinstance(outcome, StepResult)
+            records.append(_record(outcome, steps[finished.task], began.get(finished.task)))
+            checks += check_records(outcome.checks, run_id, plan.env)
+            metrics += list(outcome.metrics)
+        history.record_steps(run_id, records, checks, metrics, logs.take())
+
+    coordinator = Runner(
+        threads=options.threads,
+        pools={ENGINE_POOL: 1, **{name: 1 for name in _source_names(plan)}, **options.pools},
+        retry=options.retry,
+        timeout=options.timeout,
+        interrupt=lambda name: engine.interrupt() if engine is not None else None,
+        on_start=on_start,
+        on_retry=on_retry,
+        on_finish=on_finish,
+        on_batch=on_batch,
+    )
+    if runner is not None:
+        runner(coordinator)
+    notify(RunStarted(run_id, plan, command))
+    with logs.installed():
+        finished = coordinator.run([task(step) for step in plan.steps], work)
+    outcomes = sorted((f.value for f in finished.values()), key=lambda o: order[o.asset])
+    result.steps.extend(outcomes)
+    switched = {
+        o.asset: steps[o.asset].physical
+        for o in outcomes
+        if o.status in ("success", "switched")
+        and steps[o.asset].asset.kind != "source"
+        and pointers.get(o.asset) != steps[o.asset].physical
+    }
     if switched or plan.removed:
         assert engine is not None, "a plan that switches needs an engine"
         with engine.transaction():
             switch(engine, plan.env, switched, plan.removed, run_id)
     result.seconds = time.perf_counter() - started
+    notify(RunFinished(result, result.status))
     return result
+
+
+def _source_names(plan: Plan) -> set[str]:
+    return {s.asset.source.name for s in plan.steps if s.asset.source is not None}
+
+
+def _message(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
+    if isinstance(error, GristmillError):
+        return redact(error.message)
+    return redact(f"{type(error).__name__}: {error}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 PythonRunner = Callable[[Engine, ModelSpec, Callable[[str], exp.Table]], exp.Query]
@@ -186,7 +350,7 @@ def check_records(results: Sequence[CheckResult], run_id: int, env: str) -> list
     ]
 
 
-def _record(outcome: StepResult, step: Step) -> StepRecord:
+def _record(outcome: StepResult, step: Step, started_at: str | None = None) -> StepRecord:
     load = outcome.load
     return StepRecord(
         outcome.asset,
@@ -203,6 +367,8 @@ def _record(outcome: StepResult, step: Step) -> StepRecord:
         rows_discarded=load.rows_discarded if load else None,
         bytes_read=load.bytes_read if load else None,
         events=tuple(load.events) if load else (),
+        attempt=outcome.attempts,
+        started_at=started_at,
     )
 
 
@@ -274,6 +440,7 @@ def _build(step: Step, context: _Context) -> StepResult:
             error=shorten(redact(message)),
             checks=checks,
             load=load,
+            failure=err,
         )
     return StepResult(
         asset.name,

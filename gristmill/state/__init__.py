@@ -4,11 +4,12 @@ from pathlib import Path
 
 from gristmill.state.base import RunHistory
 from gristmill.state.history import SQLiteHistory
-from gristmill.state.records import CheckRecord, MetricRecord, RunRecord, StepRecord
+from gristmill.state.records import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
 from gristmill.state.versions import read_versions, record_version
 
 __all__ = [
     "CheckRecord",
+    "LogRecord",
     "MetricRecord",
     "RunHistory",
     "RunRecord",

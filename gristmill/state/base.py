@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-from gristmill.state.records import CheckRecord, MetricRecord, RunRecord, StepRecord
+from gristmill.state.records import (
+    BackfillRecord,
+    CheckRecord,
+    LogRecord,
+    MetricRecord,
+    PartitionRecord,
+    RunRecord,
+    StepRecord,
+    TickRecord,
+)
 
 
 class RunHistory(Protocol):
@@ -36,8 +46,9 @@ class RunHistory(Protocol):
         steps: list[StepRecord],
         checks: list[CheckRecord],
         metrics: list[MetricRecord] | None = None,
+        logs: list[LogRecord] | None = None,
     ) -> None:
-        """A batch of finished steps, check results and table metrics, in one transaction."""
+        """A batch of finished steps, check results, table metrics and step logs, in one transaction."""
         ...
 
     def metric_history(
@@ -58,11 +69,70 @@ class RunHistory(Protocol):
 
     def finish_run(self, run_id: int, status: str, seconds: float, summary: dict[str, Any]) -> None: ...
 
-    def mark_abandoned(self) -> int:
+    def mark_abandoned(self, *, all_running: bool = False) -> int:
         """Mark runs whose process died as failed; returns how many."""
         ...
 
-    def runs(self, limit: int = 20) -> list[RunRecord]: ...
+    def runs(
+        self,
+        limit: int = 20,
+        *,
+        status: str | None = None,
+        command: str | None = None,
+        asset: str | None = None,
+        since: str | None = None,
+    ) -> list[RunRecord]: ...
+
+    def run(self, run_id: int) -> RunRecord | None: ...
+
+    def run_pid(self, run_id: int) -> int | None: ...
+
+    def step_logs(
+        self, run_id: int, asset: str | None = None, *, grep: str | None = None, limit: int = 5000
+    ) -> list[LogRecord]: ...
+
+    def last_success(self) -> dict[str, tuple[int, str]]: ...
+
+    def first_seen(self, schedule: str) -> str: ...
+
+    def trigger_cursor(self, schedule: str) -> str | None: ...
+
+    def set_trigger_cursor(self, schedule: str, cursor: str) -> None: ...
+
+    def last_tick(self, schedule: str) -> str | None: ...
+
+    def claim_ticks(self, schedule: str, ticks: Iterable[tuple[str, str, str]]) -> list[str]: ...
+
+    def update_tick(
+        self,
+        schedule: str,
+        tick_at: str,
+        status: str,
+        *,
+        run_id: int | None = None,
+        started: bool = False,
+        note: str | None = None,
+    ) -> None: ...
+
+    def ticks(self, schedule: str | None = None, limit: int = 50) -> list[TickRecord]: ...
+
+    def unfinished_ticks(self) -> list[TickRecord]: ...
+
+    def start_backfill(
+        self, selection: str, start: str, end: str, partitions: list[tuple[str, str]]
+    ) -> int: ...
+
+    def set_partitions(
+        self, backfill_id: int, rows: list[tuple[str, str, str, int | None, str | None]]
+    ) -> None: ...
+
+    def finish_backfill(self, backfill_id: int, status: str) -> None: ...
+
+    def backfills(self, backfill_id: int | None = None, limit: int = 20) -> list[BackfillRecord]: ...
+
+    def partitions(self, backfill_id: int) -> list[PartitionRecord]: ...
+
+    def run_stats(self) -> dict[str, Any]: ...
 
     def steps(self, run_id: int) -> list[StepRecord]: ...
 

@@ -7,17 +7,45 @@ stays at microseconds per step.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from gristmill.config.secrets import redact
 from gristmill.errors import StateError
-from gristmill.state.records import CheckRecord, MetricRecord, RunRecord, StepRecord
+from gristmill.state.records import (
+    BackfillRecord,
+    CheckRecord,
+    LogRecord,
+    MetricRecord,
+    PartitionRecord,
+    RunRecord,
+    StepRecord,
+    TickRecord,
+)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _locked(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """One statement sequence at a time on the shared connection: a run's steps read history
+    from their threads while the coordinator writes."""
+
+    @functools.wraps(method)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return call
+
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -113,6 +141,56 @@ MIGRATIONS: tuple[str, ...] = (
     -- the environment a check ran in (runs of other environments keep their own history)
     ALTER TABLE check_results ADD COLUMN env TEXT NOT NULL DEFAULT 'prod'
     """,
+    """
+    -- when each step attempt started (timelines, tick-to-start latency)
+    ALTER TABLE steps ADD COLUMN started_at TEXT;
+    -- what each step attempt logged, capped per attempt
+    CREATE TABLE step_logs (
+        run_id      INTEGER NOT NULL,
+        asset       TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        level       TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        PRIMARY KEY (run_id, asset, attempt, seq)
+    );
+    -- scheduler ticks, claimed before their run starts: a tick never runs twice, whatever crashes
+    CREATE TABLE ticks (
+        schedule    TEXT NOT NULL,
+        tick_at     TEXT NOT NULL,          -- ISO UTC
+        status      TEXT NOT NULL,          -- claimed | started | skipped | success | failed | cancelled
+        run_id      INTEGER,
+        claimed_at  TEXT NOT NULL,
+        started_at  TEXT,
+        note        TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (schedule, tick_at)
+    );
+    CREATE TABLE schedule_state (
+        schedule    TEXT PRIMARY KEY,
+        first_seen  TEXT NOT NULL,
+        cursor      TEXT                    -- what an event trigger saw last (files, asset runs)
+    );
+    -- backfills, and the status of each partition they cover
+    CREATE TABLE backfills (
+        backfill_id INTEGER PRIMARY KEY,
+        selection   TEXT NOT NULL,
+        start_at    TEXT NOT NULL,
+        end_at      TEXT NOT NULL,
+        status      TEXT NOT NULL,          -- running | success | failed | cancelled
+        created_at  TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE backfill_partitions (
+        backfill_id INTEGER NOT NULL,
+        asset       TEXT NOT NULL,
+        partition   TEXT NOT NULL,          -- ISO start of the interval
+        status      TEXT NOT NULL,          -- pending | success | failed
+        run_id      INTEGER,
+        error       TEXT,
+        PRIMARY KEY (backfill_id, asset, partition)
+    )
+    """,
 )
 
 
@@ -123,6 +201,7 @@ def _now() -> str:
 class SQLiteHistory:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -150,22 +229,27 @@ class SQLiteHistory:
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
             self._db.execute("COMMIT")
 
+    @_locked
     def lake_cache(self) -> tuple[str, str] | None:
         row = self._db.execute("SELECT snapshot, state FROM lake_cache").fetchone()
         return (row[0], row[1]) if row else None
 
+    @_locked
     def save_lake_cache(self, snapshot: str, state: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO lake_cache VALUES (1, ?, ?)", (snapshot, state))
 
+    @_locked
     def parse_summaries(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, summary FROM model_parse").fetchall())
 
+    @_locked
     def save_parse_summaries(self, summaries: dict[str, str]) -> None:
         if summaries:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO model_parse VALUES (?, ?)", list(summaries.items()))
             self._db.execute("COMMIT")
 
+    @_locked
     def lineage(self, keys: list[str]) -> dict[str, str]:
         """Stored analyses (JSON) for these keys."""
         found: dict[str, str] = {}
@@ -178,6 +262,7 @@ class SQLiteHistory:
             found.update(rows)
         return found
 
+    @_locked
     def save_lineage(self, entries: list[tuple[str, str, str]]) -> None:
         """(key, asset, analysis JSON) rows."""
         if not entries:
@@ -186,6 +271,7 @@ class SQLiteHistory:
         self._db.executemany("INSERT OR REPLACE INTO model_lineage VALUES (?, ?, ?)", entries)
         self._db.execute("COMMIT")
 
+    @_locked
     def start_run(self, command: str, selection: str) -> int:
         cursor = self._db.execute(
             "INSERT INTO runs (command, selection, status, pid, started_at) VALUES (?, ?, 'running', ?, ?)",
@@ -194,21 +280,23 @@ class SQLiteHistory:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
+    @_locked
     def record_steps(
         self,
         run_id: int,
         steps: list[StepRecord],
         checks: list[CheckRecord],
         metrics: list[MetricRecord] | None = None,
+        logs: list[LogRecord] | None = None,
     ) -> None:
-        """Write a batch of finished steps, check results and metrics in one transaction."""
+        """Write a batch of finished steps, check results, metrics and step logs in one transaction."""
         now = _now()
         self._db.execute("BEGIN")
         self._db.executemany(
             "INSERT OR REPLACE INTO steps (run_id, asset, kind, attempt, action, status, reason, fingerprint,"
             " rows, seconds, error, finished_at, rows_read, rows_quarantined, rows_discarded, bytes_read,"
-            " events)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " events, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id,
@@ -228,6 +316,7 @@ class SQLiteHistory:
                     s.rows_discarded,
                     s.bytes_read,
                     json.dumps(list(s.events)) if s.events else None,
+                    s.started_at,
                 )
                 for s in steps
             ],
@@ -258,8 +347,13 @@ class SQLiteHistory:
                 for m in metrics or ()
             ],
         )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO step_logs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(g.run_id, g.asset, g.attempt, g.seq, g.at, g.level, g.message) for g in logs or ()],
+        )
         self._db.execute("COMMIT")
 
+    @_locked
     def metric_history(
         self, asset: str, metric: str, column: str = "", *, env: str = "prod", limit: int = 400
     ) -> list[MetricRecord]:
@@ -274,6 +368,7 @@ class SQLiteHistory:
             for run_id, value, flagged, at in reversed(rows)
         ]
 
+    @_locked
     def flag_metric(self, run_id: int, asset: str, metric: str, column: str = "", env: str = "prod") -> None:
         self._db.execute(
             "UPDATE metrics SET flagged = 1"
@@ -281,6 +376,7 @@ class SQLiteHistory:
             (run_id, env, asset, metric, column),
         )
 
+    @_locked
     def metric_series(self, assets: list[str], *, env: str = "prod", runs: int = 30) -> list[MetricRecord]:
         """Every metric of these assets over their latest ``runs`` measuring runs, oldest first."""
         found: list[MetricRecord] = []
@@ -297,6 +393,7 @@ class SQLiteHistory:
             )
         return found
 
+    @_locked
     def check_results(self, assets: list[str], *, env: str = "prod", runs: int = 30) -> list[CheckRecord]:
         """The check results of these assets in ``env`` over their latest ``runs`` runs, oldest first."""
         found: list[CheckRecord] = []
@@ -325,33 +422,73 @@ class SQLiteHistory:
             )
         return found
 
+    @_locked
     def finish_run(self, run_id: int, status: str, seconds: float, summary: dict[str, Any]) -> None:
         self._db.execute(
             "UPDATE runs SET status = ?, finished_at = ?, seconds = ?, summary = ? WHERE run_id = ?",
             (status, _now(), seconds, json.dumps(summary), run_id),
         )
 
-    def mark_abandoned(self) -> int:
-        """Runs left 'running' by a process that no longer exists are marked failed."""
+    @_locked
+    def mark_abandoned(self, *, all_running: bool = False) -> int:
+        """Runs left 'running' by a process that died are marked failed; returns how many.
+
+        ``all_running``: the caller holds the project's run lock, so no other run can be running
+        whatever its pid says (a dead run's pid may have been reused)."""
         stale = [
             run_id
             for run_id, pid in self._db.execute(
                 "SELECT run_id, pid FROM runs WHERE status = 'running'"
             ).fetchall()
-            if not _alive(pid)
+            if all_running or not _alive(pid)
         ]
+        now = _now()
         for run_id in stale:
             self._db.execute(
                 "UPDATE runs SET status = 'failed', finished_at = ?, summary = ? WHERE run_id = ?",
-                (_now(), json.dumps({"error": "the process running it died"}), run_id),
+                (
+                    now,
+                    json.dumps(
+                        {"error": "the process running it died; what it had not committed was rolled back"}
+                    ),
+                    run_id,
+                ),
+            )
+            self._db.execute(
+                "UPDATE ticks SET status = 'failed', note = 'the run died' WHERE run_id = ?", (run_id,)
             )
         return len(stale)
 
-    def runs(self, limit: int = 20) -> list[RunRecord]:
+    @_locked
+    def runs(
+        self,
+        limit: int = 20,
+        *,
+        status: str | None = None,
+        command: str | None = None,
+        asset: str | None = None,
+        since: str | None = None,
+    ) -> list[RunRecord]:
+        """The latest runs, newest first, optionally only those with this status, command (its
+        first word), touching this asset, or started at or after ``since`` (ISO)."""
+        where: list[str] = ["1 = 1"]
+        args: list[str] = []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if command:
+            where.append("(command = ? OR command LIKE ?)")
+            args += [command, f"{command} %"]
+        if asset:
+            where.append("run_id IN (SELECT run_id FROM steps WHERE asset = ? AND status != 'skipped')")
+            args.append(asset)
+        if since:
+            where.append("started_at >= ?")
+            args.append(since)
         rows = self._db.execute(
             "SELECT run_id, command, selection, status, started_at, finished_at, seconds, summary FROM runs"
-            " ORDER BY run_id DESC LIMIT ?",
-            (limit,),
+            f" WHERE {' AND '.join(where)} ORDER BY run_id DESC LIMIT ?",
+            (*args, limit),
         ).fetchall()
         return [
             RunRecord(
@@ -360,6 +497,26 @@ class SQLiteHistory:
             for run_id, command, selection, status, started, finished, seconds, summary in rows
         ]
 
+    @_locked
+    def run(self, run_id: int) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT run_id, command, selection, status, started_at, finished_at, seconds, summary FROM runs"
+            " WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        run_id_, command, selection, status, started, finished, seconds, summary = row
+        return RunRecord(
+            run_id_, command, selection, status, started, finished, seconds, json.loads(summary or "{}")
+        )
+
+    @_locked
+    def run_pid(self, run_id: int) -> int | None:
+        row = self._db.execute("SELECT pid FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    @_locked
     def steps(self, run_id: int) -> list[StepRecord]:
         names = [f.name for f in fields(StepRecord)]  # the columns carry the fields' names
         rows = self._db.execute(
@@ -372,6 +529,7 @@ class SQLiteHistory:
             for row in rows
         ]
 
+    @_locked
     def last_build(self) -> dict[str, tuple[int, str, str]]:
         """Per asset: (run_id, status, finished_at) of its most recent build attempt."""
         rows = self._db.execute(
@@ -380,6 +538,208 @@ class SQLiteHistory:
         ).fetchall()
         return {asset: (run_id, status, finished) for asset, run_id, status, finished in rows}
 
+    @_locked
+    def step_logs(
+        self, run_id: int, asset: str | None = None, *, grep: str | None = None, limit: int = 5000
+    ) -> list[LogRecord]:
+        """What a run's steps logged, in order; only lines containing ``grep`` (case-insensitive)."""
+        where, args = ["run_id = ?"], [str(run_id)]
+        if asset:
+            where.append("asset = ?")
+            args.append(asset)
+        if grep:
+            where.append("instr(lower(message), lower(?)) > 0")
+            args.append(grep)
+        rows = self._db.execute(
+            "SELECT run_id, asset, attempt, seq, at, level, message FROM step_logs"
+            f" WHERE {' AND '.join(where)} ORDER BY at, asset, attempt, seq LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [LogRecord(*row) for row in rows]
+
+    @_locked
+    def last_success(self) -> dict[str, tuple[int, str]]:
+        """Per asset: (run_id, finished_at) of its latest successful build."""
+        rows = self._db.execute(
+            "SELECT asset, max(run_id), max(finished_at) FROM steps"
+            " WHERE action = 'build' AND status = 'success' GROUP BY asset"
+        ).fetchall()
+        return {asset: (run_id, at) for asset, run_id, at in rows}
+
+    # -- scheduler ---------------------------------------------------------------------------------
+
+    @_locked
+    def first_seen(self, schedule: str) -> str:
+        """When the scheduler first saw ``schedule`` (set on the first call)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO schedule_state (schedule, first_seen) VALUES (?, ?)", (schedule, _now())
+        )
+        return str(
+            self._db.execute(
+                "SELECT first_seen FROM schedule_state WHERE schedule = ?", (schedule,)
+            ).fetchone()[0]
+        )
+
+    @_locked
+    def trigger_cursor(self, schedule: str) -> str | None:
+        row = self._db.execute("SELECT cursor FROM schedule_state WHERE schedule = ?", (schedule,)).fetchone()
+        return None if row is None else row[0]
+
+    @_locked
+    def set_trigger_cursor(self, schedule: str, cursor: str) -> None:
+        self.first_seen(schedule)
+        self._db.execute("UPDATE schedule_state SET cursor = ? WHERE schedule = ?", (cursor, schedule))
+
+    @_locked
+    def last_tick(self, schedule: str) -> str | None:
+        row = self._db.execute("SELECT max(tick_at) FROM ticks WHERE schedule = ?", (schedule,)).fetchone()
+        return row[0] if row else None
+
+    @_locked
+    def claim_ticks(self, schedule: str, ticks: Iterable[tuple[str, str, str]]) -> list[str]:
+        """Claim (tick_at, status, note) rows; returns the ticks this call claimed. A tick another
+        scheduler already claimed is left to it: one run per tick, even with two schedulers."""
+        now, claimed = _now(), []
+        self._db.execute("BEGIN IMMEDIATE")
+        for tick_at, status, note in ticks:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO ticks (schedule, tick_at, status, claimed_at, note)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (schedule, tick_at, status, now, note),
+            )
+            if cursor.rowcount == 1:
+                claimed.append(tick_at)
+        self._db.execute("COMMIT")
+        return claimed
+
+    @_locked
+    def update_tick(
+        self,
+        schedule: str,
+        tick_at: str,
+        status: str,
+        *,
+        run_id: int | None = None,
+        started: bool = False,
+        note: str | None = None,
+    ) -> None:
+        self._db.execute(
+            "UPDATE ticks SET status = ?, run_id = COALESCE(?, run_id),"
+            " started_at = CASE WHEN ? THEN ? ELSE started_at END, note = COALESCE(?, note)"
+            " WHERE schedule = ? AND tick_at = ?",
+            (status, run_id, started, _now(), note, schedule, tick_at),
+        )
+
+    @_locked
+    def ticks(self, schedule: str | None = None, limit: int = 50) -> list[TickRecord]:
+        rows = self._db.execute(
+            "SELECT schedule, tick_at, status, run_id, claimed_at, started_at, note FROM ticks"
+            " WHERE ? IS NULL OR schedule = ? ORDER BY tick_at DESC LIMIT ?",
+            (schedule, schedule, limit),
+        ).fetchall()
+        return [TickRecord(*row) for row in rows]
+
+    @_locked
+    def unfinished_ticks(self) -> list[TickRecord]:
+        """Ticks claimed whose run never finished (the scheduler died)."""
+        rows = self._db.execute(
+            "SELECT schedule, tick_at, status, run_id, claimed_at, started_at, note FROM ticks"
+            " WHERE status IN ('claimed', 'started') ORDER BY tick_at"
+        ).fetchall()
+        return [TickRecord(*row) for row in rows]
+
+    # -- backfills ---------------------------------------------------------------------------------
+
+    @_locked
+    def start_backfill(self, selection: str, start: str, end: str, partitions: list[tuple[str, str]]) -> int:
+        self._db.execute("BEGIN")
+        cursor = self._db.execute(
+            "INSERT INTO backfills (selection, start_at, end_at, status, created_at)"
+            " VALUES (?, ?, ?, 'running', ?)",
+            (selection, start, end, _now()),
+        )
+        backfill_id = cursor.lastrowid
+        assert backfill_id is not None
+        self._db.executemany(
+            "INSERT INTO backfill_partitions (backfill_id, asset, partition, status)"
+            " VALUES (?, ?, ?, 'pending')",
+            [(backfill_id, asset, partition) for asset, partition in partitions],
+        )
+        self._db.execute("COMMIT")
+        return backfill_id
+
+    @_locked
+    def set_partitions(
+        self, backfill_id: int, rows: list[tuple[str, str, str, int | None, str | None]]
+    ) -> None:
+        """(asset, partition, status, run_id, error) rows."""
+        self._db.execute("BEGIN")
+        self._db.executemany(
+            "UPDATE backfill_partitions SET status = ?, run_id = ?, error = ?"
+            " WHERE backfill_id = ? AND asset = ? AND partition = ?",
+            [
+                (status, run_id, redact(error) if error else None, backfill_id, asset, partition)
+                for asset, partition, status, run_id, error in rows
+            ],
+        )
+        self._db.execute("COMMIT")
+
+    @_locked
+    def finish_backfill(self, backfill_id: int, status: str) -> None:
+        self._db.execute(
+            "UPDATE backfills SET status = ?, finished_at = ? WHERE backfill_id = ?",
+            (status, _now(), backfill_id),
+        )
+
+    @_locked
+    def backfills(self, backfill_id: int | None = None, limit: int = 20) -> list[BackfillRecord]:
+        rows = self._db.execute(
+            "SELECT backfill_id, selection, start_at, end_at, status, created_at, finished_at FROM backfills"
+            " WHERE ? IS NULL OR backfill_id = ? ORDER BY backfill_id DESC LIMIT ?",
+            (backfill_id, backfill_id, limit),
+        ).fetchall()
+        found = []
+        for row in rows:
+            counts = dict(
+                self._db.execute(
+                    "SELECT status, count(*) FROM backfill_partitions WHERE backfill_id = ? GROUP BY status",
+                    (row[0],),
+                ).fetchall()
+            )
+            backfill_id_, selection, start, end, status, created, finished = row
+            found.append(
+                BackfillRecord(backfill_id_, selection, start, end, status, created, finished, counts)
+            )
+        return found
+
+    @_locked
+    def partitions(self, backfill_id: int) -> list[PartitionRecord]:
+        rows = self._db.execute(
+            "SELECT backfill_id, asset, partition, status, run_id, error FROM backfill_partitions"
+            " WHERE backfill_id = ? ORDER BY asset, partition",
+            (backfill_id,),
+        ).fetchall()
+        return [PartitionRecord(*row) for row in rows]
+
+    # -- metrics -----------------------------------------------------------------------------------
+
+    @_locked
+    def run_stats(self) -> dict[str, Any]:
+        """Counts and durations for a metrics endpoint: runs by status, finished runs' seconds,
+        step attempts by status."""
+        runs = dict(self._db.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+        seconds = [
+            row[0]
+            for row in self._db.execute("SELECT seconds FROM runs WHERE seconds IS NOT NULL").fetchall()
+        ]
+        steps = dict(
+            self._db.execute(
+                "SELECT status, count(*) FROM steps WHERE action = 'build' GROUP BY status"
+            ).fetchall()
+        )
+        return {"runs": runs, "seconds": seconds, "steps": steps}
+
+    @_locked
     def close(self) -> None:
         self._db.close()
 

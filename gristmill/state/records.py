@@ -22,6 +22,7 @@ class StepRecord:
     rows_quarantined: int | None = None
     rows_discarded: int | None = None
     bytes_read: int | None = None
+    started_at: str | None = None
     events: tuple[str, ...] = ()
 
 
@@ -66,3 +67,56 @@ class CheckRecord:
     detail: str | None = None
     finished_at: str = ""
     env: str = "prod"
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One line a step logged."""
+
+    run_id: int
+    asset: str
+    attempt: int
+    seq: int
+    at: str
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    """One tick of a schedule: claimed once, whatever happened to it."""
+
+    schedule: str
+    tick_at: str
+    status: str
+    """claimed | started | skipped | success | failed | cancelled"""
+    run_id: int | None = None
+    claimed_at: str = ""
+    started_at: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PartitionRecord:
+    """One partition of one asset in a backfill."""
+
+    backfill_id: int
+    asset: str
+    partition: str
+    status: str
+    """pending | success | failed | skipped"""
+    run_id: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BackfillRecord:
+    backfill_id: int
+    selection: str
+    start: str
+    end: str
+    status: str
+    created_at: str
+    finished_at: str | None
+    partitions: dict[str, int]
+    """Count of partitions by status."""

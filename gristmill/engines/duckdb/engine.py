@@ -34,6 +34,9 @@ class DuckDBEngine:
     SUPPORTS_TRANSACTIONS: ClassVar[bool] = True
     SUPPORTS_VIEWS: ClassVar[bool] = True
     SUPPORTS_CONCURRENT_READERS: ClassVar[bool] = True
+    # DuckLake's SQLite catalog loses commits when one process writes from several connections
+    # at once (measured), so steps take turns; each statement uses all of DuckDB's threads.
+    SUPPORTS_CONCURRENT_WRITES: ClassVar[bool] = False
 
     def __init__(self, settings: ProjectSettings, root: Path, *, read_only: bool = False) -> None:
         storage = settings.storage
@@ -53,6 +56,7 @@ class DuckDBEngine:
             self._attach_lake(settings, root, read_only)
         self._con.execute(f"USE {CATALOG}")
         self._schemas: set[str] = set()
+        self._interrupted = False
         self._kinds: dict[Relation, str] | None = None  # TABLE/VIEW per relation; information_schema is slow
 
     def _attach_database(self, path: Path, read_only: bool) -> None:
@@ -113,6 +117,7 @@ class DuckDBEngine:
 
     def query(self, sql: str | exp.Expr) -> pa.Table:
         text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
+        self._check_interrupted()
         try:
             return self._con.sql(text).to_arrow_table() if text.strip() else pa.table({})
         except duckdb.Error as err:
@@ -124,7 +129,18 @@ class DuckDBEngine:
         names = [d[0] for d in cursor.description or ()]
         return dict(zip(names, found, strict=True)) if found is not None else None
 
+    def interrupt(self) -> None:
+        """Abort the running statement and fail the rest of this transaction (from any thread),
+        so a timed-out or cancelled step rolls back instead of publishing."""
+        self._interrupted = True
+        self._con.interrupt()
+
+    def _check_interrupted(self) -> None:
+        if self._interrupted:
+            raise EngineError("interrupted: the step was stopped before it finished")
+
     def _run(self, text: str) -> duckdb.DuckDBPyConnection:
+        self._check_interrupted()
         try:
             return self._con.execute(text)
         except duckdb.Error as err:
@@ -132,6 +148,7 @@ class DuckDBEngine:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self._interrupted = False
         self._con.execute("BEGIN TRANSACTION")
         try:
             yield

@@ -1,0 +1,160 @@
+"""The HTTP application: Prometheus metrics, a health check and schedule webhooks.
+
+The app knows nothing about projects, runs or the scheduler. It is handed two callables, one
+that reads a metrics snapshot and one that handles a webhook, so it can be tested (and later
+grown with a data API and a UI) without a project on disk.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from gristmill.errors import ConfigError
+from gristmill.server.metrics import MetricsSnapshot, registry
+
+log = logging.getLogger(__name__)
+
+MAX_HOOK_BODY = 1024 * 1024
+"""Webhook payloads are small; a cap keeps a misbehaving sender from filling memory."""
+
+# The classic text format, which is what generate_latest writes.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """What the webhook handler did: ``accepted`` with the run it started, or why not."""
+
+    accepted: bool
+    run: str | None = None
+    message: str = ""
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def create_app(
+    *,
+    snapshot: Callable[[], MetricsSnapshot],
+    on_hook: Callable[[str, dict[str, Any]], HookResult],
+    token: str | None = None,
+    project: str = "",
+) -> FastAPI:
+    """The app. ``token``, when set, is required as ``Authorization: Bearer <token>`` on webhooks.
+
+    ``snapshot`` and ``on_hook`` are blocking calls (they read the state store, start runs), so
+    they run in the worker thread pool and never stall the event loop.
+    """
+    if token is not None and not token:
+        # An empty token would accept "Bearer " from anyone; most likely a secret that resolved empty.
+        raise ConfigError("[server] token is empty", hint="set it to a secret, or remove it to disable auth")
+    metrics = registry(snapshot)
+    # Interactive docs load their scripts from a CDN; the OpenAPI schema stays available.
+    app = FastAPI(title="Gristmill", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # The server logs the traceback; the client only learns that something went wrong.
+        return JSONResponse({"error": "internal server error; see the server log"}, status_code=500)
+
+    @app.get("/metrics")
+    def get_metrics() -> Response:
+        return Response(content=generate_latest(metrics), media_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "project": project}
+
+    @app.post("/hooks/{schedule}", status_code=202)
+    async def hook(schedule: str, request: Request) -> JSONResponse:
+        if token is not None and not _authorized(request.headers.get("authorization"), token):
+            return JSONResponse(
+                {"error": "missing or wrong bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            payload = _parse_payload(await _read_body(request))
+        except _BadRequest as err:
+            return JSONResponse({"error": err.message}, status_code=err.status)
+        try:
+            result = await run_in_threadpool(on_hook, schedule, payload)
+        except Exception:
+            log.exception("webhook for schedule %r failed", schedule)
+            return JSONResponse({"error": "the webhook failed; see the server log"}, status_code=500)
+        if not result.accepted:
+            message = result.message or f"no schedule named {schedule!r}"
+            return JSONResponse({"accepted": False, "error": message}, status_code=404)
+        return JSONResponse({"accepted": True, "run": result.run}, status_code=202)
+
+    return app
+
+
+def _authorized(header: str | None, token: str) -> bool:
+    """Constant-time check of ``Authorization: Bearer <token>`` (scheme case-insensitive)."""
+    if header is None:
+        return False
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Header values arrive decoded as latin-1; compare the raw bytes the client sent.
+    return hmac.compare_digest(credentials.strip().encode("latin-1"), token.encode("utf-8"))
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused past ``MAX_HOOK_BODY`` without buffering it (chunked bodies included)."""
+    too_large = _BadRequest(413, f"request body is larger than {MAX_HOOK_BODY // (1024 * 1024)} MiB")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_HOOK_BODY:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_HOOK_BODY:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_payload(body: bytes) -> dict[str, Any]:
+    """An empty body is an empty payload; anything else must be a JSON object."""
+    if not body.strip():
+        return {}
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as err:
+        raise _BadRequest(400, f"request body is not valid JSON: {err}") from None
+    except UnicodeDecodeError:
+        raise _BadRequest(400, "request body is not valid JSON: it is not UTF-8 text") from None
+    except RecursionError:
+        raise _BadRequest(400, "request body is not valid JSON: it is nested too deeply") from None
+    if not isinstance(payload, dict):
+        raise _BadRequest(400, f"request body must be a JSON object, not {_json_type(payload)}")
+    return payload
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
