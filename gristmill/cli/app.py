@@ -77,6 +77,16 @@ def _restate_range(text: str) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, ``kill``) stops a run like Ctrl-C: it rolls back, not dies."""
+    import signal
+
+    def stop(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
         errors.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -126,11 +136,23 @@ def run(
         ),
     ] = None,
     report: ReportOpt = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Steps at once ([run] threads in gristmill.toml, default 4).")
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Stop the run after this long (e.g. 30m): running steps roll back.")
+    ] = None,
 ) -> None:
     """Load sources, build models and run checks; only what changed since the last run. Changed
-    models build into new tables; the environment's views switch to them together at the end."""
-    from gristmill.runtime.events import StepFinished, StepStarted
+    models build into new tables; the environment's views switch to them together at the end.
+    Ctrl-C (or SIGTERM, or `gristmill cancel RUN`) stops it: what is being built rolls back."""
+    from gristmill._util.durations import parse_duration
+    from gristmill.runtime.events import StepFinished, StepRetrying, StepStarted
 
+    limit = parse_duration(timeout) if timeout else None
+    if timeout and limit is None:
+        raise ConfigError(f'--timeout "{timeout}" is not a duration', hint="e.g. 90s, 30m, 2h")
+    _stop_on_sigterm()
     workspace = _workspace(project)
     _warn(workspace.graph.warnings)
     with Progress(
@@ -149,6 +171,14 @@ def run(
                 tasks[event.asset] = progress.add_task(f"{verb} {event.asset} [dim]({event.reason})[/]")
             elif isinstance(event, StepFinished) and event.result.asset in tasks:
                 progress.remove_task(tasks.pop(event.result.asset))
+            elif isinstance(event, StepRetrying):
+                if event.asset in tasks:
+                    progress.remove_task(tasks.pop(event.asset))
+                console.print(
+                    f"[yellow]retrying[/] {escape(event.asset)} in {event.delay:.1f}s "
+                    f"(attempt {event.attempt} failed: {escape(event.error)})",
+                    highlight=False,
+                )
 
         result = workspace.run(
             select,
@@ -158,6 +188,8 @@ def run(
             wait=wait,
             listener=listen,
             restate=_restate_range(restate) if restate else None,
+            threads=threads,
+            timeout=limit.total_seconds() if limit else None,
         )
     if not result.steps:
         console.print(
@@ -352,6 +384,9 @@ def unit_test(
     console.print(render.unit_tests_summary(result))
     if not result.ok:
         raise typer.Exit(1)
+
+
+from gristmill.cli import orchestrate as _orchestrate  # noqa: E402,F401 - registers its commands
 
 
 def main(argv: list[str] | None = None) -> None:

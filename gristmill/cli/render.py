@@ -27,6 +27,7 @@ STATUS_STYLE = {
     "switched": "cyan",
     "failed": "bold red",
     "upstream_failed": "yellow",
+    "cancelled": "magenta",
     "running": "cyan",
 }
 
@@ -142,6 +143,10 @@ def summary_line(result: RunResult) -> Text:
         parts.append(f"{s['failed']} failed")
     if s["not_run"]:
         parts.append(f"{s['not_run']} not run")
+    if s.get("cancelled"):
+        parts.append(f"{s['cancelled']} cancelled")
+    if s.get("retries"):
+        parts.append(f"{s['retries']} retried")
     parts.append(f"{s['rows']:,} rows")
     if s.get("quarantined"):
         parts.append(f"{s['quarantined']:,} quarantined")
@@ -151,8 +156,9 @@ def summary_line(result: RunResult) -> Text:
     if checks:
         parts.append(f"{s['checks_passed']}/{checks} checks passed")
     parts.append(f"{s['seconds']:.2f} s")
+    head = "OK  " if result.ok else ("CANCELLED  " if result.status == "cancelled" else "FAILED  ")
     return Text(
-        ("OK  " if result.ok else "FAILED  ") + ", ".join(parts),
+        head + ", ".join(parts),
         style="bold green" if result.ok else "bold red",
     )
 

@@ -184,9 +184,14 @@ def execute(
                 options.metrics,
                 options.samples,
             )
+            verb = "loading from " + step.asset.source.name if step.asset.source else "building"
+            logs.note(step.name, attempt, f"{verb} ({step.reason}) into {step.physical}")
             with logs.capture(step.name, attempt):
                 outcome = _build(step, context)
             outcome = replace(outcome, attempts=attempt)
+            logs.note(
+                step.name, attempt, _describe(outcome), "INFO" if outcome.status == "success" else "ERROR"
+            )
             if outcome.status != "success":
                 return outcome
         serving[step.name] = step.physical
@@ -248,8 +253,8 @@ def execute(
     def on_finish(finished: Finished) -> None:
         outcome = outcome_of(finished)
         finished.value = outcome
-        if outcome.action == "build" and outcome.status != "success":
-            logs.note(outcome.asset, outcome.attempts, f"{outcome.status}: {outcome.error or outcome.reason}")
+        if isinstance(finished.error, StepTimeout | RunCancelled) and outcome.asset in began:
+            logs.note(outcome.asset, outcome.attempts, f"{outcome.status}: {outcome.error}", "ERROR")
         notify(StepFinished(outcome))
 
     def on_batch(batch: list[Finished]) -> None:
@@ -295,6 +300,26 @@ def execute(
     result.seconds = time.perf_counter() - started
     notify(RunFinished(result, result.status))
     return result
+
+
+def _describe(outcome: StepResult) -> str:
+    """One log line on what a build did."""
+    if outcome.status != "success":
+        return f"failed after {outcome.seconds:.2f}s: {outcome.error}"
+    parts = [f"{outcome.rows:,} rows" if outcome.rows is not None else "done"]
+    if outcome.load is not None:
+        parts.append(f"{outcome.load.rows_read:,} read")
+        parts += list(outcome.load.events)
+    if outcome.quarantined or outcome.dropped:
+        parts.append(f"{outcome.quarantined:,} quarantined, {outcome.dropped:,} dropped")
+    if outcome.checks:
+        failed = [c.check.name for c in outcome.checks if not c.passed]
+        passed = len(outcome.checks) - len(failed)
+        parts.append(
+            f"checks {passed}/{len(outcome.checks)} passed"
+            + (f" ({', '.join(failed)} failed)" if failed else "")
+        )
+    return f"{', '.join(parts)} in {outcome.seconds:.2f}s"
 
 
 def _source_names(plan: Plan) -> set[str]:

@@ -26,6 +26,7 @@ class StepLogs(logging.Handler):
         self._bound = threading.local()
         self._lines: dict[tuple[str, int], list[LogRecord]] = {}
         self._sizes: dict[tuple[str, int], int] = {}
+        self._seq: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -63,9 +64,12 @@ class StepLogs(logging.Handler):
                 text = f"… log truncated at {self._cap // 1024} KiB"
                 size = self._cap
             self._sizes[key] = size + len(text) + 1
+            seq = self._seq.get(key, 0)
+            self._seq[key] = seq + 1
             at = datetime.now(UTC).isoformat(timespec="milliseconds")
-            lines = self._lines.setdefault(key, [])
-            lines.append(LogRecord(self._run_id, key[0], key[1], len(lines), at, level, text))
+            self._lines.setdefault(key, []).append(
+                LogRecord(self._run_id, key[0], key[1], seq, at, level, text)
+            )
 
     def take(self) -> list[LogRecord]:
         """Every line captured since the last call."""

@@ -559,10 +559,11 @@ class SQLiteHistory:
 
     @_locked
     def last_success(self) -> dict[str, tuple[int, str]]:
-        """Per asset: (run_id, finished_at) of its latest successful build."""
+        """Per asset: (run_id, finished_at) of the latest run that left it current: built it, or
+        found it unchanged (a freshness policy counts both)."""
         rows = self._db.execute(
             "SELECT asset, max(run_id), max(finished_at) FROM steps"
-            " WHERE action = 'build' AND status = 'success' GROUP BY asset"
+            " WHERE status IN ('success', 'skipped', 'switched') GROUP BY asset"
         ).fetchall()
         return {asset: (run_id, at) for asset, run_id, at in rows}
 
