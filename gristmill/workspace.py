@@ -4,6 +4,7 @@ It wires the layers together for one project folder and owns nothing but that wi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -34,7 +35,8 @@ from gristmill.runtime import RunResult, execute, run_lock
 from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
-from gristmill.runtime.runner import Retry, Runner
+from gristmill.runtime.materialize import BackfillResult
+from gristmill.runtime.runner import Retry, Runner, retrying
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
@@ -202,6 +204,10 @@ class Workspace:
         finally:
             engine.close()
 
+    def _retry(self) -> Retry:
+        retries = self.project.settings.run.retries
+        return Retry(retries.attempts, retries.delay.total_seconds(), retries.max_delay.total_seconds())
+
     def _history(self) -> RunHistory:
         return open_history(self._path(self.project.settings.storage.state))
 
@@ -252,6 +258,7 @@ class Workspace:
         env: str,
         full_refresh: bool,
         restate: tuple[datetime, datetime] | None = None,
+        window: tuple[datetime, datetime] | None = None,
     ) -> Plan:
         _check_env(env)
         chosen = select(self.graph, selection, exclude)
@@ -275,7 +282,8 @@ class Workspace:
             # Columns are needed only to validate what reads this table in this run.
             read_here = bool(asset.checks) or any(child in chosen for child in self.graph.children[name])
             if read_here and (full_refresh or stale or name not in existing):
-                source_columns[name] = source.schema(asset.table).names
+                read = functools.partial(source.schema, asset.table)
+                source_columns[name] = retrying(read, self._retry()).names
         history.save_parse_summaries(dict(self.graph.parsed_now))
         analyser = CachedAnalyser(history)
         try:
@@ -293,6 +301,7 @@ class Workspace:
                 analyser=analyser,
                 python_fingerprint=python_fingerprint,
                 restate=restate,
+                window=window,
             )
         finally:
             analyser.save()
@@ -307,28 +316,27 @@ class Workspace:
         wait: float = 0.0,
         listener: Listener | None = None,
         restate: tuple[datetime, datetime] | None = None,
+        window: tuple[datetime, datetime] | None = None,
         command: str = "run",
         threads: int | None = None,
         timeout: float | None = None,
         runner: Callable[[Runner], None] | None = None,
     ) -> RunResult:
         """Plan and run the selection. ``wait``: seconds to wait for another run writing the
-        project (``[run] on_conflict = "wait"`` waits without limit)."""
+        project (``[run] on_conflict = "wait"`` waits without limit); ``window``: build the selected
+        time-range models for their pending intervals in [start, end) only (a backfill's chunk)."""
         lock = self._path(self.project.settings.storage.state).parent / "run.lock"
         words = [*selection, *(f"--exclude {e}" for e in exclude)]
         words += [f"--env {env}"] if env != "prod" else []
         words += [f"--restate {restate[0].isoformat()}:{restate[1].isoformat()}"] if restate else []
+        words += [f"--window {window[0].isoformat()}:{window[1].isoformat()}"] if window else []
         settings = self.project.settings.run
         if settings.on_conflict == "wait" and not wait:
             wait = float("inf")
         options = RunOptions(
             threads=threads or settings.threads,
             pools=self.project.settings.pools,
-            retry=Retry(
-                settings.retries.attempts,
-                settings.retries.delay.total_seconds(),
-                settings.retries.max_delay.total_seconds(),
-            ),
+            retry=self._retry(),
             timeout=timeout or (settings.timeout.total_seconds() if settings.timeout else None),
             step_timeout=settings.step_timeout.total_seconds() if settings.step_timeout else None,
             metrics=self.project.settings.checks.metrics,
@@ -341,7 +349,7 @@ class Workspace:
                 history.mark_abandoned(all_running=True)
                 lake = self._remembered(history)
                 plan = (
-                    self._plan(lake, history, selection, exclude, env, full_refresh, restate)
+                    self._plan(lake, history, selection, exclude, env, full_refresh, restate, window)
                     if lake
                     else None
                 )
@@ -355,7 +363,7 @@ class Workspace:
                 with self._engine(read_only=False) as engine:
                     assert engine is not None
                     lake = LakeState.read(engine)
-                    plan = self._plan(lake, history, selection, exclude, env, full_refresh, restate)
+                    plan = self._plan(lake, history, selection, exclude, env, full_refresh, restate, window)
                     result = self._record(plan, history, words, engine, lake.env(env), job)
                     state = LakeState.read(engine)
                     stale = janitor.unused(state, superseded_only=True)
@@ -654,3 +662,328 @@ class Workspace:
         """Run the unit tests in tests/*.yml (by name, and/or of the selected models) in memory."""
         models = set(select(self.graph, selection, exclude)) if selection or exclude else None
         return run_unit_tests(self.project, select_tests(self.project, names, models))
+
+    # -- backfills ---------------------------------------------------------------------------------
+
+    def backfill(
+        self,
+        selection: Sequence[str] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        reprocess: str = "missing",
+        chunk: int | None = None,
+        env: str = "prod",
+        resume: int | None = None,
+        wait: float = 0.0,
+        listener: Listener | None = None,
+    ) -> BackfillResult:
+        """Build the selected time-range models for the intervals starting in [start, end), a
+        chunk of intervals per run, and keep each interval's outcome in the history: a backfill
+        that failed, was cancelled or died is resumed (``resume``: its id) where it stopped.
+
+        ``reprocess``: ``missing`` builds the intervals the lake has not recorded (the others are
+        listed as skipped), ``failed`` also those whose last backfill failed, ``all`` every one
+        again. ``chunk``: intervals per run (default 24 hours, 7 days or 1 month): a run commits
+        its chunk at once, so a failure costs one chunk and a crash loses none that finished.
+        Selected assets not built by time run once: those the time-range models read before the
+        first chunk, the others after every interval succeeded."""
+        from contextlib import ExitStack
+        from datetime import UTC
+
+        from gristmill.engines.base import Relation
+        from gristmill.errors import ConcurrentRunError
+        from gristmill.plan.intervals import Span, contiguous, floor, parse_moment, shift, utc
+        from gristmill.plan.planner import Step, time_partitioned
+        from gristmill.state.intervals import read_intervals
+
+        if reprocess not in ("missing", "failed", "all"):
+            raise ConfigError(
+                f'reprocess "{reprocess}" is not one of missing, failed, all',
+                hint="missing: intervals not built yet; failed: those too and the ones that failed "
+                "before; all: every interval again",
+            )
+        if chunk is not None and chunk < 1:
+            raise ConfigError(f"chunk {chunk}: a run builds at least one interval", hint="e.g. --chunk 7")
+        history = self._history()
+        try:
+            previous = None
+            if resume is not None:
+                listed = history.backfills(resume, 1)
+                if not listed:
+                    raise GristmillError(
+                        f"no backfill {resume} in this project's history",
+                        hint="`gristmill backfills` lists them",
+                    )
+                previous = listed[0]
+                words = previous.selection.split()
+                env = words[words.index("--env") + 1] if "--env" in words else "prod"
+                selection = [
+                    word
+                    for i, word in enumerate(words)
+                    if not word.startswith("--") and not (i and words[i - 1].startswith("--"))
+                ]
+                start, end = parse_moment(previous.start), parse_moment(previous.end)
+            elif start is None or end is None:
+                raise ConfigError(
+                    "a backfill needs the range of intervals to build",
+                    hint="e.g. --from 2024-01-01 --to 2024-03-31",
+                )
+            low, high = utc(start), utc(end)
+            if high <= low:
+                raise ConfigError(
+                    f"backfill range: the end ({high.isoformat()}) must be after the start "
+                    f"({low.isoformat()})"
+                )
+            plan = self.plan(selection, env=env)
+            steps = [s for s in plan.steps if time_partitioned(s.asset)]
+            if not steps:
+                chosen = ", ".join(s.name for s in plan.steps) or "no assets"
+                raise ConfigError(
+                    f"nothing to backfill: the selection ({chosen}) has no model built by time interval",
+                    hint="a backfill builds incremental models whose header has `time:` and `interval:`, "
+                    "e.g. -- kind: incremental / -- time: ordered_at / -- interval: day",
+                )
+            now = datetime.now(UTC)
+            units = {s.name: s.asset.model.interval for s in steps if s.asset.model is not None}
+
+            def intervals(step: Step) -> dict[str, Span]:
+                """The asset's intervals starting in the range, from its ``start`` on, and over now."""
+                model = step.asset.model
+                assert model is not None
+                unit = model.interval
+                at = floor(low, unit)
+                at = at if at >= low else shift(at, unit)
+                if model.start:
+                    try:
+                        at = max(at, floor(parse_moment(model.start), unit))
+                    except ValueError as err:
+                        raise ConfigError(f"start: {err}", location=model.file) from None
+                found: dict[str, Span] = {}
+                while at < high and shift(at, unit) <= now:
+                    found[at.isoformat()] = (at, shift(at, unit))
+                    at = shift(at, unit)
+                return found
+
+            keys = {s.name: intervals(s) for s in steps}
+            with self._engine(read_only=True) as engine:
+                built = {
+                    s.name: set(read_intervals(engine, s.physical))
+                    if engine is not None and engine.exists(Relation.of(s.physical))
+                    else set()
+                    for s in steps
+                }
+            status: dict[tuple[str, str], str] = {}
+            if previous is None:
+                failed_before: set[tuple[str, str]] = set()
+                if reprocess == "failed":
+                    latest: dict[tuple[str, str], str] = {}
+                    for old in sorted(history.backfills(limit=1_000_000), key=lambda r: r.backfill_id):
+                        for part in history.partitions(old.backfill_id):
+                            if part.status in ("success", "failed"):
+                                latest[(part.asset, part.partition)] = part.status
+                    failed_before = {key for key, last in latest.items() if last == "failed"}
+                for name, own in keys.items():
+                    for key, interval in own.items():
+                        again = (
+                            reprocess == "all" or interval not in built[name] or (name, key) in failed_before
+                        )
+                        status[(name, key)] = "pending" if again else "skipped"
+                if not status:
+                    raise ConfigError(
+                        f"nothing to backfill: no interval of {', '.join(keys)} starts between "
+                        f"{low.isoformat()} and {high.isoformat()} and is over",
+                        hint="intervals begin at a model's `start:`; the one still running is left to runs",
+                    )
+                words = [*selection]
+                words += ["--reprocess", reprocess] if reprocess != "missing" else []
+                words += ["--env", env] if env != "prod" else []
+                backfill_id = history.start_backfill(
+                    " ".join(words), low.isoformat(), high.isoformat(), list(status)
+                )
+                skipped: list[tuple[str, str, str, int | None, str | None]] = [
+                    (a, p, "skipped", None, None) for (a, p), s in status.items() if s == "skipped"
+                ]
+                if skipped:
+                    history.set_partitions(backfill_id, skipped)
+            else:
+                backfill_id = previous.backfill_id
+            # One process per backfill: its lock file is released by the OS if the process dies,
+            # which is how a listing tells a running backfill from an interrupted one.
+            lock = (
+                self._path(self.project.settings.storage.state).parent / "backfills" / f"{backfill_id}.lock"
+            )
+            held = ExitStack()
+            try:
+                held.enter_context(run_lock(lock))
+            except ConcurrentRunError:
+                raise GristmillError(
+                    f"backfill {backfill_id} is running in another process",
+                    hint="wait for it to end, or stop it (Ctrl-C) and resume it then",
+                ) from None
+            runs: list[RunResult] = []
+            with held:
+                try:
+                    if previous is not None:
+                        # What is left: intervals pending or failed, and any the lake no longer
+                        # has (a changed model builds a new version, empty until filled).
+                        again_rows: list[tuple[str, str, str, int | None, str | None]] = []
+                        for part in history.partitions(backfill_id):
+                            known = keys.get(part.asset, {}).get(part.partition)
+                            if known is None:
+                                continue
+                            state = part.status
+                            if state in ("pending", "failed") or known not in built[part.asset]:
+                                state = "pending"
+                                if part.status != "pending":
+                                    again_rows.append((part.asset, part.partition, state, None, None))
+                            status[(part.asset, part.partition)] = state
+                        if again_rows:
+                            history.set_partitions(backfill_id, again_rows)
+                        history.finish_backfill(backfill_id, "running")
+                    restating = reprocess != "missing" or previous is not None
+                    names = list(units)
+                    ancestors: dict[str, set[str]] = {}
+
+                    def upstream_of(name: str) -> set[str]:
+                        if name not in ancestors:
+                            found: set[str] = set()
+                            for parent in self.graph.assets[name].upstream:
+                                found |= {parent} | upstream_of(parent)
+                            ancestors[name] = found
+                        return ancestors[name]
+
+                    others = [s.name for s in plan.steps if s.name not in units]
+                    first = [n for n in others if any(n in upstream_of(p) for p in names)]
+                    last = [n for n in others if n not in first]
+                    # Another run (a schedule) may take the project between two chunks: wait for it
+                    # rather than abandon the backfill.
+                    between = max(wait, 600.0)
+
+                    def run(chosen: list[str], window: Span | None = None) -> RunResult:
+                        result = self.run(
+                            chosen,
+                            env=env,
+                            wait=between if runs else wait,
+                            listener=listener,
+                            window=window,
+                            restate=window if window is not None and restating else None,
+                            command=f"backfill {backfill_id}",
+                        )
+                        runs.append(result)
+                        return result
+
+                    def pending(name: str) -> list[Span]:
+                        """The asset's pending intervals; those reading an interval that failed
+                        upstream in this backfill fail without running."""
+                        broken = [
+                            (asset, keys[asset][key])
+                            for (asset, key), state in status.items()
+                            if state == "failed" and asset in upstream_of(name) and key in keys.get(asset, {})
+                        ]
+                        todo: list[Span] = []
+                        blocked: list[tuple[str, str, str, int | None, str | None]] = []
+                        for key, interval in keys[name].items():
+                            if status.get((name, key)) != "pending":
+                                continue
+                            cause = next(
+                                (a for a, (lo, hi) in broken if lo < interval[1] and interval[0] < hi), None
+                            )
+                            if cause is None:
+                                todo.append(interval)
+                            else:
+                                status[(name, key)] = "failed"
+                                blocked.append((name, key, "failed", None, f"not run: {cause} failed here"))
+                        if blocked:
+                            history.set_partitions(backfill_id, blocked)
+                        return todo
+
+                    outcome = "success"
+                    started = any(state == "pending" for state in status.values())
+                    if first and started:
+                        before = run(first)
+                        if not before.ok:  # the time-range models would read what did not load
+                            outcome = before.status
+                    queue = names if outcome == "success" else []
+                    while queue and outcome != "cancelled":
+                        name = queue.pop(0)
+                        todo = pending(name)
+                        # Neighbours of one unit with the same intervals to do share each chunk's run.
+                        group = [name]
+                        while queue and units[queue[0]] == units[name] and pending(queue[0]) == todo:
+                            group.append(queue.pop(0))
+                        size = chunk or {"hour": 24, "day": 7, "month": 1}[units[name]]
+                        pieces: list[list[Span]] = []
+                        for lo, hi in contiguous(todo):
+                            stretch = [i for i in todo if lo <= i[0] < hi]
+                            pieces += [stretch[k : k + size] for k in range(0, len(stretch), size)]
+                        for piece in pieces:
+                            result = run(group, (piece[0][0], piece[-1][1]))
+                            by_asset = {s.asset: s for s in result.steps}
+                            rows: list[tuple[str, str, str, int | None, str | None]] = []
+                            for asset in group:
+                                step = by_asset.get(asset)
+                                error: str | None = None
+                                if step is not None and step.status == "cancelled":
+                                    state = "pending"  # rolled back: left for the resume
+                                elif step is not None and step.status in ("success", "switched", "skipped"):
+                                    state = "success"
+                                else:
+                                    state = "failed"
+                                    error = (step.error or step.reason) if step is not None else "not run"
+                                for interval in piece:
+                                    key = interval[0].isoformat()
+                                    status[(asset, key)] = state
+                                    rows.append((asset, key, state, result.run_id, error))
+                            history.set_partitions(backfill_id, rows)
+                            if result.status == "cancelled":
+                                outcome = "cancelled"
+                                break
+                    if outcome == "success" and any(state == "failed" for state in status.values()):
+                        outcome = "failed"
+                    if outcome == "success" and last and (started or previous is not None):
+                        outcome = run(last).status
+                    history.finish_backfill(backfill_id, outcome)
+                    if outcome == "success":
+                        lock.unlink(missing_ok=True)
+                except BaseException:
+                    history.finish_backfill(backfill_id, "cancelled")
+                    raise
+            record = history.backfills(backfill_id, 1)[0]
+            return BackfillResult(record, history.partitions(backfill_id), runs)
+        finally:
+            history.close()
+
+    def backfills(self, backfill_id: int | None = None, *, limit: int = 20) -> list[BackfillResult]:
+        """Recent backfills, newest first, or one with its partitions. A backfill whose process died
+        shows as interrupted (it is resumed like a cancelled one)."""
+        from dataclasses import replace
+
+        from gristmill.errors import ConcurrentRunError
+
+        folder = self._path(self.project.settings.storage.state).parent / "backfills"
+        history = self._history()
+        try:
+            found = history.backfills(backfill_id, limit)
+            if backfill_id is not None and not found:
+                raise GristmillError(
+                    f"no backfill {backfill_id} in this project's history",
+                    hint="`gristmill backfills` lists them",
+                )
+            results: list[BackfillResult] = []
+            for record in found:
+                if record.status == "running":
+                    lock, alive = folder / f"{record.backfill_id}.lock", False
+                    if lock.exists():
+                        try:
+                            with run_lock(lock):
+                                pass
+                        except ConcurrentRunError:
+                            alive = True
+                    if not alive:
+                        record = replace(record, status="interrupted")
+                partitions = history.partitions(record.backfill_id) if backfill_id is not None else []
+                results.append(BackfillResult(record, partitions))
+            return results
+        finally:
+            history.close()

@@ -178,6 +178,7 @@ def run(
                     f"[yellow]retrying[/] {escape(event.asset)} in {event.delay:.1f}s "
                     f"(attempt {event.attempt} failed: {escape(event.error)})",
                     highlight=False,
+                    soft_wrap=True,
                 )
 
         result = workspace.run(
@@ -400,3 +401,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
+
+
+from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers its commands

@@ -72,6 +72,9 @@ class Step:
     """The physical table already has a version row (it is rebuilt or updated in place)."""
     restate: tuple[datetime, datetime] | None = None
     """A time-range model: process the intervals in [start, end) again."""
+    window: tuple[datetime, datetime] | None = None
+    """A time-range model: process only the pending intervals starting in [start, end) (a
+    backfill's chunk), none outside it."""
 
     @property
     def name(self) -> str:
@@ -180,11 +183,13 @@ def make_plan(
     analyser: Analyser = analyse,
     python_fingerprint: Callable[[Asset], str] | None = None,
     restate: tuple[datetime, datetime] | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> Plan:
     """``recorded`` is keyed by physical table; ``pointers`` maps each asset of the environment to
     the physical table it serves; ``baseline`` is what changes are described against where the
     environment has no model yet (prod's pointers, for a new dev environment);
-    ``existing_columns`` is keyed by physical table."""
+    ``existing_columns`` is keyed by physical table. ``window`` builds the selected time-range
+    models for the pending intervals in that range only, whatever else the plan would do."""
     compared = {**(baseline or {}), **pointers}
     chosen = set(selected)
     prints = _Fingerprints()
@@ -256,6 +261,12 @@ def make_plan(
             action = "build"
         else:
             restating = None
+        windowed = window if window and time_partitioned(asset) else None
+        if windowed:
+            if not restating:
+                span = f"window {windowed[0].isoformat()} to {windowed[1].isoformat()}"
+                reason = span if action != "build" else f"{reason}; {span}"
+            action = "build"
         steps.append(
             Step(
                 asset,
@@ -271,15 +282,30 @@ def make_plan(
                 analysis=analysis,
                 recorded=target in recorded,
                 restate=restating,
+                window=windowed,
             )
         )
-    if restate and not any(s.restate for s in steps):
+    if window and not any(s.window for s in steps):
+        raise SelectionError(
+            "nothing to backfill: a window applies to incremental models with a time column",
+            hint="select one, e.g. -s fct_sales (its header needs `time:` and `interval:`)",
+        )
+    if restate and not window and not any(s.restate for s in steps):
         raise SelectionError(
             "nothing to restate: --restate applies to built incremental models with a time column",
             hint="select one, e.g. -s fct_sales --restate 2024-01-01:2024-02-01",
         )
     removed = tuple(sorted(a for a in pointers if a not in graph.assets))
     return Plan(tuple(steps), env, removed)
+
+
+def time_partitioned(asset: Asset) -> bool:
+    """Whether the asset is built by time interval (``incremental`` with ``time``, or a ``fact``
+    with ``time`` and no key), so it can be built for a window of intervals."""
+    model = asset.model
+    if model is None or not model.time:
+        return False
+    return asset.kind == "incremental" or (asset.kind == "fact" and not model.key)
 
 
 def _carry(

@@ -4,7 +4,7 @@ the incremental cursor. Data, cursor and version commit together or not at all."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -50,8 +50,9 @@ def _col(name: str, table: str | None = None) -> exp.Column:
 class _Counted:
     """Counts rows and bytes as batches pass, and numbers rows in arrival order (``_gm_ord``)."""
 
-    def __init__(self, reader: pa.RecordBatchReader) -> None:
+    def __init__(self, reader: pa.RecordBatchReader, stopped: Callable[[], bool] = lambda: False) -> None:
         self.reader = reader
+        self.stopped = stopped
         self.rows = 0
         self.bytes = 0
         self.error: BaseException | None = None
@@ -66,6 +67,8 @@ class _Counted:
 
     def _numbered(self) -> Iterator[pa.RecordBatch]:
         for batch in self.reader:
+            if self.stopped():  # a timeout or a cancel: stop reading, the transaction rolls back
+                raise EngineError("interrupted: the step was stopped before it finished")
             ordinal = pa.array(np.arange(self.rows, self.rows + batch.num_rows, dtype=np.int64))
             self.rows += batch.num_rows
             self.bytes += batch.nbytes
@@ -133,7 +136,9 @@ def load_table(
             .as_py()
         )
     else:
-        counted = _Counted(source.read(asset.table, since))
+        counted = _Counted(
+            source.read(asset.table, since), lambda: bool(getattr(engine, "interrupted", False))
+        )
         if _streams_straight(spec, counted.schema):
             return _replace_straight(engine, Relation.of(asset.name), counted, result, None)
         try:

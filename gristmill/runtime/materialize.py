@@ -13,16 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.plan.contracts import compare
-from gristmill.plan.intervals import Span, complete, contiguous, parse_moment, pending, utc
+from gristmill.plan.intervals import Span, complete, contiguous, floor, parse_moment, pending, shift, utc
 from gristmill.project.specs import ModelSpec
 from gristmill.sql import dimensional, writes
 from gristmill.state.intervals import forget_intervals, read_intervals, record_intervals
+from gristmill.state.records import BackfillRecord, PartitionRecord
+
+if TYPE_CHECKING:
+    from gristmill.runtime.executor import RunResult
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,35 @@ class MaterializeResult:
     """Noteworthy changes to the table, e.g. a column added to an incremental table."""
 
 
+@dataclass
+class BackfillResult:
+    """A backfill: builds of time-range models a window of intervals at a time (see
+    ``Workspace.backfill``), and what became of each interval."""
+
+    record: BackfillRecord
+    """Its selection, range, status and partition counts by status."""
+    partitions: list[PartitionRecord] = field(default_factory=list)
+    """Each asset's intervals in the range, with the run that built each and its error."""
+    runs: list[RunResult] = field(default_factory=list)
+    """The runs it started this time, in order."""
+
+    @property
+    def backfill_id(self) -> int:
+        return self.record.backfill_id
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.record.partitions)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+
 def materialize(
     engine: Engine,
     model: ModelSpec,
@@ -46,13 +80,15 @@ def materialize(
     run_id: int,
     run_time: datetime,
     physical: Callable[[str], exp.Table],
+    window: Span | None = None,
 ) -> MaterializeResult:
     """Write ``query``'s rows into ``target`` as ``model``'s kind says.
 
     ``incremental`` builds on the rows ``target`` already holds; otherwise (or when ``target``
     does not exist yet) it is built from scratch, history and recorded intervals included.
     ``run_time`` is "now" for validity ranges and intervals; ``physical`` gives the table of an
-    asset (the dimensions a fact looks up)."""
+    asset (the dimensions a fact looks up); ``window`` limits a model built by time interval to
+    the pending intervals starting in that range (a backfill's chunk)."""
     build = _Build(
         engine,
         model,
@@ -62,6 +98,7 @@ def materialize(
         run_id,
         utc(run_time),
         physical,
+        window=None if window is None else (utc(window[0]), utc(window[1])),
     )
     kind = model.kind
     if kind == "view" and engine.SUPPORTS_VIEWS:
@@ -96,6 +133,7 @@ class _Build:
     run_id: int
     run_time: datetime
     physical: Callable[[str], exp.Table]
+    window: Span | None = None
     events: list[str] = field(default_factory=list)
     _staged: list[exp.Table] = field(default_factory=list)
 
@@ -225,7 +263,8 @@ class _Build:
 
     def by_time(self, query: exp.Query, *, after: Sequence[exp.Expr] = ()) -> MaterializeResult:
         """Delete and insert whole intervals: the missing ones (gaps included), the ``lookback``
-        ones before the newest, and the newest; record those that are over."""
+        ones before the newest, and the newest (with a window: the missing ones in it); record
+        those that are over."""
         model = self.model
         assert model.time is not None
         columns = self._columns(query)
@@ -236,8 +275,13 @@ class _Build:
         else:
             forget_intervals(self.engine, name)
             done = []
-        start = self._start(query, model.time, done)
-        todo = [] if start is None else pending(start, self.run_time, model.interval, done, model.lookback)
+        if self.window is not None:
+            todo = self._in_window(self.window, done)
+        else:
+            start = self._start(query, model.time, done)
+            todo = (
+                [] if start is None else pending(start, self.run_time, model.interval, done, model.lookback)
+            )
         ranges = contiguous(todo)
         if not self.incremental:
             rows = self.engine.create_table_as(
@@ -255,13 +299,39 @@ class _Build:
         record_intervals(self.engine, name, complete(todo, self.run_time), model.interval, self.run_id)
         return self._result(rows, todo)
 
+    def _in_window(self, window: Span, done: list[Span]) -> list[Span]:
+        """The intervals starting in ``window`` that are not built yet, from its start whether or
+        not rows exist before it, but never before ``start`` nor after the interval holding now:
+        an interval with no rows is processed (and recorded) like any other."""
+        unit = self.model.interval
+        low, high = window
+        first = floor(low, unit)
+        if first < low:
+            first = shift(first, unit)
+        if self.model.start:
+            first = max(first, floor(self._first(), unit))
+        last = floor(self.run_time, unit)
+        built = set(done)
+        todo: list[Span] = []
+        at = first
+        while at < high and at <= last:
+            following = shift(at, unit)
+            if (at, following) not in built:
+                todo.append((at, following))
+            at = following
+        return todo
+
+    def _first(self) -> datetime:
+        assert self.model.start is not None
+        try:
+            return parse_moment(self.model.start)
+        except ValueError as err:
+            raise self._error(f"start: {err}") from None
+
     def _start(self, query: exp.Query, time: str, done: list[Span]) -> datetime | None:
         """The first interval: ``start``, else the first recorded one, else the query's earliest row."""
         if self.model.start:
-            try:
-                return parse_moment(self.model.start)
-            except ValueError as err:
-                raise self._error(f"start: {err}") from None
+            return self._first()
         if done:
             return done[0][0]
         earliest = exp.select(exp.alias_(exp.Min(this=exp.column(time, quoted=True)), "earliest")).from_(

@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gristmill.errors import GristmillError, Terminal, Transient
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,20 @@ class Retry:
         so retries of many tasks that failed together do not arrive together."""
         ceiling = min(self.max_delay, self.delay * 2 ** (failed_attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
+
+
+def retrying(call: Callable[[], _T], retry: Retry) -> _T:
+    """``call()``, again after a transient failure, as a step would be (for work outside steps,
+    such as reading a source's schema while planning)."""
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except Exception as err:
+            if not isinstance(err, Transient) or attempt > retry.attempts:
+                raise
+            time.sleep(retry.wait(attempt))
+            attempt += 1
 
 
 class StepTimeout(GristmillError, Transient):

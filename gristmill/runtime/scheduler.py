@@ -393,10 +393,11 @@ class Scheduler:
 
     def _recover(self) -> None:
         """After a crash: runs whose process died are failed; their ticks run again."""
+        unfinished = self._history.unfinished_ticks()  # before mark_abandoned marks their ticks failed
         abandoned = self._history.mark_abandoned()
         if abandoned:
             log.warning("%d run(s) left running by a dead process marked failed", abandoned)
-        for tick in self._history.unfinished_ticks():
+        for tick in unfinished:
             if tick.schedule not in self.settings.schedules:
                 continue
             run = self._history.run(tick.run_id) if tick.run_id else None

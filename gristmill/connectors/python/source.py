@@ -32,7 +32,7 @@ from gristmill.connectors.arrowbatches import (
 from gristmill.connectors.base import parse_options
 from gristmill.connectors.python import SourceFunction, marked
 from gristmill.connectors.python.config import PythonSourceOptions, PythonTableOptions
-from gristmill.errors import ConfigError, GristmillError, SourceError
+from gristmill.errors import ConfigError, GristmillError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 
 _loads = itertools.count()
@@ -242,7 +242,9 @@ class Source:
         ]
         at = f" at {self._display(theirs[-1][0].resolve())}:{theirs[-1][1]}" if theirs else ""
         message = f"{err.msg} (line {err.lineno})" if isinstance(err, SyntaxError) and not theirs else err
-        return SourceError(redact(f"{doing}{at}: {type(err).__name__}: {message}"))
+        # A dropped connection or a timeout may pass on the next attempt: the runner retries those.
+        kind = TransientSourceError if isinstance(err, ConnectionError | TimeoutError) else SourceError
+        return kind(redact(f"{doing}{at}: {type(err).__name__}: {message}"))
 
 
 class _Stream:

@@ -135,6 +135,10 @@ class DuckDBEngine:
         self._interrupted = True
         self._con.interrupt()
 
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
     def _check_interrupted(self) -> None:
         if self._interrupted:
             raise EngineError("interrupted: the step was stopped before it finished")

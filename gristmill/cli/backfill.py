@@ -1,0 +1,281 @@
+"""``gristmill backfill`` and ``gristmill backfills``: build time-range models over a range of
+intervals, a chunk of intervals per run, resumably; and show what each backfill did, interval by
+interval (grouped into ranges, as a backfill covers thousands of hours)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from gristmill.cli.app import EnvOpt, ProjectOpt, SelectOpt, _warn, _workspace, app, console
+from gristmill.cli.render import STATUS_STYLE
+from gristmill.errors import ConfigError
+from gristmill.state.records import BackfillRecord, PartitionRecord
+
+if TYPE_CHECKING:
+    from gristmill.plan.planner import Plan
+    from gristmill.runtime.events import Event
+    from gristmill.runtime.executor import StepResult
+
+PARTITION_STYLE = {**STATUS_STYLE, "pending": "yellow", "interrupted": "magenta"}
+ORDER = ("success", "skipped", "failed", "pending")
+
+
+def _moment(option: str, text: str, *, end: bool = False) -> datetime:
+    """An ISO date or timestamp in UTC. A date given as the end includes that day: ``--to
+    2024-03-31`` ends at April 1st, 00:00; a timestamp is the (excluded) end itself."""
+    from gristmill.plan.intervals import parse_moment
+
+    try:
+        moment = parse_moment(text)
+    except ValueError as err:
+        raise ConfigError(f"{option}: {err}", hint="e.g. --from 2024-01-01 --to 2024-03-31") from None
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return moment
+    return moment + timedelta(days=1) if end else moment
+
+
+def _label(moment: datetime, unit: str) -> str:
+    return moment.strftime({"hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d", "month": "%Y-%m"}[unit])
+
+
+def _windows(plan: Plan) -> list[tuple[str, str]]:
+    """The (asset, "N days: first..last") a run of a backfill builds, from its plan."""
+    from gristmill.plan.intervals import describe, shift
+
+    found: list[tuple[str, str]] = []
+    for step in plan.steps:
+        if step.window is None or step.asset.model is None:
+            continue
+        unit = step.asset.model.interval
+        at, intervals = step.window[0], []
+        while at < step.window[1]:
+            intervals.append((at, shift(at, unit)))
+            at = shift(at, unit)
+        found.append((step.name, describe(intervals, unit)))
+    return found
+
+
+@app.command()
+def backfill(
+    project: ProjectOpt = Path("."),
+    select: SelectOpt = [],  # noqa: B006 - typer reads defaults, never mutates them
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First day (or timestamp) to build, e.g. 2024-01-01.")
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Last day to build, included (a timestamp is excluded); default: up to now.",
+        ),
+    ] = None,
+    reprocess: Annotated[
+        str,
+        typer.Option(
+            help="missing: intervals not built yet; failed: also those that failed in earlier "
+            "backfills; all: every interval again (restated)."
+        ),
+    ] = "missing",
+    chunk: Annotated[
+        int | None,
+        typer.Option(help="Intervals per run (default: 24 hours, 7 days or 1 month).", min=1),
+    ] = None,
+    env: EnvOpt = "prod",
+    resume: Annotated[
+        int | None,
+        typer.Option(help="Continue this backfill: its pending and failed intervals (see `backfills`)."),
+    ] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait if another run holds the project.")] = 0.0,
+) -> None:
+    """Build the selected time-range models (incremental with time: and interval:) for a range of
+    intervals, a chunk per run. Every interval's outcome is kept: a failed, cancelled or killed
+    backfill is resumed with --resume ID. Exits 1 when an interval failed."""
+    from gristmill.runtime.events import RunFinished, RunStarted
+
+    if resume is None and from_ is None:
+        raise ConfigError(
+            "a backfill needs --from (and usually --to), or --resume ID",
+            hint="e.g. gristmill backfill -s fct_events --from 2024-01-01 --to 2024-03-31",
+        )
+    if resume is not None and (from_ or to or select):
+        raise ConfigError(
+            "--resume continues a backfill with its own selection and range",
+            hint=f"drop -s/--from/--to, or start a new backfill without --resume {resume}",
+        )
+    start = _moment("--from", from_) if from_ else None
+    end = _moment("--to", to, end=True) if to else datetime.now(UTC) if start else None
+    workspace = _workspace(project)
+    _warn(workspace.graph.warnings)
+    plans: dict[int, list[tuple[str, str]]] = {}
+    assets: dict[int, list[str]] = {}
+
+    def listen(event: Event) -> None:
+        if isinstance(event, RunStarted):
+            plans[event.run_id] = _windows(event.plan)
+            assets[event.run_id] = [s.name for s in event.plan.steps if s.action == "build"]
+        elif isinstance(event, RunFinished):
+            _chunk_line(event.result.run_id, event.status, plans, assets, event.result.steps)
+
+    result = workspace.backfill(
+        select,
+        start,
+        end,
+        reprocess=reprocess,
+        chunk=chunk,
+        env=env,
+        resume=resume,
+        wait=wait,
+        listener=listen,
+    )
+    counts = result.counts
+    parts = [f"{counts[s]} {'built' if s == 'success' else s}" for s in ORDER if counts.get(s)]
+    parts += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in ORDER]
+    runs = len(result.runs)
+    line = (
+        f"Backfill {result.backfill_id} {result.status}: "
+        + (", ".join(parts) or "no intervals")
+        + f" in {runs} run{'s' * (runs != 1)}"
+    )
+    if not result.runs and result.ok:
+        line += " (nothing to do: every interval is built; --reprocess all builds them again)"
+    console.print(Text(line, style="bold green" if result.ok else "bold red"))
+    if not result.ok:
+        console.print(
+            f"[dim]details: gristmill backfills {result.backfill_id}; "
+            f"{'fix the cause, then ' if result.status == 'failed' else ''}"
+            f"resume: gristmill backfill --resume {result.backfill_id}[/]"
+        )
+        raise typer.Exit(130 if result.status == "cancelled" else 1)
+
+
+def _chunk_line(
+    run_id: int,
+    status: str,
+    plans: dict[int, list[tuple[str, str]]],
+    assets: dict[int, list[str]],
+    steps: Sequence[StepResult],
+) -> None:
+    style = STATUS_STYLE.get(status, "")
+    windows = plans.get(run_id, [])
+    if windows:
+        spans = sorted({w for _, w in windows})
+        what = f"{', '.join(dict.fromkeys(a for a, _ in windows))}  {'; '.join(spans)}"
+    else:
+        what = ", ".join(assets.get(run_id, [])) or "nothing to build"
+    console.print(f"  run {run_id:<5} {escape(what)}  [{style}]{status}[/]", highlight=False)
+    for step in steps:
+        if step.error and step.status != "success":
+            first = step.error.splitlines()[0]
+            console.print(f"    [red]{escape(step.asset)}: {escape(first[:200])}[/]", highlight=False)
+
+
+@app.command()
+def backfills(
+    backfill_id: Annotated[int | None, typer.Argument(help="Show this backfill's intervals.")] = None,
+    project: ProjectOpt = Path("."),
+    limit: Annotated[int, typer.Option(help="How many recent backfills to list.")] = 20,
+) -> None:
+    """List recent backfills, or the intervals of one: each asset's runs of intervals with the same
+    status, the run that built them and the error of those that failed."""
+    found = _workspace(project).backfills(backfill_id, limit=limit)
+    if backfill_id is None:
+        if not found:
+            console.print("No backfills yet: gristmill backfill -s MODEL --from DATE --to DATE")
+            return
+        console.print(backfills_table([b.record for b in found]))
+        return
+    record = found[0].record
+    console.print(
+        f"Backfill {record.backfill_id}  [bold]{escape(record.selection or '(all)')}[/]  "
+        f"{_range(record)}  [{PARTITION_STYLE.get(record.status, '')}]{record.status}[/]  "
+        f"[dim]created {record.created_at.replace('T', ' ')[:19]}[/]",
+        highlight=False,
+    )
+    console.print(partitions_table(found[0].partitions))
+
+
+def backfills_table(records: Sequence[BackfillRecord]) -> Table:
+    table = Table(show_edge=False)
+    for column in ("id", "selection", "range", "status", "intervals", "created"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for record in records:
+        table.add_row(
+            str(record.backfill_id),
+            record.selection or "(all)",
+            _range(record),
+            Text(record.status, style=PARTITION_STYLE.get(record.status, "")),
+            _counts(record.partitions),
+            record.created_at.replace("T", " ")[:19],
+        )
+    return table
+
+
+def _counts(counts: dict[str, int]) -> Text:
+    text = Text()
+    for status in [*ORDER, *sorted(set(counts) - set(ORDER))]:
+        if counts.get(status):
+            if text:
+                text.append(", ")
+            text.append(f"{counts[status]} {status}", style=PARTITION_STYLE.get(status, ""))
+    return text
+
+
+def _range(record: BackfillRecord) -> str:
+    start, end = datetime.fromisoformat(record.start), datetime.fromisoformat(record.end)
+    if start.time() == end.time() == datetime.min.time():
+        return f"{start:%Y-%m-%d}..{end - timedelta(days=1):%Y-%m-%d}"
+    return f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"
+
+
+def partitions_table(partitions: Sequence[PartitionRecord]) -> Table:
+    """One row per stretch of neighbouring intervals of an asset with the same status and error."""
+    table = Table(show_edge=False)
+    for column in ("asset", "intervals", "count", "status", "run", "error"):
+        table.add_column(column, justify="right" if column in ("count", "run") else "left")
+    for asset, group in _stretches(partitions):
+        unit = _unit([p for p in partitions if p.asset == asset])
+        first, last = group[0], group[-1]
+        span = _label(datetime.fromisoformat(first.partition), unit)
+        if last is not first:
+            span += f"..{_label(datetime.fromisoformat(last.partition), unit)}"
+        runs = sorted({p.run_id for p in group if p.run_id is not None})
+        table.add_row(
+            asset,
+            span,
+            str(len(group)),
+            Text(first.status, style=PARTITION_STYLE.get(first.status, "")),
+            "" if not runs else str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}",
+            (first.error or "").splitlines()[0][:120] if first.error else "",
+        )
+    return table
+
+
+def _stretches(partitions: Sequence[PartitionRecord]) -> list[tuple[str, list[PartitionRecord]]]:
+    stretches: list[tuple[str, list[PartitionRecord]]] = []
+    for part in sorted(partitions, key=lambda p: (p.asset, p.partition)):
+        if stretches:
+            asset, group = stretches[-1]
+            if asset == part.asset and (group[-1].status, group[-1].error) == (part.status, part.error):
+                group.append(part)
+                continue
+        stretches.append((part.asset, [part]))
+    return stretches
+
+
+def _unit(partitions: Sequence[PartitionRecord]) -> str:
+    """The interval unit of an asset's partitions, from their spacing (one alone: by its time)."""
+    starts = [datetime.fromisoformat(p.partition) for p in partitions[:2]]
+    if len(starts) == 2:
+        gap = starts[1] - starts[0]
+        return "hour" if gap <= timedelta(hours=1) else "day" if gap <= timedelta(days=1) else "month"
+    return "day" if starts and starts[0].time() == datetime.min.time() else "hour"
