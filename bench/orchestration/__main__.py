@@ -1,0 +1,3 @@
+from bench.orchestration.run import main
+
+main()
