@@ -408,7 +408,8 @@ class Scheduler:
                 if run.status != "failed" or "died" not in json.dumps(run.summary):
                     continue
             self._history.update_tick(tick.schedule, tick.tick_at, "claimed", note="resumed after a restart")
-            self._queue_launch(tick.schedule, tick.tick_at, "resumed after a restart")
+            fresh = self.settings.schedules[tick.schedule].freshness is not None
+            self._queue_launch(tick.schedule, tick.tick_at, "resumed after a restart", upstream=fresh)
 
     def _alert_freshness(self, asset: str, age: float, limit: float) -> None:
         if not self.settings.alerts:
