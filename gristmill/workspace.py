@@ -684,10 +684,12 @@ class Workspace:
 
         ``reprocess``: ``missing`` builds the intervals the lake has not recorded (the others are
         listed as skipped), ``failed`` also those whose last backfill failed, ``all`` every one
-        again. ``chunk``: intervals per run (default 24 hours, 7 days or 1 month): a run commits
-        its chunk at once, so a failure costs one chunk and a crash loses none that finished.
-        Selected assets not built by time run once: those the time-range models read before the
-        first chunk, the others after every interval succeeded."""
+        again. ``chunk``: intervals per run (default 24 hours, 7 days or 1 month; a resume keeps
+        the backfill's): a run commits its chunk at once, so a failure costs one chunk and a crash
+        loses none that finished.
+        Selected assets the time-range models read run with each chunk (skipped while unchanged),
+        so the chunks are planned as that selection is; the other selected assets run once, after
+        every interval succeeded."""
         from contextlib import ExitStack
         from datetime import UTC
 
@@ -718,6 +720,8 @@ class Workspace:
                 previous = listed[0]
                 words = previous.selection.split()
                 env = words[words.index("--env") + 1] if "--env" in words else "prod"
+                if chunk is None and "--chunk" in words:
+                    chunk = int(words[words.index("--chunk") + 1])
                 selection = [
                     word
                     for i, word in enumerate(words)
@@ -735,15 +739,16 @@ class Workspace:
                     f"backfill range: the end ({high.isoformat()}) must be after the start "
                     f"({low.isoformat()})"
                 )
-            plan = self.plan(selection, env=env)
-            steps = [s for s in plan.steps if time_partitioned(s.asset)]
-            if not steps:
-                chosen = ", ".join(s.name for s in plan.steps) or "no assets"
+            chosen = select(self.graph, selection)
+            if not any(time_partitioned(self.graph.assets[name]) for name in chosen):
                 raise ConfigError(
-                    f"nothing to backfill: the selection ({chosen}) has no model built by time interval",
+                    f"nothing to backfill: the selection ({', '.join(chosen) or 'no assets'}) has no "
+                    "model built by time interval",
                     hint="a backfill builds incremental models whose header has `time:` and `interval:`, "
                     "e.g. -- kind: incremental / -- time: ordered_at / -- interval: day",
                 )
+            plan = self.plan(selection, env=env)
+            steps = [s for s in plan.steps if time_partitioned(s.asset)]
             now = datetime.now(UTC)
             units = {s.name: s.asset.model.interval for s in steps if s.asset.model is not None}
 
@@ -797,6 +802,7 @@ class Workspace:
                     )
                 words = [*selection]
                 words += ["--reprocess", reprocess] if reprocess != "missing" else []
+                words += ["--chunk", str(chunk)] if chunk else []
                 words += ["--env", env] if env != "prod" else []
                 backfill_id = history.start_backfill(
                     " ".join(words), low.isoformat(), high.isoformat(), list(status)
@@ -854,11 +860,24 @@ class Workspace:
                         return ancestors[name]
 
                     others = [s.name for s in plan.steps if s.name not in units]
-                    first = [n for n in others if any(n in upstream_of(p) for p in names)]
-                    last = [n for n in others if n not in first]
+                    feeding = [n for n in others if any(n in upstream_of(p) for p in names)]
+                    last = [n for n in others if n not in feeding]
                     # Another run (a schedule) may take the project between two chunks: wait for it
                     # rather than abandon the backfill.
                     between = max(wait, 600.0)
+
+                    stops: list[str] = []
+
+                    def watch(coordinator: Runner) -> None:
+                        """Note a cancellation (Ctrl-C, `gristmill cancel`): a run whose steps end
+                        well before they notice it still succeeds, yet the backfill stops after it."""
+                        cancel = coordinator.cancel
+
+                        def noted(reason: str = "cancelled") -> None:
+                            stops.append(reason)
+                            cancel(reason)
+
+                        coordinator.cancel = noted  # type: ignore[method-assign]
 
                     def run(chosen: list[str], window: Span | None = None) -> RunResult:
                         result = self.run(
@@ -869,6 +888,7 @@ class Workspace:
                             window=window,
                             restate=window if window is not None and restating else None,
                             command=f"backfill {backfill_id}",
+                            runner=watch,
                         )
                         runs.append(result)
                         return result
@@ -900,12 +920,8 @@ class Workspace:
 
                     outcome = "success"
                     started = any(state == "pending" for state in status.values())
-                    if first and started:
-                        before = run(first)
-                        if not before.ok:  # the time-range models would read what did not load
-                            outcome = before.status
-                    queue = names if outcome == "success" else []
-                    while queue and outcome != "cancelled":
+                    queue = names
+                    while queue and outcome == "success":
                         name = queue.pop(0)
                         todo = pending(name)
                         # Neighbours of one unit with the same intervals to do share each chunk's run.
@@ -917,8 +933,9 @@ class Workspace:
                         for lo, hi in contiguous(todo):
                             stretch = [i for i in todo if lo <= i[0] < hi]
                             pieces += [stretch[k : k + size] for k in range(0, len(stretch), size)]
+                        upstream = [n for n in feeding if any(n in upstream_of(g) for g in group)]
                         for piece in pieces:
-                            result = run(group, (piece[0][0], piece[-1][1]))
+                            result = run([*upstream, *group], (piece[0][0], piece[-1][1]))
                             by_asset = {s.asset: s for s in result.steps}
                             rows: list[tuple[str, str, str, int | None, str | None]] = []
                             for asset in group:
@@ -936,18 +953,36 @@ class Workspace:
                                     status[(asset, key)] = state
                                     rows.append((asset, key, state, result.run_id, error))
                             history.set_partitions(backfill_id, rows)
-                            if result.status == "cancelled":
+                            unloaded = [
+                                n
+                                for n in upstream
+                                if by_asset.get(n) is None
+                                or by_asset[n].status not in ("success", "switched", "skipped")
+                            ]
+                            if result.status == "cancelled" or stops:
                                 outcome = "cancelled"
+                                break
+                            if unloaded:  # what the models read did not build: later chunks would fail alike
+                                outcome = "failed"
                                 break
                     if outcome == "success" and any(state == "failed" for state in status.values()):
                         outcome = "failed"
                     if outcome == "success" and last and (started or previous is not None):
-                        outcome = run(last).status
+                        final = run(last)
+                        outcome = "cancelled" if stops else final.status
                     history.finish_backfill(backfill_id, outcome)
                     if outcome == "success":
                         lock.unlink(missing_ok=True)
-                except BaseException:
+                except BaseException as err:
                     history.finish_backfill(backfill_id, "cancelled")
+                    # DuckDB reports Ctrl-C during a call (opening the lake) as an error of its own.
+                    cause: BaseException | None = err
+                    for _ in range(8):
+                        if cause is None or isinstance(cause, KeyboardInterrupt):
+                            break
+                        cause = cause.__cause__ or cause.__context__
+                    if isinstance(cause, KeyboardInterrupt) and cause is not err:
+                        raise KeyboardInterrupt from err
                     raise
             record = history.backfills(backfill_id, 1)[0]
             return BackfillResult(record, history.partitions(backfill_id), runs)

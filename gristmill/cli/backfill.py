@@ -4,7 +4,7 @@ interval (grouped into ranges, as a backfill covers thousands of hours)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -118,25 +118,33 @@ def backfill(
     _warn(workspace.graph.warnings)
     plans: dict[int, list[tuple[str, str]]] = {}
     assets: dict[int, list[str]] = {}
+    started: list[str] = []
 
     def listen(event: Event) -> None:
         if isinstance(event, RunStarted):
+            started.append(event.command.removeprefix("backfill "))
             plans[event.run_id] = _windows(event.plan)
             assets[event.run_id] = [s.name for s in event.plan.steps if s.action == "build"]
         elif isinstance(event, RunFinished):
             _chunk_line(event.result.run_id, event.status, plans, assets, event.result.steps)
 
-    result = workspace.backfill(
-        select,
-        start,
-        end,
-        reprocess=reprocess,
-        chunk=chunk,
-        env=env,
-        resume=resume,
-        wait=wait,
-        listener=listen,
-    )
+    try:
+        result = workspace.backfill(
+            select,
+            start,
+            end,
+            reprocess=reprocess,
+            chunk=chunk,
+            env=env,
+            resume=resume,
+            wait=wait,
+            listener=listen,
+        )
+    except KeyboardInterrupt:
+        if started:
+            console.print(f"[bold red]Backfill {started[-1]} cancelled[/]: the run in progress rolled back")
+            console.print(f"[dim]resume: gristmill backfill --resume {started[-1]}[/]")
+        raise typer.Exit(130) from None
     counts = result.counts
     parts = [f"{counts[s]} {'built' if s == 'success' else s}" for s in ORDER if counts.get(s)]
     parts += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in ORDER]
@@ -187,7 +195,8 @@ def backfills(
 ) -> None:
     """List recent backfills, or the intervals of one: each asset's runs of intervals with the same
     status, the run that built them and the error of those that failed."""
-    found = _workspace(project).backfills(backfill_id, limit=limit)
+    workspace = _workspace(project)
+    found = workspace.backfills(backfill_id, limit=limit)
     if backfill_id is None:
         if not found:
             console.print("No backfills yet: gristmill backfill -s MODEL --from DATE --to DATE")
@@ -201,7 +210,8 @@ def backfills(
         f"[dim]created {record.created_at.replace('T', ' ')[:19]}[/]",
         highlight=False,
     )
-    console.print(partitions_table(found[0].partitions))
+    units = {name: a.model.interval for name, a in workspace.graph.assets.items() if a.model is not None}
+    console.print(partitions_table(found[0].partitions, units))
 
 
 def backfills_table(records: Sequence[BackfillRecord]) -> Table:
@@ -237,13 +247,21 @@ def _range(record: BackfillRecord) -> str:
     return f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"
 
 
-def partitions_table(partitions: Sequence[PartitionRecord]) -> Table:
-    """One row per stretch of neighbouring intervals of an asset with the same status and error."""
+def partitions_table(partitions: Sequence[PartitionRecord], units: Mapping[str, str] | None = None) -> Table:
+    """One row per stretch of neighbouring intervals of an asset with the same status and error;
+    ``units`` (asset -> hour, day or month) labels them, else their spacing does."""
     table = Table(show_edge=False)
-    for column in ("asset", "intervals", "count", "status", "run", "error"):
-        table.add_column(column, justify="right" if column in ("count", "run") else "left")
+    for column in ("asset", "intervals", "count", "status", "run"):
+        table.add_column(column, justify="right" if column in ("count", "run") else "left", no_wrap=True)
+    table.add_column("error", overflow="ellipsis", max_width=100)
+    by_asset: dict[str, list[PartitionRecord]] = {}
+    for part in partitions:
+        by_asset.setdefault(part.asset, []).append(part)
+    labels = {
+        a: (units or {}).get(a) or _unit(sorted(p, key=lambda r: r.partition)) for a, p in by_asset.items()
+    }
     for asset, group in _stretches(partitions):
-        unit = _unit([p for p in partitions if p.asset == asset])
+        unit = labels[asset]
         first, last = group[0], group[-1]
         span = _label(datetime.fromisoformat(first.partition), unit)
         if last is not first:
@@ -255,7 +273,7 @@ def partitions_table(partitions: Sequence[PartitionRecord]) -> Table:
             str(len(group)),
             Text(first.status, style=PARTITION_STYLE.get(first.status, "")),
             "" if not runs else str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}",
-            (first.error or "").splitlines()[0][:120] if first.error else "",
+            Text(first.error.splitlines()[0], no_wrap=True, overflow="ellipsis") if first.error else "",
         )
     return table
 
