@@ -32,10 +32,10 @@ from gristmill.plan.planner import view_schema
 from gristmill.project import Project, load_project
 from gristmill.project.specs import ModelSpec
 from gristmill.runtime import RunResult, execute, run_lock
+from gristmill.runtime.backfill import BackfillResult
 from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
-from gristmill.runtime.materialize import BackfillResult
 from gristmill.runtime.runner import Retry, Runner, retrying
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse

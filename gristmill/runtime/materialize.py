@@ -24,10 +24,9 @@ from gristmill.plan.intervals import Span, complete, contiguous, floor, parse_mo
 from gristmill.project.specs import ModelSpec
 from gristmill.sql import dimensional, writes
 from gristmill.state.intervals import forget_intervals, read_intervals, record_intervals
-from gristmill.state.records import BackfillRecord, PartitionRecord
 
 if TYPE_CHECKING:
-    from gristmill.runtime.executor import RunResult
+    pass
 
 
 @dataclass(frozen=True)
@@ -39,35 +38,6 @@ class MaterializeResult:
     """``incremental`` by time (and a ``fact`` with ``time``): the intervals processed, in order."""
     events: list[str] = field(default_factory=list)
     """Noteworthy changes to the table, e.g. a column added to an incremental table."""
-
-
-@dataclass
-class BackfillResult:
-    """A backfill: builds of time-range models a window of intervals at a time (see
-    ``Workspace.backfill``), and what became of each interval."""
-
-    record: BackfillRecord
-    """Its selection, range, status and partition counts by status."""
-    partitions: list[PartitionRecord] = field(default_factory=list)
-    """Each asset's intervals in the range, with the run that built each and its error."""
-    runs: list[RunResult] = field(default_factory=list)
-    """The runs it started this time, in order."""
-
-    @property
-    def backfill_id(self) -> int:
-        return self.record.backfill_id
-
-    @property
-    def status(self) -> str:
-        return self.record.status
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return dict(self.record.partitions)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success"
 
 
 def materialize(
