@@ -387,7 +387,9 @@ class Workspace:
         job: _Job,
     ) -> RunResult:
         run_id = history.start_run(job.command, " ".join(words))
-        previous = {asset: status for asset, (_, status, _) in history.last_build().items()}
+        alerting = bool(self.project.settings.alerts)
+        # Recoveries are judged against each asset's status before this run.
+        previous = {a: status for a, (_, status, _) in history.last_build().items()} if alerting else {}
         lineage = None
         if self.project.settings.lineage.openlineage:
             from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
@@ -411,7 +413,7 @@ class Workspace:
             if lineage is not None:
                 lineage.close()
         history.finish_run(run_id, result.status, result.seconds, result.summary())
-        if self.project.settings.alerts:
+        if alerting:
             from gristmill.runtime.alerts import Notifier, run_alerts
 
             alerts = run_alerts(self.project.settings.name, result, previous, plan.env)

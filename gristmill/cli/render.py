@@ -331,11 +331,13 @@ def steps_table(steps: list[StepRecord]) -> Table:
     table = Table(show_edge=False)
     for column in ("asset", "kind", "status", "rows", "seconds", "why / error"):
         table.add_column(column)
+    retried = {s.asset for s in steps if s.attempt > 1}  # its attempts are told apart
     for step in steps:
+        attempt = f" (attempt {step.attempt})" if step.asset in retried else ""
         table.add_row(
             step.asset,
             step.kind,
-            Text(step.status, style=STATUS_STYLE.get(step.status, "")),
+            Text(step.status + attempt, style=STATUS_STYLE.get(step.status, "")),
             "" if step.rows is None else f"{step.rows:,}",
             "" if step.seconds is None else f"{step.seconds:.2f}",
             step.error or step.reason,

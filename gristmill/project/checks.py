@@ -22,13 +22,14 @@ See docs/checks.md for what each one counts.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from gristmill._util.durations import parse_duration
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError
 from gristmill.project.specs import CheckSpec
@@ -111,21 +112,6 @@ ANOMALY_METRICS = {
 }
 """What an anomaly check may judge, and the stored metric it reads."""
 _PER_COLUMN = ("null_rate", "distinct_ratio", "min", "max")
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$")
-_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: Any) -> timedelta | None:
-    """``30m``, ``2h``, ``1d``, ``45s`` (or a number of seconds) as a timedelta; None when unreadable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return timedelta(seconds=value) if value > 0 else None
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if not match or float(match.group(1)) <= 0:
-        return None
-    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
 
 
 def parse_condition(sql: str) -> exp.Expr:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gristmill._util.durations import parse_duration
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.settings import ProjectSettings
@@ -179,21 +180,17 @@ class _LoadDecl(BaseModel):
     max_depth: int | None = Field(default=None, ge=0)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$")
-_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
 def _lag(value: str | float | None, where: str) -> timedelta | float | None:
     if value is None or isinstance(value, int | float):
         return value
-    match = _DURATION.match(value)
-    if not match:
+    lag = parse_duration(value)
+    if lag is None:
         raise ConfigError(
             f'lag "{value}" is neither a number nor a duration',
             location=where,
             hint="write e.g. 5m, 2h, 1d, 30s, or a number for numeric cursors",
         )
-    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+    return lag
 
 
 def _load_spec(envelope: _SourceEnvelope, options: Any, file: str, line: int) -> LoadSpec:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from gristmill._util.dag import topological_order
 from gristmill.errors import GristmillError, Terminal, Transient
 
 _T = TypeVar("_T")
@@ -372,22 +373,12 @@ def _prepare(tasks: Sequence[Task]) -> _Plan:
                 graph.waiting_on[task.name] += 1
     # Longest path to the end first: the critical path decides when the run ends.
     depth: dict[str, int] = {}
-    for name in reversed(_order(graph)):
+    dependencies = {t.name: [p for p in t.upstream if p in by_name] for t in tasks}
+    for name in reversed(topological_order(dependencies)):
         depth[name] = 1 + max((depth[c] for c in graph.children[name]), default=0)
     order = sorted(by_name, key=lambda n: (-depth[n], n))
     graph.rank = {name: index for index, name in enumerate(order)}
     return graph
-
-
-def _order(graph: _Plan) -> list[str]:
-    waiting = dict(graph.waiting_on)
-    order = [n for n, c in waiting.items() if c == 0]
-    for name in order:
-        for child in graph.children[name]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                order.append(child)
-    return order
 
 
 def _seconds(value: float | None) -> str:

@@ -486,30 +486,18 @@ class SQLiteHistory:
             where.append("started_at >= ?")
             args.append(since)
         rows = self._db.execute(
-            "SELECT run_id, command, selection, status, started_at, finished_at, seconds, summary FROM runs"
-            f" WHERE {' AND '.join(where)} ORDER BY run_id DESC LIMIT ?",
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)} ORDER BY run_id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
-        return [
-            RunRecord(
-                run_id, command, selection, status, started, finished, seconds, json.loads(summary or "{}")
-            )
-            for run_id, command, selection, status, started, finished, seconds, summary in rows
-        ]
+        return [_run_record(row) for row in rows]
 
     @_locked
     def run(self, run_id: int) -> RunRecord | None:
         row = self._db.execute(
-            "SELECT run_id, command, selection, status, started_at, finished_at, seconds, summary FROM runs"
-            " WHERE run_id = ?",
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?",
             (run_id,),
         ).fetchone()
-        if row is None:
-            return None
-        run_id_, command, selection, status, started, finished, seconds, summary = row
-        return RunRecord(
-            run_id_, command, selection, status, started, finished, seconds, json.loads(summary or "{}")
-        )
+        return None if row is None else _run_record(row)
 
     @_locked
     def run_pid(self, run_id: int) -> int | None:
@@ -743,6 +731,16 @@ class SQLiteHistory:
     @_locked
     def close(self) -> None:
         self._db.close()
+
+
+_RUN_COLUMNS = "run_id, command, selection, status, started_at, finished_at, seconds, summary"
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    run_id, command, selection, status, started, finished, seconds, summary = row
+    return RunRecord(
+        run_id, command, selection, status, started, finished, seconds, json.loads(summary or "{}")
+    )
 
 
 def _alive(pid: int) -> bool:

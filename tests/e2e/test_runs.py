@@ -84,6 +84,9 @@ def test_a_flaky_source_is_retried_and_the_attempts_are_kept(ops: Path, cli: Cli
     events = [s for s in steps_of(ops, 1) if s[0] == "raw.feed__events"]
     assert [(a, st) for _, a, st, _ in events] == [(1, "failed"), (2, "failed"), (3, "success")]
     assert "ConnectionError: connection reset by peer" in (events[0][3] or "")
+    _, out = cli("history", "1", project=ops)
+    assert "failed (attempt 1)" in out and "failed (attempt 2)" in out and "success (attempt 3)" in out
+    assert all("(attempt" not in line for line in out.splitlines() if "marts.totals" in line)
     code, out = cli("logs", "1", "raw.feed__events", project=ops)
     assert "attempt 1 failed" in out and "retrying in" in out and "100 rows" in out
     code, out = cli("logs", "1", "--grep", "RETRYING", project=ops)
