@@ -259,6 +259,7 @@ class Workspace:
         full_refresh: bool,
         restate: tuple[datetime, datetime] | None = None,
         window: tuple[datetime, datetime] | None = None,
+        partitions: Sequence[str] | None = None,
     ) -> Plan:
         _check_env(env)
         chosen = select(self.graph, selection, exclude)
@@ -302,6 +303,7 @@ class Workspace:
                 python_fingerprint=python_fingerprint,
                 restate=restate,
                 window=window,
+                partitions=partitions,
             )
         finally:
             analyser.save()
@@ -317,6 +319,7 @@ class Workspace:
         listener: Listener | None = None,
         restate: tuple[datetime, datetime] | None = None,
         window: tuple[datetime, datetime] | None = None,
+        partitions: Sequence[str] | None = None,
         command: str = "run",
         threads: int | None = None,
         timeout: float | None = None,
@@ -330,6 +333,7 @@ class Workspace:
         words += [f"--env {env}"] if env != "prod" else []
         words += [f"--restate {restate[0].isoformat()}:{restate[1].isoformat()}"] if restate else []
         words += [f"--window {window[0].isoformat()}:{window[1].isoformat()}"] if window else []
+        words += [f"--partition {p}" for p in partitions or ()]
         settings = self.project.settings.run
         if settings.on_conflict == "wait" and not wait:
             wait = float("inf")
@@ -349,7 +353,9 @@ class Workspace:
                 history.mark_abandoned(all_running=True)
                 lake = self._remembered(history)
                 plan = (
-                    self._plan(lake, history, selection, exclude, env, full_refresh, restate, window)
+                    self._plan(
+                        lake, history, selection, exclude, env, full_refresh, restate, window, partitions
+                    )
                     if lake
                     else None
                 )
@@ -363,7 +369,9 @@ class Workspace:
                 with self._engine(read_only=False) as engine:
                     assert engine is not None
                     lake = LakeState.read(engine)
-                    plan = self._plan(lake, history, selection, exclude, env, full_refresh, restate, window)
+                    plan = self._plan(
+                        lake, history, selection, exclude, env, full_refresh, restate, window, partitions
+                    )
                     result = self._record(plan, history, words, engine, lake.env(env), job)
                     state = LakeState.read(engine)
                     stale = janitor.unused(state, superseded_only=True)
@@ -679,6 +687,7 @@ class Workspace:
         resume: int | None = None,
         wait: float = 0.0,
         listener: Listener | None = None,
+        partitions: Sequence[str] | None = None,
     ) -> BackfillResult:
         """Build the selected time-range models for the intervals starting in [start, end), a
         chunk of intervals per run, and keep each interval's outcome in the history: a backfill
@@ -689,17 +698,20 @@ class Workspace:
         again. ``chunk``: intervals per run (default 24 hours, 7 days or 1 month; a resume keeps
         the backfill's): a run commits its chunk at once, so a failure costs one chunk and a crash
         loses none that finished.
-        Selected assets the time-range models read run with each chunk (skipped while unchanged),
+        Models split by declared values (``partition_by``) are backfilled a chunk of values per
+        run (default one), all of them or ``partitions``; they need no range.
+        Selected assets the partitioned models read run with each chunk (skipped while unchanged),
         so the chunks are planned as that selection is; the other selected assets run once, after
-        every interval succeeded."""
+        every partition succeeded."""
         from contextlib import ExitStack
         from datetime import UTC
 
         from gristmill.engines.base import Relation
         from gristmill.errors import ConcurrentRunError
         from gristmill.plan.intervals import Span, contiguous, floor, parse_moment, shift, utc
-        from gristmill.plan.planner import Step, time_partitioned
+        from gristmill.plan.planner import Step, statically_partitioned, time_partitioned
         from gristmill.state.intervals import read_intervals
+        from gristmill.state.partitions import read_partitions
 
         if reprocess not in ("missing", "failed", "all"):
             raise ConfigError(
@@ -724,40 +736,59 @@ class Workspace:
                 env = words[words.index("--env") + 1] if "--env" in words else "prod"
                 if chunk is None and "--chunk" in words:
                     chunk = int(words[words.index("--chunk") + 1])
+                values = [words[i + 1] for i, word in enumerate(words) if word == "--partition"]
+                partitions = values or None
                 selection = [
                     word
                     for i, word in enumerate(words)
                     if not word.startswith("--") and not (i and words[i - 1].startswith("--"))
                 ]
-                start, end = parse_moment(previous.start), parse_moment(previous.end)
-            elif start is None or end is None:
+                if previous.start and previous.end:
+                    start, end = parse_moment(previous.start), parse_moment(previous.end)
+            chosen = select(self.graph, selection)
+            timed = any(time_partitioned(self.graph.assets[name]) for name in chosen)
+            if not timed and not any(statically_partitioned(self.graph.assets[n]) for n in chosen):
                 raise ConfigError(
-                    "a backfill needs the range of intervals to build",
+                    f"nothing to backfill: the selection ({', '.join(chosen) or 'no assets'}) has no "
+                    "partitioned model",
+                    hint="a backfill builds incremental models split by time (`time:` and `interval:` "
+                    "in the header) or by declared values (`partition_by:` and `partitions:`)",
+                )
+            if timed and (start is None or end is None):
+                raise ConfigError(
+                    "a backfill of models built by time interval needs the range of intervals to build",
                     hint="e.g. --from 2024-01-01 --to 2024-03-31",
                 )
-            low, high = utc(start), utc(end)
-            if high <= low:
+            low, high = (utc(start), utc(end)) if start and end else (None, None)
+            if low is not None and high is not None and high <= low:
                 raise ConfigError(
                     f"backfill range: the end ({high.isoformat()}) must be after the start "
                     f"({low.isoformat()})"
                 )
-            chosen = select(self.graph, selection)
-            if not any(time_partitioned(self.graph.assets[name]) for name in chosen):
-                raise ConfigError(
-                    f"nothing to backfill: the selection ({', '.join(chosen) or 'no assets'}) has no "
-                    "model built by time interval",
-                    hint="a backfill builds incremental models whose header has `time:` and `interval:`, "
-                    "e.g. -- kind: incremental / -- time: ordered_at / -- interval: day",
-                )
             plan = self.plan(selection, env=env)
-            steps = [s for s in plan.steps if time_partitioned(s.asset)]
+            steps = [s for s in plan.steps if time_partitioned(s.asset) or statically_partitioned(s.asset)]
             now = datetime.now(UTC)
-            units = {s.name: s.asset.model.interval for s in steps if s.asset.model is not None}
+            units = {
+                s.name: "value" if statically_partitioned(s.asset) else s.asset.model.interval
+                for s in steps
+                if s.asset.model is not None
+            }
 
-            def intervals(step: Step) -> dict[str, Span]:
-                """The asset's intervals starting in the range, from its ``start`` on, and over now."""
+            def intervals(step: Step) -> dict[str, Span | None]:
+                """The asset's partitions: its declared values (those asked for), or its intervals
+                starting in the range, from its ``start`` on, and over now."""
                 model = step.asset.model
                 assert model is not None
+                if statically_partitioned(step.asset):
+                    declared = [model.partition_key(v) for v in model.partitions]
+                    unknown = [p for p in partitions or () if p not in declared]
+                    if unknown:
+                        raise ConfigError(
+                            f'{step.name} has no partition "{unknown[0]}"',
+                            hint="its partitions: " + ", ".join(declared),
+                        )
+                    return {k: None for k in declared if partitions is None or k in partitions}
+                assert low is not None and high is not None
                 unit = model.interval
                 at = floor(low, unit)
                 at = at if at >= low else shift(at, unit)
@@ -766,20 +797,22 @@ class Workspace:
                         at = max(at, floor(parse_moment(model.start), unit))
                     except ValueError as err:
                         raise ConfigError(f"start: {err}", location=model.file) from None
-                found: dict[str, Span] = {}
+                found: dict[str, Span | None] = {}
                 while at < high and shift(at, unit) <= now:
                     found[at.isoformat()] = (at, shift(at, unit))
                     at = shift(at, unit)
                 return found
 
             keys = {s.name: intervals(s) for s in steps}
+            built: dict[str, set[str]] = {s.name: set() for s in steps}
             with self._engine(read_only=True) as engine:
-                built = {
-                    s.name: set(read_intervals(engine, s.physical))
-                    if engine is not None and engine.exists(Relation.of(s.physical))
-                    else set()
-                    for s in steps
-                }
+                for s in steps:
+                    if engine is None or not engine.exists(Relation.of(s.physical)):
+                        continue
+                    if statically_partitioned(s.asset):
+                        built[s.name] = set(read_partitions(engine, s.physical))
+                    else:
+                        built[s.name] = {lo.isoformat() for lo, _ in read_intervals(engine, s.physical)}
             status: dict[tuple[str, str], str] = {}
             if previous is None:
                 failed_before: set[tuple[str, str]] = set()
@@ -791,23 +824,26 @@ class Workspace:
                                 latest[(part.asset, part.partition)] = part.status
                     failed_before = {key for key, last in latest.items() if last == "failed"}
                 for name, own in keys.items():
-                    for key, interval in own.items():
-                        again = (
-                            reprocess == "all" or interval not in built[name] or (name, key) in failed_before
-                        )
+                    for key in own:
+                        again = reprocess == "all" or key not in built[name] or (name, key) in failed_before
                         status[(name, key)] = "pending" if again else "skipped"
                 if not status:
+                    assert low is not None and high is not None
                     raise ConfigError(
                         f"nothing to backfill: no interval of {', '.join(keys)} starts between "
                         f"{low.isoformat()} and {high.isoformat()} and is over",
                         hint="intervals begin at a model's `start:`; the one still running is left to runs",
                     )
                 words = [*selection]
+                words += [w for p in partitions or () for w in ("--partition", p)]
                 words += ["--reprocess", reprocess] if reprocess != "missing" else []
                 words += ["--chunk", str(chunk)] if chunk else []
                 words += ["--env", env] if env != "prod" else []
                 backfill_id = history.start_backfill(
-                    " ".join(words), low.isoformat(), high.isoformat(), list(status)
+                    " ".join(words),
+                    low.isoformat() if low else "",
+                    high.isoformat() if high else "",
+                    list(status),
                 )
                 skipped: list[tuple[str, str, str, int | None, str | None]] = [
                     (a, p, "skipped", None, None) for (a, p), s in status.items() if s == "skipped"
@@ -837,11 +873,10 @@ class Workspace:
                         # has (a changed model builds a new version, empty until filled).
                         again_rows: list[tuple[str, str, str, int | None, str | None]] = []
                         for part in history.partitions(backfill_id):
-                            known = keys.get(part.asset, {}).get(part.partition)
-                            if known is None:
+                            if part.partition not in keys.get(part.asset, {}):
                                 continue
                             state = part.status
-                            if state in ("pending", "failed") or known not in built[part.asset]:
+                            if state in ("pending", "failed") or part.partition not in built[part.asset]:
                                 state = "pending"
                                 if part.status != "pending":
                                     again_rows.append((part.asset, part.partition, state, None, None))
@@ -881,7 +916,9 @@ class Workspace:
 
                         coordinator.cancel = noted  # type: ignore[method-assign]
 
-                    def run(chosen: list[str], window: Span | None = None) -> RunResult:
+                    def run(
+                        chosen: list[str], window: Span | None = None, values: list[str] | None = None
+                    ) -> RunResult:
                         result = self.run(
                             chosen,
                             env=env,
@@ -889,30 +926,38 @@ class Workspace:
                             listener=listener,
                             window=window,
                             restate=window if window is not None and restating else None,
+                            partitions=values,
                             command=f"backfill {backfill_id}",
                             runner=watch,
                         )
                         runs.append(result)
                         return result
 
-                    def pending(name: str) -> list[Span]:
-                        """The asset's pending intervals; those reading an interval that failed
+                    def overlaps(asset: str, key: str, other: str, other_key: str) -> bool:
+                        """Whether ``asset``'s partition ``key`` reads ``other``'s ``other_key``:
+                        overlapping intervals, the same declared value, or (partitioned two ways)
+                        any."""
+                        mine, theirs = keys[asset][key], keys[other][other_key]
+                        if mine is not None and theirs is not None:
+                            return mine[0] < theirs[1] and theirs[0] < mine[1]
+                        return (mine is None) != (theirs is None) or key == other_key
+
+                    def pending(name: str) -> list[str]:
+                        """The asset's pending partitions; those reading a partition that failed
                         upstream in this backfill fail without running."""
                         broken = [
-                            (asset, keys[asset][key])
+                            (asset, key)
                             for (asset, key), state in status.items()
                             if state == "failed" and asset in upstream_of(name) and key in keys.get(asset, {})
                         ]
-                        todo: list[Span] = []
+                        todo: list[str] = []
                         blocked: list[tuple[str, str, str, int | None, str | None]] = []
-                        for key, interval in keys[name].items():
+                        for key in keys[name]:
                             if status.get((name, key)) != "pending":
                                 continue
-                            cause = next(
-                                (a for a, (lo, hi) in broken if lo < interval[1] and interval[0] < hi), None
-                            )
+                            cause = next((a for a, k in broken if overlaps(name, key, a, k)), None)
                             if cause is None:
-                                todo.append(interval)
+                                todo.append(key)
                             else:
                                 status[(name, key)] = "failed"
                                 blocked.append((name, key, "failed", None, f"not run: {cause} failed here"))
@@ -920,24 +965,38 @@ class Workspace:
                             history.set_partitions(backfill_id, blocked)
                         return todo
 
+                    def chunks(name: str, todo: list[str]) -> list[list[str]]:
+                        """Runs' worth of partitions: declared values ``chunk`` (default one) at a
+                        time; intervals ``chunk`` at a time within each contiguous stretch."""
+                        unit = units[name]
+                        size = chunk or {"hour": 24, "day": 7, "month": 1, "value": 1}[unit]
+                        if unit == "value":
+                            return [todo[k : k + size] for k in range(0, len(todo), size)]
+                        spans = [span for key in todo if (span := keys[name][key]) is not None]
+                        pieces: list[list[str]] = []
+                        for lo, hi in contiguous(spans):
+                            stretch = [s[0].isoformat() for s in spans if lo <= s[0] < hi]
+                            pieces += [stretch[k : k + size] for k in range(0, len(stretch), size)]
+                        return pieces
+
                     outcome = "success"
                     started = any(state == "pending" for state in status.values())
                     queue = names
                     while queue and outcome == "success":
                         name = queue.pop(0)
                         todo = pending(name)
-                        # Neighbours of one unit with the same intervals to do share each chunk's run.
+                        # Neighbours of one unit with the same partitions to do share each chunk's run.
                         group = [name]
                         while queue and units[queue[0]] == units[name] and pending(queue[0]) == todo:
                             group.append(queue.pop(0))
-                        size = chunk or {"hour": 24, "day": 7, "month": 1}[units[name]]
-                        pieces: list[list[Span]] = []
-                        for lo, hi in contiguous(todo):
-                            stretch = [i for i in todo if lo <= i[0] < hi]
-                            pieces += [stretch[k : k + size] for k in range(0, len(stretch), size)]
                         upstream = [n for n in feeding if any(n in upstream_of(g) for g in group)]
-                        for piece in pieces:
-                            result = run([*upstream, *group], (piece[0][0], piece[-1][1]))
+                        for piece in chunks(name, todo):
+                            if units[name] == "value":
+                                result = run([*upstream, *group], values=piece)
+                            else:
+                                opening, closing = keys[name][piece[0]], keys[name][piece[-1]]
+                                assert opening is not None and closing is not None
+                                result = run([*upstream, *group], (opening[0], closing[1]))
                             by_asset = {s.asset: s for s in result.steps}
                             rows: list[tuple[str, str, str, int | None, str | None]] = []
                             for asset in group:
@@ -950,8 +1009,7 @@ class Workspace:
                                 else:
                                     state = "failed"
                                     error = (step.error or step.reason) if step is not None else "not run"
-                                for interval in piece:
-                                    key = interval[0].isoformat()
+                                for key in piece:
                                     status[(asset, key)] = state
                                     rows.append((asset, key, state, result.run_id, error))
                             history.set_partitions(backfill_id, rows)

@@ -135,6 +135,12 @@ def run(
             "time-range models again, e.g. after late or corrected source data. TO defaults to now."
         ),
     ] = None,
+    partition: Annotated[
+        list[str],
+        typer.Option(
+            help="Build only this declared partition of the selected models with partition_by (repeatable)."
+        ),
+    ] = [],  # noqa: B006
     report: ReportOpt = None,
     threads: Annotated[
         int | None, typer.Option(help="Steps at once ([run] threads in gristmill.toml, default 4).")
@@ -189,6 +195,7 @@ def run(
             wait=wait,
             listener=listen,
             restate=_restate_range(restate) if restate else None,
+            partitions=[p for given in partition for p in given.split(",") if p] or None,
             threads=threads,
             timeout=limit.total_seconds() if limit else None,
         )

@@ -54,6 +54,13 @@ def _windows(plan: Plan) -> list[tuple[str, str]]:
 
     found: list[tuple[str, str]] = []
     for step in plan.steps:
+        if step.partitions is not None:
+            found.append(
+                (
+                    step.name,
+                    "partition" + "s" * (len(step.partitions) != 1) + " " + ", ".join(step.partitions),
+                )
+            )
         if step.window is None or step.asset.model is None:
             continue
         unit = step.asset.model.interval
@@ -95,19 +102,22 @@ def backfill(
         int | None,
         typer.Option(help="Continue this backfill: its pending and failed intervals (see `backfills`)."),
     ] = None,
+    partition: Annotated[
+        list[str],
+        typer.Option(
+            help="Models with partition_by: backfill only this declared value (repeatable; "
+            "default: all of them)."
+        ),
+    ] = [],  # noqa: B006
     wait: Annotated[float, typer.Option(help="Seconds to wait if another run holds the project.")] = 0.0,
 ) -> None:
-    """Build the selected time-range models (incremental with time: and interval:) for a range of
-    intervals, a chunk per run. Every interval's outcome is kept: a failed, cancelled or killed
-    backfill is resumed with --resume ID. Exits 1 when an interval failed."""
+    """Build the selected partitioned models, a chunk of partitions per run: time-range models
+    (incremental with time: and interval:) for the intervals from --from to --to, models with
+    partition_by for their declared values. Every partition's outcome is kept: a failed, cancelled
+    or killed backfill is resumed with --resume ID. Exits 1 when a partition failed."""
     from gristmill.runtime.events import RunFinished, RunStarted
 
-    if resume is None and from_ is None:
-        raise ConfigError(
-            "a backfill needs --from (and usually --to), or --resume ID",
-            hint="e.g. gristmill backfill -s fct_events --from 2024-01-01 --to 2024-03-31",
-        )
-    if resume is not None and (from_ or to or select):
+    if resume is not None and (from_ or to or select or partition):
         raise ConfigError(
             "--resume continues a backfill with its own selection and range",
             hint=f"drop -s/--from/--to, or start a new backfill without --resume {resume}",
@@ -139,6 +149,7 @@ def backfill(
             resume=resume,
             wait=wait,
             listener=listen,
+            partitions=[p for given in partition for p in given.split(",") if p] or None,
         )
     except KeyboardInterrupt:
         if started:
@@ -151,11 +162,11 @@ def backfill(
     runs = len(result.runs)
     line = (
         f"Backfill {result.backfill_id} {result.status}: "
-        + (", ".join(parts) or "no intervals")
+        + (", ".join(parts) or "no partitions")
         + f" in {runs} run{'s' * (runs != 1)}"
     )
     if not result.runs and result.ok:
-        line += " (nothing to do: every interval is built; --reprocess all builds them again)"
+        line += " (nothing to do: every partition is built; --reprocess all builds them again)"
     console.print(Text(line, style="bold green" if result.ok else "bold red"))
     if not result.ok:
         console.print(
@@ -210,13 +221,17 @@ def backfills(
         f"[dim]created {record.created_at.replace('T', ' ')[:19]}[/]",
         highlight=False,
     )
-    units = {name: a.model.interval for name, a in workspace.graph.assets.items() if a.model is not None}
+    units = {
+        name: "value" if a.model.partition_by else a.model.interval
+        for name, a in workspace.graph.assets.items()
+        if a.model is not None
+    }
     console.print(partitions_table(found[0].partitions, units))
 
 
 def backfills_table(records: Sequence[BackfillRecord]) -> Table:
     table = Table(show_edge=False)
-    for column in ("id", "selection", "range", "status", "intervals", "created"):
+    for column in ("id", "selection", "range", "status", "partitions", "created"):
         table.add_column(column, justify="right" if column == "id" else "left")
     for record in records:
         table.add_row(
@@ -241,6 +256,8 @@ def _counts(counts: dict[str, int]) -> Text:
 
 
 def _range(record: BackfillRecord) -> str:
+    if not record.start or not record.end:
+        return "declared values"
     start, end = datetime.fromisoformat(record.start), datetime.fromisoformat(record.end)
     if start.time() == end.time() == datetime.min.time():
         return f"{start:%Y-%m-%d}..{end - timedelta(days=1):%Y-%m-%d}"
@@ -249,9 +266,10 @@ def _range(record: BackfillRecord) -> str:
 
 def partitions_table(partitions: Sequence[PartitionRecord], units: Mapping[str, str] | None = None) -> Table:
     """One row per stretch of neighbouring intervals of an asset with the same status and error;
-    ``units`` (asset -> hour, day or month) labels them, else their spacing does."""
+    ``units`` (asset -> hour, day, month, or value for declared values) labels them, else their
+    spacing does."""
     table = Table(show_edge=False)
-    for column in ("asset", "intervals", "count", "status", "run"):
+    for column in ("asset", "partitions", "count", "status", "run"):
         table.add_column(column, justify="right" if column in ("count", "run") else "left", no_wrap=True)
     table.add_column("error", overflow="ellipsis", max_width=100)
     by_asset: dict[str, list[PartitionRecord]] = {}
@@ -263,9 +281,12 @@ def partitions_table(partitions: Sequence[PartitionRecord], units: Mapping[str, 
     for asset, group in _stretches(partitions):
         unit = labels[asset]
         first, last = group[0], group[-1]
-        span = _label(datetime.fromisoformat(first.partition), unit)
-        if last is not first:
-            span += f"..{_label(datetime.fromisoformat(last.partition), unit)}"
+        if unit == "value":
+            span = ", ".join(p.partition for p in group)
+        else:
+            span = _label(datetime.fromisoformat(first.partition), unit)
+            if last is not first:
+                span += f"..{_label(datetime.fromisoformat(last.partition), unit)}"
         runs = sorted({p.run_id for p in group if p.run_id is not None})
         table.add_row(
             asset,
@@ -291,8 +312,12 @@ def _stretches(partitions: Sequence[PartitionRecord]) -> list[tuple[str, list[Pa
 
 
 def _unit(partitions: Sequence[PartitionRecord]) -> str:
-    """The interval unit of an asset's partitions, from their spacing (one alone: by its time)."""
-    starts = [datetime.fromisoformat(p.partition) for p in partitions[:2]]
+    """The interval unit of an asset's partitions, from their spacing (one alone: by its time);
+    ``value`` when they are not times (declared values of an asset no longer in the project)."""
+    try:
+        starts = [datetime.fromisoformat(p.partition) for p in partitions[:2]]
+    except ValueError:
+        return "value"
     if len(starts) == 2:
         gap = starts[1] - starts[0]
         return "hour" if gap <= timedelta(hours=1) else "day" if gap <= timedelta(days=1) else "month"

@@ -75,6 +75,9 @@ class Step:
     window: tuple[datetime, datetime] | None = None
     """A time-range model: process only the pending intervals starting in [start, end) (a
     backfill's chunk), none outside it."""
+    partitions: tuple[str, ...] | None = None
+    """A statically partitioned model: build only these declared values (a backfill's chunk or
+    ``run --partition``); ``None`` builds them all."""
 
     @property
     def name(self) -> str:
@@ -151,6 +154,7 @@ def _definition(asset: Asset, extra: str | None) -> str:
             model.interval,
             model.start,
             model.lookback,
+            *((model.partition_by, model.partitions) if model.partition_by else ()),
             model.surrogate_key,
             model.type2,
             sorted((k, v.dimension, v.on, v.at) for k, v in model.lookups.items()),
@@ -184,12 +188,14 @@ def make_plan(
     python_fingerprint: Callable[[Asset], str] | None = None,
     restate: tuple[datetime, datetime] | None = None,
     window: tuple[datetime, datetime] | None = None,
+    partitions: Sequence[str] | None = None,
 ) -> Plan:
     """``recorded`` is keyed by physical table; ``pointers`` maps each asset of the environment to
     the physical table it serves; ``baseline`` is what changes are described against where the
     environment has no model yet (prod's pointers, for a new dev environment);
     ``existing_columns`` is keyed by physical table. ``window`` builds the selected time-range
-    models for the pending intervals in that range only, whatever else the plan would do."""
+    models for the pending intervals in that range only, whatever else the plan would do;
+    ``partitions`` builds the selected statically partitioned models for those values only."""
     compared = {**(baseline or {}), **pointers}
     chosen = set(selected)
     prints = _Fingerprints()
@@ -267,6 +273,11 @@ def make_plan(
                 span = f"window {windowed[0].isoformat()} to {windowed[1].isoformat()}"
                 reason = span if action != "build" else f"{reason}; {span}"
             action = "build"
+        chosen_values = _chosen_values(asset, partitions)
+        if chosen_values is not None:
+            listed = ", ".join(chosen_values)
+            reason = f"partitions {listed}" if action != "build" else f"{reason}; partitions {listed}"
+            action = "build"
         steps.append(
             Step(
                 asset,
@@ -283,12 +294,18 @@ def make_plan(
                 recorded=target in recorded,
                 restate=restating,
                 window=windowed,
+                partitions=chosen_values,
             )
         )
     if window and not any(s.window for s in steps):
         raise SelectionError(
             "nothing to backfill: a window applies to incremental models with a time column",
             hint="select one, e.g. -s fct_sales (its header needs `time:` and `interval:`)",
+        )
+    if partitions is not None and not any(s.partitions is not None for s in steps):
+        raise SelectionError(
+            "nothing to build: --partition applies to models with partition_by and partitions",
+            hint="select one, e.g. -s sales_by_region --partition emea",
         )
     if restate and not window and not any(s.restate for s in steps):
         raise SelectionError(
@@ -306,6 +323,28 @@ def time_partitioned(asset: Asset) -> bool:
     if model is None or not model.time:
         return False
     return asset.kind == "incremental" or (asset.kind == "fact" and not model.key)
+
+
+def statically_partitioned(asset: Asset) -> bool:
+    """Whether the asset is split by a declared list of values (``partition_by``)."""
+    return asset.model is not None and asset.model.strategy == "by_partition"
+
+
+def _chosen_values(asset: Asset, wanted: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The declared values of ``wanted`` this asset has (all declared order), or ``None`` when
+    the run builds every value; an unknown value is an error naming the declared ones."""
+    if wanted is None or not statically_partitioned(asset):
+        return None
+    model = asset.model
+    assert model is not None
+    declared = [model.partition_key(v) for v in model.partitions]
+    unknown = [w for w in wanted if w not in declared]
+    if unknown:
+        raise SelectionError(
+            f'{asset.name} has no partition "{unknown[0]}"',
+            hint=did_you_mean(unknown[0], declared) or "its partitions: " + ", ".join(declared),
+        )
+    return tuple(d for d in declared if d in wanted)
 
 
 def _carry(

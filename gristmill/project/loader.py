@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gristmill._util.durations import parse_duration
 from gristmill._util.naming import snake_case
@@ -33,6 +33,7 @@ from gristmill.project.specs import (
     ModelKind,
     ModelSpec,
     Nested,
+    PartitionValue,
     SourceSpec,
     SourceTable,
     WriteMode,
@@ -318,6 +319,8 @@ class _ModelHeader(BaseModel):
     interval: Interval = "day"
     start: str | date | None = None
     lookback: int = Field(default=0, ge=0)
+    partition_by: str | None = None
+    partitions: list[StrictBool | int | float | date | str] = []
     dialect: str = "duckdb"
     schedule: str | None = None
     surrogate_key: str | None = None
@@ -438,12 +441,15 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         ("type2", ("dimension",)),
         ("lookups", ("fact",)),
         ("start", ("incremental", "fact")),
+        ("partition_by", ("incremental",)),
+        ("partitions", ("incremental",)),
     ):
         if getattr(header, option) and kind not in kinds:
             raise ConfigError(
                 f"{option} applies to kind: {' or '.join(kinds)}, not {kind or 'the default kind'}",
                 location=where(option),
             )
+    partitions = _partitions(header, where)
     lookups = {}
     for column, lookup in header.lookups.items():
         if "." not in lookup.dimension:
@@ -468,6 +474,8 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "interval": header.interval,
         "start": header.start.isoformat() if isinstance(header.start, date) else header.start,
         "lookback": header.lookback,
+        "partition_by": header.partition_by,
+        "partitions": partitions,
         "dialect": header.dialect,
         "schedule": header.schedule,
         "surrogate_key": header.surrogate_key
@@ -475,6 +483,34 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "type2": tuple(header.type2),
         "lookups": lookups,
     }
+
+
+def _partitions(header: _ModelHeader, where: Callable[[str], str]) -> tuple[PartitionValue, ...]:
+    """Static partitions: a column and its declared values, both or neither, never with time/key."""
+    if bool(header.partition_by) != bool(header.partitions):
+        missing = "partitions" if header.partition_by else "partition_by"
+        raise ConfigError(
+            f"partition_by and partitions go together: {missing} is missing",
+            location=where("partition_by" if header.partition_by else "partitions"),
+            hint="e.g. -- partition_by: region / -- partitions: [emea, amer, apac]",
+        )
+    if not header.partition_by:
+        return ()
+    for other in ("time", "key"):
+        if getattr(header, other):
+            raise ConfigError(
+                f"partition_by and {other} split the table two ways; choose one",
+                location=where(other),
+                hint="time: builds by interval, key: merges rows, partition_by: replaces declared values",
+            )
+    values = tuple(v.isoformat() if isinstance(v, date) else v for v in header.partitions)
+    seen: set[str] = set()
+    for value in values:
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if text in seen:
+            raise ConfigError(f'partitions: "{text}" is listed twice', location=where("partitions"))
+        seen.add(text)
+    return values
 
 
 # --- checks/*.yml ---------------------------------------------------------------------------------

@@ -125,6 +125,8 @@ class SourceSpec:
 
 ModelKind = Literal["view", "table", "incremental", "snapshot", "dimension", "fact"]
 Interval = Literal["hour", "day", "month"]
+PartitionValue = str | int | float | bool
+"""A declared value of a statically partitioned model (dates are kept as ISO text)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,10 @@ class ModelSpec:
     """The first interval of a time-range incremental model (ISO date or timestamp)."""
     lookback: int = 0
     """Intervals before the newest one to process again on every run, for late rows."""
+    partition_by: str | None = None
+    """incremental: the column whose declared values (``partitions``) split the table; each
+    value's rows are replaced, backfilled and tracked on their own."""
+    partitions: tuple[PartitionValue, ...] = ()
     dialect: str = "duckdb"
     """The SQL dialect the model is written in; it is transpiled to the engine's."""
     schedule: str | None = None
@@ -188,8 +194,15 @@ class ModelSpec:
         return self.asset.split(".", 1)[0]
 
     @property
-    def strategy(self) -> Literal["append", "merge", "by_time"] | None:
-        """How an incremental model adds rows: by time interval, by key, or appending."""
+    def strategy(self) -> Literal["append", "merge", "by_time", "by_partition"] | None:
+        """How an incremental model adds rows: by time interval, by declared partition, by key,
+        or appending."""
         if self.kind != "incremental":
             return None
+        if self.partition_by:
+            return "by_partition"
         return "by_time" if self.time else "merge" if self.key else "append"
+
+    def partition_key(self, value: PartitionValue) -> str:
+        """A declared value as text (how runs, backfills and the lake name it)."""
+        return str(value).lower() if isinstance(value, bool) else str(value)

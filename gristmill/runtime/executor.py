@@ -556,6 +556,7 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
             run_time=context.run_time,
             physical=context.physical,
             window=step.window,
+            partitions=step.partitions,
         ).rows
     except EngineError as err:
         unparsed = asset.parsed is not None and asset.parsed.passthrough

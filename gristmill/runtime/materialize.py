@@ -23,7 +23,9 @@ from gristmill.plan.contracts import compare
 from gristmill.plan.intervals import Span, complete, contiguous, floor, parse_moment, pending, shift, utc
 from gristmill.project.specs import ModelSpec
 from gristmill.sql import dimensional, writes
+from gristmill.sql import partitions as partition_sql
 from gristmill.state.intervals import forget_intervals, read_intervals, record_intervals
+from gristmill.state.partitions import forget_partitions, record_partitions
 
 if TYPE_CHECKING:
     pass
@@ -51,6 +53,7 @@ def materialize(
     run_time: datetime,
     physical: Callable[[str], exp.Table],
     window: Span | None = None,
+    partitions: Sequence[str] | None = None,
 ) -> MaterializeResult:
     """Write ``query``'s rows into ``target`` as ``model``'s kind says.
 
@@ -58,7 +61,8 @@ def materialize(
     does not exist yet) it is built from scratch, history and recorded intervals included.
     ``run_time`` is "now" for validity ranges and intervals; ``physical`` gives the table of an
     asset (the dimensions a fact looks up); ``window`` limits a model built by time interval to
-    the pending intervals starting in that range (a backfill's chunk)."""
+    the pending intervals starting in that range (a backfill's chunk); ``partitions`` limits a
+    statically partitioned model to those declared values."""
     build = _Build(
         engine,
         model,
@@ -69,6 +73,7 @@ def materialize(
         utc(run_time),
         physical,
         window=None if window is None else (utc(window[0]), utc(window[1])),
+        partitions=None if partitions is None else tuple(partitions),
     )
     kind = model.kind
     if kind == "view" and engine.SUPPORTS_VIEWS:
@@ -80,6 +85,8 @@ def materialize(
         strategy = model.strategy
         if strategy == "by_time":
             return build.by_time(query)
+        if strategy == "by_partition":
+            return build.by_partition(query)
         if strategy == "merge":
             return build.merge(query)
         return build.append(query)
@@ -104,6 +111,7 @@ class _Build:
     run_time: datetime
     physical: Callable[[str], exp.Table]
     window: Span | None = None
+    partitions: tuple[str, ...] | None = None
     events: list[str] = field(default_factory=list)
     _staged: list[exp.Table] = field(default_factory=list)
 
@@ -268,6 +276,48 @@ class _Build:
             rows = self._run([*statements, *after])
         record_intervals(self.engine, name, complete(todo, self.run_time), model.interval, self.run_id)
         return self._result(rows, todo)
+
+    def by_partition(self, query: exp.Query) -> MaterializeResult:
+        """Replace the rows of the declared values this build covers (all of them, or the chosen
+        ones) and record those values as built, in one transaction. Building them all first checks
+        that no row falls outside the declared values: such rows would be lost silently."""
+        model = self.model
+        column = model.partition_by
+        assert column is not None
+        columns = self._columns(query)
+        self._need("partition_by", [column], columns)
+        keys = {model.partition_key(v): v for v in model.partitions}
+        chosen = list(keys) if self.partitions is None else [k for k in keys if k in self.partitions]
+        values = [keys[k] for k in chosen]
+        if self.partitions is None:
+            self._no_strays(query, column)
+        name = str(self.target)
+        if not self.incremental:
+            forget_partitions(self.engine, name)
+            rows = self.engine.create_table_as(self.target, partition_sql.only(query, column, values))
+        else:
+            self._evolve(columns)
+            names = [c for c, _ in columns]
+            rows = self._run(partition_sql.replace_partitions(self.table, query, names, column, values))
+        record_partitions(self.engine, name, chosen, self.run_id)
+        if self.partitions is not None:
+            self.events.append(f"{self.target}: partitions {', '.join(chosen)}")
+        return self._result(rows)
+
+    def _no_strays(self, query: exp.Query, column: str) -> None:
+        found = self.engine.query(partition_sql.strays(query, column, self.model.partitions)).to_pylist()
+        if not found:
+            return
+        listed = ", ".join(
+            f"{'NULL' if row[column] is None else repr(row[column])} "
+            f"({row['rows']} row{'s' * (row['rows'] != 1)})"
+            for row in found
+        )
+        raise self._error(
+            f"rows whose {column} is in no declared partition: {listed}",
+            hint=f"add the values to partitions: in the header, or filter them out in the SQL "
+            f"(WHERE {column} IN (...))",
+        )
 
     def _in_window(self, window: Span, done: list[Span]) -> list[Span]:
         """The intervals starting in ``window`` that are not built yet, from its start whether or
