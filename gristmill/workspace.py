@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sqlglot import exp
 from gristmill._util.suggest import did_you_mean
 from gristmill.connectors import Source, open_source
 from gristmill.engines import Engine, lake_snapshot, open_engine
+from gristmill.engines.base import Relation
 from gristmill.errors import ConfigError, GristmillError, SelectionError
 from gristmill.plan import Asset, AssetGraph, Plan, build_graph, make_plan, select
 from gristmill.plan.lineage import Lineage
@@ -37,6 +39,7 @@ from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
 from gristmill.runtime.runner import Retry, Runner, retrying
+from gristmill.runtime.streaming import StreamSettings, StreamStats
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
@@ -108,6 +111,13 @@ def in_environment(sql: str, schemas: set[str], env: str) -> str:
         if table.db in schemas and not table.catalog:
             table.set("db", exp.to_identifier(view_schema(table.db, env)))
     return tree.sql(dialect="duckdb")
+
+
+def _streaming(asset: Asset) -> bool:
+    """A stream model, or a message-broker table (landed by a run only when selected by name)."""
+    from gristmill.project.specs import STREAM_SOURCES
+
+    return asset.kind == "stream" or (asset.source is not None and asset.source.kind in STREAM_SOURCES)
 
 
 def _owner(asset: Asset) -> str | None:
@@ -263,6 +273,9 @@ class Workspace:
     ) -> Plan:
         _check_env(env)
         chosen = select(self.graph, selection, exclude)
+        if not list(selection):
+            # Streams run continuously under `gristmill stream`; a run builds them only when named.
+            chosen = [n for n in chosen if not _streaming(self.graph.assets[n])]
         existing = lake.columns
         recorded = lake.versions
         pointers = lake.env(env)
@@ -672,6 +685,85 @@ class Workspace:
         """Run the unit tests in tests/*.yml (by name, and/or of the selected models) in memory."""
         models = set(select(self.graph, selection, exclude)) if selection or exclude else None
         return run_unit_tests(self.project, select_tests(self.project, names, models))
+
+    # -- streams ----------------------------------------------------------------------------------
+
+    def stream(
+        self,
+        model: str,
+        *,
+        env: str = "prod",
+        settings: StreamSettings | None = None,
+        stop: threading.Event | None = None,
+        on_commit: Callable[[StreamStats], None] | None = None,
+    ) -> StreamStats:
+        """Run a stream model until ``stop`` is set (or, with ``settings.stop_when_idle``, the
+        stream has been quiet that long): micro-batches from its broker through its SQL into the
+        lake, exactly once. Its table lives under its own name per version of the model, so a
+        changed model starts over from the first retained message; the environment's view points
+        at it from the start."""
+        from gristmill.plan.planner import PHYSICAL_PREFIX, _definition
+        from gristmill.runtime.streaming import StreamLoop
+
+        _check_env(env)
+        names = select(self.graph, [model])
+        streams = [n for n in names if self.graph.assets[n].kind == "stream"]
+        if len(streams) != 1:
+            raise SelectionError(
+                f'"{model}" is not a stream model'
+                if not streams
+                else f'"{model}" names several stream models',
+                hint="a stream model has `-- kind: stream` in its header; `gristmill ls` lists the assets",
+            )
+        asset = self.graph.assets[streams[0]]
+        assert asset.stream_input is not None and asset.model is not None
+        source_asset = self.graph.assets[asset.stream_input]
+        assert source_asset.source is not None and source_asset.table is not None
+        source = self.source(source_asset.source.name)
+        feed_of = getattr(source, "feed", None)
+        if feed_of is None:
+            raise ConfigError(
+                f"source kind {source_asset.source.kind} cannot be streamed", location=source_asset.file
+            )
+        from gristmill.connectors.streams.config import StreamTableOptions
+
+        options = StreamTableOptions.model_validate(
+            {k: v for k, v in source_asset.table.options.items() if k in StreamTableOptions.model_fields}
+        )
+        deserialize = getattr(source, "deserializer", lambda table: None)(source_asset.table)
+        schema, name = asset.name.split(".", 1)
+        version = hashlib.sha256(_definition(asset, None).encode()).hexdigest()[:12]
+        target = Relation(f"{PHYSICAL_PREFIX}{schema}", f"{name}__live_{version}")
+        with self._engine(read_only=False) as engine:
+            assert engine is not None
+            lake = LakeState.read(engine)
+            pointers = lake.env(env)
+            physical: dict[str, exp.Table] = {}
+            for upstream in asset.upstream:
+                if upstream == asset.stream_input:
+                    continue
+                if upstream not in pointers:
+                    raise SelectionError(
+                        f"{asset.name} joins {upstream}, which has never been built in {env}",
+                        hint=f"build it first: gristmill run -s {upstream}",
+                    )
+                physical[upstream] = engine.table(Relation.of(pointers[upstream]))
+            loop = StreamLoop(
+                engine,
+                asset,
+                feed_of(source_asset.table),
+                options,
+                target,
+                physical,
+                settings or StreamSettings(),
+                deserialize,
+                on_commit,
+            )
+            loop.prepare(env)
+            try:
+                return loop.run(stop or threading.Event())
+            finally:
+                self.close()
 
     # -- backfills ---------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Durations as users write them: ``45s``, ``30m``, ``2h``, ``1d`` (or a number of seconds)."""
+"""Durations as users write them: ``45s``, ``30m``, ``2h``, ``1d``, ``5 minutes`` (or a number of
+seconds)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,22 @@ import re
 from datetime import timedelta
 from typing import Any
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)\s*$")
-_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_UNITS = {
+    "ms": 0.001,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")s?\s*$", re.I
+)
 
 
 def parse_duration(value: Any) -> timedelta | None:
@@ -21,4 +36,4 @@ def parse_duration(value: Any) -> timedelta | None:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if not match or float(match.group(1)) <= 0:
         return None
-    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])

@@ -12,11 +12,11 @@ from gristmill.errors import ConfigError, CycleError
 from gristmill.project.checks import query_reads
 from gristmill.project.contracts import ContractSpec
 from gristmill.project.loader import Project
-from gristmill.project.specs import CheckSpec, ModelSpec, SourceSpec, SourceTable
+from gristmill.project.specs import STREAM_SOURCES, CheckSpec, ModelSpec, SourceSpec, SourceTable
 from gristmill.sql.parse import ParsedModel, parse_cached, parse_model
 from gristmill.sql.validate import check_tables
 
-AssetKind = Literal["source", "table", "view", "incremental", "snapshot", "dimension", "fact"]
+AssetKind = Literal["source", "table", "view", "incremental", "snapshot", "dimension", "fact", "stream"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class Asset:
     after: tuple[str, ...] = ()
     """Assets that must be built first without being read (parents of relationships checks)."""
     contract: ContractSpec | None = None
+    stream_input: str | None = None
+    """A stream model: the message-broker source table it reads as a stream (the others it
+    reads are tables it joins)."""
 
     @property
     def file(self) -> str:
@@ -124,7 +127,14 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
         # A fact reads the dimensions it looks keys up in, even when its SQL does not name them.
         reads = tuple(dict.fromkeys([*reads, *(lookup.dimension for lookup in model.lookups.values())]))
         assets[name] = Asset(
-            name, model.kind, reads, model.tags, model=model, parsed=parsed, incremental_parsed=second
+            name,
+            model.kind,
+            reads,
+            model.tags,
+            model=model,
+            parsed=parsed,
+            incremental_parsed=second,
+            stream_input=_stream_input(model, reads, assets) if model.kind == "stream" else None,
         )
     for name, contract in project.contracts.items():
         if name not in assets:
@@ -168,6 +178,19 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
         for parent in assets[name].upstream:
             children[parent].append(name)
     return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()}, fresh)
+
+
+def _stream_input(model: ModelSpec, reads: Sequence[str], assets: Mapping[str, Asset]) -> str:
+    """The one message-broker table a stream model reads."""
+    streams = [r for r in reads if r in assets and (s := assets[r].source) and s.kind in STREAM_SOURCES]
+    if len(streams) != 1:
+        raise ConfigError(
+            "a stream model reads exactly one stream (a kafka, nats or mqtt source table); "
+            + ("it reads none" if not streams else f"it reads {', '.join(streams)}"),
+            location=model.file,
+            hint="join other streams' landed tables instead, or split the model",
+        )
+    return streams[0]
 
 
 def _check_reads_downstream(cycle: Sequence[str], assets: Mapping[str, Asset]) -> None:

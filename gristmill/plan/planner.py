@@ -29,6 +29,7 @@ from gristmill.errors import ConfigError, SelectionError
 from gristmill.plan.graph import Asset, AssetGraph
 from gristmill.sql.lineage import ROWS, Analysis, analyse
 from gristmill.sql.parse import ParsedModel
+from gristmill.sql.windows import WINDOW_COLUMNS
 from gristmill.sql.writes import IS_CURRENT, ROW_HASH, VALID_FROM, VALID_TO
 
 HISTORY_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, ROW_HASH)
@@ -119,7 +120,8 @@ def physical_name(asset: Asset, version: str, data: Mapping[str, str] | None = N
     if asset.kind == "source":
         return asset.name
     schema, name = asset.name.split(".", 1)
-    suffix = version[:12] + (f"_{digest(data)[:8]}" if asset.kind in REBUILT and data is not None else "")
+    rebuilt = asset.kind in REBUILT or asset.kind == "stream"  # a stream model's batch build
+    suffix = version[:12] + (f"_{digest(data)[:8]}" if rebuilt and data is not None else "")
     return f"{PHYSICAL_PREFIX}{schema}.{name}__{suffix}"
 
 
@@ -155,6 +157,7 @@ def _definition(asset: Asset, extra: str | None) -> str:
             model.start,
             model.lookback,
             *((model.partition_by, model.partitions) if model.partition_by else ()),
+            *((str(model.window), model.lateness.total_seconds()) if model.window else ()),
             model.surrogate_key,
             model.type2,
             sorted((k, v.dimension, v.on, v.at) for k, v in model.lookups.items()),
@@ -230,6 +233,9 @@ def make_plan(
         else:
             data = upstream_data
             schemas = {p: columns[p] for p in asset.upstream}
+            if asset.stream_input and asset.model and asset.model.window and schemas.get(asset.stream_input):
+                # A windowed stream model reads its stream with the window's columns added.
+                schemas[asset.stream_input] = (*(schemas[asset.stream_input] or ()), *WINDOW_COLUMNS)
             known = {p: list(c) for p, c in schemas.items() if c is not None}
             if asset.parsed is not None and len(known) == len(schemas):
                 analysis = analyser(asset.parsed, known)

@@ -36,6 +36,7 @@ from gristmill.project.specs import (
     PartitionValue,
     SourceSpec,
     SourceTable,
+    StreamWindow,
     WriteMode,
 )
 from gristmill.project.unittests import UnitTestSpec, load_unit_tests
@@ -321,6 +322,9 @@ class _ModelHeader(BaseModel):
     lookback: int = Field(default=0, ge=0)
     partition_by: str | None = None
     partitions: list[StrictBool | int | float | date | str] = []
+    window: str | None = None
+    lateness: str | int | None = None
+    idle_timeout: str | int | None = None
     dialect: str = "duckdb"
     schedule: str | None = None
     surrogate_key: str | None = None
@@ -436,7 +440,10 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
     if kind in needs_key and not key:
         raise ConfigError(f"kind: {kind} needs key: {needs_key[kind]}", location=where("kind"))
     for option, kinds in (
-        ("time", ("incremental", "snapshot", "dimension", "fact")),
+        ("time", ("incremental", "snapshot", "dimension", "fact", "stream")),
+        ("window", ("stream",)),
+        ("lateness", ("stream",)),
+        ("idle_timeout", ("stream",)),
         ("surrogate_key", ("dimension",)),
         ("type2", ("dimension",)),
         ("lookups", ("fact",)),
@@ -450,6 +457,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
                 location=where(option),
             )
     partitions = _partitions(header, where)
+    stream = _stream_options(header, where) if kind == "stream" else {}
     lookups = {}
     for column, lookup in header.lookups.items():
         if "." not in lookup.dimension:
@@ -476,6 +484,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "lookback": header.lookback,
         "partition_by": header.partition_by,
         "partitions": partitions,
+        **stream,
         "dialect": header.dialect,
         "schedule": header.schedule,
         "surrogate_key": header.surrogate_key
@@ -483,6 +492,59 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "type2": tuple(header.type2),
         "lookups": lookups,
     }
+
+
+_WINDOW = re.compile(
+    r"^\s*(?P<kind>tumble|hop|session)\s+(?P<size>.+?)(?:\s+every\s+(?P<every>.+?))?\s*$", re.I
+)
+
+
+def _stream_options(header: _ModelHeader, where: Callable[[str], str]) -> dict[str, Any]:
+    """A stream model's window, lateness and idle timeout, checked as written."""
+    found: dict[str, Any] = {}
+    for option in ("lateness", "idle_timeout"):
+        value = getattr(header, option)
+        if value is None:
+            continue
+        duration = parse_duration(value) if value not in (0, "0", "0s") else timedelta(0)
+        if duration is None:
+            raise ConfigError(
+                f'{option}: "{value}" is not a duration', location=where(option), hint="e.g. 5s, 2m"
+            )
+        found[option] = duration
+    if header.window is None:
+        return found
+    match = _WINDOW.match(header.window)
+    size = parse_duration(match.group("size")) if match else None
+    every = parse_duration(match.group("every")) if match and match.group("every") else None
+    kind = match.group("kind").lower() if match else ""
+    if (
+        match is None
+        or size is None
+        or (match.group("every") and every is None)
+        or (kind == "hop") != (every is not None)
+    ):
+        raise ConfigError(
+            f'window: "{header.window}" is not a window',
+            location=where("window"),
+            hint="tumble 1 minute | hop 10 minutes every 1 minute | session 30s",
+        )
+    if every is not None and (size % every or every > size):
+        raise ConfigError(
+            f"window: a hop of {size} every {every}: the size must be a whole multiple of the step",
+            location=where("window"),
+        )
+    if not header.time:
+        raise ConfigError(
+            "a windowed stream model needs time: the event-time column", location=where("window")
+        )
+    if kind == "session" and not header.key:
+        raise ConfigError(
+            "a session window needs key: the columns a session belongs to (e.g. user_id)",
+            location=where("window"),
+        )
+    found["window"] = StreamWindow(kind, size, every)  # type: ignore[arg-type]
+    return found
 
 
 def _partitions(header: _ModelHeader, where: Callable[[str], str]) -> tuple[PartitionValue, ...]:

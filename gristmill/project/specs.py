@@ -123,10 +123,28 @@ class SourceSpec:
         return f"{self.file}:{line}" if line else self.file
 
 
-ModelKind = Literal["view", "table", "incremental", "snapshot", "dimension", "fact"]
+STREAM_SOURCES = ("kafka", "nats", "mqtt")
+"""Source kinds that deliver messages: a stream model reads one of their tables as a stream."""
+
+ModelKind = Literal["view", "table", "incremental", "snapshot", "dimension", "fact", "stream"]
 Interval = Literal["hour", "day", "month"]
 PartitionValue = str | int | float | bool
 """A declared value of a statically partitioned model (dates are kept as ISO text)."""
+
+
+@dataclass(frozen=True)
+class StreamWindow:
+    """An event-time window of a stream model: ``tumble 1 minute``, ``hop 10 minutes every 1
+    minute``, ``session 30s`` (a session ends after ``size`` without an event of its key)."""
+
+    kind: Literal["tumble", "hop", "session"]
+    size: timedelta
+    every: timedelta | None = None
+    """hop: how often a window starts (``size`` is a whole multiple of it)."""
+
+    def __str__(self) -> str:
+        every = f" every {self.every.total_seconds():g}s" if self.every else ""
+        return f"{self.kind} {self.size.total_seconds():g}s{every}"
 
 
 @dataclass(frozen=True)
@@ -171,6 +189,13 @@ class ModelSpec:
     """incremental: the column whose declared values (``partitions``) split the table; each
     value's rows are replaced, backfilled and tracked on their own."""
     partitions: tuple[PartitionValue, ...] = ()
+    window: StreamWindow | None = None
+    """stream: the event-time window rows are grouped in (over ``time``)."""
+    lateness: timedelta = timedelta(0)
+    """stream: how long after a window's end (by the watermark) its rows are still taken."""
+    idle_timeout: timedelta = timedelta(seconds=30)
+    """stream: a partition without messages this long (wall clock) stops holding the watermark
+    back; when all are quiet the watermark moves with the clock, so windows close anyway."""
     dialect: str = "duckdb"
     """The SQL dialect the model is written in; it is transpiled to the engine's."""
     schedule: str | None = None

@@ -35,6 +35,7 @@ from gristmill.runtime.materialize import materialize
 from gristmill.runtime.quarantine import SetAside, set_aside
 from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
 from gristmill.runtime.steplogs import StepLogs
+from gristmill.sql import windows
 from gristmill.sql.rewrite import render
 from gristmill.state.base import RunHistory
 from gristmill.state.environments import switch
@@ -545,6 +546,15 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
         query = render(
             parsed, {up: _parts(context.physical(up), bare) for up in (*asset.upstream, asset.name)}
         )
+        if asset.stream_input and model.window and model.time:
+            # Built as a batch, a stream model reads its stream's landed table in windows.
+            stream = context.physical(asset.stream_input)
+            window, time, key = model.window, model.time, model.key
+            query = windows.replace_table(
+                query,
+                lambda table: table.name == stream.name and table.db == stream.db,
+                lambda table: windows.windowed(table, time, window, key),
+            )
     try:
         return materialize(
             engine,

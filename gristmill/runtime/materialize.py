@@ -79,7 +79,8 @@ def materialize(
     if kind == "view" and engine.SUPPORTS_VIEWS:
         engine.create_view_as(target, query)
         return MaterializeResult(None)
-    if kind in ("view", "table"):  # a view on an engine without views is a table
+    if kind in ("view", "table", "stream"):  # a view on an engine without views is a table;
+        # a stream model built as a batch is the table of its windows over the landed stream
         return MaterializeResult(engine.create_table_as(target, query))
     if kind == "incremental":
         strategy = model.strategy

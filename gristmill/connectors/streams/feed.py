@@ -1,0 +1,101 @@
+"""The protocol between a message broker and the streaming loop.
+
+A feed hands out micro-batches of raw messages (``Delivery``), column-wise. Where a broker can
+replay (Kafka offsets, JetStream sequences), the loop keeps each position's last processed offset
+in the lake, in the transaction that writes the results, and a feed resumes right after it: the
+broker's own commit (consumer group offset, ack) is only told afterwards, for lag tools. That is
+what makes a run exactly once whatever point it is killed at."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+Position = tuple[str, int]
+"""Where messages come from: (topic, partition) for Kafka, (stream, 0) for JetStream,
+(topic filter, 0) for MQTT."""
+
+Resume = Callable[[list[Position]], dict[Position, int]]
+"""Given positions just assigned to this process, the last offset processed of each (read from
+the lake at that moment); positions missing from the answer start at the earliest message."""
+
+
+@dataclass
+class Delivery:
+    """One micro-batch of raw messages, column-wise, in arrival order per position."""
+
+    values: list[bytes | None] = field(default_factory=list)
+    keys: list[bytes | None] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    """Kafka offset, JetStream stream sequence, or an MQTT arrival counter."""
+    timestamps: list[int | None] = field(default_factory=list)
+    """Broker or producer time, milliseconds since the epoch."""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def add(
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp: int | None,
+    ) -> None:
+        self.values.append(value)
+        self.keys.append(key)
+        self.topics.append(topic)
+        self.partitions.append(partition)
+        self.offsets.append(offset)
+        self.timestamps.append(timestamp)
+
+    def last_offsets(self) -> dict[Position, int]:
+        """The highest offset of each position in the batch."""
+        last: dict[Position, int] = {}
+        for topic, partition, offset in zip(self.topics, self.partitions, self.offsets, strict=True):
+            position = (topic, partition)
+            if offset > last.get(position, -1):
+                last[position] = offset
+        return last
+
+
+class Feed(Protocol):
+    """A broker subscription for one source table, owned by one streaming process."""
+
+    exactly_once: bool
+    """Whether the broker replays from a stored position (else delivery is at least once: the
+    broker redelivers what was not acknowledged)."""
+
+    def open(self, resume: Resume) -> None:
+        """Subscribe (join the consumer group). ``resume`` is called whenever positions are
+        assigned, and the feed starts each right after the offset it returns."""
+        ...
+
+    def poll(self, max_messages: int, timeout: float) -> Delivery:
+        """Up to ``max_messages`` messages, waiting at most ``timeout`` seconds for the first.
+        Never buffers more than one batch ahead: a slow caller slows the feed (backpressure)."""
+        ...
+
+    def take_revoked(self) -> set[Position]:
+        """Positions taken away since the last call (a rebalance): messages of them still
+        unprocessed must be dropped, their new owner resumes from the lake."""
+        ...
+
+    def assigned(self) -> set[Position]:
+        """The positions this process owns now."""
+        ...
+
+    def processed(self, offsets: Mapping[Position, int]) -> None:
+        """Called after the lake committed these last offsets: commit them to the consumer
+        group, or acknowledge the messages, so lag tools and redelivery see them."""
+        ...
+
+    def lag(self) -> dict[Position, int]:
+        """Messages behind the end of each owned position (cheap: cached broker figures)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,520 @@
+"""The streaming loop: micro-batches from a broker through a stream model's SQL into the lake,
+exactly once.
+
+Each batch is one transaction holding everything it changes: the model's new rows, the window
+state, late and rejected messages, and each partition's last offset and watermark. A process
+killed anywhere leaves the lake as the last commit left it; the next one resumes from the offsets
+in the lake (the broker's own group offsets are written afterwards, for lag tools only).
+
+A windowed model keeps the rows of its open windows in a state table. A window is emitted once,
+final, when the watermark (the oldest of its partitions' newest event times, less ``lateness``)
+passes its end: the model's SQL runs over the state rows of the windows closing, exactly as it
+runs over the landed table in batch mode. Rows for windows already emitted go to a ``__late``
+table. A partition quiet for ``idle_timeout`` stops holding the watermark back, and when every
+partition is quiet the watermark moves with the clock, so the last windows close on an idle
+stream too."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from gristmill.connectors.streams.config import REJECTED as REJECTED_SCHEMA
+from gristmill.connectors.streams.config import StreamTableOptions
+from gristmill.connectors.streams.decode import Deserializer, decode
+from gristmill.connectors.streams.feed import Delivery, Feed, Position
+from gristmill.engines.base import Engine, Relation
+from gristmill.errors import EngineError, GristmillError
+from gristmill.plan.graph import Asset
+from gristmill.sql import windows
+from gristmill.sql.rewrite import render
+from gristmill.state import streams as progress_store
+from gristmill.state.environments import switch
+from gristmill.state.streams import Progress, literal
+
+_log = logging.getLogger(__name__)
+
+ORIGIN = datetime(2000, 1, 3)
+"""Where ``time_bucket`` aligns windows by default; window ends are ORIGIN + k * step."""
+
+
+class Fenced(GristmillError):
+    """Another process committed a partition this one was processing (a rebalance it missed)."""
+
+
+@dataclass
+class StreamStats:
+    """What ``gristmill streams`` and the metrics show of a running stream."""
+
+    model: str
+    target: str
+    started_at: float = field(default_factory=time.time)
+    batches: int = 0
+    events: int = 0
+    rows_out: int = 0
+    late: int = 0
+    rejected: int = 0
+    watermark: datetime | None = None
+    closed_until: datetime | None = None
+    lag: dict[str, int] = field(default_factory=dict)
+    last_commit: float | None = None
+    commit_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "target": self.target,
+            "started_at": self.started_at,
+            "batches": self.batches,
+            "events": self.events,
+            "rows_out": self.rows_out,
+            "late": self.late,
+            "rejected": self.rejected,
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "closed_until": self.closed_until.isoformat() if self.closed_until else None,
+            "lag": self.lag,
+            "last_commit": self.last_commit,
+        }
+
+
+@dataclass
+class StreamSettings:
+    batch_size: int = 50_000
+    """Messages per micro-batch at most (bounds memory: one batch is in flight at a time)."""
+    max_wait: float = 1.0
+    """Seconds a batch waits to fill before it is processed anyway (bounds latency)."""
+    stop_when_idle: float | None = None
+    """Stop once no message arrived for this many seconds (a bounded run, e.g. a catch-up)."""
+
+
+class StreamLoop:
+    """Runs one stream model: ``asset`` reading ``feed`` (its stream input's broker) into
+    ``target``, joining the tables in ``physical`` (asset -> its table in the environment)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        asset: Asset,
+        feed: Feed,
+        options: StreamTableOptions,
+        target: Relation,
+        physical: Mapping[str, exp.Table],
+        settings: StreamSettings,
+        deserialize: Deserializer | None = None,
+        on_commit: Callable[[StreamStats], None] | None = None,
+    ) -> None:
+        assert asset.model is not None and asset.parsed is not None and asset.stream_input
+        self.engine, self.asset, self.model, self.feed = engine, asset, asset.model, feed
+        self.options, self.target, self.settings = options, target, settings
+        self.deserialize, self.on_commit = deserialize, on_commit
+        self.physical = dict(physical)
+        self.name = str(target)
+        self.state = Relation(target.schema, f"{target.name}__state")
+        self.late = Relation(target.schema, f"{target.name}__late")
+        self.stats = StreamStats(asset.name, self.name)
+        self.progress: dict[Position, Progress] = {}
+        self.arrived: dict[Position, float] = {}
+        self.last_arrival = time.monotonic()
+        self._columns: list[str] | None = None
+        self._lock = threading.Lock()  # guards progress between the feed's callbacks and the loop
+
+    def prepare(self, env: str) -> None:
+        """Create the model's table (and window state) empty if new, and point the environment's
+        view at it, so readers see the table from the start."""
+        empty = self.options.landed_schema().empty_table()
+        staged = self.engine.stage(empty.to_reader())
+        try:
+            with self.engine.transaction():
+                self.engine.ensure_table(
+                    self.target, self.engine.describe(self._output(staged).subquery("q"))
+                )
+                self._columns = [c for c, _ in self.engine.describe(self.engine.table(self.target))]
+                switch(self.engine, env, {self.asset.name: self.name}, (), 0)
+        finally:
+            self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+
+    def _output(self, batch: exp.Table) -> exp.Query:
+        """The query whose rows the model's table holds (over an empty batch: its columns)."""
+        if self.model.window is None:
+            return self._query(batch)
+        window, time_column, key = self.model.window, self.model.time, self.model.key
+        assert time_column is not None
+        self.engine.ensure_table(self.state, self.engine.describe(batch))
+        state = self.engine.table(self.state)
+        return windows.replace_table(
+            self._query(state),
+            lambda t: t.name == state.name and t.db == state.db,
+            lambda t: windows.windowed(t, time_column, window, key),
+        )
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def resume(self, positions: list[Position]) -> dict[Position, int]:
+        """The feed's assignment callback: where each new partition's committed results end."""
+        found = progress_store.read_progress(self.engine, self.name, positions)
+        now = time.monotonic()
+        with self._lock:
+            for position in positions:
+                self.progress[position] = found.get(position, Progress(-1))
+                self.arrived[position] = now
+        return {p: g.offset for p, g in found.items() if g.offset >= 0}
+
+    def run(self, stop: threading.Event) -> StreamStats:
+        self.feed.open(self.resume)
+        try:
+            while not stop.is_set():
+                delivery = self.feed.poll(self.settings.batch_size, self.settings.max_wait)
+                self._drop_revoked(delivery)
+                now = time.monotonic()
+                if len(delivery):
+                    self.last_arrival = now
+                    for position in delivery.last_offsets():
+                        self.arrived[position] = now
+                    self._commit(delivery)
+                elif self.model.window is not None:
+                    self._commit(None)  # the clock may close windows on a quiet stream
+                if (
+                    self.settings.stop_when_idle is not None
+                    and not len(delivery)
+                    and now - self.last_arrival >= self.settings.stop_when_idle
+                ):
+                    break
+        finally:
+            self.feed.close()
+        return self.stats
+
+    def _drop_revoked(self, delivery: Delivery) -> None:
+        revoked = self.feed.take_revoked()
+        if not revoked:
+            return
+        with self._lock:
+            for position in revoked:
+                self.progress.pop(position, None)
+                self.arrived.pop(position, None)
+        if len(delivery):
+            keep = [
+                i
+                for i, (t, p) in enumerate(zip(delivery.topics, delivery.partitions, strict=True))
+                if (t, p) not in revoked
+            ]
+            for name in ("values", "keys", "topics", "partitions", "offsets", "timestamps"):
+                column = getattr(delivery, name)
+                setattr(delivery, name, [column[i] for i in keep])
+
+    # -- one batch ---------------------------------------------------------------------------------
+
+    def _commit(self, delivery: Delivery | None) -> None:
+        started = time.perf_counter()
+        rows, rejected = (
+            decode(delivery, self.options, self.deserialize) if delivery is not None else (None, None)
+        )
+        if delivery is not None:
+            expected = {p: self.progress[p].offset for p in delivery.last_offsets() if p in self.progress}
+            if self.feed.exactly_once and rows is not None:
+                # Messages at or before the committed offset were processed already (a replay).
+                rows = self._after_committed(rows)
+            else:
+                expected = {}  # positions without replayable offsets (MQTT) cannot be fenced
+        else:
+            expected = {}
+        staged = self.engine.stage(rows.to_reader()) if rows is not None and rows.num_rows else None
+        try:
+            updated, out, late = self._transaction(delivery, staged, rejected, expected)
+        finally:
+            if staged is not None:
+                self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+        if updated is None:
+            return
+        with self._lock:
+            self.progress.update(updated)
+        if delivery is not None and len(delivery):
+            self.feed.processed({p: g.offset for p, g in updated.items() if p in delivery.last_offsets()})
+        stats = self.stats
+        stats.batches += 1 if delivery is not None and len(delivery) else 0
+        stats.events += len(delivery) if delivery is not None else 0
+        stats.rows_out += out
+        stats.late += late
+        stats.rejected += rejected.num_rows if rejected is not None else 0
+        stats.watermark = self._watermark()
+        closed = [g.closed_until for g in self.progress.values() if g.closed_until is not None]
+        stats.closed_until = min(closed) if closed else None
+        stats.lag = {f"{t}[{p}]": n for (t, p), n in self.feed.lag().items()}
+        stats.last_commit = time.time()
+        stats.commit_seconds += time.perf_counter() - started
+        if self.on_commit is not None:
+            self.on_commit(stats)
+
+    def _after_committed(self, rows: pa.Table) -> pa.Table:
+        import pyarrow.compute as pc
+
+        if not rows.num_rows:
+            return rows
+        keep = None
+        for (topic, partition), g in self.progress.items():
+            if g.offset < 0:
+                continue
+            mine = pc.and_(pc.equal(rows["_gm_topic"], topic), pc.equal(rows["_gm_partition"], partition))
+            stale = pc.and_(mine, pc.less_equal(rows["_gm_offset"], g.offset))
+            keep = pc.invert(stale) if keep is None else pc.and_(keep, pc.invert(stale))
+        return rows if keep is None else rows.filter(keep)
+
+    def _transaction(
+        self,
+        delivery: Delivery | None,
+        staged: exp.Table | None,
+        rejected: pa.Table | None,
+        expected: Mapping[Position, int],
+    ) -> tuple[dict[Position, Progress] | None, int, int]:
+        """Write one batch; returns the partitions' new progress, rows emitted and late rows
+        (``None`` when there was nothing to write)."""
+        maxes = self._event_maxes(staged) if staged is not None and self.model.window else {}
+        updated: dict[Position, Progress] = {}
+        for position, offset in (delivery.last_offsets() if delivery is not None else {}).items():
+            old = self.progress.get(position, Progress(-1))
+            newest = maxes.get(position)
+            updated[position] = Progress(
+                max(offset, old.offset),
+                max(filter(None, (old.max_time, newest)), default=None),
+                old.closed_until,
+            )
+        threshold = self._threshold({**self.progress, **updated})
+        emit = self.model.window is not None and threshold is not None and self._closes(threshold)
+        if not updated and not emit:
+            return None, 0, 0
+        if emit:
+            assert threshold is not None
+            for position in self.progress:
+                current = updated.get(position) or self.progress[position]
+                if current.closed_until is None or current.closed_until < threshold:
+                    updated[position] = Progress(current.offset, current.max_time, threshold)
+        out = late = 0
+        for attempt in range(5):
+            try:
+                with self.engine.transaction():
+                    self._fence(expected)
+                    if staged is not None:
+                        if self.model.window is None:
+                            out += self._insert_target(self._query(staged))
+                        else:
+                            late = self._keep(staged)
+                    if emit:
+                        assert threshold is not None
+                        out += self._emit(threshold)
+                    progress_store.write_progress(self.engine, self.name, updated, datetime.now(UTC))
+                    if rejected is not None and rejected.num_rows:
+                        self._reject(rejected)
+                return updated, out, late
+            except EngineError as err:
+                # Another writer of the lake committed first: the batch is intact, so try again.
+                text = str(err).lower()
+                if attempt == 4 or not ("conflict" in text or "locked" in text or "busy" in text):
+                    raise
+                out = late = 0
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _fence(self, expected: Mapping[Position, int]) -> None:
+        if not expected:
+            return
+        found = progress_store.read_progress(self.engine, self.name, expected)
+        for position, offset in expected.items():
+            stored = found.get(position, Progress(-1)).offset
+            if stored != offset:
+                raise Fenced(
+                    f"{self.asset.name}: partition {position[1]} of {position[0]} was committed by "
+                    f"another process (at offset {stored}, this one expected {offset})",
+                    hint="another `gristmill stream` of this model took the partition over; this "
+                    "process stops so nothing is written twice — restart it to rejoin the group",
+                )
+
+    # -- SQL -------------------------------------------------------------------------------------
+
+    def _parts(self, table: exp.Table) -> tuple[str | None, str, str]:
+        return table.catalog or None, table.db, table.name
+
+    def _query(self, source: exp.Table) -> exp.Query:
+        """The model's SQL reading ``source`` as its stream and the environment's tables otherwise."""
+        assert self.asset.parsed is not None and self.asset.stream_input is not None
+        mapping = {name: self._parts(table) for name, table in self.physical.items()}
+        mapping[self.asset.stream_input] = self._parts(source)
+        return render(self.asset.parsed, mapping)
+
+    def _insert_target(self, query: exp.Query) -> int:
+        columns = self.engine.describe(query.subquery("q", copy=True))
+        if self._columns is None:
+            self.engine.ensure_table(self.target, columns)
+            self._columns = [c for c, _ in columns]
+        names = self._columns
+        select = exp.select(*(exp.column(c, quoted=True) for c in names)).from_(
+            query.subquery("q", copy=True)
+        )
+        insert = exp.insert(
+            select, self.engine.table(self.target), columns=[exp.to_identifier(c, quoted=True) for c in names]
+        )
+        return self.engine.execute(insert) or 0
+
+    def _event_maxes(self, staged: exp.Table) -> dict[Position, datetime]:
+        assert self.model.time is not None
+        time_column = exp.to_identifier(self.model.time, quoted=True).sql(dialect="duckdb")
+        rows = self.engine.query(
+            f"SELECT _gm_topic, _gm_partition, max({time_column})::TIMESTAMP AS newest "
+            f"FROM {staged.sql(dialect='duckdb')} GROUP BY ALL"
+        ).to_pylist()
+        return {(r["_gm_topic"], r["_gm_partition"]): r["newest"] for r in rows if r["newest"] is not None}
+
+    def _marks(self, alias: str) -> str:
+        """A join condition picking each row's partition's ``closed_until`` as ``_gm_closed``."""
+        values = (
+            ", ".join(
+                f"({literal(t)}, {p}, {literal(g.closed_until or datetime(1970, 1, 1))})"
+                for (t, p), g in self.progress.items()
+            )
+            or "(NULL, NULL, NULL)"
+        )
+        return (
+            f"JOIN (VALUES {values}) AS _gm_marks(_gm_t, _gm_p, _gm_closed) "
+            f"ON {alias}._gm_topic = _gm_marks._gm_t AND {alias}._gm_partition = _gm_marks._gm_p"
+        )
+
+    def _keep(self, staged: exp.Table) -> int:
+        """Rows of windows still open go to the state; the others, late, to the late table."""
+        window, time_column = self.model.window, self.model.time
+        assert window is not None and time_column is not None
+        batch = staged.sql(dialect="duckdb")
+        columns = self.engine.describe(staged)
+        self.engine.ensure_table(self.state, columns)
+        first = windows.first_window_end(time_column, window)
+        is_late = f"({first})::TIMESTAMP <= _gm_marks._gm_closed"
+        late = 0
+        if any(g.closed_until is not None for g in self.progress.values()):
+            late_rows = (
+                self.engine.query(
+                    f"SELECT count(*) AS n FROM {batch} AS b {self._marks('b')} WHERE {is_late}"
+                )
+                .column("n")[0]
+                .as_py()
+            )
+            if late_rows:
+                self.engine.ensure_table(self.late, columns)
+                self._run(
+                    f"INSERT INTO {self._sql(self.late)} SELECT b.* FROM {batch} AS b "
+                    f"{self._marks('b')} WHERE {is_late}"
+                )
+                late = late_rows
+        if window.kind == "session":
+            keep = f"NOT ({is_late})"
+        else:
+            keep = f"({windows.last_window_end(time_column, window)})::TIMESTAMP > _gm_marks._gm_closed"
+        self._run(
+            f"INSERT INTO {self._sql(self.state)} SELECT b.* FROM {batch} AS b "
+            f"{self._marks('b')} WHERE {keep}"
+        )
+        return late
+
+    def _emit(self, threshold: datetime) -> int:
+        """Emit the windows ending by ``threshold`` that were not emitted yet, then forget the
+        state rows no open window needs."""
+        window, time_column = self.model.window, self.model.time
+        assert window is not None and time_column is not None
+        if not self.engine.exists(self.state):
+            return 0
+        state = self.engine.table(self.state)
+        until = literal(threshold)
+        key = self.model.key
+
+        def closing(table: str) -> str:
+            return (
+                f"SELECT w.* EXCLUDE (_gm_t, _gm_p, _gm_closed) FROM "
+                f"(SELECT * FROM ({windows.windowed(table, time_column, window, key)}) AS _gm_w "
+                f"{self._marks('_gm_w')}) AS w "
+                f"WHERE w.window_end::TIMESTAMP > w._gm_closed AND w.window_end::TIMESTAMP <= {until}"
+            )
+
+        query = windows.replace_table(
+            self._query(state), lambda t: t.name == state.name and t.db == state.db, closing
+        )
+        rows = self._insert_target(query)
+        if window.kind == "session":
+            windowed = windows.windowed(self._sql(self.state), time_column, window, key)
+            self._run(
+                f"DELETE FROM {self._sql(self.state)} WHERE (_gm_topic, _gm_partition, _gm_offset) IN "
+                f"(SELECT _gm_topic, _gm_partition, _gm_offset FROM ({windowed}) "
+                f"WHERE window_end::TIMESTAMP <= {until})"
+            )
+        else:
+            last = windows.last_window_end(time_column, window)
+            self._run(f"DELETE FROM {self._sql(self.state)} WHERE ({last})::TIMESTAMP <= {until}")
+        return rows
+
+    def _reject(self, rejected: pa.Table) -> None:
+        self.engine.ensure_table(progress_store.REJECTED, list(progress_store.REJECTED_COLUMNS))
+        with_target = rejected.select(REJECTED_SCHEMA.names)
+        staged = self.engine.stage(with_target.to_reader())
+        try:
+            self._run(
+                f"INSERT INTO {self._sql(progress_store.REJECTED)} SELECT {literal(self.name)}, *, now() "
+                f"FROM {staged.sql(dialect='duckdb')}"
+            )
+        finally:
+            self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+
+    def _sql(self, relation: Relation) -> str:
+        return self.engine.table(relation).sql(dialect="duckdb")
+
+    def _run(self, text: str) -> None:
+        self.engine.execute(sqlglot.parse_one(text, dialect="duckdb"))
+
+    # -- watermarks ------------------------------------------------------------------------------
+
+    def _watermark(self, progress: Mapping[Position, Progress] | None = None) -> datetime | None:
+        """The oldest newest-event-time of the partitions that are not idle; all idle: the newest
+        one moved on by the wall-clock time since the last message."""
+        progress = self.progress if progress is None else progress
+        owned = self.feed.assigned() or set(progress)
+        idle = self.model.idle_timeout.total_seconds()
+        now = time.monotonic()
+        active: list[datetime] = []
+        for position in owned:
+            g = progress.get(position)
+            quiet = now - self.arrived.get(position, now) >= idle
+            if g is None or g.max_time is None:
+                if not quiet:
+                    return None  # a partition that has said nothing yet may still hold old rows
+                continue
+            if not quiet:
+                active.append(g.max_time)
+        if active:
+            return min(active)
+        seen = [g.max_time for p, g in progress.items() if p in owned and g.max_time is not None]
+        if not seen:
+            return None
+        return max(seen) + timedelta(seconds=now - self.last_arrival)
+
+    def _threshold(self, progress: Mapping[Position, Progress]) -> datetime | None:
+        watermark = self._watermark(progress)
+        return None if watermark is None else watermark - self.model.lateness
+
+    def _closes(self, threshold: datetime) -> bool:
+        """Whether windows end between what was emitted and ``threshold``."""
+        marks = [g.closed_until for g in self.progress.values()]
+        if not marks:
+            return False
+        oldest = min((m for m in marks if m is not None), default=None)
+        if oldest is None:
+            return True
+        if threshold <= oldest:
+            return False
+        window = self.model.window
+        assert window is not None
+        if window.kind == "session":
+            return True
+        step = (window.every or window.size).total_seconds()
+        return (threshold - ORIGIN).total_seconds() // step > (oldest - ORIGIN).total_seconds() // step
