@@ -200,8 +200,12 @@ def run(
             timeout=limit.total_seconds() if limit else None,
         )
     if not result.steps:
+        streams = [a.name for a in workspace.graph.assets.values() if a.kind == "stream"]
         console.print(
-            "Nothing to run: the project declares no sources or models yet "
+            f"Nothing to run: stream models run under `gristmill stream MODEL` ({', '.join(streams)}); "
+            "a run builds them only when selected with -s."
+            if streams
+            else "Nothing to run: the project declares no sources or models yet "
             "(add sources/<name>.yml or models/<schema>/<name>.sql)."
         )
         return

@@ -16,6 +16,7 @@ from rich.text import Text
 from gristmill._util.durations import parse_duration
 from gristmill.cli import render
 from gristmill.cli.app import ProjectOpt, _workspace, app, console
+from gristmill.cli.stream import read_statuses
 from gristmill.errors import ConfigError, GristmillError
 
 if TYPE_CHECKING:
@@ -244,6 +245,7 @@ def _snapshot(sched: Scheduler) -> MetricsSnapshot:
         schedule_lag=status["schedule_lag"],
         next_tick=status["next_tick"],
         scheduler_up=True,
+        streams=tuple(read_statuses(sched.root)),
     )
 
 

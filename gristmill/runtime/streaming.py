@@ -17,6 +17,8 @@ stream too."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +46,20 @@ _log = logging.getLogger(__name__)
 
 ORIGIN = datetime(2000, 1, 3)
 """Where ``time_bucket`` aligns windows by default; window ends are ORIGIN + k * step."""
+
+
+def _crash_point(phase: str, _hits: dict[str, int] = {}) -> None:  # noqa: B006 - a per-process count
+    """Fault injection for the exactly-once tests: ``GRISTMILL_STREAM_CRASH=phase:N`` kills this
+    process (SIGKILL, no cleanup) the N-th time it reaches ``phase``."""
+    wanted = os.environ.get("GRISTMILL_STREAM_CRASH")
+    if not wanted:
+        return
+    name, _, count = wanted.partition(":")
+    if name != phase:
+        return
+    _hits[phase] = _hits.get(phase, 0) + 1
+    if _hits[phase] >= int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Fenced(GristmillError):
@@ -225,6 +241,7 @@ class StreamLoop:
                 expected = {}  # positions without replayable offsets (MQTT) cannot be fenced
         else:
             expected = {}
+        _crash_point("decoded")
         staged = self.engine.stage(rows.to_reader()) if rows is not None and rows.num_rows else None
         try:
             updated, out, late = self._transaction(delivery, staged, rejected, expected)
@@ -237,6 +254,7 @@ class StreamLoop:
             self.progress.update(updated)
         if delivery is not None and len(delivery):
             self.feed.processed({p: g.offset for p, g in updated.items() if p in delivery.last_offsets()})
+            _crash_point("acknowledged")
         stats = self.stats
         stats.batches += 1 if delivery is not None and len(delivery) else 0
         stats.events += len(delivery) if delivery is not None else 0
@@ -311,6 +329,8 @@ class StreamLoop:
                     progress_store.write_progress(self.engine, self.name, updated, datetime.now(UTC))
                     if rejected is not None and rejected.num_rows:
                         self._reject(rejected)
+                    _crash_point("written")
+                _crash_point("committed")
                 return updated, out, late
             except EngineError as err:
                 # Another writer of the lake committed first: the batch is intact, so try again.

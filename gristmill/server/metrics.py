@@ -45,6 +45,8 @@ class MetricsSnapshot:
     next_tick: Mapping[str, float]
     """Schedule -> unix time of its next cron tick."""
     scheduler_up: bool
+    streams: tuple[Mapping[str, object], ...] = ()
+    """Each stream process's last figures (``gristmill stream`` writes them after commits)."""
 
 
 class SnapshotCollector(Collector):
@@ -76,7 +78,50 @@ def registry(snapshot: Callable[[], MetricsSnapshot]) -> CollectorRegistry:
     return reg
 
 
+def _stream_families(streams: tuple[Mapping[str, object], ...]) -> Iterator[Metric]:
+    """Per stream process: events, output, late and rejected totals, throughput, watermark and
+    lag per partition, labelled by model and pid."""
+    counters = {
+        "events": "Messages a stream process has consumed.",
+        "rows_out": "Rows a stream process has written to its model's table.",
+        "late": "Rows that arrived after their window was emitted (kept in the model's __late table).",
+        "rejected": "Messages that could not be decoded (kept in _gristmill.stream_rejected).",
+    }
+    for field, help_text in counters.items():
+        family = CounterMetricFamily(f"gristmill_stream_{field}", help_text, labels=["model", "pid"])
+        for s in streams:
+            family.add_metric([str(s["model"]), str(s["pid"])], float(s.get(field) or 0))  # type: ignore[arg-type]
+        yield family
+    rate = GaugeMetricFamily(
+        "gristmill_stream_events_per_second", "Average consumption rate since start.", labels=["model", "pid"]
+    )
+    watermark = GaugeMetricFamily(
+        "gristmill_stream_watermark_timestamp_seconds",
+        "Event time up to which a stream's input is complete (windows before it are emitted).",
+        labels=["model", "pid"],
+    )
+    lag = GaugeMetricFamily(
+        "gristmill_stream_lag_messages",
+        "Messages behind the end of each partition.",
+        labels=["model", "partition"],
+    )
+    up = GaugeMetricFamily("gristmill_stream_up", "1 while the stream process runs.", labels=["model", "pid"])
+    for s in streams:
+        labels = [str(s["model"]), str(s["pid"])]
+        rate.add_metric(labels, float(s.get("events_per_second") or 0))  # type: ignore[arg-type]
+        up.add_metric(labels, 1.0 if s.get("alive") else 0.0)
+        mark = s.get("watermark")
+        if isinstance(mark, str):
+            from datetime import UTC, datetime
+
+            watermark.add_metric(labels, datetime.fromisoformat(mark).replace(tzinfo=UTC).timestamp())
+        for partition, behind in dict(s.get("lag") or {}).items():  # type: ignore[call-overload]
+            lag.add_metric([str(s["model"]), str(partition)], float(behind))
+    yield from (rate, watermark, lag, up)
+
+
 def _families(snap: MetricsSnapshot) -> Iterator[Metric]:
+    yield from _stream_families(snap.streams)
     runs = CounterMetricFamily(
         "gristmill_runs",
         "Runs recorded in the state store, by status (success, failed, cancelled, running).",
