@@ -501,10 +501,13 @@ class StreamLoop:
         owned = self.feed.assigned() or set(progress)
         idle = self.model.idle_timeout.total_seconds()
         now = time.monotonic()
+        behind = self.feed.lag()
         active: list[datetime] = []
         for position in owned:
             g = progress.get(position)
-            quiet = now - self.arrived.get(position, now) >= idle
+            # Quiet: nothing arrived for a while and nothing is waiting to be read (a partition
+            # whose messages are just slow to come is not idle).
+            quiet = now - self.arrived.get(position, now) >= idle and not behind.get(position)
             if g is None or g.max_time is None:
                 if not quiet:
                     return None  # a partition that has said nothing yet may still hold old rows

@@ -1,0 +1,281 @@
+"""`gristmill stream` against a real Kafka-protocol broker (librdkafka's mock cluster): windows in
+SQL, late and bad messages kept, idle partitions, exactly once through kill -9 at many points, and
+two processes sharing a topic through a rebalance."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+from confluent_kafka import Producer
+
+from gristmill.workspace import Workspace
+from tests.conftest import Cli
+from tests.streaming.kafka_broker import MockKafka, kafka_broker  # noqa: F401 - a fixture
+
+GRISTMILL = [sys.executable, "-m", "gristmill"]
+START = datetime(2024, 5, 1, 10, 0, 0)
+
+WINDOWED = """\
+-- kind: stream
+-- time: event_time
+-- window: tumble 1 minute
+-- lateness: 5s
+-- idle_timeout: 2s
+select user_id, window_start, window_end, sum(amount) as amount, count(*) as events
+from raw.shop__events
+group by all
+"""
+
+
+def source(bootstrap: str, topic: str, group: str) -> str:
+    return (
+        f"kind: kafka\nbrokers: {bootstrap}\ngroup: {group}\n"
+        f"options: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}\n"
+        f"tables:\n  events:\n    topic: {topic}\n"
+        "    columns: {user_id: bigint, amount: double, event_time: timestamp}\n"
+    )
+
+
+@pytest.fixture
+def topic(kafka_broker: MockKafka, request: pytest.FixtureRequest) -> Iterator[str]:  # noqa: F811
+    name = f"{request.node.name[:40]}_{random.randrange(1 << 30)}"
+    kafka_broker.create_topic(name, 4)
+    yield name
+
+
+def produce(bootstrap: str, topic: str, events: list[dict[str, Any] | bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    for event in events:
+        if isinstance(event, bytes):
+            producer.produce(topic, event, key=b"bad")
+        else:
+            producer.produce(topic, json.dumps(event).encode(), key=str(event["user_id"]).encode())
+    assert producer.flush(30) == 0
+
+
+def generate(count: int, *, seed: int = 7, users: int = 20, step_ms: int = 50) -> list[dict[str, Any]]:
+    """Events a ``step_ms`` apart with up to 2 s of disorder, then one far-ahead sentinel per
+    user so every partition's watermark passes every real window."""
+    rng = random.Random(seed)
+    events = []
+    for n in range(count):
+        at = START + timedelta(milliseconds=n * step_ms - rng.randint(0, 2000))
+        events.append(
+            {
+                "user_id": rng.randint(1, users),
+                "amount": round(rng.uniform(1, 100), 2),
+                "event_time": at.isoformat(),
+            }
+        )
+    far = (START + timedelta(days=1)).isoformat()
+    events += [{"user_id": u, "amount": 0.0, "event_time": far} for u in range(1, users + 1)]
+    return events
+
+
+def expected_windows(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    produced = pa.Table.from_pylist([e for e in events if isinstance(e, dict)])  # noqa: F841 - read by DuckDB
+    rows = duckdb.sql(
+        "select user_id, time_bucket(interval 1 minute, event_time::timestamp) as w, round(sum(amount), 2), count(*) "
+        "from produced where event_time::timestamp < timestamp '2024-05-02' group by all order by all"
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def windows_of(root: Path) -> list[tuple[Any, ...]]:
+    found = Workspace(root).query(
+        "select user_id, window_start as w, round(sum(amount), 2), sum(events)::bigint from marts.per_minute "
+        "where window_start < timestamp '2024-05-02' group by all order by all"
+    )
+    return [tuple(r.values()) for r in found.to_pylist()]
+
+
+def project(tmp_path: Path, bootstrap: str, topic: str, model: str = WINDOWED, name: str = "p") -> Path:
+    root = tmp_path / name
+    (root / "sources").mkdir(parents=True)
+    (root / "models" / "marts").mkdir(parents=True)
+    (root / "gristmill.toml").write_text(f'name = "{name}"\n')
+    (root / "sources" / "shop.yml").write_text(source(bootstrap, topic, f"g-{topic}-{name}"))
+    (root / "models" / "marts" / "per_minute.sql").write_text(model)
+    return root
+
+
+def stream(
+    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GRISTMILL, "stream", "marts.per_minute", "--project", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_tumbling_windows_late_and_bad_messages(
+    kafka_broker: MockKafka, topic: str, tmp_path: Path, cli: Cli
+) -> None:  # noqa: F811
+    events = generate(3000)
+    produce(kafka_broker.bootstrap, topic, [*events[:-20], b"{not json", b'{"user_id": "x"}', *events[-20:]])
+    root = project(tmp_path, kafka_broker.bootstrap, topic)
+    done = stream(root, "--stop-when-idle", "4", "--batch-size", "500", "--max-wait", "0.2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 rejected" in done.stdout
+    assert windows_of(root) == expected_windows(events)
+
+    rejected = (
+        Workspace(root)
+        .query("select reason, value from _gristmill.stream_rejected order by reason")
+        .to_pylist()
+    )
+    assert [r["value"] for r in rejected] == [b'{"user_id": "x"}', b"{not json"]
+    assert rejected[1]["reason"].startswith("not JSON")
+
+    # A late event (its window was emitted long ago) lands in the late table, counted, not lost.
+    late = {"user_id": 1, "amount": 5.0, "event_time": START.isoformat()}
+    produce(kafka_broker.bootstrap, topic, [late])
+    done = stream(root, "--stop-when-idle", "3", "--max-wait", "0.2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 late" in done.stdout
+    physical = (
+        Workspace(root)
+        .query(
+            "select table_schema, table_name from information_schema.tables where table_name like 'per_minute__live%__late'"
+        )
+        .to_pylist()
+    )
+    assert len(physical) == 1
+    assert windows_of(root) == expected_windows(events)  # the emitted windows stay final
+
+    code, out = cli("streams", project=root)
+    assert code == 0, out
+    assert "marts.per_minute" in out and "stopped" in out
+
+
+def test_an_idle_partition_does_not_hold_windows_back(
+    kafka_broker: MockKafka, topic: str, tmp_path: Path
+) -> None:  # noqa: F811
+    # Two seconds of events on one key (one partition) of four; the others never speak.
+    events = [
+        {"user_id": 1, "amount": 1.0, "event_time": (START + timedelta(milliseconds=100 * n)).isoformat()}
+        for n in range(40)
+    ]
+    produce(kafka_broker.bootstrap, topic, events)
+    model = WINDOWED.replace("tumble 1 minute", "tumble 1s").replace("lateness: 5s", "lateness: 0s")
+    root = project(tmp_path, kafka_broker.bootstrap, topic, model)
+    done = stream(root, "--stop-when-idle", "5", "--max-wait", "0.2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = Workspace(root).query("select window_start, events from marts.per_minute order by 1").to_pylist()
+    # Every window closed, the last one too: quiet partitions stop holding the watermark and a
+    # quiet stream's watermark moves with the clock.
+    assert [r["events"] for r in found] == [10, 10, 10, 10]
+
+
+PHASES = ("decoded", "written", "committed", "acknowledged")
+CRASH_POINTS = [(PHASES[i % 4], 1 + (i // 4) % 3) for i in range(32)]
+"""Where each run is killed: before a batch's transaction, inside it after every write, after
+its commit, after the consumer group heard of it — at the first, second or third batch."""
+
+
+def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
+    kafka_broker: MockKafka,  # noqa: F811
+    topic: str,
+    tmp_path: Path,
+) -> None:
+    events = generate(6000, seed=11)
+    produce(kafka_broker.bootstrap, topic, events)
+    flags = ["--batch-size", "50", "--max-wait", "0.1"]
+    clean = project(tmp_path, kafka_broker.bootstrap, topic, name="clean")
+    done = stream(clean, "--stop-when-idle", "3", *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = windows_of(clean)
+    assert expected == expected_windows(events)
+
+    root = project(tmp_path, kafka_broker.bootstrap, topic, name="crashed")
+    config = root / "sources" / "shop.yml"
+    kills = 0
+    for run_number, (phase, n) in enumerate(CRASH_POINTS):
+        # A new consumer group each time: a killed member would hold its partitions until its
+        # session times out, and the lake, not the group, says where to resume.
+        config.write_text(source(kafka_broker.bootstrap, topic, f"crash-{run_number}-{topic}"))
+        run = stream(root, "--stop-when-idle", "3", *flags, env={"GRISTMILL_STREAM_CRASH": f"{phase}:{n}"})
+        assert run.returncode in (0, -signal.SIGKILL), run.stdout + run.stderr
+        kills += run.returncode == -signal.SIGKILL
+    assert kills >= 30
+    config.write_text(source(kafka_broker.bootstrap, topic, f"final-{topic}"))
+    done = stream(root, "--stop-when-idle", "3", *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert windows_of(root) == expected
+    duplicates = (
+        Workspace(root)
+        .query(
+            "select count(*) as n from "
+            "(select user_id, window_start from marts.per_minute group by all having count(*) > 1)"
+        )
+        .to_pylist()
+    )
+    assert duplicates == [{"n": 0}]
+
+
+PASSTHROUGH = """\
+-- kind: stream
+select user_id, amount, event_time, _gm_partition as part, _gm_offset as "offset"
+from raw.shop__events
+where amount > 0
+"""
+
+
+def test_two_processes_share_the_topic_through_a_rebalance(
+    kafka_broker: MockKafka, topic: str, tmp_path: Path
+) -> None:  # noqa: F811
+    events = generate(6000, seed=5, users=50)
+    produce(kafka_broker.bootstrap, topic, events[:3000])
+    root = project(tmp_path, kafka_broker.bootstrap, topic, PASSTHROUGH)
+    args = [
+        *GRISTMILL,
+        "stream",
+        "marts.per_minute",
+        "--project",
+        str(root),
+        "--batch-size",
+        "200",
+        "--max-wait",
+        "0.1",
+    ]
+    first = subprocess.Popen(
+        [*args, "--stop-when-idle", "8"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    time.sleep(4)
+    second = subprocess.Popen(
+        [*args, "--stop-when-idle", "6"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    time.sleep(2)
+    produce(kafka_broker.bootstrap, topic, events[3000:])
+    time.sleep(2)
+    first.send_signal(signal.SIGTERM)  # leaves the group: its partitions move to the second
+    out_first, _ = first.communicate(timeout=60)
+    out_second, _ = second.communicate(timeout=120)
+    assert first.returncode == 0, out_first
+    assert second.returncode == 0, out_second
+    assert "0 events" not in out_second.split("Stopped")[-1]  # the second did take part
+    found = (
+        Workspace(root)
+        .query(
+            'select count(*) as n, count(distinct (part, "offset")) as distinct_messages from marts.per_minute'
+        )
+        .to_pylist()
+    )
+    positive = sum(1 for e in events if e["amount"] > 0)
+    assert found == [{"n": positive, "distinct_messages": positive}]
