@@ -279,3 +279,58 @@ def test_two_processes_share_the_topic_through_a_rebalance(
     )
     positive = sum(1 for e in events if e["amount"] > 0)
     assert found == [{"n": positive, "distinct_messages": positive}]
+
+
+HOPPING = """\
+-- kind: stream
+-- time: event_time
+-- window: hop 2 minutes every 1 minute
+-- lateness: 5s
+select user_id, window_start, window_end, sum(amount) as amount, count(*) as events
+from raw.shop__events
+group by all
+"""
+
+SESSIONS = """\
+-- kind: stream
+-- time: event_time
+-- key: user_id
+-- window: session 20s
+-- lateness: 5s
+select user_id, window_start, window_end, sum(amount) as amount, count(*) as events
+from raw.shop__events
+group by all
+"""
+
+
+@pytest.mark.parametrize("model", [WINDOWED, HOPPING, SESSIONS], ids=["tumble", "hop", "session"])
+def test_one_sql_two_modes_the_stream_equals_the_batch(
+    kafka_broker: MockKafka,  # noqa: F811
+    topic: str,
+    tmp_path: Path,
+    model: str,
+) -> None:
+    # Sparse users, so sessions both form and break.
+    events = generate(1500, seed=3, users=40, step_ms=400)
+    produce(kafka_broker.bootstrap, topic, events)
+    root = project(tmp_path, kafka_broker.bootstrap, topic, model)
+    done = stream(root, "--stop-when-idle", "3", "--batch-size", "200", "--max-wait", "0.1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 late" in done.stdout
+    streamed = windows_of(root)
+    assert len(streamed) > 50
+
+    # The same model as a batch over the landed topic (in another environment, so the stream's
+    # table stays served): the same windows, plus the sentinels' own, never closed by the stream.
+    run = subprocess.run(
+        [*GRISTMILL, "run", "-s", "+per_minute", "--env", "batch", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    batch = Workspace(root).query(
+        "select user_id, window_start as w, round(sum(amount), 2), sum(events)::bigint "
+        "from marts__batch.per_minute where window_start < timestamp '2024-05-02' group by all order by all"
+    )
+    assert [tuple(r.values()) for r in batch.to_pylist()] == streamed
