@@ -11,10 +11,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -23,7 +23,11 @@ from confluent_kafka import Producer
 
 from gristmill.workspace import Workspace
 from tests.conftest import Cli
-from tests.streaming.kafka_broker import MockKafka, kafka_broker  # noqa: F401 - a fixture
+
+pytest_plugins = ["tests.streaming.kafka_broker"]
+
+if TYPE_CHECKING:
+    from tests.streaming.kafka_broker import MockKafka
 
 GRISTMILL = [sys.executable, "-m", "gristmill"]
 START = datetime(2024, 5, 1, 10, 0, 0)
@@ -50,7 +54,7 @@ def source(bootstrap: str, topic: str, group: str) -> str:
 
 
 @pytest.fixture
-def topic(kafka_broker: MockKafka, request: pytest.FixtureRequest) -> Iterator[str]:  # noqa: F811
+def topic(kafka_broker: MockKafka, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"{request.node.name[:40]}_{random.randrange(1 << 30)}"
     kafka_broker.create_topic(name, 4)
     yield name
@@ -88,8 +92,9 @@ def generate(count: int, *, seed: int = 7, users: int = 20, step_ms: int = 50) -
 def expected_windows(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     produced = pa.Table.from_pylist([e for e in events if isinstance(e, dict)])  # noqa: F841 - read by DuckDB
     rows = duckdb.sql(
-        "select user_id, time_bucket(interval 1 minute, event_time::timestamp) as w, round(sum(amount), 2), count(*) "
-        "from produced where event_time::timestamp < timestamp '2024-05-02' group by all order by all"
+        "select user_id, time_bucket(interval 1 minute, event_time::timestamp) as w, "
+        "round(sum(amount), 2), count(*) from produced "
+        "where event_time::timestamp < timestamp '2024-05-02' group by all order by all"
     ).fetchall()
     return [tuple(r) for r in rows]
 
@@ -126,7 +131,7 @@ def stream(
 
 def test_tumbling_windows_late_and_bad_messages(
     kafka_broker: MockKafka, topic: str, tmp_path: Path, cli: Cli
-) -> None:  # noqa: F811
+) -> None:
     events = generate(3000)
     produce(kafka_broker.bootstrap, topic, [*events[:-20], b"{not json", b'{"user_id": "x"}', *events[-20:]])
     root = project(tmp_path, kafka_broker.bootstrap, topic)
@@ -152,7 +157,8 @@ def test_tumbling_windows_late_and_bad_messages(
     physical = (
         Workspace(root)
         .query(
-            "select table_schema, table_name from information_schema.tables where table_name like 'per_minute__live%__late'"
+            "select table_schema, table_name from information_schema.tables "
+            "where table_name like 'per_minute__live%__late'"
         )
         .to_pylist()
     )
@@ -166,7 +172,7 @@ def test_tumbling_windows_late_and_bad_messages(
 
 def test_an_idle_partition_does_not_hold_windows_back(
     kafka_broker: MockKafka, topic: str, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     # Two seconds of events on one key (one partition) of four; the others never speak.
     events = [
         {"user_id": 1, "amount": 1.0, "event_time": (START + timedelta(milliseconds=100 * n)).isoformat()}
@@ -190,7 +196,7 @@ its commit, after the consumer group heard of it — at the first, second or thi
 
 
 def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
-    kafka_broker: MockKafka,  # noqa: F811
+    kafka_broker: MockKafka,
     topic: str,
     tmp_path: Path,
 ) -> None:
@@ -239,7 +245,7 @@ where amount > 0
 
 def test_two_processes_share_the_topic_through_a_rebalance(
     kafka_broker: MockKafka, topic: str, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     events = generate(6000, seed=5, users=50)
     produce(kafka_broker.bootstrap, topic, events[:3000])
     root = project(tmp_path, kafka_broker.bootstrap, topic, PASSTHROUGH)
@@ -273,7 +279,8 @@ def test_two_processes_share_the_topic_through_a_rebalance(
     found = (
         Workspace(root)
         .query(
-            'select count(*) as n, count(distinct (part, "offset")) as distinct_messages from marts.per_minute'
+            'select count(*) as n, count(distinct (part, "offset")) as distinct_messages '
+            "from marts.per_minute"
         )
         .to_pylist()
     )
@@ -305,7 +312,7 @@ group by all
 
 @pytest.mark.parametrize("model", [WINDOWED, HOPPING, SESSIONS], ids=["tumble", "hop", "session"])
 def test_one_sql_two_modes_the_stream_equals_the_batch(
-    kafka_broker: MockKafka,  # noqa: F811
+    kafka_broker: MockKafka,
     topic: str,
     tmp_path: Path,
     model: str,
