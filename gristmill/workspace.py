@@ -727,7 +727,9 @@ class Workspace:
             )
         from gristmill.connectors.streams.config import StreamTableOptions
 
-        options = StreamTableOptions.model_validate(
+        feed = feed_of(source_asset.table)
+        # The connector knows its table options (defaults, a list of topics landing raw bytes).
+        options = getattr(feed, "table_options", None) or StreamTableOptions.model_validate(
             {k: v for k, v in source_asset.table.options.items() if k in StreamTableOptions.model_fields}
         )
         deserialize = getattr(source, "deserializer", lambda table: None)(source_asset.table)
@@ -751,7 +753,7 @@ class Workspace:
             loop = StreamLoop(
                 engine,
                 asset,
-                feed_of(source_asset.table),
+                feed,
                 options,
                 target,
                 physical,

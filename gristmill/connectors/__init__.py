@@ -20,6 +20,9 @@ SOURCE_KINDS = {
     "rest": "gristmill.connectors.rest.source",
     "mongodb": "gristmill.connectors.mongodb.source",
     "python": "gristmill.connectors.python.source",
+    "nats": "gristmill.connectors.nats.source",
+    "mqtt": "gristmill.connectors.mqtt.source",
+    "kafka": "gristmill.connectors.kafka.source",
 }
 
 __all__ = ["SOURCE_KINDS", "Source", "open_source"]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -23,11 +23,10 @@ from confluent_kafka import Producer
 
 from gristmill.workspace import Workspace
 from tests.conftest import Cli
+from tests.streaming import kafka_broker as broker_fixtures
+from tests.streaming.kafka_broker import MockKafka
 
-pytest_plugins = ["tests.streaming.kafka_broker"]
-
-if TYPE_CHECKING:
-    from tests.streaming.kafka_broker import MockKafka
+kafka_broker = broker_fixtures.kafka_broker  # the session's mock cluster, as a fixture here
 
 GRISTMILL = [sys.executable, "-m", "gristmill"]
 START = datetime(2024, 5, 1, 10, 0, 0)
@@ -47,7 +46,7 @@ group by all
 def source(bootstrap: str, topic: str, group: str) -> str:
     return (
         f"kind: kafka\nbrokers: {bootstrap}\ngroup: {group}\n"
-        f"options: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}\n"
+        f"options: {{session.timeout.ms: 2000, heartbeat.interval.ms: 100}}\n"
         f"tables:\n  events:\n    topic: {topic}\n"
         "    columns: {user_id: bigint, amount: double, event_time: timestamp}\n"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from gristmill._util.naming import snake_case
 from gristmill.connectors.base import Options
@@ -52,10 +52,25 @@ class StreamTableOptions(Options):
             arrow_type(str(spelled))
         return value
 
-    def payload_schema(self) -> pa.Schema:
+    @model_validator(mode="after")
+    def _json_needs_columns(self) -> StreamTableOptions:
+        if self.format == "json" and not self.columns:
+            raise ValueError(
+                "format: json needs columns: the fields to land and their types, e.g. "
+                "{user_id: bigint, amount: double, event_time: timestamp} (or format: raw for the bytes)"
+            )
+        return self
+
+    def message_schema(self) -> pa.Schema:
+        """The payload fields as messages spell them (``userId``)."""
         if self.format == "raw":
             return pa.schema([("value", pa.binary())])
-        return pa.schema([(snake_case(str(name)), arrow_type(str(t))) for name, t in self.columns.items()])
+        return pa.schema([(str(name), arrow_type(str(t))) for name, t in self.columns.items()])
+
+    def payload_schema(self) -> pa.Schema:
+        """The payload columns as they land (snake_case: ``user_id``)."""
+        schema = self.message_schema()
+        return pa.schema([pa.field(snake_case(f.name), f.type) for f in schema])
 
     def landed_schema(self) -> pa.Schema:
         """The landed table: the payload's columns, then the message metadata."""

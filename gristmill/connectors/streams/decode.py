@@ -15,6 +15,7 @@ import pyarrow.json as pj
 
 from gristmill.connectors.streams.config import METADATA, REJECTED, StreamTableOptions
 from gristmill.connectors.streams.feed import Delivery
+from gristmill.errors import GristmillError
 
 Deserializer = Callable[[bytes, str], dict[str, Any]]
 """(value, topic) -> record, for formats decoded per message (Avro through a schema registry)."""
@@ -24,7 +25,15 @@ def decode(
     delivery: Delivery, options: StreamTableOptions, deserialize: Deserializer | None = None
 ) -> tuple[pa.Table, pa.Table]:
     """(rows with the landed schema, rejected messages with the ``REJECTED`` schema)."""
-    schema = options.payload_schema()
+    rows, rejected = _decode(delivery, options, deserialize)
+    landed = options.landed_schema().names
+    return (rows if rows.column_names == landed else rows.rename_columns(landed)), rejected
+
+
+def _decode(
+    delivery: Delivery, options: StreamTableOptions, deserialize: Deserializer | None
+) -> tuple[pa.Table, pa.Table]:
+    schema = options.message_schema()  # fields as the messages spell them; renamed afterwards
     if not len(delivery):
         return options.landed_schema().empty_table(), REJECTED.empty_table()
     if options.format == "raw":
@@ -33,7 +42,7 @@ def decode(
         )
     if options.format == "avro":
         assert deserialize is not None, "an avro table needs the source's deserializer"
-        return _per_message(delivery, schema, lambda value, topic: deserialize(value, topic))
+        return _per_message(delivery, schema, deserialize)
     return _json(delivery, schema)
 
 
@@ -90,8 +99,8 @@ def _read_json(buffer: bytes, schema: pa.Schema) -> pa.Table:
 def _per_message(
     delivery: Delivery, schema: pa.Schema, parse: Callable[[bytes, str], Any]
 ) -> tuple[pa.Table, pa.Table]:
-    """The slow path: each message on its own, so one bad message costs only itself. ``parse``
-    returns a one-row table (JSON, through the same Arrow parser) or a record (Avro)."""
+    """Avro: each message on its own (the registry's deserializer works per message), so one
+    bad message costs only itself."""
     good: list[int] = []
     parts: list[pa.Table] = []
     bad: list[tuple[int, str]] = []
@@ -104,9 +113,11 @@ def _per_message(
             if isinstance(parsed, dict):
                 parsed = pa.Table.from_pylist([{n: parsed.get(n) for n in schema.names}], schema=schema)
             if not isinstance(parsed, pa.Table) or parsed.num_rows != 1:
-                raise ValueError("not one JSON object")
-        except Exception as err:
-            bad.append((i, _reason(value, err)))
+                raise ValueError("not one record")
+        except GristmillError:
+            raise  # the registry is down or refuses us: not the message's fault
+        except Exception as err:  # any decoding failure rejects the message, with why
+            bad.append((i, f"cannot be read as Avro with the declared columns: {_first_line(err)}"))
             continue
         good.append(i)
         parts.append(parsed)
@@ -114,8 +125,12 @@ def _per_message(
     return _with_metadata(rows, delivery, good), _rejected(delivery, bad)
 
 
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def _reason(value: bytes, err: Exception) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = _first_line(err)
     try:
         record = orjson.loads(value)
     except orjson.JSONDecodeError as bad:
