@@ -39,7 +39,7 @@ from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
 from gristmill.runtime.runner import Retry, Runner, retrying
-from gristmill.runtime.streaming import StreamSettings, StreamStats
+from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
@@ -760,12 +760,29 @@ class Workspace:
                 settings or StreamSettings(),
                 deserialize,
                 on_commit,
+                self._sink(asset),
             )
             loop.prepare(env)
             try:
                 return loop.run(stop or threading.Event())
             finally:
                 self.close()
+
+    def _sink(self, asset: Asset) -> Sink | None:
+        """The Kafka producer a stream model's ``publish: <source>.<topic>`` names."""
+        if asset.model is None or asset.model.publish is None:
+            return None
+        name, topic = asset.model.publish.split(".", 1)
+        spec = self.project.sources.get(name)
+        if spec is None or spec.kind != "kafka":
+            raise ConfigError(
+                f'publish: "{name}" is not a kafka source',
+                location=asset.model.file,
+                hint=did_you_mean(name, [n for n, s in self.project.sources.items() if s.kind == "kafka"])
+                or "publish: <kafka source>.<topic>, e.g. shop.alerts for sources/shop.yml",
+            )
+        sink: Sink = self.source(name).sink(topic)  # type: ignore[attr-defined]
+        return sink
 
     # -- backfills ---------------------------------------------------------------------------------
 

@@ -325,6 +325,7 @@ class _ModelHeader(BaseModel):
     window: str | None = None
     lateness: str | int | None = None
     idle_timeout: str | int | None = None
+    publish: str | None = None
     dialect: str = "duckdb"
     schedule: str | None = None
     surrogate_key: str | None = None
@@ -444,6 +445,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         ("window", ("stream",)),
         ("lateness", ("stream",)),
         ("idle_timeout", ("stream",)),
+        ("publish", ("stream",)),
         ("surrogate_key", ("dimension",)),
         ("type2", ("dimension",)),
         ("lookups", ("fact",)),
@@ -502,6 +504,14 @@ _WINDOW = re.compile(
 def _stream_options(header: _ModelHeader, where: Callable[[str], str]) -> dict[str, Any]:
     """A stream model's window, lateness and idle timeout, checked as written."""
     found: dict[str, Any] = {}
+    if header.publish is not None:
+        if not re.match(r"^[a-z0-9_]+\.[^\s]+$", header.publish):
+            raise ConfigError(
+                f'publish: "{header.publish}" must be <kafka source>.<topic>',
+                location=where("publish"),
+                hint="e.g. publish: shop.alerts (sources/shop.yml is a kafka source)",
+            )
+        found["publish"] = header.publish
     for option in ("lateness", "idle_timeout"):
         value = getattr(header, option)
         if value is None:

@@ -193,6 +193,8 @@ class ModelSpec:
     """stream: the event-time window rows are grouped in (over ``time``)."""
     lateness: timedelta = timedelta(0)
     """stream: how long after a window's end (by the watermark) its rows are still taken."""
+    publish: str | None = None
+    """stream: ``<kafka source>.<topic>`` to publish the emitted rows to, as JSON."""
     idle_timeout: timedelta = timedelta(seconds=30)
     """stream: a partition without messages this long (wall clock) stops holding the watermark
     back; when all are quiet the watermark moves with the clock, so windows close anyway."""

@@ -21,9 +21,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import pyarrow as pa
 import sqlglot
@@ -60,6 +61,14 @@ def _crash_point(phase: str, _hits: dict[str, int] = {}) -> None:  # noqa: B006 
     _hits[phase] = _hits.get(phase, 0) + 1
     if _hits[phase] >= int(count or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Sink(Protocol):
+    """Where emitted rows are published besides the lake (Kafka), at least once."""
+
+    def publish(self, values: Sequence[bytes], keys: Sequence[bytes | None]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Fenced(GristmillError):
@@ -126,6 +135,7 @@ class StreamLoop:
         settings: StreamSettings,
         deserialize: Deserializer | None = None,
         on_commit: Callable[[StreamStats], None] | None = None,
+        sink: Sink | None = None,
     ) -> None:
         assert asset.model is not None and asset.parsed is not None and asset.stream_input
         self.engine, self.asset, self.model, self.feed = engine, asset, asset.model, feed
@@ -135,6 +145,8 @@ class StreamLoop:
         self.name = str(target)
         self.state = Relation(target.schema, f"{target.name}__state")
         self.late = Relation(target.schema, f"{target.name}__late")
+        self.outbox = Relation(target.schema, f"{target.name}__outbox")
+        self.sink = sink
         self.stats = StreamStats(asset.name, self.name)
         self.progress: dict[Position, Progress] = {}
         self.arrived: dict[Position, float] = {}
@@ -184,6 +196,7 @@ class StreamLoop:
         return {p: g.offset for p, g in found.items() if g.offset >= 0}
 
     def run(self, stop: threading.Event) -> StreamStats:
+        self.publish()  # what a crash left in the outbox goes first
         self.feed.open(self.resume)
         try:
             while not stop.is_set():
@@ -205,6 +218,8 @@ class StreamLoop:
                     break
         finally:
             self.feed.close()
+            if self.sink is not None:
+                self.sink.close()
         return self.stats
 
     def _drop_revoked(self, delivery: Delivery) -> None:
@@ -252,6 +267,8 @@ class StreamLoop:
             return
         with self._lock:
             self.progress.update(updated)
+        if out:
+            self.publish()
         if delivery is not None and len(delivery):
             self.feed.processed({p: g.offset for p, g in updated.items() if p in delivery.last_offsets()})
             _crash_point("acknowledged")
@@ -368,6 +385,36 @@ class StreamLoop:
         return render(self.asset.parsed, mapping)
 
     def _insert_target(self, query: exp.Query) -> int:
+        if self.sink is not None:
+            # The rows go to the table and, as JSON, to the outbox published after the commit.
+            staged = self.engine.stage(query)
+            try:
+                rows = self._insert_rows(exp.select("*").from_(staged))
+                self.engine.ensure_table(self.outbox, [("batch", "BIGINT"), ("value", "VARCHAR")])
+                self._run(
+                    f"INSERT INTO {self._sql(self.outbox)} SELECT {time.time_ns()}, to_json(s)::VARCHAR "
+                    f"FROM {staged.sql(dialect='duckdb')} AS s"
+                )
+            finally:
+                self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+            return rows
+        return self._insert_rows(query)
+
+    def publish(self) -> int:
+        """Send the outbox to the Kafka sink, then delete what the broker acknowledged."""
+        if self.sink is None or not self.engine.exists(self.outbox):
+            return 0
+        pending = self.engine.query(f"SELECT batch, value FROM {self._sql(self.outbox)} ORDER BY batch")
+        if not pending.num_rows:
+            return 0
+        values = [v.encode() for v in pending.column("value").to_pylist()]
+        self.sink.publish(values, [None] * len(values))
+        last = pending.column("batch")[-1].as_py()
+        with self.engine.transaction():
+            self._run(f"DELETE FROM {self._sql(self.outbox)} WHERE batch <= {last}")
+        return len(values)
+
+    def _insert_rows(self, query: exp.Query) -> int:
         columns = self.engine.describe(query.subquery("q", copy=True))
         if self._columns is None:
             self.engine.ensure_table(self.target, columns)

@@ -35,6 +35,7 @@ from gristmill.connectors.kafka.feed import (
     schema_registry,
     take,
 )
+from gristmill.connectors.kafka.sink import KafkaSink
 from gristmill.connectors.streams.decode import Deserializer, decode
 from gristmill.connectors.streams.feed import Delivery
 from gristmill.errors import SourceError, TransientSourceError
@@ -104,6 +105,10 @@ class Source:
         """Nothing held: each read closes its own consumer."""
 
     # -- streaming ---------------------------------------------------------------------------------------
+
+    def sink(self, topic: str) -> KafkaSink:
+        """A producer to ``topic`` on this source's brokers (a stream model's ``publish:``)."""
+        return KafkaSink(self.spec, self.options, self.root, topic)
 
     def feed(self, table: SourceTable) -> KafkaFeed:
         """The table's topic as a consumer-group feed, for the streaming loop (sharing the
