@@ -1,0 +1,3 @@
+from bench.streaming.run import main
+
+main()
