@@ -193,6 +193,7 @@ class StreamLoop:
             for position in positions:
                 self.progress[position] = found.get(position, Progress(-1))
                 self.arrived[position] = now
+        self.last_arrival = now  # idleness counts from when there is something to read
         return {p: g.offset for p, g in found.items() if g.offset >= 0}
 
     def run(self, stop: threading.Event) -> StreamStats:
@@ -239,6 +240,7 @@ class StreamLoop:
             for name in ("values", "keys", "topics", "partitions", "offsets", "timestamps"):
                 column = getattr(delivery, name)
                 setattr(delivery, name, [column[i] for i in keep])
+            delivery._last = None
 
     # -- one batch ---------------------------------------------------------------------------------
 

@@ -320,13 +320,25 @@ class KafkaFeed:
             messages = take(consumer, max_messages, timeout)
         except KafkaException as err:
             raise self.watch.failed(err.args[0]) from None
-        delivery = Delivery()
+        if messages and len(messages) < max_messages:
+            # Let the batch fill for up to ``timeout``: few large batches cost far less than
+            # many small ones, and ``timeout`` bounds the latency this adds.
+            messages += consumer.consume(num_messages=max_messages - len(messages), timeout=timeout)
         for message in messages:
             error = message.error()
             if error is not None:
                 self.watch.message_error(error)
-            elif (message.topic(), message.partition()) in self._assigned:  # librdkafka already
-                add(delivery, message)  # drops what a rebalance outdated; this is a second guard
+        owned = self._assigned  # librdkafka drops what a rebalance outdated; this is a second guard
+        kept = [m for m in messages if m.error() is None and (m.topic(), m.partition()) in owned]
+        stamps = [m.timestamp() for m in kept]
+        delivery = Delivery(
+            values=[m.value() for m in kept],
+            keys=[m.key() for m in kept],
+            topics=[m.topic() for m in kept],  # type: ignore[misc]
+            partitions=[m.partition() for m in kept],  # type: ignore[misc]
+            offsets=[m.offset() for m in kept],  # type: ignore[misc]
+            timestamps=[None if kind == TIMESTAMP_NOT_AVAILABLE else stamp for kind, stamp in stamps],
+        )
         if messages:
             self.watch.alive()
         self.watch.check(self._probe)

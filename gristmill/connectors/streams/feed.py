@@ -34,6 +34,9 @@ class Delivery:
     timestamps: list[int | None] = field(default_factory=list)
     """Broker or producer time, milliseconds since the epoch."""
 
+    def __post_init__(self) -> None:
+        self._last: tuple[int, dict[Position, int]] | None = None  # last_offsets(), cached
+
     def __len__(self) -> int:
         return len(self.values)
 
@@ -54,13 +57,17 @@ class Delivery:
         self.timestamps.append(timestamp)
 
     def last_offsets(self) -> dict[Position, int]:
-        """The highest offset of each position in the batch."""
-        last: dict[Position, int] = {}
-        for topic, partition, offset in zip(self.topics, self.partitions, self.offsets, strict=True):
-            position = (topic, partition)
-            if offset > last.get(position, -1):
-                last[position] = offset
-        return last
+        """The highest offset of each position in the batch (computed by Arrow, once)."""
+        if self._last is None or self._last[0] != len(self.offsets):
+            import pyarrow as pa
+
+            table = pa.table(
+                {"t": self.topics, "p": self.partitions, "o": pa.array(self.offsets, pa.int64())}
+            )
+            grouped = table.group_by(["t", "p"]).aggregate([("o", "max")]).to_pydict()
+            found = dict(zip(zip(grouped["t"], grouped["p"], strict=True), grouped["o_max"], strict=True))
+            self._last = (len(self.offsets), found)
+        return dict(self._last[1])
 
 
 class Feed(Protocol):
