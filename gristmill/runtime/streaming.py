@@ -214,6 +214,7 @@ class StreamLoop:
                 if (
                     self.settings.stop_when_idle is not None
                     and not len(delivery)
+                    and self.feed.assigned()  # joining the group is not being idle
                     and now - self.last_arrival >= self.settings.stop_when_idle
                 ):
                     break
