@@ -91,7 +91,6 @@ class StreamStats:
     closed_until: datetime | None = None
     lag: dict[str, int] = field(default_factory=dict)
     last_commit: float | None = None
-    commit_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -246,7 +245,6 @@ class StreamLoop:
     # -- one batch ---------------------------------------------------------------------------------
 
     def _commit(self, delivery: Delivery | None) -> None:
-        started = time.perf_counter()
         rows, rejected = (
             decode(delivery, self.options, self.deserialize) if delivery is not None else (None, None)
         )
@@ -286,7 +284,6 @@ class StreamLoop:
         stats.closed_until = min(closed) if closed else None
         stats.lag = {f"{t}[{p}]": n for (t, p), n in self.feed.lag().items()}
         stats.last_commit = time.time()
-        stats.commit_seconds += time.perf_counter() - started
         if self.on_commit is not None:
             self.on_commit(stats)
 
