@@ -48,7 +48,7 @@ def stream(
     model: Annotated[str, typer.Argument(help="The stream model to run (kind: stream).")],
     project: ProjectOpt = Path("."),
     env: EnvOpt = "prod",
-    batch_size: Annotated[int, typer.Option(help="Messages per micro-batch at most.", min=1)] = 50_000,
+    batch_size: Annotated[int, typer.Option(help="Messages per micro-batch at most.", min=1)] = 200_000,
     max_wait: Annotated[
         float, typer.Option(help="Seconds a micro-batch waits to fill (latency bound).", min=0.01)
     ] = 1.0,

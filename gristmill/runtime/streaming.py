@@ -6,16 +6,20 @@ state, late and rejected messages, and each partition's last offset and watermar
 killed anywhere leaves the lake as the last commit left it; the next one resumes from the offsets
 in the lake (the broker's own group offsets are written afterwards, for lag tools only).
 
-A windowed model keeps the rows of its open windows in a state table. A window is emitted once,
-final, when the watermark (the oldest of its partitions' newest event times, less ``lateness``)
-passes its end: the model's SQL runs over the state rows of the windows closing, exactly as it
-runs over the landed table in batch mode. Rows for windows already emitted go to a ``__late``
-table. A partition quiet for ``idle_timeout`` stops holding the watermark back, and when every
+A windowed model whose aggregates decompose (sum, count, min, max, avg: ``sql/partial.py``) keeps,
+batch by batch, one partial row per group, partition and open window in a state table, and
+merges them when the window closes; any other windowed model keeps the rows of its open windows
+and runs its SQL over them then, exactly as it runs over the landed table in batch mode. A window
+is emitted once, final, when the watermark (the oldest of its partitions' newest event times,
+less ``lateness``) passes its end. Rows for windows already emitted go to a ``__late`` table.
+A partition quiet for ``idle_timeout`` stops holding the watermark back, and when every
 partition is quiet the watermark moves with the clock, so the last windows close on an idle
 stream too."""
 
 from __future__ import annotations
 
+import gc
+import itertools
 import logging
 import os
 import signal
@@ -37,13 +41,15 @@ from gristmill.connectors.streams.feed import Delivery, Feed, Position
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import EngineError, GristmillError
 from gristmill.plan.graph import Asset
-from gristmill.sql import windows
+from gristmill.sql import partial, windows
 from gristmill.sql.rewrite import render
 from gristmill.state import streams as progress_store
 from gristmill.state.environments import switch
 from gristmill.state.streams import Progress, literal
 
 _log = logging.getLogger(__name__)
+
+_loops = itertools.count()
 
 ORIGIN = datetime(2000, 1, 3)
 """Where ``time_bucket`` aligns windows by default; window ends are ORIGIN + k * step."""
@@ -61,6 +67,32 @@ def _crash_point(phase: str, _hits: dict[str, int] = {}) -> None:  # noqa: B006 
     _hits[phase] = _hits.get(phase, 0) + 1
     if _hits[phase] >= int(count or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+EPOCH = datetime(1970, 1, 1)
+
+MARKS = pa.schema(
+    [
+        ("_gm_t", pa.string()),
+        ("_gm_p", pa.int32()),
+        ("_gm_closed", pa.timestamp("us")),
+        ("_gm_until", pa.timestamp("us")),
+    ]
+)
+"""Each owned partition's emitted-until mark and the batch's closing threshold: a view the
+batch's statements join to (a partition's rows for windows it emitted already are late)."""
+
+
+@dataclass(frozen=True)
+class _TwoPhase:
+    """The statements of a windowed model kept as partial aggregates (``sql/partial.py``)."""
+
+    accumulate: exp.Insert
+    """The batch's open-window rows, aggregated per group, partition and window, into the state."""
+    merge: exp.Query
+    """The model's rows of the windows closing, from their partials."""
+    forget: exp.Expr
+    """Delete the partials of the windows emitted."""
 
 
 class Sink(Protocol):
@@ -111,7 +143,7 @@ class StreamStats:
 
 @dataclass
 class StreamSettings:
-    batch_size: int = 50_000
+    batch_size: int = 200_000
     """Messages per micro-batch at most (bounds memory: one batch is in flight at a time)."""
     max_wait: float = 1.0
     """Seconds a batch waits to fill before it is processed anyway (bounds latency)."""
@@ -145,6 +177,11 @@ class StreamLoop:
         self.state = Relation(target.schema, f"{target.name}__state")
         self.late = Relation(target.schema, f"{target.name}__late")
         self.outbox = Relation(target.schema, f"{target.name}__outbox")
+        self.partials = Relation(target.schema, f"{target.name}__partials")
+        loop_id = next(_loops)
+        self._batch_view = f"_gm_batch_{loop_id}"
+        self._marks_view = f"_gm_marks_{loop_id}"
+        self._two_phase: _TwoPhase | None = None
         self.sink = sink
         self.stats = StreamStats(asset.name, self.name)
         self.progress: dict[Position, Progress] = {}
@@ -156,17 +193,20 @@ class StreamLoop:
     def prepare(self, env: str) -> None:
         """Create the model's table (and window state) empty if new, and point the environment's
         view at it, so readers see the table from the start."""
-        empty = self.options.landed_schema().empty_table()
-        staged = self.engine.stage(empty.to_reader())
-        try:
-            with self.engine.transaction():
-                self.engine.ensure_table(
-                    self.target, self.engine.describe(self._output(staged).subquery("q"))
-                )
-                self._columns = [c for c, _ in self.engine.describe(self.engine.table(self.target))]
-                switch(self.engine, env, {self.asset.name: self.name}, (), 0)
-        finally:
-            self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+        batch = self.engine.register(self._batch_view, self.options.landed_schema().empty_table())
+        self.engine.register(self._marks_view, MARKS.empty_table())
+        output = self.engine.describe(self._output(batch).subquery("q"))
+        planned = self._plan_two_phase(batch, [c for c, _ in output])
+        with self.engine.transaction():
+            self.engine.ensure_table(self.target, output)
+            self._columns = [c for c, _ in self.engine.describe(self.engine.table(self.target))]
+            if planned is not None:
+                self._two_phase, state = planned
+                self.engine.ensure_table(self.partials, state)
+            switch(self.engine, env, {self.asset.name: self.name}, (), 0)
+
+    def _is_stream(self, batch: exp.Table) -> Callable[[exp.Table], bool]:
+        return lambda t: t.name == batch.name and not t.db
 
     def _output(self, batch: exp.Table) -> exp.Query:
         """The query whose rows the model's table holds (over an empty batch: its columns)."""
@@ -174,13 +214,68 @@ class StreamLoop:
             return self._query(batch)
         window, time_column, key = self.model.window, self.model.time, self.model.key
         assert time_column is not None
-        self.engine.ensure_table(self.state, self.engine.describe(batch))
-        state = self.engine.table(self.state)
         return windows.replace_table(
-            self._query(state),
-            lambda t: t.name == state.name and t.db == state.db,
+            self._query(batch),
+            self._is_stream(batch),
             lambda t: windows.windowed(t, time_column, window, key),
         )
+
+    def _plan_two_phase(
+        self, batch: exp.Table, names: list[str]
+    ) -> tuple[_TwoPhase, list[tuple[str, str]]] | None:
+        """The statements keeping a tumbling or hopping model's windows as partial aggregates,
+        and the state table's columns; None when the model's SQL does not decompose. Sessions
+        merge across batches, so they keep rows."""
+        window, time_column, key = self.model.window, self.model.time, self.model.key
+        if window is None or window.kind == "session":
+            return None
+        assert time_column is not None
+        query = self._query(batch)
+        found = partial.split(query)
+        if found is None or len(found.final) != len(names):
+            return None
+        alias = next(t for t in query.find_all(exp.Table) if self._is_stream(batch)(t)).alias_or_name
+
+        def column(name: str) -> exp.Column:
+            return exp.column(name, table=alias, quoted=True)
+
+        extra = [
+            (column("_gm_topic"), "_gm_topic"),
+            (column("_gm_partition"), "_gm_partition"),
+            (exp.cast(column("window_end"), exp.DataType.Type.TIMESTAMP), "_gm_end"),
+        ]
+        marks = self._marks_view
+        accumulate = windows.replace_table(
+            found.partial_select(query, extra),  # type: ignore[arg-type]
+            self._is_stream(batch),
+            lambda t: (
+                f"SELECT w.* FROM ({windows.windowed(t, time_column, window, key)}) AS w "
+                f"JOIN {marks} AS m ON w._gm_topic = m._gm_t AND w._gm_partition = m._gm_p "
+                "WHERE w.window_end::TIMESTAMP > m._gm_closed"
+            ),
+        )
+        state = self._sql(self.partials)
+        closing = sqlglot.parse_one(
+            f"SELECT s.* FROM {state} AS s JOIN {marks} AS m "
+            "ON s._gm_topic = m._gm_t AND s._gm_partition = m._gm_p "
+            "WHERE s._gm_end > m._gm_closed AND s._gm_end <= m._gm_until",
+            dialect="duckdb",
+            into=exp.Select,
+        ).subquery("_gm_s")
+        try:
+            columns = self.engine.describe(accumulate.subquery("q"))
+        except EngineError:
+            return None  # e.g. an aggregate whose partials do not merge in this engine
+        plan = _TwoPhase(
+            accumulate=exp.insert(accumulate, self.engine.table(self.partials)),
+            merge=found.final_select(closing, names),
+            forget=sqlglot.parse_one(
+                f"DELETE FROM {state} WHERE _gm_end <= (SELECT max(_gm_until) FROM {marks}) "
+                f"AND (_gm_topic, _gm_partition) IN (SELECT _gm_t, _gm_p FROM {marks})",
+                dialect="duckdb",
+            ),
+        )
+        return plan, columns
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -197,6 +292,10 @@ class StreamLoop:
 
     def run(self, stop: threading.Event) -> StreamStats:
         self.publish()  # what a crash left in the outbox goes first
+        # What start-up built lives as long as the process: spare the collector walking it again
+        # for each batch's tens of thousands of short-lived message objects.
+        gc.collect()
+        gc.freeze()
         self.feed.open(self.resume)
         try:
             while not stop.is_set():
@@ -258,12 +357,7 @@ class StreamLoop:
         else:
             expected = {}
         _crash_point("decoded")
-        staged = self.engine.stage(rows.to_reader()) if rows is not None and rows.num_rows else None
-        try:
-            updated, out, late = self._transaction(delivery, staged, rejected, expected)
-        finally:
-            if staged is not None:
-                self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+        updated, out, late = self._transaction(delivery, rows, rejected, expected)
         if updated is None:
             return
         with self._lock:
@@ -304,59 +398,83 @@ class StreamLoop:
     def _transaction(
         self,
         delivery: Delivery | None,
-        staged: exp.Table | None,
+        rows: pa.Table | None,
         rejected: pa.Table | None,
         expected: Mapping[Position, int],
     ) -> tuple[dict[Position, Progress] | None, int, int]:
-        """Write one batch; returns the partitions' new progress, rows emitted and late rows
-        (``None`` when there was nothing to write)."""
-        maxes = self._event_maxes(staged) if staged is not None and self.model.window else {}
-        updated: dict[Position, Progress] = {}
-        for position, offset in (delivery.last_offsets() if delivery is not None else {}).items():
-            old = self.progress.get(position, Progress(-1))
-            newest = maxes.get(position)
-            updated[position] = Progress(
-                max(offset, old.offset),
-                max(filter(None, (old.max_time, newest)), default=None),
-                old.closed_until,
-            )
-        threshold = self._threshold({**self.progress, **updated})
-        emit = self.model.window is not None and threshold is not None and self._closes(threshold)
-        if not updated and not emit:
-            return None, 0, 0
-        if emit:
-            assert threshold is not None
-            for position in self.progress:
-                current = updated.get(position) or self.progress[position]
-                if current.closed_until is None or current.closed_until < threshold:
-                    updated[position] = Progress(current.offset, current.max_time, threshold)
-        out = late = 0
+        """Write one batch in one transaction; returns the partitions' new progress, rows
+        emitted and late rows (``None`` when there was nothing to write)."""
+        positions = delivery.last_offsets() if delivery is not None else {}
+        if not positions:  # a quiet stream: only the clock may close windows
+            threshold = self._threshold(self.progress)
+            if self.model.window is None or threshold is None or not self._closes(threshold):
+                return None, 0, 0
         for attempt in range(5):
             try:
+                # Everything, the views of the batch included, inside the transaction: each
+                # statement outside one would open and close a lake transaction of its own.
                 with self.engine.transaction():
-                    self._fence(expected)
-                    if staged is not None:
-                        if self.model.window is None:
-                            out += self._insert_target(self._query(staged))
-                        else:
-                            late = self._keep(staged)
-                    if emit:
-                        assert threshold is not None
-                        out += self._emit(threshold)
-                    progress_store.write_progress(self.engine, self.name, updated, datetime.now(UTC))
-                    if rejected is not None and rejected.num_rows:
-                        self._reject(rejected)
+                    written = self._write(positions, rows, rejected, expected)
                     _crash_point("written")
                 _crash_point("committed")
-                return updated, out, late
+                return written
             except EngineError as err:
                 # Another writer of the lake committed first: the batch is intact, so try again.
                 text = str(err).lower()
                 if attempt == 4 or not ("conflict" in text or "locked" in text or "busy" in text):
                     raise
-                out = late = 0
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def _write(
+        self,
+        positions: Mapping[Position, int],
+        rows: pa.Table | None,
+        rejected: pa.Table | None,
+        expected: Mapping[Position, int],
+    ) -> tuple[dict[Position, Progress], int, int]:
+        batch = self.engine.register(self._batch_view, rows) if rows is not None and rows.num_rows else None
+        try:
+            maxes: dict[Position, datetime] = {}
+            late_rows = 0
+            if batch is not None and self.model.window:
+                self._register_marks(None)
+                maxes, late_rows = self._scan(batch)
+            updated: dict[Position, Progress] = {}
+            for position, offset in positions.items():
+                old = self.progress.get(position, Progress(-1))
+                newest = maxes.get(position)
+                updated[position] = Progress(
+                    max(offset, old.offset),
+                    max(filter(None, (old.max_time, newest)), default=None),
+                    old.closed_until,
+                )
+            threshold = self._threshold({**self.progress, **updated})
+            emit = self.model.window is not None and threshold is not None and self._closes(threshold)
+            if emit:
+                assert threshold is not None
+                for position in self.progress:
+                    current = updated.get(position) or self.progress[position]
+                    if current.closed_until is None or current.closed_until < threshold:
+                        updated[position] = Progress(current.offset, current.max_time, threshold)
+                self._register_marks(threshold)
+            self._fence(expected)
+            out = late = 0
+            if batch is not None:
+                if self.model.window is None:
+                    out += self._insert_target(self._query(batch))
+                else:
+                    late = self._keep(batch, late_rows)
+            if emit:
+                assert threshold is not None
+                out += self._emit(threshold)
+            progress_store.write_progress(self.engine, self.name, updated, datetime.now(UTC))
+            if rejected is not None and rejected.num_rows:
+                self._reject(rejected)
+            return updated, out, late
+        finally:
+            if batch is not None:
+                self.engine.unregister(self._batch_view)
 
     def _fence(self, expected: Mapping[Position, int]) -> None:
         if not expected:
@@ -428,67 +546,81 @@ class StreamLoop:
         )
         return self.engine.execute(insert) or 0
 
-    def _event_maxes(self, staged: exp.Table) -> dict[Position, datetime]:
-        assert self.model.time is not None
-        time_column = exp.to_identifier(self.model.time, quoted=True).sql(dialect="duckdb")
-        rows = self.engine.query(
-            f"SELECT _gm_topic, _gm_partition, max({time_column})::TIMESTAMP AS newest "
-            f"FROM {staged.sql(dialect='duckdb')} GROUP BY ALL"
-        ).to_pylist()
-        return {(r["_gm_topic"], r["_gm_partition"]): r["newest"] for r in rows if r["newest"] is not None}
-
-    def _marks(self, alias: str) -> str:
-        """A join condition picking each row's partition's ``closed_until`` as ``_gm_closed``."""
-        values = (
-            ", ".join(
-                f"({literal(t)}, {p}, {literal(g.closed_until or datetime(1970, 1, 1))})"
-                for (t, p), g in self.progress.items()
-            )
-            or "(NULL, NULL, NULL)"
+    def _register_marks(self, until: datetime | None) -> None:
+        """The marks view for this batch's statements: each owned partition's ``closed_until``
+        and the threshold windows close at (``until``)."""
+        owned = list(self.progress.items())
+        self.engine.register(
+            self._marks_view,
+            pa.table(
+                [
+                    [t for (t, _), _ in owned],
+                    [p for (_, p), _ in owned],
+                    [g.closed_until or EPOCH for _, g in owned],
+                    [until] * len(owned),
+                ],
+                schema=MARKS,
+            ),
         )
+
+    def _joined(self, alias: str) -> str:
+        """A join giving each row of ``alias`` its partition's marks as ``_gm_marks``."""
         return (
-            f"JOIN (VALUES {values}) AS _gm_marks(_gm_t, _gm_p, _gm_closed) "
+            f"JOIN {self._marks_view} AS _gm_marks "
             f"ON {alias}._gm_topic = _gm_marks._gm_t AND {alias}._gm_partition = _gm_marks._gm_p"
         )
 
-    def _keep(self, staged: exp.Table) -> int:
-        """Rows of windows still open go to the state; the others, late, to the late table."""
+    def _is_late(self) -> str:
+        """Whether a row misses a window already emitted for its partition."""
         window, time_column = self.model.window, self.model.time
         assert window is not None and time_column is not None
-        batch = staged.sql(dialect="duckdb")
-        columns = self.engine.describe(staged)
-        self.engine.ensure_table(self.state, columns)
-        first = windows.first_window_end(time_column, window)
-        is_late = f"({first})::TIMESTAMP <= _gm_marks._gm_closed"
-        late = 0
-        if any(g.closed_until is not None for g in self.progress.values()):
-            late_rows = (
-                self.engine.query(
-                    f"SELECT count(*) AS n FROM {batch} AS b {self._marks('b')} WHERE {is_late}"
-                )
-                .column("n")[0]
-                .as_py()
+        return f"({windows.first_window_end(time_column, window)})::TIMESTAMP <= _gm_marks._gm_closed"
+
+    def _scan(self, batch: exp.Table) -> tuple[dict[Position, datetime], int]:
+        """Each partition's newest event time in the batch, and how many of its rows are late."""
+        assert self.model.time is not None
+        time_column = exp.to_identifier(self.model.time, quoted=True).sql(dialect="duckdb")
+        rows = self.engine.query(
+            f"SELECT b._gm_topic AS t, b._gm_partition AS p, max(b.{time_column})::TIMESTAMP AS newest, "
+            f"count(*) FILTER (WHERE {self._is_late()}) AS late "
+            f"FROM {batch.sql(dialect='duckdb')} AS b {self._joined('b')} GROUP BY ALL"
+        ).to_pylist()
+        maxes = {(r["t"], r["p"]): r["newest"] for r in rows if r["newest"] is not None}
+        return maxes, sum(r["late"] for r in rows)
+
+    def _keep(self, batch: exp.Table, late_rows: int) -> int:
+        """The rows for windows still open go to the state (as partial aggregates, or as they
+        are); rows missing a window already emitted go to the late table too."""
+        window, time_column = self.model.window, self.model.time
+        assert window is not None and time_column is not None
+        source = batch.sql(dialect="duckdb")
+        if late_rows:
+            self.engine.ensure_table(self.late, self.engine.describe(batch))
+            self._run(
+                f"INSERT INTO {self._sql(self.late)} SELECT b.* FROM {source} AS b "
+                f"{self._joined('b')} WHERE {self._is_late()}"
             )
-            if late_rows:
-                self.engine.ensure_table(self.late, columns)
-                self._run(
-                    f"INSERT INTO {self._sql(self.late)} SELECT b.* FROM {batch} AS b "
-                    f"{self._marks('b')} WHERE {is_late}"
-                )
-                late = late_rows
+        if self._two_phase is not None:
+            self.engine.execute(self._two_phase.accumulate)
+            return late_rows
+        self.engine.ensure_table(self.state, self.engine.describe(batch))
         if window.kind == "session":
-            keep = f"NOT ({is_late})"
+            keep = f"NOT ({self._is_late()})"
         else:
             keep = f"({windows.last_window_end(time_column, window)})::TIMESTAMP > _gm_marks._gm_closed"
         self._run(
-            f"INSERT INTO {self._sql(self.state)} SELECT b.* FROM {batch} AS b "
-            f"{self._marks('b')} WHERE {keep}"
+            f"INSERT INTO {self._sql(self.state)} SELECT b.* FROM {source} AS b "
+            f"{self._joined('b')} WHERE {keep}"
         )
-        return late
+        return late_rows
 
     def _emit(self, threshold: datetime) -> int:
         """Emit the windows ending by ``threshold`` that were not emitted yet, then forget the
-        state rows no open window needs."""
+        state no open window needs."""
+        if self._two_phase is not None:
+            rows = self._insert_target(self._two_phase.merge)
+            self.engine.execute(self._two_phase.forget)
+            return rows
         window, time_column = self.model.window, self.model.time
         assert window is not None and time_column is not None
         if not self.engine.exists(self.state):
@@ -499,9 +631,9 @@ class StreamLoop:
 
         def closing(table: str) -> str:
             return (
-                f"SELECT w.* EXCLUDE (_gm_t, _gm_p, _gm_closed) FROM "
+                f"SELECT w.* EXCLUDE (_gm_t, _gm_p, _gm_closed, _gm_until) FROM "
                 f"(SELECT * FROM ({windows.windowed(table, time_column, window, key)}) AS _gm_w "
-                f"{self._marks('_gm_w')}) AS w "
+                f"{self._joined('_gm_w')}) AS w "
                 f"WHERE w.window_end::TIMESTAMP > w._gm_closed AND w.window_end::TIMESTAMP <= {until}"
             )
 
@@ -509,16 +641,19 @@ class StreamLoop:
             self._query(state), lambda t: t.name == state.name and t.db == state.db, closing
         )
         rows = self._insert_target(query)
+        # Only this process's partitions: another one may own the rest and not have emitted them.
+        owned = f"(_gm_topic, _gm_partition) IN (SELECT _gm_t, _gm_p FROM {self._marks_view})"
         if window.kind == "session":
             windowed = windows.windowed(self._sql(self.state), time_column, window, key)
             self._run(
-                f"DELETE FROM {self._sql(self.state)} WHERE (_gm_topic, _gm_partition, _gm_offset) IN "
+                f"DELETE FROM {self._sql(self.state)} WHERE {owned} AND "
+                "(_gm_topic, _gm_partition, _gm_offset) IN "
                 f"(SELECT _gm_topic, _gm_partition, _gm_offset FROM ({windowed}) "
                 f"WHERE window_end::TIMESTAMP <= {until})"
             )
         else:
             last = windows.last_window_end(time_column, window)
-            self._run(f"DELETE FROM {self._sql(self.state)} WHERE ({last})::TIMESTAMP <= {until}")
+            self._run(f"DELETE FROM {self._sql(self.state)} WHERE {owned} AND ({last})::TIMESTAMP <= {until}")
         return rows
 
     def _reject(self, rejected: pa.Table) -> None:

@@ -46,7 +46,8 @@ class KafkaSourceOptions(Options):
     values may be secret references such as ``${env:KAFKA_PASSWORD}``."""
     schema_registry: dict[str, Setting] | None = None
     """Confluent Schema Registry client settings (``url``, ``basic.auth.user.info`` ...), needed
-    by ``format: avro`` tables. ``url: mock://name`` is an in-process registry, for tests."""
+    by ``format: avro`` and ``format: protobuf`` tables. ``url: mock://name`` is an in-process
+    registry, for tests."""
     timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for the brokers (metadata, watermarks, a stalled read) before failing;
     also how long a streaming feed tolerates every broker being down."""
@@ -102,10 +103,10 @@ def table_options(spec: SourceSpec, table: SourceTable, source: KafkaSourceOptio
             location=table.location,
             hint="declare e.g. columns: {user_id: bigint, amount: double}, or format: raw to land the bytes",
         )
-    if parsed.format == "avro" and source.schema_registry is None:
+    if parsed.format in ("avro", "protobuf") and source.schema_registry is None:
         line = getattr(options, "key_lines", {}).get("format")
         raise ConfigError(
-            "format: avro needs the source's schema_registry",
+            f"format: {parsed.format} needs the source's schema_registry",
             location=f"{spec.file}:{line}" if line else table.location,
             hint="add schema_registry: {url: https://...} at the top of " + spec.file,
         )

@@ -6,6 +6,7 @@ for lag tools only, so a crash between the two costs nothing but a stale lag fig
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -316,30 +317,43 @@ class KafkaFeed:
             raise RuntimeError(
                 f"{self!r}: resume failed during a rebalance; close the feed and open it again"
             )
+        # Message objects hold no cycles: the collector walking tens of thousands of them as they
+        # arrive would cost more than reading them.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             messages = take(consumer, max_messages, timeout)
+            if messages and len(messages) < max_messages:
+                # Let the batch fill for up to ``timeout``: few large batches cost far less than
+                # many small ones, and ``timeout`` bounds the latency this adds.
+                messages += consumer.consume(num_messages=max_messages - len(messages), timeout=timeout)
         except KafkaException as err:
             raise self.watch.failed(err.args[0]) from None
-        if messages and len(messages) < max_messages:
-            # Let the batch fill for up to ``timeout``: few large batches cost far less than
-            # many small ones, and ``timeout`` bounds the latency this adds.
-            messages += consumer.consume(num_messages=max_messages - len(messages), timeout=timeout)
-        for message in messages:
-            error = message.error()
-            if error is not None:
+        finally:
+            if collecting:
+                gc.enable()
+        arrived = bool(messages)
+        if any(map(Message.error, messages)):  # rare: errors and partition ends ride along
+            for error in filter(None, map(Message.error, messages)):
                 self.watch.message_error(error)
-        owned = self._assigned  # librdkafka drops what a rebalance outdated; this is a second guard
-        kept = [m for m in messages if m.error() is None and (m.topic(), m.partition()) in owned]
-        stamps = [m.timestamp() for m in kept]
+            messages = [m for m in messages if m.error() is None]
+        # Column by column through C-level calls: a batch is tens of thousands of messages.
+        partitions: list[int] = list(map(Message.partition, messages))  # type: ignore[arg-type]
+        owned = {p for t, p in self._assigned if t == self.topic}
+        if not owned.issuperset(partitions):
+            # librdkafka drops what a rebalance outdated; this is a second guard
+            messages = [m for m, p in zip(messages, partitions, strict=True) if p in owned]
+            partitions = list(map(Message.partition, messages))  # type: ignore[arg-type]
+        stamps = map(Message.timestamp, messages)
         delivery = Delivery(
-            values=[m.value() for m in kept],
-            keys=[m.key() for m in kept],
-            topics=[m.topic() for m in kept],  # type: ignore[misc]
-            partitions=[m.partition() for m in kept],  # type: ignore[misc]
-            offsets=[m.offset() for m in kept],  # type: ignore[misc]
+            values=list(map(Message.value, messages)),
+            keys=list(map(Message.key, messages)),
+            topics=[self.topic] * len(messages),
+            partitions=partitions,
+            offsets=list(map(Message.offset, messages)),  # type: ignore[arg-type]
             timestamps=[None if kind == TIMESTAMP_NOT_AVAILABLE else stamp for kind, stamp in stamps],
         )
-        if messages:
+        if arrived:
             self.watch.alive()
         self.watch.check(self._probe)
         return delivery
@@ -389,11 +403,15 @@ class KafkaFeed:
     # -- decoding --------------------------------------------------------------------------------------
 
     def deserializer(self) -> Deserializer | None:
-        """The per-message decoder of a ``format: avro`` table (None for the others)."""
-        if self.table_options.format != "avro":
+        """The per-message decoder of a ``format: avro`` or ``protobuf`` table (None for the others)."""
+        if self.table_options.format not in ("avro", "protobuf"):
             return None
         if self._registry is None:
             self._registry = schema_registry(self.spec, self.options, self.root)
+        if self.table_options.format == "protobuf":
+            from gristmill.connectors.kafka.protobuf import protobuf_deserializer  # slow to import
+
+            return protobuf_deserializer(self._registry, self.watch.where)
         return avro_deserializer(self._registry, self.watch.where)
 
     # -- rebalancing -----------------------------------------------------------------------------------

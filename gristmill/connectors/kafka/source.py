@@ -113,7 +113,7 @@ class Source:
     def feed(self, table: SourceTable) -> KafkaFeed:
         """The table's topic as a consumer-group feed, for the streaming loop (sharing the
         source's Schema Registry client: ``mock://`` registries live in that one object)."""
-        registry = self.schema_registry() if self.tables[table.key].format == "avro" else None
+        registry = self.schema_registry() if self.tables[table.key].format in ("avro", "protobuf") else None
         return KafkaFeed(self.spec, table, self.root, registry=registry)
 
     def schema_registry(self) -> Any:
@@ -125,9 +125,13 @@ class Source:
 
     def deserializer(self, table: SourceTable) -> Deserializer | None:
         options = self.tables[table.key]
-        if options.format != "avro":
+        if options.format not in ("avro", "protobuf"):
             return None
         where = describe(self.spec, self.options, topic_of(table, options))
+        if options.format == "protobuf":
+            from gristmill.connectors.kafka.protobuf import protobuf_deserializer  # slow to import
+
+            return protobuf_deserializer(self.schema_registry(), where)
         return avro_deserializer(self.schema_registry(), where)
 
 

@@ -12,7 +12,7 @@ from gristmill._util.naming import snake_case
 from gristmill.connectors.base import Options
 from gristmill.connectors.rest.config import arrow_type
 
-Format = Literal["json", "avro", "raw"]
+Format = Literal["json", "avro", "protobuf", "raw"]
 
 METADATA = (
     ("_gm_topic", pa.string()),
@@ -39,8 +39,9 @@ REJECTED = pa.schema(
 
 class StreamTableOptions(Options):
     format: Format = "json"
-    """json: one JSON object per message; avro: Confluent-framed Avro (needs ``schema_registry``
-    on the source); raw: the bytes as a ``value`` BLOB column."""
+    """json: one JSON object per message; avro, protobuf: Confluent-framed Avro or Protobuf (need
+    ``schema_registry`` on the source; fields are read by their names in the writer's schema);
+    raw: the bytes as a ``value`` BLOB column."""
     columns: dict[str, str] = {}
     """Payload fields to land and their types (string, bigint, double, boolean, date, timestamp,
     timestamptz, decimal(p,s)); needed for json; fields not listed are ignored."""

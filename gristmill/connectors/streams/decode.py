@@ -40,9 +40,10 @@ def _decode(
         return _with_metadata(pa.table({"value": pa.array(delivery.values, pa.binary())}), delivery), (
             REJECTED.empty_table()
         )
-    if options.format == "avro":
-        assert deserialize is not None, "an avro table needs the source's deserializer"
-        return _per_message(delivery, schema, deserialize)
+    per_message = {"avro": "Avro", "protobuf": "Protobuf"}  # decoded through a schema registry
+    if options.format in per_message:
+        assert deserialize is not None, f"a {options.format} table needs the source's deserializer"
+        return _per_message(delivery, schema, deserialize, per_message[options.format])
     return _json(delivery, schema)
 
 
@@ -50,12 +51,28 @@ def _json(delivery: Delivery, schema: pa.Schema) -> tuple[pa.Table, pa.Table]:
     """Parse the batch in one call; when that fails, halves of it, recursively, so a bad message
     costs about 2·log2(batch) parses, not one per message."""
     values = delivery.values
+    if all(values):  # the usual batch: every message one line of good JSON
+        buffer = b"\n".join(values)  # type: ignore[arg-type]
+        if buffer.count(b"\n") == len(values) - 1:
+            try:
+                payload = _read_json(buffer, schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+            else:
+                if payload.num_rows == len(values):
+                    return _with_metadata(payload, delivery), REJECTED.empty_table()
+    return _json_bisected(delivery, schema)
+
+
+def _json_bisected(delivery: Delivery, schema: pa.Schema) -> tuple[pa.Table, pa.Table]:
+    values = delivery.values
     bad: list[tuple[int, str]] = [(i, "empty message (no value)") for i, v in enumerate(values) if not v]
     parts: list[tuple[int, pa.Table]] = []
     pending = [[i for i, v in enumerate(values) if v]] if len(bad) < len(values) else []
     while pending:
         chunk = pending.pop()
-        buffer = b"\n".join(values[i] for i in chunk)  # type: ignore[misc]
+        whole = len(chunk) == len(values)  # the common case: no copy of the list
+        buffer = b"\n".join(values if whole else [values[i] for i in chunk])  # type: ignore[arg-type,misc]
         if buffer.count(b"\n") == len(chunk) - 1:  # no message spans lines
             try:
                 payload = _read_json(buffer, schema)
@@ -97,10 +114,10 @@ def _read_json(buffer: bytes, schema: pa.Schema) -> pa.Table:
 
 
 def _per_message(
-    delivery: Delivery, schema: pa.Schema, parse: Callable[[bytes, str], Any]
+    delivery: Delivery, schema: pa.Schema, parse: Callable[[bytes, str], Any], format_name: str
 ) -> tuple[pa.Table, pa.Table]:
-    """Avro: each message on its own (the registry's deserializer works per message), so one
-    bad message costs only itself."""
+    """Avro or Protobuf: each message on its own (the registry's deserializer works per
+    message), so one bad message costs only itself."""
     good: list[int] = []
     parts: list[pa.Table] = []
     bad: list[tuple[int, str]] = []
@@ -117,7 +134,8 @@ def _per_message(
         except GristmillError:
             raise  # the registry is down or refuses us: not the message's fault
         except Exception as err:  # any decoding failure rejects the message, with why
-            bad.append((i, f"cannot be read as Avro with the declared columns: {_first_line(err)}"))
+            reason = f"cannot be read as {format_name} with the declared columns: {_first_line(err)}"
+            bad.append((i, reason))
             continue
         good.append(i)
         parts.append(parsed)
@@ -144,15 +162,24 @@ def _with_metadata(payload: pa.Table, delivery: Delivery, rows: list[int] | None
     def pick(values: list[Any]) -> list[Any]:
         return values if rows is None else [values[i] for i in rows]
 
+    topics = pick(delivery.topics)
     columns = {
-        "_gm_topic": pick(delivery.topics),
+        "_gm_topic": _repeated(topics) if topics and topics.count(topics[0]) == len(topics) else topics,
         "_gm_partition": pick(delivery.partitions),
         "_gm_offset": pick(delivery.offsets),
         "_gm_timestamp": pick(delivery.timestamps),
         "_gm_key": pick(delivery.keys),
     }
-    arrays = [pa.array(columns[name], type) for name, type in METADATA]
+    arrays = [
+        value if isinstance(value, pa.Array) else pa.array(value, type)
+        for value, (_, type) in zip(columns.values(), METADATA, strict=True)
+    ]
     return pa.Table.from_arrays([*payload.columns, *arrays], names=[*payload.column_names, *columns])
+
+
+def _repeated(topics: list[str]) -> pa.Array:
+    """One topic for the whole batch (the usual case), without converting a string per message."""
+    return pa.repeat(pa.scalar(topics[0], pa.string()), len(topics))
 
 
 def _rejected(delivery: Delivery, bad: list[tuple[int, str]]) -> pa.Table:

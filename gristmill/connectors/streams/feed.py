@@ -61,11 +61,21 @@ class Delivery:
         if self._last is None or self._last[0] != len(self.offsets):
             import pyarrow as pa
 
-            table = pa.table(
-                {"t": self.topics, "p": self.partitions, "o": pa.array(self.offsets, pa.int64())}
-            )
-            grouped = table.group_by(["t", "p"]).aggregate([("o", "max")]).to_pydict()
-            found = dict(zip(zip(grouped["t"], grouped["p"], strict=True), grouped["o_max"], strict=True))
+            offsets = pa.array(self.offsets, pa.int64())
+            partitions = pa.array(self.partitions, pa.int32())
+            if self.topics and self.topics.count(self.topics[0]) == len(self.topics):
+                # One topic (the usual case): group by partition alone.
+                grouped = pa.table({"p": partitions, "o": offsets}).group_by("p").aggregate([("o", "max")])
+                found = {
+                    (self.topics[0], p): o
+                    for p, o in zip(grouped["p"].to_pylist(), grouped["o_max"].to_pylist(), strict=True)
+                }
+            else:
+                table = pa.table({"t": self.topics, "p": partitions, "o": offsets})
+                columns = table.group_by(["t", "p"]).aggregate([("o", "max")]).to_pydict()
+                found = dict(
+                    zip(zip(columns["t"], columns["p"], strict=True), columns["o_max"], strict=True)
+                )
             self._last = (len(self.offsets), found)
         return dict(self._last[1])
 

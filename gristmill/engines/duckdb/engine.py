@@ -205,6 +205,13 @@ class DuckDBEngine:
         self._set_kind(relation, "TABLE")
         return rows
 
+    def register(self, name: str, data: pa.Table) -> exp.Table:
+        self._con.register(name, data)
+        return exp.table_(name, quoted=True)
+
+    def unregister(self, name: str) -> None:
+        self._con.unregister(name)
+
     def exists(self, relation: Relation) -> bool:
         return self._kind(relation) is not None
 
