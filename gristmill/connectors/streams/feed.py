@@ -73,9 +73,7 @@ class Delivery:
             else:
                 table = pa.table({"t": self.topics, "p": partitions, "o": offsets})
                 columns = table.group_by(["t", "p"]).aggregate([("o", "max")]).to_pydict()
-                found = dict(
-                    zip(zip(columns["t"], columns["p"], strict=True), columns["o_max"], strict=True)
-                )
+                found = dict(zip(zip(columns["t"], columns["p"], strict=True), columns["o_max"], strict=True))
             self._last = (len(self.offsets), found)
         return dict(self._last[1])
 
