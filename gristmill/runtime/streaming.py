@@ -317,6 +317,7 @@ class StreamLoop:
                 ):
                     break
         finally:
+            gc.unfreeze()  # the loop may run inside a longer-lived process (a server, tests)
             self.feed.close()
             if self.sink is not None:
                 self.sink.close()
