@@ -62,16 +62,19 @@ class Split:
 
 def split(query: exp.Expr) -> Split | None:
     """The two phases of ``query``, or None when it does not decompose."""
-    if not isinstance(query, exp.Select) or query.args.get("with"):
+    if not isinstance(query, exp.Select) or query.args.get("with_") or query.args.get("with"):
         return None
     if any(query.args.get(arg) for arg in ("distinct", "limit", "offset", "qualify", "windows")):
         return None
     group = query.args.get("group")
     if group is None or any(group.args.get(a) for a in ("rollup", "cube", "grouping_sets", "totals")):
         return None
-    if any(isinstance(node, exp.Window | exp.Subquery) for e in query.expressions for node in e.walk()):
+    having = query.args.get("having")
+    # A function sqlglot does not know may be an aggregate (count_star()): it cannot be merged.
+    unknown = exp.Window | exp.Subquery | exp.Anonymous
+    if any(isinstance(n, unknown) for e in [*query.expressions, having] if e for n in e.walk()):
         return None
-    if any(isinstance(e, exp.Star) or isinstance(e.this, exp.Star) for e in query.expressions):
+    if any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star) for e in query.expressions):
         return None  # select * (or t.*) of a grouped query
     if any(not isinstance(t, exp.Table) for t in _sources(query)):
         return None
@@ -81,7 +84,6 @@ def split(query: exp.Expr) -> Split | None:
         return None
     partials: list[exp.Expr] = []
     final = [_merge(e, keys, partials) for e in outputs]
-    having = query.args.get("having")
     merged_having = _merge(having.this, keys, partials) if having is not None else None
     if any(e is None for e in final) or (having is not None and merged_having is None):
         return None
@@ -96,7 +98,12 @@ def _sources(query: exp.Select) -> list[exp.Expr]:
 
 def _keys(group: exp.Group, outputs: list[exp.Expr]) -> list[exp.Expr] | None:
     if group.args.get("all"):
-        return [e for e in outputs if not any(isinstance(n, exp.AggFunc) for n in e.walk())]
+        # Constants are no keys (as a key, a number would read as a position).
+        return [
+            e
+            for e in outputs
+            if not any(isinstance(n, exp.AggFunc) for n in e.walk()) and any(e.find_all(exp.Column))
+        ]
     keys: list[exp.Expr] = []
     for e in group.expressions:
         if isinstance(e, exp.Literal) and not e.is_string:  # GROUP BY 1: the first output
@@ -140,6 +147,8 @@ def _aggregate(
 ) -> exp.Expr | None:
     if any(isinstance(n, exp.Distinct) for n in aggregate.walk()):
         return None
+    if any(value for name, value in aggregate.args.items() if name not in ("this", "big_int")):
+        return None  # e.g. max(x, 3), the top three: a list, not a maximum
 
     def partial(node: exp.Expr) -> exp.Column:
         if condition is not None:
