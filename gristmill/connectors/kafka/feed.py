@@ -9,7 +9,8 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -241,38 +242,46 @@ def registry_transport_errors() -> tuple[type[Exception], ...]:
     return (httpx.TransportError, httpx2.TransportError)
 
 
+@contextmanager
+def registry_failures(where: str) -> Iterator[None]:
+    """Registry trouble as gristmill errors: a registry that cannot be reached or refuses the
+    credentials is no fault of the message, which must not be set aside as undecodable for it.
+    A schema id the registry does not know (404) stays the message's fault, rejected with it."""
+    from confluent_kafka.schema_registry import SchemaRegistryError
+
+    try:
+        yield
+    except registry_transport_errors() as err:
+        raise TransientSourceError(
+            f"{where}: the schema registry did not answer: {redact(str(err))}",
+            hint="check schema_registry: url and that this machine can reach it",
+        ) from None
+    except SchemaRegistryError as err:
+        status = err.http_status_code
+        if status in (401, 403):
+            raise SourceError(
+                f"{where}: the schema registry refused the credentials ({status})",
+                hint="check basic.auth.user.info (or the bearer settings) under schema_registry:",
+            ) from None
+        if status >= 500:
+            raise TransientSourceError(f"{where}: the schema registry failed: {redact(str(err))}") from None
+        raise
+
+
 def avro_deserializer(registry: Any, where: str) -> Deserializer:
     """Confluent-framed Avro values (magic byte, schema id, body) to records; the writer's
     schema is fetched from the registry once per id.
 
     A registry that cannot be reached or refuses the credentials raises a ``SourceError``: that
     is no fault of the message, which must not be set aside as undecodable for it."""
-    from confluent_kafka.schema_registry import SchemaRegistryError
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     avro = AvroDeserializer(registry)
 
     def deserialize(value: bytes, topic: str) -> dict[str, Any]:
-        try:
+        with registry_failures(where):
             record: dict[str, Any] = avro(value, SerializationContext(topic, MessageField.VALUE))
-        except registry_transport_errors() as err:
-            raise TransientSourceError(
-                f"{where}: the schema registry did not answer: {redact(str(err))}",
-                hint="check schema_registry: url and that this machine can reach it",
-            ) from None
-        except SchemaRegistryError as err:
-            status = err.http_status_code
-            if status in (401, 403):
-                raise SourceError(
-                    f"{where}: the schema registry refused the credentials ({status})",
-                    hint="check basic.auth.user.info (or the bearer settings) under schema_registry:",
-                ) from None
-            if status >= 500:
-                raise TransientSourceError(
-                    f"{where}: the schema registry failed: {redact(str(err))}"
-                ) from None
-            raise  # e.g. 404, a schema id it does not know: the message is at fault
         return record
 
     return deserialize

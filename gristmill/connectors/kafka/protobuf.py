@@ -9,11 +9,10 @@ Imported only by ``format: protobuf`` tables: the registry's Protobuf support is
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka.schema_registry import SchemaRegistryError, dual_schema_id_deserializer
+from confluent_kafka.schema_registry import dual_schema_id_deserializer
 from confluent_kafka.schema_registry.common.protobuf import PROTOBUF_TYPE, protobuf_to_decimal
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
 from confluent_kafka.schema_registry.serde import SchemaId
@@ -23,10 +22,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from gristmill.config.secrets import redact
-from gristmill.connectors.kafka.feed import registry_transport_errors
+from gristmill.connectors.kafka.feed import registry_failures
 from gristmill.connectors.streams.decode import Deserializer
-from gristmill.errors import SourceError, TransientSourceError
 
 WRAPPERS = {
     f"google.protobuf.{kind}Value"
@@ -53,7 +50,7 @@ def protobuf_deserializer(registry: Any, where: str) -> Deserializer:
 
     def deserialize(value: bytes, topic: str) -> dict[str, Any]:
         context = SerializationContext(topic, MessageField.VALUE)
-        with _registry_failures(where):
+        with registry_failures(where):
             message = readers.of(value, context)(value, context)
         return _record(message)
 
@@ -112,26 +109,3 @@ def _value(field: FieldDescriptor, value: Any) -> Any:
         return value
     single = VALUES.get(field.message_type.full_name)
     return single(value) if single is not None else _record(value)
-
-
-@contextmanager
-def _registry_failures(where: str) -> Iterator[None]:
-    """Registry trouble as gristmill errors; a schema id the registry does not know (404) stays
-    the message's fault, to be rejected with it."""
-    try:
-        yield
-    except registry_transport_errors() as err:
-        raise TransientSourceError(
-            f"{where}: the schema registry did not answer: {redact(str(err))}",
-            hint="check schema_registry: url and that this machine can reach it",
-        ) from None
-    except SchemaRegistryError as err:
-        status = err.http_status_code
-        if status in (401, 403):
-            raise SourceError(
-                f"{where}: the schema registry refused the credentials ({status})",
-                hint="check basic.auth.user.info (or the bearer settings) under schema_registry:",
-            ) from None
-        if status >= 500:
-            raise TransientSourceError(f"{where}: the schema registry failed: {redact(str(err))}") from None
-        raise
