@@ -195,8 +195,14 @@ class StreamLoop:
         view at it, so readers see the table from the start."""
         batch = self.engine.register(self._batch_view, self.options.landed_schema().empty_table())
         self.engine.register(self._marks_view, MARKS.empty_table())
-        output = self.engine.describe(self._output(batch).subquery("q"))
-        planned = self._plan_two_phase(batch, [c for c, _ in output])
+        try:
+            output = self.engine.describe(self._output(batch).subquery("q"))
+            planned = self._plan_two_phase(batch, [c for c, _ in output])
+        finally:
+            # Each batch's transaction registers the views afresh and drops them before it ends:
+            # a name held across transactions could outlive a failed commit.
+            self.engine.unregister(self._batch_view)
+            self.engine.unregister(self._marks_view)
         with self.engine.transaction():
             self.engine.ensure_table(self.target, output)
             self._columns = [c for c, _ in self.engine.describe(self.engine.table(self.target))]
@@ -476,6 +482,8 @@ class StreamLoop:
         finally:
             if batch is not None:
                 self.engine.unregister(self._batch_view)
+            if self.model.window is not None:
+                self.engine.unregister(self._marks_view)
 
     def _fence(self, expected: Mapping[Position, int]) -> None:
         if not expected:

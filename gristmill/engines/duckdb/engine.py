@@ -206,7 +206,16 @@ class DuckDBEngine:
         return rows
 
     def register(self, name: str, data: pa.Table) -> exp.Table:
-        self._con.register(name, data)
+        try:
+            self._con.register(name, data)
+        except duckdb.CatalogException:
+            # A transaction whose commit failed (another writer of the lake) can leave the name
+            # taken: it is ours, so take it back.
+            try:
+                self._con.unregister(name)
+                self._con.register(name, data)
+            except duckdb.Error as err:
+                raise EngineError(redact(str(err).strip())) from None
         return exp.table_(name, quoted=True)
 
     def unregister(self, name: str) -> None:
