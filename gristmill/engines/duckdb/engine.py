@@ -94,8 +94,19 @@ class DuckDBEngine:
             # The lake lives inside the project (file paths in the catalog are relative to it), so a
             # moved or copied project folder keeps working.
             options.append("OVERRIDE_DATA_PATH TRUE")
+        attach = f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({', '.join(options)})"
         try:
-            self._con.execute(f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({', '.join(options)})")
+            try:
+                self._con.execute(attach)
+            except duckdb.Error as err:
+                if not (read_only and "readonly database" in str(err)):
+                    raise
+                # A writer killed mid-commit left SQLite's journal behind, and only a writer may
+                # roll it back: open once for writing (which does), then read as asked.
+                writable = ", ".join(o for o in options if o != "READ_ONLY")
+                self._con.execute(f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({writable})")
+                self._con.execute(f"DETACH {CATALOG}")
+                self._con.execute(attach)
         except duckdb.Error as err:
             raise EngineError(
                 f"cannot open the lake catalog {redact(storage.catalog)}: {redact(str(err))}",
