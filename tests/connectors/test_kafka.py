@@ -419,7 +419,6 @@ def test_read_refuses_to_drop_undecodable_messages(
 def test_avro_through_a_schema_registry_round_trips(
     kafka_broker: MockKafka, kafka_source: Callable[..., Source]
 ) -> None:
-    pytest.importorskip("fastavro", reason="format: avro needs confluent-kafka[avro]")
     from confluent_kafka.schema_registry.avro import AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 

@@ -291,6 +291,9 @@ def test_options_are_checked_with_file_and_line(make_project: Callable[..., Path
         _open(make_project, "nats://127.0.0.1:4222", f"{{stream: S, format: avro, columns: {COLUMNS}}}")
     assert str(caught.value).startswith("sources/events.yml:4: format: avro needs a schema registry")
     with pytest.raises(ConfigError) as caught:
+        _open(make_project, "nats://127.0.0.1:4222", f"{{stream: S, format: protobuf, columns: {COLUMNS}}}")
+    assert str(caught.value).startswith("sources/events.yml:4: format: protobuf needs a schema registry")
+    with pytest.raises(ConfigError) as caught:
         _open(make_project, "nats://127.0.0.1:4222", "{stream: S}", extra="pasword: x\n")
     assert 'unknown option "pasword"' in str(caught.value)
     assert caught.value.hint == 'did you mean "password"?'

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from gristmill.connectors.base import Options
-from gristmill.connectors.streams.config import Format, StreamTableOptions
+from gristmill.connectors.streams.config import RegistryFreeTableOptions
 
 
 class TlsOptions(Options):
@@ -56,7 +56,7 @@ class MqttSourceOptions(Options):
         return TlsOptions() if self.tls is True else self.tls
 
 
-class MqttTableOptions(StreamTableOptions):
+class MqttTableOptions(RegistryFreeTableOptions):
     topic: str
     """A topic filter; ``+`` matches one level, ``#`` the rest (``sensors/+/temp``)."""
     qos: Literal[0, 1] = 1
@@ -79,14 +79,4 @@ class MqttTableOptions(StreamTableOptions):
                 )
             if "+" in level and level != "+":
                 raise PydanticCustomError("invalid", '"+" must be a whole level: {filter}', {"filter": value})
-        return value
-
-    @field_validator("format")
-    @classmethod
-    def _no_registry(cls, value: Format) -> Format:
-        """Avro needs a schema registry, which only Kafka sources configure."""
-        if value in ("avro", "protobuf"):
-            raise PydanticCustomError(
-                "invalid", "{format} needs a schema registry (kafka only): use json or raw", {"format": value}
-            )
         return value

@@ -7,7 +7,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from gristmill.connectors.base import Options
-from gristmill.connectors.streams.config import Format, StreamTableOptions
+from gristmill.connectors.streams.config import RegistryFreeTableOptions
 
 
 class NatsSourceOptions(Options):
@@ -33,18 +33,8 @@ class NatsSourceOptions(Options):
         return [self.servers] if isinstance(self.servers, str) else list(self.servers)
 
 
-class NatsTableOptions(StreamTableOptions):
+class NatsTableOptions(RegistryFreeTableOptions):
     stream: str = Field(pattern=r"^[^.*>\s]+$")
     """The JetStream stream; it must exist (gristmill reads streams, it never creates them)."""
     subject: str | None = None
     """Only messages whose subject matches this filter (``clicks.>``); all of the stream if unset."""
-
-    @field_validator("format")
-    @classmethod
-    def _no_registry(cls, value: Format) -> Format:
-        """Avro needs a schema registry, which only Kafka sources configure."""
-        if value in ("avro", "protobuf"):
-            raise PydanticCustomError(
-                "invalid", "{format} needs a schema registry (kafka only): use json or raw", {"format": value}
-            )
-        return value

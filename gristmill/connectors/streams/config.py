@@ -7,6 +7,7 @@ from typing import Literal
 
 import pyarrow as pa
 from pydantic import field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from gristmill._util.naming import snake_case
 from gristmill.connectors.base import Options
@@ -77,3 +78,16 @@ class StreamTableOptions(Options):
         """The landed table: the payload's columns, then the message metadata."""
         payload = self.payload_schema()
         return pa.schema([*payload, *(pa.field(n, t) for n, t in METADATA)])
+
+
+class RegistryFreeTableOptions(StreamTableOptions):
+    """A broker table whose source has no schema registry (NATS, MQTT): json or raw only."""
+
+    @field_validator("format")
+    @classmethod
+    def _no_registry(cls, value: Format) -> Format:
+        if value in ("avro", "protobuf"):
+            raise PydanticCustomError(
+                "invalid", "{format} needs a schema registry (kafka only): use json or raw", {"format": value}
+            )
+        return value
