@@ -51,6 +51,9 @@ _log = logging.getLogger(__name__)
 
 _loops = itertools.count()
 
+_FULL_COLLECT = 60.0
+"""Seconds between full garbage collections in the loop (the young generations go each batch)."""
+
 ORIGIN = datetime(2000, 1, 3)
 """Where ``time_bucket`` aligns windows by default; window ends are ORIGIN + k * step."""
 
@@ -298,10 +301,16 @@ class StreamLoop:
 
     def run(self, stop: threading.Event) -> StreamStats:
         self.publish()  # what a crash left in the outbox goes first
-        # What start-up built lives as long as the process: spare the collector walking it again
-        # for each batch's tens of thousands of short-lived message objects.
+        # A batch is hundreds of thousands of short-lived objects without cycles (messages, their
+        # bytes and tuples): the collector, triggered by their count, would walk them and all that
+        # start-up built again and again (a tenth of the CPU). So: start-up frozen out of its way,
+        # no automatic runs inside the loop: the young generations are collected once per turn,
+        # everything every ``_FULL_COLLECT`` seconds.
+        collecting = gc.isenabled()
         gc.collect()
         gc.freeze()
+        gc.disable()
+        collected = time.monotonic()
         self.feed.open(self.resume)
         try:
             while not stop.is_set():
@@ -322,8 +331,15 @@ class StreamLoop:
                     and now - self.last_arrival >= self.settings.stop_when_idle
                 ):
                     break
+                if now - collected < _FULL_COLLECT:
+                    gc.collect(1)
+                else:
+                    gc.collect()
+                    collected = now
         finally:
             gc.unfreeze()  # the loop may run inside a longer-lived process (a server, tests)
+            if collecting:
+                gc.enable()
             self.feed.close()
             if self.sink is not None:
                 self.sink.close()
@@ -586,16 +602,33 @@ class StreamLoop:
         return f"({windows.first_window_end(time_column, window)})::TIMESTAMP <= _gm_marks._gm_closed"
 
     def _scan(self, batch: exp.Table) -> tuple[dict[Position, datetime], int]:
-        """Each partition's newest event time in the batch, and how many of its rows are late."""
+        """Each partition's newest event time in the batch, and how many of its rows are late.
+
+        A window's end only grows with time, so a partition whose oldest row in the batch is not
+        late has no late row: the rows are counted one by one only when that oldest one is."""
         assert self.model.time is not None
         time_column = exp.to_identifier(self.model.time, quoted=True).sql(dialect="duckdb")
+        source = batch.sql(dialect="duckdb")
+        # The oldest time takes the column's name: the lateness test reads it as it reads a row.
+        summary = (
+            f"SELECT _gm_topic, _gm_partition, max({time_column})::TIMESTAMP AS _gm_newest, "
+            f"min({time_column}) AS {time_column} FROM {source} GROUP BY ALL"
+        )
         rows = self.engine.query(
-            f"SELECT b._gm_topic AS t, b._gm_partition AS p, max(b.{time_column})::TIMESTAMP AS newest, "
-            f"count(*) FILTER (WHERE {self._is_late()}) AS late "
-            f"FROM {batch.sql(dialect='duckdb')} AS b {self._joined('b')} GROUP BY ALL"
+            f"SELECT b._gm_topic AS t, b._gm_partition AS p, b._gm_newest AS newest, "
+            f"coalesce({self._is_late()}, false) AS late FROM ({summary}) AS b {self._joined('b')}"
         ).to_pylist()
         maxes = {(r["t"], r["p"]): r["newest"] for r in rows if r["newest"] is not None}
-        return maxes, sum(r["late"] for r in rows)
+        if not any(r["late"] for r in rows):
+            return maxes, 0
+        (late,) = (
+            self.engine.query(
+                f"SELECT count(*) AS late FROM {source} AS b {self._joined('b')} WHERE {self._is_late()}"
+            )
+            .column("late")
+            .to_pylist()
+        )
+        return maxes, late
 
     def _keep(self, batch: exp.Table, late_rows: int) -> int:
         """The rows for windows still open go to the state (as partial aggregates, or as they

@@ -6,11 +6,11 @@ for lag tools only, so a crash between the two costs nothing but a stale lag fig
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,14 @@ def take(consumer: Consumer, max_messages: int, timeout: float) -> list[Message]
     return [first, *consumer.consume(num_messages=max_messages - 1, timeout=0)]
 
 
+def _timestamps(messages: list[Message]) -> list[int | None]:
+    """Each message's timestamp in milliseconds, None where the broker gave none."""
+    stamps = list(map(Message.timestamp, messages))
+    if TIMESTAMP_NOT_AVAILABLE not in map(itemgetter(0), stamps):  # the usual case, at C speed
+        return list(map(itemgetter(1), stamps))
+    return [None if kind == TIMESTAMP_NOT_AVAILABLE else stamp for kind, stamp in stamps]
+
+
 def add(delivery: Delivery, message: Message) -> None:
     """Append a message (not an error: those have no topic, partition or offset)."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
@@ -335,10 +343,6 @@ class KafkaFeed:
             raise RuntimeError(
                 f"{self!r}: resume failed during a rebalance; close the feed and open it again"
             )
-        # Message objects hold no cycles: the collector walking tens of thousands of them as they
-        # arrive would cost more than reading them.
-        collecting = gc.isenabled()
-        gc.disable()
         try:
             messages = take(consumer, max_messages, timeout)
             if messages and len(messages) < max_messages:
@@ -347,9 +351,6 @@ class KafkaFeed:
                 messages += consumer.consume(num_messages=max_messages - len(messages), timeout=timeout)
         except KafkaException as err:
             raise self.watch.failed(err.args[0]) from None
-        finally:
-            if collecting:
-                gc.enable()
         arrived = bool(messages)
         if any(map(Message.error, messages)):  # rare: errors and partition ends ride along
             for error in filter(None, map(Message.error, messages)):
@@ -362,14 +363,13 @@ class KafkaFeed:
             # librdkafka drops what a rebalance outdated; this is a second guard
             messages = [m for m, p in zip(messages, partitions, strict=True) if p in owned]
             partitions = list(map(Message.partition, messages))  # type: ignore[arg-type]
-        stamps = map(Message.timestamp, messages)
         delivery = Delivery(
             values=list(map(Message.value, messages)),
             keys=list(map(Message.key, messages)),
             topics=[self.topic] * len(messages),
             partitions=partitions,
             offsets=list(map(Message.offset, messages)),  # type: ignore[arg-type]
-            timestamps=[None if kind == TIMESTAMP_NOT_AVAILABLE else stamp for kind, stamp in stamps],
+            timestamps=_timestamps(messages),
         )
         if arrived:
             self.watch.alive()
