@@ -1,3 +1,3 @@
-from gristmill.cli.app import main
+from gristmill.cli.entry import main
 
 main()

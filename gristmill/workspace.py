@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from gristmill._util.suggest import did_you_mean
+from gristmill.config.settings import ProjectSettings
 from gristmill.connectors import Source, open_source
 from gristmill.engines import Engine, lake_snapshot, open_engine
 from gristmill.engines.base import Relation
@@ -202,13 +203,14 @@ class Workspace:
         return self._sources[name]
 
     @contextmanager
-    def _engine(self, *, read_only: bool) -> Iterator[Engine | None]:
-        storage = self.project.settings.storage
+    def _engine(self, *, read_only: bool, settings: ProjectSettings | None = None) -> Iterator[Engine | None]:
+        settings = settings or self.project.settings
+        storage = settings.storage
         catalog = storage.database if storage.format == "duckdb" else storage.catalog
         if read_only and "://" not in catalog and not self._path(catalog).exists():
             yield None  # nothing has run yet: an empty lake
             return
-        engine = open_engine(self.project.settings, self.root, read_only=read_only)
+        engine = open_engine(settings, self.root, read_only=read_only)
         try:
             yield engine
         finally:
@@ -736,7 +738,13 @@ class Workspace:
         schema, name = asset.name.split(".", 1)
         version = hashlib.sha256(_definition(asset, None).encode()).hexdigest()[:12]
         target = Relation(f"{PHYSICAL_PREFIX}{schema}", f"{name}__live_{version}")
-        with self._engine(read_only=False) as engine:
+        project_settings = self.project.settings
+        if project_settings.engine.threads is None:
+            # Streams scale by processes sharing the partitions; within one, a batch's statements
+            # are too small for a second thread to pay for its hand-offs (~7% more CPU, measured).
+            one_thread = project_settings.engine.model_copy(update={"threads": 1})
+            project_settings = project_settings.model_copy(update={"engine": one_thread})
+        with self._engine(read_only=False, settings=project_settings) as engine:
             assert engine is not None
             lake = LakeState.read(engine)
             pointers = lake.env(env)

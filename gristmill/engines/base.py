@@ -44,8 +44,9 @@ class Engine(Protocol):
         """The fully qualified physical table for ``relation``, ready to put in an AST."""
         ...
 
-    def execute(self, statement: exp.Expr) -> int | None:
-        """Run one statement; returns the rows it changed when the engine reports them."""
+    def execute(self, statement: exp.Expr | str) -> int | None:
+        """Run one statement; returns the rows it changed when the engine reports them. A string
+        is SQL in the engine's dialect (a statement generated once and run many times)."""
         ...
 
     def query(self, sql: str | exp.Expr) -> pa.Table:

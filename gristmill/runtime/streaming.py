@@ -90,11 +90,12 @@ batch's statements join to (a partition's rows for windows it emitted already ar
 class _TwoPhase:
     """The statements of a windowed model kept as partial aggregates (``sql/partial.py``)."""
 
-    accumulate: exp.Insert
-    """The batch's open-window rows, aggregated per group, partition and window, into the state."""
+    accumulate: str
+    """The batch's open-window rows, aggregated per group, partition and window, into the state
+    (SQL text: the same statement runs for every batch)."""
     merge: exp.Query
     """The model's rows of the windows closing, from their partials."""
-    forget: exp.Expr
+    forget: str
     """Delete the partials of the windows emitted."""
 
 
@@ -275,14 +276,16 @@ class StreamLoop:
             columns = self.engine.describe(accumulate.subquery("q"))
         except EngineError:
             return None  # e.g. an aggregate whose partials do not merge in this engine
+        dialect = self.engine.dialect
         plan = _TwoPhase(
-            accumulate=exp.insert(accumulate, self.engine.table(self.partials)),
+            accumulate=exp.insert(accumulate, self.engine.table(self.partials)).sql(dialect=dialect),
             merge=found.final_select(closing, names),
-            forget=sqlglot.parse_one(
+            forget=sqlglot.transpile(
                 f"DELETE FROM {state} WHERE _gm_end <= (SELECT max(_gm_until) FROM {marks}) "
                 f"AND (_gm_topic, _gm_partition) IN (SELECT _gm_t, _gm_p FROM {marks})",
-                dialect="duckdb",
-            ),
+                read="duckdb",
+                write=dialect,
+            )[0],
         )
         return plan, columns
 
@@ -558,8 +561,8 @@ class StreamLoop:
         return len(values)
 
     def _insert_rows(self, query: exp.Query) -> int:
-        columns = self.engine.describe(query.subquery("q", copy=True))
         if self._columns is None:
+            columns = self.engine.describe(query.subquery("q", copy=True))
             self.engine.ensure_table(self.target, columns)
             self._columns = [c for c, _ in columns]
         names = self._columns

@@ -88,18 +88,15 @@ def write_progress(engine: Engine, target: str, progress: Mapping[Position, Prog
     engine.ensure_table(OFFSETS, list(OFFSET_COLUMNS))
     table = engine.table(OFFSETS).sql(dialect="duckdb")
     pairs = ", ".join(f"({literal(t)}, {p})" for t, p in progress)
-    engine.execute(
-        sqlglot.parse_one(
-            f"DELETE FROM {table} WHERE target = {literal(target)} AND (topic, partition_id) IN ({pairs})",
-            dialect="duckdb",
-        )
-    )
+    # Text, not trees: every batch runs these two (DuckDB SQL; streams run on the DuckDB engine).
+    mine = f"target = {literal(target)} AND (topic, partition_id) IN ({pairs})"
+    engine.execute(f"DELETE FROM {table} WHERE {mine}")
     values = ", ".join(
         f"({literal(target)}, {literal(t)}, {p}, {g.offset}, {literal(g.max_time)}, "
         f"{literal(g.closed_until)}, TIMESTAMPTZ '{now.isoformat()}')"
         for (t, p), g in progress.items()
     )
-    engine.execute(sqlglot.parse_one(f"INSERT INTO {table} VALUES {values}", dialect="duckdb"))
+    engine.execute(f"INSERT INTO {table} VALUES {values}")
 
 
 def forget(engine: Engine, target: str) -> None:

@@ -14,7 +14,6 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import httpx
 from confluent_kafka import (
     OFFSET_BEGINNING,
     TIMESTAMP_NOT_AVAILABLE,
@@ -242,7 +241,10 @@ def schema_registry(spec: SourceSpec, options: KafkaSourceOptions, root: Path) -
 
 
 def registry_transport_errors() -> tuple[type[Exception], ...]:
-    """The registry client's network failures: it uses httpx2 where installed, else httpx."""
+    """The registry client's network failures: it uses httpx2 where installed, else httpx.
+    (Imported here: only a table read through a schema registry needs them.)"""
+    import httpx
+
     try:
         import httpx2  # type: ignore[import-not-found, unused-ignore]
     except ImportError:

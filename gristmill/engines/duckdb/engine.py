@@ -118,11 +118,17 @@ class DuckDBEngine:
     def table(self, relation: Relation) -> exp.Table:
         return exp.table_(relation.name, db=relation.schema, catalog=CATALOG, quoted=True)
 
-    def execute(self, statement: exp.Expr) -> int | None:
+    def execute(self, statement: exp.Expr | str) -> int | None:
         """Run a statement; returns the rows it changed when the engine reports them."""
-        cursor = self._run(statement.sql(dialect=self.dialect))
-        if not isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Create):
-            return None
+        if isinstance(statement, str):
+            cursor = self._run(statement)
+            # DuckDB answers a statement that changes rows with their count, in one "Count" column
+            if [d[0] for d in cursor.description or ()] != ["Count"]:
+                return None
+        else:
+            cursor = self._run(statement.sql(dialect=self.dialect))
+            if not isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Create):
+                return None
         row = cursor.fetchone()
         return int(row[0]) if row and isinstance(row[0], int) else None
 
