@@ -199,6 +199,11 @@ def take(consumer: Consumer, max_messages: int, timeout: float) -> list[Message]
     return [first, *consumer.consume(num_messages=max_messages - 1, timeout=0)]
 
 
+_CHUNK = 50_000
+"""Messages taken from librdkafka at a time: their Python objects live until the chunk's columns
+are taken (a batch is several chunks)."""
+
+
 def _timestamps(messages: list[Message]) -> list[int | None]:
     """Each message's timestamp in milliseconds, None where the broker gave none."""
     stamps = list(map(Message.timestamp, messages))
@@ -345,38 +350,46 @@ class KafkaFeed:
             raise RuntimeError(
                 f"{self!r}: resume failed during a rebalance; close the feed and open it again"
             )
+        delivery = Delivery()
+        deadline = time.monotonic() + timeout
         try:
-            messages = take(consumer, max_messages, timeout)
-            if messages and len(messages) < max_messages:
+            messages = take(consumer, min(max_messages, _CHUNK), timeout)
+            while messages:
+                self._add(delivery, messages)
+                left = min(_CHUNK, max_messages - len(delivery))
+                wait = deadline - time.monotonic()
+                if left <= 0 or wait <= 0:
+                    break
                 # Let the batch fill for up to ``timeout``: few large batches cost far less than
                 # many small ones, and ``timeout`` bounds the latency this adds.
-                messages += consumer.consume(num_messages=max_messages - len(messages), timeout=timeout)
+                messages = consumer.consume(num_messages=left, timeout=wait)
         except KafkaException as err:
             raise self.watch.failed(err.args[0]) from None
-        arrived = bool(messages)
+        arrived = bool(len(delivery))
+        if arrived:
+            self.watch.alive()
+        self.watch.check(self._probe)
+        return delivery
+
+    def _add(self, delivery: Delivery, messages: list[Message]) -> None:
+        """Append ``messages`` to ``delivery`` column by column, through C-level calls; the
+        message objects go right after (a chunk at a time: they weigh more than their columns)."""
         if any(map(Message.error, messages)):  # rare: errors and partition ends ride along
             for error in filter(None, map(Message.error, messages)):
                 self.watch.message_error(error)
             messages = [m for m in messages if m.error() is None]
-        # Column by column through C-level calls: a batch is tens of thousands of messages.
         partitions: list[int] = list(map(Message.partition, messages))  # type: ignore[arg-type]
         owned = {p for t, p in self._assigned if t == self.topic}
         if not owned.issuperset(partitions):
             # librdkafka drops what a rebalance outdated; this is a second guard
             messages = [m for m, p in zip(messages, partitions, strict=True) if p in owned]
             partitions = list(map(Message.partition, messages))  # type: ignore[arg-type]
-        delivery = Delivery(
-            values=list(map(Message.value, messages)),
-            keys=list(map(Message.key, messages)),
-            topics=[self.topic] * len(messages),
-            partitions=partitions,
-            offsets=list(map(Message.offset, messages)),  # type: ignore[arg-type]
-            timestamps=_timestamps(messages),
-        )
-        if arrived:
-            self.watch.alive()
-        self.watch.check(self._probe)
-        return delivery
+        delivery.values += map(Message.value, messages)
+        delivery.keys += map(Message.key, messages)
+        delivery.topics += [self.topic] * len(messages)
+        delivery.partitions += partitions
+        delivery.offsets += map(Message.offset, messages)  # type: ignore[arg-type]
+        delivery.timestamps += _timestamps(messages)
 
     def take_revoked(self) -> set[Position]:
         revoked, self._revoked = self._revoked, set()
