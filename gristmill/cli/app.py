@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from gristmill import __version__
 from gristmill.cli import render
@@ -152,6 +151,8 @@ def run(
     """Load sources, build models and run checks; only what changed since the last run. Changed
     models build into new tables; the environment's views switch to them together at the end.
     Ctrl-C (or SIGTERM, or `gristmill cancel RUN`) stops it: what is being built rolls back."""
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
     from gristmill._util.durations import parse_duration
     from gristmill.runtime.events import StepFinished, StepRetrying, StepStarted
 

@@ -377,7 +377,7 @@ class StreamLoop:
             expected = {p: self.progress[p].offset for p in delivery.last_offsets() if p in self.progress}
             if self.feed.exactly_once and rows is not None:
                 # Messages at or before the committed offset were processed already (a replay).
-                rows = self._after_committed(rows)
+                rows = self._after_committed(rows, delivery.first_offsets())
             else:
                 expected = {}  # positions without replayable offsets (MQTT) cannot be fenced
         else:
@@ -407,15 +407,16 @@ class StreamLoop:
         if self.on_commit is not None:
             self.on_commit(stats)
 
-    def _after_committed(self, rows: pa.Table) -> pa.Table:
+    def _after_committed(self, rows: pa.Table, first: Mapping[Position, int]) -> pa.Table:
         import pyarrow.compute as pc
 
         if not rows.num_rows:
             return rows
         keep = None
         for (topic, partition), g in self.progress.items():
-            if g.offset < 0:
-                continue
+            start = first.get((topic, partition))
+            if start is None or g.offset < start:
+                continue  # none of the batch's rows of this partition were committed before
             mine = pc.and_(pc.equal(rows["_gm_topic"], topic), pc.equal(rows["_gm_partition"], partition))
             stale = pc.and_(mine, pc.less_equal(rows["_gm_offset"], g.offset))
             keep = pc.invert(stale) if keep is None else pc.and_(keep, pc.invert(stale))

@@ -35,7 +35,7 @@ class Delivery:
     """Broker or producer time, milliseconds since the epoch."""
 
     def __post_init__(self) -> None:
-        self._last: tuple[int, dict[Position, int]] | None = None  # last_offsets(), cached
+        self._last: tuple[int, dict[Position, tuple[int, int]]] | None = None  # _spans(), cached
 
     def __len__(self) -> int:
         return len(self.values)
@@ -57,25 +57,32 @@ class Delivery:
         self.timestamps.append(timestamp)
 
     def last_offsets(self) -> dict[Position, int]:
-        """The highest offset of each position in the batch (computed by Arrow, once)."""
+        """The highest offset of each position in the batch."""
+        return {position: last for position, (_, last) in self._spans().items()}
+
+    def first_offsets(self) -> dict[Position, int]:
+        """The lowest offset of each position in the batch."""
+        return {position: first for position, (first, _) in self._spans().items()}
+
+    def _spans(self) -> dict[Position, tuple[int, int]]:
+        """(lowest, highest) offset of each position (computed by Arrow, once per batch)."""
         if self._last is None or self._last[0] != len(self.offsets):
             import pyarrow as pa
 
             offsets = pa.array(self.offsets, pa.int64())
             partitions = pa.array(self.partitions, pa.int32())
+            wanted = [("o", "min"), ("o", "max")]
             if self.topics and self.topics.count(self.topics[0]) == len(self.topics):
                 # One topic (the usual case): group by partition alone.
-                grouped = pa.table({"p": partitions, "o": offsets}).group_by("p").aggregate([("o", "max")])
-                found = {
-                    (self.topics[0], p): o
-                    for p, o in zip(grouped["p"].to_pylist(), grouped["o_max"].to_pylist(), strict=True)
-                }
+                grouped = pa.table({"p": partitions, "o": offsets}).group_by("p").aggregate(wanted)
+                positions = [(self.topics[0], p) for p in grouped["p"].to_pylist()]
             else:
                 table = pa.table({"t": self.topics, "p": partitions, "o": offsets})
-                columns = table.group_by(["t", "p"]).aggregate([("o", "max")]).to_pydict()
-                found = dict(zip(zip(columns["t"], columns["p"], strict=True), columns["o_max"], strict=True))
-            self._last = (len(self.offsets), found)
-        return dict(self._last[1])
+                grouped = table.group_by(["t", "p"]).aggregate(wanted)
+                positions = list(zip(grouped["t"].to_pylist(), grouped["p"].to_pylist(), strict=True))
+            spans = zip(grouped["o_min"].to_pylist(), grouped["o_max"].to_pylist(), strict=True)
+            self._last = (len(self.offsets), dict(zip(positions, spans, strict=True)))
+        return self._last[1]
 
 
 class Feed(Protocol):
