@@ -366,6 +366,7 @@ class StreamLoop:
                 column = getattr(delivery, name)
                 setattr(delivery, name, [column[i] for i in keep])
             delivery._last = None
+            delivery._arrays.clear()
 
     # -- one batch ---------------------------------------------------------------------------------
 

@@ -166,10 +166,11 @@ def _with_metadata(payload: pa.Table, delivery: Delivery, rows: list[int] | None
         return values if rows is None else [values[i] for i in rows]
 
     topics = pick(delivery.topics)
+    whole = rows is None  # every message: the batch's own Arrow columns serve
     columns = {
         "_gm_topic": _repeated(topics) if topics and topics.count(topics[0]) == len(topics) else topics,
-        "_gm_partition": pick(delivery.partitions),
-        "_gm_offset": pick(delivery.offsets),
+        "_gm_partition": delivery.arrow("partitions", pa.int32()) if whole else pick(delivery.partitions),
+        "_gm_offset": delivery.arrow("offsets", pa.int64()) if whole else pick(delivery.offsets),
         "_gm_timestamp": pick(delivery.timestamps),
         "_gm_key": pick(delivery.keys),
     }

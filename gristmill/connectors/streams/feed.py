@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Position = tuple[str, int]
 """Where messages come from: (topic, partition) for Kafka, (stream, 0) for JetStream,
@@ -36,6 +39,7 @@ class Delivery:
 
     def __post_init__(self) -> None:
         self._last: tuple[int, dict[Position, tuple[int, int]]] | None = None  # _spans(), cached
+        self._arrays: dict[str, tuple[int, Any]] = {}  # arrow(), cached
 
     def __len__(self) -> int:
         return len(self.values)
@@ -64,13 +68,25 @@ class Delivery:
         """The lowest offset of each position in the batch."""
         return {position: first for position, (first, _) in self._spans().items()}
 
+    def arrow(self, column: str, type: pa.DataType) -> pa.Array:
+        """One of the columns (``partitions``, ``offsets``) as Arrow, converted once per batch."""
+        import pyarrow as pa
+
+        found = self._arrays.get(column)
+        values = getattr(self, column)
+        if found is None or found[0] != len(values) or found[1].type != type:
+            found = (len(values), pa.array(values, type))
+            self._arrays[column] = found
+        array: pa.Array = found[1]
+        return array
+
     def _spans(self) -> dict[Position, tuple[int, int]]:
         """(lowest, highest) offset of each position (computed by Arrow, once per batch)."""
         if self._last is None or self._last[0] != len(self.offsets):
             import pyarrow as pa
 
-            offsets = pa.array(self.offsets, pa.int64())
-            partitions = pa.array(self.partitions, pa.int32())
+            offsets = self.arrow("offsets", pa.int64())
+            partitions = self.arrow("partitions", pa.int32())
             wanted = [("o", "min"), ("o", "max")]
             if self.topics and self.topics.count(self.topics[0]) == len(self.topics):
                 # One topic (the usual case): group by partition alone.
