@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Producer
 
 from gristmill.connectors import open_source
+from gristmill.connectors.kafka import feed as kafka_feed
 from gristmill.connectors.kafka.feed import KafkaFeed
 from gristmill.connectors.kafka.source import Source
 from gristmill.connectors.streams.decode import decode
@@ -227,6 +228,40 @@ def test_feed_resumes_right_after_the_lake_and_decodes(
 def _extend(into: Delivery, delivery: Delivery) -> None:
     for column in fields(Delivery):
         getattr(into, column.name).extend(getattr(delivery, column.name))
+
+
+def test_one_batch_gathers_several_chunks_in_order(
+    kafka_broker: MockKafka, kafka_source: Callable[..., Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch larger than the chunk the feed takes from librdkafka at a time comes whole: every
+    message once, each partition's offsets in order, each with its own key and timestamp."""
+    monkeypatch.setattr(kafka_feed, "_CHUNK", 7)
+    topic = _unique("chunks")
+    kafka_broker.create_topic(topic, 2)
+    _produce(kafka_broker.bootstrap, topic, _events(0, 30), partition=0)
+    _produce(kafka_broker.bootstrap, topic, _events(100, 30), partition=1)
+    source = kafka_source(_source_file(kafka_broker.bootstrap, topic))
+    feed = source.feed(source.spec.tables["events"])
+    got = Delivery()
+    sizes: list[int] = []
+    feed.open(_resume_from({}))
+    try:
+        deadline = time.monotonic() + 30
+        while len(got) < 60:
+            assert time.monotonic() < deadline, "timed out waiting for the mock cluster"
+            delivery = feed.poll(1000, 1.0)
+            sizes.append(len(delivery))
+            _extend(got, delivery)
+    finally:
+        feed.close()
+    assert max(sizes) > 7  # a batch was more than one chunk
+    for partition, first in ((0, 0), (1, 100)):
+        mine = [i for i, p in enumerate(got.partitions) if p == partition]
+        assert [got.offsets[i] for i in mine] == list(range(30))
+        assert [json.loads(got.values[i] or b"")["user_id"] for i in mine] == list(range(first, first + 30))
+    assert got.last_offsets() == {(topic, 0): 29, (topic, 1): 29}
+    assert got.first_offsets() == {(topic, 0): 0, (topic, 1): 0}
+    assert all(t is not None for t in got.timestamps)
 
 
 def test_bad_messages_come_back_rejected_with_reasons(

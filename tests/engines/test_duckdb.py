@@ -7,13 +7,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from sqlglot import exp
 
+from gristmill._util.duckdb_extensions import _packaged_file
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines import Relation, open_engine
 from gristmill.engines.duckdb import DuckDBEngine
+from gristmill.errors import EngineError
 
 T = Relation("raw", "t")
 
@@ -94,3 +97,25 @@ def test_extensions_load_without_network(engine: DuckDBEngine) -> None:
         " where loaded and extension_name in ('ducklake', 'sqlite_scanner')"
     )
     assert sorted(loaded.column("extension_name").to_pylist()) == ["ducklake", "sqlite_scanner"]
+
+
+def test_only_the_packaged_extensions_skip_the_signature_check(engine: DuckDBEngine, tmp_path: Path) -> None:
+    """The packaged files load unchecked (their check re-hashed 70 MB per process); anything a
+    statement loads afterwards is checked again, so a tampered file is refused."""
+    setting = engine.query("select current_setting('allow_unsigned_extensions') as s")
+    assert setting.column("s").to_pylist() == [False]
+    packaged = _packaged_file("excel", f"v{duckdb.__version__}")
+    assert packaged is not None, "duckdb-extension-excel is a dependency"
+    body = bytearray(packaged.read_bytes())
+    body[len(body) // 2] ^= 0xFF  # one byte changed: the signature no longer matches
+    tampered = tmp_path / "excel.duckdb_extension"
+    tampered.write_bytes(bytes(body))
+    with pytest.raises(EngineError) as failed:
+        engine.execute(f"LOAD '{tampered.as_posix()}'")
+    assert "signature" in str(failed.value)
+
+
+def test_text_statements_report_the_rows_they_change(engine: DuckDBEngine) -> None:
+    engine.write_arrow(T, pa.table({"a": [1, 2, 3]}).to_reader())
+    assert engine.execute(f"DELETE FROM {engine.table(T).sql(dialect='duckdb')} WHERE a > 1") == 2
+    assert engine.execute("SET threads = 1") is None
