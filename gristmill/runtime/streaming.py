@@ -52,7 +52,7 @@ _log = logging.getLogger(__name__)
 _loops = itertools.count()
 
 _FULL_COLLECT = 60.0
-"""Seconds between full garbage collections in the loop (the young generations go each batch)."""
+"""Seconds between full garbage collections in the loop (the young generations go every turn)."""
 
 ORIGIN = datetime(2000, 1, 3)
 """Where ``time_bucket`` aligns windows by default; window ends are ORIGIN + k * step."""
