@@ -357,16 +357,7 @@ class StreamLoop:
                 self.progress.pop(position, None)
                 self.arrived.pop(position, None)
         if len(delivery):
-            keep = [
-                i
-                for i, (t, p) in enumerate(zip(delivery.topics, delivery.partitions, strict=True))
-                if (t, p) not in revoked
-            ]
-            for name in ("values", "keys", "topics", "partitions", "offsets", "timestamps"):
-                column = getattr(delivery, name)
-                setattr(delivery, name, [column[i] for i in keep])
-            delivery._last = None
-            delivery._arrays.clear()
+            delivery.drop(revoked)
 
     # -- one batch ---------------------------------------------------------------------------------
 

@@ -77,6 +77,21 @@ def _resume_from(lake: dict[Position, int]) -> Callable[[list[Position]], dict[P
     return lambda positions: {p: lake[p] for p in positions if p in lake}
 
 
+def _two_partitions(
+    kafka_broker: MockKafka, kafka_source: Callable[..., Source], name: str, count: int
+) -> tuple[str, KafkaFeed]:
+    """A new two-partition topic holding users 0.. in partition 0 and 100.. in partition 1,
+    ``count`` each, and a feed of it (not opened)."""
+    topic = _unique(name)
+    kafka_broker.create_topic(topic, 2)
+    _produce(kafka_broker.bootstrap, topic, _events(0, count), partition=0)
+    _produce(kafka_broker.bootstrap, topic, _events(100, count), partition=1)
+    source = kafka_source(_source_file(kafka_broker.bootstrap, topic))
+    feed = source.feed(source.spec.tables["events"])
+    assert isinstance(feed, KafkaFeed)
+    return topic, feed
+
+
 def _poll_until(
     feeds: list[KafkaFeed], done: Callable[[], bool], step: Callable[[KafkaFeed, Delivery], None]
 ) -> None:
@@ -188,12 +203,7 @@ def test_missing_topic_suggests_the_near_one(
 def test_feed_resumes_right_after_the_lake_and_decodes(
     kafka_broker: MockKafka, kafka_source: Callable[..., Source]
 ) -> None:
-    topic = _unique("events")
-    kafka_broker.create_topic(topic, 2)
-    _produce(kafka_broker.bootstrap, topic, _events(0, 10), partition=0)
-    _produce(kafka_broker.bootstrap, topic, _events(100, 10), partition=1)
-    source = kafka_source(_source_file(kafka_broker.bootstrap, topic))
-    feed = source.feed(source.spec.tables["events"])
+    topic, feed = _two_partitions(kafka_broker, kafka_source, "events", 10)
     asked: list[list[Position]] = []
 
     def resume(positions: list[Position]) -> dict[Position, int]:
@@ -236,12 +246,7 @@ def test_one_batch_gathers_several_chunks_in_order(
     """A batch larger than the chunk the feed takes from librdkafka at a time comes whole: every
     message once, each partition's offsets in order, each with its own key and timestamp."""
     monkeypatch.setattr(kafka_feed, "_CHUNK", 7)
-    topic = _unique("chunks")
-    kafka_broker.create_topic(topic, 2)
-    _produce(kafka_broker.bootstrap, topic, _events(0, 30), partition=0)
-    _produce(kafka_broker.bootstrap, topic, _events(100, 30), partition=1)
-    source = kafka_source(_source_file(kafka_broker.bootstrap, topic))
-    feed = source.feed(source.spec.tables["events"])
+    topic, feed = _two_partitions(kafka_broker, kafka_source, "chunks", 30)
     got = Delivery()
     sizes: list[int] = []
     feed.open(_resume_from({}))

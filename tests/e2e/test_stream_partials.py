@@ -97,6 +97,19 @@ def companion(root: Path, suffix: str) -> str | None:
     return f'"{found[0]["table_schema"]}"."{found[0]["table_name"]}"' if found else None
 
 
+def streamed_to_idle(
+    kafka_broker: MockKafka, topic: str, tmp_path: Path, model: str, *, seed: int
+) -> tuple[list[Any], Path]:
+    """1,500 events produced, the model streamed until the topic is quiet: (events, project)."""
+    events = generate(1500, seed=seed, users=USERS, step_ms=400)
+    produce(kafka_broker.bootstrap, topic, [*events])
+    root = project(tmp_path, kafka_broker.bootstrap, topic, model)
+    done = stream(root, "--stop-when-idle", "3", *FLAGS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 late" in done.stdout
+    return events, root
+
+
 def one(root: Path, sql: str) -> dict[str, Any]:
     found = Workspace(root).query(sql).to_pylist()
     assert len(found) == 1
@@ -106,12 +119,7 @@ def one(root: Path, sql: str) -> dict[str, Any]:
 def test_hopping_avg_min_max_filter_having_equal_the_batch_and_keep_partials(
     kafka_broker: MockKafka, topic: str, tmp_path: Path
 ) -> None:
-    events = generate(1500, seed=3, users=USERS, step_ms=400)
-    produce(kafka_broker.bootstrap, topic, [*events])
-    root = project(tmp_path, kafka_broker.bootstrap, topic, HOPPING)
-    done = stream(root, "--stop-when-idle", "3", *FLAGS)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "0 late" in done.stdout
+    events, root = streamed_to_idle(kafka_broker, topic, tmp_path, HOPPING, seed=3)
     streamed = rows(root, "marts.per_minute", HOPPING_COLUMNS)
     assert [(r[0], r[2], r[-1]) for r in streamed] == busy_hops(events)  # the having held
     assert any(r[-2] for r in streamed) and any(not r[-2] for r in streamed)  # the filter counted
@@ -136,12 +144,7 @@ def test_hopping_avg_min_max_filter_having_equal_the_batch_and_keep_partials(
 def test_a_model_that_does_not_decompose_keeps_rows_and_equals_the_batch(
     kafka_broker: MockKafka, topic: str, tmp_path: Path
 ) -> None:
-    events = generate(1500, seed=4, users=USERS, step_ms=400)
-    produce(kafka_broker.bootstrap, topic, [*events])
-    root = project(tmp_path, kafka_broker.bootstrap, topic, DISTINCT_USERS)
-    done = stream(root, "--stop-when-idle", "3", *FLAGS)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "0 late" in done.stdout
+    _, root = streamed_to_idle(kafka_broker, topic, tmp_path, DISTINCT_USERS, seed=4)
     streamed = rows(root, "marts.per_minute", DISTINCT_COLUMNS)
     assert len(streamed) >= 9
     assert all(1 < r[2] <= USERS for r in streamed)  # distinct users, not events

@@ -60,6 +60,19 @@ class Delivery:
         self.offsets.append(offset)
         self.timestamps.append(timestamp)
 
+    def drop(self, positions: set[Position]) -> None:
+        """Take out the messages of ``positions`` (partitions a rebalance took away)."""
+        keep = [
+            i
+            for i, position in enumerate(zip(self.topics, self.partitions, strict=True))
+            if position not in positions
+        ]
+        for name in ("values", "keys", "topics", "partitions", "offsets", "timestamps"):
+            column = getattr(self, name)
+            setattr(self, name, [column[i] for i in keep])
+        self._last = None
+        self._arrays.clear()
+
     def last_offsets(self) -> dict[Position, int]:
         """The highest offset of each position in the batch."""
         return {position: last for position, (_, last) in self._spans().items()}
