@@ -55,6 +55,13 @@ def stream(
     stop_when_idle: Annotated[
         float | None, typer.Option(help="Stop once no message arrived for this many seconds.")
     ] = None,
+    compact_every: Annotated[
+        int,
+        typer.Option(
+            help="Merge the small files of the stream's tables every this many batches (0: never).",
+            min=0,
+        ),
+    ] = 100,
 ) -> None:
     """Run a stream model: micro-batches from its Kafka, NATS or MQTT source through its SQL into
     the lake, exactly once (offsets commit with the results). Ctrl-C or SIGTERM stops it after
@@ -98,7 +105,7 @@ def stream(
             )
 
     console.print(f"Streaming {model} (Ctrl-C stops after the batch in progress commits)")
-    settings = StreamSettings(batch_size, max_wait, stop_when_idle)
+    settings = StreamSettings(batch_size, max_wait, stop_when_idle, compact_every)
     result = workspace.stream(model, env=env, settings=settings, stop=stop, on_commit=report)
     report(result, final=True)
     console.print(

@@ -90,6 +90,11 @@ class Engine(Protocol):
         """Give back storage no longer needed (old snapshots and the files only they use)."""
         ...
 
+    def compact(self, relations: Sequence[Relation]) -> None:
+        """Rewrite these tables' many small writes (a stream's batches) as few files, keeping
+        every snapshot readable; each table is its own transaction."""
+        ...
+
     def exists(self, relation: Relation) -> bool: ...
 
     def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:

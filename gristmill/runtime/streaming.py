@@ -127,6 +127,7 @@ class StreamStats:
     closed_until: datetime | None = None
     lag: dict[str, int] = field(default_factory=dict)
     last_commit: float | None = None
+    compacted_at: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -142,6 +143,7 @@ class StreamStats:
             "closed_until": self.closed_until.isoformat() if self.closed_until else None,
             "lag": self.lag,
             "last_commit": self.last_commit,
+            "compacted_at": self.compacted_at,
         }
 
 
@@ -153,6 +155,10 @@ class StreamSettings:
     """Seconds a batch waits to fill before it is processed anyway (bounds latency)."""
     stop_when_idle: float | None = None
     """Stop once no message arrived for this many seconds (a bounded run, e.g. a catch-up)."""
+    compact_every: int = 100
+    """Batches written between compactions of the stream's tables (0: never). Each batch leaves
+    a small file per table and a version of its offsets; unmerged, every batch reads more of
+    them (measured: a batch's offset statements went from 31 to 67 ms over 1,500 batches)."""
 
 
 class StreamLoop:
@@ -186,6 +192,7 @@ class StreamLoop:
         self._batch_view = f"_gm_batch_{loop_id}"
         self._marks_view = f"_gm_marks_{loop_id}"
         self._two_phase: _TwoPhase | None = None
+        self._written = 0  # batches written since the last compaction
         self.sink = sink
         self.stats = StreamStats(asset.name, self.name)
         self.progress: dict[Position, Progress] = {}
@@ -327,6 +334,8 @@ class StreamLoop:
                     self._commit(delivery)
                 elif self.model.window is not None:
                     self._commit(None)  # the clock may close windows on a quiet stream
+                if self.settings.compact_every and self._written >= self.settings.compact_every:
+                    self._compact()
                 if (
                     self.settings.stop_when_idle is not None
                     and not len(delivery)
@@ -378,6 +387,7 @@ class StreamLoop:
         updated, out, late = self._transaction(delivery, rows, rejected, expected)
         if updated is None:
             return
+        self._written += 1
         with self._lock:
             self.progress.update(updated)
         if out:
@@ -398,6 +408,29 @@ class StreamLoop:
         stats.last_commit = time.time()
         if self.on_commit is not None:
             self.on_commit(stats)
+
+    def _compact(self) -> None:
+        """Merge the small files and offset versions the last batches left, between batches.
+        Each table is its own transaction and changes no row, so a crash anywhere leaves the
+        data as it was; a conflict with another writer (a process sharing the topic) only puts
+        it off to the next round."""
+        self._written = 0
+        tables = (
+            self.target,
+            self.partials,
+            self.state,
+            self.late,
+            self.outbox,
+            progress_store.OFFSETS,
+            progress_store.REJECTED,
+        )
+        for table in tables:
+            try:
+                self.engine.compact([table])
+            except EngineError as err:
+                _log.info("%s: compacting %s put off: %s", self.asset.name, table, err)
+            _crash_point("compacted")
+        self.stats.compacted_at = time.time()
 
     def _after_committed(self, rows: pa.Table, first: Mapping[Position, int]) -> pa.Table:
         import pyarrow.compute as pc

@@ -9,10 +9,12 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,10 +191,11 @@ def test_an_idle_partition_does_not_hold_windows_back(
     assert [r["events"] for r in found] == [10, 10, 10, 10]
 
 
-PHASES = ("decoded", "written", "committed", "acknowledged")
-CRASH_POINTS = [(PHASES[i % 4], 1 + (i // 4) % 3) for i in range(32)]
+PHASES = ("decoded", "written", "committed", "acknowledged", "compacted")
+CRASH_POINTS = [(PHASES[i % 5], 1 + (i // 5) % 3) for i in range(35)]
 """Where each run is killed: before a batch's transaction, inside it after every write, after
-its commit, after the consumer group heard of it — at the first, second or third batch."""
+its commit, after the consumer group heard of it — at the first, second or third batch — and
+between the tables of a compaction round."""
 
 
 def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
@@ -204,13 +207,14 @@ def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
     produce(kafka_broker.bootstrap, topic, events)
     flags = ["--batch-size", "50", "--max-wait", "0.1"]
     clean = project(tmp_path, kafka_broker.bootstrap, topic, name="clean")
-    done = stream(clean, "--stop-when-idle", "3", *flags)
+    done = stream(clean, "--stop-when-idle", "3", *flags, "--compact-every", "0")
     assert done.returncode == 0, done.stdout + done.stderr
     expected = windows_of(clean)
     assert expected == expected_windows(events)
 
     root = project(tmp_path, kafka_broker.bootstrap, topic, name="crashed")
     config = root / "sources" / "shop.yml"
+    flags += ["--compact-every", "2"]  # the clean run never compacts: compaction changes no row
     kills = 0
     for run_number, (phase, n) in enumerate(CRASH_POINTS):
         # A new consumer group each time: a killed member would hold its partitions until its
@@ -219,7 +223,7 @@ def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
         run = stream(root, "--stop-when-idle", "3", *flags, env={"GRISTMILL_STREAM_CRASH": f"{phase}:{n}"})
         assert run.returncode in (0, -signal.SIGKILL), run.stdout + run.stderr
         kills += run.returncode == -signal.SIGKILL
-    assert kills >= 30
+    assert kills >= 33
     config.write_text(source(kafka_broker.bootstrap, topic, f"final-{topic}"))
     done = stream(root, "--stop-when-idle", "3", *flags)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -233,6 +237,58 @@ def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
         .to_pylist()
     )
     assert duplicates == [{"n": 0}]
+
+
+def live_files(root: Path) -> dict[str, int]:
+    """The data files each of the stream's tables reads now (its table and window partials)."""
+    workspace = Workspace(root)
+    tables = workspace.query(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_name like 'per_minute\\_\\_live%' escape '\\'"
+    ).to_pylist()
+    counts: dict[str, int] = {}
+    for table in tables:
+        listed = workspace.query(
+            f"select count(*) as n from ducklake_list_files('lake', '{table['table_name']}',"
+            f" schema => '{table['table_schema']}')"
+        ).to_pylist()
+        suffix = table["table_name"].rsplit("__", 1)[-1]
+        counts["partials" if suffix == "partials" else "table"] = listed[0]["n"]
+    return counts
+
+
+def offset_versions(root: Path) -> int:
+    """Rows the lake's catalog holds for the stream offsets: DuckLake keeps small writes inline,
+    every version since, and each batch's offset statements read them all."""
+    with closing(sqlite3.connect(root / ".gristmill" / "catalog.sqlite")) as catalog:
+        inline = catalog.execute(
+            "select i.table_name from ducklake_inlined_data_tables i join ducklake_table t"
+            " using (table_id) where t.table_name = 'stream_offsets' and t.end_snapshot is null"
+        ).fetchall()
+        return sum(catalog.execute(f'select count(*) from "{name}"').fetchone()[0] for (name,) in inline)
+
+
+def test_a_long_stream_keeps_its_offsets_and_files_few(
+    kafka_broker: MockKafka, topic: str, tmp_path: Path
+) -> None:
+    # Enough users that a batch's partials are a file (DuckLake keeps up to ten rows inline).
+    events = generate(3000, seed=3, users=300)
+    produce(kafka_broker.bootstrap, topic, events)
+    flags = ["--stop-when-idle", "3", "--batch-size", "50", "--max-wait", "0.1"]
+    kept = project(tmp_path, kafka_broker.bootstrap, topic, name="compacted")
+    done = stream(kept, *flags, "--compact-every", "10")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert windows_of(kept) == expected_windows(events)
+    piled = project(tmp_path, kafka_broker.bootstrap, topic, name="piled")
+    done = stream(piled, *flags, "--compact-every", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Each of the sixty-odd batches writes a version of its partitions' offsets: all kept
+    # inline, or only those since the last compaction (ten batches at most).
+    assert offset_versions(piled) >= 60
+    assert offset_versions(kept) <= 4 * 10
+    assert live_files(kept)["partials"] < live_files(piled)["partials"]
+    status = json.loads(next((kept / ".gristmill" / "streams").glob("*.json")).read_text())
+    assert status["compacted_at"] is not None
 
 
 PASSTHROUGH = """\

@@ -319,6 +319,30 @@ class DuckDBEngine:
             )
             self._run(f"CALL {call.sql(dialect=self.dialect)}")
 
+    def compact(self, relations: Sequence[Relation]) -> None:
+        if self._format == "duckdb":
+            return  # a DuckDB file keeps a table's rows in its own blocks: nothing piles up
+        for relation in relations:
+            if self._kind(relation) != "TABLE":
+                continue
+            where = {"schema": relation.schema, "table": relation.name}
+            # Rows small writes kept in the catalog (DuckLake inlines them, with every version
+            # since) go to a file first; then files mostly deleted are rewritten, and the small
+            # files merged. DuckLake keeps each snapshot's view of the merged files (time travel).
+            for procedure, named in (
+                ("ducklake_flush_inlined_data", {"schema_name": "schema", "table_name": "table"}),
+                ("ducklake_rewrite_data_files", {"schema": "schema"}),
+                ("ducklake_merge_adjacent_files", {"schema": "schema"}),
+            ):
+                arguments: list[exp.Expr] = [exp.Literal.string(CATALOG)]
+                if "table_name" not in named:
+                    arguments.append(exp.Literal.string(relation.name))
+                arguments += [
+                    exp.Kwarg(this=exp.var(name), expression=exp.Literal.string(where[key]))
+                    for name, key in named.items()
+                ]
+                self._run(f"CALL {exp.func(procedure, *arguments).sql(dialect=self.dialect)}").fetchall()
+
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
             # duckdb_tables() estimates every table's size (seconds on a large DuckLake); the
