@@ -757,7 +757,13 @@ class Workspace:
                         f"{asset.name} joins {upstream}, which has never been built in {env}",
                         hint=f"build it first: gristmill run -s {upstream}",
                     )
-                physical[upstream] = engine.table(Relation.of(pointers[upstream]))
+                if self.graph.assets[upstream].kind == "source":
+                    physical[upstream] = engine.table(Relation.of(pointers[upstream]))
+                else:
+                    # The environment's view, not the table it shows now: a rebuilt model is a
+                    # new table, which the stream then joins from its next batch on.
+                    schema_of, name_of = upstream.split(".", 1)
+                    physical[upstream] = engine.table(Relation(view_schema(schema_of, env), name_of))
             loop = StreamLoop(
                 engine,
                 asset,

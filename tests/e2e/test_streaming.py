@@ -400,6 +400,68 @@ def test_one_sql_two_modes_the_stream_equals_the_batch(
     assert [tuple(r.values()) for r in batch.to_pylist()] == streamed
 
 
+ENRICHED = """\
+-- kind: stream
+select e.user_id, e.amount, t.tier
+from raw.shop__events e
+join marts.user_tiers t using (user_id)
+"""
+
+
+def tiers(tier: str, users: int) -> str:
+    return f"-- kind: table\nselect range as user_id, '{tier}' as tier from range(1, {users + 1})\n"
+
+
+def cli(root: Path, *args: str) -> None:
+    done = subprocess.run(
+        [*GRISTMILL, *args, "--project", str(root)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def tiers_seen(root: Path, expect: int, timeout: float = 60) -> dict[str, int]:
+    """Rows per tier in the stream's table once it holds ``expect`` rows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = Workspace(root).query("select tier, count(*) as n from marts.per_minute group by all")
+            counts = {r["tier"]: r["n"] for r in found.to_pylist()}
+        except Exception:  # the table is created by the stream's first batch
+            counts = {}
+        if sum(counts.values()) >= expect or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.3)
+
+
+def test_a_running_stream_joins_the_table_its_environment_serves_now(
+    kafka_broker: MockKafka, topic: str, tmp_path: Path
+) -> None:
+    root = project(tmp_path, kafka_broker.bootstrap, topic, ENRICHED)
+    model = root / "models" / "marts" / "user_tiers.sql"
+    model.write_text(tiers("silver", 20))
+    cli(root, "run", "-s", "marts.user_tiers")
+    running = subprocess.Popen(
+        [*GRISTMILL, "stream", "marts.per_minute", "--project", str(root), "--max-wait", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first = generate(300, seed=1)[:300]
+        produce(kafka_broker.bootstrap, topic, first)
+        assert tiers_seen(root, 300) == {"silver": 300}
+        # A new version of the joined model is deployed, and the one it replaces dropped.
+        model.write_text(tiers("gold", 20))
+        cli(root, "run", "-s", "marts.user_tiers")
+        cli(root, "gc")
+        produce(kafka_broker.bootstrap, topic, generate(200, seed=2)[:200])
+        assert tiers_seen(root, 500) == {"silver": 300, "gold": 200}
+    finally:
+        running.send_signal(signal.SIGTERM)
+        out, _ = running.communicate(timeout=60)
+    assert running.returncode == 0, out
+
+
 def consume_all(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list[dict[str, Any]]:
     from confluent_kafka import Consumer
 
