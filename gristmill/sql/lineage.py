@@ -149,7 +149,9 @@ class _Tracer:
             return self._bare[key]
         self._bare[key] = _Part("cycle")  # a name that refers to itself resolves to a constant
         query = scope.expression
-        if scope.set_operation_scopes:
+        if not isinstance(query, exp.Select | exp.SetOperation):
+            part = self._literal(query)  # a VALUES list: each column is all of it
+        elif scope.set_operation_scopes:
             names = list(_names(scope))
             index = names.index(name) if name in names else -1
             branches = [
@@ -169,6 +171,9 @@ class _Tracer:
             return self._rows[key]
         self._rows[key] = _Part("cycle")
         query = scope.expression
+        if not isinstance(query, exp.Select | exp.SetOperation):
+            self._rows[key] = self._literal(query)
+            return self._rows[key]
         parts: list[_Part] = []
         labels: list[object] = []
         everything = False
@@ -223,6 +228,10 @@ class _Tracer:
             if id(sub.expression) in inside:
                 parts.append(self._whole(sub))
         return _combine([label, node.sql(dialect=DIALECT, comments=False, copy=False)], parts)
+
+    def _literal(self, query: exp.Expr) -> _Part:
+        """A source written out in the query (a VALUES list): its rows and columns are its SQL."""
+        return _combine(["literal", query.sql(dialect=DIALECT, comments=False, copy=False)], [])
 
     def _whole(self, scope: Scope) -> _Part:
         """A subquery in an expression: every column it outputs and its rows."""

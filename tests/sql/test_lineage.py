@@ -56,6 +56,19 @@ def test_formatting_and_comments_do_not_change_traces() -> None:
     assert {c: t.sql for c, t in before.traces.items()} == {c: t.sql for c, t in after.traces.items()}
 
 
+def test_a_values_list_is_in_the_traces_of_what_reads_it() -> None:
+    # A lookup written out in the model: editing one of its values rebuilds the model.
+    model = (
+        "select s.id, t.label from staging.orders s"
+        " join (values ('paid', 'Paid')) as t(code, label) on s.status = t.code"
+    )
+    before = analyse(parse_model(model, file="m.sql"), ORDERS)
+    after = analyse(parse_model(model.replace("'Paid'", "'Settled'"), file="m.sql"), ORDERS)
+    assert before.traces["label"].sql != after.traces["label"].sql
+    assert before.traces[ROWS].sql != after.traces[ROWS].sql  # the join's rows read the list too
+    assert reads(after, "label") == {"status"}
+
+
 def test_distinct_rows_depend_on_every_column() -> None:
     analysis = analyse(parse_model("select distinct status, note from staging.orders", file="m.sql"), ORDERS)
     assert reads(analysis, ROWS) == {"status", "note"}
