@@ -119,3 +119,37 @@ def test_text_statements_report_the_rows_they_change(engine: DuckDBEngine) -> No
     engine.write_arrow(T, pa.table({"a": [1, 2, 3]}).to_reader())
     assert engine.execute(f"DELETE FROM {engine.table(T).sql(dialect='duckdb')} WHERE a > 1") == 2
     assert engine.execute("SET threads = 1") is None
+
+
+def files(engine: DuckDBEngine) -> list[str]:
+    listed = engine.query("select data_file from ducklake_list_files('lake', 't', schema => 'raw')")
+    return sorted(listed.column("data_file").to_pylist())
+
+
+def test_compact_merges_small_files_and_leaves_merged_ones_alone(
+    engine: DuckDBEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.write_arrow(T, ids(1000))
+    for _ in range(20):
+        engine.write_arrow(T, ids(1000), mode="append")
+    before = engine.query("select max(snapshot_id) as s from ducklake_snapshots('lake')").column("s")[0]
+    assert len(files(engine)) == 21
+    engine.compact([T, Relation("raw", "missing")])  # a table not there is passed over
+    merged = files(engine)
+    assert len(merged) == 1
+    assert count(engine) == 21_000
+    old = engine.query(f"select count(*) as n from raw.t at (version => {before.as_py()})")
+    assert old.column("n")[0].as_py() == 21_000  # time travel reads the merged file too
+
+    # Once a merged file is large enough it is not rewritten at every round (a growing table
+    # would be copied whole each time): only the new small files are merged.
+    sizes = engine.query(
+        "select data_file_size_bytes as b from ducklake_list_files('lake', 't', schema => 'raw')"
+    )
+    monkeypatch.setattr("gristmill.engines.duckdb.engine._MERGED_UP_TO", sizes.column("b")[0].as_py())
+    for _ in range(5):
+        engine.write_arrow(T, ids(1000), mode="append")
+    engine.compact([T])
+    again = files(engine)
+    assert merged[0] in again and len(again) == 2
+    assert count(engine) == 26_000

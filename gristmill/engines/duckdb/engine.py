@@ -20,6 +20,9 @@ from gristmill.engines.base import Relation
 from gristmill.errors import EngineError, GristmillError
 
 CATALOG = "lake"
+_MERGED_UP_TO = 16 << 20
+"""Files this large are left out of ``compact``'s merges: a merge that took every file under
+DuckLake's target size (512 MiB) would rewrite a growing table's merged file at every round."""
 _INTERNAL_SCHEMAS = ("information_schema", "pg_catalog")
 _names = itertools.count()
 
@@ -322,26 +325,21 @@ class DuckDBEngine:
     def compact(self, relations: Sequence[Relation]) -> None:
         if self._format == "duckdb":
             return  # a DuckDB file keeps a table's rows in its own blocks: nothing piles up
+        lake = _literal(CATALOG)
         for relation in relations:
             if self._kind(relation) != "TABLE":
                 continue
-            where = {"schema": relation.schema, "table": relation.name}
+            schema, table = _literal(relation.schema), _literal(relation.name)
             # Rows small writes kept in the catalog (DuckLake inlines them, with every version
             # since) go to a file first; then files mostly deleted are rewritten, and the small
             # files merged. DuckLake keeps each snapshot's view of the merged files (time travel).
-            for procedure, named in (
-                ("ducklake_flush_inlined_data", {"schema_name": "schema", "table_name": "table"}),
-                ("ducklake_rewrite_data_files", {"schema": "schema"}),
-                ("ducklake_merge_adjacent_files", {"schema": "schema"}),
+            for call in (
+                f"ducklake_flush_inlined_data({lake}, schema_name => {schema}, table_name => {table})",
+                f"ducklake_rewrite_data_files({lake}, {table}, schema => {schema})",
+                f"ducklake_merge_adjacent_files({lake}, {table}, schema => {schema},"
+                f" max_file_size => {_MERGED_UP_TO})",
             ):
-                arguments: list[exp.Expr] = [exp.Literal.string(CATALOG)]
-                if "table_name" not in named:
-                    arguments.append(exp.Literal.string(relation.name))
-                arguments += [
-                    exp.Kwarg(this=exp.var(name), expression=exp.Literal.string(where[key]))
-                    for name, key in named.items()
-                ]
-                self._run(f"CALL {exp.func(procedure, *arguments).sql(dialect=self.dialect)}").fetchall()
+                self._run(f"CALL {call}").fetchall()
 
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
