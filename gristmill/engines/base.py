@@ -90,9 +90,9 @@ class Engine(Protocol):
         """Give back storage no longer needed (old snapshots and the files only they use)."""
         ...
 
-    def compact(self, relations: Sequence[Relation]) -> None:
-        """Rewrite these tables' many small writes (a stream's batches) as few files, keeping
-        every snapshot readable; each table is its own transaction."""
+    def compact(self, relation: Relation) -> None:
+        """Rewrite a table's many small writes (a stream's batches) as few files, keeping every
+        snapshot readable; nothing when it is not a table."""
         ...
 
     def exists(self, relation: Relation) -> bool: ...

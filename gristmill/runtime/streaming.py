@@ -426,7 +426,7 @@ class StreamLoop:
         )
         for table in tables:
             try:
-                self.engine.compact([table])
+                self.engine.compact(table)
             except EngineError as err:
                 _log.info("%s: compacting %s put off: %s", self.asset.name, table, err)
             _crash_point("compacted")

@@ -322,24 +322,20 @@ class DuckDBEngine:
             )
             self._run(f"CALL {call.sql(dialect=self.dialect)}")
 
-    def compact(self, relations: Sequence[Relation]) -> None:
-        if self._format == "duckdb":
-            return  # a DuckDB file keeps a table's rows in its own blocks: nothing piles up
-        lake = _literal(CATALOG)
-        for relation in relations:
-            if self._kind(relation) != "TABLE":
-                continue
-            schema, table = _literal(relation.schema), _literal(relation.name)
-            # Rows small writes kept in the catalog (DuckLake inlines them, with every version
-            # since) go to a file first; then files mostly deleted are rewritten, and the small
-            # files merged. DuckLake keeps each snapshot's view of the merged files (time travel).
-            for call in (
-                f"ducklake_flush_inlined_data({lake}, schema_name => {schema}, table_name => {table})",
-                f"ducklake_rewrite_data_files({lake}, {table}, schema => {schema})",
-                f"ducklake_merge_adjacent_files({lake}, {table}, schema => {schema},"
-                f" max_file_size => {_MERGED_UP_TO})",
-            ):
-                self._run(f"CALL {call}").fetchall()
+    def compact(self, relation: Relation) -> None:
+        if self._format == "duckdb" or self._kind(relation) != "TABLE":
+            return  # a DuckDB file keeps rows in its own blocks; a view or no table has no files
+        lake, schema, table = _literal(CATALOG), _literal(relation.schema), _literal(relation.name)
+        # Rows small writes kept in the catalog (DuckLake inlines them, with every version since)
+        # go to a file first; then files mostly deleted are rewritten, and the small files
+        # merged. DuckLake keeps each snapshot's view of the merged files (time travel).
+        for call in (
+            f"ducklake_flush_inlined_data({lake}, schema_name => {schema}, table_name => {table})",
+            f"ducklake_rewrite_data_files({lake}, {table}, schema => {schema})",
+            f"ducklake_merge_adjacent_files({lake}, {table}, schema => {schema},"
+            f" max_file_size => {_MERGED_UP_TO})",
+        ):
+            self._run(f"CALL {call}").fetchall()
 
     def _kind(self, relation: Relation) -> str | None:
         if self._kinds is None:
