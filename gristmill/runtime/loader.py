@@ -158,17 +158,16 @@ def load_table(
     cursor_condition = None
     if boundary is not None and spec.incremental is not None:
         cursor_condition = exp.GTE(this=_col(spec.incremental.cursor), expression=boundary)
-    for index, (relation, table) in enumerate(staged):
+    for index, shaped in enumerate(staged):
         written = _write(
             engine,
-            relation,
-            table,
+            shaped.relation,
+            shaped.staged,
             spec,
             run_id,
             result,
-            child=index > 0,
             boundary=cursor_condition if index == 0 else None,
-            parent=staged[0][1],
+            parent=None if shaped.parent is None else staged[shaped.parent],
         )
         if index == 0:
             result.rows_written = written
@@ -293,18 +292,16 @@ def _advance(
 # --- nested records -------------------------------------------------------------------------------
 
 
-def _reshape(
-    engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: int
-) -> list[tuple[Relation, Staged]]:
+def _reshape(engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: int) -> list[Shaped]:
     """The staged tables to write: the asset itself, then any child tables (for ``child_tables``)."""
     schema = engine.query(exp.select("*").from_(raw).limit(0)).schema
     target = Relation.of(asset)
     if spec.nested != "child_tables":
         nested = any(nesting._nested(f.type) for f in schema)
         if not nested or (spec.nested == "struct" and spec.max_depth is None):
-            return [(target, raw)]
+            return [Shaped(target, raw)]
         columns = nesting.keep_nested(schema, spec.max_depth, as_json=spec.nested == "json")
-        return [(target, exp.select(*columns).from_(raw).subquery("shaped"))]
+        return [Shaped(target, exp.select(*columns).from_(raw).subquery("shaped"))]
     out = nesting.Flattened()
     for column in schema:
         if column.name != writes.ORDINAL:
@@ -314,45 +311,81 @@ def _reshape(
     if not out.lists and all(
         isinstance(c, exp.Alias) and isinstance(c.this, exp.Column) for c in out.columns
     ):
-        return [(target, raw)]
+        return [Shaped(target, raw)]
     # Parent and children are queries over the one staged table, not copies of it.
-    with_id = exp.select("*", exp.alias_(_row_id(spec, run_id), nesting.ROW_ID, quoted=True)).from_(raw)
+    with_id = _with_row_id(raw, schema, spec, run_id)
     parent = exp.select(*out.columns, _col(nesting.ROW_ID), _col(writes.ORDINAL)).from_(with_id.subquery("r"))
-    tables: list[tuple[Relation, Staged]] = [(target, parent.subquery("parent"))]
-    _children(engine, with_id, out.lists, target, spec.max_depth, tables)
+    tables: list[Shaped] = [Shaped(target, parent.subquery("parent"))]
+    _children(engine, with_id, out.lists, 0, spec.max_depth, tables)
     return tables
 
 
-def _row_id(spec: LoadSpec, run_id: int) -> exp.Expr:
-    """A parent row's id: from its key when it has one (stable across loads), else the load and
-    the row's arrival (unique, and the same when a crashed load is run again)."""
-    if spec.key:  # 64 bits of the key's MD5: stable across loads and DuckDB versions
-        parts = [exp.cast(_col(k), "VARCHAR") for k in spec.key]
-        digest = exp.func("md5_number_upper", exp.func("concat_ws", exp.Literal.string("|"), *parts))
-        return exp.cast(digest, "HUGEINT")
-    load = exp.cast(exp.Literal.number(run_id), "HUGEINT")
-    return exp.Add(
-        this=exp.Mul(this=load, expression=exp.Literal.number(1 << 40)), expression=_col(writes.ORDINAL)
-    )
+def _with_row_id(raw: Staged, schema: pa.Schema, spec: LoadSpec, run_id: int) -> exp.Select:
+    """The staged rows with each parent row's ``_gm_row_id``, a UUID from text naming the row
+    (see docs/loading.md, "Row ids"):
+
+    - with a ``key`` (every mode but ``append``): the key's values and the row's position among
+      this load's rows with that key (1 unless the key repeats). A merge keeps only the last row
+      per key, so its children come from that row alone and its ids never change between loads;
+    - ``append`` with ``incremental``: the row's content (NULL fields left out, so a column added
+      later does not change it) and its position among identical rows, so a row read again at
+      the boundary gets the id it already has and is not added twice, nor are its children;
+    - other ``append`` loads: the run and the row's arrival, new rows every load;
+    - ``replace`` without a key: the row's arrival, the same when the same input is loaded again."""
+    data = [f.name for f in schema if f.name != writes.ORDINAL]
+    ordinal = _col(writes.ORDINAL)
+    rows: Staged = raw
+    arrival = exp.Order(expressions=[exp.Ordered(this=ordinal)])
+    text = exp.Literal.string
+    if spec.key and spec.write != "append":
+        if spec.write in ("merge", "scd2"):  # children only from the row that wins
+            cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in data else None
+            order = [*([cursor] if cursor else []), writes.ORDINAL]
+            rows = writes.latest_per_key(raw, [*data, writes.ORDINAL], spec.key, order).subquery("winners")
+        # JSON of the key's text: unambiguous for any values, NULLs included ("a|b" ≠ "a","b")
+        key = exp.func("to_json", exp.Array(expressions=[exp.cast(_col(k), "VARCHAR") for k in spec.key]))
+        nth = exp.Window(this=exp.func("row_number"), partition_by=[_col(k) for k in spec.key], order=arrival)
+        parts = [text("k"), key, text("#"), exp.cast(nth, "VARCHAR")]
+    elif spec.write == "append" and spec.incremental is not None:
+        content = nesting.content_digest(schema, data)
+        nth = exp.Window(this=exp.func("row_number"), partition_by=[content.copy()], order=arrival)
+        parts = [text("c"), content, text("#"), exp.cast(nth, "VARCHAR")]
+    elif spec.write == "append":
+        parts = [text(f"a{run_id}#"), exp.cast(ordinal, "VARCHAR")]
+    else:
+        parts = [text("r"), exp.cast(ordinal, "VARCHAR")]
+    return exp.select("*", exp.alias_(nesting.row_uuid(*parts), nesting.ROW_ID, quoted=True)).from_(rows)
+
+
+@dataclass
+class Shaped:
+    """One table a load writes: the asset or a child table, its rows, and (for a child) the
+    index of its parent's entry."""
+
+    relation: Relation
+    staged: Staged
+    parent: int | None = None
 
 
 def _children(
     engine: Engine,
     source: exp.Query,
     lists: list[nesting.ChildList],
-    parent: Relation,
+    parent: int,
     max_depth: int | None,
-    tables: list[tuple[Relation, Staged]],
+    tables: list[Shaped],
 ) -> None:
     for child in lists:
-        relation = Relation(parent.schema, f"{parent.name}__{child.name}")
+        relation = Relation(tables[parent].relation.schema, f"{tables[parent].relation.name}__{child.name}")
         exploded = nesting.unnest_list(source.subquery("p"), child)
         shape = nesting.flatten_element(child.element, max_depth, child.depth)
         ids = [_col(nesting.ROW_ID), _col(nesting.PARENT_ID), _col(nesting.LIST_INDEX)]
         tables.append(
-            (relation, exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c"))
+            Shaped(
+                relation, exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c"), parent
+            )
         )
-        _children(engine, exploded, shape.lists, relation, max_depth, tables)
+        _children(engine, exploded, shape.lists, len(tables) - 1, max_depth, tables)
 
 
 # --- contracts and writes -------------------------------------------------------------------------
@@ -366,16 +399,20 @@ def _write(
     run_id: int,
     result: LoadResult,
     *,
-    child: bool,
     boundary: exp.Expr | None,
-    parent: Staged,
+    parent: Shaped | None,
 ) -> int:
+    child = parent is not None
     incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
     cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in columns else None
     order = [] if child else [*([cursor] if cursor else []), writes.ORDINAL]  # last row per key wins
     # Children follow their parent: replaced or appended with it, else replaced per parent row.
     mode = spec.write if not child or spec.write in ("append", "replace") else "by_parent"
+    if mode == "by_parent":  # only children of a parent row that landed (not of a CDC delete)
+        assert parent is not None
+        staged = exp.select("*").from_(writes.aliased(staged, "s")).where(_has_parent(engine, parent, "s"))
+        staged = staged.subquery("kept")
     target = engine.table(relation)
     exists = engine.exists(relation)
     changes = (
@@ -384,17 +421,29 @@ def _write(
     if not exists or (mode == "replace" and spec.contract == "evolve"):
         result.events.extend(f"{relation}: {change}" for change in changes)
         return _create(engine, relation, staged, columns, spec, mode, order)
+    _refuse_numeric_row_ids(relation, changes)
     columns, staged = _enforce(engine, relation, staged, changes, spec, run_id, result, columns)
     if mode == "replace":
         return engine.create_table_as(relation, writes.select_columns(staged, columns))
-    if mode == "append":
+    if mode == "append" and child and spec.incremental is not None:
+        # A parent read again at the boundary keeps its id and is not added twice; its children
+        # keep theirs too, so the ones already stored are skipped.
+        stored = exp.select(exp.Literal.number(1)).from_(writes.aliased(target, "t"))
+        fresh = exp.Not(
+            this=exp.Exists(
+                this=stored.where(
+                    exp.EQ(this=_col(nesting.ROW_ID, "t"), expression=_col(nesting.ROW_ID, "s"))
+                )
+            )
+        )
+        statements = [
+            writes.insert(target, writes.select_columns(staged, columns, "s").where(fresh), columns)
+        ]
+    elif mode == "append":
         statements = writes.append(target, staged, columns, boundary)
     elif mode == "by_parent":
-        owners = exp.select(_col(nesting.ROW_ID)).from_(parent)
-        statements = [
-            exp.delete(target, where=exp.In(this=_col(nesting.PARENT_ID), query=owners.subquery())),
-            writes.insert(target, writes.select_columns(staged, columns), columns),
-        ]
+        assert parent is not None
+        statements = _replace_children(engine, target, staged, columns, parent)
     elif mode in ("merge", "delete_insert"):
         statements = writes.merge(target, staged, columns, spec.key, order, keep_all=mode == "delete_insert")
     else:
@@ -412,6 +461,41 @@ def _write(
         if isinstance(statement, exp.Insert):
             written += count or 0
     return written
+
+
+def _refuse_numeric_row_ids(relation: Relation, changes: list[SchemaChange]) -> None:
+    """Tables written before row ids were UUIDs hold numeric ids that Parquet had rounded through
+    a double, so their links cannot be trusted or extended: they must be rebuilt."""
+    for change in changes:
+        if change.column in (nesting.ROW_ID, nesting.PARENT_ID) and change.new == "UUID":
+            raise ContractViolation(
+                f"{relation}: {change.column} holds numeric ids from an earlier Gristmill, which could "
+                "link child rows to the wrong parent",
+                hint="rebuild the table and its child tables: gristmill run --full-refresh "
+                "(an scd2 table: drop it and its child tables first)",
+            )
+
+
+def _has_parent(engine: Engine, parent: Shaped, alias: str) -> exp.Exists:
+    """The child row (under ``alias``) has its parent row in the parent's table."""
+    match = exp.EQ(this=_col(nesting.ROW_ID, "p"), expression=_col(nesting.PARENT_ID, alias))
+    parents = writes.aliased(engine.table(parent.relation), "p")
+    return exp.Exists(this=exp.select(exp.Literal.number(1)).from_(parents).where(match))
+
+
+def _replace_children(
+    engine: Engine, target: exp.Table, staged: Staged, columns: list[str], parent: Shaped
+) -> list[exp.Expr]:
+    """Children of a merged (or delete+insert, scd2) parent, written after it: the children of
+    every arriving parent are replaced, and children whose parent row is gone (a CDC delete, a
+    key that now owns fewer rows) are removed."""
+    arriving = exp.select(_col(nesting.ROW_ID)).from_(parent.staged)
+    gone = exp.or_(
+        exp.In(this=_col(nesting.PARENT_ID, "t"), query=arriving.subquery()),
+        exp.Not(this=_has_parent(engine, parent, "t")),
+    )
+    rows = writes.select_columns(staged, columns)
+    return [exp.delete(writes.aliased(target, "t"), where=gone), writes.insert(target, rows, columns)]
 
 
 def _held(engine: Engine, target: exp.Table) -> list[tuple[str, str]]:
