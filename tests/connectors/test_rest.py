@@ -185,6 +185,35 @@ def test_a_pagination_that_does_not_advance_is_an_error(
     assert len(api.calls) == 1  # noticed before asking for the same page again
 
 
+def test_a_pagination_path_absent_from_the_response_is_an_error_naming_it_and_the_keys(
+    api: ApiServer, rest: Callable[[str], Opened]
+) -> None:
+    # misspelt: "meta.nxt" is on no page; reading stopped after the first page, as a success
+    table = (
+        "{path: /open/cursor/Invoice, records: data.items, paginate: {type: cursor, next_cursor: meta.nxt}}"
+    )
+    with pytest.raises(
+        SourceError,
+        match=r'page 1 \(.*\): paginate: next_cursor: no "meta.nxt" in the response \(keys there: next\)',
+    ) as caught:
+        rest(source_yaml(api.url, table)).read()
+    assert caught.value.hint is not None and "check the path" in caught.value.hint
+    table = "{path: /open/offset/Invoice, records: items, paginate: {type: offset, total: count}}"
+    with pytest.raises(SourceError, match=r'paginate: total: no "count" in the response \(keys there: '):
+        rest(source_yaml(api.url, table)).read()
+
+
+def test_a_next_link_left_out_of_the_last_page_ends_the_read(
+    api: ApiServer, rest: Callable[[str], Opened]
+) -> None:
+    api.canned["t"] = [
+        {"items": [{"id": 1}, {"id": 2}], "next": "/canned/t?page=2"},
+        {"items": [{"id": 3}]},  # the API omits "next" on its last page once it had it before
+    ]
+    table = "{path: /canned/t, records: items, paginate: {type: next_url, next_url: next}}"
+    assert rest(source_yaml(api.url, table)).read().column("id").to_pylist() == [1, 2, 3]
+
+
 @pytest.mark.usefixtures("credentials")
 def test_a_next_page_on_another_server_is_refused(api: ApiServer, rest: Callable[[str], Opened]) -> None:
     api.canned["t"] = [{"items": [{"id": 1}], "next": "http://198.51.100.7/steal?page=2"}]
