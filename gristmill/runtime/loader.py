@@ -32,6 +32,10 @@ class ContractViolation(SourceError):
     """The source's schema changed in a way the table's contract does not allow."""
 
 
+class ShrinkRefused(SourceError):
+    """A ``replace`` would have emptied a table (or removed more of it than ``max_shrink``)."""
+
+
 @dataclass
 class LoadResult:
     rows_read: int = 0
@@ -117,9 +121,11 @@ def load_table(
     # An incremental table always reads through the source (it filters at the origin), so one
     # table never lands a column through two paths with two slightly different types.
     native = _native(source, asset, engine) if spec.incremental is None else None
+    held = _rows_held(engine, Relation.of(asset.name)) if spec.write == "replace" else None
     if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
         with _reading(asset):
-            return _replace_straight(engine, Relation.of(asset.name), None, result, native)
+            _replace_straight(engine, Relation.of(asset.name), None, result, native)
+        return _guard_shrink(asset, spec, held, result)
     if native is not None:  # the engine stages the source itself, numbering rows as it scans them
         query, result.bytes_read = native.query, native.bytes
         with _reading(asset):
@@ -140,7 +146,8 @@ def load_table(
             source.read(asset.table, since), lambda: bool(getattr(engine, "interrupted", False))
         )
         if _streams_straight(spec, counted.schema):
-            return _replace_straight(engine, Relation.of(asset.name), counted, result, None)
+            _replace_straight(engine, Relation.of(asset.name), counted, result, None)
+            return _guard_shrink(asset, spec, held, result)
         try:
             landed = engine.stage(counted.as_reader())
         except Exception:
@@ -171,9 +178,44 @@ def load_table(
         )
         if index == 0:
             result.rows_written = written
+            _guard_shrink(asset, spec, held, result)
     if spec.incremental is not None:
         result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id, refresh=refresh)
     engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
+    return result
+
+
+def _rows_held(engine: Engine, relation: Relation) -> int | None:
+    if not engine.exists(relation):
+        return None
+    count = engine.query(
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(engine.table(relation))
+    )
+    return int(count.column("n")[0].as_py())
+
+
+def _guard_shrink(asset: Asset, spec: LoadSpec, held: int | None, result: LoadResult) -> LoadResult:
+    """Refuse a ``replace`` that emptied a table holding rows (a truncated file, an API that
+    answered with nothing) unless ``allow_empty``, or that removed more than ``max_shrink`` of
+    them. Raised inside the load's transaction, so the table keeps its previous version."""
+    if not held or spec.write != "replace":
+        return result
+    assert asset.source is not None and asset.table is not None
+    where = f"{asset.source.file} ({asset.table.key})"
+    now = result.rows_written
+    if now == 0 and not spec.allow_empty:
+        raise ShrinkRefused(
+            f"{where}: the source delivered 0 rows; replacing would empty {asset.name}, which holds "
+            f"{held:,} row(s). The table keeps its previous version",
+            hint="if the source is meant to be empty now, set allow_empty: true on the table (or the source)",
+        )
+    if spec.max_shrink is not None and now < held and (held - now) / held > spec.max_shrink:
+        raise ShrinkRefused(
+            f"{where}: replacing {asset.name} would shrink it from {held:,} to {now:,} row(s) "
+            f"({(held - now) / held:.0%} removed, max_shrink is {spec.max_shrink:.0%}). The table "
+            "keeps its previous version",
+            hint="check the source; if the shrink is expected, raise max_shrink or load with it unset once",
+        )
     return result
 
 

@@ -168,13 +168,14 @@ def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Selec
 
 def content_digest(schema: pa.Schema, columns: list[str]) -> exp.Expr:
     """The MD5 of a row's values as JSON, with every NULL object field left out at any depth (in
-    lists too), so a field the schema gained since the row was first read does not change it."""
+    lists too) and fields in name order, so neither a field the schema gained since the row was
+    first read nor the order in which a load met the fields changes it."""
     fields = [
         exp.PropertyEQ(
             this=exp.to_identifier(name, quoted=True),
             expression=_canonical(exp.column(name, quoted=True), schema.field(name).type, 0),
         )
-        for name in columns
+        for name in sorted(columns)
     ]
     return exp.func("md5", _strip_nulls(exp.Struct(expressions=fields)))
 
@@ -185,18 +186,20 @@ def _strip_nulls(value: exp.Expr) -> exp.Expr:
 
 
 def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
-    """``value`` with the objects inside its lists made NULL-free JSON (a merge patch does not
-    reach into arrays)."""
-    if pa.types.is_struct(dtype) and _depth(dtype) > 1:
-        return exp.Struct(
+    """``value`` with its objects' fields in name order, and the objects inside its lists made
+    NULL-free JSON (a merge patch does not reach into arrays)."""
+    if pa.types.is_struct(dtype):
+        rebuilt = exp.Struct(
             expressions=[
                 exp.PropertyEQ(
                     this=exp.to_identifier(f.name, quoted=True),
                     expression=_canonical(_field(value, f.name), f.type, depth),
                 )
-                for f in dtype
+                for f in sorted(dtype, key=lambda f: f.name)
             ]
         )
+        # a NULL object stays NULL (and is left out), not an object of NULL fields
+        return exp.case().when(exp.Is(this=value.copy(), expression=exp.null()), exp.null()).else_(rebuilt)
     if _is_list(dtype) and _nested(dtype.value_type):
         element = exp.to_identifier(f"_gm_e{depth}")
         body = _strip_nulls(_canonical(exp.column(element), dtype.value_type, depth + 1))

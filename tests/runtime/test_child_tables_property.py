@@ -213,7 +213,9 @@ def two_loads(draw: st.DrawFn, mode: str) -> tuple[list[dict[str, Any]], list[di
         ]
     elif mode in ("merge", "delete_insert"):  # some ids again (changed), some new
         again = draw(st.lists(st.sampled_from(range(1, top + 1)), unique=True, max_size=top))
-        fresh = list(range(top + 1, top + draw(st.integers(0, 3)) + 1))
+        fresh = list(
+            range(top + 1, top + draw(st.integers(1, 3)) + 1)
+        )  # an empty file: no columns to merge on
         second = draw(records(shape, sorted(again) + fresh))
     else:
         second = draw(records(shape, list(range(top + 1, top + draw(st.integers(1, 5)) + 1))))
