@@ -145,6 +145,8 @@ def load_table(
         counted = _Counted(
             source.read(asset.table, since), lambda: bool(getattr(engine, "interrupted", False))
         )
+        if len(counted.schema) == 1:  # the ordinal alone: no columns (an API that answered [])
+            return _no_columns(engine, asset, spec, held, counted, result)
         if _streams_straight(spec, counted.schema):
             _replace_straight(engine, Relation.of(asset.name), counted, result, None)
             return _guard_shrink(asset, spec, held, result)
@@ -182,6 +184,30 @@ def load_table(
     if spec.incremental is not None:
         result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id, refresh=refresh)
     engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
+    return result
+
+
+def _no_columns(
+    engine: Engine, asset: Asset, spec: LoadSpec, held: int | None, counted: _Counted, result: LoadResult
+) -> LoadResult:
+    """A source that delivered no columns, hence no values: nothing to append or merge; a replace
+    empties the table (keeping its columns) only when ``allow_empty`` says it may."""
+    for _ in counted:
+        pass
+    result.rows_read, result.bytes_read = counted.rows, counted.bytes
+    assert asset.source is not None and asset.table is not None
+    where = f"{asset.source.file} ({asset.table.key})"
+    if counted.rows:
+        raise SourceError(
+            f"{where}: {counted.rows} record(s) without a single field",
+            hint="check the source's records path or query",
+        )
+    relation = Relation.of(asset.name)
+    if spec.write == "replace" and engine.exists(relation):
+        _guard_shrink(asset, spec, held, result)
+        engine.execute(exp.delete(engine.table(relation)))
+    elif not engine.exists(relation):
+        result.events.append(f"{asset.name}: the source delivered no records and no columns; no table yet")
     return result
 
 

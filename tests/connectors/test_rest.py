@@ -654,3 +654,21 @@ def test_a_project_lands_a_rest_table(api: ApiServer, make_project: Callable[...
     assert [s.asset for s in result.steps] == ["raw.api__invoices"]
     landed = Workspace(root).query("select count(*) as n, sum(total) as total from raw.api__invoices")
     assert landed.to_pylist() == [{"n": INVOICES, "total": pytest.approx(2328.6)}]
+
+
+def test_an_api_that_suddenly_returns_nothing_does_not_empty_the_table(
+    api: ApiServer, make_project: Callable[..., Path]
+) -> None:
+    table = "{path: /canned/t, records: items}"
+    root = make_project({"sources/api.yml": source_yaml(api.url, table)})
+    api.canned["t"] = [{"items": [{"id": 1}, {"id": 2}]}]
+    assert Workspace(root).run().ok
+    api.canned["t"] = [{"items": []}]
+    [step] = Workspace(root).run().steps
+    assert step.status == "failed" and "replacing would empty raw.api__invoices" in str(step.error)
+    count = "select count(*) as n from raw.api__invoices"
+    assert Workspace(root).query(count).to_pylist() == [{"n": 2}]
+    with (root / "sources" / "api.yml").open("a") as yml:
+        yml.write("allow_empty: true\n")
+    assert Workspace(root).run().ok
+    assert Workspace(root).query(count).to_pylist() == [{"n": 0}]
