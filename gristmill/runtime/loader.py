@@ -405,6 +405,7 @@ def _with_row_id(raw: Staged, schema: pa.Schema, spec: LoadSpec, run_id: int) ->
     rows: Staged = raw
     arrival = exp.Order(expressions=[exp.Ordered(this=ordinal)])
     text = exp.Literal.string
+    parts: list[exp.Expr]
     if spec.key and spec.write != "append":
         if spec.write in ("merge", "scd2"):  # children only from the row that wins
             cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in data else None
@@ -479,8 +480,8 @@ def _write(
     mode = spec.write if not child or spec.write in ("append", "replace") else "by_parent"
     if mode == "by_parent":  # only children of a parent row that landed (not of a CDC delete)
         assert parent is not None
-        staged = exp.select("*").from_(writes.aliased(staged, "s")).where(_has_parent(engine, parent, "s"))
-        staged = staged.subquery("kept")
+        kept = exp.select("*").from_(writes.aliased(staged, "s")).where(_has_parent(engine, parent, "s"))
+        staged = kept.subquery("kept")
     target = engine.table(relation)
     exists = engine.exists(relation)
     changes = (
@@ -504,7 +505,7 @@ def _write(
                 )
             )
         )
-        statements = [
+        statements: list[exp.Expr] = [
             writes.insert(target, writes.select_columns(staged, columns, "s").where(fresh), columns)
         ]
     elif mode == "append":
