@@ -181,6 +181,8 @@ def load_table(
         if index == 0:
             result.rows_written = written
             _guard_shrink(asset, spec, held, result)
+    if spec.nested == "child_tables":
+        _clear_stale_children(engine, staged, spec)
     if spec.incremental is not None:
         result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id, refresh=refresh)
     engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
@@ -376,9 +378,8 @@ def _reshape(engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: in
             nesting.flatten(
                 _col(column.name), column.name, column.type, 0, spec.max_depth, out, split_lists=True
             )
-    if not out.lists and all(
-        isinstance(c, exp.Alias) and isinstance(c.this, exp.Column) for c in out.columns
-    ):
+    flat = all(isinstance(c, exp.Alias) and isinstance(c.this, exp.Column) for c in out.columns)
+    if not out.lists and flat and not _has_row_ids(engine, target):
         return [Shaped(target, raw)]
     # Parent and children are queries over the one staged table, not copies of it.
     with_id = _with_row_id(raw, schema, spec, run_id)
@@ -386,6 +387,13 @@ def _reshape(engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: in
     tables: list[Shaped] = [Shaped(target, parent.subquery("parent"))]
     _children(engine, with_id, out.lists, 0, spec.max_depth, tables)
     return tables
+
+
+def _has_row_ids(engine: Engine, relation: Relation) -> bool:
+    """The table has child tables' ids already: a load without lists keeps giving its rows ids."""
+    if not engine.exists(relation):
+        return False
+    return any(column == nesting.ROW_ID for column, _ in engine.describe(engine.table(relation)))
 
 
 def _with_row_id(raw: Staged, schema: pa.Schema, spec: LoadSpec, run_id: int) -> exp.Select:
@@ -530,6 +538,37 @@ def _write(
         if isinstance(statement, exp.Insert):
             written += count or 0
     return written
+
+
+def _clear_stale_children(engine: Engine, written: list[Shaped], spec: LoadSpec) -> None:
+    """Child tables this load did not write (no record had that list this time) must not keep
+    children that no longer belong: a replace empties them; a merge, delete+insert or scd2
+    removes the children of every parent it wrote, and any whose parent is gone."""
+    if spec.write == "append":
+        return
+    root = written[0].relation
+    produced = {shaped.relation: shaped for shaped in written}
+    family = {
+        relation
+        for relation, columns in engine.columns().items()
+        if relation.schema == root.schema
+        and relation.name.startswith(root.name + "__")
+        and any(column == nesting.PARENT_ID for column, _ in columns)
+    }
+    for relation in sorted(family - set(produced), key=lambda r: r.name.count("__")):
+        target = engine.table(relation)
+        if spec.write == "replace":
+            engine.execute(exp.delete(target))
+            continue
+        # the parent is the longest table of the family (or the root) whose name prefixes this one
+        parent = max(
+            (r for r in {root, *family} if relation.name.startswith(r.name + "__")), key=lambda r: len(r.name)
+        )
+        gone: exp.Expr = exp.Not(this=_has_parent(engine, Shaped(parent, engine.table(parent)), "t"))
+        if parent in produced:
+            arriving = exp.select(_col(nesting.ROW_ID)).from_(produced[parent].staged)
+            gone = exp.or_(exp.In(this=_col(nesting.PARENT_ID, "t"), query=arriving.subquery()), gone)
+        engine.execute(exp.delete(writes.aliased(target, "t"), where=gone))
 
 
 def _refuse_numeric_row_ids(relation: Relation, changes: list[SchemaChange]) -> None:

@@ -374,3 +374,26 @@ def test_max_shrink_refuses_a_replace_that_removes_too_many_rows(lake: Callable[
     t.write([{"id": i} for i in range(5)])  # half is allowed
     t.run()
     assert len(t.rows()) == 5
+
+
+@pytest.mark.parametrize("options", ["    write: merge\n    key: [id]\n", "    write: replace\n"])
+def test_a_list_no_record_has_any_more_leaves_no_children_behind(
+    lake: Callable[[str], Lake], options: str
+) -> None:
+    t = lake("    nested: child_tables\n" + options)
+    t.write(
+        [{"id": 1, "items": [{"sku": "a", "tags": ["x"]}]}, {"id": 2, "items": [{"sku": "b", "tags": []}]}]
+    )
+    t.run()
+    t.write([{"id": 1, "note": "items gone"}, {"id": 3, "note": "new"}])  # no "items" key at all
+    t.run()
+    orphans = (
+        "select count(*) as n from raw.src__t__items i"
+        " join raw.src__t p on p._gm_row_id = i._gm_parent_id where p.id in (1, 3)"
+    )
+    assert t.rows(orphans) == [{"n": 0}]  # with replace, row ids by arrival used to be reused by new rows
+    left = t.rows("select sku from raw.src__t__items order by all")
+    assert left == ([{"sku": "b"}] if "merge" in options else [])
+    assert t.rows("select count(*) as n from raw.src__t__items__tags") == [
+        {"n": 0}
+    ]  # "x" belonged to a removed item
