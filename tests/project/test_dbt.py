@@ -530,8 +530,9 @@ def test_schema_tests_become_checks_and_the_rest_is_reported(
     assert singular.location == "tests/no_negative.sql:1"
     assert singular.params["sql"] == "select * from main.orders where amount < 0"
     assert warnings_of(caplog) == [
-        'models/schema.yml:19: test not run: "dbt_expectations.expect_column_values_to_be_between" has '
-        "no equivalent Gristmill check and no test macro in the project"
+        'models/schema.yml:19: test not run: "dbt_expectations.expect_column_values_to_be_between" is '
+        "a test of the package dbt_expectations, which is not in dbt_packages/ (run `dbt deps`, or check "
+        "packages.yml)"
     ]
 
 

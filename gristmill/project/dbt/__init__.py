@@ -21,6 +21,7 @@ from gristmill.project.dbt.config import (
 from gristmill.project.dbt.context import Scope, build_context
 from gristmill.project.dbt.jinja import Jinja
 from gristmill.project.dbt.nodes import find_models, find_seeds, find_snapshots
+from gristmill.project.dbt.packages import load_macros
 from gristmill.project.dbt.properties import read_properties
 from gristmill.project.dbt.seeds import SEEDS_SOURCE, seeds_source
 from gristmill.project.dbt.tests import dbt_checks
@@ -39,10 +40,7 @@ def load_dbt_project(root: Path) -> Project:
     project = read_project(root)
     target = read_target(root, project)
     jinja = Jinja()
-    for folder in project.macro_paths:
-        base = root / folder
-        for path in sorted(base.rglob("*.sql")) if base.is_dir() else ():
-            jinja.add_macro_file(path, path.relative_to(root).as_posix())
+    load_macros(jinja, project)
     properties = read_properties(project, _value_renderer(jinja, project, target))
     seeds = find_seeds(project, properties)
     nodes = [*find_models(project, properties, jinja), *find_snapshots(project, properties, jinja), *seeds]
