@@ -32,7 +32,12 @@ def select(graph: AssetGraph, expressions: Iterable[str] = (), exclude: Iterable
     wanted = _split(expressions)
     chosen = set(graph.assets) if not wanted else set().union(*(_one(graph, e) for e in wanted))
     chosen -= set().union(*(_one(graph, e) for e in _split(exclude))) if _split(exclude) else set()
-    return [name for name in graph.order if name in chosen]
+    ordered = [name for name in graph.order if name in chosen]
+    for name in ordered:  # a model that could not be compiled fails only the commands that select it
+        model = graph.assets[name].model
+        if model is not None and model.error is not None:
+            raise model.error
+    return ordered
 
 
 def _one(graph: AssetGraph, expression: str) -> set[str]:

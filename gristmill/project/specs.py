@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from gristmill.errors import ProjectError
+
 Severity = Literal["error", "warn", "quarantine", "drop"]
 """error blocks publishing; warn reports; quarantine moves failing rows to ``<asset>__quarantine``
 and publishes the rest; drop removes failing rows (counted)."""
@@ -215,6 +217,9 @@ class ModelSpec:
     """python: the decorated function's name in ``path``."""
     reads: tuple[str, ...] = ()
     """python: the assets the function receives, in parameter order."""
+    error: ProjectError | None = None
+    """A model that could not be compiled (a dbt model whose Jinja fails): the error is raised
+    when a command selects it, so that excluding it (``-x``) lets everything else run."""
 
     @property
     def schema(self) -> str:

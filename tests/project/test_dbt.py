@@ -61,7 +61,13 @@ def dbt_project(tmp_path: Path, files: dict[str, str], project_yml: str = PROJEC
 
 
 def load(tmp_path: Path, files: dict[str, str], project_yml: str = PROJECT_YML) -> Project:
-    return load_project(dbt_project(tmp_path, files, project_yml))
+    """The project, failing as a run of all of it would: a model that does not compile is an error
+    once a command selects it."""
+    project = load_project(dbt_project(tmp_path, files, project_yml))
+    for model in project.models.values():
+        if model.error is not None:
+            raise model.error
+    return project
 
 
 def run_in_duckdb(project: Project, sql: str) -> list[tuple[object, ...]]:

@@ -162,6 +162,8 @@ class Compiler:
 
     def render(self, node: Node, *, incremental: bool = False) -> str:
         key = (node.name, incremental)
+        if node.error is not None:
+            raise node.error
         if key not in self._sql:
             if node.name in self._busy:
                 loop = " -> ".join([*self._busy[self._busy.index(node.name) :], node.name])
@@ -268,7 +270,11 @@ class Compiler:
         for node in self.nodes:
             if node.kind == "seed" or self._inlined(node):
                 continue
-            spec = self._spec(node)
+            try:
+                spec = self._spec(node)
+            except ProjectError as err:
+                # Kept with its error: a run that excludes it (-x) goes on without compiling it.
+                spec = ModelSpec(node.asset, node.file, node.path, "", 1, "table", error=err)
             specs[spec.asset] = spec
         return specs
 

@@ -34,6 +34,8 @@ class Node:
     line: int = 1
     schema: str = ""
     alias: str = ""
+    error: ProjectError | None = None
+    """Why the template could not be loaded (a Jinja syntax error): raised when it is rendered."""
 
     @property
     def asset(self) -> str:
@@ -88,8 +90,12 @@ def find_models(project: DbtProject, properties: Properties, jinja: Jinja) -> li
             relative = path.relative_to(base)
             fqn = (project.name, *relative.parts[:-1], path.stem)
             entry = properties.entry("models", path.stem)
-            jinja.add(file, file, path.read_text(encoding="utf-8"))
             config = _configured(project, "models", fqn, entry)
+            try:
+                jinja.add(file, file, path.read_text(encoding="utf-8"))
+            except ProjectError as err:  # reported if the model is selected: -x leaves it out
+                nodes.append(Node("model", path.stem, file, path, fqn, config, entry, error=err))
+                continue
             nodes.append(Node("model", path.stem, file, path, fqn, config, entry, template=file))
     return nodes
 
