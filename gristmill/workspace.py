@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import sqlglot
@@ -175,8 +176,9 @@ class CachedAnalyser:
 
 
 class Workspace:
-    def __init__(self, start: Path | str = ".") -> None:
-        self.project: Project = load_project(Path(start))
+    def __init__(self, start: Path | str = ".", dbt_vars: dict[str, Any] | None = None) -> None:
+        """``dbt_vars``: a dbt project's ``--vars``."""
+        self.project: Project = load_project(Path(start), dbt_vars)
         state = self._path(self.project.settings.storage.state)
         summaries: dict[str, str] = {}
         if state.exists():

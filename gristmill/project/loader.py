@@ -73,12 +73,19 @@ def find_root(start: Path) -> Path:
     )
 
 
-def load_project(start: Path) -> Project:
+def load_project(start: Path, dbt_vars: dict[str, Any] | None = None) -> Project:
+    """``dbt_vars``: ``--vars`` for a dbt project (over the vars of dbt_project.yml)."""
     root = find_root(start)
     if not (root / PROJECT_FILE).is_file():
         from gristmill.project.dbt import load_dbt_project  # Jinja and the dbt layer only when needed
 
-        return load_dbt_project(root)  # a dbt project folder, run as it is
+        return load_dbt_project(root, dbt_vars)  # a dbt project folder, run as it is
+    if dbt_vars:
+        raise ConfigError(
+            "--vars sets the vars of a dbt project; this is a Gristmill project",
+            location=PROJECT_FILE,
+            hint="use ${env:NAME} in gristmill.toml and the YAML files instead",
+        )
     settings = _load_settings(root)
     sources, source_checks = _load_sources(root)
     models, header_checks = _load_models(root, settings)

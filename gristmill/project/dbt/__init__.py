@@ -34,16 +34,22 @@ __all__ = ["DBT_PROJECT_FILE", "is_dbt_project", "load_dbt_project"]
 GRISTMILL_SOURCES = "sources"
 
 
-def load_dbt_project(root: Path) -> Project:
+def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Project:
+    """``cli_vars``: ``--vars``, over every var the project and its packages set."""
     from gristmill.project.loader import Project  # the loader imports this package
 
-    project = read_project(root)
+    project = read_project(root, cli_vars)
     target = read_target(root, project)
     jinja = Jinja()
     load_macros(jinja, project)
-    properties = read_properties(project, _value_renderer(jinja, project, target))
-    seeds = find_seeds(project, properties)
-    nodes = [*find_models(project, properties, jinja), *find_snapshots(project, properties, jinja), *seeds]
+    render = _value_renderer(jinja, project, target)
+    properties = read_properties(project, render)
+    seeds = find_seeds(project, properties, render)
+    nodes = [
+        *find_models(project, properties, jinja, render),
+        *find_snapshots(project, properties, jinja, render),
+        *seeds,
+    ]
     tested = {
         name
         for (kind, name), entry in properties.entries.items()

@@ -188,7 +188,7 @@ class _Adapter:
             for prefix in ("duckdb", "default"):
                 found = self._macros.get(package, f"{prefix}__{macro_name}")
                 if found is not None:
-                    return found  # type: ignore[no-any-return]
+                    return found
         if macro_name in self._builtins:
             return self._builtins[macro_name]
         where = f"{macro_namespace}." if macro_namespace else ""

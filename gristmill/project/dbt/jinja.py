@@ -369,7 +369,7 @@ class _PackageNames(dict[str, Any]):
             return bound
         return self._base[key]
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         if key in self:
             return self[key]
         return default

@@ -143,7 +143,8 @@ def _add_source(
     name = str(source["name"])
     config = source.get("config")
     config = config if isinstance(config, dict) else {}
-    if source.get("enabled", config.get("enabled", True)) is False:
+    enabled = render(source.get("enabled", config.get("enabled", True)), f"{file}:{line}")
+    if str(enabled).strip().lower() == "false":  # rendered Jinja gives the text "False"
         return
     schema = str(render(source.get("schema") or name, f"{file}:{_line(source, 'schema', line)}"))
     for table, table_line in _items(source, "tables", file):
