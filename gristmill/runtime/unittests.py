@@ -173,6 +173,8 @@ def run_unit_tests(project: Project, tests: Iterable[UnitTestSpec]) -> UnitTestR
 
 def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult:
     model = model_of(project, test)
+    if model.error is not None:  # a dbt model that does not compile
+        raise model.error
     if model.language == "python":
         return UnitTestResult(
             test.name,
@@ -193,9 +195,8 @@ def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult
     rendering: Literal["full", "incremental"] = (
         "incremental" if incremental and model.incremental_sql else "full"
     )
-    parsed = _parse(
-        model, model.incremental_sql if rendering == "incremental" and model.incremental_sql else model.sql
-    )
+    sql = model.incremental_sql if rendering == "incremental" and model.incremental_sql else model.sql
+    parsed = _parse(model, test.sql if test.sql is not None else sql)
     reads = list(dict.fromkeys(ref.asset for ref in parsed.reads))
     given = [f.asset for f in test.given]
     missing = [asset for asset in reads if asset not in given]

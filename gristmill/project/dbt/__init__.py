@@ -25,6 +25,7 @@ from gristmill.project.dbt.packages import load_macros
 from gristmill.project.dbt.properties import read_properties
 from gristmill.project.dbt.seeds import SEEDS_SOURCE, seeds_source
 from gristmill.project.dbt.tests import dbt_checks
+from gristmill.project.dbt.unit_tests import dbt_unit_tests
 from gristmill.project.specs import CheckSpec, SourceSpec
 
 if TYPE_CHECKING:
@@ -81,8 +82,9 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
 
     checks: list[CheckSpec] = [*source_checks, *dbt_checks(project, properties, assets, landed, evaluate)]
     compiler.check_sources(landed)
+    unit_tests = dbt_unit_tests(compiler, properties.declared.get("unit_tests", []))
     settings = ProjectSettings(name=project.name)
-    return Project(root, settings, sources, models, tuple(checks))
+    return Project(root, settings, sources, models, tuple(checks), unit_tests)
 
 
 def _has_tests(data: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import sqlglot
@@ -52,6 +53,30 @@ class Collecting:
 
     def relation(self, schema: str, identifier: str) -> Relation | None:
         return None
+
+
+def _constant(value: Any) -> Any:
+    """A macro overridden by a unit test: whatever it is called with, it returns ``value``."""
+
+    def macro(*args: Any, **kwargs: Any) -> Any:
+        return value
+
+    return macro
+
+
+class _Overridden:
+    """A package namespace with some macros overridden (``dbt_utils.current_timestamp: …``)."""
+
+    def __init__(self, namespace: Any, overridden: dict[str, Any]) -> None:
+        self._namespace = namespace
+        self._overridden = overridden
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._overridden:
+            return _constant(self._overridden[name])
+        if self._namespace is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._namespace, name)
 
 
 class Compiler:
@@ -188,6 +213,52 @@ class Compiler:
             # has not shifted them.
             self._sql[key] = text.rstrip().rstrip(";").rstrip()
         return self._sql[key]
+
+    def render_overridden(
+        self,
+        node: Node,
+        *,
+        incremental: bool,
+        macros: dict[str, Any],
+        variables: dict[str, Any],
+        env_vars: dict[str, str],
+    ) -> str:
+        """The model rendered as a dbt unit test's ``overrides`` ask: macros return the given
+        values, vars and env vars take the given ones (not cached: for one test)."""
+        if node.error is not None:
+            raise node.error
+        project = replace(self.project, cli_vars={**self.project.cli_vars, **variables})
+        scope = Scope(
+            node.name,
+            node.file,
+            node.kind,
+            self.relation_of(node) if not self._inlined(node) else Relation(node.schema, node.alias),
+            dict(node.config),
+            incremental=incremental,
+            node=node.as_jinja(),
+        )
+        context = build_context(self.jinja, project, self.target, scope, self)
+        if env_vars:
+            plain = context["env_var"]
+            context["env_var"] = lambda name, *default: (
+                env_vars[name] if name in env_vars else plain(name, *default)
+            )
+        namespaced: dict[str, dict[str, Any]] = {}
+        for name, value in macros.items():
+            package, _, macro = str(name).rpartition(".")
+            if package:
+                namespaced.setdefault(package, {})[macro] = value
+            else:
+                context[macro] = _constant(value)
+        for package, overridden in namespaced.items():
+            context[package] = _Overridden(context.get(package), overridden)
+        assert node.template is not None
+        self._busy.append(node.name)
+        try:
+            text = self.jinja.render(node.template, context, file=node.file)
+        finally:
+            self._busy.pop()
+        return text.rstrip().rstrip(";").rstrip()
 
     # --- the resolver templates call ----------------------------------------------------------------
 
