@@ -26,6 +26,7 @@ from gristmill.project.specs import (
     LOAD_KEYS,
     CheckSpec,
     Contract,
+    HookSpec,
     Incremental,
     Interval,
     LoadSpec,
@@ -34,6 +35,7 @@ from gristmill.project.specs import (
     ModelSpec,
     Nested,
     PartitionValue,
+    SemanticSpec,
     SourceSpec,
     SourceTable,
     StreamWindow,
@@ -57,6 +59,13 @@ class Project:
     unit_tests: tuple[UnitTestSpec, ...] = ()
     contracts: dict[str, ContractSpec] = field(default_factory=dict)
     """Data contracts by dataset; their checks are already in ``checks``."""
+    on_run_start: tuple[HookSpec, ...] = ()
+    """SQL run before a run builds anything (a dbt project's ``on-run-start``)."""
+    on_run_end: tuple[HookSpec, ...] = ()
+    """SQL run after a run's steps (a dbt project's ``on-run-end``), whatever their outcome."""
+    semantic: tuple[SemanticSpec, ...] = ()
+    """A dbt project's semantic models, metrics, saved queries and exposures, as declared: kept
+    for serving metrics; nothing runs them."""
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""

@@ -24,9 +24,10 @@ from gristmill.project.dbt.nodes import find_models, find_seeds, find_snapshots
 from gristmill.project.dbt.packages import load_macros
 from gristmill.project.dbt.properties import read_properties
 from gristmill.project.dbt.seeds import SEEDS_SOURCE, seeds_source
+from gristmill.project.dbt.semantic import semantic_specs
 from gristmill.project.dbt.tests import dbt_checks
 from gristmill.project.dbt.unit_tests import dbt_unit_tests
-from gristmill.project.specs import CheckSpec, SourceSpec
+from gristmill.project.specs import CheckSpec, HookSpec, SourceSpec
 
 if TYPE_CHECKING:
     from gristmill.project.loader import Project
@@ -83,8 +84,37 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
     checks: list[CheckSpec] = [*source_checks, *dbt_checks(project, properties, assets, landed, evaluate)]
     compiler.check_sources(landed)
     unit_tests = dbt_unit_tests(compiler, properties.declared.get("unit_tests", []))
+    semantic = semantic_specs(properties.declared, evaluate)
     settings = ProjectSettings(name=project.name)
-    return Project(root, settings, sources, models, tuple(checks), unit_tests)
+    hooks = {key: _run_hooks(jinja, project, target, compiler, key) for key in ("on-run-start", "on-run-end")}
+    return Project(
+        root,
+        settings,
+        sources,
+        models,
+        tuple(checks),
+        unit_tests,
+        on_run_start=hooks["on-run-start"],
+        on_run_end=hooks["on-run-end"],
+        semantic=semantic,
+    )
+
+
+def _run_hooks(
+    jinja: Jinja, project: DbtProject, target: Target, compiler: Compiler, key: str
+) -> tuple[HookSpec, ...]:
+    """``on-run-start`` / ``on-run-end`` rendered as dbt renders them (``schemas`` lists the
+    schemas models build in; ``results`` is empty: a run's outcome is in ``gristmill history``)."""
+    found = []
+    for text, line in project.hooks.get(key, ()):
+        where = f"{DBT_PROJECT_FILE}:{line}"
+        context = build_context(jinja, project, target, Scope(key, DBT_PROJECT_FILE, "operation"), compiler)
+        schemas = sorted({n.schema for n in compiler.nodes if n.kind != "seed"})
+        context.update(schemas=schemas, database_schemas=[(target.database, s) for s in schemas], results=[])
+        rendered = jinja.render_text(text, context, where=where).strip().rstrip(";").strip()
+        if rendered:
+            found.append(HookSpec(rendered, where))
+    return tuple(found)
 
 
 def _has_tests(data: dict[str, Any]) -> bool:

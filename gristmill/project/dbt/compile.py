@@ -29,7 +29,7 @@ from gristmill.project.dbt.context import Scope, build_context
 from gristmill.project.dbt.jinja import DbtError, Jinja, Relation
 from gristmill.project.dbt.nodes import Node
 from gristmill.project.dbt.properties import Properties, SourceTable
-from gristmill.project.specs import ModelKind, ModelSpec
+from gristmill.project.specs import HookSpec, ModelKind, ModelSpec
 
 log = logging.getLogger("gristmill.dbt")
 _KINDS: dict[str, ModelKind] = {"table": "table", "view": "view", "incremental": "incremental"}
@@ -351,11 +351,6 @@ class Compiler:
 
     def _spec(self, node: Node) -> ModelSpec:
         sql = self.render(node)
-        hooks = [h for h in ("pre-hook", "post-hook", "pre_hook", "post_hook") if node.config.get(h)]
-        if hooks:
-            log.warning(
-                "%s: %s not run: Gristmill runs no SQL around a model", node.file, " and ".join(hooks)
-            )
         entry = node.entry
         options: dict[str, Any] = {}
         materialized = node.materialized
@@ -391,8 +386,34 @@ class Compiler:
             tags=tuple(node.config.get("tags", [])),
             description=self.properties.describe(entry.data.get("description")) if entry else None,
             columns=columns,
+            pre_hooks=self._hooks(node, "pre-hook"),
+            post_hooks=self._hooks(node, "post-hook"),
             **options,
         )
+
+    def _hooks(self, node: Node, key: str) -> tuple[HookSpec, ...]:
+        """A model's hooks rendered as dbt renders them when the model runs: ``{{ this }}`` is the
+        model (the table being built, when they run)."""
+        hooks = node.config.get(key) or []
+        found = []
+        for hook in hooks if isinstance(hooks, list) else [hooks]:
+            text = hook.get("sql") if isinstance(hook, dict) else hook
+            if not text or not str(text).strip():
+                continue
+            scope = Scope(
+                node.name,
+                node.file,
+                node.kind,
+                self.relation_of(node),
+                dict(node.config),
+                node=node.as_jinja(),
+            )
+            context = build_context(self.jinja, self.project, self.target, scope, self)
+            where = f"{node.file} ({key})"
+            rendered = self.jinja.render_text(str(text), context, where=where).strip().rstrip(";").strip()
+            if rendered:
+                found.append(HookSpec(rendered, where))
+        return tuple(found)
 
     def _key(self, node: Node, value: Any) -> tuple[str, ...]:
         keys = [value] if isinstance(value, str) else list(value or [])

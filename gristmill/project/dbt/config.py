@@ -334,11 +334,24 @@ def _config_items(level: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+HOOK_KEYS = {
+    "pre_hook": "pre-hook",
+    "pre-hook": "pre-hook",
+    "post_hook": "post-hook",
+    "post-hook": "post-hook",
+}
+
+
 def merge_config(base: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    """``more`` over ``base``, as dbt layers configs: tags add up, meta-like mappings merge."""
+    """``more`` over ``base``, as dbt layers configs: tags and hooks add up, meta-like mappings
+    merge."""
     merged = dict(base)
     for key, value in more.items():
-        if key == "tags":
+        if key in HOOK_KEYS:  # pre_hook and pre-hook are one config; each level adds its hooks
+            name = HOOK_KEYS[key]
+            hooks = value if isinstance(value, list) else [value] if value else []
+            merged[name] = [*merged.get(name, []), *hooks]
+        elif key == "tags":
             tags = [value] if isinstance(value, str) else list(value or [])
             merged["tags"] = list(dict.fromkeys([*merged.get("tags", []), *tags]))
         elif key in _MERGED_CONFIGS and isinstance(value, dict) and isinstance(merged.get(key), dict):
