@@ -94,6 +94,12 @@ def test_hooks_run_in_order_with_this_as_the_built_table(tmp_path: Path, cli: Cl
     assert code == 0, output
     events = Workspace(root).query("select event from main.audit_log", "prod").column("event").to_pylist()
     assert events[4:] == ["start", "end"]
+    # a changed hook changes what is built: the model builds again and its hooks run
+    model = root / "models" / "orders.sql"
+    model.write_text(model.read_text().replace("amount < 0", "amount < 8"))
+    code, output = cli("run", project=root)
+    assert code == 0, output
+    assert Workspace(root).query("select id from main.orders", "prod").column("id").to_pylist() == [1], output
 
 
 def test_a_failing_hook_fails_its_model_and_names_the_hook(tmp_path: Path, cli: Cli) -> None:
