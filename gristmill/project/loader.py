@@ -63,6 +63,9 @@ class Project:
     """SQL run before a run builds anything (a dbt project's ``on-run-start``)."""
     on_run_end: tuple[HookSpec, ...] = ()
     """SQL run after a run's steps (a dbt project's ``on-run-end``), whatever their outcome."""
+    input_types: Callable[[str], dict[str, str] | None] | None = None
+    """A dbt project's column types of an asset, known before anything runs: a dbt unit test's
+    input rows get every column (NULL where not given) with these types, as dbt gives them."""
     semantic: tuple[SemanticSpec, ...] = ()
     """A dbt project's semantic models, metrics, saved queries and exposures, as declared: kept
     for serving metrics; nothing runs them."""

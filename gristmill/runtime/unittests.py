@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal, InvalidOperation
@@ -175,6 +175,7 @@ def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult
     model = model_of(project, test)
     if model.error is not None:  # a dbt model that does not compile
         raise model.error
+    test = _with_input_types(project, test)
     if model.language == "python":
         return UnitTestResult(
             test.name,
@@ -231,6 +232,21 @@ def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult
             )
     query = parsed.expression if test.now is None else _pin_time(parsed.expression, test.now)
     return _Prepared(test, model, query, rendering, tuple(warnings))
+
+
+def _with_input_types(project: Project, test: UnitTestSpec) -> UnitTestSpec:
+    """A dbt project's inputs as dbt builds them: every column of the input (NULL where the test
+    gives none), each value cast to the column's type. Only rows given inline can be widened."""
+    if project.input_types is None:
+        return test
+    given = []
+    for fixture in test.given:
+        types = project.input_types(fixture.asset) if fixture.data.format == "rows" else None
+        if types:
+            widened = {**types, **fixture.data.types}
+            fixture = replace(fixture, data=replace(fixture.data, types=widened))
+        given.append(fixture)
+    return replace(test, given=tuple(given))
 
 
 def _parse(model: ModelSpec, sql: str) -> ParsedModel:

@@ -166,3 +166,28 @@ def test_a_unit_test_of_an_unknown_model_names_the_line(tmp_path: Path) -> None:
         load_project(write_files(tmp_path / "shop", files))
     assert str(err.value).startswith('models/unit_tests.yml:3: unit test "wrong": no model "customer_total"')
     assert err.value.hint == 'did you mean "customer_totals"?'
+
+
+def test_inputs_get_every_column_typed_as_dbt_gives_them(tmp_path: Path) -> None:
+    files = {
+        "dbt_project.yml": FILES["dbt_project.yml"],
+        "seeds/raw_orders.csv": FILES["seeds/raw_orders.csv"],
+        "models/stg_orders.sql": "select id, customer_id, amount, ordered_at from {{ ref('raw_orders') }}",
+        "models/days.sql": """
+            select id, date_trunc('month', ordered_at) as month, coalesce(amount, 0) as amount
+            from {{ ref('stg_orders') }}
+        """,
+        "models/unit_tests.yml": """
+            unit_tests:
+              - name: text_is_cast_and_missing_columns_are_null
+                model: days
+                given:
+                  - input: ref('stg_orders')
+                    rows: [{id: 1, ordered_at: "2024-03-17"}]
+                expect:
+                  rows: [{id: 1, month: "2024-03-01", amount: 0}]
+        """,
+    }
+    root = write_files(tmp_path / "shop", files)
+    result = Workspace(root).test()
+    assert [(r.status, r.message) for r in result.results] == [("passed", "")]

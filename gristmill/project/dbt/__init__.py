@@ -23,6 +23,7 @@ from gristmill.project.dbt.jinja import Jinja
 from gristmill.project.dbt.nodes import find_models, find_seeds, find_snapshots
 from gristmill.project.dbt.packages import load_macros
 from gristmill.project.dbt.properties import read_properties
+from gristmill.project.dbt.schemas import AssetTypes
 from gristmill.project.dbt.seeds import SEEDS_SOURCE, seeds_source
 from gristmill.project.dbt.semantic import semantic_specs
 from gristmill.project.dbt.tests import dbt_checks
@@ -86,6 +87,7 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
     unit_tests = dbt_unit_tests(compiler, properties.declared.get("unit_tests", []))
     semantic = semantic_specs(properties.declared, evaluate)
     settings = ProjectSettings(name=project.name)
+    seed_tables = {t.asset: t for t in seed_spec.tables.values()} if seed_spec is not None else {}
     hooks = {key: _run_hooks(jinja, project, target, compiler, key) for key in ("on-run-start", "on-run-end")}
     return Project(
         root,
@@ -96,6 +98,7 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
         unit_tests,
         on_run_start=hooks["on-run-start"],
         on_run_end=hooks["on-run-end"],
+        input_types=AssetTypes(models, seed_tables, str(root)).types,
         semantic=semantic,
     )
 

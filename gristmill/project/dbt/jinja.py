@@ -254,6 +254,8 @@ class Jinja:
         """Put the project's macros into ``context``, each seeing the context itself (late bound);
         each package's macros are bound on first use, seeing their own package's macros first,
         then the context (dbt's search order: the macro's own package, the root project, dbt)."""
+        for name, value in self.env.globals.items():  # range, dict, namespace…: a shared context
+            context.setdefault(name, value)  # (as macros get) does not see the globals otherwise
         for name in self.macros if names is None else names:
             context[name] = self.bind(self.macros[name], context)
         return BoundMacros(self, context)
