@@ -179,6 +179,7 @@ class Jinja:
             loader=self._templates,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
             keep_trailing_newline=True,
+            cache_size=-1,  # packages hold hundreds of macros: never compile one twice
         )
         self.macros: dict[str, MacroDef] = {}
         """The root project's macros, callable by bare name everywhere."""
@@ -189,12 +190,19 @@ class Jinja:
         """Packages listed in packages.yml, for the hint when one is not installed."""
         self._files: set[str] = set()
 
-    def add(self, name: str, file: str, source: str, first_line: int = 1) -> None:
-        """Register a template; ``first_line`` pads it so Jinja's line numbers are the file's."""
+    def add(
+        self, name: str, file: str, source: str, first_line: int = 1, *, compile_now: bool = True
+    ) -> None:
+        """Register a template; ``first_line`` pads it so Jinja's line numbers are the file's.
+        ``compile_now`` false (a package's macros, most never called) compiles it on first use."""
         self._templates.sources[name] = ("\n" * (first_line - 1) + source, file)
         self._files.add(file)
+        if compile_now:
+            self._template(name, file)
+
+    def _template(self, name: str, file: str) -> Any:
         try:
-            self.env.get_template(name)  # compile now: a syntax error is reported at load
+            return self.env.get_template(name)  # a syntax error is reported at its file and line
         except TemplateSyntaxError as err:
             raise ProjectError(
                 f"Jinja syntax error: {err.message}",
@@ -205,7 +213,8 @@ class Jinja:
     def add_macro_file(self, path: Path, file: str, package: str | None = None) -> None:
         """Each ``{% macro %}`` block of a file becomes its own template, so that macros calling one
         another are looked up in the model's context, where ``return()`` is handled. A package's
-        macro that does not compile is left out with a warning (the project may never call it)."""
+        macros are compiled when first called (most never are): a syntax error in one is reported
+        at its file and line when a model calls it."""
         text = path.read_text(encoding="utf-8")
         table = self.macros if package is None else self.package_macros.setdefault(package, {})
         for block in _MACRO_BLOCK.finditer(text):
@@ -219,13 +228,7 @@ class Jinja:
                     hint="rename or remove one of them",
                 )
             template = f"{file}#{name}"
-            try:
-                self.add(template, file, block.group(0), first_line=line)
-            except ProjectError as err:
-                if package is None:
-                    raise
-                log.warning("%s: macro %s.%s not loaded: %s", err.location, package, name, err.message)
-                continue
+            self.add(template, file, block.group(0), first_line=line, compile_now=package is None)
             table[name] = MacroDef(name, file, line, template, package)
 
     def add_test_file(self, path: Path, file: str, package: str | None = None) -> None:
@@ -238,7 +241,7 @@ class Jinja:
             source = f"{{% macro {name}({block.group('args')}) %}}{block.group('body')}{{% endmacro %}}"
             template = f"{file}#{name}"
             try:
-                self.add(template, file, source, first_line=line)
+                self.add(template, file, source, first_line=line, compile_now=package is None)
             except ProjectError as err:
                 log.warning("%s: test %s not loaded: %s", err.location, name[5:], err.message)
                 continue
@@ -246,8 +249,8 @@ class Jinja:
 
     def bind(self, definition: MacroDef, context: MutableMapping[str, Any]) -> _MacroCall:
         """One macro, looking names up in ``context`` when it runs (late bound)."""
-        template = self.env.get_template(definition.template)
-        module = template.make_module(vars=context, shared=True)  # type: ignore[arg-type]
+        template = self._template(definition.template, definition.file)
+        module = template.make_module(vars=context, shared=True)
         return _MacroCall(getattr(module, definition.name), definition)
 
     def bind_macros(self, context: dict[str, Any], names: Iterable[str] | None = None) -> BoundMacros:
