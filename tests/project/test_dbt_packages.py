@@ -156,3 +156,23 @@ def test_compile_time_queries_that_read_a_table_are_refused(tmp_path: Path) -> N
         "models/tables.sql:1: run_query() reads information_schema.tables from the warehouse while compiling"
     )
     assert "(in dbt_packages/codegen/macros/generate_source.sql:2)" in error.message
+
+
+def test_macros_see_jinja_globals_and_a_broken_package_macro_fails_only_its_caller(tmp_path: Path) -> None:
+    root = copy_fixture(tmp_path)
+    write_files(
+        root,
+        {
+            "macros/numbers.sql": "{% macro numbers(n) %}{% for i in range(n) %}{{ i }}{% endfor %}{% endmacro %}",
+            "models/numbers.sql": "select '{{ numbers(3) }}' as digits",
+            "dbt_packages/codegen/macros/broken.sql": "\n{% macro broken() %}\n{{ oops }\n{% endmacro %}\n",
+            "models/calls_broken.sql": "select {{ codegen.broken() }} as x",
+        },
+    )
+    project = load_project(root)
+    assert project.models["main.numbers"].sql == "select '012' as digits"
+    assert project.models["main.metricflow_time_spine"].error is None
+    error = project.models["main.calls_broken"].error
+    assert isinstance(error, ProjectError)
+    assert error.location == "dbt_packages/codegen/macros/broken.sql:2"  # as a project macro reports
+    assert "Jinja syntax error" in error.message
