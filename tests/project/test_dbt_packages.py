@@ -163,7 +163,9 @@ def test_macros_see_jinja_globals_and_a_broken_package_macro_fails_only_its_call
     write_files(
         root,
         {
-            "macros/numbers.sql": "{% macro numbers(n) %}{% for i in range(n) %}{{ i }}{% endfor %}{% endmacro %}",
+            "macros/numbers.sql": (
+                "{% macro numbers(n) %}{% for i in range(n) %}{{ i }}{% endfor %}{% endmacro %}"
+            ),
             "models/numbers.sql": "select '{{ numbers(3) }}' as digits",
             "dbt_packages/codegen/macros/broken.sql": "\n{% macro broken() %}\n{{ oops }\n{% endmacro %}\n",
             "models/calls_broken.sql": "select {{ codegen.broken() }} as x",
