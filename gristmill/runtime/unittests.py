@@ -173,8 +173,10 @@ def run_unit_tests(project: Project, tests: Iterable[UnitTestSpec]) -> UnitTestR
 
 def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult:
     model = model_of(project, test)
-    if model.error is not None:  # a dbt model that does not compile
-        raise model.error
+    if model.error is not None:  # a dbt model that does not compile: the other tests still run
+        return UnitTestResult(
+            test.name, model.asset, "error", test.location, test.description, message=str(model.error)
+        )
     test = _with_input_types(project, test)
     if model.language == "python":
         return UnitTestResult(

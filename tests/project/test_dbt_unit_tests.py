@@ -191,3 +191,15 @@ def test_inputs_get_every_column_typed_as_dbt_gives_them(tmp_path: Path) -> None
     root = write_files(tmp_path / "shop", files)
     result = Workspace(root).test()
     assert [(r.status, r.message) for r in result.results] == [("passed", "")]
+
+
+def test_a_unit_test_of_a_model_that_does_not_compile_is_an_error_the_others_run(tmp_path: Path) -> None:
+    files = dict(FILES)
+    files["models/fees.sql"] = "select {{ no_such_macro() }} as x"
+    result = Workspace(write_files(tmp_path / "shop", files)).test()
+    status = {r.name: r.status for r in result.results}
+    assert status["totals_count_and_sum"] == "passed"
+    assert status["a_wrong_expectation"] == "error"
+    broken = next(r for r in result.results if r.name == "a_wrong_expectation")
+    assert broken.message.startswith("models/fees.sql:1: 'no_such_macro' is undefined")
+    assert not result.ok
