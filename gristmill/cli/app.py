@@ -353,9 +353,10 @@ def lineage(
     downstream: Annotated[
         bool, typer.Option("--downstream/--no-downstream", help="Show what reads it.")
     ] = True,
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Column-level lineage: the columns a column is computed from, and the columns that read it."""
-    result = _workspace(project).lineage(target, env)
+    result = _workspace(project, dbt_vars).lineage(target, env)
     console.print(render.lineage_trees(result, upstream=upstream, downstream=downstream))
 
 
@@ -366,11 +367,12 @@ def query(
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to print as a table (csv and json print all).")] = 100,
     env: EnvOpt = "prod",
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Run a read-only SQL query against the lake and print the result."""
     if format not in ("table", "csv", "json"):
         raise GristmillError(f'unknown format "{format}"', hint="use table, csv or json")
-    result = _workspace(project).query(sql, env)
+    result = _workspace(project, dbt_vars).query(sql, env)
     if format == "table":
         console.print(render.arrow_as(result.slice(0, limit), "table"))
         if result.num_rows > limit:

@@ -26,7 +26,7 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project.dbt.config import DbtProject, Target, merge_config
 from gristmill.project.dbt.context import Scope, build_context
-from gristmill.project.dbt.jinja import DbtError, Jinja, Relation
+from gristmill.project.dbt.jinja import DbtError, Jinja, MacroNamespace, Relation
 from gristmill.project.dbt.nodes import Node
 from gristmill.project.dbt.properties import Properties, SourceTable
 from gristmill.project.specs import HookSpec, ModelKind, ModelSpec
@@ -64,7 +64,7 @@ def _constant(value: Any) -> Any:
     return macro
 
 
-class _Overridden:
+class _Overridden(MacroNamespace):
     """A package namespace with some macros overridden (``dbt_utils.current_timestamp: …``)."""
 
     def __init__(self, namespace: Any, overridden: dict[str, Any]) -> None:

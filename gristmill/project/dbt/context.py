@@ -27,6 +27,7 @@ from gristmill.project.dbt.jinja import (
     BoundMacros,
     DbtError,
     Jinja,
+    MacroNamespace,
     MacroReturn,
     Relation,
     quote_identifier,
@@ -232,14 +233,14 @@ class _Adapter:
         return str(identifier)
 
 
-class _Namespace:
+class _Namespace(MacroNamespace):
     """``dbt_utils.star``, ``jaffle_shop.my_macro``: names looked up when used."""
 
     def __init__(self, lookup: Callable[[str], Any]) -> None:
         self._lookup = lookup
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("__"):  # Python's own; packages do call their _private macros
             raise AttributeError(name)
         return self._lookup(name)
 

@@ -149,6 +149,18 @@ class Relation:
         return self.render()
 
 
+class MacroNamespace:
+    """Base of ``dbt_utils``, ``dbt_date``…: a package's macros as attributes. The sandbox lets
+    templates reach its ``_private`` names, which packages call (``dbt_date._get_utils_namespaces``)."""
+
+
+class _Sandbox(SandboxedEnvironment):
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, MacroNamespace) and not attr.startswith("__"):
+            return True
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+
 class _Templates(BaseLoader):
     """Template sources by name; a name's filename is the file it came from (for tracebacks)."""
 
@@ -175,7 +187,7 @@ class Jinja:
 
     def __init__(self) -> None:
         self._templates = _Templates()
-        self.env = SandboxedEnvironment(
+        self.env = _Sandbox(
             loader=self._templates,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
             keep_trailing_newline=True,
@@ -250,8 +262,12 @@ class Jinja:
     def bind(self, definition: MacroDef, context: MutableMapping[str, Any]) -> _MacroCall:
         """One macro, looking names up in ``context`` when it runs (late bound)."""
         template = self._template(definition.template, definition.file)
-        module = template.make_module(vars=context, shared=True)
-        return _MacroCall(getattr(module, definition.name), definition)
+        # Run the template's body (it only defines the macro) in a context sharing ``context``;
+        # the macro is read from the context's own names, as Jinja exports no ``_private`` macro.
+        run = template.new_context(vars=context, shared=True)
+        for _ in template.root_render_func(run):
+            pass
+        return _MacroCall(run.vars[definition.name], definition)
 
     def bind_macros(self, context: dict[str, Any], names: Iterable[str] | None = None) -> BoundMacros:
         """Put the project's macros into ``context``, each seeing the context itself (late bound);
