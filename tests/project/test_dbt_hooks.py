@@ -116,6 +116,18 @@ def test_a_failing_hook_fails_its_model_and_names_the_hook(tmp_path: Path, cli: 
     assert "no_such_column" in output
 
 
+def test_hooks_of_seeds_are_reported_not_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    files = {
+        "dbt_project.yml": "name: shop\nseeds:\n  shop:\n    +post-hook: 'analyze {{ this }}'\n",
+        "seeds/raw_orders.csv": FILES["seeds/raw_orders.csv"],
+    }
+    with caplog.at_level(logging.WARNING, logger="gristmill.dbt"):
+        load_project(write_files(tmp_path / "shop", files))
+    assert [r.getMessage() for r in caplog.records] == [
+        "seeds/raw_orders.csv: the seed's hooks are not run: seeds land as a Gristmill source"
+    ]
+
+
 def test_semantic_models_metrics_and_exposures_are_kept_and_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

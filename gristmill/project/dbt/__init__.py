@@ -3,6 +3,7 @@ Gristmill models, a files source and checks. See docs/dbt.md for what is support
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from gristmill.project.specs import CheckSpec, HookSpec, SourceSpec
 if TYPE_CHECKING:
     from gristmill.project.loader import Project
 
+log = logging.getLogger("gristmill.dbt")
 __all__ = ["DBT_PROJECT_FILE", "is_dbt_project", "load_dbt_project"]
 GRISTMILL_SOURCES = "sources"
 
@@ -48,6 +50,9 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
     render = _value_renderer(jinja, project, target)
     properties = read_properties(project, render)
     seeds = find_seeds(project, properties, render)
+    for seed in seeds:
+        if seed.enabled and (seed.config.get("pre-hook") or seed.config.get("post-hook")):
+            log.warning("%s: the seed's hooks are not run: seeds land as a Gristmill source", seed.file)
     nodes = [
         *find_models(project, properties, jinja, render),
         *find_snapshots(project, properties, jinja, render),
