@@ -65,6 +65,9 @@ class TableData:
     location: str = ""
     """``file:line`` where this data is declared."""
     types_location: str = ""
+    fill_missing: bool = False
+    """Typed columns the data does not have are NULL (a dbt unit test's input, which dbt builds
+    with every column of the relation), instead of an error."""
 
     @property
     def columns(self) -> tuple[str, ...]:

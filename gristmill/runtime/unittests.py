@@ -238,15 +238,18 @@ def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult
 
 def _with_input_types(project: Project, test: UnitTestSpec) -> UnitTestSpec:
     """A dbt project's inputs as dbt builds them: every column of the input (NULL where the test
-    gives none), each value cast to the column's type. Only rows given inline can be widened."""
+    gives none), each value cast to the column's type. Rows and CSV are widened; a SQL query's
+    rows are used as given (dbt asks a ``sql`` fixture for every column)."""
     if project.input_types is None:
         return test
     given = []
     for fixture in test.given:
-        types = project.input_types(fixture.asset) if fixture.data.format == "rows" else None
+        data = fixture.data
+        widens = data.format in ("rows", "csv") or (data.format == "file" and data.text.endswith(".csv"))
+        types = project.input_types(fixture.asset) if widens else None
         if types:
             widened = {**types, **fixture.data.types}
-            fixture = replace(fixture, data=replace(fixture.data, types=widened))
+            fixture = replace(fixture, data=replace(fixture.data, types=widened, fill_missing=True))
         given.append(fixture)
     return replace(test, given=tuple(given))
 
@@ -403,6 +406,13 @@ class _typed:
     def __enter__(self) -> exp.Query:
         table = _arrow(self.con, self.data, self.label)
         unknown = [c for c in self.data.types if c not in table.column_names]
+        if unknown and self.data.fill_missing and table.column_names:
+            self.con.register(self.view, table)
+            filled = [
+                *(self._column(c) for c in table.column_names),
+                *(exp.cast(exp.null(), self._type(self.data.types[c])).as_(c, quoted=True) for c in unknown),
+            ]
+            return exp.select(*filled).from_(exp.to_identifier(self.view, quoted=True))
         if unknown:
             raise _DataError(
                 f"{self.label}: types names {', '.join(unknown)}, which the rows do not have "
@@ -411,15 +421,14 @@ class _typed:
             )
         if not table.column_names:
             raise _DataError(f"{self.label}: the rows have no columns", self.data.location)
-        projection: list[exp.Expr] = []
-        for column in table.column_names:
-            ref = exp.column(column, quoted=True)
-            declared = self.data.types.get(column)
-            projection.append(
-                ref if declared is None else exp.cast(ref, self._type(declared)).as_(column, quoted=True)
-            )
+        projection = [self._column(column) for column in table.column_names]
         self.con.register(self.view, table)
         return exp.select(*projection).from_(exp.to_identifier(self.view, quoted=True))
+
+    def _column(self, column: str) -> exp.Expr:
+        ref = exp.column(column, quoted=True)
+        declared = self.data.types.get(column)
+        return ref if declared is None else exp.cast(ref, self._type(declared)).as_(column, quoted=True)
 
     def _type(self, declared: str) -> exp.DataType:
         try:

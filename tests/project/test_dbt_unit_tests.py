@@ -186,11 +186,21 @@ def test_inputs_get_every_column_typed_as_dbt_gives_them(tmp_path: Path) -> None
                     rows: [{id: 1, ordered_at: "2024-03-17"}]
                 expect:
                   rows: [{id: 1, month: "2024-03-01", amount: 0}]
+              - name: csv_rows_are_widened_too
+                model: days
+                given:
+                  - input: ref('stg_orders')
+                    format: csv
+                    rows: |
+                      id,amount,ordered_at
+                      2,5,2024-04-30 23:00:00
+                expect:
+                  rows: [{id: 2, month: "2024-04-01", amount: 5}]
         """,
     }
     root = write_files(tmp_path / "shop", files)
     result = Workspace(root).test()
-    assert [(r.status, r.message) for r in result.results] == [("passed", "")]
+    assert [(r.status, r.message) for r in result.results] == [("passed", ""), ("passed", "")]
 
 
 def test_a_unit_test_of_a_model_that_does_not_compile_is_an_error_the_others_run(tmp_path: Path) -> None:
