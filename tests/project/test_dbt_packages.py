@@ -178,3 +178,31 @@ def test_macros_see_jinja_globals_and_a_broken_package_macro_fails_only_its_call
     assert isinstance(error, ProjectError)
     assert error.location == "dbt_packages/codegen/macros/broken.sql:2"  # as a project macro reports
     assert "Jinja syntax error" in error.message
+
+
+def test_a_model_reading_a_source_nothing_lands_can_be_excluded(tmp_path: Path, cli: Cli) -> None:
+    root = write_files(
+        tmp_path / "shop",
+        {
+            "dbt_project.yml": "name: shop\nseeds:\n  shop:\n    +enabled: \"{{ var('load', false) }}\"\n",
+            "seeds/raw_orders.csv": "id\n1\n",
+            "models/sources.yml": """
+                sources:
+                  - name: shop
+                    schema: main
+                    tables: [{name: raw_orders}]
+            """,
+            "models/stg_orders.sql": "select id from {{ source('shop', 'raw_orders') }}",
+            "models/orders.sql": "select id from {{ ref('stg_orders') }}",
+            "models/other.sql": "select 1 as x",
+        },
+    )
+    code, output = cli("run", project=root)
+    assert code == 2
+    assert 'models/sources.yml:4: source("shop", "raw_orders") reads main.raw_orders' in output
+    assert "(used by models/stg_orders.sql)" in output
+    code, output = cli("run", "-x", "stg_orders+", project=root)
+    assert code == 0, output
+    assert "main.other" in output
+    code, output = cli("run", "--vars", "{load: true}", project=root)
+    assert code == 0, output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,9 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
         return jinja.evaluate(expression, context, where=where)
 
     checks: list[CheckSpec] = [*source_checks, *dbt_checks(project, properties, assets, landed, evaluate)]
-    compiler.check_sources(landed)
+    for asset, error in compiler.unlanded_sources(landed).items():
+        if asset in models and models[asset].error is None:
+            models[asset] = replace(models[asset], error=error)
     unit_tests = dbt_unit_tests(compiler, properties.declared.get("unit_tests", []))
     semantic = semantic_specs(properties.declared, evaluate)
     settings = ProjectSettings(name=project.name)

@@ -95,7 +95,8 @@ class Compiler:
         self.nodes = list(nodes)
         self.by_name: dict[str, Node] = {}
         self.by_asset: dict[str, Node] = {}
-        self.used_sources: dict[tuple[str, str], str] = {}
+        self.used_sources: dict[tuple[str, str], list[str]] = {}
+        """Each source table used, with the nodes whose rendering read it (in order)."""
         self._sql: dict[tuple[str, bool], str] = {}
         self._columns: dict[str, list[str]] = {}
         self._busy: list[str] = []
@@ -281,8 +282,8 @@ class Compiler:
                 f'source("{source}", "{table}") is not declared',
                 hint=hint or "declare it under sources: in a YAML file of the models folder",
             )
-        caller = self._busy[-1] if self._busy else ""
-        self.used_sources.setdefault((source, table), self.by_name[caller].file if caller else "")
+        readers = self.used_sources.setdefault((source, table), [])
+        readers.extend(n for n in self._busy if n not in readers)  # an ephemeral's reader too
         return Relation(found.schema, found.identifier, self.target.database)
 
     def relation(self, schema: str, identifier: str) -> Relation | None:
@@ -454,17 +455,25 @@ class Compiler:
 
     # --- sources ------------------------------------------------------------------------------------
 
-    def check_sources(self, landed: set[str]) -> None:
-        """Every ``source()`` used must read a table something lands: a seed, a Gristmill source
-        or a model. Otherwise the error names the YAML that declares it."""
-        for key, caller in self.used_sources.items():
+    def unlanded_sources(self, landed: set[str]) -> dict[str, ConfigError]:
+        """Every ``source()`` used must read a table something lands: a seed, a Gristmill source or
+        a model. The error of each node that reads one that nothing lands, by asset (it fails
+        only the commands that select it), naming the YAML that declares the source."""
+        errors: dict[str, ConfigError] = {}
+        for key, readers in self.used_sources.items():
             table: SourceTable = self.properties.sources[key]
             if table.asset in landed or table.asset in self.by_asset:
                 continue
-            raise ConfigError(
-                f'source("{key[0]}", "{key[1]}") reads {table.asset}, but no seed or Gristmill source '
-                f"lands that table" + (f" (used by {caller})" if caller else ""),
-                location=table.where,
-                hint=f"add a seed named {table.identifier} with schema {table.schema}, or a Gristmill "
-                "source in sources/*.yml landing there; see docs/dbt.md",
-            )
+            for reader in readers:
+                node = self.by_name[reader]
+                errors.setdefault(
+                    node.asset,
+                    ConfigError(
+                        f'source("{key[0]}", "{key[1]}") reads {table.asset}, but no seed or Gristmill '
+                        f"source lands that table (used by {node.file})",
+                        location=table.where,
+                        hint=f"add a seed named {table.identifier} with schema {table.schema}, or a "
+                        "Gristmill source in sources/*.yml landing there; see docs/dbt.md",
+                    ),
+                )
+        return errors
