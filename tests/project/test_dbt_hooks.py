@@ -150,3 +150,12 @@ def test_semantic_models_metrics_and_exposures_are_kept_and_reported(
         "1 semantic model, 1 metric, 1 saved query, 1 exposure loaded and kept as declared" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_a_failing_on_run_start_stops_the_run_naming_its_line(tmp_path: Path, cli: Cli) -> None:
+    files = dict(FILES)
+    files["dbt_project.yml"] = "name: shop\non-run-start:\n  - select 1\n  - select * from no_such_table\n"
+    root = write_files(tmp_path / "shop", files)
+    code, output = cli("run", project=root)
+    assert code == 1
+    assert "dbt_project.yml:4: on-run-start failed" in output and "no_such_table" in output
