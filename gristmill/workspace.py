@@ -603,7 +603,7 @@ class Workspace:
         finally:
             history.close()
         infos = []
-        for name in select(self.graph, selection):
+        for name in select(self.graph, selection, compiled=False):  # listing needs no SQL
             asset, version = self.graph.assets[name], recorded.get(pointers.get(name, name))
             run_id, status, _ = last.get(name, (None, None, None))
             infos.append(

@@ -129,6 +129,8 @@ def test_a_broken_model_fails_only_commands_that_select_it(tmp_path: Path, cli: 
     assert code == 0, output
     code, output = cli("run", "-s", "fine", project=root)
     assert code == 0, output
+    code, output = cli("ls", project=root)  # listing compiles nothing
+    assert code == 0 and "main.broken" in output and "main.fine" in output
 
 
 def test_dispatch_without_config_searches_the_project_then_the_package(tmp_path: Path) -> None:
