@@ -1,6 +1,7 @@
 """The names a dbt template sees: ref, source, config, var, env_var, is_incremental, this, target,
-adapter, api, exceptions, return, log, the project's macros, ``dbt_utils`` and dbt's cross-database
-macros. Anything that would query the warehouse while compiling is refused with a clear error."""
+adapter, api, exceptions, return, log, the project's macros, each installed package's macros under
+its name, ``dbt_utils`` and dbt's cross-database macros. A query that reads the warehouse's tables
+while compiling is refused with a clear error (one that reads no table runs: see statements.py)."""
 
 from __future__ import annotations
 
