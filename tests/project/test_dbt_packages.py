@@ -112,6 +112,15 @@ def test_an_undefined_package_names_the_package_and_dbt_deps(tmp_path: Path, cli
     (root / "packages.yml").unlink()
     code, output = cli("plan", project=root)
     assert code == 2 and "add godatadriven/dbt_date to packages.yml and run `dbt deps`" in output
+    # a package the hub list does not know, named in packages.yml by its git URL
+    (root / "packages.yml").write_text("packages:\n  - git: https://github.com/acme/dbt-acme-utils.git\n")
+    (root / "models" / "ok.sql").write_text("select {{ acme_utils.one() }} as x")
+    code, output = cli("plan", "-x", "metricflow_time_spine", project=root)
+    assert code == 2
+    assert (
+        "models/ok.sql:1: 'acme_utils' is undefined: it is the package "
+        "https://github.com/acme/dbt-acme-utils.git, which is not in dbt_packages/"
+    ) in output.replace("\n", " ")
 
 
 def test_a_broken_model_fails_only_commands_that_select_it(tmp_path: Path, cli: Cli) -> None:

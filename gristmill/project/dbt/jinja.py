@@ -322,8 +322,9 @@ class Jinja:
         if isinstance(err, UndefinedError):
             missing = re.match(r"'(\w+)' is undefined", str(err))
             hint = None
-            if missing and missing.group(1) in KNOWN_PACKAGES and missing.group(1) not in context:
-                return self._missing_package(missing.group(1), where, within)
+            name = missing.group(1) if missing else ""
+            if name and name not in context and (name in KNOWN_PACKAGES or self._declared(name)):
+                return self._missing_package(name, where, within)
             if missing:
                 hint = did_you_mean(missing.group(1), [k for k in context if not k.startswith("_")])
                 hint = hint or "define it as a macro in the macros folder, or check its spelling"
@@ -334,16 +335,26 @@ class Jinja:
             hint="fix the Jinja at this line; see the dbt support notes in docs/dbt.md",
         )
 
+    def _declared(self, name: str) -> list[str]:
+        """The packages.yml entries that install ``name``, by the last part of their path:
+        ``calogica/dbt_date``, ``https://github.com/org/dbt-my-utils.git`` for ``my_utils``."""
+
+        def names(spec: str) -> set[str]:
+            last = spec.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").replace("-", "_").lower()
+            return {last, last.removeprefix("dbt_")}
+
+        return [spec for spec in self.declared_packages if name.lower() in names(spec)]
+
     def _missing_package(self, name: str, where: str, within: str) -> ProjectError:
-        declared = [p for p in self.declared_packages if p.rstrip("/").rsplit("/", 1)[-1] == name]
-        origin = KNOWN_PACKAGES[name]
+        declared = self._declared(name)
+        origin = KNOWN_PACKAGES.get(name)
         if declared:
             hint = f"packages.yml lists {declared[0]}: run `dbt deps` to install it into dbt_packages/"
         else:
-            hint = f"add {origin.split(' ')[0]} to packages.yml and run `dbt deps`"
+            hint = f"add {(origin or name).split(' ')[0]} to packages.yml and run `dbt deps`"
+        what = f"the {name} package ({origin})" if origin else f"the package {declared[0]}"
         return ProjectError(
-            f"'{name}' is undefined: it is the {name} package ({origin}), which is not in "
-            f"dbt_packages/{within}",
+            f"'{name}' is undefined: it is {what}, which is not in dbt_packages/{within}",
             location=where,
             hint=hint,
         )
