@@ -232,8 +232,9 @@ def _guard_shrink(asset: Asset, spec: LoadSpec, held: int | None, result: LoadRe
     where = f"{asset.source.file} ({asset.table.key})"
     now = result.rows_written
     if now == 0 and not spec.allow_empty:
+        read = "the source delivered 0 rows" if not result.rows_read else "no row read was kept"
         raise ShrinkRefused(
-            f"{where}: the source delivered 0 rows; replacing would empty {asset.name}, which holds "
+            f"{where}: {read}; replacing would empty {asset.name}, which holds "
             f"{held:,} row(s). The table keeps its previous version",
             hint="if the source is meant to be empty now, set allow_empty: true on the table (or the source)",
         )
