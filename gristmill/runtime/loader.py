@@ -157,6 +157,12 @@ def load_table(
             raise
         raw = landed
         result.rows_read, result.bytes_read = counted.rows, counted.bytes
+    if result.rows_read == 0 and engine.exists(Relation.of(asset.name)) and not _closes_all(spec):
+        # Nothing to write, and an empty input's columns mean nothing (DuckDB reads an empty CSV
+        # as one VARCHAR "column0"): the table keeps its schema.
+        _nothing_read(engine, asset, spec, held, result)
+        engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
+        return result
     if spec.incremental is not None:
         _check_cursor(engine, raw, asset, spec.incremental)
         if boundary is not None:  # the source may not filter at the origin; the contract holds anyway
@@ -211,6 +217,35 @@ def _no_columns(
     elif not engine.exists(relation):
         result.events.append(f"{asset.name}: the source delivered no records and no columns; no table yet")
     return result
+
+
+def _closes_all(spec: LoadSpec) -> bool:
+    """An scd2 full snapshot with no rows closes every current version: it goes the usual way
+    (only with ``allow_empty``, see ``_nothing_read``)."""
+    return spec.write == "scd2" and spec.incremental is None and spec.allow_empty
+
+
+def _nothing_read(engine: Engine, asset: Asset, spec: LoadSpec, held: int | None, result: LoadResult) -> None:
+    """A load that read no rows into an existing table: a replace empties it only if allowed
+    (keeping its columns, and emptying its child tables); an scd2 full snapshot would close every
+    current version, so it is refused the same way; other modes have nothing to do."""
+    relation = Relation.of(asset.name)
+    if spec.write == "replace":
+        _guard_shrink(asset, spec, held, result)
+        engine.execute(exp.delete(engine.table(relation)))
+        if spec.nested == "child_tables":
+            _clear_stale_children(engine, [Shaped(relation, engine.table(relation))], spec)
+    elif spec.write == "scd2" and spec.incremental is None:
+        current = exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(engine.table(relation))
+        open_rows = int(engine.query(current.where(_col(writes.IS_CURRENT))).column("n")[0].as_py())
+        if open_rows:
+            assert asset.source is not None and asset.table is not None
+            raise ShrinkRefused(
+                f"{asset.source.file} ({asset.table.key}): the source delivered 0 rows; as a full "
+                f"snapshot this would close all {open_rows:,} current version(s) of {asset.name}. "
+                "The table keeps its previous version",
+                hint="if every key is really gone, set allow_empty: true on the table (or the source)",
+            )
 
 
 def _rows_held(engine: Engine, relation: Relation) -> int | None:

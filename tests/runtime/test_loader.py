@@ -397,3 +397,41 @@ def test_a_list_no_record_has_any_more_leaves_no_children_behind(
     assert t.rows("select count(*) as n from raw.src__t__items__tags") == [
         {"n": 0}
     ]  # "x" belonged to a removed item
+
+
+@pytest.mark.parametrize("write", ["append", "merge"])
+def test_an_empty_file_changes_nothing_and_invents_no_column(
+    make_project: Callable[..., Path], write: str
+) -> None:
+    table = f"kind: files\ntables:\n  t:\n    path: data/t.csv\n    write: {write}\n    key: [id]\n"
+    root = make_project({"sources/src.yml": table})
+    data = root / "data" / "t.csv"
+    data.parent.mkdir()
+    data.write_text("id,v\n1,a\n")
+    assert Workspace(root).run().ok
+    data.write_text("")  # DuckDB reads an empty CSV as one VARCHAR column, "column0"
+    assert Workspace(root).run().ok
+    assert Workspace(root).query("select * from raw.src__t").to_pylist() == [{"id": 1, "v": "a"}]
+
+
+def test_an_empty_full_snapshot_does_not_close_every_scd2_version(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: scd2\n    key: [id]\n")
+    t.write([{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
+    t.run()
+    t.write([])
+    [step] = t.run(ok=False).steps
+    assert "would close all 2 current version(s) of raw.src__t" in str(step.error)
+    assert t.rows("select count(*) as n from raw.src__t where _gm_is_current") == [{"n": 2}]
+
+
+def test_allow_empty_empties_the_table_and_its_child_tables_keeping_columns(
+    lake: Callable[[str], Lake],
+) -> None:
+    t = lake("    nested: child_tables\n    allow_empty: true\n")
+    t.write([{"id": 1, "items": [{"sku": "a"}]}])
+    t.run()
+    t.write([])
+    t.run()
+    assert t.rows("select count(*) as n from raw.src__t__items") == [{"n": 0}]
+    assert t.rows("select * from raw.src__t") == []
+    assert [c["column_name"] for c in t.rows("describe raw.src__t")] == ["id", "_gm_row_id"]
