@@ -169,7 +169,8 @@ def load_table(
             engine.execute(
                 exp.delete(landed, where=exp.LT(this=_col(spec.incremental.cursor), expression=boundary))
             )
-    staged = _reshape(engine, raw, asset.name, spec, run_id)
+    scratch = [landed]  # staged tables, dropped once the load is written
+    staged = _reshape(engine, raw, asset.name, spec, run_id, scratch)
     cursor_condition = None
     if boundary is not None and spec.incremental is not None:
         cursor_condition = exp.GTE(this=_col(spec.incremental.cursor), expression=boundary)
@@ -191,7 +192,8 @@ def load_table(
         _clear_stale_children(engine, staged, spec)
     if spec.incremental is not None:
         result.cursor = _advance(engine, raw, asset.name, spec.incremental, run_id, refresh=refresh)
-    engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
+    for table in scratch:
+        engine.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
     return result
 
 
@@ -398,7 +400,9 @@ def _advance(
 # --- nested records -------------------------------------------------------------------------------
 
 
-def _reshape(engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: int) -> list[Shaped]:
+def _reshape(
+    engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: int, scratch: list[exp.Table]
+) -> list[Shaped]:
     """The staged tables to write: the asset itself, then any child tables (for ``child_tables``)."""
     schema = engine.query(exp.select("*").from_(raw).limit(0)).schema
     target = Relation.of(asset)
@@ -418,7 +422,11 @@ def _reshape(engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: in
     if not out.lists and flat and not _has_row_ids(engine, target):
         return [Shaped(target, raw)]
     # Parent and children are queries over the one staged table, not copies of it.
-    with_id = _with_row_id(raw, schema, spec, run_id)
+    # Staged once: every child table reads the parents' ids, which would otherwise be hashed
+    # again for each (measured: 1.75 against 2.95 CPU-s for 300k records with one list).
+    numbered = engine.stage(_with_row_id(raw, schema, spec, run_id))
+    scratch.append(numbered)
+    with_id = exp.select("*").from_(numbered)
     parent = exp.select(*out.columns, _col(nesting.ROW_ID), _col(writes.ORDINAL)).from_(with_id.subquery("r"))
     tables: list[Shaped] = [Shaped(target, parent.subquery("parent"))]
     _children(engine, with_id, out.lists, 0, spec.max_depth, tables)
