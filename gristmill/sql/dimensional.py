@@ -473,17 +473,25 @@ def _members_of(lookup: KeyLookup) -> exp.Subquery:
     return rows.subquery("d")
 
 
+_END_OF_TIME = exp.cast(exp.Literal.string("infinity"), "TIMESTAMPTZ")
+
+
 def _match(lookup: KeyLookup, fact: str, dimension: str) -> exp.Expr:
+    """Key equality (NULL-safe) and, at a point in time, ``valid_from <= at < valid_to``.
+
+    Only comparisons, so the engine plans a hash join on the key with the range as a residual:
+    the open end is ``coalesce(valid_to, infinity)``, not ``valid_to IS NULL OR …`` — an OR in a
+    join condition made DuckDB fall back to a nested-loop join, quadratic in the fact's rows
+    (78 s for 600k lineitems with three lookups, against under a second as a hash join)."""
     condition = same_key(lookup.on, fact, dimension)
     if lookup.at is None or not lookup.history:
         return condition
     at = as_utc(col(lookup.at, fact), lookup.at_type)
-    open_ended = exp.Is(this=col(VALID_TO, dimension), expression=exp.null())
-    before_end = exp.LT(this=at.copy(), expression=col(VALID_TO, dimension))
+    end = exp.func("coalesce", col(VALID_TO, dimension), _END_OF_TIME.copy())
     return exp.and_(
         condition,
         exp.LTE(this=col(VALID_FROM, dimension), expression=at),
-        exp.paren(exp.or_(open_ended, before_end)),
+        exp.LT(this=at.copy(), expression=end),
     )
 
 
