@@ -21,6 +21,7 @@ from gristmill.errors import ConfigError, ProjectError
 from gristmill.project import yamlfile
 from gristmill.project.checks import parse_check_items
 from gristmill.project.contracts import ContractSpec, load_contracts
+from gristmill.project.own_table import mentions_own_table, renderings
 from gristmill.project.python_models import load_python_model
 from gristmill.project.specs import (
     LOAD_KEYS,
@@ -422,6 +423,17 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
             columns=header.columns,
             **_kind_options(header, asset, file, data),
         )
+        if mentions_own_table(body):  # `this` and is_incremental(): two renderings, as dbt's
+            both = renderings(
+                body,
+                asset=asset,
+                kind=models[asset].kind,
+                file=file,
+                first_line=models[asset].sql_line,
+                dialect=models[asset].dialect,
+            )
+            if both is not None:
+                models[asset] = replace(models[asset], sql=both[0], incremental_sql=both[1])
         if header.checks:
             checks.extend(
                 parse_check_items(

@@ -9,9 +9,9 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import sqlglot
 from sqlglot import exp
 
 from gristmill.sql import dimensional as dim
@@ -188,10 +188,13 @@ def lookup(at: str | None = "ts") -> dim.KeyLookup:
     return dim.KeyLookup(column="k", dimension=VERSIONS, on=("id",), at=at, at_type="TIMESTAMP")
 
 
-def dimension_table(con: duckdb.DuckDBPyConnection, versions: list[tuple[int, int | None, int, int | None]]) -> None:
+def dimension_table(
+    con: duckdb.DuckDBPyConnection, versions: list[tuple[int, int | None, int, int | None]]
+) -> None:
     """``(surrogate, natural key, valid from day, valid to day)`` rows plus the unknown member."""
     con.execute(
-        "CREATE OR REPLACE TABLE m.dim (k BIGINT, id INTEGER, _gm_valid_from TIMESTAMPTZ, _gm_valid_to TIMESTAMPTZ)"
+        "CREATE OR REPLACE TABLE m.dim "
+        "(k BIGINT, id INTEGER, _gm_valid_from TIMESTAMPTZ, _gm_valid_to TIMESTAMPTZ)"
     )
     con.execute("INSERT INTO m.dim VALUES (-1, NULL, TIMESTAMPTZ '1900-01-01', NULL)")
     if versions:
@@ -268,13 +271,17 @@ def test_point_in_time_lookup_equals_the_plain_reference(
         )
     query = sqlglot.parse_one("select n, id, ts from f", read="duckdb")
     assert isinstance(query, exp.Query)
-    db.execute(f"CREATE OR REPLACE TABLE m.fct AS {sql(dim.fact_select(query, ['n', 'id', 'ts'], [lookup()]))}")
+    db.execute(
+        f"CREATE OR REPLACE TABLE m.fct AS {sql(dim.fact_select(query, ['n', 'id', 'ts'], [lookup()]))}"
+    )
     expected = [reference(versions, key, day) for key, day in facts]
     assert [k for (k,) in db.execute("SELECT k FROM m.fct ORDER BY n").fetchall()] == expected
     # members arriving late (new natural keys only; known members keep their versions)
     known = {natural for _, natural, _, _ in versions}
     arrived = [
-        (100 + surrogate, natural, start, end) for surrogate, natural, start, end in late if natural not in known
+        (100 + surrogate, natural, start, end)
+        for surrogate, natural, start, end in late
+        if natural not in known
     ]
     dimension_table(db, versions + arrived)
     run(db, dim.fix_unknown(exp.table_("fct", db="m"), lookup()))
