@@ -167,6 +167,8 @@ def failures(result: RunResult, console: Console) -> None:
     for step in result.steps:
         for event in step.load.events if step.load else ():
             console.print(Text(f"~ {event}", style="cyan"))
+        for event in step.events:  # a model build's: late rows, unknown members, columns added
+            console.print(Text(f"~ {event}", style="yellow" if "not loaded" in event else "cyan"))
         if step.error:
             console.print(Text(f"\n✗ {step.asset}", style="bold red"))
             console.print(Text(step.error))

@@ -29,6 +29,7 @@ from gristmill.project.specs import (
     Contract,
     Incremental,
     Interval,
+    LateRows,
     LoadSpec,
     Lookup,
     ModelKind,
@@ -321,6 +322,7 @@ class _ModelHeader(BaseModel):
     interval: Interval = "day"
     start: str | date | None = None
     lookback: int = Field(default=0, ge=0)
+    late_rows: LateRows | None = None
     partition_by: str | None = None
     partitions: list[StrictBool | int | float | date | str] = []
     window: str | None = None
@@ -462,6 +464,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         ("type2", ("dimension",)),
         ("lookups", ("fact",)),
         ("start", ("incremental", "fact")),
+        ("late_rows", ("incremental", "fact")),
         ("partition_by", ("incremental",)),
         ("partitions", ("incremental",)),
     ):
@@ -496,6 +499,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "interval": header.interval,
         "start": header.start.isoformat() if isinstance(header.start, date) else header.start,
         "lookback": header.lookback,
+        "late_rows": header.late_rows or "reprocess",
         "partition_by": header.partition_by,
         "partitions": partitions,
         **stream,

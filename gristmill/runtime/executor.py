@@ -31,7 +31,7 @@ from gristmill.runtime.events import (
     StepStarted,
 )
 from gristmill.runtime.loader import LoadResult, load_table
-from gristmill.runtime.materialize import materialize
+from gristmill.runtime.materialize import MaterializeResult, materialize
 from gristmill.runtime.quarantine import SetAside, set_aside
 from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
 from gristmill.runtime.steplogs import StepLogs
@@ -64,6 +64,8 @@ class StepResult:
     metrics: tuple[MetricRecord, ...] = ()
     """The new version's table metrics."""
     attempts: int = 1
+    events: tuple[str, ...] = ()
+    """What a model's build noticed: late rows, unknown members, columns added."""
     failure: BaseException | None = field(default=None, compare=False, repr=False)
     """The error behind a failed attempt, for the runner to decide on a retry."""
 
@@ -311,6 +313,7 @@ def _describe(outcome: StepResult) -> str:
     if outcome.load is not None:
         parts.append(f"{outcome.load.rows_read:,} read")
         parts += list(outcome.load.events)
+    parts += list(outcome.events)
     if outcome.quarantined or outcome.dropped:
         parts.append(f"{outcome.quarantined:,} quarantined, {outcome.dropped:,} dropped")
     if outcome.checks:
@@ -392,7 +395,7 @@ def _record(outcome: StepResult, step: Step, started_at: str | None = None) -> S
         rows_quarantined=load.rows_quarantined if load else None,
         rows_discarded=load.rows_discarded if load else None,
         bytes_read=load.bytes_read if load else None,
-        events=tuple(load.events) if load else (),
+        events=tuple(load.events) if load else outcome.events,
         attempt=outcome.attempts,
         started_at=started_at,
     )
@@ -405,6 +408,7 @@ def _build(step: Step, context: _Context) -> StepResult:
     metrics: tuple[MetricRecord, ...] = ()
     load: LoadResult | None = None
     quarantined = dropped = 0
+    events: tuple[str, ...] = ()
     target = Relation.of(step.physical)
     # Checks and a model's reads of itself see the new table before anyone else does.
     here = replace(context, serving={**context.serving, asset.name: step.physical})
@@ -416,7 +420,8 @@ def _build(step: Step, context: _Context) -> StepResult:
                 load = load_table(asset, engine, source, context.run_id, refresh=step.refresh)
                 rows: int | None = load.rows_written
             else:
-                rows = _build_model(step, target, here)
+                built = _build_model(step, target, here)
+                rows, events = built.rows, tuple(built.events)
             aside = tuple(c for c in asset.checks if c.severity in ("quarantine", "drop"))
             if aside:
                 moved = _set_aside(step, target, aside, here)
@@ -481,6 +486,7 @@ def _build(step: Step, context: _Context) -> StepResult:
         quarantined=quarantined,
         dropped=dropped,
         metrics=metrics,
+        events=events,
     )
 
 
@@ -524,7 +530,7 @@ def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:
         acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
 
 
-def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
+def _build_model(step: Step, target: Relation, context: _Context) -> MaterializeResult:
     asset, engine = step.asset, context.engine
     model = asset.model
     assert model is not None
@@ -567,7 +573,7 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
             physical=context.physical,
             window=step.window,
             partitions=step.partitions,
-        ).rows
+        )
     except EngineError as err:
         unparsed = asset.parsed is not None and asset.parsed.passthrough
         raise EngineError(

@@ -517,3 +517,46 @@ def fix_unknown(target: exp.Table, lookup: KeyLookup) -> exp.Update:
         exp.and_(unknown, _match(lookup, "t", "d")),
         _members_of(lookup),
     )
+
+
+# --- late rows in closed intervals ----------------------------------------------------------------
+
+INTERVAL_START, INTERVAL_ROWS, INTERVAL_HASH = "_gm_start", "_gm_rows", "_gm_hash"
+
+
+def _hashable(name: str, dtype: str) -> exp.Expr:
+    """A column as hashed for comparison: floating-point values as FLOAT, so that the last bits of
+    a sum the engine adds up in another order do not count as a change."""
+    if dtype.upper() in ("DOUBLE", "FLOAT", "REAL", "FLOAT8", "FLOAT4"):
+        return exp.cast(col(name), "FLOAT")
+    return col(name)
+
+
+def interval_digests(
+    rows: exp.Table | exp.Query,
+    columns: Sequence[tuple[str, str]],
+    time: str,
+    dtype: str,
+    unit: str,
+    start: datetime,
+    end: datetime,
+) -> exp.Select:
+    """Per interval in ``[start, end)``: its UTC start, its row count and a sum of row hashes —
+    the same for the query and for the table as long as no row arrived, left or changed."""
+    source = rows.subquery("r", copy=True) if isinstance(rows, exp.Query) else rows.copy()
+    bucket = exp.func(
+        "date_trunc",
+        exp.Literal.string(unit),
+        exp.func("timezone", exp.Literal.string("UTC"), as_utc(col(time), dtype)),
+    )
+    digest = exp.func("hash", *(_hashable(name, kind) for name, kind in columns))
+    return (
+        exp.select(
+            exp.alias_(bucket, INTERVAL_START, quoted=True),
+            exp.alias_(exp.Count(this=exp.Star()), INTERVAL_ROWS, quoted=True),
+            exp.alias_(exp.Sum(this=exp.cast(digest, "HUGEINT")), INTERVAL_HASH, quoted=True),
+        )
+        .from_(source)
+        .where(within(col(time), start, end, dtype))
+        .group_by(exp.Literal.number(1))
+    )
