@@ -49,6 +49,8 @@ class CheckSpec:
         if self.kind == "aggregate":
             subject = f"{params['function']}({column})"
             return f"aggregate({_bounds(params, subject)})"
+        if self.kind == "unknown_members" and params.get("max"):
+            return f"unknown_members({column} <= {params['max']})"
         args = column
         if "to" in params:
             args += f" -> {params['to']}"

@@ -11,7 +11,7 @@ together or not at all."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -477,10 +477,28 @@ class _Build:
         query = dimensional.fact_select(self.query, names, lookups)
         fixes: list[exp.Expr] = [dimensional.fix_unknown(self.table, lookup) for lookup in lookups]
         if model.key:
-            return self.merge(query, after=fixes if self.incremental else ())
-        if model.time:
-            return self.by_time(query, after=fixes if self.incremental else ())
-        return self._result(self.engine.create_table_as(self.target, query))
+            result = self.merge(query, after=fixes if self.incremental else ())
+        elif model.time:
+            result = self.by_time(query, after=fixes if self.incremental else ())
+        else:
+            result = self._result(self.engine.create_table_as(self.target, query))
+        unknown = self._unknown_members(lookups)
+        return replace(result, events=[*result.events, unknown]) if unknown else result
+
+    def _unknown_members(self, lookups: Sequence[dimensional.KeyLookup]) -> str | None:
+        """How many of the fact's rows point at each lookup's unknown member, for the run summary
+        (a relationships check accepts them: ``unknown_members`` is the check that does not)."""
+        if not lookups:
+            return None
+        counts = self.engine.query(
+            dimensional.unknown_member_counts(self.table, [lk.column for lk in lookups])
+        )
+        found = counts.to_pylist()[0]
+        if not any(found[lk.column] for lk in lookups):
+            return None
+        total = found[dimensional.ALL_ROWS]
+        listed = ", ".join(f"{lk.column} {found[lk.column]:,}" for lk in lookups)
+        return f"{self.model.asset}: rows at the unknown member (-1) of {total:,}: {listed}"
 
     def _lookup(self, column: str, columns: Sequence[tuple[str, str]]) -> dimensional.KeyLookup:
         lookup = self.model.lookups[column]

@@ -508,6 +508,28 @@ def fact_select(query: exp.Query, columns: Sequence[str], lookups: Sequence[KeyL
     return select
 
 
+ALL_ROWS = "_gm_all_rows"
+
+
+def unknown_member_counts(target: exp.Table, columns: Sequence[str]) -> exp.Select:
+    """One row: the table's rows (``_gm_all_rows``) and, per surrogate key column, how many
+    point at the unknown member."""
+    unknown = [
+        exp.alias_(
+            exp.Filter(
+                this=exp.Count(this=exp.Star()),
+                expression=exp.Where(this=exp.EQ(this=col(c), expression=exp.Literal.number(UNKNOWN_KEY))),
+            ),
+            c,
+            quoted=True,
+        )
+        for c in columns
+    ]
+    return exp.select(exp.alias_(exp.Count(this=exp.Star()), ALL_ROWS, quoted=True), *unknown).from_(
+        target.copy()
+    )
+
+
 def fix_unknown(target: exp.Table, lookup: KeyLookup) -> exp.Update:
     """Set the surrogate key of fact rows still at the unknown member once their member exists."""
     unknown = exp.EQ(this=col(lookup.column, "t"), expression=exp.Literal.number(UNKNOWN_KEY))
