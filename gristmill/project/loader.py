@@ -433,6 +433,11 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
                 file=file,
                 first_line=models[asset].sql_line,
                 dialect=models[asset].dialect,
+                split_by="time"
+                if models[asset].time
+                else "partition_by"
+                if models[asset].partition_by
+                else None,
             )
             if both is not None:
                 models[asset] = replace(models[asset], sql=both[0], incremental_sql=both[1])

@@ -29,10 +29,20 @@ def mentions_own_table(sql: str) -> bool:
 
 
 def renderings(
-    sql: str, *, asset: str, kind: str, file: str, first_line: int, dialect: str
+    sql: str,
+    *,
+    asset: str,
+    kind: str,
+    file: str,
+    first_line: int,
+    dialect: str,
+    split_by: str | None = None,
 ) -> tuple[str, str] | None:
     """``(full, incremental)`` texts of a model that reads its own table; ``None`` when it does
-    not (or cannot be parsed: the parse error is reported where every model is parsed)."""
+    not (or cannot be parsed: the parse error is reported where every model is parsed).
+    ``split_by`` names the header key (``time``, ``partition_by``) of a model built by interval or
+    partition: such a model rebuilds whole intervals (restated, late rows), which a filter on its
+    own table would empty, so it may not read ``this``."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
@@ -73,6 +83,14 @@ def renderings(
         return None
     if tables and kind not in KINDS:
         raise _error(f"kind: {kind}", file, first_line, tables[0][0])
+    if split_by and (tables or calls):
+        line = first_line + int(tables[0][0].this.meta.get("line", 1)) - 1 if tables else first_line
+        raise ConfigError(
+            f"a model built by {split_by} already processes only the intervals or partitions due; "
+            "reading this would drop the rows of those it rebuilds (restated, late rows)",
+            location=f"{file}:{line}",
+            hint=f"remove this and is_incremental() from the SQL, or {split_by}: from the header",
+        )
     schema, name = asset.split(".", 1)
     full: list[tuple[int, int, str]] = [(start, end, "false") for start, end in calls]
     again: list[tuple[int, int, str]] = [(start, end, "true") for start, end in calls]

@@ -103,3 +103,17 @@ def test_select_star_from_this_is_an_error(make_project: Callable[..., Path], cl
     root = make_project({**FILES, "models/marts/fct_lines.sql": fact})
     code, out = cli("plan", project=root)
     assert code != 0 and "name the columns read from the model's own table" in out
+
+
+def test_a_model_built_by_time_may_not_read_this(make_project: Callable[..., Path], cli: Cli) -> None:
+    """Restating an interval, or reprocessing it for late rows, deletes its rows first: a filter
+    on the model's own table would then load none of them again."""
+    model = (
+        "-- kind: incremental\n-- time: ts\n"
+        "select line_id, current_timestamp as ts from raw.shop__lines\n"
+        "where line_id > (select max(line_id) from this)\n"
+    )
+    root = make_project({**FILES, "models/marts/by_time.sql": model})
+    code, out = cli("plan", project=root)
+    assert code != 0
+    assert "models/marts/by_time.sql:4: a model built by time already processes only" in " ".join(out.split())
