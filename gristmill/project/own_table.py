@@ -70,25 +70,32 @@ def renderings(
                 or (isinstance(e, exp.Column) and e.is_star and e.table == alias)
                 for e in selected
             ):
-                raise _error("select * from this", file, first_line, source)
+                raise _star(file, first_line, source)
             names = [c.name for c in scope.columns if c.table == alias or (only and not c.table)]
             tables.append((source, list(dict.fromkeys(names))))
     calls: list[tuple[int, int]] = []
+    lines: list[int] = [int(table.this.meta.get("line", 1)) for table, _ in tables]
     for index, token in enumerate(tokens):
         if token.text.lower() == "is_incremental" and index + 2 < len(tokens):
             opening, closing = tokens[index + 1], tokens[index + 2]
             if opening.token_type == TokenType.L_PAREN and closing.token_type == TokenType.R_PAREN:
                 calls.append((token.start, closing.end))
+                lines.append(token.line)
     if not tables and not calls:
         return None
-    if tables and kind not in KINDS:
-        raise _error(f"kind: {kind}", file, first_line, tables[0][0])
-    if split_by and (tables or calls):
-        line = first_line + int(tables[0][0].this.meta.get("line", 1)) - 1 if tables else first_line
+    where = f"{file}:{first_line + min(lines) - 1}"
+    if kind not in KINDS:
+        raise ConfigError(
+            f"this and is_incremental() are about the model's own rows, which only incremental and fact "
+            f"models keep (this one is kind: {kind})",
+            location=where,
+            hint="make the model kind: incremental (or fact), or read another model",
+        )
+    if split_by:
         raise ConfigError(
             f"a model built by {split_by} already processes only the intervals or partitions due; "
             "reading this would drop the rows of those it rebuilds (restated, late rows)",
-            location=f"{file}:{line}",
+            location=where,
             hint=f"remove this and is_incremental() from the SQL, or {split_by}: from the header",
         )
     schema, name = asset.split(".", 1)
@@ -115,18 +122,10 @@ def _spliced(sql: str, replacements: list[tuple[int, int, str]]) -> str:
     return "".join(out)
 
 
-def _error(what: str, file: str, first_line: int, table: object) -> ConfigError:
+def _star(file: str, first_line: int, table: object) -> ConfigError:
     meta = getattr(getattr(table, "this", None), "meta", {}) or {}
-    line = first_line + int(meta.get("line", 1)) - 1
-    where = f"{file}:{line}:{meta.get('col', 1)}"
-    if what.startswith("kind:"):
-        return ConfigError(
-            f"this reads the model's own table, which only incremental and fact models keep ({what})",
-            location=where,
-            hint="make the model kind: incremental (or fact), or read another model",
-        )
     return ConfigError(
         "select * from this: name the columns read from the model's own table",
-        location=where,
+        location=f"{file}:{first_line + int(meta.get('line', 1)) - 1}:{meta.get('col', 1)}",
         hint="on a first build this is an empty table with only the columns the model names",
     )

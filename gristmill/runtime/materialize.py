@@ -302,7 +302,10 @@ class _Build:
         if not closed:
             return todo
         held = dict(self.engine.describe(self.table))
-        compared = [(name, kind) for name, kind in columns if name in held]  # not columns just added
+        # not columns just added, nor a fact's surrogate keys: a member arriving late changes
+        # those, and the fact's own fix-up takes care of it
+        lookups = set(model.lookups)
+        compared = [(name, kind) for name, kind in columns if name in held and name not in lookups]
         low, high = closed[0][0], closed[-1][1]
 
         def digests(rows: exp.Table | exp.Query) -> dict[datetime, tuple[int, int]]:
