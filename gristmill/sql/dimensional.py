@@ -474,6 +474,7 @@ def _members_of(lookup: KeyLookup) -> exp.Subquery:
 
 
 _END_OF_TIME = exp.cast(exp.Literal.string("infinity"), "TIMESTAMPTZ")
+_LAST_MOMENT = exp.cast(exp.Literal.string("294247-01-01 00:00:00+00"), "TIMESTAMPTZ")
 
 
 def _match(lookup: KeyLookup, fact: str, dimension: str) -> exp.Expr:
@@ -488,10 +489,12 @@ def _match(lookup: KeyLookup, fact: str, dimension: str) -> exp.Expr:
         return condition
     at = as_utc(col(lookup.at, fact), lookup.at_type)
     end = exp.func("coalesce", col(VALID_TO, dimension), _END_OF_TIME.copy())
+    # an event at +infinity is still before an open end, as `valid_to IS NULL` said
+    finite = exp.func("least", at.copy(), _LAST_MOMENT.copy())
     return exp.and_(
         condition,
         exp.LTE(this=col(VALID_FROM, dimension), expression=at),
-        exp.LT(this=at.copy(), expression=end),
+        exp.LT(this=finite, expression=end),
     )
 
 

@@ -290,3 +290,15 @@ def test_point_in_time_lookup_equals_the_plain_reference(
         for before, (key, day) in zip(expected, facts, strict=True)
     ]
     assert [k for (k,) in db.execute("SELECT k FROM m.fct ORDER BY n").fetchall()] == fixed
+
+
+def test_events_at_infinity_find_the_open_version_only(db: duckdb.DuckDBPyConnection) -> None:
+    dimension_table(db, [(1, 1, 0, 3), (2, 1, 3, None), (3, 2, 0, 5)])
+    db.execute(
+        "CREATE TABLE f AS SELECT * FROM (VALUES (1, 1, TIMESTAMP 'infinity'), "
+        "(2, 1, TIMESTAMP '-infinity'), (3, 2, TIMESTAMP 'infinity')) v(n, id, ts)"
+    )
+    query = sqlglot.parse_one("select n, id, ts from f", read="duckdb")
+    assert isinstance(query, exp.Query)
+    found = db.execute(f"{sql(dim.fact_select(query, ['n', 'id', 'ts'], [lookup()]))} ORDER BY n").fetchall()
+    assert [row[-1] for row in found] == [2, dim.UNKNOWN_KEY, dim.UNKNOWN_KEY]  # member 2 has left
