@@ -550,11 +550,15 @@ INTERVAL_START, INTERVAL_ROWS, INTERVAL_HASH = "_gm_start", "_gm_rows", "_gm_has
 
 
 def _hashable(name: str, dtype: str) -> exp.Expr:
-    """A column as hashed for comparison: floating-point values as FLOAT, so that the last bits of
-    a sum the engine adds up in another order do not count as a change."""
+    """A column as hashed for comparison, in the query's type (a table column widened since
+    hashes alike); floating-point values as FLOAT, so that the last bits of a sum the engine adds
+    up in another order do not count as a change."""
     if dtype.upper() in ("DOUBLE", "FLOAT", "REAL", "FLOAT8", "FLOAT4"):
         return exp.cast(col(name), "FLOAT")
-    return col(name)
+    try:
+        return exp.cast(col(name), exp.DataType.build(dtype, dialect="duckdb"))
+    except Exception:  # a type sqlglot cannot spell: hash the value as it is
+        return col(name)
 
 
 def interval_digests(

@@ -261,6 +261,14 @@ def test_by_time_late_rows_warn_counts_them_and_loads_nothing(engine: Engine) ->
     assert rows(engine, "select id from m.ev order by id") == [(1,), (3,)]
 
 
+def test_by_time_a_widened_column_is_not_late_rows(engine: Engine) -> None:
+    source(engine, "ev", ts=[at(1, 1), at(2, 5)], id=pa.array([1, 2], pa.int32()))
+    build(engine, by_day(start="2024-01-01"), EVENTS, at(3, 1), incremental=False)
+    source(engine, "ev", ts=[at(1, 1), at(2, 5)], id=pa.array([1, 2], pa.int64()))
+    result = build(engine, by_day(start="2024-01-01"), EVENTS, at(3, 2))
+    assert result.events == ['m.ev: column "id" widened INTEGER -> BIGINT']
+
+
 def test_by_time_float_sums_in_another_order_are_not_late_rows(engine: Engine) -> None:
     source(engine, "ev", ts=[at(1, h) for h in range(24)] * 200, v=[0.1 * i for i in range(4800)])
     sql = "select date_trunc('day', ts) as ts, sum(v) as total from raw.ev group by 1"
