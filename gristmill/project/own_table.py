@@ -20,12 +20,14 @@ from gristmill.errors import ConfigError
 
 KINDS = ("incremental", "fact")
 """The kinds whose table a later build adds to: the only ones with an own table to read."""
-_MENTION = re.compile(r"\b(is_incremental|this)\b", re.IGNORECASE)
+_MENTION = re.compile(r"\b(is_incremental\s*\(|(from|join)\s+this\b)", re.IGNORECASE)
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 def mentions_own_table(sql: str) -> bool:
-    """A cheap test before any parsing: most models never say ``this`` nor ``is_incremental``."""
-    return _MENTION.search(sql) is not None
+    """A cheap test before any parsing (most models never read ``this`` nor ask
+    ``is_incremental()``; "-- this model…" in a comment is no reason to parse)."""
+    return _MENTION.search(_COMMENTS.sub(" ", sql)) is not None
 
 
 def renderings(
