@@ -478,6 +478,12 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
                 f"{option} applies to kind: {' or '.join(kinds)}, not {kind or 'the default kind'}",
                 location=where(option),
             )
+    if header.late_rows and not header.time:
+        raise ConfigError(
+            "late_rows applies to a model built by time interval (with time:)",
+            location=where("late_rows"),
+            hint="a model merged on a key takes late rows as they come; remove late_rows:",
+        )
     partitions = _partitions(header, where)
     stream = _stream_options(header, where) if kind == "stream" else {}
     lookups = {}

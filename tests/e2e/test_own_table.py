@@ -117,3 +117,13 @@ def test_a_model_built_by_time_may_not_read_this(make_project: Callable[..., Pat
     code, out = cli("plan", project=root)
     assert code != 0
     assert "models/marts/by_time.sql:4: a model built by time already processes only" in " ".join(out.split())
+
+
+def test_late_rows_needs_a_time_column(make_project: Callable[..., Path], cli: Cli) -> None:
+    model = "-- kind: incremental\n-- key: line_id\n-- late_rows: warn\nselect line_id from raw.shop__lines\n"
+    root = make_project({**FILES, "models/marts/merged.sql": model})
+    code, out = cli("plan", project=root)
+    assert code != 0
+    assert "models/marts/merged.sql:3: late_rows applies to a model built by time interval" in " ".join(
+        out.split()
+    )
