@@ -314,6 +314,7 @@ class Compiler:
             tags=tuple(node.config.get("tags", [])),
             description=self.properties.describe(entry.data.get("description")) if entry else None,
             columns=columns,
+            passthrough=True,  # dbt never parses a model: SQL sqlglot cannot read runs as written
             **options,
         )
 
