@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -452,9 +452,23 @@ def unit_test(
 from gristmill.cli import orchestrate as _orchestrate  # noqa: E402,F401 - registers its commands
 
 
+def _literal_help(command: Any) -> Any:
+    """Help texts are prose, not Rich markup: ``[run] threads`` or ``[models.staging]`` would
+    otherwise vanish as unknown style tags. Escaped once here, for every command and option."""
+    command.help = escape(command.help) if command.help else command.help
+    command.short_help = escape(command.short_help) if command.short_help else command.short_help
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text:
+            param.help = escape(text)
+    for child in getattr(command, "commands", {}).values():  # a group's commands
+        _literal_help(child)
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, prog_name="gristmill")
+        _literal_help(typer.main.get_command(app))(args=argv, prog_name="gristmill")
     except GristmillError as err:
         errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, soft_wrap=True)
         if err.hint:
