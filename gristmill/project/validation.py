@@ -47,6 +47,26 @@ def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
+def _as_written(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
+    """The error's path as keys the user wrote: pydantic also names validator functions and the
+    members of a union it tried (``incremental._IncrementalDecl.cursr``)."""
+    kept: list[int | str] = []
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        last = index == len(loc) - 1
+        if isinstance(node, dict) and (part in node or last):
+            kept.append(part)
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            kept.append(part)
+            node = node[part]
+        elif data is None or not isinstance(node, dict | list):
+            kept.append(part)  # nothing to compare with: keep pydantic's path
+    return tuple(kept)
+
+
 def _misspelt_instead(missing: Any, data: Any) -> Any:
     """For a required key that is missing beside a key that is not one (a model that lets
     unknown keys through to a connector): the misspelt key, as an ``extra_forbidden`` problem."""
@@ -91,9 +111,11 @@ def _as_config_error(
     problems = err.errors()
     # A misspelt key also makes the right one "missing": name the misspelling, it is the cause.
     first = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
-    if first["type"] == "missing":
-        first = _misspelt_instead(first, data) or first
-    loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+    explained: set[tuple[int | str, ...]] = set()
+    if first["type"] == "missing" and (typo := _misspelt_instead(first, data)) is not None:
+        explained.add(_as_written(first["loc"], data)[:1])  # the missing key is the typo's
+        first = typo
+    loc = _as_written(first["loc"], data)
     dotted = ".".join(str(p) for p in (*([context] if context else []), *loc))
     line = line_of(loc)
     where = f"{file}:{line}" if line else file
@@ -108,7 +130,8 @@ def _as_config_error(
         message = f'missing required key "{dotted}"'
     else:
         message = f"{dotted}: {first['msg']} (got {first.get('input')!r})" if dotted else first["msg"]
-    more = len(problems) - 1
+    # A union reports each of its members' complaints about one value: count that value once.
+    more = len({_as_written(p["loc"], data)[:1] for p in problems} - {loc[:1]} - explained)
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
     return ConfigError(message, location=where, hint=hint)

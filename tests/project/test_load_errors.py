@@ -137,3 +137,14 @@ def test_toml_mistakes_name_their_line(
         assert err.hint == hint
     else:
         assert err.hint and err.hint.startswith("did you mean")
+
+
+def test_a_misspelt_nested_key_is_named_as_written(make_project: Callable[..., Path]) -> None:
+    # `incremental` is a mapping or a column name: the error names the key, not pydantic's union
+    # members, and counts the one mistake once.
+    table = "    write: merge\n    key: order_id\n    incremental: {cursr: order_id}\n"
+    source = "kind: files\npath: data/orders.csv\ntables:\n  orders:\n" + table
+    root = make_project({**FILES, "sources/shop.yml": source})
+    err = error_of(root)
+    assert str(err).splitlines()[0] == 'sources/shop.yml:7: unknown key "incremental.cursr"'
+    assert err.hint == 'did you mean "cursor"?'
