@@ -136,7 +136,7 @@ def parse_model(
             return _passthrough(text, file, first_line, dialect, warning)
         raise _syntax_error(text, file, first_line, dialect, (line, col, highlight, description)) from None
     except sqlglot.TokenError as err:
-        raise SQLError(f"cannot read the SQL: {err}", location=f"{file}:{first_line}") from None
+        raise _token_error(text, file, first_line, err) from None
     if len(statements) != 1:
         raise SQLError(
             f"a model is exactly one SELECT statement, found {len(statements)}",
@@ -202,6 +202,36 @@ def _syntax_error(
         location=f"{file}:{at_line}:{at_col}",
         hint=f'did you mean "{keyword}"?',
     )
+
+
+_OPENERS = {"'": ("'", "a string"), '"': ('"', "a quoted name"), "/*": ("*/", "a comment")}
+
+
+def _token_error(text: str, file: str, first_line: int, err: Exception) -> SQLError:
+    """SQL that does not even split into tokens: almost always a quote or comment left open,
+    named where it opens."""
+    index = 0
+    while index < len(text):
+        if text.startswith("--", index):
+            end = text.find("\n", index)
+            index = len(text) if end < 0 else end + 1
+            continue
+        opener = "/*" if text.startswith("/*", index) else text[index]
+        if opener in _OPENERS:
+            closer, what = _OPENERS[opener]
+            end = text.find(closer, index + len(opener))
+            if end < 0:
+                line = first_line + text.count("\n", 0, index)
+                col = index - (text.rfind("\n", 0, index) + 1) + 1
+                return SQLError(
+                    f"{what} opened here is never closed",
+                    location=f"{file}:{line}:{col}",
+                    hint=f"add {closer}",
+                )
+            index = end + len(closer)
+            continue
+        index += 1
+    return SQLError(f"cannot read the SQL: {err}", location=f"{file}:{first_line}")
 
 
 def asset_name(table: exp.Table) -> str:

@@ -148,3 +148,11 @@ def test_a_misspelt_nested_key_is_named_as_written(make_project: Callable[..., P
     err = error_of(root)
     assert str(err).splitlines()[0] == 'sources/shop.yml:7: unknown key "incremental.cursr"'
     assert err.hint == 'did you mean "cursor"?'
+
+
+def test_an_unclosed_string_is_named_where_it_opens(make_project: Callable[..., Path]) -> None:
+    model = "-- kind: view\nselect order_id\nfrom raw.shop__orders\nwhere note = 'late\n"
+    root = make_project({**FILES, "models/staging/bad.sql": model})
+    err = error_of(root)
+    assert isinstance(err, SQLError)
+    assert str(err).splitlines()[0] == "models/staging/bad.sql:4:14: a string opened here is never closed"
