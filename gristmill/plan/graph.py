@@ -195,8 +195,9 @@ def _refuse_self_read(name: str, parsed: ParsedModel) -> None:
             raise CycleError(
                 f"{name} reads itself: a model cannot select from the table it builds",
                 location=f"{parsed.file}:{ref.line}:{ref.col}",
-                hint="read its upstream tables instead; an incremental model that needs the rows it "
-                "already holds reads its current table as {{ this }} (docs/transformation.md)",
+                hint="read its upstream tables instead; an incremental or fact model that needs the rows "
+                "it already holds reads them as `this`, e.g. `select max(id) from this` "
+                "(dbt's {{ this }}; docs/transformation.md)",
             )
 
 
