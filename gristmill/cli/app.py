@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -67,16 +67,31 @@ QuietOpt = Annotated[
 ]
 
 
+_DOCUMENT_OUT: list[TextIO] = []
+"""Where the JSON document goes while ``--output json`` sends every other write to stdout (a
+Python model's ``print()``) to stderr instead; restored when the command ends."""
+
+
 def _json_output(output: str) -> bool:
     if output not in ("text", "json"):
         raise GristmillError(f'unknown output "{output}"', hint="use text or json")
+    if output == "json":
+        _DOCUMENT_OUT.append(sys.stdout)
+        sys.stdout = sys.stderr
     return output == "json"
 
 
 def _print_json(document: dict[str, object]) -> None:
     from gristmill.cli.jsonout import dumps
 
-    sys.stdout.write(dumps(document) + "\n")
+    out = _DOCUMENT_OUT[-1] if _DOCUMENT_OUT else sys.stdout
+    out.write(dumps(document) + "\n")
+    out.flush()
+
+
+def _restore_stdout() -> None:
+    while _DOCUMENT_OUT:
+        sys.stdout = _DOCUMENT_OUT.pop()
 
 
 def _workspace(project: Path):  # type: ignore[no-untyped-def]
@@ -477,6 +492,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
+    finally:
+        _restore_stdout()
 
 
 from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers its commands

@@ -95,6 +95,29 @@ def test_plan_check_and_ls_json(
     assert rows["staging.people"]["kind"] == "table" and rows["staging.people"]["built_at"]
 
 
+CHATTY = """
+import pyarrow as pa
+
+from gristmill import model
+
+
+@model(reads=["staging.people"])
+def chatty(people: pa.Table) -> pa.Table:
+    print("debugging output from user code")
+    return people
+"""
+
+
+def test_json_stdout_holds_the_document_even_when_user_code_prints(
+    make_project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_project({**FILES, "models/marts/chatty.py": CHATTY})
+    code, out, err = call(capsys, "run", "-o", "json", project=root)
+    assert code == 0, err
+    assert document(out, "run")["summary"]["built"] == 3
+    assert "debugging output from user code" in err
+
+
 def test_json_mode_keeps_warnings_and_errors_off_stdout(
     make_project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
