@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -53,13 +54,20 @@ EnvOpt = Annotated[
     ),
 ]
 
+
+class Output(StrEnum):
+    """What a command prints: text for a person, or one JSON document for a script."""
+
+    text = "text"
+    json = "json"
+
+
 OutputOpt = Annotated[
-    str,
+    Output,
     typer.Option(
         "--output",
         "-o",
-        help="text (default) or json: one JSON document on stdout and nothing else "
-        "(shape in docs/cli.md, JSON output).",
+        help="json: one JSON document on stdout and nothing else (shape in docs/cli.md, JSON output).",
     ),
 ]
 QuietOpt = Annotated[
@@ -72,13 +80,11 @@ _DOCUMENT_OUT: list[TextIO] = []
 Python model's ``print()``) to stderr instead; restored when the command ends."""
 
 
-def _json_output(output: str) -> bool:
-    if output not in ("text", "json"):
-        raise GristmillError(f'unknown output "{output}"', hint="use text or json")
-    if output == "json":
+def _json_output(output: Output) -> bool:
+    if output == Output.json:
         _DOCUMENT_OUT.append(sys.stdout)
         sys.stdout = sys.stderr
-    return output == "json"
+    return output == Output.json
 
 
 def _print_json(document: dict[str, object]) -> None:
@@ -188,7 +194,7 @@ def run(
         str | None, typer.Option(help="Stop the run after this long (e.g. 30m): running steps roll back.")
     ] = None,
     quiet: QuietOpt = False,
-    output: OutputOpt = "text",
+    output: OutputOpt = Output.text,
 ) -> None:
     """Load sources, build models and run checks; only what changed since the last run. Changed
     models build into new tables; the environment's views switch to them together at the end.
@@ -268,7 +274,7 @@ def check(
     report: ReportOpt = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait if a run holds the project.")] = 0.0,
     quiet: QuietOpt = False,
-    output: OutputOpt = "text",
+    output: OutputOpt = Output.text,
 ) -> None:
     """Run the checks on the tables the environment serves, without building: counts, failing
     rows, table metrics and anomalies against their history. Exits 1 when an error check fails."""
@@ -321,7 +327,7 @@ def plan(
     select: SelectOpt = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
     full_refresh: RefreshOpt = False,
-    output: OutputOpt = "text",
+    output: OutputOpt = Output.text,
 ) -> None:
     """Show what `run --env ENV` would do and why, without changing anything: each model added,
     changed (breaking or non-breaking), affected through a column it reads, or unchanged."""
@@ -410,7 +416,7 @@ def list_assets(
     project: ProjectOpt = Path("."),
     select: SelectOpt = [],  # noqa: B006
     env: EnvOpt = "prod",
-    output: OutputOpt = "text",
+    output: OutputOpt = Output.text,
 ) -> None:
     """List assets with their kind, rows, when they were built and their last run."""
     as_json = _json_output(output)
