@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +155,7 @@ def run(
     from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
     from gristmill._util.durations import parse_duration
-    from gristmill.runtime.events import StepFinished, StepRetrying, StepStarted
+    from gristmill.runtime.events import RunStopping, StepFinished, StepRetrying, StepStarted
 
     limit = parse_duration(timeout) if timeout else None
     if timeout and limit is None:
@@ -187,6 +188,14 @@ def run(
                     highlight=False,
                     soft_wrap=True,
                 )
+            elif isinstance(event, RunStopping):
+                # Said at once, so a Ctrl-C or a cancel is seen to be acted on.
+                stopping = f": stopping {', '.join(event.running)} (rolls back)" if event.running else ""
+                errors.print(
+                    f"[magenta]Run {event.run_id} stopping[/] ({escape(event.reason)}){escape(stopping)}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
         result = workspace.run(
             select,
@@ -213,6 +222,18 @@ def run(
     console.print(render.run_table(result))
     render.failures(result, console)
     console.print(render.summary_line(result))
+    if result.abandoned:
+        errors.print(
+            f"[red]warning:[/] {escape(', '.join(result.abandoned))} did not stop when asked; nothing "
+            "it wrote is committed, and nothing was published (what succeeded is kept: the next run "
+            "publishes it without rebuilding)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        # Its thread may be stuck in the engine: exiting normally could wait on it forever.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     if report is not None:
         audited = [s.asset for s in result.steps if s.checks or s.metrics]
         _write_report(workspace, report, result.run_id, audited, env)
@@ -238,9 +259,16 @@ def check(
     env: EnvOpt = "prod",
     report: ReportOpt = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait if a run holds the project.")] = 0.0,
+    allow_unbuilt: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unbuilt", help="Exit 0 when selected assets were never built (their checks cannot run)."
+        ),
+    ] = False,
 ) -> None:
     """Run the checks on the tables the environment serves, without building: counts, failing
-    rows, table metrics and anomalies against their history. Exits 1 when an error check fails."""
+    rows, table metrics and anomalies against their history. Exits 1 when an error check fails,
+    or when a selected asset with checks was never built (unless --allow-unbuilt)."""
     workspace = _workspace(project)
     _warn(workspace.graph.warnings)
     result = workspace.check(select, exclude, env=env, wait=wait)
@@ -249,10 +277,19 @@ def check(
         return
     console.print(render.check_table(result))
     render.check_failures(result, console)
-    console.print(render.check_summary(result))
+    console.print(render.check_summary(result, allow_unbuilt=allow_unbuilt))
+    unbuilt = [a.asset for a in result.assets if a.status == "not_built"]
+    if unbuilt and not allow_unbuilt:
+        errors.print(
+            f"{len(unbuilt)} asset{'s' * (len(unbuilt) != 1)} never built in this environment, so "
+            f"{'their' if len(unbuilt) != 1 else 'its'} checks did not run: {escape(', '.join(unbuilt))}"
+            "\n  hint: build them (gristmill run), or pass --allow-unbuilt to accept it",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report is not None:
         _write_report(workspace, report, result.run_id, [a.asset for a in result.assets], env)
-    if not result.ok:
+    if not result.ok or (unbuilt and not allow_unbuilt):
         raise typer.Exit(1)
 
 

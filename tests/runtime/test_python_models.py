@@ -308,7 +308,9 @@ def customer_ltv(customer, invoice: pa.Table):
         'TransientSourceError("the API is busy")',
     ],
 )
-def test_a_transient_exception_stays_transient_and_names_the_raising_line(models: Models, raised: str) -> None:
+def test_a_transient_exception_stays_transient_and_names_the_raising_line(
+    models: Models, raised: str
+) -> None:
     """A dropped connection inside a model is retried by the runner (issue 17 item 5): the error
     keeps the Transient marker and points at the line that raised, not at the decorator."""
     with pytest.raises(TransientModelError) as caught:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -60,6 +61,8 @@ class DuckDBEngine:
         self._con.execute(f"USE {CATALOG}")
         self._schemas: set[str] = set()
         self._interrupted = False
+        # Taken by a commit and by an interrupt: a step interrupted before its COMMIT never commits.
+        self._commit_lock = threading.Lock()
         self._kinds: dict[Relation, str] | None = None  # TABLE/VIEW per relation; information_schema is slow
 
     def _attach_database(self, path: Path, read_only: bool) -> None:
@@ -151,8 +154,15 @@ class DuckDBEngine:
 
     def interrupt(self) -> None:
         """Abort the running statement and fail the rest of this transaction (from any thread),
-        so a timed-out or cancelled step rolls back instead of publishing."""
-        self._interrupted = True
+        so a timed-out or cancelled step rolls back instead of publishing. A COMMIT already under
+        way finishes first (briefly waited for), so a step has either committed before the
+        interrupt returns or never will."""
+        locked = self._commit_lock.acquire(timeout=5)
+        try:
+            self._interrupted = True
+        finally:
+            if locked:
+                self._commit_lock.release()
         self._con.interrupt()
 
     @property
@@ -182,7 +192,13 @@ class DuckDBEngine:
             self._kinds = None
             raise
         try:
-            self._con.execute("COMMIT")
+            with self._commit_lock:
+                if self._interrupted:
+                    self._con.execute("ROLLBACK")
+                    self._schemas.clear()
+                    self._kinds = None
+                    raise EngineError("interrupted: the step was stopped before it committed")
+                self._con.execute("COMMIT")
         except duckdb.Error as err:
             raise EngineError(f"commit failed, nothing was published: {redact(str(err))}") from None
 
