@@ -21,6 +21,17 @@ from gristmill.engines.base import Relation
 from gristmill.errors import EngineError, GristmillError
 
 CATALOG = "lake"
+
+ENGINE_WORKAROUNDS: dict[str, str | int | bool] = {
+    # DuckDB 1.5.5 pushes a hash join's bloom filter into a lake scan and then fails to map it onto
+    # a Parquet column stored as another type than the table's (HUGEINT row ids land as DOUBLE,
+    # widened columns keep their old type in old files): "Not implemented Error: Can't convert
+    # TableFilterType (BLOOM_FILTER) from global to local indexes", on a join with a WHERE
+    # filter. No setting disables only the bloom filter, so join filter pushdown goes (measured:
+    # between 0.55x and 1.45x the time of a selective join over 20M rows). The test
+    # test_engine_workarounds.py fails once DuckDB is fixed: then remove this.
+    "disabled_optimizers": "join_filter_pushdown",
+}
 _MERGED_UP_TO = 16 << 20
 """Files this large are left out of ``compact``'s merges: a merge that took every file under
 DuckLake's target size (512 MiB) would rewrite a growing table's merged file at every round."""
@@ -52,6 +63,7 @@ class DuckDBEngine:
         if settings.engine.memory_limit:
             config["memory_limit"] = settings.engine.memory_limit
             process_defaults["memory_limit"] = settings.engine.memory_limit
+        config.update(ENGINE_WORKAROUNDS)
         if storage.format == "duckdb":
             self._con = connect(extensions=("sqlite",), config=config)
             self._attach_database((root / storage.database).resolve(), read_only)
