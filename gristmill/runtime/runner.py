@@ -240,9 +240,11 @@ class Runner:
             thread.start()
 
         stop_told = False
+        next_poll = 0.0
 
         while ready or delayed or running:
-            if self._poll is not None and self._cancel_reason is None:
+            if self._poll is not None and self._cancel_reason is None and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + 0.2
                 requested = self._poll()
                 if requested:
                     self.cancel(requested)
