@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -85,6 +86,31 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _start_watchdog(seconds: float | None, wait: float, grace: float) -> threading.Event:
+    """The run's time limit before its first step: planning reads sources' schemas, and a read
+    stuck there (a deadlock in the engine, a hung server) is out of the runner's reach. If the
+    steps have not started within the limit (plus the grace period), say so and end the process;
+    nothing was written yet. Set the event once the steps start."""
+    started = threading.Event()
+    if seconds is None or wait == float("inf"):
+        return started
+
+    def watch() -> None:
+        if started.wait(seconds + grace + wait):
+            return
+        errors.print(
+            f"[red]error:[/] the run did not get to its first step within its time limit ({seconds:g} s): "
+            "it was stuck planning (reading a source's schema); nothing was written",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="run time limit", daemon=True).start()
+    return started
 
 
 def _warn(warnings: list[str]) -> None:
@@ -197,18 +223,29 @@ def run(
                     soft_wrap=True,
                 )
 
-        result = workspace.run(
-            select,
-            exclude,
-            env=env,
-            full_refresh=full_refresh,
-            wait=wait,
-            listener=listen,
-            restate=_restate_range(restate) if restate else None,
-            partitions=[p for given in partition for p in given.split(",") if p] or None,
-            threads=threads,
-            timeout=limit.total_seconds() if limit else None,
+        settings = workspace.project.settings.run
+        seconds = (
+            limit.total_seconds()
+            if limit
+            else (settings.timeout.total_seconds() if settings.timeout else None)
         )
+        started = _start_watchdog(seconds, wait, settings.stop_grace.total_seconds())
+        try:
+            result = workspace.run(
+                select,
+                exclude,
+                env=env,
+                full_refresh=full_refresh,
+                wait=wait,
+                listener=listen,
+                restate=_restate_range(restate) if restate else None,
+                partitions=[p for given in partition for p in given.split(",") if p] or None,
+                threads=threads,
+                timeout=limit.total_seconds() if limit else None,
+                runner=lambda coordinator: started.set(),
+            )
+        finally:
+            started.set()
     if not result.steps:
         streams = [a.name for a in workspace.graph.assets.values() if a.kind == "stream"]
         console.print(

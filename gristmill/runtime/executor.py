@@ -298,12 +298,26 @@ def execute(
             metrics += list(outcome.metrics)
         history.record_steps(run_id, records, checks, metrics, logs.take())
 
+    def interrupt(name: str) -> None:
+        """Stop what a step runs: the engine's statement, and a source's own reader (a file or S3
+        read stuck in the source's DuckDB never reaches the engine)."""
+        if engine is not None:
+            engine.interrupt()
+        source = steps[name].asset.source
+        if source is not None and steps[name].action == "build":
+            try:
+                stop = getattr(sources(source.name), "interrupt", None)
+                if callable(stop):
+                    stop()
+            except Exception as err:  # stopping must not fail the coordinator
+                _log.warning("could not interrupt source %s: %s", source.name, err)
+
     coordinator = Runner(
         threads=options.threads,
         pools={ENGINE_POOL: 1, **{name: 1 for name in _source_names(plan)}, **options.pools},
         retry=options.retry,
         timeout=options.timeout,
-        interrupt=lambda name: engine.interrupt() if engine is not None else None,
+        interrupt=interrupt,
         on_start=on_start,
         on_retry=on_retry,
         on_finish=on_finish,

@@ -280,3 +280,20 @@ def test_timeout_ends_a_run_whose_engine_statement_ignores_the_interrupt(
     assert _run_status(root, 1) == "cancelled"
     [(_, status, error)] = attempts_of(root, 1, "marts.stuck")
     assert status == "cancelled" and "did not stop within 1s" in (error or ""), error
+
+
+def test_the_time_limit_ends_a_process_stuck_before_its_first_step() -> None:
+    """Planning reads sources' schemas (the S3 read that deadlocked in DuckDB's JSON detection was
+    one), out of the runner's reach: the run command's watchdog ends the process at the limit."""
+    script = (
+        "import time\n"
+        "from gristmill.cli.app import _start_watchdog\n"
+        "_start_watchdog(1.0, 0.0, 0.5)\n"
+        "time.sleep(60)  # stuck in a C call, as a deadlocked read is\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 20
+    assert done.returncode == 1
+    assert "did not get to its first step within its time limit (1 s)" in done.stderr, done.stderr
+    assert "nothing was written" in done.stderr
