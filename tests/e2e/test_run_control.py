@@ -155,6 +155,7 @@ def _not_published(root: Path, asset: str) -> None:
         Workspace(root).query(f"select count(*) from {asset}")
 
 
+@pytest.mark.slow  # real processes, stopped and waited for
 def test_cancel_stops_a_run_that_ignores_sigint_and_publishes_nothing(
     make_project: Callable[..., Path], cli: Cli
 ) -> None:
@@ -187,6 +188,7 @@ def test_cancel_stops_a_run_that_ignores_sigint_and_publishes_nothing(
     _not_published(root, "marts.slow_count")
 
 
+@pytest.mark.slow  # real processes, stopped and waited for
 def test_ctrl_c_during_a_python_model_is_acknowledged_and_stops_it_promptly(
     make_project: Callable[..., Path],
 ) -> None:
@@ -207,6 +209,7 @@ def test_ctrl_c_during_a_python_model_is_acknowledged_and_stops_it_promptly(
     _not_published(root, "marts.busy")
 
 
+@pytest.mark.slow  # real processes, stopped and waited for
 def test_a_model_stuck_in_a_c_call_is_abandoned_after_the_grace_period(
     make_project: Callable[..., Path], cli: Cli
 ) -> None:
@@ -232,6 +235,7 @@ def test_a_model_stuck_in_a_c_call_is_abandoned_after_the_grace_period(
     _not_published(root, "marts.asleep")
 
 
+@pytest.mark.slow  # real processes, stopped and waited for
 def test_timeout_stops_a_long_engine_statement(make_project: Callable[..., Path]) -> None:
     root = make_project(
         {
@@ -255,6 +259,7 @@ def test_timeout_stops_a_long_engine_statement(make_project: Callable[..., Path]
     _not_published(root, "marts.huge")
 
 
+@pytest.mark.slow  # real processes, stopped and waited for
 def test_timeout_ends_a_run_whose_engine_statement_ignores_the_interrupt(
     make_project: Callable[..., Path], tmp_path: Path
 ) -> None:
