@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -161,6 +163,31 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def _start_watchdog(seconds: float | None, wait: float, grace: float) -> threading.Event:
+    """The run's time limit before its first step: planning reads sources' schemas, and a read
+    stuck there (a deadlock in the engine, a hung server) is out of the runner's reach. If the
+    steps have not started within the limit (plus the grace period), say so and end the process;
+    nothing was written yet. Set the event once the steps start."""
+    started = threading.Event()
+    if seconds is None or wait == float("inf"):
+        return started
+
+    def watch() -> None:
+        if started.wait(seconds + grace + wait):
+            return
+        errors.print(
+            f"[red]error:[/] the run did not get to its first step within its time limit ({seconds:g} s): "
+            "it was stuck planning (reading a source's schema); nothing was written",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="run time limit", daemon=True).start()
+    return started
+
+
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
         errors.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -243,18 +270,29 @@ def run(
         _warn(workspace.graph.warnings)
     # JSON keeps stdout for the document; retries are news for a person, on stderr.
     with RunProgress(console, errors if as_json else console, quiet=quiet or as_json) as progress:
-        result = workspace.run(
-            select,
-            exclude,
-            env=env,
-            full_refresh=full_refresh,
-            wait=wait,
-            listener=progress.listen,
-            restate=_restate_range(restate) if restate else None,
-            partitions=[p for given in partition for p in given.split(",") if p] or None,
-            threads=threads,
-            timeout=limit.total_seconds() if limit else None,
+        settings = workspace.project.settings.run
+        seconds = (
+            limit.total_seconds()
+            if limit
+            else (settings.timeout.total_seconds() if settings.timeout else None)
         )
+        started = _start_watchdog(seconds, wait, settings.stop_grace.total_seconds())
+        try:
+            result = workspace.run(
+                select,
+                exclude,
+                env=env,
+                full_refresh=full_refresh,
+                wait=wait,
+                listener=progress.listen,
+                restate=_restate_range(restate) if restate else None,
+                partitions=[p for given in partition for p in given.split(",") if p] or None,
+                threads=threads,
+                timeout=limit.total_seconds() if limit else None,
+                runner=lambda coordinator: started.set(),
+            )
+        finally:
+            started.set()
     if as_json:
         from gristmill.cli.jsonout import run_document
 
@@ -278,6 +316,18 @@ def run(
         console.print(render.run_table(result))
         render.failures(result, console)
         console.print(render.summary_line(result))
+    if result.abandoned:
+        errors.print(
+            f"[red]warning:[/] {escape(', '.join(result.abandoned))} did not stop when asked; nothing "
+            "it wrote is committed, and nothing was published (what succeeded is kept: the next run "
+            "publishes it without rebuilding)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        # Its thread may be stuck in the engine: exiting normally could wait on it forever.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     if report is not None:
         audited = [s.asset for s in result.steps if s.checks or s.metrics]
         _write_report(workspace, report, result.run_id, audited, env, quiet=quiet or as_json)
@@ -306,9 +356,16 @@ def check(
     dbt_vars: VarsOpt = None,
     quiet: QuietOpt = False,
     output: OutputOpt = Output.text,
+    allow_unbuilt: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unbuilt", help="Exit 0 when selected assets were never built (their checks cannot run)."
+        ),
+    ] = False,
 ) -> None:
     """Run the checks on the tables the environment serves, without building: counts, failing
-    rows, table metrics and anomalies against their history. Exits 1 when an error check fails."""
+    rows, table metrics and anomalies against their history. Exits 1 when an error check fails,
+    or when a selected asset with checks was never built (unless --allow-unbuilt)."""
     as_json = _json_output(output)
     workspace = _workspace(project, dbt_vars)
     if not (quiet or as_json):
@@ -326,15 +383,24 @@ def check(
         if not result.ok:
             console.print(render.check_table(result, only_failures=True))
             render.check_failures(result, console, only_failures=True)
-            console.print(render.check_summary(result))
+            console.print(render.check_summary(result, allow_unbuilt=allow_unbuilt))
     else:
         console.print(render.check_table(result))
         render.check_failures(result, console)
-        console.print(render.check_summary(result))
+        console.print(render.check_summary(result, allow_unbuilt=allow_unbuilt))
+    unbuilt = [a.asset for a in result.assets if a.status == "not_built"]
+    if unbuilt and not allow_unbuilt and not as_json:
+        errors.print(
+            f"{len(unbuilt)} asset{'s' * (len(unbuilt) != 1)} never built in this environment, so "
+            f"{'their' if len(unbuilt) != 1 else 'its'} checks did not run: {escape(', '.join(unbuilt))}"
+            "\n  hint: build them (gristmill run), or pass --allow-unbuilt to accept it",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report is not None:
         assets = [a.asset for a in result.assets]
         _write_report(workspace, report, result.run_id, assets, env, quiet=quiet or as_json)
-    if not result.ok:
+    if not result.ok or (unbuilt and not allow_unbuilt):
         raise typer.Exit(1)
 
 

@@ -11,12 +11,13 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.text import Text
 
 from gristmill.cli.render import STATUS_STYLE
-from gristmill.runtime.events import RunStarted, StepFinished, StepRetrying, StepStarted
+from gristmill.runtime.events import RunStarted, RunStopping, StepFinished, StepRetrying, StepStarted
 
 
 class RunProgress:
-    """Listens to a run's events. ``quiet`` shows nothing but retries (a person watching a quiet
-    run still learns why it is slow); ``notes`` is where retries go."""
+    """Listens to a run's events. ``quiet`` shows nothing but retries and a stop being acted on (a
+    person watching a quiet run still learns why it is slow, and that Ctrl-C was heard); ``notes``
+    is where those go."""
 
     def __init__(self, console: Console, notes: Console, *, quiet: bool = False) -> None:
         self.console = console
@@ -69,6 +70,14 @@ class RunProgress:
             self.notes.print(
                 f"[yellow]retrying[/] {escape(event.asset)} in {event.delay:.1f}s "
                 f"(attempt {event.attempt} failed: {escape(event.error)})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif isinstance(event, RunStopping):
+            # Said at once, so a Ctrl-C or a cancel is seen to be acted on.
+            stopping = f": stopping {', '.join(event.running)} (rolls back)" if event.running else ""
+            self.notes.print(
+                f"[magenta]Run {event.run_id} stopping[/] ({escape(event.reason)}){escape(stopping)}",
                 highlight=False,
                 soft_wrap=True,
             )

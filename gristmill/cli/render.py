@@ -241,7 +241,7 @@ def check_failures(run: CheckRun, console: Console, *, only_failures: bool = Fal
                 console.print(_samples_table(check))
 
 
-def check_summary(run: CheckRun) -> Text:
+def check_summary(run: CheckRun, *, allow_unbuilt: bool = False) -> Text:
     s = run.summary()
     total = s["checks_passed"] + s["checks_failed"] + s["checks_warned"]
     assets = f"{s['assets']} asset" + ("" if s["assets"] == 1 else "s")
@@ -257,9 +257,13 @@ def check_summary(run: CheckRun) -> Text:
     if s["errors"]:
         parts.append(f"{s['errors']} could not be checked")
     parts.append(f"{s['seconds']:.2f} s")
-    return Text(
-        ("OK  " if run.ok else "FAILED  ") + ", ".join(parts), style="bold green" if run.ok else "bold red"
-    )
+    if not run.ok:
+        return Text("FAILED  " + ", ".join(parts), style="bold red")
+    if s["not_built"]:
+        # Never built: their checks did not run, so they are not known to be healthy.
+        head = "WARN  " if allow_unbuilt else "INCOMPLETE  "
+        return Text(head + ", ".join(parts), style="bold yellow" if allow_unbuilt else "bold red")
+    return Text("OK  " + ", ".join(parts), style="bold green")
 
 
 def _samples_table(check: CheckResult) -> Group:

@@ -166,6 +166,11 @@ class DuckDBReader:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
         return _guarded(reader, what)
 
+    def interrupt(self) -> None:
+        """Abort what this source's DuckDB is running (from another thread: a cancel, a timeout)."""
+        if self._con is not None:
+            self._con.interrupt()
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
