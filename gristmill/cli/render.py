@@ -169,6 +169,8 @@ def failures(result: RunResult, console: Console, *, only_failures: bool = False
     for step in result.steps:
         for event in step.load.events if step.load and not only_failures else ():
             console.print(Text(f"~ {event}", style="cyan"))
+        for event in step.events:  # a model build's: late rows, unknown members, columns added
+            console.print(Text(f"~ {event}", style="yellow" if "not loaded" in event else "cyan"))
         if step.error:
             console.print(Text(f"\n✗ {step.asset}", style="bold red"))
             console.print(Text(step.error))

@@ -21,6 +21,7 @@ from gristmill.errors import ConfigError, ProjectError
 from gristmill.project import yamlfile
 from gristmill.project.checks import parse_check_items
 from gristmill.project.contracts import ContractSpec, load_contracts
+from gristmill.project.own_table import mentions_own_table, renderings
 from gristmill.project.python_models import load_python_model
 from gristmill.project.specs import (
     LOAD_KEYS,
@@ -29,6 +30,7 @@ from gristmill.project.specs import (
     HookSpec,
     Incremental,
     Interval,
+    LateRows,
     LoadSpec,
     Lookup,
     ModelKind,
@@ -376,6 +378,7 @@ class _ModelHeader(BaseModel):
     interval: Interval = "day"
     start: str | date | None = None
     lookback: int = Field(default=0, ge=0)
+    late_rows: LateRows | None = None
     partition_by: str | None = None
     partitions: list[StrictBool | int | float | date | str] = []
     window: str | None = None
@@ -479,6 +482,22 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
             columns=header.columns,
             **_kind_options(header, asset, file, data),
         )
+        if mentions_own_table(body):  # `this` and is_incremental(): two renderings, as dbt's
+            both = renderings(
+                body,
+                asset=asset,
+                kind=models[asset].kind,
+                file=file,
+                first_line=models[asset].sql_line,
+                dialect=models[asset].dialect,
+                split_by="time"
+                if models[asset].time
+                else "partition_by"
+                if models[asset].partition_by
+                else None,
+            )
+            if both is not None:
+                models[asset] = replace(models[asset], sql=both[0], incremental_sql=both[1])
         if header.checks:
             checks.extend(
                 parse_check_items(
@@ -507,6 +526,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         ("type2", ("dimension",)),
         ("lookups", ("fact",)),
         ("start", ("incremental", "fact")),
+        ("late_rows", ("incremental", "fact")),
         ("partition_by", ("incremental",)),
         ("partitions", ("incremental",)),
     ):
@@ -515,6 +535,12 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
                 f"{option} applies to kind: {' or '.join(kinds)}, not {kind or 'the default kind'}",
                 location=where(option),
             )
+    if header.late_rows and not header.time:
+        raise ConfigError(
+            "late_rows applies to a model built by time interval (with time:)",
+            location=where("late_rows"),
+            hint="a model merged on a key takes late rows as they come; remove late_rows:",
+        )
     partitions = _partitions(header, where)
     stream = _stream_options(header, where) if kind == "stream" else {}
     lookups = {}
@@ -541,6 +567,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "interval": header.interval,
         "start": header.start.isoformat() if isinstance(header.start, date) else header.start,
         "lookback": header.lookback,
+        "late_rows": header.late_rows or "reprocess",
         "partition_by": header.partition_by,
         "partitions": partitions,
         **stream,

@@ -51,6 +51,8 @@ class CheckSpec:
         if self.kind == "aggregate":
             subject = f"{params['function']}({column})"
             return f"aggregate({_bounds(params, subject)})"
+        if self.kind == "unknown_members" and params.get("max"):
+            return f"unknown_members({column} <= {params['max']})"
         args = column
         if "to" in params:
             args += f" -> {params['to']}"
@@ -130,6 +132,7 @@ STREAM_SOURCES = ("kafka", "nats", "mqtt")
 
 ModelKind = Literal["view", "table", "incremental", "snapshot", "dimension", "fact", "stream"]
 Interval = Literal["hour", "day", "month"]
+LateRows = Literal["reprocess", "warn", "ignore"]
 PartitionValue = str | int | float | bool
 """A declared value of a statically partitioned model (dates are kept as ISO text)."""
 
@@ -212,6 +215,9 @@ class ModelSpec:
     """The first interval of a time-range incremental model (ISO date or timestamp)."""
     lookback: int = 0
     """Intervals before the newest one to process again on every run, for late rows."""
+    late_rows: LateRows = "reprocess"
+    """By time: what to do with rows that arrive in intervals already built (closed): reprocess
+    those intervals, warn (the run summary counts them), or ignore (no check at all)."""
     partition_by: str | None = None
     """incremental: the column whose declared values (``partitions``) split the table; each
     value's rows are replaced, backfilled and tracked on their own."""

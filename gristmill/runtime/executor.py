@@ -35,7 +35,7 @@ from gristmill.runtime.events import (
 )
 from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.loader import LoadResult, load_table
-from gristmill.runtime.materialize import materialize
+from gristmill.runtime.materialize import MaterializeResult, materialize
 from gristmill.runtime.quarantine import SetAside, set_aside
 from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
 from gristmill.runtime.steplogs import StepLogs
@@ -70,6 +70,8 @@ class StepResult:
     metrics: tuple[MetricRecord, ...] = ()
     """The new version's table metrics."""
     attempts: int = 1
+    events: tuple[str, ...] = ()
+    """What a model's build noticed: late rows, unknown members, columns added."""
     failure: BaseException | None = field(default=None, compare=False, repr=False)
     """The error behind a failed attempt, for the runner to decide on a retry."""
 
@@ -364,6 +366,7 @@ def _describe(outcome: StepResult) -> str:
     if outcome.load is not None:
         parts.append(f"{outcome.load.rows_read:,} read")
         parts += list(outcome.load.events)
+    parts += list(outcome.events)
     if outcome.quarantined or outcome.dropped:
         parts.append(f"{outcome.quarantined:,} quarantined, {outcome.dropped:,} dropped")
     if outcome.checks:
@@ -449,7 +452,7 @@ def _record(outcome: StepResult, step: Step, started_at: str | None = None) -> S
         rows_quarantined=load.rows_quarantined if load else None,
         rows_discarded=load.rows_discarded if load else None,
         bytes_read=load.bytes_read if load else None,
-        events=tuple(load.events) if load else (),
+        events=tuple(load.events) if load else outcome.events,
         attempt=outcome.attempts,
         started_at=started_at,
     )
@@ -474,6 +477,7 @@ def _build(step: Step, context: _Context) -> StepResult:
     metrics: tuple[MetricRecord, ...] = ()
     load: LoadResult | None = None
     quarantined = dropped = 0
+    events: tuple[str, ...] = ()
     target = Relation.of(step.physical)
     # Checks and a model's reads of itself see the new table before anyone else does.
     here = replace(context, serving={**context.serving, asset.name: step.physical})
@@ -485,7 +489,8 @@ def _build(step: Step, context: _Context) -> StepResult:
                 load = load_table(asset, engine, source, context.run_id, refresh=step.refresh)
                 rows: int | None = load.rows_written
             else:
-                rows = _build_model(step, target, here, previous=context.serving.get(asset.name))
+                built = _build_model(step, target, here, previous=context.serving.get(asset.name))
+                rows, events = built.rows, tuple(built.events)
             aside = tuple(c for c in asset.checks if c.severity in ("quarantine", "drop"))
             unjudged = [c for c in aside if c in blocked]
             if unjudged:
@@ -569,6 +574,7 @@ def _build(step: Step, context: _Context) -> StepResult:
         quarantined=quarantined,
         dropped=dropped,
         metrics=metrics,
+        events=events,
     )
 
 
@@ -623,7 +629,9 @@ def _hook_tables(context: _Context, asset: str, this: str) -> Callable[[str], ex
     return physical
 
 
-def _build_model(step: Step, target: Relation, context: _Context, previous: str | None = None) -> int | None:
+def _build_model(
+    step: Step, target: Relation, context: _Context, previous: str | None = None
+) -> MaterializeResult:
     """``previous``: the table the environment served for it before this run (pre-hooks see it)."""
     asset, engine = step.asset, context.engine
     model = asset.model
@@ -631,13 +639,13 @@ def _build_model(step: Step, target: Relation, context: _Context, previous: str 
     if model.pre_hooks:
         this = previous if previous and engine.exists(Relation.of(previous)) else step.physical
         run_hooks(engine, model.pre_hooks, _hook_tables(context, asset.name, this), "pre-hook")
-    rows = _materialized(step, target, context)
+    built = _materialized(step, target, context)
     if model.post_hooks:
         run_hooks(engine, model.post_hooks, _hook_tables(context, asset.name, step.physical), "post-hook")
-    return rows
+    return built
 
 
-def _materialized(step: Step, target: Relation, context: _Context) -> int | None:
+def _materialized(step: Step, target: Relation, context: _Context) -> MaterializeResult:
     asset, engine = step.asset, context.engine
     model = asset.model
     assert model is not None
@@ -680,7 +688,7 @@ def _materialized(step: Step, target: Relation, context: _Context) -> int | None
             physical=context.physical,
             window=step.window,
             partitions=step.partitions,
-        ).rows
+        )
     except EngineError as err:
         unparsed = asset.parsed is not None and asset.parsed.passthrough
         raise EngineError(
