@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runtime.test_loader import Lake, lake  # noqa: F401  (the fixture)
+from tests.runtime.test_loader import Lake
+
+
+@pytest.fixture
+def lake(make_project: Callable[..., Path]) -> Callable[[str], Lake]:
+    def make(table_options: str) -> Lake:
+        source = f"kind: files\ntables:\n  t:\n    path: data/t.ndjson\n{table_options}"
+        return Lake(make_project({"sources/src.yml": source}))
+
+    return make
+
 
 LATE = 30_000
 """Past DuckDB's JSON sample (20,480 rows): a key first seen here used to vanish."""
