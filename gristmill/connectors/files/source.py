@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,13 @@ _MAX_JSON_OBJECT = 1 << 30  # a whole JSON document may be one object; allow it 
 _WHOLE_INPUT = {"sample_size": -1, "maximum_sample_files": -1}
 """JSON schemas are inferred over every record of every file: a key that first appears past a
 sample would otherwise be dropped without a word (DuckDB samples 20,480 rows of 32 files)."""
+
+
+def _storable(kind: str) -> str:
+    """The type a JSON column lands with: lists of JSON values become lists of their JSON text,
+    because DuckLake cannot read back inlined JSON[] rows whose elements are arrays or objects
+    (``Malformed JSON ... when casting from source column``; DuckLake 1.5)."""
+    return re.sub(r"\bJSON\[", "VARCHAR[", kind)
 
 
 def _literal(value: Any) -> exp.Expr:
@@ -129,6 +137,11 @@ class Source(DuckDBReader):
         if protocol not in self._filesystems:
             fs = open_filesystem(protocol, self.defaults.storage, self.root)
             self.con.register_filesystem(fs)  # DuckDB reads the URLs through it
+            # A Python filesystem is called back under the GIL. Binding a query (JSON and CSV
+            # auto-detection) holds the GIL while DuckDB's worker threads wait for it to read:
+            # with more than one thread that deadlocked about every other S3 NDJSON read. One
+            # thread runs those reads on the calling thread; the reads are GIL-bound anyway.
+            self.con.execute("SET threads = 1")
             self._filesystems[protocol] = fs
         return self._filesystems[protocol]
 
@@ -182,6 +195,18 @@ class Source(DuckDBReader):
                 unnested = exp.func("unnest", exp.column(options.records, quoted=True))
                 relation = relation.project(exp.alias_(unnested, "r").sql(dialect="duckdb"))
                 relation = relation.project("unnest(r)")
+            if any(_storable(str(t)) != str(t) for t in relation.types):
+                relation = relation.project(
+                    ", ".join(
+                        exp.cast(
+                            exp.column(c, quoted=True),
+                            exp.DataType.build(_storable(str(t)), dialect="duckdb"),
+                        )
+                        .as_(c, quoted=True)
+                        .sql(dialect="duckdb")
+                        for c, t in zip(relation.columns, relation.types, strict=True)
+                    )
+                )
             if tracked:
                 relation = self._with_file_columns(relation, files, options.columns)
             else:
@@ -233,7 +258,9 @@ class Source(DuckDBReader):
                 # The engine reads with the types found here instead of sampling the file again.
                 typed = {
                     **options.options,
-                    "columns": {c: str(t) for c, t in zip(probe.columns, probe.types, strict=True)},
+                    "columns": {
+                        c: _storable(str(t)) for c, t in zip(probe.columns, probe.types, strict=True)
+                    },
                 }
                 query = exp.select("*").from_(
                     _reader(fmt, files, options.model_copy(update={"options": typed}))
