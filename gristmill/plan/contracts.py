@@ -125,6 +125,8 @@ def fits(value_type: str, column_type: str) -> bool:
         return True
     if a == "JSON" and b == "VARCHAR":  # JSON is text (an empty list's elements are typed JSON)
         return True
+    if b == "JSON" and (a in _INTEGERS or a in _UNSIGNED or a in ("DOUBLE", "FLOAT", "BOOLEAN")):
+        return True  # numbers and booleans are JSON values as they are
     if a in _INTEGERS and b in _INTEGERS:
         return _INTEGERS.index(a) <= _INTEGERS.index(b)
     if a in _UNSIGNED and b in _INTEGERS:
@@ -162,7 +164,7 @@ def compare(
             changes.extend(_nested_changes(name, (), parse_type(old), parse_type(new)))
         elif fits(new, old):
             continue
-        elif fits(old, new):
+        elif fits(old, new) and "JSON" not in (old.upper(), new.upper()):  # see _nested_changes
             changes.append(SchemaChange("widened", name, old, new))
         else:
             changes.append(SchemaChange("type_drift", name, old, new))
@@ -199,7 +201,9 @@ def _nested_changes(
     a, b = old.text or old.render(), new.text or new.render()  # leaves compare as DuckDB prints them
     if fits(b, a):
         return []
-    return [SchemaChange("widened" if fits(a, b) else "type_drift", column, a, b, path)]
+    # Never to or from JSON: not every text is JSON, and a number column turning JSON is drift.
+    widened = fits(a, b) and "JSON" not in (a.upper(), b.upper())
+    return [SchemaChange("widened" if widened else "type_drift", column, a, b, path)]
 
 
 def evolved(old: str, new: str) -> str:

@@ -578,11 +578,29 @@ def _carries(change: SchemaChange) -> exp.Expr | None:
     if old.fields is not None or old.element is not None or new.fields is not None or new.element is not None:
         return any_at(_col(change.column), change.field, _present)  # an object where a value was: never fits
     to = _type(change.old)
-    return any_at(
-        _col(change.column),
-        change.field,
-        lambda v: exp.and_(_present(v), exp.Is(this=exp.TryCast(this=v, to=to), expression=exp.null())),
-    )
+
+    def unfit(value: exp.Expr) -> exp.Expr:
+        lost = exp.Is(this=exp.TryCast(this=value, to=to), expression=exp.null())
+        if change.new == "JSON":  # a JSON value fits only as its own kind: true is not 1, 390 not true
+            kinds = exp.Tuple(expressions=[exp.Literal.string(k) for k in _json_kinds(change.old or "")])
+            lost = exp.or_(
+                lost, exp.Not(this=exp.In(this=exp.func("json_type", value), expressions=kinds.expressions))
+            )
+        return exp.and_(_present(value), lost)
+
+    return any_at(_col(change.column), change.field, unfit)
+
+
+def _json_kinds(held: str) -> list[str]:
+    """The JSON value types (``json_type``) that a column of type ``held`` takes as they are."""
+    held = held.upper()
+    if held == "BOOLEAN":
+        return ["BOOLEAN"]
+    if held.endswith(("INT", "INTEGER")):
+        return ["BIGINT", "UBIGINT"]
+    if held in ("DOUBLE", "FLOAT", "REAL") or held.startswith("DECIMAL"):
+        return ["BIGINT", "UBIGINT", "DOUBLE"]
+    return ["VARCHAR"]
 
 
 def _first_records(engine: Engine, staged: Staged, changes: list[SchemaChange]) -> str:
