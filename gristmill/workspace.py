@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import sqlglot
@@ -39,6 +40,7 @@ from gristmill.runtime.backfill import BackfillResult
 from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
+from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.runner import Retry, Runner, retrying
 from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
@@ -175,8 +177,9 @@ class CachedAnalyser:
 
 
 class Workspace:
-    def __init__(self, start: Path | str = ".") -> None:
-        self.project: Project = load_project(Path(start))
+    def __init__(self, start: Path | str = ".", dbt_vars: dict[str, Any] | None = None) -> None:
+        """``dbt_vars``: a dbt project's ``--vars``."""
+        self.project: Project = load_project(Path(start), dbt_vars)
         state = self._path(self.project.settings.storage.state)
         summaries: dict[str, str] = {}
         if state.exists():
@@ -374,10 +377,12 @@ class Workspace:
                     if lake
                     else None
                 )
+                has_run_hooks = bool(self.project.on_run_start or self.project.on_run_end)
                 if (
                     lake is not None
                     and plan is not None
                     and not (plan.builds or plan.switches or plan.removed)
+                    and not has_run_hooks  # dbt's on-run-start/end run on every run
                 ):
                     # Nothing to do, and the lake has not changed since it was read: no engine needed.
                     return self._record(plan, history, words, None, lake.env(env), job)
@@ -418,6 +423,8 @@ class Workspace:
             from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
 
             lineage = lineage_listener(self.project.settings.lineage, self.project.settings.name, self.root)
+        if engine is not None and self.project.on_run_start:
+            run_hooks(engine, self.project.on_run_start, self._served(engine, plan.env), "on-run-start")
         try:
             result = execute(
                 plan,
@@ -436,6 +443,8 @@ class Workspace:
             if lineage is not None:
                 lineage.close()
         history.finish_run(run_id, result.status, result.seconds, result.summary())
+        if engine is not None and self.project.on_run_end:
+            run_hooks(engine, self.project.on_run_end, self._served(engine, plan.env), "on-run-end")
         if alerting:
             from gristmill.runtime.alerts import Notifier, run_alerts
 
@@ -443,6 +452,19 @@ class Workspace:
             for problem in Notifier(self.project.settings.alerts, base=self.root).send(alerts):
                 _log.warning("alert not delivered: %s", problem)
         return result
+
+    def _served(self, engine: Engine, env: str) -> Callable[[str], exp.Table | None]:
+        """Asset names in a run hook, as the environment's views of them."""
+
+        def view(name: str) -> exp.Table | None:
+            if name not in self.graph.assets:
+                return None
+            schema, table = name.split(".", 1)
+            if self.graph.assets[name].kind == "source":
+                return None  # a landed table is served where it lands
+            return engine.table(Relation(view_schema(schema, env), table))
+
+        return view
 
     def gc(self, *, older_than_days: int = 7) -> list[str]:
         """Drop every model table no environment serves (and no served view reads), expire lake
@@ -581,7 +603,7 @@ class Workspace:
         finally:
             history.close()
         infos = []
-        for name in select(self.graph, selection):
+        for name in select(self.graph, selection, compiled=False):  # listing needs no SQL
             asset, version = self.graph.assets[name], recorded.get(pointers.get(name, name))
             run_id, status, _ = last.get(name, (None, None, None))
             infos.append(

@@ -54,10 +54,39 @@ EnvOpt = Annotated[
 ]
 
 
-def _workspace(project: Path):  # type: ignore[no-untyped-def]
+VarsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vars",
+        help="dbt projects: vars as a YAML or JSON mapping, over those of dbt_project.yml, "
+        "as dbt's --vars (e.g. '{load_source_data: true}').",
+    ),
+]
+
+
+def _dbt_vars(text: str | None) -> dict[str, object] | None:
+    if text is None:
+        return None
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--vars is not YAML or JSON: {str(err).splitlines()[0]}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"--vars must be a mapping of names to values, not {text!r}",
+            hint="e.g. --vars '{load_source_data: true, start_date: 2024-01-01}'",
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def _workspace(project: Path, dbt_vars: str | None = None):  # type: ignore[no-untyped-def]
     from gristmill.workspace import Workspace
 
-    return Workspace(project)
+    return Workspace(project, _dbt_vars(dbt_vars))
 
 
 def _restate_range(text: str) -> tuple[datetime, datetime]:
@@ -147,6 +176,7 @@ def run(
     timeout: Annotated[
         str | None, typer.Option(help="Stop the run after this long (e.g. 30m): running steps roll back.")
     ] = None,
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Load sources, build models and run checks; only what changed since the last run. Changed
     models build into new tables; the environment's views switch to them together at the end.
@@ -160,7 +190,7 @@ def run(
     if timeout and limit is None:
         raise ConfigError(f'--timeout "{timeout}" is not a duration', hint="e.g. 90s, 30m, 2h")
     _stop_on_sigterm()
-    workspace = _workspace(project)
+    workspace = _workspace(project, dbt_vars)
     _warn(workspace.graph.warnings)
     with Progress(
         SpinnerColumn(),
@@ -238,10 +268,11 @@ def check(
     env: EnvOpt = "prod",
     report: ReportOpt = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait if a run holds the project.")] = 0.0,
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Run the checks on the tables the environment serves, without building: counts, failing
     rows, table metrics and anomalies against their history. Exits 1 when an error check fails."""
-    workspace = _workspace(project)
+    workspace = _workspace(project, dbt_vars)
     _warn(workspace.graph.warnings)
     result = workspace.check(select, exclude, env=env, wait=wait)
     if not result.assets:
@@ -273,10 +304,11 @@ def plan(
     select: SelectOpt = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
     full_refresh: RefreshOpt = False,
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Show what `run --env ENV` would do and why, without changing anything: each model added,
     changed (breaking or non-breaking), affected through a column it reads, or unchanged."""
-    workspace = _workspace(project)
+    workspace = _workspace(project, dbt_vars)
     _warn(workspace.graph.warnings)
     result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
     console.print(render.plan_table(result))
@@ -321,9 +353,10 @@ def lineage(
     downstream: Annotated[
         bool, typer.Option("--downstream/--no-downstream", help="Show what reads it.")
     ] = True,
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Column-level lineage: the columns a column is computed from, and the columns that read it."""
-    result = _workspace(project).lineage(target, env)
+    result = _workspace(project, dbt_vars).lineage(target, env)
     console.print(render.lineage_trees(result, upstream=upstream, downstream=downstream))
 
 
@@ -334,11 +367,12 @@ def query(
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to print as a table (csv and json print all).")] = 100,
     env: EnvOpt = "prod",
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Run a read-only SQL query against the lake and print the result."""
     if format not in ("table", "csv", "json"):
         raise GristmillError(f'unknown format "{format}"', hint="use table, csv or json")
-    result = _workspace(project).query(sql, env)
+    result = _workspace(project, dbt_vars).query(sql, env)
     if format == "table":
         console.print(render.arrow_as(result.slice(0, limit), "table"))
         if result.num_rows > limit:
@@ -354,9 +388,10 @@ def list_assets(
     project: ProjectOpt = Path("."),
     select: SelectOpt = [],  # noqa: B006
     env: EnvOpt = "prod",
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """List assets with their kind, rows, when they were built and their last run."""
-    console.print(render.assets_table(_workspace(project).assets(select, env)))
+    console.print(render.assets_table(_workspace(project, dbt_vars).assets(select, env)))
 
 
 @app.command()
@@ -384,10 +419,11 @@ def unit_test(
         ),
     ] = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
+    dbt_vars: VarsOpt = None,
 ) -> None:
-    """Run the unit tests in tests/*.yml: each model's SQL on the test's rows, in memory, compared
-    with the expected rows. Needs no run and never touches the lake."""
-    result = _workspace(project).test(names or [], select, exclude)
+    """Run the unit tests in tests/*.yml (a dbt project's `unit_tests:`): each model's SQL on the
+    test's rows, in memory, compared with the expected rows. Needs no run and never touches the lake."""
+    result = _workspace(project, dbt_vars).test(names or [], select, exclude)
     if not result.results:
         chosen = names or select or exclude
         console.print("No unit tests match." if chosen else "No unit tests yet: add tests/<name>.yml.")

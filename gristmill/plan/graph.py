@@ -79,6 +79,9 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
             assets[table.asset] = Asset(table.asset, "source", (), source.tags, source=source, table=table)
     known = sorted([*assets, *project.models])
     for name, model in project.models.items():
+        if model.error is not None:  # raised if a command selects it (see selection.select)
+            assets[name] = Asset(name, model.kind, (), model.tags, model=model)
+            continue
         if model.language == "python":
             for read in model.reads:
                 if read not in known:

@@ -26,6 +26,7 @@ from gristmill.project.specs import (
     LOAD_KEYS,
     CheckSpec,
     Contract,
+    HookSpec,
     Incremental,
     Interval,
     LoadSpec,
@@ -34,6 +35,7 @@ from gristmill.project.specs import (
     ModelSpec,
     Nested,
     PartitionValue,
+    SemanticSpec,
     SourceSpec,
     SourceTable,
     StreamWindow,
@@ -57,6 +59,16 @@ class Project:
     unit_tests: tuple[UnitTestSpec, ...] = ()
     contracts: dict[str, ContractSpec] = field(default_factory=dict)
     """Data contracts by dataset; their checks are already in ``checks``."""
+    on_run_start: tuple[HookSpec, ...] = ()
+    """SQL run before a run builds anything (a dbt project's ``on-run-start``)."""
+    on_run_end: tuple[HookSpec, ...] = ()
+    """SQL run after a run's steps (a dbt project's ``on-run-end``), whatever their outcome."""
+    input_types: Callable[[str], dict[str, str] | None] | None = None
+    """A dbt project's column types of an asset, known before anything runs: a dbt unit test's
+    input rows get every column (NULL where not given) with these types, as dbt gives them."""
+    semantic: tuple[SemanticSpec, ...] = ()
+    """A dbt project's semantic models, metrics, saved queries and exposures, as declared: kept
+    for serving metrics; nothing runs them."""
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""
@@ -73,12 +85,19 @@ def find_root(start: Path) -> Path:
     )
 
 
-def load_project(start: Path) -> Project:
+def load_project(start: Path, dbt_vars: dict[str, Any] | None = None) -> Project:
+    """``dbt_vars``: ``--vars`` for a dbt project (over the vars of dbt_project.yml)."""
     root = find_root(start)
     if not (root / PROJECT_FILE).is_file():
         from gristmill.project.dbt import load_dbt_project  # Jinja and the dbt layer only when needed
 
-        return load_dbt_project(root)  # a dbt project folder, run as it is
+        return load_dbt_project(root, dbt_vars)  # a dbt project folder, run as it is
+    if dbt_vars:
+        raise ConfigError(
+            "--vars sets the vars of a dbt project; this is a Gristmill project",
+            location=PROJECT_FILE,
+            hint="use ${env:NAME} in gristmill.toml and the YAML files instead",
+        )
     settings = _load_settings(root)
     sources, source_checks = _load_sources(root)
     models, header_checks = _load_models(root, settings)

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from gristmill.errors import ProjectError
+
 Severity = Literal["error", "warn", "quarantine", "drop"]
 """error blocks publishing; warn reports; quarantine moves failing rows to ``<asset>__quarantine``
 and publishes the rest; drop removes failing rows (counted)."""
@@ -160,6 +162,31 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class SemanticSpec:
+    """A dbt project's semantic model, metric, saved query or exposure, kept as declared so that
+    metrics can be served from it; no run builds or checks anything from it."""
+
+    kind: Literal["semantic_model", "metric", "saved_query", "exposure"]
+    name: str
+    location: str
+    """``file:line`` of the declaration."""
+    data: dict[str, Any]
+    """The declaration as written (entities, dimensions, measures, type_params…)."""
+    reads: tuple[str, ...] = ()
+    """The assets it is defined on: a semantic model's ``model``, an exposure's ``depends_on``."""
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """SQL run around a model or a whole run (dbt's pre/post hooks, on-run-start/on-run-end).
+    Tables named as assets (``<schema>.<name>``) are the tables the environment serves; in a model's
+    post-hooks the model itself is the table just built, in its pre-hooks the one it replaces."""
+
+    sql: str
+    location: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model: ``models/<schema>/<name>.sql`` (or ``.py``) becomes the asset ``<schema>.<name>``."""
 
@@ -215,6 +242,13 @@ class ModelSpec:
     """python: the decorated function's name in ``path``."""
     reads: tuple[str, ...] = ()
     """python: the assets the function receives, in parameter order."""
+    pre_hooks: tuple[HookSpec, ...] = ()
+    """Run before the model is built, in the same transaction (dbt's ``pre_hook``)."""
+    post_hooks: tuple[HookSpec, ...] = ()
+    """Run after the model is built and before its checks, in the same transaction."""
+    error: ProjectError | None = None
+    """A model that could not be compiled (a dbt model whose Jinja fails): the error is raised
+    when a command selects it, so that excluding it (``-x``) lets everything else run."""
 
     @property
     def schema(self) -> str:

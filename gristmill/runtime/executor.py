@@ -30,6 +30,7 @@ from gristmill.runtime.events import (
     StepRetrying,
     StepStarted,
 )
+from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.runtime.materialize import materialize
 from gristmill.runtime.quarantine import SetAside, set_aside
@@ -416,7 +417,7 @@ def _build(step: Step, context: _Context) -> StepResult:
                 load = load_table(asset, engine, source, context.run_id, refresh=step.refresh)
                 rows: int | None = load.rows_written
             else:
-                rows = _build_model(step, target, here)
+                rows = _build_model(step, target, here, previous=context.serving.get(asset.name))
             aside = tuple(c for c in asset.checks if c.severity in ("quarantine", "drop"))
             if aside:
                 moved = _set_aside(step, target, aside, here)
@@ -524,7 +525,32 @@ def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:
         acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
 
 
-def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
+def _hook_tables(context: _Context, asset: str, this: str) -> Callable[[str], exp.Table | None]:
+    """Asset names in a hook, as the tables this run serves; the model itself as ``this``."""
+
+    def physical(name: str) -> exp.Table | None:
+        if name == asset:
+            return context.engine.table(Relation.of(this))
+        return context.physical(name) if name in context.serving else None
+
+    return physical
+
+
+def _build_model(step: Step, target: Relation, context: _Context, previous: str | None = None) -> int | None:
+    """``previous``: the table the environment served for it before this run (pre-hooks see it)."""
+    asset, engine = step.asset, context.engine
+    model = asset.model
+    assert model is not None
+    if model.pre_hooks:
+        this = previous if previous and engine.exists(Relation.of(previous)) else step.physical
+        run_hooks(engine, model.pre_hooks, _hook_tables(context, asset.name, this), "pre-hook")
+    rows = _materialized(step, target, context)
+    if model.post_hooks:
+        run_hooks(engine, model.post_hooks, _hook_tables(context, asset.name, step.physical), "post-hook")
+    return rows
+
+
+def _materialized(step: Step, target: Relation, context: _Context) -> int | None:
     asset, engine = step.asset, context.engine
     model = asset.model
     assert model is not None
