@@ -580,12 +580,10 @@ def _carries(change: SchemaChange) -> exp.Expr | None:
     to = _type(change.old)
 
     def unfit(value: exp.Expr) -> exp.Expr:
-        lost = exp.Is(this=exp.TryCast(this=value, to=to), expression=exp.null())
+        lost: exp.Expr = exp.Is(this=exp.TryCast(this=value, to=to), expression=exp.null())
         if change.new == "JSON":  # a JSON value fits only as its own kind: true is not 1, 390 not true
-            kinds = exp.Tuple(expressions=[exp.Literal.string(k) for k in _json_kinds(change.old or "")])
-            lost = exp.or_(
-                lost, exp.Not(this=exp.In(this=exp.func("json_type", value), expressions=kinds.expressions))
-            )
+            kinds = [exp.Literal.string(k) for k in _json_kinds(change.old or "")]
+            lost = exp.or_(lost, exp.Not(this=exp.In(this=exp.func("json_type", value), expressions=kinds)))
         return exp.and_(_present(value), lost)
 
     return any_at(_col(change.column), change.field, unfit)

@@ -83,7 +83,7 @@ def _locate_csv_error(path: Path, message: str, options: FilesTableOptions) -> t
     if "Maximum line size" in message:
         limit = int(options.options.get("max_line_size", 2_000_000))
         with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            found = regex.search(rb"[^\n]{%d}" % (limit + 1), data)  # type: ignore[call-overload]
+            found = regex.search(rb"[^\n]{%d}" % (limit + 1), data)
             if found is None:
                 return None
             line = data[: found.start()].count(b"\n") + 1
