@@ -99,6 +99,7 @@ def load_project(start: Path, dbt_vars: dict[str, Any] | None = None) -> Project
             hint="use ${env:NAME} in gristmill.toml and the YAML files instead",
         )
     settings = _load_settings(root)
+    _check_model_folders(root, settings)
     sources, source_checks = _load_sources(root)
     models, header_checks = _load_models(root, settings)
     contracts = load_contracts(root)
@@ -142,30 +143,65 @@ def _load_settings(root: Path) -> ProjectSettings:
 
 
 def _toml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Find the line of a dotted key: its table header, then the key below it."""
-    table, key = [str(p) for p in loc[:-1]], str(loc[-1]) if loc else ""
-    lines = text.splitlines()
-    start = 0
-    if table:
-        header = re.compile(
-            r"^\s*\[\s*"
-            + r"\s*\.\s*".join(re.escape(p) + '|"' + re.escape(p) + '"' for p in table)
-            + r"\s*\]"
-        )
-        for number, line in enumerate(lines):
-            if header.match(line):
-                start = number
-                break
-        else:
-            return None
-    for number in range(start, len(lines)):
-        if number > start and lines[number].lstrip().startswith("[") and table:
-            break
-        if number > start and lines[number].lstrip().startswith("[") and not table:
-            break
-        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[number]) or (number == start and table and not key):
-            return number + 1
-    return start + 1 if table else None
+    """The line of the deepest key along ``loc`` that the TOML text declares (a key, a dotted
+    key, or a ``[table]`` header), so an error names the line the user wrote."""
+    lines = _toml_key_lines(text)
+    for depth in range(len(loc), 0, -1):
+        path = tuple(str(p) for p in loc[:depth])
+        if path in lines:
+            return lines[path]
+    return None
+
+
+def _toml_key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Each key path the text declares -> its (first) line. Keys are read by TOML's own parser,
+    one header or ``key =`` at a time, so quoting and spacing count as TOML says; lines inside
+    multi-line values do not parse alone and are passed over."""
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\[?([^\[\]]+)\]\]?", stripped)
+        if header:
+            path = _toml_path(header.group(1))
+            if path is not None:
+                table = path
+                for depth in range(1, len(table) + 1):
+                    found.setdefault(table[:depth], number)
+            continue
+        key = re.match(r"^([A-Za-z0-9_\-\.\s\"']+?)\s*=", stripped)
+        path = _toml_path(key.group(1)) if key else None
+        for depth in range(1, len(path or ()) + 1):
+            found.setdefault((*table, *(path or ())[:depth]), number)
+    return found
+
+
+def _toml_path(dotted: str) -> tuple[str, ...] | None:
+    try:
+        data: Any = tomllib.loads(f"{dotted} = 0")
+    except tomllib.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(data, dict) and len(data) == 1:
+        [(name, data)] = data.items()
+        path.append(name)
+    return tuple(path)
+
+
+def _check_model_folders(root: Path, settings: ProjectSettings) -> None:
+    """``[models.<folder>]`` for a folder that does not exist would set nothing, silently."""
+    models = root / "models"
+    folders = sorted(p.name for p in models.iterdir() if p.is_dir()) if models.is_dir() else []
+    for folder in settings.models:
+        if folder not in folders:
+            text = (root / PROJECT_FILE).read_text(encoding="utf-8")
+            line = _toml_line(text, ("models", folder))
+            raise ConfigError(
+                f"[models.{folder}] sets defaults for models/{folder}/, which does not exist",
+                location=f"{PROJECT_FILE}:{line}" if line else PROJECT_FILE,
+                hint=did_you_mean(folder, folders)
+                or ("model folders: " + ", ".join(folders) if folders else "create models/<folder>/ first"),
+            )
 
 
 # --- sources/*.yml --------------------------------------------------------------------------------
@@ -245,6 +281,7 @@ def _connector_options(options: Any, drop: Collection[str] = (*LOAD_KEYS, "check
     """Options meant for the connector (minus loading keys and checks), keeping line numbers so
     the connector's own errors name the line."""
     kept = yamlfile.LineDict({k: v for k, v in options.items() if k not in drop})
+    kept.handled_elsewhere = tuple(k for k in drop if not k.endswith("_"))
     kept.line = getattr(options, "line", 0)
     kept.key_lines = {k: v for k, v in getattr(options, "key_lines", {}).items() if k in kept}
     return kept
@@ -346,6 +383,7 @@ class _ModelHeader(BaseModel):
     idle_timeout: str | int | None = None
     publish: str | None = None
     dialect: str = "duckdb"
+    passthrough: StrictBool = False
     schedule: str | None = None
     surrogate_key: str | None = None
     type2: list[str] = []
@@ -507,6 +545,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "partitions": partitions,
         **stream,
         "dialect": header.dialect,
+        "passthrough": header.passthrough,
         "schedule": header.schedule,
         "surrogate_key": header.surrogate_key
         or (f"{name.removeprefix('dim_')}_key" if kind == "dimension" else None),

@@ -227,6 +227,9 @@ class ModelSpec:
     back; when all are quiet the watermark moves with the clock, so windows close anyway."""
     dialect: str = "duckdb"
     """The SQL dialect the model is written in; it is transpiled to the engine's."""
+    passthrough: bool = False
+    """SQL the parser cannot read runs as written (with a warning) instead of failing to load;
+    such a model gets no validation and no column lineage."""
     schedule: str | None = None
     surrogate_key: str | None = None
     """dimension: the surrogate key column (default ``<name without dim_>_key``)."""
