@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -190,6 +189,8 @@ class Workspace:
                 history.close()
         self.graph: AssetGraph = build_graph(self.project, summaries)
         self._sources: dict[str, Source] = {}
+        self._abandoned: Engine | None = None
+        """An engine whose session a step that would not stop still holds (see ``RunResult``)."""
 
     @property
     def root(self) -> Path:
@@ -217,7 +218,8 @@ class Workspace:
         try:
             yield engine
         finally:
-            engine.close()
+            if engine is not self._abandoned:
+                engine.close()
 
     def _retry(self) -> Retry:
         retries = self.project.settings.run.retries
@@ -227,6 +229,8 @@ class Workspace:
         return open_history(self._path(self.project.settings.storage.state))
 
     def close(self) -> None:
+        if self._abandoned is not None:
+            return  # an abandoned step may still be using a source: leave them to the process's end
         for source in self._sources.values():
             source.close()
         self._sources.clear()
@@ -361,6 +365,7 @@ class Workspace:
             retry=self._retry(),
             timeout=timeout or (settings.timeout.total_seconds() if settings.timeout else None),
             step_timeout=settings.step_timeout.total_seconds() if settings.step_timeout else None,
+            grace=settings.stop_grace.total_seconds(),
             metrics=self.project.settings.checks.metrics,
             samples=self.project.settings.checks.samples,
         )
@@ -393,6 +398,11 @@ class Workspace:
                         lake, history, selection, exclude, env, full_refresh, restate, window, partitions
                     )
                     result = self._record(plan, history, words, engine, lake.env(env), job)
+                    if result.abandoned:
+                        # A step that would not stop still holds this engine session: never touch
+                        # it again (closing it could wait on the stuck statement forever).
+                        self._abandoned = engine
+                        return result
                     state = LakeState.read(engine)
                     stale = janitor.unused(state, superseded_only=True)
                     if stale:
@@ -660,10 +670,11 @@ class Workspace:
                 )
             if found.status != "running":
                 raise GristmillError(f"run {run_id} is not running (it is {found.status})")
+            # Through the state store, not a signal: a run started in the background by a script
+            # ignores SIGINT, and a signal reaches only the main thread of its process.
+            history.request_cancel(run_id, f"cancelled by `gristmill cancel {run_id}`")
             pid = history.run_pid(run_id)
-            try:
-                os.kill(pid or 0, signal.SIGINT) if pid else None
-            except ProcessLookupError:
+            if pid and not _process_alive(pid):
                 history.mark_abandoned()
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
@@ -673,7 +684,8 @@ class Workspace:
                 time.sleep(0.1)
             raise GristmillError(
                 f"run {run_id} (pid {pid}) has not stopped after {wait:g} s",
-                hint="it stops at the end of the statement running now; wait, or check the process",
+                hint="it was asked to stop and will (a step that ignores the stop is abandoned after "
+                "[run] stop_grace); wait longer with --wait, or check the process",
             )
         finally:
             history.close()
@@ -1229,3 +1241,13 @@ class Workspace:
             return results
         finally:
             history.close()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -51,6 +51,8 @@ class CheckSpec:
         if self.kind == "aggregate":
             subject = f"{params['function']}({column})"
             return f"aggregate({_bounds(params, subject)})"
+        if self.kind == "unknown_members" and params.get("max"):
+            return f"unknown_members({column} <= {params['max']})"
         args = column
         if "to" in params:
             args += f" -> {params['to']}"
@@ -134,6 +136,7 @@ STREAM_SOURCES = ("kafka", "nats", "mqtt")
 
 ModelKind = Literal["view", "table", "incremental", "snapshot", "dimension", "fact", "stream"]
 Interval = Literal["hour", "day", "month"]
+LateRows = Literal["reprocess", "warn", "ignore"]
 PartitionValue = str | int | float | bool
 """A declared value of a statically partitioned model (dates are kept as ISO text)."""
 
@@ -216,6 +219,9 @@ class ModelSpec:
     """The first interval of a time-range incremental model (ISO date or timestamp)."""
     lookback: int = 0
     """Intervals before the newest one to process again on every run, for late rows."""
+    late_rows: LateRows = "reprocess"
+    """By time: what to do with rows that arrive in intervals already built (closed): reprocess
+    those intervals, warn (the run summary counts them), or ignore (no check at all)."""
     partition_by: str | None = None
     """incremental: the column whose declared values (``partitions``) split the table; each
     value's rows are replaced, backfilled and tracked on their own."""
@@ -231,6 +237,9 @@ class ModelSpec:
     back; when all are quiet the watermark moves with the clock, so windows close anyway."""
     dialect: str = "duckdb"
     """The SQL dialect the model is written in; it is transpiled to the engine's."""
+    passthrough: bool = False
+    """SQL the parser cannot read runs as written (with a warning) instead of failing to load;
+    such a model gets no validation and no column lineage."""
     schedule: str | None = None
     surrogate_key: str | None = None
     """dimension: the surrogate key column (default ``<name without dim_>_key``)."""

@@ -257,7 +257,13 @@ def _with_input_types(project: Project, test: UnitTestSpec) -> UnitTestSpec:
 def _parse(model: ModelSpec, sql: str) -> ParsedModel:
     """The model's query, read in its own dialect (it runs rendered as DuckDB SQL)."""
     try:
-        return parse_model(sql, file=model.file, first_line=model.sql_line, dialect=model.dialect.lower())
+        return parse_model(
+            sql,
+            file=model.file,
+            first_line=model.sql_line,
+            dialect=model.dialect.lower(),
+            passthrough=model.passthrough,
+        )
     except ValueError:
         raise ConfigError(
             f'dialect "{model.dialect}" is not a SQL dialect Gristmill can read',

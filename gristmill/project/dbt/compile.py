@@ -389,6 +389,7 @@ class Compiler:
             columns=columns,
             pre_hooks=self._hooks(node, "pre-hook"),
             post_hooks=self._hooks(node, "post-hook"),
+            passthrough=True,  # dbt never parses a model: SQL sqlglot cannot read runs as written
             **options,
         )
 
