@@ -29,13 +29,12 @@ def status_folder(root: Path) -> Path:
 
 
 HEARTBEAT_TIMEOUT = 120.0
-"""Seconds without a heartbeat after which a process is taken for dead even though a process of
-its pid runs on this host (the pid was reused, or it hangs), or when it ran on another host,
-where its pid cannot be checked. A running stream writes its figures every second or two; a
-batch or a compaction round that takes longer than this is far outside the norm."""
+"""Seconds without a heartbeat after which a process is no longer taken to be running (or, when
+its status says a longer ``--max-wait``, three of those). A running stream rewrites its figures
+every second or two; a batch that takes longer than this is far outside the norm."""
 RETENTION_DAYS = 7
-"""Processes that ended (stopped, failed, dead) longer ago than this are left out of
-``gristmill streams`` unless ``--all`` is given (their files stay)."""
+"""Processes not running whose last word is older than this are left out of ``gristmill
+streams`` unless ``--all`` is given (their files stay)."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -51,16 +50,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 def process_state(status: dict[str, Any], now: float | None = None) -> str:
-    """running, stopped (it ended on its own or was told to), failed (it ended on an error) or
-    dead (killed: SIGKILL, a crash, a lost host — it never said it stopped)."""
+    """running; stopped (it ended on its own or was told to); failed (it ended on an error);
+    dead (it never said it ended: on this host its pid is gone — SIGKILL, a crash —, on another
+    host it has been silent too long); stalled (its pid still runs here but it has been silent
+    too long: hung, or the pid now belongs to another program)."""
     if status.get("stopped"):
         return "failed" if status.get("error") else "stopped"
     now = time.time() if now is None else now
-    heard = float(status.get("updated_at") or 0)
-    fresh = now - heard < HEARTBEAT_TIMEOUT
+    timeout = max(HEARTBEAT_TIMEOUT, 3 * float(status.get("max_wait") or 0))
+    fresh = now - float(status.get("updated_at") or 0) < timeout
     if status.get("host", socket.gethostname()) != socket.gethostname():
         return "running" if fresh else "dead"
-    return "running" if _pid_alive(int(status.get("pid") or 0)) and fresh else "dead"
+    if not _pid_alive(int(status.get("pid") or 0)):
+        return "dead"
+    return "running" if fresh else "stalled"
 
 
 def read_statuses(root: Path, *, everything: bool = True) -> list[dict[str, Any]]:
@@ -136,6 +139,7 @@ def stream(
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "updated_at": time.time(),  # the heartbeat
+            "max_wait": max_wait,  # the longest a quiet turn of the loop takes
             "events_per_second": stats.events / elapsed,
         }
         if final:
@@ -186,12 +190,13 @@ def streams(
         bool,
         typer.Option(
             "--all",
-            help=f"Also the processes that ended over {RETENTION_DAYS} days ago (left out by default).",
+            help=f"Also the processes not running whose last word is over {RETENTION_DAYS} days old.",
         ),
     ] = False,
 ) -> None:
-    """The stream processes of this project: state (running, stopped, failed, or dead: killed
-    without saying so), throughput, lag per partition, watermark, late and rejected messages."""
+    """The stream processes of this project: state (running, stopped, failed, dead: killed
+    without a word, or stalled: silent but its pid runs), throughput, lag per partition,
+    watermark, late and rejected messages."""
     workspace = _workspace(project)
     found = read_statuses(workspace.root, everything=all_)
     if not found:
@@ -228,4 +233,10 @@ def streams(
             console.print(f"[red]{escape(who)} failed:[/] {escape(str(status['error']))}", highlight=False)
 
 
-_STATE_STYLES = {"running": "green", "stopped": "dim", "failed": "red", "dead": "bold red"}
+_STATE_STYLES = {
+    "running": "green",
+    "stopped": "dim",
+    "failed": "red",
+    "dead": "bold red",
+    "stalled": "yellow",
+}

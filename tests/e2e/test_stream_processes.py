@@ -104,6 +104,7 @@ def test_states_heartbeats_and_retention(tmp_path: Path, cli: Cli) -> None:
         "running": {"pid": os.getpid(), "updated_at": now},
         "killed": {"pid": gone.pid, "updated_at": now},  # its pid is gone: dead
         "hung or reused pid": {"pid": os.getpid(), "updated_at": now - 600},
+        "long --max-wait": {"pid": os.getpid(), "updated_at": now - 600, "max_wait": 300},
         "other host, fresh": {"pid": 1, "host": "elsewhere.example", "updated_at": now - 5},
         "other host, silent": {"pid": 1, "host": "elsewhere.example", "updated_at": now - 600},
         "stopped": {"pid": gone.pid, "updated_at": now - 60, "stopped": True},
@@ -114,7 +115,8 @@ def test_states_heartbeats_and_retention(tmp_path: Path, cli: Cli) -> None:
     expected = {
         "running": "running",
         "killed": "dead",
-        "hung or reused pid": "dead",
+        "hung or reused pid": "stalled",
+        "long --max-wait": "running",
         "other host, fresh": "running",
         "other host, silent": "dead",
         "stopped": "stopped",
