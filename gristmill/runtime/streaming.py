@@ -201,6 +201,7 @@ class StreamLoop:
         loop_id = next(_loops)
         self._batch_view = f"_gm_batch_{loop_id}"
         self._marks_view = f"_gm_marks_{loop_id}"
+        self._rejected_view = f"_gm_rejected_{loop_id}"
         self._two_phase: _TwoPhase | None = None
         self._written = 0  # batches written since the last compaction
         self.sink = sink
@@ -771,15 +772,16 @@ class StreamLoop:
 
     def _reject(self, rejected: pa.Table) -> None:
         self.engine.ensure_table(progress_store.REJECTED, list(progress_store.REJECTED_COLUMNS))
-        with_target = rejected.select(REJECTED_SCHEMA.names)
-        staged = self.engine.stage(with_target.to_reader())
+        # A view of the Arrow table, as for the batch (a staged copy cost a table's creation and
+        # drop per batch); registered and dropped inside the batch's transaction.
+        view = self.engine.register(self._rejected_view, rejected.select(REJECTED_SCHEMA.names))
         try:
             self._run(
                 f"INSERT INTO {self._sql(progress_store.REJECTED)} SELECT {literal(self.name)}, *, now() "
-                f"FROM {staged.sql(dialect='duckdb')}"
+                f"FROM {view.sql(dialect='duckdb')}"
             )
         finally:
-            self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+            self.engine.unregister(self._rejected_view)
 
     def _sql(self, relation: Relation) -> str:
         return self.engine.table(relation).sql(dialect="duckdb")
