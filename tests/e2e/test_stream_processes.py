@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gristmill.cli.stream import process_state, read_statuses, status_folder
@@ -25,6 +26,7 @@ from tests.streaming import kafka_broker as broker_fixtures
 from tests.streaming.kafka_broker import MockKafka
 
 kafka_broker = broker_fixtures.kafka_broker  # the session's mock cluster, as a fixture here
+pytestmark = pytest.mark.slow  # stream processes against a broker, for seconds each
 
 PASSTHROUGH = """\
 -- kind: stream
