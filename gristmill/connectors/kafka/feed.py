@@ -487,6 +487,8 @@ class KafkaFeed:
         positions = {(tp.topic, tp.partition) for tp in revoked}
         self._revoked |= positions
         self._assigned -= positions
+        if not self._assigned:
+            self.joined = False  # a rebalance: the member rejoins, and waits for the group again
         for position in positions:
             self._next.pop(position, None)
         # confluent-kafka unassigns them itself once this returns
