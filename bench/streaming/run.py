@@ -91,6 +91,8 @@ class Process:
     rss_mib: float
     out: str
     err: str
+    sys: float = 0.0
+    """Of ``cpu``, the time spent in the kernel (page faults, mapping and unmapping memory ...)."""
 
     def failure(self) -> str:
         lines = [line for line in (self.err or self.out).strip().splitlines() if line.strip()]
@@ -134,6 +136,7 @@ def spawn(command: Sequence[str | Path], cwd: Path, env: Env, log: Path, timeout
         usage.ru_maxrss / 1024,
         out.read_text(errors="replace"),
         text_err,
+        usage.ru_stime,
     )
 
 
@@ -150,6 +153,8 @@ class Measured:
     problem: str = ""
     own: dict[str, Any] = field(default_factory=dict)
     """What the job reported about itself (Quix: cpu_s, processing_s)."""
+    sys: float = 0.0
+    """Kernel time within ``cpu`` (reported for Gristmill's runs)."""
 
 
 @dataclass
@@ -262,7 +267,7 @@ class Bench:
         said = [line for line in done.out.strip().splitlines() if line.strip()]
         if problem and said:  # its own account, e.g. "Stopped ...: 0 events in 0 batches"
             problem += f" [the stream's last words: {said[-1].strip()[:160]}]"
-        return Measured(done.cpu, done.wall, done.rss_mib, broker_cpu, output, problem)
+        return Measured(done.cpu, done.wall, done.rss_mib, broker_cpu, output, problem, sys=done.sys)
 
     def _rejected(self, project: Path, name: str, round_no: int, bad: int) -> str:
         """'' when the dead-letter table holds every bad message, else what it holds."""
@@ -436,6 +441,9 @@ def report(engines: list[Engine], meta: dict[str, str], events: int, repeat: int
                 f"{_num(max(m.rss_mib for m in e.good)):>14}{_num(e.median(lambda m: m.broker_cpu)):>14}"
                 f"{'/'.join(f'{r:,}' for r in sorted(rows)):>8}  {'yes' if e.correct else 'NO'}"
             )
+            if any(m.sys for m in e.good):
+                share = statistics.median(m.sys / m.cpu for m in e.good if m.cpu)
+                print(f"    system (kernel) time: {share:.0%} of its CPU")
             own = [m.own for m in e.good if m.own.get("cpu_s") is not None]
             if own:
                 cpu = statistics.median(o["cpu_s"] for o in own)
