@@ -17,11 +17,12 @@ from sqlglot import exp
 from gristmill.connectors.base import NativeRead, Source
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import ConfigError, EngineError, SourceError
-from gristmill.plan.contracts import SchemaChange, compare
+from gristmill.plan.contracts import SchemaChange, compare, evolved, parse_type
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
+from gristmill.sql.paths import any_at
 from gristmill.state.cursors import Cursor, read_cursor, write_cursor
 
 Staged = exp.Table | exp.Subquery
@@ -379,7 +380,9 @@ def _write(
     target = engine.table(relation)
     exists = engine.exists(relation)
     changes = (
-        compare(_held(engine, target), [c for c in incoming if c[0] != writes.OPERATION]) if exists else []
+        compare(_held(engine, target), [c for c in incoming if c[0] != writes.OPERATION], nested=True)
+        if exists
+        else []
     )
     if not exists or (mode == "replace" and spec.contract == "evolve"):
         result.events.extend(f"{relation}: {change}" for change in changes)
@@ -463,9 +466,9 @@ def _enforce(
 ) -> tuple[list[str], Staged]:
     """Apply the contract to the schema changes; returns the columns to write and the rows to write."""
     if not changes:
-        return columns, staged
-    named = "; ".join(str(c) for c in changes)
+        return columns, _conformed(engine, relation, staged)
     if spec.contract == "freeze":
+        named = _first_records(engine, staged, changes)
         raise ContractViolation(
             f"{relation}: the schema changed under contract freeze: {named}",
             hint="change the contract to evolve, or fix the source",
@@ -474,13 +477,17 @@ def _enforce(
         drift = [c for c in changes if c.kind == "type_drift"]
         if drift:
             raise ContractViolation(
-                f"{relation}: {'; '.join(str(c) for c in drift)}",
+                f"{relation}: {_first_records(engine, staged, drift)}",
                 hint="evolve applies only lossless changes; use contract: quarantine to set the rows that do "
                 "not fit aside, or --full-refresh with write: replace to rebuild with the new type",
             )
         target = engine.table(relation)
+        nested_columns: list[str] = []  # widened once each, to a type that holds every change
         for change in changes:
-            if change.kind == "new_column":
+            if change.field:
+                if change.kind != "missing_column" and change.column not in nested_columns:
+                    nested_columns.append(change.column)
+            elif change.kind == "new_column":
                 engine.execute(
                     exp.Alter(
                         this=target.copy(),
@@ -494,81 +501,142 @@ def _enforce(
                     )
                 )
             elif change.kind == "widened":
-                engine.execute(
-                    exp.Alter(
-                        this=target.copy(),
-                        kind="TABLE",
-                        actions=[
-                            exp.AlterColumn(
-                                this=exp.to_identifier(change.column, quoted=True),
-                                dtype=exp.DataType.build(change.new or ""),
-                            )
-                        ],
-                    )
-                )
+                _retype(engine, target, change.column, change.new or "")
             result.events.append(f"{relation}: {change}")
-        return columns, staged
+        if nested_columns:
+            held = dict(_held(engine, target))
+            incoming = dict(engine.describe(staged))
+            for column in nested_columns:
+                _retype(engine, target, column, evolved(held[column], incoming[column]))
+        return columns, _conformed(engine, relation, staged)
     # discard / quarantine: keep the table's schema; set aside what does not fit it
     if not isinstance(staged, exp.Table):
         staged = engine.stage(exp.select("*").from_(staged))  # rows are deleted from it below
     aside = spec.contract == "quarantine"
-    keep = [c for c in columns if not any(ch.kind == "new_column" and ch.column == c for ch in changes)]
+    verb = "quarantined" if aside else "discarded"
+    keep = [
+        c
+        for c in columns
+        if not any(ch.kind == "new_column" and not ch.field and ch.column == c for ch in changes)
+    ]
     for change in changes:
-        if change.kind == "new_column":
-            present = exp.Not(this=exp.Is(this=_col(change.column), expression=exp.null()))
-            moved = _set_aside(
-                engine,
-                relation,
-                staged,
-                columns,
-                present,
-                f"new column {change.column} ({change.new}) is not in the table",
-                run_id,
-                aside,
-                delete=False,
-            )
-            result.events.append(
-                f"{relation}: {change}: {moved} value(s) {'quarantined' if aside else 'discarded'}"
-            )
-            if aside:
-                result.rows_quarantined += moved
-            else:
-                result.rows_discarded += moved
-        elif change.kind in ("widened", "type_drift"):
-            assert change.old is not None
-            unfit = exp.and_(
-                exp.Not(this=exp.Is(this=_col(change.column), expression=exp.null())),
-                exp.Is(
-                    this=exp.TryCast(this=_col(change.column), to=exp.DataType.build(change.old)),
-                    expression=exp.null(),
-                ),
-            )
-            moved = _set_aside(
-                engine,
-                relation,
-                staged,
-                columns,
-                unfit,
-                f"{change.column}: value does not fit {change.old}",
-                run_id,
-                aside,
-                delete=True,
-            )
-            result.events.append(
-                f"{relation}: {change}: {moved} row(s) {'quarantined' if aside else 'discarded'}"
-            )
-            if aside:
-                result.rows_quarantined += moved
-            else:
-                result.rows_discarded += moved
-        else:
+        condition = _carries(change)
+        if condition is None:  # a column or field no longer delivered: kept, NULL
             result.events.append(f"{relation}: {change}")
+            continue
+        new = change.kind == "new_column"
+        what = "column" if not change.field else "field"
+        reason = (
+            f"new {what} {change.path} ({change.new}) is not in the table"
+            if new
+            else f"{change.path}: value does not fit {change.old}"
+        )
+        # A new column's or field's values are set aside and the row publishes without them; a
+        # row whose value does not fit the held type is set aside whole.
+        moved = _set_aside(
+            engine, relation, staged, columns, condition, reason, run_id, aside, delete=not new
+        )
+        result.events.append(f"{relation}: {change}: {moved} {'value(s)' if new else 'row(s)'} {verb}")
+        if aside:
+            result.rows_quarantined += moved
+        else:
+            result.rows_discarded += moved
     held = dict(_held(engine, engine.table(relation)))
     projection = [
-        exp.alias_(exp.cast(_col(c), exp.DataType.build(held[c])) if c in held else _col(c), c, quoted=True)
-        for c in keep
+        exp.alias_(exp.cast(_col(c), _type(held[c])) if c in held else _col(c), c, quoted=True) for c in keep
     ]
     return keep, engine.stage(exp.select(*projection, _col(writes.ORDINAL)).from_(staged))
+
+
+def _type(text: str) -> exp.DataType:
+    return exp.DataType.build(text, dialect="duckdb")
+
+
+def _retype(engine: Engine, target: exp.Table, column: str, kind: str) -> None:
+    engine.execute(
+        exp.Alter(
+            this=target.copy(),
+            kind="TABLE",
+            actions=[exp.AlterColumn(this=exp.to_identifier(column, quoted=True), dtype=_type(kind))],
+        )
+    )
+
+
+def _present(value: exp.Expr) -> exp.Expr:
+    return exp.Not(this=exp.Is(this=value, expression=exp.null()))
+
+
+def _carries(change: SchemaChange) -> exp.Expr | None:
+    """The rows a change shows in: a value in a new column or field, or a value that does not fit
+    the held type (at any depth, in any element of a list); None for a missing column."""
+    if change.kind == "missing_column":
+        return None
+    if change.kind == "new_column":
+        return any_at(_col(change.column), change.field, _present)
+    assert change.old is not None and change.new is not None
+    old, new = parse_type(change.old), parse_type(change.new)
+    if old.fields is not None or old.element is not None or new.fields is not None or new.element is not None:
+        return any_at(_col(change.column), change.field, _present)  # an object where a value was: never fits
+    to = _type(change.old)
+
+    def unfit(value: exp.Expr) -> exp.Expr:
+        lost: exp.Expr = exp.Is(this=exp.TryCast(this=value, to=to), expression=exp.null())
+        if change.new == "JSON":  # a JSON value fits only as its own kind: true is not 1, 390 not true
+            kinds = [exp.Literal.string(k) for k in _json_kinds(change.old or "")]
+            lost = exp.or_(lost, exp.Not(this=exp.In(this=exp.func("json_type", value), expressions=kinds)))
+        return exp.and_(_present(value), lost)
+
+    return any_at(_col(change.column), change.field, unfit)
+
+
+def _json_kinds(held: str) -> list[str]:
+    """The JSON value types (``json_type``) that a column of type ``held`` takes as they are."""
+    held = held.upper()
+    if held == "BOOLEAN":
+        return ["BOOLEAN"]
+    if held.endswith(("INT", "INTEGER")):
+        return ["BIGINT", "UBIGINT"]
+    if held in ("DOUBLE", "FLOAT", "REAL") or held.startswith("DECIMAL"):
+        return ["BIGINT", "UBIGINT", "DOUBLE"]
+    return ["VARCHAR"]
+
+
+def _first_records(engine: Engine, staged: Staged, changes: list[SchemaChange]) -> str:
+    """The changes, each with the first record (1-based, in arrival order) that shows it."""
+    conditions = [(i, _carries(c)) for i, c in enumerate(changes)]
+    firsts = [
+        exp.alias_(
+            exp.Filter(this=exp.Min(this=_col(writes.ORDINAL)), expression=exp.Where(this=condition)), f"f{i}"
+        )
+        for i, condition in conditions
+        if condition is not None
+    ]
+    # Ordinals follow arrival but need not start at 0 (an engine's row ids): count from the first.
+    base = exp.alias_(exp.Min(this=_col(writes.ORDINAL)), "base")
+    row = engine.query(exp.select(*firsts, base).from_(staged)).to_pylist()[0] if firsts else {}
+    named = []
+    for i, change in enumerate(changes):
+        first = row.get(f"f{i}")
+        at = f" (first in record {first - row['base'] + 1:,})" if first is not None else ""
+        named.append(f"{change}{at}")
+    return "; ".join(named)
+
+
+def _conformed(engine: Engine, relation: Relation, staged: Staged) -> Staged:
+    """Rows whose nested columns have exactly the table's types: struct fields matched by name
+    (in the table's order, absent ones NULL), so stored and arriving rows compare equal."""
+    held = dict(_held(engine, engine.table(relation)))
+    incoming = engine.describe(staged)
+    differ = [
+        c for c, t in incoming if c in held and held[c] != t and (t.endswith("]") or t.startswith("STRUCT"))
+    ]
+    if not differ:
+        return staged
+    projection = [
+        exp.alias_(exp.cast(_col(c), _type(held[c])), c, quoted=True) if c in differ else _col(c)
+        for c, _ in incoming
+    ]
+    return exp.select(*projection).from_(staged).subquery("conformed")
 
 
 def _set_aside(
