@@ -220,6 +220,8 @@ class _SourceEnvelope(BaseModel):
     contract: Contract = "evolve"
     nested: Nested = "struct"
     max_depth: int | None = Field(default=None, ge=0)
+    allow_empty: bool = False
+    max_shrink: float | str | None = None
 
 
 class _IncrementalDecl(BaseModel):
@@ -237,6 +239,26 @@ class _LoadDecl(BaseModel):
     contract: Contract | None = None
     nested: Nested | None = None
     max_depth: int | None = Field(default=None, ge=0)
+    allow_empty: bool | None = None
+    max_shrink: float | str | None = None
+
+
+def _share(value: float | str | None, where: str) -> float | None:
+    """``max_shrink`` as a share of the rows: ``50%`` or ``0.5``."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        share = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise ConfigError(
+            f'max_shrink "{value}" is not a share of the rows',
+            location=where,
+            hint="write a percentage like 50% (or 0.5): the most of a table's rows a replace may remove",
+        )
+    return share
 
 
 def _lag(value: str | float | None, where: str) -> timedelta | float | None:
@@ -276,6 +298,8 @@ def _load_spec(envelope: _SourceEnvelope, options: Any, file: str, line: int) ->
         contract=decl.contract or envelope.contract,
         nested=decl.nested or envelope.nested,
         max_depth=decl.max_depth if decl.max_depth is not None else envelope.max_depth,
+        allow_empty=decl.allow_empty if decl.allow_empty is not None else envelope.allow_empty,
+        max_shrink=_share(decl.max_shrink if decl.max_shrink is not None else envelope.max_shrink, where),
     )
 
 

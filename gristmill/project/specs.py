@@ -93,9 +93,13 @@ class LoadSpec:
     """Nested records as STRUCT/LIST columns, as JSON columns, or as child tables."""
     max_depth: int | None = None
     """Nesting deeper than this lands as JSON."""
+    allow_empty: bool = False
+    """A ``replace`` that would leave a table with rows empty fails unless this is set."""
+    max_shrink: float | None = None
+    """The largest share of a table's rows (0..1) a ``replace`` may remove; unset: no limit."""
 
 
-LOAD_KEYS = ("write", "key", "incremental", "contract", "nested", "max_depth")
+LOAD_KEYS = ("write", "key", "incremental", "contract", "nested", "max_depth", "allow_empty", "max_shrink")
 
 
 @dataclass(frozen=True)
