@@ -224,3 +224,36 @@ def _merge(old: NestedType, new: NestedType) -> NestedType:
     if old.element is not None and new.element is not None:
         return NestedType("", element=_merge(old.element, new.element))
     return old if fits(new.text or new.render(), old.text or old.render()) else new
+
+
+def kind_of(type_text: str) -> Literal["boolean", "number", "text", "json", "other"]:
+    """The family a leaf type belongs to, for deciding whether one value can stand for another:
+    a boolean is never a number (``true`` is not ``1``), text can spell any value."""
+    upper = type_text.upper()
+    if upper == "BOOLEAN":
+        return "boolean"
+    if (
+        upper in _INTEGERS
+        or upper in _UNSIGNED
+        or upper in ("DOUBLE", "FLOAT", "REAL")
+        or _DECIMAL.match(upper)
+    ):
+        return "number"
+    if upper == "VARCHAR":
+        return "text"
+    if upper == "JSON":
+        return "json"
+    return "other"
+
+
+def may_fit(value_type: str, column_type: str) -> bool:
+    """Can some value of ``value_type`` stand in a ``column_type`` column unchanged? (Which values
+    do is decided per value: the value must read back identically.) Booleans and numbers never
+    stand for each other, and text never lands in a JSON column, where it would be parsed (the
+    text ``true`` would become the boolean)."""
+    value, column = kind_of(value_type), kind_of(column_type)
+    if column == "json":
+        return value != "text"
+    if "boolean" in (value, column):
+        return value == column or "text" in (value, column)
+    return True
