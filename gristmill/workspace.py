@@ -57,6 +57,7 @@ from gristmill.state import (
 )
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
+from gristmill.state.versions import VERSIONS
 
 _log = logging.getLogger("gristmill.alerts")
 
@@ -212,6 +213,8 @@ class Workspace:
             return
         engine = open_engine(settings, self.root, read_only=read_only)
         try:
+            if not read_only:
+                engine.keep_small_writes(VERSIONS.schema)  # where the version rows and pointers live
             yield engine
         finally:
             engine.close()

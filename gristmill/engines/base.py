@@ -57,8 +57,19 @@ class Engine(Protocol):
         """The first row of a small query (a check's counts) as a mapping; no Arrow round trip."""
         ...
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Everything inside commits together, or nothing does."""
+    def transaction(self, *, group: bool = False) -> AbstractContextManager[None]:
+        """Everything inside commits together, or nothing does. With ``group`` the transaction
+        joins one an earlier grouped transaction left open and stays open when it succeeds, until
+        :meth:`commit`; a failure inside rolls the whole group back."""
+        ...
+
+    def keep_small_writes(self, schema: str) -> None:
+        """Tables in ``schema`` take many small inserts (bookkeeping): store them the way small
+        writes are cheapest. Call outside a transaction, on a writable engine."""
+        ...
+
+    def commit(self) -> None:
+        """Commit the transaction grouped steps left open (nothing when none is)."""
         ...
 
     def write_arrow(
