@@ -333,7 +333,11 @@ def report(spec: Spec, results: Results, meta: dict[str, str], repeat: int) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, default=300)
+    parser.add_argument(
+        "--models",
+        default="300",
+        help="models in the project; a list (100,300,600,1000,2000) measures the build's growth only",
+    )
     parser.add_argument("--rows", type=int, default=100_000, help="rows per source table")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions; the table shows medians")
     parser.add_argument("--skip-peers", action="store_true", help="Gristmill against raw DuckDB only")
@@ -344,7 +348,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
     args = parser.parse_args()
 
-    spec = build_spec(args.models, args.rows)
+    sizes = [int(size) for size in str(args.models).split(",") if size]
+    spec = build_spec(sizes[0], args.rows)
     chosen = [] if args.skip_peers else [p for p in args.peers.split(",") if p]
     results = Results()
     meta = {"gristmill": "duckdb " + _version("duckdb") + " + sqlglot " + _version("sqlglot")}
@@ -377,6 +382,23 @@ def main() -> None:
     generate(work / "warm-up", tiny, threads=args.threads)
     repetition(work / "warm-up", tiny, Results(quiet=True), env, chosen, None)
     shutil.rmtree(work / "warm-up", ignore_errors=True)
+    if len(sizes) > 1:
+        from bench.transform.curve import curve
+
+        found = curve(
+            sizes,
+            work,
+            {**env, "GRISTMILL_VENV": str(VENV)},
+            rows=args.rows,
+            threads=args.threads,
+            dbt="dbt" in chosen,
+            repeat=args.repeat,
+        )
+        if args.json:
+            args.json.write_text(json.dumps({"meta": meta, "curve": found}, indent=1))
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     loads = [os.getloadavg()[0]]
     print(f"projects in {work / 'template'}; load average {loads[0]:.2f}")
     try:

@@ -1,0 +1,38 @@
+"""Start-up cost a user pays on every command: `gristmill --help` must not import the data stack
+(duckdb, pyarrow, sqlglot: ~0.4 CPU-s together), checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("duckdb", "pyarrow", "sqlglot", "pydantic", "numpy")
+
+
+def _imported_by(argv: list[str]) -> set[str]:
+    script = (
+        "import json, sys\n"
+        "from gristmill.cli.entry import main\n"
+        f"sys.argv = {['gristmill', *argv]!r}\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('\\n' + json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_data_library() -> None:
+    modules = _imported_by(["--help"])
+    assert "gristmill.cli.app" in modules  # the commands were registered
+    assert not {m.split(".")[0] for m in modules} & set(HEAVY)
+
+
+def test_a_command_help_imports_no_data_library() -> None:
+    modules = _imported_by(["run", "--help"])
+    # (Typer itself imports pydantic to describe a command's options.)
+    assert not {m.split(".")[0] for m in modules} & (set(HEAVY) - {"pydantic"})
