@@ -346,6 +346,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile Gristmill's no-op run and plan")
     parser.add_argument("--workdir", type=Path, help="keep the projects here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
+    parser.add_argument(
+        "--baseline", type=Path, help="with a --models list: also build with this gristmill/ source folder"
+    )
     args = parser.parse_args()
 
     sizes = [int(size) for size in str(args.models).split(",") if size]
@@ -393,6 +396,7 @@ def main() -> None:
             threads=args.threads,
             dbt="dbt" in chosen,
             repeat=args.repeat,
+            baseline=_snapshot(args.baseline, work / "baseline-src") if args.baseline else None,
         )
         if args.json:
             args.json.write_text(json.dumps({"meta": meta, "curve": found}, indent=1))
@@ -449,6 +453,12 @@ def repetition(
         sqlmesh_steps(copy / "sqlmesh", copy / "data", spec, results, change("sqlmesh"))
         loads.append(os.getloadavg()[0])
     return loads
+
+
+def _snapshot(package: Path, into: Path) -> Path:
+    """A copy of a ``gristmill`` package folder; returns the folder to put on PYTHONPATH."""
+    shutil.copytree(package, into / "gristmill", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
 
 
 def _version(distribution: str) -> str:
