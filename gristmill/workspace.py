@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import sqlglot
@@ -40,7 +41,6 @@ from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
 from gristmill.runtime.runner import Retry, Runner, retrying
-from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
@@ -58,6 +58,9 @@ from gristmill.state import (
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
 from gristmill.state.versions import VERSIONS
+
+if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
+    from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
 
 _log = logging.getLogger("gristmill.alerts")
 
@@ -708,7 +711,7 @@ class Workspace:
         changed model starts over from the first retained message; the environment's view points
         at it from the start."""
         from gristmill.plan.planner import PHYSICAL_PREFIX, _definition
-        from gristmill.runtime.streaming import StreamLoop
+        from gristmill.runtime.streaming import StreamLoop, StreamSettings
 
         _check_env(env)
         names = select(self.graph, [model])
