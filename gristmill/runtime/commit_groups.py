@@ -9,8 +9,9 @@ crash loses only uncommitted steps, which the next run rebuilds (their versions 
 
 A failure inside the shared transaction rolls it back whole: the steps that had succeeded in it are
 built again, each in a transaction of its own, before the failure is reported, so a failing model
-costs its group-mates at most a second of work and never their publication. When the run is being
-cancelled they are not rebuilt but reported cancelled. Sources never join a group: a load commits
+costs its group-mates at most a CPU-second of work and never their publication — also when the
+run is being cancelled, so that what a cancelled run reported as built stays published (docs/
+orchestration.md). Sources never join a group: a load commits
 its data and cursor alone, and a source that keeps its own position is told only after that commit.
 """
 
@@ -42,12 +43,11 @@ busy machine does not shrink the groups."""
 class CommitGroup:
     engine: Engine
     build: Build
-    cancelling: Callable[[], bool]
     steps: int = GROUP_STEPS
     seconds: float = GROUP_SECONDS
     corrections: dict[str, StepResult] = field(default_factory=dict)
-    """Steps reported successful whose work was rolled back and could not be redone (or was not,
-    because the run was being cancelled): their real outcome."""
+    """Steps reported successful whose work was rolled back and then failed when built again
+    (a model that is not deterministic): their real outcome."""
     _pending: list[Step] = field(default_factory=list)
     _elapsed: float = 0.0
 
@@ -89,18 +89,6 @@ class CommitGroup:
 
     def _redo(self, steps: list[Step], why: str) -> None:
         for step in steps:
-            if self.cancelling():
-                from gristmill.runtime.executor import StepResult  # the executor imports this module
-
-                self.corrections[step.name] = StepResult(
-                    step.name,
-                    step.asset.kind,
-                    "build",
-                    "cancelled",
-                    step.reason,
-                    error=f"not published: {why}, and the run was cancelled",
-                )
-                continue
             again = self.build(step, False)
             if again.status != "success":
                 self.corrections[step.name] = replace(

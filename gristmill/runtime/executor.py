@@ -156,13 +156,11 @@ def execute(
     began: dict[str, str] = {}
     retried: list[StepRecord] = []
     concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
-    coordinator: Runner | None = None
     # Steps that take turns on the engine share commits (see runtime/commit_groups.py).
     group = (
         CommitGroup(
             engine,
             lambda step, grouped: _build(step, _context(), group=grouped),
-            lambda: coordinator is not None and coordinator.cancelling,
         )
         if engine is not None and not concurrent
         else None

@@ -140,11 +140,6 @@ class Runner:
             self._cancel_reason = reason
         self._done.put(("", 0, None, None, 0.0))  # wake the coordinator
 
-    @property
-    def cancelling(self) -> bool:
-        """The run is being cancelled: no new work should start."""
-        return self._cancel_reason is not None
-
     def run(self, tasks: Sequence[Task], work: Callable[[Task, int], Any]) -> dict[str, Finished]:
         """Run every task once its upstream tasks succeeded; returns each task's outcome."""
         graph = _prepare(tasks)
