@@ -105,3 +105,20 @@ def test_model_tables_do_not_grow_the_catalog_schema(make_project: Callable[...,
     code, out = cli("run", project=root)
     assert code == 0, out
     assert not sorted((root / ".gristmill" / "lake").rglob("table_versions/*.parquet"))
+
+
+def test_a_model_past_its_time_limit_leaves_its_group_mates_published(
+    make_project: Callable[..., Path], cli: Cli
+) -> None:
+    files = {
+        **MODELS,
+        # Interrupted mid-statement, inside the transaction m05 (at least) shares with it.
+        "models/marts/slow.sql": "select count(*) as n from marts.m05, range(1000000000000) t(i)\n",
+    }
+    root = make_project(files, toml='name = "t"\n\n[run]\nstep_timeout = "3s"\n')
+    code, out = cli("run", project=root)
+    assert code == 1
+    assert "timed out after 3s" in out
+    workspace = Workspace(root)
+    for i in range(12):
+        assert workspace.query(f"select id from marts.m{i:02}").column("id").to_pylist() == [i]
