@@ -13,6 +13,34 @@ from gristmill.project.scaffold import create_demo
 
 CHINOOK_SQLITE = Path(__file__).parents[1] / "gristmill" / "project" / "demo" / "data" / "chinook.sqlite"
 
+# Modules whose tests start servers, kill processes or stream for seconds: the fast tier
+# (`scripts/test --fast`, `pytest -m "not slow"`) leaves them out; CI runs everything. A module
+# may also mark itself with ``pytestmark = pytest.mark.slow``.
+SLOW_MODULES = frozenset(
+    {
+        "tests/connectors/test_kafka.py",
+        "tests/connectors/test_kafka_protobuf.py",
+        "tests/connectors/test_mongodb.py",
+        "tests/connectors/test_mqtt.py",
+        "tests/connectors/test_mysql.py",
+        "tests/connectors/test_nats.py",
+        "tests/connectors/test_postgres.py",
+        "tests/connectors/test_postgres_cdc.py",
+        "tests/e2e/test_backfill.py",
+        "tests/e2e/test_scheduler.py",
+        "tests/e2e/test_stream_partials.py",
+        "tests/e2e/test_streaming.py",
+        "tests/runtime/test_crash.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(config.rootpath)
+    for item in items:
+        if Path(item.path).relative_to(root).as_posix() in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _private_extension_repo(
