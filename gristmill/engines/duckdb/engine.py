@@ -189,8 +189,10 @@ class DuckDBEngine:
         open after success so that several small steps publish in one DuckLake snapshot (each
         snapshot costs a commit and a rebuild of the catalog for the next statement, ~0.1 s CPU
         with hundreds of tables, far more than a small model's own SQL)."""
+        # An interrupt is for the step it was sent to: one that came after that step ended (a late
+        # time limit) must not fail the next step, which may join the open transaction.
+        self._interrupted = False
         if not self._open:
-            self._interrupted = False
             self._con.execute("BEGIN TRANSACTION")
             self._open = True
         try:
@@ -218,6 +220,7 @@ class DuckDBEngine:
             self._con.execute("ROLLBACK")
         finally:
             self._forget_uncommitted()
+            self._interrupted = False  # the interrupted transaction is gone: reads may follow
 
     def _forget_uncommitted(self) -> None:
         self._schemas.clear()  # what was created inside the transaction is gone too
