@@ -347,6 +347,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the projects here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
     parser.add_argument(
+        "--skip-warm-up", action="store_true", help="no untimed 12-model run first (compiles bytecode)"
+    )
+    parser.add_argument(
         "--baseline", type=Path, help="with a --models list: also build with this gristmill/ source folder"
     )
     args = parser.parse_args()
@@ -380,11 +383,12 @@ def main() -> None:
     env["PYTHONPATH"] = str(work / "src")
     meta["gristmill"] += f" (source snapshot of {REPO / 'gristmill'} at {time.strftime('%Y-%m-%d %H:%M')})"
     generate(work / "template", spec, threads=args.threads)
-    print("[setup] warm-up on a 12-model project (bytecode, file cache) ...", flush=True)
-    tiny = build_spec(12, 1_000)
-    generate(work / "warm-up", tiny, threads=args.threads)
-    repetition(work / "warm-up", tiny, Results(quiet=True), env, chosen, None)
-    shutil.rmtree(work / "warm-up", ignore_errors=True)
+    if not args.skip_warm_up:
+        print("[setup] warm-up on a 12-model project (bytecode, file cache) ...", flush=True)
+        tiny = build_spec(12, 1_000)
+        generate(work / "warm-up", tiny, threads=args.threads)
+        repetition(work / "warm-up", tiny, Results(quiet=True), env, chosen, None)
+        shutil.rmtree(work / "warm-up", ignore_errors=True)
     if len(sizes) > 1:
         from bench.transform.curve import curve
 
