@@ -6,6 +6,7 @@ DuckDB's postgres scanner alone writing the same table.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +15,7 @@ import psycopg
 
 from bench.ingest.common import gristmill_process, lake, python_process, report, report_processes, timed
 
-DATABASE = "gristmill_bench"
+DATABASE = os.environ.get("GRISTMILL_BENCH_DATABASE", "gristmill_bench")  # one per user of a shared server
 
 
 def prepare(admin_url: str, rows: int) -> str:
@@ -66,6 +67,7 @@ def project(folder: Path, url: str) -> Path:
 
 
 ALONE = """
+import os
 import sys
 from pathlib import Path
 from bench.ingest.postgres import scanner
