@@ -11,8 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import psycopg
-
 from bench.ingest.common import gristmill_process, lake, python_process, report, report_processes, timed
 
 DATABASE = os.environ.get("GRISTMILL_BENCH_DATABASE", "gristmill_bench")  # one per user of a shared server
@@ -20,6 +18,8 @@ DATABASE = os.environ.get("GRISTMILL_BENCH_DATABASE", "gristmill_bench")  # one 
 
 def prepare(admin_url: str, rows: int) -> str:
     """A database with ``events(id, name, amount, ts, flag)``; returns its URL."""
+    import psycopg  # here: the baseline process imports this module, and only needs DuckDB
+
     with psycopg.connect(admin_url, autocommit=True) as con:
         exists = con.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
         if not exists:
