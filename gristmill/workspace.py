@@ -57,7 +57,6 @@ from gristmill.state import (
 )
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
-from gristmill.state.versions import VERSIONS
 
 if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
     from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
@@ -216,8 +215,6 @@ class Workspace:
             return
         engine = open_engine(settings, self.root, read_only=read_only)
         try:
-            if not read_only:
-                engine.keep_small_writes(VERSIONS.schema)  # where the version rows and pointers live
             yield engine
         finally:
             engine.close()
@@ -424,6 +421,9 @@ class Workspace:
             from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
 
             lineage = lineage_listener(self.project.settings.lineage, self.project.settings.name, self.root)
+        if engine is not None:  # models are written whole: the engine stores their schemas for that
+            models = [s for s in plan.steps if s.action == "build" and s.asset.kind != "source"]
+            engine.write_in_bulk({s.physical.split(".", 1)[0] for s in models})
         try:
             result = execute(
                 plan,

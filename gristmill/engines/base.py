@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
@@ -63,9 +63,9 @@ class Engine(Protocol):
         :meth:`commit`; a failure inside rolls the whole group back."""
         ...
 
-    def keep_small_writes(self, schema: str) -> None:
-        """Tables in ``schema`` take many small inserts (bookkeeping): store them the way small
-        writes are cheapest. Call outside a transaction, on a writable engine."""
+    def write_in_bulk(self, schemas: Iterable[str]) -> None:
+        """Tables in ``schemas`` are written whole (models): store them the way whole writes are
+        cheapest. Call outside a transaction, on a writable engine."""
         ...
 
     def commit(self) -> None:

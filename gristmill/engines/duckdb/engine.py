@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -64,7 +64,8 @@ class DuckDBEngine:
         self._schemas: set[str] = set()
         self._interrupted = False
         self._open = False  # a transaction is open (grouped steps leave it open until commit())
-        self._inlined: set[Relation | str] | None = None  # tables/schemas keeping small inserts inline
+        self._inlined: set[Relation] | None = None  # tables keeping small inserts inline (option)
+        self._bulk: set[str] | None = None  # schemas without data inlining (see write_in_bulk)
         self._to_inline: list[Relation] = []  # ... once their creation has committed
         self._kinds: dict[Relation, str] | None = None  # TABLE/VIEW per relation; information_schema is slow
 
@@ -98,14 +99,7 @@ class DuckDBEngine:
             if "://" not in storage.data:
                 Path(data).mkdir(parents=True, exist_ok=True)
             catalog = f"sqlite:{catalog_path.as_posix()}"
-        # No data inlining by default: with it, DuckLake makes a catalog table for every table
-        # created (`ducklake_inlined_data_<id>_<version>`), and every statement pays for them
-        # when SQLite reads its schema on each new connection: a 1,000-row CREATE TABLE … AS went
-        # from 74 to 287 ms CPU between 1 and 300 tables (without: 86 -> 139). Models and loads
-        # write whole tables; the tables that take many small inserts keep inlining, per table
-        # (see ensure_table). The option lives in this session, so lakes made before keep working.
-        options = [f"DATA_PATH {_literal(data)}", "DATA_INLINING_ROW_LIMIT 0"]
-        options += ["READ_ONLY"] if read_only else []
+        options = [f"DATA_PATH {_literal(data)}"] + (["READ_ONLY"] if read_only else [])
         if "://" not in storage.data and not Path(storage.data).is_absolute():
             # The lake lives inside the project (file paths in the catalog are relative to it), so a
             # moved or copied project folder keeps working.
@@ -324,26 +318,36 @@ class DuckDBEngine:
         self._set_kind(relation, "TABLE")
         self._inline(relation)
 
-    def keep_small_writes(self, schema: str) -> None:
-        """Tables in ``schema`` take many small inserts (bookkeeping rows): keep them in the
-        catalog, as a schema option set once per lake, outside any transaction."""
-        if self._format == "duckdb" or schema in self._inlining():
+    def write_in_bulk(self, schemas: Iterable[str]) -> None:
+        """Tables in ``schemas`` are written whole (models): no data inlining there. DuckLake's
+        default inlining makes a catalog table for every table created
+        (`ducklake_inlined_data_<id>_<version>`), and every transaction pays for them when SQLite
+        reads its schema on each new connection: a 1,000-row CREATE TABLE … AS went from 74 to
+        287 ms CPU between 1 and 300 tables (without: 86 -> 139). A schema option, set once per
+        schema outside any transaction; tables that take small inserts there (stream state, see
+        ensure_table) keep inlining by a table option."""
+        if self._format == "duckdb":
             return
-        self._ensure_schema(schema)
-        self._set_inlining(schema=schema)
-        self._inlining().add(schema)
+        for schema in sorted(set(schemas) - self._bulk_schemas()):
+            self._ensure_schema(schema)
+            self._set_inlining(0, schema=schema)
+            self._bulk_schemas().add(schema)
 
-    def _inlining(self) -> set[Relation | str]:
+    def _options(self) -> list[tuple[str, str, int]]:
+        rows = self._con.execute(
+            "SELECT scope, scope_entry, value::BIGINT FROM ducklake_options(" + _literal(CATALOG) + ")"
+            " WHERE option_name = 'data_inlining_row_limit'"
+        ).fetchall()
+        return [(str(scope), str(entry), int(value)) for scope, entry, value in rows]
+
+    def _bulk_schemas(self) -> set[str]:
+        if self._bulk is None:
+            self._bulk = {entry for scope, entry, value in self._options() if scope == "SCHEMA" and not value}
+        return self._bulk
+
+    def _inlining(self) -> set[Relation]:
         if self._inlined is None:
-            rows = self._con.execute(
-                "SELECT scope, scope_entry FROM ducklake_options(" + _literal(CATALOG) + ")"
-                " WHERE option_name = 'data_inlining_row_limit' AND value::BIGINT > 0"
-            ).fetchall()
-            self._inlined = {
-                Relation.of(str(entry)) if scope == "TABLE" else str(entry)
-                for scope, entry in rows
-                if scope in ("TABLE", "SCHEMA")
-            }
+            self._inlined = {Relation.of(e) for s, e, value in self._options() if s == "TABLE" and value}
         return self._inlined
 
     def _inline(self, relation: Relation) -> None:
@@ -351,8 +355,7 @@ class DuckDBEngine:
         which DuckLake accepts only once the table's creation has committed."""
         if self._format == "duckdb" or relation in self._to_inline:
             return
-        inlined = self._inlining()
-        if relation not in inlined and relation.schema not in inlined:
+        if relation.schema in self._bulk_schemas() and relation not in self._inlining():
             self._to_inline.append(relation)
             if not self._open:
                 self._keep_inlining()
@@ -360,17 +363,17 @@ class DuckDBEngine:
     def _keep_inlining(self) -> None:
         for relation in self._to_inline:
             try:
-                self._set_inlining(schema=relation.schema, table_name=relation.name)
+                self._set_inlining(_INLINED_ROWS, schema=relation.schema, table_name=relation.name)
             except EngineError:
                 continue  # dropped meanwhile: inlining only saves files
             self._inlining().add(relation)
         self._to_inline.clear()
 
-    def _set_inlining(self, **scope: str) -> None:
+    def _set_inlining(self, rows: int, **scope: str) -> None:
         call = exp.func(
             "set_option",
             exp.Literal.string("data_inlining_row_limit"),
-            exp.Literal.number(_INLINED_ROWS),
+            exp.Literal.number(rows),
             *(exp.Kwarg(this=exp.var(k), expression=exp.Literal.string(v)) for k, v in scope.items()),
         )
         self._run(f"CALL {CATALOG}.{call.sql(dialect=self.dialect)}")
