@@ -60,6 +60,14 @@ class CycleError(ProjectError):
     """Assets depend on each other in a loop."""
 
 
+class TransientModelError(GristmillError, Transient):
+    """A Python model raised an error that may pass on retry (a dropped connection, a timeout)."""
+
+    def __init__(self, message: str, *, location: str | None = None, hint: str | None = None) -> None:
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message, hint=hint)
+
+
 class SourceError(GristmillError, Terminal):
     """A source cannot be read."""
 

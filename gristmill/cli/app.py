@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import threading
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -73,10 +76,84 @@ EnvOpt = Annotated[
 ]
 
 
-def _workspace(project: Path):  # type: ignore[no-untyped-def]
+VarsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vars",
+        help="dbt projects: vars as a YAML or JSON mapping, over those of dbt_project.yml, "
+        "as dbt's --vars (e.g. '{load_source_data: true}').",
+    ),
+]
+
+
+def _dbt_vars(text: str | None) -> dict[str, object] | None:
+    if text is None:
+        return None
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--vars is not YAML or JSON: {str(err).splitlines()[0]}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"--vars must be a mapping of names to values, not {text!r}",
+            hint="e.g. --vars '{load_source_data: true, start_date: 2024-01-01}'",
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+class Output(StrEnum):
+    """What a command prints: text for a person, or one JSON document for a script."""
+
+    text = "text"
+    json = "json"
+
+
+OutputOpt = Annotated[
+    Output,
+    typer.Option(
+        "--output",
+        "-o",
+        help="json: one JSON document on stdout and nothing else (shape in docs/cli.md, JSON output).",
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only failures (nothing when all is well).")
+]
+
+
+_DOCUMENT_OUT: list[TextIO] = []
+"""Where the JSON document goes while ``--output json`` sends every other write to stdout (a
+Python model's ``print()``) to stderr instead; restored when the command ends."""
+
+
+def _json_output(output: Output) -> bool:
+    if output == Output.json:
+        _DOCUMENT_OUT.append(sys.stdout)
+        sys.stdout = sys.stderr
+    return output == Output.json
+
+
+def _print_json(document: dict[str, object]) -> None:
+    from gristmill.cli.jsonout import dumps
+
+    out = _DOCUMENT_OUT[-1] if _DOCUMENT_OUT else sys.stdout
+    out.write(dumps(document) + "\n")
+    out.flush()
+
+
+def _restore_stdout() -> None:
+    while _DOCUMENT_OUT:
+        sys.stdout = _DOCUMENT_OUT.pop()
+
+
+def _workspace(project: Path, dbt_vars: str | None = None):  # type: ignore[no-untyped-def]
     from gristmill.workspace import Workspace
 
-    return Workspace(project)
+    return Workspace(project, _dbt_vars(dbt_vars))
 
 
 def _restate_range(text: str) -> tuple[datetime, datetime]:
@@ -103,6 +180,31 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _start_watchdog(seconds: float | None, wait: float, grace: float) -> threading.Event:
+    """The run's time limit before its first step: planning reads sources' schemas, and a read
+    stuck there (a deadlock in the engine, a hung server) is out of the runner's reach. If the
+    steps have not started within the limit (plus the grace period), say so and end the process;
+    nothing was written yet. Set the event once the steps start."""
+    started = threading.Event()
+    if seconds is None or wait == float("inf"):
+        return started
+
+    def watch() -> None:
+        if started.wait(seconds + grace + wait):
+            return
+        errors.print(
+            f"[red]error:[/] the run did not get to its first step within its time limit ({seconds:g} s): "
+            "it was stuck planning (reading a source's schema); nothing was written",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="run time limit", daemon=True).start()
+    return started
 
 
 def _warn(warnings: list[str]) -> None:
@@ -166,75 +268,88 @@ def run(
     timeout: Annotated[
         str | None, typer.Option(help="Stop the run after this long (e.g. 30m): running steps roll back.")
     ] = None,
+    dbt_vars: VarsOpt = None,
+    quiet: QuietOpt = False,
+    output: OutputOpt = Output.text,
 ) -> None:
     """Load sources, build models and run checks; only what changed since the last run. Changed
     models build into new tables; the environment's views switch to them together at the end.
-    Ctrl-C (or SIGTERM, or `gristmill cancel RUN`) stops it: what is being built rolls back."""
-    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-
+    Ctrl-C (or SIGTERM, or `gristmill cancel RUN`) stops it: what is being built rolls back.
+    Progress shows steps done of steps to build (`7/19`); outside a terminal, one line per step."""
     from gristmill._util.durations import parse_duration
-    from gristmill.runtime.events import StepFinished, StepRetrying, StepStarted
+    from gristmill.cli.progress import RunProgress
 
+    as_json = _json_output(output)
     limit = parse_duration(timeout) if timeout else None
     if timeout and limit is None:
         raise ConfigError(f'--timeout "{timeout}" is not a duration', hint="e.g. 90s, 30m, 2h")
     _stop_on_sigterm()
-    workspace = _workspace(project)
-    _warn(workspace.graph.warnings)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def listen(event: object) -> None:
-            if isinstance(event, StepStarted):
-                verb = "loading" if event.kind == "source" else "building"
-                tasks[event.asset] = progress.add_task(f"{verb} {event.asset} [dim]({event.reason})[/]")
-            elif isinstance(event, StepFinished) and event.result.asset in tasks:
-                progress.remove_task(tasks.pop(event.result.asset))
-            elif isinstance(event, StepRetrying):
-                if event.asset in tasks:
-                    progress.remove_task(tasks.pop(event.asset))
-                console.print(
-                    f"[yellow]retrying[/] {escape(event.asset)} in {event.delay:.1f}s "
-                    f"(attempt {event.attempt} failed: {escape(event.error)})",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-
-        result = workspace.run(
-            select,
-            exclude,
-            env=env,
-            full_refresh=full_refresh,
-            wait=wait,
-            listener=listen,
-            restate=_restate_range(restate) if restate else None,
-            partitions=[p for given in partition for p in given.split(",") if p] or None,
-            threads=threads,
-            timeout=limit.total_seconds() if limit else None,
+    workspace = _workspace(project, dbt_vars)
+    if not (quiet or as_json):
+        _warn(workspace.graph.warnings)
+    # JSON keeps stdout for the document; retries are news for a person, on stderr.
+    with RunProgress(console, errors if as_json else console, quiet=quiet or as_json) as progress:
+        settings = workspace.project.settings.run
+        seconds = (
+            limit.total_seconds()
+            if limit
+            else (settings.timeout.total_seconds() if settings.timeout else None)
         )
-    if not result.steps:
-        streams = [a.name for a in workspace.graph.assets.values() if a.kind == "stream"]
-        console.print(
-            f"Nothing to run: stream models run under `gristmill stream MODEL` ({', '.join(streams)}); "
-            "a run builds them only when selected with -s."
-            if streams
-            else "Nothing to run: the project declares no sources or models yet "
-            "(add sources/<name>.yml or models/<schema>/<name>.sql)."
-        )
+        started = _start_watchdog(seconds, wait, settings.stop_grace.total_seconds())
+        try:
+            result = workspace.run(
+                select,
+                exclude,
+                env=env,
+                full_refresh=full_refresh,
+                wait=wait,
+                listener=progress.listen,
+                restate=_restate_range(restate) if restate else None,
+                partitions=[p for given in partition for p in given.split(",") if p] or None,
+                threads=threads,
+                timeout=limit.total_seconds() if limit else None,
+                runner=lambda coordinator: started.set(),
+            )
+        finally:
+            started.set()
+    if as_json:
+        from gristmill.cli.jsonout import run_document
+
+        _print_json(run_document(result, env, workspace.graph.warnings))
+    elif not result.steps:
+        if not quiet:
+            streams = [a.name for a in workspace.graph.assets.values() if a.kind == "stream"]
+            console.print(
+                f"Nothing to run: stream models run under `gristmill stream MODEL` ({', '.join(streams)}); "
+                "a run builds them only when selected with -s."
+                if streams
+                else "Nothing to run: the project declares no sources or models yet "
+                "(add sources/<name>.yml or models/<schema>/<name>.sql)."
+            )
         return
-    console.print(render.run_table(result))
-    render.failures(result, console)
-    console.print(render.summary_line(result))
+    elif quiet:
+        render.failures(result, console, only_failures=True)
+        if not result.ok:
+            console.print(render.summary_line(result))
+    else:
+        console.print(render.run_table(result))
+        render.failures(result, console)
+        console.print(render.summary_line(result))
+    if result.abandoned:
+        errors.print(
+            f"[red]warning:[/] {escape(', '.join(result.abandoned))} did not stop when asked; nothing "
+            "it wrote is committed, and nothing was published (what succeeded is kept: the next run "
+            "publishes it without rebuilding)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        # Its thread may be stuck in the engine: exiting normally could wait on it forever.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     if report is not None:
         audited = [s.asset for s in result.steps if s.checks or s.metrics]
-        _write_report(workspace, report, result.run_id, audited, env)
+        _write_report(workspace, report, result.run_id, audited, env, quiet=quiet or as_json)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -257,32 +372,68 @@ def check(
     env: EnvOpt = "prod",
     report: ReportOpt = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait if a run holds the project.")] = 0.0,
+    dbt_vars: VarsOpt = None,
+    quiet: QuietOpt = False,
+    output: OutputOpt = Output.text,
+    allow_unbuilt: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unbuilt", help="Exit 0 when selected assets were never built (their checks cannot run)."
+        ),
+    ] = False,
 ) -> None:
     """Run the checks on the tables the environment serves, without building: counts, failing
-    rows, table metrics and anomalies against their history. Exits 1 when an error check fails."""
-    workspace = _workspace(project)
-    _warn(workspace.graph.warnings)
+    rows, table metrics and anomalies against their history. Exits 1 when an error check fails,
+    or when a selected asset with checks was never built (unless --allow-unbuilt)."""
+    as_json = _json_output(output)
+    workspace = _workspace(project, dbt_vars)
+    if not (quiet or as_json):
+        _warn(workspace.graph.warnings)
     result = workspace.check(select, exclude, env=env, wait=wait)
-    if not result.assets:
-        console.print("No checks declared for the selected assets (see docs/checks.md).")
+    if as_json:
+        from gristmill.cli.jsonout import check_document
+
+        _print_json(check_document(result, workspace.graph.warnings))
+    elif not result.assets:
+        if not quiet:
+            console.print("No checks declared for the selected assets (see docs/checks.md).")
         return
-    console.print(render.check_table(result))
-    render.check_failures(result, console)
-    console.print(render.check_summary(result))
+    elif quiet:
+        if not result.ok:
+            console.print(render.check_table(result, only_failures=True))
+            render.check_failures(result, console, only_failures=True)
+            console.print(render.check_summary(result, allow_unbuilt=allow_unbuilt))
+    else:
+        console.print(render.check_table(result))
+        render.check_failures(result, console)
+        console.print(render.check_summary(result, allow_unbuilt=allow_unbuilt))
+    unbuilt = [a.asset for a in result.assets if a.status == "not_built"]
+    if unbuilt and not allow_unbuilt and not as_json:
+        errors.print(
+            f"{len(unbuilt)} asset{'s' * (len(unbuilt) != 1)} never built in this environment, so "
+            f"{'their' if len(unbuilt) != 1 else 'its'} checks did not run: {escape(', '.join(unbuilt))}"
+            "\n  hint: build them (gristmill run), or pass --allow-unbuilt to accept it",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report is not None:
-        _write_report(workspace, report, result.run_id, [a.asset for a in result.assets], env)
-    if not result.ok:
+        assets = [a.asset for a in result.assets]
+        _write_report(workspace, report, result.run_id, assets, env, quiet=quiet or as_json)
+    if not result.ok or (unbuilt and not allow_unbuilt):
         raise typer.Exit(1)
 
 
-def _write_report(workspace, path: Path, run_id: int, assets: list[str], env: str) -> None:  # type: ignore[no-untyped-def]
+def _write_report(  # type: ignore[no-untyped-def]
+    workspace, path: Path, run_id: int, assets: list[str], env: str, *, quiet: bool = False
+) -> None:
     from gristmill.report import from_history, render_html
 
     checks, metrics = workspace.quality_history(assets, env=env)
     page = render_html(from_history(workspace.root.name, env, run_id, checks, metrics))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
-    console.print(f"Report: [bold]{path}[/]")
+    if not quiet:
+        console.print(f"Report: [bold]{escape(str(path))}[/]")
 
 
 @app.command()
@@ -292,10 +443,19 @@ def plan(
     select: SelectOpt = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
     full_refresh: RefreshOpt = False,
+    dbt_vars: VarsOpt = None,
+    output: OutputOpt = Output.text,
 ) -> None:
     """Show what `run --env ENV` would do and why, without changing anything: each model added,
     changed (breaking or non-breaking), affected through a column it reads, or unchanged."""
-    workspace = _workspace(project)
+    as_json = _json_output(output)
+    workspace = _workspace(project, dbt_vars)
+    if as_json:
+        from gristmill.cli.jsonout import plan_document
+
+        result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
+        _print_json(plan_document(result, workspace.graph.warnings))
+        return
     _warn(workspace.graph.warnings)
     result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
     console.print(render.plan_table(result))
@@ -340,9 +500,10 @@ def lineage(
     downstream: Annotated[
         bool, typer.Option("--downstream/--no-downstream", help="Show what reads it.")
     ] = True,
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Column-level lineage: the columns a column is computed from, and the columns that read it."""
-    result = _workspace(project).lineage(target, env)
+    result = _workspace(project, dbt_vars).lineage(target, env)
     console.print(render.lineage_trees(result, upstream=upstream, downstream=downstream))
 
 
@@ -353,11 +514,12 @@ def query(
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to print as a table (csv and json print all).")] = 100,
     env: EnvOpt = "prod",
+    dbt_vars: VarsOpt = None,
 ) -> None:
     """Run a read-only SQL query against the lake and print the result."""
     if format not in ("table", "csv", "json"):
         raise GristmillError(f'unknown format "{format}"', hint="use table, csv or json")
-    result = _workspace(project).query(sql, env)
+    result = _workspace(project, dbt_vars).query(sql, env)
     if format == "table":
         console.print(render.arrow_as(result.slice(0, limit), "table"))
         if result.num_rows > limit:
@@ -373,9 +535,19 @@ def list_assets(
     project: ProjectOpt = Path("."),
     select: SelectOpt = [],  # noqa: B006
     env: EnvOpt = "prod",
+    dbt_vars: VarsOpt = None,
+    output: OutputOpt = Output.text,
 ) -> None:
     """List assets with their kind, rows, when they were built and their last run."""
-    console.print(render.assets_table(_workspace(project).assets(select, env)))
+    as_json = _json_output(output)
+    workspace = _workspace(project, dbt_vars)
+    infos = workspace.assets(select, env)
+    if as_json:
+        from gristmill.cli.jsonout import assets_document
+
+        _print_json(assets_document(infos, env, workspace.graph.warnings))
+        return
+    console.print(render.assets_table(infos))
 
 
 @app.command()
@@ -403,10 +575,11 @@ def unit_test(
         ),
     ] = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
+    dbt_vars: VarsOpt = None,
 ) -> None:
-    """Run the unit tests in tests/*.yml: each model's SQL on the test's rows, in memory, compared
-    with the expected rows. Needs no run and never touches the lake."""
-    result = _workspace(project).test(names or [], select, exclude)
+    """Run the unit tests in tests/*.yml (a dbt project's `unit_tests:`): each model's SQL on the
+    test's rows, in memory, compared with the expected rows. Needs no run and never touches the lake."""
+    result = _workspace(project, dbt_vars).test(names or [], select, exclude)
     if not result.results:
         chosen = names or select or exclude
         console.print("No unit tests match." if chosen else "No unit tests yet: add tests/<name>.yml.")
@@ -421,9 +594,23 @@ def unit_test(
 from gristmill.cli import orchestrate as _orchestrate  # noqa: E402,F401 - registers its commands
 
 
+def _literal_help(command: Any) -> Any:
+    """Help texts are prose, not Rich markup: ``[run] threads`` or ``[models.staging]`` would
+    otherwise vanish as unknown style tags. Escaped once here, for every command and option."""
+    command.help = escape(command.help) if command.help else command.help
+    command.short_help = escape(command.short_help) if command.short_help else command.short_help
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text:
+            param.help = escape(text)
+    for child in getattr(command, "commands", {}).values():  # a group's commands
+        _literal_help(child)
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, prog_name="gristmill")
+        _literal_help(typer.main.get_command(app))(args=argv, prog_name="gristmill")
     except GristmillError as err:
         errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, soft_wrap=True)
         if err.hint:
@@ -432,6 +619,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
+    finally:
+        _restore_stdout()
 
 
 from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers its commands

@@ -106,6 +106,13 @@ def cancel(
     """Stop a running run: the steps it is building roll back, nothing half-built is published,
     what already succeeded stays."""
     record = _workspace(project).cancel(run_id, wait=wait)
+    if record.status != "cancelled":
+        # It ended before it saw the request (it polls a few times a second), or its process died.
+        why = f" ({record.summary['error']})" if record.summary.get("error") else ""
+        console.print(
+            f"Run {run_id} was not cancelled: it ended {record.status}{why} before the cancel reached it."
+        )
+        raise typer.Exit(1)
     console.print(f"Run {run_id} stopped: {record.status}.")
 
 

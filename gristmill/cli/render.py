@@ -163,14 +163,20 @@ def summary_line(result: RunResult) -> Text:
     )
 
 
-def failures(result: RunResult, console: Console) -> None:
+def failures(result: RunResult, console: Console, *, only_failures: bool = False) -> None:
+    """Failed steps and checks with their failing rows; unless ``only_failures`` (``--quiet``),
+    also load events and warnings."""
     for step in result.steps:
-        for event in step.load.events if step.load else ():
+        for event in step.load.events if step.load and not only_failures else ():
             console.print(Text(f"~ {event}", style="cyan"))
+        for event in step.events:  # a model build's: late rows, unknown members, columns added
+            console.print(Text(f"~ {event}", style="yellow" if "not loaded" in event else "cyan"))
         if step.error:
             console.print(Text(f"\n✗ {step.asset}", style="bold red"))
             console.print(Text(step.error))
         for check in step.checks:
+            if only_failures and (check.passed or check.check.severity != "error"):
+                continue
             if not check.passed and check.check.kind == "anomaly":
                 style = "red" if check.check.severity == "error" else "yellow"
                 console.print(Text(f"! {step.asset}: {check.detail} ({check.check.location})", style=style))
@@ -187,15 +193,23 @@ def failures(result: RunResult, console: Console) -> None:
                 console.print(_samples_table(check))
 
 
-def check_table(run: CheckRun) -> Table:
+def check_table(run: CheckRun, *, only_failures: bool = False) -> Table:
     """Every check that did not pass, and a line per asset whose checks all passed (every check
-    when there are few)."""
+    when there are few); with ``only_failures``, the blocking failures alone."""
     table = Table(show_edge=False, header_style="bold")
     detailed = any(c.detail for c in run.results) or any(a.status != "checked" for a in run.assets)
     for column in ("asset", "check", "severity", "result", *(("detail",) if detailed else ())):
         table.add_column(column)
-    few = len(run.results) <= 40
+    few = len(run.results) <= 40 and not only_failures
     for outcome in run.assets:
+        if only_failures and outcome.status == "checked":
+            blocking = [c for c in outcome.checks if not c.passed and c.check.severity == "error"]
+            for check in blocking:
+                first: list[str | Text] = [outcome.asset, check.check.name, check.check.severity]
+                table.add_row(*first, _verdict(check), *([check.detail or ""] if detailed else []))
+            continue
+        if only_failures and outcome.status == "not_built":
+            continue
         if outcome.status != "checked":
             note = "not built in this environment" if outcome.status == "not_built" else (outcome.error or "")
             style = "dim" if outcome.status == "not_built" else "red"
@@ -220,14 +234,16 @@ def _verdict(check: CheckResult) -> Text:
     return Text(label, style="red" if check.check.severity == "error" else "yellow")
 
 
-def check_failures(run: CheckRun, console: Console) -> None:
+def check_failures(run: CheckRun, console: Console, *, only_failures: bool = False) -> None:
     for outcome in run.assets:
         for check in outcome.checks:
+            if only_failures and check.check.severity != "error":
+                continue
             if not check.passed and check.samples and check.check.kind != "anomaly":
                 console.print(_samples_table(check))
 
 
-def check_summary(run: CheckRun) -> Text:
+def check_summary(run: CheckRun, *, allow_unbuilt: bool = False) -> Text:
     s = run.summary()
     total = s["checks_passed"] + s["checks_failed"] + s["checks_warned"]
     assets = f"{s['assets']} asset" + ("" if s["assets"] == 1 else "s")
@@ -243,9 +259,13 @@ def check_summary(run: CheckRun) -> Text:
     if s["errors"]:
         parts.append(f"{s['errors']} could not be checked")
     parts.append(f"{s['seconds']:.2f} s")
-    return Text(
-        ("OK  " if run.ok else "FAILED  ") + ", ".join(parts), style="bold green" if run.ok else "bold red"
-    )
+    if not run.ok:
+        return Text("FAILED  " + ", ".join(parts), style="bold red")
+    if s["not_built"]:
+        # Never built: their checks did not run, so they are not known to be healthy.
+        head = "WARN  " if allow_unbuilt else "INCOMPLETE  "
+        return Text(head + ", ".join(parts), style="bold yellow" if allow_unbuilt else "bold red")
+    return Text("OK  " + ", ".join(parts), style="bold green")
 
 
 def _samples_table(check: CheckResult) -> Group:

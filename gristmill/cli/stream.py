@@ -1,17 +1,20 @@
-"""``gristmill stream`` runs a stream model continuously; ``gristmill streams`` shows the running
-ones (each writes its figures to ``.gristmill/streams/<model>-<pid>.json`` after commits)."""
+"""``gristmill stream`` runs a stream model continuously; ``gristmill streams`` shows the stream
+processes (each writes its figures to ``.gristmill/streams/<model>-<pid>.json`` after each turn of
+its loop, at most once a second: the file's ``updated_at`` is its heartbeat)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -25,21 +28,61 @@ def status_folder(root: Path) -> Path:
     return root / ".gristmill" / "streams"
 
 
-def read_statuses(root: Path) -> list[dict[str, Any]]:
-    """Every stream's last figures, with ``alive`` telling whether its process still runs."""
+HEARTBEAT_TIMEOUT = 120.0
+"""Seconds without a heartbeat after which a process is no longer taken to be running (or, when
+its status says a longer ``--max-wait``, three of those). A running stream rewrites its figures
+every second or two; a batch that takes longer than this is far outside the norm."""
+RETENTION_DAYS = 7
+"""Processes not running whose last word is older than this are left out of ``gristmill
+streams`` unless ``--all`` is given (their files stay)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process of that pid
+    return True
+
+
+def process_state(status: dict[str, Any], now: float | None = None) -> str:
+    """running; stopped (it ended on its own or was told to); failed (it ended on an error);
+    dead (it never said it ended: on this host its pid is gone — SIGKILL, a crash —, on another
+    host it has been silent too long); stalled (its pid still runs here but it has been silent
+    too long: hung, or the pid now belongs to another program)."""
+    if status.get("stopped"):
+        return "failed" if status.get("error") else "stopped"
+    now = time.time() if now is None else now
+    timeout = max(HEARTBEAT_TIMEOUT, 3 * float(status.get("max_wait") or 0))
+    fresh = now - float(status.get("updated_at") or 0) < timeout
+    if status.get("host", socket.gethostname()) != socket.gethostname():
+        return "running" if fresh else "dead"
+    if not _pid_alive(int(status.get("pid") or 0)):
+        return "dead"
+    return "running" if fresh else "stalled"
+
+
+def read_statuses(root: Path, *, everything: bool = True) -> list[dict[str, Any]]:
+    """Every stream process's last figures, with its ``state`` (see :func:`process_state`) and
+    ``alive`` (running); without ``everything``, those that ended over ``RETENTION_DAYS`` ago
+    are left out."""
     found: list[dict[str, Any]] = []
+    now = time.time()
     for path in sorted(status_folder(root).glob("*.json")):
         try:
             status = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # being rewritten
-        pid = int(status.get("pid", 0))
-        try:
-            os.kill(pid, 0)
-            alive = pid > 0
-        except (ProcessLookupError, PermissionError):
-            alive = False
-        found.append({**status, "alive": alive and not status.get("stopped")})
+        if "updated_at" not in status:  # written before heartbeats: its file's time serves
+            status["updated_at"] = path.stat().st_mtime
+        state = process_state(status, now)
+        if not everything and state != "running" and now - status["updated_at"] > RETENTION_DAYS * 86400:
+            continue
+        found.append({**status, "state": state, "alive": state == "running"})
     return found
 
 
@@ -83,20 +126,31 @@ def stream(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{model.replace('/', '_')}-{os.getpid()}.json"
     last = [0.0]
+    shown = [-1]
 
-    def report(stats: StreamStats, *, final: bool = False) -> None:
+    def report(stats: StreamStats, *, final: bool = False, error: str | None = None) -> None:
         now = time.monotonic()
         if not final and now - last[0] < 1.0:
             return
         last[0] = now
         elapsed = max(time.time() - stats.started_at, 1e-9)
-        figures = {**stats.as_dict(), "pid": os.getpid(), "events_per_second": stats.events / elapsed}
+        figures = {
+            **stats.as_dict(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "updated_at": time.time(),  # the heartbeat
+            "max_wait": max_wait,  # the longest a quiet turn of the loop takes
+            "events_per_second": stats.events / elapsed,
+        }
         if final:
             figures["stopped"] = True
+            if error:
+                figures["error"] = error
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(figures, default=str))
         temporary.replace(path)
-        if console.is_terminal and not final:
+        if console.is_terminal and not final and stats.events != shown[0]:  # quiet turns say nothing
+            shown[0] = stats.events
             lag = sum(stats.lag.values())
             console.print(
                 f"[dim]{time.strftime('%H:%M:%S')}[/] {stats.events:,} events, {stats.rows_out:,} rows out, "
@@ -106,7 +160,19 @@ def stream(
 
     console.print(f"Streaming {model} (Ctrl-C stops after the batch in progress commits)")
     settings = StreamSettings(batch_size, max_wait, stop_when_idle, compact_every)
-    result = workspace.stream(model, env=env, settings=settings, stop=stop, on_commit=report)
+    latest: list[StreamStats] = []
+
+    def on_commit(stats: StreamStats) -> None:
+        latest[:] = [stats]
+        report(stats)
+
+    try:
+        result = workspace.stream(model, env=env, settings=settings, stop=stop, on_commit=on_commit)
+    except BaseException as err:
+        if latest:  # it ran: say it ended, and why, so `gristmill streams` does not call it dead
+            reason = getattr(err, "message", None) or type(err).__name__
+            report(latest[0], final=True, error=None if isinstance(err, KeyboardInterrupt) else reason)
+        raise
     report(result, final=True)
     console.print(
         Text(
@@ -118,13 +184,29 @@ def stream(
 
 
 @app.command()
-def streams(project: ProjectOpt = Path(".")) -> None:
-    """The stream processes of this project: throughput, lag per partition, watermark, late and
-    rejected messages."""
+def streams(
+    project: ProjectOpt = Path("."),
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help=f"Also the processes not running whose last word is over {RETENTION_DAYS} days old.",
+        ),
+    ] = False,
+) -> None:
+    """The stream processes of this project: state (running, stopped, failed, dead: killed
+    without a word, or stalled: silent but its pid runs), throughput, lag per partition,
+    watermark, late and rejected messages."""
     workspace = _workspace(project)
-    found = read_statuses(workspace.root)
+    found = read_statuses(workspace.root, everything=all_)
     if not found:
-        console.print("No streams yet: gristmill stream MODEL")
+        everything = read_statuses(workspace.root)
+        if everything:
+            console.print(
+                f"No stream ran in the last {RETENTION_DAYS} days ({len(everything)} older: --all shows them)"
+            )
+        else:
+            console.print("No streams yet: gristmill stream MODEL")
         return
     table = Table(show_edge=False)
     columns = ("model", "pid", "state", "events", "ev/s", "rows out", "late", "rejected", "lag", "watermark")
@@ -135,7 +217,7 @@ def streams(project: ProjectOpt = Path(".")) -> None:
         table.add_row(
             status["model"],
             str(status["pid"]),
-            Text("running", style="green") if status["alive"] else Text("stopped", style="dim"),
+            Text(status["state"], style=_STATE_STYLES.get(status["state"], "")),
             f"{status['events']:,}",
             f"{status.get('events_per_second', 0):,.0f}",
             f"{status['rows_out']:,}",
@@ -145,3 +227,16 @@ def streams(project: ProjectOpt = Path(".")) -> None:
             str(status.get("watermark") or "-"),
         )
     console.print(table)
+    for status in found:
+        if status["state"] == "failed":
+            who = f"{status['model']} (pid {status['pid']})"
+            console.print(f"[red]{escape(who)} failed:[/] {escape(str(status['error']))}", highlight=False)
+
+
+_STATE_STYLES = {
+    "running": "green",
+    "stopped": "dim",
+    "failed": "red",
+    "dead": "bold red",
+    "stalled": "yellow",
+}

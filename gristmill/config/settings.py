@@ -80,6 +80,9 @@ class RunSettings(_Strict):
     """A whole run's limit: steps still running are cancelled and rolled back."""
     step_timeout: Duration | None = None
     """One step's limit (per attempt)."""
+    stop_grace: Duration = timedelta(seconds=10)
+    """How long a step asked to stop (a cancel, a timeout) gets to end; one still stuck after it
+    (in an engine statement that ignores the interrupt, in user code) is abandoned and the run ends."""
     retries: RetrySettings = RetrySettings()
     on_conflict: Literal["wait", "refuse"] = "refuse"
     """Another run is writing the project: wait for it, or refuse to start (the scheduler

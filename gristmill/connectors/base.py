@@ -68,16 +68,20 @@ def parse_options(
     try:
         return model.model_validate({k: v for k, v in data.items() if k not in ignore})
     except ValidationError as err:
-        first = err.errors()[0]
+        problems = err.errors()
+        # A misspelt key also makes the right one "missing": name the misspelling, it is the cause.
+        first = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
         key = ".".join(str(p) for p in first["loc"])
         line = getattr(data, "key_lines", {}).get(first["loc"][0]) if first["loc"] else None
         location = f"{where.split(':')[0]}:{line}" if line else where
         if first["type"] == "extra_forbidden":
+            # Every key valid here, also those the project loader took before the connector saw
+            # them (write, incremental, checks ...): a typo of one of those lands here.
+            valid = sorted({*model.model_fields, *ignore, *getattr(data, "handled_elsewhere", ())})
             raise ConfigError(
                 f'unknown option "{key}"',
                 location=location,
-                hint=did_you_mean(key, [*model.model_fields, *ignore])
-                or "options: " + ", ".join([*model.model_fields, *ignore]),
+                hint=did_you_mean(key, valid) or "options: " + ", ".join(valid),
             ) from None
         if first["type"] == "missing":
             raise ConfigError(f'missing required option "{key}"', location=location) from None
@@ -161,6 +165,11 @@ class DuckDBReader:
         except duckdb.Error as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
         return _guarded(reader, what)
+
+    def interrupt(self) -> None:
+        """Abort what this source's DuckDB is running (from another thread: a cancel, a timeout)."""
+        if self._con is not None:
+            self._con.interrupt()
 
     def close(self) -> None:
         if self._con is not None:

@@ -72,6 +72,10 @@ class Engine(Protocol):
         """Commit the transaction grouped steps left open (nothing when none is)."""
         ...
 
+    def rollback(self) -> None:
+        """Roll back the transaction grouped steps left open (nothing when none is)."""
+        ...
+
     def write_arrow(
         self, relation: Relation, data: pa.RecordBatchReader, mode: Literal["replace", "append"] = "replace"
     ) -> int:

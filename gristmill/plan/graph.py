@@ -79,6 +79,9 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
             assets[table.asset] = Asset(table.asset, "source", (), source.tags, source=source, table=table)
     known = sorted([*assets, *project.models])
     for name, model in project.models.items():
+        if model.error is not None:  # raised if a command selects it (see selection.select)
+            assets[name] = Asset(name, model.kind, (), model.tags, model=model)
+            continue
         if model.language == "python":
             for read in model.reads:
                 if read not in known:
@@ -96,15 +99,22 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
             dialect=model.dialect,
             summaries=known_summaries,
             fresh=fresh,
+            passthrough=model.passthrough,
         )
         second = (
             parse_model(
-                model.incremental_sql, file=model.file, first_line=model.sql_line, dialect=model.dialect
+                model.incremental_sql,
+                file=model.file,
+                first_line=model.sql_line,
+                dialect=model.dialect,
+                passthrough=model.passthrough,
             )
             if model.incremental_sql
             else None
         )
-        # A model may read its own table (the rows it already holds): that is not a dependency.
+        _refuse_self_read(name, parsed)
+        # An incremental rendering may read the model's own table (the rows it already holds):
+        # that is not a dependency.
         reads = tuple(
             dict.fromkeys(
                 ref.asset
@@ -178,6 +188,20 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
         for parent in assets[name].upstream:
             children[parent].append(name)
     return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()}, fresh)
+
+
+def _refuse_self_read(name: str, parsed: ParsedModel) -> None:
+    """A model whose SQL names its own table reads a table it is about to replace: a loop of one,
+    reported as such (the engine would only say that the new table does not exist yet)."""
+    for ref in parsed.reads:
+        if ref.asset == name:
+            raise CycleError(
+                f"{name} reads itself: a model cannot select from the table it builds",
+                location=f"{parsed.file}:{ref.line}:{ref.col}",
+                hint="read its upstream tables instead; an incremental or fact model that needs the rows "
+                "it already holds reads them as `this`, e.g. `select max(id) from this` "
+                "(dbt's {{ this }}; docs/transformation.md)",
+            )
 
 
 def _stream_input(model: ModelSpec, reads: Sequence[str], assets: Mapping[str, Asset]) -> str:

@@ -161,6 +161,12 @@ def _definition(asset: Asset, extra: str | None) -> str:
             model.surrogate_key,
             model.type2,
             sorted((k, v.dimension, v.on, v.at) for k, v in model.lookups.items()),
+            # Hooks change what is built (a post-hook may delete rows): a changed hook rebuilds.
+            *(
+                ([h.sql for h in model.pre_hooks], [h.sql for h in model.post_hooks])
+                if model.pre_hooks or model.post_hooks
+                else ()
+            ),
         ]
         body = extra if extra is not None else asset.parsed.fingerprint_sql if asset.parsed else ""
         return digest([options, body, model.incremental_sql])
@@ -379,6 +385,15 @@ def _carry(
     physical[name] = target
 
 
+def _hooks(asset: Asset) -> list[list[str]]:
+    """A model's hooks change what is built (a post-hook may delete rows): a changed hook
+    rebuilds. Nothing for a model without hooks, so that its fingerprints stay as they were."""
+    model = asset.model
+    if model is None or not (model.pre_hooks or model.post_hooks):
+        return []
+    return [[h.sql for h in model.pre_hooks], [h.sql for h in model.post_hooks]]
+
+
 def _model_prints(asset: Asset, definition: str, analysis: Analysis | None, prints: _Fingerprints) -> None:
     """Column fingerprints from the column traces: each column's own query plus the fingerprints
     of the upstream columns and row sets it reads. Without traces, the model changes as a whole."""
@@ -399,8 +414,8 @@ def _model_prints(asset: Asset, definition: str, analysis: Analysis | None, prin
             ]
         )
     if asset.kind in REBUILT:
-        # The SQL is in the traces already: only the kind adds to them.
-        rows = digest([asset.kind, own[ROWS]])
+        # The SQL is in the traces already: only the kind (and hooks) add to them.
+        rows = digest([asset.kind, own[ROWS], *_hooks(asset)])
     else:
         # Incremental and history kinds keep state across runs: any change to the definition
         # (keys, intervals, SQL) asks for a new table. A fact also reads its dimensions' keys.

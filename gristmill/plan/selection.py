@@ -27,12 +27,20 @@ def _split(expressions: Iterable[str]) -> list[str]:
     return [part for expression in expressions for part in re.split(r"[\s,]+", expression) if part]
 
 
-def select(graph: AssetGraph, expressions: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[str]:
-    """Selected asset names in run order; no expressions selects everything."""
+def select(
+    graph: AssetGraph, expressions: Iterable[str] = (), exclude: Iterable[str] = (), *, compiled: bool = True
+) -> list[str]:
+    """Selected asset names in run order; no expressions selects everything. ``compiled``: a
+    selected model that could not be compiled raises its error (false for listing only)."""
     wanted = _split(expressions)
     chosen = set(graph.assets) if not wanted else set().union(*(_one(graph, e) for e in wanted))
     chosen -= set().union(*(_one(graph, e) for e in _split(exclude))) if _split(exclude) else set()
-    return [name for name in graph.order if name in chosen]
+    ordered = [name for name in graph.order if name in chosen]
+    for name in ordered if compiled else ():  # a model that does not compile fails what selects it
+        model = graph.assets[name].model
+        if model is not None and model.error is not None:
+            raise model.error
+    return ordered
 
 
 def _one(graph: AssetGraph, expression: str) -> set[str]:

@@ -40,6 +40,7 @@ BUILTIN_CHECKS = (
     "unique",
     "accepted_values",
     "relationships",
+    "unknown_members",
     "range",
     "between",
     "regex",
@@ -65,6 +66,7 @@ _BOUNDS = {"min", "max", "exclusive"}
 _EXTRA_PARAMS = {
     "accepted_values": {"values"},
     "relationships": {"to"},
+    "unknown_members": {"max"},
     "range": _BOUNDS,
     "regex": {"pattern"},
     "format": {"as"},
@@ -249,6 +251,16 @@ def _validate(
     if kind == "relationships" and str(params["to"]).count(".") != 2:
         raise ConfigError(
             f'relationships "to" must be <schema>.<asset>.<column>, not "{params["to"]}"', location=where
+        )
+    if kind == "unknown_members" and not (
+        isinstance(params.get("max", 0), int)
+        and not isinstance(params.get("max"), bool)
+        and params.get("max", 0) >= 0
+    ):
+        raise ConfigError(
+            f'unknown_members "max" is how many rows may point at the unknown member, not "{params["max"]}"',
+            location=where,
+            hint="e.g. '- unknown_members: {column: customer_key, max: 10}'",
         )
     if kind in ("range", "row_count", "aggregate"):
         _validate_bounds(declared, params, where, whole=kind == "row_count")

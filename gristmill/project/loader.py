@@ -21,19 +21,23 @@ from gristmill.errors import ConfigError, ProjectError
 from gristmill.project import yamlfile
 from gristmill.project.checks import parse_check_items
 from gristmill.project.contracts import ContractSpec, load_contracts
+from gristmill.project.own_table import mentions_own_table, renderings
 from gristmill.project.python_models import load_python_model
 from gristmill.project.specs import (
     LOAD_KEYS,
     CheckSpec,
     Contract,
+    HookSpec,
     Incremental,
     Interval,
+    LateRows,
     LoadSpec,
     Lookup,
     ModelKind,
     ModelSpec,
     Nested,
     PartitionValue,
+    SemanticSpec,
     SourceSpec,
     SourceTable,
     StreamWindow,
@@ -57,6 +61,16 @@ class Project:
     unit_tests: tuple[UnitTestSpec, ...] = ()
     contracts: dict[str, ContractSpec] = field(default_factory=dict)
     """Data contracts by dataset; their checks are already in ``checks``."""
+    on_run_start: tuple[HookSpec, ...] = ()
+    """SQL run before a run builds anything (a dbt project's ``on-run-start``)."""
+    on_run_end: tuple[HookSpec, ...] = ()
+    """SQL run after a run's steps (a dbt project's ``on-run-end``), whatever their outcome."""
+    input_types: Callable[[str], dict[str, str] | None] | None = None
+    """A dbt project's column types of an asset, known before anything runs: a dbt unit test's
+    input rows get every column (NULL where not given) with these types, as dbt gives them."""
+    semantic: tuple[SemanticSpec, ...] = ()
+    """A dbt project's semantic models, metrics, saved queries and exposures, as declared: kept
+    for serving metrics; nothing runs them."""
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""
@@ -73,13 +87,21 @@ def find_root(start: Path) -> Path:
     )
 
 
-def load_project(start: Path) -> Project:
+def load_project(start: Path, dbt_vars: dict[str, Any] | None = None) -> Project:
+    """``dbt_vars``: ``--vars`` for a dbt project (over the vars of dbt_project.yml)."""
     root = find_root(start)
     if not (root / PROJECT_FILE).is_file():
         from gristmill.project.dbt import load_dbt_project  # Jinja and the dbt layer only when needed
 
-        return load_dbt_project(root)  # a dbt project folder, run as it is
+        return load_dbt_project(root, dbt_vars)  # a dbt project folder, run as it is
+    if dbt_vars:
+        raise ConfigError(
+            "--vars sets the vars of a dbt project; this is a Gristmill project",
+            location=PROJECT_FILE,
+            hint="use ${env:NAME} in gristmill.toml and the YAML files instead",
+        )
     settings = _load_settings(root)
+    _check_model_folders(root, settings)
     sources, source_checks = _load_sources(root)
     models, header_checks = _load_models(root, settings)
     contracts = load_contracts(root)
@@ -123,30 +145,65 @@ def _load_settings(root: Path) -> ProjectSettings:
 
 
 def _toml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Find the line of a dotted key: its table header, then the key below it."""
-    table, key = [str(p) for p in loc[:-1]], str(loc[-1]) if loc else ""
-    lines = text.splitlines()
-    start = 0
-    if table:
-        header = re.compile(
-            r"^\s*\[\s*"
-            + r"\s*\.\s*".join(re.escape(p) + '|"' + re.escape(p) + '"' for p in table)
-            + r"\s*\]"
-        )
-        for number, line in enumerate(lines):
-            if header.match(line):
-                start = number
-                break
-        else:
-            return None
-    for number in range(start, len(lines)):
-        if number > start and lines[number].lstrip().startswith("[") and table:
-            break
-        if number > start and lines[number].lstrip().startswith("[") and not table:
-            break
-        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[number]) or (number == start and table and not key):
-            return number + 1
-    return start + 1 if table else None
+    """The line of the deepest key along ``loc`` that the TOML text declares (a key, a dotted
+    key, or a ``[table]`` header), so an error names the line the user wrote."""
+    lines = _toml_key_lines(text)
+    for depth in range(len(loc), 0, -1):
+        path = tuple(str(p) for p in loc[:depth])
+        if path in lines:
+            return lines[path]
+    return None
+
+
+def _toml_key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Each key path the text declares -> its (first) line. Keys are read by TOML's own parser,
+    one header or ``key =`` at a time, so quoting and spacing count as TOML says; lines inside
+    multi-line values do not parse alone and are passed over."""
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\[?([^\[\]]+)\]\]?", stripped)
+        if header:
+            path = _toml_path(header.group(1))
+            if path is not None:
+                table = path
+                for depth in range(1, len(table) + 1):
+                    found.setdefault(table[:depth], number)
+            continue
+        key = re.match(r"^([A-Za-z0-9_\-\.\s\"']+?)\s*=", stripped)
+        path = _toml_path(key.group(1)) if key else None
+        for depth in range(1, len(path or ()) + 1):
+            found.setdefault((*table, *(path or ())[:depth]), number)
+    return found
+
+
+def _toml_path(dotted: str) -> tuple[str, ...] | None:
+    try:
+        data: Any = tomllib.loads(f"{dotted} = 0")
+    except tomllib.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(data, dict) and len(data) == 1:
+        [(name, data)] = data.items()
+        path.append(name)
+    return tuple(path)
+
+
+def _check_model_folders(root: Path, settings: ProjectSettings) -> None:
+    """``[models.<folder>]`` for a folder that does not exist would set nothing, silently."""
+    models = root / "models"
+    folders = sorted(p.name for p in models.iterdir() if p.is_dir()) if models.is_dir() else []
+    for folder in settings.models:
+        if folder not in folders:
+            text = (root / PROJECT_FILE).read_text(encoding="utf-8")
+            line = _toml_line(text, ("models", folder))
+            raise ConfigError(
+                f"[models.{folder}] sets defaults for models/{folder}/, which does not exist",
+                location=f"{PROJECT_FILE}:{line}" if line else PROJECT_FILE,
+                hint=did_you_mean(folder, folders)
+                or ("model folders: " + ", ".join(folders) if folders else "create models/<folder>/ first"),
+            )
 
 
 # --- sources/*.yml --------------------------------------------------------------------------------
@@ -163,6 +220,8 @@ class _SourceEnvelope(BaseModel):
     contract: Contract = "evolve"
     nested: Nested = "struct"
     max_depth: int | None = Field(default=None, ge=0)
+    allow_empty: bool = False
+    max_shrink: float | str | None = None
 
 
 class _IncrementalDecl(BaseModel):
@@ -180,6 +239,26 @@ class _LoadDecl(BaseModel):
     contract: Contract | None = None
     nested: Nested | None = None
     max_depth: int | None = Field(default=None, ge=0)
+    allow_empty: bool | None = None
+    max_shrink: float | str | None = None
+
+
+def _share(value: float | str | None, where: str) -> float | None:
+    """``max_shrink`` as a share of the rows: ``50%`` or ``0.5``."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        share = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise ConfigError(
+            f'max_shrink "{value}" is not a share of the rows',
+            location=where,
+            hint="write a percentage like 50% (or 0.5): the most of a table's rows a replace may remove",
+        )
+    return share
 
 
 def _lag(value: str | float | None, where: str) -> timedelta | float | None:
@@ -219,6 +298,8 @@ def _load_spec(envelope: _SourceEnvelope, options: Any, file: str, line: int) ->
         contract=decl.contract or envelope.contract,
         nested=decl.nested or envelope.nested,
         max_depth=decl.max_depth if decl.max_depth is not None else envelope.max_depth,
+        allow_empty=decl.allow_empty if decl.allow_empty is not None else envelope.allow_empty,
+        max_shrink=_share(decl.max_shrink if decl.max_shrink is not None else envelope.max_shrink, where),
     )
 
 
@@ -226,6 +307,7 @@ def _connector_options(options: Any, drop: Collection[str] = (*LOAD_KEYS, "check
     """Options meant for the connector (minus loading keys and checks), keeping line numbers so
     the connector's own errors name the line."""
     kept = yamlfile.LineDict({k: v for k, v in options.items() if k not in drop})
+    kept.handled_elsewhere = tuple(k for k in drop if not k.endswith("_"))
     kept.line = getattr(options, "line", 0)
     kept.key_lines = {k: v for k, v in getattr(options, "key_lines", {}).items() if k in kept}
     return kept
@@ -320,6 +402,7 @@ class _ModelHeader(BaseModel):
     interval: Interval = "day"
     start: str | date | None = None
     lookback: int = Field(default=0, ge=0)
+    late_rows: LateRows | None = None
     partition_by: str | None = None
     partitions: list[StrictBool | int | float | date | str] = []
     window: str | None = None
@@ -327,6 +410,7 @@ class _ModelHeader(BaseModel):
     idle_timeout: str | int | None = None
     publish: str | None = None
     dialect: str = "duckdb"
+    passthrough: StrictBool = False
     schedule: str | None = None
     surrogate_key: str | None = None
     type2: list[str] = []
@@ -422,6 +506,22 @@ def _load_models(root: Path, settings: ProjectSettings) -> tuple[dict[str, Model
             columns=header.columns,
             **_kind_options(header, asset, file, data),
         )
+        if mentions_own_table(body):  # `this` and is_incremental(): two renderings, as dbt's
+            both = renderings(
+                body,
+                asset=asset,
+                kind=models[asset].kind,
+                file=file,
+                first_line=models[asset].sql_line,
+                dialect=models[asset].dialect,
+                split_by="time"
+                if models[asset].time
+                else "partition_by"
+                if models[asset].partition_by
+                else None,
+            )
+            if both is not None:
+                models[asset] = replace(models[asset], sql=both[0], incremental_sql=both[1])
         if header.checks:
             checks.extend(
                 parse_check_items(
@@ -450,6 +550,7 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         ("type2", ("dimension",)),
         ("lookups", ("fact",)),
         ("start", ("incremental", "fact")),
+        ("late_rows", ("incremental", "fact")),
         ("partition_by", ("incremental",)),
         ("partitions", ("incremental",)),
     ):
@@ -458,6 +559,12 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
                 f"{option} applies to kind: {' or '.join(kinds)}, not {kind or 'the default kind'}",
                 location=where(option),
             )
+    if header.late_rows and not header.time:
+        raise ConfigError(
+            "late_rows applies to a model built by time interval (with time:)",
+            location=where("late_rows"),
+            hint="a model merged on a key takes late rows as they come; remove late_rows:",
+        )
     partitions = _partitions(header, where)
     stream = _stream_options(header, where) if kind == "stream" else {}
     lookups = {}
@@ -484,10 +591,12 @@ def _kind_options(header: _ModelHeader, asset: str, file: str, data: Any) -> dic
         "interval": header.interval,
         "start": header.start.isoformat() if isinstance(header.start, date) else header.start,
         "lookback": header.lookback,
+        "late_rows": header.late_rows or "reprocess",
         "partition_by": header.partition_by,
         "partitions": partitions,
         **stream,
         "dialect": header.dialect,
+        "passthrough": header.passthrough,
         "schedule": header.schedule,
         "surrogate_key": header.surrogate_key
         or (f"{name.removeprefix('dim_')}_key" if kind == "dimension" else None),

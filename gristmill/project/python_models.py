@@ -25,7 +25,7 @@ from typing import Any, Literal
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
-from gristmill.errors import ConfigError, GristmillError, ProjectError
+from gristmill.errors import ConfigError, GristmillError, ProjectError, Transient, TransientModelError
 from gristmill.models import ModelFunction, marked
 from gristmill.project.checks import parse_check_items
 from gristmill.project.specs import CheckSpec, ModelSpec
@@ -99,16 +99,22 @@ class PythonModel:
         with _on_path(self.root):
             yield
 
-    def failure(self, err: BaseException, doing: str) -> ProjectError:
-        """An exception from the user's code as one line naming file:line, without a traceback."""
-        if isinstance(err, ProjectError):
+    def failure(self, err: BaseException, doing: str) -> ProjectError | TransientModelError:
+        """An exception from the user's code as one line naming file:line (the line that raised it),
+        without a traceback. A dropped connection, a timeout or an error marked Transient stays
+        transient, so the runner retries the step as ``[run.retries]`` says."""
+        if isinstance(err, ProjectError | TransientModelError):
             return err
-        if isinstance(err, GristmillError):
-            return ProjectError(f"{doing}: {err.message}", location=self.where(), hint=err.hint)
         where = _user_frame(err, self.path, self.root) or self.where()
         if isinstance(err, SyntaxError):
             return ProjectError(f"invalid Python: {err.msg}", location=where)
-        return ProjectError(redact(f"{doing}: {type(err).__name__}: {err}"), location=where)
+        if isinstance(err, GristmillError):
+            message, hint = redact(f"{doing}: {err.message}"), err.hint
+        else:
+            message, hint = redact(f"{doing}: {type(err).__name__}: {err}"), None
+        if isinstance(err, Transient | ConnectionError | TimeoutError):
+            return TransientModelError(message, location=where, hint=hint)
+        return ProjectError(message, location=where, hint=hint)
 
 
 # -- loading ---------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from gristmill.errors import ProjectError
+
 Severity = Literal["error", "warn", "quarantine", "drop"]
 """error blocks publishing; warn reports; quarantine moves failing rows to ``<asset>__quarantine``
 and publishes the rest; drop removes failing rows (counted)."""
@@ -49,6 +51,8 @@ class CheckSpec:
         if self.kind == "aggregate":
             subject = f"{params['function']}({column})"
             return f"aggregate({_bounds(params, subject)})"
+        if self.kind == "unknown_members" and params.get("max"):
+            return f"unknown_members({column} <= {params['max']})"
         args = column
         if "to" in params:
             args += f" -> {params['to']}"
@@ -89,9 +93,13 @@ class LoadSpec:
     """Nested records as STRUCT/LIST columns, as JSON columns, or as child tables."""
     max_depth: int | None = None
     """Nesting deeper than this lands as JSON."""
+    allow_empty: bool = False
+    """A ``replace`` that would leave a table with rows empty fails unless this is set."""
+    max_shrink: float | None = None
+    """The largest share of a table's rows (0..1) a ``replace`` may remove; unset: no limit."""
 
 
-LOAD_KEYS = ("write", "key", "incremental", "contract", "nested", "max_depth")
+LOAD_KEYS = ("write", "key", "incremental", "contract", "nested", "max_depth", "allow_empty", "max_shrink")
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ STREAM_SOURCES = ("kafka", "nats", "mqtt")
 
 ModelKind = Literal["view", "table", "incremental", "snapshot", "dimension", "fact", "stream"]
 Interval = Literal["hour", "day", "month"]
+LateRows = Literal["reprocess", "warn", "ignore"]
 PartitionValue = str | int | float | bool
 """A declared value of a statically partitioned model (dates are kept as ISO text)."""
 
@@ -160,6 +169,31 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class SemanticSpec:
+    """A dbt project's semantic model, metric, saved query or exposure, kept as declared so that
+    metrics can be served from it; no run builds or checks anything from it."""
+
+    kind: Literal["semantic_model", "metric", "saved_query", "exposure"]
+    name: str
+    location: str
+    """``file:line`` of the declaration."""
+    data: dict[str, Any]
+    """The declaration as written (entities, dimensions, measures, type_params…)."""
+    reads: tuple[str, ...] = ()
+    """The assets it is defined on: a semantic model's ``model``, an exposure's ``depends_on``."""
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """SQL run around a model or a whole run (dbt's pre/post hooks, on-run-start/on-run-end).
+    Tables named as assets (``<schema>.<name>``) are the tables the environment serves; in a model's
+    post-hooks the model itself is the table just built, in its pre-hooks the one it replaces."""
+
+    sql: str
+    location: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model: ``models/<schema>/<name>.sql`` (or ``.py``) becomes the asset ``<schema>.<name>``."""
 
@@ -185,6 +219,9 @@ class ModelSpec:
     """The first interval of a time-range incremental model (ISO date or timestamp)."""
     lookback: int = 0
     """Intervals before the newest one to process again on every run, for late rows."""
+    late_rows: LateRows = "reprocess"
+    """By time: what to do with rows that arrive in intervals already built (closed): reprocess
+    those intervals, warn (the run summary counts them), or ignore (no check at all)."""
     partition_by: str | None = None
     """incremental: the column whose declared values (``partitions``) split the table; each
     value's rows are replaced, backfilled and tracked on their own."""
@@ -200,6 +237,9 @@ class ModelSpec:
     back; when all are quiet the watermark moves with the clock, so windows close anyway."""
     dialect: str = "duckdb"
     """The SQL dialect the model is written in; it is transpiled to the engine's."""
+    passthrough: bool = False
+    """SQL the parser cannot read runs as written (with a warning) instead of failing to load;
+    such a model gets no validation and no column lineage."""
     schedule: str | None = None
     surrogate_key: str | None = None
     """dimension: the surrogate key column (default ``<name without dim_>_key``)."""
@@ -215,6 +255,13 @@ class ModelSpec:
     """python: the decorated function's name in ``path``."""
     reads: tuple[str, ...] = ()
     """python: the assets the function receives, in parameter order."""
+    pre_hooks: tuple[HookSpec, ...] = ()
+    """Run before the model is built, in the same transaction (dbt's ``pre_hook``)."""
+    post_hooks: tuple[HookSpec, ...] = ()
+    """Run after the model is built and before its checks, in the same transaction."""
+    error: ProjectError | None = None
+    """A model that could not be compiled (a dbt model whose Jinja fails): the error is raised
+    when a command selects it, so that excluding it (``-x``) lets everything else run."""
 
     @property
     def schema(self) -> str:

@@ -65,6 +65,9 @@ class TableData:
     location: str = ""
     """``file:line`` where this data is declared."""
     types_location: str = ""
+    fill_missing: bool = False
+    """Typed columns the data does not have are NULL (a dbt unit test's input, which dbt builds
+    with every column of the relation), instead of an error."""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -112,6 +115,9 @@ class UnitTestSpec:
     file: str = ""
     line: int = 0
     model_line: int = 0
+    sql: str | None = None
+    """The model's SQL for this test when it differs from the model's own rendering (a dbt unit
+    test's ``overrides`` of macros, vars or env vars render the model anew)."""
 
     @property
     def location(self) -> str:
@@ -229,6 +235,12 @@ def _load_test(name: str, body: Any, root: Path, file: str, line: int) -> UnitTe
         line=line,
         model_line=int(key_lines.get("model", line)),
     )
+
+
+def table_data(entry: Any, root: Path, file: str, where: str, context: str, *, given: bool) -> TableData:
+    """One block of rows written as in a tests file (``rows``, ``csv``, ``sql`` or ``file``)."""
+    decl = _DataDecl if given else _ExpectDecl
+    return _table_data(entry, decl, root, file, where, context, needs_columns=given)[0]
 
 
 def _table_data(

@@ -15,6 +15,9 @@ class LineDict(dict[Any, Any]):
 
     line: int = 0
     key_lines: dict[Any, int]
+    handled_elsewhere: tuple[str, ...] = ()
+    """Keys valid beside these that were taken out before this mapping is validated (a source
+    table's ``write`` or ``checks``): a did-you-mean for a misspelt key considers them too."""
 
 
 class LineList(list[Any]):

@@ -8,6 +8,7 @@ stay text. The page is also well-formed XML, which keeps it easy to post-process
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ class Row:
     streak: str
     detail: str
     columns: tuple[str, ...]
+    """The sample's columns, those the check failed on first."""
+    failing: tuple[bool, ...]
+    """Per column: does the check judge it (its values are the failing ones)?"""
     samples: tuple[tuple[str | None, ...], ...]
 
 
@@ -189,7 +193,7 @@ def _one_asset(name: str, checks: list[CheckRow], anchor: str | None) -> AssetCh
 def _row(check: CheckRow) -> Row:
     tone = _tone(check)
     failing = tone != "pass"
-    columns, samples = _sample_table(check.samples) if failing else ((), ())
+    columns, judged, samples = _sample_table(check) if failing else ((), (), ())
     return Row(
         check=check.check,
         severity=check.severity,
@@ -200,6 +204,7 @@ def _row(check: CheckRow) -> Row:
         streak=_streak(check.history, check.status) if failing else "",
         detail=check.detail or "",
         columns=columns,
+        failing=judged,
         samples=samples,
     )
 
@@ -248,12 +253,24 @@ def _history_title(history: Sequence[str], status: str) -> str:
 
 
 def _sample_table(
-    samples: Sequence[dict[str, Any]],
-) -> tuple[tuple[str, ...], tuple[tuple[str | None, ...], ...]]:
-    """Columns are the union of the rows' keys in first-seen order, so ragged samples still line up."""
-    columns = tuple(dict.fromkeys(key for sample in samples for key in sample))
-    rows = tuple(tuple(_cell(sample.get(c)) for c in columns) for sample in samples)
-    return columns, rows
+    check: CheckRow,
+) -> tuple[tuple[str, ...], tuple[bool, ...], tuple[tuple[str | None, ...], ...]]:
+    """Columns are the union of the rows' keys, the columns the check judges first (a wide sample
+    must not hide them off to the right), then the rest in first-seen order, so ragged samples
+    still line up."""
+    seen = tuple(dict.fromkeys(key for sample in check.samples for key in sample))
+    judged = set(check.columns) if check.columns else _named_columns(check.check, seen)
+    columns = tuple(sorted(seen, key=lambda c: c not in judged))  # stable: first-seen order otherwise
+    rows = tuple(tuple(_cell(sample.get(c)) for c in columns) for sample in check.samples)
+    return columns, tuple(c in judged for c in columns), rows
+
+
+def _named_columns(check: str, columns: Sequence[str]) -> set[str]:
+    """The sample columns a check's name mentions: ``not_null(email)``, ``unique(a, b)``,
+    ``range(amount 0..1000)``, ``expression(price >= cost)``. The check's kind is not one."""
+    _, _, arguments = check.partition("(")
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", arguments))
+    return {c for c in columns if c in words}
 
 
 def _cell(value: Any) -> str | None:

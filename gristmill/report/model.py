@@ -23,6 +23,8 @@ class CheckRow:
     samples: tuple[dict[str, Any], ...] = ()
     history: tuple[str, ...] = ()
     detail: str | None = None
+    columns: tuple[str, ...] = ()
+    """The columns the check judges, when known; else the sample columns its name mentions."""
 
 
 @dataclass(frozen=True)

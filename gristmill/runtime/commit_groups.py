@@ -9,9 +9,10 @@ crash loses only uncommitted steps, which the next run rebuilds (their versions 
 
 A failure inside the shared transaction rolls it back whole: the steps that had succeeded in it are
 built again, each in a transaction of its own, before the failure is reported, so a failing model
-costs its group-mates at most a CPU-second of work and never their publication — also when the
-run is being cancelled, so that what a cancelled run reported as built stays published (docs/
-orchestration.md). Sources never join a group: a load commits
+costs its group-mates at most a CPU-second of work and never their publication. Once the run is
+cancelled nothing commits any more (docs/orchestration.md, "Stopping a run"): steps of the open
+group are then reported cancelled, not published, and their views are not switched. Sources never
+join a group: a load commits
 its data and cursor alone, and a source that keeps its own position is told only after that commit.
 """
 
@@ -43,11 +44,14 @@ busy machine does not shrink the groups."""
 class CommitGroup:
     engine: Engine
     build: Build
+    cancelled: Callable[[], bool]
+    """The run was asked to stop: nothing may commit any more."""
     steps: int = GROUP_STEPS
     seconds: float = GROUP_SECONDS
     corrections: dict[str, StepResult] = field(default_factory=dict)
-    """Steps reported successful whose work was rolled back and then failed when built again
-    (a model that is not deterministic): their real outcome."""
+    """Steps reported successful whose work was rolled back, and then failed when built again (a
+    model that is not deterministic) or were not built again (the run was cancelled): their real
+    outcome."""
     _pending: list[Step] = field(default_factory=list)
     _elapsed: float = 0.0
 
@@ -78,10 +82,20 @@ class CommitGroup:
         if not self._pending:
             return
         steps = self._take()
+        if self.cancelled():
+            self.engine.rollback()
+            self._redo(steps, "the run was cancelled before their commit")
+            return
         try:
             self.engine.commit()
         except GristmillError as err:
             self._redo(steps, f"the commit failed ({err.message})")
+
+    def abandon(self) -> None:
+        """The run ended with a step still holding the engine session: what the group holds never
+        commits (the session is not touched again; it rolls back when the process ends)."""
+        steps = self._take()
+        self._redo(steps, "the run was cancelled before their commit")
 
     def _take(self) -> list[Step]:
         steps, self._pending, self._elapsed = self._pending, [], 0.0
@@ -89,6 +103,18 @@ class CommitGroup:
 
     def _redo(self, steps: list[Step], why: str) -> None:
         for step in steps:
+            if self.cancelled():
+                from gristmill.runtime.executor import StepResult  # the executor imports this module
+
+                self.corrections[step.name] = StepResult(
+                    step.name,
+                    step.asset.kind,
+                    "build",
+                    "cancelled",
+                    step.reason,
+                    error=f"not published: {why}",
+                )
+                continue
             again = self.build(step, False)
             if again.status != "success":
                 self.corrections[step.name] = replace(

@@ -44,13 +44,24 @@ class StepFinished:
 
 
 @dataclass(frozen=True)
+class RunStopping:
+    """The run was asked to stop (a cancel, Ctrl-C, its time limit): nothing more starts, and
+    the running steps were told to stop and roll back."""
+
+    run_id: int
+    reason: str
+    running: tuple[str, ...]
+    """Steps being stopped."""
+
+
+@dataclass(frozen=True)
 class RunFinished:
     result: RunResult
     status: str
     """success | failed | cancelled"""
 
 
-Event = RunStarted | StepStarted | StepRetrying | StepFinished | RunFinished
+Event = RunStarted | StepStarted | StepRetrying | StepFinished | RunStopping | RunFinished
 Listener = Callable[[Event], None]
 
 

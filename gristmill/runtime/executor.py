@@ -6,6 +6,7 @@ order, parallelism, retries and time limits; this module decides what a step doe
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from gristmill.engines.base import Engine, Relation
 from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillError
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
+from gristmill.project.checks import query_reads
 from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.runtime.audit import CheckResult, Subject, audit, measured, time_column
 from gristmill.runtime.commit_groups import CommitGroup
@@ -27,12 +29,14 @@ from gristmill.runtime.events import (
     Listener,
     RunFinished,
     RunStarted,
+    RunStopping,
     StepFinished,
     StepRetrying,
     StepStarted,
 )
+from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.loader import LoadResult, load_table
-from gristmill.runtime.materialize import materialize
+from gristmill.runtime.materialize import MaterializeResult, materialize
 from gristmill.runtime.quarantine import SetAside, set_aside
 from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
 from gristmill.runtime.steplogs import StepLogs
@@ -43,6 +47,8 @@ from gristmill.state.environments import switch
 from gristmill.state.intervals import forget_range
 from gristmill.state.records import CheckRecord, MetricRecord, StepRecord
 from gristmill.state.versions import record_version
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class StepResult:
     metrics: tuple[MetricRecord, ...] = ()
     """The new version's table metrics."""
     attempts: int = 1
+    events: tuple[str, ...] = ()
+    """What a model's build noticed: late rows, unknown members, columns added."""
     failure: BaseException | None = field(default=None, compare=False, repr=False)
     """The error behind a failed attempt, for the runner to decide on a retry."""
 
@@ -74,14 +82,21 @@ class RunResult:
     run_id: int
     steps: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
+    cancelled: str | None = None
+    """Why the run was asked to stop (a cancel, Ctrl-C, its time limit), if it was."""
+    abandoned: tuple[str, ...] = ()
+    """Steps that did not stop within the grace period: their work may still run in this process,
+    which must not use the engine again (nothing they wrote commits)."""
 
     @property
     def ok(self) -> bool:
-        return all(s.status in ("success", "switched", "skipped") for s in self.steps)
+        return self.cancelled is None and all(
+            s.status in ("success", "switched", "skipped") for s in self.steps
+        )
 
     @property
     def status(self) -> str:
-        if any(s.status == "cancelled" for s in self.steps):
+        if self.cancelled is not None or any(s.status == "cancelled" for s in self.steps):
             return "cancelled"
         return "success" if self.ok else "failed"
 
@@ -105,6 +120,8 @@ class RunResult:
         }
         if count("cancelled"):
             summary["cancelled"] = count("cancelled")
+        if self.abandoned:
+            summary["abandoned"] = len(self.abandoned)
         retried = sum(s.attempts - 1 for s in self.steps if s.attempts > 1)
         if retried:
             summary["retries"] = retried
@@ -122,6 +139,8 @@ class RunOptions:
     step_timeout: float | None = None
     metrics: bool = True
     samples: int = 5
+    grace: float = 10.0
+    """Seconds a step asked to stop gets to end before the run abandons it and ends anyway."""
 
 
 ENGINE_POOL = "engine"
@@ -155,18 +174,20 @@ def execute(
     logs = StepLogs(run_id)
     began: dict[str, str] = {}
     retried: list[StepRecord] = []
+    failed: set[str] = set()  # assets that failed or did not run in this run
     concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
     # Steps that take turns on the engine share commits (see runtime/commit_groups.py).
     group = (
         CommitGroup(
             engine,
-            lambda step, grouped: _build(step, _context(), group=grouped),
+            lambda step, grouped: _build(step, _context(step), group=grouped),
+            lambda: coordinator.cancelled is not None,
         )
         if engine is not None and not concurrent
         else None
     )
 
-    def _context() -> _Context:
+    def _context(step: Step) -> _Context:
         assert engine is not None, "a plan that builds needs an engine"
         return _Context(
             engine,
@@ -179,6 +200,8 @@ def execute(
             plan.env,
             options.metrics,
             options.samples,
+            lambda: coordinator.stopping(step.name),
+            frozenset(failed),
         )
 
     def task(step: Step) -> Task:
@@ -187,8 +210,16 @@ def execute(
             pools = () if concurrent else (ENGINE_POOL,)
             if step.asset.source is not None:
                 pools += (step.asset.source.name,)
-        upstream = tuple(dict.fromkeys((*step.asset.upstream, *step.asset.after)))
-        return Task(step.name, upstream, pools, options.step_timeout, inline=step.action != "build")
+        # What its checks read (``after``) only has to be finished: a failure there skips those
+        # checks, not the step.
+        return Task(
+            step.name,
+            step.asset.upstream,
+            pools,
+            options.step_timeout,
+            inline=step.action != "build",
+            after=step.asset.after,
+        )
 
     def work(task: Task, attempt: int) -> StepResult:
         step = steps[task.name]
@@ -200,7 +231,7 @@ def execute(
             verb = "loading from " + step.asset.source.name if step.asset.source else "building"
             logs.note(step.name, attempt, f"{verb} ({step.reason}) into {step.physical}")
             with logs.capture(step.name, attempt):
-                outcome = group.run(step) if group is not None else _build(step, _context())
+                outcome = group.run(step) if group is not None else _build(step, _context(step))
             outcome = replace(outcome, attempts=attempt)
             logs.note(
                 step.name, attempt, _describe(outcome), "INFO" if outcome.status == "success" else "ERROR"
@@ -249,7 +280,7 @@ def execute(
                 "upstream_failed",
                 f"not run: upstream {finished.blocked_by[0]} failed" if finished.blocked_by else "not run",
             )
-        if finished.status == "cancelled" and value is None:
+        if finished.status == "cancelled" and value is None and not finished.attempts:
             return StepResult(
                 step.name, step.asset.kind, step.action, "cancelled", f"not run: {_message(finished.error)}"
             )
@@ -266,6 +297,8 @@ def execute(
     def on_finish(finished: Finished) -> None:
         outcome = outcome_of(finished)
         finished.value = outcome
+        if outcome.status not in ("success", "switched", "skipped"):
+            failed.add(outcome.asset)
         if isinstance(finished.error, StepTimeout | RunCancelled) and outcome.asset in began:
             logs.note(outcome.asset, outcome.attempts, f"{outcome.status}: {outcome.error}", "ERROR")
         notify(StepFinished(outcome))
@@ -281,23 +314,42 @@ def execute(
             metrics += list(outcome.metrics)
         history.record_steps(run_id, records, checks, metrics, logs.take())
 
+    def interrupt(name: str) -> None:
+        """Stop what a step runs: the engine's statement, and a source's own reader (a file or S3
+        read stuck in the source's DuckDB never reaches the engine)."""
+        if engine is not None:
+            engine.interrupt()
+        source = steps[name].asset.source
+        if source is not None and steps[name].action == "build":
+            try:
+                stop = getattr(sources(source.name), "interrupt", None)
+                if callable(stop):
+                    stop()
+            except Exception as err:  # stopping must not fail the coordinator
+                _log.warning("could not interrupt source %s: %s", source.name, err)
+
     coordinator = Runner(
         threads=options.threads,
         pools={ENGINE_POOL: 1, **{name: 1 for name in _source_names(plan)}, **options.pools},
         retry=options.retry,
         timeout=options.timeout,
-        interrupt=lambda name: engine.interrupt() if engine is not None else None,
+        interrupt=interrupt,
         on_start=on_start,
         on_retry=on_retry,
         on_finish=on_finish,
         on_batch=on_batch,
+        on_stop=lambda reason, running: notify(RunStopping(run_id, reason, tuple(running))),
+        grace=options.grace,
+        poll=lambda: history.cancel_requested(run_id),
     )
     if runner is not None:
         runner(coordinator)
     notify(RunStarted(run_id, plan, command))
     with logs.installed():
         finished = coordinator.run([task(step) for step in plan.steps], work)
-        if group is not None:
+        if group is not None and coordinator.abandoned:
+            group.abandon()
+        elif group is not None:
             group.flush()
     outcomes = sorted((f.value for f in finished.values()), key=lambda o: order[o.asset])
     if group is not None and group.corrections:
@@ -313,6 +365,8 @@ def execute(
             notify(StepFinished(outcome))
         outcomes = fixed
     result.steps.extend(outcomes)
+    result.cancelled = coordinator.cancelled
+    result.abandoned = tuple(coordinator.abandoned)
     switched = {
         o.asset: steps[o.asset].physical
         for o in outcomes
@@ -320,7 +374,11 @@ def execute(
         and steps[o.asset].asset.kind != "source"
         and pointers.get(o.asset) != steps[o.asset].physical
     }
-    if switched or plan.removed:
+    if result.abandoned:
+        # A step still holds the engine session (stuck in a statement or in user code): it must not
+        # be used again. What succeeded stays built and recorded; the next run switches to it.
+        switched = {}
+    elif switched or plan.removed:
         assert engine is not None, "a plan that switches needs an engine"
         with engine.transaction():
             switch(engine, plan.env, switched, plan.removed, run_id)
@@ -337,6 +395,7 @@ def _describe(outcome: StepResult) -> str:
     if outcome.load is not None:
         parts.append(f"{outcome.load.rows_read:,} read")
         parts += list(outcome.load.events)
+    parts += list(outcome.events)
     if outcome.quarantined or outcome.dropped:
         parts.append(f"{outcome.quarantined:,} quarantined, {outcome.dropped:,} dropped")
     if outcome.checks:
@@ -380,6 +439,10 @@ class _Context:
     env: str = "prod"
     metrics: bool = True
     samples: int = 5
+    stopped: Callable[[], bool] = lambda: False
+    """Whether the runner asked this step to stop (a cancel, a timeout): then it must not commit."""
+    failed: frozenset[str] = frozenset()
+    """Assets that failed or were not run earlier in this run: checks reading them do not run."""
 
     def physical(self, asset: str) -> exp.Table:
         return self.engine.table(Relation.of(self.serving.get(asset, asset)))
@@ -418,19 +481,32 @@ def _record(outcome: StepResult, step: Step, started_at: str | None = None) -> S
         rows_quarantined=load.rows_quarantined if load else None,
         rows_discarded=load.rows_discarded if load else None,
         bytes_read=load.bytes_read if load else None,
-        events=tuple(load.events) if load else (),
+        events=tuple(load.events) if load else outcome.events,
         attempt=outcome.attempts,
         started_at=started_at,
     )
 
 
+def _reads_failed(check: CheckSpec, asset: Asset, failed: frozenset[str]) -> str | None:
+    """An asset this check reads (besides its own) that failed or did not run in this run."""
+    reads = [str(check.params["to"]).rsplit(".", 1)[0]] if check.kind == "relationships" else []
+    reads += query_reads(check) if check.kind == "query" else []
+    return next((r for r in reads if r in asset.after and r in failed), None)
+
+
 def _build(step: Step, context: _Context, *, group: bool = False) -> StepResult:
     asset, engine = step.asset, context.engine
     started = time.perf_counter()
+    # Whether the environment serves a version now (a failed check keeps it; a first build has none).
+    published = (
+        asset.name in context.serving if asset.kind != "source" else engine.exists(Relation.of(asset.name))
+    )
+    blocked = {c: read for c in asset.checks if (read := _reads_failed(c, asset, context.failed))}
     checks: tuple[CheckResult, ...] = ()
     metrics: tuple[MetricRecord, ...] = ()
     load: LoadResult | None = None
     quarantined = dropped = 0
+    events: tuple[str, ...] = ()
     target = Relation.of(step.physical)
     # Checks and a model's reads of itself see the new table before anyone else does.
     here = replace(context, serving={**context.serving, asset.name: step.physical})
@@ -442,13 +518,26 @@ def _build(step: Step, context: _Context, *, group: bool = False) -> StepResult:
                 load = load_table(asset, engine, source, context.run_id, refresh=step.refresh)
                 rows: int | None = load.rows_written
             else:
-                rows = _build_model(step, target, here)
+                built = _build_model(step, target, here, previous=context.serving.get(asset.name))
+                rows, events = built.rows, tuple(built.events)
             aside = tuple(c for c in asset.checks if c.severity in ("quarantine", "drop"))
+            unjudged = [c for c in aside if c in blocked]
+            if unjudged:
+                # Rows cannot be set aside against a parent that is missing: never let them through.
+                raise CheckFailed(
+                    f"{unjudged[0].name} ({unjudged[0].severity}) reads {blocked[unjudged[0]]}, which "
+                    "failed in this run, so its rows cannot be judged",
+                    hint="fix the failure upstream and rerun",
+                )
             if aside:
                 moved = _set_aside(step, target, aside, here)
                 quarantined, dropped = moved.quarantined, moved.dropped
                 rows = None if rows is None else rows - quarantined - dropped
-            others = tuple(c for c in asset.checks if c.severity not in ("quarantine", "drop"))
+            others = tuple(
+                c for c in asset.checks if c.severity not in ("quarantine", "drop") and c not in blocked
+            )
+            for check, read in blocked.items():
+                _log.warning("check %s not run: it reads %s, which failed in this run", check.name, read)
             checks = tuple(CheckResult(c, moved.failures[c]) for c in aside) if aside else ()
             audited = audit(_subject(asset, here, rows), others, engine, context.history)
             checks += audited.checks
@@ -462,7 +551,12 @@ def _build(step: Step, context: _Context, *, group: bool = False) -> StepResult:
                         else f"{c.check.name} failed for {c.failures} row{'s' * (c.failures != 1)}"
                         for c in blocking
                     ),
-                    hint="the previous version stays published; fix the data or the model and rerun",
+                    hint=(
+                        "the previous version stays published"
+                        if published
+                        else "nothing is published for it until its checks pass (it has no previous version)"
+                    )
+                    + "; fix the data or the model and rerun",
                 )
             # The physical tables it read: a view reads them by name for as long as it exists.
             inputs = sorted(here.serving.get(up, up) for up in asset.upstream)
@@ -477,6 +571,8 @@ def _build(step: Step, context: _Context, *, group: bool = False) -> StepResult:
                 rows,
                 replace=step.recorded,
             )
+            if context.stopped():
+                raise EngineError("stopped before it committed: nothing was published")
         if load is not None and load.cursor is not None:
             _acknowledge(source, asset, load)
     except GristmillError as err:
@@ -507,6 +603,7 @@ def _build(step: Step, context: _Context, *, group: bool = False) -> StepResult:
         quarantined=quarantined,
         dropped=dropped,
         metrics=metrics,
+        events=events,
     )
 
 
@@ -550,7 +647,34 @@ def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:
         acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
 
 
-def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
+def _hook_tables(context: _Context, asset: str, this: str) -> Callable[[str], exp.Table | None]:
+    """Asset names in a hook, as the tables this run serves; the model itself as ``this``."""
+
+    def physical(name: str) -> exp.Table | None:
+        if name == asset:
+            return context.engine.table(Relation.of(this))
+        return context.physical(name) if name in context.serving else None
+
+    return physical
+
+
+def _build_model(
+    step: Step, target: Relation, context: _Context, previous: str | None = None
+) -> MaterializeResult:
+    """``previous``: the table the environment served for it before this run (pre-hooks see it)."""
+    asset, engine = step.asset, context.engine
+    model = asset.model
+    assert model is not None
+    if model.pre_hooks:
+        this = previous if previous and engine.exists(Relation.of(previous)) else step.physical
+        run_hooks(engine, model.pre_hooks, _hook_tables(context, asset.name, this), "pre-hook")
+    built = _materialized(step, target, context)
+    if model.post_hooks:
+        run_hooks(engine, model.post_hooks, _hook_tables(context, asset.name, step.physical), "post-hook")
+    return built
+
+
+def _materialized(step: Step, target: Relation, context: _Context) -> MaterializeResult:
     asset, engine = step.asset, context.engine
     model = asset.model
     assert model is not None
@@ -593,7 +717,7 @@ def _build_model(step: Step, target: Relation, context: _Context) -> int | None:
             physical=context.physical,
             window=step.window,
             partitions=step.partitions,
-        ).rows
+        )
     except EngineError as err:
         unparsed = asset.parsed is not None and asset.parsed.passthrough
         raise EngineError(

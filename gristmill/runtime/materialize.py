@@ -11,7 +11,7 @@ together or not at all."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -99,6 +99,10 @@ def materialize(
     if kind == "fact":
         return build.fact()
     raise AssertionError(f"unreachable: model kind {kind!r} passed validation")
+
+
+def _moment_text(moment: datetime, unit: str) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M") if unit == "hour" else moment.date().isoformat()
 
 
 @dataclass
@@ -261,6 +265,8 @@ class _Build:
             todo = (
                 [] if start is None else pending(start, self.run_time, model.interval, done, model.lookback)
             )
+        if self.incremental and self.window is None and model.late_rows != "ignore":
+            todo = self._late_rows(query, columns, dtype, done, todo)
         ranges = contiguous(todo)
         if not self.incremental:
             rows = self.engine.create_table_as(
@@ -277,6 +283,65 @@ class _Build:
             rows = self._run([*statements, *after])
         record_intervals(self.engine, name, complete(todo, self.run_time), model.interval, self.run_id)
         return self._result(rows, todo)
+
+    def _late_rows(
+        self,
+        query: exp.Query,
+        columns: Sequence[tuple[str, str]],
+        dtype: str,
+        done: list[Span],
+        todo: list[Span],
+    ) -> list[Span]:
+        """Find closed intervals (built before, not due this run) whose rows in the query differ
+        from the table's — rows that arrived late, left or changed — by comparing a count and a
+        hash per interval; reprocess them (``late_rows: reprocess``) or say so (``warn``).
+        Never silent: the run summary names the intervals and the rows the table lacks."""
+        model = self.model
+        assert model.time is not None
+        closed = sorted(set(done) - set(todo))
+        if not closed:
+            return todo
+        held = dict(self.engine.describe(self.table))
+        # not columns just added, nor a fact's surrogate keys: a member arriving late changes
+        # those, and the fact's own fix-up takes care of it
+        lookups = set(model.lookups)
+        compared = [(name, kind) for name, kind in columns if name in held and name not in lookups]
+        low, high = closed[0][0], closed[-1][1]
+
+        def digests(rows: exp.Table | exp.Query) -> dict[datetime, tuple[int, int]]:
+            found = self.engine.query(
+                dimensional.interval_digests(
+                    rows, compared, model.time or "", dtype, model.interval, low, high
+                )
+            ).to_pylist()
+            return {
+                utc(row[dimensional.INTERVAL_START]): (
+                    int(row[dimensional.INTERVAL_ROWS]),
+                    int(row[dimensional.INTERVAL_HASH] or 0),
+                )
+                for row in found
+            }
+
+        fresh, stored = digests(query), digests(self.table)
+        changed = [span for span in closed if fresh.get(span[0]) != stored.get(span[0])]
+        if not changed:
+            return todo
+        more = sum(fresh.get(s[0], (0, 0))[0] - stored.get(s[0], (0, 0))[0] for s in changed)
+        named = ", ".join(_moment_text(start, model.interval) for start, _ in changed[:5])
+        named += f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        what = (
+            f"{model.asset}: late rows in {len(changed)} closed interval{'s' * (len(changed) != 1)} "
+            f"({named}): {more:+,} rows against the table"
+        )
+        if model.late_rows == "warn":
+            first, last = changed[0][0], changed[-1][1]
+            self.events.append(
+                f"{what}; not loaded (late_rows: warn): restate them with --restate "
+                f"{_moment_text(first, model.interval)}:{_moment_text(last, model.interval)}"
+            )
+            return todo
+        self.events.append(f"{what}; reprocessed (late_rows: reprocess)")
+        return sorted({*todo, *changed})
 
     def by_partition(self, query: exp.Query) -> MaterializeResult:
         """Replace the rows of the declared values this build covers (all of them, or the chosen
@@ -415,10 +480,28 @@ class _Build:
         query = dimensional.fact_select(self.query, names, lookups)
         fixes: list[exp.Expr] = [dimensional.fix_unknown(self.table, lookup) for lookup in lookups]
         if model.key:
-            return self.merge(query, after=fixes if self.incremental else ())
-        if model.time:
-            return self.by_time(query, after=fixes if self.incremental else ())
-        return self._result(self.engine.create_table_as(self.target, query))
+            result = self.merge(query, after=fixes if self.incremental else ())
+        elif model.time:
+            result = self.by_time(query, after=fixes if self.incremental else ())
+        else:
+            result = self._result(self.engine.create_table_as(self.target, query))
+        unknown = self._unknown_members(lookups)
+        return replace(result, events=[*result.events, unknown]) if unknown else result
+
+    def _unknown_members(self, lookups: Sequence[dimensional.KeyLookup]) -> str | None:
+        """How many of the fact's rows point at each lookup's unknown member, for the run summary
+        (a relationships check accepts them: ``unknown_members`` is the check that does not)."""
+        if not lookups:
+            return None
+        counts = self.engine.query(
+            dimensional.unknown_member_counts(self.table, [lk.column for lk in lookups])
+        )
+        found = counts.to_pylist()[0]
+        if not any(found[lk.column] for lk in lookups):
+            return None
+        total = found[dimensional.ALL_ROWS]
+        listed = ", ".join(f"{lk.column} {found[lk.column]:,}" for lk in lookups)
+        return f"{self.model.asset}: rows at the unknown member (-1) of {total:,}: {listed}"
 
     def _lookup(self, column: str, columns: Sequence[tuple[str, str]]) -> dimensional.KeyLookup:
         lookup = self.model.lookups[column]

@@ -26,6 +26,7 @@ from gristmill.project.python_models import (
     python_model_fingerprint,
 )
 from gristmill.project.specs import ModelSpec
+from gristmill.runtime.stopping import user_code
 
 __all__ = ["check_reads", "python_model_fingerprint", "run_python_model"]
 
@@ -52,7 +53,8 @@ def run_python_model(engine: Engine, model: ModelSpec, physical: Callable[[str],
             else:
                 kwargs[parameter.name] = value
         try:
-            with found.on_path():
+            # A cancel or a timeout raises StepStopped in here (a BaseException: not caught below).
+            with found.on_path(), user_code():
                 result = found.function(*args, **kwargs)
         except Exception as err:
             raise found.failure(err, f"{found.name}() failed") from None

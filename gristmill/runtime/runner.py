@@ -5,7 +5,11 @@ One coordinating thread (the caller's) owns every decision: it starts ready task
 what finished, schedules retries and enforces deadlines. Workers only run a task's work, so
 the bookkeeping needs no locks and costs microseconds per task. A task's work cannot be killed
 from outside (threads cannot be); on a timeout or a cancel the runner asks the work to stop
-through ``interrupt`` (the engine aborts its statement and rolls back) and waits for it."""
+through ``interrupt`` (the engine aborts its statement and rolls back) and by raising
+``StepStopped`` in user Python code (see ``stopping``), and waits for it — at most ``grace``
+seconds. Work that has not stopped by then is abandoned: recorded as cancelled or timed out, its
+result ignored whenever it comes, and the run stops (the engine session it holds is unusable), so
+a run always ends, whatever its work is stuck in."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from typing import Any, TypeVar
 
 from gristmill._util.dag import topological_order
 from gristmill.errors import GristmillError, Terminal, Transient
+from gristmill.runtime import stopping
 
 _T = TypeVar("_T")
 
@@ -33,6 +38,9 @@ class Task:
     """Seconds per attempt."""
     inline: bool = False
     """Instant bookkeeping work: run on the coordinating thread, no worker, no timeout."""
+    after: tuple[str, ...] = ()
+    """Tasks that must have finished first, whatever their outcome (a check reads them): their
+    failure does not block this one."""
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,16 @@ class _Running:
     started: float
     deadline: float | None
     stopped: str | None = None  # why the coordinator asked it to stop
+    stopped_at: float | None = None
+    thread: threading.Thread | None = None
 
 
 @dataclass
 class _Plan:
     tasks: dict[str, Task]
     children: dict[str, list[str]] = field(default_factory=dict)
+    followers: dict[str, list[str]] = field(default_factory=dict)
+    """Tasks that only wait for a task to finish (``Task.after``)."""
     waiting_on: dict[str, int] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)
 
@@ -118,8 +130,15 @@ class Runner:
         on_retry: Callable[[Task, int, BaseException, float], None] | None = None,
         on_finish: Callable[[Finished], None] | None = None,
         on_batch: Callable[[list[Finished]], None] | None = None,
+        on_stop: Callable[[str, list[str]], None] | None = None,
         batch_seconds: float = 0.05,
+        grace: float = 10.0,
+        poll: Callable[[], str | None] | None = None,
     ) -> None:
+        """``on_stop(reason, running)``: the run started stopping (a cancel, its time limit), told
+        once, after the running tasks were asked to stop. ``grace``: seconds a stopped task gets to
+        end before it is abandoned. ``poll``: called a few times a second, returns a reason when
+        the run should be cancelled (a cancel recorded by another process)."""
         self.threads = threads
         self.pools = dict(pools or {})
         self.retry = retry
@@ -130,7 +149,13 @@ class Runner:
         self._on_retry = on_retry
         self._on_finish = on_finish
         self._on_batch = on_batch
+        self._on_stop = on_stop
         self._batch_seconds = batch_seconds
+        self.grace = grace
+        self._poll = poll
+        self.abandoned: list[str] = []
+        """Tasks that did not stop within the grace period; their work may still be running."""
+        self._stopping: set[str] = set()
         self._done: queue.SimpleQueue[tuple[str, int, Any, BaseException | None, float]] = queue.SimpleQueue()
         self._cancel_reason: str | None = None
 
@@ -139,6 +164,23 @@ class Runner:
         if self._cancel_reason is None:
             self._cancel_reason = reason
         self._done.put(("", 0, None, None, 0.0))  # wake the coordinator
+
+    @property
+    def cancelled(self) -> str | None:
+        """Why the run was cancelled, if it was."""
+        return self._cancel_reason
+
+    def stopping(self, name: str) -> bool:
+        """Whether the running attempt of ``name`` was asked to stop; its work checks this before
+        it commits, so nothing commits once the stop was decided (safe from any thread)."""
+        return name in self._stopping
+
+    def _stop(self, state: _Running, reason: str) -> None:
+        state.stopped, state.stopped_at = reason, time.monotonic()
+        self._stopping.add(state.task.name)
+        self._interrupt(state.task.name)
+        if state.thread is not None and state.thread.ident is not None:
+            stopping.stop(state.thread.ident)
 
     def run(self, tasks: Sequence[Task], work: Callable[[Task, int], Any]) -> dict[str, Finished]:
         """Run every task once its upstream tasks succeeded; returns each task's outcome."""
@@ -161,14 +203,16 @@ class Runner:
             batch.append(outcome)
             if self._on_finish:
                 self._on_finish(outcome)
+            released = list(graph.followers[outcome.task])
             if outcome.status == "success":
-                for child in graph.children[outcome.task]:
-                    graph.waiting_on[child] -= 1
-                    if graph.waiting_on[child] == 0 and child not in results:
-                        ready.append(child)
-                ready.sort(key=graph.rank.__getitem__)
+                released += graph.children[outcome.task]
             else:
                 self._block_descendants(graph, outcome, results, finish)
+            for child in released:
+                graph.waiting_on[child] -= 1
+                if graph.waiting_on[child] == 0 and child not in results:
+                    ready.append(child)
+            ready.sort(key=graph.rank.__getitem__)
 
         def fits(task: Task) -> bool:
             return all(in_use.get(p, 0) < self.pools.get(p, 1_000_000) for p in task.pools)
@@ -188,12 +232,22 @@ class Runner:
             for pool in task.pools:
                 in_use[pool] = in_use.get(pool, 0) + 1
             deadline = now + task.timeout if task.timeout else None
-            running[task.name] = _Running(task, attempt, now, deadline)
-            threading.Thread(
+            self._stopping.discard(task.name)
+            thread = threading.Thread(
                 target=self._attempt, args=(work, task, attempt, now), name=f"step {task.name}", daemon=True
-            ).start()
+            )
+            running[task.name] = _Running(task, attempt, now, deadline, thread=thread)
+            thread.start()
+
+        stop_told = False
+        next_poll = 0.0
 
         while ready or delayed or running:
+            if self._poll is not None and self._cancel_reason is None and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + 0.2
+                requested = self._poll()
+                if requested:
+                    self.cancel(requested)
             if self._cancel_reason is None:
                 now = time.monotonic()
                 for retry in [d for d in delayed if d[0] <= now]:
@@ -216,15 +270,19 @@ class Runner:
                 delayed.clear()
                 for state in running.values():
                     if state.stopped is None:
-                        state.stopped = self._cancel_reason
-                        self._interrupt(state.task.name)
+                        self._stop(state, self._cancel_reason)
+                if not stop_told:
+                    stop_told = True
+                    if self._on_stop:
+                        self._on_stop(self._cancel_reason, sorted(running))
                 if not running:
                     break
             if batch and time.monotonic() - last_flush >= self._batch_seconds:
                 self._flush(batch)
                 last_flush = time.monotonic()
             wait = self._next_wake(running, delayed, run_deadline, bool(batch))
-            wait = 0.5 if wait is None else min(wait, 0.5)  # stay responsive to Ctrl-C
+            # Stay responsive to Ctrl-C and to a cancel recorded by another process.
+            wait = min(0.5 if wait is None else wait, 0.25 if self._poll is not None else 0.5)
             try:
                 message = (
                     self._done.get(timeout=wait) if wait is None or wait > 0 else self._done.get_nowait()
@@ -242,11 +300,14 @@ class Runner:
                 self.cancel(f"the run's time limit ({_seconds(self.timeout)}) passed")
             for state in running.values():
                 if state.deadline is not None and now >= state.deadline and state.stopped is None:
-                    state.stopped = f"timed out after {_seconds(state.task.timeout)}"
-                    self._interrupt(state.task.name)
+                    self._stop(state, f"timed out after {_seconds(state.task.timeout)}")
+            for state in list(running.values()):
+                if state.stopped_at is not None and now >= state.stopped_at + self.grace:
+                    self._abandon(state, running, finish)
             while message is not None:
                 name, attempt, value, error, started = message
-                if name:
+                current = running.get(name)
+                if name and current is not None and current.attempt == attempt:  # not an abandoned one
                     self._settle(
                         graph, running, in_use, name, attempt, value, error, started, delayed, finish
                     )
@@ -262,7 +323,33 @@ class Runner:
             value, error = work(task, attempt), None
         except BaseException as err:  # reported to the coordinator, which decides
             value, error = None, err
+        finally:
+            stopping.forget(threading.get_ident())
         self._done.put((task.name, attempt, value, error, started))
+
+    def _abandon(
+        self, state: _Running, running: dict[str, _Running], finish: Callable[[Finished], None]
+    ) -> None:
+        """A stopped task that did not end within the grace period: record it and move on. Its
+        work may go on in its thread, but it cannot commit (``stopping``), and the engine session
+        it holds cannot be used again, so the rest of the run stops too."""
+        name = state.task.name
+        running.pop(name)
+        self.abandoned.append(name)
+        note = (
+            f"; it did not stop within {_seconds(self.grace)} of being asked, so the run abandoned it "
+            "(nothing it wrote is committed)"
+        )
+        error: BaseException = (
+            StepTimeout(f"{name} {state.stopped}{note}", hint="raise the step's timeout, or make it faster")
+            if state.stopped and state.stopped.startswith("timed out")
+            else RunCancelled(f"{state.stopped}{note}")
+        )
+        now = time.monotonic()
+        status = "cancelled" if isinstance(error, RunCancelled) else "failed"
+        finish(Finished(name, status, None, error, state.attempt, now - state.started, state.started, now))
+        if self._cancel_reason is None:
+            self.cancel(f"{name} could not be stopped, so the run stops")
 
     def _settle(
         self,
@@ -342,6 +429,7 @@ class Runner:
         pending_batch: bool,
     ) -> float | None:
         moments = [s.deadline for s in running.values() if s.deadline is not None and s.stopped is None]
+        moments += [s.stopped_at + self.grace for s in running.values() if s.stopped_at is not None]
         moments += [due for due, _, _ in delayed]
         if run_deadline is not None and self._cancel_reason is None:
             moments.append(run_deadline)
@@ -365,17 +453,26 @@ def _is_failure(value: Any) -> BaseException | None:
 
 def _prepare(tasks: Sequence[Task]) -> _Plan:
     by_name = {t.name: t for t in tasks}
-    graph = _Plan(by_name, {name: [] for name in by_name}, {name: 0 for name in by_name})
+    graph = _Plan(
+        by_name,
+        {name: [] for name in by_name},
+        {name: [] for name in by_name},
+        {name: 0 for name in by_name},
+    )
     for task in tasks:
         for parent in set(task.upstream):
             if parent in by_name:
                 graph.children[parent].append(task.name)
                 graph.waiting_on[task.name] += 1
+        for parent in set(task.after) - set(task.upstream):
+            if parent in by_name:
+                graph.followers[parent].append(task.name)
+                graph.waiting_on[task.name] += 1
     # Longest path to the end first: the critical path decides when the run ends.
     depth: dict[str, int] = {}
-    dependencies = {t.name: [p for p in t.upstream if p in by_name] for t in tasks}
+    dependencies = {t.name: [p for p in (*t.upstream, *t.after) if p in by_name] for t in tasks}
     for name in reversed(topological_order(dependencies)):
-        depth[name] = 1 + max((depth[c] for c in graph.children[name]), default=0)
+        depth[name] = 1 + max((depth[c] for c in (*graph.children[name], *graph.followers[name])), default=0)
     order = sorted(by_name, key=lambda n: (-depth[n], n))
     graph.rank = {name: index for index, name in enumerate(order)}
     return graph

@@ -181,6 +181,9 @@ class Scheduler:
     def cancel_running(self) -> None:
         """Interrupt the running run (it rolls back what it was building)."""
         child = self._child
+        if child is not None and child.run_id is not None:
+            # Through the state store too: it reaches the run whatever its signal handlers.
+            self._history.request_cancel(child.run_id, "cancelled: the scheduler was stopped")
         if child is not None and child.process.pid is not None and child.process.is_alive():
             os.kill(child.process.pid, signal.SIGINT)
 

@@ -111,6 +111,10 @@ class Fenced(GristmillError):
     """Another process committed a partition this one was processing (a rebalance it missed)."""
 
 
+class Unassigned(GristmillError):
+    """``--stop-when-idle``: the broker gave this process nothing to read for the idle time."""
+
+
 @dataclass
 class StreamStats:
     """What ``gristmill streams`` and the metrics show of a running stream."""
@@ -124,6 +128,10 @@ class StreamStats:
     late: int = 0
     rejected: int = 0
     watermark: datetime | None = None
+    """The stream's watermark: windows ending at or before it are complete and emitted (the
+    oldest of its partitions' newest event times, less ``lateness``)."""
+    newest_event: datetime | None = None
+    """The newest event time seen in any of its partitions."""
     closed_until: datetime | None = None
     lag: dict[str, int] = field(default_factory=dict)
     last_commit: float | None = None
@@ -140,6 +148,7 @@ class StreamStats:
             "late": self.late,
             "rejected": self.rejected,
             "watermark": self.watermark.isoformat() if self.watermark else None,
+            "newest_event": self.newest_event.isoformat() if self.newest_event else None,
             "closed_until": self.closed_until.isoformat() if self.closed_until else None,
             "lag": self.lag,
             "last_commit": self.last_commit,
@@ -154,7 +163,8 @@ class StreamSettings:
     max_wait: float = 1.0
     """Seconds a batch waits to fill before it is processed anyway (bounds latency)."""
     stop_when_idle: float | None = None
-    """Stop once no message arrived for this many seconds (a bounded run, e.g. a catch-up)."""
+    """Stop once no message arrived for this many seconds (a bounded run, e.g. a catch-up). A
+    process that owns no partition for that long (the group gave it none) stops with an error."""
     compact_every: int = 100
     """Batches written between compactions of the stream's tables (0: never). Each batch leaves
     a small file per table and a version of its offsets; unmerged, every batch reads more of
@@ -191,6 +201,7 @@ class StreamLoop:
         loop_id = next(_loops)
         self._batch_view = f"_gm_batch_{loop_id}"
         self._marks_view = f"_gm_marks_{loop_id}"
+        self._rejected_view = f"_gm_rejected_{loop_id}"
         self._two_phase: _TwoPhase | None = None
         self._written = 0  # batches written since the last compaction
         self.sink = sink
@@ -322,6 +333,8 @@ class StreamLoop:
         gc.disable()
         collected = time.monotonic()
         self.feed.open(self.resume)
+        unassigned_since: float | None = collected  # owning no partition since (None: owns some)
+        joined = False
         try:
             while not stop.is_set():
                 delivery = self.feed.poll(self.settings.batch_size, self.settings.max_wait)
@@ -332,16 +345,35 @@ class StreamLoop:
                     for position in delivery.last_offsets():
                         self.arrived[position] = now
                     self._commit(delivery)
-                elif self.model.window is not None:
-                    self._commit(None)  # the clock may close windows on a quiet stream
+                elif self.model.window is None or not self._commit(None):
+                    # (a windowed stream's clock may close windows on a quiet stream)
+                    self._heartbeat()
                 if self.settings.compact_every and self._written >= self.settings.compact_every:
                     self._compact()
-                if (
-                    self.settings.stop_when_idle is not None
-                    and not len(delivery)
-                    and self.feed.assigned()  # joining the group is not being idle
-                    and now - self.last_arrival >= self.settings.stop_when_idle
-                ):
+                owns = bool(self.feed.assigned())
+                if owns:
+                    unassigned_since = None
+                elif unassigned_since is None or (getattr(self.feed, "joined", True) and not joined):
+                    unassigned_since = now  # from when it lost its partitions, or joined with none
+                joined = getattr(self.feed, "joined", True)
+                idle = self.settings.stop_when_idle
+                # Idle time counts only once there is something to read, so a process the group
+                # gives no partition would wait for ever: it stops once it has had none for the
+                # idle time after joining the group (or, when the group never answers, e.g.
+                # while it waits out a member that died, that plus the group's session timeout).
+                limit = (
+                    None if idle is None else idle if joined else idle + getattr(self.feed, "join_timeout", 0)
+                )
+                if limit is not None and unassigned_since is not None and now - unassigned_since >= limit:
+                    raise Unassigned(
+                        f"{self.asset.name}: no partition of {self.asset.stream_input} was assigned to "
+                        f"this process for {now - unassigned_since:.0f} s (--stop-when-idle {idle:g}"
+                        f"{'' if joined else ', the group never answered'}), so it stops",
+                        hint="the other members of the consumer group own every partition (more "
+                        "processes than partitions), or the group is still waiting out a member that "
+                        "died (session.timeout.ms); `gristmill streams` shows the processes",
+                    )
+                if idle is not None and owns and not len(delivery) and now - self.last_arrival >= idle:
                     break
                 if now - collected < _FULL_COLLECT:
                     gc.collect(1)
@@ -370,7 +402,8 @@ class StreamLoop:
 
     # -- one batch ---------------------------------------------------------------------------------
 
-    def _commit(self, delivery: Delivery | None) -> None:
+    def _commit(self, delivery: Delivery | None) -> bool:
+        """Process one batch (None: only the clock, on a quiet stream); whether it wrote."""
         rows, rejected = (
             decode(delivery, self.options, self.deserialize) if delivery is not None else (None, None)
         )
@@ -386,7 +419,7 @@ class StreamLoop:
         _crash_point("decoded")
         updated, out, late = self._transaction(delivery, rows, rejected, expected)
         if updated is None:
-            return
+            return False
         self._written += 1
         with self._lock:
             self.progress.update(updated)
@@ -401,11 +434,21 @@ class StreamLoop:
         stats.rows_out += out
         stats.late += late
         stats.rejected += rejected.num_rows if rejected is not None else 0
-        stats.watermark = self._watermark()
+        stats.last_commit = time.time()
+        self._heartbeat()
+        return True
+
+    def _heartbeat(self) -> None:
+        """Refresh the figures others see (``gristmill streams``, /metrics) after each turn of
+        the loop, a quiet one too: their freshness tells a running process from a dead one."""
+        stats = self.stats
+        threshold = self._threshold(self.progress)
+        stats.watermark = threshold
+        newest = [g.max_time for p, g in self.progress.items() if g.max_time is not None]
+        stats.newest_event = max(newest) if newest else None
         closed = [g.closed_until for g in self.progress.values() if g.closed_until is not None]
         stats.closed_until = min(closed) if closed else None
         stats.lag = {f"{t}[{p}]": n for (t, p), n in self.feed.lag().items()}
-        stats.last_commit = time.time()
         if self.on_commit is not None:
             self.on_commit(stats)
 
@@ -729,15 +772,16 @@ class StreamLoop:
 
     def _reject(self, rejected: pa.Table) -> None:
         self.engine.ensure_table(progress_store.REJECTED, list(progress_store.REJECTED_COLUMNS))
-        with_target = rejected.select(REJECTED_SCHEMA.names)
-        staged = self.engine.stage(with_target.to_reader())
+        # A view of the Arrow table, as for the batch (a staged copy cost a table's creation and
+        # drop per batch); registered and dropped inside the batch's transaction.
+        view = self.engine.register(self._rejected_view, rejected.select(REJECTED_SCHEMA.names))
         try:
             self._run(
                 f"INSERT INTO {self._sql(progress_store.REJECTED)} SELECT {literal(self.name)}, *, now() "
-                f"FROM {staged.sql(dialect='duckdb')}"
+                f"FROM {view.sql(dialect='duckdb')}"
             )
         finally:
-            self.engine.execute(exp.Drop(tables=[staged], kind="TABLE", exists=True))
+            self.engine.unregister(self._rejected_view)
 
     def _sql(self, relation: Relation) -> str:
         return self.engine.table(relation).sql(dialect="duckdb")

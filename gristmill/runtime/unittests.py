@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal, InvalidOperation
@@ -173,6 +173,11 @@ def run_unit_tests(project: Project, tests: Iterable[UnitTestSpec]) -> UnitTestR
 
 def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult:
     model = model_of(project, test)
+    if model.error is not None:  # a dbt model that does not compile: the other tests still run
+        return UnitTestResult(
+            test.name, model.asset, "error", test.location, test.description, message=str(model.error)
+        )
+    test = _with_input_types(project, test)
     if model.language == "python":
         return UnitTestResult(
             test.name,
@@ -193,9 +198,8 @@ def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult
     rendering: Literal["full", "incremental"] = (
         "incremental" if incremental and model.incremental_sql else "full"
     )
-    parsed = _parse(
-        model, model.incremental_sql if rendering == "incremental" and model.incremental_sql else model.sql
-    )
+    sql = model.incremental_sql if rendering == "incremental" and model.incremental_sql else model.sql
+    parsed = _parse(model, test.sql if test.sql is not None else sql)
     reads = list(dict.fromkeys(ref.asset for ref in parsed.reads))
     given = [f.asset for f in test.given]
     missing = [asset for asset in reads if asset not in given]
@@ -232,10 +236,34 @@ def _prepare(project: Project, test: UnitTestSpec) -> _Prepared | UnitTestResult
     return _Prepared(test, model, query, rendering, tuple(warnings))
 
 
+def _with_input_types(project: Project, test: UnitTestSpec) -> UnitTestSpec:
+    """A dbt project's inputs as dbt builds them: every column of the input (NULL where the test
+    gives none), each value cast to the column's type. Rows and CSV are widened; a SQL query's
+    rows are used as given (dbt asks a ``sql`` fixture for every column)."""
+    if project.input_types is None:
+        return test
+    given = []
+    for fixture in test.given:
+        data = fixture.data
+        widens = data.format in ("rows", "csv") or (data.format == "file" and data.text.endswith(".csv"))
+        types = project.input_types(fixture.asset) if widens else None
+        if types:
+            widened = {**types, **fixture.data.types}
+            fixture = replace(fixture, data=replace(fixture.data, types=widened, fill_missing=True))
+        given.append(fixture)
+    return replace(test, given=tuple(given))
+
+
 def _parse(model: ModelSpec, sql: str) -> ParsedModel:
     """The model's query, read in its own dialect (it runs rendered as DuckDB SQL)."""
     try:
-        return parse_model(sql, file=model.file, first_line=model.sql_line, dialect=model.dialect.lower())
+        return parse_model(
+            sql,
+            file=model.file,
+            first_line=model.sql_line,
+            dialect=model.dialect.lower(),
+            passthrough=model.passthrough,
+        )
     except ValueError:
         raise ConfigError(
             f'dialect "{model.dialect}" is not a SQL dialect Gristmill can read',
@@ -384,6 +412,13 @@ class _typed:
     def __enter__(self) -> exp.Query:
         table = _arrow(self.con, self.data, self.label)
         unknown = [c for c in self.data.types if c not in table.column_names]
+        if unknown and self.data.fill_missing and table.column_names:
+            self.con.register(self.view, table)
+            filled = [
+                *(self._column(c) for c in table.column_names),
+                *(exp.cast(exp.null(), self._type(self.data.types[c])).as_(c, quoted=True) for c in unknown),
+            ]
+            return exp.select(*filled).from_(exp.to_identifier(self.view, quoted=True))
         if unknown:
             raise _DataError(
                 f"{self.label}: types names {', '.join(unknown)}, which the rows do not have "
@@ -392,15 +427,14 @@ class _typed:
             )
         if not table.column_names:
             raise _DataError(f"{self.label}: the rows have no columns", self.data.location)
-        projection: list[exp.Expr] = []
-        for column in table.column_names:
-            ref = exp.column(column, quoted=True)
-            declared = self.data.types.get(column)
-            projection.append(
-                ref if declared is None else exp.cast(ref, self._type(declared)).as_(column, quoted=True)
-            )
+        projection = [self._column(column) for column in table.column_names]
         self.con.register(self.view, table)
         return exp.select(*projection).from_(exp.to_identifier(self.view, quoted=True))
+
+    def _column(self, column: str) -> exp.Expr:
+        ref = exp.column(column, quoted=True)
+        declared = self.data.types.get(column)
+        return ref if declared is None else exp.cast(ref, self._type(declared)).as_(column, quoted=True)
 
     def _type(self, declared: str) -> exp.DataType:
         try:

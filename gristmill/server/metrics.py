@@ -97,7 +97,13 @@ def _stream_families(streams: tuple[Mapping[str, object], ...]) -> Iterator[Metr
     )
     watermark = GaugeMetricFamily(
         "gristmill_stream_watermark_timestamp_seconds",
-        "Event time up to which a stream's input is complete (windows before it are emitted).",
+        "A stream's watermark: windows ending at or before it are complete and emitted (the oldest "
+        "of its partitions' newest event times, less the model's lateness).",
+        labels=["model", "pid"],
+    )
+    newest = GaugeMetricFamily(
+        "gristmill_stream_newest_event_timestamp_seconds",
+        "The newest event time a stream process has seen in its partitions.",
         labels=["model", "pid"],
     )
     lag = GaugeMetricFamily(
@@ -105,19 +111,24 @@ def _stream_families(streams: tuple[Mapping[str, object], ...]) -> Iterator[Metr
         "Messages behind the end of each partition.",
         labels=["model", "partition"],
     )
-    up = GaugeMetricFamily("gristmill_stream_up", "1 while the stream process runs.", labels=["model", "pid"])
+    up = GaugeMetricFamily(
+        "gristmill_stream_up",
+        "1 while the stream process runs (0: stopped, failed, or dead: killed without a word).",
+        labels=["model", "pid"],
+    )
     for s in streams:
         labels = [str(s["model"]), str(s["pid"])]
         rate.add_metric(labels, float(s.get("events_per_second") or 0))  # type: ignore[arg-type]
         up.add_metric(labels, 1.0 if s.get("alive") else 0.0)
-        mark = s.get("watermark")
-        if isinstance(mark, str):
-            from datetime import UTC, datetime
+        for gauge, key in ((watermark, "watermark"), (newest, "newest_event")):
+            mark = s.get(key)
+            if isinstance(mark, str):
+                from datetime import UTC, datetime
 
-            watermark.add_metric(labels, datetime.fromisoformat(mark).replace(tzinfo=UTC).timestamp())
+                gauge.add_metric(labels, datetime.fromisoformat(mark).replace(tzinfo=UTC).timestamp())
         for partition, behind in dict(s.get("lag") or {}).items():  # type: ignore[call-overload]
             lag.add_metric([str(s["model"]), str(partition)], float(behind))
-    yield from (rate, watermark, lag, up)
+    yield from (rate, watermark, newest, lag, up)
 
 
 def _families(snap: MetricsSnapshot) -> Iterator[Metric]:

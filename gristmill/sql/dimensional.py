@@ -473,17 +473,28 @@ def _members_of(lookup: KeyLookup) -> exp.Subquery:
     return rows.subquery("d")
 
 
+_END_OF_TIME = exp.cast(exp.Literal.string("infinity"), "TIMESTAMPTZ")
+_LAST_MOMENT = exp.cast(exp.Literal.string("294247-01-01 00:00:00+00"), "TIMESTAMPTZ")
+
+
 def _match(lookup: KeyLookup, fact: str, dimension: str) -> exp.Expr:
+    """Key equality (NULL-safe) and, at a point in time, ``valid_from <= at < valid_to``.
+
+    Only comparisons, so the engine plans a hash join on the key with the range as a residual:
+    the open end is ``coalesce(valid_to, infinity)``, not ``valid_to IS NULL OR …`` — an OR in a
+    join condition made DuckDB fall back to a nested-loop join, quadratic in the fact's rows
+    (78 s for 600k lineitems with three lookups, against under a second as a hash join)."""
     condition = same_key(lookup.on, fact, dimension)
     if lookup.at is None or not lookup.history:
         return condition
     at = as_utc(col(lookup.at, fact), lookup.at_type)
-    open_ended = exp.Is(this=col(VALID_TO, dimension), expression=exp.null())
-    before_end = exp.LT(this=at.copy(), expression=col(VALID_TO, dimension))
+    end = exp.func("coalesce", col(VALID_TO, dimension), _END_OF_TIME.copy())
+    # an event at +infinity is still before an open end, as `valid_to IS NULL` said
+    finite = exp.func("least", at.copy(), _LAST_MOMENT.copy())
     return exp.and_(
         condition,
         exp.LTE(this=col(VALID_FROM, dimension), expression=at),
-        exp.paren(exp.or_(open_ended, before_end)),
+        exp.LT(this=finite, expression=end),
     )
 
 
@@ -500,6 +511,28 @@ def fact_select(query: exp.Query, columns: Sequence[str], lookups: Sequence[KeyL
     return select
 
 
+ALL_ROWS = "_gm_all_rows"
+
+
+def unknown_member_counts(target: exp.Table, columns: Sequence[str]) -> exp.Select:
+    """One row: the table's rows (``_gm_all_rows``) and, per surrogate key column, how many
+    point at the unknown member."""
+    unknown = [
+        exp.alias_(
+            exp.Filter(
+                this=exp.Count(this=exp.Star()),
+                expression=exp.Where(this=exp.EQ(this=col(c), expression=exp.Literal.number(UNKNOWN_KEY))),
+            ),
+            c,
+            quoted=True,
+        )
+        for c in columns
+    ]
+    return exp.select(exp.alias_(exp.Count(this=exp.Star()), ALL_ROWS, quoted=True), *unknown).from_(
+        target.copy()
+    )
+
+
 def fix_unknown(target: exp.Table, lookup: KeyLookup) -> exp.Update:
     """Set the surrogate key of fact rows still at the unknown member once their member exists."""
     unknown = exp.EQ(this=col(lookup.column, "t"), expression=exp.Literal.number(UNKNOWN_KEY))
@@ -508,4 +541,51 @@ def fix_unknown(target: exp.Table, lookup: KeyLookup) -> exp.Update:
         {lookup.column: col(lookup.column, "d")},
         exp.and_(unknown, _match(lookup, "t", "d")),
         _members_of(lookup),
+    )
+
+
+# --- late rows in closed intervals ----------------------------------------------------------------
+
+INTERVAL_START, INTERVAL_ROWS, INTERVAL_HASH = "_gm_start", "_gm_rows", "_gm_hash"
+
+
+def _hashable(name: str, dtype: str) -> exp.Expr:
+    """A column as hashed for comparison, in the query's type (a table column widened since
+    hashes alike); floating-point values as FLOAT, so that the last bits of a sum the engine adds
+    up in another order do not count as a change."""
+    if dtype.upper() in ("DOUBLE", "FLOAT", "REAL", "FLOAT8", "FLOAT4"):
+        return exp.cast(col(name), "FLOAT")
+    try:
+        return exp.cast(col(name), exp.DataType.build(dtype, dialect="duckdb"))
+    except Exception:  # a type sqlglot cannot spell: hash the value as it is
+        return col(name)
+
+
+def interval_digests(
+    rows: exp.Table | exp.Query,
+    columns: Sequence[tuple[str, str]],
+    time: str,
+    dtype: str,
+    unit: str,
+    start: datetime,
+    end: datetime,
+) -> exp.Select:
+    """Per interval in ``[start, end)``: its UTC start, its row count and a sum of row hashes —
+    the same for the query and for the table as long as no row arrived, left or changed."""
+    source = rows.subquery("r", copy=True) if isinstance(rows, exp.Query) else rows.copy()
+    bucket = exp.func(
+        "date_trunc",
+        exp.Literal.string(unit),
+        exp.func("timezone", exp.Literal.string("UTC"), as_utc(col(time), dtype)),
+    )
+    digest = exp.func("hash", *(_hashable(name, kind) for name, kind in columns))
+    return (
+        exp.select(
+            exp.alias_(bucket, INTERVAL_START, quoted=True),
+            exp.alias_(exp.Count(this=exp.Star()), INTERVAL_ROWS, quoted=True),
+            exp.alias_(exp.Sum(this=exp.cast(digest, "HUGEINT")), INTERVAL_HASH, quoted=True),
+        )
+        .from_(source)
+        .where(within(col(time), start, end, dtype))
+        .group_by(exp.Literal.number(1))
     )

@@ -132,29 +132,27 @@ def _depth(dtype: pa.DataType) -> int:
     return 0
 
 
+def row_uuid(*parts: exp.Expr) -> exp.Expr:
+    """A row id: the MD5 of text that names the row unambiguously, as a UUID. 128 bits are exact
+    in every storage (Parquet writes HUGEINT as a double, which rounded the old numeric ids) and
+    make a collision practically impossible; the parts must never be NULL."""
+    text: exp.Expr = parts[0]
+    for part in parts[1:]:
+        text = exp.DPipe(this=text, expression=part, safe=True)
+    return exp.cast(exp.func("md5", text), "UUID")
+
+
 def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Select:
-    """One row per list element: its parent's row id, its index and the element itself."""
+    """One row per list element: its parent's row id, its index and the element itself. The
+    element's id is derived from its parent's id, its list and its index, so it is as stable
+    as the parent's and unique in the whole load."""
     index = exp.func("generate_subscripts", child.value, exp.Literal.number(1))
     parent, position = exp.column(PARENT_ID, quoted=True), exp.column(LIST_INDEX, quoted=True)
-    if child.depth <= 2:
-        # Parent ids are 64-bit: two levels of (parent << 24) + index stay inside a HUGEINT.
-        row_id: exp.Expr = exp.Add(
-            this=exp.Mul(this=parent, expression=exp.Literal.number(1 << 24)), expression=position
-        )
-    else:
-        row_id = exp.cast(
-            exp.func(
-                "md5_number_upper",
-                exp.func(
-                    "concat_ws",
-                    exp.Literal.string("|"),
-                    parent,
-                    exp.Literal.string(child.name),
-                    exp.cast(position, "VARCHAR"),
-                ),
-            ),
-            "HUGEINT",
-        )
+    row_id = row_uuid(
+        exp.cast(parent, "VARCHAR"),
+        exp.Literal.string(f"/{child.name}/"),
+        exp.cast(position, "VARCHAR"),
+    )
     inner = exp.select(
         exp.alias_(exp.column(ROW_ID, quoted=True), PARENT_ID, quoted=True),
         exp.alias_(exp.func("unnest", child.value), ELEMENT, quoted=True),
@@ -166,3 +164,44 @@ def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Selec
         exp.column(LIST_INDEX, quoted=True),
         exp.column(ELEMENT, quoted=True),
     ).from_(inner.subquery("p"))
+
+
+def content_digest(schema: pa.Schema, columns: list[str]) -> exp.Expr:
+    """The MD5 of a row's values as JSON, with every NULL object field left out at any depth (in
+    lists too) and fields in name order, so neither a field the schema gained since the row was
+    first read nor the order in which a load met the fields changes it."""
+    fields = [
+        exp.PropertyEQ(
+            this=exp.to_identifier(name, quoted=True),
+            expression=_canonical(exp.column(name, quoted=True), schema.field(name).type, 0),
+        )
+        for name in sorted(columns)
+    ]
+    return exp.func("md5", _strip_nulls(exp.Struct(expressions=fields)))
+
+
+def _strip_nulls(value: exp.Expr) -> exp.Expr:
+    # RFC 7396 merge patch: applying an object to {} drops its NULL fields, in nested objects too
+    return exp.func("json_merge_patch", exp.Literal.string("{}"), exp.func("to_json", value))
+
+
+def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
+    """``value`` with its objects' fields in name order, and the objects inside its lists made
+    NULL-free JSON (a merge patch does not reach into arrays)."""
+    if pa.types.is_struct(dtype):
+        rebuilt = exp.Struct(
+            expressions=[
+                exp.PropertyEQ(
+                    this=exp.to_identifier(f.name, quoted=True),
+                    expression=_canonical(_field(value, f.name), f.type, depth),
+                )
+                for f in sorted(dtype, key=lambda f: f.name)
+            ]
+        )
+        # a NULL object stays NULL (and is left out), not an object of NULL fields
+        return exp.case().when(exp.Is(this=value.copy(), expression=exp.null()), exp.null()).else_(rebuilt)
+    if _is_list(dtype) and _nested(dtype.value_type):
+        element = exp.to_identifier(f"_gm_e{depth}")
+        body = _strip_nulls(_canonical(exp.column(element), dtype.value_type, depth + 1))
+        return exp.func("list_transform", value, exp.Lambda(this=body, expressions=[element]))
+    return value

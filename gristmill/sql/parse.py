@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -115,8 +116,13 @@ class ParsedModel:
         return self.normalised
 
 
-def parse_model(text: str, *, file: str, first_line: int = 1, dialect: str = DIALECT) -> ParsedModel:
-    """Parse a model written in ``dialect``; the AST is then rendered in the engine's dialect."""
+def parse_model(
+    text: str, *, file: str, first_line: int = 1, dialect: str = DIALECT, passthrough: bool = False
+) -> ParsedModel:
+    """Parse a model written in ``dialect``; the AST is then rendered in the engine's dialect.
+
+    SQL the parser cannot read is an error at its file line and column, unless the model opted
+    into ``passthrough`` (then it runs as written, with a warning)."""
     try:
         statements = [s for s in sqlglot.parse(text, dialect=dialect) if s is not None]
     except sqlglot.ParseError as err:
@@ -125,10 +131,12 @@ def parse_model(text: str, *, file: str, first_line: int = 1, dialect: str = DIA
         highlight = str(detail.get("highlight", ""))
         col = max(1, int(detail.get("col", 1)) - len(highlight) + 1)
         description = str(detail.get("description", "")).split(" for <class")[0]
-        warning = f'{file}:{line}:{col}: cannot parse near "{highlight}" ({description})'
-        return _passthrough(text, file, first_line, dialect, warning)
+        if passthrough:
+            warning = f'{file}:{line}:{col}: cannot parse near "{highlight}" ({description})'
+            return _passthrough(text, file, first_line, dialect, warning)
+        raise _syntax_error(text, file, first_line, dialect, (line, col, highlight, description)) from None
     except sqlglot.TokenError as err:
-        raise SQLError(f"cannot read the SQL: {err}", location=f"{file}:{first_line}") from None
+        raise _token_error(text, file, first_line, err) from None
     if len(statements) != 1:
         raise SQLError(
             f"a model is exactly one SELECT statement, found {len(statements)}",
@@ -144,6 +152,86 @@ def parse_model(text: str, *, file: str, first_line: int = 1, dialect: str = DIA
         )
     parsed = ParsedModel(file, text, first_line, statement, (), dialect)
     return ParsedModel(file, text, first_line, statement, _reads(parsed), dialect)
+
+
+# Words a typo most often hides in: a misspelt one reads as a name, and the parser stops later.
+_KEYWORDS = (
+    "select", "from", "where", "group", "order", "having", "join", "inner", "outer", "left", "right",
+    "cross", "limit", "union", "except", "intersect", "qualify", "window", "partition", "distinct",
+    "between", "case", "when", "then", "else", "using", "with", "over", "offset", "like",
+)  # fmt: skip
+_PASSTHROUGH_HINT = (
+    "fix the SQL there; if it is SQL the engine accepts but Gristmill's parser does not, "
+    "`-- passthrough: true` in the model's header runs it as written (unvalidated, no column lineage)"
+)
+
+
+def _syntax_error(
+    text: str, file: str, first_line: int, dialect: str, stop: tuple[int, int, str, str]
+) -> SQLError:
+    """The parse error at the place to fix: a misspelt keyword before the point where the parser
+    stopped (``selec id as x`` stops at ``as``) is named at its own line and column."""
+    line, col, highlight, description = stop
+    stopped = f'the parser stopped at {line}:{col} near "{highlight}": {description}'
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
+    except sqlglot.TokenError:
+        tokens = []
+    suspect = None
+    for index, token in enumerate(tokens):
+        at = (first_line + token.line - 1, token.col - len(token.text) + 1)
+        if at > (line, col):
+            break
+        qualified = any(
+            0 <= i < len(tokens) and tokens[i].token_type == TokenType.DOT for i in (index - 1, index + 1)
+        )
+        if token.token_type != TokenType.VAR or qualified or not token.text.isalpha():
+            continue  # names like order_id or t1 are names
+        close = difflib.get_close_matches(token.text.lower(), _KEYWORDS, n=1, cutoff=0.8)
+        if close and close[0] != token.text.lower():
+            suspect = (at, token.text, close[0])
+    if suspect is None:
+        return SQLError(
+            f'cannot parse the SQL near "{highlight}" ({description})',
+            location=f"{file}:{line}:{col}",
+            hint=_PASSTHROUGH_HINT,
+        )
+    (at_line, at_col), word, keyword = suspect
+    return SQLError(
+        f'cannot parse the SQL: "{word}" is not a keyword ({stopped})',
+        location=f"{file}:{at_line}:{at_col}",
+        hint=f'did you mean "{keyword}"?',
+    )
+
+
+_OPENERS = {"'": ("'", "a string"), '"': ('"', "a quoted name"), "/*": ("*/", "a comment")}
+
+
+def _token_error(text: str, file: str, first_line: int, err: Exception) -> SQLError:
+    """SQL that does not even split into tokens: almost always a quote or comment left open,
+    named where it opens."""
+    index = 0
+    while index < len(text):
+        if text.startswith("--", index):
+            end = text.find("\n", index)
+            index = len(text) if end < 0 else end + 1
+            continue
+        opener = "/*" if text.startswith("/*", index) else text[index]
+        if opener in _OPENERS:
+            closer, what = _OPENERS[opener]
+            end = text.find(closer, index + len(opener))
+            if end < 0:
+                line = first_line + text.count("\n", 0, index)
+                col = index - (text.rfind("\n", 0, index) + 1) + 1
+                return SQLError(
+                    f"{what} opened here is never closed",
+                    location=f"{file}:{line}:{col}",
+                    hint=f"add {closer}",
+                )
+            index = end + len(closer)
+            continue
+        index += 1
+    return SQLError(f"cannot read the SQL: {err}", location=f"{file}:{first_line}")
 
 
 def asset_name(table: exp.Table) -> str:
@@ -211,6 +299,7 @@ def parse_cached(
     dialect: str,
     summaries: Mapping[str, str],
     fresh: dict[str, str],
+    passthrough: bool = False,
 ) -> ParsedModel:
     """The model from its cached summary when the text is unchanged; parsed (and the summary
     added to ``fresh``) otherwise."""
@@ -219,7 +308,7 @@ def parse_cached(
         return ParsedModel.from_summary(
             summaries[key], text=text, file=file, first_line=first_line, dialect=dialect
         )
-    parsed = parse_model(text, file=file, first_line=first_line, dialect=dialect)
+    parsed = parse_model(text, file=file, first_line=first_line, dialect=dialect, passthrough=passthrough)
     if not parsed.passthrough:
         fresh[key] = parsed.summary()
     return parsed

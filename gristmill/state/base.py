@@ -87,6 +87,14 @@ class RunHistory(Protocol):
 
     def run_pid(self, run_id: int) -> int | None: ...
 
+    def request_cancel(self, run_id: int, reason: str) -> None:
+        """Ask a running run (in any process) to stop; it polls for this."""
+        ...
+
+    def cancel_requested(self, run_id: int) -> str | None:
+        """Why another process asked this run to stop, if it did."""
+        ...
+
     def step_logs(
         self, run_id: int, asset: str | None = None, *, grep: str | None = None, limit: int = 5000
     ) -> list[LogRecord]: ...

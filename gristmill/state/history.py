@@ -191,6 +191,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (backfill_id, asset, partition)
     )
     """,
+    """
+    -- a cancel asked for by another process (`gristmill cancel`): the run polls for it, so it
+    -- stops whatever its signal disposition
+    ALTER TABLE runs ADD COLUMN cancel_requested TEXT
+    """,
 )
 
 
@@ -498,6 +503,17 @@ class SQLiteHistory:
             (run_id,),
         ).fetchone()
         return None if row is None else _run_record(row)
+
+    @_locked
+    def request_cancel(self, run_id: int, reason: str) -> None:
+        self._db.execute(
+            "UPDATE runs SET cancel_requested = ? WHERE run_id = ? AND status = 'running'", (reason, run_id)
+        )
+
+    @_locked
+    def cancel_requested(self, run_id: int) -> str | None:
+        row = self._db.execute("SELECT cancel_requested FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else row[0]
 
     @_locked
     def run_pid(self, run_id: int) -> int | None:

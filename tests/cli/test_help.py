@@ -36,3 +36,36 @@ def test_an_empty_project_says_what_to_add(cli: Cli, make_project) -> None:  # t
     code, out = cli("run", project=make_project({}))
     assert code == 0
     assert "Nothing to run" in out and "models/<schema>/<name>.sql" in out
+
+
+def _every_command() -> list[tuple[str, object]]:
+    import typer
+
+    from gristmill.cli.app import app
+
+    root = typer.main.get_command(app)  # a fresh tree: help texts as written, unescaped
+    return [(name, command) for name, command in root.commands.items()]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("name", "command"), _every_command(), ids=[n for n, _ in _every_command()])
+def test_help_keeps_bracketed_words(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, name: str, command: object
+) -> None:
+    """Help is prose: ``[run] threads`` or ``[models.staging]`` must not be eaten as style tags."""
+    import re
+
+    monkeypatch.setenv("COLUMNS", "250")  # one line per option, so a bracketed phrase is not split
+    texts = [getattr(command, "help", None) or ""]
+    texts += [getattr(p, "help", None) or "" for p in getattr(command, "params", [])]
+    code, out = cli(name, "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for text in texts:
+        for bracketed in re.findall(r"\[[^\[\]]*\]", " ".join(text.split())):
+            assert bracketed in flat, f"{name} --help lost {bracketed!r}"
+
+
+def test_run_help_names_the_threads_setting(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out = cli("run", "--help")
+    assert code == 0 and "Steps at once ([run] threads in gristmill.toml, default 4)." in out

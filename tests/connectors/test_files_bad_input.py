@@ -21,7 +21,7 @@ def test_a_file_in_another_encoding(make_project: Callable[..., Path]) -> None:
     _, error = load(make_project, data)
     assert error is not None
     assert error.startswith("sources/src.yml (t): data/t.csv:")
-    assert "not utf-8 encoded" in error and "encoding" in error
+    assert "line 2: byte 0xeb is not UTF-8" in error and "{encoding: latin-1}" in error
     root, error = load(make_project, data, "    options: {encoding: latin-1}\n")
     assert error is None
     assert Workspace(root).query("select name from raw.src__t order by id").column("name").to_pylist() == [
@@ -34,7 +34,8 @@ def test_a_huge_field_gives_a_short_message(make_project: Callable[..., Path]) -
     data = b"id,blob\n1," + b"x" * 3_000_000 + b"\n"
     _, error = load(make_project, data)
     assert error is not None
-    assert "sources/src.yml (t): data/t.csv" in error and "Line: 1" in error
+    assert "sources/src.yml (t): data/t.csv: line 2 is 3,000,002 bytes" in error
+    assert "{max_line_size: 3000003}" in error
     assert len(error) < 5_000  # the 3 MB line is not copied into the message or the run history
     root, error = load(make_project, data, "    options: {max_line_size: 10000000}\n")
     assert error is None

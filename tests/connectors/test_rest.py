@@ -185,6 +185,35 @@ def test_a_pagination_that_does_not_advance_is_an_error(
     assert len(api.calls) == 1  # noticed before asking for the same page again
 
 
+def test_a_pagination_path_absent_from_the_response_is_an_error_naming_it_and_the_keys(
+    api: ApiServer, rest: Callable[[str], Opened]
+) -> None:
+    # misspelt: "meta.nxt" is on no page; reading stopped after the first page, as a success
+    table = (
+        "{path: /open/cursor/Invoice, records: data.items, paginate: {type: cursor, next_cursor: meta.nxt}}"
+    )
+    with pytest.raises(
+        SourceError,
+        match=r'page 1 \(.*\): paginate: next_cursor: no "meta.nxt" in the response \(keys there: next\)',
+    ) as caught:
+        rest(source_yaml(api.url, table)).read()
+    assert caught.value.hint is not None and "check the path" in caught.value.hint
+    table = "{path: /open/offset/Invoice, records: items, paginate: {type: offset, total: count}}"
+    with pytest.raises(SourceError, match=r'paginate: total: no "count" in the response \(keys there: '):
+        rest(source_yaml(api.url, table)).read()
+
+
+def test_a_next_link_left_out_of_the_last_page_ends_the_read(
+    api: ApiServer, rest: Callable[[str], Opened]
+) -> None:
+    api.canned["t"] = [
+        {"items": [{"id": 1}, {"id": 2}], "next": "/canned/t?page=2"},
+        {"items": [{"id": 3}]},  # the API omits "next" on its last page once it had it before
+    ]
+    table = "{path: /canned/t, records: items, paginate: {type: next_url, next_url: next}}"
+    assert rest(source_yaml(api.url, table)).read().column("id").to_pylist() == [1, 2, 3]
+
+
 @pytest.mark.usefixtures("credentials")
 def test_a_next_page_on_another_server_is_refused(api: ApiServer, rest: Callable[[str], Opened]) -> None:
     api.canned["t"] = [{"items": [{"id": 1}], "next": "http://198.51.100.7/steal?page=2"}]
@@ -625,3 +654,21 @@ def test_a_project_lands_a_rest_table(api: ApiServer, make_project: Callable[...
     assert [s.asset for s in result.steps] == ["raw.api__invoices"]
     landed = Workspace(root).query("select count(*) as n, sum(total) as total from raw.api__invoices")
     assert landed.to_pylist() == [{"n": INVOICES, "total": pytest.approx(2328.6)}]
+
+
+def test_an_api_that_suddenly_returns_nothing_does_not_empty_the_table(
+    api: ApiServer, make_project: Callable[..., Path]
+) -> None:
+    table = "{path: /canned/t, records: items}"
+    root = make_project({"sources/api.yml": source_yaml(api.url, table)})
+    api.canned["t"] = [{"items": [{"id": 1}, {"id": 2}]}]
+    assert Workspace(root).run().ok
+    api.canned["t"] = [{"items": []}]
+    [step] = Workspace(root).run().steps
+    assert step.status == "failed" and "replacing would empty raw.api__invoices" in str(step.error)
+    count = "select count(*) as n from raw.api__invoices"
+    assert Workspace(root).query(count).to_pylist() == [{"n": 2}]
+    with (root / "sources" / "api.yml").open("a") as yml:
+        yml.write("allow_empty: true\n")
+    assert Workspace(root).run().ok
+    assert Workspace(root).query(count).to_pylist() == [{"n": 0}]

@@ -135,13 +135,14 @@ def test_other_dialects_are_transpiled_and_unparseable_sql_passes_through(
         ),
         "models/marts/lists.sql": (
             "-- dialect: postgres\n"
+            "-- passthrough: true\n"
             "select order_id, list_transform([amount], lambda x: x + 1) as bumped from staging.orders\n"
         ),
     }
     root = make_project(files)
     code, out = cli("run", project=root)
     assert code == 0, out
-    assert "warning:" in out and "models/marts/lists.sql:2" in out and "runs as written" in out
+    assert "warning:" in out and "models/marts/lists.sql:3" in out and "runs as written" in out
     assert query(cli, root, "select size from marts.flags order by order_id") == [
         {"size": "big"},
         {"size": "big"},

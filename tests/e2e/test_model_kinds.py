@@ -90,12 +90,14 @@ def test_dimensions_facts_snapshots_and_incrementals_across_runs(
     ]
     history = rows(cli, root, "select city from marts.customer_history where customer_id = 1 order by city")
     assert history == [{"city": "Bergen"}, {"city": "Oslo"}]
-    # Days already processed are not processed again (only `lookback` days are): the orders of
-    # Jan 12 arrived after that day was done. Restating those days takes them in.
+    # The orders of Jan 12 arrived after that day was done (closed, outside any lookback): the
+    # run finds the day's rows changed, processes it again and says so.
+    assert "marts.daily: late rows in 1 closed interval (2024-01-12): +1 rows" in " ".join(out.split())
     daily = "select order_date::varchar as d, revenue from marts.daily order by 1"
     assert rows(cli, root, daily) == [
         {"d": "2024-01-05", "revenue": 5.0},
         {"d": "2024-01-06", "revenue": 7.0},
+        {"d": "2024-01-12", "revenue": 7.0},
     ]
     code, out = cli("run", "-s", "daily", "--restate", "2024-01-10:2024-01-13", project=root)
     assert code == 0, out

@@ -205,7 +205,13 @@ def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
     tmp_path: Path,
 ) -> None:
     events = generate(6000, seed=11)
-    produce(kafka_broker.bootstrap, topic, events)
+    # Bad messages among them, undecodable and mistyped: each lands in the dead-letter table
+    # once, whatever the kills, in the transaction of its batch.
+    bad = [b"\x00\xff not json", b'{"user_id": "x", "amount": 1.0}', b"[1]", b'{"user_id": 1, "amount": "a"}']
+    mixed: list[dict[str, Any] | bytes] = list(events)
+    for n, at in enumerate(range(100, 5_900, 150)):
+        mixed.insert(at, bad[n % len(bad)])
+    produce(kafka_broker.bootstrap, topic, mixed)
     flags = ["--batch-size", "50", "--max-wait", "0.1"]
     clean = project(tmp_path, kafka_broker.bootstrap, topic, name="clean")
     done = stream(clean, "--stop-when-idle", "3", *flags, "--compact-every", "0")
@@ -238,6 +244,16 @@ def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
         .to_pylist()
     )
     assert duplicates == [{"n": 0}]
+    rejected = (
+        Workspace(root)
+        .query(
+            'select count(*) as n, count(distinct (topic, "partition", "offset")) as distinct_messages '
+            "from _gristmill.stream_rejected"
+        )
+        .to_pylist()
+    )
+    dead_letters = len(mixed) - len(events)
+    assert rejected == [{"n": dead_letters, "distinct_messages": dead_letters}]
 
 
 def live_files(root: Path) -> dict[str, int]:

@@ -61,7 +61,13 @@ def dbt_project(tmp_path: Path, files: dict[str, str], project_yml: str = PROJEC
 
 
 def load(tmp_path: Path, files: dict[str, str], project_yml: str = PROJECT_YML) -> Project:
-    return load_project(dbt_project(tmp_path, files, project_yml))
+    """The project, failing as a run of all of it would: a model that does not compile is an error
+    once a command selects it."""
+    project = load_project(dbt_project(tmp_path, files, project_yml))
+    for model in project.models.values():
+        if model.error is not None:
+            raise model.error
+    return project
 
 
 def run_in_duckdb(project: Project, sql: str) -> list[tuple[object, ...]]:
@@ -530,8 +536,9 @@ def test_schema_tests_become_checks_and_the_rest_is_reported(
     assert singular.location == "tests/no_negative.sql:1"
     assert singular.params["sql"] == "select * from main.orders where amount < 0"
     assert warnings_of(caplog) == [
-        'models/schema.yml:19: test not run: "dbt_expectations.expect_column_values_to_be_between" has '
-        "no equivalent Gristmill check and no test macro in the project"
+        'models/schema.yml:19: test not run: "dbt_expectations.expect_column_values_to_be_between" is '
+        "a test of the package dbt_expectations, which is not in dbt_packages/ (run `dbt deps`, or check "
+        "packages.yml)"
     ]
 
 

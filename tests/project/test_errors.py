@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.errors import ConfigError, CycleError, GristmillError, ProjectError
+from gristmill.errors import ConfigError, CycleError, GristmillError, ProjectError, SQLError
 from gristmill.workspace import Workspace
 
 SOURCE = """
@@ -93,11 +93,19 @@ def test_sql_syntax_error_names_file_line_and_column(make_project: Callable[...,
             "from raw.shop__orders\n",
         }
     )
-    # SQL sqlglot cannot parse passes through to the engine with a warning naming the spot ...
+    # SQL the parser cannot read is an error when the project loads, at the line and column in
+    # the model file (its header lines counted) ...
+    err = error_of(root)
+    assert isinstance(err, SQLError)
+    assert str(err).startswith("models/staging/orders.sql:3:") and "cannot parse" in str(err)
+    assert "passthrough: true" in (err.hint or "")
+    # ... unless the model opts into pass-through: then it runs as written, with a warning, and
+    # the engine's own error names the file when it rejects it too.
+    model = root / "models/staging/orders.sql"
+    model.write_text(model.read_text().replace("-- kind: view\n", "-- kind: view\n-- passthrough: true\n"))
     workspace = Workspace(root)
     [warning] = workspace.graph.warnings
-    assert warning.startswith("models/staging/orders.sql:3:") and "cannot parse" in warning
-    # ... and the engine's own error names the file when it rejects it too.
+    assert warning.startswith("models/staging/orders.sql:4:") and "cannot parse" in warning
     result = workspace.run()
     [failed] = [s for s in result.steps if s.status == "failed"]
     assert failed.asset == "staging.orders"

@@ -129,11 +129,40 @@ def test_sample_rows_are_table_cells_with_nulls_marked() -> None:
     samples = ({"id": 1, "email": None}, {"id": 2, "note": "late"})
     root = page(report((check("m.a", "not_null(email)", "fail", samples=samples),)))
     table = next(t for t in root.iter("table") if t.get("class") == "sample")
-    assert [text(th) for th in table.iter("th")] == ["id", "email", "note"]
+    # The column the check failed on comes first, its values marked.
+    assert [text(th) for th in table.iter("th")] == ["email", "id", "note"]
+    assert [th.get("class") for th in table.iter("th")] == ["failing", None, None]
     body = [tr.findall("td") for tr in find(table, "tbody").iter("tr")]
-    assert [text(td) for td in body[0]] == ["1", "", ""]
-    assert [td.get("class") for td in body[0]] == [None, "null", "null"]
-    assert [text(td) for td in body[1]] == ["2", "", "late"]
+    assert [text(td) for td in body[0]] == ["", "1", ""]
+    assert [td.get("class") for td in body[0]] == ["null failing", None, "null"]
+    assert [text(td) for td in body[1]] == ["", "2", "late"]
+
+
+def test_a_wide_sample_leads_with_the_failing_columns_in_its_own_scrolling_table() -> None:
+    columns = [f"col_{i:02d}" for i in range(20)]
+    samples = tuple({c: f"{c}-{row}" for c in columns} | {"amount": -row} for row in range(1, 4))
+    row = check("m.orders", "range(amount 0..100)", "fail", samples=samples, failures=3)
+    pair = check(
+        "m.orders", "unique(col_07, col_03)", "fail", samples=samples[:1], columns=("col_07", "col_03")
+    )
+    root = page(report((row, pair)))
+    wraps = [d for d in root.iter("div") if d.get("class") == "sample-scroll"]
+    assert len(wraps) == 2  # each failing-rows table scrolls inside the card
+    first, second = (find(w, "table") for w in wraps)
+    assert first.get("class") == "sample"
+    heads = [text(th) for th in first.iter("th")]
+    assert heads[0] == "amount" and heads[1:] == columns  # failing first, then first-seen order
+    for tr in find(first, "tbody").iter("tr"):
+        cells = tr.findall("td")
+        assert cells[0].get("class") == "failing" and text(cells[0]).startswith("-")
+        assert all(td.get("class") is None for td in cells[1:])
+        assert cells[5].get("title") == text(cells[5])  # a cut cell shows its whole value on hover
+    # Declared columns win over the name, in the sample's order.
+    assert [text(th) for th in second.iter("th")][:2] == ["col_03", "col_07"]
+    # The outer table's column styles reach its own cells only, never the nested sample's.
+    style = text(find(find(root, "head"), "style"))
+    assert ".checks td" not in style and ".checks th" not in style and "tr.samples td" not in style
+    assert "table.checks>tbody>tr>td{" in style and ".sample-scroll{" in style and "overflow-x:auto" in style
 
 
 def test_passing_checks_show_no_samples() -> None:

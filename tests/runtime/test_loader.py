@@ -265,6 +265,44 @@ def test_nested_as_child_tables_with_parent_keys_and_list_index(lake: Callable[[
     t.write([{**ORDERS[0], "items": [{"sku": "c", "qty": 9, "tags": []}]}])
     t.run()
     assert t.rows("select sku from raw.src__t__items order by all") == [{"sku": "c"}]
+    # grandchildren follow their own parent (an item), not the root: the old tags are gone
+    assert t.rows("select count(*) as n from raw.src__t__items__tags") == [{"n": 0}]
+
+
+@pytest.mark.parametrize(
+    "options",
+    ["    write: merge\n    key: [id]\n", "    write: replace\n", "    write: append\n"],
+    ids=["merge", "replace", "append"],
+)
+def test_child_table_ids_are_unique_exact_and_link_each_row_to_its_own_parent(
+    lake: Callable[[str], Lake], options: str
+) -> None:
+    t = lake("    nested: child_tables\n" + options)
+    orders = [
+        {
+            "id": o,
+            "items": [{"sku": f"{o}-{i}", "tags": [f"{o}-{i}-{g}" for g in range(2)]} for i in range(3)],
+        }
+        for o in range(20)
+    ]
+    t.write(orders)
+    t.run()
+    for table, n in (("src__t", 20), ("src__t__items", 60), ("src__t__items__tags", 120)):
+        [row] = t.rows(f"select count(*) as n, count(distinct _gm_row_id) as ids from raw.{table}")
+        assert row == {"n": n, "ids": n}, table  # ids used to be rounded through a double in Parquet
+    joined = t.rows(
+        "select p.id, i.sku, g.value from raw.src__t p"
+        " join raw.src__t__items i on i._gm_parent_id = p._gm_row_id"
+        " join raw.src__t__items__tags g on g._gm_parent_id = i._gm_row_id order by all"
+    )
+    assert joined == [
+        {"id": o["id"], "sku": i["sku"], "value": g} for o in orders for i in o["items"] for g in i["tags"]
+    ]
+    ids = t.rows("select _gm_row_id::varchar as r from raw.src__t__items__tags order by all")
+    if "append" not in options:  # loading the same input again keeps every id and link
+        (t.root / "data" / "t.ndjson").write_text(ndjson(orders) + "\n")  # changed file, same rows
+        t.run()
+        assert t.rows("select _gm_row_id::varchar as r from raw.src__t__items__tags order by all") == ids
 
 
 def test_max_depth_lands_deeper_nesting_as_json(lake: Callable[[str], Lake]) -> None:
@@ -299,3 +337,101 @@ def test_full_refresh_starts_an_incremental_table_over(lake: Callable[[str], Lak
     assert result.ok, [s.error for s in result.steps]
     assert t.rows("select id from raw.src__t order by id") == [{"id": 1}, {"id": 3}]
     assert result.steps[0].load.cursor.value == "10"
+
+
+def test_a_replace_that_would_empty_a_table_fails_and_keeps_the_table(
+    make_project: Callable[..., Path],
+) -> None:
+    table = "kind: files\ntables:\n  t:\n    path: data/t.csv\n"
+    root = make_project({"sources/src.yml": table})
+    data = root / "data" / "t.csv"
+    data.parent.mkdir()
+    data.write_text("id,v\n" + "".join(f"{i},x{i}\n" for i in range(100)))
+    assert Workspace(root).run().ok
+    data.write_text("")  # truncated to 0 bytes
+    result = Workspace(root).run()
+    assert not result.ok
+    [step] = result.steps
+    assert "delivered 0 rows; replacing would empty raw.src__t, which holds 100 row(s)" in str(step.error)
+    assert "allow_empty: true" in (step.failure.hint or "")
+    count = "select count(*) as n from raw.src__t"
+    assert Workspace(root).query(count).to_pylist() == [{"n": 100}]
+    data.write_text("id,v\n")  # a header alone is empty too
+    assert not Workspace(root).run().ok
+    (root / "sources" / "src.yml").write_text(table + "    allow_empty: true\n")
+    assert Workspace(root).run().ok
+    assert Workspace(root).query(count).to_pylist() == [{"n": 0}]
+
+
+def test_max_shrink_refuses_a_replace_that_removes_too_many_rows(lake: Callable[[str], Lake]) -> None:
+    t = lake("    max_shrink: 50%\n")
+    t.write([{"id": i} for i in range(10)])
+    t.run()
+    t.write([{"id": i} for i in range(4)])
+    [step] = t.run(ok=False).steps
+    assert "would shrink it from 10 to 4 row(s) (60% removed, max_shrink is 50%)" in str(step.error)
+    assert len(t.rows()) == 10
+    t.write([{"id": i} for i in range(5)])  # half is allowed
+    t.run()
+    assert len(t.rows()) == 5
+
+
+@pytest.mark.parametrize("options", ["    write: merge\n    key: [id]\n", "    write: replace\n"])
+def test_a_list_no_record_has_any_more_leaves_no_children_behind(
+    lake: Callable[[str], Lake], options: str
+) -> None:
+    t = lake("    nested: child_tables\n" + options)
+    t.write(
+        [{"id": 1, "items": [{"sku": "a", "tags": ["x"]}]}, {"id": 2, "items": [{"sku": "b", "tags": []}]}]
+    )
+    t.run()
+    t.write([{"id": 1, "note": "items gone"}, {"id": 3, "note": "new"}])  # no "items" key at all
+    t.run()
+    orphans = (
+        "select count(*) as n from raw.src__t__items i"
+        " join raw.src__t p on p._gm_row_id = i._gm_parent_id where p.id in (1, 3)"
+    )
+    assert t.rows(orphans) == [{"n": 0}]  # with replace, row ids by arrival used to be reused by new rows
+    left = t.rows("select sku from raw.src__t__items order by all")
+    assert left == ([{"sku": "b"}] if "merge" in options else [])
+    assert t.rows("select count(*) as n from raw.src__t__items__tags") == [
+        {"n": 0}
+    ]  # "x" belonged to a removed item
+
+
+@pytest.mark.parametrize("write", ["append", "merge"])
+def test_an_empty_file_changes_nothing_and_invents_no_column(
+    make_project: Callable[..., Path], write: str
+) -> None:
+    table = f"kind: files\ntables:\n  t:\n    path: data/t.csv\n    write: {write}\n    key: [id]\n"
+    root = make_project({"sources/src.yml": table})
+    data = root / "data" / "t.csv"
+    data.parent.mkdir()
+    data.write_text("id,v\n1,a\n")
+    assert Workspace(root).run().ok
+    data.write_text("")  # DuckDB reads an empty CSV as one VARCHAR column, "column0"
+    assert Workspace(root).run().ok
+    assert Workspace(root).query("select * from raw.src__t").to_pylist() == [{"id": 1, "v": "a"}]
+
+
+def test_an_empty_full_snapshot_does_not_close_every_scd2_version(lake: Callable[[str], Lake]) -> None:
+    t = lake("    write: scd2\n    key: [id]\n")
+    t.write([{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
+    t.run()
+    t.write([])
+    [step] = t.run(ok=False).steps
+    assert "would close all 2 current version(s) of raw.src__t" in str(step.error)
+    assert t.rows("select count(*) as n from raw.src__t where _gm_is_current") == [{"n": 2}]
+
+
+def test_allow_empty_empties_the_table_and_its_child_tables_keeping_columns(
+    lake: Callable[[str], Lake],
+) -> None:
+    t = lake("    nested: child_tables\n    allow_empty: true\n")
+    t.write([{"id": 1, "items": [{"sku": "a"}]}])
+    t.run()
+    t.write([])
+    t.run()
+    assert t.rows("select count(*) as n from raw.src__t__items") == [{"n": 0}]
+    assert t.rows("select * from raw.src__t") == []
+    assert [c["column_name"] for c in t.rows("describe raw.src__t")] == ["id", "_gm_row_id"]

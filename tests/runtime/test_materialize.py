@@ -216,7 +216,7 @@ def test_by_time_fills_a_gap_in_the_middle(engine: Engine) -> None:
 
 def test_by_time_lookback_picks_up_late_rows(engine: Engine) -> None:
     source(engine, "ev", ts=[at(1, 1), at(2, 5), at(3, 7)], id=[1, 2, 3])
-    model = by_day(start="2024-01-01", lookback=2)
+    model = by_day(start="2024-01-01", lookback=2, late_rows="ignore")
     build(engine, model, EVENTS, at(4, 12), incremental=False)
     # late rows for Jan 1 (outside the lookback) and Jan 3 (inside it) arrive; Jan 2's row was corrected
     source(engine, "ev", ts=[at(1, 1), at(1, 2), at(2, 5), at(3, 7), at(3, 8)], id=[1, 11, 20, 3, 33])
@@ -226,6 +226,56 @@ def test_by_time_lookback_picks_up_late_rows(engine: Engine) -> None:
     again = build(engine, model, EVENTS, at(4, 14))
     assert again.rows == 3  # the same three intervals rewritten: same rows
     assert rows(engine, "select id from m.ev order by id") == [(1,), (3,), (20,), (33,)]
+
+
+def test_by_time_reprocesses_closed_intervals_that_got_late_rows(engine: Engine) -> None:
+    """Rows that arrive in a closed interval (outside the lookback) are not lost silently: the
+    interval is found by its count and hash of rows, and rebuilt; the run says so."""
+    source(engine, "ev", ts=[at(1, 1), at(2, 5), at(3, 7), at(5, 1)], id=[1, 2, 3, 5])
+    model = by_day(start="2024-01-01")
+    build(engine, model, EVENTS, at(6, 12), incremental=False)
+    nothing = build(engine, model, EVENTS, at(6, 13))
+    assert days(nothing) == [(date(2024, 1, 6), date(2024, 1, 7))] and nothing.events == []
+    # two late rows on Jan 1, Jan 3's row corrected (same count), Jan 5's row deleted at the source
+    source(engine, "ev", ts=[at(1, 1), at(1, 2), at(1, 3), at(2, 5), at(3, 7)], id=[1, 11, 12, 2, 30])
+    result = build(engine, model, EVENTS, at(6, 14))
+    assert days(result) == [(date(2024, 1, d), date(2024, 1, d + 1)) for d in (1, 3, 5, 6)]
+    assert result.events == [
+        "m.ev: late rows in 3 closed intervals (2024-01-01, 2024-01-03, 2024-01-05): +1 rows against the "
+        "table; reprocessed (late_rows: reprocess)"
+    ]
+    assert rows(engine, "select id from m.ev order by id") == [(1,), (2,), (11,), (12,), (30,)]
+    assert build(engine, model, EVENTS, at(6, 15)).events == []
+
+
+def test_by_time_late_rows_warn_counts_them_and_loads_nothing(engine: Engine) -> None:
+    source(engine, "ev", ts=[at(1, 1), at(3, 7)], id=[1, 3])
+    model = by_day(start="2024-01-01", late_rows="warn")
+    build(engine, model, EVENTS, at(6, 12), incremental=False)
+    source(engine, "ev", ts=[at(1, 1), at(2, 2), at(2, 3), at(3, 7)], id=[1, 21, 22, 3])
+    result = build(engine, model, EVENTS, at(6, 13))
+    assert result.events == [
+        "m.ev: late rows in 1 closed interval (2024-01-02): +2 rows against the table; not loaded "
+        "(late_rows: warn): restate them with --restate 2024-01-02:2024-01-03"
+    ]
+    assert rows(engine, "select id from m.ev order by id") == [(1,), (3,)]
+
+
+def test_by_time_a_widened_column_is_not_late_rows(engine: Engine) -> None:
+    source(engine, "ev", ts=[at(1, 1), at(2, 5)], id=pa.array([1, 2], pa.int32()))
+    build(engine, by_day(start="2024-01-01"), EVENTS, at(3, 1), incremental=False)
+    source(engine, "ev", ts=[at(1, 1), at(2, 5)], id=pa.array([1, 2], pa.int64()))
+    result = build(engine, by_day(start="2024-01-01"), EVENTS, at(3, 2))
+    assert result.events == ['m.ev: column "id" widened INTEGER -> BIGINT']
+
+
+def test_by_time_float_sums_in_another_order_are_not_late_rows(engine: Engine) -> None:
+    source(engine, "ev", ts=[at(1, h) for h in range(24)] * 200, v=[0.1 * i for i in range(4800)])
+    sql = "select date_trunc('day', ts) as ts, sum(v) as total from raw.ev group by 1"
+    model = by_day(start="2024-01-01")
+    build(engine, model, sql, at(3, 1), incremental=False)
+    for hour in range(2, 6):
+        assert build(engine, model, sql, at(3, hour)).events == []
 
 
 def test_by_time_without_start_begins_at_the_earliest_row(engine: Engine) -> None:
@@ -607,10 +657,13 @@ def test_a_fact_by_time_looks_up_and_fixes_late_members(engine: Engine) -> None:
     )
     result = build(engine, model, FACT, at(4), incremental=False)
     assert len(result.intervals) == 4
+    assert result.events == ["m.fct_invoice: rows at the unknown member (-1) of 2: customer_key 1"]
     source(engine, "c", id=[1, 2, 9], name=["a", "b", "n"], city=["Paris", "Rome", "Oslo"])
     build(engine, dim(), DIM, at(5))
-    build(engine, model, FACT, at(5, 1))
+    again = build(engine, model, FACT, at(5, 1))
     assert rows(engine, "select invoice_id, customer_key from m.fct_invoice order by 1") == [(1, 1), (2, 4)]
+    # the member that arrived late is the fix-up's business, not a late row; nothing is orphaned now
+    assert again.events == []
 
 
 def test_fact_lookup_errors_name_the_columns(engine: Engine) -> None:

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from gristmill.engines import Relation, open_engine
 from gristmill.engines.duckdb import DuckDBEngine
-from gristmill.errors import ProjectError
+from gristmill.errors import ProjectError, Transient, TransientModelError
 from gristmill.project import load_project
 from gristmill.runtime.python_models import run_python_model
 
@@ -298,3 +298,44 @@ def customer_ltv(customer, invoice: pa.Table):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     models.engine = open_engine(load_project(models.root).settings, models.root)
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        'ConnectionError("connection reset by peer")',
+        'TimeoutError("read timed out")',
+        'TransientSourceError("the API is busy")',
+    ],
+)
+def test_a_transient_exception_stays_transient_and_names_the_raising_line(
+    models: Models, raised: str
+) -> None:
+    """A dropped connection inside a model is retried by the runner (issue 17 item 5): the error
+    keeps the Transient marker and points at the line that raised, not at the decorator."""
+    with pytest.raises(TransientModelError) as caught:
+        models.build(
+            HEADER
+            + "from gristmill.errors import TransientSourceError\n"
+            + READS
+            + textwrap.dedent(f"""
+                def customer_ltv(customer, invoice):
+
+                    raise {raised}
+            """)
+        )
+    err = caught.value
+    assert isinstance(err, Transient)
+    assert err.message.startswith("models/marts/customer_ltv.py:14: customer_ltv() failed: "), err.message
+    assert raised.split("(")[1].strip('")') in err.message
+
+
+def test_a_gristmill_error_from_the_model_names_the_raising_line(models: Models) -> None:
+    err = models.error(
+        HEADER
+        + "from gristmill.errors import SourceError\n"
+        + READS
+        + "\ndef customer_ltv(customer, invoice):\n\n    raise SourceError('the ledger is closed')\n"
+    )
+    assert err.message == "models/marts/customer_ltv.py:14: customer_ltv() failed: the ledger is closed"
+    assert not isinstance(err, Transient)

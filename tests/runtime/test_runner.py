@@ -182,3 +182,93 @@ def test_inline_tasks_run_on_the_coordinator() -> None:
 def test_200_braided_tasks_finish(threads: int) -> None:
     results = Runner(threads=threads).run(braided(20, 10), lambda t, a: None)
     assert len(results) == 200 and {r.status for r in results.values()} == {"success"}
+
+
+def test_a_task_that_ignores_the_stop_is_abandoned_after_the_grace_period() -> None:
+    """Work stuck where no interrupt reaches (here: a lock nobody releases) cannot keep the run."""
+    stuck = threading.Event()
+    stops: list[tuple[str, list[str]]] = []
+    runner = Runner(threads=2, grace=0.3, on_stop=lambda reason, running: stops.append((reason, running)))
+
+    def work(task: Task, attempt: int) -> str:
+        if task.name == "stuck":
+            stuck.wait(30)
+        return task.name
+
+    started = time.monotonic()
+    threading.Timer(0.2, runner.cancel, args=("cancelled by test",)).start()
+    results = runner.run([Task("stuck"), Task("after", ("stuck",))], work)
+    assert time.monotonic() - started < 5
+    assert runner.abandoned == ["stuck"]
+    assert results["stuck"].status == "cancelled"
+    assert "did not stop within 0.3s" in str(results["stuck"].error)
+    assert results["after"].status == "cancelled"
+    assert stops == [("cancelled by test", ["stuck"])]
+    stuck.set()
+
+
+def test_an_abandoned_timeout_stops_the_run() -> None:
+    release = threading.Event()
+
+    def work(task: Task, attempt: int) -> str:
+        if task.name == "stuck":
+            release.wait(30)
+        else:
+            time.sleep(2)
+        return task.name
+
+    runner = Runner(threads=2, grace=0.2)
+    results = runner.run([Task("stuck", timeout=0.2), Task("other")], work)
+    release.set()
+    assert results["stuck"].status == "failed" and isinstance(results["stuck"].error, StepTimeout)
+    assert results["other"].status == "cancelled"
+    assert runner.cancelled == "stuck could not be stopped, so the run stops"
+
+
+def test_a_stop_raises_inside_user_python_code() -> None:
+    from gristmill.runtime.stopping import StepStopped, user_code
+
+    seen: list[BaseException] = []
+
+    def work(task: Task, attempt: int) -> str:
+        try:
+            with user_code():
+                end = time.monotonic() + 30
+                total = 0
+                while time.monotonic() < end:  # pure Python: only an exception raised in it stops it
+                    total += 1
+        except StepStopped as err:
+            seen.append(err)
+            raise
+        return "done"
+
+    runner = Runner(threads=1, grace=10)
+    threading.Timer(0.2, runner.cancel).start()
+    started = time.monotonic()
+    results = runner.run([Task("busy")], work)
+    assert time.monotonic() - started < 5
+    assert len(seen) == 1 and results["busy"].status == "cancelled" and not runner.abandoned
+
+
+def test_after_waits_for_a_task_but_not_for_its_success() -> None:
+    order: list[str] = []
+
+    def work(task: Task, attempt: int) -> str:
+        order.append(task.name)
+        if task.name == "parent":
+            raise EngineError("parent failed")
+        return task.name
+
+    results = Runner(threads=4).run([Task("checked", after=("parent",)), Task("parent")], work)
+    assert order == ["parent", "checked"]
+    assert results["checked"].status == "success" and results["parent"].status == "failed"
+
+
+def test_a_polled_cancel_request_stops_the_run() -> None:
+    asked = time.monotonic() + 0.3
+    runner = Runner(threads=1, poll=lambda: "cancelled elsewhere" if time.monotonic() > asked else None)
+    results = runner.run(
+        [Task("a"), Task("b", ("a",))], lambda task, attempt: time.sleep(0.6 if task.name == "a" else 0)
+    )
+    assert runner.cancelled == "cancelled elsewhere"
+    assert results["b"].status == "cancelled"

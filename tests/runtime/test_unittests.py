@@ -475,6 +475,32 @@ def test_giving_the_models_own_rows_tests_its_incremental_rendering(make_project
     )
 
 
+def test_a_native_model_reading_this_is_tested_in_both_renderings(make_project: MakeProject) -> None:
+    tests = """
+    only_new:
+      model: marts.new_invoices
+      given:
+        staging.invoice: [{invoice_id: 1}, {invoice_id: 2}, {invoice_id: 3}]
+        marts.new_invoices: [{invoice_id: 1}]
+      expect: [{invoice_id: 2}, {invoice_id: 3}]
+    full:
+      model: marts.new_invoices
+      given:
+        staging.invoice: [{invoice_id: 1}, {invoice_id: 2}]
+      expect: [{invoice_id: 1}, {invoice_id: 2}]
+    """
+    model = (
+        "-- kind: incremental\n-- key: invoice_id\n"
+        "select i.invoice_id from staging.invoice i\n"
+        "where not is_incremental() or i.invoice_id > (select max(invoice_id) from this)\n"
+    )
+    root = project(make_project, tests, **{"models/marts/new_invoices.sql": model})
+    loaded = load_project(root)
+    results = {r.name: r for r in run_unit_tests(loaded, loaded.unit_tests).results}
+    assert results["only_new"].passed and results["only_new"].rendering == "incremental"
+    assert results["full"].passed and results["full"].rendering == "full"
+
+
 def test_python_models_are_skipped_with_a_reason(make_project: MakeProject) -> None:
     root = project(make_project, PASSING)
     loaded = _with_model(root, "marts.fct_revenue", language="python")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,67 @@ if TYPE_CHECKING:
     import fsspec
 
 _MAX_JSON_OBJECT = 1 << 30  # a whole JSON document may be one object; allow it up to 1 GiB
+_WHOLE_INPUT = {"sample_size": -1, "maximum_sample_files": -1}
+"""JSON schemas are inferred over every record of every file: a key that first appears past a
+sample would otherwise be dropped without a word (DuckDB samples 20,480 rows of 32 files)."""
+
+
+def _storable(kind: str) -> str:
+    """The type a JSON column lands with: lists of JSON values become lists of their JSON text,
+    because DuckLake cannot read back inlined JSON[] rows whose elements are arrays or objects
+    (``Malformed JSON ... when casting from source column``; DuckLake 1.5)."""
+    return re.sub(r"\bJSON\[", "VARCHAR[", kind)
+
+
+_CSV_FIX_DEFAULT = "fix that line, or set reader options (delim, quote) under 'options:'"
+_CSV_FIXES = {
+    "MISSING COLUMNS": "fix that line, or set options: {null_padding: true} (missing columns become NULL)",
+    "TOO MANY COLUMNS": "fix that line (quote a value holding the delimiter), or set options: {delim: ...}",
+    "UNQUOTED VALUE": "close the quote on that line, or set options: {quote: ''} if quotes are data",
+    "INVALID ENCODING": "set options: {encoding: latin-1} (or the file's encoding)",
+    "LINE SIZE OVER MAXIMUM": "set options: {max_line_size: ...} above that line's length",
+}
+
+
+def _locate_csv_error(path: Path, message: str, options: FilesTableOptions) -> tuple[str, str] | None:
+    """DuckDB names the wrong line for some CSV errors (the start of its buffer, not the line):
+    find the line itself for bytes that are not UTF-8 and for lines over ``max_line_size``, and
+    say which option fixes it. Runs only after a read failed; the scan is in C (codecs, re)."""
+    import mmap
+    import re as regex
+
+    if "not utf-8 encoded" in message or "Invalid unicode" in message:
+        decoder, lines, chunk = codecs.getincrementaldecoder("utf-8")(), 1, b""
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 23):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as err:  # err.start is within this chunk (plus carried bytes)
+                    carried = len(err.object) - len(chunk)
+                    line = lines + chunk[: max(err.start - carried, 0)].count(b"\n")
+                    byte = err.object[err.start]
+                    break
+                lines += chunk.count(b"\n")
+            else:
+                return None
+        return (
+            f"line {line}: byte 0x{byte:02x} is not UTF-8 (the file is in another encoding)",
+            _CSV_FIXES["INVALID ENCODING"],
+        )
+    if "Maximum line size" in message:
+        limit = int(options.options.get("max_line_size", 2_000_000))
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            found = regex.search(rb"[^\n]{%d}" % (limit + 1), data)
+            if found is None:
+                return None
+            line = data[: found.start()].count(b"\n") + 1
+            end = data.find(b"\n", found.start())
+            size = (len(data) if end < 0 else end) - data.rfind(b"\n", 0, found.start()) - 1
+        return (
+            f"line {line} is {size:,} bytes, over the maximum line size of {limit:,}",
+            f"set options: {{max_line_size: {size + 1}}} (or more)",
+        )
+    return None
 
 
 def _literal(value: Any) -> exp.Expr:
@@ -56,6 +119,7 @@ def _reader(
         named = {
             "format": "newline_delimited" if fmt == "ndjson" else "auto",
             "maximum_object_size": _MAX_JSON_OBJECT,
+            **({} if "columns" in named else _WHOLE_INPUT),
             **named,
         }
     if filename:
@@ -125,6 +189,11 @@ class Source(DuckDBReader):
         if protocol not in self._filesystems:
             fs = open_filesystem(protocol, self.defaults.storage, self.root)
             self.con.register_filesystem(fs)  # DuckDB reads the URLs through it
+            # A Python filesystem is called back under the GIL. Binding a query (JSON and CSV
+            # auto-detection) holds the GIL while DuckDB's worker threads wait for it to read:
+            # with more than one thread that deadlocked about every other S3 NDJSON read. One
+            # thread runs those reads on the calling thread; the reads are GIL-bound anyway.
+            self.con.execute("SET threads = 1")
             self._filesystems[protocol] = fs
         return self._filesystems[protocol]
 
@@ -178,6 +247,18 @@ class Source(DuckDBReader):
                 unnested = exp.func("unnest", exp.column(options.records, quoted=True))
                 relation = relation.project(exp.alias_(unnested, "r").sql(dialect="duckdb"))
                 relation = relation.project("unnest(r)")
+            if any(_storable(str(t)) != str(t) for t in relation.types):
+                relation = relation.project(
+                    ", ".join(
+                        exp.cast(
+                            exp.column(c, quoted=True),
+                            exp.DataType.build(_storable(str(t)), dialect="duckdb"),
+                        )
+                        .as_(c, quoted=True)
+                        .sql(dialect="duckdb")
+                        for c, t in zip(relation.columns, relation.types, strict=True)
+                    )
+                )
             if tracked:
                 relation = self._with_file_columns(relation, files, options.columns)
             else:
@@ -229,7 +310,9 @@ class Source(DuckDBReader):
                 # The engine reads with the types found here instead of sampling the file again.
                 typed = {
                     **options.options,
-                    "columns": {c: str(t) for c, t in zip(probe.columns, probe.types, strict=True)},
+                    "columns": {
+                        c: _storable(str(t)) for c, t in zip(probe.columns, probe.types, strict=True)
+                    },
                 }
                 query = exp.select("*").from_(
                     _reader(fmt, files, options.model_copy(update={"options": typed}))
@@ -311,17 +394,33 @@ class Source(DuckDBReader):
                 for k, v in options.options.items()
             ),
         )
-        dialect = self.con.sql(
-            exp.select("Delimiter", "Quote", "Columns", "Prompt").from_(sniff).sql(dialect="duckdb")
-        ).fetchone() or (",", '"', [])
+        try:
+            dialect = self.con.sql(
+                exp.select("Delimiter", "Quote", "Columns", "Prompt").from_(sniff).sql(dialect="duckdb")
+            ).fetchone() or (",", '"', [])
+        except duckdb.Error as err:
+            located = _locate_csv_error(path, str(err), options)
+            if located is not None:
+                raise SourceError(f"{what}: {located[0]}", hint=located[1]) from None
+            if "automatically detect" not in str(err):
+                raise
+            dialect = ("", '"', [], "")  # no dialect fits every line: find the line that breaks it
         sniffed = [str(c["name"]) for c in dialect[2]]
         self._prompts[path.as_posix()] = str(dialect[3]) if len(dialect) > 3 else ""
-        delimiter = str(options.options.get("delim", options.options.get("sep", dialect[0])))
-        quote = str(options.options.get("quote", dialect[1]))
-        quote = quote if len(quote) == 1 and quote != "\x00" else '"'
         encoding = str(options.options.get("encoding", "utf-8"))
         with path.open(newline="", encoding=encoding, errors="replace") as handle:
-            first = next(csv.reader(handle, delimiter=delimiter, quotechar=quote), [])
+            header = handle.readline()
+        given = options.options.get("delim", options.options.get("sep"))
+        delimiter = str(given if given is not None else dialect[0])
+        if given is None and len(sniffed) <= 1:
+            # One stray line (a column too many or too few) can make the sniffer settle for a
+            # one-column dialect, landing whole lines as text: judge by the header's delimiter.
+            counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+            best = max(counts, key=lambda d: counts[d])
+            delimiter = best if counts[best] else delimiter or ","
+        quote = str(options.options.get("quote", dialect[1]))
+        quote = quote if len(quote) == 1 and quote != "\x00" else '"'
+        first = next(csv.reader([header], delimiter=delimiter, quotechar=quote), [])
         if not first or len(first) == len(sniffed):
             return sniffed
         columns = {name or f"column{i}": "VARCHAR" for i, name in enumerate(first)}
@@ -333,6 +432,7 @@ class Source(DuckDBReader):
             "columns": columns,
             "store_rejects": True,
             "ignore_errors": True,
+            "auto_detect": False,  # the dialect is given: sniffing again would fail the same way
         }
         reader = exp.func(
             "read_csv",
@@ -341,12 +441,13 @@ class Source(DuckDBReader):
         )
         self.con.sql(exp.select(exp.Count(this=exp.Star())).from_(reader).sql(dialect="duckdb")).fetchall()
         reject = self.con.execute(
-            "SELECT line, error_message, csv_line FROM reject_errors ORDER BY line LIMIT 1"
+            "SELECT line, error_message, csv_line, error_type FROM reject_errors ORDER BY line LIMIT 1"
         ).fetchone()
         where = f"line {reject[0]}: {reject[1]}: {str(reject[2])[:120]!r}" if reject else "lines disagree"
+        shape = reject is None or str(reject[3]) in ("MISSING COLUMNS", "TOO MANY COLUMNS")
         raise SourceError(
-            f"{what}: the header has {len(first)} columns but {where}",
-            hint="fix that line, or set reader options (delim, quote) under 'options:'",
+            f"{what}: the header has {len(first)} columns but {where}" if shape else f"{what}: {where}",
+            hint=_CSV_FIXES.get(str(reject[3]) if reject else "", _CSV_FIX_DEFAULT),
         )
 
     def schema(self, table: SourceTable) -> pa.Schema:

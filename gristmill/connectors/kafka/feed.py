@@ -325,6 +325,13 @@ class KafkaFeed:
         """The next offset to process of each owned position; absent: from the earliest."""
         self._broken = False
         self._incremental = incremental(self.options)
+        self.joined = False
+        """Whether the group gave this member an assignment yet (an empty one counts: the group
+        has more members than the topic has partitions)."""
+        session = self.options.options.get("session.timeout.ms", 45_000)
+        self.join_timeout = float(str(session)) / 1000
+        """How long the group may take to give it one: a rebalance waits up to the session
+        timeout for a member that died to be declared dead."""
 
     def __repr__(self) -> str:
         return f"KafkaFeed({self.spec.file}, topic={self.topic})"
@@ -453,6 +460,7 @@ class KafkaFeed:
         """Ask the lake where each new partition stands and start right after it. Runs inside
         poll(), after every former owner has given the partition up."""
         positions = [(tp.topic, tp.partition) for tp in assigned]
+        self.joined = True
         assert self._resume is not None
         try:
             done = self._resume(positions) if positions else {}
@@ -479,6 +487,8 @@ class KafkaFeed:
         positions = {(tp.topic, tp.partition) for tp in revoked}
         self._revoked |= positions
         self._assigned -= positions
+        if not self._assigned:
+            self.joined = False  # a rebalance: the member rejoins, and waits for the group again
         for position in positions:
             self._next.pop(position, None)
         # confluent-kafka unassigns them itself once this returns

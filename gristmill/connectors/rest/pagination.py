@@ -78,6 +78,30 @@ def lookup(body: Any, path: str, *, optional_leaf: bool = False) -> Any:
     return node
 
 
+class _PathOnPages:
+    """A pagination path read from every page. A path that is absent from the first page is an
+    error naming it and the keys there (a misspelt ``next_cursor`` would otherwise end the read
+    after one page, as a success); null always means "no more pages". Once a page had the path,
+    a later page without it is the last: some APIs leave ``next`` out of the last page."""
+
+    def __init__(self, path: str, option: str) -> None:
+        self.path = path
+        self.option = option
+        self.seen = False
+
+    def read(self, body: Any) -> Any:
+        try:
+            value = lookup(body, self.path, optional_leaf=self.seen)
+        except Missing as err:
+            raise Missing(
+                f"paginate: {self.option}: {err.message}",
+                hint=f'a page without "{self.path}" cannot say whether another follows: check the path '
+                "against the response (a path that is there with null on the last page is fine)",
+            ) from None
+        self.seen = True
+        return value
+
+
 class _Single:
     def __init__(self, url: str, params: dict[str, str]) -> None:
         self.url = url
@@ -94,10 +118,13 @@ class _Cursor(_Single):
     def __init__(self, options: CursorPagination, url: str, params: dict[str, str]) -> None:
         super().__init__(url, params)
         self.options = options
+        self.next_cursor = _PathOnPages(options.next_cursor, "next_cursor")
 
     def after(self, page: Page) -> PageRequest | None:
-        cursor = lookup(page.body, self.options.next_cursor, optional_leaf=True)
-        if cursor in (None, "") or page.count == 0:
+        if page.count == 0:
+            return None
+        cursor = self.next_cursor.read(page.body)
+        if cursor in (None, ""):
             return None
         return PageRequest(self.url, tuple({**self.params, self.options.cursor_param: str(cursor)}.items()))
 
@@ -107,6 +134,7 @@ class _Offset(_Single):
         super().__init__(url, params)
         self.options = options
         self.offset = options.start
+        self.total = None if options.total is None else _PathOnPages(options.total, "total")
 
     def _request(self, offset: int) -> PageRequest:
         paging = {self.options.offset_param: str(offset), self.options.limit_param: str(self.options.limit)}
@@ -119,8 +147,8 @@ class _Offset(_Single):
         self.offset += page.count
         if page.count == 0:
             return None
-        if self.options.total is not None:
-            total = lookup(page.body, self.options.total, optional_leaf=True)
+        if self.total is not None:
+            total = self.total.read(page.body)
             if isinstance(total, int | float) and not isinstance(total, bool):
                 return None if self.offset >= total else self._request(self.offset)
         # Without a total, a short page is the last one.
@@ -167,10 +195,13 @@ class _NextUrl(_Single):
     def __init__(self, options: NextUrlPagination, url: str, params: dict[str, str]) -> None:
         super().__init__(url, params)
         self.options = options
+        self.next_url = _PathOnPages(options.next_url, "next_url")
 
     def after(self, page: Page) -> PageRequest | None:
-        link = lookup(page.body, self.options.next_url, optional_leaf=True)
-        if not link or page.count == 0:
+        if page.count == 0:
+            return None
+        link = self.next_url.read(page.body)
+        if not link:
             return None
         return PageRequest(str(page.response.url.join(str(link))))
 

@@ -124,7 +124,9 @@ class Source:
                 yield records, where
                 request = pages.after(Page(response, body, len(records)))
             except Missing as err:
-                raise SourceError(f"{where}: {err.message}", hint=_path_hint(records_path)) from None
+                raise SourceError(
+                    f"{where}: {err.message}", hint=err.hint or _path_hint(records_path)
+                ) from None
 
     def _open(self, table: SourceTable, since: Any) -> tuple[Landing, Iterator[Chunk], bool]:
         """The landing fixed by the first page, every page as a struct array (None when empty),

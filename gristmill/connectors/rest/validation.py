@@ -39,6 +39,8 @@ def _config_error(
     kind = first["type"]
     if kind == "extra_forbidden":
         allowed = _names(owner) if owner else []
+        if len(keys) == 1:  # also the keys the project loader took first (write, checks ...)
+            allowed = sorted({*allowed, *getattr(data, "handled_elsewhere", ())})
         return ConfigError(
             f'unknown option "{dotted}"',
             location=location,

@@ -3,7 +3,9 @@ Gristmill models, a files source and checks. See docs/dbt.md for what is support
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,31 +23,42 @@ from gristmill.project.dbt.config import (
 from gristmill.project.dbt.context import Scope, build_context
 from gristmill.project.dbt.jinja import Jinja
 from gristmill.project.dbt.nodes import find_models, find_seeds, find_snapshots
+from gristmill.project.dbt.packages import load_macros
 from gristmill.project.dbt.properties import read_properties
+from gristmill.project.dbt.schemas import AssetTypes
 from gristmill.project.dbt.seeds import SEEDS_SOURCE, seeds_source
+from gristmill.project.dbt.semantic import semantic_specs
 from gristmill.project.dbt.tests import dbt_checks
-from gristmill.project.specs import CheckSpec, SourceSpec
+from gristmill.project.dbt.unit_tests import dbt_unit_tests
+from gristmill.project.specs import CheckSpec, HookSpec, SourceSpec
 
 if TYPE_CHECKING:
     from gristmill.project.loader import Project
 
+log = logging.getLogger("gristmill.dbt")
 __all__ = ["DBT_PROJECT_FILE", "is_dbt_project", "load_dbt_project"]
 GRISTMILL_SOURCES = "sources"
 
 
-def load_dbt_project(root: Path) -> Project:
+def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Project:
+    """``cli_vars``: ``--vars``, over every var the project and its packages set."""
     from gristmill.project.loader import Project  # the loader imports this package
 
-    project = read_project(root)
+    project = read_project(root, cli_vars)
     target = read_target(root, project)
     jinja = Jinja()
-    for folder in project.macro_paths:
-        base = root / folder
-        for path in sorted(base.rglob("*.sql")) if base.is_dir() else ():
-            jinja.add_macro_file(path, path.relative_to(root).as_posix())
-    properties = read_properties(project, _value_renderer(jinja, project, target))
-    seeds = find_seeds(project, properties)
-    nodes = [*find_models(project, properties, jinja), *find_snapshots(project, properties, jinja), *seeds]
+    load_macros(jinja, project)
+    render = _value_renderer(jinja, project, target)
+    properties = read_properties(project, render)
+    seeds = find_seeds(project, properties, render)
+    for seed in seeds:
+        if seed.enabled and (seed.config.get("pre-hook") or seed.config.get("post-hook")):
+            log.warning("%s: the seed's hooks are not run: seeds land as a Gristmill source", seed.file)
+    nodes = [
+        *find_models(project, properties, jinja, render),
+        *find_snapshots(project, properties, jinja, render),
+        *seeds,
+    ]
     tested = {
         name
         for (kind, name), entry in properties.entries.items()
@@ -76,9 +89,43 @@ def load_dbt_project(root: Path) -> Project:
         return jinja.evaluate(expression, context, where=where)
 
     checks: list[CheckSpec] = [*source_checks, *dbt_checks(project, properties, assets, landed, evaluate)]
-    compiler.check_sources(landed)
+    for asset, error in compiler.unlanded_sources(landed).items():
+        if asset in models and models[asset].error is None:
+            models[asset] = replace(models[asset], error=error)
+    unit_tests = dbt_unit_tests(compiler, properties.declared.get("unit_tests", []))
+    semantic = semantic_specs(properties.declared, evaluate)
     settings = ProjectSettings(name=project.name)
-    return Project(root, settings, sources, models, tuple(checks))
+    seed_tables = {t.asset: t for t in seed_spec.tables.values()} if seed_spec is not None else {}
+    hooks = {key: _run_hooks(jinja, project, target, compiler, key) for key in ("on-run-start", "on-run-end")}
+    return Project(
+        root,
+        settings,
+        sources,
+        models,
+        tuple(checks),
+        unit_tests,
+        on_run_start=hooks["on-run-start"],
+        on_run_end=hooks["on-run-end"],
+        input_types=AssetTypes(models, seed_tables, str(root)).types,
+        semantic=semantic,
+    )
+
+
+def _run_hooks(
+    jinja: Jinja, project: DbtProject, target: Target, compiler: Compiler, key: str
+) -> tuple[HookSpec, ...]:
+    """``on-run-start`` / ``on-run-end`` rendered as dbt renders them (``schemas`` lists the
+    schemas models build in; ``results`` is empty: a run's outcome is in ``gristmill history``)."""
+    found = []
+    for text, line in project.hooks.get(key, ()):
+        where = f"{DBT_PROJECT_FILE}:{line}"
+        context = build_context(jinja, project, target, Scope(key, DBT_PROJECT_FILE, "operation"), compiler)
+        schemas = sorted({n.schema for n in compiler.nodes if n.kind != "seed"})
+        context.update(schemas=schemas, database_schemas=[(target.database, s) for s in schemas], results=[])
+        rendered = jinja.render_text(text, context, where=where).strip().rstrip(";").strip()
+        if rendered:
+            found.append(HookSpec(rendered, where))
+    return tuple(found)
 
 
 def _has_tests(data: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import sqlglot
@@ -25,10 +26,10 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project.dbt.config import DbtProject, Target, merge_config
 from gristmill.project.dbt.context import Scope, build_context
-from gristmill.project.dbt.jinja import DbtError, Jinja, Relation
+from gristmill.project.dbt.jinja import DbtError, Jinja, MacroNamespace, Relation
 from gristmill.project.dbt.nodes import Node
 from gristmill.project.dbt.properties import Properties, SourceTable
-from gristmill.project.specs import ModelKind, ModelSpec
+from gristmill.project.specs import HookSpec, ModelKind, ModelSpec
 
 log = logging.getLogger("gristmill.dbt")
 _KINDS: dict[str, ModelKind] = {"table": "table", "view": "view", "incremental": "incremental"}
@@ -54,6 +55,30 @@ class Collecting:
         return None
 
 
+def _constant(value: Any) -> Any:
+    """A macro overridden by a unit test: whatever it is called with, it returns ``value``."""
+
+    def macro(*args: Any, **kwargs: Any) -> Any:
+        return value
+
+    return macro
+
+
+class _Overridden(MacroNamespace):
+    """A package namespace with some macros overridden (``dbt_utils.current_timestamp: …``)."""
+
+    def __init__(self, namespace: Any, overridden: dict[str, Any]) -> None:
+        self._namespace = namespace
+        self._overridden = overridden
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._overridden:
+            return _constant(self._overridden[name])
+        if self._namespace is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._namespace, name)
+
+
 class Compiler:
     def __init__(
         self,
@@ -70,7 +95,8 @@ class Compiler:
         self.nodes = list(nodes)
         self.by_name: dict[str, Node] = {}
         self.by_asset: dict[str, Node] = {}
-        self.used_sources: dict[tuple[str, str], str] = {}
+        self.used_sources: dict[tuple[str, str], list[str]] = {}
+        """Each source table used, with the nodes whose rendering read it (in order)."""
         self._sql: dict[tuple[str, bool], str] = {}
         self._columns: dict[str, list[str]] = {}
         self._busy: list[str] = []
@@ -162,6 +188,8 @@ class Compiler:
 
     def render(self, node: Node, *, incremental: bool = False) -> str:
         key = (node.name, incremental)
+        if node.error is not None:
+            raise node.error
         if key not in self._sql:
             if node.name in self._busy:
                 loop = " -> ".join([*self._busy[self._busy.index(node.name) :], node.name])
@@ -187,6 +215,52 @@ class Compiler:
             self._sql[key] = text.rstrip().rstrip(";").rstrip()
         return self._sql[key]
 
+    def render_overridden(
+        self,
+        node: Node,
+        *,
+        incremental: bool,
+        macros: dict[str, Any],
+        variables: dict[str, Any],
+        env_vars: dict[str, str],
+    ) -> str:
+        """The model rendered as a dbt unit test's ``overrides`` ask: macros return the given
+        values, vars and env vars take the given ones (not cached: for one test)."""
+        if node.error is not None:
+            raise node.error
+        project = replace(self.project, cli_vars={**self.project.cli_vars, **variables})
+        scope = Scope(
+            node.name,
+            node.file,
+            node.kind,
+            self.relation_of(node) if not self._inlined(node) else Relation(node.schema, node.alias),
+            dict(node.config),
+            incremental=incremental,
+            node=node.as_jinja(),
+        )
+        context = build_context(self.jinja, project, self.target, scope, self)
+        if env_vars:
+            plain = context["env_var"]
+            context["env_var"] = lambda name, *default: (
+                env_vars[name] if name in env_vars else plain(name, *default)
+            )
+        namespaced: dict[str, dict[str, Any]] = {}
+        for name, value in macros.items():
+            package, _, macro = str(name).rpartition(".")
+            if package:
+                namespaced.setdefault(package, {})[macro] = value
+            else:
+                context[macro] = _constant(value)
+        for package, overridden in namespaced.items():
+            context[package] = _Overridden(context.get(package), overridden)
+        assert node.template is not None
+        self._busy.append(node.name)
+        try:
+            text = self.jinja.render(node.template, context, file=node.file)
+        finally:
+            self._busy.pop()
+        return text.rstrip().rstrip(";").rstrip()
+
     # --- the resolver templates call ----------------------------------------------------------------
 
     def ref(self, name: str, package: str | None) -> Relation:
@@ -208,8 +282,8 @@ class Compiler:
                 f'source("{source}", "{table}") is not declared',
                 hint=hint or "declare it under sources: in a YAML file of the models folder",
             )
-        caller = self._busy[-1] if self._busy else ""
-        self.used_sources.setdefault((source, table), self.by_name[caller].file if caller else "")
+        readers = self.used_sources.setdefault((source, table), [])
+        readers.extend(n for n in self._busy if n not in readers)  # an ephemeral's reader too
         return Relation(found.schema, found.identifier, self.target.database)
 
     def relation(self, schema: str, identifier: str) -> Relation | None:
@@ -268,17 +342,16 @@ class Compiler:
         for node in self.nodes:
             if node.kind == "seed" or self._inlined(node):
                 continue
-            spec = self._spec(node)
+            try:
+                spec = self._spec(node)
+            except ProjectError as err:
+                # Kept with its error: a run that excludes it (-x) goes on without compiling it.
+                spec = ModelSpec(node.asset, node.file, node.path, "", 1, "table", error=err)
             specs[spec.asset] = spec
         return specs
 
     def _spec(self, node: Node) -> ModelSpec:
         sql = self.render(node)
-        hooks = [h for h in ("pre-hook", "post-hook", "pre_hook", "post_hook") if node.config.get(h)]
-        if hooks:
-            log.warning(
-                "%s: %s not run: Gristmill runs no SQL around a model", node.file, " and ".join(hooks)
-            )
         entry = node.entry
         options: dict[str, Any] = {}
         materialized = node.materialized
@@ -314,8 +387,35 @@ class Compiler:
             tags=tuple(node.config.get("tags", [])),
             description=self.properties.describe(entry.data.get("description")) if entry else None,
             columns=columns,
+            pre_hooks=self._hooks(node, "pre-hook"),
+            post_hooks=self._hooks(node, "post-hook"),
+            passthrough=True,  # dbt never parses a model: SQL sqlglot cannot read runs as written
             **options,
         )
+
+    def _hooks(self, node: Node, key: str) -> tuple[HookSpec, ...]:
+        """A model's hooks rendered as dbt renders them when the model runs: ``{{ this }}`` is the
+        model (the table being built, when they run)."""
+        hooks = node.config.get(key) or []
+        found = []
+        for hook in hooks if isinstance(hooks, list) else [hooks]:
+            text = hook.get("sql") if isinstance(hook, dict) else hook
+            if not text or not str(text).strip():
+                continue
+            scope = Scope(
+                node.name,
+                node.file,
+                node.kind,
+                self.relation_of(node),
+                dict(node.config),
+                node=node.as_jinja(),
+            )
+            context = build_context(self.jinja, self.project, self.target, scope, self)
+            where = f"{node.file} ({key})"
+            rendered = self.jinja.render_text(str(text), context, where=where).strip().rstrip(";").strip()
+            if rendered:
+                found.append(HookSpec(rendered, where))
+        return tuple(found)
 
     def _key(self, node: Node, value: Any) -> tuple[str, ...]:
         keys = [value] if isinstance(value, str) else list(value or [])
@@ -356,17 +456,25 @@ class Compiler:
 
     # --- sources ------------------------------------------------------------------------------------
 
-    def check_sources(self, landed: set[str]) -> None:
-        """Every ``source()`` used must read a table something lands: a seed, a Gristmill source
-        or a model. Otherwise the error names the YAML that declares it."""
-        for key, caller in self.used_sources.items():
+    def unlanded_sources(self, landed: set[str]) -> dict[str, ConfigError]:
+        """Every ``source()`` used must read a table something lands: a seed, a Gristmill source or
+        a model. The error of each node that reads one that nothing lands, by asset (it fails
+        only the commands that select it), naming the YAML that declares the source."""
+        errors: dict[str, ConfigError] = {}
+        for key, readers in self.used_sources.items():
             table: SourceTable = self.properties.sources[key]
             if table.asset in landed or table.asset in self.by_asset:
                 continue
-            raise ConfigError(
-                f'source("{key[0]}", "{key[1]}") reads {table.asset}, but no seed or Gristmill source '
-                f"lands that table" + (f" (used by {caller})" if caller else ""),
-                location=table.where,
-                hint=f"add a seed named {table.identifier} with schema {table.schema}, or a Gristmill "
-                "source in sources/*.yml landing there; see docs/dbt.md",
-            )
+            for reader in readers:
+                node = self.by_name[reader]
+                errors.setdefault(
+                    node.asset,
+                    ConfigError(
+                        f'source("{key[0]}", "{key[1]}") reads {table.asset}, but no seed or Gristmill '
+                        f"source lands that table (used by {node.file})",
+                        location=table.where,
+                        hint=f"add a seed named {table.identifier} with schema {table.schema}, or a "
+                        "Gristmill source in sources/*.yml landing there; see docs/dbt.md",
+                    ),
+                )
+        return errors

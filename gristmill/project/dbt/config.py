@@ -40,6 +40,23 @@ _MERGED_CONFIGS = {"meta", "column_types", "grants", "persist_docs", "docs"}
 
 
 @dataclass(frozen=True)
+class Package:
+    """An installed package: a folder of ``dbt_packages/`` (``dbt deps`` put it there) holding its
+    own dbt_project.yml. Its macros and generic tests are loaded; its models are not built."""
+
+    name: str
+    root: Path
+    macro_paths: tuple[str, ...]
+    test_paths: tuple[str, ...]
+    vars: dict[str, Any] = field(default_factory=dict)
+    """The package's own ``vars:``: defaults the root project's vars override."""
+
+    def file(self, path: Path, project_root: Path) -> str:
+        """A path as errors show it: relative to the root project (``dbt_packages/x/macros/y.sql``)."""
+        return path.relative_to(project_root).as_posix()
+
+
+@dataclass(frozen=True)
 class DbtProject:
     root: Path
     name: str
@@ -53,6 +70,16 @@ class DbtProject:
     vars: dict[str, Any] = field(default_factory=dict)
     configs: dict[str, Any] = field(default_factory=dict)
     """``models``, ``seeds``, ``snapshots`` and ``data_tests`` trees, as written."""
+    packages: tuple[Package, ...] = ()
+    """Installed packages, in the order dbt searches them (by name)."""
+    declared_packages: tuple[str, ...] = ()
+    """Packages listed in packages.yml / dependencies.yml (``package:`` or ``git:``), as written."""
+    dispatch: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """``dispatch:`` in dbt_project.yml: macro namespace -> packages to search, in order."""
+    hooks: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    """``on-run-start`` / ``on-run-end``: each SQL statement (unrendered) with its line."""
+    cli_vars: dict[str, Any] = field(default_factory=dict)
+    """``--vars`` from the command line: over every var of the project and its packages."""
 
     @property
     def property_paths(self) -> tuple[str, ...]:
@@ -71,13 +98,28 @@ class DbtProject:
         )
 
     def var(self, name: str) -> tuple[bool, Any]:
-        """A var from dbt_project.yml: scoped under the project's name first, then global."""
+        """A var as dbt resolves it: ``--vars`` first, then dbt_project.yml (scoped under the
+        project's name, then global), then a package's own default (scoped under the package
+        in the root project, then its own dbt_project.yml)."""
+        if name in self.cli_vars:
+            return True, self.cli_vars[name]
         scoped = self.vars.get(self.name)
         if isinstance(scoped, dict) and name in scoped:
             return True, scoped[name]
-        if name in self.vars and name != self.name:
+        if name in self.vars and name not in self.package_names:
             return True, self.vars[name]
+        for package in self.packages:
+            scoped = self.vars.get(package.name)
+            if isinstance(scoped, dict) and name in scoped:
+                return True, scoped[name]
+        for package in self.packages:
+            if name in package.vars:
+                return True, package.vars[name]
         return False, None
+
+    @property
+    def package_names(self) -> set[str]:
+        return {self.name, *(p.name for p in self.packages)}
 
 
 @dataclass(frozen=True)
@@ -106,7 +148,7 @@ def _paths(data: dict[str, Any], key: str, default: Sequence[str], *aliases: str
     return tuple(default)
 
 
-def read_project(root: Path) -> DbtProject:
+def read_project(root: Path, cli_vars: dict[str, Any] | None = None) -> DbtProject:
     data = yamlfile.load(root / DBT_PROJECT_FILE, DBT_PROJECT_FILE)
     if not isinstance(data, dict):
         raise ConfigError("dbt_project.yml must be a mapping with at least 'name'", location=DBT_PROJECT_FILE)
@@ -117,10 +159,7 @@ def read_project(root: Path) -> DbtProject:
             f"the dbt project name must be letters, digits and underscores, not {name!r}",
             location=f"{DBT_PROJECT_FILE}:{line}",
         )
-    for hook in ("on-run-start", "on-run-end"):
-        if data.get(hook):
-            line = getattr(data, "key_lines", {}).get(hook, 1)
-            log.warning("%s:%s: %s not run: Gristmill runs no SQL around a run", DBT_PROJECT_FILE, line, hook)
+    hooks = {hook: _hooks(data, hook) for hook in ("on-run-start", "on-run-end")}
     configs = {key: data.get(key) or {} for key in ("models", "seeds", "snapshots", "data_tests", "tests")}
     variables = data.get("vars") or {}
     return DbtProject(
@@ -135,7 +174,90 @@ def read_project(root: Path) -> DbtProject:
         analysis_paths=_paths(data, "analysis-paths", ["analyses"]),
         vars=dict(variables) if isinstance(variables, dict) else {},
         configs=configs,
+        packages=read_packages(root, data),
+        declared_packages=_declared_packages(root),
+        dispatch=_dispatch(data),
+        hooks={k: v for k, v in hooks.items() if v},
+        cli_vars=dict(cli_vars or {}),
     )
+
+
+def _hooks(data: dict[str, Any], key: str) -> tuple[tuple[str, int], ...]:
+    value = data.get(key)
+    line = int(getattr(data, "key_lines", {}).get(key, 1))
+    items = value if isinstance(value, list) else [value] if value else []
+    lines = getattr(value, "item_lines", [line] * len(items)) if isinstance(value, list) else [line]
+    return tuple((str(item), int(at)) for item, at in zip(items, lines, strict=False) if str(item).strip())
+
+
+def _dispatch(data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``dispatch: [{macro_namespace: dbt_utils, search_order: [my_project, dbt_utils]}]``."""
+    found: dict[str, tuple[str, ...]] = {}
+    entries = data.get("dispatch")
+    line = getattr(data, "key_lines", {}).get("dispatch", 1)
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not entry.get("macro_namespace"):
+            raise ConfigError(
+                "each dispatch entry needs macro_namespace and search_order",
+                location=f"{DBT_PROJECT_FILE}:{line}",
+                hint="e.g. dispatch: [{macro_namespace: dbt_utils, search_order: [my_project, dbt_utils]}]",
+            )
+        order = entry.get("search_order") or []
+        found[str(entry["macro_namespace"])] = tuple(str(p) for p in order)
+    return found
+
+
+PACKAGES_FOLDER = "dbt_packages"
+_PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+
+
+def read_packages(root: Path, data: dict[str, Any]) -> tuple[Package, ...]:
+    """Every package ``dbt deps`` installed (``packages-install-path``, default dbt_packages/),
+    in name order, as dbt orders them. A folder without dbt_project.yml is not a package."""
+    folder = root / str(data.get("packages-install-path") or PACKAGES_FOLDER)
+    packages: dict[str, Package] = {}
+    for path in sorted(folder.glob("*/" + DBT_PROJECT_FILE)) if folder.is_dir() else ():
+        file = path.relative_to(root).as_posix()
+        own = yamlfile.load(path, file)
+        if not isinstance(own, dict) or not isinstance(own.get("name"), str):
+            raise ConfigError(f"{file} has no name", location=file, hint="run `dbt deps` again")
+        name = str(own["name"])
+        if name in packages:
+            raise ConfigError(
+                f'two packages are both named "{name}": {packages[name].root} and {path.parent}',
+                location=file,
+                hint="remove one of them from dbt_packages/ (or run `dbt clean` and `dbt deps`)",
+            )
+        variables = own.get("vars") or {}
+        scoped = variables.get(name) if isinstance(variables, dict) else None
+        merged = {k: v for k, v in (variables.items() if isinstance(variables, dict) else ()) if k != name}
+        merged.update(scoped if isinstance(scoped, dict) else {})
+        packages[name] = Package(
+            name=name,
+            root=path.parent,
+            macro_paths=_paths(own, "macro-paths", ["macros"]),
+            test_paths=_paths(own, "test-paths", ["tests"]),
+            vars=merged,
+        )
+    return tuple(sorted(packages.values(), key=lambda p: p.name))
+
+
+def _declared_packages(root: Path) -> tuple[str, ...]:
+    """What packages.yml (or dependencies.yml) asks ``dbt deps`` to install, as written:
+    ``calogica/dbt_date``, a git URL, or a local path."""
+    declared: list[str] = []
+    for name in _PACKAGE_FILES:
+        path = root / name
+        if not path.is_file():
+            continue
+        data = yamlfile.load(path, name)
+        entries = data.get("packages") if isinstance(data, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict):
+                spec = entry.get("package") or entry.get("git") or entry.get("local") or entry.get("name")
+                if spec:
+                    declared.append(str(spec))
+    return tuple(declared)
 
 
 def _profiles_file(root: Path) -> Path | None:
@@ -212,11 +334,24 @@ def _config_items(level: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+HOOK_KEYS = {
+    "pre_hook": "pre-hook",
+    "pre-hook": "pre-hook",
+    "post_hook": "post-hook",
+    "post-hook": "post-hook",
+}
+
+
 def merge_config(base: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    """``more`` over ``base``, as dbt layers configs: tags add up, meta-like mappings merge."""
+    """``more`` over ``base``, as dbt layers configs: tags and hooks add up, meta-like mappings
+    merge."""
     merged = dict(base)
     for key, value in more.items():
-        if key == "tags":
+        if key in HOOK_KEYS:  # pre_hook and pre-hook are one config; each level adds its hooks
+            name = HOOK_KEYS[key]
+            hooks = value if isinstance(value, list) else [value] if value else []
+            merged[name] = [*merged.get(name, []), *hooks]
+        elif key == "tags":
             tags = [value] if isinstance(value, str) else list(value or [])
             merged["tags"] = list(dict.fromkeys([*merged.get("tags", []), *tags]))
         elif key in _MERGED_CONFIGS and isinstance(value, dict) and isinstance(merged.get(key), dict):

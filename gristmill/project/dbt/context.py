@@ -1,10 +1,12 @@
 """The names a dbt template sees: ref, source, config, var, env_var, is_incremental, this, target,
-adapter, api, exceptions, return, log, the project's macros, ``dbt_utils`` and dbt's cross-database
-macros. Anything that would query the warehouse while compiling is refused with a clear error."""
+adapter, api, exceptions, return, log, the project's macros, each installed package's macros under
+its name, ``dbt_utils`` and dbt's cross-database macros. A query that reads the warehouse's tables
+while compiling is refused with a clear error (one that reads no table runs: see statements.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import json
@@ -22,7 +24,16 @@ import yaml
 from gristmill.project.dbt.config import DbtProject, Target
 from gristmill.project.dbt.crossdb import CrossDb
 from gristmill.project.dbt.dbt_utils import DbtUtils
-from gristmill.project.dbt.jinja import DbtError, Jinja, MacroReturn, Relation, quote_identifier
+from gristmill.project.dbt.jinja import (
+    BoundMacros,
+    DbtError,
+    Jinja,
+    MacroNamespace,
+    MacroReturn,
+    Relation,
+    quote_identifier,
+)
+from gristmill.project.dbt.statements import Statements
 
 log = logging.getLogger("gristmill.dbt")
 DBT_VERSION = "1.10.0"
@@ -140,25 +151,57 @@ def _unsupported(name: str) -> Callable[..., Any]:
     return refuse
 
 
+_BUILT_IN_NAMESPACES = ("dbt", "dbt_utils")
+"""Namespaces Gristmill implements itself (as dbt-duckdb and dbt_utils emit them); their macros
+win over an installed copy of the package, which may query the warehouse while compiling."""
+
+
 class _Adapter:
-    def __init__(self, context: dict[str, Any], resolver: Resolver, builtins: Mapping[str, Any]) -> None:
-        self._context = context
+    def __init__(
+        self,
+        project: DbtProject,
+        macros: BoundMacros,
+        resolver: Resolver,
+        builtins: Mapping[str, Any],
+    ) -> None:
+        self._project = project
+        self._macros = macros
         self._resolver = resolver
         self._builtins = builtins
+
+    def _search_order(self, namespace: str | None, packages: Any) -> list[str | None]:
+        """dbt's: the ``dispatch:`` config's search_order for the namespace; else the root project
+        then the namespace's own package; no namespace searches the root project."""
+        if namespace is None:
+            listed = [str(p) for p in packages] if isinstance(packages, list | tuple) else []
+            return [*listed, None] if listed else [None]
+        if namespace in self._project.dispatch:
+            return list(self._project.dispatch[namespace])
+        return [self._project.name, namespace]
 
     def dispatch(
         self, macro_name: str, macro_namespace: str | None = None, packages: Any = None
     ) -> Callable[..., Any]:
-        """The project's ``duckdb__<name>`` or ``default__<name>`` macro, else the built-in one."""
-        for candidate in (f"duckdb__{macro_name}", f"default__{macro_name}"):
-            found = self._context.get(candidate)
-            if callable(found) and getattr(found, "name", None) == candidate:
-                return found
+        """The first ``duckdb__<name>`` or ``default__<name>`` macro in the search order (Gristmill's
+        own for dbt and dbt_utils), else the built-in one."""
+        for package in self._search_order(macro_namespace, packages):
+            if package in _BUILT_IN_NAMESPACES and macro_name in self._builtins:
+                return self._builtins[macro_name]
+            for prefix in ("duckdb", "default"):
+                found = self._macros.get(package, f"{prefix}__{macro_name}")
+                if found is not None:
+                    return found
         if macro_name in self._builtins:
             return self._builtins[macro_name]
+        where = f"{macro_namespace}." if macro_namespace else ""
+        installed = macro_namespace is None or self._macros.has_package(macro_namespace)
         raise DbtError(
-            f'adapter.dispatch found no macro "{macro_name}" (nor duckdb__/default__{macro_name})',
-            hint="define it in the macros folder; packages other than dbt_utils are not loaded",
+            f'adapter.dispatch found no macro "{where}{macro_name}" (nor duckdb__/default__{macro_name})',
+            hint=(
+                "define it in the macros folder"
+                if installed
+                else f"the package {macro_namespace} is not in dbt_packages/: run `dbt deps`"
+            ),
         )
 
     def quote(self, identifier: str) -> str:
@@ -191,14 +234,14 @@ class _Adapter:
         return str(identifier)
 
 
-class _Namespace:
+class _Namespace(MacroNamespace):
     """``dbt_utils.star``, ``jaffle_shop.my_macro``: names looked up when used."""
 
     def __init__(self, lookup: Callable[[str], Any]) -> None:
         self._lookup = lookup
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("__"):  # Python's own; packages do call their _private macros
             raise AttributeError(name)
         return self._lookup(name)
 
@@ -276,6 +319,7 @@ def build_context(
         executing=scope.executing,
     )
     builtins = {**cross_db.functions(), **utils.functions()}
+    statements = Statements(scope.executing)
     this = scope.this
     context.update(cross_db.functions())
     context.update(
@@ -330,9 +374,9 @@ def build_context(
         builtins={"ref": ref, "source": source},
         dbt_utils=utils.namespace(),
         dbt=_Namespace(lambda name: _lookup(builtins, name, "dbt")),
-        statement=_unsupported("statement"),
-        run_query=_unsupported("run_query"),
-        load_result=_unsupported("load_result"),
+        statement=statements.statement,
+        run_query=statements.run_query,
+        load_result=statements.load_result,
         store_result=_unsupported("store_result"),
         get_columns_in_query=_unsupported("get_columns_in_query"),
         quote=quote_identifier,
@@ -341,9 +385,13 @@ def build_context(
     )
     context["builtins"]["config"] = context["config"]
     context["return"] = _return
-    context["adapter"] = _Adapter(context, resolver, builtins)
     context[project.name] = _Namespace(lambda name: _lookup(context, name, project.name))
-    jinja.bind_macros(context)
+    macros = jinja.bind_macros(context)
+    for package in jinja.package_macros:
+        if package == project.name:
+            continue
+        context[package] = _Namespace(functools.partial(_package_lookup, macros, package, builtins))
+    context["adapter"] = _Adapter(project, macros, resolver, builtins)
     return context
 
 
@@ -351,6 +399,19 @@ def _lookup(names: Mapping[str, Any], name: str, namespace: str) -> Any:
     if name in names:
         return names[name]
     raise DbtError(f'"{namespace}.{name}" is not defined', hint=f"known: {namespace}.<macro name>")
+
+
+def _package_lookup(macros: BoundMacros, package: str, builtins: Mapping[str, Any], name: str) -> Any:
+    """``package.name``: Gristmill's own for dbt_utils' macros it implements, else the package's."""
+    if package in _BUILT_IN_NAMESPACES and name in builtins:
+        return builtins[name]
+    found = macros.get(package, name)
+    if found is None:
+        raise DbtError(
+            f'"{package}.{name}" is not defined: the installed {package} has no macro {name}',
+            hint=f"check the name, or the version of {package} in packages.yml",
+        )
+    return found
 
 
 def _create_relation(target: Target) -> Callable[..., Relation]:

@@ -3,13 +3,15 @@ property files give it (the model's own ``config()`` call is added when it is re
 
 from __future__ import annotations
 
+import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from gristmill.errors import ProjectError
-from gristmill.project.dbt.config import DbtProject, folder_config, merge_config
+from gristmill.project.dbt.config import DBT_PROJECT_FILE, DbtProject, folder_config, merge_config
 from gristmill.project.dbt.jinja import Jinja
 from gristmill.project.dbt.properties import Entry, Properties
 
@@ -34,6 +36,8 @@ class Node:
     line: int = 1
     schema: str = ""
     alias: str = ""
+    error: ProjectError | None = None
+    """Why the template could not be loaded (a Jinja syntax error): raised when it is rendered."""
 
     @property
     def asset(self) -> str:
@@ -47,7 +51,7 @@ class Node:
 
     @property
     def enabled(self) -> bool:
-        return self.config.get("enabled", True) is not False
+        return _native(self.config.get("enabled", True)) is not False
 
     def as_jinja(self) -> dict[str, Any]:
         """The node as macros see it (``model`` in a model, ``node`` in generate_schema_name)."""
@@ -66,14 +70,63 @@ class Node:
         }
 
 
+Render = Callable[[Any, str], Any]
+"""Renders Jinja in a YAML value at a ``file:line`` (var, env_var, target)."""
+
+_RUN_TIME_CONFIGS = {"pre-hook", "post-hook", "pre_hook", "post_hook", "sql_header"}
+"""Configs dbt renders when the node runs (with ``this``), not when it reads the config."""
+
+
+def _native(text: Any) -> Any:
+    """A rendered config as dbt's native rendering gives it: ``False`` is the boolean, ``3`` the
+    number, ``['a']`` a list; anything else stays text."""
+    if not isinstance(text, str):
+        return text
+    stripped = text.strip()
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    if stripped.lower() in ("none", "null", ""):
+        return None
+    try:
+        value = ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, int | float | list | dict | tuple) else text
+
+
+def _rendered(value: Any, where: str, render: Render | None) -> Any:
+    if render is None:
+        return value
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        return _native(render(value, where))
+    if isinstance(value, list):
+        return [_rendered(v, where, render) for v in value]
+    if isinstance(value, dict):
+        return {k: _rendered(v, where, render) for k, v in value.items()}
+    return value
+
+
+def render_config(config: dict[str, Any], where: str, render: Render | None) -> dict[str, Any]:
+    """Jinja in config values rendered (``+enabled: "{{ var('load', false) }}"``), hooks kept."""
+    return {k: v if k in _RUN_TIME_CONFIGS else _rendered(v, where, render) for k, v in config.items()}
+
+
 def _configured(
-    project: DbtProject, tree_key: str, fqn: tuple[str, ...], entry: Entry | None
+    project: DbtProject,
+    tree_key: str,
+    fqn: tuple[str, ...],
+    entry: Entry | None,
+    render: Render | None = None,
 ) -> dict[str, Any]:
-    config = folder_config(project.configs.get(tree_key), fqn)
-    return merge_config(config, entry.config) if entry is not None else config
+    config = render_config(folder_config(project.configs.get(tree_key), fqn), DBT_PROJECT_FILE, render)
+    if entry is None:
+        return config
+    return merge_config(config, render_config(entry.config, f"{entry.file}:{entry.line}", render))
 
 
-def find_models(project: DbtProject, properties: Properties, jinja: Jinja) -> list[Node]:
+def find_models(
+    project: DbtProject, properties: Properties, jinja: Jinja, render: Render | None = None
+) -> list[Node]:
     nodes: list[Node] = []
     for folder in project.model_paths:
         base = project.root / folder
@@ -88,13 +141,19 @@ def find_models(project: DbtProject, properties: Properties, jinja: Jinja) -> li
             relative = path.relative_to(base)
             fqn = (project.name, *relative.parts[:-1], path.stem)
             entry = properties.entry("models", path.stem)
-            jinja.add(file, file, path.read_text(encoding="utf-8"))
-            config = _configured(project, "models", fqn, entry)
+            config = _configured(project, "models", fqn, entry, render)
+            try:
+                jinja.add(file, file, path.read_text(encoding="utf-8"))
+            except ProjectError as err:  # reported if the model is selected: -x leaves it out
+                nodes.append(Node("model", path.stem, file, path, fqn, config, entry, error=err))
+                continue
             nodes.append(Node("model", path.stem, file, path, fqn, config, entry, template=file))
     return nodes
 
 
-def find_snapshots(project: DbtProject, properties: Properties, jinja: Jinja) -> list[Node]:
+def find_snapshots(
+    project: DbtProject, properties: Properties, jinja: Jinja, render: Render | None = None
+) -> list[Node]:
     """``{% snapshot name %}…{% endsnapshot %}`` blocks in the snapshot folders, and snapshots
     declared in YAML with ``relation:`` (dbt 1.9)."""
     nodes: list[Node] = []
@@ -110,7 +169,7 @@ def find_snapshots(project: DbtProject, properties: Properties, jinja: Jinja) ->
                 jinja.add(template, file, block.group("body"), first_line=line)
                 fqn = (project.name, *path.relative_to(base).parts[:-1], name)
                 entry = properties.entry("snapshots", name)
-                config = _configured(project, "snapshots", fqn, entry)
+                config = _configured(project, "snapshots", fqn, entry, render)
                 nodes.append(Node("snapshot", name, file, path, fqn, config, entry, template, line))
     declared = {n.name for n in nodes}
     for (kind, name), entry in properties.entries.items():
@@ -120,13 +179,13 @@ def find_snapshots(project: DbtProject, properties: Properties, jinja: Jinja) ->
                 template, entry.file, "select * from {{ " + str(entry.data["relation"]) + " }}", entry.line
             )
             fqn = (project.name, name)
-            config = _configured(project, "snapshots", fqn, entry)
+            config = _configured(project, "snapshots", fqn, entry, render)
             path = project.root / entry.file
             nodes.append(Node("snapshot", name, entry.file, path, fqn, config, entry, template, entry.line))
     return nodes
 
 
-def find_seeds(project: DbtProject, properties: Properties) -> list[Node]:
+def find_seeds(project: DbtProject, properties: Properties, render: Render | None = None) -> list[Node]:
     nodes: list[Node] = []
     for folder in project.seed_paths:
         base = project.root / folder
@@ -134,6 +193,6 @@ def find_seeds(project: DbtProject, properties: Properties) -> list[Node]:
             file = path.relative_to(project.root).as_posix()
             fqn = (project.name, *path.relative_to(base).parts[:-1], path.stem)
             entry = properties.entry("seeds", path.stem)
-            config = _configured(project, "seeds", fqn, entry)
+            config = _configured(project, "seeds", fqn, entry, render)
             nodes.append(Node("seed", path.stem, file, path, fqn, config, entry))
     return nodes

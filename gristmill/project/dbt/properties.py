@@ -14,6 +14,8 @@ from gristmill.project import yamlfile
 from gristmill.project.dbt.config import DbtProject
 
 RESOURCE_KEYS = ("models", "seeds", "snapshots")
+DECLARED_KEYS = ("unit_tests", "semantic_models", "metrics", "saved_queries", "exposures")
+"""Property-file entries that are not nodes: unit tests, and the semantic layer and exposures."""
 _DOCS_BLOCK = re.compile(r"{%-?\s*docs\s+(\w+)\s*-?%}(.*?){%-?\s*enddocs\s*-?%}", re.DOTALL)
 _DOC_CALL = re.compile(r"""{{\s*doc\(\s*['"](\w+)['"]\s*\)\s*}}""")
 
@@ -69,6 +71,8 @@ class Properties:
     sources: dict[tuple[str, str], SourceTable] = field(default_factory=dict)
     docs: dict[str, str] = field(default_factory=dict)
     """``{% docs name %}`` blocks from the project's markdown files."""
+    declared: dict[str, list[Entry]] = field(default_factory=dict)
+    """unit_tests, semantic_models, metrics, saved_queries, exposures: entries in file order."""
 
     def describe(self, text: Any) -> str | None:
         """A description with its ``{{ doc('name') }}`` references filled in."""
@@ -132,6 +136,11 @@ def read_properties(project: DbtProject, render: Callable[[Any, str], Any]) -> P
                         hint="keep one entry per name",
                     )
                 properties.entries[(kind, name)] = Entry(kind, name, file, line, item)
+        for kind in DECLARED_KEYS:
+            for item, line in _items(data, kind, file):
+                properties.declared.setdefault(kind, []).append(
+                    Entry(kind, str(item["name"]), file, line, item)
+                )
         for source, line in _items(data, "sources", file):
             _add_source(properties, source, file, line, render)
     return properties
@@ -143,7 +152,8 @@ def _add_source(
     name = str(source["name"])
     config = source.get("config")
     config = config if isinstance(config, dict) else {}
-    if source.get("enabled", config.get("enabled", True)) is False:
+    enabled = render(source.get("enabled", config.get("enabled", True)), f"{file}:{line}")
+    if str(enabled).strip().lower() == "false":  # rendered Jinja gives the text "False"
         return
     schema = str(render(source.get("schema") or name, f"{file}:{_line(source, 'schema', line)}"))
     for table, table_line in _items(source, "tables", file):

@@ -44,6 +44,7 @@ from gristmill.project.dbt.config import DbtProject, folder_config, merge_config
 from gristmill.project.dbt.context import Scope, build_context
 from gristmill.project.dbt.crossdb import CrossDb
 from gristmill.project.dbt.jinja import DbtError, Jinja, MacroDef, Relation
+from gristmill.project.dbt.packages import load_macros
 from gristmill.project.dbt.properties import Entry, Properties, SourceTable
 from gristmill.project.specs import CheckSpec
 
@@ -68,10 +69,6 @@ _CONFIG_KEYS = {
 }
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _LOOKS_LIKE_CALL = re.compile(r"^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$", re.DOTALL)
-_TEST_BLOCK = re.compile(
-    r"{%-?\s*test\s+(?P<name>\w+)\s*\((?P<args>.*?)\)\s*-?%}(?P<body>.*?){%-?\s*endtest\s*-?%}",
-    re.DOTALL,
-)
 _FK_EXPRESSION = re.compile(r'^\s*(?P<table>[\w."]+)\s*\(\s*(?P<column>[\w"]+)\s*\)\s*$')
 _CROSS_DB = CrossDb()
 
@@ -559,28 +556,8 @@ class _Renderer:
         self.resolver = resolver
         self.target = read_target(project.root, project)
         self.jinja = Jinja()
-        for folder in project.macro_paths:
-            for path in _sql_files(project.root / folder):
-                self.jinja.add_macro_file(path, path.relative_to(project.root).as_posix())
-        for folder in dict.fromkeys((*project.macro_paths, *project.test_paths)):
-            for path in _sql_files(project.root / folder):
-                self._add_test_blocks(path)
+        load_macros(self.jinja, project, tests=True)
         self._shared: dict[str, Any] | None = None
-
-    def _add_test_blocks(self, path: Path) -> None:
-        file = path.relative_to(self.project.root).as_posix()
-        text = path.read_text(encoding="utf-8")
-        for block in _TEST_BLOCK.finditer(text):
-            name = f"test_{block.group('name')}"
-            line = text.count("\n", 0, block.start()) + 1
-            source = f"{{% macro {name}({block.group('args')}) %}}{block.group('body')}{{% endmacro %}}"
-            template = f"{file}#{name}"
-            try:
-                self.jinja.add(template, file, source, first_line=line)
-            except ProjectError as err:
-                log.warning("%s: test %s not loaded: %s", err.location, name[5:], _reason(err))
-                continue
-            self.jinja.macros[name] = MacroDef(name, file, line, template)
 
     def context(self, scope: Scope, resolver: Any) -> dict[str, Any]:
         context = build_context(self.jinja, self.project, self.target, scope, resolver)
@@ -606,6 +583,33 @@ class _Renderer:
         if "{{" in value or "{%" in value:
             return self.jinja.render_text(value, self._shared_context(), where=where)
         return value
+
+
+_DBT_UTILS_TESTS = {
+    "unique_combination_of_columns",
+    "expression_is_true",
+    "unique_where",
+    "not_null_where",
+    "equal_rowcount",
+    "fewer_rows_than",
+    "recency",
+    "accepted_range",
+    "not_null_proportion",
+    "at_least_one",
+    "not_constant",
+    "not_empty_string",
+    "not_accepted_values",
+    "sequential_values",
+    "cardinality_equality",
+    "relationships_where",
+}
+
+
+def _has_builtin(namespace: str, test: str) -> bool:
+    """Whether a test of dbt (``unique``…) or dbt_utils maps to a check that means the same."""
+    if namespace == "dbt":
+        return test in ("unique", "not_null", "accepted_values", "relationships")
+    return test in _DBT_UTILS_TESTS
 
 
 def _reason(err: ProjectError) -> str:
@@ -813,7 +817,14 @@ class TestMapper:
             return _relationships(plain, parent, field_name)
         if namespace == "dbt_utils":
             return self._dbt_utils(test, args, column, config)
-        raise _Skip(f'"{name}" has no equivalent Gristmill check and no test macro in the project')
+        if namespace and namespace not in self.renderer.jinja.package_macros and namespace != "dbt":
+            raise _Skip(
+                f'"{name}" is a test of the package {namespace}, which is not in dbt_packages/ '
+                "(run `dbt deps`, or check packages.yml)"
+            )
+        raise _Skip(
+            f'"{name}" has no equivalent Gristmill check and no test macro in the project or its packages'
+        )
 
     def _dbt_utils(
         self, test: str, args: dict[str, Any], column: str | None, config: dict[str, Any]
@@ -893,10 +904,10 @@ class TestMapper:
         """A test macro of the project (``{% test name %}`` or ``test_<name>``) rendered as dbt
         renders it: ``model`` is the asset (or its rows meeting ``where``), then the arguments.
         Returns the test and the configs its ``config()`` calls set; None if it is not one."""
-        namespace, _, test = name.rpartition(".")
-        macro = f"test_{test}"
-        if namespace not in ("", self.project.name) or macro not in self.renderer.jinja.macros:
+        definition = self._test_macro(name)
+        if definition is None:
             return None
+        macro = definition.name
         restrict = config.get("where")
         model: Any = target.relation
         if restrict:
@@ -904,9 +915,9 @@ class TestMapper:
         scope = Scope(name, where.split(":")[0], "test", config=dict(config))
         context = self.renderer.context(scope, self.resolver(where))
         kwargs = {**args, "model": model, **({"column_name": column} if column else {})}
-        definition = self.renderer.jinja.macros[macro]
+        called = macro if definition.package is None else f"{definition.package}.{macro}"
         # Called from a template, as dbt does, so that an error names the macro's own line.
-        call = self.renderer.jinja.env.from_string("{{ " + macro + "(**dbt_generic_test_kwargs) }}")
+        call = self.renderer.jinja.env.from_string("{{ " + called + "(**dbt_generic_test_kwargs) }}")
         try:
             sql = call.render({**context, "dbt_generic_test_kwargs": kwargs}).strip().rstrip(";")
         except Exception as err:  # the project's macro: report where it went wrong, and go on
@@ -916,6 +927,26 @@ class TestMapper:
             raise _Skip(f"{name} rendered no SQL ({definition.file}:{definition.line})")
         captured = {k: v for k, v in scope.captured.items() if k in _CONFIG_KEYS and k != "where"}
         return _Test(sql=lambda _: sql), captured
+
+    def _test_macro(self, name: str) -> MacroDef | None:
+        """The generic test ``name`` names: ``test_<name>`` in the root project, then (bare) in the
+        installed packages by name, or in the package ``<package>.<name>`` names. dbt_utils' tests
+        with a built-in equivalent keep it (a package copy is used only for the others)."""
+        namespace, _, test = name.rpartition(".")
+        macro = f"test_{test}"
+        jinja = self.renderer.jinja
+        if namespace in ("", self.project.name) and macro in jinja.macros:
+            return jinja.macros[macro]
+        if namespace in ("", "dbt") and _has_builtin("dbt", test):
+            return None
+        if namespace == "dbt_utils" and _has_builtin(namespace, test):
+            return None
+        packages = [namespace] if namespace not in ("", self.project.name) else list(jinja.package_macros)
+        for package in packages:
+            found = jinja.package_macros.get(package, {}).get(macro)
+            if found is not None:
+                return found
+        return None
 
     # --- contracts -------------------------------------------------------------------------------------
 

@@ -1,0 +1,93 @@
+"""The column types of a dbt project's assets, known before anything runs, for unit tests.
+
+dbt builds a unit test's input rows with every column of the input relation, typed as the
+warehouse has it: a column the test leaves out is NULL, a value given as text is cast to the
+column's type. Gristmill has no warehouse to ask, so it works the types out the way they will be:
+a seed's from its CSV, read as the seed lands, and a model's from DuckDB describing its SQL over
+empty tables typed the same way, recursively. An asset whose types cannot be known (a table a
+Gristmill source lands, a snapshot) has none: its rows are used as given."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from gristmill._util.naming import snake_case
+from gristmill.project.specs import ModelSpec, SourceTable
+
+Types = dict[str, str]
+
+
+class AssetTypes:
+    """``types(asset)``: column -> DuckDB type, or None when they cannot be known."""
+
+    def __init__(self, models: Mapping[str, ModelSpec], seeds: Mapping[str, SourceTable], root: str) -> None:
+        self.models = models
+        self.seeds = seeds
+        self.root = root
+        self._busy: set[str] = set()
+        self._known: dict[str, Types | None] = {}
+
+    def types(self, asset: str) -> Types | None:
+        if asset not in self._known:
+            self._known[asset] = self._types(asset)
+        return self._known[asset]
+
+    def _types(self, asset: str) -> Types | None:
+        if asset in self._busy:
+            return None
+        self._busy.add(asset)
+        try:
+            if asset in self.seeds:
+                return self._seed(self.seeds[asset])
+            model = self.models.get(asset)
+            if model is None or model.error is not None or model.kind == "snapshot" or not model.sql:
+                return None
+            return self._model(model)
+        except (duckdb.Error, SqlglotError, OSError):
+            return None  # the test's rows are used as given; running the test reports the problem
+        finally:
+            self._busy.discard(asset)
+
+    def _seed(self, table: SourceTable) -> Types:
+        options = dict(table.options.get("options") or {})
+        path = f"{self.root}/{table.options['path']}"
+        con = duckdb.connect(config={"enable_external_access": True})
+        try:
+            args = ["?", "header = true", "nullstr = ?"]
+            params: list[object] = [path, list(options.get("nullstr") or [""])]
+            if options.get("delim"):
+                args.append("delim = ?")
+                params.append(options["delim"])
+            if options.get("types"):
+                args.append("types = ?")
+                params.append(options["types"])
+            rows = con.execute(f"describe select * from read_csv({', '.join(args)})", params).fetchall()
+        finally:
+            con.close()
+        return {snake_case(str(r[0])): str(r[1]) for r in rows}  # as the seed lands
+
+    def _model(self, model: ModelSpec) -> Types | None:
+        tree = sqlglot.parse_one(model.sql, read="duckdb")
+        con = duckdb.connect(config={"enable_external_access": False})
+        try:
+            for table in {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}:
+                if table == model.asset:
+                    continue
+                upstream = self.types(table)
+                if upstream is None:
+                    if table in self.models or table in self.seeds:
+                        return None
+                    continue  # not an asset: a CTE or a function the SQL names
+                schema, name = table.split(".", 1)
+                columns = ", ".join(f'"{c}" {t}' for c, t in upstream.items())
+                con.execute(f'create schema if not exists "{schema}"')
+                con.execute(f'create table "{schema}"."{name}" ({columns})')
+            rows = con.execute(f"describe {model.sql}").fetchall()
+        finally:
+            con.close()
+        return {str(r[0]): str(r[1]) for r in rows}
