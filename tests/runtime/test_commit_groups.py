@@ -5,6 +5,9 @@ SQLite catalog's schema (no inlined-data table per table)."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -123,3 +126,55 @@ def test_a_model_past_its_time_limit_leaves_its_group_mates_published(
     workspace = Workspace(root)
     for i in range(12):
         assert workspace.query(f"select id from marts.m{i:02}").column("id").to_pylist() == [i]
+
+
+def test_a_cancelled_run_publishes_only_what_committed_before_the_stop(
+    make_project: Callable[..., Path], cli: Cli
+) -> None:
+    """Steps of the open group when the stop comes never commit: recorded cancelled, no view; every
+    step recorded success is served."""
+    files = {
+        **MODELS,
+        "models/marts/slow.sql": "select count(*) as n from marts.m05, range(1000000000000) t(i)\n",
+    }
+    root = make_project(files)
+    state = root / ".gristmill" / "state.sqlite"
+    with subprocess.Popen(
+        [str(Path(sys.executable).parent / "gristmill"), "run", "--project", str(root), "--threads", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as run:
+        deadline = time.monotonic() + 120
+        run_id = None
+        while run_id is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if state.exists():
+                with sqlite3.connect(state) as db:
+                    try:
+                        found = db.execute(
+                            "SELECT run_id FROM step_logs WHERE asset = 'marts.slow' LIMIT 1"
+                        ).fetchone()
+                    except sqlite3.OperationalError:
+                        found = None
+                run_id = found[0] if found else None
+        assert run_id is not None, "the slow model never started"
+        code, out = cli("cancel", str(run_id), project=root)
+        assert code == 0, out
+        run.communicate(timeout=120)
+    with sqlite3.connect(state) as db:
+        status = dict(db.execute("SELECT asset, status FROM steps WHERE run_id = ?", (run_id,)))
+    assert status["marts.slow"] == "cancelled"
+    workspace = Workspace(root)
+    for asset, outcome in status.items():
+        if asset == "marts.slow":
+            continue
+        if outcome == "success":
+            assert workspace.query(f"select count(*) as n from {asset}").column("n").to_pylist() == [1]
+        else:
+            assert outcome == "cancelled", (asset, outcome)
+    # and a rerun builds what the cancel left unbuilt
+    (root / "models/marts/slow.sql").write_text("select count(*) as n from marts.m05\n")
+    code, out = cli("run", project=root)
+    assert code == 0, out
+    assert workspace.query("select n from marts.slow").column("n").to_pylist() == [1]
