@@ -57,6 +57,7 @@ from gristmill.state import (
 )
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
+from gristmill.state.records import RUN_DIED
 
 if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
     from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
@@ -702,8 +703,12 @@ class Workspace:
             history.close()
 
     def failed_steps(self, run_id: int) -> list[str]:
-        """The assets a run failed, did not run because of a failure, or cancelled."""
+        """The assets a run failed, did not run because of a failure, or cancelled. Of a run whose
+        process died, every asset it recorded: a step it recorded as succeeded may have waited
+        for a commit that never came (steps share commits, runtime/commit_groups.py); the planner
+        skips again what did commit, since its version is in the lake."""
         steps = self.steps(run_id)
+        died = self._run_died(run_id)
         final: dict[str, StepRecord] = {}
         for step in steps:
             if step.asset not in final or step.attempt >= final[step.asset].attempt:
@@ -711,8 +716,17 @@ class Workspace:
         return [
             a
             for a, s in final.items()
-            if s.status in ("failed", "upstream_failed", "cancelled") and a in self.graph.assets
+            if (died or s.status in ("failed", "upstream_failed", "cancelled")) and a in self.graph.assets
         ]
+
+    def _run_died(self, run_id: int) -> bool:
+        history = self._history()
+        try:
+            history.mark_abandoned()
+            record = history.run(run_id)
+        finally:
+            history.close()
+        return record is not None and record.status == "failed" and record.summary.get("error") == RUN_DIED
 
     def steps(self, run_id: int) -> list[StepRecord]:
         history = self._history()

@@ -178,3 +178,45 @@ def test_a_cancelled_run_publishes_only_what_committed_before_the_stop(
     code, out = cli("run", project=root)
     assert code == 0, out
     assert workspace.query("select n from marts.slow").column("n").to_pylist() == [1]
+
+
+def test_retry_of_a_run_that_died_rebuilds_what_it_recorded_but_never_committed(
+    make_project: Callable[..., Path], cli: Cli
+) -> None:
+    """A killed run may have recorded steps as succeeded that waited for their group's commit:
+    `gristmill retry` takes them again, and the planner skips what did commit."""
+    from gristmill.state.records import StepRecord
+
+    root = make_project(MODELS)
+    assert cli("run", project=root)[0] == 0
+    (root / "models/marts/m00.sql").write_text("select 100 as id, 'x' as label\n")
+    # What a run killed before its group's commit leaves: m00 and m01 recorded as succeeded,
+    # nothing of them in the lake, the run still 'running' under a pid that is gone.
+    with sqlite3.connect(root / ".gristmill" / "state.sqlite") as db:
+        run_id = int(
+            db.execute(
+                "INSERT INTO runs (command, selection, status, pid, started_at) "
+                "VALUES ('run', '', 'running', 999999999, '2026-01-01T00:00:00+00:00') RETURNING run_id"
+            ).fetchone()[0]
+        )
+    from gristmill.state.history import SQLiteHistory
+
+    history = SQLiteHistory(root / ".gristmill" / "state.sqlite")
+    try:
+        history.record_steps(
+            run_id,
+            [StepRecord(f"marts.m0{i}", "model", "build", "success", "changed") for i in (0, 1)],
+            [],
+        )
+    finally:
+        history.close()
+    code, out = cli("retry", str(run_id), project=root)
+    assert code == 0, out
+    assert Workspace(root).query("select id from marts.m00").column("id").to_pylist() == [100]
+    with sqlite3.connect(root / ".gristmill" / "state.sqlite") as db:
+        retried = dict(
+            db.execute(
+                "SELECT asset, action FROM steps WHERE run_id = (SELECT max(run_id) FROM runs)"
+            ).fetchall()
+        )
+    assert retried == {"marts.m00": "build", "marts.m01": "skip"}, out  # m01 had committed
