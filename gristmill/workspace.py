@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlglot
@@ -41,7 +41,6 @@ from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
 from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.runner import Retry, Runner, retrying
-from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
 from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
@@ -58,6 +57,10 @@ from gristmill.state import (
 )
 from gristmill.state.environments import read_pointers, switch
 from gristmill.state.lake_state import LakeState
+from gristmill.state.records import RUN_DIED
+
+if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
+    from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
 
 _log = logging.getLogger("gristmill.alerts")
 
@@ -433,6 +436,9 @@ class Workspace:
             from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
 
             lineage = lineage_listener(self.project.settings.lineage, self.project.settings.name, self.root)
+        if engine is not None:  # models are written whole: the engine stores their schemas for that
+            models = [s for s in plan.steps if s.action == "build" and s.asset.kind != "source"]
+            engine.write_in_bulk({s.physical.split(".", 1)[0] for s in models})
         if engine is not None and self.project.on_run_start:
             run_hooks(engine, self.project.on_run_start, self._served(engine, plan.env), "on-run-start")
         try:
@@ -604,14 +610,20 @@ class Workspace:
         return Lineage.build(asset, column, edges, columns, self.graph)
 
     def assets(self, selection: Sequence[str] = (), env: str = "prod") -> list[AssetInfo]:
-        with self._engine(read_only=True) as engine:
-            recorded = read_versions(engine) if engine else {}
-            pointers = read_pointers(engine, env) if engine else {}
         history = self._history()
         try:
             last = history.last_build()
+            # The last run's copy of the lake state answers while the lake has not committed
+            # since: no engine, no catalog attached (~0.5 CPU-s saved).
+            lake = self._remembered(history)
         finally:
             history.close()
+        if lake is not None:
+            recorded, pointers = lake.versions, lake.env(env)
+        else:
+            with self._engine(read_only=True) as engine:
+                recorded = read_versions(engine) if engine else {}
+                pointers = read_pointers(engine, env) if engine else {}
         infos = []
         for name in select(self.graph, selection, compiled=False):  # listing needs no SQL
             asset, version = self.graph.assets[name], recorded.get(pointers.get(name, name))
@@ -691,8 +703,12 @@ class Workspace:
             history.close()
 
     def failed_steps(self, run_id: int) -> list[str]:
-        """The assets a run failed, did not run because of a failure, or cancelled."""
+        """The assets a run failed, did not run because of a failure, or cancelled. Of a run whose
+        process died, every asset it recorded: a step it recorded as succeeded may have waited
+        for a commit that never came (steps share commits, runtime/commit_groups.py); the planner
+        skips again what did commit, since its version is in the lake."""
         steps = self.steps(run_id)
+        died = self._run_died(run_id)
         final: dict[str, StepRecord] = {}
         for step in steps:
             if step.asset not in final or step.attempt >= final[step.asset].attempt:
@@ -700,8 +716,17 @@ class Workspace:
         return [
             a
             for a, s in final.items()
-            if s.status in ("failed", "upstream_failed", "cancelled") and a in self.graph.assets
+            if (died or s.status in ("failed", "upstream_failed", "cancelled")) and a in self.graph.assets
         ]
+
+    def _run_died(self, run_id: int) -> bool:
+        history = self._history()
+        try:
+            history.mark_abandoned()
+            record = history.run(run_id)
+        finally:
+            history.close()
+        return record is not None and record.status == "failed" and record.summary.get("error") == RUN_DIED
 
     def steps(self, run_id: int) -> list[StepRecord]:
         history = self._history()
@@ -739,7 +764,7 @@ class Workspace:
         changed model starts over from the first retained message; the environment's view points
         at it from the start."""
         from gristmill.plan.planner import PHYSICAL_PREFIX, _definition
-        from gristmill.runtime.streaming import StreamLoop
+        from gristmill.runtime.streaming import StreamLoop, StreamSettings
 
         _check_env(env)
         names = select(self.graph, [model])

@@ -18,17 +18,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from bench.ingest.common import lake, report, timed
-from gristmill.workspace import Workspace
+from bench.ingest.common import gristmill_process, lake, python_process, report, report_processes, timed
+from bench.ingest.plain_duckdb import connect
 
 DLT_VENV = Path(__file__).parents[1] / ".venv-dlt"
 
 
 def write_records(path: Path, n: int) -> None:
     """NDJSON made by DuckDB itself: fast to generate, identical every time."""
-    from gristmill._util.duckdb_extensions import connect
-
-    con = connect()
+    con = connect(())
     con.execute(f"""
         COPY (
           SELECT i AS id, 'user_' || (i % 5000) AS user_name, i % 97 AS shop_id,
@@ -45,14 +43,20 @@ def write_records(path: Path, n: int) -> None:
     con.close()
 
 
-def gristmill(folder: Path, data: Path) -> None:
+def project(folder: Path, data: Path) -> Path:
     root = folder / "project"
     (root / "sources").mkdir(parents=True)
     (root / "gristmill.toml").write_text('name = "bench"\n')
     (root / "sources" / "src.yml").write_text(
         f"kind: files\nnested: child_tables\ntables:\n  orders: {{path: {data}, format: ndjson}}\n"
     )
-    result = Workspace(root).run()
+    return root
+
+
+def gristmill(folder: Path, data: Path) -> None:
+    from gristmill.workspace import Workspace  # here, not at the top: the baseline must not pay for it
+
+    result = Workspace(project(folder, data)).run()
     assert result.ok, [s.error for s in result.steps]
 
 
@@ -83,6 +87,13 @@ def hand_written(folder: Path, data: Path) -> None:
     con.execute("CREATE TABLE raw.orders__items AS SELECT * FROM child_rows")
     con.close()
 
+
+HAND = """
+import sys
+from pathlib import Path
+from bench.ingest.nested import hand_written
+hand_written(Path(sys.argv[1]), Path(sys.argv[2]))
+"""
 
 DLT_SCRIPT = """
 import json, sys, dlt
@@ -133,6 +144,13 @@ def main(n: int = 1_000_000, with_dlt: bool = True) -> None:
         )
         if len(rows) == 3:
             print(f"dlt / gristmill: {rows[2][1] / rows[1][1]:.1f}x")
+        processes = [
+            ("hand-written pyarrow", *python_process(HAND, folder / "hand2", data)),
+            ("gristmill run (child_tables)", *gristmill_process(project(folder / "gm2", data))),
+        ]
+        report_processes(f"{n:,} nested records", processes, "hand-written pyarrow")
+        from gristmill.workspace import Workspace
+
         check = Workspace(folder / "gm" / "project").query(
             "select (select count(*) from raw.src__orders) as parents,"
             " (select count(*) from raw.src__orders__items) as children"
@@ -141,4 +159,5 @@ def main(n: int = 1_000_000, with_dlt: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000, "--no-dlt" not in sys.argv)
+    counts = [int(a) for a in sys.argv[1:] if not a.startswith("--")]  # [rows] and --no-dlt, any order
+    main(counts[0] if counts else 1_000_000, "--no-dlt" not in sys.argv)

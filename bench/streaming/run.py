@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -99,21 +100,39 @@ class Process:
         return lines[-1].strip()[:200] if lines else "failed"
 
 
+def _peak_mib(figures: Path, fallback_kb: int) -> float:
+    """The peak RSS GNU time wrote (KiB; its last line: the command's own), in MiB."""
+    try:
+        return int(figures.read_text().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return fallback_kb / 1024
+
+
 def spawn(command: Sequence[str | Path], cwd: Path, env: Env, log: Path, timeout: float = 1800) -> Process:
-    """Run ``command`` to completion: wall, CPU (user+sys) and peak RSS of that process as
-    ``os.wait4`` reports them (its threads and waited-for children included). Output goes to
-    ``log``.out/.err."""
+    """Run ``command`` to completion: wall, CPU (user+sys) as ``os.wait4`` reports them (its
+    threads and waited-for children included) and its own peak RSS. Output goes to
+    ``log``.out/.err.
+
+    The peak comes from GNU time, which starts the command: a child forked straight from this
+    benchmark process reports this process's size as its peak when its own is smaller (so every
+    engine showed the same figure)."""
     environment = dict(os.environ)
     for name, value in env.items():
         if value is None:
             environment.pop(name, None)
         else:
             environment[name] = value
-    out, err = log.with_suffix(".out"), log.with_suffix(".err")
+    out, err, peak = log.with_suffix(".out"), log.with_suffix(".err"), log.with_suffix(".peak")
+    command = ["/usr/bin/time", "-f", "%M", "-o", peak, *command]
     with open(out, "w") as stdout, open(err, "w") as stderr:
         started = time.perf_counter()
         child = subprocess.Popen(
-            [str(c) for c in command], cwd=cwd, env=environment, stdout=stdout, stderr=stderr
+            [str(c) for c in command],
+            cwd=cwd,
+            env=environment,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # a timeout kills the command too, not only GNU time
         )
         killed = False
         while True:
@@ -121,7 +140,7 @@ def spawn(command: Sequence[str | Path], cwd: Path, env: Env, log: Path, timeout
             if pid:
                 break
             if not killed and time.perf_counter() - started > timeout:
-                child.kill()
+                os.killpg(child.pid, signal.SIGKILL)
                 killed = True
             time.sleep(0.01)
         wall = time.perf_counter() - started
@@ -133,7 +152,7 @@ def spawn(command: Sequence[str | Path], cwd: Path, env: Env, log: Path, timeout
         child.returncode == 0 and not killed,
         wall,
         usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024,
+        _peak_mib(peak, usage.ru_maxrss),
         out.read_text(errors="replace"),
         text_err,
         usage.ru_stime,

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[2]))  # bench.* (run as a script from a work folder)
 
 
 def main() -> None:
@@ -36,7 +39,9 @@ def main() -> None:
 
         con = duckdb.connect(str(args.workdir / "warehouse.duckdb"))
     else:
-        from gristmill._util.duckdb_extensions import connect
+        # The packaged extensions, loaded as Gristmill loads them but without importing it: the
+        # floor must not pay for Gristmill's imports.
+        from bench.ingest.plain_duckdb import connect
 
         lake = args.workdir.resolve()
         catalog = f"{lake}/catalog.ducklake" if args.duckdb_catalog else f"sqlite:{lake}/catalog.sqlite"

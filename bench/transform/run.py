@@ -333,7 +333,11 @@ def report(spec: Spec, results: Results, meta: dict[str, str], repeat: int) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, default=300)
+    parser.add_argument(
+        "--models",
+        default="300",
+        help="models in the project; a list (100,300,600,1000,2000) measures the build's growth only",
+    )
     parser.add_argument("--rows", type=int, default=100_000, help="rows per source table")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions; the table shows medians")
     parser.add_argument("--skip-peers", action="store_true", help="Gristmill against raw DuckDB only")
@@ -342,9 +346,16 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile Gristmill's no-op run and plan")
     parser.add_argument("--workdir", type=Path, help="keep the projects here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
+    parser.add_argument(
+        "--skip-warm-up", action="store_true", help="no untimed 12-model run first (compiles bytecode)"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="with a --models list: also build with this gristmill/ source folder"
+    )
     args = parser.parse_args()
 
-    spec = build_spec(args.models, args.rows)
+    sizes = [int(size) for size in str(args.models).split(",") if size]
+    spec = build_spec(sizes[0], args.rows)
     chosen = [] if args.skip_peers else [p for p in args.peers.split(",") if p]
     results = Results()
     meta = {"gristmill": "duckdb " + _version("duckdb") + " + sqlglot " + _version("sqlglot")}
@@ -372,11 +383,30 @@ def main() -> None:
     env["PYTHONPATH"] = str(work / "src")
     meta["gristmill"] += f" (source snapshot of {REPO / 'gristmill'} at {time.strftime('%Y-%m-%d %H:%M')})"
     generate(work / "template", spec, threads=args.threads)
-    print("[setup] warm-up on a 12-model project (bytecode, file cache) ...", flush=True)
-    tiny = build_spec(12, 1_000)
-    generate(work / "warm-up", tiny, threads=args.threads)
-    repetition(work / "warm-up", tiny, Results(quiet=True), env, chosen, None)
-    shutil.rmtree(work / "warm-up", ignore_errors=True)
+    if not args.skip_warm_up:
+        print("[setup] warm-up on a 12-model project (bytecode, file cache) ...", flush=True)
+        tiny = build_spec(12, 1_000)
+        generate(work / "warm-up", tiny, threads=args.threads)
+        repetition(work / "warm-up", tiny, Results(quiet=True), env, chosen, None)
+        shutil.rmtree(work / "warm-up", ignore_errors=True)
+    if len(sizes) > 1:
+        from bench.transform.curve import curve
+
+        found = curve(
+            sizes,
+            work,
+            {**env, "GRISTMILL_VENV": str(VENV)},
+            rows=args.rows,
+            threads=args.threads,
+            dbt="dbt" in chosen,
+            repeat=args.repeat,
+            baseline=_snapshot(args.baseline, work / "baseline-src") if args.baseline else None,
+        )
+        if args.json:
+            args.json.write_text(json.dumps({"meta": meta, "curve": found}, indent=1))
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     loads = [os.getloadavg()[0]]
     print(f"projects in {work / 'template'}; load average {loads[0]:.2f}")
     try:
@@ -427,6 +457,12 @@ def repetition(
         sqlmesh_steps(copy / "sqlmesh", copy / "data", spec, results, change("sqlmesh"))
         loads.append(os.getloadavg()[0])
     return loads
+
+
+def _snapshot(package: Path, into: Path) -> Path:
+    """A copy of a ``gristmill`` package folder; returns the folder to put on PYTHONPATH."""
+    shutil.copytree(package, into / "gristmill", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
 
 
 def _version(distribution: str) -> str:

@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from gristmill import __version__
-from gristmill.cli import render
 from gristmill.errors import ConfigError, GristmillError, ProjectError
+
+
+def _lazy(name: str) -> ModuleType:
+    """A module that is imported when first used: rendering needs pyarrow, the planner and the
+    runtime (~0.4 CPU-s of imports), which `--help` and a mistyped option never use."""
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from gristmill.cli import render
+else:
+    render = _lazy("gristmill.cli.render")
 
 app = typer.Typer(
     name="gristmill",

@@ -15,16 +15,23 @@ from rich.table import Table
 from rich.text import Text
 
 from gristmill.cli.app import EnvOpt, ProjectOpt, SelectOpt, _warn, _workspace, app, console
-from gristmill.cli.render import STATUS_STYLE
 from gristmill.errors import ConfigError
-from gristmill.state.records import BackfillRecord, PartitionRecord
 
 if TYPE_CHECKING:
     from gristmill.plan.planner import Plan
     from gristmill.runtime.events import Event
     from gristmill.runtime.executor import StepResult
+    from gristmill.state.records import BackfillRecord, PartitionRecord
 
-PARTITION_STYLE = {**STATUS_STYLE, "pending": "yellow", "interrupted": "magenta"}
+_PARTITION_STYLE = {"pending": "yellow", "interrupted": "magenta"}
+
+
+def _style(status: str) -> str:
+    from gristmill.cli.render import STATUS_STYLE  # imported when a table is drawn, not for --help
+
+    return _PARTITION_STYLE.get(status) or STATUS_STYLE.get(status, "")
+
+
 ORDER = ("success", "skipped", "failed", "pending")
 
 
@@ -184,6 +191,8 @@ def _chunk_line(
     assets: dict[int, list[str]],
     steps: Sequence[StepResult],
 ) -> None:
+    from gristmill.cli.render import STATUS_STYLE
+
     style = STATUS_STYLE.get(status, "")
     windows = plans.get(run_id, [])
     if windows:
@@ -217,7 +226,7 @@ def backfills(
     record = found[0].record
     console.print(
         f"Backfill {record.backfill_id}  [bold]{escape(record.selection or '(all)')}[/]  "
-        f"{_range(record)}  [{PARTITION_STYLE.get(record.status, '')}]{record.status}[/]  "
+        f"{_range(record)}  [{_style(record.status)}]{record.status}[/]  "
         f"[dim]created {record.created_at.replace('T', ' ')[:19]}[/]",
         highlight=False,
     )
@@ -238,7 +247,7 @@ def backfills_table(records: Sequence[BackfillRecord]) -> Table:
             str(record.backfill_id),
             record.selection or "(all)",
             _range(record),
-            Text(record.status, style=PARTITION_STYLE.get(record.status, "")),
+            Text(record.status, style=_style(record.status)),
             _counts(record.partitions),
             record.created_at.replace("T", " ")[:19],
         )
@@ -251,7 +260,7 @@ def _counts(counts: dict[str, int]) -> Text:
         if counts.get(status):
             if text:
                 text.append(", ")
-            text.append(f"{counts[status]} {status}", style=PARTITION_STYLE.get(status, ""))
+            text.append(f"{counts[status]} {status}", style=_style(status))
     return text
 
 
@@ -292,7 +301,7 @@ def partitions_table(partitions: Sequence[PartitionRecord], units: Mapping[str, 
             asset,
             span,
             str(len(group)),
-            Text(first.status, style=PARTITION_STYLE.get(first.status, "")),
+            Text(first.status, style=_style(first.status)),
             "" if not runs else str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}",
             Text(first.error.splitlines()[0], no_wrap=True, overflow="ellipsis") if first.error else "",
         )

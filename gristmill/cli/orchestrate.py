@@ -14,8 +14,7 @@ import typer
 from rich.text import Text
 
 from gristmill._util.durations import parse_duration
-from gristmill.cli import render
-from gristmill.cli.app import ProjectOpt, _workspace, app, console
+from gristmill.cli.app import ProjectOpt, _workspace, app, console, render
 from gristmill.cli.stream import read_statuses
 from gristmill.errors import ConfigError, GristmillError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
@@ -57,8 +57,23 @@ class Engine(Protocol):
         """The first row of a small query (a check's counts) as a mapping; no Arrow round trip."""
         ...
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Everything inside commits together, or nothing does."""
+    def transaction(self, *, group: bool = False) -> AbstractContextManager[None]:
+        """Everything inside commits together, or nothing does. With ``group`` the transaction
+        joins one an earlier grouped transaction left open and stays open when it succeeds, until
+        :meth:`commit`; a failure inside rolls the whole group back."""
+        ...
+
+    def write_in_bulk(self, schemas: Iterable[str]) -> None:
+        """Tables in ``schemas`` are written whole (models): store them the way whole writes are
+        cheapest. Call outside a transaction, on a writable engine."""
+        ...
+
+    def commit(self) -> None:
+        """Commit the transaction grouped steps left open (nothing when none is)."""
+        ...
+
+    def rollback(self) -> None:
+        """Roll back the transaction grouped steps left open (nothing when none is)."""
         ...
 
     def write_arrow(

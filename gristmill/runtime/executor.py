@@ -24,6 +24,7 @@ from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.checks import query_reads
 from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.runtime.audit import CheckResult, Subject, audit, measured, time_column
+from gristmill.runtime.commit_groups import CommitGroup
 from gristmill.runtime.events import (
     Listener,
     RunFinished,
@@ -175,6 +176,33 @@ def execute(
     retried: list[StepRecord] = []
     failed: set[str] = set()  # assets that failed or did not run in this run
     concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
+    # Steps that take turns on the engine share commits (see runtime/commit_groups.py).
+    group = (
+        CommitGroup(
+            engine,
+            lambda step, grouped: _build(step, _context(step), group=grouped),
+            lambda: coordinator.cancelled is not None,
+        )
+        if engine is not None and not concurrent
+        else None
+    )
+
+    def _context(step: Step) -> _Context:
+        assert engine is not None, "a plan that builds needs an engine"
+        return _Context(
+            engine,
+            sources,
+            history,
+            run_id,
+            run_time,
+            serving,
+            python_model,
+            plan.env,
+            options.metrics,
+            options.samples,
+            lambda: coordinator.stopping(step.name),
+            frozenset(failed),
+        )
 
     def task(step: Step) -> Task:
         pools: tuple[str, ...] = ()
@@ -200,25 +228,10 @@ def execute(
         if step.action == "switch":
             outcome = StepResult(step.name, step.asset.kind, "switch", "switched", step.reason)
         else:
-            assert engine is not None, "a plan that builds needs an engine"
-            context = _Context(
-                engine,
-                sources,
-                history,
-                run_id,
-                run_time,
-                serving,
-                python_model,
-                plan.env,
-                options.metrics,
-                options.samples,
-                lambda: coordinator.stopping(step.name),
-                frozenset(failed),
-            )
             verb = "loading from " + step.asset.source.name if step.asset.source else "building"
             logs.note(step.name, attempt, f"{verb} ({step.reason}) into {step.physical}")
             with logs.capture(step.name, attempt):
-                outcome = _build(step, context)
+                outcome = group.run(step) if group is not None else _build(step, _context(step))
             outcome = replace(outcome, attempts=attempt)
             logs.note(
                 step.name, attempt, _describe(outcome), "INFO" if outcome.status == "success" else "ERROR"
@@ -334,7 +347,23 @@ def execute(
     notify(RunStarted(run_id, plan, command))
     with logs.installed():
         finished = coordinator.run([task(step) for step in plan.steps], work)
+        if group is not None and coordinator.abandoned:
+            group.abandon()
+        elif group is not None:
+            group.flush()
     outcomes = sorted((f.value for f in finished.values()), key=lambda o: order[o.asset])
+    if group is not None and group.corrections:
+        # Reported successful, then rolled back with a failing group-mate and not rebuilt.
+        fixed = [group.corrections.get(o.asset, o) for o in outcomes]
+        redone = [o for o in fixed if o.asset in group.corrections]
+        history.record_steps(
+            run_id,
+            [_record(o, steps[o.asset], began.get(o.asset)) for o in redone],
+            [],
+        )
+        for outcome in redone:
+            notify(StepFinished(outcome))
+        outcomes = fixed
     result.steps.extend(outcomes)
     result.cancelled = coordinator.cancelled
     result.abandoned = tuple(coordinator.abandoned)
@@ -465,7 +494,7 @@ def _reads_failed(check: CheckSpec, asset: Asset, failed: frozenset[str]) -> str
     return next((r for r in reads if r in asset.after and r in failed), None)
 
 
-def _build(step: Step, context: _Context) -> StepResult:
+def _build(step: Step, context: _Context, *, group: bool = False) -> StepResult:
     asset, engine = step.asset, context.engine
     started = time.perf_counter()
     # Whether the environment serves a version now (a failed check keeps it; a first build has none).
@@ -482,7 +511,7 @@ def _build(step: Step, context: _Context) -> StepResult:
     # Checks and a model's reads of itself see the new table before anyone else does.
     here = replace(context, serving={**context.serving, asset.name: step.physical})
     try:
-        with engine.transaction():
+        with engine.transaction(group=group):
             if asset.kind == "source":
                 assert asset.source is not None
                 source = context.sources(asset.source.name)

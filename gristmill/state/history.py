@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 from gristmill.config.secrets import redact
 from gristmill.errors import StateError
 from gristmill.state.records import (
+    RUN_DIED,
     BackfillRecord,
     CheckRecord,
     LogRecord,
@@ -453,9 +454,7 @@ class SQLiteHistory:
                 "UPDATE runs SET status = 'failed', finished_at = ?, summary = ? WHERE run_id = ?",
                 (
                     now,
-                    json.dumps(
-                        {"error": "the process running it died; what it had not committed was rolled back"}
-                    ),
+                    json.dumps({"error": RUN_DIED}),
                     run_id,
                 ),
             )

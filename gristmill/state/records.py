@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+RUN_DIED = "the process running it died; what it had not committed was rolled back"
+"""The error of a run found 'running' after its process died (kill -9, power loss)."""
+
 
 @dataclass(frozen=True)
 class StepRecord:
