@@ -17,7 +17,7 @@ from sqlglot import exp
 from gristmill.connectors.base import NativeRead, Source
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import ConfigError, EngineError, SourceError
-from gristmill.plan.contracts import SchemaChange, compare, evolved, kind_of, may_fit, parse_type
+from gristmill.plan.contracts import NestedType, SchemaChange, compare, evolved, kind_of, may_fit, parse_type
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.quarantine import copy_to_quarantine
@@ -791,7 +791,35 @@ def _landed(value: exp.Expr, new: str, held: str) -> exp.Expr:
     (a cast would keep the quotes)."""
     if kind_of(new) == "json" and kind_of(held) == "text":
         return exp.func("json_extract_string", value, exp.Literal.string("$"))
-    return exp.cast(value, _type(held))
+    return _reshaped(value, parse_type(new), parse_type(held), 0) if new else exp.cast(value, _type(held))
+
+
+def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) -> exp.Expr:
+    """A nested value rebuilt in the held type field by field: DuckDB refuses to cast a struct
+    that shares no field with the target ("must have at least one matching member"), which is
+    what arrives when every field of an object is new and the held ones are no longer sent."""
+    if new.fields is not None and held.fields is not None:
+        incoming = dict(new.fields)
+        members = [
+            exp.PropertyEQ(
+                this=exp.to_identifier(name, quoted=True),
+                expression=_reshaped(
+                    exp.func("struct_extract", value, exp.Literal.string(name)), incoming[name], kind, depth
+                )
+                if name in incoming
+                else exp.cast(exp.null(), _type(kind.render())),
+            )
+            for name, kind in held.fields
+        ]
+        built = exp.Struct(expressions=members)
+        return exp.If(this=exp.Is(this=value, expression=exp.null()), true=exp.null(), false=built)
+    if new.element is not None and held.element is not None:
+        name = f"_gm_c{depth}"
+        inner = _reshaped(exp.column(name), new.element, held.element, depth + 1)
+        return exp.func(
+            "list_transform", value, exp.Lambda(this=inner, expressions=[exp.to_identifier(name)])
+        )
+    return exp.cast(value, _type(held.render()))
 
 
 def _type(text: str) -> exp.DataType:
