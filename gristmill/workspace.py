@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -60,6 +59,8 @@ from gristmill.state.lake_state import LakeState
 from gristmill.state.records import RUN_DIED
 
 if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
+    import pyarrow as pa
+
     from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
 
 _log = logging.getLogger("gristmill.alerts")
