@@ -16,12 +16,13 @@ from gristmill.plan import Plan
 from gristmill.plan.lineage import Lineage, Node
 from gristmill.runtime import CheckResult, RunResult
 from gristmill.runtime.checker import CheckRun
-from gristmill.runtime.unittests import UnitTestResult, UnitTestRun
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
+
+    from gristmill.runtime.unittests import UnitTestResult, UnitTestRun  # only `gristmill test` runs them
 
 STATUS_STYLE = {
     "success": "green",
