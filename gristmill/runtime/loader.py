@@ -499,9 +499,10 @@ def _children(
 ) -> None:
     for child in lists:
         relation = Relation(tables[parent].relation.schema, f"{tables[parent].relation.name}__{child.name}")
-        exploded = nesting.unnest_list(source.subquery("p"), child)
+        exploded = nesting.unnest_list(source.subquery("p"), child, writes.ORDINAL)
         shape = nesting.flatten_element(child.element, max_depth, child.depth)
-        ids = [_col(nesting.ROW_ID), _col(nesting.PARENT_ID), _col(nesting.LIST_INDEX)]
+        # the root record's number rides along (not written) so contract errors can name it
+        ids = [_col(c) for c in (nesting.ROW_ID, nesting.PARENT_ID, nesting.LIST_INDEX, writes.ORDINAL)]
         tables.append(
             Shaped(
                 relation, exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c"), parent
@@ -703,14 +704,21 @@ def _enforce(
     """Apply the contract to the schema changes; returns the columns to write and the rows to write."""
     if not changes:
         return columns, _conformed(engine, relation, staged)
+    # A type the table took from lists that were empty (or values that were NULL) in every row
+    # so far was never seen in a value: the first real type replaces it (see _rebuild).
+    unseen = [c for c in changes if c.kind == "type_drift" and not _stored_values(engine, relation, c)]
     if spec.contract == "freeze":
         named = _first_records(engine, staged, changes)
+        note = (
+            " (the table holds no value there yet: it was landed from empty lists or NULLs)" if unseen else ""
+        )
         raise ContractViolation(
-            f"{relation}: the schema changed under contract freeze: {named}",
+            f"{relation}: the schema changed under contract freeze: {named}{note}",
             hint="change the contract to evolve, or fix the source",
         )
     if spec.contract == "evolve":
-        drift = [c for c in changes if c.kind == "type_drift"]
+        rebuilt = {c.column for c in unseen}
+        drift = [c for c in changes if c.kind == "type_drift" and c not in unseen]
         if drift:
             raise ContractViolation(
                 f"{relation}: {_first_records(engine, staged, drift)}",
@@ -720,6 +728,12 @@ def _enforce(
         target = engine.table(relation)
         nested_columns: list[str] = []  # widened once each, to a type that holds every change
         for change in changes:
+            if change.column in rebuilt:
+                result.events.append(
+                    f"{relation}: {change.path} takes the type of its first values, {change.new} "
+                    f"(held only empty lists or NULLs as {change.old}): table rewritten"
+                )
+                continue
             if change.field:
                 if change.kind != "missing_column" and change.column not in nested_columns:
                     nested_columns.append(change.column)
@@ -739,11 +753,13 @@ def _enforce(
             elif change.kind == "widened":
                 _retype(engine, target, change.column, change.new or "")
             result.events.append(f"{relation}: {change}")
-        if nested_columns:
+        if nested_columns or rebuilt:
             held = dict(_held(engine, target))
             incoming = dict(engine.describe(staged))
             for column in nested_columns:
                 _retype(engine, target, column, evolved(held[column], incoming[column]))
+            if rebuilt:
+                _rebuild(engine, relation, {c: evolved(held[c], incoming[c]) for c in rebuilt})
         return columns, _conformed(engine, relation, staged)
     # discard / quarantine: keep the table's schema; set aside what does not fit it
     if not isinstance(staged, exp.Table):
@@ -796,6 +812,27 @@ def _retype(engine: Engine, target: exp.Table, column: str, kind: str) -> None:
             actions=[exp.AlterColumn(this=exp.to_identifier(column, quoted=True), dtype=_type(kind))],
         )
     )
+
+
+def _stored_values(engine: Engine, relation: Relation, change: SchemaChange) -> bool:
+    """Does any stored row hold a value where ``change`` is (at any depth, in any element)?"""
+    assert change.old is not None
+    held = exp.select(exp.Literal.number(1)).from_(engine.table(relation))
+    found = held.where(any_at(_col(change.column), change.field, _present)).limit(1)
+    return engine.row(found) is not None
+
+
+def _rebuild(engine: Engine, relation: Relation, types: dict[str, str]) -> None:
+    """Give columns types the engine will not ALTER to (DuckLake changes a type only to a wider
+    one of its kind): the table is written again with those columns cast. They hold only NULLs
+    and empty lists where the type changes, so no value is lost or changed. (Adding, dropping and
+    renaming columns in one transaction broke DuckLake's catalog, hence the rewrite.)"""
+    target = engine.table(relation)
+    projection = [
+        exp.alias_(exp.cast(_col(c), _type(types[c])), c, quoted=True) if c in types else _col(c)
+        for c, _ in engine.describe(target)
+    ]
+    engine.create_table_as(relation, exp.select(*projection).from_(target))
 
 
 def _present(value: exp.Expr) -> exp.Expr:

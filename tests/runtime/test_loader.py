@@ -435,3 +435,40 @@ def test_allow_empty_empties_the_table_and_its_child_tables_keeping_columns(
     assert t.rows("select count(*) as n from raw.src__t__items") == [{"n": 0}]
     assert t.rows("select * from raw.src__t") == []
     assert [c["column_name"] for c in t.rows("describe raw.src__t")] == ["id", "_gm_row_id"]
+
+
+@pytest.mark.parametrize("nested", ["struct", "child_tables"])
+def test_a_list_empty_in_every_record_takes_the_type_of_its_first_values(
+    lake: Callable[[str], Lake], nested: str
+) -> None:
+    t = lake(f"    nested: {nested}\n    write: append\n")
+    t.write([{"id": 1, "tags": [], "m": {"l": []}}, {"id": 2, "tags": None, "m": {"l": []}}])
+    t.run()
+    t.write([{"id": 3, "tags": [5, 6], "m": {"l": [1.5]}}])
+    events = " ".join(t.run().steps[0].load.events)
+    assert "takes the type of its first values" in events
+    if nested == "struct":
+        assert t.rows("select id, tags, m.l as l from raw.src__t order by id") == [
+            {"id": 1, "tags": [], "l": []},  # an empty list stays empty, NULL stays NULL
+            {"id": 2, "tags": None, "l": []},
+            {"id": 3, "tags": [5, 6], "l": [1.5]},
+        ]
+    else:
+        assert t.rows("select value from raw.src__t__tags order by all") == [{"value": 5}, {"value": 6}]
+        assert t.rows("select value from raw.src__t__m__l") == [{"value": 1.5}]
+    # once a value is held, the type is fixed: a different one is drift as usual
+    t.write([{"id": 4, "tags": ["x"], "m": {"l": []}}])
+    assert "type drift" in str(t.run(ok=False).steps[0].error)
+
+
+@pytest.mark.parametrize("nested", ["struct", "child_tables"])
+def test_freeze_names_the_column_of_a_list_that_was_empty_until_now(
+    lake: Callable[[str], Lake], nested: str
+) -> None:
+    t = lake(f"    nested: {nested}\n    write: append\n    contract: freeze\n")
+    t.write([{"id": 1, "tags": []}])
+    t.run()
+    t.write([{"id": 2, "tags": [5]}])
+    error = str(t.run(ok=False).steps[0].error)
+    assert "contract freeze" in error and ("tags[]" in error if nested == "struct" else "src__t__tags" in error)
+    assert "landed from empty lists" in error and "Error:" not in error  # no engine error
