@@ -176,10 +176,11 @@ def load_table(
     if boundary is not None and spec.incremental is not None:
         cursor_condition = exp.GTE(this=_col(spec.incremental.cursor), expression=boundary)
     for index, shaped in enumerate(staged):
-        written = _write(
+        if shaped.parent is not None:
+            _follow_parents_aside(engine, shaped, staged[shaped.parent], spec, result)
+        written, shaped.staged = _write(
             engine,
-            shaped.relation,
-            shaped.staged,
+            shaped,
             spec,
             run_id,
             result,
@@ -429,9 +430,18 @@ def _reshape(
     scratch.append(numbered)
     with_id = exp.select("*").from_(numbered)
     parent = exp.select(*out.columns, _col(nesting.ROW_ID), _col(writes.ORDINAL)).from_(with_id.subquery("r"))
-    tables: list[Shaped] = [Shaped(target, parent.subquery("parent"))]
+    tables: list[Shaped] = [
+        Shaped(target, parent.subquery("parent"), lists=_lists_of(with_id.subquery("r"), out.lists))
+    ]
     _children(engine, with_id, out.lists, 0, spec.max_depth, tables)
     return tables
+
+
+def _lists_of(rows: exp.Subquery, lists: list[nesting.ChildList]) -> exp.Query | None:
+    if not lists:
+        return None
+    values = [exp.alias_(child.value.copy(), child.name, quoted=True) for child in lists]
+    return exp.select(_col(nesting.ROW_ID), *values).from_(rows)
 
 
 def _has_row_ids(engine: Engine, relation: Relation) -> bool:
@@ -487,6 +497,12 @@ class Shaped:
     relation: Relation
     staged: Staged
     parent: int | None = None
+    lists: exp.Query | None = None
+    """``child_tables``: each row's id and its lists (named as their child tables' suffix), so a
+    row set aside is quarantined whole, its lists included."""
+    aside: list[exp.Table] = field(default_factory=list)
+    """``child_tables``: staged ids of this level's rows that were set aside (by the contract, or
+    because their parent was): their children must not land."""
 
 
 def _children(
@@ -503,11 +519,8 @@ def _children(
         shape = nesting.flatten_element(child.element, max_depth, child.depth)
         # the root record's number rides along (not written) so contract errors can name it
         ids = [_col(c) for c in (nesting.ROW_ID, nesting.PARENT_ID, nesting.LIST_INDEX, writes.ORDINAL)]
-        tables.append(
-            Shaped(
-                relation, exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c"), parent
-            )
-        )
+        rows = exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c")
+        tables.append(Shaped(relation, rows, parent, _lists_of(exploded.subquery("e"), shape.lists)))
         _children(engine, exploded, shape.lists, len(tables) - 1, max_depth, tables)
 
 
@@ -516,15 +529,17 @@ def _children(
 
 def _write(
     engine: Engine,
-    relation: Relation,
-    staged: Staged,
+    level: Shaped,
     spec: LoadSpec,
     run_id: int,
     result: LoadResult,
     *,
     boundary: exp.Expr | None,
     parent: Shaped | None,
-) -> int:
+) -> tuple[int, Staged]:
+    """Write one table of the load; returns the rows written and the rows it wrote from (what
+    the contract kept), which its child tables follow."""
+    relation, staged = level.relation, level.staged
     child = parent is not None
     incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
@@ -545,11 +560,11 @@ def _write(
     )
     if not exists or (mode == "replace" and spec.contract == "evolve"):
         result.events.extend(f"{relation}: {change}" for change in changes)
-        return _create(engine, relation, staged, columns, spec, mode, order)
+        return _create(engine, relation, staged, columns, spec, mode, order), staged
     _refuse_numeric_row_ids(relation, changes)
-    columns, staged = _enforce(engine, relation, staged, changes, spec, run_id, result, columns)
+    columns, staged = _enforce(engine, level, staged, changes, spec, run_id, result, columns)
     if mode == "replace":
-        return engine.create_table_as(relation, writes.select_columns(staged, columns))
+        return engine.create_table_as(relation, writes.select_columns(staged, columns)), staged
     if mode == "append" and child and spec.incremental is not None:
         # A parent read again at the boundary keeps its id and is not added twice; its children
         # keep theirs too, so the ones already stored are skipped.
@@ -585,7 +600,7 @@ def _write(
         count = engine.execute(statement)
         if isinstance(statement, exp.Insert):
             written += count or 0
-    return written
+    return written, staged
 
 
 def _clear_stale_children(engine: Engine, written: list[Shaped], spec: LoadSpec) -> None:
@@ -693,7 +708,7 @@ def _create(
 
 def _enforce(
     engine: Engine,
-    relation: Relation,
+    level: Shaped,
     staged: Staged,
     changes: list[SchemaChange],
     spec: LoadSpec,
@@ -702,6 +717,7 @@ def _enforce(
     columns: list[str],
 ) -> tuple[list[str], Staged]:
     """Apply the contract to the schema changes; returns the columns to write and the rows to write."""
+    relation = level.relation
     if not changes:
         return columns, _conformed(engine, relation, staged)
     # A type the table took from lists that were empty (or values that were NULL) in every row
@@ -785,9 +801,7 @@ def _enforce(
         )
         # A new column's or field's values are set aside and the row publishes without them; a
         # row whose value does not fit the held type is set aside whole.
-        moved = _set_aside(
-            engine, relation, staged, columns, condition, reason, run_id, aside, delete=not new
-        )
+        moved = _set_aside(engine, level, staged, columns, condition, reason, run_id, aside, delete=not new)
         result.events.append(f"{relation}: {change}: {moved} {'value(s)' if new else 'row(s)'} {verb}")
         if aside:
             result.rows_quarantined += moved
@@ -914,7 +928,7 @@ def _conformed(engine: Engine, relation: Relation, staged: Staged) -> Staged:
 
 def _set_aside(
     engine: Engine,
-    relation: Relation,
+    level: Shaped,
     staged: exp.Table,
     columns: list[str],
     condition: exp.Expr,
@@ -925,14 +939,63 @@ def _set_aside(
     delete: bool,
 ) -> int:
     """Copy rows matching ``condition`` to ``<table>__quarantine`` (or just count them), and with
-    ``delete`` remove them from what gets published."""
+    ``delete`` remove them from what gets published. A row removed whole under ``child_tables``
+    is quarantined with its lists, and its id is kept so its children do not land either."""
+    relation = level.relation
     count = engine.query(
         exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(staged).where(condition)
     )
     moved = int(count.column("n")[0].as_py())
+    whole = delete and nesting.ROW_ID in columns
     if moved and aside:
         quarantine = Relation(relation.schema, f"{relation.name}__quarantine")
-        copy_to_quarantine(engine, staged, columns, condition, exp.Literal.string(reason), quarantine, run_id)
+        source, record, where = staged, columns, condition
+        if whole and level.lists is not None:  # the row and its lists, joined back by the row's id
+            lists = [c for c in level.lists.named_selects if c != nesting.ROW_ID]
+            rows = exp.select(*(_col(c, "s") for c in columns), *(_col(c, "l") for c in lists))
+            rows = rows.from_(exp.select("*").from_(staged).where(condition).subquery("s"))
+            rows = rows.join(
+                level.lists.subquery("l"),
+                on=exp.EQ(this=_col(nesting.ROW_ID, "s"), expression=_col(nesting.ROW_ID, "l")),
+                join_type="left",
+            )
+            source, record, where = engine.stage(rows), [*columns, *lists], exp.true()
+        copy_to_quarantine(engine, source, record, where, exp.Literal.string(reason), quarantine, run_id)
+    if moved and whole:
+        level.aside.append(engine.stage(exp.select(_col(nesting.ROW_ID)).from_(staged).where(condition)))
     if moved and delete:
         engine.execute(exp.delete(staged, where=condition))
     return moved
+
+
+def _follow_parents_aside(
+    engine: Engine, level: Shaped, parent: Shaped, spec: LoadSpec, result: LoadResult
+) -> None:
+    """Children of rows set aside (quarantined or discarded, at any level above) do not land: a
+    quarantined row holds them in its record; discarded ones are counted. Their ids are kept so
+    their own children follow them."""
+    if not parent.aside:
+        return
+    ids = (
+        exp.union(*(exp.select(_col(nesting.ROW_ID)).from_(t) for t in parent.aside), distinct=False)
+        if len(parent.aside) > 1
+        else exp.select(_col(nesting.ROW_ID)).from_(parent.aside[0])
+    )
+    orphan = exp.In(this=_col(nesting.PARENT_ID), query=ids.subquery())
+    gone = engine.stage(exp.select(_col(nesting.ROW_ID)).from_(level.staged).where(orphan))
+    counted = engine.row(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(gone)) or {}
+    moved = int(counted.get("n") or 0)
+    if not moved:
+        return
+    level.aside.append(gone)
+    level.staged = (
+        exp.select("*").from_(level.staged).where(exp.Not(this=orphan.copy())).subquery("kept_children")
+    )
+    if spec.contract == "discard":
+        result.rows_discarded += moved
+        result.events.append(f"{level.relation}: {moved} child row(s) of discarded rows discarded with them")
+    else:
+        result.events.append(
+            f"{level.relation}: {moved} child row(s) of quarantined rows not landed (they are in their "
+            "parent's quarantined record)"
+        )

@@ -470,5 +470,61 @@ def test_freeze_names_the_column_of_a_list_that_was_empty_until_now(
     t.run()
     t.write([{"id": 2, "tags": [5]}])
     error = str(t.run(ok=False).steps[0].error)
-    assert "contract freeze" in error and ("tags[]" in error if nested == "struct" else "src__t__tags" in error)
+    assert "contract freeze" in error and (
+        "tags[]" in error if nested == "struct" else "src__t__tags" in error
+    )
     assert "landed from empty lists" in error and "Error:" not in error  # no engine error
+
+
+@pytest.mark.parametrize("contract", ["quarantine", "discard"])
+@pytest.mark.parametrize("write", ["append", "merge"])
+def test_children_of_a_row_set_aside_do_not_land_and_are_accounted_for(
+    lake: Callable[[str], Lake], contract: str, write: str
+) -> None:
+    t = lake(f"    nested: child_tables\n    write: {write}\n    key: [id]\n    contract: {contract}\n")
+    t.write([{"id": 1, "amount": 5, "items": [{"sku": "a", "qty": 1, "tags": ["x"]}]}])
+    t.run()
+    bad_parent = {"id": 2, "amount": "seven", "items": [{"sku": "b", "qty": 2, "tags": ["y", "z"]}]}
+    bad_item = {"sku": "d", "qty": "many", "tags": ["v", "w"]}
+    t.write(
+        [
+            bad_parent,  # the root row does not fit: it and its items and tags stay out
+            {"id": 3, "amount": 3, "items": [{"sku": "c", "qty": 3, "tags": ["u"]}, bad_item]},
+            # a key already held: its stored version and children stay as they were
+            {"id": 1, "amount": "lots", "items": [{"sku": "e", "qty": 4, "tags": ["t"]}]},
+        ]
+    )
+    load = t.run().steps[0].load
+    assert t.rows("select id, amount from raw.src__t order by id") == [
+        {"id": 1, "amount": 5},
+        {"id": 3, "amount": 3},
+    ]
+    # every child row joins to exactly one landed parent, at every depth
+    items = "select p.id, i.sku from raw.src__t__items i join raw.src__t p on p._gm_row_id = i._gm_parent_id"
+    assert t.rows(items + " order by all") == [{"id": 1, "sku": "a"}, {"id": 3, "sku": "c"}]
+    assert t.rows("select count(*) as n from raw.src__t__items") == [{"n": 2}]
+    tags = (
+        "select i.sku, g.value from raw.src__t__items__tags g"
+        " join raw.src__t__items i on i._gm_row_id = g._gm_parent_id order by all"
+    )
+    assert t.rows(tags) == [{"sku": "a", "value": "x"}, {"sku": "c", "value": "u"}]
+    assert t.rows("select count(*) as n from raw.src__t__items__tags") == [{"n": 2}]
+    if contract == "quarantine":
+        records = [
+            json.loads(r["_gm_record"])
+            for r in t.rows("select _gm_record from raw.src__t__quarantine order by _gm_record")
+        ]
+        # the whole record is kept, its lists included: nothing is lost
+        by_id = {r["id"]: r for r in records}
+        assert by_id[2]["items"] == bad_parent["items"] and by_id[1]["items"][0]["sku"] == "e"
+        [item] = [
+            json.loads(r["_gm_record"])
+            for r in t.rows("select _gm_record from raw.src__t__items__quarantine")
+        ]
+        assert item["sku"] == "d" and item["tags"] == ["v", "w"]
+        assert load.rows_quarantined == 3  # two roots and one item, each with its lists
+        assert load.rows_discarded == 0
+    else:
+        # two roots, their 2 items and 3 tags; one item and its 2 tags
+        assert load.rows_discarded == 2 + 2 + 3 + 1 + 2
+        assert load.rows_quarantined == 0
