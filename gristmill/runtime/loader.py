@@ -718,8 +718,13 @@ def _enforce(
 ) -> tuple[list[str], Staged]:
     """Apply the contract to the schema changes; returns the columns to write and the rows to write."""
     relation = level.relation
+    # An arriving type that no arriving value has (lists empty in every row, a field NULL in
+    # every row: DuckDB calls it VARCHAR or JSON) says nothing: the rows take the held type.
+    typeless = [c for c in changes if c.kind == "type_drift" and not _arriving_values(engine, staged, c)]
+    changes = [c for c in changes if c not in typeless]
+    cast = {c.column for c in typeless}
     if not changes:
-        return columns, _conformed(engine, relation, staged)
+        return columns, _conformed(engine, relation, staged, cast)
     # A type the table took from lists that were empty (or values that were NULL) in every row
     # so far was never seen in a value: the first real type replaces it (see _rebuild).
     unseen = [c for c in changes if c.kind == "type_drift" and not _stored_values(engine, relation, c)]
@@ -776,7 +781,7 @@ def _enforce(
                 _retype(engine, target, column, evolved(held[column], incoming[column]))
             if rebuilt:
                 _rebuild(engine, relation, {c: evolved(held[c], incoming[c]) for c in rebuilt})
-        return columns, _conformed(engine, relation, staged)
+        return columns, _conformed(engine, relation, staged, cast)
     # discard / quarantine: keep the table's schema; set aside what does not fit it
     if not isinstance(staged, exp.Table):
         staged = engine.stage(exp.select("*").from_(staged))  # rows are deleted from it below
@@ -834,6 +839,16 @@ def _stored_values(engine: Engine, relation: Relation, change: SchemaChange) -> 
     held = exp.select(exp.Literal.number(1)).from_(engine.table(relation))
     found = held.where(any_at(_col(change.column), change.field, _present)).limit(1)
     return engine.row(found) is not None
+
+
+def _arriving_values(engine: Engine, staged: Staged, change: SchemaChange) -> bool:
+    """Does any arriving row hold a value where ``change`` is (at any depth, in any element)?"""
+    found = (
+        exp.select(exp.Literal.number(1))
+        .from_(staged)
+        .where(any_at(_col(change.column), change.field, _present))
+    )
+    return engine.row(found.limit(1)) is not None
 
 
 def _rebuild(engine: Engine, relation: Relation, types: dict[str, str]) -> None:
@@ -909,13 +924,16 @@ def _first_records(engine: Engine, staged: Staged, changes: list[SchemaChange]) 
     return "; ".join(named)
 
 
-def _conformed(engine: Engine, relation: Relation, staged: Staged) -> Staged:
-    """Rows whose nested columns have exactly the table's types: struct fields matched by name
-    (in the table's order, absent ones NULL), so stored and arriving rows compare equal."""
+def _conformed(engine: Engine, relation: Relation, staged: Staged, cast: set[str] | None = None) -> Staged:
+    """Rows whose nested columns (and the ``cast`` ones) have exactly the table's types: struct
+    fields matched by name (in the table's order, absent ones NULL), so stored and arriving rows
+    compare equal."""
     held = dict(_held(engine, engine.table(relation)))
     incoming = engine.describe(staged)
     differ = [
-        c for c, t in incoming if c in held and held[c] != t and (t.endswith("]") or t.startswith("STRUCT"))
+        c
+        for c, t in incoming
+        if c in held and held[c] != t and (t.endswith("]") or t.startswith("STRUCT") or c in (cast or ()))
     ]
     if not differ:
         return staged

@@ -58,22 +58,27 @@ ROOT = st.dictionaries(NAMES, st.tuples(shapes(3), st.booleans()), min_size=1, m
 
 
 @st.composite
-def value(draw: st.DrawFn, shape: Shape) -> Any:
+def value(draw: st.DrawFn, shape: Shape, empty: bool = True) -> Any:
     if shape == "int":
         return draw(st.integers(-(2**40), 2**40))
     if shape == "str":
         return draw(st.text("abcxyz ", max_size=4))  # nothing DuckDB would read as a date or number
     kind, inner = shape
     if kind == "list":
-        # A list that is empty in every record of a load lands as JSON[], which DuckLake cannot
-        # later change to the real type (not this test's subject): lists here have an element.
-        return draw(st.lists(value(inner), min_size=1, max_size=3))
-    return {name: draw(value(s)) for name, (s, always) in inner.items() if always or draw(st.booleans())}
+        # A list empty in every record of a load has no element type (it lands as VARCHAR); the
+        # first real values give it one. Under quarantine and discard such a list's objects would
+        # be new columns, set aside (not that test's subject), so there every list has an element.
+        return draw(st.lists(value(inner, empty), min_size=0 if empty else 1, max_size=3))
+    return {
+        name: draw(value(s, empty)) for name, (s, always) in inner.items() if always or draw(st.booleans())
+    }
 
 
 @st.composite
-def records(draw: st.DrawFn, shape: dict[str, Any], ids: list[int]) -> list[dict[str, Any]]:
-    return [{"id": i, "g": i % 3, **draw(value(("obj", shape)))} for i in ids]
+def records(
+    draw: st.DrawFn, shape: dict[str, Any], ids: list[int], empty: bool = True
+) -> list[dict[str, Any]]:
+    return [{"id": i, "g": i % 3, **draw(value(("obj", shape), empty))} for i in ids]
 
 
 # --- the reference ------------------------------------------------------------------------------------
@@ -255,21 +260,22 @@ def two_loads(draw: st.DrawFn, mode: str) -> tuple[list[dict[str, Any]], list[di
     shape = draw(ROOT)
     if mode in SET_ASIDE:  # every key in every record: a new column is not this test's subject
         shape = _always(("obj", shape))[1]
-    first = draw(records(shape, list(range(1, draw(st.integers(1, 5)) + 1))))
+    empty = mode not in SET_ASIDE
+    first = draw(records(shape, list(range(1, draw(st.integers(1, 5)) + 1)), empty))
     top = len(first)
     if mode == "append_incremental":  # the source returns the last row again, then new ones
         second = [
             copy.deepcopy(first[-1]),
-            *draw(records(shape, list(range(top + 1, top + draw(st.integers(0, 4)) + 1)))),
+            *draw(records(shape, list(range(top + 1, top + draw(st.integers(0, 4)) + 1)), empty)),
         ]
     elif mode in ("merge", "delete_insert"):  # some ids again (changed), some new
         again = draw(st.lists(st.sampled_from(range(1, top + 1)), unique=True, max_size=top))
         fresh = list(
             range(top + 1, top + draw(st.integers(1, 3)) + 1)
         )  # an empty file: no columns to merge on
-        second = draw(records(shape, sorted(again) + fresh))
+        second = draw(records(shape, sorted(again) + fresh, empty))
     else:
-        second = draw(records(shape, list(range(top + 1, top + draw(st.integers(1, 5)) + 1))))
+        second = draw(records(shape, list(range(top + 1, top + draw(st.integers(1, 5)) + 1)), empty))
     if mode in SET_ASIDE:
         # "n" at the root and "q" in every item are numbers; in the second load some are words,
         # which do not fit: those roots and items are set aside, with everything below them

@@ -528,3 +528,23 @@ def test_children_of_a_row_set_aside_do_not_land_and_are_accounted_for(
         # two roots, their 2 items and 3 tags; one item and its 2 tags
         assert load.rows_discarded == 2 + 2 + 3 + 1 + 2
         assert load.rows_quarantined == 0
+
+
+@pytest.mark.parametrize("contract", ["evolve", "freeze"])
+@pytest.mark.parametrize("nested", ["struct", "child_tables"])
+def test_a_load_whose_lists_are_all_empty_is_no_type_change(
+    lake: Callable[[str], Lake], nested: str, contract: str
+) -> None:
+    t = lake(f"    nested: {nested}\n    write: append\n    contract: {contract}\n")
+    t.write([{"id": 1, "tags": [5]}])
+    t.run()
+    t.write([{"id": 2, "tags": []}, {"id": 3, "tags": None}])  # no element: nothing says VARCHAR
+    t.run()
+    if nested == "struct":
+        assert t.rows("select id, tags from raw.src__t order by id") == [
+            {"id": 1, "tags": [5]},
+            {"id": 2, "tags": []},
+            {"id": 3, "tags": None},
+        ]
+    else:
+        assert t.rows("select value from raw.src__t__tags") == [{"value": 5}]
