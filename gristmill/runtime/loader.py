@@ -880,6 +880,11 @@ def _carries(change: SchemaChange) -> exp.Expr | None:
     if old.fields is not None or old.element is not None or new.fields is not None or new.element is not None:
         return any_at(_col(change.column), change.field, _present)  # an object where a value was: never fits
     to = _type(change.old)
+    booleans = {change.old.upper() == "BOOLEAN", change.new.upper() == "BOOLEAN"}
+    if booleans == {True, False} and change.new.upper() not in ("JSON", "VARCHAR"):
+        # a boolean is not a number nor a number a boolean, though each casts to the other (true
+        # is 1, 5 is true): none fits (JSON and text values are looked at one by one below)
+        return any_at(_col(change.column), change.field, _present)
 
     def unfit(value: exp.Expr) -> exp.Expr:
         lost: exp.Expr = exp.Is(this=exp.TryCast(this=value, to=to), expression=exp.null())

@@ -548,3 +548,17 @@ def test_a_load_whose_lists_are_all_empty_is_no_type_change(
         ]
     else:
         assert t.rows("select value from raw.src__t__tags") == [{"value": 5}]
+
+
+@pytest.mark.parametrize(("held", "arriving"), [(5, True), (True, 5)])
+def test_a_boolean_never_fits_a_number_column_nor_a_number_a_boolean_one(
+    lake: Callable[[str], Lake], held: Any, arriving: Any
+) -> None:
+    t = lake("    write: append\n    contract: quarantine\n")
+    t.write([{"id": 1, "v": held}])
+    t.run()
+    t.write([{"id": 2, "v": arriving}])
+    assert t.run().steps[0].load.rows_quarantined == 1  # true used to land as 1, 5 as true
+    assert [r["id"] for r in t.rows()] == [1]
+    [aside] = t.rows("select _gm_record from raw.src__t__quarantine")
+    assert json.loads(aside["_gm_record"]) == {"id": 2, "v": arriving}
