@@ -155,8 +155,9 @@ def row_uuid(*parts: exp.Expr) -> exp.Expr:
     return exp.cast(exp.func("md5", text), "UUID")
 
 
-def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Select:
-    """One row per list element: its parent's row id, its index and the element itself. The
+def unnest_list(source: exp.Table | exp.Subquery, child: ChildList, ordinal: str) -> exp.Select:
+    """One row per list element: its parent's row id, its index and the element itself, and the
+    root record's arrival number (``ordinal``, so a contract error names the record). The
     element's id is derived from its parent's id, its list and its index, so it is as stable
     as the parent's and unique in the whole load."""
     index = exp.func("generate_subscripts", child.value, exp.Literal.number(1))
@@ -170,12 +171,14 @@ def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Selec
         exp.alias_(exp.column(ROW_ID, quoted=True), PARENT_ID, quoted=True),
         exp.alias_(exp.func("unnest", child.value), ELEMENT, quoted=True),
         exp.alias_(index, LIST_INDEX, quoted=True),
+        exp.column(ordinal, quoted=True),
     ).from_(source)
     return exp.select(
         exp.alias_(row_id, ROW_ID, quoted=True),
         exp.column(PARENT_ID, quoted=True),
         exp.column(LIST_INDEX, quoted=True),
         exp.column(ELEMENT, quoted=True),
+        exp.column(ordinal, quoted=True),
     ).from_(inner.subquery("p"))
 
 
