@@ -8,10 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
 from sqlglot import exp
 
 from gristmill.connectors.base import NativeRead, Source
@@ -24,6 +22,9 @@ from gristmill.runtime.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
 from gristmill.sql.paths import any_at
 from gristmill.state.cursors import Cursor, read_cursor, write_cursor
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 Staged = exp.Table | exp.Subquery
 """Rows ready to write: the staged table itself, or a query over it (no extra copy)."""
@@ -61,6 +62,8 @@ class _Counted:
         self.rows = 0
         self.bytes = 0
         self.error: BaseException | None = None
+        import pyarrow as pa
+
         self.schema = reader.schema.append(pa.field(writes.ORDINAL, pa.int64()))
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -71,6 +74,9 @@ class _Counted:
             raise
 
     def _numbered(self) -> Iterator[pa.RecordBatch]:
+        import numpy as np
+        import pyarrow as pa
+
         for batch in self.reader:
             if self.stopped():  # a timeout or a cancel: stop reading, the transaction rolls back
                 raise EngineError("interrupted: the step was stopped before it finished")
@@ -80,6 +86,8 @@ class _Counted:
             yield pa.RecordBatch.from_arrays([*batch.columns, ordinal], schema=self.schema)
 
     def as_reader(self) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
         return pa.RecordBatchReader.from_batches(self.schema, iter(self))
 
 
@@ -255,10 +263,9 @@ def _nothing_read(engine: Engine, asset: Asset, spec: LoadSpec, held: int | None
 def _rows_held(engine: Engine, relation: Relation) -> int | None:
     if not engine.exists(relation):
         return None
-    count = engine.query(
-        exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(engine.table(relation))
-    )
-    return int(count.column("n")[0].as_py())
+    count = engine.row(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(engine.table(relation)))
+    assert count is not None  # a COUNT(*) always answers one row
+    return int(count["n"])
 
 
 def _guard_shrink(asset: Asset, spec: LoadSpec, held: int | None, result: LoadResult) -> LoadResult:
@@ -338,6 +345,8 @@ def _replace_straight(
             )
         return result
     assert counted is not None
+    import pyarrow as pa
+
     data = pa.RecordBatchReader.from_batches(
         counted.schema.remove(counted.schema.get_field_index(writes.ORDINAL)),
         (batch.drop_columns([writes.ORDINAL]) for batch in counted),

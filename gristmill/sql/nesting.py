@@ -5,11 +5,14 @@ the engine does the work, no Python touches a row."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from sqlglot import exp
 
 from gristmill._util.naming import snake_case
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 ROW_ID = "_gm_row_id"
 PARENT_ID = "_gm_parent_id"
@@ -18,6 +21,8 @@ ELEMENT = "_gm_element"
 
 
 def _nested(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return bool(
         pa.types.is_struct(dtype)
         or pa.types.is_list(dtype)
@@ -28,6 +33,8 @@ def _nested(dtype: pa.DataType) -> bool:
 
 
 def _is_list(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return bool(
         pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype)
     )
@@ -69,6 +76,8 @@ def flatten(
 ) -> None:
     """Project ``value`` into columns: structs become ``name__field`` columns, lists (when
     ``split_lists``) are collected for child tables, anything deeper than ``max_depth`` is JSON."""
+    import pyarrow as pa
+
     too_deep = max_depth is not None and depth >= max_depth
     if pa.types.is_struct(dtype) and not too_deep:
         for child in dtype:
@@ -91,6 +100,8 @@ def flatten(
 
 def flatten_element(element: pa.DataType, max_depth: int | None, depth: int) -> Flattened:
     """Columns of a child table from its list element: a struct's fields, or ``value``."""
+    import pyarrow as pa
+
     out = Flattened()
     value = exp.column(ELEMENT, quoted=True)
     if pa.types.is_struct(element) and not (max_depth is not None and depth >= max_depth):
@@ -124,6 +135,8 @@ def keep_nested(schema: pa.Schema, max_depth: int | None, *, as_json: bool) -> l
 
 
 def _depth(dtype: pa.DataType) -> int:
+    import pyarrow as pa
+
     if pa.types.is_struct(dtype):
         return 1 + max((_depth(f.type) for f in dtype), default=0)
     if _is_list(dtype) or pa.types.is_map(dtype):
@@ -191,6 +204,8 @@ def _strip_nulls(value: exp.Expr) -> exp.Expr:
 def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
     """``value`` with its objects' fields in name order, and the objects inside its lists made
     NULL-free JSON (a merge patch does not reach into arrays)."""
+    import pyarrow as pa
+
     if pa.types.is_struct(dtype):
         rebuilt = exp.Struct(
             expressions=[
