@@ -8,10 +8,9 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
-import pyarrow as pa
 from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import connect, process_defaults
@@ -19,6 +18,9 @@ from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.base import Relation
 from gristmill.errors import EngineError, GristmillError
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 CATALOG = "lake"
 
@@ -160,6 +162,8 @@ class DuckDBEngine:
         return int(row[0]) if row and isinstance(row[0], int) else None
 
     def query(self, sql: str | exp.Expr) -> pa.Table:
+        import pyarrow as pa
+
         text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
         self._check_interrupted()
         try:
@@ -172,6 +176,12 @@ class DuckDBEngine:
         found = cursor.fetchone()
         names = [d[0] for d in cursor.description or ()]
         return dict(zip(names, found, strict=True)) if found is not None else None
+
+    def rows(self, query: exp.Query) -> list[dict[str, Any]]:
+        cursor = self._run(query.sql(dialect=self.dialect))
+        found = cursor.fetchall()
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in found]
 
     def interrupt(self) -> None:
         """Abort the running statement and fail the rest of this transaction (from any thread),
