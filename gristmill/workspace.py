@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -41,7 +40,6 @@ from gristmill.runtime.events import Listener, fan_out
 from gristmill.runtime.executor import RunOptions
 from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.runner import Retry, Runner, retrying
-from gristmill.runtime.unittests import UnitTestRun, run_unit_tests, select_tests
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
 from gristmill.state import (
@@ -60,7 +58,10 @@ from gristmill.state.lake_state import LakeState
 from gristmill.state.records import RUN_DIED
 
 if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
+    import pyarrow as pa
+
     from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
+    from gristmill.runtime.unittests import UnitTestRun
 
 _log = logging.getLogger("gristmill.alerts")
 
@@ -745,6 +746,8 @@ class Workspace:
     ) -> UnitTestRun:
         """Run the unit tests in tests/*.yml (by name, and/or of the selected models) in memory."""
         models = set(select(self.graph, selection, exclude)) if selection or exclude else None
+        from gristmill.runtime.unittests import run_unit_tests, select_tests  # `gristmill test` only
+
         return run_unit_tests(self.project, select_tests(self.project, names, models))
 
     # -- streams ----------------------------------------------------------------------------------

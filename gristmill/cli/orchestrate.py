@@ -6,7 +6,6 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +18,8 @@ from gristmill.cli.stream import read_statuses
 from gristmill.errors import ConfigError, GristmillError
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection  # multiprocessing: the scheduler only
+
     from gristmill.runtime.scheduler import Launch, Scheduler
     from gristmill.server.metrics import MetricsSnapshot
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -17,9 +16,13 @@ from gristmill.plan import Plan
 from gristmill.plan.lineage import Lineage, Node
 from gristmill.runtime import CheckResult, RunResult
 from gristmill.runtime.checker import CheckRun
-from gristmill.runtime.unittests import UnitTestResult, UnitTestRun
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
+
+    from gristmill.runtime.unittests import UnitTestResult, UnitTestRun  # only `gristmill test` runs them
 
 STATUS_STYLE = {
     "success": "green",
@@ -374,6 +377,8 @@ def _plain(value: Any) -> Any:
 
 
 def arrow_as(result: pa.Table, fmt: str) -> str | Table:
+    import pyarrow as pa
+
     rows = result.to_pylist()  # a query result printed for a person; bulk export belongs to the engine
     if fmt == "csv":
         out = io.StringIO()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import duckdb
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlglot import exp
 
@@ -17,6 +16,9 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact
 from gristmill.errors import ConfigError, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 BATCH_ROWS = 122_880  # DuckDB's row-group size: batches map onto its vectors without re-chunking
 
@@ -179,6 +181,7 @@ class DuckDBReader:
 
 def _guarded(reader: pa.RecordBatchReader, what: str) -> pa.RecordBatchReader:
     """Re-raise errors that surface mid-stream (a bad line far into a file) as SourceError."""
+    import pyarrow as pa
 
     def generate() -> Any:
         try:

@@ -16,11 +16,10 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 import duckdb
-import pyarrow as pa
 import sqlglot
 from pydantic import Field
 from sqlglot import exp
@@ -32,6 +31,9 @@ from gristmill.config.secrets import redact, resolve
 from gristmill.connectors.base import DuckDBReader, Options, parse_options
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 ALIAS = "source_db"
 """The attached database's name inside the source's private DuckDB."""
@@ -360,6 +362,8 @@ class DatabaseSource(DuckDBReader):
             for c in read.options.columns or probe.columns
         ]
         columns = landed_names(chosen, what)
+        import pyarrow as pa
+
         schema = pa.schema([arrow.field(source).with_name(landed) for source, landed in columns.items()])
         selection = Selection(what, origin, columns, {c: types[c] for c in chosen}, schema)
         try:
@@ -422,6 +426,7 @@ class DatabaseSource(DuckDBReader):
 
     def guard(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch], what: str) -> pa.RecordBatchReader:
         """Stream ``batches``; a driver's error mid-stream becomes a SourceError without secrets."""
+        import pyarrow as pa
 
         def generate() -> Iterator[pa.RecordBatch]:
             try:

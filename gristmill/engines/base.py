@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-import pyarrow as pa
 from sqlglot import exp
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 
 @dataclass(frozen=True, order=True)
@@ -55,6 +57,11 @@ class Engine(Protocol):
 
     def row(self, query: exp.Query) -> dict[str, Any] | None:
         """The first row of a small query (a check's counts) as a mapping; no Arrow round trip."""
+        ...
+
+    def rows(self, query: exp.Query) -> list[dict[str, Any]]:
+        """Every row of a small query (the lake's own bookkeeping) as mappings; no Arrow round
+        trip, so a run that moves no rows through Python never imports pyarrow (nor numpy)."""
         ...
 
     def transaction(self, *, group: bool = False) -> AbstractContextManager[None]:

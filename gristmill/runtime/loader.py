@@ -8,10 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
 from sqlglot import exp
 
 from gristmill.connectors.base import NativeRead, Source
@@ -24,6 +22,9 @@ from gristmill.runtime.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
 from gristmill.sql.paths import any_at
 from gristmill.state.cursors import Cursor, read_cursor, write_cursor
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 Staged = exp.Table | exp.Subquery
 """Rows ready to write: the staged table itself, or a query over it (no extra copy)."""
@@ -61,6 +62,8 @@ class _Counted:
         self.rows = 0
         self.bytes = 0
         self.error: BaseException | None = None
+        import pyarrow as pa
+
         self.schema = reader.schema.append(pa.field(writes.ORDINAL, pa.int64()))
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -71,6 +74,9 @@ class _Counted:
             raise
 
     def _numbered(self) -> Iterator[pa.RecordBatch]:
+        import numpy as np
+        import pyarrow as pa
+
         for batch in self.reader:
             if self.stopped():  # a timeout or a cancel: stop reading, the transaction rolls back
                 raise EngineError("interrupted: the step was stopped before it finished")
@@ -80,6 +86,8 @@ class _Counted:
             yield pa.RecordBatch.from_arrays([*batch.columns, ordinal], schema=self.schema)
 
     def as_reader(self) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
         return pa.RecordBatchReader.from_batches(self.schema, iter(self))
 
 
@@ -176,10 +184,11 @@ def load_table(
     if boundary is not None and spec.incremental is not None:
         cursor_condition = exp.GTE(this=_col(spec.incremental.cursor), expression=boundary)
     for index, shaped in enumerate(staged):
-        written = _write(
+        if shaped.parent is not None:
+            _follow_parents_aside(engine, shaped, staged[shaped.parent], spec, result)
+        written, shaped.staged = _write(
             engine,
-            shaped.relation,
-            shaped.staged,
+            shaped,
             spec,
             run_id,
             result,
@@ -254,10 +263,9 @@ def _nothing_read(engine: Engine, asset: Asset, spec: LoadSpec, held: int | None
 def _rows_held(engine: Engine, relation: Relation) -> int | None:
     if not engine.exists(relation):
         return None
-    count = engine.query(
-        exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(engine.table(relation))
-    )
-    return int(count.column("n")[0].as_py())
+    count = engine.row(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(engine.table(relation)))
+    assert count is not None  # a COUNT(*) always answers one row
+    return int(count["n"])
 
 
 def _guard_shrink(asset: Asset, spec: LoadSpec, held: int | None, result: LoadResult) -> LoadResult:
@@ -337,6 +345,8 @@ def _replace_straight(
             )
         return result
     assert counted is not None
+    import pyarrow as pa
+
     data = pa.RecordBatchReader.from_batches(
         counted.schema.remove(counted.schema.get_field_index(writes.ORDINAL)),
         (batch.drop_columns([writes.ORDINAL]) for batch in counted),
@@ -429,9 +439,18 @@ def _reshape(
     scratch.append(numbered)
     with_id = exp.select("*").from_(numbered)
     parent = exp.select(*out.columns, _col(nesting.ROW_ID), _col(writes.ORDINAL)).from_(with_id.subquery("r"))
-    tables: list[Shaped] = [Shaped(target, parent.subquery("parent"))]
+    tables: list[Shaped] = [
+        Shaped(target, parent.subquery("parent"), lists=_lists_of(with_id.subquery("r"), out.lists))
+    ]
     _children(engine, with_id, out.lists, 0, spec.max_depth, tables)
     return tables
+
+
+def _lists_of(rows: exp.Subquery, lists: list[nesting.ChildList]) -> exp.Query | None:
+    if not lists:
+        return None
+    values = [exp.alias_(child.value.copy(), child.name, quoted=True) for child in lists]
+    return exp.select(_col(nesting.ROW_ID), *values).from_(rows)
 
 
 def _has_row_ids(engine: Engine, relation: Relation) -> bool:
@@ -487,6 +506,12 @@ class Shaped:
     relation: Relation
     staged: Staged
     parent: int | None = None
+    lists: exp.Query | None = None
+    """``child_tables``: each row's id and its lists (named as their child tables' suffix), so a
+    row set aside is quarantined whole, its lists included."""
+    aside: list[exp.Table] = field(default_factory=list)
+    """``child_tables``: staged ids of this level's rows that were set aside (by the contract, or
+    because their parent was): their children must not land."""
 
 
 def _children(
@@ -499,14 +524,12 @@ def _children(
 ) -> None:
     for child in lists:
         relation = Relation(tables[parent].relation.schema, f"{tables[parent].relation.name}__{child.name}")
-        exploded = nesting.unnest_list(source.subquery("p"), child)
+        exploded = nesting.unnest_list(source.subquery("p"), child, writes.ORDINAL)
         shape = nesting.flatten_element(child.element, max_depth, child.depth)
-        ids = [_col(nesting.ROW_ID), _col(nesting.PARENT_ID), _col(nesting.LIST_INDEX)]
-        tables.append(
-            Shaped(
-                relation, exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c"), parent
-            )
-        )
+        # the root record's number rides along (not written) so contract errors can name it
+        ids = [_col(c) for c in (nesting.ROW_ID, nesting.PARENT_ID, nesting.LIST_INDEX, writes.ORDINAL)]
+        rows = exp.select(*ids, *shape.columns).from_(exploded.subquery("e")).subquery("c")
+        tables.append(Shaped(relation, rows, parent, _lists_of(exploded.subquery("e"), shape.lists)))
         _children(engine, exploded, shape.lists, len(tables) - 1, max_depth, tables)
 
 
@@ -515,15 +538,17 @@ def _children(
 
 def _write(
     engine: Engine,
-    relation: Relation,
-    staged: Staged,
+    level: Shaped,
     spec: LoadSpec,
     run_id: int,
     result: LoadResult,
     *,
     boundary: exp.Expr | None,
     parent: Shaped | None,
-) -> int:
+) -> tuple[int, Staged]:
+    """Write one table of the load; returns the rows written and the rows it wrote from (what
+    the contract kept), which its child tables follow."""
+    relation, staged = level.relation, level.staged
     child = parent is not None
     incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
@@ -544,11 +569,11 @@ def _write(
     )
     if not exists or (mode == "replace" and spec.contract == "evolve"):
         result.events.extend(f"{relation}: {change}" for change in changes)
-        return _create(engine, relation, staged, columns, spec, mode, order)
+        return _create(engine, relation, staged, columns, spec, mode, order), staged
     _refuse_numeric_row_ids(relation, changes)
-    columns, staged = _enforce(engine, relation, staged, changes, spec, run_id, result, columns)
+    columns, staged = _enforce(engine, level, staged, changes, spec, run_id, result, columns)
     if mode == "replace":
-        return engine.create_table_as(relation, writes.select_columns(staged, columns))
+        return engine.create_table_as(relation, writes.select_columns(staged, columns)), staged
     if mode == "append" and child and spec.incremental is not None:
         # A parent read again at the boundary keeps its id and is not added twice; its children
         # keep theirs too, so the ones already stored are skipped.
@@ -584,7 +609,7 @@ def _write(
         count = engine.execute(statement)
         if isinstance(statement, exp.Insert):
             written += count or 0
-    return written
+    return written, staged
 
 
 def _clear_stale_children(engine: Engine, written: list[Shaped], spec: LoadSpec) -> None:
@@ -692,7 +717,7 @@ def _create(
 
 def _enforce(
     engine: Engine,
-    relation: Relation,
+    level: Shaped,
     staged: Staged,
     changes: list[SchemaChange],
     spec: LoadSpec,
@@ -701,16 +726,29 @@ def _enforce(
     columns: list[str],
 ) -> tuple[list[str], Staged]:
     """Apply the contract to the schema changes; returns the columns to write and the rows to write."""
+    relation = level.relation
+    # An arriving type that no arriving value has (lists empty in every row, a field NULL in
+    # every row: DuckDB calls it VARCHAR or JSON) says nothing: the rows take the held type.
+    typeless = [c for c in changes if c.kind == "type_drift" and not _arriving_values(engine, staged, c)]
+    changes = [c for c in changes if c not in typeless]
+    cast = {c.column for c in typeless}
     if not changes:
-        return columns, _conformed(engine, relation, staged)
+        return columns, _conformed(engine, relation, staged, cast)
+    # A type the table took from lists that were empty (or values that were NULL) in every row
+    # so far was never seen in a value: the first real type replaces it (see _rebuild).
+    unseen = [c for c in changes if c.kind == "type_drift" and not _stored_values(engine, relation, c)]
     if spec.contract == "freeze":
         named = _first_records(engine, staged, changes)
+        note = (
+            " (the table holds no value there yet: it was landed from empty lists or NULLs)" if unseen else ""
+        )
         raise ContractViolation(
-            f"{relation}: the schema changed under contract freeze: {named}",
+            f"{relation}: the schema changed under contract freeze: {named}{note}",
             hint="change the contract to evolve, or fix the source",
         )
     if spec.contract == "evolve":
-        drift = [c for c in changes if c.kind == "type_drift"]
+        rebuilt = {c.column for c in unseen}
+        drift = [c for c in changes if c.kind == "type_drift" and c not in unseen]
         if drift:
             raise ContractViolation(
                 f"{relation}: {_first_records(engine, staged, drift)}",
@@ -720,6 +758,12 @@ def _enforce(
         target = engine.table(relation)
         nested_columns: list[str] = []  # widened once each, to a type that holds every change
         for change in changes:
+            if change.column in rebuilt:
+                result.events.append(
+                    f"{relation}: {change.path} takes the type of its first values, {change.new} "
+                    f"(held only empty lists or NULLs as {change.old}): table rewritten"
+                )
+                continue
             if change.field:
                 if change.kind != "missing_column" and change.column not in nested_columns:
                     nested_columns.append(change.column)
@@ -739,12 +783,14 @@ def _enforce(
             elif change.kind == "widened":
                 _retype(engine, target, change.column, change.new or "")
             result.events.append(f"{relation}: {change}")
-        if nested_columns:
+        if nested_columns or rebuilt:
             held = dict(_held(engine, target))
             incoming = dict(engine.describe(staged))
             for column in nested_columns:
                 _retype(engine, target, column, evolved(held[column], incoming[column]))
-        return columns, _conformed(engine, relation, staged)
+            if rebuilt:
+                _rebuild(engine, relation, {c: evolved(held[c], incoming[c]) for c in rebuilt})
+        return columns, _conformed(engine, relation, staged, cast)
     # discard / quarantine: keep the table's schema; set aside what does not fit it
     if not isinstance(staged, exp.Table):
         staged = engine.stage(exp.select("*").from_(staged))  # rows are deleted from it below
@@ -769,9 +815,7 @@ def _enforce(
         )
         # A new column's or field's values are set aside and the row publishes without them; a
         # row whose value does not fit the held type is set aside whole.
-        moved = _set_aside(
-            engine, relation, staged, columns, condition, reason, run_id, aside, delete=not new
-        )
+        moved = _set_aside(engine, level, staged, columns, condition, reason, run_id, aside, delete=not new)
         result.events.append(f"{relation}: {change}: {moved} {'value(s)' if new else 'row(s)'} {verb}")
         if aside:
             result.rows_quarantined += moved
@@ -834,6 +878,37 @@ def _retype(engine: Engine, target: exp.Table, column: str, kind: str) -> None:
             actions=[exp.AlterColumn(this=exp.to_identifier(column, quoted=True), dtype=_type(kind))],
         )
     )
+
+
+def _stored_values(engine: Engine, relation: Relation, change: SchemaChange) -> bool:
+    """Does any stored row hold a value where ``change`` is (at any depth, in any element)?"""
+    assert change.old is not None
+    held = exp.select(exp.Literal.number(1)).from_(engine.table(relation))
+    found = held.where(any_at(_col(change.column), change.field, _present)).limit(1)
+    return engine.row(found) is not None
+
+
+def _arriving_values(engine: Engine, staged: Staged, change: SchemaChange) -> bool:
+    """Does any arriving row hold a value where ``change`` is (at any depth, in any element)?"""
+    found = (
+        exp.select(exp.Literal.number(1))
+        .from_(staged)
+        .where(any_at(_col(change.column), change.field, _present))
+    )
+    return engine.row(found.limit(1)) is not None
+
+
+def _rebuild(engine: Engine, relation: Relation, types: dict[str, str]) -> None:
+    """Give columns types the engine will not ALTER to (DuckLake changes a type only to a wider
+    one of its kind): the table is written again with those columns cast. They hold only NULLs
+    and empty lists where the type changes, so no value is lost or changed. (Adding, dropping and
+    renaming columns in one transaction broke DuckLake's catalog, hence the rewrite.)"""
+    target = engine.table(relation)
+    projection = [
+        exp.alias_(exp.cast(_col(c), _type(types[c])), c, quoted=True) if c in types else _col(c)
+        for c, _ in engine.describe(target)
+    ]
+    engine.create_table_as(relation, exp.select(*projection).from_(target))
 
 
 def _present(value: exp.Expr) -> exp.Expr:
@@ -929,13 +1004,16 @@ def _first_records(engine: Engine, staged: Staged, changes: list[SchemaChange]) 
     return "; ".join(named)
 
 
-def _conformed(engine: Engine, relation: Relation, staged: Staged) -> Staged:
-    """Rows whose nested columns have exactly the table's types: struct fields matched by name
-    (in the table's order, absent ones NULL), so stored and arriving rows compare equal."""
+def _conformed(engine: Engine, relation: Relation, staged: Staged, cast: set[str] | None = None) -> Staged:
+    """Rows whose nested columns (and the ``cast`` ones) have exactly the table's types: struct
+    fields matched by name (in the table's order, absent ones NULL), so stored and arriving rows
+    compare equal."""
     held = dict(_held(engine, engine.table(relation)))
     incoming = engine.describe(staged)
     differ = [
-        c for c, t in incoming if c in held and held[c] != t and (t.endswith("]") or t.startswith("STRUCT"))
+        c
+        for c, t in incoming
+        if c in held and held[c] != t and (t.endswith("]") or t.startswith("STRUCT") or c in (cast or ()))
     ]
     if not differ:
         return staged
@@ -948,7 +1026,7 @@ def _conformed(engine: Engine, relation: Relation, staged: Staged) -> Staged:
 
 def _set_aside(
     engine: Engine,
-    relation: Relation,
+    level: Shaped,
     staged: exp.Table,
     columns: list[str],
     condition: exp.Expr,
@@ -959,14 +1037,63 @@ def _set_aside(
     delete: bool,
 ) -> int:
     """Copy rows matching ``condition`` to ``<table>__quarantine`` (or just count them), and with
-    ``delete`` remove them from what gets published."""
+    ``delete`` remove them from what gets published. A row removed whole under ``child_tables``
+    is quarantined with its lists, and its id is kept so its children do not land either."""
+    relation = level.relation
     count = engine.query(
         exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(staged).where(condition)
     )
     moved = int(count.column("n")[0].as_py())
+    whole = delete and nesting.ROW_ID in columns
     if moved and aside:
         quarantine = Relation(relation.schema, f"{relation.name}__quarantine")
-        copy_to_quarantine(engine, staged, columns, condition, exp.Literal.string(reason), quarantine, run_id)
+        source, record, where = staged, columns, condition
+        if whole and level.lists is not None:  # the row and its lists, joined back by the row's id
+            lists = [c for c in level.lists.named_selects if c != nesting.ROW_ID]
+            rows = exp.select(*(_col(c, "s") for c in columns), *(_col(c, "l") for c in lists))
+            rows = rows.from_(exp.select("*").from_(staged).where(condition).subquery("s"))
+            rows = rows.join(
+                level.lists.subquery("l"),
+                on=exp.EQ(this=_col(nesting.ROW_ID, "s"), expression=_col(nesting.ROW_ID, "l")),
+                join_type="left",
+            )
+            source, record, where = engine.stage(rows), [*columns, *lists], exp.true()
+        copy_to_quarantine(engine, source, record, where, exp.Literal.string(reason), quarantine, run_id)
+    if moved and whole:
+        level.aside.append(engine.stage(exp.select(_col(nesting.ROW_ID)).from_(staged).where(condition)))
     if moved and delete:
         engine.execute(exp.delete(staged, where=condition))
     return moved
+
+
+def _follow_parents_aside(
+    engine: Engine, level: Shaped, parent: Shaped, spec: LoadSpec, result: LoadResult
+) -> None:
+    """Children of rows set aside (quarantined or discarded, at any level above) do not land: a
+    quarantined row holds them in its record; discarded ones are counted. Their ids are kept so
+    their own children follow them."""
+    if not parent.aside:
+        return
+    ids = (
+        exp.union(*(exp.select(_col(nesting.ROW_ID)).from_(t) for t in parent.aside), distinct=False)
+        if len(parent.aside) > 1
+        else exp.select(_col(nesting.ROW_ID)).from_(parent.aside[0])
+    )
+    orphan = exp.In(this=_col(nesting.PARENT_ID), query=ids.subquery())
+    gone = engine.stage(exp.select(_col(nesting.ROW_ID)).from_(level.staged).where(orphan))
+    counted = engine.row(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(gone)) or {}
+    moved = int(counted.get("n") or 0)
+    if not moved:
+        return
+    level.aside.append(gone)
+    level.staged = (
+        exp.select("*").from_(level.staged).where(exp.Not(this=orphan.copy())).subquery("kept_children")
+    )
+    if spec.contract == "discard":
+        result.rows_discarded += moved
+        result.events.append(f"{level.relation}: {moved} child row(s) of discarded rows discarded with them")
+    else:
+        result.events.append(
+            f"{level.relation}: {moved} child row(s) of quarantined rows not landed (they are in their "
+            "parent's quarantined record)"
+        )

@@ -19,10 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal, InvalidOperation
 from itertools import count
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -34,6 +33,9 @@ from gristmill.project.loader import Project
 from gristmill.project.specs import ModelSpec
 from gristmill.project.unittests import TableData, UnitTestSpec
 from gristmill.sql.parse import DIALECT, ParsedModel, asset_name, parse_model
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 Status = Literal["passed", "failed", "error", "skipped"]
 Row = tuple[Any, ...]
@@ -474,6 +476,8 @@ def _arrow(con: duckdb.DuckDBPyConnection, data: TableData, label: str) -> pa.Ta
 
 
 def _rows_table(data: TableData, label: str) -> pa.Table:
+    import pyarrow as pa
+
     arrays: dict[str, pa.Array] = {}
     for column in data.columns:
         values = [row.get(column) for row in data.rows]

@@ -5,11 +5,14 @@ the engine does the work, no Python touches a row."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from sqlglot import exp
 
 from gristmill._util.naming import snake_case
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 ROW_ID = "_gm_row_id"
 PARENT_ID = "_gm_parent_id"
@@ -18,6 +21,8 @@ ELEMENT = "_gm_element"
 
 
 def _nested(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return bool(
         pa.types.is_struct(dtype)
         or pa.types.is_list(dtype)
@@ -28,6 +33,8 @@ def _nested(dtype: pa.DataType) -> bool:
 
 
 def _is_list(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return bool(
         pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype)
     )
@@ -69,6 +76,8 @@ def flatten(
 ) -> None:
     """Project ``value`` into columns: structs become ``name__field`` columns, lists (when
     ``split_lists``) are collected for child tables, anything deeper than ``max_depth`` is JSON."""
+    import pyarrow as pa
+
     too_deep = max_depth is not None and depth >= max_depth
     if pa.types.is_struct(dtype) and not too_deep:
         for child in dtype:
@@ -91,6 +100,8 @@ def flatten(
 
 def flatten_element(element: pa.DataType, max_depth: int | None, depth: int) -> Flattened:
     """Columns of a child table from its list element: a struct's fields, or ``value``."""
+    import pyarrow as pa
+
     out = Flattened()
     value = exp.column(ELEMENT, quoted=True)
     if pa.types.is_struct(element) and not (max_depth is not None and depth >= max_depth):
@@ -124,6 +135,8 @@ def keep_nested(schema: pa.Schema, max_depth: int | None, *, as_json: bool) -> l
 
 
 def _depth(dtype: pa.DataType) -> int:
+    import pyarrow as pa
+
     if pa.types.is_struct(dtype):
         return 1 + max((_depth(f.type) for f in dtype), default=0)
     if _is_list(dtype) or pa.types.is_map(dtype):
@@ -142,8 +155,9 @@ def row_uuid(*parts: exp.Expr) -> exp.Expr:
     return exp.cast(exp.func("md5", text), "UUID")
 
 
-def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Select:
-    """One row per list element: its parent's row id, its index and the element itself. The
+def unnest_list(source: exp.Table | exp.Subquery, child: ChildList, ordinal: str) -> exp.Select:
+    """One row per list element: its parent's row id, its index and the element itself, and the
+    root record's arrival number (``ordinal``, so a contract error names the record). The
     element's id is derived from its parent's id, its list and its index, so it is as stable
     as the parent's and unique in the whole load."""
     index = exp.func("generate_subscripts", child.value, exp.Literal.number(1))
@@ -157,12 +171,14 @@ def unnest_list(source: exp.Table | exp.Subquery, child: ChildList) -> exp.Selec
         exp.alias_(exp.column(ROW_ID, quoted=True), PARENT_ID, quoted=True),
         exp.alias_(exp.func("unnest", child.value), ELEMENT, quoted=True),
         exp.alias_(index, LIST_INDEX, quoted=True),
+        exp.column(ordinal, quoted=True),
     ).from_(source)
     return exp.select(
         exp.alias_(row_id, ROW_ID, quoted=True),
         exp.column(PARENT_ID, quoted=True),
         exp.column(LIST_INDEX, quoted=True),
         exp.column(ELEMENT, quoted=True),
+        exp.column(ordinal, quoted=True),
     ).from_(inner.subquery("p"))
 
 
@@ -188,6 +204,8 @@ def _strip_nulls(value: exp.Expr) -> exp.Expr:
 def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
     """``value`` with its objects' fields in name order, and the objects inside its lists made
     NULL-free JSON (a merge patch does not reach into arrays)."""
+    import pyarrow as pa
+
     if pa.types.is_struct(dtype):
         rebuilt = exp.Struct(
             expressions=[

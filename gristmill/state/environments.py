@@ -30,7 +30,7 @@ def read_pointers(engine: Engine, env: str) -> dict[str, str]:
         .from_(engine.table(ENVIRONMENTS))
         .where(exp.column("env").eq(exp.Literal.string(env)))
     )
-    return {row["asset"]: row["physical"] for row in engine.query(query).to_pylist()}
+    return {row["asset"]: row["physical"] for row in engine.rows(query)}
 
 
 def read_all_pointers(engine: Engine) -> dict[str, dict[str, str]]:
@@ -38,9 +38,7 @@ def read_all_pointers(engine: Engine) -> dict[str, dict[str, str]]:
     if not engine.exists(ENVIRONMENTS):
         return {}
     found: dict[str, dict[str, str]] = {}
-    for row in engine.query(
-        exp.select("env", "asset", "physical").from_(engine.table(ENVIRONMENTS))
-    ).to_pylist():
+    for row in engine.rows(exp.select("env", "asset", "physical").from_(engine.table(ENVIRONMENTS))):
         found.setdefault(row["env"], {})[row["asset"]] = row["physical"]
     return found
 

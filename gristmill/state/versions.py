@@ -25,12 +25,12 @@ def read_versions(engine: Engine) -> dict[str, Recorded]:
     """Every physical table's recorded version, keyed by ``schema.table``."""
     if not engine.exists(VERSIONS):
         return {}
-    table = engine.query(exp.select(*_COLUMNS).from_(engine.table(VERSIONS)))
+    found = engine.rows(exp.select(*_COLUMNS).from_(engine.table(VERSIONS)))
     return {
         row["physical"]: Recorded(
             row["fingerprint"], json.loads(row["parts"]), row["run_id"], row["rows"], row["built_at"]
         )
-        for row in table.to_pylist()
+        for row in found
     }
 
 

@@ -294,3 +294,31 @@ def test_a_run_names_a_mistyped_table(make_project: Callable[..., Path], pg: Dat
     assert step.status == "failed" and step.error is not None
     assert 'has no table "invoce"' in step.error and 'did you mean "invoice"?' in step.error
     assert pg.url.split("@")[0] not in step.error or ":" not in pg.url.split("@")[0].split("//")[1]
+
+
+def test_a_whole_table_load_never_imports_pyarrow_or_numpy(pg: Database, tmp_path: Path) -> None:
+    """DuckDB's scanner lands a whole table itself, so the process needs neither pyarrow nor numpy
+    (~0.15 CPU-s and ~30 MB of a small load's whole process)."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "gristmill.toml").write_text('name = "pg"\n')
+    (tmp_path / "sources" / "pg.yml").write_text(
+        f"kind: postgres\nconnection: {pg.url}\ntables:\n  sparse: {{}}\n"
+    )
+    script = (
+        "import json, sys\nfrom gristmill.cli.entry import main\n"
+        f"sys.argv = ['gristmill', 'run', '--project', {str(tmp_path)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "print('\\n' + json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr + done.stdout
+    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "gristmill.runtime.loader" in modules  # it did load
+    assert not {m.split(".")[0] for m in modules} & {"pyarrow", "numpy"}
+    assert (
+        Workspace(tmp_path).query("SELECT count(*) AS n FROM raw.pg__sparse").column("n")[0].as_py() == 1000
+    )

@@ -154,3 +154,18 @@ def test_compact_merges_small_files_and_leaves_merged_ones_alone(
     again = files(engine)
     assert merged[0] in again and len(again) == 2
     assert count(engine) == 26_000
+
+
+def test_a_commit_leaves_the_configured_threads_in_place(tmp_path: Path) -> None:
+    # DuckLake commits run with one DuckDB thread (its catalog queries are small: more threads
+    # only poll each other); the statements after a commit get the threads the project set.
+    settings = ProjectSettings.model_validate({"name": "t", "engine": {"threads": 3}})
+    made = open_engine(settings, tmp_path)
+    assert isinstance(made, DuckDBEngine)
+    with made.transaction(group=True):
+        made.write_arrow(T, ids(10))
+    made.commit()
+    with made.transaction():
+        made.write_arrow(T, ids(5), mode="append")
+    assert count(made) == 15
+    assert made.query("select current_setting('threads') as n").column("n")[0].as_py() == 3

@@ -435,3 +435,130 @@ def test_allow_empty_empties_the_table_and_its_child_tables_keeping_columns(
     assert t.rows("select count(*) as n from raw.src__t__items") == [{"n": 0}]
     assert t.rows("select * from raw.src__t") == []
     assert [c["column_name"] for c in t.rows("describe raw.src__t")] == ["id", "_gm_row_id"]
+
+
+@pytest.mark.parametrize("nested", ["struct", "child_tables"])
+def test_a_list_empty_in_every_record_takes_the_type_of_its_first_values(
+    lake: Callable[[str], Lake], nested: str
+) -> None:
+    t = lake(f"    nested: {nested}\n    write: append\n")
+    t.write([{"id": 1, "tags": [], "m": {"l": []}}, {"id": 2, "tags": None, "m": {"l": []}}])
+    t.run()
+    t.write([{"id": 3, "tags": [5, 6], "m": {"l": [1.5]}}])
+    events = " ".join(t.run().steps[0].load.events)
+    assert "takes the type of its first values" in events
+    if nested == "struct":
+        assert t.rows("select id, tags, m.l as l from raw.src__t order by id") == [
+            {"id": 1, "tags": [], "l": []},  # an empty list stays empty, NULL stays NULL
+            {"id": 2, "tags": None, "l": []},
+            {"id": 3, "tags": [5, 6], "l": [1.5]},
+        ]
+    else:
+        assert t.rows("select value from raw.src__t__tags order by all") == [{"value": 5}, {"value": 6}]
+        assert t.rows("select value from raw.src__t__m__l") == [{"value": 1.5}]
+    # once a value is held, the type is fixed: a different one is drift as usual
+    t.write([{"id": 4, "tags": ["x"], "m": {"l": []}}])
+    assert "type drift" in str(t.run(ok=False).steps[0].error)
+
+
+@pytest.mark.parametrize("nested", ["struct", "child_tables"])
+def test_freeze_names_the_column_of_a_list_that_was_empty_until_now(
+    lake: Callable[[str], Lake], nested: str
+) -> None:
+    t = lake(f"    nested: {nested}\n    write: append\n    contract: freeze\n")
+    t.write([{"id": 1, "tags": []}])
+    t.run()
+    t.write([{"id": 2, "tags": [5]}])
+    error = str(t.run(ok=False).steps[0].error)
+    assert "contract freeze" in error and (
+        "tags[]" in error if nested == "struct" else "src__t__tags" in error
+    )
+    assert "landed from empty lists" in error and "Error:" not in error  # no engine error
+
+
+@pytest.mark.parametrize("contract", ["quarantine", "discard"])
+@pytest.mark.parametrize("write", ["append", "merge"])
+def test_children_of_a_row_set_aside_do_not_land_and_are_accounted_for(
+    lake: Callable[[str], Lake], contract: str, write: str
+) -> None:
+    t = lake(f"    nested: child_tables\n    write: {write}\n    key: [id]\n    contract: {contract}\n")
+    t.write([{"id": 1, "amount": 5, "items": [{"sku": "a", "qty": 1, "tags": ["x"]}]}])
+    t.run()
+    bad_parent = {"id": 2, "amount": "seven", "items": [{"sku": "b", "qty": 2, "tags": ["y", "z"]}]}
+    bad_item = {"sku": "d", "qty": "many", "tags": ["v", "w"]}
+    t.write(
+        [
+            bad_parent,  # the root row does not fit: it and its items and tags stay out
+            {"id": 3, "amount": 3, "items": [{"sku": "c", "qty": 3, "tags": ["u"]}, bad_item]},
+            # a key already held: its stored version and children stay as they were
+            {"id": 1, "amount": "lots", "items": [{"sku": "e", "qty": 4, "tags": ["t"]}]},
+        ]
+    )
+    load = t.run().steps[0].load
+    assert t.rows("select id, amount from raw.src__t order by id") == [
+        {"id": 1, "amount": 5},
+        {"id": 3, "amount": 3},
+    ]
+    # every child row joins to exactly one landed parent, at every depth
+    items = "select p.id, i.sku from raw.src__t__items i join raw.src__t p on p._gm_row_id = i._gm_parent_id"
+    assert t.rows(items + " order by all") == [{"id": 1, "sku": "a"}, {"id": 3, "sku": "c"}]
+    assert t.rows("select count(*) as n from raw.src__t__items") == [{"n": 2}]
+    tags = (
+        "select i.sku, g.value from raw.src__t__items__tags g"
+        " join raw.src__t__items i on i._gm_row_id = g._gm_parent_id order by all"
+    )
+    assert t.rows(tags) == [{"sku": "a", "value": "x"}, {"sku": "c", "value": "u"}]
+    assert t.rows("select count(*) as n from raw.src__t__items__tags") == [{"n": 2}]
+    if contract == "quarantine":
+        records = [
+            json.loads(r["_gm_record"])
+            for r in t.rows("select _gm_record from raw.src__t__quarantine order by _gm_record")
+        ]
+        # the whole record is kept, its lists included: nothing is lost
+        by_id = {r["id"]: r for r in records}
+        assert by_id[2]["items"] == bad_parent["items"] and by_id[1]["items"][0]["sku"] == "e"
+        [item] = [
+            json.loads(r["_gm_record"])
+            for r in t.rows("select _gm_record from raw.src__t__items__quarantine")
+        ]
+        assert item["sku"] == "d" and item["tags"] == ["v", "w"]
+        assert load.rows_quarantined == 3  # two roots and one item, each with its lists
+        assert load.rows_discarded == 0
+    else:
+        # two roots, their 2 items and 3 tags; one item and its 2 tags
+        assert load.rows_discarded == 2 + 2 + 3 + 1 + 2
+        assert load.rows_quarantined == 0
+
+
+@pytest.mark.parametrize("contract", ["evolve", "freeze"])
+@pytest.mark.parametrize("nested", ["struct", "child_tables"])
+def test_a_load_whose_lists_are_all_empty_is_no_type_change(
+    lake: Callable[[str], Lake], nested: str, contract: str
+) -> None:
+    t = lake(f"    nested: {nested}\n    write: append\n    contract: {contract}\n")
+    t.write([{"id": 1, "tags": [5]}])
+    t.run()
+    t.write([{"id": 2, "tags": []}, {"id": 3, "tags": None}])  # no element: nothing says VARCHAR
+    t.run()
+    if nested == "struct":
+        assert t.rows("select id, tags from raw.src__t order by id") == [
+            {"id": 1, "tags": [5]},
+            {"id": 2, "tags": []},
+            {"id": 3, "tags": None},
+        ]
+    else:
+        assert t.rows("select value from raw.src__t__tags") == [{"value": 5}]
+
+
+@pytest.mark.parametrize(("held", "arriving"), [(5, True), (True, 5)])
+def test_a_boolean_never_fits_a_number_column_nor_a_number_a_boolean_one(
+    lake: Callable[[str], Lake], held: Any, arriving: Any
+) -> None:
+    t = lake("    write: append\n    contract: quarantine\n")
+    t.write([{"id": 1, "v": held}])
+    t.run()
+    t.write([{"id": 2, "v": arriving}])
+    assert t.run().steps[0].load.rows_quarantined == 1  # true used to land as 1, 5 as true
+    assert [r["id"] for r in t.rows()] == [1]
+    [aside] = t.rows("select _gm_record from raw.src__t__quarantine")
+    assert json.loads(aside["_gm_record"]) == {"id": 2, "v": arriving}

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -31,6 +30,7 @@ from gristmill.project.specs import SourceSpec, SourceTable
 
 if TYPE_CHECKING:
     import fsspec
+    import pyarrow as pa
 
 _MAX_JSON_OBJECT = 1 << 30  # a whole JSON document may be one object; allow it up to 1 GiB
 _WHOLE_INPUT = {"sample_size": -1, "maximum_sample_files": -1}
@@ -361,6 +361,8 @@ class Source(DuckDBReader):
         self, relation: duckdb.DuckDBPyRelation, files: list[FoundFile], columns: list[str] | None
     ) -> duckdb.DuckDBPyRelation:
         """Add the file each row came from and when that file last changed (the new-files cursor)."""
+        import pyarrow as pa
+
         times = pa.table(
             {
                 "filename": pa.array([f.url for f in files]),

@@ -10,10 +10,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import duckdb
 import psycopg
-import pyarrow as pa
 from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import local_repository
@@ -30,6 +30,9 @@ from gristmill.connectors.sqldb import (
 )
 from gristmill.errors import SourceError
 from gristmill.project.specs import SourceTable
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 _CONNECT_TIMEOUT_S = "10"  # libpq waits forever by default on an unanswered host
 
@@ -177,6 +180,8 @@ def concurrently(openers: Sequence[Callable[[], Iterator[pa.RecordBatch]]]) -> I
 
     Batches come out in arrival order. A bounded queue keeps memory to a few batches per stream;
     an error in any stream ends the whole read with that error; stopping early stops them all."""
+    import pyarrow as pa
+
     handoff: queue.Queue[object] = queue.Queue(maxsize=2 * len(openers))
     stop = threading.Event()
 

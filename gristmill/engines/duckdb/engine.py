@@ -8,10 +8,9 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
-import pyarrow as pa
 from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import connect, process_defaults
@@ -19,6 +18,9 @@ from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.base import Relation
 from gristmill.errors import EngineError, GristmillError
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
 
 CATALOG = "lake"
 
@@ -74,6 +76,8 @@ class DuckDBEngine:
             self._con = connect(extensions=("ducklake", "sqlite"), config=config)
             self._attach_lake(settings, root, read_only)
         self._con.execute(f"USE {CATALOG}")
+        threads = self._con.execute("SELECT current_setting('threads')").fetchone()
+        self._threads = int(threads[0]) if threads else 1  # restored after each commit (_commit)
         self._schemas: set[str] = set()
         self._interrupted = False
         self._open = False  # a transaction is open (grouped steps leave it open until commit())
@@ -158,6 +162,8 @@ class DuckDBEngine:
         return int(row[0]) if row and isinstance(row[0], int) else None
 
     def query(self, sql: str | exp.Expr) -> pa.Table:
+        import pyarrow as pa
+
         text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
         self._check_interrupted()
         try:
@@ -170,6 +176,12 @@ class DuckDBEngine:
         found = cursor.fetchone()
         names = [d[0] for d in cursor.description or ()]
         return dict(zip(names, found, strict=True)) if found is not None else None
+
+    def rows(self, query: exp.Query) -> list[dict[str, Any]]:
+        cursor = self._run(query.sql(dialect=self.dialect))
+        found = cursor.fetchall()
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in found]
 
     def interrupt(self) -> None:
         """Abort the running statement and fail the rest of this transaction (from any thread),
@@ -229,11 +241,25 @@ class DuckDBEngine:
                     self._con.execute("ROLLBACK")
                     self._forget_uncommitted()
                     raise EngineError("interrupted: the step was stopped before it committed")
-                self._con.execute("COMMIT")
+                self._commit()
         except duckdb.Error as err:
             self._forget_uncommitted()
             raise EngineError(f"commit failed, nothing was published: {redact(str(err))}") from None
         self._keep_inlining()
+
+    def _commit(self) -> None:
+        """COMMIT; on DuckLake with DuckDB's scheduler down to one thread. A DuckLake commit is
+        dozens of small catalog queries per table written; with several threads each of them
+        pays for waking and polling the others, and the commit costs 2-3x the CPU (measured:
+        190 vs 73 ms for a group of 10 tables in a lake of 600; docs/benchmarks.md)."""
+        if self._format == "duckdb" or self._threads <= 1:
+            self._con.execute("COMMIT")
+            return
+        self._con.execute("SET threads = 1")
+        try:
+            self._con.execute("COMMIT")
+        finally:
+            self._con.execute(f"SET threads = {self._threads}")
 
     def rollback(self) -> None:
         """Roll back the transaction grouped steps left open (nothing when none is)."""
