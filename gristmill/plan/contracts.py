@@ -162,7 +162,7 @@ def compare(
             changes.append(SchemaChange("new_column", name, None, new))
         elif nested:
             changes.extend(_nested_changes(name, (), parse_type(old), parse_type(new)))
-        elif fits(new, old):
+        elif fits(new, old) and not _json_into_text(new, old, ()):
             continue
         elif fits(old, new) and "JSON" not in (old.upper(), new.upper()):  # see _nested_changes
             changes.append(SchemaChange("widened", name, old, new))
@@ -174,6 +174,13 @@ def compare(
         if name not in delivered and not name.startswith("_gm_")
     )
     return changes
+
+
+def _json_into_text(value_type: str, column_type: str, path: tuple[str, ...]) -> bool:
+    """JSON arriving for a text column or field: its strings would land with their quotes, so the
+    values are checked one by one (type drift). Only a list's elements hold JSON text as it is
+    (lists of JSON values land as VARCHAR[]; an empty list's elements are typed JSON)."""
+    return value_type.upper() == "JSON" and column_type.upper() == "VARCHAR" and path[-1:] != (LIST,)
 
 
 def _nested_changes(
@@ -199,7 +206,7 @@ def _nested_changes(
     if old.element is not None and new.element is not None:
         return _nested_changes(column, (*path, LIST), old.element, new.element)
     a, b = old.text or old.render(), new.text or new.render()  # leaves compare as DuckDB prints them
-    if fits(b, a):
+    if fits(b, a) and not _json_into_text(b, a, path):
         return []
     # Never to or from JSON: not every text is JSON, and a number column turning JSON is drift.
     widened = fits(a, b) and "JSON" not in (a.upper(), b.upper())
@@ -224,3 +231,38 @@ def _merge(old: NestedType, new: NestedType) -> NestedType:
     if old.element is not None and new.element is not None:
         return NestedType("", element=_merge(old.element, new.element))
     return old if fits(new.text or new.render(), old.text or old.render()) else new
+
+
+def kind_of(type_text: str) -> Literal["boolean", "number", "text", "json", "other"]:
+    """The family a leaf type belongs to, for deciding whether one value can stand for another:
+    a boolean is never a number (``true`` is not ``1``), text can spell any value."""
+    upper = type_text.upper()
+    if upper == "BOOLEAN":
+        return "boolean"
+    if (
+        upper in _INTEGERS
+        or upper in _UNSIGNED
+        or upper in ("DOUBLE", "FLOAT", "REAL")
+        or _DECIMAL.match(upper)
+    ):
+        return "number"
+    if upper == "VARCHAR":
+        return "text"
+    if upper == "JSON":
+        return "json"
+    return "other"
+
+
+def may_fit(value_type: str, column_type: str) -> bool:
+    """Can some value of ``value_type`` stand in a ``column_type`` column unchanged? (Which values
+    do is decided per value: the value must read back identically.) Booleans and numbers never
+    stand for each other, and text never lands in a JSON column, where it would be parsed (the
+    text ``true`` would become the boolean)."""
+    value, column = kind_of(value_type), kind_of(column_type)
+    if value == "json":  # a mix of kinds: each value decides by its own JSON type
+        return True
+    if column == "json":
+        return value != "text"
+    if "boolean" in (value, column):
+        return value == column or "text" in (value, column)
+    return True

@@ -15,7 +15,7 @@ from sqlglot import exp
 from gristmill.connectors.base import NativeRead, Source
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import ConfigError, EngineError, SourceError
-from gristmill.plan.contracts import SchemaChange, compare, evolved, parse_type
+from gristmill.plan.contracts import NestedType, SchemaChange, compare, evolved, kind_of, may_fit, parse_type
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.quarantine import copy_to_quarantine
@@ -822,10 +822,48 @@ def _enforce(
         else:
             result.rows_discarded += moved
     held = dict(_held(engine, engine.table(relation)))
+    arriving = dict(engine.describe(staged))
     projection = [
-        exp.alias_(exp.cast(_col(c), _type(held[c])) if c in held else _col(c), c, quoted=True) for c in keep
+        exp.alias_(_landed(_col(c), arriving.get(c, ""), held[c]) if c in held else _col(c), c, quoted=True)
+        for c in keep
     ]
     return keep, engine.stage(exp.select(*projection, _col(writes.ORDINAL)).from_(staged))
+
+
+def _landed(value: exp.Expr, new: str, held: str) -> exp.Expr:
+    """A value as the held column stores it; a JSON string lands in a text column as its text
+    (a cast would keep the quotes)."""
+    if kind_of(new) == "json" and kind_of(held) == "text":
+        return exp.func("json_extract_string", value, exp.Literal.string("$"))
+    return _reshaped(value, parse_type(new), parse_type(held), 0) if new else exp.cast(value, _type(held))
+
+
+def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) -> exp.Expr:
+    """A nested value rebuilt in the held type field by field: DuckDB refuses to cast a struct
+    that shares no field with the target ("must have at least one matching member"), which is
+    what arrives when every field of an object is new and the held ones are no longer sent."""
+    if new.fields is not None and held.fields is not None:
+        incoming = dict(new.fields)
+        members = [
+            exp.PropertyEQ(
+                this=exp.to_identifier(name, quoted=True),
+                expression=_reshaped(
+                    exp.func("struct_extract", value, exp.Literal.string(name)), incoming[name], kind, depth
+                )
+                if name in incoming
+                else exp.cast(exp.null(), _type(kind.render())),
+            )
+            for name, kind in held.fields
+        ]
+        built = exp.Struct(expressions=members)
+        return exp.If(this=exp.Is(this=value, expression=exp.null()), true=exp.null(), false=built)
+    if new.element is not None and held.element is not None:
+        name = f"_gm_c{depth}"
+        inner = _reshaped(exp.column(name), new.element, held.element, depth + 1)
+        return exp.func(
+            "list_transform", value, exp.Lambda(this=inner, expressions=[exp.to_identifier(name)])
+        )
+    return exp.cast(value, _type(held.render()))
 
 
 def _type(text: str) -> exp.DataType:
@@ -888,21 +926,49 @@ def _carries(change: SchemaChange) -> exp.Expr | None:
     old, new = parse_type(change.old), parse_type(change.new)
     if old.fields is not None or old.element is not None or new.fields is not None or new.element is not None:
         return any_at(_col(change.column), change.field, _present)  # an object where a value was: never fits
-    to = _type(change.old)
-    booleans = {change.old.upper() == "BOOLEAN", change.new.upper() == "BOOLEAN"}
-    if booleans == {True, False} and change.new.upper() not in ("JSON", "VARCHAR"):
-        # a boolean is not a number nor a number a boolean, though each casts to the other (true
-        # is 1, 5 is true): none fits (JSON and text values are looked at one by one below)
-        return any_at(_col(change.column), change.field, _present)
+    top = not change.field
 
     def unfit(value: exp.Expr) -> exp.Expr:
-        lost: exp.Expr = exp.Is(this=exp.TryCast(this=value, to=to), expression=exp.null())
-        if change.new == "JSON":  # a JSON value fits only as its own kind: true is not 1, 390 not true
-            kinds = [exp.Literal.string(k) for k in _json_kinds(change.old or "")]
-            lost = exp.or_(lost, exp.Not(this=exp.In(this=exp.func("json_type", value), expressions=kinds)))
-        return exp.and_(_present(value), lost)
+        return exp.and_(_present(value), exp.not_(_fits(value, change.old or "", change.new or "", top=top)))
 
     return any_at(_col(change.column), change.field, unfit)
+
+
+def _fits(value: exp.Expr, held: str, new: str, *, top: bool) -> exp.Expr:
+    """True when a non-NULL ``value`` (typed ``new``) lands in a ``held`` column unchanged: its
+    family may stand there (a boolean never in a number column, a number never in a boolean one)
+    and it reads back identically once stored (``3.5`` does not fit BIGINT, ``'0123'`` does not
+    fit BIGINT, ``70000`` does not fit SMALLINT). TRY_CAST alone would turn ``273`` into ``true``."""
+    if not may_fit(new, held):
+        return exp.false()
+    to, back = _type(held), _type(new)
+    stored = exp.TryCast(this=value, to=to)
+    if kind_of(new) == "json":
+        # A JSON value fits only as its own kind: true is not 1, 390 not true. A JSON string in a
+        # text column lands unquoted (see _landed) at the top level; inside a struct the cast
+        # would keep its quotes, so there it does not fit.
+        kinds = _json_kinds(held)
+        if kind_of(held) == "text":  # any scalar spells itself as text, as a typed one does
+            kinds = ["VARCHAR", "BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN"] if top else []
+        if not kinds:
+            return exp.false()
+        own = exp.In(this=exp.func("json_type", value), expressions=[exp.Literal.string(k) for k in kinds])
+        if kind_of(held) == "text":
+            return own
+        if kind_of(held) == "number":  # and the number itself, not a rounding of it (1.005 in DECIMAL(9,2))
+            double = exp.DataType.build("DOUBLE")
+            same = exp.EQ(this=exp.cast(stored, double), expression=exp.TryCast(this=value, to=double))
+            return exp.and_(own, exp.func("coalesce", same, exp.false()))
+        return exp.and_(own, _cast_ok(stored))
+    if kind_of(held) == "json" or (kind_of(new) == "text" and kind_of(held) == "other"):
+        # numbers and booleans are JSON as they are; a text that reads as the held date, time
+        # or UUID is that value, however it is spelt (as the reader would have typed it)
+        return _cast_ok(stored)
+    return exp.func("coalesce", exp.EQ(this=exp.cast(stored, back), expression=value), exp.false())
+
+
+def _cast_ok(stored: exp.Expr) -> exp.Expr:
+    return exp.Not(this=exp.Is(this=stored, expression=exp.null()))
 
 
 def _json_kinds(held: str) -> list[str]:
