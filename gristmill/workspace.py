@@ -8,7 +8,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
+from gristmill._util.processes import process_alive
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.settings import ProjectSettings
 from gristmill.connectors import Source, open_source
@@ -687,7 +687,7 @@ class Workspace:
             # ignores SIGINT, and a signal reaches only the main thread of its process.
             history.request_cancel(run_id, f"cancelled by `gristmill cancel {run_id}`")
             pid = history.run_pid(run_id)
-            if pid and not _process_alive(pid):
+            if pid and not process_alive(pid):
                 history.mark_abandoned()
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
@@ -1269,13 +1269,3 @@ class Workspace:
             return results
         finally:
             history.close()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from gristmill._util.processes import process_alive
 from gristmill.cli.app import EnvOpt, ProjectOpt, _warn, _workspace, app, console
 
 if TYPE_CHECKING:
@@ -37,18 +38,6 @@ RETENTION_DAYS = 7
 streams`` unless ``--all`` is given (their files stay)."""
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process of that pid
-    return True
-
-
 def process_state(status: dict[str, Any], now: float | None = None) -> str:
     """running; stopped (it ended on its own or was told to); failed (it ended on an error);
     dead (it never said it ended: on this host its pid is gone — SIGKILL, a crash —, on another
@@ -61,7 +50,7 @@ def process_state(status: dict[str, Any], now: float | None = None) -> str:
     fresh = now - float(status.get("updated_at") or 0) < timeout
     if status.get("host", socket.gethostname()) != socket.gethostname():
         return "running" if fresh else "dead"
-    if not _pid_alive(int(status.get("pid") or 0)):
+    if not process_alive(int(status.get("pid") or 0)):
         return "dead"
     return "running" if fresh else "stalled"
 

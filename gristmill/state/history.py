@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from gristmill._util.processes import process_alive
 from gristmill.config.secrets import redact
 from gristmill.errors import StateError
 from gristmill.state.records import (
@@ -446,7 +447,7 @@ class SQLiteHistory:
             for run_id, pid in self._db.execute(
                 "SELECT run_id, pid FROM runs WHERE status = 'running'"
             ).fetchall()
-            if all_running or not _alive(pid)
+            if all_running or not process_alive(pid)
         ]
         now = _now()
         for run_id in stale:
@@ -756,13 +757,3 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
     return RunRecord(
         run_id, command, selection, status, started, finished, seconds, json.loads(summary or "{}")
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -196,15 +196,7 @@ class Compiler:
                 raise DbtError(f"models refer to each other in a loop: {loop}")
             self._busy.append(node.name)
             try:
-                scope = Scope(
-                    node.name,
-                    node.file,
-                    node.kind,
-                    self.relation_of(node) if not self._inlined(node) else Relation(node.schema, node.alias),
-                    dict(node.config),
-                    incremental=incremental,
-                    node=node.as_jinja(),
-                )
+                scope = self._scope(node, incremental)
                 context = build_context(self.jinja, self.project, self.target, scope, self)
                 assert node.template is not None
                 text = self.jinja.render(node.template, context, file=node.file)
@@ -214,6 +206,18 @@ class Compiler:
             # has not shifted them.
             self._sql[key] = text.rstrip().rstrip(";").rstrip()
         return self._sql[key]
+
+    def _scope(self, node: Node, incremental: bool) -> Scope:
+        """What a model's Jinja sees of itself: name, file, kind, its relation (``this``), config."""
+        return Scope(
+            node.name,
+            node.file,
+            node.kind,
+            self.relation_of(node) if not self._inlined(node) else Relation(node.schema, node.alias),
+            dict(node.config),
+            incremental=incremental,
+            node=node.as_jinja(),
+        )
 
     def render_overridden(
         self,
@@ -229,15 +233,7 @@ class Compiler:
         if node.error is not None:
             raise node.error
         project = replace(self.project, cli_vars={**self.project.cli_vars, **variables})
-        scope = Scope(
-            node.name,
-            node.file,
-            node.kind,
-            self.relation_of(node) if not self._inlined(node) else Relation(node.schema, node.alias),
-            dict(node.config),
-            incremental=incremental,
-            node=node.as_jinja(),
-        )
+        scope = self._scope(node, incremental)
         context = build_context(self.jinja, project, self.target, scope, self)
         if env_vars:
             plain = context["env_var"]
