@@ -35,9 +35,10 @@ from gristmill.project import Project, load_project
 from gristmill.project.specs import ModelSpec
 from gristmill.runtime.backfill import BackfillResult
 from gristmill.runtime.build.hooks import run_hooks
+from gristmill.runtime.results import RunResult
 from gristmill.runtime.run.checker import CheckRun, check_published
 from gristmill.runtime.run.events import Listener, fan_out
-from gristmill.runtime.run.executor import RunOptions, RunResult, execute
+from gristmill.runtime.run.executor import RunOptions, execute
 from gristmill.runtime.run.lock import run_lock
 from gristmill.runtime.run.runner import Retry, Runner, retrying
 from gristmill.sql.lineage import Analysis, analyse

@@ -19,8 +19,8 @@ from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
     from gristmill.plan.planner import Plan
+    from gristmill.runtime.results import StepResult
     from gristmill.runtime.run.events import Event
-    from gristmill.runtime.run.executor import StepResult
     from gristmill.state.records import BackfillRecord, PartitionRecord
 
 _PARTITION_STYLE = {"pending": "yellow", "interrupted": "magenta"}

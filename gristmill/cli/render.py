@@ -14,9 +14,8 @@ from rich.tree import Tree
 
 from gristmill.plan import Plan
 from gristmill.plan.lineage import Lineage, Node
-from gristmill.runtime.build.audit import CheckResult
+from gristmill.runtime.results import CheckResult, RunResult
 from gristmill.runtime.run.checker import CheckRun
-from gristmill.runtime.run.executor import RunResult
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
 

@@ -32,6 +32,7 @@ from gristmill.errors import ConfigError, EngineError
 from gristmill.plan.graph import Asset
 from gristmill.project.checks import ANOMALY_METRICS
 from gristmill.project.specs import CheckSpec
+from gristmill.runtime.results import CheckResult
 from gristmill.state.base import RunHistory
 from gristmill.state.records import MetricRecord
 
@@ -50,20 +51,6 @@ _PII = re.compile(
     r"first_?name|last_?name|full_?name|surname|ip_?addr|iban|card|tax_?id|national_id",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check: CheckSpec
-    failures: int
-    samples: tuple[dict[str, Any], ...] = ()
-    """A few failing rows (duplicate keys for unique), values of personal-data columns masked."""
-    detail: str | None = None
-    """What an anomaly check saw: the value, the expected band and its basis."""
-
-    @property
-    def passed(self) -> bool:
-        return self.failures == 0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from gristmill.plan.contracts import NestedType, SchemaChange, compare, evolved,
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.build.quarantine import copy_to_quarantine
+from gristmill.runtime.results import LoadResult
 from gristmill.sql import nesting, writes
 from gristmill.sql.paths import any_at
 from gristmill.state.cursors import Cursor, read_cursor, write_cursor
@@ -36,17 +37,6 @@ class ContractViolation(SourceError):
 
 class ShrinkRefused(SourceError):
     """A ``replace`` would have emptied a table (or removed more of it than ``max_shrink``)."""
-
-
-@dataclass
-class LoadResult:
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_quarantined: int = 0
-    rows_discarded: int = 0
-    bytes_read: int = 0
-    events: list[str] = field(default_factory=list)
-    cursor: Cursor | None = None
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:

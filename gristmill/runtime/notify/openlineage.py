@@ -64,7 +64,7 @@ from gristmill.sql.lineage import ROWS
 
 if TYPE_CHECKING:
     from gristmill.plan.planner import Step
-    from gristmill.runtime.run.executor import RunResult, StepResult
+    from gristmill.runtime.results import RunResult, StepResult
 
 log = logging.getLogger("gristmill.lineage")
 

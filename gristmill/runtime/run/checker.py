@@ -19,8 +19,9 @@ from gristmill.config.secrets import redact
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import GristmillError
 from gristmill.plan.graph import Asset
-from gristmill.runtime.build.audit import Audit, CheckResult, Subject, audit, measured, time_column
-from gristmill.runtime.run.executor import check_records
+from gristmill.runtime.build.audit import Audit, Subject, audit, measured, time_column
+from gristmill.runtime.results import CheckResult
+from gristmill.runtime.run.records import check_records
 from gristmill.state.base import RunHistory
 from gristmill.state.records import StepRecord
 

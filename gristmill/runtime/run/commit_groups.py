@@ -21,14 +21,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from gristmill.engines.base import Engine
 from gristmill.errors import GristmillError
 from gristmill.plan.planner import Step
-
-if TYPE_CHECKING:
-    from gristmill.runtime.run.executor import StepResult
+from gristmill.runtime.results import StepResult
 
 Build = Callable[[Step, bool], "StepResult"]
 """Build one step, in the shared transaction when the flag is set."""
@@ -104,8 +101,6 @@ class CommitGroup:
     def _redo(self, steps: list[Step], why: str) -> None:
         for step in steps:
             if self.cancelled():
-                from gristmill.runtime.run.executor import StepResult  # the executor imports this module
-
                 self.corrections[step.name] = StepResult(
                     step.name,
                     step.asset.kind,
