@@ -35,8 +35,8 @@ from gristmill.project import Project, load_project
 from gristmill.project.specs import ModelSpec
 from gristmill.runtime.backfill import BackfillResult
 from gristmill.runtime.build.hooks import run_hooks
-from gristmill.runtime.results import RunResult
-from gristmill.runtime.run.checker import CheckRun, check_published
+from gristmill.runtime.results import CheckRun, RunResult
+from gristmill.runtime.run.checker import check_published
 from gristmill.runtime.run.events import Listener, fan_out
 from gristmill.runtime.run.executor import RunOptions, execute
 from gristmill.runtime.run.lock import run_lock

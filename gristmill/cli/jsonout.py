@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gristmill.plan import Plan
-    from gristmill.runtime.results import CheckResult, RunResult
-    from gristmill.runtime.run.checker import CheckRun
+    from gristmill.runtime.results import CheckResult, CheckRun, RunResult
     from gristmill.workspace import AssetInfo
 
 VERSION = 1

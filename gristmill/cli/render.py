@@ -14,8 +14,7 @@ from rich.tree import Tree
 
 from gristmill.plan import Plan
 from gristmill.plan.lineage import Lineage, Node
-from gristmill.runtime.results import CheckResult, RunResult
-from gristmill.runtime.run.checker import CheckRun
+from gristmill.runtime.results import CheckResult, CheckRun, RunResult
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
 

@@ -1,7 +1,7 @@
-"""What a run reports: each step's outcome, a source load's counts, each check's verdict, and the
-run as a whole. Plain data in one module that imports nothing else of the runtime, so everything
-that reads results (events, alerts, lineage, the CLI's output) depends on this and not on the
-executor that makes them."""
+"""What a run reports: each step's outcome, a source load's counts, each check's verdict, the
+run as a whole, and a check run of published tables. Plain data in one module that imports
+nothing else of the runtime, so everything that reads results (events, alerts, lineage, the CLI's
+output) depends on this and not on the executor that makes them."""
 
 from __future__ import annotations
 
@@ -113,3 +113,43 @@ class RunResult:
         if retried:
             summary["retries"] = retried
         return summary
+
+
+@dataclass(frozen=True)
+class AssetCheck:
+    asset: str
+    kind: str
+    status: str  # checked | failed | not_built
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class CheckRun:
+    run_id: int
+    env: str
+    assets: list[AssetCheck] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def results(self) -> list[CheckResult]:
+        return [c for a in self.assets for c in a.checks]
+
+    @property
+    def ok(self) -> bool:
+        blocking = any(not c.passed and c.check.severity == "error" for c in self.results)
+        return not blocking and all(a.status != "failed" for a in self.assets)
+
+    def summary(self) -> dict[str, int | float]:
+        results = self.results
+        return {
+            "assets": sum(a.status == "checked" for a in self.assets),
+            "not_built": sum(a.status == "not_built" for a in self.assets),
+            "errors": sum(a.status == "failed" for a in self.assets),
+            "checks_passed": sum(c.passed for c in results),
+            "checks_failed": sum(not c.passed and c.check.severity == "error" for c in results),
+            "checks_warned": sum(not c.passed and c.check.severity != "error" for c in results),
+            "anomalies": sum(not c.passed and c.check.kind == "anomaly" for c in results),
+            "seconds": round(self.seconds, 3),
+        }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from sqlglot import exp
 
@@ -20,50 +19,10 @@ from gristmill.engines.base import Engine, Relation
 from gristmill.errors import GristmillError
 from gristmill.plan.graph import Asset
 from gristmill.runtime.build.audit import Audit, Subject, audit, measured, time_column
-from gristmill.runtime.results import CheckResult
+from gristmill.runtime.results import AssetCheck, CheckRun
 from gristmill.runtime.run.records import check_records
 from gristmill.state.base import RunHistory
 from gristmill.state.records import StepRecord
-
-
-@dataclass(frozen=True)
-class AssetCheck:
-    asset: str
-    kind: str
-    status: str  # checked | failed | not_built
-    checks: tuple[CheckResult, ...] = ()
-    error: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass
-class CheckRun:
-    run_id: int
-    env: str
-    assets: list[AssetCheck] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def results(self) -> list[CheckResult]:
-        return [c for a in self.assets for c in a.checks]
-
-    @property
-    def ok(self) -> bool:
-        blocking = any(not c.passed and c.check.severity == "error" for c in self.results)
-        return not blocking and all(a.status != "failed" for a in self.assets)
-
-    def summary(self) -> dict[str, int | float]:
-        results = self.results
-        return {
-            "assets": sum(a.status == "checked" for a in self.assets),
-            "not_built": sum(a.status == "not_built" for a in self.assets),
-            "errors": sum(a.status == "failed" for a in self.assets),
-            "checks_passed": sum(c.passed for c in results),
-            "checks_failed": sum(not c.passed and c.check.severity == "error" for c in results),
-            "checks_warned": sum(not c.passed and c.check.severity != "error" for c in results),
-            "anomalies": sum(not c.passed and c.check.kind == "anomaly" for c in results),
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def check_published(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import Source
 from gristmill.engines.base import Engine
-from gristmill.errors import GristmillError
+from gristmill.errors import GristmillError, RunCancelled, StepTimeout
 from gristmill.plan.planner import Plan, Step
 from gristmill.runtime.results import RunResult, StepResult
 from gristmill.runtime.run.commit_groups import CommitGroup
@@ -29,7 +29,7 @@ from gristmill.runtime.run.events import (
     StepStarted,
 )
 from gristmill.runtime.run.records import check_records, describe, step_record
-from gristmill.runtime.run.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
+from gristmill.runtime.run.runner import Finished, Retry, Runner, Task
 from gristmill.runtime.run.steplogs import StepLogs
 from gristmill.runtime.run.steps import PythonRunner, StepContext, build_step
 from gristmill.state.base import RunHistory

@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from gristmill._util.dag import topological_order
-from gristmill.errors import GristmillError, Terminal, Transient
+from gristmill.errors import RunCancelled, StepTimeout, Transient
 from gristmill.runtime.run import stopping
 
 _T = TypeVar("_T")
@@ -71,14 +72,6 @@ def retrying(call: Callable[[], _T], retry: Retry) -> _T:
             attempt += 1
 
 
-class StepTimeout(GristmillError, Transient):
-    """An attempt ran past its time limit and was stopped."""
-
-
-class RunCancelled(GristmillError, Terminal):
-    """The run was cancelled (Ctrl-C, ``gristmill cancel``, or the run's time limit)."""
-
-
 @dataclass
 class Finished:
     task: str
@@ -114,6 +107,29 @@ class _Plan:
     """Tasks that only wait for a task to finish (``Task.after``)."""
     waiting_on: dict[str, int] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Loop:
+    """What the coordinating thread keeps during one ``Runner.run``."""
+
+    graph: _Plan
+    work: Callable[[Task, int], Any]
+    ready: list[str] = field(default_factory=list)
+    run_deadline: float | None = None
+    results: dict[str, Finished] = field(default_factory=dict)
+    batch: list[Finished] = field(default_factory=list)
+    """Outcomes not yet handed to ``on_batch``."""
+    last_flush: float = field(default_factory=time.monotonic)
+    delayed: list[tuple[float, str, int]] = field(default_factory=list)
+    """(due, task, attempt): retries waiting."""
+    attempt_of: dict[str, int] = field(default_factory=dict)
+    running: dict[str, _Running] = field(default_factory=dict)
+    in_use: dict[str, int] = field(default_factory=dict)
+    """Slots taken in each pool."""
+    interrupted: bool = False
+    stop_told: bool = False
+    next_poll: float = 0.0
 
 
 class Runner:
@@ -185,138 +201,158 @@ class Runner:
     def run(self, tasks: Sequence[Task], work: Callable[[Task, int], Any]) -> dict[str, Finished]:
         """Run every task once its upstream tasks succeeded; returns each task's outcome."""
         graph = _prepare(tasks)
-        results: dict[str, Finished] = {}
-        batch: list[Finished] = []
-        last_flush = time.monotonic()
-        ready: list[str] = sorted(
-            (n for n, c in graph.waiting_on.items() if c == 0), key=graph.rank.__getitem__
+        loop = _Loop(
+            graph,
+            work,
+            ready=sorted((n for n, c in graph.waiting_on.items() if c == 0), key=graph.rank.__getitem__),
+            run_deadline=time.monotonic() + self.timeout if self.timeout else None,
         )
-        delayed: list[tuple[float, str, int]] = []  # (due, task, attempt) retries waiting
-        attempt_of: dict[str, int] = {}
-        running: dict[str, _Running] = {}
-        in_use: dict[str, int] = {}
-        run_deadline = time.monotonic() + self.timeout if self.timeout else None
-        interrupted = False
-
-        def finish(outcome: Finished) -> None:
-            results[outcome.task] = outcome
-            batch.append(outcome)
-            if self._on_finish:
-                self._on_finish(outcome)
-            released = list(graph.followers[outcome.task])
-            if outcome.status == "success":
-                released += graph.children[outcome.task]
-            else:
-                self._block_descendants(graph, outcome, results, finish)
-            for child in released:
-                graph.waiting_on[child] -= 1
-                if graph.waiting_on[child] == 0 and child not in results:
-                    ready.append(child)
-            ready.sort(key=graph.rank.__getitem__)
-
-        def fits(task: Task) -> bool:
-            return all(in_use.get(p, 0) < self.pools.get(p, 1_000_000) for p in task.pools)
-
-        def launch(task: Task, attempt: int) -> None:
-            now = time.monotonic()
-            if self._on_start:
-                self._on_start(task, attempt)
-            if task.inline:
-                try:
-                    value, error = work(task, attempt), None
-                except Exception as err:  # the work's own failure, reported as the task's
-                    value, error = None, err
-                self._done.put((task.name, attempt, value, error, now))
-                running[task.name] = _Running(task, attempt, now, None)
-                return
-            for pool in task.pools:
-                in_use[pool] = in_use.get(pool, 0) + 1
-            deadline = now + task.timeout if task.timeout else None
-            self._stopping.discard(task.name)
-            thread = threading.Thread(
-                target=self._attempt, args=(work, task, attempt, now), name=f"step {task.name}", daemon=True
-            )
-            running[task.name] = _Running(task, attempt, now, deadline, thread=thread)
-            thread.start()
-
-        stop_told = False
-        next_poll = 0.0
-
-        while ready or delayed or running:
-            if self._poll is not None and self._cancel_reason is None and time.monotonic() >= next_poll:
-                next_poll = time.monotonic() + 0.2
-                requested = self._poll()
-                if requested:
-                    self.cancel(requested)
+        finish = partial(self._finish, loop)
+        while loop.ready or loop.delayed or loop.running:
+            self._poll_cancel(loop)
             if self._cancel_reason is None:
-                now = time.monotonic()
-                for retry in [d for d in delayed if d[0] <= now]:
-                    delayed.remove(retry)
-                    attempt_of[retry[1]] = retry[2]
-                    ready.insert(0, retry[1])  # a retry goes first: its descendants wait on it
-                index = 0
-                while index < len(ready) and self._slots(running) < self.threads:
-                    task = graph.tasks[ready[index]]
-                    if fits(task):
-                        ready.pop(index)
-                        launch(task, attempt_of.get(task.name, 1))
-                    else:
-                        index += 1
-            else:
-                for name in list(ready) + [d[1] for d in delayed]:
-                    if name not in results:
-                        finish(Finished(name, "cancelled", error=RunCancelled(self._cancel_reason)))
-                ready.clear()
-                delayed.clear()
-                for state in running.values():
-                    if state.stopped is None:
-                        self._stop(state, self._cancel_reason)
-                if not stop_told:
-                    stop_told = True
-                    if self._on_stop:
-                        self._on_stop(self._cancel_reason, sorted(running))
-                if not running:
-                    break
-            if batch and time.monotonic() - last_flush >= self._batch_seconds:
-                self._flush(batch)
-                last_flush = time.monotonic()
-            wait = self._next_wake(running, delayed, run_deadline, bool(batch))
-            # Stay responsive to Ctrl-C and to a cancel recorded by another process.
-            wait = min(0.5 if wait is None else wait, 0.25 if self._poll is not None else 0.5)
+                self._start_ready(loop)
+            elif self._wind_down(loop, finish):
+                break
+            if loop.batch and time.monotonic() - loop.last_flush >= self._batch_seconds:
+                self._flush(loop.batch)
+                loop.last_flush = time.monotonic()
             try:
-                message = (
-                    self._done.get(timeout=wait) if wait is None or wait > 0 else self._done.get_nowait()
-                )
-            except queue.Empty:
-                message = None
+                message = self._receive(loop)
             except KeyboardInterrupt:
-                if interrupted:
+                if loop.interrupted:
                     raise
-                interrupted = True
+                loop.interrupted = True
                 self.cancel("cancelled (interrupted)")
                 continue
-            now = time.monotonic()
-            if run_deadline is not None and now >= run_deadline and self._cancel_reason is None:
-                self.cancel(f"the run's time limit ({_seconds(self.timeout)}) passed")
-            for state in running.values():
-                if state.deadline is not None and now >= state.deadline and state.stopped is None:
-                    self._stop(state, f"timed out after {_seconds(state.task.timeout)}")
-            for state in list(running.values()):
-                if state.stopped_at is not None and now >= state.stopped_at + self.grace:
-                    self._abandon(state, running, finish)
+            self._enforce_deadlines(loop, finish)
             while message is not None:
                 name, attempt, value, error, started = message
-                current = running.get(name)
+                current = loop.running.get(name)
                 if name and current is not None and current.attempt == attempt:  # not an abandoned one
                     self._settle(
-                        graph, running, in_use, name, attempt, value, error, started, delayed, finish
+                        graph,
+                        loop.running,
+                        loop.in_use,
+                        name,
+                        attempt,
+                        value,
+                        error,
+                        started,
+                        loop.delayed,
+                        finish,
                     )
                 try:
                     message = self._done.get_nowait()
                 except queue.Empty:
                     message = None
-        self._flush(batch)
-        return results
+        self._flush(loop.batch)
+        return loop.results
+
+    def _finish(self, loop: _Loop, outcome: Finished) -> None:
+        graph = loop.graph
+        loop.results[outcome.task] = outcome
+        loop.batch.append(outcome)
+        if self._on_finish:
+            self._on_finish(outcome)
+        released = list(graph.followers[outcome.task])
+        if outcome.status == "success":
+            released += graph.children[outcome.task]
+        else:
+            self._block_descendants(graph, outcome, loop.results, partial(self._finish, loop))
+        for child in released:
+            graph.waiting_on[child] -= 1
+            if graph.waiting_on[child] == 0 and child not in loop.results:
+                loop.ready.append(child)
+        loop.ready.sort(key=graph.rank.__getitem__)
+
+    def _poll_cancel(self, loop: _Loop) -> None:
+        """A cancel recorded by another process, asked a few times a second."""
+        if self._poll is not None and self._cancel_reason is None and time.monotonic() >= loop.next_poll:
+            loop.next_poll = time.monotonic() + 0.2
+            requested = self._poll()
+            if requested:
+                self.cancel(requested)
+
+    def _start_ready(self, loop: _Loop) -> None:
+        """Retries that are due first, then ready tasks while threads and their pools have room."""
+        now = time.monotonic()
+        for retry in [d for d in loop.delayed if d[0] <= now]:
+            loop.delayed.remove(retry)
+            loop.attempt_of[retry[1]] = retry[2]
+            loop.ready.insert(0, retry[1])  # a retry goes first: its descendants wait on it
+        index = 0
+        while index < len(loop.ready) and self._slots(loop.running) < self.threads:
+            task = loop.graph.tasks[loop.ready[index]]
+            if all(loop.in_use.get(p, 0) < self.pools.get(p, 1_000_000) for p in task.pools):
+                loop.ready.pop(index)
+                self._launch(loop, task, loop.attempt_of.get(task.name, 1))
+            else:
+                index += 1
+
+    def _launch(self, loop: _Loop, task: Task, attempt: int) -> None:
+        now = time.monotonic()
+        if self._on_start:
+            self._on_start(task, attempt)
+        if task.inline:
+            try:
+                value, error = loop.work(task, attempt), None
+            except Exception as err:  # the work's own failure, reported as the task's
+                value, error = None, err
+            self._done.put((task.name, attempt, value, error, now))
+            loop.running[task.name] = _Running(task, attempt, now, None)
+            return
+        for pool in task.pools:
+            loop.in_use[pool] = loop.in_use.get(pool, 0) + 1
+        deadline = now + task.timeout if task.timeout else None
+        self._stopping.discard(task.name)
+        thread = threading.Thread(
+            target=self._attempt, args=(loop.work, task, attempt, now), name=f"step {task.name}", daemon=True
+        )
+        loop.running[task.name] = _Running(task, attempt, now, deadline, thread=thread)
+        thread.start()
+
+    def _wind_down(self, loop: _Loop, finish: Callable[[Finished], None]) -> bool:
+        """The run was cancelled: what has not started is cancelled, what runs is asked to stop;
+        True once nothing runs any more."""
+        reason = self._cancel_reason
+        assert reason is not None
+        for name in list(loop.ready) + [d[1] for d in loop.delayed]:
+            if name not in loop.results:
+                finish(Finished(name, "cancelled", error=RunCancelled(reason)))
+        loop.ready.clear()
+        loop.delayed.clear()
+        for state in loop.running.values():
+            if state.stopped is None:
+                self._stop(state, reason)
+        if not loop.stop_told:
+            loop.stop_told = True
+            if self._on_stop:
+                self._on_stop(reason, sorted(loop.running))
+        return not loop.running
+
+    def _receive(self, loop: _Loop) -> tuple[str, int, Any, BaseException | None, float] | None:
+        """The next message from a worker (or a cancel's wake-up), or None once it is time to look
+        at deadlines, retries and the batch again."""
+        wait = self._next_wake(loop.running, loop.delayed, loop.run_deadline, bool(loop.batch))
+        # Stay responsive to Ctrl-C and to a cancel recorded by another process.
+        wait = min(0.5 if wait is None else wait, 0.25 if self._poll is not None else 0.5)
+        try:
+            return self._done.get(timeout=wait) if wait is None or wait > 0 else self._done.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _enforce_deadlines(self, loop: _Loop, finish: Callable[[Finished], None]) -> None:
+        """The run's time limit, each attempt's, and the grace a stopped task gets."""
+        now = time.monotonic()
+        if loop.run_deadline is not None and now >= loop.run_deadline and self._cancel_reason is None:
+            self.cancel(f"the run's time limit ({_seconds(self.timeout)}) passed")
+        for state in loop.running.values():
+            if state.deadline is not None and now >= state.deadline and state.stopped is None:
+                self._stop(state, f"timed out after {_seconds(state.task.timeout)}")
+        for state in list(loop.running.values()):
+            if state.stopped_at is not None and now >= state.stopped_at + self.grace:
+                self._abandon(state, loop.running, finish)
 
     def _attempt(self, work: Callable[[Task, int], Any], task: Task, attempt: int, started: float) -> None:
         try:
