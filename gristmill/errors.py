@@ -7,6 +7,7 @@
     │   ├── SelectionError         a ``-s`` selection matches nothing or is malformed
     │   └── CycleError             models depend on each other in a loop
     ├── SourceError                a source cannot be read (names the source, table, file)
+    │   └── MissingPathError       a REST response lacks the key a path names
     ├── EngineError                the engine rejected a statement (names the asset)
     ├── CheckFailed                a blocking check failed; the previous version stays live
     ├── ConcurrentRunError         another process is running this project
@@ -70,6 +71,10 @@ class TransientModelError(GristmillError, Transient):
 
 class SourceError(GristmillError, Terminal):
     """A source cannot be read."""
+
+
+class MissingPathError(SourceError):
+    """A REST response lacks the key a path (records, next page) names."""
 
 
 class TransientSourceError(SourceError, Transient):

@@ -15,7 +15,7 @@ from gristmill.connectors.rest.config import (
     OffsetPagination,
     PagePagination,
 )
-from gristmill.errors import SourceError
+from gristmill.errors import MissingPathError
 
 PaginateOptions = (
     NoPagination
@@ -49,10 +49,6 @@ class Paginator(Protocol):
     def after(self, page: Page) -> PageRequest | None: ...
 
 
-class Missing(SourceError):
-    """A path names a key the body does not have."""
-
-
 def lookup(body: Any, path: str, *, optional_leaf: bool = False) -> Any:
     """The value at a dotted path (``data.items``, ``results.0``); "" is the body itself.
 
@@ -74,7 +70,7 @@ def lookup(body: Any, path: str, *, optional_leaf: bool = False) -> Any:
                 if isinstance(node, dict)
                 else f"{at} is {type(node).__name__}, not an object"
             )
-            raise Missing(f'no "{path}" in the response ({found})')
+            raise MissingPathError(f'no "{path}" in the response ({found})')
     return node
 
 
@@ -92,8 +88,8 @@ class _PathOnPages:
     def read(self, body: Any) -> Any:
         try:
             value = lookup(body, self.path, optional_leaf=self.seen)
-        except Missing as err:
-            raise Missing(
+        except MissingPathError as err:
+            raise MissingPathError(
                 f"paginate: {self.option}: {err.message}",
                 hint=f'a page without "{self.path}" cannot say whether another follows: check the path '
                 "against the response (a path that is there with null on the last page is fine)",
