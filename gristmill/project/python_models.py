@@ -23,10 +23,10 @@ from types import ModuleType, SimpleNamespace
 from typing import Any, Literal
 
 from gristmill._util.suggest import did_you_mean
+from gristmill.authoring.models import ModelFunction, marked
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ConfigError, GristmillError, ProjectError, Transient, TransientModelError
-from gristmill.models import ModelFunction, marked
 from gristmill.project.checks import parse_check_items
 from gristmill.project.headers import ModelHeader, kind_options
 from gristmill.project.specs import CheckSpec, ModelSpec
