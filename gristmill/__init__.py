@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gristmill._util.version import VERSION as __version__
 from gristmill.authoring.models import model
 
 if TYPE_CHECKING:
     from gristmill.authoring.sources import source
     from gristmill.workspace import Workspace
-
-__version__ = "0.1.0"
 
 __all__ = ["Workspace", "__version__", "model", "source"]
 
