@@ -34,6 +34,7 @@ from gristmill._util.durations import parse_duration
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError
 from gristmill.project import yamlfile
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import CheckSpec
 from gristmill.project.yamlfile import LineDict, LineList
 
@@ -121,7 +122,7 @@ _PER_COLUMN = ("null_rate", "distinct_ratio", "min", "max")
 def parse_condition(sql: str) -> exp.Expr:
     """An ``expression`` check's SQL as a row condition; raises ValueError when it is not one."""
     try:
-        parsed = sqlglot.parse_one(sql, read="duckdb")
+        parsed = sqlglot.parse_one(sql, read=PROJECT_DIALECT)
     except SqlglotError as err:
         raise ValueError(str(err).splitlines()[0]) from None
     if isinstance(parsed, exp.Query) or parsed.find(exp.Query):
@@ -134,7 +135,7 @@ def parse_condition(sql: str) -> exp.Expr:
 def parse_failing_rows_query(sql: str) -> exp.Query:
     """A ``query`` check's SQL: a SELECT returning the failing rows; ``this`` names the asset."""
     try:
-        parsed = sqlglot.parse_one(sql, read="duckdb")
+        parsed = sqlglot.parse_one(sql, read=PROJECT_DIALECT)
     except SqlglotError as err:
         raise ValueError(str(err).splitlines()[0]) from None
     if not isinstance(parsed, exp.Query):
