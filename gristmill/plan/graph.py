@@ -11,7 +11,7 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, CycleError
 from gristmill.project.checks import query_reads
 from gristmill.project.contracts import ContractSpec
-from gristmill.project.loader import Project
+from gristmill.project.definition import Project
 from gristmill.project.specs import STREAM_SOURCES, CheckSpec, ModelSpec, SourceSpec, SourceTable
 from gristmill.sql.parse import ParsedModel, parse_cached, parse_model
 from gristmill.sql.validate import check_tables

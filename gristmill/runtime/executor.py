@@ -18,7 +18,7 @@ from gristmill._util.text import shorten
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import Source
 from gristmill.engines.base import Engine, Relation
-from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillError
+from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillError, RunCancelled, StepTimeout
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.checks import query_reads
@@ -38,7 +38,7 @@ from gristmill.runtime.hooks import run_hooks
 from gristmill.runtime.loader import LoadResult, load_table
 from gristmill.runtime.materialize import MaterializeResult, materialize
 from gristmill.runtime.quarantine import SetAside, set_aside
-from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
+from gristmill.runtime.runner import Finished, Retry, Runner, Task
 from gristmill.runtime.steplogs import StepLogs
 from gristmill.sql import windows
 from gristmill.sql.rewrite import render

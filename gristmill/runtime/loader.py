@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from gristmill.connectors.base import NativeRead, Source
 from gristmill.engines.base import Engine, Relation
-from gristmill.errors import ConfigError, EngineError, SourceError
+from gristmill.errors import ConfigError, ContractViolation, EngineError, ShrinkRefused, SourceError
 from gristmill.plan.contracts import NestedType, SchemaChange, compare, evolved, kind_of, may_fit, parse_type
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
@@ -28,14 +28,6 @@ if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
 
 Staged = exp.Table | exp.Subquery
 """Rows ready to write: the staged table itself, or a query over it (no extra copy)."""
-
-
-class ContractViolation(SourceError):
-    """The source's schema changed in a way the table's contract does not allow."""
-
-
-class ShrinkRefused(SourceError):
-    """A ``replace`` would have emptied a table (or removed more of it than ``max_shrink``)."""
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gristmill._util.dag import topological_order
-from gristmill.errors import GristmillError, Terminal, Transient
+from gristmill.errors import RunCancelled, StepTimeout, Transient
 from gristmill.runtime import stopping
 
 _T = TypeVar("_T")
@@ -69,14 +69,6 @@ def retrying(call: Callable[[], _T], retry: Retry) -> _T:
                 raise
             time.sleep(retry.wait(attempt))
             attempt += 1
-
-
-class StepTimeout(GristmillError, Transient):
-    """An attempt ran past its time limit and was stopped."""
-
-
-class RunCancelled(GristmillError, Terminal):
-    """The run was cancelled (Ctrl-C, ``gristmill cancel``, or the run's time limit)."""
 
 
 @dataclass

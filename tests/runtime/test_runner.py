@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from gristmill.errors import EngineError, TransientSourceError
-from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
+from gristmill.errors import EngineError, RunCancelled, StepTimeout, TransientSourceError
+from gristmill.runtime.runner import Finished, Retry, Runner, Task
 
 
 class Gauge:

@@ -15,7 +15,7 @@ from gristmill.connectors.rest.config import (
     OffsetPagination,
     PagePagination,
 )
-from gristmill.errors import MissingPathError
+from gristmill.errors import Missing
 
 PaginateOptions = (
     NoPagination
@@ -70,7 +70,7 @@ def lookup(body: Any, path: str, *, optional_leaf: bool = False) -> Any:
                 if isinstance(node, dict)
                 else f"{at} is {type(node).__name__}, not an object"
             )
-            raise MissingPathError(f'no "{path}" in the response ({found})')
+            raise Missing(f'no "{path}" in the response ({found})')
     return node
 
 
@@ -88,8 +88,8 @@ class _PathOnPages:
     def read(self, body: Any) -> Any:
         try:
             value = lookup(body, self.path, optional_leaf=self.seen)
-        except MissingPathError as err:
-            raise MissingPathError(
+        except Missing as err:
+            raise Missing(
                 f"paginate: {self.option}: {err.message}",
                 hint=f'a page without "{self.path}" cannot say whether another follows: check the path '
                 "against the response (a path that is there with null on the last page is fine)",

@@ -20,7 +20,7 @@ from gristmill.connectors.rest.config import RestSourceOptions, RestTableOptions
 from gristmill.connectors.rest.pagination import Page, PageRequest, lookup, paginator
 from gristmill.connectors.rest.transport import Http, join_url, query_value, scrub, snippet
 from gristmill.connectors.rest.validation import parse
-from gristmill.errors import ConfigError, MissingPathError, SourceError
+from gristmill.errors import ConfigError, Missing, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 
 Chunk = tuple[pa.StructArray | None, str]
@@ -123,7 +123,7 @@ class Source:
                 records = _records(body, records_path)
                 yield records, where
                 request = pages.after(Page(response, body, len(records)))
-            except MissingPathError as err:
+            except Missing as err:
                 raise SourceError(
                     f"{where}: {err.message}", hint=err.hint or _path_hint(records_path)
                 ) from None
@@ -199,8 +199,8 @@ def _records(body: Any, path: str | None) -> list[Any]:
     if isinstance(found, list):
         return found
     if path is None and isinstance(found, dict):
-        raise MissingPathError(f"the response is an object, not a list (keys: {', '.join(map(str, found))})")
-    raise MissingPathError(f'"{path or "the body"}" is {type(found).__name__}, not a list of records')
+        raise Missing(f"the response is an object, not a list (keys: {', '.join(map(str, found))})")
+    raise Missing(f'"{path or "the body"}" is {type(found).__name__}, not a list of records')
 
 
 def _path_hint(records_path: str | None) -> str:
