@@ -42,11 +42,11 @@ from gristmill.runtime.runner import Finished, Retry, Runner, Task
 from gristmill.runtime.steplogs import StepLogs
 from gristmill.sql import windows
 from gristmill.sql.rewrite import render
-from gristmill.state.base import RunHistory
-from gristmill.state.environments import switch
-from gristmill.state.intervals import forget_range
+from gristmill.state.history import RunHistory
+from gristmill.state.lake.environments import switch
+from gristmill.state.lake.intervals import forget_range
+from gristmill.state.lake.versions import record_version
 from gristmill.state.records import CheckRecord, MetricRecord, StepRecord
-from gristmill.state.versions import record_version
 
 _log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def execute(
             records.append(_record(outcome, steps[finished.task], began.get(finished.task)))
             checks += check_records(outcome.checks, run_id, plan.env)
             metrics += list(outcome.metrics)
-        history.record_steps(run_id, records, checks, metrics, logs.take())
+        history.runs.record_steps(run_id, records, checks, metrics, logs.take())
 
     def interrupt(name: str) -> None:
         """Stop what a step runs: the engine's statement, and a source's own reader (a file or S3
@@ -340,7 +340,7 @@ def execute(
         on_batch=on_batch,
         on_stop=lambda reason, running: notify(RunStopping(run_id, reason, tuple(running))),
         grace=options.grace,
-        poll=lambda: history.cancel_requested(run_id),
+        poll=lambda: history.runs.cancel_requested(run_id),
     )
     if runner is not None:
         runner(coordinator)
@@ -356,7 +356,7 @@ def execute(
         # Reported successful, then rolled back with a failing group-mate and not rebuilt.
         fixed = [group.corrections.get(o.asset, o) for o in outcomes]
         redone = [o for o in fixed if o.asset in group.corrections]
-        history.record_steps(
+        history.runs.record_steps(
             run_id,
             [_record(o, steps[o.asset], began.get(o.asset)) for o in redone],
             [],

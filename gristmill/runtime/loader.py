@@ -21,7 +21,7 @@ from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
 from gristmill.sql.paths import any_at
-from gristmill.state.cursors import Cursor, read_cursor, write_cursor
+from gristmill.state.lake.cursors import Cursor, read_cursor, write_cursor
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
