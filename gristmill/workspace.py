@@ -33,13 +33,13 @@ from gristmill.plan.lineage import Lineage
 from gristmill.plan.planner import view_schema
 from gristmill.project import Project, load_project
 from gristmill.project.specs import ModelSpec
-from gristmill.runtime import RunResult, execute, run_lock
 from gristmill.runtime.backfill import BackfillResult
-from gristmill.runtime.checker import CheckRun, check_published
-from gristmill.runtime.events import Listener, fan_out
-from gristmill.runtime.executor import RunOptions
-from gristmill.runtime.hooks import run_hooks
-from gristmill.runtime.runner import Retry, Runner, retrying
+from gristmill.runtime.build.hooks import run_hooks
+from gristmill.runtime.run.checker import CheckRun, check_published
+from gristmill.runtime.run.events import Listener, fan_out
+from gristmill.runtime.run.executor import RunOptions, RunResult, execute
+from gristmill.runtime.run.lock import run_lock
+from gristmill.runtime.run.runner import Retry, Runner, retrying
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
 from gristmill.state import (
@@ -434,7 +434,7 @@ class Workspace:
         previous = {a: status for a, (_, status, _) in history.runs.last_build().items()} if alerting else {}
         lineage = None
         if self.project.settings.lineage.openlineage:
-            from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
+            from gristmill.runtime.notify.openlineage import lineage_listener  # its client is slow to import
 
             lineage = lineage_listener(self.project.settings.lineage, self.project.settings.name, self.root)
         if engine is not None:  # models are written whole: the engine stores their schemas for that
@@ -463,7 +463,7 @@ class Workspace:
         if engine is not None and self.project.on_run_end:
             run_hooks(engine, self.project.on_run_end, self._served(engine, plan.env), "on-run-end")
         if alerting:
-            from gristmill.runtime.alerts import Notifier, run_alerts
+            from gristmill.runtime.notify.alerts import Notifier, run_alerts
 
             alerts = run_alerts(self.project.settings.name, result, previous, plan.env)
             for problem in Notifier(self.project.settings.alerts, base=self.root).send(alerts):

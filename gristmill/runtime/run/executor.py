@@ -23,9 +23,13 @@ from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.checks import query_reads
 from gristmill.project.specs import CheckSpec, ModelSpec
-from gristmill.runtime.audit import CheckResult, Subject, audit, measured, time_column
-from gristmill.runtime.commit_groups import CommitGroup
-from gristmill.runtime.events import (
+from gristmill.runtime.build.audit import CheckResult, Subject, audit, measured, time_column
+from gristmill.runtime.build.hooks import run_hooks
+from gristmill.runtime.build.materialize import MaterializeResult, materialize
+from gristmill.runtime.build.quarantine import SetAside, set_aside
+from gristmill.runtime.load.loader import LoadResult, load_table
+from gristmill.runtime.run.commit_groups import CommitGroup
+from gristmill.runtime.run.events import (
     Listener,
     RunFinished,
     RunStarted,
@@ -34,12 +38,8 @@ from gristmill.runtime.events import (
     StepRetrying,
     StepStarted,
 )
-from gristmill.runtime.hooks import run_hooks
-from gristmill.runtime.loader import LoadResult, load_table
-from gristmill.runtime.materialize import MaterializeResult, materialize
-from gristmill.runtime.quarantine import SetAside, set_aside
-from gristmill.runtime.runner import Finished, Retry, Runner, Task
-from gristmill.runtime.steplogs import StepLogs
+from gristmill.runtime.run.runner import Finished, Retry, Runner, Task
+from gristmill.runtime.run.steplogs import StepLogs
 from gristmill.sql import windows
 from gristmill.sql.rewrite import render
 from gristmill.state.history import RunHistory
@@ -176,7 +176,7 @@ def execute(
     retried: list[StepRecord] = []
     failed: set[str] = set()  # assets that failed or did not run in this run
     concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
-    # Steps that take turns on the engine share commits (see runtime/commit_groups.py).
+    # Steps that take turns on the engine share commits (see runtime/run/commit_groups.py).
     group = (
         CommitGroup(
             engine,

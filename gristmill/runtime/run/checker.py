@@ -19,8 +19,8 @@ from gristmill.config.secrets import redact
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import GristmillError
 from gristmill.plan.graph import Asset
-from gristmill.runtime.audit import Audit, CheckResult, Subject, audit, measured, time_column
-from gristmill.runtime.executor import check_records
+from gristmill.runtime.build.audit import Audit, CheckResult, Subject, audit, measured, time_column
+from gristmill.runtime.run.executor import check_records
 from gristmill.state.history import RunHistory
 from gristmill.state.records import StepRecord
 

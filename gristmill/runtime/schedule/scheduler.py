@@ -30,12 +30,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from gristmill._util.cron import Cron, due
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings, ScheduleSettings
 from gristmill.errors import ConcurrentRunError, ConfigError, GristmillError
 from gristmill.plan import build_graph, select
 from gristmill.project import load_project
-from gristmill.runtime.cron import Cron, due
 from gristmill.state import open_history
 
 log = logging.getLogger("gristmill.scheduler")
@@ -423,7 +423,7 @@ class Scheduler:
     def _alert_freshness(self, asset: str, age: float, limit: float) -> None:
         if not self.settings.alerts:
             return
-        from gristmill.runtime.alerts import Notifier, freshness_alert
+        from gristmill.runtime.notify.alerts import Notifier, freshness_alert
 
         alert = freshness_alert(self.settings.name, asset, timedelta(seconds=age), timedelta(seconds=limit))
         for problem in Notifier(self.settings.alerts, base=self.root).send([alert]):
