@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gristmill.plan import Plan
     from gristmill.runtime import CheckResult, RunResult
     from gristmill.runtime.checker import CheckRun
-    from gristmill.workspace import AssetInfo
+    from gristmill.workspace.types import AssetInfo
 
 VERSION = 1
 

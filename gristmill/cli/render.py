@@ -17,7 +17,7 @@ from gristmill.plan.lineage import Lineage, Node
 from gristmill.runtime import CheckResult, RunResult
 from gristmill.runtime.checker import CheckRun
 from gristmill.state import RunRecord, StepRecord
-from gristmill.workspace import AssetInfo
+from gristmill.workspace.types import AssetInfo
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
