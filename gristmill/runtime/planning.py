@@ -46,6 +46,20 @@ class PlanRequest:
     window: Span | None = None
     partitions: tuple[str, ...] | None = None
 
+    @classmethod
+    def of(
+        cls,
+        selection: Sequence[str],
+        exclude: Sequence[str] = (),
+        env: str = "prod",
+        full_refresh: bool = False,
+        restate: Span | None = None,
+        window: Span | None = None,
+        partitions: Sequence[str] | None = None,
+    ) -> PlanRequest:
+        values = tuple(partitions) if partitions is not None else None
+        return cls(tuple(selection), tuple(exclude), env, full_refresh, restate, window, values)
+
     def words(self) -> str:
         """The request as the run history shows it (the arguments of the command line)."""
         words = [*self.selection, *(f"--exclude {e}" for e in self.exclude)]

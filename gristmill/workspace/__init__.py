@@ -1,5 +1,7 @@
-"""The facade every interface calls (``Workspace``), and the types it hands back."""
+"""The facade every interface calls (``Workspace``); ``types`` holds the types it hands back.
 
-from gristmill.workspace.facade import Workspace
+Importing it imports neither the runtime nor the project reader: the verbs do, when called."""
 
-__all__ = ["Workspace"]
+from gristmill.workspace.facade import Workspace, create_demo
+
+__all__ = ["Workspace", "create_demo"]

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gristmill.project import Project, load_project
-
 if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
+    from multiprocessing.connection import Connection  # multiprocessing: the scheduler only
+
     import pyarrow as pa
 
     from gristmill.config.settings import ProjectSettings
@@ -23,16 +23,20 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.engines import Engine
     from gristmill.plan import AssetGraph, Plan
     from gristmill.plan.lineage import Lineage
+    from gristmill.project import Project
     from gristmill.runtime.backfill import BackfillResult
     from gristmill.runtime.checker import CheckRun
     from gristmill.runtime.events import Listener
     from gristmill.runtime.executor import RunResult
     from gristmill.runtime.published import AssetInfo
     from gristmill.runtime.runner import Runner
+    from gristmill.runtime.scheduler import Launch
     from gristmill.runtime.session import Session
     from gristmill.runtime.streaming import StreamSettings, StreamStats
     from gristmill.runtime.unittests import UnitTestRun
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
+    from gristmill.workspace.serving import Announce
+    from gristmill.workspace.streams import StatusFile
 
 Span = tuple[datetime, datetime]
 
@@ -40,6 +44,7 @@ Span = tuple[datetime, datetime]
 class Workspace:
     def __init__(self, start: Path | str = ".", dbt_vars: dict[str, Any] | None = None) -> None:
         """``dbt_vars``: a dbt project's ``--vars``."""
+        from gristmill.project import load_project
         from gristmill.runtime.planning import load_graph
         from gristmill.runtime.session import Session
 
@@ -95,14 +100,11 @@ class Workspace:
         timeout: float | None = None,
         runner: Callable[[Runner], None] | None = None,
     ) -> RunResult:
-        """Plan and run the selection. ``wait``: seconds to wait for another run writing the
-        project (``[run] on_conflict = "wait"`` waits without limit); ``window``: build the selected
-        time-range models for their pending intervals in [start, end) only (a backfill's chunk)."""
-        from gristmill.runtime import launch
-        from gristmill.runtime.planning import PlanRequest
+        """Plan and run the selection (see runtime/launch.py). ``wait``: seconds to wait for another
+        run; ``window``: only the time-range models' intervals in [start, end) (a backfill's chunk)."""
+        from gristmill.runtime import launch, planning
 
-        values = tuple(partitions) if partitions is not None else None
-        request = PlanRequest(tuple(selection), tuple(exclude), env, full_refresh, restate, window, values)
+        request = planning.PlanRequest.of(selection, exclude, env, full_refresh, restate, window, partitions)
         job = launch.Job(command, listener, runner, threads, timeout)
         return launch.run(self._session, self.graph, request, job, wait)
 
@@ -252,3 +254,58 @@ class Workspace:
         from gristmill.runtime.backfill import listing
 
         return listing(self._session, backfill_id, limit)
+
+    def stream_status(self, model: str) -> StatusFile:
+        """Where this process reports its stream of ``model`` (``gristmill streams`` reads it)."""
+        from gristmill.workspace.streams import StatusFile
+
+        return StatusFile(self.root, model)
+
+    def streams(self, *, everything: bool = True) -> list[dict[str, Any]]:
+        """Every stream process's last report, with its state (see ``workspace.streams``)."""
+        from gristmill.workspace.streams import read_statuses
+
+        return read_statuses(self.root, everything=everything)
+
+    def serve(self, *, port: int | None = None, http: bool = True, announce: Announce | None = None) -> None:
+        """Run the project's schedules until stopped (SIGINT or SIGTERM), each run in a process
+        of its own, with the HTTP endpoint (/metrics, /hooks) unless ``http`` is false."""
+        from gristmill.workspace.serving import serve
+
+        self.close()
+        serve(self.root, scheduled_run, port=port, http=http, announce=announce or (lambda names, url: None))
+
+
+def create_demo(folder: Path, *, force: bool = False) -> Path:
+    """Write the example project (``gristmill init``) into ``folder``."""
+    from gristmill.project.scaffold import create_demo as create
+
+    return create(folder, force=force)
+
+
+def scheduled_run(root: Path, launch: Launch, conn: Connection) -> None:
+    """The body of a scheduled run, in its own process: run the selection and report back."""
+    from gristmill.errors import GristmillError
+    from gristmill.runtime.events import RunStarted
+
+    def listen(event: object) -> None:
+        if isinstance(event, RunStarted):
+            conn.send(("run", event.run_id))
+
+    try:
+        result = Workspace(root).run(
+            list(launch.select),
+            list(launch.exclude),
+            env=launch.env,
+            full_refresh=launch.full_refresh,
+            wait=float("inf"),
+            listener=listen,
+            command=f"schedule {launch.schedule}",
+        )
+        conn.send(("done", result.status))
+    except GristmillError as err:
+        conn.send(("error", err.message))
+    except KeyboardInterrupt:
+        conn.send(("done", "cancelled"))
+    finally:
+        conn.close()

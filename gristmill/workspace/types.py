@@ -1,47 +1,54 @@
-"""The types the workspace hands back and takes, for the interfaces that render and build them
-(the CLI, the server): they import these from here, never from the layers below the workspace.
+"""The types the workspace hands back and takes, for the interfaces that render and build them:
+they import these from here, never from the layers below the workspace.
 
-Importing this module imports the runtime: interfaces do it when they render, not at start-up."""
+Each name is imported from where it lives on first use: a command that shows a run's progress
+does not import the stream loop, nor ``--help`` anything at all."""
 
-from gristmill.plan import Plan
-from gristmill.plan.intervals import parse_moment
-from gristmill.plan.lineage import Lineage, Node
-from gristmill.runtime.audit import CheckResult
-from gristmill.runtime.backfill import BackfillResult
-from gristmill.runtime.checker import CheckRun
-from gristmill.runtime.events import (
-    Event,
-    RunFinished,
-    RunStarted,
-    RunStopping,
-    StepFinished,
-    StepRetrying,
-    StepStarted,
-)
-from gristmill.runtime.executor import RunResult, StepResult
-from gristmill.runtime.published import AssetInfo
-from gristmill.state.records import BackfillRecord, PartitionRecord, RunRecord, StepRecord
+from __future__ import annotations
 
-__all__ = [
-    "AssetInfo",
-    "BackfillRecord",
-    "BackfillResult",
-    "CheckResult",
-    "CheckRun",
-    "Event",
-    "Lineage",
-    "Node",
-    "PartitionRecord",
-    "Plan",
-    "RunFinished",
-    "RunRecord",
-    "RunResult",
-    "RunStarted",
-    "RunStopping",
-    "StepFinished",
-    "StepRecord",
-    "StepResult",
-    "StepRetrying",
-    "StepStarted",
-    "parse_moment",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+_WHERE = {
+    "AssetInfo": "gristmill.runtime.published",
+    "BackfillRecord": "gristmill.state.records",
+    "BackfillResult": "gristmill.runtime.backfill",
+    "CheckResult": "gristmill.runtime.audit",
+    "CheckRun": "gristmill.runtime.checker",
+    "Event": "gristmill.runtime.events",
+    "Lineage": "gristmill.plan.lineage",
+    "Node": "gristmill.plan.lineage",
+    "PartitionRecord": "gristmill.state.records",
+    "Plan": "gristmill.plan",
+    "RunFinished": "gristmill.runtime.events",
+    "RunRecord": "gristmill.state.records",
+    "RunResult": "gristmill.runtime.executor",
+    "RunStarted": "gristmill.runtime.events",
+    "RunStopping": "gristmill.runtime.events",
+    "StepFinished": "gristmill.runtime.events",
+    "StepRecord": "gristmill.state.records",
+    "StepResult": "gristmill.runtime.executor",
+    "StepRetrying": "gristmill.runtime.events",
+    "StepStarted": "gristmill.runtime.events",
+    "StreamSettings": "gristmill.runtime.streaming",
+    "StreamStats": "gristmill.runtime.streaming",
+    "UnitTestResult": "gristmill.runtime.unittests",
+    "UnitTestRun": "gristmill.runtime.unittests",
+    "describe": "gristmill.plan.intervals",
+    "parse_moment": "gristmill.plan.intervals",
+    "shift": "gristmill.plan.intervals",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
