@@ -4,7 +4,7 @@ Each session starts its own processes (system services may hold the default port
 in a temporary folder, and stops them at the end. A missing binary skips the tests with the
 command that installs it, except under CI (``CI`` set), where it fails them: CI must run them.
 
-Use them from a test module with ``pytest_plugins = ["tests.streaming.servers"]``."""
+Use them from a test module with ``pytest_plugins = ["tests.support.servers"]``."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from gristmill.connectors.postgres_cdc.source import Source
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.project import load_project
 from gristmill.project.specs import SourceTable
-from tests.connectors.pg_cluster import Cluster, running_cluster
+from tests.support.pg_cluster import Cluster, running_cluster
 
 _databases = itertools.count()
 

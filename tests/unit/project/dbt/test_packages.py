@@ -1,7 +1,7 @@
 """dbt packages installed in dbt_packages/: their macros and generic tests load, dispatch searches
 as dbt does, a package that is missing is named, and a model that cannot compile can be excluded.
 
-The packages in tests/project/dbt/fixtures/multi_package are written for these tests in the shape
+The packages in tests/unit/project/dbt/fixtures/multi_package are written for these tests in the shape
 of dbt_date, dbt_expectations, audit_helper and codegen (dispatched default__/duckdb__ macros,
 package vars, a ``{% test %}`` block, statement/load_result, run_query)."""
 
@@ -18,7 +18,7 @@ from gristmill.project import load_project
 from gristmill.workspace import Workspace
 from tests.conftest import Cli, write_files
 
-FIXTURE = Path(__file__).parent / "dbt" / "fixtures" / "multi_package"
+FIXTURE = Path(__file__).parent / "fixtures" / "multi_package"
 
 
 @pytest.fixture(autouse=True)

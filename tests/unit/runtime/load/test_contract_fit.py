@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.runtime.test_loader import Lake
+from tests.unit.runtime.load.test_loader import Lake
 
 
 @pytest.fixture

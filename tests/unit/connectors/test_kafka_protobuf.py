@@ -29,9 +29,9 @@ from gristmill.connectors.streams.feed import Delivery
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.workspace import Workspace
 from tests.conftest import Cli
-from tests.connectors import test_kafka as kafka_tests
-from tests.connectors.test_kafka import FAST_GROUP, _extend, _poll_until, _produce, _unique
-from tests.streaming.kafka_broker import MockKafka
+from tests.support.kafka_broker import MockKafka
+from tests.unit.connectors import test_kafka as kafka_tests
+from tests.unit.connectors.test_kafka import FAST_GROUP, _extend, _poll_until, _produce, _unique
 
 kafka_broker = kafka_tests.kafka_broker  # the session's mock cluster, as a fixture of this module
 kafka_source = kafka_tests.kafka_source

@@ -14,7 +14,7 @@ import pytest
 
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.workspace import Workspace
-from tests.connectors.sqldb_servers import Database, Sources, closed_port, postgres_chinook
+from tests.support.sqldb_servers import Database, Sources, closed_port, postgres_chinook
 
 ENV = "GM_TEST_PG_URL"
 

@@ -25,9 +25,9 @@ from gristmill.project import load_project
 from gristmill.project.specs import SourceTable
 
 if TYPE_CHECKING:
-    from tests.streaming.servers import NatsServer
+    from tests.support.servers import NatsServer
 
-pytest_plugins = ["tests.streaming.servers"]
+pytest_plugins = ["tests.support.servers"]
 
 COLUMNS = "{user_id: bigint, amount: double, event_time: timestamp}"
 

@@ -22,7 +22,7 @@ from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.project import load_project
 from gristmill.project.specs import SourceSpec
 from gristmill.workspace import Workspace
-from tests.connectors.rest_server import (
+from tests.support.rest_server import (
     API_KEY,
     CHINOOK_JSON,
     CLIENT_ID,

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.runtime.test_crash import KILLS_PER_MODE, in_child, rows, run, snapshot, start
+from tests.e2e.test_crash import KILLS_PER_MODE, in_child, rows, run, snapshot, start
 
 TABLES = ["raw.bucket__t", "raw.bucket__t__items"]
 

@@ -17,7 +17,7 @@ import pytest
 
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.workspace import Workspace
-from tests.connectors.sqldb_servers import MY_PASSWORD, Database, Sources, closed_port, mysql_chinook
+from tests.support.sqldb_servers import MY_PASSWORD, Database, Sources, closed_port, mysql_chinook
 
 ENV = "GM_TEST_MY_URL"
 

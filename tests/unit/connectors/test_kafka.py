@@ -22,8 +22,8 @@ from gristmill.connectors.streams.decode import decode
 from gristmill.connectors.streams.feed import Delivery, Position
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.project import load_project
-from tests.streaming import kafka_broker as broker_fixtures
-from tests.streaming.kafka_broker import MockKafka, running_broker
+from tests.support import kafka_broker as broker_fixtures
+from tests.support.kafka_broker import MockKafka, running_broker
 
 kafka_broker = broker_fixtures.kafka_broker  # the session's mock cluster, as a fixture of this module
 

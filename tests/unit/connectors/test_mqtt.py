@@ -22,7 +22,7 @@ from gristmill.errors import ConfigError, SourceError
 from gristmill.project import load_project
 from gristmill.project.specs import SourceTable
 
-pytest_plugins = ["tests.streaming.servers"]
+pytest_plugins = ["tests.support.servers"]
 
 COLUMNS = "{sensor: string, celsius: double}"
 
