@@ -3,7 +3,7 @@
 
     PYTHONPATH=SNAPSHOT:REPO python gristmill_runner.py runner|floor|floor_history LAYERS WIDTH FOLDER
 
-``runner``: ``gristmill.runtime.runner.Runner`` (4 threads, no pools, no retries) records each
+``runner``: ``gristmill.runtime.run.runner.Runner`` (4 threads, no pools, no retries) records each
 batch of finished tasks as steps in a real ``SQLiteHistory`` (a file under ``FOLDER``), between
 ``start_run`` and ``finish_run``. ``floor``: ``graphlib.TopologicalSorter`` calling the same
 no-op in dependency order on one thread, recording nothing. ``floor_history``: the floor plus the
@@ -41,7 +41,7 @@ def _steps(names: list[tuple[str, str, int, float]]) -> list[StepRecord]:
 
 
 def runner(graph: dict[str, tuple[str, ...]], history: SQLiteHistory) -> int:
-    from gristmill.runtime.runner import Finished, Retry, Runner, Task  # already imported: see main()
+    from gristmill.runtime.run.runner import Finished, Retry, Runner, Task  # already imported: see main()
 
     started = time.perf_counter()
     run_id = history.runs.start("run", "bench")
@@ -90,7 +90,7 @@ def main() -> None:
             "floor_history": lambda: floor(graph, history),
         }
         if mode == "runner":
-            importlib.import_module("gristmill.runtime.runner")  # imported before the clock starts
+            importlib.import_module("gristmill.runtime.run.runner")  # imported before the clock starts
         cpu, wall = time.process_time(), time.perf_counter()
         tasks = measured[mode]()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

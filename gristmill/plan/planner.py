@@ -181,6 +181,12 @@ def _definition(asset: Asset, extra: str | None) -> str:
     )
 
 
+def definition(asset: Asset) -> str:
+    """The digest of what defines ``asset`` (its options and SQL): a stream model names its live
+    table by it, so a changed model starts a new table."""
+    return _definition(asset, None)
+
+
 def make_plan(
     graph: AssetGraph,
     selected: Sequence[str],

@@ -15,7 +15,7 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.engines import Engine, Relation, open_engine
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project.specs import Lookup, ModelSpec
-from gristmill.runtime.materialize import MaterializeResult, materialize
+from gristmill.runtime.build.materialize import MaterializeResult, materialize
 from gristmill.state.lake.intervals import INTERVALS, read_intervals
 
 
