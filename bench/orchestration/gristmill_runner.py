@@ -44,20 +44,22 @@ def runner(graph: dict[str, tuple[str, ...]], history: SQLiteHistory) -> int:
     from gristmill.runtime.run.runner import Finished, Retry, Runner, Task  # already imported: see main()
 
     started = time.perf_counter()
-    run_id = history.start_run("run", "bench")
+    run_id = history.runs.start("run", "bench")
 
     def record(batch: list[Finished]) -> None:
-        history.record_steps(run_id, _steps([(f.task, f.status, f.attempts, f.seconds) for f in batch]), [])
+        history.runs.record_steps(
+            run_id, _steps([(f.task, f.status, f.attempts, f.seconds) for f in batch]), []
+        )
 
     tasks = [Task(name, upstream=upstream) for name, upstream in graph.items()]
     results = Runner(threads=4, pools={}, retry=Retry(attempts=0), on_batch=record).run(tasks, noop)
-    history.finish_run(run_id, "success", time.perf_counter() - started, {})
+    history.runs.finish(run_id, "success", time.perf_counter() - started, {})
     return sum(1 for f in results.values() if f.status == "success")
 
 
 def floor(graph: dict[str, tuple[str, ...]], history: SQLiteHistory | None) -> int:
     started = time.perf_counter()
-    run_id = history.start_run("run", "bench") if history else 0
+    run_id = history.runs.start("run", "bench") if history else 0
     order = graphlib.TopologicalSorter(graph)
     order.prepare()
     done = 0
@@ -70,9 +72,9 @@ def floor(graph: dict[str, tuple[str, ...]], history: SQLiteHistory | None) -> i
             order.done(name)
         done += len(batch)
         if history:
-            history.record_steps(run_id, _steps(batch), [])
+            history.runs.record_steps(run_id, _steps(batch), [])
     if history:
-        history.finish_run(run_id, "success", time.perf_counter() - started, {})
+        history.runs.finish(run_id, "success", time.perf_counter() - started, {})
     return done
 
 
@@ -93,8 +95,8 @@ def main() -> None:
         tasks = measured[mode]()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if history:
-            run = history.runs(1)[0]
-            tasks = sum(1 for s in history.steps(run.run_id) if s.status == "success")
+            run = history.runs.recent(1)[0]
+            tasks = sum(1 for s in history.runs.steps(run.run_id) if s.status == "success")
             history.close()
     print(json.dumps({"cpu_s": cpu, "wall_s": wall, "tasks": tasks}))
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gristmill.project.specs import CheckSpec
-from gristmill.state.cursors import Cursor
+from gristmill.state.lake.cursors import Cursor
 from gristmill.state.records import MetricRecord
 
 

@@ -1,11 +1,8 @@
 """Platform metadata: run history (SQLite WAL) and live asset versions (in the lake, with the data)."""
 
-from pathlib import Path
-
-from gristmill.state.base import RunHistory
-from gristmill.state.history import SQLiteHistory
+from gristmill.state.history import RunHistory, SQLiteHistory, open_history
+from gristmill.state.lake.versions import read_versions, record_version
 from gristmill.state.records import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
-from gristmill.state.versions import read_versions, record_version
 
 __all__ = [
     "CheckRecord",
@@ -19,8 +16,3 @@ __all__ = [
     "read_versions",
     "record_version",
 ]
-
-
-def open_history(path: Path) -> RunHistory:
-    """The run history configured by ``[storage] state`` (a SQLite file today)."""
-    return SQLiteHistory(path)

@@ -24,7 +24,7 @@ from gristmill.runtime.load.staging import Shaped, Staged, col
 from gristmill.runtime.load.write import clear_stale_children, write
 from gristmill.runtime.results import LoadResult
 from gristmill.sql import nesting, writes
-from gristmill.state.cursors import Cursor, read_cursor, write_cursor
+from gristmill.state.lake.cursors import Cursor, read_cursor, write_cursor
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
@@ -370,7 +370,7 @@ def _advance(
     if row["value"] is None:
         return None
     previous = None if refresh else read_cursor(engine, asset)
-    cursor = Cursor(row["value"], row["type"])
+    cursor = Cursor(row["value"], row["type"], engine.dialect)
     if previous is not None:
         newer = (
             engine.query(

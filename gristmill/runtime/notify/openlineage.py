@@ -48,7 +48,7 @@ from openlineage.client.transport.http import HttpConfig, HttpTransport
 from openlineage.client.transport.transport import Transport
 from openlineage.client.uuid import generate_new_uuid
 
-from gristmill import __version__
+from gristmill._util.version import VERSION as __version__
 from gristmill.config import secrets
 from gristmill.config.settings import LineageSettings
 from gristmill.errors import ConfigError

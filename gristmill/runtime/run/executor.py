@@ -32,8 +32,8 @@ from gristmill.runtime.run.records import check_records, describe, step_record
 from gristmill.runtime.run.runner import Finished, Retry, Runner, Task
 from gristmill.runtime.run.steplogs import StepLogs
 from gristmill.runtime.run.steps import PythonRunner, StepContext, build_step
-from gristmill.state.base import RunHistory
-from gristmill.state.environments import switch
+from gristmill.state.history import RunHistory
+from gristmill.state.lake.environments import switch
 from gristmill.state.records import StepRecord
 
 _log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class _Run:
             on_batch=self.on_batch,
             on_stop=lambda reason, running: self.notify(RunStopping(run_id, reason, tuple(running))),
             grace=options.grace,
-            poll=lambda: history.cancel_requested(run_id),
+            poll=lambda: history.runs.cancel_requested(run_id),
         )
 
     def context(self, step: Step) -> StepContext:
@@ -271,7 +271,7 @@ class _Run:
             records.append(step_record(outcome, self.steps[finished.task], self.began.get(finished.task)))
             checks += check_records(outcome.checks, self.run_id, self.plan.env)
             metrics += list(outcome.metrics)
-        self.history.record_steps(self.run_id, records, checks, metrics, self.logs.take())
+        self.history.runs.record_steps(self.run_id, records, checks, metrics, self.logs.take())
 
     def interrupt(self, name: str) -> None:
         """Stop what a step runs: the engine's statement, and a source's own reader (a file or S3
@@ -297,7 +297,7 @@ class _Run:
             # Reported successful, then rolled back with a failing group-mate and not rebuilt.
             fixed = [group.corrections.get(o.asset, o) for o in outcomes]
             redone = [o for o in fixed if o.asset in group.corrections]
-            self.history.record_steps(
+            self.history.runs.record_steps(
                 self.run_id,
                 [step_record(o, steps[o.asset], self.began.get(o.asset)) for o in redone],
                 [],

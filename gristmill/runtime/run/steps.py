@@ -30,10 +30,10 @@ from gristmill.runtime.load.loader import load_table
 from gristmill.runtime.results import CheckResult, LoadResult, StepResult
 from gristmill.sql import windows
 from gristmill.sql.rewrite import render
-from gristmill.state.base import RunHistory
-from gristmill.state.intervals import forget_range
+from gristmill.state.history import RunHistory
+from gristmill.state.lake.intervals import forget_range
+from gristmill.state.lake.versions import record_version
 from gristmill.state.records import MetricRecord
-from gristmill.state.versions import record_version
 
 _log = logging.getLogger(__name__)
 
