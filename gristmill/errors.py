@@ -10,6 +10,7 @@
     ├── EngineError                the engine rejected a statement (names the asset)
     ├── CheckFailed                a blocking check failed; the previous version stays live
     ├── ConcurrentRunError         another process is running this project
+    ├── Fenced / Unassigned        a stream process lost (or never got) its partitions
     └── StateError                 the state store cannot be opened or migrated
 
 Each error is also Transient (worth retrying) or Terminal (retrying cannot help); the
@@ -86,6 +87,14 @@ class CheckFailed(GristmillError, Terminal):
 
 class ConcurrentRunError(GristmillError, Transient):
     """Another process holds this project's run lock."""
+
+
+class Fenced(GristmillError):
+    """Another process committed a partition this one was processing (a rebalance it missed)."""
+
+
+class Unassigned(GristmillError):
+    """``--stop-when-idle``: the broker gave this process nothing to read for the idle time."""
 
 
 class StateError(GristmillError, Terminal):

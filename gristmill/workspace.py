@@ -60,8 +60,10 @@ from gristmill.state.records import RUN_DIED
 if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
     import pyarrow as pa
 
-    from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
     from gristmill.runtime.unittests import UnitTestRun
+    from gristmill.streaming.outbox import Sink
+    from gristmill.streaming.settings import StreamSettings
+    from gristmill.streaming.stats import StreamStats
 
 _log = logging.getLogger("gristmill.alerts")
 
@@ -767,7 +769,8 @@ class Workspace:
         changed model starts over from the first retained message; the environment's view points
         at it from the start."""
         from gristmill.plan.planner import PHYSICAL_PREFIX, _definition
-        from gristmill.runtime.streaming import StreamLoop, StreamSettings
+        from gristmill.streaming.loop import StreamLoop
+        from gristmill.streaming.settings import StreamSettings
 
         _check_env(env)
         names = select(self.graph, [model])

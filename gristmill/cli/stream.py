@@ -22,7 +22,7 @@ from gristmill._util.processes import process_alive
 from gristmill.cli.app import EnvOpt, ProjectOpt, _warn, _workspace, app, console
 
 if TYPE_CHECKING:
-    from gristmill.runtime.streaming import StreamStats
+    from gristmill.streaming.stats import StreamStats
 
 
 def status_folder(root: Path) -> Path:
@@ -98,7 +98,7 @@ def stream(
     """Run a stream model: micro-batches from its Kafka, NATS or MQTT source through its SQL into
     the lake, exactly once (offsets commit with the results). Ctrl-C or SIGTERM stops it after
     the batch in progress commits; start more processes to share a Kafka topic's partitions."""
-    from gristmill.runtime.streaming import StreamSettings
+    from gristmill.streaming.settings import StreamSettings
 
     workspace = _workspace(project)
     _warn(workspace.graph.warnings)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlglot
+from sqlglot import exp
 
 from gristmill.connectors.streams.feed import Position
 from gristmill.engines.base import Engine, Relation
@@ -49,14 +49,58 @@ class Progress:
     closed_until: datetime | None = None
 
 
-def literal(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ')}'"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return str(value)
+def value(of: object) -> exp.Expr:
+    """``of`` as a SQL literal (event times are naive UTC timestamps)."""
+    if of is None:
+        return exp.null()
+    if isinstance(of, datetime):
+        text = of.replace(tzinfo=None).isoformat(sep=" ")
+        return exp.cast(exp.Literal.string(text), exp.DataType.Type.TIMESTAMP)
+    if isinstance(of, bool):
+        return exp.Boolean(this=of)
+    if isinstance(of, int | float):
+        return exp.Literal.number(of)
+    return exp.Literal.string(str(of))
+
+
+def _mine(target: str, positions: Iterable[Position]) -> exp.Expr:
+    """The rows of ``target`` for ``positions``."""
+    pairs = [exp.Tuple(expressions=[value(t), value(p)]) for t, p in positions]
+    partitions = exp.Tuple(expressions=[exp.column("topic"), exp.column("partition_id")])
+    return exp.and_(
+        exp.column("target").eq(value(target)),
+        exp.In(this=partitions, expressions=pairs),
+    )
+
+
+def read_statement(table: exp.Table, target: str, positions: Iterable[Position] | None) -> exp.Select:
+    """The committed progress of ``target`` (of ``positions`` only, when given)."""
+    where = exp.column("target").eq(value(target)) if positions is None else _mine(target, positions)
+    columns = ("topic", "partition_id", "last_offset", "max_time", "closed_until")
+    return exp.select(*columns).from_(table.copy()).where(where)
+
+
+def write_statements(
+    table: exp.Table, target: str, progress: Mapping[Position, Progress], now: datetime
+) -> tuple[exp.Delete, exp.Insert]:
+    """Replace these partitions' rows: delete them, insert them anew."""
+    delete = exp.delete(table.copy(), where=_mine(target, progress))
+    at = exp.cast(exp.Literal.string(now.isoformat()), exp.DataType.Type.TIMESTAMPTZ)
+    rows = [
+        exp.Tuple(
+            expressions=[
+                value(target),
+                value(t),
+                value(p),
+                value(g.offset),
+                value(g.max_time),
+                value(g.closed_until),
+                at.copy(),
+            ]
+        )
+        for (t, p), g in progress.items()
+    ]
+    return delete, exp.insert(exp.Values(expressions=rows), table.copy())
 
 
 def read_progress(
@@ -64,17 +108,10 @@ def read_progress(
 ) -> dict[Position, Progress]:
     if not engine.exists(OFFSETS):
         return {}
-    table = engine.table(OFFSETS).sql(dialect="duckdb")
-    where = f"target = {literal(target)}"
     wanted = list(positions) if positions is not None else None
-    if wanted is not None:
-        if not wanted:
-            return {}
-        pairs = ", ".join(f"({literal(t)}, {p})" for t, p in wanted)
-        where += f" AND (topic, partition_id) IN ({pairs})"
-    rows = engine.query(
-        f"SELECT topic, partition_id, last_offset, max_time, closed_until FROM {table} WHERE {where}"
-    ).to_pylist()
+    if wanted is not None and not wanted:
+        return {}
+    rows = engine.query(read_statement(engine.table(OFFSETS), target, wanted)).to_pylist()
     return {
         (r["topic"], r["partition_id"]): Progress(r["last_offset"], r["max_time"], r["closed_until"])
         for r in rows
@@ -86,23 +123,15 @@ def write_progress(engine: Engine, target: str, progress: Mapping[Position, Prog
     if not progress:
         return
     engine.ensure_table(OFFSETS, list(OFFSET_COLUMNS))
-    table = engine.table(OFFSETS).sql(dialect="duckdb")
-    pairs = ", ".join(f"({literal(t)}, {p})" for t, p in progress)
-    # Text, not trees: every batch runs these two (DuckDB SQL; streams run on the DuckDB engine).
-    mine = f"target = {literal(target)} AND (topic, partition_id) IN ({pairs})"
-    engine.execute(f"DELETE FROM {table} WHERE {mine}")
-    values = ", ".join(
-        f"({literal(target)}, {literal(t)}, {p}, {g.offset}, {literal(g.max_time)}, "
-        f"{literal(g.closed_until)}, TIMESTAMPTZ '{now.isoformat()}')"
-        for (t, p), g in progress.items()
-    )
-    engine.execute(f"INSERT INTO {table} VALUES {values}")
+    for statement in write_statements(engine.table(OFFSETS), target, progress, now):
+        engine.execute(statement)
+
+
+def forget_statement(table: exp.Table, target: str) -> exp.Delete:
+    return exp.delete(table.copy(), where=exp.column("target").eq(value(target)))
 
 
 def forget(engine: Engine, target: str) -> None:
     """Drop a target's positions (its table was dropped: start from the beginning)."""
     if engine.exists(OFFSETS):
-        table = engine.table(OFFSETS).sql(dialect="duckdb")
-        engine.execute(
-            sqlglot.parse_one(f"DELETE FROM {table} WHERE target = {literal(target)}", dialect="duckdb")
-        )
+        engine.execute(forget_statement(engine.table(OFFSETS), target))
