@@ -9,7 +9,8 @@ ended at or before its partition's ``_gm_closed``. The window columns themselves
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -25,19 +26,55 @@ MARKS = "_gm_marks"
 MARK_COLUMNS = ("_gm_t", "_gm_p", "_gm_closed", "_gm_until")
 
 
-def tree(sql: str) -> exp.Query:
-    """A window builder's SQL (written in the models' own dialect) as an AST."""
-    return sqlglot.parse_one(sql, read=MODEL_DIALECT, into=exp.Select)
-
-
 def text(query: exp.Expr) -> str:
-    """An AST as the window builders take SQL (the models' own dialect)."""
+    """An AST as SQL text in the models' own dialect."""
     return query.sql(dialect=MODEL_DIALECT)
 
 
 def table_of(sql: str) -> exp.Table:
-    """A table as the window builders name it, as an AST."""
+    """A table named in the models' own dialect, as an AST."""
     return exp.to_table(sql, dialect=MODEL_DIALECT)
+
+
+# -- the window builders (sql/windows.py) ---------------------------------------------------------
+# They wrote SQL text in the models' dialect before they built ASTs; these take either, so the
+# loop's statements are ASTs whichever the builders give.
+
+
+def _tree(found: str | exp.Expr, select: bool = False) -> exp.Expr:
+    if not isinstance(found, str):
+        return found
+    if select:
+        return sqlglot.parse_one(found, read=MODEL_DIALECT)
+    return sqlglot.parse_one(f"SELECT {found}", read=MODEL_DIALECT, into=exp.Select).selects[0]
+
+
+def window_end(time: str, window: StreamWindow, *, first: bool) -> exp.Expr:
+    """The end of the earliest (``first``) or latest window a row falls in."""
+    build = windows.first_window_end if first else windows.last_window_end
+    return _tree(build(time, window))
+
+
+def windowed(source: exp.Table, time: str, window: StreamWindow, key: Sequence[str]) -> exp.Query:
+    """``source`` with the window columns."""
+    build: Any = windows.windowed
+    found = _tree(build(source, time, window, tuple(key)), select=True)
+    assert isinstance(found, exp.Query)
+    return found
+
+
+def replace_stream(
+    query: exp.Query, matches: Callable[[exp.Table], bool], build: Callable[[exp.Table], exp.Query]
+) -> exp.Query:
+    """``query`` with each table ``matches`` picks replaced by ``build(table)``, aliased as it was."""
+
+    def adapt(table: exp.Table | str) -> exp.Query | str:
+        return text(build(table_of(table))) if isinstance(table, str) else build(table)
+
+    replace: Any = windows.replace_table
+    found = replace(query, matches, adapt)
+    assert isinstance(found, exp.Query)
+    return found
 
 
 def aliased(table: exp.Table, alias: str) -> exp.Table:
@@ -73,7 +110,7 @@ def owned(marks: exp.Table, columns: Sequence[str] = ("_gm_topic", "_gm_partitio
 
 def is_late(time: str, window: StreamWindow) -> exp.Expr:
     """Whether a row misses a window already emitted for its partition."""
-    first = tree(f"SELECT {windows.first_window_end(time, window)}").selects[0]
+    first = window_end(time, window, first=True)
     return exp.LTE(this=_timestamp(first), expression=exp.column("_gm_closed", table=MARKS))
 
 
@@ -81,7 +118,7 @@ def still_open(time: str, window: StreamWindow) -> exp.Expr:
     """Whether a row falls in a window its partition has not emitted yet."""
     if window.kind == "session":
         return exp.not_(is_late(time, window))
-    last = tree(f"SELECT {windows.last_window_end(time, window)}").selects[0]
+    last = window_end(time, window, first=False)
     return exp.GT(this=_timestamp(last), expression=exp.column("_gm_closed", table=MARKS))
 
 
@@ -127,13 +164,8 @@ def open_rows(batch: exp.Table, marks: exp.Table, time: str, window: StreamWindo
     return with_marks(select, "b", marks).where(still_open(time, window))
 
 
-def windowed(source: exp.Expr, time: str, window: StreamWindow, key: Sequence[str]) -> exp.Query:
-    """``source`` (a table or query) with the window columns."""
-    return tree(windows.windowed(text(source), time, window, key))
-
-
 def closing_rows(
-    source: exp.Expr, marks: exp.Table, until: exp.Expr, time: str, window: StreamWindow, key: Sequence[str]
+    source: exp.Table, marks: exp.Table, until: exp.Expr, time: str, window: StreamWindow, key: Sequence[str]
 ) -> exp.Select:
     """The windowed rows of ``source`` in windows that close now: not emitted for their
     partition yet, ending by ``until``."""
@@ -169,7 +201,7 @@ def forget_closed(
             this=exp.Tuple(expressions=[exp.column(c) for c in columns]), query=ended.subquery()
         )
     else:
-        last = tree(f"SELECT {windows.last_window_end(time, window)}").selects[0]
+        last = window_end(time, window, first=False)
         done = exp.LTE(this=_timestamp(last), expression=until.copy())
     return exp.delete(state.copy(), where=exp.and_(owned(marks), done))
 
@@ -178,7 +210,7 @@ def forget_closed(
 
 
 def accumulate_rows(
-    source: exp.Expr, marks: exp.Table, time: str, window: StreamWindow, key: Sequence[str]
+    source: exp.Table, marks: exp.Table, time: str, window: StreamWindow, key: Sequence[str]
 ) -> exp.Select:
     """The windowed rows of the batch in windows their partition has not emitted."""
     rows = windowed(source, time, window, key).subquery("w")

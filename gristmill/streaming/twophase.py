@@ -13,7 +13,7 @@ from sqlglot import exp
 from gristmill.engines.base import Engine
 from gristmill.errors import EngineError
 from gristmill.project.specs import StreamWindow
-from gristmill.sql import partial, windows
+from gristmill.sql import partial
 from gristmill.sql.render import render
 from gristmill.streaming import statements
 
@@ -68,12 +68,10 @@ def plan(
         (column("_gm_partition"), "_gm_partition"),
         (exp.cast(column("window_end"), exp.DataType.Type.TIMESTAMP), "_gm_end"),
     ]
-    accumulate = windows.replace_table(
+    accumulate = statements.replace_stream(
         found.partial_select(query, extra),  # type: ignore[arg-type]
         is_stream,
-        lambda t: statements.text(
-            statements.accumulate_rows(statements.table_of(t), marks, time, window, key)
-        ),
+        lambda t: statements.accumulate_rows(t, marks, time, window, key),
     )
     try:
         columns = engine.describe(accumulate.subquery("q"))

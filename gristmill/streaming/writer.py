@@ -22,7 +22,7 @@ from gristmill.connectors.streams.feed import Position
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import EngineError, Fenced
 from gristmill.plan.graph import Asset
-from gristmill.sql import windows
+from gristmill.sql.render import render
 from gristmill.sql.rewrite import render as point_at
 from gristmill.state import streams as progress_store
 from gristmill.state.environments import switch
@@ -78,6 +78,7 @@ class Writer:
         self.marks = exp.to_table(self.marks_view)
         self.two_phase: twophase.TwoPhase | None = None
         self.columns: list[str] | None = None
+        self._rendered: dict[str, str] = {}
 
     def prepare(self, options: StreamTableOptions, env: str) -> None:
         """Create the model's table (and window state) empty if new, and point the environment's
@@ -113,10 +114,10 @@ class Writer:
         if self.model.window is None:
             return self.query(batch)
         w = self._windowing()
-        return windows.replace_table(
+        return statements.replace_stream(
             self.query(batch),
             self._is_stream(batch),
-            lambda t: windows.windowed(t, w.time, w.window, w.key),
+            lambda t: statements.windowed(t, w.time, w.window, w.key),
         )
 
     def _plan_two_phase(
@@ -253,6 +254,14 @@ class Writer:
 
     # -- statements ------------------------------------------------------------------------------
 
+    def _static(self, name: str, build: Callable[[], exp.Expr]) -> str:
+        """A statement the same for every batch (over the batch's and marks' views), rendered
+        once: rendering it costs as much as running it on a small batch."""
+        found = self._rendered.get(name)
+        if found is None:
+            found = self._rendered[name] = render(build(), self.engine.dialect)
+        return found
+
     def insert_target(self, query: exp.Query) -> int:
         if self.outbox is not None:
             # The rows go to the table and, as JSON, to the outbox published after the commit.
@@ -300,11 +309,13 @@ class Writer:
         """Each partition's newest event time in the batch, and how many of its rows are late
         (counted one by one only when a partition's oldest row is)."""
         w = self._windowing()
-        rows = self.engine.query(statements.scan(batch, self.marks, w.time, w.window)).to_pylist()
+        scan = self._static("scan", lambda: statements.scan(batch, self.marks, w.time, w.window))
+        rows = self.engine.query(scan).to_pylist()
         maxes = {(r["t"], r["p"]): r["newest"] for r in rows if r["newest"] is not None}
         if not any(r["late"] for r in rows):
             return maxes, 0
-        counted = self.engine.query(statements.count_late(batch, self.marks, w.time, w.window))
+        count = self._static("count_late", lambda: statements.count_late(batch, self.marks, w.time, w.window))
+        counted = self.engine.query(count)
         (late,) = counted.column("late").to_pylist()
         return maxes, late
 
@@ -314,14 +325,22 @@ class Writer:
         w = self._windowing()
         if late_rows:
             self.engine.ensure_table(self.late, self.engine.describe(batch))
-            rows = statements.late_rows(batch, self.marks, w.time, w.window)
-            self.engine.execute(exp.insert(rows, self.engine.table(self.late)))
+            late = self.engine.table(self.late)
+            insert = self._static(
+                "insert_late",
+                lambda: exp.insert(statements.late_rows(batch, self.marks, w.time, w.window), late),
+            )
+            self.engine.execute(insert)
         if self.two_phase is not None:
             self.engine.execute(self.two_phase.accumulate)
             return late_rows
         self.engine.ensure_table(self.state, self.engine.describe(batch))
-        rows = statements.open_rows(batch, self.marks, w.time, w.window)
-        self.engine.execute(exp.insert(rows, self.engine.table(self.state)))
+        state = self.engine.table(self.state)
+        insert = self._static(
+            "insert_open",
+            lambda: exp.insert(statements.open_rows(batch, self.marks, w.time, w.window), state),
+        )
+        self.engine.execute(insert)
         return late_rows
 
     def _emit(self, threshold: datetime) -> int:
@@ -337,13 +356,10 @@ class Writer:
         state = self.engine.table(self.state)
         until = progress_store.value(threshold)
 
-        def closing(table: str) -> str:
-            source = statements.table_of(table)
-            return statements.text(
-                statements.closing_rows(source, self.marks, until, w.time, w.window, w.key)
-            )
+        def closing(table: exp.Table) -> exp.Query:
+            return statements.closing_rows(table, self.marks, until, w.time, w.window, w.key)
 
-        query = windows.replace_table(
+        query = statements.replace_stream(
             self.query(state), lambda t: t.name == state.name and t.db == state.db, closing
         )
         rows = self.insert_target(query)
