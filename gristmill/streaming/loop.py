@@ -24,8 +24,8 @@ from gristmill.connectors.streams.feed import Delivery, Feed, GroupMember, Posit
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import EngineError, Unassigned
 from gristmill.plan.graph import Asset
-from gristmill.state import streams as progress_store
-from gristmill.state.streams import Progress
+from gristmill.state.lake import offsets
+from gristmill.state.lake.offsets import Progress
 from gristmill.streaming import faults, watermarks
 from gristmill.streaming.outbox import Outbox, Sink
 from gristmill.streaming.settings import StreamSettings
@@ -84,7 +84,7 @@ class StreamLoop:
 
     def resume(self, positions: list[Position]) -> dict[Position, int]:
         """The feed's assignment callback: where each new partition's committed results end."""
-        found = progress_store.read_progress(self.engine, self.name, positions)
+        found = offsets.read_progress(self.engine, self.name, positions)
         now = time.monotonic()
         with self._lock:
             for position in positions:
@@ -248,8 +248,8 @@ class StreamLoop:
             writer.state,
             writer.late,
             self.outbox_table,
-            progress_store.OFFSETS,
-            progress_store.REJECTED,
+            offsets.OFFSETS,
+            offsets.REJECTED,
         )
         for table in tables:
             try:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from gristmill.connectors.streams.feed import Position
 from gristmill.project.specs import StreamWindow
-from gristmill.state.streams import Progress
+from gristmill.state.lake.offsets import Progress
 
 ORIGIN = datetime(2000, 1, 3)
 """Where ``time_bucket`` aligns windows by default; window ends are ORIGIN + k * step."""

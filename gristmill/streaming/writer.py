@@ -24,9 +24,9 @@ from gristmill.errors import EngineError, Fenced
 from gristmill.plan.graph import Asset
 from gristmill.sql.render import render
 from gristmill.sql.rewrite import render as point_at
-from gristmill.state import streams as progress_store
-from gristmill.state.environments import switch
-from gristmill.state.streams import Progress
+from gristmill.state.lake import offsets
+from gristmill.state.lake.environments import switch
+from gristmill.state.lake.offsets import Progress
 from gristmill.streaming import faults, statements, twophase, watermarks
 from gristmill.streaming.outbox import Outbox
 
@@ -228,7 +228,7 @@ class Writer:
             if emit:
                 assert threshold is not None
                 out += self._emit(threshold)
-            progress_store.write_progress(self.engine, self.name, updated, datetime.now(UTC))
+            offsets.write_progress(self.engine, self.name, updated, datetime.now(UTC))
             if rejected is not None and rejected.num_rows:
                 self._reject(rejected)
             return updated, out, late
@@ -241,7 +241,7 @@ class Writer:
     def _fence(self, expected: Mapping[Position, int]) -> None:
         if not expected:
             return
-        found = progress_store.read_progress(self.engine, self.name, expected)
+        found = offsets.read_progress(self.engine, self.name, expected)
         for position, offset in expected.items():
             stored = found.get(position, Progress(-1)).offset
             if stored != offset:
@@ -354,7 +354,7 @@ class Writer:
             return 0
         w = self._windowing()
         state = self.engine.table(self.state)
-        until = progress_store.value(threshold)
+        until = offsets.value(threshold)
 
         def closing(table: exp.Table) -> exp.Query:
             return statements.closing_rows(table, self.marks, until, w.time, w.window, w.key)
@@ -367,12 +367,12 @@ class Writer:
         return rows
 
     def _reject(self, rejected: pa.Table) -> None:
-        self.engine.ensure_table(progress_store.REJECTED, list(progress_store.REJECTED_COLUMNS))
+        self.engine.ensure_table(offsets.REJECTED, list(offsets.REJECTED_COLUMNS))
         # A view of the Arrow table, as for the batch (a staged copy cost a table's creation and
         # drop per batch); registered and dropped inside the batch's transaction.
         view = self.engine.register(self.rejected_view, rejected.select(REJECTED_SCHEMA.names))
         try:
-            table = self.engine.table(progress_store.REJECTED)
+            table = self.engine.table(offsets.REJECTED)
             self.engine.execute(statements.insert_rejected(table, view, self.name))
         finally:
             self.engine.unregister(self.rejected_view)

@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from gristmill.project.specs import StreamWindow
 from gristmill.sql import partial
-from gristmill.state.streams import value
+from gristmill.state.lake.offsets import value
 from gristmill.streaming import statements
 from tests.golden import assert_golden
 

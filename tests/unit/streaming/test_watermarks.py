@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gristmill.project.specs import StreamWindow
-from gristmill.state.streams import Progress
+from gristmill.state.lake.offsets import Progress
 from gristmill.streaming.watermarks import closes, watermark
 
 T = datetime(2024, 5, 1, 10)
