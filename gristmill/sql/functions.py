@@ -26,7 +26,30 @@ def struct_field(value: exp.Expr, name: str) -> exp.Expr:
     return exp.StructExtract(this=value, expression=exp.Literal.string(name))
 
 
+def row_json(alias: str) -> exp.Expr:
+    """The whole row of the relation aliased ``alias`` as JSON text (an object keyed by column)."""
+    node = exp.JSONFormat(this=exp.column(alias))
+    node.meta["row"] = True  # ``this`` names a relation, not a value (spelt apart where it matters)
+    return node
+
+
+def _json_text(node: exp.Expr) -> exp.Expr:
+    """PostgreSQL: to_json gives json, cast to text as the other engines' spelling gives."""
+    return exp.cast(exp.Anonymous(this="TO_JSON", expressions=[node.this.copy()]), exp.DataType.Type.TEXT)
+
+
+def _row_struct_json(node: exp.Expr) -> exp.Expr:
+    """Spark: a row becomes a struct of its columns before to_json."""
+    if not node.meta.get("row"):
+        return node
+    row = exp.Struct(expressions=[exp.column(exp.Star(), table=node.this.name)])
+    return exp.Anonymous(this="TO_JSON", expressions=[row])
+
+
 # dialect -> sqlglot node class -> a rewrite giving that dialect's spelling, for nodes whose
 # generator output is wrong or missing on that engine. Dialects absent here need no rewrite.
 Lowering = Callable[[exp.Expr], exp.Expr]
-LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {}
+LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
+    "postgres": {exp.JSONFormat: _json_text},
+    "spark": {exp.JSONFormat: _row_struct_json},
+}
