@@ -44,7 +44,7 @@ from gristmill.plan.graph import Asset
 from gristmill.sql import partial, windows
 from gristmill.sql.rewrite import render
 from gristmill.state import streams as progress_store
-from gristmill.state.environments import switch
+from gristmill.state.lake.environments import switch
 from gristmill.state.streams import Progress, literal
 
 _log = logging.getLogger(__name__)

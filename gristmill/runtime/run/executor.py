@@ -23,9 +23,13 @@ from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
 from gristmill.project.checks import query_reads
 from gristmill.project.specs import CheckSpec, ModelSpec
-from gristmill.runtime.audit import CheckResult, Subject, audit, measured, time_column
-from gristmill.runtime.commit_groups import CommitGroup
-from gristmill.runtime.events import (
+from gristmill.runtime.build.audit import CheckResult, Subject, audit, measured, time_column
+from gristmill.runtime.build.hooks import run_hooks
+from gristmill.runtime.build.materialize import MaterializeResult, materialize
+from gristmill.runtime.build.quarantine import SetAside, set_aside
+from gristmill.runtime.load.loader import LoadResult, load_table
+from gristmill.runtime.run.commit_groups import CommitGroup
+from gristmill.runtime.run.events import (
     Listener,
     RunFinished,
     RunStarted,
@@ -34,19 +38,15 @@ from gristmill.runtime.events import (
     StepRetrying,
     StepStarted,
 )
-from gristmill.runtime.hooks import run_hooks
-from gristmill.runtime.loader import LoadResult, load_table
-from gristmill.runtime.materialize import MaterializeResult, materialize
-from gristmill.runtime.quarantine import SetAside, set_aside
-from gristmill.runtime.runner import Finished, Retry, Runner, Task
-from gristmill.runtime.steplogs import StepLogs
+from gristmill.runtime.run.runner import Finished, Retry, Runner, Task
+from gristmill.runtime.run.steplogs import StepLogs
 from gristmill.sql import windows
 from gristmill.sql.rewrite import render
-from gristmill.state.base import RunHistory
-from gristmill.state.environments import switch
-from gristmill.state.intervals import forget_range
+from gristmill.state.history import RunHistory
+from gristmill.state.lake.environments import switch
+from gristmill.state.lake.intervals import forget_range
+from gristmill.state.lake.versions import record_version
 from gristmill.state.records import CheckRecord, MetricRecord, StepRecord
-from gristmill.state.versions import record_version
 
 _log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def execute(
     retried: list[StepRecord] = []
     failed: set[str] = set()  # assets that failed or did not run in this run
     concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
-    # Steps that take turns on the engine share commits (see runtime/commit_groups.py).
+    # Steps that take turns on the engine share commits (see runtime/run/commit_groups.py).
     group = (
         CommitGroup(
             engine,
@@ -312,7 +312,7 @@ def execute(
             records.append(_record(outcome, steps[finished.task], began.get(finished.task)))
             checks += check_records(outcome.checks, run_id, plan.env)
             metrics += list(outcome.metrics)
-        history.record_steps(run_id, records, checks, metrics, logs.take())
+        history.runs.record_steps(run_id, records, checks, metrics, logs.take())
 
     def interrupt(name: str) -> None:
         """Stop what a step runs: the engine's statement, and a source's own reader (a file or S3
@@ -340,7 +340,7 @@ def execute(
         on_batch=on_batch,
         on_stop=lambda reason, running: notify(RunStopping(run_id, reason, tuple(running))),
         grace=options.grace,
-        poll=lambda: history.cancel_requested(run_id),
+        poll=lambda: history.runs.cancel_requested(run_id),
     )
     if runner is not None:
         runner(coordinator)
@@ -356,7 +356,7 @@ def execute(
         # Reported successful, then rolled back with a failing group-mate and not rebuilt.
         fixed = [group.corrections.get(o.asset, o) for o in outcomes]
         redone = [o for o in fixed if o.asset in group.corrections]
-        history.record_steps(
+        history.runs.record_steps(
             run_id,
             [_record(o, steps[o.asset], began.get(o.asset)) for o in redone],
             [],

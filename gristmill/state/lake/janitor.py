@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from gristmill.engines.base import Engine, Relation
 from gristmill.plan.planner import PHYSICAL_PREFIX
-from gristmill.state.lake_state import LakeState
-from gristmill.state.versions import forget_versions
+from gristmill.state.lake.lake_state import LakeState
+from gristmill.state.lake.versions import forget_versions
 
 
 def unused(lake: LakeState, *, superseded_only: bool) -> list[str]:

@@ -18,10 +18,10 @@ from gristmill.errors import ConfigError, ContractViolation, EngineError, Shrink
 from gristmill.plan.contracts import NestedType, SchemaChange, compare, evolved, kind_of, may_fit, parse_type
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
-from gristmill.runtime.quarantine import copy_to_quarantine
+from gristmill.runtime.build.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
 from gristmill.sql.paths import any_at
-from gristmill.state.cursors import Cursor, read_cursor, write_cursor
+from gristmill.state.lake.cursors import Cursor, read_cursor, write_cursor
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa

@@ -24,8 +24,8 @@ from gristmill.plan.intervals import Span, complete, contiguous, floor, parse_mo
 from gristmill.project.specs import ModelSpec
 from gristmill.sql import dimensional, writes
 from gristmill.sql import partitions as partition_sql
-from gristmill.state.intervals import forget_intervals, read_intervals, record_intervals
-from gristmill.state.partitions import forget_partitions, record_partitions
+from gristmill.state.lake.intervals import forget_intervals, read_intervals, record_intervals
+from gristmill.state.lake.partitions import forget_partitions, record_partitions
 
 if TYPE_CHECKING:
     pass

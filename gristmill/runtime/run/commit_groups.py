@@ -28,7 +28,7 @@ from gristmill.errors import GristmillError
 from gristmill.plan.planner import Step
 
 if TYPE_CHECKING:
-    from gristmill.runtime.executor import StepResult
+    from gristmill.runtime.run.executor import StepResult
 
 Build = Callable[[Step, bool], "StepResult"]
 """Build one step, in the shared transaction when the flag is set."""
@@ -104,7 +104,7 @@ class CommitGroup:
     def _redo(self, steps: list[Step], why: str) -> None:
         for step in steps:
             if self.cancelled():
-                from gristmill.runtime.executor import StepResult  # the executor imports this module
+                from gristmill.runtime.run.executor import StepResult  # the executor imports this module
 
                 self.corrections[step.name] = StepResult(
                     step.name,

@@ -29,7 +29,7 @@ from gristmill.config.settings import AlertSettings
 from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gristmill.runtime.executor import RunResult, StepResult
+    from gristmill.runtime.run.executor import RunResult, StepResult
 
 AlertKind = Literal["failure", "recovery", "freshness"]
 

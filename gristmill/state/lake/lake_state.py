@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from gristmill.engines.base import Engine
 from gristmill.plan.planner import Recorded
-from gristmill.state.environments import read_all_pointers
-from gristmill.state.versions import read_versions
+from gristmill.state.lake.environments import read_all_pointers
+from gristmill.state.lake.versions import read_versions
 
 
 @dataclass(frozen=True)

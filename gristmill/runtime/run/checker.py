@@ -19,9 +19,9 @@ from gristmill.config.secrets import redact
 from gristmill.engines.base import Engine, Relation
 from gristmill.errors import GristmillError
 from gristmill.plan.graph import Asset
-from gristmill.runtime.audit import Audit, CheckResult, Subject, audit, measured, time_column
-from gristmill.runtime.executor import check_records
-from gristmill.state.base import RunHistory
+from gristmill.runtime.build.audit import Audit, CheckResult, Subject, audit, measured, time_column
+from gristmill.runtime.run.executor import check_records
+from gristmill.state.history import RunHistory
 from gristmill.state.records import StepRecord
 
 
@@ -89,7 +89,7 @@ def check_published(
         if not engine.exists(served):
             outcome = AssetCheck(asset.name, asset.kind, "not_built")
             run.assets.append(outcome)
-            history.record_steps(run_id, [_step(outcome)], [])
+            history.runs.record_steps(run_id, [_step(outcome)], [])
             continue
         subject = Subject(
             asset.name,
@@ -112,11 +112,11 @@ def check_published(
         else:
             outcome = AssetCheck(asset.name, asset.kind, "checked", audited.checks, seconds=_since(begun))
         run.assets.append(outcome)
-        history.record_steps(
+        history.runs.record_steps(
             run_id, [_step(outcome)], check_records(outcome.checks, run_id, env), list(audited.metrics)
         )
         for value in audited.flagged:
-            history.flag_metric(value.run_id, value.asset, value.metric, value.column, value.env)
+            history.quality.flag_metric(value.run_id, value.asset, value.metric, value.column, value.env)
     run.seconds = time.perf_counter() - started
     return run
 

@@ -32,7 +32,7 @@ from gristmill.errors import ConfigError, EngineError
 from gristmill.plan.graph import Asset
 from gristmill.project.checks import ANOMALY_METRICS
 from gristmill.project.specs import CheckSpec
-from gristmill.state.base import RunHistory
+from gristmill.state.history import RunHistory
 from gristmill.state.records import MetricRecord
 
 SAMPLE_ROWS = 5
@@ -198,7 +198,7 @@ def _anomaly(
     column = check.columns[0] if check.columns else ""
     if metric == "freshness_hours" and not column:
         column = _time_column(check, subject, columns)
-    past = history.metric_history(subject.asset, metric, column, env=subject.env)
+    past = history.quality.metric_history(subject.asset, metric, column, env=subject.env)
     current = next((m for m in measured if m.metric == metric and m.column == column), None)
     if current is None and metric == "rows_written" and past:
         current, past = past[-1], past[:-1]  # no build here: judge the last one that wrote

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from gristmill._util.dag import topological_order
 from gristmill.errors import RunCancelled, StepTimeout, Transient
-from gristmill.runtime import stopping
+from gristmill.runtime.run import stopping
 
 _T = TypeVar("_T")
 

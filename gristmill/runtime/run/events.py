@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gristmill.plan.planner import Plan
-    from gristmill.runtime.executor import RunResult, StepResult
+    from gristmill.runtime.run.executor import RunResult, StepResult
 
 
 @dataclass(frozen=True)

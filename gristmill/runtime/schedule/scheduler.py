@@ -30,12 +30,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from gristmill._util.cron import Cron, due
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings, ScheduleSettings
 from gristmill.errors import ConcurrentRunError, ConfigError, GristmillError
 from gristmill.plan import build_graph, select
 from gristmill.project import load_project
-from gristmill.runtime.cron import Cron, due
 from gristmill.state import open_history
 
 log = logging.getLogger("gristmill.scheduler")
@@ -183,7 +183,7 @@ class Scheduler:
         child = self._child
         if child is not None and child.run_id is not None:
             # Through the state store too: it reaches the run whatever its signal handlers.
-            self._history.request_cancel(child.run_id, "cancelled: the scheduler was stopped")
+            self._history.runs.request_cancel(child.run_id, "cancelled: the scheduler was stopped")
         if child is not None and child.process.pid is not None and child.process.is_alive():
             os.kill(child.process.pid, signal.SIGINT)
 
@@ -224,8 +224,8 @@ class Scheduler:
     # -- triggers ----------------------------------------------------------------------------------
 
     def _cron(self, name: str, schedule: ScheduleSettings, now: datetime) -> None:
-        last = self._history.last_tick(name)
-        first_seen = datetime.fromisoformat(self._history.first_seen(name))
+        last = self._history.schedules.last_tick(name)
+        first_seen = datetime.fromisoformat(self._history.schedules.first_seen(name))
         decision = due(
             self._crons[name],
             datetime.fromisoformat(last) if last else None,
@@ -240,7 +240,7 @@ class Scheduler:
             for t in decision.skipped
         ]
         rows += [(_iso(t), "claimed", "") for t in decision.run]
-        claimed = set(self._history.claim_ticks(name, rows))
+        claimed = set(self._history.schedules.claim_ticks(name, rows))
         for tick in decision.run:
             if _iso(tick) in claimed:
                 self._queue_launch(name, _iso(tick), f"cron {schedule.cron} ({schedule.timezone})")
@@ -248,7 +248,7 @@ class Scheduler:
     def _freshness(self, name: str, schedule: ScheduleSettings, now: datetime) -> None:
         assert schedule.freshness is not None
         limit = schedule.freshness.total_seconds()
-        current = self._history.last_success()
+        current = self._history.runs.last_success()
         stale: list[str] = []
         for asset in self._watched.get(name, []):
             found = current.get(asset)
@@ -270,15 +270,15 @@ class Scheduler:
         self._enqueue(name, now, f"{reason} older than {_span(limit)}", upstream=True)
 
     def _asset_updates(self, name: str, schedule: ScheduleSettings, now: datetime) -> None:
-        current = self._history.last_success()
+        current = self._history.runs.last_success()
         newest = max((current[a][0] for a in self._watched.get(name, []) if a in current), default=0)
-        seen = self._history.trigger_cursor(name)
+        seen = self._history.schedules.trigger_cursor(name)
         if seen is None:
-            self._history.set_trigger_cursor(name, str(newest))  # start watching from here
+            self._history.schedules.set_trigger_cursor(name, str(newest))  # start watching from here
             return
         if newest > int(seen):
-            self._history.set_trigger_cursor(name, str(newest))
-            run = self._history.run(newest)
+            self._history.schedules.set_trigger_cursor(name, str(newest))
+            run = self._history.runs.get(newest)
             if run is not None and run.command == f"schedule {name}":
                 return  # its own run
             self._enqueue(name, now, f"upstream updated by run {newest}")
@@ -290,8 +290,8 @@ class Scheduler:
         except Exception as err:  # a bucket that is down must not stop the other schedules
             log.warning("[schedules.%s] cannot list %s: %s", name, schedule.on_files, redact(str(err)))
             return
-        seen_text = self._history.trigger_cursor(name)
-        self._history.set_trigger_cursor(name, json.dumps(found, sort_keys=True))
+        seen_text = self._history.schedules.trigger_cursor(name)
+        self._history.schedules.set_trigger_cursor(name, json.dumps(found, sort_keys=True))
         if seen_text is None:
             return  # what is there when watching starts is not news
         seen = json.loads(seen_text)
@@ -323,7 +323,7 @@ class Scheduler:
         if any(launch.schedule == name for launch in self._queue):
             return
         tick = _iso(now)
-        if self._history.claim_ticks(name, [(tick, "claimed", reason)]):
+        if self._history.schedules.claim_ticks(name, [(tick, "claimed", reason)]):
             self._queue_launch(name, tick, reason, upstream=upstream)
 
     def _queue_launch(self, name: str, tick: str, reason: str, *, upstream: bool = False) -> None:
@@ -334,7 +334,9 @@ class Scheduler:
         if schedule.catch_up != "all":  # a newer tick replaces one still waiting
             for waiting in [w for w in self._queue if w.schedule == name]:
                 self._queue.remove(waiting)
-                self._history.update_tick(name, waiting.tick_at, "skipped", note=f"superseded by {tick}")
+                self._history.schedules.update_tick(
+                    name, waiting.tick_at, "skipped", note=f"superseded by {tick}"
+                )
         self._queue.append(
             Launch(name, tick, chosen, schedule.exclude, schedule.env, schedule.full_refresh, reason)
         )
@@ -353,7 +355,7 @@ class Scheduler:
         process.start()
         child.close()
         self._child = _Child(launch, process, parent)
-        self._history.update_tick(
+        self._history.schedules.update_tick(
             launch.schedule, launch.tick_at, "started", started=True, note=launch.reason
         )
         log.info("started %s (%s), pid %s", launch.schedule, launch.reason, process.pid)
@@ -370,7 +372,7 @@ class Scheduler:
                 break
             if kind == "run":
                 child.run_id = int(value)
-                self._history.update_tick(
+                self._history.schedules.update_tick(
                     child.launch.schedule, child.launch.tick_at, "started", run_id=child.run_id
                 )
             elif kind == "done":
@@ -382,12 +384,12 @@ class Scheduler:
         child.process.join()
         launch = child.launch
         if child.status is None:
-            self._history.mark_abandoned()
+            self._history.runs.mark_abandoned()
             note = child.error or f"the run process died (exit code {child.process.exitcode})"
-            self._history.update_tick(launch.schedule, launch.tick_at, "failed", note=note)
+            self._history.schedules.update_tick(launch.schedule, launch.tick_at, "failed", note=note)
             log.error("%s: %s", launch.schedule, note)
         else:
-            self._history.update_tick(launch.schedule, launch.tick_at, child.status)
+            self._history.schedules.update_tick(launch.schedule, launch.tick_at, child.status)
             log.info("%s finished: %s (run %s)", launch.schedule, child.status, child.run_id)
         if child.status != "success" and self.settings.schedules.get(launch.schedule, None) is not None:
             self._watch.freshness_failed_at[launch.schedule] = time.monotonic()
@@ -396,28 +398,32 @@ class Scheduler:
 
     def _recover(self) -> None:
         """After a crash: runs whose process died are failed; their ticks run again."""
-        unfinished = self._history.unfinished_ticks()  # before mark_abandoned marks their ticks failed
-        abandoned = self._history.mark_abandoned()
+        unfinished = (
+            self._history.schedules.unfinished_ticks()
+        )  # before mark_abandoned marks their ticks failed
+        abandoned = self._history.runs.mark_abandoned()
         if abandoned:
             log.warning("%d run(s) left running by a dead process marked failed", abandoned)
         for tick in unfinished:
             if tick.schedule not in self.settings.schedules:
                 continue
-            run = self._history.run(tick.run_id) if tick.run_id else None
+            run = self._history.runs.get(tick.run_id) if tick.run_id else None
             if run is not None and run.status == "running":
                 continue  # still going in a process that outlived the old scheduler
             if run is not None and run.status in ("success", "failed", "cancelled"):
-                self._history.update_tick(tick.schedule, tick.tick_at, run.status)
+                self._history.schedules.update_tick(tick.schedule, tick.tick_at, run.status)
                 if run.status != "failed" or "died" not in json.dumps(run.summary):
                     continue
-            self._history.update_tick(tick.schedule, tick.tick_at, "claimed", note="resumed after a restart")
+            self._history.schedules.update_tick(
+                tick.schedule, tick.tick_at, "claimed", note="resumed after a restart"
+            )
             fresh = self.settings.schedules[tick.schedule].freshness is not None
             self._queue_launch(tick.schedule, tick.tick_at, "resumed after a restart", upstream=fresh)
 
     def _alert_freshness(self, asset: str, age: float, limit: float) -> None:
         if not self.settings.alerts:
             return
-        from gristmill.runtime.alerts import Notifier, freshness_alert
+        from gristmill.runtime.notify.alerts import Notifier, freshness_alert
 
         alert = freshness_alert(self.settings.name, asset, timedelta(seconds=age), timedelta(seconds=limit))
         for problem in Notifier(self.settings.alerts, base=self.root).send([alert]):
@@ -428,8 +434,8 @@ class Scheduler:
     def status(self) -> dict[str, Any]:
         """Numbers for the metrics endpoint and ``gristmill scheduler --status``."""
         now = self._clock()
-        stats = self._history.run_stats()
-        current = self._history.last_success()
+        stats = self._history.runs.stats()
+        current = self._history.runs.last_success()
         lag, limits = {}, {}
         for name, schedule in self.settings.schedules.items():
             if schedule.freshness:
@@ -438,7 +444,7 @@ class Scheduler:
                     if asset in current:
                         lag[asset] = (now - datetime.fromisoformat(current[asset][1])).total_seconds()
         schedule_lag = {}
-        for tick in self._history.ticks(limit=200):
+        for tick in self._history.schedules.ticks(limit=200):
             if tick.started_at and tick.schedule not in schedule_lag and tick.schedule in self._crons:
                 delay = datetime.fromisoformat(tick.started_at) - datetime.fromisoformat(tick.tick_at)
                 schedule_lag[tick.schedule] = max(0.0, delay.total_seconds())

@@ -52,12 +52,19 @@ from gristmill._util.version import VERSION as __version__
 from gristmill.config import secrets
 from gristmill.config.settings import LineageSettings
 from gristmill.errors import ConfigError
-from gristmill.runtime.events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
+from gristmill.runtime.run.events import (
+    Event,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepRetrying,
+    StepStarted,
+)
 from gristmill.sql.lineage import ROWS
 
 if TYPE_CHECKING:
     from gristmill.plan.planner import Step
-    from gristmill.runtime.executor import RunResult, StepResult
+    from gristmill.runtime.run.executor import RunResult, StepResult
 
 log = logging.getLogger("gristmill.lineage")
 
