@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
+from gristmill.authoring.sources import SourceFunction, marked
 from gristmill.config.secrets import redact
 from gristmill.connectors.arrowbatches import (
     ARROW_ERRORS,
@@ -30,7 +31,6 @@ from gristmill.connectors.arrowbatches import (
     widen,
 )
 from gristmill.connectors.base import parse_options
-from gristmill.connectors.python import SourceFunction, marked
 from gristmill.connectors.python.config import PythonSourceOptions, PythonTableOptions
 from gristmill.errors import ConfigError, GristmillError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
