@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gristmill import workspace
+from gristmill.runtime import session as workspace_session
 from tests.conftest import Cli
 
 HEAVY = ("duckdb", "pyarrow", "sqlglot", "pydantic", "numpy")
@@ -87,7 +87,7 @@ def test_ls_answers_from_the_state_store_without_opening_the_lake(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("ls opened the lake")
 
-    monkeypatch.setattr(workspace, "open_engine", refuse)
+    monkeypatch.setattr(workspace_session, "open_engine", refuse)
     code, out = cli("ls", project=tmp_path)
     assert code == 0, out
     assert "raw.people__people" in out and "success" in out

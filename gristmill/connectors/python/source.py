@@ -19,7 +19,6 @@ import pyarrow.compute as pc
 
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
-from gristmill.authoring.sources import SourceFunction, marked
 from gristmill.config.secrets import redact
 from gristmill.connectors.arrowbatches import (
     ARROW_ERRORS,
@@ -32,6 +31,7 @@ from gristmill.connectors.arrowbatches import (
 )
 from gristmill.connectors.base import parse_options
 from gristmill.connectors.python.config import PythonSourceOptions, PythonTableOptions
+from gristmill.connectors.python.marking import SourceFunction, marked
 from gristmill.errors import ConfigError, GristmillError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 

@@ -1,5 +1,5 @@
 """What a backfill did: the builds of time-range models a window of intervals at a time, and
-what became of each interval (the driver is ``Workspace.backfill``)."""
+what became of each interval (the driver is ``runtime.backfill.driver``)."""
 
 from __future__ import annotations
 
