@@ -42,6 +42,7 @@ from gristmill.engines.base import Engine, Relation
 from gristmill.errors import EngineError, GristmillError
 from gristmill.plan.graph import Asset
 from gristmill.sql import partial, windows
+from gristmill.sql.render import render as render_for
 from gristmill.sql.rewrite import render
 from gristmill.state import streams as progress_store
 from gristmill.state.environments import switch
@@ -276,10 +277,12 @@ class StreamLoop:
         accumulate = windows.replace_table(
             found.partial_select(query, extra),  # type: ignore[arg-type]
             self._is_stream(batch),
-            lambda t: (
-                f"SELECT w.* FROM ({windows.windowed(t, time_column, window, key)}) AS w "
+            lambda t: sqlglot.parse_one(
+                f"SELECT w.* FROM ({self._text(windows.windowed(t, time_column, window, key))}) AS w "
                 f"JOIN {marks} AS m ON w._gm_topic = m._gm_t AND w._gm_partition = m._gm_p "
-                "WHERE w.window_end::TIMESTAMP > m._gm_closed"
+                "WHERE w.window_end::TIMESTAMP > m._gm_closed",
+                dialect="duckdb",
+                into=exp.Select,
             ),
         )
         state = self._sql(self.partials)
@@ -671,7 +674,8 @@ class StreamLoop:
         """Whether a row misses a window already emitted for its partition."""
         window, time_column = self.model.window, self.model.time
         assert window is not None and time_column is not None
-        return f"({windows.first_window_end(time_column, window)})::TIMESTAMP <= _gm_marks._gm_closed"
+        end = self._text(windows.first_window_end(time_column, window))
+        return f"({end})::TIMESTAMP <= _gm_marks._gm_closed"
 
     def _scan(self, batch: exp.Table) -> tuple[dict[Position, datetime], int]:
         """Each partition's newest event time in the batch, and how many of its rows are late.
@@ -721,7 +725,8 @@ class StreamLoop:
         if window.kind == "session":
             keep = f"NOT ({self._is_late()})"
         else:
-            keep = f"({windows.last_window_end(time_column, window)})::TIMESTAMP > _gm_marks._gm_closed"
+            end = self._text(windows.last_window_end(time_column, window))
+            keep = f"({end})::TIMESTAMP > _gm_marks._gm_closed"
         self._run(
             f"INSERT INTO {self._sql(self.state)} SELECT b.* FROM {source} AS b "
             f"{self._joined('b')} WHERE {keep}"
@@ -743,12 +748,14 @@ class StreamLoop:
         until = literal(threshold)
         key = self.model.key
 
-        def closing(table: str) -> str:
-            return (
+        def closing(table: exp.Table) -> exp.Query:
+            return sqlglot.parse_one(
                 f"SELECT w.* EXCLUDE (_gm_t, _gm_p, _gm_closed, _gm_until) FROM "
-                f"(SELECT * FROM ({windows.windowed(table, time_column, window, key)}) AS _gm_w "
+                f"(SELECT * FROM ({self._text(windows.windowed(table, time_column, window, key))}) AS _gm_w "
                 f"{self._joined('_gm_w')}) AS w "
-                f"WHERE w.window_end::TIMESTAMP > w._gm_closed AND w.window_end::TIMESTAMP <= {until}"
+                f"WHERE w.window_end::TIMESTAMP > w._gm_closed AND w.window_end::TIMESTAMP <= {until}",
+                dialect="duckdb",
+                into=exp.Select,
             )
 
         query = windows.replace_table(
@@ -758,7 +765,7 @@ class StreamLoop:
         # Only this process's partitions: another one may own the rest and not have emitted them.
         owned = f"(_gm_topic, _gm_partition) IN (SELECT _gm_t, _gm_p FROM {self._marks_view})"
         if window.kind == "session":
-            windowed = windows.windowed(self._sql(self.state), time_column, window, key)
+            windowed = self._text(windows.windowed(self.engine.table(self.state), time_column, window, key))
             self._run(
                 f"DELETE FROM {self._sql(self.state)} WHERE {owned} AND "
                 "(_gm_topic, _gm_partition, _gm_offset) IN "
@@ -766,7 +773,7 @@ class StreamLoop:
                 f"WHERE window_end::TIMESTAMP <= {until})"
             )
         else:
-            last = windows.last_window_end(time_column, window)
+            last = self._text(windows.last_window_end(time_column, window))
             self._run(f"DELETE FROM {self._sql(self.state)} WHERE {owned} AND ({last})::TIMESTAMP <= {until}")
         return rows
 
@@ -782,6 +789,9 @@ class StreamLoop:
             )
         finally:
             self.engine.unregister(self._rejected_view)
+
+    def _text(self, statement: exp.Expr) -> str:
+        return render_for(statement, self.engine.dialect)
 
     def _sql(self, relation: Relation) -> str:
         return self.engine.table(relation).sql(dialect="duckdb")

@@ -16,6 +16,9 @@ from sqlglot.tokens import TokenType
 from gristmill.errors import SQLError
 
 DIALECT = "duckdb"
+"""The project's dialect: the SQL users write models, checks and tests in, and the one dialect
+their SQL is parsed with. What the platform generates names no dialect: it is rendered for the
+engine by ``sql.render.render``."""
 
 
 def verbatim(text: str) -> exp.Query:
