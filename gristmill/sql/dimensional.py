@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 
 from sqlglot import exp
 
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.sql.functions import at_utc, end_of_time, last_moment, md5, row_digest
-from gristmill.sql.parse import DIALECT
 from gristmill.sql.writes import (
     IS_CURRENT,
     ROW_HASH,
@@ -70,7 +70,7 @@ def _update(
 def column_type(dtype: str) -> exp.DataType:
     """A column's type as the engine described it. Types still travel as the engine's text (the
     project's dialect spells them today); this is the one place that text is read."""
-    return exp.DataType.build(dtype, dialect=DIALECT)
+    return exp.DataType.build(dtype, dialect=PROJECT_DIALECT)
 
 
 # --- time -----------------------------------------------------------------------------------------

@@ -11,7 +11,11 @@ builder.
 sqlglot has no node for a few operations (a number from an MD5, a row digest, "any element of a
 list is true", the positions of a list): those are function calls named as the first engine
 (DuckDB) spells them, so that text rendered without lowering still runs there, and every other
-dialect rewrites them by name (``ANONYMOUS``).
+dialect rewrites them by name (the ``exp.Anonymous`` entries). DuckDB therefore has no entry in
+``LOWERINGS``: every helper's plain spelling is its own.
+
+Postgres and Spark entries cover what the platform's statements use; what they cannot express
+(a session window without its source's column list needs ``* EXCLUDE``) is said where it is built.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlglot import exp
 TIME_BUCKET_ORIGIN = "2000-01-03 00:00:00"
 """Where time buckets are aligned (the first engine's default: a Monday); a bucket starts at
 ``TIME_BUCKET_ORIGIN + k * width``."""
-_ORIGIN_MICROS = 946_857_600 * 1_000_000
+_ORIGIN_MICROS = 946_857_600_000_000
 """``TIME_BUCKET_ORIGIN`` in microseconds since the Unix epoch."""
 _MICROS = {"MICROSECOND": 1, "MILLISECOND": 1000, "SECOND": 1_000_000, "MINUTE": 60_000_000}
 _MICROS |= {"HOUR": 3_600_000_000, "DAY": 86_400_000_000}
@@ -284,14 +288,11 @@ def _postgres_transform(node: exp.Expr) -> exp.Expr:
 
 
 def _spark_series_table(node: exp.Expr) -> exp.Expr:
-    """A series as a table: Spark explodes a sequence (its generator drops the column alias)."""
-    series = node.this
-    if not isinstance(series, exp.GenerateSeries):
+    """A series as a table: Spark explodes it (its generator drops the column alias of a bare
+    series in FROM, and spells the exploded series, exclusive ends included, itself)."""
+    if not isinstance(node.this, exp.GenerateSeries):
         return node
-    sequence = exp.Anonymous(this="SEQUENCE", expressions=[series.args["start"], series.args["end"]])
-    if series.args.get("step") is not None:
-        sequence.append("expressions", series.args["step"])
-    return exp.Table(this=exp.Anonymous(this="EXPLODE", expressions=[sequence]), alias=node.args.get("alias"))
+    return exp.Table(this=exp.Explode(this=node.this), alias=node.args.get("alias"))
 
 
 def _spark_positions(node: exp.Expr) -> exp.Expr:
@@ -300,18 +301,18 @@ def _spark_positions(node: exp.Expr) -> exp.Expr:
     1-based positions."""
     if not isinstance(node, exp.Select):
         return node
-    found = {
-        id(e): e
+    found = [
+        e
         for e in node.expressions
         if isinstance(e, exp.Alias)
         and isinstance(e.this, exp.Anonymous)
         and e.this.name.upper() == LIST_POSITIONS
-    }
+    ]
     for element in node.expressions:
         if not (isinstance(element, exp.Alias) and isinstance(element.this, exp.Explode)):
             continue
         values = element.this.this
-        position = next((p for p in found.values() if p.this.expressions[0] == values), None)
+        position = next((p for p in found if p.this.expressions[0] == values), None)
         if position is None:
             continue
         e, i = exp.to_identifier("_gm_e"), exp.to_identifier("_gm_i")
@@ -343,6 +344,22 @@ def _spark_moments(node: exp.Expr) -> exp.Expr:
         return node
     moment = _SPARK_MOMENTS.get(node.this.name)
     return exp.cast(exp.Literal.string(moment), node.to) if moment and node.this.is_string else node
+
+
+def _update_as_merge(node: exp.Expr) -> exp.Expr:
+    """``UPDATE t SET … FROM s WHERE …`` as ``MERGE INTO t USING s ON … WHEN MATCHED THEN
+    UPDATE``: Spark's tables update from another relation only by a merge. The platform's
+    updates match at most one source row per target row (one row per key, or validity ranges
+    that do not overlap), as a merge requires."""
+    if not isinstance(node, exp.Update) or node.args.get("from_") is None:
+        return node
+    where = node.args.get("where")
+    return exp.Merge(
+        this=node.this,
+        using=node.args["from_"].this,
+        on=where.this if where is not None else exp.true(),
+        whens=exp.Whens(expressions=[exp.When(matched=True, then=exp.Update(expressions=node.expressions))]),
+    )
 
 
 def _spark_epoch(node: exp.Expr) -> exp.Expr:
@@ -457,6 +474,7 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
         exp.TableSample: _unseeded,
         exp.Select: _spark_positions,
         exp.Cast: _spark_moments,
+        exp.Update: _update_as_merge,
         exp.Table: _spark_series_table,
         exp.DataType: _wide_integer("DECIMAL(38, 0)"),
         exp.Anonymous: _by_name(

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from gristmill.sql.parse import DIALECT, ParsedModel, asset_name, verbatim
+from gristmill.project.dialect import PROJECT_DIALECT
+from gristmill.sql.parse import ParsedModel, asset_name, verbatim
 
 
 def render(parsed: ParsedModel, physical: Mapping[str, tuple[str | None, str, str]]) -> exp.Query:
@@ -22,7 +23,7 @@ def render(parsed: ParsedModel, physical: Mapping[str, tuple[str | None, str, st
                     physical[asset][2], db=physical[asset][1], catalog=physical[asset][0], quoted=True
                 )
                 # the text is the user's, in the project's dialect: the name is spliced in as such
-                text = text[:start] + table.sql(dialect=DIALECT) + text[end:]
+                text = text[:start] + table.sql(dialect=PROJECT_DIALECT) + text[end:]
         return verbatim(text)
 
     def swap(node: exp.Expr) -> exp.Expr:

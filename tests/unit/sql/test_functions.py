@@ -210,7 +210,8 @@ def test_duckdb_values(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_duckdb_moments_are_ordered(con: duckdb.DuckDBPyConnection) -> None:
     last, end = render(f.last_moment(), "duckdb"), render(f.end_of_time(), "duckdb")
-    assert con.execute(f"SELECT max(ts)::TIMESTAMPTZ < {last} AND {last} < {end} FROM t").fetchone() == (True,)
+    ordered = f"SELECT max(ts)::TIMESTAMPTZ < {last} AND {last} < {end} FROM t"
+    assert con.execute(ordered).fetchone() == (True,)
 
 
 def test_duckdb_unnest_with_positions(con: duckdb.DuckDBPyConnection) -> None:
@@ -228,3 +229,9 @@ def test_time_bucket_aligns_to_the_origin(con: duckdb.DuckDBPyConnection) -> Non
     bucket = render(f.time_bucket(exp.column("ts"), timedelta(seconds=7)), "duckdb")
     rows = con.execute(f"SELECT epoch_us({bucket}) - epoch_us({origin}) FROM t").fetchall()
     assert all(offset % 7_000_000 == 0 for (offset,) in rows)
+
+
+def test_duckdb_needs_no_lowering() -> None:
+    """Text rendered without ``sql.render`` (``.sql(dialect="duckdb")``) still runs on DuckDB:
+    every helper's plain spelling is the first engine's."""
+    assert "duckdb" not in f.LOWERINGS
