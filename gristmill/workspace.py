@@ -25,8 +25,9 @@ from gristmill._util.processes import process_alive
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.settings import ProjectSettings
 from gristmill.connectors import Source, open_source
+from gristmill.connectors.base import Deserializing, Publishing, Streaming
 from gristmill.engines import Engine, lake_snapshot, open_engine
-from gristmill.engines.base import Relation
+from gristmill.engines.base import Relation, Transactions, require_transactions
 from gristmill.errors import ConfigError, GristmillError, SelectionError
 from gristmill.plan import Asset, AssetGraph, Plan, build_graph, make_plan, select
 from gristmill.plan.lineage import Lineage
@@ -410,7 +411,7 @@ class Workspace:
                     state = LakeState.read(engine)
                     stale = janitor.unused(state, superseded_only=True)
                     if stale:
-                        with engine.transaction():
+                        with require_transactions(engine, "dropping superseded tables").transaction():
                             janitor.drop(engine, stale)
                         state = LakeState.read(engine)
                 self._remember(state, history)
@@ -439,7 +440,8 @@ class Workspace:
             lineage = lineage_listener(self.project.settings.lineage, self.project.settings.name, self.root)
         if engine is not None:  # models are written whole: the engine stores their schemas for that
             models = [s for s in plan.steps if s.action == "build" and s.asset.kind != "source"]
-            engine.write_in_bulk({s.physical.split(".", 1)[0] for s in models})
+            if isinstance(engine, Transactions):
+                engine.write_in_bulk({s.physical.split(".", 1)[0] for s in models})
         if engine is not None and self.project.on_run_start:
             run_hooks(engine, self.project.on_run_start, self._served(engine, plan.env), "on-run-start")
         try:
@@ -491,7 +493,7 @@ class Workspace:
             with self._engine(read_only=False) as engine:
                 assert engine is not None
                 dropped = janitor.unused(LakeState.read(engine), superseded_only=False)
-                with engine.transaction():
+                with require_transactions(engine, "dropping unused tables").transaction():
                     janitor.drop(engine, dropped)
                 janitor.expire_files(engine, older_than_days)
                 state = LakeState.read(engine)
@@ -522,7 +524,7 @@ class Workspace:
                     current = read_pointers(engine, target_env)
                     changed = {a: p for a, p in wanted.items() if current.get(a) != p}
                     run_id = history.start_run("promote", f"{source_env} -> {target_env}")
-                    with engine.transaction():
+                    with require_transactions(engine, "switching an environment's views").transaction():
                         switch(engine, target_env, changed, [], run_id)
                     history.finish_run(run_id, "success", 0.0, {"switched": len(changed)})
                     state = LakeState.read(engine)
@@ -784,19 +786,20 @@ class Workspace:
         source_asset = self.graph.assets[asset.stream_input]
         assert source_asset.source is not None and source_asset.table is not None
         source = self.source(source_asset.source.name)
-        feed_of = getattr(source, "feed", None)
-        if feed_of is None:
+        if not isinstance(source, Streaming):
             raise ConfigError(
                 f"source kind {source_asset.source.kind} cannot be streamed", location=source_asset.file
             )
         from gristmill.connectors.streams.config import StreamTableOptions
+        from gristmill.connectors.streams.feed import OptionedFeed
 
-        feed = feed_of(source_asset.table)
+        feed = source.feed(source_asset.table)
         # The connector knows its table options (defaults, a list of topics landing raw bytes).
-        options = getattr(feed, "table_options", None) or StreamTableOptions.model_validate(
+        own = feed.table_options if isinstance(feed, OptionedFeed) else None
+        options = own or StreamTableOptions.model_validate(
             {k: v for k, v in source_asset.table.options.items() if k in StreamTableOptions.model_fields}
         )
-        deserialize = getattr(source, "deserializer", lambda table: None)(source_asset.table)
+        deserialize = source.deserializer(source_asset.table) if isinstance(source, Deserializing) else None
         schema, name = asset.name.split(".", 1)
         version = hashlib.sha256(_definition(asset, None).encode()).hexdigest()[:12]
         target = Relation(f"{PHYSICAL_PREFIX}{schema}", f"{name}__live_{version}")
@@ -857,7 +860,10 @@ class Workspace:
                 hint=did_you_mean(name, [n for n, s in self.project.sources.items() if s.kind == "kafka"])
                 or "publish: <kafka source>.<topic>, e.g. shop.alerts for sources/shop.yml",
             )
-        sink: Sink = self.source(name).sink(topic)  # type: ignore[attr-defined]
+        source = self.source(name)
+        if not isinstance(source, Publishing):
+            raise ConfigError(f'publish: source "{name}" cannot be published to', location=asset.model.file)
+        sink: Sink = source.sink(topic)
         return sink
 
     # -- backfills ---------------------------------------------------------------------------------

@@ -37,11 +37,12 @@ from sqlglot import exp
 from gristmill.connectors.streams.config import REJECTED as REJECTED_SCHEMA
 from gristmill.connectors.streams.config import StreamTableOptions
 from gristmill.connectors.streams.decode import Deserializer, decode
-from gristmill.connectors.streams.feed import Delivery, Feed, Position
-from gristmill.engines.base import Engine, Relation
+from gristmill.connectors.streams.feed import Delivery, Feed, Position, join_timeout
+from gristmill.connectors.streams.feed import joined as group_joined
+from gristmill.engines.base import Column, Engine, Maintenance, Relation, require_streaming
 from gristmill.errors import EngineError, GristmillError
 from gristmill.plan.graph import Asset
-from gristmill.sql import partial, windows
+from gristmill.sql import partial, types, windows
 from gristmill.sql.rewrite import render
 from gristmill.state import streams as progress_store
 from gristmill.state.environments import switch
@@ -189,7 +190,8 @@ class StreamLoop:
         sink: Sink | None = None,
     ) -> None:
         assert asset.model is not None and asset.parsed is not None and asset.stream_input
-        self.engine, self.asset, self.model, self.feed = engine, asset, asset.model, feed
+        self.engine = require_streaming(engine, "a stream model")
+        self.asset, self.model, self.feed = asset, asset.model, feed
         self.options, self.target, self.settings = options, target, settings
         self.deserialize, self.on_commit = deserialize, on_commit
         self.physical = dict(physical)
@@ -248,9 +250,7 @@ class StreamLoop:
             lambda t: windows.windowed(t, time_column, window, key),
         )
 
-    def _plan_two_phase(
-        self, batch: exp.Table, names: list[str]
-    ) -> tuple[_TwoPhase, list[tuple[str, str]]] | None:
+    def _plan_two_phase(self, batch: exp.Table, names: list[str]) -> tuple[_TwoPhase, list[Column]] | None:
         """The statements keeping a tumbling or hopping model's windows as partial aggregates,
         and the state table's columns; None when the model's SQL does not decompose. Sessions
         merge across batches, so they keep rows."""
@@ -353,17 +353,15 @@ class StreamLoop:
                 owns = bool(self.feed.assigned())
                 if owns:
                     unassigned_since = None
-                elif unassigned_since is None or (getattr(self.feed, "joined", True) and not joined):
+                elif unassigned_since is None or (group_joined(self.feed) and not joined):
                     unassigned_since = now  # from when it lost its partitions, or joined with none
-                joined = getattr(self.feed, "joined", True)
+                joined = group_joined(self.feed)
                 idle = self.settings.stop_when_idle
                 # Idle time counts only once there is something to read, so a process the group
                 # gives no partition would wait for ever: it stops once it has had none for the
                 # idle time after joining the group (or, when the group never answers, e.g.
                 # while it waits out a member that died, that plus the group's session timeout).
-                limit = (
-                    None if idle is None else idle if joined else idle + getattr(self.feed, "join_timeout", 0)
-                )
+                limit = None if idle is None else idle if joined else idle + join_timeout(self.feed)
                 if limit is not None and unassigned_since is not None and now - unassigned_since >= limit:
                     raise Unassigned(
                         f"{self.asset.name}: no partition of {self.asset.stream_input} was assigned to "
@@ -469,7 +467,8 @@ class StreamLoop:
         )
         for table in tables:
             try:
-                self.engine.compact(table)
+                if isinstance(self.engine, Maintenance):
+                    self.engine.compact(table)
             except EngineError as err:
                 _log.info("%s: compacting %s put off: %s", self.asset.name, table, err)
             _crash_point("compacted")
@@ -605,7 +604,9 @@ class StreamLoop:
             staged = self.engine.stage(query)
             try:
                 rows = self._insert_rows(exp.select("*").from_(staged))
-                self.engine.ensure_table(self.outbox, [("batch", "BIGINT"), ("value", "VARCHAR")])
+                self.engine.ensure_table(
+                    self.outbox, types.columns([("batch", "BIGINT"), ("value", "VARCHAR")])
+                )
                 self._run(
                     f"INSERT INTO {self._sql(self.outbox)} SELECT {time.time_ns()}, to_json(s)::VARCHAR "
                     f"FROM {staged.sql(dialect='duckdb')} AS s"
@@ -771,7 +772,7 @@ class StreamLoop:
         return rows
 
     def _reject(self, rejected: pa.Table) -> None:
-        self.engine.ensure_table(progress_store.REJECTED, list(progress_store.REJECTED_COLUMNS))
+        self.engine.ensure_table(progress_store.REJECTED, types.columns(progress_store.REJECTED_COLUMNS))
         # A view of the Arrow table, as for the batch (a staged copy cost a table's creation and
         # drop per batch); registered and dropped inside the batch's transaction.
         view = self.engine.register(self._rejected_view, rejected.select(REJECTED_SCHEMA.names))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from gristmill.engines.base import Engine, Relation
+from gristmill.sql import types
 
 CURSORS = Relation("_gristmill", "cursors")
 _COLUMNS = (("asset", "VARCHAR"), ("value", "VARCHAR"), ("type", "VARCHAR"), ("run_id", "BIGINT"))
@@ -39,7 +40,7 @@ def read_cursor(engine: Engine, asset: str) -> Cursor | None:
 
 def write_cursor(engine: Engine, asset: str, cursor: Cursor, run_id: int) -> None:
     """Replace the asset's cursor; call inside the transaction that publishes the data it describes."""
-    engine.ensure_table(CURSORS, list(_COLUMNS))
+    engine.ensure_table(CURSORS, types.columns(_COLUMNS))
     target = engine.table(CURSORS)
     engine.execute(exp.delete(target, where=exp.column("asset").eq(exp.Literal.string(asset))))
     values = [exp.convert(v) for v in (asset, cursor.value, cursor.type, run_id)]

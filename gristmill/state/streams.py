@@ -15,6 +15,7 @@ import sqlglot
 
 from gristmill.connectors.streams.feed import Position
 from gristmill.engines.base import Engine, Relation
+from gristmill.sql import types
 
 OFFSETS = Relation("_gristmill", "stream_offsets")
 OFFSET_COLUMNS = (
@@ -85,7 +86,7 @@ def write_progress(engine: Engine, target: str, progress: Mapping[Position, Prog
     """Replace these partitions' rows; call inside the batch's transaction."""
     if not progress:
         return
-    engine.ensure_table(OFFSETS, list(OFFSET_COLUMNS))
+    engine.ensure_table(OFFSETS, types.columns(OFFSET_COLUMNS))
     table = engine.table(OFFSETS).sql(dialect="duckdb")
     pairs = ", ".join(f"({literal(t)}, {p})" for t, p in progress)
     # Text, not trees: every batch runs these two (DuckDB SQL; streams run on the DuckDB engine).
