@@ -34,13 +34,13 @@ from gristmill.plan.lineage import Lineage
 from gristmill.plan.planner import view_schema
 from gristmill.project import Project, load_project
 from gristmill.project.specs import ModelSpec
-from gristmill.runtime import RunResult, execute, run_lock
 from gristmill.runtime.backfill import BackfillResult
-from gristmill.runtime.checker import CheckRun, check_published
-from gristmill.runtime.events import Listener, fan_out
-from gristmill.runtime.executor import RunOptions
-from gristmill.runtime.hooks import run_hooks
-from gristmill.runtime.runner import Retry, Runner, retrying
+from gristmill.runtime.build.hooks import run_hooks
+from gristmill.runtime.run.checker import CheckRun, check_published
+from gristmill.runtime.run.events import Listener, fan_out
+from gristmill.runtime.run.executor import RunOptions, RunResult, execute
+from gristmill.runtime.run.lock import run_lock
+from gristmill.runtime.run.runner import Retry, Runner, retrying
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
 from gristmill.state import (
@@ -50,12 +50,12 @@ from gristmill.state import (
     RunHistory,
     RunRecord,
     StepRecord,
-    janitor,
     open_history,
     read_versions,
 )
-from gristmill.state.environments import read_pointers, switch
-from gristmill.state.lake_state import LakeState
+from gristmill.state.lake import janitor
+from gristmill.state.lake.environments import read_pointers, switch
+from gristmill.state.lake.lake_state import LakeState
 from gristmill.state.records import RUN_DIED
 
 if TYPE_CHECKING:  # streaming is imported by the commands that stream, not by every run
@@ -168,7 +168,7 @@ class CachedAnalyser:
                 [parsed.text, parsed.dialect, sorted((k, list(v)) for k, v in schemas.items())]
             ).encode()
         ).hexdigest()
-        found = self._history.lineage([key]).get(key)
+        found = self._history.caches.lineage([key]).get(key)
         if found is not None:
             return Analysis.from_json(found)
         analysis = analyse(parsed, schemas)
@@ -176,7 +176,7 @@ class CachedAnalyser:
         return analysis
 
     def save(self) -> None:
-        self._history.save_lineage(self._new)
+        self._history.caches.save_lineage(self._new)
         self._new = []
 
 
@@ -189,7 +189,7 @@ class Workspace:
         if state.exists():
             history = self._history()
             try:
-                summaries = history.parse_summaries()
+                summaries = history.caches.parse_summaries()
             finally:
                 history.close()
         self.graph: AssetGraph = build_graph(self.project, summaries)
@@ -263,7 +263,7 @@ class Workspace:
     def _remembered(self, history: RunHistory) -> LakeState | None:
         """The lake state the last run left, if the lake has not committed since."""
         snapshot = lake_snapshot(self.project.settings, self.root)
-        found = history.lake_cache() if snapshot else None
+        found = history.caches.lake_cache() if snapshot else None
         return LakeState.from_json(found[1]) if found and found[0] == snapshot else None
 
     def _remember(self, state: LakeState, history: RunHistory) -> None:
@@ -271,7 +271,7 @@ class Workspace:
         closed (closing a database file may still write to it)."""
         snapshot = lake_snapshot(self.project.settings, self.root)
         if snapshot:
-            history.save_lake_cache(snapshot, state.to_json())
+            history.caches.save_lake_cache(snapshot, state.to_json())
 
     def _plan(
         self,
@@ -312,7 +312,7 @@ class Workspace:
             if read_here and (full_refresh or stale or name not in existing):
                 read = functools.partial(source.schema, asset.table)
                 source_columns[name] = retrying(read, self._retry()).names
-        history.save_parse_summaries(dict(self.graph.parsed_now))
+        history.caches.save_parse_summaries(dict(self.graph.parsed_now))
         analyser = CachedAnalyser(history)
         try:
             return make_plan(
@@ -378,7 +378,7 @@ class Workspace:
         with run_lock(lock, wait=wait):
             history = self._history()
             try:
-                history.mark_abandoned(all_running=True)
+                history.runs.mark_abandoned(all_running=True)
                 lake = self._remembered(history)
                 plan = (
                     self._plan(
@@ -429,13 +429,13 @@ class Workspace:
         pointers: Mapping[str, str],
         job: _Job,
     ) -> RunResult:
-        run_id = history.start_run(job.command, " ".join(words))
+        run_id = history.runs.start(job.command, " ".join(words))
         alerting = bool(self.project.settings.alerts)
         # Recoveries are judged against each asset's status before this run.
-        previous = {a: status for a, (_, status, _) in history.last_build().items()} if alerting else {}
+        previous = {a: status for a, (_, status, _) in history.runs.last_build().items()} if alerting else {}
         lineage = None
         if self.project.settings.lineage.openlineage:
-            from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
+            from gristmill.runtime.notify.openlineage import lineage_listener  # its client is slow to import
 
             lineage = lineage_listener(self.project.settings.lineage, self.project.settings.name, self.root)
         if engine is not None:  # models are written whole: the engine stores their schemas for that
@@ -461,11 +461,11 @@ class Workspace:
         finally:
             if lineage is not None:
                 lineage.close()
-        history.finish_run(run_id, result.status, result.seconds, result.summary())
+        history.runs.finish(run_id, result.status, result.seconds, result.summary())
         if engine is not None and self.project.on_run_end:
             run_hooks(engine, self.project.on_run_end, self._served(engine, plan.env), "on-run-end")
         if alerting:
-            from gristmill.runtime.alerts import Notifier, run_alerts
+            from gristmill.runtime.notify.alerts import Notifier, run_alerts
 
             alerts = run_alerts(self.project.settings.name, result, previous, plan.env)
             for problem in Notifier(self.project.settings.alerts, base=self.root).send(alerts):
@@ -523,10 +523,10 @@ class Workspace:
                         )
                     current = read_pointers(engine, target_env)
                     changed = {a: p for a, p in wanted.items() if current.get(a) != p}
-                    run_id = history.start_run("promote", f"{source_env} -> {target_env}")
+                    run_id = history.runs.start("promote", f"{source_env} -> {target_env}")
                     with require_transactions(engine, "switching an environment's views").transaction():
                         switch(engine, target_env, changed, [], run_id)
-                    history.finish_run(run_id, "success", 0.0, {"switched": len(changed)})
+                    history.runs.finish(run_id, "success", 0.0, {"switched": len(changed)})
                     state = LakeState.read(engine)
                 self._remember(state, history)
             finally:
@@ -553,11 +553,11 @@ class Workspace:
         with run_lock(lock, wait=wait):
             history = self._history()
             try:
-                history.mark_abandoned()
+                history.runs.mark_abandoned()
                 with self._engine(read_only=True) as engine:
                     if engine is None:
                         raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
-                    run_id = history.start_run("check", " ".join(words))
+                    run_id = history.runs.start("check", " ".join(words))
                     result = check_published(
                         audited,
                         engine=engine,
@@ -568,7 +568,7 @@ class Workspace:
                         metrics=self.project.settings.checks.metrics,
                         samples=self.project.settings.checks.samples,
                     )
-                history.finish_run(
+                history.runs.finish(
                     run_id, "success" if result.ok else "failed", result.seconds, result.summary()
                 )
                 return result
@@ -581,9 +581,9 @@ class Workspace:
         """Check results and metrics of these assets over their latest ``runs`` runs."""
         history = self._history()
         try:
-            return history.check_results(list(assets), env=env, runs=runs), history.metric_series(
+            return history.quality.check_results(
                 list(assets), env=env, runs=runs
-            )
+            ), history.quality.metric_series(list(assets), env=env, runs=runs)
         finally:
             history.close()
 
@@ -615,7 +615,7 @@ class Workspace:
     def assets(self, selection: Sequence[str] = (), env: str = "prod") -> list[AssetInfo]:
         history = self._history()
         try:
-            last = history.last_build()
+            last = history.runs.last_build()
             # The last run's copy of the lake state answers while the lake has not committed
             # since: no engine, no catalog attached (~0.5 CPU-s saved).
             lake = self._remembered(history)
@@ -656,7 +656,7 @@ class Workspace:
     ) -> list[RunRecord]:
         history = self._history()
         try:
-            return history.runs(limit, status=status, command=command, asset=asset, since=since)
+            return history.runs.recent(limit, status=status, command=command, asset=asset, since=since)
         finally:
             history.close()
 
@@ -664,13 +664,13 @@ class Workspace:
         """What the steps of a run logged (one step's with ``asset``), optionally only matching lines."""
         history = self._history()
         try:
-            if history.run(run_id) is None:
+            if history.runs.get(run_id) is None:
                 raise GristmillError(
                     f"no run {run_id} in this project's history", hint="`gristmill runs` lists the runs"
                 )
             if asset is not None and asset not in self.graph.assets:
                 asset = _split_column(asset, self.graph)[0]
-            return history.step_logs(run_id, asset, grep=grep)
+            return history.runs.step_logs(run_id, asset, grep=grep)
         finally:
             history.close()
 
@@ -678,7 +678,7 @@ class Workspace:
         """Ask a running run to stop (what it is building rolls back) and wait for it to end."""
         history = self._history()
         try:
-            found = history.run(run_id)
+            found = history.runs.get(run_id)
             if found is None:
                 raise GristmillError(
                     f"no run {run_id} in this project's history", hint="`gristmill runs` lists the runs"
@@ -687,13 +687,13 @@ class Workspace:
                 raise GristmillError(f"run {run_id} is not running (it is {found.status})")
             # Through the state store, not a signal: a run started in the background by a script
             # ignores SIGINT, and a signal reaches only the main thread of its process.
-            history.request_cancel(run_id, f"cancelled by `gristmill cancel {run_id}`")
-            pid = history.run_pid(run_id)
+            history.runs.request_cancel(run_id, f"cancelled by `gristmill cancel {run_id}`")
+            pid = history.runs.pid(run_id)
             if pid and not process_alive(pid):
-                history.mark_abandoned()
+                history.runs.mark_abandoned()
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                now = history.run(run_id)
+                now = history.runs.get(run_id)
                 if now is not None and now.status != "running":
                     return now
                 time.sleep(0.1)
@@ -725,8 +725,8 @@ class Workspace:
     def _run_died(self, run_id: int) -> bool:
         history = self._history()
         try:
-            history.mark_abandoned()
-            record = history.run(run_id)
+            history.runs.mark_abandoned()
+            record = history.runs.get(run_id)
         finally:
             history.close()
         return record is not None and record.status == "failed" and record.summary.get("error") == RUN_DIED
@@ -734,7 +734,7 @@ class Workspace:
     def steps(self, run_id: int) -> list[StepRecord]:
         history = self._history()
         try:
-            found = history.steps(run_id)
+            found = history.runs.steps(run_id)
         finally:
             history.close()
         if not found:
@@ -903,8 +903,8 @@ class Workspace:
         from gristmill.errors import ConcurrentRunError
         from gristmill.plan.intervals import Span, contiguous, floor, parse_moment, shift, utc
         from gristmill.plan.planner import Step, statically_partitioned, time_partitioned
-        from gristmill.state.intervals import read_intervals
-        from gristmill.state.partitions import read_partitions
+        from gristmill.state.lake.intervals import read_intervals
+        from gristmill.state.lake.partitions import read_partitions
 
         if reprocess not in ("missing", "failed", "all"):
             raise ConfigError(
@@ -918,7 +918,7 @@ class Workspace:
         try:
             previous = None
             if resume is not None:
-                listed = history.backfills(resume, 1)
+                listed = history.backfills.recent(resume, 1)
                 if not listed:
                     raise GristmillError(
                         f"no backfill {resume} in this project's history",
@@ -1011,8 +1011,8 @@ class Workspace:
                 failed_before: set[tuple[str, str]] = set()
                 if reprocess == "failed":
                     latest: dict[tuple[str, str], str] = {}
-                    for old in sorted(history.backfills(limit=1_000_000), key=lambda r: r.backfill_id):
-                        for part in history.partitions(old.backfill_id):
+                    for old in sorted(history.backfills.recent(limit=1_000_000), key=lambda r: r.backfill_id):
+                        for part in history.backfills.partitions(old.backfill_id):
                             if part.status in ("success", "failed"):
                                 latest[(part.asset, part.partition)] = part.status
                     failed_before = {key for key, last in latest.items() if last == "failed"}
@@ -1032,7 +1032,7 @@ class Workspace:
                 words += ["--reprocess", reprocess] if reprocess != "missing" else []
                 words += ["--chunk", str(chunk)] if chunk else []
                 words += ["--env", env] if env != "prod" else []
-                backfill_id = history.start_backfill(
+                backfill_id = history.backfills.start(
                     " ".join(words),
                     low.isoformat() if low else "",
                     high.isoformat() if high else "",
@@ -1042,7 +1042,7 @@ class Workspace:
                     (a, p, "skipped", None, None) for (a, p), s in status.items() if s == "skipped"
                 ]
                 if skipped:
-                    history.set_partitions(backfill_id, skipped)
+                    history.backfills.set_partitions(backfill_id, skipped)
             else:
                 backfill_id = previous.backfill_id
             # One process per backfill: its lock file is released by the OS if the process dies,
@@ -1065,7 +1065,7 @@ class Workspace:
                         # What is left: intervals pending or failed, and any the lake no longer
                         # has (a changed model builds a new version, empty until filled).
                         again_rows: list[tuple[str, str, str, int | None, str | None]] = []
-                        for part in history.partitions(backfill_id):
+                        for part in history.backfills.partitions(backfill_id):
                             if part.partition not in keys.get(part.asset, {}):
                                 continue
                             state = part.status
@@ -1075,8 +1075,8 @@ class Workspace:
                                     again_rows.append((part.asset, part.partition, state, None, None))
                             status[(part.asset, part.partition)] = state
                         if again_rows:
-                            history.set_partitions(backfill_id, again_rows)
-                        history.finish_backfill(backfill_id, "running")
+                            history.backfills.set_partitions(backfill_id, again_rows)
+                        history.backfills.finish(backfill_id, "running")
                     restating = reprocess != "missing" or previous is not None
                     names = list(units)
                     ancestors: dict[str, set[str]] = {}
@@ -1155,7 +1155,7 @@ class Workspace:
                                 status[(name, key)] = "failed"
                                 blocked.append((name, key, "failed", None, f"not run: {cause} failed here"))
                         if blocked:
-                            history.set_partitions(backfill_id, blocked)
+                            history.backfills.set_partitions(backfill_id, blocked)
                         return todo
 
                     def chunks(name: str, todo: list[str]) -> list[list[str]]:
@@ -1205,7 +1205,7 @@ class Workspace:
                                 for key in piece:
                                     status[(asset, key)] = state
                                     rows.append((asset, key, state, result.run_id, error))
-                            history.set_partitions(backfill_id, rows)
+                            history.backfills.set_partitions(backfill_id, rows)
                             unloaded = [
                                 n
                                 for n in upstream
@@ -1223,11 +1223,11 @@ class Workspace:
                     if outcome == "success" and last and (started or previous is not None):
                         final = run(last)
                         outcome = "cancelled" if stops else final.status
-                    history.finish_backfill(backfill_id, outcome)
+                    history.backfills.finish(backfill_id, outcome)
                     if outcome == "success":
                         lock.unlink(missing_ok=True)
                 except BaseException as err:
-                    history.finish_backfill(backfill_id, "cancelled")
+                    history.backfills.finish(backfill_id, "cancelled")
                     # DuckDB reports Ctrl-C during a call (opening the lake) as an error of its own.
                     cause: BaseException | None = err
                     for _ in range(8):
@@ -1237,8 +1237,8 @@ class Workspace:
                     if isinstance(cause, KeyboardInterrupt) and cause is not err:
                         raise KeyboardInterrupt from err
                     raise
-            record = history.backfills(backfill_id, 1)[0]
-            return BackfillResult(record, history.partitions(backfill_id), runs)
+            record = history.backfills.recent(backfill_id, 1)[0]
+            return BackfillResult(record, history.backfills.partitions(backfill_id), runs)
         finally:
             history.close()
 
@@ -1252,7 +1252,7 @@ class Workspace:
         folder = self._path(self.project.settings.storage.state).parent / "backfills"
         history = self._history()
         try:
-            found = history.backfills(backfill_id, limit)
+            found = history.backfills.recent(backfill_id, limit)
             if backfill_id is not None and not found:
                 raise GristmillError(
                     f"no backfill {backfill_id} in this project's history",
@@ -1270,7 +1270,9 @@ class Workspace:
                             alive = True
                     if not alive:
                         record = replace(record, status="interrupted")
-                partitions = history.partitions(record.backfill_id) if backfill_id is not None else []
+                partitions = (
+                    history.backfills.partitions(record.backfill_id) if backfill_id is not None else []
+                )
                 results.append(BackfillResult(record, partitions))
             return results
         finally:

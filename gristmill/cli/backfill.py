@@ -19,8 +19,8 @@ from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
     from gristmill.plan.planner import Plan
-    from gristmill.runtime.events import Event
-    from gristmill.runtime.executor import StepResult
+    from gristmill.runtime.run.events import Event
+    from gristmill.runtime.run.executor import StepResult
     from gristmill.state.records import BackfillRecord, PartitionRecord
 
 _PARTITION_STYLE = {"pending": "yellow", "interrupted": "magenta"}
@@ -122,7 +122,7 @@ def backfill(
     (incremental with time: and interval:) for the intervals from --from to --to, models with
     partition_by for their declared values. Every partition's outcome is kept: a failed, cancelled
     or killed backfill is resumed with --resume ID. Exits 1 when a partition failed."""
-    from gristmill.runtime.events import RunFinished, RunStarted
+    from gristmill.runtime.run.events import RunFinished, RunStarted
 
     if resume is not None and (from_ or to or select or partition):
         raise ConfigError(

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gristmill.plan import Plan
-    from gristmill.runtime import CheckResult, RunResult
-    from gristmill.runtime.checker import CheckRun
+    from gristmill.runtime.build.audit import CheckResult
+    from gristmill.runtime.run.checker import CheckRun
+    from gristmill.runtime.run.executor import RunResult
     from gristmill.workspace import AssetInfo
 
 VERSION = 1

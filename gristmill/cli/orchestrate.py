@@ -20,7 +20,7 @@ from gristmill.errors import ConfigError, GristmillError
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection  # multiprocessing: the scheduler only
 
-    from gristmill.runtime.scheduler import Launch, Scheduler
+    from gristmill.runtime.schedule.scheduler import Launch, Scheduler
     from gristmill.server.metrics import MetricsSnapshot
 
 
@@ -161,7 +161,7 @@ def serve(
 
 
 def _serve(project: Path, port: int | None, *, http: bool) -> None:
-    from gristmill.runtime.scheduler import Scheduler
+    from gristmill.runtime.schedule.scheduler import Scheduler
 
     workspace = _workspace(project)
     root = workspace.root
@@ -258,7 +258,7 @@ def _snapshot(sched: Scheduler) -> MetricsSnapshot:
 
 def scheduled_run(root: Path, launch: Launch, conn: Connection) -> None:
     """The body of a scheduled run, in its own process: run the selection and report back."""
-    from gristmill.runtime.events import RunStarted
+    from gristmill.runtime.run.events import RunStarted
     from gristmill.workspace import Workspace
 
     def listen(event: object) -> None:

@@ -14,8 +14,9 @@ from rich.tree import Tree
 
 from gristmill.plan import Plan
 from gristmill.plan.lineage import Lineage, Node
-from gristmill.runtime import CheckResult, RunResult
-from gristmill.runtime.checker import CheckRun
+from gristmill.runtime.build.audit import CheckResult
+from gristmill.runtime.run.checker import CheckRun
+from gristmill.runtime.run.executor import RunResult
 from gristmill.state import RunRecord, StepRecord
 from gristmill.workspace import AssetInfo
 

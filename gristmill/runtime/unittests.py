@@ -30,7 +30,7 @@ from gristmill._util.text import shorten
 from gristmill.engines.base import ArrowViews, Engine, Relation
 from gristmill.engines.registry import fallback_engine, scratch_engine
 from gristmill.errors import ConfigError, GristmillError, SelectionError
-from gristmill.project.loader import Project
+from gristmill.project.definition import Project
 from gristmill.project.specs import ModelSpec
 from gristmill.project.unittests import TableData, UnitTestSpec
 from gristmill.sql.parse import DIALECT, ParsedModel, asset_name, parse_model
