@@ -293,7 +293,8 @@ class DuckDBEngine:
         self._ensure_schema(relation.schema)
         definition = exp.Schema(
             this=self.table(relation),
-            expressions=[exp.ColumnDef(this=exp.to_identifier(name), kind=dtype) for name, dtype in columns],
+            # copied: the types may be shared (sql/types.py caches them)
+            expressions=[exp.ColumnDef(this=exp.to_identifier(name), kind=t.copy()) for name, t in columns],
         )
         self.execute(exp.Create(this=definition, kind="TABLE", exists=True))
         self._set_kind(relation, "TABLE")
