@@ -7,9 +7,15 @@
     │   ├── SelectionError         a ``-s`` selection matches nothing or is malformed
     │   └── CycleError             models depend on each other in a loop
     ├── SourceError                a source cannot be read (names the source, table, file)
+    │   ├── ContractViolation      the source's schema changed against the table's contract
+    │   ├── ShrinkRefused          a replace would have emptied (or shrunk) a table too far
+    │   └── Missing                a REST response lacks a path the source names
     ├── EngineError                the engine rejected a statement (names the asset)
     ├── CheckFailed                a blocking check failed; the previous version stays live
     ├── ConcurrentRunError         another process is running this project
+    ├── StepTimeout                an attempt ran past its time limit
+    ├── RunCancelled               the run was cancelled
+    ├── Fenced / Unassigned        a stream process lost (or never got) its partitions
     └── StateError                 the state store cannot be opened or migrated
 
 Each error is also Transient (worth retrying) or Terminal (retrying cannot help); the
@@ -76,6 +82,18 @@ class TransientSourceError(SourceError, Transient):
     """A source failed in a way that may pass on retry (timeouts, busy servers)."""
 
 
+class ContractViolation(SourceError):
+    """The source's schema changed in a way the table's contract does not allow."""
+
+
+class ShrinkRefused(SourceError):
+    """A ``replace`` would have emptied a table (or removed more of it than ``max_shrink``)."""
+
+
+class Missing(SourceError):
+    """A path names a key the (REST) response body does not have."""
+
+
 class EngineError(GristmillError, Terminal):
     """The engine rejected a statement."""
 
@@ -86,6 +104,22 @@ class CheckFailed(GristmillError, Terminal):
 
 class ConcurrentRunError(GristmillError, Transient):
     """Another process holds this project's run lock."""
+
+
+class StepTimeout(GristmillError, Transient):
+    """An attempt ran past its time limit and was stopped."""
+
+
+class RunCancelled(GristmillError, Terminal):
+    """The run was cancelled (Ctrl-C, ``gristmill cancel``, or the run's time limit)."""
+
+
+class Fenced(GristmillError):
+    """Another process committed a partition this one was processing (a rebalance it missed)."""
+
+
+class Unassigned(GristmillError):
+    """``--stop-when-idle``: the broker gave this process nothing to read for the idle time."""
 
 
 class StateError(GristmillError, Terminal):

@@ -1,5 +1,7 @@
-"""What pipeline code imports: ``from gristmill.sources import source``."""
+"""What pipeline code imports: ``from gristmill.sources import source`` (docs/sources-python.md).
 
-from gristmill.connectors.python import source_decorator as source
+A public path kept for user code; the decorator is defined in ``gristmill.authoring``."""
+
+from gristmill.authoring.sources import source
 
 __all__ = ["source"]

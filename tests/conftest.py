@@ -13,32 +13,47 @@ from gristmill.project.scaffold import create_demo
 
 CHINOOK_SQLITE = Path(__file__).parents[1] / "gristmill" / "project" / "demo" / "data" / "chinook.sqlite"
 
-# Modules whose tests start servers, kill processes or stream for seconds: the fast tier
-# (`scripts/test --fast`, `pytest -m "not slow"`) leaves them out; CI runs everything. A module
-# may also mark itself with ``pytestmark = pytest.mark.slow``.
+# Test modules by file name (names are unique across tests/, so a module keeps its marks when it
+# moves). ``services``: talks to a server (PostgreSQL, MariaDB, an S3 server, a Kafka-protocol
+# broker, NATS, MQTT) that the tests or scripts/services start; ``slow``: kills processes, waits on
+# schedules or streams for seconds. The fast tier (`scripts/test --fast`) leaves both out; CI runs
+# everything. A module may also mark itself with ``pytestmark``.
+SERVICE_MODULES = frozenset(
+    {
+        "test_crash_s3.py",
+        "test_files_more.py",
+        "test_kafka.py",
+        "test_kafka_protobuf.py",
+        "test_mongodb.py",
+        "test_mqtt.py",
+        "test_mysql.py",
+        "test_nats.py",
+        "test_postgres.py",
+        "test_postgres_cdc.py",
+        "test_stream_partials.py",
+        "test_stream_processes.py",
+        "test_streaming.py",
+    }
+)
 SLOW_MODULES = frozenset(
     {
-        "tests/connectors/test_kafka.py",
-        "tests/connectors/test_kafka_protobuf.py",
-        "tests/connectors/test_mongodb.py",
-        "tests/connectors/test_mqtt.py",
-        "tests/connectors/test_mysql.py",
-        "tests/connectors/test_nats.py",
-        "tests/connectors/test_postgres.py",
-        "tests/connectors/test_postgres_cdc.py",
-        "tests/e2e/test_backfill.py",
-        "tests/e2e/test_scheduler.py",
-        "tests/e2e/test_stream_partials.py",
-        "tests/e2e/test_streaming.py",
-        "tests/runtime/test_crash.py",
+        "test_backfill.py",
+        "test_crash.py",
+        "test_kafka.py",
+        "test_kafka_protobuf.py",
+        "test_scheduler.py",
+        "test_stream_partials.py",
+        "test_streaming.py",
     }
 )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    root = Path(config.rootpath)
     for item in items:
-        if Path(item.path).relative_to(root).as_posix() in SLOW_MODULES:
+        name = Path(item.path).name
+        if name in SERVICE_MODULES:
+            item.add_marker(pytest.mark.services)
+        if name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
 
 

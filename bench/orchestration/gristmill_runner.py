@@ -3,7 +3,7 @@
 
     PYTHONPATH=SNAPSHOT:REPO python gristmill_runner.py runner|floor|floor_history LAYERS WIDTH FOLDER
 
-``runner``: ``gristmill.runtime.runner.Runner`` (4 threads, no pools, no retries) records each
+``runner``: ``gristmill.runtime.run.runner.Runner`` (4 threads, no pools, no retries) records each
 batch of finished tasks as steps in a real ``SQLiteHistory`` (a file under ``FOLDER``), between
 ``start_run`` and ``finish_run``. ``floor``: ``graphlib.TopologicalSorter`` calling the same
 no-op in dependency order on one thread, recording nothing. ``floor_history``: the floor plus the
@@ -41,23 +41,25 @@ def _steps(names: list[tuple[str, str, int, float]]) -> list[StepRecord]:
 
 
 def runner(graph: dict[str, tuple[str, ...]], history: SQLiteHistory) -> int:
-    from gristmill.runtime.runner import Finished, Retry, Runner, Task  # already imported: see main()
+    from gristmill.runtime.run.runner import Finished, Retry, Runner, Task  # already imported: see main()
 
     started = time.perf_counter()
-    run_id = history.start_run("run", "bench")
+    run_id = history.runs.start("run", "bench")
 
     def record(batch: list[Finished]) -> None:
-        history.record_steps(run_id, _steps([(f.task, f.status, f.attempts, f.seconds) for f in batch]), [])
+        history.runs.record_steps(
+            run_id, _steps([(f.task, f.status, f.attempts, f.seconds) for f in batch]), []
+        )
 
     tasks = [Task(name, upstream=upstream) for name, upstream in graph.items()]
     results = Runner(threads=4, pools={}, retry=Retry(attempts=0), on_batch=record).run(tasks, noop)
-    history.finish_run(run_id, "success", time.perf_counter() - started, {})
+    history.runs.finish(run_id, "success", time.perf_counter() - started, {})
     return sum(1 for f in results.values() if f.status == "success")
 
 
 def floor(graph: dict[str, tuple[str, ...]], history: SQLiteHistory | None) -> int:
     started = time.perf_counter()
-    run_id = history.start_run("run", "bench") if history else 0
+    run_id = history.runs.start("run", "bench") if history else 0
     order = graphlib.TopologicalSorter(graph)
     order.prepare()
     done = 0
@@ -70,9 +72,9 @@ def floor(graph: dict[str, tuple[str, ...]], history: SQLiteHistory | None) -> i
             order.done(name)
         done += len(batch)
         if history:
-            history.record_steps(run_id, _steps(batch), [])
+            history.runs.record_steps(run_id, _steps(batch), [])
     if history:
-        history.finish_run(run_id, "success", time.perf_counter() - started, {})
+        history.runs.finish(run_id, "success", time.perf_counter() - started, {})
     return done
 
 
@@ -88,13 +90,13 @@ def main() -> None:
             "floor_history": lambda: floor(graph, history),
         }
         if mode == "runner":
-            importlib.import_module("gristmill.runtime.runner")  # imported before the clock starts
+            importlib.import_module("gristmill.runtime.run.runner")  # imported before the clock starts
         cpu, wall = time.process_time(), time.perf_counter()
         tasks = measured[mode]()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if history:
-            run = history.runs(1)[0]
-            tasks = sum(1 for s in history.steps(run.run_id) if s.status == "success")
+            run = history.runs.recent(1)[0]
+            tasks = sum(1 for s in history.runs.steps(run.run_id) if s.status == "success")
             history.close()
     print(json.dumps({"cpu_s": cpu, "wall_s": wall, "tasks": tasks}))
 

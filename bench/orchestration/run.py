@@ -229,7 +229,7 @@ def setup(args: argparse.Namespace, work: Path) -> tuple[list[Config], dict[str,
             lambda: in_process("floor_history", work, env, tasks),
         ),
     ]
-    if (work / "src" / "gristmill" / "runtime" / "runner.py").exists():
+    if (work / "src" / "gristmill" / "runtime" / "run" / "runner.py").exists():
         configs.append(
             Config(
                 "runner",
@@ -238,7 +238,7 @@ def setup(args: argparse.Namespace, work: Path) -> tuple[list[Config], dict[str,
             )
         )
     else:
-        print("[setup] gristmill/runtime/runner.py does not exist yet: the runner is left out")
+        print("[setup] gristmill/runtime/run/runner.py does not exist yet: the runner is left out")
     if not args.skip_peers:
         problem, version = dagster_peer.setup()
         if problem:

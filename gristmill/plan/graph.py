@@ -11,7 +11,7 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, CycleError
 from gristmill.project.checks import query_reads
 from gristmill.project.contracts import ContractSpec
-from gristmill.project.loader import Project
+from gristmill.project.definition import Project
 from gristmill.project.specs import STREAM_SOURCES, CheckSpec, ModelSpec, SourceSpec, SourceTable
 from gristmill.sql.parse import ParsedModel, parse_cached, parse_model
 from gristmill.sql.validate import check_tables
@@ -72,80 +72,109 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
     """``summaries`` holds what earlier parses found (see ``parse_cached``): unchanged models are
     not parsed again until a run builds them."""
     fresh: dict[str, str] = {}
-    known_summaries = summaries or {}
     assets: dict[str, Asset] = {}
     for source in project.sources.values():
         for table in source.tables.values():
             assets[table.asset] = Asset(table.asset, "source", (), source.tags, source=source, table=table)
     known = sorted([*assets, *project.models])
     for name, model in project.models.items():
-        if model.error is not None:  # raised if a command selects it (see selection.select)
-            assets[name] = Asset(name, model.kind, (), model.tags, model=model)
-            continue
-        if model.language == "python":
-            for read in model.reads:
-                if read not in known:
-                    raise ConfigError(
-                        f'reads an unknown asset "{read}"',
-                        location=model.file,
-                        hint=did_you_mean(read, known) or "it is neither a model nor a source table",
-                    )
-            assets[name] = Asset(name, model.kind, model.reads, model.tags, model=model)
-            continue
-        parsed = parse_cached(
-            model.sql,
+        assets[name] = _model_asset(name, model, known, assets, summaries or {}, fresh)
+    _attach_contracts(project, assets)
+    _attach_checks(project, assets)
+    try:
+        order = topological_order({name: (*asset.upstream, *asset.after) for name, asset in assets.items()})
+    except DependencyCycle as cycle:
+        _check_reads_downstream(cycle.cycle, assets)
+        files = " -> ".join(assets[name].file or name for name in cycle.cycle)
+        raise CycleError(
+            f"models read each other in a loop: {' -> '.join(cycle.cycle)}",
+            location=files,
+            hint="break the loop: one of these models must not read the other",
+        ) from None
+    children: dict[str, list[str]] = {name: [] for name in assets}
+    for name in order:
+        for parent in assets[name].upstream:
+            children[parent].append(name)
+    return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()}, fresh)
+
+
+def _model_asset(
+    name: str,
+    model: ModelSpec,
+    known: list[str],
+    assets: dict[str, Asset],
+    summaries: Mapping[str, str],
+    fresh: dict[str, str],
+) -> Asset:
+    """The asset of one model, with what it reads found in its SQL (or declared, for Python)."""
+    if model.error is not None:  # raised if a command selects it (see selection.select)
+        return Asset(name, model.kind, (), model.tags, model=model)
+    if model.language == "python":
+        for read in model.reads:
+            if read not in known:
+                raise ConfigError(
+                    f'reads an unknown asset "{read}"',
+                    location=model.file,
+                    hint=did_you_mean(read, known) or "it is neither a model nor a source table",
+                )
+        return Asset(name, model.kind, model.reads, model.tags, model=model)
+    parsed = parse_cached(
+        model.sql,
+        file=model.file,
+        first_line=model.sql_line,
+        dialect=model.dialect,
+        summaries=summaries,
+        fresh=fresh,
+        passthrough=model.passthrough,
+    )
+    second = (
+        parse_model(
+            model.incremental_sql,
             file=model.file,
             first_line=model.sql_line,
             dialect=model.dialect,
-            summaries=known_summaries,
-            fresh=fresh,
             passthrough=model.passthrough,
         )
-        second = (
-            parse_model(
-                model.incremental_sql,
-                file=model.file,
-                first_line=model.sql_line,
-                dialect=model.dialect,
-                passthrough=model.passthrough,
+        if model.incremental_sql
+        else None
+    )
+    _refuse_self_read(name, parsed)
+    # An incremental rendering may read the model's own table (the rows it already holds):
+    # that is not a dependency.
+    reads = tuple(
+        dict.fromkeys(
+            ref.asset
+            for p in (parsed, second)
+            if p is not None
+            for ref in p.reads
+            if ref.asset != name and (not p.passthrough or ref.asset in known)
+        )
+    )
+    for p in (parsed, second):
+        if p is not None:
+            check_tables(p, [*known, name] if p is second else known)
+    for column, lookup in model.lookups.items():
+        if lookup.dimension not in known:
+            raise ConfigError(
+                f'lookups.{column}: unknown dimension "{lookup.dimension}"',
+                location=model.file,
+                hint=did_you_mean(lookup.dimension, known),
             )
-            if model.incremental_sql
-            else None
-        )
-        _refuse_self_read(name, parsed)
-        # An incremental rendering may read the model's own table (the rows it already holds):
-        # that is not a dependency.
-        reads = tuple(
-            dict.fromkeys(
-                ref.asset
-                for p in (parsed, second)
-                if p is not None
-                for ref in p.reads
-                if ref.asset != name and (not p.passthrough or ref.asset in known)
-            )
-        )
-        for p in (parsed, second):
-            if p is not None:
-                check_tables(p, [*known, name] if p is second else known)
-        for column, lookup in model.lookups.items():
-            if lookup.dimension not in known:
-                raise ConfigError(
-                    f'lookups.{column}: unknown dimension "{lookup.dimension}"',
-                    location=model.file,
-                    hint=did_you_mean(lookup.dimension, known),
-                )
-        # A fact reads the dimensions it looks keys up in, even when its SQL does not name them.
-        reads = tuple(dict.fromkeys([*reads, *(lookup.dimension for lookup in model.lookups.values())]))
-        assets[name] = Asset(
-            name,
-            model.kind,
-            reads,
-            model.tags,
-            model=model,
-            parsed=parsed,
-            incremental_parsed=second,
-            stream_input=_stream_input(model, reads, assets) if model.kind == "stream" else None,
-        )
+    # A fact reads the dimensions it looks keys up in, even when its SQL does not name them.
+    reads = tuple(dict.fromkeys([*reads, *(lookup.dimension for lookup in model.lookups.values())]))
+    return Asset(
+        name,
+        model.kind,
+        reads,
+        model.tags,
+        model=model,
+        parsed=parsed,
+        incremental_parsed=second,
+        stream_input=_stream_input(model, reads, assets) if model.kind == "stream" else None,
+    )
+
+
+def _attach_contracts(project: Project, assets: dict[str, Asset]) -> None:
     for name, contract in project.contracts.items():
         if name not in assets:
             raise ConfigError(
@@ -155,6 +184,9 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
             )
         tags = tuple(dict.fromkeys([*assets[name].tags, *contract.tags]))
         assets[name] = replace(assets[name], contract=contract, tags=tags)
+
+
+def _attach_checks(project: Project, assets: dict[str, Asset]) -> None:
     by_asset: dict[str, list[CheckSpec]] = {}
     for check in project.checks:
         if check.asset not in assets:
@@ -173,21 +205,6 @@ def build_graph(project: Project, summaries: Mapping[str, str] | None = None) ->
             dict.fromkeys(p for p in parents if p in assets and p != name and p not in assets[name].upstream)
         )
         assets[name] = replace(assets[name], after=after, checks=tuple(checks))
-    try:
-        order = topological_order({name: (*asset.upstream, *asset.after) for name, asset in assets.items()})
-    except DependencyCycle as cycle:
-        _check_reads_downstream(cycle.cycle, assets)
-        files = " -> ".join(assets[name].file or name for name in cycle.cycle)
-        raise CycleError(
-            f"models read each other in a loop: {' -> '.join(cycle.cycle)}",
-            location=files,
-            hint="break the loop: one of these models must not read the other",
-        ) from None
-    children: dict[str, list[str]] = {name: [] for name in assets}
-    for name in order:
-        for parent in assets[name].upstream:
-            children[parent].append(name)
-    return AssetGraph(assets, tuple(order), {k: tuple(v) for k, v in children.items()}, fresh)
 
 
 def _refuse_self_read(name: str, parsed: ParsedModel) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlglot
@@ -32,6 +33,8 @@ from sqlglot.errors import SqlglotError
 from gristmill._util.durations import parse_duration
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError
+from gristmill.project import yamlfile
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import CheckSpec
 from gristmill.project.yamlfile import LineDict, LineList
 
@@ -119,7 +122,7 @@ _PER_COLUMN = ("null_rate", "distinct_ratio", "min", "max")
 def parse_condition(sql: str) -> exp.Expr:
     """An ``expression`` check's SQL as a row condition; raises ValueError when it is not one."""
     try:
-        parsed = sqlglot.parse_one(sql, read="duckdb")
+        parsed = sqlglot.parse_one(sql, read=PROJECT_DIALECT)
     except SqlglotError as err:
         raise ValueError(str(err).splitlines()[0]) from None
     if isinstance(parsed, exp.Query) or parsed.find(exp.Query):
@@ -132,7 +135,7 @@ def parse_condition(sql: str) -> exp.Expr:
 def parse_failing_rows_query(sql: str) -> exp.Query:
     """A ``query`` check's SQL: a SELECT returning the failing rows; ``this`` names the asset."""
     try:
-        parsed = sqlglot.parse_one(sql, read="duckdb")
+        parsed = sqlglot.parse_one(sql, read=PROJECT_DIALECT)
     except SqlglotError as err:
         raise ValueError(str(err).splitlines()[0]) from None
     if not isinstance(parsed, exp.Query):
@@ -377,3 +380,25 @@ def _validate_bounds(declared: str, params: dict[str, Any], where: str, *, whole
     low, high = params.get("min"), params.get("max")
     if low is not None and high is not None and type(low) is type(high) and low > high:
         raise ConfigError(f'{declared} "min" ({low}) is above "max" ({high})', location=where)
+
+
+# --- checks/*.yml ---------------------------------------------------------------------------------
+
+
+def load_check_files(root: Path) -> list[CheckSpec]:
+    checks: list[CheckSpec] = []
+    for path in sorted((root / "checks").glob("*.y*ml")):
+        file = path.relative_to(root).as_posix()
+        data = yamlfile.load(path, file)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise ConfigError(
+                "a checks file maps each asset to a list of checks, e.g. "
+                "'staging.customer: [{not_null: customer_id}]'",
+                location=file,
+            )
+        for asset, items in data.items():
+            line = data.key_lines.get(asset, 1) if isinstance(data, yamlfile.LineDict) else 1
+            checks.extend(parse_check_items(items, str(asset), file, line))
+    return checks

@@ -25,7 +25,7 @@ and every build, before the new version is published.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError
 from gristmill.project import yamlfile
 from gristmill.project.checks import BUILTIN_CHECKS, ROW_CHECKS, SEVERITIES, parse_check_items
-from gristmill.project.specs import CheckSpec, Contract
+from gristmill.project.specs import CheckSpec, Contract, SourceSpec
 
 PII_CLASSES = (
     "email",
@@ -241,3 +241,18 @@ def _with_column(item: Any, column: str, violation: str, whole: str, where: str)
         )
     default = violation if kind in ROW_CHECKS else whole
     return {kind: {"column": column, "severity": default, **options}}
+
+
+def with_schema_contracts(
+    sources: dict[str, SourceSpec], contracts: dict[str, ContractSpec]
+) -> dict[str, SourceSpec]:
+    """A contract's on_schema_change decides what a load does when the source's schema changes."""
+    changed: dict[str, SourceSpec] = {}
+    for name, source in sources.items():
+        tables = dict(source.tables)
+        for key, table in source.tables.items():
+            change = contracts[table.asset].on_schema_change if table.asset in contracts else None
+            if change is not None:
+                tables[key] = replace(table, load=replace(table.load, contract=change))
+        changed[name] = replace(source, tables=tables)
+    return changed

@@ -23,11 +23,12 @@ from types import ModuleType, SimpleNamespace
 from typing import Any, Literal
 
 from gristmill._util.suggest import did_you_mean
+from gristmill.authoring.models import ModelFunction, marked
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ConfigError, GristmillError, ProjectError, Transient, TransientModelError
-from gristmill.models import ModelFunction, marked
 from gristmill.project.checks import parse_check_items
+from gristmill.project.headers import ModelHeader, kind_options
 from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.project.validation import validated
 from gristmill.project.yamlfile import LineDict, LineList, line_of
@@ -124,13 +125,11 @@ def load_python_model(
     path: Path, file: str, asset: str, settings: ProjectSettings
 ) -> tuple[ModelSpec, list[CheckSpec]]:
     """The spec (and header checks) of ``models/<schema>/<name>.py``."""
-    from gristmill.project.loader import _kind_options, _ModelHeader  # the loader imports this module
-
     found = import_model(path, file)
     data = LineDict({k: _with_lines(v, found.item_lines.get(k)) for k, v in found.mark.options.items()})
     data.line = found.line
     data.key_lines = {key: found.key_lines.get(key, found.line) for key in data}
-    header = validated(_ModelHeader, data, file=file, line_of=partial(line_of, data))
+    header = validated(ModelHeader, data, file=file, line_of=partial(line_of, data))
     if "dialect" in data:
         raise ConfigError("dialect applies to SQL models, not Python ones", location=found.where("dialect"))
     if header.kind == "view":
@@ -156,7 +155,7 @@ def load_python_model(
         language="python",
         function=found.name,
         reads=reads,
-        **_kind_options(header, asset, file, data),
+        **kind_options(header, asset, file, data),
     )
     checks = parse_check_items(data["checks"], asset, file, data.key_lines["checks"]) if header.checks else []
     return spec, checks

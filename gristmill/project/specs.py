@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gristmill.errors import ProjectError
+from gristmill.project.dialect import PROJECT_DIALECT
 
 Severity = Literal["error", "warn", "quarantine", "drop"]
 """error blocks publishing; warn reports; quarantine moves failing rows to ``<asset>__quarantine``
@@ -235,7 +236,7 @@ class ModelSpec:
     idle_timeout: timedelta = timedelta(seconds=30)
     """stream: a partition without messages this long (wall clock) stops holding the watermark
     back; when all are quiet the watermark moves with the clock, so windows close anyway."""
-    dialect: str = "duckdb"
+    dialect: str = PROJECT_DIALECT
     """The SQL dialect the model is written in; it is transpiled to the engine's."""
     passthrough: bool = False
     """SQL the parser cannot read runs as written (with a warning) instead of failing to load;

@@ -1,8 +1,4 @@
-"""Executes plans: loads and builds in dependency order, checks before publishing, records history."""
-
-from gristmill.runtime.audit import CheckResult
-from gristmill.runtime.events import StepFinished, StepStarted
-from gristmill.runtime.executor import RunResult, StepResult, execute
-from gristmill.runtime.lock import run_lock
-
-__all__ = ["CheckResult", "RunResult", "StepFinished", "StepResult", "StepStarted", "execute", "run_lock"]
+"""Executes plans, one subpackage per verb: ``run`` (the run loop, steps, runner, lock, events,
+check runs), ``build`` (materialize, audit, quarantine, hooks), ``load`` (source tables into the
+lake), ``schedule`` and ``notify``. Nothing is imported here, so that importing one part (the CLI
+imports the events for its progress output) does not import the others."""

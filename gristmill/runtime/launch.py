@@ -17,13 +17,14 @@ from gristmill.engines.base import Relation
 from gristmill.plan import AssetGraph, Plan
 from gristmill.plan.planner import view_schema
 from gristmill.runtime import planning
-from gristmill.runtime.events import Listener, fan_out
-from gristmill.runtime.executor import RunOptions, RunResult, execute
-from gristmill.runtime.hooks import run_hooks
-from gristmill.runtime.runner import Runner
+from gristmill.runtime.build.hooks import run_hooks
+from gristmill.runtime.run.events import Listener, fan_out
+from gristmill.runtime.run.executor import RunOptions, RunResult, execute
+from gristmill.runtime.run.runner import Runner
 from gristmill.runtime.session import Session
-from gristmill.state import RunHistory, janitor
-from gristmill.state.lake_state import LakeState
+from gristmill.state import RunHistory
+from gristmill.state.lake import janitor
+from gristmill.state.lake.lake_state import LakeState
 
 _log = logging.getLogger("gristmill.alerts")
 
@@ -63,7 +64,7 @@ def run(
         wait = float("inf")
     with session.lock(wait=wait), session.history() as history:
         try:
-            history.mark_abandoned(all_running=True)
+            history.runs.mark_abandoned(all_running=True)
             at = planning.snapshot(session)
             lake = planning.remembered(session, history, at)
             plan = planning.make(session, graph, lake, history, request) if lake else None
@@ -122,13 +123,13 @@ def _record(
 ) -> RunResult:
     project = session.project
     settings = project.settings
-    run_id = history.start_run(job.command, words)
+    run_id = history.runs.start(job.command, words)
     alerting = bool(settings.alerts)
     # Recoveries are judged against each asset's status before this run.
-    previous = {a: status for a, (_, status, _) in history.last_build().items()} if alerting else {}
+    previous = {a: status for a, (_, status, _) in history.runs.last_build().items()} if alerting else {}
     lineage = None
     if settings.lineage.openlineage:
-        from gristmill.runtime.openlineage import lineage_listener  # its client is slow to import
+        from gristmill.runtime.notify.openlineage import lineage_listener  # its client is slow to import
 
         lineage = lineage_listener(settings.lineage, settings.name, session.root)
     if engine is not None:  # models are written whole: the engine stores their schemas for that
@@ -153,11 +154,11 @@ def _record(
     finally:
         if lineage is not None:
             lineage.close()
-    history.finish_run(run_id, result.status, result.seconds, result.summary())
+    history.runs.finish(run_id, result.status, result.seconds, result.summary())
     if engine is not None and project.on_run_end:
         run_hooks(engine, project.on_run_end, _served(graph, engine, plan.env), "on-run-end")
     if alerting:
-        from gristmill.runtime.alerts import Notifier, run_alerts
+        from gristmill.runtime.notify.alerts import Notifier, run_alerts
 
         alerts = run_alerts(settings.name, result, previous, plan.env)
         for problem in Notifier(settings.alerts, base=session.root).send(alerts):

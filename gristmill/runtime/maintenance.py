@@ -7,9 +7,9 @@ from __future__ import annotations
 from gristmill.errors import GristmillError
 from gristmill.runtime import planning
 from gristmill.runtime.session import Session
-from gristmill.state import janitor
-from gristmill.state.environments import read_pointers, switch
-from gristmill.state.lake_state import LakeState
+from gristmill.state.lake import janitor
+from gristmill.state.lake.environments import read_pointers, switch
+from gristmill.state.lake.lake_state import LakeState
 
 
 def gc(session: Session, older_than_days: int) -> list[str]:
@@ -44,10 +44,10 @@ def promote(session: Session, source_env: str, target_env: str) -> dict[str, str
                 )
             current = read_pointers(engine, target_env)
             changed = {a: p for a, p in wanted.items() if current.get(a) != p}
-            run_id = history.start_run("promote", f"{source_env} -> {target_env}")
+            run_id = history.runs.start("promote", f"{source_env} -> {target_env}")
             with engine.transaction():
                 switch(engine, target_env, changed, [], run_id)
-            history.finish_run(run_id, "success", 0.0, {"switched": len(changed)})
+            history.runs.finish(run_id, "success", 0.0, {"switched": len(changed)})
             state = LakeState.read(engine)
         planning.remember(session, state, history)
         return changed

@@ -21,12 +21,12 @@ from gristmill.plan import Asset, AssetGraph, Plan, build_graph, make_plan, sele
 from gristmill.plan.inputs import gather
 from gristmill.project import Project
 from gristmill.project.specs import STREAM_SOURCES, ModelSpec
-from gristmill.runtime.runner import retrying
+from gristmill.runtime.run.runner import retrying
 from gristmill.runtime.session import Session
 from gristmill.sql.lineage import Analysis, analyse
 from gristmill.sql.parse import ParsedModel
 from gristmill.state import RunHistory
-from gristmill.state.lake_state import LakeState
+from gristmill.state.lake.lake_state import LakeState
 
 _ENV = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -114,7 +114,7 @@ class CachedAnalyser:
                 [parsed.text, parsed.dialect, sorted((k, list(v)) for k, v in schemas.items())]
             ).encode()
         ).hexdigest()
-        found = self._history.lineage([key]).get(key)
+        found = self._history.caches.lineage([key]).get(key)
         if found is not None:
             return Analysis.from_json(found)
         analysis = analyse(parsed, schemas)
@@ -122,7 +122,7 @@ class CachedAnalyser:
         return analysis
 
     def save(self) -> None:
-        self._history.save_lineage(self._new)
+        self._history.caches.save_lineage(self._new)
         self._new = []
 
 
@@ -132,7 +132,7 @@ def load_graph(project: Project, session: Session) -> AssetGraph:
     summaries: dict[str, str] = {}
     if project.path(project.settings.storage.state).exists():
         with session.history() as history:
-            summaries = history.parse_summaries()
+            summaries = history.caches.parse_summaries()
     return build_graph(project, summaries)
 
 
@@ -143,7 +143,7 @@ def snapshot(session: Session) -> str | None:
 
 def remembered(session: Session, history: RunHistory, at: str | None) -> LakeState | None:
     """The lake state the last run left, if the lake is still at snapshot ``at``."""
-    found = history.lake_cache() if at else None
+    found = history.caches.lake_cache() if at else None
     return LakeState.from_json(found[1]) if found and found[0] == at else None
 
 
@@ -152,7 +152,7 @@ def remember(session: Session, state: LakeState, history: RunHistory) -> None:
     closed (closing a database file may still write to it)."""
     at = snapshot(session)
     if at:
-        history.save_lake_cache(at, state.to_json())
+        history.caches.save_lake_cache(at, state.to_json())
 
 
 def make(
@@ -174,7 +174,7 @@ def make(
         full_refresh=request.full_refresh,
         attempt=lambda read: retrying(read, retry),
     )
-    history.save_parse_summaries(dict(graph.parsed_now))
+    history.caches.save_parse_summaries(dict(graph.parsed_now))
     analyser = CachedAnalyser(history)
     try:
         return make_plan(

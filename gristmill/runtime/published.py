@@ -16,10 +16,10 @@ from gristmill.plan import Asset, AssetGraph, Plan, select
 from gristmill.plan.lineage import Lineage
 from gristmill.plan.planner import view_schema
 from gristmill.runtime import planning
-from gristmill.runtime.checker import CheckRun, check_published
+from gristmill.runtime.run.checker import CheckRun, check_published
 from gristmill.runtime.session import Session
 from gristmill.state import read_versions
-from gristmill.state.environments import read_pointers
+from gristmill.state.lake.environments import read_pointers
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -87,7 +87,7 @@ def query(session: Session, sql: str, env: str) -> pa.Table:
 
 def assets(session: Session, graph: AssetGraph, selection: Sequence[str], env: str) -> list[AssetInfo]:
     with session.history() as history:
-        last = history.last_build()
+        last = history.runs.last_build()
         # The last run's copy of the lake state answers while the lake has not committed
         # since: no engine, no catalog attached (~0.5 CPU-s saved).
         lake = planning.remembered(session, history, planning.snapshot(session))
@@ -147,11 +147,11 @@ def check(
     words = planning.PlanRequest(tuple(selection), tuple(exclude), env).words()
     settings = session.project.settings.checks
     with session.lock(wait=wait), session.history() as history:
-        history.mark_abandoned()
+        history.runs.mark_abandoned()
         with session.engine(read_only=True) as engine:
             if engine is None:
                 raise _no_data()
-            run_id = history.start_run("check", words)
+            run_id = history.runs.start("check", words)
             result = check_published(
                 audited,
                 engine=engine,
@@ -162,5 +162,5 @@ def check(
                 metrics=settings.metrics,
                 samples=settings.samples,
             )
-        history.finish_run(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
+        history.runs.finish(run_id, "success" if result.ok else "failed", result.seconds, result.summary())
         return result

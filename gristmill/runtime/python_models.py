@@ -26,7 +26,7 @@ from gristmill.project.python_models import (
     python_model_fingerprint,
 )
 from gristmill.project.specs import ModelSpec
-from gristmill.runtime.stopping import user_code
+from gristmill.runtime.run.stopping import user_code
 
 __all__ = ["check_reads", "python_model_fingerprint", "run_python_model"]
 

@@ -25,16 +25,16 @@ def logs(
 ) -> list[LogRecord]:
     """What the steps of a run logged (one step's with ``asset``), optionally only matching lines."""
     with session.history() as history:
-        if history.run(run_id) is None:
+        if history.runs.get(run_id) is None:
             raise _no_run(run_id)
         if asset is not None and asset not in graph.assets:
             asset = split_column(asset, graph)[0]
-        return history.step_logs(run_id, asset, grep=grep)
+        return history.runs.step_logs(run_id, asset, grep=grep)
 
 
 def steps(session: Session, run_id: int) -> list[StepRecord]:
     with session.history() as history:
-        found = history.steps(run_id)
+        found = history.runs.steps(run_id)
     if not found:
         raise _no_run(run_id, "history")
     return found
@@ -47,8 +47,8 @@ def failed_steps(session: Session, graph: AssetGraph, run_id: int) -> list[str]:
     its version is in the lake."""
     recorded = steps(session, run_id)
     with session.history() as history:
-        history.mark_abandoned()
-        record = history.run(run_id)
+        history.runs.mark_abandoned()
+        record = history.runs.get(run_id)
     died = record is not None and record.status == "failed" and record.summary.get("error") == RUN_DIED
     final: dict[str, StepRecord] = {}
     for step in recorded:
@@ -64,17 +64,17 @@ def failed_steps(session: Session, graph: AssetGraph, run_id: int) -> list[str]:
 def cancel(session: Session, run_id: int, wait: float) -> RunRecord:
     """Ask a running run to stop (what it is building rolls back) and wait for it to end."""
     with session.history() as history:
-        found = history.run(run_id)
+        found = history.runs.get(run_id)
         if found is None:
             raise _no_run(run_id)
         if found.status != "running":
             raise GristmillError(f"run {run_id} is not running (it is {found.status})")
         # Through the state store, not a signal: a run started in the background by a script
         # ignores SIGINT, and a signal reaches only the main thread of its process.
-        history.request_cancel(run_id, f"cancelled by `gristmill cancel {run_id}`")
-        pid = history.run_pid(run_id)
+        history.runs.request_cancel(run_id, f"cancelled by `gristmill cancel {run_id}`")
+        pid = history.runs.pid(run_id)
         if pid and not process_alive(pid):
-            history.mark_abandoned()
+            history.runs.mark_abandoned()
         ended = _ended(history, run_id, time.monotonic() + wait)
         if ended is not None:
             return ended
@@ -87,7 +87,7 @@ def cancel(session: Session, run_id: int, wait: float) -> RunRecord:
 
 def _ended(history: RunHistory, run_id: int, deadline: float) -> RunRecord | None:
     while time.monotonic() < deadline:
-        now = history.run(run_id)
+        now = history.runs.get(run_id)
         if now is not None and now.status != "running":
             return now
         time.sleep(0.1)

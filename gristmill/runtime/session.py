@@ -15,8 +15,8 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.connectors import Source, open_source
 from gristmill.engines import Engine, open_engine
 from gristmill.project import Project
-from gristmill.runtime.lock import run_lock
-from gristmill.runtime.runner import Retry
+from gristmill.runtime.run.lock import run_lock
+from gristmill.runtime.run.runner import Retry
 from gristmill.state import RunHistory, open_history
 
 

@@ -19,7 +19,7 @@ from gristmill.plan import Asset, AssetGraph, select
 from gristmill.plan.planner import PHYSICAL_PREFIX, definition, view_schema
 from gristmill.runtime import planning
 from gristmill.runtime.session import Session
-from gristmill.state.lake_state import LakeState
+from gristmill.state.lake.lake_state import LakeState
 
 if TYPE_CHECKING:
     from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats

@@ -39,12 +39,12 @@ from gristmill.connectors.streams.config import StreamTableOptions
 from gristmill.connectors.streams.decode import Deserializer, decode
 from gristmill.connectors.streams.feed import Delivery, Feed, Position
 from gristmill.engines.base import Engine, Relation
-from gristmill.errors import EngineError, GristmillError
+from gristmill.errors import EngineError, Fenced, Unassigned
 from gristmill.plan.graph import Asset
 from gristmill.sql import partial, windows
 from gristmill.sql.rewrite import render
 from gristmill.state import streams as progress_store
-from gristmill.state.environments import switch
+from gristmill.state.lake.environments import switch
 from gristmill.state.streams import Progress, literal
 
 _log = logging.getLogger(__name__)
@@ -105,14 +105,6 @@ class Sink(Protocol):
     def publish(self, values: Sequence[bytes], keys: Sequence[bytes | None]) -> None: ...
 
     def close(self) -> None: ...
-
-
-class Fenced(GristmillError):
-    """Another process committed a partition this one was processing (a rebalance it missed)."""
-
-
-class Unassigned(GristmillError):
-    """``--stop-when-idle``: the broker gave this process nothing to read for the idle time."""
 
 
 @dataclass

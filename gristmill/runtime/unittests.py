@@ -29,7 +29,7 @@ from gristmill._util.duckdb_extensions import connect
 from gristmill._util.suggest import did_you_mean
 from gristmill._util.text import shorten
 from gristmill.errors import ConfigError, SelectionError
-from gristmill.project.loader import Project
+from gristmill.project.definition import Project
 from gristmill.project.specs import ModelSpec
 from gristmill.project.unittests import TableData, UnitTestSpec
 from gristmill.sql.parse import DIALECT, ParsedModel, asset_name, parse_model

@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-from gristmill.state.base import RunHistory
-from gristmill.state.history import SQLiteHistory
+from gristmill.state.history import RunHistory, SQLiteHistory
+from gristmill.state.lake.versions import read_versions, record_version
 from gristmill.state.records import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
-from gristmill.state.versions import read_versions, record_version
 
 __all__ = [
     "CheckRecord",

@@ -25,12 +25,12 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.plan.lineage import Lineage
     from gristmill.project import Project
     from gristmill.runtime.backfill import BackfillResult
-    from gristmill.runtime.checker import CheckRun
-    from gristmill.runtime.events import Listener
-    from gristmill.runtime.executor import RunResult
     from gristmill.runtime.published import AssetInfo
-    from gristmill.runtime.runner import Runner
-    from gristmill.runtime.scheduler import Launch
+    from gristmill.runtime.run.checker import CheckRun
+    from gristmill.runtime.run.events import Listener
+    from gristmill.runtime.run.executor import RunResult
+    from gristmill.runtime.run.runner import Runner
+    from gristmill.runtime.schedule.scheduler import Launch
     from gristmill.runtime.session import Session
     from gristmill.runtime.streaming import StreamSettings, StreamStats
     from gristmill.runtime.unittests import UnitTestRun
@@ -141,8 +141,8 @@ class Workspace:
     ) -> tuple[list[CheckRecord], list[MetricRecord]]:
         """Check results and metrics of these assets over their latest ``runs`` runs."""
         with self._session.history() as history:
-            checks = history.check_results(list(assets), env=env, runs=runs)
-            return checks, history.metric_series(list(assets), env=env, runs=runs)
+            checks = history.quality.check_results(list(assets), env=env, runs=runs)
+            return checks, history.quality.metric_series(list(assets), env=env, runs=runs)
 
     def query(self, sql: str, env: str = "prod") -> pa.Table:
         from gristmill.runtime.published import query
@@ -171,7 +171,7 @@ class Workspace:
         since: str | None = None,
     ) -> list[RunRecord]:
         with self._session.history() as history:
-            return history.runs(limit, status=status, command=command, asset=asset, since=since)
+            return history.runs.recent(limit, status=status, command=command, asset=asset, since=since)
 
     def logs(self, run_id: int, asset: str | None = None, *, grep: str | None = None) -> list[LogRecord]:
         """What the steps of a run logged (one step's with ``asset``), optionally only matching lines."""
@@ -286,7 +286,7 @@ def create_demo(folder: Path, *, force: bool = False) -> Path:
 def scheduled_run(root: Path, launch: Launch, conn: Connection) -> None:
     """The body of a scheduled run, in its own process: run the selection and report back."""
     from gristmill.errors import GristmillError
-    from gristmill.runtime.events import RunStarted
+    from gristmill.runtime.run.events import RunStarted
 
     def listen(event: object) -> None:
         if isinstance(event, RunStarted):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gristmill.runtime.scheduler import Launcher, Scheduler
+    from gristmill.runtime.schedule.scheduler import Launcher, Scheduler
     from gristmill.server.http import BackgroundServer
     from gristmill.server.metrics import MetricsSnapshot
 
@@ -32,7 +32,7 @@ _BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))
 def serve(root: Path, launcher: Launcher, *, port: int | None, http: bool, announce: Announce) -> None:
     """Run the schedules until SIGINT or SIGTERM (which waits for the running run; a second one
     cancels it), with the HTTP endpoint unless ``http`` is false."""
-    from gristmill.runtime.scheduler import Scheduler
+    from gristmill.runtime.schedule.scheduler import Scheduler
 
     _configure_logging()
     sched = Scheduler(root, launcher, preload=PRELOAD)

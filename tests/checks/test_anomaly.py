@@ -93,10 +93,10 @@ def seed_volume_history(root: Path, asset: str, days: int, rows: int) -> None:
     try:
         start = datetime.now(UTC) - timedelta(days=days)
         for day in range(days):
-            run_id = history.start_run("run", "")
+            run_id = history.runs.start("run", "")
             at = (start + timedelta(days=day)).isoformat()
             value = rows * (1 + ((day * 37) % 7 - 3) / 100)
-            history.record_steps(
+            history.runs.record_steps(
                 run_id,
                 [StepRecord(asset, "source", "build", "success", "changed")],
                 [],
@@ -105,7 +105,7 @@ def seed_volume_history(root: Path, asset: str, days: int, rows: int) -> None:
                     MetricRecord(asset, "null_rate", "email", 0.0, measured_at=at),
                 ],
             )
-            history.finish_run(run_id, "success", 1.0, {})
+            history.runs.finish(run_id, "success", 1.0, {})
     finally:
         history.close()
 
@@ -139,7 +139,7 @@ def test_a_volume_drop_is_flagged_in_the_run_and_left_out_of_later_baselines(
 
     history = open_history(root / ".gristmill" / "state.sqlite")
     try:
-        volumes = history.metric_history("raw.src__orders", "rows_written")
+        volumes = history.quality.metric_history("raw.src__orders", "rows_written")
     finally:
         history.close()
     assert volumes[-1].value == 200 and volumes[-1].flagged
@@ -196,9 +196,9 @@ def test_check_measures_the_published_table_and_judges_the_last_load(
 
     history = open_history(root / ".gristmill" / "state.sqlite")
     try:
-        [run] = [r for r in history.runs(5) if r.command == "check"]
-        rows = history.metric_history("raw.src__orders", "row_count")
-        nulls = history.metric_history("raw.src__orders", "null_rate", "email")
+        [run] = [r for r in history.runs.recent(5) if r.command == "check"]
+        rows = history.quality.metric_history("raw.src__orders", "row_count")
+        nulls = history.quality.metric_history("raw.src__orders", "null_rate", "email")
     finally:
         history.close()
     assert run.summary["anomalies"] == 1

@@ -51,7 +51,7 @@ def test_a_csv_run_imports_no_streaming_or_rest_code(tmp_path: Path) -> None:
     (tmp_path / "gristmill.toml").write_text('name = "csv"\n')
     (tmp_path / "sources" / "people.yml").write_text("kind: files\ntables:\n  people: {path: data.csv}\n")
     modules = _imported_by(["run", "--project", str(tmp_path)])
-    assert "gristmill.runtime.loader" in modules  # it did load
+    assert "gristmill.runtime.load.loader" in modules  # it did load
     unused = {
         m
         for m in modules
@@ -104,10 +104,10 @@ def test_a_csv_load_never_imports_pyarrow_or_numpy(tmp_path: Path) -> None:
     (tmp_path / "gristmill.toml").write_text('name = "csv"\n')
     (tmp_path / "sources" / "people.yml").write_text("kind: files\ntables:\n  people: {path: data.csv}\n")
     first = _imported_by(["run", "--project", str(tmp_path)])
-    assert "gristmill.runtime.loader" in first  # it did load
+    assert "gristmill.runtime.load.loader" in first  # it did load
     (tmp_path / "data.csv").write_text("id,name\n1,a\n2,b\n3,c\n")
     again = _imported_by(["run", "--project", str(tmp_path)])
-    assert "gristmill.runtime.loader" in again
+    assert "gristmill.runtime.load.loader" in again
     for modules in (first, again):
         assert not {m.split(".")[0] for m in modules} & {"pyarrow", "numpy"}
     code = "from gristmill.workspace import Workspace; import sys; print(Workspace(sys.argv[1]).query("

@@ -317,7 +317,7 @@ def test_a_whole_table_load_never_imports_pyarrow_or_numpy(pg: Database, tmp_pat
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr + done.stdout
     modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert "gristmill.runtime.loader" in modules  # it did load
+    assert "gristmill.runtime.load.loader" in modules  # it did load
     assert not {m.split(".")[0] for m in modules} & {"pyarrow", "numpy"}
     assert (
         Workspace(tmp_path).query("SELECT count(*) AS n FROM raw.pg__sparse").column("n")[0].as_py() == 1000

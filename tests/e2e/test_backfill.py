@@ -23,8 +23,8 @@ from sqlglot import exp
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines import Engine, Relation, open_engine
 from gristmill.project.specs import ModelSpec
-from gristmill.runtime.materialize import materialize
-from gristmill.state.intervals import read_intervals
+from gristmill.runtime.build.materialize import materialize
+from gristmill.state.lake.intervals import read_intervals
 from gristmill.workspace import Workspace
 from tests.conftest import Cli, write_files
 

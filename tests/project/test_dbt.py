@@ -530,7 +530,7 @@ def test_schema_tests_become_checks_and_the_rest_is_reported(
     assert checks[("main.orders", "accepted_values(status)")].params == {"values": ["paid", "open"]}
     assert checks[("main.orders", "unique(id)")].location == "models/schema.yml:9"
     restricted = checks[("main.orders", "expression(not_null_orders_customer_id)")]
-    assert restricted.params["sql"] == "(status = 'paid') is not true or (customer_id is null) is not true"
+    assert restricted.params["sql"] == "NOT (status = 'paid') IS TRUE OR NOT (customer_id IS NULL) IS TRUE"
     assert restricted.location == "models/schema.yml:18"
     singular = checks[("main.orders", "query(no_negative)")]
     assert singular.location == "tests/no_negative.sql:1"
@@ -600,14 +600,14 @@ def test_dbt_utils_tests_map_to_the_check_that_means_the_same(tmp_path: Path) ->
     by_name = {c.name: c for c in project.checks}
     # dbt fails a row only when the expression is false: NULL passes, as in dbt_utils' `where not(…)`
     expression = by_name["expression(dbt_utils_expression_is_true_orders_amount_0_or_status_open_)"]
-    assert expression.params["sql"] == "(not(amount >= 0 or status = 'open')) is not true"
+    assert expression.params["sql"] == "NOT (NOT (amount >= 0 OR status = 'open')) IS TRUE"
     assert expression.columns == ("amount", "status")
     # month is no fixed duration: recency runs dbt_utils' query, threshold and all
     recency = by_name["query(dbt_utils_recency_orders_month__updated_at__3)"].params["sql"]
-    assert "max(updated_at) as most_recent from this" in recency
-    assert "most_recent < cast((NOW() + CAST(-3 AS BIGINT) * INTERVAL '1' MONTH) as timestamp)" in recency
+    assert "MAX(updated_at) AS most_recent FROM this" in recency
+    assert "most_recent < CAST((NOW() + CAST(-3 AS BIGINT) * INTERVAL '1' MONTH) AS TIMESTAMP)" in recency
     equal = by_name["query(dbt_utils_equal_rowcount_orders_ref_raw_orders_)"].params["sql"]
-    assert "from main.raw_orders group by id_dbtutils_test_equal_rowcount" in equal
+    assert "FROM main.raw_orders GROUP BY id_dbtutils_test_equal_rowcount" in equal
 
 
 def test_test_configs_keep_their_meaning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -650,23 +650,23 @@ def test_test_configs_keep_their_meaning(tmp_path: Path, caplog: pytest.LogCaptu
     ]
     by_name = {c.name: c for c in project.checks}
     error = by_name["query(amount_filled)"].params["sql"]
-    assert error.startswith("with dbt_test as (\nselect * from (\nselect * from this where amount is null\n)")
-    assert error.endswith(
-        ") dbt_limited limit 50\n)\nselect * from dbt_test where (select count(*) from dbt_test) >10"
+    assert error == (
+        "WITH dbt_test AS (SELECT * FROM (SELECT * FROM this WHERE amount IS NULL) AS dbt_limited LIMIT 50)"
+        " SELECT * FROM dbt_test WHERE (SELECT COUNT(*) FROM dbt_test) > 10"
     )
     warn = by_name["query(amount_filled (warn_if >2))"].params["sql"]
     assert warn.endswith(
-        "where not coalesce((select count(*) from dbt_test) >10, false)"
-        " and (select count(*) from dbt_test) >2"
+        "WHERE NOT COALESCE((SELECT COUNT(*) FROM dbt_test) > 10, FALSE)"
+        " AND (SELECT COUNT(*) FROM dbt_test) > 2"
     )
-    assert by_name["query(unique_orders_id)"].params["sql"].endswith("(select count(*) from dbt_test) >2")
+    assert by_name["query(unique_orders_id)"].params["sql"].endswith("(SELECT COUNT(*) FROM dbt_test) > 2")
     assert (
         by_name["query(not_null_orders_amount)"]
         .params["sql"]
-        .endswith("(select count(distinct status) from dbt_test) != 0")
+        .endswith("(SELECT COUNT(DISTINCT status) FROM dbt_test) <> 0")
     )
     rendered = by_name["expression(not_null_orders_amount)"].params["sql"]
-    assert rendered == "(updated_at > '2024-01-02') is not true or (amount is null) is not true"
+    assert rendered == "NOT (updated_at > '2024-01-02') IS TRUE OR NOT (amount IS NULL) IS TRUE"
 
 
 def test_singular_tests_render_like_models_and_check_the_first_asset_they_read(
@@ -768,7 +768,7 @@ def test_custom_generic_tests_are_rendered_with_their_arguments(
     assert checks["query(at_most_orders_amount___var_min_amount_)"].severity == "error"  # the YAML wins
     assert "where amount > 5" in checks["query(at_most_orders_amount___var_min_amount_)"].params["sql"]
     assert (
-        "from (select * from main.orders where status = 'paid') dbt_subquery"
+        "from (SELECT * FROM main.orders WHERE status = 'paid') AS dbt_subquery"
         in checks["query(again)"].params["sql"]
     )
     [warning] = warnings_of(caplog)
@@ -842,7 +842,7 @@ def test_an_enforced_contract_checks_columns_types_and_constraints(
         "exact": True,
     }
     assert schema.location == "models/schema.yml:3"
-    assert project.checks[4].params["sql"] == "(amount >= 0) is not false"  # NULL passes a CHECK
+    assert project.checks[4].params["sql"] == "NOT (amount >= 0) IS FALSE"  # NULL passes a CHECK
     assert warnings_of(caplog) == [
         'models/schema.yml:16: constraint not checked: a "custom" constraint has no equivalent check',
         "models/schema.yml:19: constraints of stg_orders not checked: dbt does not apply constraints to a"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from gristmill import model
+from gristmill.authoring.models import marked
 from gristmill.errors import ConfigError, ProjectError
-from gristmill.models import marked
 from gristmill.project import load_project
 from gristmill.project.python_models import check_reads, load_function, python_model_fingerprint
 

@@ -19,8 +19,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from gristmill.config import secrets
 from gristmill.config.settings import AlertSettings
-from gristmill.runtime.alerts import Alert, Notifier, freshness_alert, run_alerts
-from gristmill.runtime.executor import RunResult, StepResult
+from gristmill.runtime.notify.alerts import Alert, Notifier, freshness_alert, run_alerts
+from gristmill.runtime.run.executor import RunResult, StepResult
 
 
 def _step(asset: str, status: str, reason: str = "", error: str | None = None) -> StepResult:

@@ -203,7 +203,7 @@ def test_retry_of_a_run_that_died_rebuilds_what_it_recorded_but_never_committed(
 
     history = SQLiteHistory(root / ".gristmill" / "state.sqlite")
     try:
-        history.record_steps(
+        history.runs.record_steps(
             run_id,
             [StepRecord(f"marts.m0{i}", "model", "build", "success", "changed") for i in (0, 1)],
             [],

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 
-from gristmill.runtime.cron import GRACE, CatchUp, Cron, Due, due
+from gristmill._util.cron import GRACE, CatchUp, Cron, Due, due
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from gristmill.errors import ConcurrentRunError
-from gristmill.runtime import run_lock
+from gristmill.runtime.run.lock import run_lock
 from gristmill.workspace import Workspace
 
 HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from gristmill.runtime import run_lock
+    from gristmill.runtime.run.lock import run_lock
     with run_lock(Path(sys.argv[1])):
         print("locked", flush=True)
         time.sleep(30)

@@ -15,8 +15,8 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.engines import Engine, Relation, open_engine
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.project.specs import Lookup, ModelSpec
-from gristmill.runtime.materialize import MaterializeResult, materialize
-from gristmill.state.intervals import INTERVALS, read_intervals
+from gristmill.runtime.build.materialize import MaterializeResult, materialize
+from gristmill.state.lake.intervals import INTERVALS, read_intervals
 
 
 @pytest.fixture

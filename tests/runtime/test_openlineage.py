@@ -45,9 +45,9 @@ from gristmill.config import secrets
 from gristmill.config.settings import LineageSettings
 from gristmill.errors import ConfigError
 from gristmill.plan.planner import Plan
-from gristmill.runtime.events import RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
-from gristmill.runtime.executor import RunResult, StepResult
-from gristmill.runtime.openlineage import GIVE_UP_AFTER, LineageEmitter, lineage_listener
+from gristmill.runtime.notify.openlineage import GIVE_UP_AFTER, LineageEmitter, lineage_listener
+from gristmill.runtime.run.events import RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
+from gristmill.runtime.run.executor import RunResult, StepResult
 from gristmill.sql.lineage import ROWS
 from gristmill.workspace import Workspace
 

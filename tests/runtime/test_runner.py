@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from gristmill.errors import EngineError, TransientSourceError
-from gristmill.runtime.runner import Finished, Retry, RunCancelled, Runner, StepTimeout, Task
+from gristmill.errors import EngineError, RunCancelled, StepTimeout, TransientSourceError
+from gristmill.runtime.run.runner import Finished, Retry, Runner, Task
 
 
 class Gauge:
@@ -226,7 +226,7 @@ def test_an_abandoned_timeout_stops_the_run() -> None:
 
 
 def test_a_stop_raises_inside_user_python_code() -> None:
-    from gristmill.runtime.stopping import StepStopped, user_code
+    from gristmill.runtime.run.stopping import StepStopped, user_code
 
     seen: list[BaseException] = []
 

@@ -31,11 +31,11 @@ def test_runs_steps_and_check_results_are_recorded(demo: Path) -> None:
 
 def test_a_run_left_running_by_a_dead_process_is_marked_failed(tmp_path: Path) -> None:
     history = History(tmp_path / "state.sqlite")
-    run_id = history.start_run("run", "")
-    history._db.execute("update runs set pid = 2147483646 where run_id = ?", (run_id,))
-    history.record_steps(run_id, [StepRecord("a.b", "table", "build", "success", "new")], [])
-    assert History(tmp_path / "state.sqlite").mark_abandoned() == 1
-    [run] = History(tmp_path / "state.sqlite").runs()
+    run_id = history.runs.start("run", "")
+    history.database.connection.execute("update runs set pid = 2147483646 where run_id = ?", (run_id,))
+    history.runs.record_steps(run_id, [StepRecord("a.b", "table", "build", "success", "new")], [])
+    assert History(tmp_path / "state.sqlite").runs.mark_abandoned() == 1
+    [run] = History(tmp_path / "state.sqlite").runs.recent()
     assert run.status == "failed" and "died" in run.summary["error"]
 
 
@@ -43,7 +43,7 @@ def test_migrations_are_numbered_and_idempotent(tmp_path: Path) -> None:
     History(tmp_path / "s.sqlite").close()
     History(tmp_path / "s.sqlite").close()
     version = sqlite3.connect(tmp_path / "s.sqlite").execute("PRAGMA user_version").fetchone()[0]
-    from gristmill.state.history import MIGRATIONS
+    from gristmill.state.history.schema import MIGRATIONS
 
     assert version == len(MIGRATIONS)
 

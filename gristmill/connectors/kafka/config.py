@@ -121,7 +121,7 @@ def group_of(spec: SourceSpec, options: KafkaSourceOptions) -> str:
     return options.group or f"gristmill-{spec.name}"
 
 
-def _resolved(values: dict[str, Setting], root: Path, where: str) -> dict[str, Setting]:
+def resolved_settings(values: dict[str, Setting], root: Path, where: str) -> dict[str, Setting]:
     """Secret references replaced by their values (which ``redact`` then hides everywhere)."""
     return {k: resolve(v, base=root, where=where) if isinstance(v, str) else v for k, v in values.items()}
 
@@ -151,7 +151,7 @@ def consumer_config(
     }
     if options.options.get("group.protocol", "classic") == "classic":  # KIP-848 assigns on the broker
         config["partition.assignment.strategy"] = "cooperative-sticky"
-    config.update(_resolved(options.options, root, spec.where("options")))
+    config.update(resolved_settings(options.options, root, spec.where("options")))
     return config
 
 
@@ -166,4 +166,4 @@ def incremental(options: KafkaSourceOptions) -> bool:
 
 def registry_config(spec: SourceSpec, options: KafkaSourceOptions, root: Path) -> dict[str, Setting]:
     assert options.schema_registry is not None
-    return _resolved(options.schema_registry, root, spec.where("schema_registry"))
+    return resolved_settings(options.schema_registry, root, spec.where("schema_registry"))

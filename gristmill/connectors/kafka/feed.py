@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from gristmill.connectors.kafka.config import (
     table_options,
     topic_of,
 )
+from gristmill.connectors.kafka.registry import registry_failures
 from gristmill.connectors.streams.decode import Deserializer
 from gristmill.connectors.streams.feed import Delivery, Position, Resume
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
@@ -243,44 +243,6 @@ def schema_registry(spec: SourceSpec, options: KafkaSourceOptions, root: Path) -
         raise ConfigError(
             f"schema_registry: {redact(str(err))}", location=spec.where("schema_registry")
         ) from None
-
-
-def registry_transport_errors() -> tuple[type[Exception], ...]:
-    """The registry client's network failures: it uses httpx2 where installed, else httpx.
-    (Imported here: only a table read through a schema registry needs them.)"""
-    import httpx
-
-    try:
-        import httpx2  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return (httpx.TransportError,)
-    return (httpx.TransportError, httpx2.TransportError)
-
-
-@contextmanager
-def registry_failures(where: str) -> Iterator[None]:
-    """Registry trouble as gristmill errors: a registry that cannot be reached or refuses the
-    credentials is no fault of the message, which must not be set aside as undecodable for it.
-    A schema id the registry does not know (404) stays the message's fault, rejected with it."""
-    from confluent_kafka.schema_registry import SchemaRegistryError
-
-    try:
-        yield
-    except registry_transport_errors() as err:
-        raise TransientSourceError(
-            f"{where}: the schema registry did not answer: {redact(str(err))}",
-            hint="check schema_registry: url and that this machine can reach it",
-        ) from None
-    except SchemaRegistryError as err:
-        status = err.http_status_code
-        if status in (401, 403):
-            raise SourceError(
-                f"{where}: the schema registry refused the credentials ({status})",
-                hint="check basic.auth.user.info (or the bearer settings) under schema_registry:",
-            ) from None
-        if status >= 500:
-            raise TransientSourceError(f"{where}: the schema registry failed: {redact(str(err))}") from None
-        raise
 
 
 def avro_deserializer(registry: Any, where: str) -> Deserializer:

@@ -22,7 +22,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from gristmill.connectors.kafka.feed import registry_failures
+from gristmill.connectors.kafka.registry import registry_failures
 from gristmill.connectors.streams.decode import Deserializer
 
 WRAPPERS = {

@@ -14,7 +14,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from gristmill.config.secrets import redact, resolve
-from gristmill.connectors.kafka.config import OWNED, KafkaSourceOptions, _resolved
+from gristmill.connectors.kafka.config import OWNED, KafkaSourceOptions, resolved_settings
 from gristmill.errors import ConfigError, TransientSourceError
 from gristmill.project.specs import SourceSpec
 
@@ -29,7 +29,7 @@ class KafkaSink:
         self.where = f"{spec.where('brokers')} (topic {topic})"
         settings = {
             k: v
-            for k, v in _resolved(options.options, root, spec.where("options")).items()
+            for k, v in resolved_settings(options.options, root, spec.where("options")).items()
             if not k.startswith(_CONSUMER_ONLY) and k not in OWNED
         }
         config: dict[str, Any] = {

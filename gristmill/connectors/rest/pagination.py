@@ -15,7 +15,7 @@ from gristmill.connectors.rest.config import (
     OffsetPagination,
     PagePagination,
 )
-from gristmill.errors import SourceError
+from gristmill.errors import Missing
 
 PaginateOptions = (
     NoPagination
@@ -47,10 +47,6 @@ class Paginator(Protocol):
     def first(self) -> PageRequest: ...
 
     def after(self, page: Page) -> PageRequest | None: ...
-
-
-class Missing(SourceError):
-    """A path names a key the body does not have."""
 
 
 def lookup(body: Any, path: str, *, optional_leaf: bool = False) -> Any:

@@ -17,10 +17,10 @@ from gristmill.config.secrets import resolve
 from gristmill.connectors.rest.auth import build_auth, credentials
 from gristmill.connectors.rest.batches import Landing, at_or_after, to_struct
 from gristmill.connectors.rest.config import RestSourceOptions, RestTableOptions
-from gristmill.connectors.rest.pagination import Missing, Page, PageRequest, lookup, paginator
+from gristmill.connectors.rest.pagination import Page, PageRequest, lookup, paginator
 from gristmill.connectors.rest.transport import Http, join_url, query_value, scrub, snippet
 from gristmill.connectors.rest.validation import parse
-from gristmill.errors import ConfigError, SourceError
+from gristmill.errors import ConfigError, Missing, SourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 
 Chunk = tuple[pa.StructArray | None, str]

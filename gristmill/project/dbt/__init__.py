@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ConfigError
@@ -30,10 +30,9 @@ from gristmill.project.dbt.seeds import SEEDS_SOURCE, seeds_source
 from gristmill.project.dbt.semantic import semantic_specs
 from gristmill.project.dbt.tests import dbt_checks
 from gristmill.project.dbt.unit_tests import dbt_unit_tests
+from gristmill.project.definition import Project
+from gristmill.project.sources import load_sources
 from gristmill.project.specs import CheckSpec, HookSpec, SourceSpec
-
-if TYPE_CHECKING:
-    from gristmill.project.loader import Project
 
 log = logging.getLogger("gristmill.dbt")
 __all__ = ["DBT_PROJECT_FILE", "is_dbt_project", "load_dbt_project"]
@@ -42,8 +41,6 @@ GRISTMILL_SOURCES = "sources"
 
 def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Project:
     """``cli_vars``: ``--vars``, over every var the project and its packages set."""
-    from gristmill.project.loader import Project  # the loader imports this package
-
     project = read_project(root, cli_vars)
     target = read_target(root, project)
     jinja = Jinja()
@@ -138,9 +135,7 @@ def _gristmill_sources(root: Path, project: DbtProject) -> tuple[dict[str, Sourc
     """Gristmill sources in ``sources/*.yml`` next to dbt_project.yml land what dbt sources read."""
     if GRISTMILL_SOURCES in project.property_paths or not (root / GRISTMILL_SOURCES).is_dir():
         return {}, []
-    from gristmill.project.loader import _load_sources  # the same loading as a Gristmill project's
-
-    return _load_sources(root)
+    return load_sources(root)  # the same loading as a Gristmill project's
 
 
 def _value_renderer(jinja: Jinja, project: DbtProject, target: Target) -> Callable[[Any, str], Any]:

@@ -29,6 +29,7 @@ from gristmill.project.dbt.context import Scope, build_context
 from gristmill.project.dbt.jinja import DbtError, Jinja, MacroNamespace, Relation
 from gristmill.project.dbt.nodes import Node
 from gristmill.project.dbt.properties import Properties, SourceTable
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import HookSpec, ModelKind, ModelSpec
 
 log = logging.getLogger("gristmill.dbt")
@@ -315,7 +316,7 @@ class Compiler:
     def _model_columns(self, node: Node) -> list[str]:
         sql = self.render(node)
         try:
-            tree = sqlglot.parse_one(sql, read="duckdb")
+            tree = sqlglot.parse_one(sql, read=PROJECT_DIALECT)
             schema: dict[str, object] = {}
             for table in tree.find_all(exp.Table):
                 upstream = self.by_asset.get(f"{table.db}.{table.name}") if table.db else None
@@ -324,7 +325,7 @@ class Compiler:
                     tables = schema.setdefault(table.db, {})
                     assert isinstance(tables, dict)
                     tables[table.name] = {c: "unknown" for c in columns}
-            qualified = qualify(tree, schema=schema, dialect="duckdb", validate_qualify_columns=False)
+            qualified = qualify(tree, schema=schema, dialect=PROJECT_DIALECT, validate_qualify_columns=False)
         except SqlglotError as err:
             raise DbtError(f"cannot tell the columns of {node.asset} from its SQL: {err}") from None
         if not isinstance(qualified, exp.Query) or any(isinstance(s, exp.Star) for s in qualified.selects):

@@ -11,8 +11,9 @@ import sqlglot
 from sqlglot import exp
 
 from gristmill.project.dbt.jinja import DbtError, Relation
+from gristmill.project.dialect import PROJECT_DIALECT
 
-DIALECT = "duckdb"
+DIALECT = PROJECT_DIALECT
 TYPES = {
     "string": "TEXT",
     "text": "TEXT",

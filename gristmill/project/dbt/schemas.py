@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from gristmill._util.naming import snake_case
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import ModelSpec, SourceTable
 
 Types = dict[str, str]
@@ -72,7 +73,7 @@ class AssetTypes:
         return {snake_case(str(r[0])): str(r[1]) for r in rows}  # as the seed lands
 
     def _model(self, model: ModelSpec) -> Types | None:
-        tree = sqlglot.parse_one(model.sql, read="duckdb")
+        tree = sqlglot.parse_one(model.sql, read=PROJECT_DIALECT)
         con = duckdb.connect(config={"enable_external_access": False})
         try:
             for table in {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}:

@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from gristmill.project.dbt.jinja import DbtError
+from gristmill.project.dialect import PROJECT_DIALECT
 
 _TABLE_FUNCTIONS = {"range", "generate_series", "unnest"}
 """Table functions that compute rows instead of reading them."""
@@ -66,7 +67,7 @@ class ResultRow(tuple[Any, ...]):
 
 def _check_reads_nothing(sql: str, caller: str) -> None:
     try:
-        trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None]
+        trees = [t for t in sqlglot.parse(sql, read=PROJECT_DIALECT) if t is not None]
     except SqlglotError as err:
         raise DbtError(f"{caller}() got SQL that cannot be read: {err}") from None
     for tree in trees:
@@ -80,7 +81,7 @@ def _check_reads_nothing(sql: str, caller: str) -> None:
             elif not table.db and table.name.lower() in ctes:
                 continue
             raise DbtError(
-                f"{caller}() reads {table.sql(dialect='duckdb')} from the warehouse while compiling, "
+                f"{caller}() reads {table.sql(dialect=PROJECT_DIALECT)} from the warehouse while compiling, "
                 "which Gristmill does not do (only queries that read no table run while compiling)",
                 hint="write the values into the model (or a var in dbt_project.yml) instead",
             )

@@ -18,10 +18,10 @@ from gristmill.plan.intervals import Span, parse_moment
 from gristmill.runtime.backfill.request import BackfillRequest
 from gristmill.runtime.backfill.result import BackfillResult
 from gristmill.runtime.backfill.scope import Scope, check_options, check_range, scope_of
-from gristmill.runtime.events import Listener
-from gristmill.runtime.executor import RunResult
-from gristmill.runtime.lock import run_lock
-from gristmill.runtime.runner import Runner
+from gristmill.runtime.run.events import Listener
+from gristmill.runtime.run.executor import RunResult
+from gristmill.runtime.run.lock import run_lock
+from gristmill.runtime.run.runner import Runner
 from gristmill.runtime.session import Session
 from gristmill.state import RunHistory
 from gristmill.state.records import BackfillRecord
@@ -60,7 +60,7 @@ def listing(session: Session, backfill_id: int | None, limit: int) -> list[Backf
     """Recent backfills, newest first, or one with its partitions. A backfill whose process died
     shows as interrupted (it is resumed like a cancelled one)."""
     with session.history() as history:
-        found = history.backfills(backfill_id, limit)
+        found = history.backfills.recent(backfill_id, limit)
         if backfill_id is not None and not found:
             raise GristmillError(
                 f"no backfill {backfill_id} in this project's history",
@@ -70,7 +70,7 @@ def listing(session: Session, backfill_id: int | None, limit: int) -> list[Backf
         for record in found:
             if record.status == "running" and not _alive(lock_path(session, record.backfill_id)):
                 record = replace(record, status="interrupted")
-            partitions = history.partitions(record.backfill_id) if backfill_id is not None else []
+            partitions = history.backfills.partitions(record.backfill_id) if backfill_id is not None else []
             results.append(BackfillResult(shown(record), partitions))
         return results
 
@@ -109,7 +109,7 @@ def backfill(session: Session, graph: AssetGraph, ask: Ask, plan: PlanOf, run: R
     with session.history() as history:
         request, start, end, previous = ask.request, ask.start, ask.end, None
         if ask.resume is not None:
-            listed = history.backfills(ask.resume, 1)
+            listed = history.backfills.recent(ask.resume, 1)
             if not listed:
                 raise GristmillError(
                     f"no backfill {ask.resume} in this project's history",
@@ -129,8 +129,8 @@ def backfill(session: Session, graph: AssetGraph, ask: Ask, plan: PlanOf, run: R
         else:
             driver.backfill_id = previous.backfill_id
         driver.drive(previous is not None)
-        record = history.backfills(driver.backfill_id, 1)[0]
-        return BackfillResult(shown(record), history.partitions(driver.backfill_id), driver.runs)
+        record = history.backfills.recent(driver.backfill_id, 1)[0]
+        return BackfillResult(shown(record), history.backfills.partitions(driver.backfill_id), driver.runs)
 
 
 @dataclass
@@ -159,7 +159,7 @@ class _Driver:
         if not self.status:
             assert low is not None and high is not None
             raise _nothing_to_backfill(scope, low, high)
-        self.backfill_id = history.start_backfill(
+        self.backfill_id = history.backfills.start(
             self.request.to_json(),
             low.isoformat() if low else "",
             high.isoformat() if high else "",
@@ -169,13 +169,13 @@ class _Driver:
             (a, p, "skipped", None, None) for (a, p), s in self.status.items() if s == "skipped"
         ]
         if skipped:
-            history.set_partitions(self.backfill_id, skipped)
+            history.backfills.set_partitions(self.backfill_id, skipped)
 
     def _failed_before(self) -> set[tuple[str, str]]:
         """Partitions whose latest outcome in any earlier backfill was a failure."""
         latest: dict[tuple[str, str], str] = {}
-        for old in sorted(self.history.backfills(limit=1_000_000), key=lambda r: r.backfill_id):
-            for part in self.history.partitions(old.backfill_id):
+        for old in sorted(self.history.backfills.recent(limit=1_000_000), key=lambda r: r.backfill_id):
+            for part in self.history.backfills.partitions(old.backfill_id):
                 if part.status in ("success", "failed"):
                     latest[(part.asset, part.partition)] = part.status
         return {key for key, last in latest.items() if last == "failed"}
@@ -203,18 +203,18 @@ class _Driver:
                 if outcome == "success" and last and started:
                     final = self._run(last)
                     outcome = "cancelled" if self.stops else final.status
-                self.history.finish_backfill(self.backfill_id, outcome)
+                self.history.backfills.finish(self.backfill_id, outcome)
                 if outcome == "success":
                     lock.unlink(missing_ok=True)
             except BaseException as err:
-                self.history.finish_backfill(self.backfill_id, "cancelled")
+                self.history.backfills.finish(self.backfill_id, "cancelled")
                 _reraise(err)
 
     def _reopen(self) -> None:
         """What is left: partitions pending or failed, and any the lake no longer has (a changed
         model builds a new version, empty until filled)."""
         again: list[Row] = []
-        for part in self.history.partitions(self.backfill_id):
+        for part in self.history.backfills.partitions(self.backfill_id):
             if part.partition not in self.scope.keys.get(part.asset, {}):
                 continue
             state = part.status
@@ -224,8 +224,8 @@ class _Driver:
                     again.append((part.asset, part.partition, state, None, None))
             self.status[(part.asset, part.partition)] = state
         if again:
-            self.history.set_partitions(self.backfill_id, again)
-        self.history.finish_backfill(self.backfill_id, "running")
+            self.history.backfills.set_partitions(self.backfill_id, again)
+        self.history.backfills.finish(self.backfill_id, "running")
 
     def _chunks(self) -> str:
         """Run every partitioned model's pending partitions, a chunk per run; the outcome."""
@@ -273,7 +273,7 @@ class _Driver:
             for key in piece:
                 self.status[(asset, key)] = state
                 rows.append((asset, key, state, result.run_id, error))
-        self.history.set_partitions(self.backfill_id, rows)
+        self.history.backfills.set_partitions(self.backfill_id, rows)
 
     def _pending(self, name: str) -> list[str]:
         """The asset's pending partitions; those reading a partition that failed upstream in this
@@ -296,7 +296,7 @@ class _Driver:
                 self.status[(name, key)] = "failed"
                 blocked.append((name, key, "failed", None, f"not run: {cause} failed here"))
         if blocked:
-            self.history.set_partitions(self.backfill_id, blocked)
+            self.history.backfills.set_partitions(self.backfill_id, blocked)
         return todo
 
     def _run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gristmill.runtime.executor import RunResult
+from gristmill.runtime.run.executor import RunResult
 from gristmill.state.records import BackfillRecord, PartitionRecord
 
 

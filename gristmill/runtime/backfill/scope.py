@@ -14,8 +14,8 @@ from gristmill.plan import AssetGraph, Plan
 from gristmill.plan.intervals import Span, contiguous, floor, parse_moment, shift, utc
 from gristmill.plan.planner import Step, statically_partitioned, time_partitioned
 from gristmill.runtime.session import Session
-from gristmill.state.intervals import read_intervals
-from gristmill.state.partitions import read_partitions
+from gristmill.state.lake.intervals import read_intervals
+from gristmill.state.lake.partitions import read_partitions
 
 DEFAULT_CHUNK = {"hour": 24, "day": 7, "month": 1, "value": 1}
 """Partitions per run unless ``--chunk`` says otherwise."""

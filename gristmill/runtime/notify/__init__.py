@@ -1,0 +1,1 @@
+"""Telling the outside world about runs: alerts (webhooks, email) and OpenLineage events."""

@@ -1,0 +1,3 @@
+"""Bookkeeping kept in the lake with the data, written in the data's own transactions: table
+versions, environment pointers, built intervals and partitions, incremental cursors; what planning
+reads of them (``lake_state``) and the janitor that drops what nothing serves."""
