@@ -61,6 +61,7 @@ class Workspace:
 
     @contextmanager
     def _engine(self, *, read_only: bool, settings: ProjectSettings | None = None) -> Iterator[Engine | None]:
+        """The lake's engine (None, read-only, before the first run), for tests that look inside."""
         with self._session.engine(read_only=read_only, settings=settings) as engine:
             yield engine
 
