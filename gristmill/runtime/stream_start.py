@@ -22,7 +22,9 @@ from gristmill.runtime.session import Session
 from gristmill.state.lake.lake_state import LakeState
 
 if TYPE_CHECKING:
-    from gristmill.runtime.streaming import Sink, StreamSettings, StreamStats
+    from gristmill.streaming.outbox import Sink
+    from gristmill.streaming.settings import StreamSettings
+    from gristmill.streaming.stats import StreamStats
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ def run_stream(session: Session, graph: AssetGraph, ask: StreamAsk) -> StreamSta
     """Run the stream model until ``ask.stop`` is set (or it has been idle as long as its
     settings allow)."""
     from gristmill.connectors.streams.config import StreamTableOptions
-    from gristmill.runtime.streaming import StreamLoop, StreamSettings
+    from gristmill.streaming.loop import StreamLoop
+    from gristmill.streaming.settings import StreamSettings
 
     planning.check_env(ask.env)
     asset = stream_asset(graph, ask.model)

@@ -30,9 +30,10 @@ from gristmill._util.suggest import did_you_mean
 from gristmill._util.text import shorten
 from gristmill.errors import ConfigError, SelectionError
 from gristmill.project.definition import Project
+from gristmill.project.dialect import PROJECT_DIALECT as DIALECT
 from gristmill.project.specs import ModelSpec
 from gristmill.project.unittests import TableData, UnitTestSpec
-from gristmill.sql.parse import DIALECT, ParsedModel, asset_name, parse_model
+from gristmill.sql.parse import ParsedModel, asset_name, parse_model
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa

@@ -32,9 +32,10 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.runtime.run.runner import Runner
     from gristmill.runtime.schedule.scheduler import Launch
     from gristmill.runtime.session import Session
-    from gristmill.runtime.streaming import StreamSettings, StreamStats
     from gristmill.runtime.unittests import UnitTestRun
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
+    from gristmill.streaming.settings import StreamSettings
+    from gristmill.streaming.stats import StreamStats
     from gristmill.workspace.serving import Announce
     from gristmill.workspace.streams import StatusFile
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -150,3 +150,14 @@ class Feed(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class GroupMember(Protocol):
+    """A feed that is a member of a consumer group (Kafka), which may give it no position: the
+    loop tells "the group gave me nothing" from "the group has not answered yet" by these."""
+
+    joined: bool
+    """Whether the group gave this member an assignment yet (an empty one counts)."""
+    join_timeout: float
+    """Seconds the group may take to give it one (a rebalance waits out a member that died)."""

@@ -20,6 +20,7 @@ from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.build.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
+from gristmill.sql.functions import list_transform, struct_field
 from gristmill.sql.paths import any_at
 from gristmill.state.lake.cursors import Cursor, read_cursor, write_cursor
 
@@ -839,9 +840,7 @@ def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) ->
         members = [
             exp.PropertyEQ(
                 this=exp.to_identifier(name, quoted=True),
-                expression=_reshaped(
-                    exp.func("struct_extract", value, exp.Literal.string(name)), incoming[name], kind, depth
-                )
+                expression=_reshaped(struct_field(value, name), incoming[name], kind, depth)
                 if name in incoming
                 else exp.cast(exp.null(), _type(kind.render())),
             )
@@ -852,9 +851,7 @@ def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) ->
     if new.element is not None and held.element is not None:
         name = f"_gm_c{depth}"
         inner = _reshaped(exp.column(name), new.element, held.element, depth + 1)
-        return exp.func(
-            "list_transform", value, exp.Lambda(this=inner, expressions=[exp.to_identifier(name)])
-        )
+        return list_transform(value, name, inner)
     return exp.cast(value, _type(held.render()))
 
 
