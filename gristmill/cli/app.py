@@ -2,128 +2,35 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import threading
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from gristmill import __version__
-from gristmill.errors import ConfigError, GristmillError, ProjectError
-
-
-def _lazy(name: str) -> ModuleType:
-    """A module that is imported when first used: rendering needs pyarrow, the planner and the
-    runtime (~0.4 CPU-s of imports), which `--help` and a mistyped option never use."""
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None, name
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-if TYPE_CHECKING:
-    from gristmill.cli import render
-else:
-    render = _lazy("gristmill.cli.render")
-
-app = typer.Typer(
-    name="gristmill",
-    help="Ingest, transform and check data from one project folder, embedded on DuckDB + Parquet.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
-)
-# Outside a terminal (CI logs, pipes) Rich would assume 80 columns and squeeze the tables.
-console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True)
-
-ProjectOpt = Annotated[
-    Path,
-    typer.Option(
-        "--project",
-        "-p",
-        help="Project folder (default: the current one or the nearest parent holding gristmill.toml).",
-    ),
-]
-SelectOpt = Annotated[
-    list[str],
-    typer.Option(
-        "--select",
-        "-s",
-        help="Assets to include: name, +name (with "
-        "upstream), name+ (with downstream), tag:x, source:y, schema.*",
-    ),
-]
-ExcludeOpt = Annotated[list[str], typer.Option("--exclude", "-x", help="Assets to leave out (same syntax).")]
-RefreshOpt = Annotated[bool, typer.Option("--full-refresh", help="Rebuild the selection even if unchanged.")]
-EnvOpt = Annotated[
-    str,
-    typer.Option(
-        "--env", "-e", help="Environment: prod serves <schema>.<name>, any other <schema>__<env>.<name>."
-    ),
-]
-
-
-VarsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--vars",
-        help="dbt projects: vars as a YAML or JSON mapping, over those of dbt_project.yml, "
-        "as dbt's --vars (e.g. '{load_source_data: true}').",
-    ),
-]
-
-
-def _dbt_vars(text: str | None) -> dict[str, object] | None:
-    if text is None:
-        return None
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--vars is not YAML or JSON: {str(err).splitlines()[0]}") from None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(
-            f"--vars must be a mapping of names to values, not {text!r}",
-            hint="e.g. --vars '{load_source_data: true, start_date: 2024-01-01}'",
-        )
-    return {str(k): v for k, v in value.items()}
-
-
-class Output(StrEnum):
-    """What a command prints: text for a person, or one JSON document for a script."""
-
-    text = "text"
-    json = "json"
-
-
-OutputOpt = Annotated[
+from gristmill.cli.common import (
+    EnvOpt,
+    ExcludeOpt,
     Output,
-    typer.Option(
-        "--output",
-        "-o",
-        help="json: one JSON document on stdout and nothing else (shape in docs/cli.md, JSON output).",
-    ),
-]
-QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Print only failures (nothing when all is well).")
-]
-
+    OutputOpt,
+    ProjectOpt,
+    QuietOpt,
+    RefreshOpt,
+    SelectOpt,
+    VarsOpt,
+    app,
+    console,
+    errors,
+    render,
+)
+from gristmill.cli.common import open_workspace as _workspace
+from gristmill.cli.common import warn as _warn
+from gristmill.errors import ConfigError, GristmillError, ProjectError
 
 _DOCUMENT_OUT: list[TextIO] = []
 """Where the JSON document goes while ``--output json`` sends every other write to stdout (a
@@ -150,14 +57,8 @@ def _restore_stdout() -> None:
         sys.stdout = _DOCUMENT_OUT.pop()
 
 
-def _workspace(project: Path, dbt_vars: str | None = None):  # type: ignore[no-untyped-def]
-    from gristmill.workspace import Workspace
-
-    return Workspace(project, _dbt_vars(dbt_vars))
-
-
 def _restate_range(text: str) -> tuple[datetime, datetime]:
-    from gristmill.plan.intervals import parse_moment
+    from gristmill.workspace.types import parse_moment
 
     first, _, last = text.partition(":") if text.count(":") <= 1 else text.partition("..")
     try:
@@ -207,11 +108,6 @@ def _start_watchdog(seconds: float | None, wait: float, grace: float) -> threadi
     return started
 
 
-def _warn(warnings: list[str]) -> None:
-    for warning in warnings:
-        errors.print(f"[yellow]warning:[/] {escape(warning)}")
-
-
 def _version(value: bool) -> None:
     if value:
         console.print(f"gristmill {__version__}")
@@ -234,7 +130,7 @@ def init(
 ) -> None:
     """Create a runnable example project: the Chinook music store, from a SQLite file and a JSON
     export through staging models to a star schema and a revenue mart."""
-    from gristmill.project.scaffold import create_demo
+    from gristmill.workspace import create_demo
 
     folder = create_demo(Path(name), force=force)
     console.print(f"Created [bold]{folder}[/] — next: [bold]cd {name} && gristmill run[/]")

@@ -14,14 +14,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from gristmill.cli.app import EnvOpt, ProjectOpt, SelectOpt, _warn, _workspace, app, console
+from gristmill.cli.common import EnvOpt, ProjectOpt, SelectOpt, app, console
+from gristmill.cli.common import open_workspace as _workspace
+from gristmill.cli.common import warn as _warn
 from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gristmill.plan.planner import Plan
-    from gristmill.runtime.run.events import Event
-    from gristmill.runtime.run.executor import StepResult
-    from gristmill.state.records import BackfillRecord, PartitionRecord
+    from gristmill.workspace.types import BackfillRecord, Event, PartitionRecord, Plan, StepResult
 
 _PARTITION_STYLE = {"pending": "yellow", "interrupted": "magenta"}
 
@@ -38,7 +37,7 @@ ORDER = ("success", "skipped", "failed", "pending")
 def _moment(option: str, text: str, *, end: bool = False) -> datetime:
     """An ISO date or timestamp in UTC. A date given as the end includes that day: ``--to
     2024-03-31`` ends at April 1st, 00:00; a timestamp is the (excluded) end itself."""
-    from gristmill.plan.intervals import parse_moment
+    from gristmill.workspace.types import parse_moment
 
     try:
         moment = parse_moment(text)
@@ -57,7 +56,7 @@ def _label(moment: datetime, unit: str) -> str:
 
 def _windows(plan: Plan) -> list[tuple[str, str]]:
     """The (asset, "N days: first..last") a run of a backfill builds, from its plan."""
-    from gristmill.plan.intervals import describe, shift
+    from gristmill.workspace.types import describe, shift
 
     found: list[tuple[str, str]] = []
     for step in plan.steps:
@@ -122,7 +121,7 @@ def backfill(
     (incremental with time: and interval:) for the intervals from --from to --to, models with
     partition_by for their declared values. Every partition's outcome is kept: a failed, cancelled
     or killed backfill is resumed with --resume ID. Exits 1 when a partition failed."""
-    from gristmill.runtime.run.events import RunFinished, RunStarted
+    from gristmill.workspace.types import RunFinished, RunStarted
 
     if resume is not None and (from_ or to or select or partition):
         raise ConfigError(

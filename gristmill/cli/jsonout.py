@@ -15,11 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gristmill.plan import Plan
-    from gristmill.runtime.build.audit import CheckResult
-    from gristmill.runtime.run.checker import CheckRun
-    from gristmill.runtime.run.executor import RunResult
-    from gristmill.workspace import AssetInfo
+    from gristmill.workspace.types import AssetInfo, CheckResult, CheckRun, Plan, RunResult
 
 VERSION = 1
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
 from gristmill._util.durations import parse_duration
-from gristmill.cli.app import ProjectOpt, _workspace, app, console, render
-from gristmill.cli.stream import read_statuses
-from gristmill.errors import ConfigError, GristmillError
-
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection  # multiprocessing: the scheduler only
-
-    from gristmill.runtime.schedule.scheduler import Launch, Scheduler
-    from gristmill.server.metrics import MetricsSnapshot
+from gristmill.cli.common import ProjectOpt, app, console, render
+from gristmill.cli.common import open_workspace as _workspace
+from gristmill.errors import ConfigError
 
 
 @app.command()
@@ -161,125 +152,9 @@ def serve(
 
 
 def _serve(project: Path, port: int | None, *, http: bool) -> None:
-    from gristmill.runtime.schedule.scheduler import Scheduler
+    def announce(names: list[str], url: str | None) -> None:
+        where = f", http://{url.split('://', 1)[1]}" if url is not None else ""
+        console.print(f"Scheduler running: {', '.join(names)}{where} (Ctrl-C stops)", highlight=False)
 
-    workspace = _workspace(project)
-    root = workspace.root
-    workspace.close()
-    _configure_logging()
-    sched = Scheduler(root, scheduled_run)
-    if not sched.settings.schedules:
-        raise ConfigError(
-            "gristmill.toml declares no schedules",
-            hint='add one, e.g. [schedules.hourly] cron = "0 * * * *"',
-        )
-    stop = threading.Event()
-    signals = {"count": 0}
-
-    def on_signal(number: int, frame: Any) -> None:
-        signals["count"] += 1
-        stop.set()
-        sched.wake()
-        if signals["count"] > 1:
-            sched.cancel_running()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    server = None
-    if http:
-        server = _http(sched, port)
-    names = ", ".join(sched.settings.schedules)
-    where = f", http://{server.url.split('://', 1)[1]}" if server is not None else ""
-    console.print(f"Scheduler running: {names}{where} (Ctrl-C stops)", highlight=False)
-    try:
-        sched.serve(stop)
-    finally:
-        if server is not None:
-            server.stop()
+    _workspace(project).serve(port=port, http=http, announce=announce)
     console.print("Scheduler stopped.")
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
-
-
-def _http(sched: Scheduler, port: int | None) -> Any:
-    from gristmill.config.secrets import resolve
-    from gristmill.server.app import HookResult, create_app
-    from gristmill.server.http import BackgroundServer
-
-    settings = sched.settings.server
-    token = (
-        resolve(settings.token, base=sched.root, where="gristmill.toml: [server] token")
-        if settings.token
-        else None
-    )
-
-    def on_hook(name: str, payload: dict[str, Any]) -> HookResult:
-        accepted, message = sched.trigger(name, payload)
-        return HookResult(accepted, name if accepted else None, "" if accepted else message)
-
-    app_ = create_app(
-        snapshot=lambda: _snapshot(sched), on_hook=on_hook, token=token, project=sched.settings.name
-    )
-    server = BackgroundServer(app_, settings.host, settings.port if port is None else port)
-    server.start()
-    return server
-
-
-_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))
-
-
-def _snapshot(sched: Scheduler) -> MetricsSnapshot:
-    from gristmill.server.metrics import MetricsSnapshot
-
-    status = sched.status()
-    stats = status["stats"]
-    seconds: list[float] = stats["seconds"]
-    return MetricsSnapshot(
-        runs=stats["runs"],
-        run_seconds_sum=sum(seconds),
-        run_seconds_count=len(seconds),
-        run_seconds_buckets={le: sum(1 for s in seconds if s <= le) for le in _BUCKETS},
-        steps=stats["steps"],
-        last_success=status["last_success"],
-        freshness_lag=status["freshness_lag"],
-        freshness_limit=status["freshness_limit"],
-        schedule_lag=status["schedule_lag"],
-        next_tick=status["next_tick"],
-        scheduler_up=True,
-        streams=tuple(read_statuses(sched.root)),
-    )
-
-
-def scheduled_run(root: Path, launch: Launch, conn: Connection) -> None:
-    """The body of a scheduled run, in its own process: run the selection and report back."""
-    from gristmill.runtime.run.events import RunStarted
-    from gristmill.workspace import Workspace
-
-    def listen(event: object) -> None:
-        if isinstance(event, RunStarted):
-            conn.send(("run", event.run_id))
-
-    try:
-        workspace = Workspace(root)
-        result = workspace.run(
-            list(launch.select),
-            list(launch.exclude),
-            env=launch.env,
-            full_refresh=launch.full_refresh,
-            wait=float("inf"),
-            listener=listen,
-            command=f"schedule {launch.schedule}",
-        )
-        conn.send(("done", result.status))
-    except GristmillError as err:
-        conn.send(("error", err.message))
-    except KeyboardInterrupt:
-        conn.send(("done", "cancelled"))
-    finally:
-        conn.close()

@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.text import Text
 
 from gristmill.cli.render import STATUS_STYLE
-from gristmill.runtime.run.events import RunStarted, RunStopping, StepFinished, StepRetrying, StepStarted
+from gristmill.workspace.types import RunStarted, RunStopping, StepFinished, StepRetrying, StepStarted
 
 
 class RunProgress:

@@ -12,18 +12,22 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from gristmill.plan import Plan
-from gristmill.plan.lineage import Lineage, Node
-from gristmill.runtime.build.audit import CheckResult
-from gristmill.runtime.run.checker import CheckRun
-from gristmill.runtime.run.executor import RunResult
-from gristmill.state import RunRecord, StepRecord
-from gristmill.workspace import AssetInfo
+from gristmill.workspace.types import (
+    AssetInfo,
+    CheckResult,
+    CheckRun,
+    Lineage,
+    Node,
+    Plan,
+    RunRecord,
+    RunResult,
+    StepRecord,
+)
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
 
-    from gristmill.runtime.unittests import UnitTestResult, UnitTestRun  # only `gristmill test` runs them
+    from gristmill.workspace.types import UnitTestResult, UnitTestRun  # only `gristmill test` runs them
 
 STATUS_STYLE = {
     "success": "green",

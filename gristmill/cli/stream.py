@@ -4,75 +4,26 @@ its loop, at most once a second: the file's ``updated_at`` is its heartbeat)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from gristmill._util.processes import process_alive
-from gristmill.cli.app import EnvOpt, ProjectOpt, _warn, _workspace, app, console
+from gristmill.cli.common import EnvOpt, ProjectOpt, app, console
+from gristmill.cli.common import open_workspace as _workspace
+from gristmill.cli.common import warn as _warn
+from gristmill.workspace.streams import RETENTION_DAYS
 
 if TYPE_CHECKING:
-    from gristmill.streaming.stats import StreamStats
-
-
-def status_folder(root: Path) -> Path:
-    return root / ".gristmill" / "streams"
-
-
-HEARTBEAT_TIMEOUT = 120.0
-"""Seconds without a heartbeat after which a process is no longer taken to be running (or, when
-its status says a longer ``--max-wait``, three of those). A running stream rewrites its figures
-every second or two; a batch that takes longer than this is far outside the norm."""
-RETENTION_DAYS = 7
-"""Processes not running whose last word is older than this are left out of ``gristmill
-streams`` unless ``--all`` is given (their files stay)."""
-
-
-def process_state(status: dict[str, Any], now: float | None = None) -> str:
-    """running; stopped (it ended on its own or was told to); failed (it ended on an error);
-    dead (it never said it ended: on this host its pid is gone — SIGKILL, a crash —, on another
-    host it has been silent too long); stalled (its pid still runs here but it has been silent
-    too long: hung, or the pid now belongs to another program)."""
-    if status.get("stopped"):
-        return "failed" if status.get("error") else "stopped"
-    now = time.time() if now is None else now
-    timeout = max(HEARTBEAT_TIMEOUT, 3 * float(status.get("max_wait") or 0))
-    fresh = now - float(status.get("updated_at") or 0) < timeout
-    if status.get("host", socket.gethostname()) != socket.gethostname():
-        return "running" if fresh else "dead"
-    if not process_alive(int(status.get("pid") or 0)):
-        return "dead"
-    return "running" if fresh else "stalled"
-
-
-def read_statuses(root: Path, *, everything: bool = True) -> list[dict[str, Any]]:
-    """Every stream process's last figures, with its ``state`` (see :func:`process_state`) and
-    ``alive`` (running); without ``everything``, those that ended over ``RETENTION_DAYS`` ago
-    are left out."""
-    found: list[dict[str, Any]] = []
-    now = time.time()
-    for path in sorted(status_folder(root).glob("*.json")):
-        try:
-            status = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # being rewritten
-        if "updated_at" not in status:  # written before heartbeats: its file's time serves
-            status["updated_at"] = path.stat().st_mtime
-        state = process_state(status, now)
-        if not everything and state != "running" and now - status["updated_at"] > RETENTION_DAYS * 86400:
-            continue
-        found.append({**status, "state": state, "alive": state == "running"})
-    return found
+    from gristmill.workspace.types import StreamStats
 
 
 @app.command()
@@ -98,7 +49,7 @@ def stream(
     """Run a stream model: micro-batches from its Kafka, NATS or MQTT source through its SQL into
     the lake, exactly once (offsets commit with the results). Ctrl-C or SIGTERM stops it after
     the batch in progress commits; start more processes to share a Kafka topic's partitions."""
-    from gristmill.streaming.settings import StreamSettings
+    from gristmill.workspace.types import StreamSettings
 
     workspace = _workspace(project)
     _warn(workspace.graph.warnings)
@@ -111,9 +62,7 @@ def stream(
 
     signal.signal(signal.SIGTERM, graceful)
     signal.signal(signal.SIGINT, graceful)
-    folder = status_folder(workspace.root)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{model.replace('/', '_')}-{os.getpid()}.json"
+    status = workspace.stream_status(model)
     last = [0.0]
     shown = [-1]
 
@@ -135,9 +84,7 @@ def stream(
             figures["stopped"] = True
             if error:
                 figures["error"] = error
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(figures, default=str))
-        temporary.replace(path)
+        status.write(figures)
         if console.is_terminal and not final and stats.events != shown[0]:  # quiet turns say nothing
             shown[0] = stats.events
             lag = sum(stats.lag.values())
@@ -187,9 +134,9 @@ def streams(
     without a word, or stalled: silent but its pid runs), throughput, lag per partition,
     watermark, late and rejected messages."""
     workspace = _workspace(project)
-    found = read_statuses(workspace.root, everything=all_)
+    found = workspace.streams(everything=all_)
     if not found:
-        everything = read_statuses(workspace.root)
+        everything = workspace.streams()
         if everything:
             console.print(
                 f"No stream ran in the last {RETENTION_DAYS} days ({len(everything)} older: --all shows them)"

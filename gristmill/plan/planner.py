@@ -181,6 +181,12 @@ def _definition(asset: Asset, extra: str | None) -> str:
     )
 
 
+def definition(asset: Asset) -> str:
+    """The digest of what defines ``asset`` (its options and SQL): a stream model names its live
+    table by it, so a changed model starts a new table."""
+    return _definition(asset, None)
+
+
 def make_plan(
     graph: AssetGraph,
     selected: Sequence[str],
@@ -219,32 +225,17 @@ def make_plan(
         if name not in chosen:
             _carry(asset, recorded, pointers, existing_columns, prints, columns, physical, upstream_data)
             continue
-        for parent in asset.upstream:
-            if parent not in physical:
-                raise SelectionError(
-                    f"{name} reads {parent}, which has never been built",
-                    hint=f"select it too: -s +{name.split('.', 1)[1]}",
-                )
+        _require_built_upstream(asset, physical)
         analysis: Analysis | None = None
         extra = python_fingerprint(asset) if python_fingerprint and asset.model and not asset.parsed else None
         definition = _definition(asset, extra)
         if asset.kind == "source":
-            marker = markers.get(name)
-            data = {name: marker if marker is not None else f"unknown:{uuid.uuid4().hex}"}
-            cols = source_columns.get(name) or existing_columns.get(name)
-            columns[name] = cols
-            prints.version[name] = definition
-            prints.rows[name] = definition
-            prints.columns[name] = {c: digest([definition, c]) for c in cols or ()}
+            data = _source_prints(
+                asset, definition, markers, source_columns, existing_columns, prints, columns
+            )
         else:
             data = upstream_data
-            schemas = {p: columns[p] for p in asset.upstream}
-            if asset.stream_input and asset.model and asset.model.window and schemas.get(asset.stream_input):
-                # A windowed stream model reads its stream with the window's columns added.
-                schemas[asset.stream_input] = (*(schemas[asset.stream_input] or ()), *WINDOW_COLUMNS)
-            known = {p: list(c) for p, c in schemas.items() if c is not None}
-            if asset.parsed is not None and len(known) == len(schemas):
-                analysis = analyser(asset.parsed, known)
+            analysis = _analysed(asset, columns, analyser)
             _model_prints(asset, definition, analysis, prints)
             columns[name] = _output_columns(asset, analysis.columns if analysis else None)
         version = prints.version[name]
@@ -272,24 +263,8 @@ def make_plan(
             reason = _describe(change, changed)
         elif action == "switch" and change not in ("unchanged", "added"):
             reason = f"{_describe(change, changed)}; {reason}"
-        restating = restate if restate and asset.model is not None and asset.model.time else None
-        if restating and asset.kind in ("incremental", "fact") and target in recorded:
-            span = f"restating {restating[0].isoformat()} to {restating[1].isoformat()}"
-            reason = span if action != "build" else f"{reason}; {span}"
-            action = "build"
-        else:
-            restating = None
-        windowed = window if window and time_partitioned(asset) else None
-        if windowed:
-            if not restating:
-                span = f"window {windowed[0].isoformat()} to {windowed[1].isoformat()}"
-                reason = span if action != "build" else f"{reason}; {span}"
-            action = "build"
-        chosen_values = _chosen_values(asset, partitions)
-        if chosen_values is not None:
-            listed = ", ".join(chosen_values)
-            reason = f"partitions {listed}" if action != "build" else f"{reason}; partitions {listed}"
-            action = "build"
+        requested = _requested(asset, action, reason, target in recorded, restate, window, partitions)
+        action, reason, restating, windowed, chosen_values = requested
         steps.append(
             Step(
                 asset,
@@ -309,6 +284,97 @@ def make_plan(
                 partitions=chosen_values,
             )
         )
+    _refuse_unmatched_requests(steps, restate, window, partitions)
+    removed = tuple(sorted(a for a in pointers if a not in graph.assets))
+    return Plan(tuple(steps), env, removed)
+
+
+def _require_built_upstream(asset: Asset, physical: Mapping[str, str]) -> None:
+    for parent in asset.upstream:
+        if parent not in physical:
+            raise SelectionError(
+                f"{asset.name} reads {parent}, which has never been built",
+                hint=f"select it too: -s +{asset.name.split('.', 1)[1]}",
+            )
+
+
+def _analysed(
+    asset: Asset, columns: Mapping[str, Sequence[str] | None], analyser: Analyser
+) -> Analysis | None:
+    """The model's analysis against the columns of what it reads; None when a column list is
+    unknown (an upstream never built) or the model is not SQL."""
+    schemas = {p: columns[p] for p in asset.upstream}
+    if asset.stream_input and asset.model and asset.model.window and schemas.get(asset.stream_input):
+        # A windowed stream model reads its stream with the window's columns added.
+        schemas[asset.stream_input] = (*(schemas[asset.stream_input] or ()), *WINDOW_COLUMNS)
+    known = {p: list(c) for p, c in schemas.items() if c is not None}
+    if asset.parsed is not None and len(known) == len(schemas):
+        return analyser(asset.parsed, known)
+    return None
+
+
+def _source_prints(
+    asset: Asset,
+    definition: str,
+    markers: Mapping[str, str | None],
+    source_columns: Mapping[str, Sequence[str]],
+    existing_columns: Mapping[str, Sequence[str]],
+    prints: _Fingerprints,
+    columns: dict[str, Sequence[str] | None],
+) -> dict[str, str]:
+    """A source table's fingerprints: its settings, its columns and its data marker (a marker
+    the connector could not give makes the data unknown, so everything reading it rebuilds)."""
+    name = asset.name
+    marker = markers.get(name)
+    cols = source_columns.get(name) or existing_columns.get(name)
+    columns[name] = cols
+    prints.version[name] = definition
+    prints.rows[name] = definition
+    prints.columns[name] = {c: digest([definition, c]) for c in cols or ()}
+    return {name: marker if marker is not None else f"unknown:{uuid.uuid4().hex}"}
+
+
+def _requested(
+    asset: Asset,
+    action: Action,
+    reason: str,
+    built: bool,
+    restate: tuple[datetime, datetime] | None,
+    window: tuple[datetime, datetime] | None,
+    partitions: Sequence[str] | None,
+) -> tuple[
+    Action, str, tuple[datetime, datetime] | None, tuple[datetime, datetime] | None, tuple[str, ...] | None
+]:
+    """What the user asked beyond the plan (a restatement, a backfill window, partitions) turns
+    the step into a build, its reason saying why: (action, reason, restate, window, partitions)."""
+    restating = restate if restate and asset.model is not None and asset.model.time else None
+    if restating and asset.kind in ("incremental", "fact") and built:
+        span = f"restating {restating[0].isoformat()} to {restating[1].isoformat()}"
+        reason = span if action != "build" else f"{reason}; {span}"
+        action = "build"
+    else:
+        restating = None
+    windowed = window if window and time_partitioned(asset) else None
+    if windowed:
+        if not restating:
+            span = f"window {windowed[0].isoformat()} to {windowed[1].isoformat()}"
+            reason = span if action != "build" else f"{reason}; {span}"
+        action = "build"
+    chosen_values = _chosen_values(asset, partitions)
+    if chosen_values is not None:
+        listed = ", ".join(chosen_values)
+        reason = f"partitions {listed}" if action != "build" else f"{reason}; partitions {listed}"
+        action = "build"
+    return action, reason, restating, windowed, chosen_values
+
+
+def _refuse_unmatched_requests(
+    steps: Sequence[Step],
+    restate: tuple[datetime, datetime] | None,
+    window: tuple[datetime, datetime] | None,
+    partitions: Sequence[str] | None,
+) -> None:
+    """A window, partition list or restatement that selects nothing is a mistake, not a no-op."""
     if window and not any(s.window for s in steps):
         raise SelectionError(
             "nothing to backfill: a window applies to incremental models with a time column",
@@ -324,8 +390,6 @@ def make_plan(
             "nothing to restate: --restate applies to built incremental models with a time column",
             hint="select one, e.g. -s fct_sales --restate 2024-01-01:2024-02-01",
         )
-    removed = tuple(sorted(a for a in pointers if a not in graph.assets))
-    return Plan(tuple(steps), env, removed)
 
 
 def time_partitioned(asset: Asset) -> bool:

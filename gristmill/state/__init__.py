@@ -1,8 +1,6 @@
 """Platform metadata: run history (SQLite WAL) and live asset versions (in the lake, with the data)."""
 
-from pathlib import Path
-
-from gristmill.state.history import RunHistory, SQLiteHistory
+from gristmill.state.history import RunHistory, SQLiteHistory, open_history
 from gristmill.state.lake.versions import read_versions, record_version
 from gristmill.state.records import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
 
@@ -18,8 +16,3 @@ __all__ = [
     "read_versions",
     "record_version",
 ]
-
-
-def open_history(path: Path) -> RunHistory:
-    """The run history configured by ``[storage] state`` (a SQLite file today)."""
-    return SQLiteHistory(path)

@@ -14,7 +14,7 @@ from typing import Any
 from gristmill.workspace import Workspace
 from tests.e2e import test_streaming as streaming
 from tests.e2e.test_streaming import GRISTMILL, generate, produce, project, stream
-from tests.streaming.kafka_broker import MockKafka
+from tests.support.kafka_broker import MockKafka
 
 kafka_broker = streaming.kafka_broker  # the session's mock cluster, as a fixture here
 topic = streaming.topic  # a fresh 4-partition topic per test

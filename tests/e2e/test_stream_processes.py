@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gristmill.cli.stream import process_state, read_statuses, status_folder
 from gristmill.server.metrics import _stream_families
+from gristmill.workspace.streams import process_state, read_statuses, status_folder
 from tests.conftest import Cli
 from tests.e2e.test_streaming import GRISTMILL, START, generate, produce, project, stream, windows_of
-from tests.streaming import kafka_broker as broker_fixtures
-from tests.streaming.kafka_broker import MockKafka
+from tests.support import kafka_broker as broker_fixtures
+from tests.support.kafka_broker import MockKafka
 
 kafka_broker = broker_fixtures.kafka_broker  # the session's mock cluster, as a fixture here
 pytestmark = pytest.mark.slow  # stream processes against a broker, for seconds each

@@ -27,9 +27,9 @@ from confluent_kafka import Producer
 from gristmill.errors import GristmillError
 from gristmill.workspace import Workspace
 from tests.conftest import Cli
-from tests.streaming import kafka_broker as broker_fixtures
-from tests.streaming.kafka_broker import MockKafka
 from tests.support import crashing
+from tests.support import kafka_broker as broker_fixtures
+from tests.support.kafka_broker import MockKafka
 
 kafka_broker = broker_fixtures.kafka_broker  # the session's mock cluster, as a fixture here
 

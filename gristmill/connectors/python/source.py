@@ -30,8 +30,8 @@ from gristmill.connectors.arrowbatches import (
     widen,
 )
 from gristmill.connectors.base import parse_options
-from gristmill.connectors.python import SourceFunction, marked
 from gristmill.connectors.python.config import PythonSourceOptions, PythonTableOptions
+from gristmill.connectors.python.marking import SourceFunction, marked
 from gristmill.errors import ConfigError, GristmillError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 

@@ -385,7 +385,7 @@ def _advance(
     if row["value"] is None:
         return None
     previous = None if refresh else read_cursor(engine, asset)
-    cursor = Cursor(row["value"], row["type"])
+    cursor = Cursor(row["value"], row["type"], engine.dialect)
     if previous is not None:
         newer = (
             engine.query(

@@ -5,6 +5,15 @@ from gristmill.state.history.caches import Caches
 from gristmill.state.history.quality import Quality
 from gristmill.state.history.runs import Runs
 from gristmill.state.history.schedules import Schedules
-from gristmill.state.history.store import RunHistory, SQLiteHistory
+from gristmill.state.history.store import RunHistory, SQLiteHistory, open_history
 
-__all__ = ["Backfills", "Caches", "Quality", "RunHistory", "Runs", "SQLiteHistory", "Schedules"]
+__all__ = [
+    "Backfills",
+    "Caches",
+    "Quality",
+    "RunHistory",
+    "Runs",
+    "SQLiteHistory",
+    "Schedules",
+    "open_history",
+]

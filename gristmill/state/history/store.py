@@ -50,3 +50,8 @@ class SQLiteHistory:
 
     def close(self) -> None:
         self.database.close()
+
+
+def open_history(path: Path) -> RunHistory:
+    """The run history configured by ``[storage] state`` (a SQLite file today)."""
+    return SQLiteHistory(path)

@@ -1,7 +1,12 @@
 """Cursors of incremental loads, kept in the lake and written in the load's own transaction.
 
 A cursor is stored as text plus its engine type, so a timestamp with time zone, a decimal or a
-big integer comes back exactly as it went in, without a round trip through Python types."""
+big integer comes back exactly as it went in, without a round trip through Python types. The
+type is the engine's own spelling, so a cursor carries the dialect it is spelled in.
+
+The statements are built by pure functions over the cursor table's name (``select_cursor``,
+``delete_cursor``, ``insert_cursor``), so they can be rendered for any engine and checked as
+golden SQL."""
 
 from __future__ import annotations
 
@@ -19,28 +24,42 @@ _COLUMNS = (("asset", "VARCHAR"), ("value", "VARCHAR"), ("type", "VARCHAR"), ("r
 class Cursor:
     value: str
     type: str
+    """The value's type as the engine names it (e.g. ``TIMESTAMP WITH TIME ZONE``)."""
+    dialect: str
+    """The engine's dialect, in which ``type`` is spelled."""
 
     def literal(self) -> exp.Expr:
         """The cursor as a typed SQL literal, e.g. ``CAST('2024-01-01 00:00:00+00' AS TIMESTAMPTZ)``."""
-        return exp.cast(exp.Literal.string(self.value), exp.DataType.build(self.type, dialect="duckdb"))
+        return exp.cast(exp.Literal.string(self.value), exp.DataType.build(self.type, dialect=self.dialect))
+
+
+def select_cursor(table: exp.Table, asset: str) -> exp.Select:
+    return (
+        exp.select("value", "type")
+        .from_(table.copy())
+        .where(exp.column("asset").eq(exp.Literal.string(asset)))
+    )
+
+
+def delete_cursor(table: exp.Table, asset: str) -> exp.Delete:
+    return exp.delete(table.copy(), where=exp.column("asset").eq(exp.Literal.string(asset)))
+
+
+def insert_cursor(table: exp.Table, asset: str, cursor: Cursor, run_id: int) -> exp.Insert:
+    values = [exp.convert(v) for v in (asset, cursor.value, cursor.type, run_id)]
+    return exp.insert(exp.values([tuple(values)]), table.copy(), columns=[c for c, _ in _COLUMNS])
 
 
 def read_cursor(engine: Engine, asset: str) -> Cursor | None:
     if not engine.exists(CURSORS):
         return None
-    query = (
-        exp.select("value", "type")
-        .from_(engine.table(CURSORS))
-        .where(exp.column("asset").eq(exp.Literal.string(asset)))
-    )
-    rows = engine.query(query).to_pylist()
-    return Cursor(rows[0]["value"], rows[0]["type"]) if rows else None
+    rows = engine.query(select_cursor(engine.table(CURSORS), asset)).to_pylist()
+    return Cursor(rows[0]["value"], rows[0]["type"], engine.dialect) if rows else None
 
 
 def write_cursor(engine: Engine, asset: str, cursor: Cursor, run_id: int) -> None:
     """Replace the asset's cursor; call inside the transaction that publishes the data it describes."""
     engine.ensure_table(CURSORS, list(_COLUMNS))
     target = engine.table(CURSORS)
-    engine.execute(exp.delete(target, where=exp.column("asset").eq(exp.Literal.string(asset))))
-    values = [exp.convert(v) for v in (asset, cursor.value, cursor.type, run_id)]
-    engine.execute(exp.insert(exp.values([tuple(values)]), target, columns=[c for c, _ in _COLUMNS]))
+    engine.execute(delete_cursor(target, asset))
+    engine.execute(insert_cursor(target, asset, cursor, run_id))

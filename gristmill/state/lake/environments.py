@@ -4,6 +4,9 @@ An environment is a set of views (``<schema>.<name>`` for prod, ``<schema>__<env
 otherwise) over physical tables named by version. Switching an environment rewrites its views
 and its pointer rows in one transaction, so readers see all of a run's models change at once;
 promoting one environment to another copies pointers and builds nothing.
+
+The statements are built by pure functions over the pointer table's name (``select_pointers`` …
+``view_query``), so they can be rendered for any engine and checked as golden SQL.
 """
 
 from __future__ import annotations
@@ -21,16 +24,54 @@ _COLUMNS = ("env", "asset", "physical", "run_id", "switched_at")
 _TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR")
 
 
+def select_pointers(table: exp.Table, env: str) -> exp.Select:
+    return (
+        exp.select("asset", "physical")
+        .from_(table.copy())
+        .where(exp.column("env").eq(exp.Literal.string(env)))
+    )
+
+
+def select_all_pointers(table: exp.Table) -> exp.Select:
+    return exp.select("env", "asset", "physical").from_(table.copy())
+
+
+def delete_pointers(table: exp.Table, env: str, assets: Sequence[str]) -> exp.Delete:
+    return exp.delete(
+        table.copy(),
+        where=exp.and_(
+            exp.column("env").eq(exp.Literal.string(env)),
+            exp.column("asset").isin(*(exp.Literal.string(n) for n in assets)),
+        ),
+    )
+
+
+def insert_pointers(
+    table: exp.Table, env: str, pointers: Mapping[str, str], run_id: int, switched_at: str
+) -> exp.Insert:
+    """One row per (asset, physical table) the environment now serves."""
+    rows = [
+        tuple(exp.convert(v) for v in (env, asset, physical, run_id, switched_at))
+        for asset, physical in pointers.items()
+    ]
+    return exp.insert(exp.values(rows), table.copy(), columns=list(_COLUMNS))
+
+
+def view_query(physical: str) -> exp.Select:
+    """What an environment's view of a model selects: its physical table."""
+    schema, name = physical.split(".", 1)
+    # Unqualified by catalog: a DuckLake view resolves in its own catalog, whatever a reader
+    # attaches it as.
+    return exp.select("*").from_(exp.table_(name, db=schema, quoted=True))
+
+
 def read_pointers(engine: Engine, env: str) -> dict[str, str]:
     """asset -> physical table (``schema.table``) the environment serves."""
     if not engine.exists(ENVIRONMENTS):
         return {}
-    query = (
-        exp.select("asset", "physical")
-        .from_(engine.table(ENVIRONMENTS))
-        .where(exp.column("env").eq(exp.Literal.string(env)))
-    )
-    return {row["asset"]: row["physical"] for row in engine.rows(query)}
+    return {
+        row["asset"]: row["physical"] for row in engine.rows(select_pointers(engine.table(ENVIRONMENTS), env))
+    }
 
 
 def read_all_pointers(engine: Engine) -> dict[str, dict[str, str]]:
@@ -38,7 +79,7 @@ def read_all_pointers(engine: Engine) -> dict[str, dict[str, str]]:
     if not engine.exists(ENVIRONMENTS):
         return {}
     found: dict[str, dict[str, str]] = {}
-    for row in engine.rows(exp.select("env", "asset", "physical").from_(engine.table(ENVIRONMENTS))):
+    for row in engine.rows(select_all_pointers(engine.table(ENVIRONMENTS))):
         found.setdefault(row["env"], {})[row["asset"]] = row["physical"]
     return found
 
@@ -59,27 +100,11 @@ def switch(
         engine.drop_view(_view(asset, env))
     names = [*pointers, *removed]
     if names:
-        engine.execute(
-            exp.delete(
-                target,
-                where=exp.and_(
-                    exp.column("env").eq(exp.Literal.string(env)),
-                    exp.column("asset").isin(*(exp.Literal.string(n) for n in names)),
-                ),
-            )
-        )
+        engine.execute(delete_pointers(target, env, names))
     for asset, physical in pointers.items():
-        schema, name = physical.split(".", 1)
-        # Unqualified by catalog: a DuckLake view resolves in its own catalog, whatever a reader
-        # attaches it as.
-        source = exp.table_(name, db=schema, quoted=True)
-        engine.create_view_as(_view(asset, env), exp.select("*").from_(source))
+        engine.create_view_as(_view(asset, env), view_query(physical))
     if pointers:
-        rows = [
-            tuple(exp.convert(v) for v in (env, asset, physical, run_id, now))
-            for asset, physical in pointers.items()
-        ]
-        engine.execute(exp.insert(exp.values(rows), target, columns=list(_COLUMNS)))
+        engine.execute(insert_pointers(target, env, pointers, run_id, now))
 
 
 def _view(asset: str, env: str) -> Relation:

@@ -1,0 +1,116 @@
+"""One long-running process for a project: the scheduler, and the HTTP endpoint beside it
+(Prometheus /metrics, POST /hooks/<schedule>).
+
+Composed here, under the workspace, so that the interfaces only ask for it: the command line
+starts it, the HTTP server is one of its parts and calls back into the scheduler it is given."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gristmill.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gristmill.runtime.schedule.scheduler import Launcher, Scheduler
+    from gristmill.server.http import BackgroundServer
+    from gristmill.server.metrics import MetricsSnapshot
+
+Announce = Callable[[list[str], str | None], None]
+"""Told the schedules' names and the endpoint's address (None: no HTTP) once serving starts."""
+
+PRELOAD = ("gristmill.workspace", "gristmill.runtime.launch")
+"""Imported once by the scheduler's fork server, not by every scheduled run's process."""
+
+_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))
+
+
+def serve(root: Path, launcher: Launcher, *, port: int | None, http: bool, announce: Announce) -> None:
+    """Run the schedules until SIGINT or SIGTERM (which waits for the running run; a second one
+    cancels it), with the HTTP endpoint unless ``http`` is false."""
+    from gristmill.runtime.schedule.scheduler import Scheduler
+
+    _configure_logging()
+    sched = Scheduler(root, launcher, preload=PRELOAD)
+    if not sched.settings.schedules:
+        raise ConfigError(
+            "gristmill.toml declares no schedules", hint='add one, e.g. [schedules.hourly] cron = "0 * * * *"'
+        )
+    stop = threading.Event()
+    signals = {"count": 0}
+
+    def on_signal(number: int, frame: Any) -> None:
+        signals["count"] += 1
+        stop.set()
+        sched.wake()
+        if signals["count"] > 1:
+            sched.cancel_running()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server = _http(sched, port) if http else None
+    announce(list(sched.settings.schedules), server.url if server is not None else None)
+    try:
+        sched.serve(stop)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+
+
+def _http(sched: Scheduler, port: int | None) -> BackgroundServer:
+    from gristmill.config.secrets import resolve
+    from gristmill.server.app import HookResult, create_app
+    from gristmill.server.http import BackgroundServer
+
+    settings = sched.settings.server
+    token = (
+        resolve(settings.token, base=sched.root, where="gristmill.toml: [server] token")
+        if settings.token
+        else None
+    )
+
+    def on_hook(name: str, payload: dict[str, Any]) -> HookResult:
+        accepted, message = sched.trigger(name, payload)
+        return HookResult(accepted, name if accepted else None, "" if accepted else message)
+
+    app = create_app(
+        snapshot=lambda: _snapshot(sched), on_hook=on_hook, token=token, project=sched.settings.name
+    )
+    server = BackgroundServer(app, settings.host, settings.port if port is None else port)
+    server.start()
+    return server
+
+
+def _snapshot(sched: Scheduler) -> MetricsSnapshot:
+    from gristmill.server.metrics import MetricsSnapshot
+    from gristmill.workspace.streams import read_statuses
+
+    status = sched.status()
+    stats = status["stats"]
+    seconds: list[float] = stats["seconds"]
+    return MetricsSnapshot(
+        runs=stats["runs"],
+        run_seconds_sum=sum(seconds),
+        run_seconds_count=len(seconds),
+        run_seconds_buckets={le: sum(1 for s in seconds if s <= le) for le in _BUCKETS},
+        steps=stats["steps"],
+        last_success=status["last_success"],
+        freshness_lag=status["freshness_lag"],
+        freshness_limit=status["freshness_limit"],
+        schedule_lag=status["schedule_lag"],
+        next_tick=status["next_tick"],
+        scheduler_up=True,
+        streams=tuple(read_statuses(sched.root)),
+    )
