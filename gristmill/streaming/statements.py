@@ -15,9 +15,9 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from gristmill.project.dialect import PROJECT_DIALECT as MODEL_DIALECT
 from gristmill.project.specs import StreamWindow
 from gristmill.sql import functions, windows
-from gristmill.sql.parse import DIALECT as MODEL_DIALECT
 from gristmill.sql.partial import Split
 
 MARKS = "_gm_marks"

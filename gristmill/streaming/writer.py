@@ -19,9 +19,10 @@ from sqlglot import exp
 from gristmill.connectors.streams.config import REJECTED as REJECTED_SCHEMA
 from gristmill.connectors.streams.config import StreamTableOptions
 from gristmill.connectors.streams.feed import Position
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Column, Relation, StreamingEngine
 from gristmill.errors import EngineError, Fenced
 from gristmill.plan.graph import Asset
+from gristmill.sql import types
 from gristmill.sql.render import render
 from gristmill.sql.rewrite import render as point_at
 from gristmill.state.lake import offsets
@@ -58,7 +59,7 @@ class Writer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: StreamingEngine,
         asset: Asset,
         target: Relation,
         physical: Mapping[str, exp.Table],
@@ -122,7 +123,7 @@ class Writer:
 
     def _plan_two_phase(
         self, batch: exp.Table, names: list[str]
-    ) -> tuple[twophase.TwoPhase, list[tuple[str, str]]] | None:
+    ) -> tuple[twophase.TwoPhase, list[Column]] | None:
         if self.model.window is None:
             return None
         partials = self.engine.table(self.partials)
@@ -367,7 +368,7 @@ class Writer:
         return rows
 
     def _reject(self, rejected: pa.Table) -> None:
-        self.engine.ensure_table(offsets.REJECTED, list(offsets.REJECTED_COLUMNS))
+        self.engine.ensure_table(offsets.REJECTED, types.columns(offsets.REJECTED_COLUMNS))
         # A view of the Arrow table, as for the batch (a staged copy cost a table's creation and
         # drop per batch); registered and dropped inside the batch's transaction.
         view = self.engine.register(self.rejected_view, rejected.select(REJECTED_SCHEMA.names))

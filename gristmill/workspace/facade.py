@@ -222,7 +222,7 @@ class Workspace:
         lake, exactly once. Its table lives under its own name per version of the model, so a
         changed model starts over from the first retained message; the environment's view points
         at it from the start."""
-        from gristmill.streaming.launch import StreamAsk, run_stream
+        from gristmill.runtime.stream_start import StreamAsk, run_stream
 
         return run_stream(self._session, self.graph, StreamAsk(model, env, settings, stop, on_commit))
 

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from gristmill.connectors.base import NativeRead, Source
-from gristmill.engines.base import Engine, Relation
+from gristmill.connectors.base import NativeRead, NativeReads, Source
+from gristmill.engines.base import Engine, Interruptible, Relation, described
 from gristmill.errors import ConfigError, ContractViolation, EngineError, ShrinkRefused, SourceError
 from gristmill.plan.contracts import NestedType, SchemaChange, compare, evolved, kind_of, may_fit, parse_type
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.build.quarantine import copy_to_quarantine
 from gristmill.sql import nesting, writes
+from gristmill.sql.functions import list_transform, struct_field
 from gristmill.sql.paths import any_at
 from gristmill.state.lake.cursors import Cursor, read_cursor, write_cursor
 
@@ -144,7 +145,7 @@ def load_table(
         )
     else:
         counted = _Counted(
-            source.read(asset.table, since), lambda: bool(getattr(engine, "interrupted", False))
+            source.read(asset.table, since), lambda: isinstance(engine, Interruptible) and engine.interrupted
         )
         if len(counted.schema) == 1:  # the ordinal alone: no columns (an API that answered [])
             return _no_columns(engine, asset, spec, held, counted, result)
@@ -288,11 +289,10 @@ def _guard_shrink(asset: Asset, spec: LoadSpec, held: int | None, result: LoadRe
 
 def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
     """A read the engine runs itself (local files, a whole PostgreSQL table), when offered."""
-    offer = getattr(source, "native", None)
-    if engine.dialect != "duckdb" or not callable(offer):
+    if not isinstance(source, NativeReads) or asset.table is None:
         return None
-    found = offer(asset.table)
-    return found if isinstance(found, NativeRead) else None
+    found = source.native(asset.table)
+    return found if isinstance(found, NativeRead) and found.dialect == engine.dialect else None
 
 
 @contextmanager
@@ -325,7 +325,7 @@ def _replace_straight(
     result: LoadResult,
     native: NativeRead | None,
 ) -> LoadResult:
-    before = engine.describe(engine.table(relation)) if engine.exists(relation) else None
+    before = described(engine, engine.table(relation)) if engine.exists(relation) else None
     if native is not None:  # the engine reads the source itself: no rows cross Python
         for statement in native.setup:
             engine.execute(statement)
@@ -333,7 +333,7 @@ def _replace_straight(
         result.bytes_read = native.bytes
         if before is not None:
             result.events.extend(
-                f"{relation}: {c}" for c in compare(before, engine.describe(engine.table(relation)))
+                f"{relation}: {c}" for c in compare(before, described(engine, engine.table(relation)))
             )
         return result
     assert counted is not None
@@ -350,13 +350,13 @@ def _replace_straight(
         raise
     result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if before is not None:
-        after = engine.describe(engine.table(relation))
+        after = described(engine, engine.table(relation))
         result.events.extend(f"{relation}: {change}" for change in compare(before, after))
     return result
 
 
 def _check_cursor(engine: Engine, raw: Staged, asset: Asset, incremental: Incremental) -> None:
-    columns = [c for c, _ in engine.describe(raw)]
+    columns = [c for c, _ in described(engine, raw)]
     if incremental.cursor not in columns:
         assert asset.table is not None
         raise ConfigError(
@@ -449,7 +449,7 @@ def _has_row_ids(engine: Engine, relation: Relation) -> bool:
     """The table has child tables' ids already: a load without lists keeps giving its rows ids."""
     if not engine.exists(relation):
         return False
-    return any(column == nesting.ROW_ID for column, _ in engine.describe(engine.table(relation)))
+    return any(column == nesting.ROW_ID for column, _ in described(engine, engine.table(relation)))
 
 
 def _with_row_id(raw: Staged, schema: pa.Schema, spec: LoadSpec, run_id: int) -> exp.Select:
@@ -542,7 +542,7 @@ def _write(
     the contract kept), which its child tables follow."""
     relation, staged = level.relation, level.staged
     child = parent is not None
-    incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
+    incoming = [(c, t) for c, t in described(engine, staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
     cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in columns else None
     order = [] if child else [*([cursor] if cursor else []), writes.ORDINAL]  # last row per key wins
@@ -672,7 +672,7 @@ def _replace_children(
 
 def _held(engine: Engine, target: exp.Table) -> list[tuple[str, str]]:
     scd2 = {name for name, _ in writes.SCD2_COLUMNS}
-    return [(c, t) for c, t in engine.describe(target) if c not in scd2]
+    return [(c, t) for c, t in described(engine, target) if c not in scd2]
 
 
 def _create(
@@ -777,7 +777,7 @@ def _enforce(
             result.events.append(f"{relation}: {change}")
         if nested_columns or rebuilt:
             held = dict(_held(engine, target))
-            incoming = dict(engine.describe(staged))
+            incoming = dict(described(engine, staged))
             for column in nested_columns:
                 _retype(engine, target, column, evolved(held[column], incoming[column]))
             if rebuilt:
@@ -814,7 +814,7 @@ def _enforce(
         else:
             result.rows_discarded += moved
     held = dict(_held(engine, engine.table(relation)))
-    arriving = dict(engine.describe(staged))
+    arriving = dict(described(engine, staged))
     projection = [
         exp.alias_(_landed(_col(c), arriving.get(c, ""), held[c]) if c in held else _col(c), c, quoted=True)
         for c in keep
@@ -839,9 +839,7 @@ def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) ->
         members = [
             exp.PropertyEQ(
                 this=exp.to_identifier(name, quoted=True),
-                expression=_reshaped(
-                    exp.func("struct_extract", value, exp.Literal.string(name)), incoming[name], kind, depth
-                )
+                expression=_reshaped(struct_field(value, name), incoming[name], kind, depth)
                 if name in incoming
                 else exp.cast(exp.null(), _type(kind.render())),
             )
@@ -852,9 +850,7 @@ def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) ->
     if new.element is not None and held.element is not None:
         name = f"_gm_c{depth}"
         inner = _reshaped(exp.column(name), new.element, held.element, depth + 1)
-        return exp.func(
-            "list_transform", value, exp.Lambda(this=inner, expressions=[exp.to_identifier(name)])
-        )
+        return list_transform(value, name, inner)
     return exp.cast(value, _type(held.render()))
 
 
@@ -898,7 +894,7 @@ def _rebuild(engine: Engine, relation: Relation, types: dict[str, str]) -> None:
     target = engine.table(relation)
     projection = [
         exp.alias_(exp.cast(_col(c), _type(types[c])), c, quoted=True) if c in types else _col(c)
-        for c, _ in engine.describe(target)
+        for c, _ in described(engine, target)
     ]
     engine.create_table_as(relation, exp.select(*projection).from_(target))
 
@@ -1001,7 +997,7 @@ def _conformed(engine: Engine, relation: Relation, staged: Staged, cast: set[str
     fields matched by name (in the table's order, absent ones NULL), so stored and arriving rows
     compare equal."""
     held = dict(_held(engine, engine.table(relation)))
-    incoming = engine.describe(staged)
+    incoming = described(engine, staged)
     differ = [
         c
         for c, t in incoming
