@@ -79,12 +79,16 @@ class Writer:
         self.marks = exp.to_table(self.marks_view)
         self.two_phase: twophase.TwoPhase | None = None
         self.columns: list[str] | None = None
+        self.batch_columns: list[str] | None = None
+        """The landed columns of a batch (and of the rows kept for open windows)."""
         self._rendered: dict[str, str] = {}
 
     def prepare(self, options: StreamTableOptions, env: str) -> None:
         """Create the model's table (and window state) empty if new, and point the environment's
         view at it, so readers see the table from the start."""
-        batch = self.engine.register(self.batch_view, options.landed_schema().empty_table())
+        landed = options.landed_schema()
+        self.batch_columns = list(landed.names)
+        batch = self.engine.register(self.batch_view, landed.empty_table())
         self.engine.register(self.marks_view, MARKS.empty_table())
         try:
             output = self.engine.describe(self._output(batch).subquery("q"))
@@ -118,7 +122,7 @@ class Writer:
         return statements.replace_stream(
             self.query(batch),
             self._is_stream(batch),
-            lambda t: statements.windowed(t, w.time, w.window, w.key),
+            lambda t: statements.windowed(t, w.time, w.window, w.key, self.batch_columns),
         )
 
     def _plan_two_phase(
@@ -358,13 +362,18 @@ class Writer:
         until = offsets.value(threshold)
 
         def closing(table: exp.Table) -> exp.Query:
-            return statements.closing_rows(table, self.marks, until, w.time, w.window, w.key)
+            return statements.closing_rows(
+                table, self.marks, until, w.time, w.window, w.key, self.batch_columns
+            )
 
         query = statements.replace_stream(
             self.query(state), lambda t: t.name == state.name and t.db == state.db, closing
         )
         rows = self.insert_target(query)
-        self.engine.execute(statements.forget_closed(state, self.marks, until, w.time, w.window, w.key))
+        forget = statements.forget_closed(
+            state, self.marks, until, w.time, w.window, w.key, self.batch_columns
+        )
+        self.engine.execute(forget)
         return rows
 
     def _reject(self, rejected: pa.Table) -> None:
