@@ -18,6 +18,8 @@ from datetime import datetime
 
 from sqlglot import exp
 
+from gristmill.sql.functions import epoch_seconds
+
 DISTINCT_SAMPLE_ROWS = 250_000
 _NUMERIC = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL.*|NUMERIC.*)$")
 _TEMPORAL = re.compile(r"^(DATE|TIMESTAMP.*|DATETIME)$")
@@ -68,7 +70,7 @@ def profile(columns: Sequence[tuple[str, str]], *, distinct: bool = False) -> li
                 )
         elif _TEMPORAL.match(kind):
             for fn, agg in (("min", exp.Min), ("max", exp.Max)):
-                found.append(Aggregate(fn, name, exp.func("epoch", agg(this=_col(name))), temporal=True))
+                found.append(Aggregate(fn, name, epoch_seconds(agg(this=_col(name))), temporal=True))
     return found
 
 

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 from sqlglot import exp
 
+from gristmill.project.dialect import PROJECT_DIALECT
+from gristmill.sql.functions import at_utc, end_of_time, last_moment, md5, row_digest
 from gristmill.sql.writes import (
     IS_CURRENT,
     ROW_HASH,
@@ -65,6 +67,12 @@ def _update(
     )
 
 
+def column_type(dtype: str) -> exp.DataType:
+    """A column's type as the engine described it. Types still travel as the engine's text (the
+    project's dialect spells them today); this is the one place that text is read."""
+    return exp.DataType.build(dtype, dialect=PROJECT_DIALECT)
+
+
 # --- time -----------------------------------------------------------------------------------------
 
 TIME_TYPES = ("DATE", "TIMESTAMP")
@@ -94,7 +102,7 @@ def as_utc(value: exp.Expr, dtype: str) -> exp.Expr:
     """A time column as TIMESTAMPTZ: zoned values as they are, naive timestamps and dates as UTC."""
     if _zoned(dtype):
         return value
-    return exp.func("timezone", exp.Literal.string("UTC"), exp.cast(value, "TIMESTAMP"))
+    return at_utc(exp.cast(value, "TIMESTAMP"))
 
 
 def within(column: exp.Expr, start: datetime, end: datetime, dtype: str) -> exp.Expr:
@@ -252,7 +260,7 @@ def incoming(staged: exp.Table | exp.Subquery, history: History) -> exp.Select:
         .qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
     )
     # with nothing tracked (a type 1 dimension) every version hashes alike: nothing adds a version
-    hashed = row_hash(history.tracked) if history.tracked else exp.func("md5", exp.Literal.string(""))
+    hashed = row_hash(history.tracked) if history.tracked else md5(exp.Literal.string(""))
     return exp.select(*(col(c) for c in history.names), exp.alias_(hashed, ROW_HASH, quoted=True)).from_(
         latest.subquery("latest")
     )
@@ -266,7 +274,7 @@ def _unknown_value(history: History, name: str, dtype: str) -> exp.Expr:
     """The unknown member's value: 'Unknown' in a text column (not the natural key), else NULL."""
     text = dtype.upper() in ("VARCHAR", "TEXT", "STRING") and name not in history.key
     value = exp.Literal.string(UNKNOWN_TEXT) if text else exp.null()
-    return exp.cast(value, exp.DataType.build(dtype, dialect="duckdb"))
+    return exp.cast(value, column_type(dtype))
 
 
 def unknown_member_update(history: History, columns: Sequence[str]) -> exp.Update:
@@ -473,10 +481,6 @@ def _members_of(lookup: KeyLookup) -> exp.Subquery:
     return rows.subquery("d")
 
 
-_END_OF_TIME = exp.cast(exp.Literal.string("infinity"), "TIMESTAMPTZ")
-_LAST_MOMENT = exp.cast(exp.Literal.string("294247-01-01 00:00:00+00"), "TIMESTAMPTZ")
-
-
 def _match(lookup: KeyLookup, fact: str, dimension: str) -> exp.Expr:
     """Key equality (NULL-safe) and, at a point in time, ``valid_from <= at < valid_to``.
 
@@ -488,9 +492,9 @@ def _match(lookup: KeyLookup, fact: str, dimension: str) -> exp.Expr:
     if lookup.at is None or not lookup.history:
         return condition
     at = as_utc(col(lookup.at, fact), lookup.at_type)
-    end = exp.func("coalesce", col(VALID_TO, dimension), _END_OF_TIME.copy())
+    end = exp.func("coalesce", col(VALID_TO, dimension), end_of_time())
     # an event at +infinity is still before an open end, as `valid_to IS NULL` said
-    finite = exp.func("least", at.copy(), _LAST_MOMENT.copy())
+    finite = exp.func("least", at.copy(), last_moment())
     return exp.and_(
         condition,
         exp.LTE(this=col(VALID_FROM, dimension), expression=at),
@@ -556,7 +560,7 @@ def _hashable(name: str, dtype: str) -> exp.Expr:
     if dtype.upper() in ("DOUBLE", "FLOAT", "REAL", "FLOAT8", "FLOAT4"):
         return exp.cast(col(name), "FLOAT")
     try:
-        return exp.cast(col(name), exp.DataType.build(dtype, dialect="duckdb"))
+        return exp.cast(col(name), column_type(dtype))
     except Exception:  # a type sqlglot cannot spell: hash the value as it is
         return col(name)
 
@@ -573,12 +577,8 @@ def interval_digests(
     """Per interval in ``[start, end)``: its UTC start, its row count and a sum of row hashes —
     the same for the query and for the table as long as no row arrived, left or changed."""
     source = rows.subquery("r", copy=True) if isinstance(rows, exp.Query) else rows.copy()
-    bucket = exp.func(
-        "date_trunc",
-        exp.Literal.string(unit),
-        exp.func("timezone", exp.Literal.string("UTC"), as_utc(col(time), dtype)),
-    )
-    digest = exp.func("hash", *(_hashable(name, kind) for name, kind in columns))
+    bucket = exp.TimestampTrunc(this=at_utc(as_utc(col(time), dtype)), unit=exp.var(unit.upper()))
+    digest = row_digest(*(_hashable(name, kind) for name, kind in columns))
     return (
         exp.select(
             exp.alias_(bucket, INTERVAL_START, quoted=True),

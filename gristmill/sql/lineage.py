@@ -19,7 +19,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from gristmill.sql.parse import DIALECT, ParsedModel, asset_name
+from gristmill.project.dialect import PROJECT_DIALECT
+from gristmill.sql.parse import ParsedModel, asset_name
 from gristmill.sql.validate import qualify_model
 
 ROWS = ""
@@ -196,7 +197,8 @@ class _Tracer:
                 elif isinstance(source, exp.Table) and asset_name(source) in self._assets:
                     parts.append(_Part(f"rows:{asset_name(source)}", tables=frozenset([asset_name(source)])))
                 else:
-                    labels.append(["source", name, node.sql(dialect=DIALECT, comments=False, copy=False)])
+                    text = node.sql(dialect=PROJECT_DIALECT, comments=False, copy=False)
+                    labels.append(["source", name, text])
         for clause in clauses:
             value = query.args.get(clause)
             if value is None or value is False:
@@ -227,11 +229,11 @@ class _Tracer:
         for sub in scope.subquery_scopes:
             if id(sub.expression) in inside:
                 parts.append(self._whole(sub))
-        return _combine([label, node.sql(dialect=DIALECT, comments=False, copy=False)], parts)
+        return _combine([label, node.sql(dialect=PROJECT_DIALECT, comments=False, copy=False)], parts)
 
     def _literal(self, query: exp.Expr) -> _Part:
         """A source written out in the query (a VALUES list): its rows and columns are its SQL."""
-        return _combine(["literal", query.sql(dialect=DIALECT, comments=False, copy=False)], [])
+        return _combine(["literal", query.sql(dialect=PROJECT_DIALECT, comments=False, copy=False)], [])
 
     def _whole(self, scope: Scope) -> _Part:
         """A subquery in an expression: every column it outputs and its rows."""

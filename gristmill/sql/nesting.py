@@ -10,6 +10,15 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from gristmill._util.naming import snake_case
+from gristmill.sql.functions import (
+    list_positions,
+    list_transform,
+    md5,
+    merge_patch,
+    struct_field,
+    to_json,
+    unnest,
+)
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
@@ -41,11 +50,11 @@ def _is_list(dtype: pa.DataType) -> bool:
 
 
 def _json(value: exp.Expr) -> exp.Expr:
-    return exp.func("to_json", value)
+    return to_json(value)
 
 
 def _field(value: exp.Expr, name: str) -> exp.Expr:
-    return exp.func("struct_extract", value, exp.Literal.string(name))
+    return struct_field(value, name)
 
 
 @dataclass
@@ -152,7 +161,7 @@ def row_uuid(*parts: exp.Expr) -> exp.Expr:
     text: exp.Expr = parts[0]
     for part in parts[1:]:
         text = exp.DPipe(this=text, expression=part, safe=True)
-    return exp.cast(exp.func("md5", text), "UUID")
+    return exp.cast(md5(text), "UUID")
 
 
 def unnest_list(source: exp.Table | exp.Subquery, child: ChildList, ordinal: str) -> exp.Select:
@@ -160,7 +169,7 @@ def unnest_list(source: exp.Table | exp.Subquery, child: ChildList, ordinal: str
     root record's arrival number (``ordinal``, so a contract error names the record). The
     element's id is derived from its parent's id, its list and its index, so it is as stable
     as the parent's and unique in the whole load."""
-    index = exp.func("generate_subscripts", child.value, exp.Literal.number(1))
+    index = list_positions(child.value)
     parent, position = exp.column(PARENT_ID, quoted=True), exp.column(LIST_INDEX, quoted=True)
     row_id = row_uuid(
         exp.cast(parent, "VARCHAR"),
@@ -169,7 +178,7 @@ def unnest_list(source: exp.Table | exp.Subquery, child: ChildList, ordinal: str
     )
     inner = exp.select(
         exp.alias_(exp.column(ROW_ID, quoted=True), PARENT_ID, quoted=True),
-        exp.alias_(exp.func("unnest", child.value), ELEMENT, quoted=True),
+        exp.alias_(unnest(child.value), ELEMENT, quoted=True),
         exp.alias_(index, LIST_INDEX, quoted=True),
         exp.column(ordinal, quoted=True),
     ).from_(source)
@@ -193,12 +202,12 @@ def content_digest(schema: pa.Schema, columns: list[str]) -> exp.Expr:
         )
         for name in sorted(columns)
     ]
-    return exp.func("md5", _strip_nulls(exp.Struct(expressions=fields)))
+    return md5(_strip_nulls(exp.Struct(expressions=fields)))
 
 
 def _strip_nulls(value: exp.Expr) -> exp.Expr:
     # RFC 7396 merge patch: applying an object to {} drops its NULL fields, in nested objects too
-    return exp.func("json_merge_patch", exp.Literal.string("{}"), exp.func("to_json", value))
+    return merge_patch(exp.Literal.string("{}"), to_json(value))
 
 
 def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
@@ -221,5 +230,5 @@ def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
     if _is_list(dtype) and _nested(dtype.value_type):
         element = exp.to_identifier(f"_gm_e{depth}")
         body = _strip_nulls(_canonical(exp.column(element), dtype.value_type, depth + 1))
-        return exp.func("list_transform", value, exp.Lambda(this=body, expressions=[element]))
+        return list_transform(value, element.name, body)
     return value

@@ -14,8 +14,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from gristmill.errors import SQLError
-
-DIALECT = "duckdb"
+from gristmill.project.dialect import PROJECT_DIALECT
 
 
 def verbatim(text: str) -> exp.Query:
@@ -43,7 +42,7 @@ class ParsedModel:
     first_line: int
     tree: exp.Query | None
     reads: tuple[TableRef, ...]
-    dialect: str = DIALECT
+    dialect: str = PROJECT_DIALECT
     """The dialect the model is written in."""
     warning: str | None = None
     """Why the model passes through unparsed (``file:line:col: message``), when it does."""
@@ -109,7 +108,7 @@ class ParsedModel:
             sql = (
                 self.text
                 if self.passthrough
-                else self.expression.sql(dialect=DIALECT, normalize=True, comments=False, copy=False)
+                else self.expression.sql(dialect=PROJECT_DIALECT, normalize=True, comments=False, copy=False)
             )
             object.__setattr__(self, "normalised", hashlib.sha256(sql.encode()).hexdigest())
         assert self.normalised is not None
@@ -117,7 +116,7 @@ class ParsedModel:
 
 
 def parse_model(
-    text: str, *, file: str, first_line: int = 1, dialect: str = DIALECT, passthrough: bool = False
+    text: str, *, file: str, first_line: int = 1, dialect: str = PROJECT_DIALECT, passthrough: bool = False
 ) -> ParsedModel:
     """Parse a model written in ``dialect``; the AST is then rendered in the engine's dialect.
 
@@ -251,7 +250,7 @@ def _reads(parsed: ParsedModel) -> tuple[TableRef, ...]:
             continue
         if table.catalog:
             raise SQLError(
-                f'"{table.sql(dialect=DIALECT)}" names a catalog; refer to tables as <schema>.<name>',
+                f'"{table.sql(dialect=PROJECT_DIALECT)}" names a catalog; refer to tables as <schema>.<name>',
                 location=parsed.where(table),
             )
         line, col = parsed.position(table) or (parsed.first_line, 1)

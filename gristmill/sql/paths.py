@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
+from gristmill.sql.functions import list_any, list_transform, struct_field
+
 LIST = "[]"
 """A path step into the elements of a list (``items[].sku`` is ``("[]", "sku")`` below ``items``)."""
 
@@ -21,8 +23,6 @@ def any_at(
     if step == LIST:
         name = f"_gm_e{depth}"
         inner = any_at(exp.column(name), rest, predicate, depth + 1)
-        each = exp.func(
-            "list_transform", value, exp.Lambda(this=inner, expressions=[exp.to_identifier(name)])
-        )
-        return exp.func("coalesce", exp.func("list_bool_or", each), exp.false())
-    return any_at(exp.func("struct_extract", value, exp.Literal.string(step)), rest, predicate, depth)
+        each = list_transform(value, name, inner)
+        return exp.func("coalesce", list_any(each), exp.false())
+    return any_at(struct_field(value, step), rest, predicate, depth)

@@ -12,16 +12,26 @@ from gristmill.sql.functions import LOWERINGS
 
 
 def lower(statement: exp.Expr, dialect: str) -> exp.Expr:
-    """The statement with every node the dialect spells differently rewritten (a copy if any)."""
+    """The statement with every node the dialect spells differently rewritten (a copy if any).
+
+    Children are lowered before their parent, so a rewrite sees its arguments already in the
+    dialect's spelling and what it builds around them needs no second pass."""
     table = LOWERINGS.get(dialect)
     if not table:
         return statement
-
-    def replace(node: exp.Expr) -> exp.Expr:
+    root = statement.copy()
+    for node in reversed(list(root.dfs())):
         rewrite = table.get(type(node))
-        return rewrite(node) if rewrite is not None else node
-
-    return statement.copy().transform(replace, copy=False)
+        if rewrite is None:
+            continue
+        lowered = rewrite(node)
+        if lowered is node:
+            continue
+        if node is root:
+            root = lowered
+        else:
+            node.replace(lowered)
+    return root
 
 
 def render(statement: exp.Expr, dialect: str) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.sql.parse import ParsedModel, asset_name, verbatim
 
 
@@ -21,7 +22,8 @@ def render(parsed: ParsedModel, physical: Mapping[str, tuple[str | None, str, st
                 table = exp.table_(
                     physical[asset][2], db=physical[asset][1], catalog=physical[asset][0], quoted=True
                 )
-                text = text[:start] + table.sql(dialect="duckdb") + text[end:]
+                # the text is the user's, in the project's dialect: the name is spliced in as such
+                text = text[:start] + table.sql(dialect=PROJECT_DIALECT) + text[end:]
         return verbatim(text)
 
     def swap(node: exp.Expr) -> exp.Expr:

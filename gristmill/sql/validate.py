@@ -11,7 +11,8 @@ from sqlglot.optimizer.qualify import qualify
 
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import SQLError
-from gristmill.sql.parse import DIALECT, ParsedModel
+from gristmill.project.dialect import PROJECT_DIALECT
+from gristmill.sql.parse import ParsedModel
 
 _UNKNOWN_COLUMN = re.compile(r"""(?:Unknown column: |Column ')"?([^"']+)"?'?""")
 
@@ -51,7 +52,7 @@ def qualify_model(parsed: ParsedModel, schemas: Mapping[str, Sequence[str]]) -> 
         qualified = qualify(
             parsed.fresh(),
             schema=nested,
-            dialect=DIALECT,
+            dialect=PROJECT_DIALECT,
             validate_qualify_columns=True,
             identify=False,
         )

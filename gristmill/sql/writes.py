@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
+from gristmill.sql.functions import md5, struct_of, to_json
+
 VALID_FROM = "_gm_valid_from"
 VALID_TO = "_gm_valid_to"
 IS_CURRENT = "_gm_is_current"
@@ -52,7 +54,7 @@ def latest_per_key(
 ) -> exp.Select:
     """One row per key: the last by ``order`` (cursor, then arrival)."""
     window = exp.Window(
-        this=exp.func("row_number"),
+        this=exp.RowNumber(),
         partition_by=[col(k) for k in key],
         order=exp.Order(expressions=[exp.Ordered(this=col(o), desc=True) for o in order]),
     )
@@ -117,11 +119,7 @@ def merge(
 
 def row_hash(columns: Sequence[str]) -> exp.Expr:
     """A hash of a row's values, to notice a change in any column."""
-    packed = exp.func(
-        "struct_pack",
-        *(exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=col(c)) for c in columns),
-    )
-    return exp.func("md5", exp.func("to_json", packed))
+    return md5(to_json(struct_of([(c, col(c)) for c in columns])))
 
 
 def scd2(
@@ -142,7 +140,7 @@ def scd2(
         *(col(c) for c in columns), exp.alias_(row_hash(values), ROW_HASH, quoted=True)
     ).from_(latest.subquery("latest"))
     incoming = hashed.subquery("s")
-    now = exp.func("now")
+    now = exp.CurrentTimestamp()
     changed = exp.Exists(
         this=exp.select(exp.Literal.number(1))
         .from_(incoming.copy())

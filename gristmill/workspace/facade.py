@@ -31,9 +31,10 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.runtime.run.runner import Runner
     from gristmill.runtime.schedule.scheduler import Launch
     from gristmill.runtime.session import Session
-    from gristmill.runtime.streaming import StreamSettings, StreamStats
     from gristmill.runtime.unittests import UnitTestRun
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
+    from gristmill.streaming.settings import StreamSettings
+    from gristmill.streaming.stats import StreamStats
     from gristmill.workspace.serving import Announce
     from gristmill.workspace.streams import StatusFile
 
@@ -60,6 +61,7 @@ class Workspace:
 
     @contextmanager
     def _engine(self, *, read_only: bool, settings: ProjectSettings | None = None) -> Iterator[Engine | None]:
+        """The lake's engine (None, read-only, before the first run), for tests that look inside."""
         with self._session.engine(read_only=read_only, settings=settings) as engine:
             yield engine
 
@@ -245,7 +247,7 @@ class Workspace:
         values = tuple(partitions) if partitions is not None else None
         request = BackfillRequest(tuple(selection), values, reprocess, chunk, env)
         ask = Ask(request, start, end, resume, wait, listener)
-        return backfill(self._session, self.graph, ask, lambda s, e: self.plan(s, env=e), self.run)
+        return backfill(self._session, self.graph, ask)
 
     def backfills(self, backfill_id: int | None = None, *, limit: int = 20) -> list[BackfillResult]:
         """Recent backfills, newest first, or one with its partitions. A backfill whose process died

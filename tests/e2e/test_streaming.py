@@ -27,6 +27,7 @@ from confluent_kafka import Producer
 from gristmill.errors import GristmillError
 from gristmill.workspace import Workspace
 from tests.conftest import Cli
+from tests.support import crashing
 from tests.support import kafka_broker as broker_fixtures
 from tests.support.kafka_broker import MockKafka
 
@@ -121,14 +122,21 @@ def project(tmp_path: Path, bootstrap: str, topic: str, model: str = WINDOWED, n
 
 
 def stream(
-    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    crash: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``gristmill stream`` of the project's model; with ``crash`` (``phase:N``), killed at that
+    point (``tests/support/crashing.py``)."""
+    command = crashing.command(crash) if crash else GRISTMILL
     return subprocess.run(
-        [*GRISTMILL, "stream", "marts.per_minute", "--project", str(root), *args],
+        [*command, "stream", "marts.per_minute", "--project", str(root), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(crashing.environment() if crash else {}), **(env or {})},
     )
 
 
@@ -227,7 +235,7 @@ def test_kill_9_at_many_points_leaves_the_table_a_clean_run_gives(
         # A new consumer group each time: a killed member would hold its partitions until its
         # session times out, and the lake, not the group, says where to resume.
         config.write_text(source(kafka_broker.bootstrap, topic, f"crash-{run_number}-{topic}"))
-        run = stream(root, "--stop-when-idle", "3", *flags, env={"GRISTMILL_STREAM_CRASH": f"{phase}:{n}"})
+        run = stream(root, "--stop-when-idle", "3", *flags, crash=f"{phase}:{n}")
         assert run.returncode in (0, -signal.SIGKILL), run.stdout + run.stderr
         kills += run.returncode == -signal.SIGKILL
     assert kills >= 33
@@ -508,9 +516,7 @@ def test_windows_published_to_kafka_at_least_once_through_a_crash(
     model = WINDOWED.replace("-- idle_timeout: 2s\n", f"-- idle_timeout: 2s\n-- publish: shop.{out_topic}\n")
     root = project(tmp_path, kafka_broker.bootstrap, topic, model)
     # Killed right after its first lake commit, before publishing: the restart publishes it.
-    crashed = stream(
-        root, "--stop-when-idle", "3", "--batch-size", "300", env={"GRISTMILL_STREAM_CRASH": "committed:2"}
-    )
+    crashed = stream(root, "--stop-when-idle", "3", "--batch-size", "300", crash="committed:2")
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
     done = stream(root, "--stop-when-idle", "3", "--batch-size", "300")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -150,3 +150,32 @@ class Feed(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class GroupFeed(Protocol):
+    """A feed that joins a consumer group before the broker assigns it anything. Without it a
+    feed counts as joined from the start."""
+
+    joined: bool
+    """The group has answered (a rebalance makes it False until it answers again)."""
+    join_timeout: float
+    """Seconds the group may take to answer (its session timeout)."""
+
+
+@runtime_checkable
+class OptionedFeed(Protocol):
+    """A feed that parsed its table's options itself (defaults, topics landing raw bytes)."""
+
+    table_options: Any
+    """The table's options, a ``StreamTableOptions``."""
+
+
+def joined(feed: Feed) -> bool:
+    """Whether the feed's consumer group has answered (always, for a feed without a group)."""
+    return feed.joined if isinstance(feed, GroupFeed) else True
+
+
+def join_timeout(feed: Feed) -> float:
+    """How long the feed's group may take to answer (0 for a feed without a group)."""
+    return feed.join_timeout if isinstance(feed, GroupFeed) else 0.0

@@ -264,10 +264,10 @@ def _warn(message: Any) -> str:
     return ""
 
 
-def build_context(
-    jinja: Jinja, project: DbtProject, target: Target, scope: Scope, resolver: Resolver
+def _project_functions(
+    project: DbtProject, target: Target, scope: Scope, resolver: Resolver
 ) -> dict[str, Any]:
-    context: dict[str, Any] = {}
+    """The functions that read the project, its target and the node being rendered."""
 
     def ref(*names: str, **kwargs: Any) -> Relation:
         if not names or len(names) > 2:
@@ -311,41 +311,25 @@ def build_context(
             return str(custom_alias_name).strip()
         return str((node or {}).get("name", scope.name))
 
-    cross_db = CrossDb()
-    utils = DbtUtils(
-        var=lambda name, default=None: var(name, default),
-        columns=resolver.columns if scope.executing else lambda relation: [],
-        database=target.database,
-        executing=scope.executing,
-    )
-    builtins = {**cross_db.functions(), **utils.functions()}
-    statements = Statements(scope.executing)
-    this = scope.this
-    context.update(cross_db.functions())
-    context.update(
-        generate_schema_name=generate_schema_name,
-        default__generate_schema_name=generate_schema_name,
-        generate_schema_name_for_env=generate_schema_name_for_env,
-        generate_alias_name=generate_alias_name,
-        default__generate_alias_name=generate_alias_name,
-    )
-    context.update(
-        ref=ref,
-        source=source,
-        config=_Config(scope),
-        var=var,
-        env_var=env_var,
-        is_incremental=is_incremental,
+    return {
+        "ref": ref,
+        "source": source,
+        "var": var,
+        "env_var": env_var,
+        "is_incremental": is_incremental,
+        "generate_schema_name": generate_schema_name,
+        "default__generate_schema_name": generate_schema_name,
+        "generate_schema_name_for_env": generate_schema_name_for_env,
+        "generate_alias_name": generate_alias_name,
+        "default__generate_alias_name": generate_alias_name,
+    }
+
+
+def _fixed_names() -> dict[str, Any]:
+    """What every rendering sees the same: modules, serialisers, logging, dbt's flags and graph."""
+    return dict(
         should_full_refresh=lambda: False,
-        this=this,
-        target=SimpleNamespace(**target.__dict__, **{"user": None, "account": None, "catalog": None}),
-        schema=this.schema if this else target.schema,
-        database=target.database,
-        model=dict(scope.node),
-        node=dict(scope.node),
-        execute=scope.executing,
         flags=SimpleNamespace(FULL_REFRESH=False, STORE_FAILURES=False, WHICH="run", WARN_ERROR=False),
-        project_name=project.name,
         dbt_version=DBT_VERSION,
         run_started_at=RUN_STARTED_AT,
         invocation_id=INVOCATION_ID,
@@ -367,6 +351,41 @@ def build_context(
         ),
         graph={"nodes": {}, "sources": {}, "macros": {}, "exposures": {}, "metrics": {}},
         selected_resources=[],
+        store_result=_unsupported("store_result"),
+        get_columns_in_query=_unsupported("get_columns_in_query"),
+        quote=quote_identifier,
+    )
+
+
+def build_context(
+    jinja: Jinja, project: DbtProject, target: Target, scope: Scope, resolver: Resolver
+) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    functions = _project_functions(project, target, scope, resolver)
+    ref, source, var = functions["ref"], functions["source"], functions["var"]
+    cross_db = CrossDb()
+    utils = DbtUtils(
+        var=lambda name, default=None: var(name, default),
+        columns=resolver.columns if scope.executing else lambda relation: [],
+        database=target.database,
+        executing=scope.executing,
+    )
+    builtins = {**cross_db.functions(), **utils.functions()}
+    statements = Statements(scope.executing)
+    this = scope.this
+    context.update(cross_db.functions())
+    context.update(functions)
+    context.update(_fixed_names())
+    context.update(
+        config=_Config(scope),
+        this=this,
+        target=SimpleNamespace(**target.__dict__, **{"user": None, "account": None, "catalog": None}),
+        schema=this.schema if this else target.schema,
+        database=target.database,
+        model=dict(scope.node),
+        node=dict(scope.node),
+        execute=scope.executing,
+        project_name=project.name,
         api=SimpleNamespace(
             Relation=SimpleNamespace(create=_create_relation(target)),
             Column=SimpleNamespace(create=Column, translate_type=cross_db.translate_type),
@@ -377,9 +396,6 @@ def build_context(
         statement=statements.statement,
         run_query=statements.run_query,
         load_result=statements.load_result,
-        store_result=_unsupported("store_result"),
-        get_columns_in_query=_unsupported("get_columns_in_query"),
-        quote=quote_identifier,
         load_relation=lambda relation: resolver.relation(relation.schema, relation.identifier),
         load_cached_relation=lambda relation: resolver.relation(relation.schema, relation.identifier),
     )

@@ -83,57 +83,9 @@ def interval_of(unit: str) -> exp.Interval:
     return exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit))
 
 
-class CrossDb:
-    """dbt's cross-database macros (``dbt.dateadd``… and bare ``dateadd``), as dbt-duckdb writes them."""
+class _TimeMacros:
+    """dbt's date and time macros, and the series built from them."""
 
-    def functions(self) -> dict[str, Callable[..., Any]]:
-        names = [
-            "current_timestamp",
-            "current_timestamp_backcompat",
-            "current_timestamp_in_utc_backcompat",
-            "dateadd",
-            "datediff",
-            "date_trunc",
-            "last_day",
-            "date",
-            "type_string",
-            "type_timestamp",
-            "type_float",
-            "type_numeric",
-            "type_bigint",
-            "type_int",
-            "type_boolean",
-            "hash",
-            "concat",
-            "cast",
-            "safe_cast",
-            "cast_bool_to_text",
-            "any_value",
-            "bool_or",
-            "listagg",
-            "split_part",
-            "position",
-            "replace",
-            "right",
-            "length",
-            "escape_single_quotes",
-            "string_literal",
-            "array_construct",
-            "array_append",
-            "array_concat",
-            "intersect",
-            "equals",
-            "generate_series",
-            "date_spine",
-        ]
-        found = {name: getattr(self, name) for name in names}
-        found["except"] = self.except_
-        return found
-
-    def translate_type(self, name: str) -> str:
-        return TYPES.get(str(name).lower(), str(name))
-
-    # time
     def current_timestamp(self) -> str:
         return to_sql(func("now"))
 
@@ -190,7 +142,47 @@ class CrossDb:
     def date(self, year: Any, month: Any, day: Any) -> str:
         return to_sql(func("make_date", *(parse(v, "date") for v in (year, month, day))))
 
-    # types
+    def generate_series(self, upper_bound: Any) -> str:
+        numbers = func("generate_series", exp.Literal.number(1), parse(upper_bound, "generate_series"))
+        return to_sql(
+            exp.select(exp.alias_(exp.column("generate_series"), "generated_number")).from_(numbers)
+        )
+
+    def _numbers(self, count: exp.Expr) -> exp.Query:
+        """1..count as ``generated_number``; a scalar series, so ``count`` may be any expression."""
+        series = func("generate_series", exp.Literal.number(1), exp.cast(count, "bigint"))
+        return exp.select(exp.alias_(func("unnest", series), "generated_number"))
+
+    def date_spine(self, datepart: str, start_date: Any, end_date: Any) -> str:
+        """Every ``datepart`` from ``start_date`` up to, not including, ``end_date`` (the interval
+        count dbt queries for while compiling is computed in the query instead)."""
+        column = f"date_{datepart}"
+        count = parse(self.datediff(start_date, end_date, datepart), "date_spine")
+        step = "row_number() over (order by generated_number) - 1"
+        periods = exp.select(
+            exp.alias_(parse(self.dateadd(datepart, step, start_date), "date_spine"), column)
+        )
+        filtered = (
+            exp.select("*")
+            .from_("all_periods")
+            .where(exp.LTE(this=exp.column(column), expression=parse(end_date, "date_spine")))
+        )
+        query = (
+            exp.select("*")
+            .from_("filtered")
+            .with_("rawdata", as_=self._numbers(count))
+            .with_("all_periods", as_=periods.from_("rawdata"))
+            .with_("filtered", as_=filtered)
+        )
+        return to_sql(query)
+
+
+class _TypeMacros:
+    """dbt's type macros: the type names DuckDB gives dbt's portable ones."""
+
+    def translate_type(self, name: str) -> str:
+        return TYPES.get(str(name).lower(), str(name))
+
     def type_string(self) -> str:
         return TYPES["string"]
 
@@ -212,7 +204,10 @@ class CrossDb:
     def type_boolean(self) -> str:
         return TYPES["boolean"]
 
-    # strings and values
+
+class _ValueMacros(_TypeMacros):
+    """dbt's macros over strings, arrays and values."""
+
     def hash(self, field: Any) -> str:
         return to_sql(func("md5", exp.cast(parse(field, "hash"), self.type_string())))
 
@@ -295,37 +290,50 @@ class CrossDb:
         left, right = parse(expr1, "equals"), parse(expr2, "equals")
         return to_sql(exp.paren(exp.EQ(this=left, expression=right)))
 
-    # series
-    def generate_series(self, upper_bound: Any) -> str:
-        numbers = func("generate_series", exp.Literal.number(1), parse(upper_bound, "generate_series"))
-        return to_sql(
-            exp.select(exp.alias_(exp.column("generate_series"), "generated_number")).from_(numbers)
-        )
 
-    def _numbers(self, count: exp.Expr) -> exp.Query:
-        """1..count as ``generated_number``; a scalar series, so ``count`` may be any expression."""
-        series = func("generate_series", exp.Literal.number(1), exp.cast(count, "bigint"))
-        return exp.select(exp.alias_(func("unnest", series), "generated_number"))
+class CrossDb(_TimeMacros, _ValueMacros):
+    """dbt's cross-database macros (``dbt.dateadd``… and bare ``dateadd``), as dbt-duckdb writes them."""
 
-    def date_spine(self, datepart: str, start_date: Any, end_date: Any) -> str:
-        """Every ``datepart`` from ``start_date`` up to, not including, ``end_date`` (the interval
-        count dbt queries for while compiling is computed in the query instead)."""
-        column = f"date_{datepart}"
-        count = parse(self.datediff(start_date, end_date, datepart), "date_spine")
-        step = "row_number() over (order by generated_number) - 1"
-        periods = exp.select(
-            exp.alias_(parse(self.dateadd(datepart, step, start_date), "date_spine"), column)
-        )
-        filtered = (
-            exp.select("*")
-            .from_("all_periods")
-            .where(exp.LTE(this=exp.column(column), expression=parse(end_date, "date_spine")))
-        )
-        query = (
-            exp.select("*")
-            .from_("filtered")
-            .with_("rawdata", as_=self._numbers(count))
-            .with_("all_periods", as_=periods.from_("rawdata"))
-            .with_("filtered", as_=filtered)
-        )
-        return to_sql(query)
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        names = [
+            "current_timestamp",
+            "current_timestamp_backcompat",
+            "current_timestamp_in_utc_backcompat",
+            "dateadd",
+            "datediff",
+            "date_trunc",
+            "last_day",
+            "date",
+            "type_string",
+            "type_timestamp",
+            "type_float",
+            "type_numeric",
+            "type_bigint",
+            "type_int",
+            "type_boolean",
+            "hash",
+            "concat",
+            "cast",
+            "safe_cast",
+            "cast_bool_to_text",
+            "any_value",
+            "bool_or",
+            "listagg",
+            "split_part",
+            "position",
+            "replace",
+            "right",
+            "length",
+            "escape_single_quotes",
+            "string_literal",
+            "array_construct",
+            "array_append",
+            "array_concat",
+            "intersect",
+            "equals",
+            "generate_series",
+            "date_spine",
+        ]
+        found = {name: getattr(self, name) for name in names}
+        found["except"] = self.except_
+        return found

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from gristmill._util.duckdb_scratch import csv_types, query_types
 from gristmill._util.naming import snake_case
+from gristmill.errors import EngineError
 from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import ModelSpec, SourceTable
 
@@ -49,7 +50,7 @@ class AssetTypes:
             if model is None or model.error is not None or model.kind == "snapshot" or not model.sql:
                 return None
             return self._model(model)
-        except (duckdb.Error, SqlglotError, OSError):
+        except (EngineError, SqlglotError, OSError):
             return None  # the test's rows are used as given; running the test reports the problem
         finally:
             self._busy.discard(asset)
@@ -57,38 +58,21 @@ class AssetTypes:
     def _seed(self, table: SourceTable) -> Types:
         options = dict(table.options.get("options") or {})
         path = f"{self.root}/{table.options['path']}"
-        con = duckdb.connect(config={"enable_external_access": True})
-        try:
-            args = ["?", "header = true", "nullstr = ?"]
-            params: list[object] = [path, list(options.get("nullstr") or [""])]
-            if options.get("delim"):
-                args.append("delim = ?")
-                params.append(options["delim"])
-            if options.get("types"):
-                args.append("types = ?")
-                params.append(options["types"])
-            rows = con.execute(f"describe select * from read_csv({', '.join(args)})", params).fetchall()
-        finally:
-            con.close()
-        return {snake_case(str(r[0])): str(r[1]) for r in rows}  # as the seed lands
+        found = csv_types(
+            path, list(options.get("nullstr") or [""]), options.get("delim"), options.get("types")
+        )
+        return {snake_case(column): kind for column, kind in found.items()}  # as the seed lands
 
     def _model(self, model: ModelSpec) -> Types | None:
         tree = sqlglot.parse_one(model.sql, read=PROJECT_DIALECT)
-        con = duckdb.connect(config={"enable_external_access": False})
-        try:
-            for table in {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}:
-                if table == model.asset:
-                    continue
-                upstream = self.types(table)
-                if upstream is None:
-                    if table in self.models or table in self.seeds:
-                        return None
-                    continue  # not an asset: a CTE or a function the SQL names
-                schema, name = table.split(".", 1)
-                columns = ", ".join(f'"{c}" {t}' for c, t in upstream.items())
-                con.execute(f'create schema if not exists "{schema}"')
-                con.execute(f'create table "{schema}"."{name}" ({columns})')
-            rows = con.execute(f"describe {model.sql}").fetchall()
-        finally:
-            con.close()
-        return {str(r[0]): str(r[1]) for r in rows}
+        tables: dict[str, Types] = {}
+        for table in {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}:
+            if table == model.asset:
+                continue
+            upstream = self.types(table)
+            if upstream is None:
+                if table in self.models or table in self.seeds:
+                    return None
+                continue  # not an asset: a CTE or a function the SQL names
+            tables[table] = upstream
+        return query_types(model.sql, tables)

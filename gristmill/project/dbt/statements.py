@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from gristmill._util.duckdb_scratch import run_constant
+from gristmill.errors import EngineError
 from gristmill.project.dbt.jinja import DbtError
 from gristmill.project.dialect import PROJECT_DIALECT
 
@@ -88,18 +89,12 @@ def _check_reads_nothing(sql: str, caller: str) -> None:
 
 
 def run_pure(sql: str, caller: str) -> ResultTable:
-    """``sql`` on a private in-memory DuckDB, if it reads no table."""
+    """``sql`` on a private in-memory DuckDB (``_util.duckdb_scratch``), if it reads no table."""
     _check_reads_nothing(sql, caller)
-    con = duckdb.connect(config={"enable_external_access": False})
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        cursor = con.execute(sql)
-        names = [str(d[0]) for d in cursor.description or ()]
-        rows = cursor.fetchall() if cursor.description else []
-    except duckdb.Error as err:
-        raise DbtError(f"{caller}() failed while compiling: {str(err).splitlines()[0]}") from None
-    finally:
-        con.close()
+        names, rows = run_constant(sql)
+    except EngineError as err:
+        raise DbtError(f"{caller}() failed while compiling: {err.message}") from None
     return ResultTable(names, rows)
 
 

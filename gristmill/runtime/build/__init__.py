@@ -1,2 +1,2 @@
-"""Building a model's new version: materializing its query, auditing it with its checks, setting
-failing rows aside (quarantine) and running its hooks."""
+"""Building one asset inside its transaction: the model kinds' statements, the audit (checks,
+metrics, anomalies), quarantine of failing rows and model hooks."""

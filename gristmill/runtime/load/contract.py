@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Engine, Relation, described
 from gristmill.errors import ContractViolation
 from gristmill.plan.contracts import NestedType, SchemaChange, evolved, kind_of, may_fit, parse_type
 from gristmill.project.specs import LoadSpec
@@ -15,6 +15,7 @@ from gristmill.runtime.build.quarantine import copy_to_quarantine
 from gristmill.runtime.load.staging import Shaped, Staged, col, held_columns
 from gristmill.runtime.results import LoadResult
 from gristmill.sql import nesting, writes
+from gristmill.sql.functions import list_transform, struct_field
 from gristmill.sql.paths import any_at
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
@@ -106,7 +107,7 @@ def _evolve(
         result.events.append(f"{relation}: {change}")
     if nested_columns or rebuilt:
         held = dict(held_columns(engine, target))
-        incoming = dict(engine.describe(staged))
+        incoming = dict(described(engine, staged))
         for column in nested_columns:
             _retype(engine, target, column, evolved(held[column], incoming[column]))
         if rebuilt:
@@ -156,7 +157,7 @@ def _set_unfit_aside(
         else:
             result.rows_discarded += moved
     held = dict(held_columns(engine, engine.table(relation)))
-    arriving = dict(engine.describe(staged))
+    arriving = dict(described(engine, staged))
     projection = [
         exp.alias_(_landed(col(c), arriving.get(c, ""), held[c]) if c in held else col(c), c, quoted=True)
         for c in keep
@@ -181,9 +182,7 @@ def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) ->
         members = [
             exp.PropertyEQ(
                 this=exp.to_identifier(name, quoted=True),
-                expression=_reshaped(
-                    exp.func("struct_extract", value, exp.Literal.string(name)), incoming[name], kind, depth
-                )
+                expression=_reshaped(struct_field(value, name), incoming[name], kind, depth)
                 if name in incoming
                 else exp.cast(exp.null(), _type(kind.render())),
             )
@@ -194,9 +193,7 @@ def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) ->
     if new.element is not None and held.element is not None:
         name = f"_gm_c{depth}"
         inner = _reshaped(exp.column(name), new.element, held.element, depth + 1)
-        return exp.func(
-            "list_transform", value, exp.Lambda(this=inner, expressions=[exp.to_identifier(name)])
-        )
+        return list_transform(value, name, inner)
     return exp.cast(value, _type(held.render()))
 
 
@@ -240,7 +237,7 @@ def _rebuild(engine: Engine, relation: Relation, types: dict[str, str]) -> None:
     target = engine.table(relation)
     projection = [
         exp.alias_(exp.cast(col(c), _type(types[c])), c, quoted=True) if c in types else col(c)
-        for c, _ in engine.describe(target)
+        for c, _ in described(engine, target)
     ]
     engine.create_table_as(relation, exp.select(*projection).from_(target))
 
@@ -343,7 +340,7 @@ def _conformed(engine: Engine, relation: Relation, staged: Staged, cast: set[str
     fields matched by name (in the table's order, absent ones NULL), so stored and arriving rows
     compare equal."""
     held = dict(held_columns(engine, engine.table(relation)))
-    incoming = engine.describe(staged)
+    incoming = described(engine, staged)
     differ = [
         c
         for c, t in incoming

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from gristmill.connectors.base import NativeRead, Source
-from gristmill.engines.base import Engine, Relation
+from gristmill.connectors.base import NativeRead, NativeReads, Source
+from gristmill.engines.base import Engine, Interruptible, Relation, described
 from gristmill.errors import ConfigError, EngineError, ShrinkRefused, SourceError
 from gristmill.plan.contracts import compare
 from gristmill.plan.graph import Asset
@@ -129,7 +129,7 @@ def load_table(
         )
     else:
         counted = _Counted(
-            source.read(asset.table, since), lambda: bool(getattr(engine, "interrupted", False))
+            source.read(asset.table, since), lambda: isinstance(engine, Interruptible) and engine.interrupted
         )
         if len(counted.schema) == 1:  # the ordinal alone: no columns (an API that answered [])
             return _no_columns(engine, asset, spec, held, counted, result)
@@ -273,11 +273,10 @@ def _guard_shrink(asset: Asset, spec: LoadSpec, held: int | None, result: LoadRe
 
 def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
     """A read the engine runs itself (local files, a whole PostgreSQL table), when offered."""
-    offer = getattr(source, "native", None)
-    if engine.dialect != "duckdb" or not callable(offer):
+    if not isinstance(source, NativeReads) or asset.table is None:
         return None
-    found = offer(asset.table)
-    return found if isinstance(found, NativeRead) else None
+    found = source.native(asset.table)
+    return found if isinstance(found, NativeRead) and found.dialect == engine.dialect else None
 
 
 @contextmanager
@@ -310,7 +309,7 @@ def _replace_straight(
     result: LoadResult,
     native: NativeRead | None,
 ) -> LoadResult:
-    before = engine.describe(engine.table(relation)) if engine.exists(relation) else None
+    before = described(engine, engine.table(relation)) if engine.exists(relation) else None
     if native is not None:  # the engine reads the source itself: no rows cross Python
         for statement in native.setup:
             engine.execute(statement)
@@ -318,7 +317,7 @@ def _replace_straight(
         result.bytes_read = native.bytes
         if before is not None:
             result.events.extend(
-                f"{relation}: {c}" for c in compare(before, engine.describe(engine.table(relation)))
+                f"{relation}: {c}" for c in compare(before, described(engine, engine.table(relation)))
             )
         return result
     assert counted is not None
@@ -335,13 +334,13 @@ def _replace_straight(
         raise
     result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if before is not None:
-        after = engine.describe(engine.table(relation))
+        after = described(engine, engine.table(relation))
         result.events.extend(f"{relation}: {change}" for change in compare(before, after))
     return result
 
 
 def _check_cursor(engine: Engine, raw: Staged, asset: Asset, incremental: Incremental) -> None:
-    columns = [c for c, _ in engine.describe(raw)]
+    columns = [c for c, _ in described(engine, raw)]
     if incremental.cursor not in columns:
         assert asset.table is not None
         raise ConfigError(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Engine, Relation, described
 from gristmill.sql import writes
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
@@ -40,4 +40,4 @@ class Shaped:
 
 def held_columns(engine: Engine, target: exp.Table) -> list[tuple[str, str]]:
     scd2 = {name for name, _ in writes.SCD2_COLUMNS}
-    return [(c, t) for c, t in engine.describe(target) if c not in scd2]
+    return [(c, t) for c, t in described(engine, target) if c not in scd2]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Engine, Relation, described
 from gristmill.errors import ContractViolation
 from gristmill.plan.contracts import SchemaChange, compare
 from gristmill.project.specs import LoadSpec
@@ -34,7 +34,7 @@ def write(
     the contract kept), which its child tables follow."""
     relation, staged = level.relation, level.staged
     child = parent is not None
-    incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
+    incoming = [(c, t) for c, t in described(engine, staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
     cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in columns else None
     order = [] if child else [*([cursor] if cursor else []), writes.ORDINAL]  # last row per key wins

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from gristmill.engines.base import Engine
+from gristmill.engines.base import Transactions
 from gristmill.errors import GristmillError
 from gristmill.plan.planner import Step
 from gristmill.runtime.results import StepResult
@@ -39,7 +39,7 @@ busy machine does not shrink the groups."""
 
 @dataclass
 class CommitGroup:
-    engine: Engine
+    engine: Transactions
     build: Build
     cancelled: Callable[[], bool]
     """The run was asked to stop: nothing may commit any more."""

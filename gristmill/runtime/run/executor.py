@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import Source
-from gristmill.engines.base import Engine
+from gristmill.connectors.base import InterruptibleSource, Source
+from gristmill.engines.base import Engine, Interruptible, Transactions, require_transactions
 from gristmill.errors import GristmillError, RunCancelled, StepTimeout
 from gristmill.plan.planner import Plan, Step
 from gristmill.runtime.results import RunResult, StepResult
@@ -119,7 +119,7 @@ class _Run:
         self.began: dict[str, str] = {}
         self.retried: list[StepRecord] = []
         self.failed: set[str] = set()  # assets that failed or did not run in this run
-        self.concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
+        self.concurrent = engine is not None and engine.SUPPORTS_CONCURRENT_WRITES
         # Steps that take turns on the engine share commits (see runtime/run/commit_groups.py).
         self.group = (
             CommitGroup(
@@ -127,7 +127,7 @@ class _Run:
                 lambda step, grouped: build_step(step, self.context(step), group=grouped),
                 lambda: self.coordinator.cancelled is not None,
             )
-            if engine is not None and not self.concurrent
+            if isinstance(engine, Transactions) and not self.concurrent
             else None
         )
         self.coordinator = Runner(
@@ -276,14 +276,14 @@ class _Run:
     def interrupt(self, name: str) -> None:
         """Stop what a step runs: the engine's statement, and a source's own reader (a file or S3
         read stuck in the source's DuckDB never reaches the engine)."""
-        if self.engine is not None:
+        if isinstance(self.engine, Interruptible):
             self.engine.interrupt()
         source = self.steps[name].asset.source
         if source is not None and self.steps[name].action == "build":
             try:
-                stop = getattr(self.sources(source.name), "interrupt", None)
-                if callable(stop):
-                    stop()
+                reader = self.sources(source.name)
+                if isinstance(reader, InterruptibleSource):
+                    reader.interrupt()
             except Exception as err:  # stopping must not fail the coordinator
                 _log.warning("could not interrupt source %s: %s", source.name, err)
 
@@ -321,7 +321,7 @@ class _Run:
             switched = {}
         elif switched or self.plan.removed:
             assert self.engine is not None, "a plan that switches needs an engine"
-            with self.engine.transaction():
+            with require_transactions(self.engine, "switching an environment's views together").transaction():
                 switch(self.engine, self.plan.env, switched, self.plan.removed, self.run_id)
         return result
 

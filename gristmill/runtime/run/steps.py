@@ -15,8 +15,8 @@ from sqlglot import exp
 
 from gristmill._util.text import shorten
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import Source
-from gristmill.engines.base import Engine, Relation
+from gristmill.connectors.base import Acknowledging, Source
+from gristmill.engines.base import Engine, Relation, require_transactions
 from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillError
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Step, view_schema
@@ -99,7 +99,7 @@ def build_step(step: Step, context: StepContext, *, group: bool = False) -> Step
     # Checks and a model's reads of itself see the new table before anyone else does.
     here = replace(context, serving={**context.serving, asset.name: step.physical})
     try:
-        with engine.transaction(group=group):
+        with require_transactions(engine, "a step's build").transaction(group=group):
             _write(step, context, here, done)
             _judge(step, here, published, done)
             # The physical tables it read: a view reads them by name for as long as it exists.
@@ -241,10 +241,9 @@ def _set_aside(step: Step, target: Relation, checks: tuple[CheckSpec, ...], cont
 
 def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:
     """Tell a source that keeps its own position (a replication slot) that the data is committed."""
-    acknowledge = getattr(source, "acknowledge", None)
-    if callable(acknowledge) and load.cursor is not None:
+    if isinstance(source, Acknowledging) and asset.table is not None and load.cursor is not None:
         value = load.cursor.value
-        acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
+        source.acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
 
 
 def _hook_tables(context: StepContext, asset: str, this: str) -> Callable[[str], exp.Table | None]:

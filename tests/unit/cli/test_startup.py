@@ -57,7 +57,7 @@ def test_a_csv_run_imports_no_streaming_or_rest_code(tmp_path: Path) -> None:
         for m in modules
         if m.startswith(
             (
-                "gristmill.runtime.streaming",
+                "gristmill.streaming",
                 "gristmill.connectors.streams",
                 "gristmill.connectors.rest",
                 "gristmill.connectors.kafka",

@@ -29,7 +29,7 @@ def test_moment_is_a_literal_of_the_column_kind() -> None:
     assert sql(dim.moment(JAN1)) == "CAST('2024-01-01 00:00:00+00:00' AS TIMESTAMPTZ)"
     assert sql(dim.moment(JAN1, "TIMESTAMP")) == "CAST('2024-01-01 00:00:00' AS TIMESTAMP)"
     assert sql(dim.moment(JAN1, "DATE")) == "CAST('2024-01-01 00:00:00' AS TIMESTAMP)"
-    assert sql(dim.as_utc(exp.column("d"), "DATE")) == "TIMEZONE('UTC', CAST(d AS TIMESTAMP))"
+    assert sql(dim.as_utc(exp.column("d"), "DATE")) == "CAST(d AS TIMESTAMP) AT TIME ZONE 'UTC'"
     assert sql(dim.as_utc(exp.column("z"), "TIMESTAMP WITH TIME ZONE")) == "z"
     assert dim.is_time_type("TIMESTAMP_NS") and dim.is_time_type("DATE") and not dim.is_time_type("VARCHAR")
 
@@ -60,8 +60,8 @@ def test_interval_records_are_generated_by_the_engine() -> None:
     insert = dim.record_intervals(table, "m.ev", JAN1, datetime(2024, 1, 2, tzinfo=UTC), "day", 7)
     assert sql(insert) == (
         'INSERT INTO _gristmill.intervals ("target", "interval_start", "interval_end", "run_id") '
-        "SELECT 'm.ev', TIMEZONE('UTC', CAST(\"s\" AS TIMESTAMP)), "
-        "TIMEZONE('UTC', CAST(\"s\" + INTERVAL '1' DAY AS TIMESTAMP)), CAST(7 AS BIGINT) "
+        "SELECT 'm.ev', CAST(\"s\" AS TIMESTAMP) AT TIME ZONE 'UTC', "
+        "CAST(\"s\" + INTERVAL '1' DAY AS TIMESTAMP) AT TIME ZONE 'UTC', CAST(7 AS BIGINT) "
         "FROM GENERATE_SERIES(CAST('2024-01-01 00:00:00' AS TIMESTAMP), CAST('2024-01-02 00:00:00' AS "
         "TIMESTAMP), INTERVAL '1' DAY) AS g(s)"
     )

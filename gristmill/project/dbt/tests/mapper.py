@@ -57,7 +57,7 @@ def _has_builtin(namespace: str, test: str) -> bool:
 
 
 @dataclass
-class Target:
+class TestedNode:
     """What a test entry tests: the asset, and dbt's name for the node (for test names)."""
 
     asset: str
@@ -71,6 +71,9 @@ class Target:
 
 
 class TestMapper:
+    """The checks of test entries: dbt's tests and dbt_utils' by their meaning, the project's own
+    test macros rendered; the Jinja renderer is built on first need (most projects test plainly)."""
+
     def __init__(
         self,
         project: DbtProject,
@@ -85,7 +88,6 @@ class TestMapper:
         self.known = known
         self.sources = sources or {}
         self._renderer: Renderer | None = None
-        self._model_files: dict[str, tuple[Path, tuple[str, ...]]] | None = None
 
     @property
     def renderer(self) -> Renderer:
@@ -113,7 +115,7 @@ class TestMapper:
             folder_config(self.project.configs.get("data_tests"), (self.project.name, *folder[1:])),
         )
         defaults = {k: v for k, v in defaults.items() if k in CONFIG_KEYS}
-        target = Target(asset, name or asset.split(".", 1)[1], source)
+        target = TestedNode(asset, name or asset.split(".", 1)[1], source)
         checks: list[CheckSpec] = []
         for item, line in test_items(data):
             checks.extend(self._checks(item, target, None, f"{file}:{line}", defaults))
@@ -128,7 +130,7 @@ class TestMapper:
         return checks
 
     def _checks(
-        self, item: Any, target: Target, column: str | None, where: str, defaults: dict[str, Any]
+        self, item: Any, target: TestedNode, column: str | None, where: str, defaults: dict[str, Any]
     ) -> list[CheckSpec]:
         name = str(item) if isinstance(item, str) else "test"
         try:
@@ -265,7 +267,7 @@ class TestMapper:
         name: str,
         args: dict[str, Any],
         column: str | None,
-        target: Target,
+        target: TestedNode,
         config: dict[str, Any],
         where: str,
     ) -> tuple[TestQuery, dict[str, Any]] | None:

@@ -84,9 +84,10 @@ def tested(where: str | None) -> exp.Expr:
     return exp.select("*").from_("this").where(user_sql(where)).subquery("dbt_subquery")
 
 
-def table(name: str) -> exp.Table:
-    """An asset (``schema.name``) to read."""
-    return exp.to_table(name, dialect=PROJECT_DIALECT)
+def table(asset: str) -> exp.Table:
+    """An asset (``schema.name``) to read; a part that is no plain identifier comes quoted."""
+    schema, name = asset.split(".", 1)
+    return exp.Table(this=exp.to_identifier(name), db=exp.to_identifier(schema))
 
 
 def literal(value: Any, quote: bool = True) -> exp.Expr:

@@ -1,0 +1,59 @@
+"""Kill a ``gristmill`` process at a named point of a stream batch (the exactly-once tests).
+
+``python -m tests.support.crashing committed:2 stream marts.x --project p`` runs the CLI as
+``gristmill stream marts.x --project p``, with the stream's fault hook set to kill the process
+(SIGKILL, no cleanup) the second time a batch reaches ``committed``. The phases are those of
+``gristmill.streaming.faults.PHASES``; production code only ever calls the hook."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from gristmill.streaming import faults
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kill_at(phase: str, count: int = 1) -> None:
+    """Make this process kill itself the ``count``-th time a batch reaches ``phase``."""
+    if phase not in faults.PHASES:
+        raise ValueError(f"no crash point {phase!r}; the points are {', '.join(faults.PHASES)}")
+    hits = 0
+
+    def hook(reached: str) -> None:
+        nonlocal hits
+        if reached != phase:
+            return
+        hits += 1
+        if hits >= count:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    faults.hook = hook
+
+
+def command(point: str) -> list[str]:
+    """The start of a command line running ``gristmill`` killed at ``point`` (``phase:N``)."""
+    return [sys.executable, "-m", "tests.support.crashing", point]
+
+
+def environment() -> dict[str, str]:
+    """The environment that lets such a command import the tests, from any working directory."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(paths)}
+
+
+def main(argv: list[str]) -> None:
+    point, *rest = argv
+    phase, _, count = point.partition(":")
+    kill_at(phase, int(count or 1))
+    sys.argv = ["gristmill", *rest]
+    from gristmill.cli.entry import main as gristmill
+
+    gristmill()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
