@@ -98,6 +98,11 @@ class EngineError(GristmillError, Terminal):
     """The engine rejected a statement."""
 
 
+class MissingCapability(EngineError):
+    """The project's engine lacks an optional capability (``engines/base.py``) that this work
+    needs and that has no fallback yet; the message names both."""
+
+
 class CheckFailed(GristmillError, Terminal):
     """A blocking check failed, so the new version of an asset was not published."""
 

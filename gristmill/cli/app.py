@@ -7,7 +7,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.markup import escape
@@ -31,6 +31,12 @@ from gristmill.cli.common import (
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.cli.common import warn as _warn
 from gristmill.errors import ConfigError, GristmillError, ProjectError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gristmill.workspace import Workspace
+    from gristmill.workspace.types import RunResult
 
 _DOCUMENT_OUT: list[TextIO] = []
 """Where the JSON document goes while ``--output json`` sends every other write to stdout (a
@@ -214,35 +220,12 @@ def run(
         _print_json(run_document(result, env, workspace.graph.warnings))
     elif not result.steps:
         if not quiet:
-            streams = [a.name for a in workspace.graph.assets.values() if a.kind == "stream"]
-            console.print(
-                f"Nothing to run: stream models run under `gristmill stream MODEL` ({', '.join(streams)}); "
-                "a run builds them only when selected with -s."
-                if streams
-                else "Nothing to run: the project declares no sources or models yet "
-                "(add sources/<name>.yml or models/<schema>/<name>.sql)."
-            )
+            _nothing_to_run(workspace)
         return
-    elif quiet:
-        render.failures(result, console, only_failures=True)
-        if not result.ok:
-            console.print(render.summary_line(result))
     else:
-        console.print(render.run_table(result))
-        render.failures(result, console)
-        console.print(render.summary_line(result))
+        _print_run(result, quiet=quiet)
     if result.abandoned:
-        errors.print(
-            f"[red]warning:[/] {escape(', '.join(result.abandoned))} did not stop when asked; nothing "
-            "it wrote is committed, and nothing was published (what succeeded is kept: the next run "
-            "publishes it without rebuilding)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        # Its thread may be stuck in the engine: exiting normally could wait on it forever.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+        _exit_abandoned(result.abandoned)
     if report is not None:
         audited = [s.asset for s in result.steps if s.checks or s.metrics]
         _write_report(workspace, report, result.run_id, audited, env, quiet=quiet or as_json)
@@ -317,6 +300,42 @@ def check(
         _write_report(workspace, report, result.run_id, assets, env, quiet=quiet or as_json)
     if not result.ok or (unbuilt and not allow_unbuilt):
         raise typer.Exit(1)
+
+
+def _nothing_to_run(workspace: Workspace) -> None:
+    streams = [a.name for a in workspace.graph.assets.values() if a.kind == "stream"]
+    console.print(
+        f"Nothing to run: stream models run under `gristmill stream MODEL` ({', '.join(streams)}); "
+        "a run builds them only when selected with -s."
+        if streams
+        else "Nothing to run: the project declares no sources or models yet "
+        "(add sources/<name>.yml or models/<schema>/<name>.sql)."
+    )
+
+
+def _print_run(result: RunResult, *, quiet: bool) -> None:
+    if quiet:
+        render.failures(result, console, only_failures=True)
+        if not result.ok:
+            console.print(render.summary_line(result))
+    else:
+        console.print(render.run_table(result))
+        render.failures(result, console)
+        console.print(render.summary_line(result))
+
+
+def _exit_abandoned(abandoned: Sequence[str]) -> None:
+    errors.print(
+        f"[red]warning:[/] {escape(', '.join(abandoned))} did not stop when asked; nothing "
+        "it wrote is committed, and nothing was published (what succeeded is kept: the next run "
+        "publishes it without rebuilding)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    # Its thread may be stuck in the engine: exiting normally could wait on it forever.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _write_report(  # type: ignore[no-untyped-def]

@@ -20,7 +20,14 @@ from gristmill.cli.common import warn as _warn
 from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gristmill.workspace.types import BackfillRecord, Event, PartitionRecord, Plan, StepResult
+    from gristmill.workspace.types import (
+        BackfillRecord,
+        BackfillResult,
+        Event,
+        PartitionRecord,
+        Plan,
+        StepResult,
+    )
 
 _PARTITION_STYLE = {"pending": "yellow", "interrupted": "magenta"}
 
@@ -162,6 +169,17 @@ def backfill(
             console.print(f"[bold red]Backfill {started[-1]} cancelled[/]: the run in progress rolled back")
             console.print(f"[dim]resume: gristmill backfill --resume {started[-1]}[/]")
         raise typer.Exit(130) from None
+    _print_outcome(result)
+    if not result.ok:
+        console.print(
+            f"[dim]details: gristmill backfills {result.backfill_id}; "
+            f"{'fix the cause, then ' if result.status == 'failed' else ''}"
+            f"resume: gristmill backfill --resume {result.backfill_id}[/]"
+        )
+        raise typer.Exit(130 if result.status == "cancelled" else 1)
+
+
+def _print_outcome(result: BackfillResult) -> None:
     counts = result.counts
     parts = [f"{counts[s]} {'built' if s == 'success' else s}" for s in ORDER if counts.get(s)]
     parts += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in ORDER]
@@ -174,13 +192,6 @@ def backfill(
     if not result.runs and result.ok:
         line += " (nothing to do: every partition is built; --reprocess all builds them again)"
     console.print(Text(line, style="bold green" if result.ok else "bold red"))
-    if not result.ok:
-        console.print(
-            f"[dim]details: gristmill backfills {result.backfill_id}; "
-            f"{'fix the cause, then ' if result.status == 'failed' else ''}"
-            f"resume: gristmill backfill --resume {result.backfill_id}[/]"
-        )
-        raise typer.Exit(130 if result.status == "cancelled" else 1)
 
 
 def _chunk_line(

@@ -12,22 +12,22 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from gristmill.workspace.types import (
-    AssetInfo,
-    CheckResult,
-    CheckRun,
-    Lineage,
-    Node,
-    Plan,
-    RunRecord,
-    RunResult,
-    StepRecord,
-)
-
-if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used, the runtime by the verbs
     import pyarrow as pa
 
-    from gristmill.workspace.types import UnitTestResult, UnitTestRun  # only `gristmill test` runs them
+    from gristmill.workspace.types import (
+        AssetInfo,
+        CheckResult,
+        CheckRun,
+        Lineage,
+        Node,
+        Plan,
+        RunRecord,
+        RunResult,
+        StepRecord,
+        UnitTestResult,
+        UnitTestRun,
+    )
 
 STATUS_STYLE = {
     "success": "green",

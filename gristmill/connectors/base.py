@@ -1,24 +1,26 @@
-"""The source protocol, and the shared path for sources that DuckDB itself can read."""
+"""The source protocol, its optional features, and what every connector shares (option models).
+
+Optional features are ``runtime_checkable`` protocols a source class implements or not; the
+runtime checks them with ``isinstance``, never by probing attributes. Sources that read with
+DuckDB share ``connectors/duckdb_reader.py`` (this module imports no engine library)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-import duckdb
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlglot import exp
 
-from gristmill._util.duckdb_extensions import connect
-from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
-from gristmill.config.secrets import redact
-from gristmill.errors import ConfigError, SourceError
+from gristmill.errors import ConfigError
 from gristmill.project.specs import SourceSpec, SourceTable
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
+
+    from gristmill.connectors.streams.feed import Feed
 
 BATCH_ROWS = 122_880  # DuckDB's row-group size: batches map onto its vectors without re-chunking
 
@@ -47,12 +49,62 @@ class Source(Protocol):
 
 @dataclass(frozen=True)
 class NativeRead:
-    """A read a DuckDB engine runs itself, so no row crosses Python: ``setup`` first (an ATTACH of
-    the source database), then ``query``. Offered by a source's optional ``native(table)``."""
+    """A read the engine runs itself, so no row crosses Python: ``setup`` first (an ATTACH of
+    the source database), then ``query``. Offered by :class:`NativeReads` sources; only an
+    engine of ``dialect`` can run it (its functions are that engine's own)."""
 
     query: exp.Query
+    dialect: str
     bytes: int = 0
     setup: tuple[exp.Expr, ...] = ()
+
+
+@runtime_checkable
+class NativeReads(Protocol):
+    """The source can hand the engine a read to run itself (local files, a whole database
+    table). Without it, or when ``native`` returns None, rows stream through :meth:`Source.read`."""
+
+    def native(self, table: SourceTable) -> NativeRead | None: ...
+
+
+@runtime_checkable
+class Acknowledging(Protocol):
+    """The source keeps its own position (a replication slot) and is told, after each commit,
+    how far the lake holds its data. Without it the cursor in the lake is the only position."""
+
+    def acknowledge(self, table: SourceTable, position: Any) -> None: ...
+
+
+@runtime_checkable
+class InterruptibleSource(Protocol):
+    """What the source runs can be stopped from another thread (a cancel, a time limit on a file
+    read stuck in the source's own reader). Without it a stopped step waits for the read."""
+
+    def interrupt(self) -> None: ...
+
+
+@runtime_checkable
+class Streaming(Protocol):
+    """The source can be subscribed to (a broker): stream models read its tables. Without it a
+    stream model over the source is refused."""
+
+    def feed(self, table: SourceTable) -> Feed: ...
+
+
+@runtime_checkable
+class Deserializing(Protocol):
+    """The source decodes its messages itself (Avro, Protobuf with a registry); without it the
+    stream's own decoder reads them."""
+
+    def deserializer(self, table: SourceTable) -> Any: ...
+
+
+@runtime_checkable
+class Publishing(Protocol):
+    """The source can also be written to: a stream model's ``publish:`` sends its rows there.
+    Without it ``publish:`` naming the source is refused."""
+
+    def sink(self, topic: str) -> Any: ...
 
 
 class Options(BaseModel):
@@ -88,105 +140,3 @@ def parse_options(
         if first["type"] == "missing":
             raise ConfigError(f'missing required option "{key}"', location=location) from None
         raise ConfigError(f"{key}: {first['msg']}", location=location) from None
-
-
-class DuckDBReader:
-    """Sources DuckDB reads natively (files, SQLite): relations streamed out as Arrow batches.
-
-    Each source gets a private in-memory DuckDB, so reading never contends with the lake."""
-
-    extensions: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        self._con: duckdb.DuckDBPyConnection | None = None
-
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            self._con = connect(extensions=self.extensions)
-        return self._con
-
-    def only(
-        self, relation: duckdb.DuckDBPyRelation, columns: Sequence[str] | None, what: str, location: str
-    ) -> duckdb.DuckDBPyRelation:
-        """Keep only the columns the user listed, refusing names the source does not have."""
-        if not columns:
-            return relation
-        for column in columns:
-            if column not in relation.columns:
-                raise ConfigError(
-                    f'{what} has no column "{column}"',
-                    location=location,
-                    hint=did_you_mean(column, relation.columns) or "columns: " + ", ".join(relation.columns),
-                )
-        return relation.project(", ".join(exp.column(c, quoted=True).sql(dialect="duckdb") for c in columns))
-
-    @staticmethod
-    def landed_names(columns: Sequence[str], what: str) -> list[str]:
-        """The snake_case names columns land under, refusing two that would collide."""
-        seen: dict[str, str] = {}
-        for column in columns:
-            name = snake_case(column)
-            if name in seen:
-                raise SourceError(
-                    f'{what}: columns "{seen[name]}" and "{column}" both land as "{name}"',
-                    hint="select or rename one of them in the source",
-                )
-            seen[name] = column
-        return list(seen)
-
-    def landed(self, relation: duckdb.DuckDBPyRelation, what: str) -> duckdb.DuckDBPyRelation:
-        """Project the relation onto snake_case column names, refusing names that collide."""
-        names = self.landed_names(relation.columns, what)
-        projections = [
-            exp.alias_(exp.column(c, quoted=True), n, quoted=True)
-            for c, n in zip(relation.columns, names, strict=True)
-        ]
-        return relation.project(", ".join(p.sql(dialect="duckdb") for p in projections))
-
-    def since(
-        self, relation: duckdb.DuckDBPyRelation, table: SourceTable, since: Any
-    ) -> duckdb.DuckDBPyRelation:
-        """Rows at or past ``since`` on the incremental cursor (the relation has landed names)."""
-        incremental = table.load.incremental
-        if since is None or incremental is None:
-            return relation
-        if incremental.cursor not in relation.columns:
-            raise ConfigError(
-                f'incremental cursor "{incremental.cursor}" is not a column of {table.asset}',
-                location=table.location,
-                hint=did_you_mean(incremental.cursor, relation.columns)
-                or "columns: " + ", ".join(relation.columns),
-            )
-        condition = exp.column(incremental.cursor, quoted=True) >= exp.convert(since)
-        return relation.filter(condition.sql(dialect="duckdb"))
-
-    def stream(self, relation: duckdb.DuckDBPyRelation, what: str) -> pa.RecordBatchReader:
-        try:
-            reader = relation.to_arrow_reader(BATCH_ROWS)
-        except duckdb.Error as err:
-            raise SourceError(f"{what}: {redact(str(err).strip())}") from None
-        return _guarded(reader, what)
-
-    def interrupt(self) -> None:
-        """Abort what this source's DuckDB is running (from another thread: a cancel, a timeout)."""
-        if self._con is not None:
-            self._con.interrupt()
-
-    def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-
-
-def _guarded(reader: pa.RecordBatchReader, what: str) -> pa.RecordBatchReader:
-    """Re-raise errors that surface mid-stream (a bad line far into a file) as SourceError."""
-    import pyarrow as pa
-
-    def generate() -> Any:
-        try:
-            yield from reader
-        except (duckdb.Error, pa.ArrowException) as err:
-            raise SourceError(f"{what}: {redact(str(err).strip())}") from None
-
-    return pa.RecordBatchReader.from_batches(reader.schema, generate())

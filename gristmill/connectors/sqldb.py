@@ -28,7 +28,8 @@ from sqlglot.errors import ParseError
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact, resolve
-from gristmill.connectors.base import DuckDBReader, Options, parse_options
+from gristmill.connectors.base import Options, parse_options
+from gristmill.connectors.duckdb_reader import DuckDBReader, sql
 from gristmill.errors import ConfigError, SourceError, TransientSourceError
 from gristmill.project.specs import SourceSpec, SourceTable
 
@@ -265,7 +266,7 @@ class DatabaseSource(DuckDBReader):
         )
         try:
             self.con.execute("SET GLOBAL TimeZone = 'UTC'")  # aware columns land in UTC, cursors too
-            self.con.execute(attach.sql(dialect="duckdb"))
+            self.con.execute(sql(attach))
             rows = self.con.execute(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_catalog = ? AND table_schema = ?",
@@ -295,7 +296,7 @@ class DatabaseSource(DuckDBReader):
         call = exp.Anonymous(
             this=f"{self.kind}_query", expressions=[exp.Literal.string(ALIAS), exp.Literal.string(query)]
         )
-        return exp.select("*").from_(exp.Table(this=call)).sql(dialect="duckdb")
+        return sql(exp.select("*").from_(exp.Table(this=call)))
 
     def remote(self, select: exp.Query, what: str) -> duckdb.DuckDBPyRelation:
         """A relation over a SELECT run on the server (prepared there, executed when read)."""
@@ -345,7 +346,7 @@ class DatabaseSource(DuckDBReader):
             origin = exp.table_(name, db=self.schema_name, quoted=True)
             what = f"{what}: {self.schema_name}.{name}"
             located = exp.table_(name, db=self.schema_name, catalog=ALIAS, quoted=True)
-            probe = self.con.table(located.sql(dialect="duckdb"))
+            probe = self.con.table(sql(located))
         try:
             arrow = probe.filter("false").to_arrow_table().schema  # the optimiser answers without a query
         except duckdb.Error as err:

@@ -1,16 +1,30 @@
-"""The engine protocol: the few things the platform needs from anything that runs SQL."""
+"""The engine protocol: a small core every engine provides, and optional capabilities.
+
+The core (:class:`Engine`) is what a run cannot do without: statements as sqlglot ASTs, results
+as Arrow or rows, tables made from queries and from record batches, and column types as sqlglot
+``DataType``. Everything else is a capability, a ``runtime_checkable`` protocol an engine class
+implements or not; callers check it with ``isinstance`` (never by probing attributes) and either
+fall back or raise :class:`~gristmill.errors.MissingCapability` through the ``require_*``
+helpers below. ``docs/architecture.md`` ("What an engine must provide") says what the platform
+does when each is missing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from sqlglot import exp
 
+from gristmill.errors import MissingCapability
+from gristmill.sql import types
+
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
+
+Column = tuple[str, exp.DataType]
+"""A column at the engine boundary: its name and its type as a dialect-neutral sqlglot node."""
 
 
 @dataclass(frozen=True, order=True)
@@ -29,14 +43,17 @@ class Relation:
         return f"{self.schema}.{self.name}"
 
 
+@runtime_checkable
 class Engine(Protocol):
-    """What every engine offers. Differences are declared as flags, not discovered by trying."""
+    """What every engine offers. Differences in behaviour are declared as class attributes;
+    optional operations are the capability protocols below."""
 
     kind: ClassVar[str]
+    """The ``[engine] kind`` of gristmill.toml this class implements (a registry key)."""
     dialect: ClassVar[str]
-    SUPPORTS_TRANSACTIONS: ClassVar[bool]
-    """Several statements (data, checks, metadata) commit or roll back together."""
+    """The sqlglot dialect statements are rendered in for this engine."""
     SUPPORTS_VIEWS: ClassVar[bool]
+    """A view kind of model is a view (else it is built as a table)."""
     SUPPORTS_CONCURRENT_READERS: ClassVar[bool]
     """Another process may read while this one writes."""
     SUPPORTS_CONCURRENT_WRITES: ClassVar[bool]
@@ -64,15 +81,55 @@ class Engine(Protocol):
         trip, so a run that moves no rows through Python never imports pyarrow (nor numpy)."""
         ...
 
+    def exists(self, relation: Relation) -> bool: ...
+
+    def drop(self, relation: Relation) -> None:
+        """Drop a table or view, whichever it is; nothing when it does not exist."""
+        ...
+
+    def drop_view(self, relation: Relation) -> None: ...
+
+    def create_table_as(self, relation: Relation, query: exp.Query) -> int:
+        """Create or atomically replace a table from a query; returns its rows."""
+        ...
+
+    def create_view_as(self, relation: Relation, query: exp.Query) -> None: ...
+
+    def write_arrow(
+        self, relation: Relation, data: pa.RecordBatchReader, mode: Literal["replace", "append"] = "replace"
+    ) -> int:
+        """Write record batches into a table; returns the rows written."""
+        ...
+
+    def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:
+        """Land record batches (or a query's result) in a temporary table visible only to this
+        session, for the loader to inspect and reshape with SQL before it writes the target. In
+        the core: every load and merge goes through it."""
+        ...
+
+    def describe(self, table: exp.Table | exp.Subquery) -> list[Column]:
+        """(column, type) pairs of a staged or published table, or of a query."""
+        ...
+
+    def ensure_table(self, relation: Relation, columns: Sequence[Column]) -> None:
+        """Create an empty table with these columns unless it exists."""
+        ...
+
+    def columns(self) -> dict[Relation, list[Column]]:
+        """Every managed table and view with its (column, type) pairs, in one round trip."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Transactions(Protocol):
+    """Several statements (data, checks, metadata) commit or roll back together."""
+
     def transaction(self, *, group: bool = False) -> AbstractContextManager[None]:
         """Everything inside commits together, or nothing does. With ``group`` the transaction
         joins one an earlier grouped transaction left open and stays open when it succeeds, until
         :meth:`commit`; a failure inside rolls the whole group back."""
-        ...
-
-    def write_in_bulk(self, schemas: Iterable[str]) -> None:
-        """Tables in ``schemas`` are written whole (models): store them the way whole writes are
-        cheapest. Call outside a transaction, on a writable engine."""
         ...
 
     def commit(self) -> None:
@@ -83,15 +140,16 @@ class Engine(Protocol):
         """Roll back the transaction grouped steps left open (nothing when none is)."""
         ...
 
-    def write_arrow(
-        self, relation: Relation, data: pa.RecordBatchReader, mode: Literal["replace", "append"] = "replace"
-    ) -> int:
-        """Write record batches into a table; returns the rows written."""
+    def write_in_bulk(self, schemas: Iterable[str]) -> None:
+        """Tables in ``schemas`` are written whole (models): store them the way whole writes are
+        cheapest to commit. Call outside a transaction, on a writable engine."""
         ...
 
-    def create_table_as(self, relation: Relation, query: exp.Query) -> int:
-        """Create or atomically replace a table from a query; returns its rows."""
-        ...
+
+@runtime_checkable
+class ArrowViews(Protocol):
+    """Arrow data readable by SQL without a copy, and tables read back as record batches
+    (streams' batches, Python models' inputs)."""
 
     def register(self, name: str, data: pa.Table) -> exp.Table:
         """``data`` readable as the view ``name`` of this session, without a copy (a name
@@ -100,13 +158,15 @@ class Engine(Protocol):
 
     def unregister(self, name: str) -> None: ...
 
-    def create_view_as(self, relation: Relation, query: exp.Query) -> None: ...
-
-    def drop_view(self, relation: Relation) -> None: ...
-
-    def drop(self, relation: Relation) -> None:
-        """Drop a table or view, whichever it is; nothing when it does not exist."""
+    def read_arrow(self, table: exp.Table) -> pa.RecordBatchReader:
+        """The rows of a staged or published table as record batches (for Python models); read
+        them before the next statement."""
         ...
+
+
+@runtime_checkable
+class Maintenance(Protocol):
+    """Storage the engine keeps itself (snapshots, small files) can be tidied."""
 
     def reclaim(self, older_than_days: int) -> None:
         """Give back storage no longer needed (old snapshots and the files only they use)."""
@@ -117,33 +177,76 @@ class Engine(Protocol):
         snapshot readable; nothing when it is not a table."""
         ...
 
-    def exists(self, relation: Relation) -> bool: ...
 
-    def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:
-        """Land record batches in a temporary table visible only to this session, for the loader to
-        inspect and reshape with SQL before it writes the target."""
-        ...
-
-    def read_arrow(self, table: exp.Table) -> pa.RecordBatchReader:
-        """The rows of a staged or published table as record batches (for Python models); read them
-        before the next statement."""
-        ...
-
-    def describe(self, table: exp.Table | exp.Subquery) -> list[tuple[str, str]]:
-        """(column, engine type) pairs of a staged or published table."""
-        ...
-
-    def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:
-        """Create an empty table with these (name, type) columns unless it exists."""
-        ...
-
-    def columns(self) -> dict[Relation, list[tuple[str, str]]]:
-        """Every managed table and view with its (column, type) pairs, in one round trip."""
-        ...
+@runtime_checkable
+class Interruptible(Protocol):
+    """The running statement can be stopped from another thread (a cancel, a time limit)."""
 
     def interrupt(self) -> None:
-        """Stop the running statement and fail the rest of the current transaction; callable from
-        another thread."""
+        """Stop the running statement and fail the rest of the current transaction."""
         ...
 
-    def close(self) -> None: ...
+    @property
+    def interrupted(self) -> bool:
+        """An interrupt arrived for the current step (a loader stops feeding rows then)."""
+        ...
+
+
+@runtime_checkable
+class NativeRelations(Protocol):
+    """Lazy relations of the engine's own Python API, for Python models that ask for them: what
+    the model builds on one runs in the engine, and one it returns is staged in place."""
+
+    def relation(self, table: exp.Table) -> Any:
+        """A lazy relation over ``table``."""
+        ...
+
+    def stage_relation(self, result: Any) -> exp.Table | None:
+        """Stage ``result`` like :meth:`Engine.stage` when it is a relation of this engine's
+        kind; None when it is not one."""
+        ...
+
+
+@runtime_checkable
+class StreamingEngine(Engine, Transactions, ArrowViews, Protocol):
+    """What a stream model's loop needs: each batch, registered as an Arrow view, is written with
+    its state and offsets in one transaction (exactly once)."""
+
+
+def described(engine: Engine, table: exp.Table | exp.Subquery) -> list[tuple[str, str]]:
+    """(column, type text) pairs as the engine spells its types: for code whose schema logic
+    (contracts, evolution, profiles) still compares type text in the engine's dialect."""
+    return [(name, types.render(dtype, engine.dialect)) for name, dtype in engine.describe(table)]
+
+
+def require_transactions(engine: Engine, purpose: str) -> Transactions:
+    """``engine`` as :class:`Transactions`, or a clear error naming what needed it. The fallback
+    (build into a new table and swap a view) is not implemented yet."""
+    if isinstance(engine, Transactions):
+        return engine
+    raise _missing(engine, "transactions", purpose)
+
+
+def require_arrow_views(engine: Engine, purpose: str) -> ArrowViews:
+    if isinstance(engine, ArrowViews):
+        return engine
+    raise _missing(engine, "Arrow views", purpose)
+
+
+def require_streaming(engine: Engine, purpose: str) -> StreamingEngine:
+    if isinstance(engine, StreamingEngine):
+        return engine
+    raise _missing(engine, "transactions and Arrow views", purpose)
+
+
+def require_maintenance(engine: Engine, purpose: str) -> Maintenance:
+    if isinstance(engine, Maintenance):
+        return engine
+    raise _missing(engine, "maintenance", purpose)
+
+
+def _missing(engine: Engine, capability: str, purpose: str) -> MissingCapability:
+    return MissingCapability(
+        f"the {engine.kind} engine has no {capability}, which {purpose} needs",
+        hint='see "What an engine must provide" in docs/architecture.md',
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from sqlglot import exp
 
 from gristmill.engines import Engine
-from gristmill.engines.base import Relation
+from gristmill.engines.base import Relation, Transactions, require_transactions
 from gristmill.plan import AssetGraph, Plan
 from gristmill.plan.planner import view_schema
 from gristmill.runtime import planning
@@ -101,7 +101,7 @@ def _tidy(engine: Engine) -> LakeState:
     stale = janitor.unused(state, superseded_only=True)
     if not stale:
         return state
-    with engine.transaction():
+    with require_transactions(engine, "dropping superseded tables").transaction():
         janitor.drop(engine, stale)
     gone = set(stale) | {str(Relation.of(p)) for p in stale}
     return replace(
@@ -132,7 +132,7 @@ def _record(
         from gristmill.runtime.notify.openlineage import lineage_listener  # its client is slow to import
 
         lineage = lineage_listener(settings.lineage, settings.name, session.root)
-    if engine is not None:  # models are written whole: the engine stores their schemas for that
+    if isinstance(engine, Transactions):  # models are written whole: stored the way that is cheapest
         models = [s for s in plan.steps if s.action == "build" and s.asset.kind != "source"]
         engine.write_in_bulk({s.physical.split(".", 1)[0] for s in models})
     if engine is not None and project.on_run_start:

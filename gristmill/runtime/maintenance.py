@@ -4,6 +4,7 @@ for the next plan."""
 
 from __future__ import annotations
 
+from gristmill.engines.base import require_transactions
 from gristmill.errors import GristmillError
 from gristmill.runtime import planning
 from gristmill.runtime.session import Session
@@ -19,7 +20,7 @@ def gc(session: Session, older_than_days: int) -> list[str]:
         with session.engine(read_only=False) as engine:
             assert engine is not None
             dropped = janitor.unused(LakeState.read(engine), superseded_only=False)
-            with engine.transaction():
+            with require_transactions(engine, "dropping unused tables").transaction():
                 janitor.drop(engine, dropped)
             janitor.expire_files(engine, older_than_days)
             state = LakeState.read(engine)
@@ -45,7 +46,7 @@ def promote(session: Session, source_env: str, target_env: str) -> dict[str, str
             current = read_pointers(engine, target_env)
             changed = {a: p for a, p in wanted.items() if current.get(a) != p}
             run_id = history.runs.start("promote", f"{source_env} -> {target_env}")
-            with engine.transaction():
+            with require_transactions(engine, "switching an environment's views").transaction():
                 switch(engine, target_env, changed, [], run_id)
             history.runs.finish(run_id, "success", 0.0, {"switched": len(changed)})
             state = LakeState.read(engine)

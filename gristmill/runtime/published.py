@@ -16,13 +16,14 @@ from gristmill.plan import Asset, AssetGraph, Plan, select
 from gristmill.plan.lineage import Lineage
 from gristmill.plan.planner import view_schema
 from gristmill.runtime import planning
-from gristmill.runtime.run.checker import CheckRun, check_published
 from gristmill.runtime.session import Session
 from gristmill.state import read_versions
 from gristmill.state.lake.environments import read_pointers
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from gristmill.runtime.run.checker import CheckRun
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,8 @@ def check(
     wait: float,
 ) -> CheckRun:
     """Run the selected assets' checks on the tables ``env`` serves; recorded as a run."""
+    from gristmill.runtime.run.checker import check_published  # the checks' runtime: `check` only
+
     planning.check_env(env)
     chosen = [graph.assets[name] for name in select(graph, selection, exclude)]
     audited = [a for a in chosen if a.checks or (selection and a.kind != "view")]

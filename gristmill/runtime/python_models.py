@@ -1,9 +1,11 @@
 """Run a Python model: hand its function the tables it reads, in the form each parameter asks for,
 and stage what it returns, so the executor materializes it like a SQL model's query.
 
-A DuckDB relation (the default) is lazy: what the function builds on it runs in the engine, and a
-relation it returns is staged in place, so rows never cross Python. Arrow, polars and pandas
-inputs are read whole; results in those forms are staged as Arrow record batches."""
+Inputs and results travel as Arrow through the engine's ``ArrowViews`` capability. A relation
+(the default form) comes from an engine with ``NativeRelations`` (DuckDB): it is lazy, what the
+function builds on it runs in the engine, and a relation it returns is staged in place, so rows
+never cross Python; on another engine it is a DuckDB relation over the rows read as Arrow. Arrow,
+polars and pandas inputs are read whole; results in those forms are staged as record batches."""
 
 from __future__ import annotations
 
@@ -11,12 +13,10 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from gristmill.engines.base import Engine
-from gristmill.engines.duckdb import DuckDBEngine
+from gristmill.engines.base import ArrowViews, Engine, NativeRelations, require_arrow_views
 from gristmill.errors import EngineError, ProjectError
 from gristmill.project.python_models import (
     Parameter,
@@ -40,9 +40,10 @@ _LIBRARIES = {"polars": "polars", "polars_lazy": "polars", "pandas": "pandas"}
 def run_python_model(engine: Engine, model: ModelSpec, physical: Callable[[str], exp.Table]) -> exp.Query:
     """Call the model's function on its upstream tables (``physical`` names each asset's table) and
     return a query over the staged result, to be written like a SQL model's."""
+    views = require_arrow_views(engine, "a Python model (its inputs and result travel as Arrow)")
     found = load_function(model)
     parameters = found.parameters(model.reads)
-    inputs = _Inputs(engine, found)
+    inputs = _Inputs(engine, views, found)
     try:
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
@@ -66,16 +67,17 @@ def run_python_model(engine: Engine, model: ModelSpec, physical: Callable[[str],
 class _Inputs:
     """Upstream tables in the form a parameter asks for."""
 
-    def __init__(self, engine: Engine, found: PythonModel) -> None:
+    def __init__(self, engine: Engine, views: ArrowViews, found: PythonModel) -> None:
         self.engine = engine
+        self.views = views
         self.found = found
-        self._private: duckdb.DuckDBPyConnection | None = None
+        self._private: Any = None  # ArrowRelations, made when first needed
 
     def read(self, parameter: Parameter, table: exp.Table) -> Any:
         try:
             if parameter.form == "relation":
                 return self._relation(table)
-            arrow = self.engine.read_arrow(table).read_all()
+            arrow = self.views.read_arrow(table).read_all()
         except EngineError as err:
             raise ProjectError(
                 f'{self.found.name}(): reading {parameter.asset} for "{parameter.name}" failed: '
@@ -91,13 +93,15 @@ class _Inputs:
         frame = library.from_arrow(arrow)
         return frame.lazy() if parameter.form == "polars_lazy" else frame
 
-    def _relation(self, table: exp.Table) -> duckdb.DuckDBPyRelation:
-        if isinstance(self.engine, DuckDBEngine):
+    def _relation(self, table: exp.Table) -> Any:
+        if isinstance(self.engine, NativeRelations):
             return self.engine.relation(table)
         # Another engine: the rows come over as Arrow, into a private in-memory DuckDB.
         if self._private is None:
-            self._private = duckdb.connect()
-        return self._private.from_arrow(self.engine.read_arrow(table).read_all())
+            from gristmill.engines.duckdb.relations import ArrowRelations
+
+            self._private = ArrowRelations()
+        return self._private.relation(self.views.read_arrow(table).read_all())
 
     def close(self) -> None:
         if self._private is not None:
@@ -119,10 +123,10 @@ def _library(name: str, parameter: Parameter, found: PythonModel) -> Any:
 def _stage(engine: Engine, found: PythonModel, result: Any) -> exp.Table:
     what = _described(result)
     try:
-        if isinstance(result, duckdb.DuckDBPyRelation):
-            if isinstance(engine, DuckDBEngine):
-                return engine.stage_relation(result)
-            return engine.stage(result.to_arrow_reader())
+        if isinstance(engine, NativeRelations):
+            staged = engine.stage_relation(result)
+            if staged is not None:  # one of the engine's own relations, staged in place
+                return staged
         try:
             reader = _arrow(result)
         except Exception as err:
@@ -158,6 +162,8 @@ def _arrow(result: Any) -> pa.RecordBatchReader | None:
         keep = any(level is not None for level in result.index.names)  # a named index is data
         table = pa.Table.from_pandas(result, preserve_index=keep)
         return table.replace_schema_metadata(None).to_reader()
+    # Duck-typed on purpose: anything that exports an Arrow C stream (a DuckDB relation the
+    # engine cannot stage in place, a polars or DataFusion frame...) streams in as batches.
     if hasattr(result, "__arrow_c_stream__") and not isinstance(result, pa.Array | pa.ChunkedArray):
         return pa.RecordBatchReader.from_stream(result)
     return None
@@ -169,5 +175,6 @@ def _described(result: Any) -> str:
     kind = type(result)
     package = kind.__module__.partition(".")[0]
     if package in ("builtins", "_duckdb", "duckdb"):
-        return "a DuckDB relation" if isinstance(result, duckdb.DuckDBPyRelation) else kind.__name__
+        # Named by its type, not checked with isinstance: this module imports no engine library.
+        return "a DuckDB relation" if kind.__name__ == "DuckDBPyRelation" else kind.__name__
     return f"{'pyarrow' if package == 'pyarrow' else package}.{kind.__name__}"

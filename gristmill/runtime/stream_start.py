@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from gristmill._util.suggest import did_you_mean
+from gristmill.connectors.base import Deserializing, Publishing, Streaming
 from gristmill.engines import Engine
 from gristmill.engines.base import Relation
 from gristmill.errors import ConfigError, SelectionError
@@ -53,6 +54,7 @@ def run_stream(session: Session, graph: AssetGraph, ask: StreamAsk) -> StreamSta
     """Run the stream model until ``ask.stop`` is set (or it has been idle as long as its
     settings allow)."""
     from gristmill.connectors.streams.config import StreamTableOptions
+    from gristmill.connectors.streams.feed import OptionedFeed
     from gristmill.streaming.loop import StreamLoop
     from gristmill.streaming.settings import StreamSettings
 
@@ -62,17 +64,17 @@ def run_stream(session: Session, graph: AssetGraph, ask: StreamAsk) -> StreamSta
     source_asset = graph.assets[asset.stream_input]
     assert source_asset.source is not None and source_asset.table is not None
     source = session.source(source_asset.source.name)
-    feed_of = getattr(source, "feed", None)
-    if feed_of is None:
+    if not isinstance(source, Streaming):
         raise ConfigError(
             f"source kind {source_asset.source.kind} cannot be streamed", location=source_asset.file
         )
-    feed = feed_of(source_asset.table)
+    feed = source.feed(source_asset.table)
     # The connector knows its table options (defaults, a list of topics landing raw bytes).
-    options = getattr(feed, "table_options", None) or StreamTableOptions.model_validate(
+    own = feed.table_options if isinstance(feed, OptionedFeed) else None
+    options = own or StreamTableOptions.model_validate(
         {k: v for k, v in source_asset.table.options.items() if k in StreamTableOptions.model_fields}
     )
-    deserialize = getattr(source, "deserializer", lambda table: None)(source_asset.table)
+    deserialize = source.deserializer(source_asset.table) if isinstance(source, Deserializing) else None
     schema, name = asset.name.split(".", 1)
     version = hashlib.sha256(definition(asset).encode()).hexdigest()[:12]
     target = Relation(f"{PHYSICAL_PREFIX}{schema}", f"{name}__live_{version}")
@@ -140,5 +142,8 @@ def _sink(session: Session, asset: Asset) -> Sink | None:
             hint=did_you_mean(name, [n for n, s in sources.items() if s.kind == "kafka"])
             or "publish: <kafka source>.<topic>, e.g. shop.alerts for sources/shop.yml",
         )
-    sink: Sink = session.source(name).sink(topic)  # type: ignore[attr-defined]
+    source = session.source(name)
+    if not isinstance(source, Publishing):
+        raise ConfigError(f'publish: source "{name}" cannot be published to', location=asset.model.file)
+    sink: Sink = source.sink(topic)
     return sink

@@ -1,15 +1,16 @@
-"""Run unit tests of models: each model's own SQL over fixture rows in a private in-memory DuckDB,
-its result compared with the expected rows. The warehouse is never opened, so tests work before
-the first ``gristmill run`` and never change published data.
+"""Run unit tests of models: each model's own SQL over fixture rows in a private, empty engine of
+the project's kind, its result compared with the expected rows. The warehouse is never opened, so
+tests work before the first ``gristmill run`` and never change published data.
 
-Every test gets a fresh connection with the session time zone set to UTC. Each fixture becomes the
-table ``<schema>.<name>`` the model reads; the model's query runs unchanged (transpiled to DuckDB
-when written in another dialect, with ``now()`` and friends pinned when the test sets ``now``)."""
+Every test gets a fresh scratch engine from the registry (for a kind that cannot make one, the
+in-memory DuckDB engine), its session time zone UTC. Fixture rows go in as Arrow (the engine's
+``ArrowViews``) and each becomes the table ``<schema>.<name>`` the model reads; the model's query
+runs unchanged (rendered for the engine, with ``now()`` and friends pinned when the test sets
+``now``), and its result comes back as Arrow."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import re
 import time
@@ -19,16 +20,16 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal, InvalidOperation
 from itertools import count
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 
-from gristmill._util.duckdb_extensions import connect
 from gristmill._util.suggest import did_you_mean
 from gristmill._util.text import shorten
-from gristmill.errors import ConfigError, SelectionError
+from gristmill.engines.base import ArrowViews, Engine, Relation
+from gristmill.engines.registry import fallback_engine, scratch_engine
+from gristmill.errors import ConfigError, GristmillError, SelectionError
 from gristmill.project.definition import Project
 from gristmill.project.dialect import PROJECT_DIALECT as DIALECT
 from gristmill.project.specs import ModelSpec
@@ -162,14 +163,15 @@ def select_tests(
 
 
 def run_unit_tests(project: Project, tests: Iterable[UnitTestSpec]) -> UnitTestRun:
-    """Run each test in its own in-memory DuckDB. A test the project declares wrongly (unknown
+    """Run each test in its own scratch engine. A test the project declares wrongly (unknown
     model, a read asset with no rows) raises ConfigError before any test runs; rows or SQL that
     fail while running make that test an ``error`` and the others still run."""
     started = time.perf_counter()
     prepared = [_prepare(project, test) for test in tests]
     run = UnitTestRun()
+    kind = project.settings.engine.kind
     for item in prepared:
-        run.results.append(item if isinstance(item, UnitTestResult) else _run(item))
+        run.results.append(item if isinstance(item, UnitTestResult) else _run(item, kind))
     run.seconds = time.perf_counter() - started
     return run
 
@@ -305,7 +307,23 @@ def _pin_time(query: exp.Query, now: datetime) -> exp.Query:
     return pinned
 
 
-def _run(item: _Prepared) -> UnitTestResult:
+@runtime_checkable
+class _TestEngine(Engine, ArrowViews, Protocol):
+    """What a unit test needs of its engine: the core and Arrow views."""
+
+
+def _engine(kind: str) -> _TestEngine:
+    """A scratch engine of the project's kind that takes Arrow; else the in-memory DuckDB one."""
+    engine = scratch_engine(kind)
+    if isinstance(engine, _TestEngine):
+        return engine
+    engine.close()
+    fallback = fallback_engine()
+    assert isinstance(fallback, _TestEngine)
+    return fallback
+
+
+def _run(item: _Prepared, kind: str) -> UnitTestResult:
     test, model = item.test, item.model
     started = time.perf_counter()
 
@@ -323,27 +341,24 @@ def _run(item: _Prepared) -> UnitTestResult:
             **found,
         )
 
-    con = connect()
+    engine = _engine(kind)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         try:
             for fixture in test.given:
-                _create_table(con, fixture.asset, fixture.data)
+                _create_table(engine, fixture.asset, fixture.data)
         except _DataError as err:
             return result("error", f"{err.where}: {err}")
         try:
-            cursor = con.execute(item.query.sql(dialect=DIALECT))
-            returned_columns = [str(d[0]) for d in cursor.description or ()]
-            returned = cursor.fetchall()
-        except duckdb.Error as err:
+            returned_columns, returned = _python_rows(engine.query(item.query))
+        except GristmillError as err:
             message = f"{model.file}: the model failed on the test's rows: {_first(err)}"
-            return result("error", message + _missing_column_hint(str(err), item.query))
+            return result("error", message + _missing_column_hint(err.message, item.query))
         try:
-            columns, expected = _expected(con, test.expect.data)
+            columns, expected = _expected(engine, test.expect.data)
         except _DataError as err:
             return result("error", f"{err.where}: {err}")
     finally:
-        con.close()
+        engine.close()
     return _compare(test, columns, expected, returned_columns, returned, result)
 
 
@@ -367,61 +382,73 @@ def _missing_column_hint(message: str, query: exp.Query) -> str:
     return f'\nhint: add "{column}" to {where} (null when its value does not matter to this test)'
 
 
-def _first(err: Exception) -> str:
-    """DuckDB's message without the quoted statement (it is the rendered SQL, not the file)."""
-    return shorten(str(err).split("\n\nLINE ")[0].strip())
+def _first(err: GristmillError) -> str:
+    """The engine's message without the quoted statement (it is the rendered SQL, not the file)."""
+    return shorten(err.message.split("\n\nLINE ")[0].strip())
+
+
+def _python_rows(table: pa.Table) -> tuple[list[str], list[Row]]:
+    """A result's column names and rows as Python values: maps as dicts and intervals as
+    timedeltas (months counted as 30 days), as the engine's own driver would give them."""
+    import pyarrow as pa
+
+    values = []
+    for column in table.columns:
+        if pa.types.is_interval(column.type):
+            values.append([None if v is None else _timedelta(v) for v in column.to_pylist()])
+        else:
+            values.append(column.to_pylist(maps_as_pydicts="strict"))
+    return list(table.column_names), list(zip(*values, strict=True)) if values else []
+
+
+def _timedelta(value: Any) -> timedelta:
+    return timedelta(days=value.months * 30 + value.days, microseconds=value.nanoseconds // 1000)
 
 
 # --- fixtures -------------------------------------------------------------------------------------
 
 
-def _create_table(con: duckdb.DuckDBPyConnection, asset: str, data: TableData) -> None:
-    schema, name = asset.split(".", 1)
-    create_schema = exp.Create(
-        this=exp.Table(db=exp.to_identifier(schema, quoted=True)), kind="SCHEMA", exists=True
-    )
-    con.execute(create_schema.sql(dialect=DIALECT))
-    with _typed(con, data, f"given {asset}") as query:
-        create = exp.Create(this=exp.table_(name, db=schema, quoted=True), kind="TABLE", expression=query)
-        _execute(con, create, data, f"given {asset}")
+def _create_table(engine: _TestEngine, asset: str, data: TableData) -> None:
+    with _typed(engine, data, f"given {asset}") as query:
+        try:
+            engine.create_table_as(Relation.of(asset), query)
+        except GristmillError as err:
+            raise _data_error(err, data, f"given {asset}") from None
 
 
-def _expected(con: duckdb.DuckDBPyConnection, data: TableData) -> tuple[list[str], list[Row]]:
+def _expected(engine: _TestEngine, data: TableData) -> tuple[list[str], list[Row]]:
     if data.format == "rows" and not data.types:
         columns = list(data.columns)
         return columns, [tuple(row.get(c) for c in columns) for row in data.rows]
-    with _typed(con, data, "expect") as query:
-        cursor = _execute(con, query, data, "expect")
-        return [str(d[0]) for d in cursor.description or ()], cursor.fetchall()
+    with _typed(engine, data, "expect") as query:
+        try:
+            return _python_rows(engine.query(query))
+        except GristmillError as err:
+            raise _data_error(err, data, "expect") from None
 
 
-def _execute(
-    con: duckdb.DuckDBPyConnection, statement: exp.Expr, data: TableData, label: str
-) -> duckdb.DuckDBPyConnection:
-    try:
-        return con.execute(statement.sql(dialect=DIALECT))
-    except duckdb.Error as err:
-        where = data.types_location if data.types and "Conversion Error" in str(err) else data.location
-        raise _DataError(f"{label}: {_first(err)}", where) from None
+def _data_error(err: GristmillError, data: TableData, label: str) -> _DataError:
+    where = data.types_location if data.types and "Conversion Error" in err.message else data.location
+    return _DataError(f"{label}: {_first(err)}", where)
 
 
 class _typed:
-    """A SELECT over the data (registered as a temporary view) with the declared types cast."""
+    """A SELECT over the data (registered as an Arrow view) with the declared types cast."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, data: TableData, label: str) -> None:
-        self.con, self.data, self.label = con, data, label
+    def __init__(self, engine: _TestEngine, data: TableData, label: str) -> None:
+        self.engine, self.data, self.label = engine, data, label
         self.view = f"_gristmill_fixture_{next(_views)}"
 
     def __enter__(self) -> exp.Query:
-        table = _arrow(self.con, self.data, self.label)
+        table = _arrow(self.engine, self.data, self.label)
         unknown = [c for c in self.data.types if c not in table.column_names]
         if unknown and self.data.fill_missing and table.column_names:
-            self.con.register(self.view, table)
+            view = self.engine.register(self.view, table)
             filled = [
                 *(self._column(c) for c in table.column_names),
                 *(exp.cast(exp.null(), self._type(self.data.types[c])).as_(c, quoted=True) for c in unknown),
             ]
-            return exp.select(*filled).from_(exp.to_identifier(self.view, quoted=True))
+            return exp.select(*filled).from_(view)
         if unknown:
             raise _DataError(
                 f"{self.label}: types names {', '.join(unknown)}, which the rows do not have "
@@ -431,8 +458,7 @@ class _typed:
         if not table.column_names:
             raise _DataError(f"{self.label}: the rows have no columns", self.data.location)
         projection = [self._column(column) for column in table.column_names]
-        self.con.register(self.view, table)
-        return exp.select(*projection).from_(exp.to_identifier(self.view, quoted=True))
+        return exp.select(*projection).from_(self.engine.register(self.view, table))
 
     def _column(self, column: str) -> exp.Expr:
         ref = exp.column(column, quoted=True)
@@ -449,30 +475,23 @@ class _typed:
             ) from None
 
     def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(duckdb.Error):
-            self.con.unregister(self.view)
+        with contextlib.suppress(GristmillError, KeyError, ValueError):  # never registered
+            self.engine.unregister(self.view)
 
 
-def _arrow(con: duckdb.DuckDBPyConnection, data: TableData, label: str) -> pa.Table:
-    """The data as an Arrow table: types inferred from the values, declared columns as text."""
+def _arrow(engine: _TestEngine, data: TableData, label: str) -> pa.Table:
+    """The data as an Arrow table: types inferred from the values, declared columns as text. A
+    ``sql`` fixture runs on the test's engine; CSV text and files are read like a files source
+    reads them (DuckDB's readers)."""
     if data.format == "rows":
         return _rows_table(data, label)
     try:
         if data.format == "sql":
-            return con.sql(data.text).to_arrow_table()
-        if data.format == "csv":
-            header = con.read_csv(io.StringIO(data.text), header=True).columns
-            as_text = {c: "VARCHAR" for c in data.types if c in header}
-            return con.read_csv(io.StringIO(data.text), header=True, dtype=as_text or None).to_arrow_table()
-        suffix = data.text.rsplit(".", 1)[-1].lower()
-        if suffix in ("csv", "tsv"):
-            header = con.read_csv(data.text, header=True).columns
-            as_text = {c: "VARCHAR" for c in data.types if c in header}
-            return con.read_csv(data.text, header=True, dtype=as_text or None).to_arrow_table()
-        if suffix == "parquet":
-            return con.read_parquet(data.text).to_arrow_table()
-        return con.read_json(data.text).to_arrow_table()
-    except duckdb.Error as err:
+            return engine.query(data.text)
+        from gristmill.connectors.duckdb_reader import read_fixture
+
+        return read_fixture(data.text, inline=data.format == "csv", text_columns=list(data.types))
+    except GristmillError as err:
         raise _DataError(f"{label}: cannot read the {data.format}: {_first(err)}", data.location) from None
 
 

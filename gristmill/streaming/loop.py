@@ -20,8 +20,8 @@ from sqlglot import exp
 
 from gristmill.connectors.streams.config import StreamTableOptions
 from gristmill.connectors.streams.decode import Deserializer, decode
-from gristmill.connectors.streams.feed import Delivery, Feed, GroupMember, Position
-from gristmill.engines.base import Engine, Relation
+from gristmill.connectors.streams.feed import Delivery, Feed, GroupFeed, Position
+from gristmill.engines.base import Engine, Maintenance, Relation, require_streaming
 from gristmill.errors import EngineError, Unassigned
 from gristmill.plan.graph import Asset
 from gristmill.state.lake import offsets
@@ -56,14 +56,15 @@ class StreamLoop:
         sink: Sink | None = None,
     ) -> None:
         assert asset.model is not None and asset.parsed is not None and asset.stream_input
-        self.engine, self.asset, self.model, self.feed = engine, asset, asset.model, feed
+        self.engine = require_streaming(engine, "a stream model")
+        self.asset, self.model, self.feed = asset, asset.model, feed
         self.options, self.target, self.settings = options, target, settings
         self.deserialize, self.on_commit = deserialize, on_commit
         self.name = str(target)
         self.outbox_table = Relation(target.schema, f"{target.name}__outbox")
-        self.outbox = Outbox(engine, self.outbox_table, sink) if sink is not None else None
-        self.writer = Writer(engine, asset, target, physical, self.outbox)
-        self.group = feed if isinstance(feed, GroupMember) else None
+        self.outbox = Outbox(self.engine, self.outbox_table, sink) if sink is not None else None
+        self.writer = Writer(self.engine, asset, target, physical, self.outbox)
+        self.group = feed if isinstance(feed, GroupFeed) else None
         self._written = 0  # batches written since the last compaction
         self.stats = StreamStats(asset.name, self.name)
         self.progress: dict[Position, Progress] = {}
@@ -251,9 +252,12 @@ class StreamLoop:
             offsets.OFFSETS,
             offsets.REJECTED,
         )
+        engine = self.engine
+        if not isinstance(engine, Maintenance):
+            return  # an engine without compaction keeps the small writes as they are
         for table in tables:
             try:
-                self.engine.compact(table)
+                engine.compact(table)
             except EngineError as err:
                 _log.info("%s: compacting %s put off: %s", self.asset.name, table, err)
             faults.reached("compacted")

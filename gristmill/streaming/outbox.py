@@ -12,7 +12,8 @@ from typing import Protocol
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Relation, StreamingEngine
+from gristmill.sql import types
 from gristmill.streaming import statements
 
 
@@ -29,12 +30,12 @@ class Outbox:
 
     COLUMNS = (("batch", "BIGINT"), ("value", "VARCHAR"))
 
-    def __init__(self, engine: Engine, relation: Relation, sink: Sink) -> None:
+    def __init__(self, engine: StreamingEngine, relation: Relation, sink: Sink) -> None:
         self.engine, self.relation, self.sink = engine, relation, sink
 
     def record(self, staged: exp.Table) -> None:
         """Keep the staged rows for publishing; inside the batch's transaction."""
-        self.engine.ensure_table(self.relation, list(self.COLUMNS))
+        self.engine.ensure_table(self.relation, types.columns(self.COLUMNS))
         table = self.engine.table(self.relation)
         self.engine.execute(statements.insert_outbox(table, staged, time.time_ns()))
 

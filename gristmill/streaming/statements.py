@@ -10,12 +10,9 @@ ended at or before its partition's ``_gm_closed``. The window columns themselves
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
-import sqlglot
 from sqlglot import exp
 
-from gristmill.project.dialect import PROJECT_DIALECT as MODEL_DIALECT
 from gristmill.project.specs import StreamWindow
 from gristmill.sql import functions, windows
 from gristmill.sql.partial import Split
@@ -26,55 +23,27 @@ MARKS = "_gm_marks"
 MARK_COLUMNS = ("_gm_t", "_gm_p", "_gm_closed", "_gm_until")
 
 
-def text(query: exp.Expr) -> str:
-    """An AST as SQL text in the models' own dialect."""
-    return query.sql(dialect=MODEL_DIALECT)
-
-
-def table_of(sql: str) -> exp.Table:
-    """A table named in the models' own dialect, as an AST."""
-    return exp.to_table(sql, dialect=MODEL_DIALECT)
-
-
 # -- the window builders (sql/windows.py) ---------------------------------------------------------
-# They wrote SQL text in the models' dialect before they built ASTs; these take either, so the
-# loop's statements are ASTs whichever the builders give.
-
-
-def _tree(found: str | exp.Expr, select: bool = False) -> exp.Expr:
-    if not isinstance(found, str):
-        return found
-    if select:
-        return sqlglot.parse_one(found, read=MODEL_DIALECT)
-    return sqlglot.parse_one(f"SELECT {found}", read=MODEL_DIALECT, into=exp.Select).selects[0]
 
 
 def window_end(time: str, window: StreamWindow, *, first: bool) -> exp.Expr:
     """The end of the earliest (``first``) or latest window a row falls in."""
-    build = windows.first_window_end if first else windows.last_window_end
-    return _tree(build(time, window))
+    return (windows.first_window_end if first else windows.last_window_end)(time, window)
 
 
-def windowed(source: exp.Table, time: str, window: StreamWindow, key: Sequence[str]) -> exp.Query:
-    """``source`` with the window columns."""
-    build: Any = windows.windowed
-    found = _tree(build(source, time, window, tuple(key)), select=True)
-    assert isinstance(found, exp.Query)
-    return found
+def windowed(
+    source: exp.Table, time: str, window: StreamWindow, key: Sequence[str], columns: Sequence[str] | None
+) -> exp.Select:
+    """``source`` with the window columns; ``columns``, the source's own, spare a session window
+    the ``* EXCLUDE`` not every engine has."""
+    return windows.windowed(source, time, window, tuple(key), columns)
 
 
 def replace_stream(
     query: exp.Query, matches: Callable[[exp.Table], bool], build: Callable[[exp.Table], exp.Query]
 ) -> exp.Query:
     """``query`` with each table ``matches`` picks replaced by ``build(table)``, aliased as it was."""
-
-    def adapt(table: exp.Table | str) -> exp.Query | str:
-        return text(build(table_of(table))) if isinstance(table, str) else build(table)
-
-    replace: Any = windows.replace_table
-    found = replace(query, matches, adapt)
-    assert isinstance(found, exp.Query)
-    return found
+    return windows.replace_table(query, matches, build)
 
 
 def aliased(table: exp.Table, alias: str) -> exp.Table:
@@ -165,7 +134,13 @@ def open_rows(batch: exp.Table, marks: exp.Table, time: str, window: StreamWindo
 
 
 def closing_rows(
-    source: exp.Table, marks: exp.Table, until: exp.Expr, time: str, window: StreamWindow, key: Sequence[str]
+    source: exp.Table,
+    marks: exp.Table,
+    until: exp.Expr,
+    time: str,
+    window: StreamWindow,
+    key: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> exp.Select:
     """The windowed rows of ``source`` in windows that close now: not emitted for their
     partition yet, ending by ``until``."""
@@ -177,7 +152,7 @@ def closing_rows(
             exp.and_(_pair("w"), exp.GT(this=end.copy(), expression=exp.column("_gm_closed", table=MARKS)))
         )
     )
-    rows = windowed(source, time, window, key).subquery("w")
+    rows = windowed(source, time, window, key, columns).subquery("w")
     return (
         exp.select(exp.Star())
         .from_(rows)
@@ -186,19 +161,25 @@ def closing_rows(
 
 
 def forget_closed(
-    state: exp.Table, marks: exp.Table, until: exp.Expr, time: str, window: StreamWindow, key: Sequence[str]
+    state: exp.Table,
+    marks: exp.Table,
+    until: exp.Expr,
+    time: str,
+    window: StreamWindow,
+    key: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> exp.Delete:
     """Delete the state rows no open window of this process's partitions needs (another
     process may own the rest and not have emitted them)."""
     if window.kind == "session":
-        columns = ("_gm_topic", "_gm_partition", "_gm_offset")
+        rows = ("_gm_topic", "_gm_partition", "_gm_offset")
         ended = (
-            exp.select(*columns)
-            .from_(windowed(state, time, window, key).subquery("_gm_w"))
+            exp.select(*rows)
+            .from_(windowed(state, time, window, key, columns).subquery("_gm_w"))
             .where(exp.LTE(this=_timestamp(exp.column("window_end")), expression=until.copy()))
         )
         done: exp.Expr = exp.In(
-            this=exp.Tuple(expressions=[exp.column(c) for c in columns]), query=ended.subquery()
+            this=exp.Tuple(expressions=[exp.column(c) for c in rows]), query=ended.subquery()
         )
     else:
         last = window_end(time, window, first=False)
@@ -213,7 +194,7 @@ def accumulate_rows(
     source: exp.Table, marks: exp.Table, time: str, window: StreamWindow, key: Sequence[str]
 ) -> exp.Select:
     """The windowed rows of the batch in windows their partition has not emitted."""
-    rows = windowed(source, time, window, key).subquery("w")
+    rows = windowed(source, time, window, key, None).subquery("w")  # never a session
     select = exp.select(exp.column(exp.Star(), table="w")).from_(rows)
     closed = exp.GT(
         this=_timestamp(exp.column("window_end", table="w")), expression=exp.column("_gm_closed", table="m")

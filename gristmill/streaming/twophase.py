@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine
+from gristmill.engines.base import Column, Engine
 from gristmill.errors import EngineError
 from gristmill.project.specs import StreamWindow
 from gristmill.sql import partial
@@ -48,7 +48,7 @@ def plan(
     names: list[str],
     partials: exp.Table,
     marks: exp.Table,
-) -> tuple[TwoPhase, list[tuple[str, str]]] | None:
+) -> tuple[TwoPhase, list[Column]] | None:
     """The statements keeping the model's windows as partial aggregates, and the state table's
     columns; None when the model's SQL (``query``, its stream read where ``is_stream`` says)
     does not decompose."""

@@ -19,9 +19,10 @@ from sqlglot import exp
 from gristmill.connectors.streams.config import REJECTED as REJECTED_SCHEMA
 from gristmill.connectors.streams.config import StreamTableOptions
 from gristmill.connectors.streams.feed import Position
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Column, Relation, StreamingEngine
 from gristmill.errors import EngineError, Fenced
 from gristmill.plan.graph import Asset
+from gristmill.sql import types
 from gristmill.sql.render import render
 from gristmill.sql.rewrite import render as point_at
 from gristmill.state.lake import offsets
@@ -58,7 +59,7 @@ class Writer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: StreamingEngine,
         asset: Asset,
         target: Relation,
         physical: Mapping[str, exp.Table],
@@ -78,12 +79,16 @@ class Writer:
         self.marks = exp.to_table(self.marks_view)
         self.two_phase: twophase.TwoPhase | None = None
         self.columns: list[str] | None = None
+        self.batch_columns: list[str] | None = None
+        """The landed columns of a batch (and of the rows kept for open windows)."""
         self._rendered: dict[str, str] = {}
 
     def prepare(self, options: StreamTableOptions, env: str) -> None:
         """Create the model's table (and window state) empty if new, and point the environment's
         view at it, so readers see the table from the start."""
-        batch = self.engine.register(self.batch_view, options.landed_schema().empty_table())
+        landed = options.landed_schema()
+        self.batch_columns = list(landed.names)
+        batch = self.engine.register(self.batch_view, landed.empty_table())
         self.engine.register(self.marks_view, MARKS.empty_table())
         try:
             output = self.engine.describe(self._output(batch).subquery("q"))
@@ -117,12 +122,12 @@ class Writer:
         return statements.replace_stream(
             self.query(batch),
             self._is_stream(batch),
-            lambda t: statements.windowed(t, w.time, w.window, w.key),
+            lambda t: statements.windowed(t, w.time, w.window, w.key, self.batch_columns),
         )
 
     def _plan_two_phase(
         self, batch: exp.Table, names: list[str]
-    ) -> tuple[twophase.TwoPhase, list[tuple[str, str]]] | None:
+    ) -> tuple[twophase.TwoPhase, list[Column]] | None:
         if self.model.window is None:
             return None
         partials = self.engine.table(self.partials)
@@ -357,17 +362,22 @@ class Writer:
         until = offsets.value(threshold)
 
         def closing(table: exp.Table) -> exp.Query:
-            return statements.closing_rows(table, self.marks, until, w.time, w.window, w.key)
+            return statements.closing_rows(
+                table, self.marks, until, w.time, w.window, w.key, self.batch_columns
+            )
 
         query = statements.replace_stream(
             self.query(state), lambda t: t.name == state.name and t.db == state.db, closing
         )
         rows = self.insert_target(query)
-        self.engine.execute(statements.forget_closed(state, self.marks, until, w.time, w.window, w.key))
+        forget = statements.forget_closed(
+            state, self.marks, until, w.time, w.window, w.key, self.batch_columns
+        )
+        self.engine.execute(forget)
         return rows
 
     def _reject(self, rejected: pa.Table) -> None:
-        self.engine.ensure_table(offsets.REJECTED, list(offsets.REJECTED_COLUMNS))
+        self.engine.ensure_table(offsets.REJECTED, types.columns(offsets.REJECTED_COLUMNS))
         # A view of the Arrow table, as for the batch (a staged copy cost a table's creation and
         # drop per batch); registered and dropped inside the batch's transaction.
         view = self.engine.register(self.rejected_view, rejected.select(REJECTED_SCHEMA.names))

@@ -62,6 +62,7 @@ class Workspace:
 
     @contextmanager
     def _engine(self, *, read_only: bool, settings: ProjectSettings | None = None) -> Iterator[Engine | None]:
+        """The lake's engine (None, read-only, before the first run), for tests that look inside."""
         with self._session.engine(read_only=read_only, settings=settings) as engine:
             yield engine
 
@@ -247,7 +248,7 @@ class Workspace:
         values = tuple(partitions) if partitions is not None else None
         request = BackfillRequest(tuple(selection), values, reprocess, chunk, env)
         ask = Ask(request, start, end, resume, wait, listener)
-        return backfill(self._session, self.graph, ask, lambda s, e: self.plan(s, env=e), self.run)
+        return backfill(self._session, self.graph, ask)
 
     def backfills(self, backfill_id: int | None = None, *, limit: int = 20) -> list[BackfillResult]:
         """Recent backfills, newest first, or one with its partitions. A backfill whose process died

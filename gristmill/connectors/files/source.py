@@ -14,7 +14,8 @@ from sqlglot import exp
 
 from gristmill._util.duckdb_extensions import load
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import DuckDBReader, NativeRead, parse_options
+from gristmill.connectors.base import NativeRead, parse_options
+from gristmill.connectors.duckdb_reader import READER_DIALECT, DuckDBReader, sql
 from gristmill.connectors.files.config import (
     COMPRESSIONS,
     EXTENSION_FORMATS,
@@ -148,7 +149,9 @@ def _sniffed(prompt: str, files: list[FoundFile], options: FilesTableOptions) ->
     }:
         return None
     try:
-        parsed = sqlglot.parse_one(prompt.rstrip().rstrip(";").removeprefix("FROM ").strip(), read="duckdb")
+        parsed = sqlglot.parse_one(
+            prompt.rstrip().rstrip(";").removeprefix("FROM ").strip(), read=READER_DIALECT
+        )
     except sqlglot.errors.ParseError:
         return None
     call = parsed.find(exp.ReadCSV)
@@ -237,7 +240,7 @@ class Source(DuckDBReader):
                 relation = self._excel(files, options)
             else:
                 reader = _reader(fmt, files, options, filename=tracked)
-                relation = self.con.sql(exp.select("*").from_(reader).sql(dialect="duckdb"))
+                relation = self.con.sql(sql(exp.select("*").from_(reader)))
             if options.records:
                 if options.records not in relation.columns:
                     raise SourceError(
@@ -245,17 +248,17 @@ class Source(DuckDBReader):
                         hint="top-level keys: " + ", ".join(relation.columns),
                     )
                 unnested = exp.func("unnest", exp.column(options.records, quoted=True))
-                relation = relation.project(exp.alias_(unnested, "r").sql(dialect="duckdb"))
+                relation = relation.project(sql(exp.alias_(unnested, "r")))
                 relation = relation.project("unnest(r)")
             if any(_storable(str(t)) != str(t) for t in relation.types):
                 relation = relation.project(
                     ", ".join(
-                        exp.cast(
-                            exp.column(c, quoted=True),
-                            exp.DataType.build(_storable(str(t)), dialect="duckdb"),
+                        sql(
+                            exp.cast(
+                                exp.column(c, quoted=True),
+                                exp.DataType.build(_storable(str(t)), dialect=READER_DIALECT),
+                            ).as_(c, quoted=True)
                         )
-                        .as_(c, quoted=True)
-                        .sql(dialect="duckdb")
                         for c, t in zip(relation.columns, relation.types, strict=True)
                     )
                 )
@@ -288,7 +291,7 @@ class Source(DuckDBReader):
                     reader = sniffed_reader
                     query = exp.select("*").from_(reader)
             if options.records:
-                keys = self.con.sql(query.sql(dialect="duckdb")).columns
+                keys = self.con.sql(sql(query)).columns
                 if options.records not in keys:
                     raise SourceError(
                         f'{what}: the document has no key "{options.records}"',
@@ -305,7 +308,7 @@ class Source(DuckDBReader):
                 and not options.records
                 and not (set(options.options) & {"columns", "auto_detect"})
             ):
-                probe = self.con.sql(query.sql(dialect="duckdb"))
+                probe = self.con.sql(sql(query))
                 sniffed = probe.columns
                 # The engine reads with the types found here instead of sampling the file again.
                 typed = {
@@ -317,7 +320,7 @@ class Source(DuckDBReader):
                 query = exp.select("*").from_(
                     _reader(fmt, files, options.model_copy(update={"options": typed}))
                 )
-            available = sniffed or self.con.sql(query.sql(dialect="duckdb")).columns
+            available = sniffed or self.con.sql(sql(query)).columns
         except duckdb.Error as err:
             raise SourceError(
                 f"{what}: {redact(str(err).strip())}",
@@ -335,7 +338,9 @@ class Source(DuckDBReader):
             exp.alias_(exp.column(c, quoted=True), name, quoted=True)
             for c, name in zip(names, self.landed_names(names, what), strict=True)
         ]
-        return NativeRead(exp.select(*landed).from_(query.subquery("src")), sum(f.size for f in files))
+        return NativeRead(
+            exp.select(*landed).from_(query.subquery("src")), READER_DIALECT, sum(f.size for f in files)
+        )
 
     def _excel(self, files: list[FoundFile], options: FilesTableOptions) -> duckdb.DuckDBPyRelation:
         load(self.con, "excel")
@@ -355,7 +360,7 @@ class Source(DuckDBReader):
         query: exp.Query = reads[0]
         for more in reads[1:]:
             query = exp.Union(this=query, expression=more, distinct=False, by_name=True)
-        return self.con.sql(query.sql(dialect="duckdb"))
+        return self.con.sql(sql(query))
 
     def _with_file_columns(
         self, relation: duckdb.DuckDBPyRelation, files: list[FoundFile], columns: list[str] | None
@@ -377,7 +382,7 @@ class Source(DuckDBReader):
             exp.column(MODIFIED_COLUMN, "f", quoted=True),
         ]
         joined = relation.set_alias("r").join(files_table, "r.filename = f.filename")
-        return joined.project(", ".join(p.sql(dialect="duckdb") for p in projection))
+        return joined.project(", ".join(sql(p) for p in projection))
 
     def _check_csv_shape(self, path: Path, options: FilesTableOptions, what: str) -> list[str] | None:
         """Refuse a file whose sniffed shape disagrees with its first line; returns the sniffed
@@ -398,7 +403,7 @@ class Source(DuckDBReader):
         )
         try:
             dialect = self.con.sql(
-                exp.select("Delimiter", "Quote", "Columns", "Prompt").from_(sniff).sql(dialect="duckdb")
+                sql(exp.select("Delimiter", "Quote", "Columns", "Prompt").from_(sniff))
             ).fetchone() or (",", '"', [])
         except duckdb.Error as err:
             located = _locate_csv_error(path, str(err), options)
@@ -441,7 +446,7 @@ class Source(DuckDBReader):
             exp.Literal.string(path.as_posix()),
             *(exp.PropertyEQ(this=exp.to_identifier(k), expression=_literal(v)) for k, v in diagnose.items()),
         )
-        self.con.sql(exp.select(exp.Count(this=exp.Star())).from_(reader).sql(dialect="duckdb")).fetchall()
+        self.con.sql(sql(exp.select(exp.Count(this=exp.Star())).from_(reader))).fetchall()
         reject = self.con.execute(
             "SELECT line, error_message, csv_line, error_type FROM reject_errors ORDER BY line LIMIT 1"
         ).fetchone()

@@ -19,6 +19,7 @@ from sqlglot import exp
 from gristmill._util.duckdb_extensions import local_repository
 from gristmill.config.secrets import register
 from gristmill.connectors.base import BATCH_ROWS, NativeRead
+from gristmill.connectors.duckdb_reader import READER_DIALECT
 from gristmill.connectors.postgres.config import PostgresSourceOptions, PostgresTableOptions
 from gristmill.connectors.sqldb import (
     ConnectionURL,
@@ -90,7 +91,7 @@ class Source(DatabaseSource):
             exp.Install(this=exp.to_identifier(self.kind)),
             exp.Command(this="LOAD", expression=self.kind),
         )
-        return NativeRead(query, 0, (*setup, attach))
+        return NativeRead(query, READER_DIALECT, 0, (*setup, attach))
 
     def _catalog(self, table: SourceTable, what: str) -> tuple[str, dict[str, str]]:
         """The table's real name and its columns (source -> landed), from the server's catalog."""

@@ -12,7 +12,8 @@ from sqlglot import exp
 from gristmill._util.naming import snake_case
 from gristmill._util.suggest import did_you_mean
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import DuckDBReader, parse_options
+from gristmill.connectors.base import parse_options
+from gristmill.connectors.duckdb_reader import DuckDBReader, sql
 from gristmill.connectors.listing import find, marker
 from gristmill.connectors.sqlite.config import SQLiteSourceOptions, SQLiteTableOptions
 from gristmill.errors import ConfigError, SourceError
@@ -45,7 +46,7 @@ class Source(DuckDBReader):
     def _attach(self) -> None:
         if self._attached:
             return
-        literal = exp.Literal.string(self.path.as_posix()).sql(dialect="duckdb")
+        literal = sql(exp.Literal.string(self.path.as_posix()))
         try:
             self.con.execute(f"ATTACH {literal} AS {_ALIAS} (TYPE sqlite, READ_ONLY)")
             self._names = [
@@ -79,9 +80,7 @@ class Source(DuckDBReader):
             name = matches[0]
         what = f"{self.spec.file} ({table.key}): {self.path.name}:{name}"
         try:
-            relation = self.con.table(
-                f"{_ALIAS}.{exp.to_identifier(name, quoted=True).sql(dialect='duckdb')}"
-            )
+            relation = self.con.table(f"{_ALIAS}.{sql(exp.to_identifier(name, quoted=True))}")
             relation = self.only(relation, options.columns, what, table.location)
         except duckdb.Error as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None

@@ -153,11 +153,29 @@ class Feed(Protocol):
 
 
 @runtime_checkable
-class GroupMember(Protocol):
-    """A feed that is a member of a consumer group (Kafka), which may give it no position: the
-    loop tells "the group gave me nothing" from "the group has not answered yet" by these."""
+class GroupFeed(Protocol):
+    """A feed that joins a consumer group before the broker assigns it anything. Without it a
+    feed counts as joined from the start."""
 
     joined: bool
-    """Whether the group gave this member an assignment yet (an empty one counts)."""
+    """The group has answered (a rebalance makes it False until it answers again)."""
     join_timeout: float
-    """Seconds the group may take to give it one (a rebalance waits out a member that died)."""
+    """Seconds the group may take to answer (its session timeout)."""
+
+
+@runtime_checkable
+class OptionedFeed(Protocol):
+    """A feed that parsed its table's options itself (defaults, topics landing raw bytes)."""
+
+    table_options: Any
+    """The table's options, a ``StreamTableOptions``."""
+
+
+def joined(feed: Feed) -> bool:
+    """Whether the feed's consumer group has answered (always, for a feed without a group)."""
+    return feed.joined if isinstance(feed, GroupFeed) else True
+
+
+def join_timeout(feed: Feed) -> float:
+    """How long the feed's group may take to answer (0 for a feed without a group)."""
+    return feed.join_timeout if isinstance(feed, GroupFeed) else 0.0

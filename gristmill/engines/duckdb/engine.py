@@ -1,39 +1,29 @@
-"""DuckDB over DuckLake: ACID commits across tables, snapshots, and readers in other processes."""
+"""DuckDB over DuckLake: ACID commits across tables, snapshots, and readers in other processes.
+
+The class works on a connection it is given, with one attached catalog holding the managed
+tables: ``lake.py`` opens the project's (a DuckLake or a DuckDB file), ``memory.py`` an empty one in
+memory (unit tests, the conformance suite)."""
 
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
-from pathlib import Path
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
 from sqlglot import exp
 
-from gristmill._util.duckdb_extensions import connect, process_defaults
 from gristmill.config.secrets import redact
-from gristmill.config.settings import ProjectSettings
-from gristmill.engines.base import Relation
-from gristmill.errors import EngineError, GristmillError
+from gristmill.engines.base import Column, Relation
+from gristmill.errors import EngineError
+from gristmill.sql import types
+from gristmill.sql.render import render
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
 
-CATALOG = "lake"
-
-ENGINE_WORKAROUNDS: dict[str, str | int | bool] = {
-    # DuckDB 1.5.5 pushes a hash join's bloom filter into a lake scan and then fails to map it onto
-    # a Parquet column stored as another type than the table's (HUGEINT row ids land as DOUBLE,
-    # widened columns keep their old type in old files): "Not implemented Error: Can't convert
-    # TableFilterType (BLOOM_FILTER) from global to local indexes", on a join with a WHERE
-    # filter. No setting disables only the bloom filter, so join filter pushdown goes (measured:
-    # between 0.55x and 1.45x the time of a selective join over 20M rows). The test
-    # test_engine_workarounds.py fails once DuckDB is fixed: then remove this.
-    "disabled_optimizers": "join_filter_pushdown",
-}
 _MERGED_UP_TO = 16 << 20
 """Files this large are left out of ``compact``'s merges: a merge that took every file under
 DuckLake's target size (512 MiB) would rewrite a growing table's merged file at every round."""
@@ -45,37 +35,27 @@ _names = itertools.count()
 
 
 def _literal(value: str) -> str:
-    return exp.Literal.string(value).sql(dialect="duckdb")
+    return exp.Literal.string(value).sql(dialect=DuckDBEngine.dialect)
 
 
 class DuckDBEngine:
+    """The core protocol and every capability of ``engines/base.py`` (transactions, Arrow views,
+    maintenance, interrupt, native relations)."""
+
     kind: ClassVar[str] = "duckdb"
     dialect: ClassVar[str] = "duckdb"
-    SUPPORTS_TRANSACTIONS: ClassVar[bool] = True
     SUPPORTS_VIEWS: ClassVar[bool] = True
     SUPPORTS_CONCURRENT_READERS: ClassVar[bool] = True
     # DuckLake's SQLite catalog loses commits when one process writes from several connections
     # at once (measured), so steps take turns; each statement uses all of DuckDB's threads.
     SUPPORTS_CONCURRENT_WRITES: ClassVar[bool] = False
 
-    def __init__(self, settings: ProjectSettings, root: Path, *, read_only: bool = False) -> None:
-        storage = settings.storage
-        self._format = storage.format
-        # Large loads spill here instead of growing past the memory limit.
-        config: dict[str, str | int | bool] = {"temp_directory": (root / ".gristmill" / "tmp").as_posix()}
-        if settings.engine.threads:
-            config["threads"] = settings.engine.threads
-        if settings.engine.memory_limit:
-            config["memory_limit"] = settings.engine.memory_limit
-            process_defaults["memory_limit"] = settings.engine.memory_limit
-        config.update(ENGINE_WORKAROUNDS)
-        if storage.format == "duckdb":
-            self._con = connect(extensions=("sqlite",), config=config)
-            self._attach_database((root / storage.database).resolve(), read_only)
-        else:
-            self._con = connect(extensions=("ducklake", "sqlite"), config=config)
-            self._attach_lake(settings, root, read_only)
-        self._con.execute(f"USE {CATALOG}")
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, catalog: str, lake: bool) -> None:
+        """``con`` with ``catalog`` attached and in use; ``lake``: the catalog is a DuckLake
+        (snapshots, data inlining, file maintenance), else a DuckDB database."""
+        self._con = con
+        self._catalog = catalog
+        self._lake = lake
         threads = self._con.execute("SELECT current_setting('threads')").fetchone()
         self._threads = int(threads[0]) if threads else 1  # restored after each commit (_commit)
         self._schemas: set[str] = set()
@@ -88,64 +68,10 @@ class DuckDBEngine:
         self._commit_lock = threading.Lock()
         self._kinds: dict[Relation, str] | None = None  # TABLE/VIEW per relation; information_schema is slow
 
-    def _attach_database(self, path: Path, read_only: bool) -> None:
-        if read_only and not path.exists():
-            raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con.execute(
-                f"ATTACH {_literal(path.as_posix())} AS {CATALOG}" + (" (READ_ONLY)" if read_only else "")
-            )
-        except duckdb.Error as err:
-            busy = "lock" in str(err).lower()
-            raise EngineError(
-                f"cannot open the database {path.name}: {redact(str(err))}",
-                hint="a run in another process holds it: wait for it to finish (storage.format = "
-                '"ducklake" lets other processes read while a run writes)'
-                if busy
-                else "check [storage] in gristmill.toml",
-            ) from None
-
-    def _attach_lake(self, settings: ProjectSettings, root: Path, read_only: bool) -> None:
-        storage = settings.storage
-        catalog = storage.catalog
-        data = storage.data if "://" in storage.data else (root / storage.data).resolve().as_posix() + "/"
-        if "://" not in catalog:
-            catalog_path = (root / catalog).resolve()
-            if read_only and not catalog_path.exists():
-                raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
-            catalog_path.parent.mkdir(parents=True, exist_ok=True)
-            if "://" not in storage.data:
-                Path(data).mkdir(parents=True, exist_ok=True)
-            catalog = f"sqlite:{catalog_path.as_posix()}"
-        options = [f"DATA_PATH {_literal(data)}"] + (["READ_ONLY"] if read_only else [])
-        if "://" not in storage.data and not Path(storage.data).is_absolute():
-            # The lake lives inside the project (file paths in the catalog are relative to it), so a
-            # moved or copied project folder keeps working.
-            options.append("OVERRIDE_DATA_PATH TRUE")
-        attach = f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({', '.join(options)})"
-        try:
-            try:
-                self._con.execute(attach)
-            except duckdb.Error as err:
-                if not (read_only and "readonly database" in str(err)):
-                    raise
-                # A writer killed mid-commit left SQLite's journal behind, and only a writer may
-                # roll it back: open once for writing (which does), then read as asked.
-                writable = ", ".join(o for o in options if o != "READ_ONLY")
-                self._con.execute(f"ATTACH {_literal('ducklake:' + catalog)} AS {CATALOG} ({writable})")
-                self._con.execute(f"DETACH {CATALOG}")
-                self._con.execute(attach)
-        except duckdb.Error as err:
-            raise EngineError(
-                f"cannot open the lake catalog {redact(storage.catalog)}: {redact(str(err))}",
-                hint="check [storage] in gristmill.toml",
-            ) from None
-
     # -- statements --------------------------------------------------------------------------------
 
     def table(self, relation: Relation) -> exp.Table:
-        return exp.table_(relation.name, db=relation.schema, catalog=CATALOG, quoted=True)
+        return exp.table_(relation.name, db=relation.schema, catalog=self._catalog, quoted=True)
 
     def execute(self, statement: exp.Expr | str) -> int | None:
         """Run a statement; returns the rows it changed when the engine reports them."""
@@ -155,7 +81,7 @@ class DuckDBEngine:
             if [d[0] for d in cursor.description or ()] != ["Count"]:
                 return None
         else:
-            cursor = self._run(statement.sql(dialect=self.dialect))
+            cursor = self._run(render(statement, self.dialect))
             if not isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Create):
                 return None
         row = cursor.fetchone()
@@ -164,7 +90,7 @@ class DuckDBEngine:
     def query(self, sql: str | exp.Expr) -> pa.Table:
         import pyarrow as pa
 
-        text = sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
+        text = sql if isinstance(sql, str) else render(sql, self.dialect)
         self._check_interrupted()
         try:
             return self._con.sql(text).to_arrow_table() if text.strip() else pa.table({})
@@ -172,13 +98,13 @@ class DuckDBEngine:
             raise EngineError(redact(str(err))) from None
 
     def row(self, query: exp.Query) -> dict[str, Any] | None:
-        cursor = self._run(query.sql(dialect=self.dialect))
+        cursor = self._run(render(query, self.dialect))
         found = cursor.fetchone()
         names = [d[0] for d in cursor.description or ()]
         return dict(zip(names, found, strict=True)) if found is not None else None
 
     def rows(self, query: exp.Query) -> list[dict[str, Any]]:
-        cursor = self._run(query.sql(dialect=self.dialect))
+        cursor = self._run(render(query, self.dialect))
         found = cursor.fetchall()
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in found]
@@ -252,7 +178,7 @@ class DuckDBEngine:
         dozens of small catalog queries per table written; with several threads each of them
         pays for waking and polling the others, and the commit costs 2-3x the CPU (measured:
         190 vs 73 ms for a group of 10 tables in a lake of 600; docs/benchmarks.md)."""
-        if self._format == "duckdb" or self._threads <= 1:
+        if not self._lake or self._threads <= 1:
             self._con.execute("COMMIT")
             return
         self._con.execute("SET threads = 1")
@@ -286,7 +212,7 @@ class DuckDBEngine:
             self.execute(
                 exp.Create(
                     this=exp.Table(
-                        db=exp.to_identifier(schema, quoted=True), catalog=exp.to_identifier(CATALOG)
+                        db=exp.to_identifier(schema, quoted=True), catalog=exp.to_identifier(self._catalog)
                     ),
                     kind="SCHEMA",
                     exists=True,
@@ -305,7 +231,7 @@ class DuckDBEngine:
             if mode == "replace":
                 return self.create_table_as(relation, source)
             insert = exp.insert(source, self.table(relation))
-            return int(self._run(insert.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
+            return int(self._run(render(insert, self.dialect)).fetchone()[0])  # type: ignore[index]
         finally:
             self._con.unregister(view)
 
@@ -314,7 +240,7 @@ class DuckDBEngine:
         if self._kind(relation) == "VIEW":
             self.drop_view(relation)
         create = exp.Create(this=self.table(relation), kind="TABLE", replace=True, expression=query)
-        rows = int(self._run(create.sql(dialect=self.dialect)).fetchone()[0])  # type: ignore[index]
+        rows = int(self._run(render(create, self.dialect)).fetchone()[0])  # type: ignore[index]
         self._set_kind(relation, "TABLE")
         return rows
 
@@ -355,22 +281,20 @@ class DuckDBEngine:
                 self._con.unregister(view)
         return exp.table_(name, db="main", catalog="temp")
 
-    def describe(self, table: exp.Table | exp.Subquery) -> list[tuple[str, str]]:
+    def describe(self, table: exp.Table | exp.Subquery) -> list[Column]:
         """(column, type) pairs of a staged or published table, or of a query."""
-        rows = self._run(f"DESCRIBE {exp.select('*').from_(table).sql(dialect=self.dialect)}").fetchall()
-        return [(str(row[0]), str(row[1])) for row in rows]
+        rows = self._run(f"DESCRIBE {render(exp.select('*').from_(table), self.dialect)}").fetchall()
+        return [(str(row[0]), types.parse(str(row[1]), self.dialect)) for row in rows]
 
-    def ensure_table(self, relation: Relation, columns: Sequence[tuple[str, str]]) -> None:
+    def ensure_table(self, relation: Relation, columns: Sequence[Column]) -> None:
         if self._kind(relation) == "TABLE":
             self._inline(relation)
             return
         self._ensure_schema(relation.schema)
         definition = exp.Schema(
             this=self.table(relation),
-            expressions=[
-                exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(dtype))
-                for name, dtype in columns
-            ],
+            # copied: the types may be shared (sql/types.py caches them)
+            expressions=[exp.ColumnDef(this=exp.to_identifier(name), kind=t.copy()) for name, t in columns],
         )
         self.execute(exp.Create(this=definition, kind="TABLE", exists=True))
         self._set_kind(relation, "TABLE")
@@ -384,7 +308,7 @@ class DuckDBEngine:
         287 ms CPU between 1 and 300 tables (without: 86 -> 139). A schema option, set once per
         schema outside any transaction; tables that take small inserts there (stream state, see
         ensure_table) keep inlining by a table option."""
-        if self._format == "duckdb":
+        if not self._lake:
             return
         for schema in sorted(set(schemas) - self._bulk_schemas()):
             self._ensure_schema(schema)
@@ -393,7 +317,7 @@ class DuckDBEngine:
 
     def _options(self) -> list[tuple[str, str, int]]:
         rows = self._con.execute(
-            "SELECT scope, scope_entry, value::BIGINT FROM ducklake_options(" + _literal(CATALOG) + ")"
+            "SELECT scope, scope_entry, value::BIGINT FROM ducklake_options(" + _literal(self._catalog) + ")"
             " WHERE option_name = 'data_inlining_row_limit'"
         ).fetchall()
         return [(str(scope), str(entry), int(value)) for scope, entry, value in rows]
@@ -411,7 +335,7 @@ class DuckDBEngine:
     def _inline(self, relation: Relation) -> None:
         """Let ``relation`` keep small inserts in the catalog (stream state): a table option,
         which DuckLake accepts only once the table's creation has committed."""
-        if self._format == "duckdb" or relation in self._to_inline:
+        if not self._lake or relation in self._to_inline:
             return
         if relation.schema in self._bulk_schemas() and relation not in self._inlining():
             self._to_inline.append(relation)
@@ -434,7 +358,7 @@ class DuckDBEngine:
             exp.Literal.number(rows),
             *(exp.Kwarg(this=exp.var(k), expression=exp.Literal.string(v)) for k, v in scope.items()),
         )
-        self._run(f"CALL {CATALOG}.{call.sql(dialect=self.dialect)}")
+        self._run(f"CALL {self._catalog}.{render(call, self.dialect)}")
 
     def create_view_as(self, relation: Relation, query: exp.Query) -> None:
         self._ensure_schema(relation.schema)
@@ -461,8 +385,8 @@ class DuckDBEngine:
     def reclaim(self, older_than_days: int) -> None:
         """Give back space: DuckLake forgets snapshots older than this and deletes the files only
         they used; a DuckDB database file is checkpointed."""
-        if self._format == "duckdb":
-            self._run(f"CHECKPOINT {CATALOG}")
+        if not self._lake:
+            self._run(f"CHECKPOINT {self._catalog}")
             return
         age = exp.Sub(
             this=exp.CurrentTimestamp(),
@@ -473,14 +397,16 @@ class DuckDBEngine:
             ("ducklake_cleanup_old_files", "cleanup_all", exp.true()),
         ):
             call = exp.func(
-                procedure, exp.Literal.string(CATALOG), exp.Kwarg(this=exp.var(argument), expression=value)
+                procedure,
+                exp.Literal.string(self._catalog),
+                exp.Kwarg(this=exp.var(argument), expression=value),
             )
-            self._run(f"CALL {call.sql(dialect=self.dialect)}")
+            self._run(f"CALL {render(call, self.dialect)}")
 
     def compact(self, relation: Relation) -> None:
-        if self._format == "duckdb" or self._kind(relation) != "TABLE":
+        if not self._lake or self._kind(relation) != "TABLE":
             return  # a DuckDB file keeps rows in its own blocks; a view or no table has no files
-        lake, schema, table = _literal(CATALOG), _literal(relation.schema), _literal(relation.name)
+        lake, schema, table = _literal(self._catalog), _literal(relation.schema), _literal(relation.name)
         # Rows small writes kept in the catalog (DuckLake inlines them, with every version since)
         # go to a file first; then files mostly deleted are rewritten, and the small files
         # merged. DuckLake keeps each snapshot's view of the merged files (time travel).
@@ -502,7 +428,7 @@ class DuckDBEngine:
                 " (SELECT (schema_name, view_name) FROM duckdb_views() WHERE database_name = $1)"
                 " UNION ALL"
                 " SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = $1".replace(
-                    "$1", _literal(CATALOG)
+                    "$1", _literal(self._catalog)
                 )  # bound parameters make DuckDB import pandas
             ).fetchall()
             self._kinds = {Relation(s, n): kind for s, n, kind in rows}
@@ -515,15 +441,17 @@ class DuckDBEngine:
             else:
                 self._kinds[relation] = kind
 
-    def columns(self) -> dict[Relation, list[tuple[str, str]]]:
+    def columns(self) -> dict[Relation, list[Column]]:
         rows = self._con.execute(
             "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
-            f"WHERE database_name = {_literal(CATALOG)} ORDER BY schema_name, table_name, column_index"
+            f"WHERE database_name = {_literal(self._catalog)} ORDER BY schema_name, table_name, column_index"
         ).fetchall()
-        result: dict[Relation, list[tuple[str, str]]] = {}
+        result: dict[Relation, list[Column]] = {}
         for schema, name, column, dtype in rows:
             if schema not in _INTERNAL_SCHEMAS:
-                result.setdefault(Relation(schema, name), []).append((column, dtype))
+                result.setdefault(Relation(schema, name), []).append(
+                    (column, types.parse(dtype, self.dialect))
+                )
         return result
 
     # -- Python models: relations over this connection ----------------------------------------------
@@ -538,16 +466,19 @@ class DuckDBEngine:
         """A lazy DuckDB relation over ``table`` on this connection: what a Python model builds on
         it runs here, in the engine."""
         try:
-            return self._con.sql(exp.select("*").from_(table).sql(dialect=self.dialect))
+            return self._con.sql(render(exp.select("*").from_(table), self.dialect))
         except duckdb.Error as err:
             raise EngineError(redact(str(err).strip())) from None
 
-    def stage_relation(self, relation: duckdb.DuckDBPyRelation) -> exp.Table:
+    def stage_relation(self, relation: Any) -> exp.Table | None:
         """Land a DuckDB relation in a temporary table, like :meth:`stage`. One built on this
-        connection runs in place; one from another connection streams in as Arrow."""
+        connection runs in place; one from another connection streams in as Arrow. None when
+        ``relation`` is not a DuckDB relation."""
+        if not isinstance(relation, duckdb.DuckDBPyRelation):
+            return None
         view = f"_gristmill_relation_{next(_names)}"
         temporary_view = exp.table_(view, db="main", catalog="temp")
-        drop = exp.Drop(tables=[temporary_view], kind="VIEW", exists=True).sql(dialect=self.dialect)
+        drop = render(exp.Drop(tables=[temporary_view], kind="VIEW", exists=True), self.dialect)
         try:
             relation.query(view, "SELECT 1")  # names the relation as a temporary view where it lives
             probe = (
@@ -555,7 +486,7 @@ class DuckDBEngine:
                 .from_("duckdb_views()")
                 .where(exp.and_("temporary", exp.column("view_name").eq(exp.Literal.string(view))))
             )
-            ours = self._con.execute(probe.sql(dialect=self.dialect)).fetchone()  # unbound: no pandas
+            ours = self._con.execute(render(probe, self.dialect)).fetchone()  # unbound: no pandas
             if not (ours and ours[0]):
                 relation.query(view, drop)
                 return self.stage(relation.to_arrow_reader())
@@ -563,7 +494,7 @@ class DuckDBEngine:
             temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
             query = exp.select("*").from_(view)
             create = exp.Create(this=exp.table_(name), kind="TABLE", properties=temporary, expression=query)
-            relation.query(view, create.sql(dialect=self.dialect))
+            relation.query(view, render(create, self.dialect))
             self._run(drop)
         except duckdb.Error as err:
             raise EngineError(redact(str(err).strip())) from None
@@ -571,26 +502,3 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
-
-
-def catalog_snapshot(settings: ProjectSettings, root: Path) -> str | None:
-    """A token that changes whenever the lake commits, read without opening it: the newest
-    snapshot id of a local SQLite DuckLake catalog (DuckLake's own table, read with SQLite alone),
-    or the size and time of a DuckDB database file and its write-ahead log."""
-    storage = settings.storage
-    if storage.format == "duckdb":
-        path = (root / storage.database).resolve()
-        stamps = [(p.stat().st_size, p.stat().st_mtime_ns) for p in (path, Path(f"{path}.wal")) if p.exists()]
-        return f"{path.as_posix()}#{stamps}" if stamps else None
-    catalog = storage.catalog
-    if "://" in catalog:
-        return None
-    path = (root / catalog).resolve()
-    if not path.exists():
-        return None
-    try:
-        with closing(sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True, timeout=30)) as db:
-            row = db.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()
-    except sqlite3.Error:
-        return None
-    return None if row is None or row[0] is None else f"{path.as_posix()}#{row[0]}"

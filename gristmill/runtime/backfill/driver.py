@@ -6,18 +6,20 @@ listing tells a running backfill from an interrupted one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from gristmill.errors import ConcurrentRunError, ConfigError, GristmillError
-from gristmill.plan import AssetGraph, Plan, select
+from gristmill.plan import AssetGraph, select
 from gristmill.plan.intervals import Span, parse_moment
+from gristmill.runtime import launch, planning
 from gristmill.runtime.backfill.request import BackfillRequest
 from gristmill.runtime.backfill.result import BackfillResult
 from gristmill.runtime.backfill.scope import Scope, check_options, check_range, scope_of
+from gristmill.runtime.planning import PlanRequest
 from gristmill.runtime.run.events import Listener
 from gristmill.runtime.run.executor import RunResult
 from gristmill.runtime.run.lock import run_lock
@@ -28,9 +30,6 @@ from gristmill.state.records import BackfillRecord
 
 Row = tuple[str, str, str, int | None, str | None]
 """(asset, partition, status, run_id, error), as the history keeps a partition's outcome."""
-
-RunChunk = Callable[..., RunResult]
-"""Runs a selection (``Workspace.run``'s arguments): how the backfill builds each chunk."""
 
 _DONE = ("success", "switched", "skipped")
 
@@ -85,15 +84,10 @@ def _alive(lock: Path) -> bool:
         return True
 
 
-PlanOf = Callable[[Sequence[str], str], Plan]
-"""Plans a selection in an environment (``Workspace.plan``)."""
-
-
-def backfill(session: Session, graph: AssetGraph, ask: Ask, plan: PlanOf, run: RunChunk) -> BackfillResult:
+def backfill(session: Session, graph: AssetGraph, ask: Ask) -> BackfillResult:
     """Build the selected partitioned models for their partitions, a chunk of them per run, and
     keep each partition's outcome in the history: a backfill that failed, was cancelled or died is
-    resumed (``ask.resume``: its id) where it stopped. ``plan`` plans a selection in an
-    environment; ``run`` runs one chunk.
+    resumed (``ask.resume``: its id) where it stopped. Each chunk is a run of its own.
 
     ``reprocess``: ``missing`` builds the intervals the lake has not recorded (the others are
     listed as skipped), ``failed`` also those whose last backfill failed, ``all`` every one
@@ -121,9 +115,9 @@ def backfill(session: Session, graph: AssetGraph, ask: Ask, plan: PlanOf, run: R
             if previous.start and previous.end:
                 start, end = parse_moment(previous.start), parse_moment(previous.end)
         span = check_range(graph, select(graph, request.selection), start, end)
-        planned = plan(request.selection, request.env)
+        planned = planning.plan(session, graph, PlanRequest.of(request.selection, env=request.env))
         scope = scope_of(session, graph, planned, span, request.partitions)
-        driver = _Driver(session, history, scope, request, ask, run)
+        driver = _Driver(session, history, scope, request, ask)
         if previous is None:
             driver.start(span)
         else:
@@ -140,7 +134,6 @@ class _Driver:
     scope: Scope
     request: BackfillRequest
     ask: Ask
-    run_chunk: RunChunk
     backfill_id: int = 0
     status: dict[tuple[str, str], str] = field(default_factory=dict)
     runs: list[RunResult] = field(default_factory=list)
@@ -304,17 +297,13 @@ class _Driver:
     ) -> RunResult:
         # Another run (a schedule) may take the project between two chunks: wait for it rather
         # than abandon the backfill.
-        result = self.run_chunk(
-            chosen,
-            env=self.request.env,
-            wait=max(self.ask.wait, 600.0) if self.runs else self.ask.wait,
-            listener=self.ask.listener,
-            window=window,
-            restate=window if window is not None and self.restating else None,
-            partitions=values,
-            command=f"backfill {self.backfill_id}",
-            runner=self._watch,
+        restate = window if window is not None and self.restating else None
+        request = PlanRequest.of(
+            chosen, env=self.request.env, restate=restate, window=window, partitions=values
         )
+        job = launch.Job(f"backfill {self.backfill_id}", self.ask.listener, self._watch)
+        wait = max(self.ask.wait, 600.0) if self.runs else self.ask.wait
+        result = launch.run(self.session, self.scope.graph, request, job, wait)
         self.runs.append(result)
         return result
 

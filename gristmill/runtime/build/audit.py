@@ -27,7 +27,7 @@ from gristmill.checks.metrics import (
     distinct_ratios,
     profile,
 )
-from gristmill.engines.base import Engine
+from gristmill.engines.base import Engine, described
 from gristmill.errors import ConfigError, EngineError
 from gristmill.plan.graph import Asset
 from gristmill.project.checks import ANOMALY_METRICS
@@ -123,7 +123,7 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
     needs_columns = (
         subject.measure or subject.isolated or any(c.kind in ("schema", "anomaly") for c in checks)
     )
-    columns = engine.describe(table) if needs_columns else []
+    columns = described(engine, table) if needs_columns else []
     results = [_schema(c, columns) for c in checks if c.kind == "schema"]
     # Distinct counts hash every value (several times the cost of the other metrics), so a build
     # counts them only when an anomaly check judges them. A table known to be small counts them

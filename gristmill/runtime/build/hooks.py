@@ -41,7 +41,7 @@ def _pointed(sql: str, physical: Physical, dialect: str) -> list[str]:
 
 def run_hooks(engine: Engine, hooks: Sequence[HookSpec], physical: Physical, what: str) -> None:
     """Each hook's statements in order; the first that fails stops them with its location."""
-    dialect = getattr(engine, "dialect", "duckdb")
+    dialect = engine.dialect
     for hook in hooks:
         for statement in _pointed(hook.sql, physical, dialect):
             try:

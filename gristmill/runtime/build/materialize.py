@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Engine, Relation, described
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.plan.contracts import compare
 from gristmill.plan.intervals import Span, complete, contiguous, floor, parse_moment, pending, shift, utc
@@ -130,7 +130,7 @@ class _Build:
         return ConfigError(message, location=self.model.file, hint=hint)
 
     def _columns(self, query: exp.Query) -> list[tuple[str, str]]:
-        return self.engine.describe(query.subquery("q", copy=True))
+        return described(self.engine, query.subquery("q", copy=True))
 
     def _need(self, option: str, names: Sequence[str], columns: Sequence[tuple[str, str]]) -> None:
         have = [c for c, _ in columns]
@@ -175,7 +175,7 @@ class _Build:
         type losslessly; any other type change needs a rebuild. A column the query no longer has
         stays, NULL in new rows. Returns the columns added."""
         added: list[str] = []
-        for change in compare(self.engine.describe(self.table), columns):
+        for change in compare(described(self.engine, self.table), columns):
             if change.kind == "type_drift":
                 raise ProjectError(
                     f"{self.target}: {change}; the table's rows cannot take the new type",
@@ -221,7 +221,7 @@ class _Build:
         """Upsert on the key, NULL-safe; the last row per key in the query's output wins."""
         key = self.model.key
         staged = self._stage(query)
-        columns = self.engine.describe(staged)
+        columns = described(self.engine, staged)
         self._need("key", key, columns)
         names = [c for c, _ in columns]
         data = [c for c in names if c != writes.OPERATION]
@@ -301,7 +301,7 @@ class _Build:
         closed = sorted(set(done) - set(todo))
         if not closed:
             return todo
-        held = dict(self.engine.describe(self.table))
+        held = dict(described(self.engine, self.table))
         # not columns just added, nor a fact's surrogate keys: a member arriving late changes
         # those, and the fact's own fix-up takes care of it
         lookups = set(model.lookups)
@@ -431,7 +431,7 @@ class _Build:
     def history(self, *, surrogate: str | None, tracked: Sequence[str] | None) -> MaterializeResult:
         model = self.model
         staged = self._stage(self.query)
-        columns = self.engine.describe(staged)
+        columns = described(self.engine, staged)
         names = [c for c, _ in columns]
         self._need("key", model.key, columns)
         if surrogate is not None and surrogate in names:
@@ -515,7 +515,7 @@ class _Build:
         self._need(f"{option}.on", lookup.on, columns)
         at_type = self._time_type(f"{option}.at", lookup.at, columns) if lookup.at else "TIMESTAMPTZ"
         table = self.physical(lookup.dimension)
-        held = [c for c, _ in self.engine.describe(table)]
+        held = [c for c, _ in described(self.engine, table)]
         wanted = [column, *lookup.on]
         absent = [c for c in wanted if c not in held]
         if absent:

@@ -16,7 +16,7 @@ from sqlglot import exp
 from gristmill.checks.compile import failing_row
 from gristmill.engines.base import Engine, Relation
 from gristmill.project.specs import CheckSpec
-from gristmill.sql import writes
+from gristmill.sql import types, writes
 
 QUARANTINE_COLUMNS = (("_gm_run_id", "BIGINT"), ("_gm_reason", "VARCHAR"), ("_gm_record", "VARCHAR"))
 
@@ -74,7 +74,7 @@ def copy_to_quarantine(
 ) -> None:
     """Append the rows of ``source`` matching ``where`` to ``quarantine``: the run, why, and the
     row itself as JSON (so rows of any shape fit one table)."""
-    engine.ensure_table(quarantine, list(QUARANTINE_COLUMNS))
+    engine.ensure_table(quarantine, types.columns(QUARANTINE_COLUMNS))
     record = exp.func(
         "to_json",
         exp.func(

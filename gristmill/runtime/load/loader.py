@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from gristmill.connectors.base import NativeRead, Source
-from gristmill.engines.base import Engine, Relation
+from gristmill.connectors.base import NativeRead, NativeReads, Source
+from gristmill.engines.base import Engine, Interruptible, Relation, described
 from gristmill.errors import ConfigError, ContractViolation, EngineError, ShrinkRefused, SourceError
 from gristmill.plan.contracts import NestedType, SchemaChange, compare, evolved, kind_of, may_fit, parse_type
 from gristmill.plan.graph import Asset
@@ -145,7 +145,7 @@ def load_table(
         )
     else:
         counted = _Counted(
-            source.read(asset.table, since), lambda: bool(getattr(engine, "interrupted", False))
+            source.read(asset.table, since), lambda: isinstance(engine, Interruptible) and engine.interrupted
         )
         if len(counted.schema) == 1:  # the ordinal alone: no columns (an API that answered [])
             return _no_columns(engine, asset, spec, held, counted, result)
@@ -289,11 +289,10 @@ def _guard_shrink(asset: Asset, spec: LoadSpec, held: int | None, result: LoadRe
 
 def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
     """A read the engine runs itself (local files, a whole PostgreSQL table), when offered."""
-    offer = getattr(source, "native", None)
-    if engine.dialect != "duckdb" or not callable(offer):
+    if not isinstance(source, NativeReads) or asset.table is None:
         return None
-    found = offer(asset.table)
-    return found if isinstance(found, NativeRead) else None
+    found = source.native(asset.table)
+    return found if isinstance(found, NativeRead) and found.dialect == engine.dialect else None
 
 
 @contextmanager
@@ -326,7 +325,7 @@ def _replace_straight(
     result: LoadResult,
     native: NativeRead | None,
 ) -> LoadResult:
-    before = engine.describe(engine.table(relation)) if engine.exists(relation) else None
+    before = described(engine, engine.table(relation)) if engine.exists(relation) else None
     if native is not None:  # the engine reads the source itself: no rows cross Python
         for statement in native.setup:
             engine.execute(statement)
@@ -334,7 +333,7 @@ def _replace_straight(
         result.bytes_read = native.bytes
         if before is not None:
             result.events.extend(
-                f"{relation}: {c}" for c in compare(before, engine.describe(engine.table(relation)))
+                f"{relation}: {c}" for c in compare(before, described(engine, engine.table(relation)))
             )
         return result
     assert counted is not None
@@ -351,13 +350,13 @@ def _replace_straight(
         raise
     result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if before is not None:
-        after = engine.describe(engine.table(relation))
+        after = described(engine, engine.table(relation))
         result.events.extend(f"{relation}: {change}" for change in compare(before, after))
     return result
 
 
 def _check_cursor(engine: Engine, raw: Staged, asset: Asset, incremental: Incremental) -> None:
-    columns = [c for c, _ in engine.describe(raw)]
+    columns = [c for c, _ in described(engine, raw)]
     if incremental.cursor not in columns:
         assert asset.table is not None
         raise ConfigError(
@@ -450,7 +449,7 @@ def _has_row_ids(engine: Engine, relation: Relation) -> bool:
     """The table has child tables' ids already: a load without lists keeps giving its rows ids."""
     if not engine.exists(relation):
         return False
-    return any(column == nesting.ROW_ID for column, _ in engine.describe(engine.table(relation)))
+    return any(column == nesting.ROW_ID for column, _ in described(engine, engine.table(relation)))
 
 
 def _with_row_id(raw: Staged, schema: pa.Schema, spec: LoadSpec, run_id: int) -> exp.Select:
@@ -543,7 +542,7 @@ def _write(
     the contract kept), which its child tables follow."""
     relation, staged = level.relation, level.staged
     child = parent is not None
-    incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
+    incoming = [(c, t) for c, t in described(engine, staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
     cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in columns else None
     order = [] if child else [*([cursor] if cursor else []), writes.ORDINAL]  # last row per key wins
@@ -673,7 +672,7 @@ def _replace_children(
 
 def _held(engine: Engine, target: exp.Table) -> list[tuple[str, str]]:
     scd2 = {name for name, _ in writes.SCD2_COLUMNS}
-    return [(c, t) for c, t in engine.describe(target) if c not in scd2]
+    return [(c, t) for c, t in described(engine, target) if c not in scd2]
 
 
 def _create(
@@ -778,7 +777,7 @@ def _enforce(
             result.events.append(f"{relation}: {change}")
         if nested_columns or rebuilt:
             held = dict(_held(engine, target))
-            incoming = dict(engine.describe(staged))
+            incoming = dict(described(engine, staged))
             for column in nested_columns:
                 _retype(engine, target, column, evolved(held[column], incoming[column]))
             if rebuilt:
@@ -815,7 +814,7 @@ def _enforce(
         else:
             result.rows_discarded += moved
     held = dict(_held(engine, engine.table(relation)))
-    arriving = dict(engine.describe(staged))
+    arriving = dict(described(engine, staged))
     projection = [
         exp.alias_(_landed(_col(c), arriving.get(c, ""), held[c]) if c in held else _col(c), c, quoted=True)
         for c in keep
@@ -895,7 +894,7 @@ def _rebuild(engine: Engine, relation: Relation, types: dict[str, str]) -> None:
     target = engine.table(relation)
     projection = [
         exp.alias_(exp.cast(_col(c), _type(types[c])), c, quoted=True) if c in types else _col(c)
-        for c, _ in engine.describe(target)
+        for c, _ in described(engine, target)
     ]
     engine.create_table_as(relation, exp.select(*projection).from_(target))
 
@@ -998,7 +997,7 @@ def _conformed(engine: Engine, relation: Relation, staged: Staged, cast: set[str
     fields matched by name (in the table's order, absent ones NULL), so stored and arriving rows
     compare equal."""
     held = dict(_held(engine, engine.table(relation)))
-    incoming = engine.describe(staged)
+    incoming = described(engine, staged)
     differ = [
         c
         for c, t in incoming

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from gristmill.engines.base import Engine
+from gristmill.engines.base import Transactions
 from gristmill.errors import GristmillError
 from gristmill.plan.planner import Step
 
@@ -42,7 +42,7 @@ busy machine does not shrink the groups."""
 
 @dataclass
 class CommitGroup:
-    engine: Engine
+    engine: Transactions
     build: Build
     cancelled: Callable[[], bool]
     """The run was asked to stop: nothing may commit any more."""

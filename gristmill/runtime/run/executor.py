@@ -16,8 +16,8 @@ from sqlglot import exp
 
 from gristmill._util.text import shorten
 from gristmill.config.secrets import redact
-from gristmill.connectors.base import Source
-from gristmill.engines.base import Engine, Relation
+from gristmill.connectors.base import Acknowledging, InterruptibleSource, Source
+from gristmill.engines.base import Engine, Interruptible, Relation, Transactions, require_transactions
 from gristmill.errors import CheckFailed, ConfigError, EngineError, GristmillError, RunCancelled, StepTimeout
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Plan, Step, view_schema
@@ -175,7 +175,7 @@ def execute(
     began: dict[str, str] = {}
     retried: list[StepRecord] = []
     failed: set[str] = set()  # assets that failed or did not run in this run
-    concurrent = engine is not None and getattr(engine, "SUPPORTS_CONCURRENT_WRITES", False)
+    concurrent = engine is not None and engine.SUPPORTS_CONCURRENT_WRITES
     # Steps that take turns on the engine share commits (see runtime/run/commit_groups.py).
     group = (
         CommitGroup(
@@ -183,7 +183,7 @@ def execute(
             lambda step, grouped: _build(step, _context(step), group=grouped),
             lambda: coordinator.cancelled is not None,
         )
-        if engine is not None and not concurrent
+        if isinstance(engine, Transactions) and not concurrent
         else None
     )
 
@@ -317,14 +317,14 @@ def execute(
     def interrupt(name: str) -> None:
         """Stop what a step runs: the engine's statement, and a source's own reader (a file or S3
         read stuck in the source's DuckDB never reaches the engine)."""
-        if engine is not None:
+        if isinstance(engine, Interruptible):
             engine.interrupt()
         source = steps[name].asset.source
         if source is not None and steps[name].action == "build":
             try:
-                stop = getattr(sources(source.name), "interrupt", None)
-                if callable(stop):
-                    stop()
+                reader = sources(source.name)
+                if isinstance(reader, InterruptibleSource):
+                    reader.interrupt()
             except Exception as err:  # stopping must not fail the coordinator
                 _log.warning("could not interrupt source %s: %s", source.name, err)
 
@@ -380,7 +380,7 @@ def execute(
         switched = {}
     elif switched or plan.removed:
         assert engine is not None, "a plan that switches needs an engine"
-        with engine.transaction():
+        with require_transactions(engine, "switching an environment's views together").transaction():
             switch(engine, plan.env, switched, plan.removed, run_id)
     result.seconds = time.perf_counter() - started
     notify(RunFinished(result, result.status))
@@ -511,7 +511,7 @@ def _build(step: Step, context: _Context, *, group: bool = False) -> StepResult:
     # Checks and a model's reads of itself see the new table before anyone else does.
     here = replace(context, serving={**context.serving, asset.name: step.physical})
     try:
-        with engine.transaction(group=group):
+        with require_transactions(engine, "a step's build").transaction(group=group):
             if asset.kind == "source":
                 assert asset.source is not None
                 source = context.sources(asset.source.name)
@@ -641,10 +641,9 @@ def _set_aside(step: Step, target: Relation, checks: tuple[CheckSpec, ...], cont
 
 def _acknowledge(source: Source, asset: Asset, load: LoadResult) -> None:
     """Tell a source that keeps its own position (a replication slot) that the data is committed."""
-    acknowledge = getattr(source, "acknowledge", None)
-    if callable(acknowledge) and load.cursor is not None:
+    if isinstance(source, Acknowledging) and asset.table is not None and load.cursor is not None:
         value = load.cursor.value
-        acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
+        source.acknowledge(asset.table, int(value) if value.lstrip("-").isdigit() else value)
 
 
 def _hook_tables(context: _Context, asset: str, this: str) -> Callable[[str], exp.Table | None]:

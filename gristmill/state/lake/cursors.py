@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from gristmill.engines.base import Engine, Relation
+from gristmill.sql import types
 
 CURSORS = Relation("_gristmill", "cursors")
 _COLUMNS = (("asset", "VARCHAR"), ("value", "VARCHAR"), ("type", "VARCHAR"), ("run_id", "BIGINT"))
@@ -59,7 +60,7 @@ def read_cursor(engine: Engine, asset: str) -> Cursor | None:
 
 def write_cursor(engine: Engine, asset: str, cursor: Cursor, run_id: int) -> None:
     """Replace the asset's cursor; call inside the transaction that publishes the data it describes."""
-    engine.ensure_table(CURSORS, list(_COLUMNS))
+    engine.ensure_table(CURSORS, types.columns(_COLUMNS))
     target = engine.table(CURSORS)
     engine.execute(delete_cursor(target, asset))
     engine.execute(insert_cursor(target, asset, cursor, run_id))

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from gristmill.engines.base import Engine, Relation
 from gristmill.plan.planner import view_schema
+from gristmill.sql import types
 
 ENVIRONMENTS = Relation("_gristmill", "environments")
 _COLUMNS = ("env", "asset", "physical", "run_id", "switched_at")
@@ -93,7 +94,7 @@ def switch(
 ) -> None:
     """Point the environment's views at new physical tables and drop views of removed models.
     Call inside a transaction: readers see the whole switch or none of it."""
-    engine.ensure_table(ENVIRONMENTS, list(zip(_COLUMNS, _TYPES, strict=True)))
+    engine.ensure_table(ENVIRONMENTS, types.columns(zip(_COLUMNS, _TYPES, strict=True)))
     target = engine.table(ENVIRONMENTS)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     for asset in removed:

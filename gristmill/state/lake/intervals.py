@@ -13,7 +13,7 @@ from datetime import datetime
 from gristmill.engines.base import Engine, Relation
 from gristmill.plan.intervals import Span, contiguous, floor, shift, utc
 from gristmill.project.specs import Interval
-from gristmill.sql import dimensional
+from gristmill.sql import dimensional, types
 
 INTERVALS = Relation("_gristmill", "intervals")
 
@@ -34,7 +34,7 @@ def record_intervals(
     ranges = contiguous(intervals)
     if not ranges:
         return
-    engine.ensure_table(INTERVALS, list(dimensional.INTERVAL_COLUMNS))
+    engine.ensure_table(INTERVALS, types.columns(dimensional.INTERVAL_COLUMNS))
     table = engine.table(INTERVALS)
     for start, end in ranges:
         engine.execute(dimensional.forget_intervals(table, target, start, end))

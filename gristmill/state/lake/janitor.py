@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gristmill.engines.base import Engine, Relation
+from gristmill.engines.base import Engine, Maintenance, Relation
 from gristmill.plan.planner import PHYSICAL_PREFIX
 from gristmill.state.lake.lake_state import LakeState
 from gristmill.state.lake.versions import forget_versions
@@ -47,4 +47,5 @@ def drop(engine: Engine, physical: Sequence[str]) -> None:
 
 def expire_files(engine: Engine, older_than_days: int) -> None:
     """Expire lake snapshots older than this and delete the files only they referenced."""
-    engine.reclaim(older_than_days)
+    if isinstance(engine, Maintenance):  # else the engine keeps no old versions to give back
+        engine.reclaim(older_than_days)

@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from gristmill.connectors.streams.feed import Position
 from gristmill.engines.base import Engine, Relation
+from gristmill.sql import types
 
 OFFSETS = Relation("_gristmill", "stream_offsets")
 OFFSET_COLUMNS = (
@@ -138,7 +139,7 @@ def write_progress(engine: Engine, target: str, progress: Mapping[Position, Prog
     """Replace these partitions' rows; call inside the batch's transaction."""
     if not progress:
         return
-    engine.ensure_table(OFFSETS, list(OFFSET_COLUMNS))
+    engine.ensure_table(OFFSETS, types.columns(OFFSET_COLUMNS))
     for statement in write_statements(engine.table(OFFSETS), target, progress, now):
         engine.execute(statement)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from gristmill.engines.base import Engine, Relation
 from gristmill.sql import partitions as sql
+from gristmill.sql import types
 
 PARTITIONS = Relation("_gristmill", "partitions")
 
@@ -26,7 +27,7 @@ def record_partitions(engine: Engine, target: str, keys: Sequence[str], run_id: 
     """Record these values of ``target`` as built by ``run_id``. Call inside the data's transaction."""
     if not keys:
         return
-    engine.ensure_table(PARTITIONS, list(sql.PARTITION_COLUMNS))
+    engine.ensure_table(PARTITIONS, types.columns(sql.PARTITION_COLUMNS))
     table = engine.table(PARTITIONS)
     engine.execute(sql.forget_partitions(table, target, keys))
     engine.execute(sql.record_partitions(table, target, keys, run_id))

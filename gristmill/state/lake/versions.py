@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from gristmill.engines.base import Engine, Relation
 from gristmill.plan.planner import Recorded
+from gristmill.sql import types
 
 VERSIONS = Relation("_gristmill", "table_versions")
 _COLUMNS = ("physical", "asset", "fingerprint", "parts", "run_id", "rows", "built_at")
@@ -88,7 +89,7 @@ def record_version(
 ) -> None:
     """Write the table's version row, replacing an earlier one unless the caller knows there is
     none (a new physical table); call inside the transaction that publishes the data."""
-    engine.ensure_table(VERSIONS, list(zip(_COLUMNS, _TYPES, strict=True)))
+    engine.ensure_table(VERSIONS, types.columns(zip(_COLUMNS, _TYPES, strict=True)))
     target = engine.table(VERSIONS)
     if replace:
         engine.execute(delete_version(target, physical))

@@ -41,7 +41,7 @@ def test_lands_arrow_as_parquet_files_under_the_lake(engine: DuckDBEngine, tmp_p
     assert engine.write_arrow(T, ids(5), mode="append") == 5
     assert count(engine) == 1005
     assert (tmp_path / ".gristmill" / "catalog.sqlite").exists()
-    assert engine.columns()[T] == [("id", "BIGINT")]
+    assert engine.columns()[T] == [("id", exp.DataType.build("BIGINT"))]
 
 
 def test_a_failed_transaction_leaves_the_previous_version(engine: DuckDBEngine) -> None:

@@ -1,5 +1,5 @@
 """Workarounds for DuckDB defects, each with a test that fails once the engine is fixed (then the
-workaround goes): see ENGINE_WORKAROUNDS in gristmill/engines/duckdb/engine.py."""
+workaround goes): see ENGINE_WORKAROUNDS in gristmill/engines/duckdb/lake.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from gristmill._util.duckdb_extensions import connect
-from gristmill.engines.duckdb.engine import ENGINE_WORKAROUNDS
+from gristmill.engines.duckdb.lake import ENGINE_WORKAROUNDS
 from tests.conftest import Cli
 
 # Ids spread wide (as hashed row ids are), so the join filters with a bloom filter, not a min/max

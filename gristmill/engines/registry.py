@@ -1,0 +1,74 @@
+"""Engine kinds and how to make each: the one greppable mapping from ``[engine] kind`` to code.
+
+Factories import their engine when called, so naming the registry costs no import of an engine's
+library (the CLI's start path stays light). A kind's ``scratch`` makes a private, empty engine
+(unit tests, the conformance suite); a kind without one runs unit tests on the in-memory DuckDB
+engine (``engines/duckdb/memory.py``), its models' SQL transpiled to DuckDB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from gristmill.config.settings import ProjectSettings
+    from gristmill.engines.base import Engine
+
+
+@dataclass(frozen=True)
+class EngineKind:
+    """How to make the engines of one kind."""
+
+    open: Callable[[ProjectSettings, Path, bool], Engine]
+    """The project's engine (``read_only``: for reading only)."""
+    scratch: Callable[[], Engine] | None = None
+    """A private, empty engine of this kind (None: the kind cannot make one)."""
+    snapshot: Callable[[ProjectSettings, Path], str | None] | None = None
+    """A token that changes whenever the project's data commits, read without opening the
+    engine; None when the kind cannot tell cheaply."""
+
+
+def _open_duckdb(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
+    from gristmill.engines.duckdb.lake import open_lake
+
+    return open_lake(settings, root, read_only=read_only)
+
+
+def _scratch_duckdb() -> Engine:
+    from gristmill.engines.duckdb.memory import memory_engine
+
+    return memory_engine()
+
+
+def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
+    from gristmill.engines.duckdb.lake import catalog_snapshot
+
+    return catalog_snapshot(settings, root)
+
+
+ENGINES: dict[str, EngineKind] = {
+    "duckdb": EngineKind(open=_open_duckdb, scratch=_scratch_duckdb, snapshot=_duckdb_snapshot),
+}
+
+
+def kind(name: str) -> EngineKind:
+    """The registered kind ``name`` (settings validation admits only registered kinds)."""
+    found = ENGINES.get(name)
+    if found is None:
+        raise AssertionError(f"unreachable: engine kind {name!r} passed validation")
+    return found
+
+
+def scratch_engine(name: str) -> Engine:
+    """A private, empty engine of kind ``name``, or :func:`fallback_engine` when that kind cannot
+    make one."""
+    entry = ENGINES.get(name)
+    return entry.scratch() if entry is not None and entry.scratch is not None else fallback_engine()
+
+
+def fallback_engine() -> Engine:
+    """The scratch engine of last resort: DuckDB in memory (it has every capability)."""
+    return _scratch_duckdb()

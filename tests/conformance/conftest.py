@@ -1,0 +1,47 @@
+"""One suite over every engine in the registry: each test runs on each kind's project engine and,
+where the kind makes one, its scratch engine. A capability an engine does not implement skips
+its tests with a reason naming the capability, never silently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from gristmill.config.settings import EngineSettings, ProjectSettings
+from gristmill.engines.base import Engine
+from gristmill.engines.registry import ENGINES
+
+FLAVOURS = [
+    pytest.param((kind, flavour), id=f"{kind}-{flavour}")
+    for kind, entry in sorted(ENGINES.items())
+    for flavour in ("project", "scratch")
+    if flavour == "project" or entry.scratch is not None
+]
+
+C = TypeVar("C")
+
+
+@pytest.fixture(params=FLAVOURS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    kind, flavour = request.param
+    entry = ENGINES[kind]
+    if flavour == "scratch":
+        assert entry.scratch is not None
+        made = entry.scratch()
+    else:
+        settings = ProjectSettings(name="conformance", engine=EngineSettings(kind=kind))
+        made = entry.open(settings, tmp_path, False)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def needs(engine: Engine, capability: type[C]) -> C:
+    """``engine`` as ``capability``, or skip the test naming what is missing."""
+    if not isinstance(engine, capability):
+        pytest.skip(f"not implemented: the {engine.kind} engine has no {capability.__name__} capability")
+    return engine
