@@ -16,8 +16,9 @@ CHINOOK_SQLITE = Path(__file__).parents[1] / "gristmill" / "project" / "demo" / 
 # Test modules by file name (names are unique across tests/, so a module keeps its marks when it
 # moves). ``services``: talks to a server (PostgreSQL, MariaDB, an S3 server, a Kafka-protocol
 # broker, NATS, MQTT) that the tests or scripts/services start; ``slow``: kills processes, waits on
-# schedules or streams for seconds. The fast tier (`scripts/test --fast`) leaves both out; CI runs
-# everything. A module may also mark itself with ``pytestmark``.
+# schedules, streams for seconds or generates hundreds of inputs (the property tests). The fast
+# tier (`scripts/test --fast`) leaves both out; CI runs everything. A module may also mark itself
+# with ``pytestmark``.
 SERVICE_MODULES = frozenset(
     {
         "test_crash_s3.py",
@@ -38,6 +39,8 @@ SERVICE_MODULES = frozenset(
 SLOW_MODULES = frozenset(
     {
         "test_backfill.py",
+        "test_child_tables_property.py",
+        "test_contract_properties.py",
         "test_crash.py",
         "test_kafka.py",
         "test_kafka_protobuf.py",

@@ -72,3 +72,15 @@ def scratch_engine(name: str) -> Engine:
 def fallback_engine() -> Engine:
     """The scratch engine of last resort: DuckDB in memory (it has every capability)."""
     return _scratch_duckdb()
+
+
+def lake_snapshot(settings: ProjectSettings, root: Path) -> str | None:
+    """The lake's current snapshot, read without attaching it, or None when that cannot be told
+    cheaply (a catalog that is not a local SQLite file, or none yet)."""
+    snapshot = kind(settings.engine.kind).snapshot
+    return None if snapshot is None else snapshot(settings, root)
+
+
+def open_engine(settings: ProjectSettings, root: Path, *, read_only: bool = False) -> Engine:
+    """The engine ``gristmill.toml`` asks for, made by its kind in the registry."""
+    return kind(settings.engine.kind).open(settings, root, read_only)

@@ -88,14 +88,14 @@ def streaming(asset: Asset) -> bool:
 
 
 def python_fingerprint(asset: Asset) -> str:
-    from gristmill.runtime.python_models import python_model_fingerprint
+    from gristmill.runtime.build.python_models import python_model_fingerprint
 
     assert asset.model is not None
     return python_model_fingerprint(asset.model)
 
 
 def run_python_model(engine: Engine, model: ModelSpec, physical: Callable[[str], exp.Table]) -> exp.Query:
-    from gristmill.runtime.python_models import run_python_model as run
+    from gristmill.runtime.build.python_models import run_python_model as run
 
     return run(engine, model, physical)
 

@@ -54,16 +54,17 @@ def split_column(target: str, graph: AssetGraph) -> tuple[str, str | None]:
     return asset, column
 
 
-def in_environment(sql: str, schemas: set[str], env: str) -> str:
-    """The query with each model schema pointed at the environment's views."""
+def in_environment(sql: str, schemas: set[str], env: str, dialect: str) -> str:
+    """The query (SQL the engine reads, in its ``dialect``) with each model schema pointed at the
+    environment's views."""
     try:
-        tree = sqlglot.parse_one(sql, dialect="duckdb")
+        tree = sqlglot.parse_one(sql, dialect=dialect)
     except sqlglot.errors.ParseError:
         return sql  # the engine reports the error
     for table in tree.find_all(exp.Table):
         if table.db in schemas and not table.catalog:
             table.set("db", exp.to_identifier(view_schema(table.db, env)))
-    return tree.sql(dialect="duckdb")
+    return tree.sql(dialect=dialect)
 
 
 def _owner(asset: Asset) -> str | None:
@@ -82,7 +83,9 @@ def query(session: Session, sql: str, env: str) -> pa.Table:
         if engine is None:
             raise _no_data()
         if env != "prod":
-            sql = in_environment(sql, {m.split(".", 1)[0] for m in session.project.models}, env)
+            sql = in_environment(
+                sql, {m.split(".", 1)[0] for m in session.project.models}, env, engine.dialect
+            )
         return engine.query(sql)
 
 

@@ -9,6 +9,7 @@ must be justified, and the list stays short.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import tokenize
 from pathlib import Path
@@ -49,6 +50,7 @@ def name(path: Path) -> str:
     return path.relative_to(PACKAGE.parent).as_posix()
 
 
+@functools.cache
 def over_budget() -> list[str]:
     found: list[str] = []
     for path in modules():

@@ -31,6 +31,7 @@ from gristmill.engines.base import Engine, described
 from gristmill.errors import ConfigError, EngineError
 from gristmill.plan.graph import Asset
 from gristmill.project.checks import ANOMALY_METRICS
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import CheckSpec
 from gristmill.runtime.results import CheckResult
 from gristmill.state.history import RunHistory
@@ -258,9 +259,10 @@ def _schema(check: CheckSpec, columns: Sequence[tuple[str, str]]) -> CheckResult
 
 
 def _type(name: str) -> str:
-    """A type's canonical DuckDB spelling (INT and INTEGER, TEXT and VARCHAR compare equal)."""
+    """A type's canonical spelling in the project's dialect, the one checks declare types in (INT
+    and INTEGER, TEXT and VARCHAR compare equal)."""
     try:
-        return exp.DataType.build(name, dialect="duckdb").sql(dialect="duckdb")
+        return exp.DataType.build(name, dialect=PROJECT_DIALECT).sql(dialect=PROJECT_DIALECT)
     except Exception:  # an unknown type name compares as written
         return name.upper()
 

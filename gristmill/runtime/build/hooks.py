@@ -14,6 +14,7 @@ from sqlglot.errors import SqlglotError
 
 from gristmill.engines.base import Engine
 from gristmill.errors import EngineError, GristmillError
+from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import HookSpec
 
 Physical = Callable[[str], exp.Table | None]
@@ -22,7 +23,7 @@ Physical = Callable[[str], exp.Table | None]
 
 def _pointed(sql: str, physical: Physical, dialect: str) -> list[str]:
     try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=PROJECT_DIALECT) if s is not None]
     except SqlglotError:
         return [sql]
 

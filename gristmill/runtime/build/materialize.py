@@ -185,7 +185,7 @@ class _Build:
             if change.kind == "missing_column":
                 continue
             name = exp.to_identifier(change.column, quoted=True)
-            kind = exp.DataType.build(change.new or "", dialect="duckdb")
+            kind = exp.DataType.build(change.new or "", dialect=self.engine.dialect)
             action: exp.Expr = (
                 exp.ColumnDef(this=name, kind=kind)
                 if change.kind == "new_column"

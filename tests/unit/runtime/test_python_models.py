@@ -18,7 +18,7 @@ from gristmill.engines import Relation, open_engine
 from gristmill.engines.duckdb import DuckDBEngine
 from gristmill.errors import ProjectError, Transient, TransientModelError
 from gristmill.project import load_project
-from gristmill.runtime.python_models import run_python_model
+from gristmill.runtime.build.python_models import run_python_model
 
 CUSTOMER = pa.table({"customer_id": [1, 2, 3], "name": ["Ada", "Bo", "Cy"]})
 INVOICE = pa.table({"customer_id": [1, 1, 2, 9], "total": [1.5, 2.5, 4.0, 100.0]})
@@ -283,7 +283,7 @@ def customer_ltv(customer, invoice: pa.Table):
         from pathlib import Path
         from gristmill.engines import Relation, open_engine
         from gristmill.project import load_project
-        from gristmill.runtime.python_models import run_python_model
+        from gristmill.runtime.build.python_models import run_python_model
 
         root = Path({str(models.root)!r})
         project = load_project(root)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gristmill.errors import MissingCapability
-from gristmill.runtime.python_models import run_python_model
+from gristmill.runtime.build.python_models import run_python_model
 
 
 class CoreOnly:

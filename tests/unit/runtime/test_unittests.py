@@ -644,7 +644,7 @@ def test_the_yaml_comma_inside_a_type_needs_no_quotes(make_project: MakeProject)
 
 
 def test_values_compare_as_a_reader_means_them() -> None:
-    from gristmill.runtime.unittests import _same
+    from gristmill.runtime.unittests.compare import _same
 
     assert _same(10.5, Decimal("10.50"), None)
     assert _same("10.50", Decimal("10.5"), None)

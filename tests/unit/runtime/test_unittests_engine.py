@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gristmill.engines.registry import ENGINES, EngineKind
-from gristmill.runtime.unittests import _engine
+from gristmill.runtime.unittests.engine import test_engine as _engine
 
 
 class CoreOnly:

@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from gristmill.project.specs import StreamWindow
-from gristmill.sql import windows
+from gristmill.sql import partial, windows
 from gristmill.sql.render import render
 from tests.golden import assert_golden
 
@@ -120,3 +120,21 @@ def test_duckdb_window_ends_are_unchanged(con: duckdb.DuckDBPyConnection, name: 
     new_last = render(windows.last_window_end("event_time", window), "duckdb")
     rows = con.execute(f"SELECT {old_first}, {new_first}, {old_last}, {new_last} FROM ev").fetchall()
     assert all(a == b and c == d for a, b, c, d in rows)
+
+
+def test_two_phase_aggregation() -> None:
+    """A windowed model split into partial aggregates per batch and their merge at close."""
+    model = sqlglot.parse_one(
+        "select e.user_id, window_end, sum(e.amount) as total, avg(e.amount) as mean, "
+        "count(*) filter (where e.amount > 10) as big from stream_batch as e group by all",
+        read="duckdb",
+    )
+    found = partial.split(model)
+    assert found is not None and isinstance(model, exp.Select)
+    extra = [(exp.cast(exp.column("window_end", table="e"), exp.DataType.Type.TIMESTAMP), "_gm_end")]
+    assert_golden("streaming/partials_accumulate", found.partial_select(model, extra))
+    state = exp.table_("per_user__partials", db="marts", catalog="lake", quoted=True).as_("s")
+    assert_golden(
+        "streaming/partials_merge",
+        found.final_select(state, ["user_id", "window_end", "total", "mean", "big"]),
+    )

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from gristmill.workspace import Workspace
 from tests.conftest import Cli
 
@@ -111,6 +113,7 @@ def test_model_tables_do_not_grow_the_catalog_schema(make_project: Callable[...,
     assert not sorted((root / ".gristmill" / "lake").rglob("table_versions/*.parquet"))
 
 
+@pytest.mark.slow  # waits out a time limit
 def test_a_model_past_its_time_limit_leaves_its_group_mates_published(
     make_project: Callable[..., Path], cli: Cli
 ) -> None:
