@@ -29,7 +29,7 @@ LIST_INDEX = "_gm_list_index"
 ELEMENT = "_gm_element"
 
 
-def _nested(dtype: pa.DataType) -> bool:
+def is_nested(dtype: pa.DataType) -> bool:
     import pyarrow as pa
 
     return bool(
@@ -101,7 +101,7 @@ def flatten(
             )
     elif _is_list(dtype) and split_lists and not too_deep:
         out.lists.append(ChildList(name, value, dtype.value_type, depth + 1))
-    elif _nested(dtype) and (too_deep or pa.types.is_map(dtype)):
+    elif is_nested(dtype) and (too_deep or pa.types.is_map(dtype)):
         out.columns.append(exp.alias_(_json(value), name, quoted=True))
     else:
         out.columns.append(exp.alias_(value, name, quoted=True))
@@ -134,7 +134,7 @@ def keep_nested(schema: pa.Schema, max_depth: int | None, *, as_json: bool) -> l
     columns: list[exp.Expr] = []
     for column in schema:
         value = exp.column(column.name, quoted=True)
-        if _nested(column.type) and (
+        if is_nested(column.type) and (
             as_json or _depth(column.type) > (max_depth if max_depth is not None else 1 << 30)
         ):
             columns.append(exp.alias_(_json(value), column.name, quoted=True))
@@ -227,7 +227,7 @@ def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
         )
         # a NULL object stays NULL (and is left out), not an object of NULL fields
         return exp.case().when(exp.Is(this=value.copy(), expression=exp.null()), exp.null()).else_(rebuilt)
-    if _is_list(dtype) and _nested(dtype.value_type):
+    if _is_list(dtype) and is_nested(dtype.value_type):
         element = exp.to_identifier(f"_gm_e{depth}")
         body = _strip_nulls(_canonical(exp.column(element), dtype.value_type, depth + 1))
         return list_transform(value, element.name, body)

@@ -28,6 +28,31 @@ def test_no_private_names_imported_across_modules() -> None:
     assert not found, "give these a public name in the module that owns them:\n" + "\n".join(found)
 
 
+def test_no_private_names_used_through_a_module() -> None:
+    """``from gristmill.sql import nesting`` then ``nesting._helper(...)`` is the same reach."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gristmill"):
+                folder = PACKAGE.parent.joinpath(*node.module.split("."))
+                for alias in node.names:
+                    if (folder / f"{alias.name}.py").exists() or (folder / alias.name).is_dir():
+                        modules.add(alias.asname or alias.name)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                where = path.relative_to(PACKAGE.parent).as_posix()
+                found.append(f"{where}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert not found, "give these a public name in the module that owns them:\n" + "\n".join(found)
+
+
 def test_no_import_cycles() -> None:
     graph = grimp.build_graph("gristmill", cache_dir=None)
     cycles = []

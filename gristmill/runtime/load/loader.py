@@ -297,7 +297,7 @@ def _reraise_source_error(counted: _Counted) -> None:
 def _streams_straight(spec: LoadSpec, schema: pa.Schema) -> bool:
     """A plain replace needs no second look at the rows, so they stream into the table directly."""
     flat = (spec.nested == "struct" and spec.max_depth is None) or not any(
-        nesting._nested(f.type) for f in schema
+        nesting.is_nested(f.type) for f in schema
     )
     return spec.write == "replace" and spec.contract == "evolve" and spec.incremental is None and flat
 

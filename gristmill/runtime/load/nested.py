@@ -23,7 +23,7 @@ def reshape(
     schema = engine.query(exp.select("*").from_(raw).limit(0)).schema
     target = Relation.of(asset)
     if spec.nested != "child_tables":
-        nested = any(nesting._nested(f.type) for f in schema)
+        nested = any(nesting.is_nested(f.type) for f in schema)
         if not nested or (spec.nested == "struct" and spec.max_depth is None):
             return [Shaped(target, raw)]
         columns = nesting.keep_nested(schema, spec.max_depth, as_json=spec.nested == "json")
