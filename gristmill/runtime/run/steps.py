@@ -299,10 +299,13 @@ def _materialized(step: Step, target: Relation, context: StepContext) -> Materia
             # Built as a batch, a stream model reads its stream's landed table in windows.
             stream = context.physical(asset.stream_input)
             window, time, key = model.window, model.time, model.key
+            # A session window names the stream's columns (else it needs `* EXCLUDE`, which not
+            # every engine has); the other kinds only add columns.
+            names = [c for c, _ in engine.describe(stream)] if window.kind == "session" else None
             query = windows.replace_table(
                 query,
                 lambda table: table.name == stream.name and table.db == stream.db,
-                lambda table: windows.windowed(table, time, window, key),
+                lambda table: windows.windowed(table, time, window, key, names),
             )
     try:
         return materialize(
