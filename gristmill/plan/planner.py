@@ -22,10 +22,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError, SelectionError
+from gristmill.plan.changes import Action, Change, Recorded, categorise, decide, describe_change
 from gristmill.plan.graph import Asset, AssetGraph
 from gristmill.sql.lineage import ROWS, Analysis, analyse
 from gristmill.sql.parse import ParsedModel
@@ -35,21 +36,6 @@ from gristmill.sql.writes import IS_CURRENT, ROW_HASH, VALID_FROM, VALID_TO
 HISTORY_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, ROW_HASH)
 
 PHYSICAL_PREFIX = "_gm_"
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What the lake says about one physical table (a source table, or one version of a model)."""
-
-    fingerprint: str
-    parts: Mapping[str, Any]
-    run_id: int
-    rows: int | None = None
-    built_at: str | None = None
-
-
-Action = Literal["build", "skip", "switch"]
-Change = Literal["added", "breaking", "non-breaking", "indirect", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -255,14 +241,14 @@ def make_plan(
         }
         fingerprint = digest([version, data, checks])
         physical[name] = target
-        change, changed = _categorise(asset, parts, compared, recorded, prints)
-        action, reason = _decide(
+        change, changed = categorise(asset, parts, compared, recorded)
+        action, reason = decide(
             asset, parts, fingerprint, target, recorded, pointers, existing_columns, full_refresh
         )
         if action == "build" and reason in ("new version", "new: never built") and change != "added":
-            reason = _describe(change, changed)
+            reason = describe_change(change, changed)
         elif action == "switch" and change not in ("unchanged", "added"):
-            reason = f"{_describe(change, changed)}; {reason}"
+            reason = f"{describe_change(change, changed)}; {reason}"
         requested = _requested(asset, action, reason, target in recorded, restate, window, partitions)
         action, reason, restating, windowed, chosen_values = requested
         steps.append(
@@ -513,93 +499,6 @@ def _reads(asset: Asset, analysis: Analysis | None, prints: _Fingerprints) -> di
         return {p: prints.version.get(p, "") for p in asset.upstream}
     pairs = {pair for trace in analysis.traces.values() for pair in trace.reads}
     return {f"{a}.{c}": prints.column(a, c) for a, c in sorted(pairs)}
-
-
-def _categorise(
-    asset: Asset,
-    parts: Mapping[str, Any],
-    pointers: Mapping[str, str],
-    recorded: Mapping[str, Recorded],
-    prints: _Fingerprints,
-) -> tuple[Change, tuple[str, ...]]:
-    """Compare with what the environment serves now: added, changed itself (breaking when a
-    column it had changed or disappeared, non-breaking when columns were only added), changed
-    through upstream columns it reads (indirect), or unchanged."""
-    served = pointers.get(asset.name) or (asset.name if asset.kind == "source" else None)
-    old = recorded.get(served) if served else None
-    if old is None:
-        return "added", ()
-    if old.parts.get("version") == parts["version"]:
-        return "unchanged", ()
-    if old.parts.get("definition") != parts["definition"]:
-        before = {c: fp for c, fp in dict(old.parts.get("columns", {})).items() if c != ROWS}
-        after = dict(parts["columns"])
-        changed = tuple(sorted(c for c, fp in before.items() if after.get(c) != fp))
-        if changed or not before:
-            return "breaking", changed
-        return "non-breaking", tuple(sorted(set(after) - set(before) - {ROWS}))
-    before_reads = dict(old.parts.get("reads", {}))
-    changed = tuple(sorted(r for r, fp in parts["reads"].items() if before_reads.get(r) != fp))
-    return "indirect", changed
-
-
-def _describe(change: Change, changed: Sequence[str]) -> str:
-    listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-    if change == "breaking":
-        return f"SQL changed (breaking: {listed})" if changed else "SQL changed (breaking)"
-    if change == "non-breaking":
-        return f"SQL changed (non-breaking: adds {listed})" if changed else "SQL changed (non-breaking)"
-    if change == "indirect":
-        return f"reads changed {listed}" if changed else "upstream changed"
-    return "new version"
-
-
-def _decide(
-    asset: Asset,
-    parts: Mapping[str, Any],
-    fingerprint: str,
-    target: str,
-    recorded: Mapping[str, Recorded],
-    pointers: Mapping[str, str],
-    existing_columns: Mapping[str, Sequence[str]],
-    full_refresh: bool,
-) -> tuple[Action, str]:
-    found = recorded.get(target)
-    if found is None:
-        if asset.kind == "source":
-            return "build", "new: never loaded"
-        served_name = pointers.get(asset.name)
-        served = recorded.get(served_name) if served_name else None
-        if served is None:
-            return "build", "new: never built"
-        if served.parts.get("version") == parts["version"]:
-            return "build", _data_reason(parts, served.parts) or "new version"
-        return "build", "new version"
-    if target not in existing_columns:
-        return "build", "missing from the lake"
-    if full_refresh:
-        return "build", "full refresh requested"
-    old = found.parts
-    if asset.kind == "source" and parts["definition"] != old.get("definition"):
-        return "build", "source settings changed"
-    changed = _data_reason(parts, old)
-    if changed:
-        if asset.kind == "source" and str(parts["data"][asset.name]).startswith("unknown:"):
-            return "build", "source cannot tell whether it changed, so it is reloaded"
-        return "build", changed
-    if parts["checks"] != old.get("checks"):
-        return "build", "checks changed"
-    if asset.kind != "source" and pointers.get(asset.name) != target:
-        return "switch", f"reuses the table built in run {found.run_id}"
-    return "skip", f"unchanged since run {found.run_id}"
-
-
-def _data_reason(parts: Mapping[str, Any], old: Mapping[str, Any]) -> str | None:
-    old_data: Mapping[str, Any] = old["data"] if isinstance(old.get("data"), dict) else {}
-    changed = sorted(s for s, marker in parts["data"].items() if old_data.get(s) != marker)
-    if not changed:
-        return None
-    return "source data changed: " + ", ".join(changed)
 
 
 def _tuple(columns: Sequence[str] | None) -> tuple[str, ...] | None:
