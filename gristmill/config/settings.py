@@ -33,11 +33,28 @@ class StorageSettings(_Strict):
 
 
 class EngineSettings(_Strict):
-    kind: Literal["duckdb"] = "duckdb"
-    """Where models run. ``spark`` and ``postgres`` arrive with their engines."""
+    kind: Literal["duckdb", "postgres"] = "duckdb"
+    """Where models run: ``duckdb`` (embedded, the lake in ``[storage]``) or ``postgres`` (a
+    PostgreSQL 15+ server at ``url``). ``spark`` arrives with its engine."""
+    url: str | None = None
+    """The server of a ``postgres`` engine, ``postgresql://user@host:5432/dbname``; put a password
+    in a secret reference (``url = "${env:WAREHOUSE_URL}"``), resolved only when it connects."""
+    schema_prefix: str = ""
+    """Prefixed to every schema the platform manages on a shared server (``analytics_`` makes
+    ``marts`` the schema ``analytics_marts``), so several projects or people share one database."""
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
     """A DuckDB memory limit such as ``"4GB"``; the default lets DuckDB choose."""
+
+    @model_validator(mode="after")
+    def _a_server(self) -> EngineSettings:
+        if self.kind == "postgres" and not self.url:
+            raise ValueError('the postgres engine needs url = "postgresql://…" (or "${env:WAREHOUSE_URL}")')
+        if self.kind == "duckdb" and self.url:
+            raise ValueError("url is for a server engine (postgres); the duckdb engine uses [storage]")
+        if self.schema_prefix and not _IDENTIFIER.match(self.schema_prefix):
+            raise ValueError("schema_prefix must be letters, digits and underscores")
+        return self
 
 
 class ModelDefaults(_Strict):
