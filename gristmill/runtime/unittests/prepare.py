@@ -157,7 +157,7 @@ def _with_input_types(project: Project, test: UnitTestSpec) -> UnitTestSpec:
 
 
 def _parse(model: ModelSpec, sql: str) -> ParsedModel:
-    """The model's query, read in its own dialect (it runs rendered as DuckDB SQL)."""
+    """The model's query, read in its own dialect (it runs rendered for the test engine's)."""
     try:
         return parse_model(
             sql,
