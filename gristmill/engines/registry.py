@@ -43,6 +43,12 @@ def _scratch_duckdb() -> Engine:
     return memory_engine()
 
 
+def _open_postgres(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
+    from gristmill.engines.postgres.open import open_postgres
+
+    return open_postgres(settings, root, read_only=read_only)
+
+
 def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
     from gristmill.engines.duckdb.lake import catalog_snapshot
 
@@ -51,6 +57,9 @@ def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
 
 ENGINES: dict[str, EngineKind] = {
     "duckdb": EngineKind(open=_open_duckdb, scratch=_scratch_duckdb, snapshot=_duckdb_snapshot),
+    # No scratch engine: a server database per unit test would be slow and need a server, so
+    # unit tests run on DuckDB in memory.
+    "postgres": EngineKind(open=_open_postgres),
 }
 
 
