@@ -60,9 +60,9 @@ def handwritten(batch: pa.RecordBatch) -> bytes:
     out = np.empty(starts[-1], np.uint8)
     out[(starts[:-1, None] + np.arange(prefix.itemsize)).ravel()] = prefix.view(np.uint8)
     text = np.frombuffer(name.buffers()[2], np.uint8, offsets[-1] - offsets[0], offsets[0])
-    out[np.repeat(starts[:-1] + prefix.itemsize - offsets[:-1], lengths) + np.arange(offsets[0], offsets[-1])] = (
-        text
-    )
+    out[
+        np.repeat(starts[:-1] + prefix.itemsize - offsets[:-1], lengths) + np.arange(offsets[0], offsets[-1])
+    ] = text
     tail = starts[:-1] + prefix.itemsize + lengths
     out[(tail[:, None] + np.arange(suffix.itemsize)).ravel()] = suffix.view(np.uint8)
     return out.tobytes()

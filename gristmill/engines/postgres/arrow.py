@@ -122,7 +122,10 @@ def _as_json(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     if pa.types.is_map(column.type):  # a map reads back as (key, value) pairs: an object
         values = [None if v is None else dict(v) for v in values]
     return pa.array(
-        [None if v is None else orjson.dumps(v, default=_json_default, option=options).decode() for v in values],
+        [
+            None if v is None else orjson.dumps(v, default=_json_default, option=options).decode()
+            for v in values
+        ],
         pa.string(),
     )
 

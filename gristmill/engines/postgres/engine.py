@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import psycopg
@@ -140,10 +140,9 @@ class PostgresEngine:
         finally:
             if locked:
                 self._commit_lock.release()
-        try:
+        # A cancel that fails still leaves the flag, which fails the step at its next statement.
+        with suppress(psycopg.Error):
             self._con.cancel_safe(timeout=5)
-        except psycopg.Error:
-            pass  # the flag fails the step at its next statement or commit either way
 
     @property
     def interrupted(self) -> bool:
@@ -268,7 +267,9 @@ class PostgresEngine:
             self._cursor(render(exp.Create(this=new, kind="VIEW", expression=query), self.dialect))
             self._publish(relation, name, "VIEW")
 
-    def _create(self, target: exp.Table, columns: Sequence[tuple[str, str]], *, temporary: bool = False) -> None:
+    def _create(
+        self, target: exp.Table, columns: Sequence[tuple[str, str]], *, temporary: bool = False
+    ) -> None:
         listed = ", ".join(f"{_ident(name)} {dtype}" for name, dtype in columns)
         self._cursor(
             f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {render(target, self.dialect)} ({listed})"
@@ -324,7 +325,9 @@ class PostgresEngine:
             return self._temporary(name, data)
         table = exp.table_(name, db="pg_temp", quoted=True)
         temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
-        create = exp.Create(this=exp.table_(name, quoted=True), kind="TABLE", properties=temporary, expression=data)
+        create = exp.Create(
+            this=exp.table_(name, quoted=True), kind="TABLE", properties=temporary, expression=data
+        )
         self._cursor(render(create, self.dialect))
         return table
 
