@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -246,7 +247,8 @@ class PostgresEngine:
 
     def _new(self, relation: Relation) -> tuple[str, exp.Table]:
         """A name for a relation being built next to ``relation``, until it takes its place."""
-        name = f"_gristmill_new_{next(_names)}"
+        # Random, not counted: another process may build beside the same table at the same time.
+        name = f"_gristmill_new_{uuid.uuid4().hex[:12]}"
         return name, exp.table_(name, db=self._prefix + relation.schema, quoted=True)
 
     def create_table_as(self, relation: Relation, query: exp.Query) -> int:
