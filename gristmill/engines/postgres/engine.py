@@ -415,8 +415,9 @@ class PostgresEngine:
             self._vacuum([self._name(relation)])
 
     def close(self) -> None:
-        try:
+        # A transaction grouped steps left open is rolled back (closing would too); a server gone
+        # meanwhile must not turn the close into a second error over the first.
+        with suppress(EngineError):
             if self._open and not self._con.closed:
                 self._rollback()
-        finally:
-            self._con.close()
+        self._con.close()

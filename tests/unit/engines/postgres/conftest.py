@@ -26,11 +26,14 @@ def open_engine(postgres_url: str, tmp_path: Path) -> Iterator[Callable[..., Pos
     """Opens engines on the session's database (a fresh prefix unless one is given); closes them."""
     opened: list[PostgresEngine] = []
 
-    def make(*, url: str | None = None, prefix: str | None = None) -> PostgresEngine:
+    def make(
+        *, url: str | None = None, prefix: str | None = None, threads: int | None = None
+    ) -> PostgresEngine:
         settings = EngineSettings(
             kind="postgres",
             url=url or postgres_url,
             schema_prefix=schema_prefix() if prefix is None else prefix,
+            threads=threads,
         )
         engine = open_postgres(ProjectSettings(name="t", engine=settings), tmp_path)
         opened.append(engine)

@@ -140,3 +140,21 @@ def test_execute_reports_rows_changed(engine: PostgresEngine) -> None:
     assert engine.execute(f"SELECT * FROM {name}") is None
     assert engine.write_arrow(T, pa.table({"id": [4]}).to_reader(), mode="append") == 1
     assert engine.rows(exp.select("id").from_(engine.table(T)).order_by("id")) == [{"id": 1}, {"id": 4}]
+
+
+def test_threads_bound_the_parallel_workers_of_a_query(open_engine: Opener) -> None:
+    engine = open_engine(threads=3)
+    assert engine.rows(
+        exp.select(
+            exp.func("current_setting", exp.Literal.string("max_parallel_workers_per_gather")).as_("w")
+        )
+    ) == [{"w": "2"}]
+
+
+def test_closing_with_grouped_steps_open_rolls_them_back(open_engine: Opener, postgres_url: str) -> None:
+    prefix = "closing_"
+    engine = open_engine(prefix=prefix)
+    with engine.transaction(group=True):
+        engine.write_arrow(T, pa.table({"id": [1]}).to_reader())
+    engine.close()
+    assert not open_engine(prefix=prefix).exists(T)
