@@ -34,6 +34,9 @@ class EngineKind:
     engine; None when the kind cannot tell cheaply."""
     probe: Callable[[], CompileProbe] | None = None
     """What compiling a dbt project asks, answered as this kind would (None: DuckDB answers)."""
+    empty: Callable[[ProjectSettings, Path], bool] | None = None
+    """The project has no data yet (nothing to read), told without opening the engine; None:
+    the kind cannot tell so (a server), and a reader opens the engine."""
 
 
 def _open_duckdb(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
@@ -54,6 +57,18 @@ def _duckdb_probe() -> CompileProbe:
     return DuckDBProbe()
 
 
+def _open_postgres(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
+    from gristmill.engines.postgres.open import open_postgres
+
+    return open_postgres(settings, root, read_only=read_only)
+
+
+def _duckdb_empty(settings: ProjectSettings, root: Path) -> bool:
+    storage = settings.storage
+    catalog = storage.database if storage.format == "duckdb" else storage.catalog
+    return "://" not in catalog and not (root / catalog).exists()
+
+
 def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
     from gristmill.engines.duckdb.lake import catalog_snapshot
 
@@ -62,8 +77,15 @@ def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
 
 ENGINES: dict[str, EngineKind] = {
     "duckdb": EngineKind(
-        open=_open_duckdb, scratch=_scratch_duckdb, snapshot=_duckdb_snapshot, probe=_duckdb_probe
+        open=_open_duckdb,
+        scratch=_scratch_duckdb,
+        snapshot=_duckdb_snapshot,
+        probe=_duckdb_probe,
+        empty=_duckdb_empty,
     ),
+    # No scratch engine: a server database per unit test would be slow and need a server, so
+    # unit tests run on DuckDB in memory.
+    "postgres": EngineKind(open=_open_postgres),
 }
 
 
@@ -99,6 +121,12 @@ def lake_snapshot(settings: ProjectSettings, root: Path) -> str | None:
     cheaply (a catalog that is not a local SQLite file, or none yet)."""
     snapshot = kind(settings.engine.kind).snapshot
     return None if snapshot is None else snapshot(settings, root)
+
+
+def no_data_yet(settings: ProjectSettings, root: Path) -> bool:
+    """Nothing has run yet, told without opening the engine (False when the kind cannot tell)."""
+    empty = kind(settings.engine.kind).empty
+    return empty is not None and empty(settings, root)
 
 
 def open_engine(settings: ProjectSettings, root: Path, *, read_only: bool = False) -> Engine:
