@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gristmill.errors import ConfigError
 
@@ -63,3 +64,31 @@ def redact(text: str) -> str:
     for secret in sorted(_known_secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def register_url_password(url: str) -> None:
+    """A password written in a URL (``postgresql://user:pw@host/db``) is a secret like a resolved
+    reference: :func:`redact` blanks it wherever it shows up alone (a driver's error message)."""
+    if _REFERENCE.search(url) or "://" not in url:
+        return
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password:
+        _known_secrets.add(password)
+
+
+def mask_url(url: str) -> str:
+    """A URL to show: ``user@host:port/path``, without scheme, password or query (which can hold
+    one too). Text that is no URL is only redacted."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return redact(url)
+    if not parts.scheme or not (host or parts.path):
+        return redact(url)
+    user = f"{parts.username}@" if parts.username else ""
+    return redact(f"{user}{host}{port}{parts.path}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gristmill.config.targets import choose
 from gristmill.errors import ConfigError
 from gristmill.project.checks import load_check_files
 from gristmill.project.contracts import load_contracts, with_schema_contracts
@@ -16,10 +17,16 @@ from gristmill.project.sources import load_sources
 from gristmill.project.unittests import load_unit_tests
 
 
-def load_project(start: Path, dbt_vars: dict[str, Any] | None = None) -> Project:
-    """``dbt_vars``: ``--vars`` for a dbt project (over the vars of dbt_project.yml)."""
+def load_project(start: Path, dbt_vars: dict[str, Any] | None = None, target: str | None = None) -> Project:
+    """``dbt_vars``: ``--vars`` for a dbt project (over the vars of dbt_project.yml); ``target``:
+    ``--target`` (see config/targets.py: the project's settings are that target's)."""
     root = find_root(start)
     if not (root / PROJECT_FILE).is_file():
+        if target:
+            raise ConfigError(
+                f"--target {target}: targets are declared in gristmill.toml; this is a dbt project",
+                hint="a dbt project runs on the embedded engine",
+            )
         from gristmill.project.dbt import load_dbt_project  # Jinja and the dbt layer only when needed
 
         return load_dbt_project(root, dbt_vars)  # a dbt project folder, run as it is
@@ -29,7 +36,7 @@ def load_project(start: Path, dbt_vars: dict[str, Any] | None = None) -> Project
             location=PROJECT_FILE,
             hint="use ${env:NAME} in gristmill.toml and the YAML files instead",
         )
-    settings = load_settings(root)
+    settings = choose(load_settings(root), target)
     check_model_folders(root, settings)
     sources, source_checks = load_sources(root)
     models, header_checks = load_models(root, settings)
