@@ -14,7 +14,6 @@ from rich.markup import escape
 
 from gristmill import __version__
 from gristmill.cli.common import (
-    TargetOpt,
     EnvOpt,
     ExcludeOpt,
     Output,
@@ -23,14 +22,15 @@ from gristmill.cli.common import (
     QuietOpt,
     RefreshOpt,
     SelectOpt,
+    TargetOpt,
     VarsOpt,
     app,
     console,
     errors,
     render,
+    say_target,
 )
 from gristmill.cli.common import open_workspace as _workspace
-from gristmill.cli.common import say_target
 from gristmill.cli.common import warn as _warn
 from gristmill.errors import ConfigError, GristmillError, ProjectError
 

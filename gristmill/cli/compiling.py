@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from gristmill.cli.common import EnvOpt, ExcludeOpt, ProjectOpt, SelectOpt, TargetOpt, VarsOpt, app, errors
 from gristmill.cli.common import open_workspace as _workspace
@@ -34,11 +35,18 @@ def compile_models(
     relations ENV serves), without opening the engine or the state. --dialect renders it for
     another engine, redshift included, ahead of its engine."""
     workspace = _workspace(project, dbt_vars, target)
-    described = workspace.target
     compiled = workspace.compile(select, exclude, env=env, dialect=dialect)
-    if described is not None:
-        errors.print(described, highlight=False, soft_wrap=True)  # stdout stays SQL to pipe
-    for index, (model, sql) in enumerate(compiled):
-        sys.stdout.write(("\n" if index else "") + f"-- {model}\n{sql};\n")
+    if workspace.target is not None:
+        errors.print(escape(workspace.target), highlight=False, soft_wrap=True)  # stdout: SQL only
+    written = 0
+    for model in compiled:
+        if model.sql is None:
+            why = model.problem or "a Python model: its query is made when it runs"
+            errors.print(f"{escape(model.file)}: {escape(why)}", highlight=False, soft_wrap=True)
+            continue
+        sys.stdout.write(("\n" if written else "") + f"-- {model.model}\n{model.sql};\n")
+        written += 1
     if not compiled:
-        errors.print("No SQL models selected.")
+        errors.print("No models selected.")
+    if any(m.problem for m in compiled):
+        raise typer.Exit(1)

@@ -274,7 +274,9 @@ class ProjectSettings(_Strict):
                 + (f"(declared: {declared})" if self.targets else "(declare it as [targets.<name>])")
             )
         if len(self.targets) > 1 and self.target is None:
-            raise ValueError(f'name the default target, e.g. target = "{next(iter(self.targets))}" ({declared})')
+            raise ValueError(
+                f'name the default target, e.g. target = "{next(iter(self.targets))}" ({declared})'
+            )
         _apart(self.targets)
         return self
 
@@ -293,4 +295,6 @@ def _apart(targets: dict[str, TargetSettings]) -> None:
         for path in paths:
             other = seen.setdefault(path.removeprefix("./"), name)
             if other != name:
-                raise ValueError(f"targets {other} and {name} both use {path}: each target keeps its own state")
+                raise ValueError(
+                    f"targets {other} and {name} both use {path}: each target keeps its own state"
+                )

@@ -30,7 +30,7 @@ def choose(
     if not settings.targets:
         if flag:
             raise ConfigError(
-                f'--target {flag}: gristmill.toml declares no targets (it runs on [engine] and [storage])',
+                f"--target {flag}: gristmill.toml declares no targets (it runs on [engine] and [storage])",
                 location="gristmill.toml",
                 hint=f"declare [targets.{flag}] (see docs/engines.md, Targets)",
             )
@@ -39,7 +39,7 @@ def choose(
     name = given or settings.target or next(iter(settings.targets))
     if name not in settings.targets:
         raise ConfigError(
-            f'{where} {name}: no such target; gristmill.toml declares {", ".join(sorted(settings.targets))}',
+            f"{where} {name}: no such target; gristmill.toml declares {', '.join(sorted(settings.targets))}",
             location="gristmill.toml",
             hint=f"declare [targets.{name}], or choose one of those",
         )

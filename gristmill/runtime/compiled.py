@@ -8,9 +8,12 @@ engine is not reachable from here, or not built yet (``--dialect redshift``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot.errors import UnsupportedError
 
 from gristmill.errors import ConfigError
-from gristmill.plan import AssetGraph, select
+from gristmill.plan import Asset, AssetGraph, select
 from gristmill.plan.planner import view_schema
 from gristmill.project import Project
 from gristmill.runtime.planning import check_env
@@ -21,6 +24,17 @@ DIALECTS = ("duckdb", "postgres", "redshift", "spark")
 """What ``--dialect`` takes: the engines' dialects, and those compiled for ahead of their engine."""
 
 
+@dataclass(frozen=True)
+class CompiledModel:
+    """One model's SQL for a dialect; None for a Python model (its query is made when it runs), or
+    with the ``problem`` that the dialect cannot spell the model."""
+
+    model: str
+    file: str
+    sql: str | None
+    problem: str | None = None
+
+
 def compile_models(
     project: Project,
     graph: AssetGraph,
@@ -28,26 +42,33 @@ def compile_models(
     exclude: Sequence[str],
     env: str,
     dialect: str | None,
-) -> list[tuple[str, str]]:
-    """(model, SQL) for each selected model in run order; a Python model's SQL is made when it
-    runs, so it has a comment instead."""
+) -> list[CompiledModel]:
+    """Each selected SQL or Python model in run order (sources are loaded, not compiled; stream
+    models run under ``gristmill stream``)."""
     check_env(env)
     dialect = dialect or project.settings.engine.kind
     if dialect not in DIALECTS:
-        raise ConfigError(f'--dialect {dialect}: unknown dialect', hint="use " + ", ".join(DIALECTS))
+        raise ConfigError(f"--dialect {dialect}: unknown dialect", hint="use " + ", ".join(DIALECTS))
     prefix = project.settings.engine.schema_prefix
     found = []
     for name in select(graph, selection, exclude):
         asset = graph.assets[name]
-        if asset.model is None or asset.kind == "stream":
-            continue  # a source is loaded, a stream model runs under `gristmill stream`
-        if asset.parsed is None:
-            found.append((name, f"-- {asset.model.file}: a Python model; its query is made when it runs"))
-            continue
-        served = {}
-        for upstream in asset.upstream:
-            schema, table = upstream.split(".", 1)
-            home = schema if graph.assets[upstream].kind == "source" else view_schema(schema, env)
-            served[upstream] = (None, prefix + home, table)
-        found.append((name, render(point_at(asset.parsed, served), dialect)))
+        if asset.model is not None and asset.kind != "stream":
+            found.append(_compiled(graph, asset, env, dialect, prefix))
     return found
+
+
+def _compiled(graph: AssetGraph, asset: Asset, env: str, dialect: str, prefix: str) -> CompiledModel:
+    assert asset.model is not None
+    file = asset.model.file
+    if asset.parsed is None:
+        return CompiledModel(asset.name, file, None)
+    served = {}
+    for upstream in asset.upstream:
+        schema, table = upstream.split(".", 1)
+        home = schema if graph.assets[upstream].kind == "source" else view_schema(schema, env)
+        served[upstream] = (None, prefix + home, table)
+    try:
+        return CompiledModel(asset.name, file, render(point_at(asset.parsed, served), dialect, strict=True))
+    except UnsupportedError as err:
+        return CompiledModel(asset.name, file, None, f"{dialect} cannot run it as written: {err}")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.plan.lineage import Lineage
     from gristmill.project import Project
     from gristmill.runtime.backfill import BackfillResult
+    from gristmill.runtime.compiled import CompiledModel
     from gristmill.runtime.published import AssetInfo
     from gristmill.runtime.results import CheckRun, RunResult
     from gristmill.runtime.run.events import Listener
@@ -210,10 +211,15 @@ class Workspace:
         return steps(self._session, run_id)
 
     def compile(
-        self, selection: Sequence[str] = (), exclude: Sequence[str] = (), *, env: str = "prod", dialect: str | None = None
-    ) -> list[tuple[str, str]]:
-        """Each selected SQL model's query as the target's engine (or ``dialect``: duckdb,
-        postgres, redshift, spark) would run it, reading what ``env`` serves; nothing is opened."""
+        self,
+        selection: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        *,
+        env: str = "prod",
+        dialect: str | None = None,
+    ) -> list[CompiledModel]:
+        """Each selected model's query as the target's engine (or ``dialect``: duckdb, postgres,
+        redshift, spark) would run it, reading what ``env`` serves; nothing is opened."""
         from gristmill.runtime.compiled import compile_models
 
         return compile_models(self.project, self.graph, selection, exclude, env, dialect)

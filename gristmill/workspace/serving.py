@@ -30,7 +30,13 @@ _BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))
 
 
 def serve(
-    root: Path, launcher: Launcher, *, port: int | None, http: bool, announce: Announce, target: str | None = None
+    root: Path,
+    launcher: Launcher,
+    *,
+    port: int | None,
+    http: bool,
+    announce: Announce,
+    target: str | None = None,
 ) -> None:
     """Run the schedules until SIGINT or SIGTERM (which waits for the running run; a second one
     cancels it), with the HTTP endpoint unless ``http`` is false."""

@@ -342,7 +342,9 @@ class Scheduler:
                     name, waiting.tick_at, "skipped", note=f"superseded by {tick}"
                 )
         self._queue.append(
-            Launch(name, tick, chosen, schedule.exclude, schedule.env, schedule.full_refresh, reason, self.target)
+            Launch(
+                name, tick, chosen, schedule.exclude, schedule.env, schedule.full_refresh, reason, self.target
+            )
         )
 
     def _start_next(self) -> None:
