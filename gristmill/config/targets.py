@@ -21,12 +21,12 @@ def choose(
 
     A project without ``[targets]`` runs on ``[engine]``/``[storage]`` as it always has: a flag
     is refused there, and the environment variable (set for other projects) left unread."""
-    for url in [settings.engine.url, *(t.url for t in settings.targets.values())]:
-        if url:
-            register_url_password(url)
+    declared = [settings.engine.url, settings.storage.catalog, settings.storage.data]
     for target in settings.targets.values():
-        if target.storage is not None:
-            register_url_password(target.storage.catalog)
+        declared += [target.url, *((target.storage.catalog, target.storage.data) if target.storage else ())]
+    for text in declared:
+        if text:
+            register_url_password(text)
     if not settings.targets:
         if flag:
             raise ConfigError(
