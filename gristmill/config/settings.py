@@ -274,9 +274,8 @@ class ProjectSettings(_Strict):
                 + (f"(declared: {declared})" if self.targets else "(declare it as [targets.<name>])")
             )
         if len(self.targets) > 1 and self.target is None:
-            raise ValueError(
-                f'name the default target, e.g. target = "{next(iter(self.targets))}" ({declared})'
-            )
+            first = next(iter(self.targets))
+            raise ValueError(f'name the default target, e.g. target = "{first}" (declared: {declared})')
         _apart(self.targets)
         return self
 
