@@ -30,7 +30,8 @@ engine = "duckdb"
 threads = 1
 """
 FILES = {
-    "sources/shop.yml": "kind: files\npath: data/orders.csv\ntables:\n  orders:\n    incremental: {cursor: order_id}\n    write: append\n",
+    "sources/shop.yml": "kind: files\npath: data/orders.csv\ntables:\n"
+    "  orders:\n    incremental: {cursor: order_id}\n    write: append\n",
     "data/orders.csv": "order_id,amount\n1,5.5\n2,7.25\n",
     "models/marts/totals.sql": "select count(*) as orders, sum(amount) as amount from raw.shop__orders\n",
 }
@@ -69,7 +70,7 @@ def test_cursors_are_kept_per_target(project: Path, cli: Cli) -> None:
     assert cli("run", "--target", "ci", project=project)[0] == 0  # from the start, not from order 2
     assert cli("run", project=project)[0] == 0  # from order 2: order 3 added
     for target in ("dev", "ci"):
-        code, out = cli(
+        _, out = cli(
             "query", "select orders from marts.totals", "-f", "csv", "--target", target, project=project
         )
         assert out.splitlines()[-1] == "3", (target, out)

@@ -132,7 +132,8 @@ def test_a_target_keeps_the_engine_rules(tmp_path: Path) -> None:
     )
     message = refused(
         tmp_path,
-        'name = "s"\n[targets.p]\nengine = "postgres"\nurl = "postgresql://h/db"\n[targets.p.storage]\nformat = "duckdb"\n',
+        'name = "s"\n[targets.p]\nengine = "postgres"\nurl = "postgresql://h/db"\n'
+        '[targets.p.storage]\nformat = "duckdb"\n',
     )
     assert "storage is for a duckdb target" in message
 
