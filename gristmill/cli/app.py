@@ -384,6 +384,7 @@ def plan(
         _print_json(plan_document(result, workspace.graph.warnings))
         return
     _warn(workspace.graph.warnings)
+    say_target(workspace)
     result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
     console.print(render.plan_table(result))
     console.print(render.plan_summary(result))

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from gristmill.cli.common import EnvOpt, ProjectOpt, SelectOpt, TargetOpt, app, console
+from gristmill.cli.common import EnvOpt, ProjectOpt, SelectOpt, TargetOpt, app, console, say_target
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.cli.common import warn as _warn
 from gristmill.errors import ConfigError
@@ -140,6 +140,7 @@ def backfill(
     end = _moment("--to", to, end=True) if to else datetime.now(UTC) if start else None
     workspace = _workspace(project, target=target)
     _warn(workspace.graph.warnings)
+    say_target(workspace)
     plans: dict[int, list[tuple[str, str]]] = {}
     assets: dict[int, list[str]] = {}
     started: list[str] = []
