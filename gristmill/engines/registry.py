@@ -3,7 +3,9 @@
 Factories import their engine when called, so naming the registry costs no import of an engine's
 library (the CLI's start path stays light). A kind's ``scratch`` makes a private, empty engine
 (unit tests, the conformance suite); a kind without one runs unit tests on the in-memory DuckDB
-engine (``engines/duckdb/memory.py``), its models' SQL transpiled to DuckDB."""
+engine (``engines/duckdb/memory.py``), its models' SQL transpiled to DuckDB. A kind's ``probe``
+answers what compiling a dbt project asks (``project/probe.py``); a kind without one is answered
+by DuckDB in memory (``engines/duckdb/probe.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
     from gristmill.config.settings import ProjectSettings
     from gristmill.engines.base import Engine
+    from gristmill.project.probe import CompileProbe
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class EngineKind:
     snapshot: Callable[[ProjectSettings, Path], str | None] | None = None
     """A token that changes whenever the project's data commits, read without opening the
     engine; None when the kind cannot tell cheaply."""
+    probe: Callable[[], CompileProbe] | None = None
+    """What compiling a dbt project asks, answered as this kind would (None: DuckDB answers)."""
 
 
 def _open_duckdb(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
@@ -43,6 +48,12 @@ def _scratch_duckdb() -> Engine:
     return memory_engine()
 
 
+def _duckdb_probe() -> CompileProbe:
+    from gristmill.engines.duckdb.probe import DuckDBProbe
+
+    return DuckDBProbe()
+
+
 def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
     from gristmill.engines.duckdb.lake import catalog_snapshot
 
@@ -50,7 +61,9 @@ def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
 
 
 ENGINES: dict[str, EngineKind] = {
-    "duckdb": EngineKind(open=_open_duckdb, scratch=_scratch_duckdb, snapshot=_duckdb_snapshot),
+    "duckdb": EngineKind(
+        open=_open_duckdb, scratch=_scratch_duckdb, snapshot=_duckdb_snapshot, probe=_duckdb_probe
+    ),
 }
 
 
@@ -72,6 +85,13 @@ def scratch_engine(name: str) -> Engine:
 def fallback_engine() -> Engine:
     """The scratch engine of last resort: DuckDB in memory (it has every capability)."""
     return _scratch_duckdb()
+
+
+def compile_probe(name: str) -> CompileProbe:
+    """The probe of kind ``name`` (``project.probe.ProbeFor``), or DuckDB's in memory when that
+    kind has none. Nothing is opened until a question is asked."""
+    entry = ENGINES.get(name)
+    return entry.probe() if entry is not None and entry.probe is not None else _duckdb_probe()
 
 
 def lake_snapshot(settings: ProjectSettings, root: Path) -> str | None:

@@ -48,11 +48,12 @@ class Workspace:
     ) -> None:
         """``dbt_vars``: a dbt project's ``--vars``; ``target``: the target to work on (else
         ``GRISTMILL_TARGET``, else the project's default; see config/targets.py)."""
+        from gristmill.engines.registry import compile_probe
         from gristmill.project import load_project
         from gristmill.runtime.planning import load_graph
         from gristmill.runtime.session import Session
 
-        self.project: Project = load_project(Path(start), dbt_vars, target)
+        self.project: Project = load_project(Path(start), dbt_vars, compile_probe, target=target)
         self._session: Session = Session(self.project)
         self.graph: AssetGraph = load_graph(self.project, self._session)
 
