@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from gristmill._util.durations import parse_duration
+from gristmill.config.secrets import mask_url
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -291,6 +292,8 @@ def _apart(targets: dict[str, TargetSettings]) -> None:
         paths = [storage.state]
         if target.engine == "duckdb":
             paths += [storage.database] if storage.format == "duckdb" else [storage.catalog, storage.data]
+        else:  # a server's state lives in its database, under the target's schema prefix
+            paths.append(f"{mask_url(target.url or '')} with schema_prefix {target.schema_prefix!r}")
         for path in paths:
             other = seen.setdefault(path.removeprefix("./"), name)
             if other != name:

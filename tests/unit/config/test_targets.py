@@ -176,3 +176,15 @@ def test_an_error_about_a_target_never_shows_its_password(tmp_path: Path) -> Non
     assert "storage is for a duckdb target" in message and "Pr0dPassw0rd" not in message
     message = refused(tmp_path, f'name = "s"\n[engine]\nkind = "duckdb"\nurl = "{url}"\n')
     assert "url is for a server engine" in message and "Pr0dPassw0rd" not in message
+
+
+def test_server_targets_sharing_a_database_and_prefix_are_refused(tmp_path: Path) -> None:
+    server = 'engine = "postgres"\nurl = "${env:WAREHOUSE_URL}"\n'
+    toml = f'name = "s"\ntarget = "a"\n[targets.a]\n{server}[targets.b]\n{server}'
+    message = refused(tmp_path, toml)
+    assert "targets a and b both use ${env:WAREHOUSE_URL} with schema_prefix ''" in message
+    apart = toml + 'schema_prefix = "b_"\n'
+    assert choose(settings_of(tmp_path, apart), "b", {}).engine.schema_prefix == "b_"
+    literal = toml.replace("${env:WAREHOUSE_URL}", "postgresql://u:Sh4redPw@h/db")
+    message = refused(tmp_path, literal)
+    assert "both use u@h/db with schema_prefix" in message and "Sh4redPw" not in message
