@@ -45,11 +45,53 @@ def build(text: str) -> exp.DataType:
 
 def render(dtype: exp.DataType, dialect: str) -> str:
     """``dtype`` as ``dialect`` spells it: the engine's own text when it was read from that
-    dialect, else the rendering of the neutral node."""
+    dialect; else as the engine prints types where the platform knows how (a field inside a
+    struct it read, a type merged from two); else the rendering of the neutral node."""
     spelled = dtype.meta.get(_SPELLING)
     if spelled and spelled[0] == dialect:
         return str(spelled[1])
+    if dialect == "duckdb":
+        return _duckdb_printed(dtype)
     return render_statement(dtype, dialect)
+
+
+_T = exp.DataType.Type
+_DUCKDB_NAMES = {
+    _T.INT: "INTEGER",
+    _T.TEXT: "VARCHAR",
+    _T.VARCHAR: "VARCHAR",
+    _T.INT128: "HUGEINT",
+    _T.UINT128: "UHUGEINT",
+    _T.FLOAT: "FLOAT",
+    _T.TIMESTAMPTZ: "TIMESTAMP WITH TIME ZONE",
+    _T.TIMETZ: "TIME WITH TIME ZONE",
+}
+"""Where DuckDB prints a type otherwise than sqlglot's DuckDB generator writes it (both read
+back as the same type)."""
+
+
+def _duckdb_printed(dtype: exp.DataType) -> str:
+    """``dtype`` as DuckDB prints it (``DESCRIBE``, ``typeof``): the text users see in messages
+    about a field inside a struct (``new field "meta.extra" VARCHAR``), which carries no spelling
+    of its own. sqlglot's generator spells some types otherwise (``TEXT``, ``INT``) and compiled
+    generators cannot be subclassed, hence this walk over the nodes that hold others."""
+    kind = dtype.this
+    if kind in (_T.STRUCT, _T.UNION) and all(isinstance(e, exp.ColumnDef) for e in dtype.expressions):
+        fields = ", ".join(
+            f"{render_statement(e.this, 'duckdb')} {_duckdb_printed(e.args['kind'])}"
+            for e in dtype.expressions
+        )
+        return f"{kind.value}({fields})"
+    if kind in (_T.ARRAY, _T.LIST) and len(dtype.expressions) == 1:
+        size = "".join(v.sql() for v in dtype.args.get("values") or ())
+        return f"{_duckdb_printed(dtype.expressions[0])}[{size}]"
+    if kind == _T.MAP and len(dtype.expressions) == 2:
+        return "MAP(" + ", ".join(_duckdb_printed(e) for e in dtype.expressions) + ")"
+    if kind == _T.DECIMAL and dtype.expressions:
+        return "DECIMAL(" + ",".join(e.sql() for e in dtype.expressions) + ")"
+    if kind in _DUCKDB_NAMES and not dtype.expressions:
+        return _DUCKDB_NAMES[kind]
+    return render_statement(dtype, "duckdb")
 
 
 def columns(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, exp.DataType]]:
