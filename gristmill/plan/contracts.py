@@ -55,8 +55,9 @@ class SchemaChange:
     field: tuple[str, ...] = ()
     """For a change inside a nested column: the path below ``column``, struct field names and
     ``[]`` for the elements of a list (``items[].sku`` is ``("[]", "sku")``)."""
-    dialect: str = "duckdb"
-    """The engine's dialect, in which the types are spelled when the change is shown."""
+    dialect: str = ""
+    """The engine's dialect, in which the types are spelled when the change is shown (``""``:
+    sqlglot's own spelling)."""
 
     @property
     def path(self) -> str:

@@ -8,7 +8,7 @@ them), while another dialect gets sqlglot's spelling of the neutral node."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
 import sqlglot
@@ -33,6 +33,13 @@ def parse(text: str, dialect: str) -> exp.DataType:
     except (sqlglot.ParseError, ValueError):
         dtype = exp.DataType.build(text, udt=True)
     dtype.meta[_SPELLING] = (dialect, text)
+    printer = _PRINTERS.get(dialect)
+    if printer is not None and dtype.expressions:
+        # The types nested inside (struct fields, list elements) as the engine prints them, for
+        # messages about a field (``new field "meta.extra" VARCHAR``).
+        for node in dtype.find_all(exp.DataType):
+            if node is not dtype:
+                node.meta[_SPELLING] = (dialect, printer(node))
     return dtype
 
 
@@ -45,13 +52,11 @@ def build(text: str) -> exp.DataType:
 
 def render(dtype: exp.DataType, dialect: str) -> str:
     """``dtype`` as ``dialect`` spells it: the engine's own text when it was read from that
-    dialect; else as the engine prints types where the platform knows how (a field inside a
-    struct it read, a type merged from two); else the rendering of the neutral node."""
+    dialect (a field's type inside a struct too, see :func:`parse`), else the rendering of the
+    neutral node."""
     spelled = dtype.meta.get(_SPELLING)
     if spelled and spelled[0] == dialect:
         return str(spelled[1])
-    if dialect == "duckdb":
-        return _duckdb_printed(dtype)
     return render_statement(dtype, dialect)
 
 
@@ -92,6 +97,10 @@ def _duckdb_printed(dtype: exp.DataType) -> str:
     if kind in _DUCKDB_NAMES and not dtype.expressions:
         return _DUCKDB_NAMES[kind]
     return render_statement(dtype, "duckdb")
+
+
+_PRINTERS: dict[str, Callable[[exp.DataType], str]] = {"duckdb": _duckdb_printed}
+"""How an engine prints a type, by dialect, where it differs from sqlglot's generator."""
 
 
 def columns(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, exp.DataType]]:
