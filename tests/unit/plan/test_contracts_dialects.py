@@ -129,3 +129,11 @@ def test_a_length_limited_text_takes_only_shorter_text() -> None:
     )
     assert fits(short, long) and fits(short, any_length) and fits(long, any_length)
     assert not fits(long, short) and not fits(any_length, long)
+
+
+def test_a_numeric_without_limits_takes_any_whole_or_decimal_number() -> None:
+    numeric = types.parse("numeric", "postgres")
+    for value in ("bigint", "integer", "numeric(38,10)"):
+        assert fits(types.parse(value, "postgres"), numeric)
+    assert not fits(numeric, types.parse("numeric(38,10)", "postgres"))
+    assert kind_of(numeric) == "number" and kind_of(types.parse("jsonb", "postgres")) == "json"
