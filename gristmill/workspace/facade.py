@@ -44,11 +44,12 @@ Span = tuple[datetime, datetime]
 class Workspace:
     def __init__(self, start: Path | str = ".", dbt_vars: dict[str, Any] | None = None) -> None:
         """``dbt_vars``: a dbt project's ``--vars``."""
+        from gristmill.engines.registry import compile_probe
         from gristmill.project import load_project
         from gristmill.runtime.planning import load_graph
         from gristmill.runtime.session import Session
 
-        self.project: Project = load_project(Path(start), dbt_vars)
+        self.project: Project = load_project(Path(start), dbt_vars, compile_probe)
         self._session: Session = Session(self.project)
         self.graph: AssetGraph = load_graph(self.project, self._session)
 

@@ -33,6 +33,7 @@ from typing import Any
 from gristmill._util.cron import Cron, due
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings, ScheduleSettings
+from gristmill.engines.registry import compile_probe
 from gristmill.errors import ConcurrentRunError, ConfigError, GristmillError
 from gristmill.plan import build_graph, select
 from gristmill.project import load_project
@@ -129,7 +130,7 @@ class Scheduler:
 
     def _load(self) -> None:
         """(Re)read the project: schedules, and the assets freshness policies watch."""
-        project = load_project(self.root)
+        project = load_project(self.root, probe=compile_probe)
         graph = build_graph(project)
         crons, watched = {}, {}
         for name, schedule in project.settings.schedules.items():
