@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gristmill.config.settings import ProjectSettings
 from gristmill.connectors import Source, open_source
+from gristmill.connectors.registry import announce_native_reads
 from gristmill.engines import Engine, open_engine
 from gristmill.project import Project
 from gristmill.runtime.run.lock import run_lock
@@ -52,6 +53,8 @@ class Session:
         if read_only and "://" not in catalog and not self.project.path(catalog).exists():
             yield None
             return
+        if not read_only:
+            announce_native_reads(self.project.sources.values())
         engine = open_engine(settings, self.root, read_only=read_only)
         try:
             yield engine
