@@ -333,12 +333,14 @@ def test_a_run_engine_has_the_scanner_loaded_as_it_connects(pg: Database, tmp_pa
 
     (tmp_path / "sources").mkdir()
     (tmp_path / "gristmill.toml").write_text('name = "pg"\n')
-    (tmp_path / "sources" / "pg.yml").write_text(f"kind: postgres\nconnection: {pg.url}\ntables:\n  sparse: {{}}\n")
+    (tmp_path / "sources" / "pg.yml").write_text(
+        f"kind: postgres\nconnection: {pg.url}\ntables:\n  sparse: {{}}\n"
+    )
     script = (
         "import sys\nfrom pathlib import Path\nfrom gristmill.project import load_project\n"
         "from gristmill.runtime.session import Session\n"
         "with Session(load_project(Path(sys.argv[1]))).engine(read_only=False) as engine:\n"
-        "    loaded = engine.query(\"SELECT loaded FROM duckdb_extensions()"
+        '    loaded = engine.query("SELECT loaded FROM duckdb_extensions()'
         " WHERE extension_name = 'postgres_scanner'\")\n"
         "print(loaded.column(0).to_pylist())\n"
     )
