@@ -2,6 +2,6 @@
 the registry of engine kinds."""
 
 from gristmill.engines.base import Engine, Relation
-from gristmill.engines.registry import lake_snapshot, open_engine
+from gristmill.engines.registry import lake_snapshot, no_data_yet, open_engine
 
-__all__ = ["Engine", "Relation", "lake_snapshot", "open_engine"]
+__all__ = ["Engine", "Relation", "lake_snapshot", "no_data_yet", "open_engine"]

@@ -3,7 +3,9 @@
 Factories import their engine when called, so naming the registry costs no import of an engine's
 library (the CLI's start path stays light). A kind's ``scratch`` makes a private, empty engine
 (unit tests, the conformance suite); a kind without one runs unit tests on the in-memory DuckDB
-engine (``engines/duckdb/memory.py``), its models' SQL transpiled to DuckDB."""
+engine (``engines/duckdb/memory.py``), its models' SQL transpiled to DuckDB. A kind's ``probe``
+answers what compiling a dbt project asks (``project/probe.py``); a kind without one is answered
+by DuckDB in memory (``engines/duckdb/probe.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
     from gristmill.config.settings import ProjectSettings
     from gristmill.engines.base import Engine
+    from gristmill.project.probe import CompileProbe
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,11 @@ class EngineKind:
     snapshot: Callable[[ProjectSettings, Path], str | None] | None = None
     """A token that changes whenever the project's data commits, read without opening the
     engine; None when the kind cannot tell cheaply."""
+    probe: Callable[[], CompileProbe] | None = None
+    """What compiling a dbt project asks, answered as this kind would (None: DuckDB answers)."""
+    empty: Callable[[ProjectSettings, Path], bool] | None = None
+    """The project has no data yet (nothing to read), told without opening the engine; None:
+    the kind cannot tell so (a server), and a reader opens the engine."""
 
 
 def _open_duckdb(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
@@ -43,6 +51,24 @@ def _scratch_duckdb() -> Engine:
     return memory_engine()
 
 
+def _duckdb_probe() -> CompileProbe:
+    from gristmill.engines.duckdb.probe import DuckDBProbe
+
+    return DuckDBProbe()
+
+
+def _open_postgres(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
+    from gristmill.engines.postgres.open import open_postgres
+
+    return open_postgres(settings, root, read_only=read_only)
+
+
+def _duckdb_empty(settings: ProjectSettings, root: Path) -> bool:
+    storage = settings.storage
+    catalog = storage.database if storage.format == "duckdb" else storage.catalog
+    return "://" not in catalog and not (root / catalog).exists()
+
+
 def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
     from gristmill.engines.duckdb.lake import catalog_snapshot
 
@@ -50,7 +76,16 @@ def _duckdb_snapshot(settings: ProjectSettings, root: Path) -> str | None:
 
 
 ENGINES: dict[str, EngineKind] = {
-    "duckdb": EngineKind(open=_open_duckdb, scratch=_scratch_duckdb, snapshot=_duckdb_snapshot),
+    "duckdb": EngineKind(
+        open=_open_duckdb,
+        scratch=_scratch_duckdb,
+        snapshot=_duckdb_snapshot,
+        probe=_duckdb_probe,
+        empty=_duckdb_empty,
+    ),
+    # No scratch engine: a server database per unit test would be slow and need a server, so
+    # unit tests run on DuckDB in memory.
+    "postgres": EngineKind(open=_open_postgres),
 }
 
 
@@ -74,11 +109,24 @@ def fallback_engine() -> Engine:
     return _scratch_duckdb()
 
 
+def compile_probe(name: str) -> CompileProbe:
+    """The probe of kind ``name`` (``project.probe.ProbeFor``), or DuckDB's in memory when that
+    kind has none. Nothing is opened until a question is asked."""
+    entry = ENGINES.get(name)
+    return entry.probe() if entry is not None and entry.probe is not None else _duckdb_probe()
+
+
 def lake_snapshot(settings: ProjectSettings, root: Path) -> str | None:
     """The lake's current snapshot, read without attaching it, or None when that cannot be told
     cheaply (a catalog that is not a local SQLite file, or none yet)."""
     snapshot = kind(settings.engine.kind).snapshot
     return None if snapshot is None else snapshot(settings, root)
+
+
+def no_data_yet(settings: ProjectSettings, root: Path) -> bool:
+    """Nothing has run yet, told without opening the engine (False when the kind cannot tell)."""
+    empty = kind(settings.engine.kind).empty
+    return empty is not None and empty(settings, root)
 
 
 def open_engine(settings: ProjectSettings, root: Path, *, read_only: bool = False) -> Engine:

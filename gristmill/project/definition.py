@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlglot import exp
+
 from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ProjectError
 from gristmill.project.contracts import ContractSpec
@@ -33,7 +35,7 @@ class Project:
     """SQL run before a run builds anything (a dbt project's ``on-run-start``)."""
     on_run_end: tuple[HookSpec, ...] = ()
     """SQL run after a run's steps (a dbt project's ``on-run-end``), whatever their outcome."""
-    input_types: Callable[[str], dict[str, str] | None] | None = None
+    input_types: Callable[[str], dict[str, exp.DataType] | None] | None = None
     """A dbt project's column types of an asset, known before anything runs: a dbt unit test's
     input rows get every column (NULL where not given) with these types, as dbt gives them."""
     semantic: tuple[SemanticSpec, ...] = ()

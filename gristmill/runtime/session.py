@@ -14,7 +14,7 @@ from pathlib import Path
 from gristmill.config.settings import ProjectSettings
 from gristmill.connectors import Source, open_source
 from gristmill.connectors.registry import announce_native_reads
-from gristmill.engines import Engine, open_engine
+from gristmill.engines import Engine, no_data_yet, open_engine
 from gristmill.project import Project
 from gristmill.runtime.run.lock import run_lock
 from gristmill.runtime.run.runner import Retry
@@ -48,9 +48,7 @@ class Session:
     def engine(self, *, read_only: bool, settings: ProjectSettings | None = None) -> Iterator[Engine | None]:
         """The lake's engine; None, read-only, while nothing has run yet (an empty lake)."""
         settings = settings or self.project.settings
-        storage = settings.storage
-        catalog = storage.database if storage.format == "duckdb" else storage.catalog
-        if read_only and "://" not in catalog and not self.project.path(catalog).exists():
+        if read_only and no_data_yet(settings, self.root):
             yield None
             return
         if not read_only:

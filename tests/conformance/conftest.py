@@ -1,6 +1,10 @@
 """One suite over every engine in the registry: each test runs on each kind's project engine and,
 where the kind makes one, its scratch engine. A capability an engine does not implement skips
-its tests with a reason naming the capability, never silently."""
+its tests with a reason naming the capability, never silently.
+
+The postgres kind runs against the loopback server, in a database the session makes and drops
+(tests/support/pg_engine.py), each test under a schema prefix of its own; its cases are marked
+``services`` (the fast tier leaves them out, CI runs them)."""
 
 from __future__ import annotations
 
@@ -13,15 +17,34 @@ import pytest
 from gristmill.config.settings import EngineSettings, ProjectSettings
 from gristmill.engines.base import Engine
 from gristmill.engines.registry import ENGINES
+from tests.support.pg_engine import postgres_database, schema_prefix
+
+SERVERS = {"postgres"}
+"""Kinds whose engine is a server the tests must reach."""
 
 FLAVOURS = [
-    pytest.param((kind, flavour), id=f"{kind}-{flavour}")
+    pytest.param(
+        (kind, flavour), id=f"{kind}-{flavour}", marks=[pytest.mark.services] if kind in SERVERS else []
+    )
     for kind, entry in sorted(ENGINES.items())
     for flavour in ("project", "scratch")
     if flavour == "project" or entry.scratch is not None
 ]
 
 C = TypeVar("C")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
+def engine_settings(kind: str, request: pytest.FixtureRequest) -> EngineSettings:
+    if kind == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        return EngineSettings(kind="postgres", url=url, schema_prefix=schema_prefix())
+    return EngineSettings(kind=kind)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=FLAVOURS)
@@ -32,7 +55,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         assert entry.scratch is not None
         made = entry.scratch()
     else:
-        settings = ProjectSettings(name="conformance", engine=EngineSettings(kind=kind))
+        settings = ProjectSettings(name="conformance", engine=engine_settings(kind, request))
         made = entry.open(settings, tmp_path, False)
     try:
         yield made

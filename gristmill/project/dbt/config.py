@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from gristmill.errors import ConfigError
 from gristmill.project import yamlfile
+from gristmill.project.probe import CompileProbe, NoProbe
 
 log = logging.getLogger("gristmill.dbt")
 DBT_PROJECT_FILE = "dbt_project.yml"
@@ -132,6 +133,14 @@ class Target:
     database: str = "main"
     profile_name: str = "default"
     threads: int = 1
+    probe: CompileProbe = field(default_factory=NoProbe, repr=False, compare=False)
+    """The target's warehouse as compiling may ask it (``run_query`` on a constant query, column
+    types for unit tests): the probe of the project's engine kind. Not a name: Jinja's ``target``
+    does not show it."""
+
+    def names(self) -> dict[str, Any]:
+        """What Jinja's ``target`` shows."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "probe"}
 
 
 def is_dbt_project(root: Path) -> bool:

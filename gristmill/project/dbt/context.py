@@ -371,7 +371,7 @@ def build_context(
         executing=scope.executing,
     )
     builtins = {**cross_db.functions(), **utils.functions()}
-    statements = Statements(scope.executing)
+    statements = Statements(scope.executing, target.probe)
     this = scope.this
     context.update(cross_db.functions())
     context.update(functions)
@@ -379,7 +379,7 @@ def build_context(
     context.update(
         config=_Config(scope),
         this=this,
-        target=SimpleNamespace(**target.__dict__, **{"user": None, "account": None, "catalog": None}),
+        target=SimpleNamespace(**target.names(), **{"user": None, "account": None, "catalog": None}),
         schema=this.schema if this else target.schema,
         database=target.database,
         model=dict(scope.node),

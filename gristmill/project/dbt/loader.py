@@ -30,6 +30,7 @@ from gristmill.project.dbt.semantic import semantic_specs
 from gristmill.project.dbt.tests import dbt_checks
 from gristmill.project.dbt.unit_tests import dbt_unit_tests
 from gristmill.project.definition import Project
+from gristmill.project.probe import NoProbe, ProbeFor
 from gristmill.project.sources import load_sources
 from gristmill.project.specs import CheckSpec, HookSpec, SourceSpec
 
@@ -37,10 +38,16 @@ log = logging.getLogger("gristmill.dbt")
 GRISTMILL_SOURCES = "sources"
 
 
-def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Project:
-    """``cli_vars``: ``--vars``, over every var the project and its packages set."""
+def load_dbt_project(
+    root: Path, cli_vars: dict[str, Any] | None = None, probe: ProbeFor | None = None
+) -> Project:
+    """``cli_vars``: ``--vars``, over every var the project and its packages set; ``probe``: the
+    probe of an engine kind, asked for the project's (None: constant queries fail and unit-test
+    input types are unknown)."""
     project = read_project(root, cli_vars)
-    target = read_target(root, project)
+    settings = ProjectSettings(name=project.name)
+    asked = probe(settings.engine.kind) if probe is not None else NoProbe()
+    target = replace(read_target(root, project), probe=asked)
     jinja = Jinja()
     load_macros(jinja, project)
     render = _value_renderer(jinja, project, target)
@@ -89,7 +96,6 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
             models[asset] = replace(models[asset], error=error)
     unit_tests = dbt_unit_tests(compiler, properties.declared.get("unit_tests", []))
     semantic = semantic_specs(properties.declared, evaluate)
-    settings = ProjectSettings(name=project.name)
     seed_tables = {t.asset: t for t in seed_spec.tables.values()} if seed_spec is not None else {}
     hooks = {key: _run_hooks(jinja, project, target, compiler, key) for key in ("on-run-start", "on-run-end")}
     return Project(
@@ -101,7 +107,7 @@ def load_dbt_project(root: Path, cli_vars: dict[str, Any] | None = None) -> Proj
         unit_tests,
         on_run_start=hooks["on-run-start"],
         on_run_end=hooks["on-run-end"],
-        input_types=AssetTypes(models, seed_tables, str(root)).types,
+        input_types=AssetTypes(models, seed_tables, str(root), target.probe).types,
         semantic=semantic,
     )
 

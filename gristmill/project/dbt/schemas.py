@@ -2,10 +2,11 @@
 
 dbt builds a unit test's input rows with every column of the input relation, typed as the
 warehouse has it: a column the test leaves out is NULL, a value given as text is cast to the
-column's type. Gristmill has no warehouse to ask, so it works the types out the way they will be:
-a seed's from its CSV, read as the seed lands, and a model's from DuckDB describing its SQL over
-empty tables typed the same way, recursively. An asset whose types cannot be known (a table a
-Gristmill source lands, a snapshot) has none: its rows are used as given."""
+column's type. Nothing is built yet, so the types are worked out the way they will be, by the
+probe of the project's engine kind (``project/probe.py``): a seed's from its CSV, read as the seed
+lands, and a model's from its SQL described over empty tables typed the same way, recursively.
+An asset whose types cannot be known (a table a Gristmill source lands, a snapshot) has none: its
+rows are used as given."""
 
 from __future__ import annotations
 
@@ -15,22 +16,27 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from gristmill._util.duckdb_scratch import csv_types, query_types
 from gristmill._util.naming import snake_case
 from gristmill.errors import EngineError
 from gristmill.project.dialect import PROJECT_DIALECT
+from gristmill.project.probe import CompileProbe, Types
 from gristmill.project.specs import ModelSpec, SourceTable
-
-Types = dict[str, str]
 
 
 class AssetTypes:
-    """``types(asset)``: column -> DuckDB type, or None when they cannot be known."""
+    """``types(asset)``: column -> type, or None when they cannot be known."""
 
-    def __init__(self, models: Mapping[str, ModelSpec], seeds: Mapping[str, SourceTable], root: str) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, ModelSpec],
+        seeds: Mapping[str, SourceTable],
+        root: str,
+        probe: CompileProbe,
+    ) -> None:
         self.models = models
         self.seeds = seeds
         self.root = root
+        self.probe = probe
         self._busy: set[str] = set()
         self._known: dict[str, Types | None] = {}
 
@@ -58,7 +64,7 @@ class AssetTypes:
     def _seed(self, table: SourceTable) -> Types:
         options = dict(table.options.get("options") or {})
         path = f"{self.root}/{table.options['path']}"
-        found = csv_types(
+        found = self.probe.csv_types(
             path, list(options.get("nullstr") or [""]), options.get("delim"), options.get("types")
         )
         return {snake_case(column): kind for column, kind in found.items()}  # as the seed lands
@@ -75,4 +81,4 @@ class AssetTypes:
                     return None
                 continue  # not an asset: a CTE or a function the SQL names
             tables[table] = upstream
-        return query_types(model.sql, tables)
+        return self.probe.query_types(model.sql, tables)

@@ -1,8 +1,9 @@
 """dbt's ``statement`` / ``load_result`` / ``run_query`` while compiling.
 
 Packages compute values with a query that reads no table (dbt_date's ``date_spine`` asks the
-warehouse for ``datediff(start, end)`` to size its series). Such a query runs here on a private
-in-memory DuckDB with no file or network access, so it gives the value the warehouse would.
+warehouse for ``datediff(start, end)`` to size its series). Such a query is answered by the
+target's probe (``project/probe.py``: the project's engine kind, on private scratch state), so it
+gives the value the warehouse would.
 A query that reads a table is refused: Gristmill compiles before anything is built, and a
 value taken from data would make the SQL change with the data."""
 
@@ -16,10 +17,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from gristmill._util.duckdb_scratch import run_constant
 from gristmill.errors import EngineError
 from gristmill.project.dbt.jinja import DbtError
 from gristmill.project.dialect import PROJECT_DIALECT
+from gristmill.project.probe import CompileProbe
 
 _TABLE_FUNCTIONS = {"range", "generate_series", "unnest"}
 """Table functions that compute rows instead of reading them."""
@@ -88,11 +89,12 @@ def _check_reads_nothing(sql: str, caller: str) -> None:
             )
 
 
-def run_pure(sql: str, caller: str) -> ResultTable:
-    """``sql`` on a private in-memory DuckDB (``_util.duckdb_scratch``), if it reads no table."""
+def run_pure(sql: str, caller: str, probe: CompileProbe) -> ResultTable:
+    """``sql`` answered by ``probe`` (private scratch state of the project's engine kind), if it
+    reads no table."""
     _check_reads_nothing(sql, caller)
     try:
-        names, rows = run_constant(sql)
+        names, rows = probe.run_constant(sql)
     except EngineError as err:
         raise DbtError(f"{caller}() failed while compiling: {err.message}") from None
     return ResultTable(names, rows)
@@ -101,8 +103,9 @@ def run_pure(sql: str, caller: str) -> ResultTable:
 class Statements:
     """``statement``, ``load_result`` and ``run_query`` for one rendering."""
 
-    def __init__(self, executing: bool) -> None:
+    def __init__(self, executing: bool, probe: CompileProbe) -> None:
         self.executing = executing
+        self.probe = probe
         self.results: dict[str, dict[str, Any]] = {}
 
     def statement(
@@ -116,7 +119,7 @@ class Statements:
         sql = str(caller()) if caller is not None else ""
         if not self.executing or not sql.strip():
             return ""  # dbt runs statements only when executing
-        table = run_pure(sql, "statement")
+        table = run_pure(sql, "statement", self.probe)
         if name is not None:
             self.results[str(name)] = {
                 "response": "OK",
@@ -131,4 +134,4 @@ class Statements:
     def run_query(self, sql: Any) -> ResultTable | None:
         if not self.executing:
             return None
-        return run_pure(str(sql), "run_query")
+        return run_pure(str(sql), "run_query", self.probe)

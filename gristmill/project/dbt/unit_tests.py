@@ -1,6 +1,7 @@
 """dbt unit tests (``unit_tests:`` in property files, dbt 1.8+) as Gristmill unit tests, run by
-``gristmill test``: the model's SQL over the given rows in a private in-memory DuckDB, compared
-with the expected rows on the columns ``expect`` names, as dbt compares them.
+``gristmill test``: the model's SQL over the given rows on a private scratch engine of the
+project's kind (``runtime/unittests/engine.py``), compared with the expected rows on the columns
+``expect`` names, as dbt compares them.
 
 ``given`` inputs are ``ref(…)``, ``source(…)`` or ``this``; rows come as ``dict`` (the default),
 ``csv`` or ``sql``, inline or from a ``fixture`` file in a ``fixtures`` folder of the test paths.

@@ -1,15 +1,18 @@
 """Run a Python model: hand its function the tables it reads, in the form each parameter asks for,
 and stage what it returns, so the executor materializes it like a SQL model's query.
 
-Inputs and results travel as Arrow through the engine's ``ArrowViews`` capability. A relation
-(the default form) comes from an engine with ``NativeRelations`` (DuckDB): it is lazy, what the
-function builds on it runs in the engine, and a relation it returns is staged in place, so rows
-never cross Python; on another engine it is a DuckDB relation over the rows read as Arrow. Arrow,
-polars and pandas inputs are read whole; results in those forms are staged as record batches."""
+Only the engine protocol and its capabilities are used. Inputs and results travel as Arrow through
+``ArrowViews`` (``read_arrow``, then ``stage``). A relation (the default form) comes from an
+engine with ``NativeRelations`` (DuckDB): it is lazy, what the function builds on it runs in the
+engine, and a relation it returns is staged in place, so rows never cross Python; on another
+engine the rows are read as Arrow into the registry's fallback engine (DuckDB in memory, private
+to this model) and the relation is that engine's. Arrow, polars and pandas inputs are read whole;
+results in those forms are staged as record batches."""
 
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +20,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from gristmill.engines.base import ArrowViews, Engine, NativeRelations, require_arrow_views
+from gristmill.engines.registry import fallback_engine
 from gristmill.errors import EngineError, ProjectError
 from gristmill.project.python_models import (
     Parameter,
@@ -71,7 +75,8 @@ class _Inputs:
         self.engine = engine
         self.views = views
         self.found = found
-        self._private: Any = None  # ArrowRelations, made when first needed
+        self._private: Engine | None = None  # the fallback engine, made when first needed
+        self._views = itertools.count()
 
     def read(self, parameter: Parameter, table: exp.Table) -> Any:
         try:
@@ -96,12 +101,14 @@ class _Inputs:
     def _relation(self, table: exp.Table) -> Any:
         if isinstance(self.engine, NativeRelations):
             return self.engine.relation(table)
-        # Another engine: the rows come over as Arrow, into a private in-memory DuckDB.
+        # Another engine: the rows come over as Arrow into a private fallback engine, where
+        # every input of this model lives, so relations over them can be joined.
         if self._private is None:
-            from gristmill.engines.duckdb.relations import ArrowRelations
-
-            self._private = ArrowRelations()
-        return self._private.relation(self.views.read_arrow(table).read_all())
+            self._private = fallback_engine()
+        private = self._private
+        assert isinstance(private, NativeRelations) and isinstance(private, ArrowViews)
+        rows = self.views.read_arrow(table).read_all()
+        return private.relation(private.register(f"_gristmill_input_{next(self._views)}", rows))
 
     def close(self) -> None:
         if self._private is not None:

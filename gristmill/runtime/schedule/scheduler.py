@@ -33,6 +33,7 @@ from typing import Any
 from gristmill._util.cron import Cron, due
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings, ScheduleSettings
+from gristmill.engines.registry import compile_probe
 from gristmill.errors import ConcurrentRunError, ConfigError, GristmillError
 from gristmill.plan import build_graph, select
 from gristmill.project import load_project
@@ -57,6 +58,8 @@ class Launch:
     env: str
     full_refresh: bool
     reason: str
+    target: str | None = None
+    """The target the scheduler serves (its runs open the same one)."""
 
 
 Launcher = Callable[[Path, Launch, Connection], None]
@@ -93,8 +96,10 @@ class Scheduler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll: float = 1.0,
         preload: tuple[str, ...] = ("gristmill.workspace",),
+        target: str | None = None,
     ) -> None:
         self.root = root
+        self.target = target
         self._launcher = launcher
         self._clock = clock
         self._poll = poll
@@ -129,7 +134,7 @@ class Scheduler:
 
     def _load(self) -> None:
         """(Re)read the project: schedules, and the assets freshness policies watch."""
-        project = load_project(self.root)
+        project = load_project(self.root, probe=compile_probe, target=self.target)
         graph = build_graph(project)
         crons, watched = {}, {}
         for name, schedule in project.settings.schedules.items():
@@ -338,7 +343,9 @@ class Scheduler:
                     name, waiting.tick_at, "skipped", note=f"superseded by {tick}"
                 )
         self._queue.append(
-            Launch(name, tick, chosen, schedule.exclude, schedule.env, schedule.full_refresh, reason)
+            Launch(
+                name, tick, chosen, schedule.exclude, schedule.env, schedule.full_refresh, reason, self.target
+            )
         )
 
     def _start_next(self) -> None:

@@ -17,6 +17,7 @@ from gristmill.project.dialect import PROJECT_DIALECT as DIALECT
 from gristmill.project.specs import ModelSpec
 from gristmill.project.unittests import UnitTestSpec
 from gristmill.runtime.unittests.results import Prepared, UnitTestResult
+from gristmill.sql import types as sql_types
 from gristmill.sql.parse import ParsedModel, parse_model
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
@@ -148,14 +149,15 @@ def _with_input_types(project: Project, test: UnitTestSpec) -> UnitTestSpec:
         widens = data.format in ("rows", "csv") or (data.format == "file" and data.text.endswith(".csv"))
         types = project.input_types(fixture.asset) if widens else None
         if types:
-            widened = {**types, **fixture.data.types}
+            declared = {column: sql_types.render(kind, DIALECT) for column, kind in types.items()}
+            widened = {**declared, **fixture.data.types}
             fixture = replace(fixture, data=replace(fixture.data, types=widened, fill_missing=True))
         given.append(fixture)
     return replace(test, given=tuple(given))
 
 
 def _parse(model: ModelSpec, sql: str) -> ParsedModel:
-    """The model's query, read in its own dialect (it runs rendered as DuckDB SQL)."""
+    """The model's query, read in its own dialect (it runs rendered for the test engine's)."""
     try:
         return parse_model(
             sql,

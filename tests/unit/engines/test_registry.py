@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gristmill.config.settings import ProjectSettings
-from gristmill.engines import lake_snapshot, open_engine
+from gristmill.engines import lake_snapshot, no_data_yet, open_engine
 from gristmill.engines.base import ArrowViews, Engine
 from gristmill.engines.registry import ENGINES, EngineKind, kind, scratch_engine
 
@@ -44,3 +44,23 @@ def test_a_kind_without_a_scratch_engine_falls_back_to_duckdb_in_memory(
 def test_an_unknown_kind_is_a_bug_not_a_user_error() -> None:
     with pytest.raises(AssertionError):
         kind("nope")
+
+
+def test_postgres_is_registered_and_its_unit_tests_run_on_duckdb(tmp_path: Path) -> None:
+    assert ENGINES["postgres"].scratch is None and ENGINES["postgres"].empty is None
+    engine = scratch_engine("postgres")
+    try:
+        assert engine.kind == "duckdb"
+    finally:
+        engine.close()
+
+
+def test_no_data_yet_is_told_without_opening_the_engine(tmp_path: Path) -> None:
+    settings = ProjectSettings(name="t")
+    assert no_data_yet(settings, tmp_path)
+    open_engine(settings, tmp_path).close()
+    assert not no_data_yet(settings, tmp_path)
+    server = ProjectSettings.model_validate(
+        {"name": "t", "engine": {"kind": "postgres", "url": "postgresql://nobody@127.0.0.1:1/none"}}
+    )
+    assert not no_data_yet(server, tmp_path)  # a server engine is asked, never presumed empty

@@ -13,8 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from gristmill.engines.registry import compile_probe
 from gristmill.errors import ProjectError
-from gristmill.project import load_project
+from gristmill.project import Project, load_project
 from gristmill.workspace import Workspace
 from tests.conftest import Cli, write_files
 
@@ -27,6 +28,11 @@ def _no_personal_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
 
 
+def load(root: Path) -> Project:
+    """The project as the CLI loads it: compiling asks the engine (DuckDB here) what it computes."""
+    return load_project(root, probe=compile_probe)
+
+
 def copy_fixture(tmp_path: Path) -> Path:
     root = tmp_path / "multi_package"
     shutil.copytree(FIXTURE, root)
@@ -34,7 +40,7 @@ def copy_fixture(tmp_path: Path) -> Path:
 
 
 def test_package_macros_dispatch_and_vars_render_sql_duckdb_runs(tmp_path: Path) -> None:
-    project = load_project(copy_fixture(tmp_path))
+    project = load(copy_fixture(tmp_path))
     assert {a for a, m in project.models.items() if m.error is None} == {
         "main.metricflow_time_spine",
         "main.daily_orders",
@@ -56,8 +62,15 @@ def test_package_macros_dispatch_and_vars_render_sql_duckdb_runs(tmp_path: Path)
     assert "'Europe/Amsterdam' as time_zone" in project.models["main.daily_orders"].sql
 
 
+def test_a_constant_query_loaded_without_a_probe_is_an_error_of_its_model(tmp_path: Path) -> None:
+    spine = load_project(copy_fixture(tmp_path)).models["main.metricflow_time_spine"]
+    assert spine.error is not None
+    assert "statement() failed while compiling: no engine to ask" in str(spine.error)
+    assert "dbt_packages/dbt_date/macros/base_dates.sql:18" in str(spine.error)
+
+
 def test_generic_tests_of_packages_become_checks(tmp_path: Path) -> None:
-    project = load_project(copy_fixture(tmp_path))
+    project = load(copy_fixture(tmp_path))
     checks = {(c.asset, c.params.get("name")): c for c in project.checks}
     between = checks[
         ("main.daily_orders", "dbt_expectations_expect_column_values_to_be_between_daily_orders_orders__1__0")
@@ -151,7 +164,7 @@ def test_dispatch_without_config_searches_the_project_then_the_package(tmp_path:
     (root / "macros" / "day_name.sql").write_text(
         "{% macro default__day_name(date, short) %}lower(dayname({{ date }})){% endmacro %}\n"
     )
-    project = load_project(root)
+    project = load(root)
     assert "lower(dayname(date_day))" in project.models["main.metricflow_time_spine"].sql
 
 
@@ -160,7 +173,7 @@ def test_compile_time_queries_that_read_a_table_are_refused(tmp_path: Path) -> N
     (root / "models" / "tables.sql").write_text(
         "select '{{ codegen.get_tables_in_schema('main') | join(',') }}' as names\n"
     )
-    project = load_project(root)
+    project = load(root)
     error = project.models["main.tables"].error
     assert isinstance(error, ProjectError)
     assert error.message.startswith(
@@ -182,7 +195,7 @@ def test_macros_see_jinja_globals_and_a_broken_package_macro_fails_only_its_call
             "models/calls_broken.sql": "select {{ codegen.broken() }} as x",
         },
     )
-    project = load_project(root)
+    project = load(root)
     assert project.models["main.numbers"].sql == "select '012' as digits"
     assert project.models["main.metricflow_time_spine"].error is None
     error = project.models["main.calls_broken"].error

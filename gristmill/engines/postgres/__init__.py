@@ -1,0 +1,1 @@
+"""The PostgreSQL engine: ``[engine] kind = "postgres"`` (see docs/engines.md)."""

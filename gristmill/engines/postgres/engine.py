@@ -1,0 +1,423 @@
+"""PostgreSQL as the engine: models run on the server, record batches arrive by binary COPY.
+
+One psycopg connection in autocommit mode; the engine opens its own transactions (``BEGIN`` …
+``COMMIT``), so DDL commits or rolls back with the data like everything else in PostgreSQL.
+Every managed schema carries ``[engine] schema_prefix``, so several projects share a database."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import psycopg
+from psycopg.rows import dict_row
+from sqlglot import exp
+
+from gristmill.engines.base import Column, Relation
+from gristmill.engines.postgres.connection import engine_error
+from gristmill.errors import EngineError
+from gristmill.sql import types
+from gristmill.sql.render import render
+
+if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
+    import pyarrow as pa
+
+_names = itertools.count()
+_COUNTED = ("INSERT", "UPDATE", "DELETE", "MERGE", "COPY")
+"""Command tags whose count is rows changed (a SELECT's is rows returned)."""
+_TABLES = ("r", "p")  # pg_class.relkind of an ordinary and a partitioned table
+_KIND = """
+SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s"""
+_DEPENDENT_VIEWS = """
+WITH RECURSIVE deps(oid, depth) AS (
+  SELECT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+  WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = %(oid)s AND r.ev_class <> %(oid)s
+  UNION
+  SELECT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend d ON d.refobjid = deps.oid
+  JOIN pg_rewrite r ON r.oid = d.objid
+  WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> deps.oid
+)
+SELECT n.nspname, c.relname, pg_get_viewdef(c.oid), max(deps.depth) AS depth
+FROM deps JOIN pg_class c ON c.oid = deps.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'v' GROUP BY 1, 2, 3 ORDER BY depth"""
+_COLUMNS = r"""
+SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg\_temp\_%%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%%'
+  AND n.nspname LIKE %s
+ORDER BY n.nspname, c.relname, a.attnum"""
+_FORMAT_TYPES = """
+SELECT format_type(t, m) FROM unnest(%s::oid[], %s::int[]) WITH ORDINALITY AS u(t, m, i) ORDER BY i"""
+
+
+def _ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
+
+
+class PostgresEngine:
+    """The core protocol with transactions, Arrow views (temporary tables filled by COPY),
+    maintenance (VACUUM ANALYZE) and interrupt (a cancel request from another thread)."""
+
+    kind: ClassVar[str] = "postgres"
+    dialect: ClassVar[str] = "postgres"
+    SUPPORTS_VIEWS: ClassVar[bool] = True
+    SUPPORTS_CONCURRENT_READERS: ClassVar[bool] = True
+    # One connection per engine: steps of a run take turns on it (several connections would let
+    # them write at once; not needed yet).
+    SUPPORTS_CONCURRENT_WRITES: ClassVar[bool] = False
+
+    def __init__(self, con: psycopg.Connection, *, schema_prefix: str = "", where: str = "") -> None:
+        """``con`` in autocommit mode; ``where`` names the server in messages (no password)."""
+        self._con = con
+        self._prefix = schema_prefix
+        self._where = where
+        self._schemas: set[str] = set()
+        self._open = False  # a transaction is open (grouped steps leave it open until commit())
+        self._interrupted = False
+        # Taken by a commit and by an interrupt: a step interrupted before its COMMIT never commits.
+        self._commit_lock = threading.Lock()
+
+    # -- statements --------------------------------------------------------------------------------
+
+    def table(self, relation: Relation) -> exp.Table:
+        return exp.table_(relation.name, db=self._prefix + relation.schema, quoted=True)
+
+    def _cursor(self, text: str, params: Sequence[Any] | dict[str, Any] | None = None) -> psycopg.Cursor[Any]:
+        self._check_interrupted()
+        try:
+            return self._con.execute(text, params)
+        except psycopg.Error as err:
+            raise engine_error(err) from None
+
+    def execute(self, statement: exp.Expr | str) -> int | None:
+        if isinstance(statement, str):
+            cursor = self._cursor(statement)
+            counted = (cursor.statusmessage or "").startswith(_COUNTED)
+        else:
+            cursor = self._cursor(render(statement, self.dialect))
+            counted = isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Merge | exp.Create)
+        return cursor.rowcount if counted and cursor.rowcount >= 0 else None
+
+    def query(self, sql: str | exp.Expr) -> pa.Table:
+        from gristmill.engines.postgres.arrow import to_arrow
+
+        text = sql if isinstance(sql, str) else render(sql, self.dialect)
+        if not text.strip():
+            import pyarrow as pa
+
+            return pa.table({})
+        return to_arrow(self._cursor(text))
+
+    def _dicts(self, query: exp.Query) -> psycopg.Cursor[dict[str, Any]]:
+        self._check_interrupted()
+        cursor = self._con.cursor(row_factory=dict_row)
+        try:
+            return cursor.execute(render(query, self.dialect))
+        except psycopg.Error as err:
+            raise engine_error(err) from None
+
+    def row(self, query: exp.Query) -> dict[str, Any] | None:
+        return self._dicts(query).fetchone()
+
+    def rows(self, query: exp.Query) -> list[dict[str, Any]]:
+        return self._dicts(query).fetchall()
+
+    # -- transactions and interrupts ---------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Cancel the running statement and fail the rest of this transaction (from any thread).
+        A COMMIT already under way finishes first (briefly waited for), so a step has either
+        committed before the interrupt returns or never will."""
+        locked = self._commit_lock.acquire(timeout=5)
+        try:
+            self._interrupted = True
+        finally:
+            if locked:
+                self._commit_lock.release()
+        # A cancel that fails still leaves the flag, which fails the step at its next statement.
+        with suppress(psycopg.Error):
+            self._con.cancel_safe(timeout=5)
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def _check_interrupted(self) -> None:
+        if self._interrupted:
+            raise EngineError("interrupted: the step was stopped before it finished")
+
+    @contextmanager
+    def transaction(self, *, group: bool = False) -> Iterator[None]:
+        """One transaction, or with ``group`` a part of the one grouped steps share (left open
+        after success until :meth:`commit`)."""
+        self._interrupted = False  # an interrupt is for the step it was sent to, not the next
+        if not self._open:
+            self._cursor("BEGIN")
+            self._open = True
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        if not group:
+            self.commit()
+
+    def commit(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        with self._commit_lock:
+            if self._interrupted:
+                self._end("ROLLBACK")
+                raise EngineError("interrupted: the step was stopped before it committed")
+            try:
+                self._con.execute("COMMIT")
+            except psycopg.Error as err:
+                self._schemas.clear()
+                raise engine_error(err, doing="commit failed, nothing was published") from None
+
+    def rollback(self) -> None:
+        if self._open:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        self._open = False
+        self._end("ROLLBACK")
+        self._interrupted = False  # the interrupted transaction is gone: reads may follow
+
+    def _end(self, statement: str) -> None:
+        self._schemas.clear()  # what was created inside the transaction is gone too
+        try:
+            self._con.execute(statement)
+        except psycopg.Error as err:
+            raise engine_error(err) from None
+
+    def write_in_bulk(self, schemas: Iterable[str]) -> None:
+        """Nothing: a PostgreSQL table costs the same to commit however it was written."""
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """Statements that must take effect together: inside the open transaction when there is
+        one (its failure fails that transaction), else in one of their own."""
+        if self._open:
+            yield
+            return
+        with self.transaction():
+            yield
+
+    # -- tables ------------------------------------------------------------------------------------
+
+    def _ensure_schema(self, schema: str) -> None:
+        physical = self._prefix + schema
+        if physical not in self._schemas:
+            self._cursor(f"CREATE SCHEMA IF NOT EXISTS {_ident(physical)}")
+            self._schemas.add(physical)
+
+    def _kind(self, relation: Relation) -> tuple[int, str] | None:
+        found = self._cursor(_KIND, [self._prefix + relation.schema, relation.name]).fetchone()
+        return None if found is None else (int(found[0]), str(found[1]))
+
+    def _publish(self, relation: Relation, new: str, kind: Literal["TABLE", "VIEW"]) -> None:
+        """Put the table or view ``new`` (made in ``relation``'s schema) in place of
+        ``relation``, in the current transaction. Views over the old relation (view models,
+        environments' views) are dropped and made again over the new one: PostgreSQL binds a
+        view to the table itself, not to its name."""
+        found = self._kind(relation)
+        views: list[tuple[str, str, str]] = []
+        if found is not None:
+            oid, relkind = found
+            views = [(s, n, d) for s, n, d, _ in self._cursor(_DEPENDENT_VIEWS, {"oid": oid}).fetchall()]
+            for schema, name, _ in reversed(views):
+                self._cursor(f"DROP VIEW {_ident(schema)}.{_ident(name)}")
+            self._cursor(f"DROP {'VIEW' if relkind == 'v' else 'TABLE'} {self._name(relation)}")
+        schema = _ident(self._prefix + relation.schema)
+        self._cursor(f"ALTER {kind} {schema}.{_ident(new)} RENAME TO {_ident(relation.name)}")
+        for view_schema, name, definition in views:
+            self._cursor(f"CREATE VIEW {_ident(view_schema)}.{_ident(name)} AS {definition}")
+
+    def _name(self, relation: Relation) -> str:
+        return render(self.table(relation), self.dialect)
+
+    def _new(self, relation: Relation) -> tuple[str, exp.Table]:
+        """A name for a relation being built next to ``relation``, until it takes its place."""
+        # Random, not counted: another process may build beside the same table at the same time.
+        name = f"_gristmill_new_{uuid.uuid4().hex[:12]}"
+        return name, exp.table_(name, db=self._prefix + relation.schema, quoted=True)
+
+    def create_table_as(self, relation: Relation, query: exp.Query) -> int:
+        """Create the new table beside the old, then drop the old and rename the new, in one
+        transaction: readers see the old table until the commit, and a failure keeps it."""
+        with self._atomic():
+            self._ensure_schema(relation.schema)
+            name, new = self._new(relation)
+            create = exp.Create(this=new, kind="TABLE", expression=query)
+            rows = self._cursor(render(create, self.dialect)).rowcount
+            self._publish(relation, name, "TABLE")
+        return max(rows, 0)
+
+    def create_view_as(self, relation: Relation, query: exp.Query) -> None:
+        with self._atomic():
+            self._ensure_schema(relation.schema)
+            name, new = self._new(relation)
+            self._cursor(render(exp.Create(this=new, kind="VIEW", expression=query), self.dialect))
+            self._publish(relation, name, "VIEW")
+
+    def _create(
+        self, target: exp.Table, columns: Sequence[tuple[str, str]], *, temporary: bool = False
+    ) -> None:
+        listed = ", ".join(f"{_ident(name)} {dtype}" for name, dtype in columns)
+        self._cursor(
+            f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {render(target, self.dialect)} ({listed})"
+        )
+
+    def _copy(self, target: exp.Table, data: pa.RecordBatchReader, plan: Any) -> int:
+        from gristmill.engines.postgres.arrow import copy_in
+
+        listed = ", ".join(_ident(name) for name, _ in plan.columns)
+        self._check_interrupted()
+        try:
+            return copy_in(self._con.cursor(), f"{render(target, self.dialect)} ({listed})", data, plan)
+        except psycopg.Error as err:
+            raise engine_error(err) from None
+
+    def _temporary(self, name: str, data: pa.RecordBatchReader) -> exp.Table:
+        from gristmill.engines.postgres.arrow import plan
+
+        table = exp.table_(name, db="pg_temp", quoted=True)
+        planned = plan(data.schema)
+        self._create(table, planned.columns, temporary=True)
+        self._copy(table, data, planned)
+        return table
+
+    def write_arrow(
+        self, relation: Relation, data: pa.RecordBatchReader, mode: Literal["replace", "append"] = "replace"
+    ) -> int:
+        """Replace: COPY into a new table, then put it in place like :meth:`create_table_as`.
+        Append: COPY into a temporary table, then INSERT … SELECT (binary COPY needs the
+        columns' exact types; the INSERT casts to the target's)."""
+        from gristmill.engines.postgres.arrow import plan
+
+        with self._atomic():
+            self._ensure_schema(relation.schema)
+            if mode == "replace" or self._kind(relation) is None:
+                name, new = self._new(relation)
+                planned = plan(data.schema)
+                self._create(new, planned.columns)
+                rows = self._copy(new, data, planned)
+                self._publish(relation, name, "TABLE")
+                return rows
+            staged = self._temporary(f"_gristmill_append_{next(_names)}", data)
+            names = [exp.to_identifier(field.name, quoted=True) for field in data.schema]
+            insert = exp.insert(exp.select(*names).from_(staged), self.table(relation), columns=names)
+            rows = self._cursor(render(insert, self.dialect)).rowcount
+            self._cursor(f"DROP TABLE {render(staged, self.dialect)}")
+            return rows
+
+    def stage(self, data: pa.RecordBatchReader | exp.Query) -> exp.Table:
+        """A temporary table of this session, gone with it (or with a rolled-back transaction)."""
+        name = f"_gristmill_stage_{next(_names)}"
+        if not isinstance(data, exp.Query):
+            return self._temporary(name, data)
+        table = exp.table_(name, db="pg_temp", quoted=True)
+        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+        create = exp.Create(
+            this=exp.table_(name, quoted=True), kind="TABLE", properties=temporary, expression=data
+        )
+        self._cursor(render(create, self.dialect))
+        return table
+
+    def register(self, name: str, data: pa.Table) -> exp.Table:
+        """``data`` as the temporary table ``name`` (a copy: PostgreSQL cannot read Arrow in place)."""
+        self.unregister(name)
+        return self._temporary(name, data.to_reader())
+
+    def unregister(self, name: str) -> None:
+        self._cursor(f"DROP TABLE IF EXISTS pg_temp.{_ident(name)}")
+
+    def read_arrow(self, table: exp.Table) -> pa.RecordBatchReader:
+        return self.query(exp.select("*").from_(table)).to_reader()
+
+    def exists(self, relation: Relation) -> bool:
+        return self._kind(relation) is not None
+
+    def drop(self, relation: Relation) -> None:
+        found = self._kind(relation)
+        if found is not None:
+            self._cursor(f"DROP {'VIEW' if found[1] == 'v' else 'TABLE'} {self._name(relation)}")
+
+    def drop_view(self, relation: Relation) -> None:
+        self._cursor(f"DROP VIEW IF EXISTS {self._name(relation)}")
+
+    def describe(self, table: exp.Table | exp.Subquery) -> list[Column]:
+        """(column, type) pairs as ``format_type`` prints them: the result's type oids and
+        modifiers of an empty read, named by the server in one more round trip."""
+        cursor = self._cursor(render(exp.select("*").from_(table).limit(0), self.dialect))
+        described = cursor.description or []
+        result = cursor.pgresult
+        modifiers = [result.fmod(i) if result else -1 for i in range(len(described))]
+        oids = [column.type_code for column in described]
+        names = self._cursor(_FORMAT_TYPES, [oids, modifiers]).fetchall()
+        return [
+            (column.name, types.parse(str(name[0]), self.dialect))
+            for column, name in zip(described, names, strict=True)
+        ]
+
+    def ensure_table(self, relation: Relation, columns: Sequence[Column]) -> None:
+        found = self._kind(relation)
+        if found is not None and found[1] in _TABLES:
+            return
+        self._ensure_schema(relation.schema)
+        definition = exp.Schema(
+            this=self.table(relation),
+            # copied: the types may be shared (sql/types.py caches them)
+            expressions=[exp.ColumnDef(this=exp.to_identifier(name), kind=t.copy()) for name, t in columns],
+        )
+        self.execute(exp.Create(this=definition, kind="TABLE", exists=True))
+
+    def columns(self) -> dict[Relation, list[Column]]:
+        pattern = self._prefix.replace("_", "\\_") + "%"
+        result: dict[Relation, list[Column]] = {}
+        for schema, name, column, dtype in self._cursor(_COLUMNS, [pattern]).fetchall():
+            relation = Relation(schema[len(self._prefix) :], name)
+            result.setdefault(relation, []).append((column, types.parse(dtype, self.dialect)))
+        return result
+
+    # -- maintenance -------------------------------------------------------------------------------
+
+    def _vacuum(self, names: Iterable[str]) -> None:
+        # VACUUM cannot run inside a transaction block; ANALYZE (the statistics) can.
+        verb = "ANALYZE" if self._open else "VACUUM (ANALYZE)"
+        for name in names:
+            self._cursor(f"{verb} {name}")
+
+    def reclaim(self, older_than_days: int) -> None:
+        """VACUUM ANALYZE every managed table: the space of rows deleted or replaced (merges,
+        appends over a unique key) is reusable, and the planner's statistics are fresh.
+        PostgreSQL keeps no snapshots, so ``older_than_days`` has nothing to act on."""
+        tables = sorted({relation for relation, _ in self.columns().items() if self._is_table(relation)})
+        self._vacuum(self._name(relation) for relation in tables)
+
+    def _is_table(self, relation: Relation) -> bool:
+        found = self._kind(relation)
+        return found is not None and found[1] in _TABLES
+
+    def compact(self, relation: Relation) -> None:
+        """VACUUM ANALYZE the table (a stream's many small writes leave no small files here,
+        only dead rows of its merges); nothing when it is not a table."""
+        if self._is_table(relation):
+            self._vacuum([self._name(relation)])
+
+    def close(self) -> None:
+        # A transaction grouped steps left open is rolled back (closing would too); a server gone
+        # meanwhile must not turn the close into a second error over the first.
+        with suppress(EngineError):
+            if self._open and not self._con.closed:
+                self._rollback()
+        self._con.close()
