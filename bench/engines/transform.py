@@ -181,7 +181,7 @@ def gristmill_steps(
 
 
 def dbt(project: Path, *args: str) -> Outcome:
-    command = [DBT_POSTGRES.exe("dbt"), *args, "--project-dir", ".", "--profiles-dir", "."]
+    command: list[str | Path] = [DBT_POSTGRES.exe("dbt"), *args, "--project-dir", ".", "--profiles-dir", "."]
     outcome = run(command, project, env=peers.DBT_ENV)
     found = project / "target" / "run_results.json"
     if found.exists() and args[0] in ("run", "test"):
@@ -237,7 +237,7 @@ def report(spec: Spec, results: Results, meta: dict[str, str]) -> None:
             print(f"{label:<50}{row.wall:>9.2f}{row.cpu:>9.2f}{models:>8}  {row.note}")
     g = results.get
     dbt_build = _sum(g("dbt_run"), g("dbt_test"))
-    lines = [
+    lines: list[tuple[str, float | None, float | None]] = [
         ("full build + tests / raw, wall", _ratio(g("gm_build"), g("raw_build"), "wall"), 1.15),
         ("full build + tests / raw, cpu", _ratio(g("gm_build"), g("raw_build"), "cpu"), None),
         ("full build + tests / dbt-postgres, cpu", _ratio(g("gm_build"), dbt_build, "cpu"), 0.5),
@@ -248,12 +248,11 @@ def report(spec: Spec, results: Results, meta: dict[str, str]) -> None:
         ("one-column change / dbt-postgres, wall", _ratio(g("gm_change"), g("dbt_change"), "wall"), None),
     ]
     print(f"\n{'ratio (measured in this run)':<44}{'measured':>10}  target")
-    for label, value, goal in lines:
-        shown = "n/a" if value is None else f"{value:.2f}x"
+    for label, ratio, goal in lines:
         verdict = ""
-        if goal is not None and value is not None:
-            verdict = f"<= {goal}x " + ("met" if value <= goal else "MISSED")
-        print(f"{label:<44}{shown:>10}  {verdict}")
+        if goal is not None and ratio is not None:
+            verdict = f"<= {goal}x " + ("met" if ratio <= goal else "MISSED")
+        print(f"{label:<44}{'n/a' if ratio is None else f'{ratio:.2f}x':>10}  {verdict}")
     change = g("gm_change")
     if change is not None and change.models is not None:
         verdict = "met" if change.models <= len(readers) else "MISSED"
