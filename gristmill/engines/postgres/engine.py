@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from sqlglot import exp
 
 from gristmill.engines.base import Column, Relation
+from gristmill.engines.postgres.catalog import Catalog, changes_relations
 from gristmill.engines.postgres.connection import engine_error
 from gristmill.errors import EngineError
 from gristmill.sql import types
@@ -30,13 +31,11 @@ _names = itertools.count()
 _COUNTED = ("INSERT", "UPDATE", "DELETE", "MERGE", "COPY")
 """Command tags whose count is rows changed (a SELECT's is rows returned)."""
 _TABLES = ("r", "p")  # pg_class.relkind of an ordinary and a partitioned table
-_KIND = """
-SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relname = %s"""
 _DEPENDENT_VIEWS = """
 WITH RECURSIVE deps(oid, depth) AS (
   SELECT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
-  WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = %(oid)s AND r.ev_class <> %(oid)s
+  WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = %(oid)s::regclass
+    AND r.ev_class <> %(oid)s::regclass
   UNION
   SELECT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend d ON d.refobjid = deps.oid
   JOIN pg_rewrite r ON r.oid = d.objid
@@ -78,7 +77,7 @@ class PostgresEngine:
         self._con = con
         self._prefix = schema_prefix
         self._where = where
-        self._schemas: set[str] = set()
+        self._catalog = Catalog(schema_prefix, lambda text, params: self._cursor(text, params).fetchall())
         self._open = False  # a transaction is open (grouped steps leave it open until commit())
         self._interrupted = False
         # Taken by a commit and by an interrupt: a step interrupted before its COMMIT never commits.
@@ -98,11 +97,15 @@ class PostgresEngine:
 
     def execute(self, statement: exp.Expr | str) -> int | None:
         if isinstance(statement, str):
+            ddl = changes_relations(statement)
             cursor = self._cursor(statement)
             counted = (cursor.statusmessage or "").startswith(_COUNTED)
         else:
+            ddl = isinstance(statement, exp.Create | exp.Drop | exp.Alter | exp.Command)
             cursor = self._cursor(render(statement, self.dialect))
             counted = isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Merge | exp.Create)
+        if ddl:  # a relation made, dropped or renamed by a statement the engine did not write
+            self._catalog.forget()
         return cursor.rowcount if counted and cursor.rowcount >= 0 else None
 
     def query(self, sql: str | exp.Expr) -> pa.Table:
@@ -180,7 +183,7 @@ class PostgresEngine:
             try:
                 self._con.execute("COMMIT")
             except psycopg.Error as err:
-                self._schemas.clear()
+                self._catalog.forget()
                 raise engine_error(err, doing="commit failed, nothing was published") from None
 
     def rollback(self) -> None:
@@ -193,7 +196,7 @@ class PostgresEngine:
         self._interrupted = False  # the interrupted transaction is gone: reads may follow
 
     def _end(self, statement: str) -> None:
-        self._schemas.clear()  # what was created inside the transaction is gone too
+        self._catalog.forget()  # what was created or dropped inside the transaction is undone
         try:
             self._con.execute(statement)
         except psycopg.Error as err:
@@ -216,31 +219,69 @@ class PostgresEngine:
 
     def _ensure_schema(self, schema: str) -> None:
         physical = self._prefix + schema
-        if physical not in self._schemas:
+        if not self._catalog.has_schema(physical):
             self._cursor(f"CREATE SCHEMA IF NOT EXISTS {_ident(physical)}")
-            self._schemas.add(physical)
+            self._catalog.add_schema(physical)
 
-    def _kind(self, relation: Relation) -> tuple[int, str] | None:
-        found = self._cursor(_KIND, [self._prefix + relation.schema, relation.name]).fetchone()
-        return None if found is None else (int(found[0]), str(found[1]))
+    def _kind(self, relation: Relation) -> str | None:
+        return self._catalog.kind(self._prefix + relation.schema, relation.name)
+
+    def _set_kind(self, relation: Relation, kind: str | None) -> None:
+        self._catalog.set_kind(self._prefix + relation.schema, relation.name, kind)
+
+    def _build(self, relation: Relation, kind: Literal["TABLE", "VIEW"], query: exp.Query) -> int:
+        """Make the table or view of ``query`` take the place of ``relation`` in the current
+        transaction; returns the rows a table got. A name nothing holds yet (a new version's)
+        is created as itself: nobody reads it before the commit, so there is nothing to swap.
+        Otherwise the relation is built beside the old one and put in its place."""
+        self._ensure_schema(relation.schema)
+        found = self._kind(relation)
+        if found is None:
+            rows = self._cursor(self._create_as(self.table(relation), kind, query)).rowcount
+            self._set_kind(relation, "r" if kind == "TABLE" else "v")
+            return rows
+        name, new = self._new(relation)
+        # One round trip: the new relation and the views that depend on the old one.
+        cursor = self._cursor(f"{self._create_as(new, kind, query)};\n{self._dependents(relation)}")
+        rows = cursor.rowcount
+        cursor.nextset()
+        self._swap(relation, found, name, kind, cursor.fetchall())
+        return rows
+
+    def _create_as(self, target: exp.Table, kind: Literal["TABLE", "VIEW"], query: exp.Query) -> str:
+        return render(exp.Create(this=target, kind=kind, expression=query), self.dialect)
+
+    def _dependents(self, relation: Relation) -> str:
+        """The query for the views over ``relation``, parameters bound: it can share an execute."""
+        return psycopg.ClientCursor(self._con).mogrify(_DEPENDENT_VIEWS, {"oid": self._name(relation)})
 
     def _publish(self, relation: Relation, new: str, kind: Literal["TABLE", "VIEW"]) -> None:
         """Put the table or view ``new`` (made in ``relation``'s schema) in place of
-        ``relation``, in the current transaction. Views over the old relation (view models,
-        environments' views) are dropped and made again over the new one: PostgreSQL binds a
-        view to the table itself, not to its name."""
+        ``relation``, in the current transaction."""
         found = self._kind(relation)
-        views: list[tuple[str, str, str]] = []
-        if found is not None:
-            oid, relkind = found
-            views = [(s, n, d) for s, n, d, _ in self._cursor(_DEPENDENT_VIEWS, {"oid": oid}).fetchall()]
-            for schema, name, _ in reversed(views):
-                self._cursor(f"DROP VIEW {_ident(schema)}.{_ident(name)}")
-            self._cursor(f"DROP {'VIEW' if relkind == 'v' else 'TABLE'} {self._name(relation)}")
         schema = _ident(self._prefix + relation.schema)
-        self._cursor(f"ALTER {kind} {schema}.{_ident(new)} RENAME TO {_ident(relation.name)}")
-        for view_schema, name, definition in views:
-            self._cursor(f"CREATE VIEW {_ident(view_schema)}.{_ident(name)} AS {definition}")
+        if found is None:
+            self._cursor(f"ALTER {kind} {schema}.{_ident(new)} RENAME TO {_ident(relation.name)}")
+        else:
+            self._swap(relation, found, new, kind, self._cursor(self._dependents(relation)).fetchall())
+            return
+        self._set_kind(relation, "r" if kind == "TABLE" else "v")
+
+    def _swap(
+        self, relation: Relation, found: str, new: str, kind: Literal["TABLE", "VIEW"], views: list[Any]
+    ) -> None:
+        """Drop ``relation`` (a ``found`` relkind) and the ``views`` over it, rename ``new`` to
+        it and make the views again over the new one (PostgreSQL binds a view to the table
+        itself, not to its name: view models, environments' views): one round trip."""
+        schema = _ident(self._prefix + relation.schema)
+        statements = [f"DROP VIEW {_ident(s)}.{_ident(n)}" for s, n, _, _ in reversed(views)]
+        statements.append(f"DROP {'VIEW' if found == 'v' else 'TABLE'} {self._name(relation)}")
+        statements.append(f"ALTER {kind} {schema}.{_ident(new)} RENAME TO {_ident(relation.name)}")
+        for view_schema, name, definition, _ in views:
+            body = str(definition).rstrip().removesuffix(";")
+            statements.append(f"CREATE VIEW {_ident(view_schema)}.{_ident(name)} AS {body}")
+        self._cursor(";\n".join(statements))
+        self._set_kind(relation, "r" if kind == "TABLE" else "v")
 
     def _name(self, relation: Relation) -> str:
         return render(self.table(relation), self.dialect)
@@ -252,22 +293,15 @@ class PostgresEngine:
         return name, exp.table_(name, db=self._prefix + relation.schema, quoted=True)
 
     def create_table_as(self, relation: Relation, query: exp.Query) -> int:
-        """Create the new table beside the old, then drop the old and rename the new, in one
+        """Create the table beside the old, then drop the old and rename the new, in one
         transaction: readers see the old table until the commit, and a failure keeps it."""
         with self._atomic():
-            self._ensure_schema(relation.schema)
-            name, new = self._new(relation)
-            create = exp.Create(this=new, kind="TABLE", expression=query)
-            rows = self._cursor(render(create, self.dialect)).rowcount
-            self._publish(relation, name, "TABLE")
+            rows = self._build(relation, "TABLE", query)
         return max(rows, 0)
 
     def create_view_as(self, relation: Relation, query: exp.Query) -> None:
         with self._atomic():
-            self._ensure_schema(relation.schema)
-            name, new = self._new(relation)
-            self._cursor(render(exp.Create(this=new, kind="VIEW", expression=query), self.dialect))
-            self._publish(relation, name, "VIEW")
+            self._build(relation, "VIEW", query)
 
     def _create(
         self, target: exp.Table, columns: Sequence[tuple[str, str]], *, temporary: bool = False
@@ -306,7 +340,13 @@ class PostgresEngine:
 
         with self._atomic():
             self._ensure_schema(relation.schema)
-            if mode == "replace" or self._kind(relation) is None:
+            found = self._kind(relation)
+            if found is None:  # a new name: no old table to keep for readers until the commit
+                planned = plan(data.schema)
+                self._create(self.table(relation), planned.columns)
+                self._set_kind(relation, "r")
+                return self._copy(self.table(relation), data, planned)
+            if mode == "replace":
                 name, new = self._new(relation)
                 planned = plan(data.schema)
                 self._create(new, planned.columns)
@@ -350,10 +390,13 @@ class PostgresEngine:
     def drop(self, relation: Relation) -> None:
         found = self._kind(relation)
         if found is not None:
-            self._cursor(f"DROP {'VIEW' if found[1] == 'v' else 'TABLE'} {self._name(relation)}")
+            self._cursor(f"DROP {'VIEW' if found == 'v' else 'TABLE'} {self._name(relation)}")
+            self._set_kind(relation, None)
 
     def drop_view(self, relation: Relation) -> None:
         self._cursor(f"DROP VIEW IF EXISTS {self._name(relation)}")
+        if self._kind(relation) == "v":
+            self._set_kind(relation, None)
 
     def describe(self, table: exp.Table | exp.Subquery) -> list[Column]:
         """(column, type) pairs as ``format_type`` prints them: the result's type oids and
@@ -371,7 +414,7 @@ class PostgresEngine:
 
     def ensure_table(self, relation: Relation, columns: Sequence[Column]) -> None:
         found = self._kind(relation)
-        if found is not None and found[1] in _TABLES:
+        if found in _TABLES:
             return
         self._ensure_schema(relation.schema)
         definition = exp.Schema(
@@ -379,7 +422,9 @@ class PostgresEngine:
             # copied: the types may be shared (sql/types.py caches them)
             expressions=[exp.ColumnDef(this=exp.to_identifier(name), kind=t.copy()) for name, t in columns],
         )
-        self.execute(exp.Create(this=definition, kind="TABLE", exists=True))
+        self._cursor(render(exp.Create(this=definition, kind="TABLE", exists=True), self.dialect))
+        if found is None:
+            self._set_kind(relation, "r")
 
     def columns(self) -> dict[Relation, list[Column]]:
         pattern = self._prefix.replace("_", "\\_") + "%"
@@ -405,8 +450,7 @@ class PostgresEngine:
         self._vacuum(self._name(relation) for relation in tables)
 
     def _is_table(self, relation: Relation) -> bool:
-        found = self._kind(relation)
-        return found is not None and found[1] in _TABLES
+        return self._kind(relation) in _TABLES
 
     def compact(self, relation: Relation) -> None:
         """VACUUM ANALYZE the table (a stream's many small writes leave no small files here,
