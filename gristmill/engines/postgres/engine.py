@@ -78,6 +78,7 @@ class PostgresEngine:
         self._prefix = schema_prefix
         self._where = where
         self._catalog = Catalog(schema_prefix, lambda text, params: self._cursor(text, params).fetchall())
+        self._type_names: dict[tuple[int, int], str] = {}  # (type oid, modifier) -> format_type
         self._open = False  # a transaction is open (grouped steps leave it open until commit())
         self._interrupted = False
         # Taken by a commit and by an interrupt: a step interrupted before its COMMIT never commits.
@@ -400,16 +401,19 @@ class PostgresEngine:
 
     def describe(self, table: exp.Table | exp.Subquery) -> list[Column]:
         """(column, type) pairs as ``format_type`` prints them: the result's type oids and
-        modifiers of an empty read, named by the server in one more round trip."""
+        modifiers of an empty read, named by the server in one more round trip for the pairs
+        this engine has not named yet (a type's oid is never reused while it exists)."""
         cursor = self._cursor(render(exp.select("*").from_(table).limit(0), self.dialect))
         described = cursor.description or []
         result = cursor.pgresult
-        modifiers = [result.fmod(i) if result else -1 for i in range(len(described))]
-        oids = [column.type_code for column in described]
-        names = self._cursor(_FORMAT_TYPES, [oids, modifiers]).fetchall()
+        keys = [(column.type_code, result.fmod(i) if result else -1) for i, column in enumerate(described)]
+        missing = sorted(set(keys) - self._type_names.keys())
+        if missing:
+            names = self._cursor(_FORMAT_TYPES, [[k[0] for k in missing], [k[1] for k in missing]]).fetchall()
+            self._type_names.update(zip(missing, (str(name[0]) for name in names), strict=True))
         return [
-            (column.name, types.parse(str(name[0]), self.dialect))
-            for column, name in zip(described, names, strict=True)
+            (column.name, types.parse(self._type_names[key], self.dialect))
+            for column, key in zip(described, keys, strict=True)
         ]
 
     def ensure_table(self, relation: Relation, columns: Sequence[Column]) -> None:

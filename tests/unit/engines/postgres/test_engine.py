@@ -158,3 +158,45 @@ def test_closing_with_grouped_steps_open_rolls_them_back(open_engine: Opener, po
         engine.write_arrow(T, pa.table({"id": [1]}).to_reader())
     engine.close()
     assert not open_engine(prefix=prefix).exists(T)
+
+
+def test_a_rolled_back_build_is_not_believed_to_exist(engine: PostgresEngine) -> None:
+    """The engine remembers the relations it made; a rollback must make it forget them again."""
+    fresh = Relation("marts", "rolled_back")
+    assert not engine.exists(fresh)  # the engine has read the catalog before the build
+    with pytest.raises(RuntimeError), engine.transaction():
+        engine.create_table_as(fresh, exp.select(exp.Literal.number(1).as_("id")))
+        assert engine.exists(fresh)
+        raise RuntimeError("the step failed")
+    assert not engine.exists(fresh)
+    # …so building it again is a plain create, not a swap with a table that is not there.
+    assert engine.create_table_as(fresh, exp.select(exp.Literal.number(2).as_("id"))) == 1
+    assert engine.rows(exp.select("id").from_(engine.table(fresh))) == [{"id": 2}]
+
+
+def test_relations_made_or_dropped_by_statements_are_seen(engine: PostgresEngine) -> None:
+    other = Relation("marts", "by_hand")
+    assert not engine.exists(other)
+    engine.execute(f"CREATE SCHEMA IF NOT EXISTS {engine.table(other).args['db'].sql(dialect='postgres')}")
+    engine.execute(f"CREATE TABLE {engine.table(other).sql(dialect='postgres')} (id int)")
+    assert engine.exists(other)
+    engine.execute(exp.Drop(tables=[engine.table(other)], kind="TABLE"))
+    assert not engine.exists(other)
+
+
+def test_replacing_a_table_keeps_the_views_over_it(engine: PostgresEngine) -> None:
+    view, reader = Relation("marts", "orders_view"), Relation("marts", "orders_reader")
+    engine.create_table_as(T, exp.select(exp.Literal.number(1).as_("id")))
+    engine.create_view_as(view, exp.select("id").from_(engine.table(T)))
+    engine.create_view_as(reader, exp.select("id").from_(engine.table(view)))
+    for value in (2, 3):
+        with engine.transaction():
+            engine.create_table_as(T, exp.select(exp.Literal.number(value).as_("id")))
+        assert engine.rows(exp.select("id").from_(engine.table(reader))) == [{"id": value}]
+    engine.create_view_as(
+        view, exp.select(exp.column("id").as_("id"), exp.Literal.number(0).as_("x")).from_(engine.table(T))
+    )
+    assert engine.rows(exp.select("*").from_(engine.table(reader))) == [{"id": 3}]
+    engine.drop(reader)
+    engine.drop(view)
+    assert not engine.exists(view) and engine.exists(T)
