@@ -309,7 +309,12 @@ def test_kill_a_postgres_run_anywhere_then_rerun_equals_a_clean_run(template: st
         assert same(snapshot(url, relations), after)
 
         rng = random.Random("postgres-kills")
-        delays = sorted({round(rng.uniform(0, duration * 1.1), 3) for _ in range(KILLS)})
+        # Most of a run is starting the process; the engine's work, and with it both switches,
+        # fit in its last fifth or so. Random points alone may all land before them, so five are
+        # spread over the end of the run (the closing assertion needs kills on both sides).
+        ends = {round(duration * (0.8 + 0.1 * i), 3) for i in range(5)}
+        randoms = sorted({round(rng.uniform(0, duration * 1.1), 3) for _ in range(KILLS)} - ends)
+        delays = sorted(ends | set(randoms[: KILLS - len(ends)]))
         assert len(delays) == KILLS  # distinct points
         outcomes = {"old": 0, "prod switched": 0, "new": 0}
         for point, delay in enumerate(delays):
