@@ -19,11 +19,12 @@ from gristmill.plan.contracts import compare
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.load.contract import follow_parents_aside
+from gristmill.runtime.load.flat_arrow import flatten_structs
 from gristmill.runtime.load.nested import reshape
 from gristmill.runtime.load.staging import Shaped, Staged, col
 from gristmill.runtime.load.write import clear_stale_children, write
 from gristmill.runtime.results import LoadResult
-from gristmill.sql import nesting, writes
+from gristmill.sql import nesting, types, writes
 from gristmill.state.lake.cursors import Cursor, read_cursor, write_cursor
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
@@ -120,6 +121,8 @@ def load_table(
         with _reading(asset):
             landed = engine.stage(query)
         # The staged table keeps the scan's order, so its row ids number the rows as they arrived.
+        # DuckDB's rowid: a native read is taken only when its dialect is the engine's (_native),
+        # and only DuckDB reads natively, so no other engine comes here.
         ordinal = exp.alias_(exp.column("rowid"), writes.ORDINAL, quoted=True)
         raw: Staged = exp.select("*", ordinal).from_(landed).subquery("raw")
         result.rows_read = int(
@@ -137,7 +140,7 @@ def load_table(
             _replace_straight(engine, Relation.of(asset.name), counted, result, None)
             return _guard_shrink(asset, spec, held, result)
         try:
-            landed = engine.stage(counted.as_reader())
+            landed = engine.stage(_for_staging(engine, spec, counted.as_reader()))
         except Exception:
             _reraise_source_error(counted)
             raise
@@ -289,6 +292,14 @@ def _reading(asset: Asset) -> Iterator[None]:
         raise SourceError(f"{asset.source.file} ({asset.table.key}): {err.message}", hint=err.hint) from None
 
 
+def _for_staging(engine: Engine, spec: LoadSpec, data: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """Rows as the engine can stage them for the SQL that reshapes them: an engine without
+    nested types gets ``child_tables``' structs already flattened (same columns as on DuckDB)."""
+    if spec.nested == "child_tables" and not engine.SUPPORTS_NESTED_TYPES:
+        return flatten_structs(data, spec.max_depth)
+    return data
+
+
 def _reraise_source_error(counted: _Counted) -> None:
     if isinstance(counted.error, Exception):
         raise counted.error from None  # the source's own message, not the engine's wrapping
@@ -363,15 +374,14 @@ def _advance(
 ) -> Cursor | None:
     """Store the highest cursor value loaded, in this transaction; an empty load keeps the old one."""
     top = exp.Max(this=col(incremental.cursor))
-    row = engine.query(
-        exp.select(
-            exp.alias_(exp.cast(top, "VARCHAR"), "value"), exp.alias_(exp.func("typeof", top), "type")
-        ).from_(raw)
-    ).to_pylist()[0]
-    if row["value"] is None:
+    value = engine.query(exp.select(exp.alias_(exp.cast(top, "VARCHAR"), "value")).from_(raw)).column("value")[0]
+    if not value.is_valid:
         return None
+    # The type as the engine describes the column (MAX keeps it), in the engine's own words.
+    dtype = dict(engine.describe(exp.select(col(incremental.cursor)).from_(raw).subquery("c")))
+    typed = types.render(dtype[incremental.cursor], engine.dialect)
     previous = None if refresh else read_cursor(engine, asset)
-    cursor = Cursor(row["value"], row["type"], engine.dialect)
+    cursor = Cursor(value.as_py(), typed, engine.dialect)
     if previous is not None:
         newer = (
             engine.query(
