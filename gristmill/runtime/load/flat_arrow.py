@@ -29,7 +29,9 @@ def _flat(
         return [(name, dtype, ())]
     out = []
     for index, child in enumerate(dtype):
-        for flat, flat_type, path in _flat(f"{name}__{snake_case(child.name)}", child.type, depth + 1, max_depth):
+        for flat, flat_type, path in _flat(
+            f"{name}__{snake_case(child.name)}", child.type, depth + 1, max_depth
+        ):
             out.append((flat, flat_type, (index, *path)))
     return out
 

@@ -374,7 +374,9 @@ def _advance(
 ) -> Cursor | None:
     """Store the highest cursor value loaded, in this transaction; an empty load keeps the old one."""
     top = exp.Max(this=col(incremental.cursor))
-    value = engine.query(exp.select(exp.alias_(exp.cast(top, "VARCHAR"), "value")).from_(raw)).column("value")[0]
+    value = engine.query(exp.select(exp.alias_(exp.cast(top, "VARCHAR"), "value")).from_(raw)).column(
+        "value"
+    )[0]
     if not value.is_valid:
         return None
     # The type as the engine describes the column (MAX keeps it), in the engine's own words.
