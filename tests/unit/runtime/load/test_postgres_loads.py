@@ -206,14 +206,12 @@ def test_postgres_source_lands_the_same_tables(twin: Any) -> None:
                 "create table orders (id int primary key, total numeric(10,2), placed timestamptz, note text)"
             )
             con.execute(
-                "insert into orders select g, g * 1.25, timestamptz '2024-01-01 00:00+00' + g * interval '1 hour',"
+                "insert into orders select g, g * 1.25,"
+                " timestamptz '2024-01-01 00:00+00' + g * interval '1 hour',"
                 " case when g % 3 = 0 then null else 'n' || g end from generate_series(1, 40) g"
             )
-        t = twin(
-            {
-                "sources/shop.yml": f"kind: postgres\nconnection: {source}\nsource_schema: public\ntables: [orders]\n"
-            }
-        )
+        yml = f"kind: postgres\nconnection: {source}\nsource_schema: public\ntables: [orders]\n"
+        t = twin({"sources/shop.yml": yml})
         t.assert_equal(t.run())
         t.idempotent()
     assert ADMIN_URL  # the server the databases were made on
