@@ -19,8 +19,8 @@ from gristmill.plan.contracts import compare
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.load.contract import follow_parents_aside
-from gristmill.runtime.load.flat_arrow import flatten_structs
-from gristmill.runtime.load.nested import reshape
+from gristmill.runtime.load.flat_arrow import Splitter
+from gristmill.runtime.load.nested import StagedElements, reshape
 from gristmill.runtime.load.staging import Shaped, Staged, col
 from gristmill.runtime.load.write import clear_stale_children, write
 from gristmill.runtime.results import LoadResult
@@ -109,6 +109,7 @@ def load_table(
     # table never lands a column through two paths with two slightly different types.
     native = _native(source, asset, engine) if spec.incremental is None else None
     held = _rows_held(engine, Relation.of(asset.name)) if spec.write == "replace" else None
+    split: list[StagedElements] = []  # lists split off in Arrow, for an engine without nested types
     if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
         with _reading(asset):
             _replace_straight(engine, Relation.of(asset.name), None, result, native)
@@ -139,18 +140,28 @@ def load_table(
         if _streams_straight(spec, counted.schema):
             _replace_straight(engine, Relation.of(asset.name), counted, result, None)
             return _guard_shrink(asset, spec, held, result)
+        splitter = None
+        if spec.nested == "child_tables" and not engine.SUPPORTS_NESTED_TYPES:
+            splitter = Splitter(counted.schema, spec.max_depth)
         try:
-            landed = engine.stage(_for_staging(engine, spec, counted.as_reader()))
+            landed = engine.stage(
+                counted.as_reader() if splitter is None else splitter.reader(counted.as_reader())
+            )
         except Exception:
             _reraise_source_error(counted)
             raise
+        if splitter is not None:
+            for index, found in enumerate(splitter.lists):
+                table = engine.stage(splitter.elements(index))
+                split.append(StagedElements(found.name, found.parent, table, found.depths))
         raw = landed
         result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if result.rows_read == 0 and engine.exists(Relation.of(asset.name)) and not _closes_all(spec):
         # Nothing to write, and an empty input's columns mean nothing (DuckDB reads an empty CSV
         # as one VARCHAR "column0"): the table keeps its schema.
         _nothing_read(engine, asset, spec, held, result)
-        engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
+        for table in [landed, *(s.table for s in split)]:
+            engine.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
         return result
     if spec.incremental is not None:
         _check_cursor(engine, raw, asset, spec.incremental)
@@ -158,8 +169,8 @@ def load_table(
             engine.execute(
                 exp.delete(landed, where=exp.LT(this=col(spec.incremental.cursor), expression=boundary))
             )
-    scratch = [landed]  # staged tables, dropped once the load is written
-    staged = reshape(engine, raw, asset.name, spec, run_id, scratch)
+    scratch = [landed, *(s.table for s in split)]  # staged tables, dropped once the load is written
+    staged = reshape(engine, raw, asset.name, spec, run_id, scratch, split)
     cursor_condition = None
     if boundary is not None and spec.incremental is not None:
         cursor_condition = exp.GTE(this=col(spec.incremental.cursor), expression=boundary)
@@ -290,14 +301,6 @@ def _reading(asset: Asset) -> Iterator[None]:
     except EngineError as err:
         assert asset.source is not None and asset.table is not None
         raise SourceError(f"{asset.source.file} ({asset.table.key}): {err.message}", hint=err.hint) from None
-
-
-def _for_staging(engine: Engine, spec: LoadSpec, data: pa.RecordBatchReader) -> pa.RecordBatchReader:
-    """Rows as the engine can stage them for the SQL that reshapes them: an engine without
-    nested types gets ``child_tables``' structs already flattened (same columns as on DuckDB)."""
-    if spec.nested == "child_tables" and not engine.SUPPORTS_NESTED_TYPES:
-        return flatten_structs(data, spec.max_depth)
-    return data
 
 
 def _reraise_source_error(counted: _Counted) -> None:
