@@ -29,6 +29,8 @@ from gristmill.sql import nesting, writes
 from gristmill.workspace import Workspace
 from tests.conftest import write_files
 from tests.support.pg_engine import ADMIN_URL, postgres_database
+from tests.support.rest_server import ApiServer
+from tests.support.sqldb_servers import mysql_chinook
 
 pytestmark = pytest.mark.services
 
@@ -215,6 +217,30 @@ def test_postgres_source_lands_the_same_tables(twin: Any) -> None:
         t.assert_equal(t.run())
         t.idempotent()
     assert ADMIN_URL  # the server the databases were made on
+
+
+def test_mariadb_source_lands_the_same_tables(twin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with mysql_chinook() as database:
+        monkeypatch.setenv("GM_TEST_MARIADB_URL", database.url)
+        yml = "kind: mysql\nconnection: ${env:GM_TEST_MARIADB_URL}\ntables: [Invoice, Genre]\n"
+        t = twin({"sources/shop.yml": yml})
+        t.assert_equal(t.run())
+        t.idempotent()
+
+
+def test_rest_source_lands_the_same_tables(twin: Any) -> None:
+    api = ApiServer().start()
+    try:
+        yml = (
+            f"kind: rest\nbase_url: {api.url}/open\nrecords: items\n"
+            "paginate: {type: offset, limit: 200}\ntables:\n  invoices: {path: offset/Invoice}\n"
+            "  customers: {path: offset/Customer}\n"
+        )
+        t = twin({"sources/api.yml": yml})
+        t.assert_equal(t.run())
+        t.idempotent()
+    finally:
+        api.stop()
 
 
 @pytest.mark.parametrize(
