@@ -140,20 +140,7 @@ def load_table(
         if _streams_straight(spec, counted.schema):
             _replace_straight(engine, Relation.of(asset.name), counted, result, None)
             return _guard_shrink(asset, spec, held, result)
-        splitter = None
-        if spec.nested == "child_tables" and not engine.SUPPORTS_NESTED_TYPES:
-            splitter = Splitter(counted.schema, spec.max_depth)
-        try:
-            landed = engine.stage(
-                counted.as_reader() if splitter is None else splitter.reader(counted.as_reader())
-            )
-        except Exception:
-            _reraise_source_error(counted)
-            raise
-        if splitter is not None:
-            for index, found in enumerate(splitter.lists):
-                table = engine.stage(splitter.elements(index))
-                split.append(StagedElements(found.name, found.parent, table, found.depths))
+        landed = _stage_read(engine, spec, counted, split)
         raw = landed
         result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if result.rows_read == 0 and engine.exists(Relation.of(asset.name)) and not _closes_all(spec):
@@ -196,6 +183,26 @@ def load_table(
     for table in scratch:
         engine.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
     return result
+
+
+def _stage_read(engine: Engine, spec: LoadSpec, counted: _Counted, split: list[StagedElements]) -> exp.Table:
+    """Stage the source's batches; on an engine without nested types, ``child_tables``' lists of
+    structs are split off in Arrow on the way and staged after them (into ``split``)."""
+    splitter = None
+    if spec.nested == "child_tables" and not engine.SUPPORTS_NESTED_TYPES:
+        splitter = Splitter(counted.schema, spec.max_depth)
+    try:
+        landed = engine.stage(
+            counted.as_reader() if splitter is None else splitter.reader(counted.as_reader())
+        )
+    except Exception:
+        _reraise_source_error(counted)
+        raise
+    if splitter is not None:
+        for index, found in enumerate(splitter.lists):
+            table = engine.stage(splitter.elements(index))
+            split.append(StagedElements(found.name, found.parent, table, found.depths))
+    return landed
 
 
 def _no_columns(
