@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from gristmill._util.suggest import did_you_mean
+from gristmill.engines.base import Engine, Relation
 from gristmill.errors import GristmillError, SelectionError
 from gristmill.plan import Asset, AssetGraph, Plan, select
 from gristmill.plan.lineage import Lineage
@@ -54,16 +55,33 @@ def split_column(target: str, graph: AssetGraph) -> tuple[str, str | None]:
     return asset, column
 
 
-def in_environment(sql: str, schemas: set[str], env: str, dialect: str) -> str:
+def in_environment(
+    sql: str,
+    schemas: set[str],
+    env: str,
+    dialect: str,
+    engine: Engine | None = None,
+    managed: set[str] = frozenset(),
+) -> str:
     """The query (SQL the engine reads, in its ``dialect``) with each model schema pointed at the
-    environment's views."""
+    environment's views. With ``engine``, every table of a schema the project manages (its models',
+    its sources' in ``managed``) is named as that engine names it (a PostgreSQL target's
+    ``schema_prefix`` added), so a query reads the same names on every target."""
     try:
         tree = sqlglot.parse_one(sql, dialect=dialect)
     except sqlglot.errors.ParseError:
         return sql  # the engine reports the error
     for table in tree.find_all(exp.Table):
-        if table.db in schemas and not table.catalog:
-            table.set("db", exp.to_identifier(view_schema(table.db, env)))
+        if table.catalog or not table.db or table.db not in schemas | managed:
+            continue
+        schema = view_schema(table.db, env) if table.db in schemas and env != "prod" else table.db
+        if engine is None:
+            table.set("db", exp.to_identifier(schema))
+            continue
+        named = engine.table(Relation(schema, table.name))
+        table.set("db", named.args.get("db"))
+        table.set("catalog", named.args.get("catalog"))
+        table.set("this", named.this)
     return tree.sql(dialect=dialect)
 
 
@@ -82,10 +100,10 @@ def query(session: Session, sql: str, env: str) -> pa.Table:
     with session.engine(read_only=True) as engine:
         if engine is None:
             raise _no_data()
-        if env != "prod":
-            sql = in_environment(
-                sql, {m.split(".", 1)[0] for m in session.project.models}, env, engine.dialect
-            )
+        project = session.project
+        sources = {t.asset.split(".", 1)[0] for s in project.sources.values() for t in s.tables.values()}
+        models = {m.split(".", 1)[0] for m in project.models}
+        sql = in_environment(sql, models, env, engine.dialect, engine, sources)
         return engine.query(sql)
 
 
