@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import Cli
@@ -69,6 +70,13 @@ FILES = {
         "select order_id, customer_id, amount from staging.orders\n"
         "where not is_incremental() or order_id > (select max(order_id) from this)\n"
     ),
+    "models/marts/order_totals.py": (
+        "import pyarrow as pa\nimport pyarrow.compute as pc\n\nfrom gristmill import model\n\n\n"
+        '@model(reads=["marts.latest_order"], kind="table")\n'
+        "def order_totals(latest_order: pa.Table) -> pa.Table:\n"
+        '    total = pc.sum(latest_order["amount"]).as_py()\n'
+        '    return pa.table({"orders": [latest_order.num_rows], "amount": [total]})\n'
+    ),
     "models/marts/guarded.sql": (
         "-- kind: table\n-- checks: [{not_null: customer_id}]\n"
         "select customer_id, name from raw.shop__customers\n"
@@ -85,6 +93,7 @@ TABLES = [
     "marts.latest_order",
     "marts.new_orders",
     "marts.guarded",
+    "marts.order_totals",
 ]
 TARGETS = ("duck", "pg")
 
@@ -95,11 +104,29 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+PREFIX = schema_prefix()
+
+
 def _toml(url: str) -> str:
     return (
         f'name = "shop"\ntarget = "duck"\n\n[targets.duck]\nengine = "duckdb"\n\n'
-        f'[targets.pg]\nengine = "postgres"\nurl = "{url}"\nschema_prefix = "{schema_prefix()}"\n'
+        f'[targets.pg]\nengine = "postgres"\nurl = "{url}"\nschema_prefix = "{PREFIX}"\n'
     )
+
+
+def unserved(url: str) -> list[str]:
+    """The tables in the target's schemas that no view of an environment reads (bookkeeping
+    schemas ``_gristmill`` and the sources' ``raw`` aside)."""
+    with psycopg.connect(url) as con:
+        found = con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables t"
+            " WHERE table_type = 'BASE TABLE' AND table_schema LIKE %s"
+            " AND table_schema <> %s AND table_schema NOT LIKE %s"
+            " AND NOT EXISTS (SELECT FROM information_schema.view_table_usage u"
+            "  WHERE u.table_schema = t.table_schema AND u.table_name = t.table_name)",
+            (f"{PREFIX}%", f"{PREFIX}raw", f"{PREFIX}\\_%"),
+        ).fetchall()
+    return sorted(row[0] for row in found)
 
 
 def _value(value: object) -> object:
@@ -199,4 +226,7 @@ def test_every_kind_builds_equal_on_duckdb_and_postgres(
         assert code == 0, (target, out)
         code, out = cli("ls", "--target", target, project=root)
         assert code == 0 and "marts.fct_orders" in out, (target, out)
+        code, out = cli("lineage", "marts.daily.revenue", "--target", target, project=root)
+        assert code == 0 and "amount" in out, (target, out)
+    assert unserved(pg_url) == []
     assert_equal(cli, root)
