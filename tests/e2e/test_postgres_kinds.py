@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from gristmill.workspace.facade import create_demo
 from tests.conftest import Cli
 from tests.support.pg_engine import postgres_database, schema_prefix
 
@@ -107,10 +108,10 @@ def pg_url() -> Iterator[str]:
 PREFIX = schema_prefix()
 
 
-def _toml(url: str) -> str:
+def _toml(url: str, prefix: str = PREFIX) -> str:
     return (
         f'name = "shop"\ntarget = "duck"\n\n[targets.duck]\nengine = "duckdb"\n\n'
-        f'[targets.pg]\nengine = "postgres"\nurl = "{url}"\nschema_prefix = "{PREFIX}"\n'
+        f'[targets.pg]\nengine = "postgres"\nurl = "{url}"\nschema_prefix = "{prefix}"\n'
     )
 
 
@@ -230,3 +231,42 @@ def test_every_kind_builds_equal_on_duckdb_and_postgres(
         assert code == 0 and "amount" in out, (target, out)
     assert unserved(pg_url) == []
     assert_equal(cli, root)
+
+
+def _demo_on_targets(root: Path, url: str) -> None:
+    """The demo's gristmill.toml with its engine and storage moved into a ``duck`` target, and a
+    ``pg`` target on the test database (its own schema prefix)."""
+    toml = root / "gristmill.toml"
+    text = toml.read_text()
+    storage = text[text.index("[storage]") : text.index("[engine]")]
+    text = text.replace(storage, "").replace('[engine]\nkind = "duckdb"\n', "")
+    text = text.replace('name = "shop"\n', 'name = "shop"\ntarget = "duck"\n', 1)
+    text += "\n" + _toml(url, schema_prefix()).split("\n", 2)[2].replace(
+        'engine = "duckdb"\n',
+        'engine = "duckdb"\n\n' + storage.replace("[storage]", "[targets.duck.storage]"),
+    )
+    toml.write_text(text.replace("schema_prefix = ", 'schema_prefix = "demo_"\n# ', 1))
+
+
+def test_the_demo_builds_every_mart_equal_on_a_duckdb_and_a_postgres_target(
+    tmp_path: Path, cli: Cli, pg_url: str
+) -> None:
+    root = create_demo(tmp_path / "shop")
+    _demo_on_targets(root, pg_url)
+    code, out = cli("run", "--target", "duck", project=root)
+    assert code == 0, out
+    code, on_pg = cli("run", "--target", "pg", project=root)
+    failed = [line.split()[1] for line in on_pg.splitlines() if line.startswith("✗ ")]
+    assert code == 0 or failed == ["marts.dim_date"], on_pg
+    marts = sorted(
+        str(p.relative_to(root / "models")).replace("/", ".")[:-4] for p in root.glob("models/marts/*.sql")
+    )
+    assert len(marts) == 5
+    for name in marts:
+        if name in failed:
+            continue
+        duck, pg = (table(cli, root, target, name) for target in TARGETS)
+        assert duck == pg, name
+        assert duck, name
+    if failed:  # not silent: reported as an expected failure until it builds
+        pytest.xfail("marts.dim_date: its date functions have no PostgreSQL form yet (branch pgsql)")
