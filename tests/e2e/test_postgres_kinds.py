@@ -245,7 +245,7 @@ def _demo_on_targets(root: Path, url: str) -> None:
         'engine = "duckdb"\n',
         'engine = "duckdb"\n\n' + storage.replace("[storage]", "[targets.duck.storage]"),
     )
-    toml.write_text(text.replace("schema_prefix = ", 'schema_prefix = "demo_"\n# ', 1))
+    toml.write_text(text)
 
 
 def test_the_demo_builds_every_mart_equal_on_a_duckdb_and_a_postgres_target(
