@@ -3,7 +3,7 @@ environment's views, column lineage, and the checks of the tables an environment
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,7 @@ def in_environment(
     env: str,
     dialect: str,
     engine: Engine | None = None,
-    managed: set[str] = frozenset(),
+    managed: Collection[str] = (),
 ) -> str:
     """The query (SQL the engine reads, in its ``dialect``) with each model schema pointed at the
     environment's views. With ``engine``, every table of a schema the project manages (its models',
@@ -72,7 +72,7 @@ def in_environment(
     except sqlglot.errors.ParseError:
         return sql  # the engine reports the error
     for table in tree.find_all(exp.Table):
-        if table.catalog or not table.db or table.db not in schemas | managed:
+        if table.catalog or not table.db or (table.db not in schemas and table.db not in managed):
             continue
         schema = view_schema(table.db, env) if table.db in schemas and env != "prod" else table.db
         if engine is None:

@@ -210,9 +210,7 @@ class _Build:
         ``_gm_ord``; returns the staged table and the query's own columns. ``ROW_NUMBER() OVER ()``
         numbers rows as they stream out of the query on every engine (DuckDB runs it as an
         order-preserving streaming window), where a row id would be one engine's."""
-        ordinal = exp.alias_(
-            exp.Window(this=exp.RowNumber()), dimensional.ORDINAL, quoted=True
-        )
+        ordinal = exp.alias_(exp.Window(this=exp.RowNumber()), dimensional.ORDINAL, quoted=True)
         staged = self._stage(exp.select("*", ordinal).from_(query.subquery("q", copy=True)))
         columns = [c for c in self.engine.describe(staged) if c[0] != dimensional.ORDINAL]
         return staged, columns
