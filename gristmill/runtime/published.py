@@ -71,18 +71,23 @@ def in_environment(
         tree = sqlglot.parse_one(sql, dialect=dialect)
     except sqlglot.errors.ParseError:
         return sql  # the engine reports the error
+    changed = False
     for table in tree.find_all(exp.Table):
         if table.catalog or not table.db or (table.db not in schemas and table.db not in managed):
             continue
         schema = view_schema(table.db, env) if table.db in schemas and env != "prod" else table.db
-        if engine is None:
-            table.set("db", exp.to_identifier(schema))
+        named = engine.table(Relation(schema, table.name)) if engine is not None else None
+        if named is None or named.db == schema:  # the engine's default catalog finds it
+            if schema != table.db:
+                table.set("db", exp.to_identifier(schema))
+                changed = True
             continue
-        named = engine.table(Relation(schema, table.name))
         table.set("db", named.args.get("db"))
         table.set("catalog", named.args.get("catalog"))
         table.set("this", named.this)
-    return tree.sql(dialect=dialect)
+        changed = True
+    # a query that names nothing to rewrite reaches the engine as written, not re-spelled
+    return tree.sql(dialect=dialect) if changed else sql
 
 
 def _owner(asset: Asset) -> str | None:
