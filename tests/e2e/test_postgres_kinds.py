@@ -116,16 +116,14 @@ def _toml(url: str, prefix: str = PREFIX) -> str:
 
 
 def unserved(url: str) -> list[str]:
-    """The tables in the target's schemas that no view of an environment reads (bookkeeping
-    schemas ``_gristmill`` and the sources' ``raw`` aside)."""
+    """The versioned tables (in the ``_gm_<schema>`` schemas) that no environment's view reads."""
     with psycopg.connect(url) as con:
         found = con.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables t"
             " WHERE table_type = 'BASE TABLE' AND table_schema LIKE %s"
-            " AND table_schema <> %s AND table_schema NOT LIKE %s"
             " AND NOT EXISTS (SELECT FROM information_schema.view_table_usage u"
             "  WHERE u.table_schema = t.table_schema AND u.table_name = t.table_name)",
-            (f"{PREFIX}%", f"{PREFIX}raw", f"{PREFIX}\\_%"),
+            (PREFIX.replace("_", "\\_") + "\\_gm\\_%",),
         ).fetchall()
     return sorted(row[0] for row in found)
 
@@ -223,6 +221,8 @@ def test_every_kind_builds_equal_on_duckdb_and_postgres(
         code, out = cli("promote", "dev", "--to", "prod", "--target", target, project=root)
         assert code == 0, (target, out)
         assert "flag" in dict(table(cli, root, target, "marts.customers")[0])
+        if target == "pg":
+            assert unserved(pg_url)  # prod's former marts.customers, until gc
         code, out = cli("gc", "--target", target, project=root)
         assert code == 0, (target, out)
         code, out = cli("ls", "--target", target, project=root)
