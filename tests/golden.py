@@ -22,16 +22,20 @@ FIXTURES = Path(__file__).parent / "fixtures" / "sql"
 
 
 def assert_golden(name: str, statement: exp.Expr) -> None:
-    update = os.environ.get("GRISTMILL_UPDATE_GOLDEN") == "1"
     for dialect in DIALECTS:
-        text = render(statement, dialect)
-        if dialect != "duckdb":
-            sqlglot.parse_one(text, read=dialect)  # raises ParseError on text the dialect rejects
-        path = FIXTURES / f"{name}.{dialect}.sql"
-        pretty = sqlglot.transpile(text, read=dialect, write=dialect, pretty=True)[0] + "\n"
-        if update:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(pretty)
-            continue
-        assert path.exists(), f"no golden file {path}; run with GRISTMILL_UPDATE_GOLDEN=1 to create it"
-        assert pretty == path.read_text(), f"{name} for {dialect} differs from {path}"
+        assert_golden_text(name, dialect, render(statement, dialect))
+
+
+def assert_golden_text(name: str, dialect: str, text: str) -> None:
+    """SQL text already rendered for ``dialect`` (``gristmill compile``'s output), compared with
+    ``tests/fixtures/sql/<name>.<dialect>.sql`` the same way."""
+    if dialect != "duckdb":
+        sqlglot.parse_one(text, read=dialect)  # raises ParseError on text the dialect rejects
+    path = FIXTURES / f"{name}.{dialect}.sql"
+    pretty = sqlglot.transpile(text, read=dialect, write=dialect, pretty=True)[0] + "\n"
+    if os.environ.get("GRISTMILL_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(pretty)
+        return
+    assert path.exists(), f"no golden file {path}; run with GRISTMILL_UPDATE_GOLDEN=1 to create it"
+    assert pretty == path.read_text(), f"{name} for {dialect} differs from {path}"

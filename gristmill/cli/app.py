@@ -22,11 +22,13 @@ from gristmill.cli.common import (
     QuietOpt,
     RefreshOpt,
     SelectOpt,
+    TargetOpt,
     VarsOpt,
     app,
     console,
     errors,
     render,
+    say_target,
 )
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.cli.common import warn as _warn
@@ -145,6 +147,7 @@ def init(
 @app.command()
 def run(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     select: SelectOpt = [],  # noqa: B006 - typer reads defaults, never mutates them
     exclude: ExcludeOpt = [],  # noqa: B006
     full_refresh: RefreshOpt = False,
@@ -186,9 +189,10 @@ def run(
     if timeout and limit is None:
         raise ConfigError(f'--timeout "{timeout}" is not a duration', hint="e.g. 90s, 30m, 2h")
     _stop_on_sigterm()
-    workspace = _workspace(project, dbt_vars)
+    workspace = _workspace(project, dbt_vars, target)
     if not (quiet or as_json):
         _warn(workspace.graph.warnings)
+        say_target(workspace)
     # JSON keeps stdout for the document; retries are news for a person, on stderr.
     with RunProgress(console, errors if as_json else console, quiet=quiet or as_json) as progress:
         settings = workspace.project.settings.run
@@ -217,7 +221,7 @@ def run(
     if as_json:
         from gristmill.cli.jsonout import run_document
 
-        _print_json(run_document(result, env, workspace.graph.warnings))
+        _print_json(_with_target(run_document(result, env, workspace.graph.warnings), workspace))
     elif not result.steps:
         if not quiet:
             _nothing_to_run(workspace)
@@ -246,6 +250,7 @@ ReportOpt = Annotated[
 @app.command()
 def check(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     select: SelectOpt = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
     env: EnvOpt = "prod",
@@ -265,9 +270,10 @@ def check(
     rows, table metrics and anomalies against their history. Exits 1 when an error check fails,
     or when a selected asset with checks was never built (unless --allow-unbuilt)."""
     as_json = _json_output(output)
-    workspace = _workspace(project, dbt_vars)
+    workspace = _workspace(project, dbt_vars, target)
     if not (quiet or as_json):
         _warn(workspace.graph.warnings)
+        say_target(workspace)
     result = workspace.check(select, exclude, env=env, wait=wait)
     if as_json:
         from gristmill.cli.jsonout import check_document
@@ -300,6 +306,11 @@ def check(
         _write_report(workspace, report, result.run_id, assets, env, quiet=quiet or as_json)
     if not result.ok or (unbuilt and not allow_unbuilt):
         raise typer.Exit(1)
+
+
+def _with_target(document: dict[str, Any], workspace: Workspace) -> dict[str, Any]:
+    """A project with targets: the document says which one (and its engine) it is about."""
+    return {**document, "target": workspace.target} if workspace.target is not None else document
 
 
 def _nothing_to_run(workspace: Workspace) -> None:
@@ -355,6 +366,7 @@ def _write_report(  # type: ignore[no-untyped-def]
 def plan(
     env: Annotated[str, typer.Argument(help="The environment to plan for.")] = "prod",
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     select: SelectOpt = [],  # noqa: B006
     exclude: ExcludeOpt = [],  # noqa: B006
     full_refresh: RefreshOpt = False,
@@ -364,7 +376,7 @@ def plan(
     """Show what `run --env ENV` would do and why, without changing anything: each model added,
     changed (breaking or non-breaking), affected through a column it reads, or unchanged."""
     as_json = _json_output(output)
-    workspace = _workspace(project, dbt_vars)
+    workspace = _workspace(project, dbt_vars, target)
     if as_json:
         from gristmill.cli.jsonout import plan_document
 
@@ -372,6 +384,7 @@ def plan(
         _print_json(plan_document(result, workspace.graph.warnings))
         return
     _warn(workspace.graph.warnings)
+    say_target(workspace)
     result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
     console.print(render.plan_table(result))
     console.print(render.plan_summary(result))
@@ -382,9 +395,10 @@ def promote(
     source: Annotated[str, typer.Argument(help="The environment whose tables to serve.")],
     to: Annotated[str, typer.Option("--to", help="The environment to switch.")] = "prod",
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
 ) -> None:
     """Serve SOURCE's tables in another environment: a switch of views, nothing is rebuilt."""
-    changed = _workspace(project).promote(source, to)
+    changed = _workspace(project, target=target).promote(source, to)
     for asset, physical in sorted(changed.items()):
         console.print(f"  {asset} [dim]-> {physical}[/]")
     console.print(f"Promoted {source} to {to}: {len(changed)} model{'s' * (len(changed) != 1)} switched")
@@ -393,12 +407,13 @@ def promote(
 @app.command()
 def gc(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     older_than: Annotated[
         int, typer.Option(help="Keep lake snapshots (time travel) younger than this many days.")
     ] = 7,
 ) -> None:
     """Drop model tables no environment serves any more, and the lake files only old snapshots use."""
-    dropped = _workspace(project).gc(older_than_days=older_than)
+    dropped = _workspace(project, target=target).gc(older_than_days=older_than)
     for name in dropped:
         console.print(f"  dropped {name}")
     console.print(
@@ -410,6 +425,7 @@ def gc(
 def lineage(
     target: Annotated[str, typer.Argument(help="An asset or one of its columns: schema.name[.column].")],
     project: ProjectOpt = Path("."),
+    on_target: TargetOpt = None,
     env: EnvOpt = "prod",
     upstream: Annotated[bool, typer.Option("--upstream/--no-upstream", help="Show what feeds it.")] = True,
     downstream: Annotated[
@@ -418,7 +434,7 @@ def lineage(
     dbt_vars: VarsOpt = None,
 ) -> None:
     """Column-level lineage: the columns a column is computed from, and the columns that read it."""
-    result = _workspace(project, dbt_vars).lineage(target, env)
+    result = _workspace(project, dbt_vars, on_target).lineage(target, env)
     console.print(render.lineage_trees(result, upstream=upstream, downstream=downstream))
 
 
@@ -426,6 +442,7 @@ def lineage(
 def query(
     sql: Annotated[str, typer.Argument(help="A SQL query; tables are named <schema>.<name>.")],
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to print as a table (csv and json print all).")] = 100,
     env: EnvOpt = "prod",
@@ -434,7 +451,7 @@ def query(
     """Run a read-only SQL query against the lake and print the result."""
     if format not in ("table", "csv", "json"):
         raise GristmillError(f'unknown format "{format}"', hint="use table, csv or json")
-    result = _workspace(project, dbt_vars).query(sql, env)
+    result = _workspace(project, dbt_vars, target).query(sql, env)
     if format == "table":
         console.print(render.arrow_as(result.slice(0, limit), "table"))
         if result.num_rows > limit:
@@ -448,6 +465,7 @@ def query(
 @app.command("ls")
 def list_assets(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     select: SelectOpt = [],  # noqa: B006
     env: EnvOpt = "prod",
     dbt_vars: VarsOpt = None,
@@ -455,13 +473,14 @@ def list_assets(
 ) -> None:
     """List assets with their kind, rows, when they were built and their last run."""
     as_json = _json_output(output)
-    workspace = _workspace(project, dbt_vars)
+    workspace = _workspace(project, dbt_vars, target)
     infos = workspace.assets(select, env)
     if as_json:
         from gristmill.cli.jsonout import assets_document
 
-        _print_json(assets_document(infos, env, workspace.graph.warnings))
+        _print_json(_with_target(assets_document(infos, env, workspace.graph.warnings), workspace))
         return
+    say_target(workspace)
     console.print(render.assets_table(infos))
 
 
@@ -469,10 +488,11 @@ def list_assets(
 def history(
     run_id: Annotated[int | None, typer.Argument(help="Show the steps of this run.")] = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     limit: Annotated[int, typer.Option(help="How many recent runs to list.")] = 20,
 ) -> None:
     """List recent runs, or the steps of one run."""
-    workspace = _workspace(project)
+    workspace = _workspace(project, target=target)
     if run_id is None:
         console.print(render.runs_table(workspace.runs(limit)))
     else:
@@ -483,6 +503,7 @@ def history(
 def unit_test(
     names: Annotated[list[str] | None, typer.Argument(help="Run only the tests with these names.")] = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     select: Annotated[
         list[str],
         typer.Option(
@@ -494,7 +515,7 @@ def unit_test(
 ) -> None:
     """Run the unit tests in tests/*.yml (a dbt project's `unit_tests:`): each model's SQL on the
     test's rows, in memory, compared with the expected rows. Needs no run and never touches the lake."""
-    result = _workspace(project, dbt_vars).test(names or [], select, exclude)
+    result = _workspace(project, dbt_vars, target).test(names or [], select, exclude)
     if not result.results:
         chosen = names or select or exclude
         console.print("No unit tests match." if chosen else "No unit tests yet: add tests/<name>.yml.")
@@ -539,4 +560,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers its commands
+from gristmill.cli import compiling as _compiling  # noqa: E402,F401 - registers its commands
 from gristmill.cli import stream as _stream  # noqa: E402,F401 - registers its commands

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from gristmill.cli.common import EnvOpt, ProjectOpt, SelectOpt, app, console
+from gristmill.cli.common import EnvOpt, ProjectOpt, SelectOpt, TargetOpt, app, console, say_target
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.cli.common import warn as _warn
 from gristmill.errors import ConfigError
@@ -88,6 +88,7 @@ def _windows(plan: Plan) -> list[tuple[str, str]]:
 @app.command()
 def backfill(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     select: SelectOpt = [],  # noqa: B006 - typer reads defaults, never mutates them
     from_: Annotated[
         str | None, typer.Option("--from", help="First day (or timestamp) to build, e.g. 2024-01-01.")
@@ -137,8 +138,9 @@ def backfill(
         )
     start = _moment("--from", from_) if from_ else None
     end = _moment("--to", to, end=True) if to else datetime.now(UTC) if start else None
-    workspace = _workspace(project)
+    workspace = _workspace(project, target=target)
     _warn(workspace.graph.warnings)
+    say_target(workspace)
     plans: dict[int, list[tuple[str, str]]] = {}
     assets: dict[int, list[str]] = {}
     started: list[str] = []
@@ -221,11 +223,12 @@ def _chunk_line(
 def backfills(
     backfill_id: Annotated[int | None, typer.Argument(help="Show this backfill's intervals.")] = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     limit: Annotated[int, typer.Option(help="How many recent backfills to list.")] = 20,
 ) -> None:
     """List recent backfills, or the intervals of one: each asset's runs of intervals with the same
     status, the run that built them and the error of those that failed."""
-    workspace = _workspace(project)
+    workspace = _workspace(project, target=target)
     found = workspace.backfills(backfill_id, limit=limit)
     if backfill_id is None:
         if not found:

@@ -77,6 +77,15 @@ EnvOpt = Annotated[
     ),
 ]
 
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        help="The [targets.NAME] to work on: its engine and its own state. Else GRISTMILL_TARGET, "
+        "else the target gristmill.toml names (docs/engines.md, Targets).",
+    ),
+]
 
 VarsOpt = Annotated[
     str | None,
@@ -127,10 +136,17 @@ QuietOpt = Annotated[
 ]
 
 
-def open_workspace(project: Path, vars_text: str | None = None) -> Workspace:
+def open_workspace(project: Path, vars_text: str | None = None, target: str | None = None) -> Workspace:
     from gristmill.workspace import Workspace
 
-    return Workspace(project, dbt_vars(vars_text))
+    return Workspace(project, dbt_vars(vars_text), target=target)
+
+
+def say_target(workspace: Workspace, out: Console | None = None) -> None:
+    """One line naming the target and engine, for a project that declares targets."""
+    described = workspace.target
+    if described is not None:
+        (out or console).print(f"[dim]{escape(described)}[/]", highlight=False, soft_wrap=True)
 
 
 def warn(warnings: list[str]) -> None:

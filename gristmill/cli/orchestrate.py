@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from gristmill._util.durations import parse_duration
-from gristmill.cli.common import ProjectOpt, app, console, render
+from gristmill.cli.common import ProjectOpt, TargetOpt, app, console, render
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.errors import ConfigError
 
@@ -18,6 +18,7 @@ from gristmill.errors import ConfigError
 @app.command()
 def runs(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     limit: Annotated[int, typer.Option(help="How many recent runs to list.")] = 20,
     status: Annotated[
         str | None, typer.Option(help="Only runs with this status: running, success, failed, cancelled.")
@@ -34,7 +35,7 @@ def runs(
     ] = None,
 ) -> None:
     """List recent runs, newest first, optionally filtered."""
-    workspace = _workspace(project)
+    workspace = _workspace(project, target=target)
     found = workspace.runs(limit, status=status, command=command, asset=asset, since=_since(since))
     if not found:
         console.print("No runs match." if any((status, asset, command, since)) else "No runs yet.")
@@ -62,10 +63,11 @@ def logs(
     run_id: Annotated[int, typer.Argument(help="The run.")],
     step: Annotated[str | None, typer.Argument(help="Only this step (asset name).")] = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     grep: Annotated[str | None, typer.Option(help="Only lines containing this text (any case).")] = None,
 ) -> None:
     """Show what a run's steps logged: attempts, retries, errors and the connectors' own messages."""
-    workspace = _workspace(project)
+    workspace = _workspace(project, target=target)
     lines = workspace.logs(run_id, step, grep=grep)
     if not lines:
         console.print(
@@ -93,11 +95,12 @@ def logs(
 def cancel(
     run_id: Annotated[int, typer.Argument(help="The running run to stop.")],
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for it to stop.")] = 30.0,
 ) -> None:
     """Stop a running run: the steps it is building roll back, nothing half-built is published,
     what already succeeded stays."""
-    record = _workspace(project).cancel(run_id, wait=wait)
+    record = _workspace(project, target=target).cancel(run_id, wait=wait)
     if record.status != "cancelled":
         # It ended before it saw the request (it polls a few times a second), or its process died.
         why = f" ({record.summary['error']})" if record.summary.get("error") else ""
@@ -112,10 +115,11 @@ def cancel(
 def retry(
     run_id: Annotated[int, typer.Argument(help="The run whose failed steps to run again.")],
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait if another run holds the project.")] = 0.0,
 ) -> None:
     """Run again only what a run failed, or did not run because of a failure or a cancel."""
-    workspace = _workspace(project)
+    workspace = _workspace(project, target=target)
     failed = workspace.failed_steps(run_id)
     if not failed:
         console.print(f"Run {run_id} has no failed steps: nothing to retry.")
@@ -131,6 +135,7 @@ def retry(
 @app.command()
 def scheduler(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     port: Annotated[
         int | None,
         typer.Option(help="HTTP port for /metrics and webhooks ([server] port; 0: any free port)."),
@@ -139,22 +144,23 @@ def scheduler(
 ) -> None:
     """Run the schedules in gristmill.toml until stopped (Ctrl-C or SIGTERM waits for the running
     run; a second Ctrl-C cancels it). Serves Prometheus /metrics and POST /hooks/<schedule>."""
-    _serve(project, port, http=not no_http)
+    _serve(project, port, target, http=not no_http)
 
 
 @app.command()
 def serve(
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     port: Annotated[int | None, typer.Option(help="HTTP port ([server] port; 0: any free port).")] = None,
 ) -> None:
     """One process for a laptop or a small server: the scheduler plus the HTTP endpoint."""
-    _serve(project, port, http=True)
+    _serve(project, port, target, http=True)
 
 
-def _serve(project: Path, port: int | None, *, http: bool) -> None:
+def _serve(project: Path, port: int | None, target: str | None, *, http: bool) -> None:
     def announce(names: list[str], url: str | None) -> None:
         where = f", http://{url.split('://', 1)[1]}" if url is not None else ""
         console.print(f"Scheduler running: {', '.join(names)}{where} (Ctrl-C stops)", highlight=False)
 
-    _workspace(project).serve(port=port, http=http, announce=announce)
+    _workspace(project, target=target).serve(port=port, http=http, announce=announce)
     console.print("Scheduler stopped.")

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from gristmill.cli.common import EnvOpt, ProjectOpt, app, console
+from gristmill.cli.common import EnvOpt, ProjectOpt, TargetOpt, app, console
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.cli.common import warn as _warn
 from gristmill.workspace.streams import RETENTION_DAYS
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 def stream(
     model: Annotated[str, typer.Argument(help="The stream model to run (kind: stream).")],
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     env: EnvOpt = "prod",
     batch_size: Annotated[int, typer.Option(help="Messages per micro-batch at most.", min=1)] = 200_000,
     max_wait: Annotated[
@@ -51,7 +52,7 @@ def stream(
     the batch in progress commits; start more processes to share a Kafka topic's partitions."""
     from gristmill.workspace.types import StreamSettings
 
-    workspace = _workspace(project)
+    workspace = _workspace(project, target=target)
     _warn(workspace.graph.warnings)
     stop = threading.Event()
 

@@ -1,7 +1,13 @@
 """Project settings (``gristmill.toml``) and secret references: pure data, validated by pydantic."""
 
 from gristmill.config.secrets import SecretRef, redact, resolve
-from gristmill.config.settings import EngineSettings, ModelDefaults, ProjectSettings, StorageSettings
+from gristmill.config.settings import (
+    EngineSettings,
+    ModelDefaults,
+    ProjectSettings,
+    StorageSettings,
+    TargetSettings,
+)
 
 __all__ = [
     "EngineSettings",
@@ -9,6 +15,7 @@ __all__ = [
     "ProjectSettings",
     "SecretRef",
     "StorageSettings",
+    "TargetSettings",
     "redact",
     "resolve",
 ]

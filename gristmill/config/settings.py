@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from gristmill._util.durations import parse_duration
+from gristmill.config.secrets import mask_url
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -55,6 +56,59 @@ class EngineSettings(_Strict):
         if self.schema_prefix and not _IDENTIFIER.match(self.schema_prefix):
             raise ValueError("schema_prefix must be letters, digits and underscores")
         return self
+
+
+TARGETS_FOLDER = ".gristmill/targets"
+"""Where each target keeps its state by default: ``.gristmill/targets/<name>/``."""
+
+
+class TargetSettings(_Strict):
+    """``[targets.<name>]``: one place the project runs (as a dbt profile's target), with its own
+    state: run history, run lock, and for ``duckdb`` the lake's catalog and files."""
+
+    engine: Literal["duckdb", "postgres"] = "duckdb"
+    url: str | None = None
+    """The server of a ``postgres`` target (a literal password in it is masked in all output)."""
+    schema_prefix: str = ""
+    threads: int | None = Field(default=None, ge=1)
+    memory_limit: str | None = None
+    folder: str | None = None
+    """Where the target keeps its state (default ``.gristmill/targets/<name>``); ``folder =
+    ".gristmill"`` keeps the lake and history a project had before it declared targets."""
+    storage: StorageSettings | None = None
+    """A ``duckdb`` target's own storage paths; those left unset lie in ``folder``."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TargetSettings:
+        self.engine_settings()  # the [engine] rules, said once
+        if self.storage is not None and self.engine != "duckdb":
+            raise ValueError(
+                f"storage is for a duckdb target; a {self.engine} target keeps its tables in its "
+                "database (folder places its run history and lock)"
+            )
+        return self
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(
+            kind=self.engine,
+            url=self.url,
+            schema_prefix=self.schema_prefix,
+            threads=self.threads,
+            memory_limit=self.memory_limit,
+        )
+
+    def storage_settings(self, name: str) -> StorageSettings:
+        """The storage the target uses: what it sets, the rest under its folder."""
+        folder = (self.folder or f"{TARGETS_FOLDER}/{name}").rstrip("/")
+        given = self.storage or StorageSettings()
+        placed = {
+            "database": f"{folder}/warehouse.duckdb",
+            "catalog": f"{folder}/catalog.sqlite",
+            "data": f"{folder}/lake",
+            "state": f"{folder}/state.sqlite",
+        }
+        kept = {key: getattr(given, key) for key in placed if key in given.model_fields_set}
+        return StorageSettings(format=given.format, **{**placed, **kept})
 
 
 class ModelDefaults(_Strict):
@@ -179,6 +233,12 @@ class ProjectSettings(_Strict):
     """The project's name; also used in run history and lineage events."""
     storage: StorageSettings = StorageSettings()
     engine: EngineSettings = EngineSettings()
+    targets: dict[str, TargetSettings] = {}
+    """Named targets (``[targets.dev]``, ``[targets.prod]``), each with its engine and its own
+    state; instead of ``[engine]`` and ``[storage]``."""
+    target: str | None = None
+    """The default target (``--target`` and ``GRISTMILL_TARGET`` choose another); required when
+    more than one is declared. Once a target is chosen, the target in use."""
     checks: CheckSettings = CheckSettings()
     run: RunSettings = RunSettings()
     pools: dict[str, int] = {}
@@ -198,5 +258,45 @@ class ProjectSettings(_Strict):
             raise ValueError("must be letters, digits and underscores, starting with a letter")
         return value
 
+    @model_validator(mode="after")
+    def _targets(self) -> ProjectSettings:
+        declared = ", ".join(self.targets)
+        if self.targets and {"engine", "storage"} & self.model_fields_set:
+            table = "engine" if "engine" in self.model_fields_set else "storage"
+            raise ValueError(
+                f"declare [{table}] or [targets.<name>], not both: move [{table}] into each target"
+            )
+        for name in self.targets:
+            if not _IDENTIFIER.match(name):
+                raise ValueError(f'target name "{name}" must be letters, digits and underscores')
+        if self.target is not None and self.target not in self.targets:
+            raise ValueError(
+                f'target = "{self.target}" names no declared target '
+                + (f"(declared: {declared})" if self.targets else "(declare it as [targets.<name>])")
+            )
+        if len(self.targets) > 1 and self.target is None:
+            first = next(iter(self.targets))
+            raise ValueError(f'name the default target, e.g. target = "{first}" (declared: {declared})')
+        _apart(self.targets)
+        return self
+
     def defaults_for(self, folder: str) -> ModelDefaults:
         return self.models.get(folder, ModelDefaults())
+
+
+def _apart(targets: dict[str, TargetSettings]) -> None:
+    """Two targets sharing a state file or a lake would share versions, cursors and history."""
+    seen: dict[str, str] = {}
+    for name, target in targets.items():
+        storage = target.storage_settings(name)
+        paths = [storage.state]
+        if target.engine == "duckdb":
+            paths += [storage.database] if storage.format == "duckdb" else [storage.catalog, storage.data]
+        else:  # a server's state lives in its database, under the target's schema prefix
+            paths.append(f"{mask_url(target.url or '')} with schema_prefix {target.schema_prefix!r}")
+        for path in paths:
+            other = seen.setdefault(path.removeprefix("./"), name)
+            if other != name:
+                raise ValueError(
+                    f"targets {other} and {name} both use {path}: each target keeps its own state"
+                )

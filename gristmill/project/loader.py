@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gristmill.config.targets import choose
 from gristmill.errors import ConfigError
 from gristmill.project.checks import load_check_files
 from gristmill.project.contracts import load_contracts, with_schema_contracts
@@ -18,13 +19,23 @@ from gristmill.project.unittests import load_unit_tests
 
 
 def load_project(
-    start: Path, dbt_vars: dict[str, Any] | None = None, probe: ProbeFor | None = None
+    start: Path,
+    dbt_vars: dict[str, Any] | None = None,
+    probe: ProbeFor | None = None,
+    *,
+    target: str | None = None,
 ) -> Project:
     """``dbt_vars``: ``--vars`` for a dbt project (over the vars of dbt_project.yml); ``probe``:
     what compiling a dbt project asks, by engine kind (``gristmill.engines.registry.compile_probe``;
-    None: only what needs no engine, see ``project/probe.py``)."""
+    None: only what needs no engine, see ``project/probe.py``); ``target``: ``--target`` (see
+    config/targets.py: the project's settings are that target's)."""
     root = find_root(start)
     if not (root / PROJECT_FILE).is_file():
+        if target:
+            raise ConfigError(
+                f"--target {target}: targets are declared in gristmill.toml; this is a dbt project",
+                hint="a dbt project runs on the embedded engine",
+            )
         from gristmill.project.dbt import load_dbt_project  # Jinja and the dbt layer only when needed
 
         return load_dbt_project(root, dbt_vars, probe)  # a dbt project folder, run as it is
@@ -34,7 +45,7 @@ def load_project(
             location=PROJECT_FILE,
             hint="use ${env:NAME} in gristmill.toml and the YAML files instead",
         )
-    settings = load_settings(root)
+    settings = choose(load_settings(root), target)
     check_model_folders(root, settings)
     sources, source_checks = load_sources(root)
     models, header_checks = load_models(root, settings)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from gristmill._util.suggest import did_you_mean
+from gristmill.config.secrets import mask_url
 from gristmill.errors import ConfigError
 
 
@@ -129,9 +130,19 @@ def _as_config_error(
     elif first["type"] == "missing":
         message = f'missing required key "{dotted}"'
     else:
-        message = f"{dotted}: {first['msg']} (got {first.get('input')!r})" if dotted else first["msg"]
+        said = str(first["msg"]).removeprefix("Value error, ")  # pydantic's prefix for a validator's
+        message = f"{dotted}: {said}{_got(first.get('input'))}" if dotted else said
     # A union reports each of its members' complaints about one value: count that value once.
     more = len({_as_written(p["loc"], data)[:1] for p in problems} - {loc[:1]} - explained)
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
     return ConfigError(message, location=where, hint=hint)
+
+
+def _got(value: Any) -> str:
+    """The value an error is about, as the user wrote it, but never a whole table (the error
+    says what in it is wrong) nor a connection string's password (it is not yet registered as a
+    secret when the file is read)."""
+    if isinstance(value, dict | list | tuple):
+        return ""
+    return f" (got {mask_url(value)!r})" if isinstance(value, str) else f" (got {value!r})"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.plan.lineage import Lineage
     from gristmill.project import Project
     from gristmill.runtime.backfill import BackfillResult
+    from gristmill.runtime.compiled import CompiledModel
     from gristmill.runtime.published import AssetInfo
     from gristmill.runtime.results import CheckRun, RunResult
     from gristmill.runtime.run.events import Listener
@@ -42,20 +43,31 @@ Span = tuple[datetime, datetime]
 
 
 class Workspace:
-    def __init__(self, start: Path | str = ".", dbt_vars: dict[str, Any] | None = None) -> None:
-        """``dbt_vars``: a dbt project's ``--vars``."""
+    def __init__(
+        self, start: Path | str = ".", dbt_vars: dict[str, Any] | None = None, *, target: str | None = None
+    ) -> None:
+        """``dbt_vars``: a dbt project's ``--vars``; ``target``: the target to work on (else
+        ``GRISTMILL_TARGET``, else the project's default; see config/targets.py)."""
         from gristmill.engines.registry import compile_probe
         from gristmill.project import load_project
         from gristmill.runtime.planning import load_graph
         from gristmill.runtime.session import Session
 
-        self.project: Project = load_project(Path(start), dbt_vars, compile_probe)
+        self.project: Project = load_project(Path(start), dbt_vars, compile_probe, target=target)
         self._session: Session = Session(self.project)
         self.graph: AssetGraph = load_graph(self.project, self._session)
 
     @property
     def root(self) -> Path:
         return self.project.root
+
+    @property
+    def target(self) -> str | None:
+        """Which target and engine this workspace works on, ``target prod (postgres
+        user@host:5432/db)`` with any password masked; None for a project without targets."""
+        from gristmill.config.targets import describe
+
+        return describe(self.project.settings)
 
     def source(self, name: str) -> Source:
         return self._session.source(name)
@@ -199,6 +211,20 @@ class Workspace:
 
         return steps(self._session, run_id)
 
+    def compile(
+        self,
+        selection: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        *,
+        env: str = "prod",
+        dialect: str | None = None,
+    ) -> list[CompiledModel]:
+        """Each selected model's query as the target's engine (or ``dialect``: duckdb, postgres,
+        redshift, spark) would run it, reading what ``env`` serves; nothing is opened."""
+        from gristmill.runtime.compiled import compile_models
+
+        return compile_models(self.project, self.graph, selection, exclude, env, dialect)
+
     def test(
         self, names: Sequence[str] = (), selection: Sequence[str] = (), exclude: Sequence[str] = ()
     ) -> UnitTestRun:
@@ -275,7 +301,9 @@ class Workspace:
         from gristmill.workspace.serving import serve
 
         self.close()
-        serve(self.root, scheduled_run, port=port, http=http, announce=announce or (lambda names, url: None))
+        target = self.project.settings.target
+        quiet = announce or (lambda names, url: None)
+        serve(self.root, scheduled_run, port=port, http=http, announce=quiet, target=target)
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:
@@ -295,7 +323,7 @@ def scheduled_run(root: Path, launch: Launch, conn: Connection) -> None:
             conn.send(("run", event.run_id))
 
     try:
-        result = Workspace(root).run(
+        result = Workspace(root, target=launch.target).run(
             list(launch.select),
             list(launch.exclude),
             env=launch.env,

@@ -29,13 +29,21 @@ PRELOAD = ("gristmill.workspace", "gristmill.runtime.launch")
 _BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))
 
 
-def serve(root: Path, launcher: Launcher, *, port: int | None, http: bool, announce: Announce) -> None:
+def serve(
+    root: Path,
+    launcher: Launcher,
+    *,
+    port: int | None,
+    http: bool,
+    announce: Announce,
+    target: str | None = None,
+) -> None:
     """Run the schedules until SIGINT or SIGTERM (which waits for the running run; a second one
     cancels it), with the HTTP endpoint unless ``http`` is false."""
     from gristmill.runtime.schedule.scheduler import Scheduler
 
     _configure_logging()
-    sched = Scheduler(root, launcher, preload=PRELOAD)
+    sched = Scheduler(root, launcher, preload=PRELOAD, target=target)
     if not sched.settings.schedules:
         raise ConfigError(
             "gristmill.toml declares no schedules", hint='add one, e.g. [schedules.hourly] cron = "0 * * * *"'

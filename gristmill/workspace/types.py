@@ -18,6 +18,7 @@ _WHERE = {
     "BackfillResult": "gristmill.runtime.backfill",
     "CheckResult": "gristmill.runtime.results",
     "CheckRun": "gristmill.runtime.results",
+    "CompiledModel": "gristmill.runtime.compiled",
     "Event": "gristmill.runtime.run.events",
     "Lineage": "gristmill.plan.lineage",
     "Node": "gristmill.plan.lineage",

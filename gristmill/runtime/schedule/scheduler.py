@@ -58,6 +58,8 @@ class Launch:
     env: str
     full_refresh: bool
     reason: str
+    target: str | None = None
+    """The target the scheduler serves (its runs open the same one)."""
 
 
 Launcher = Callable[[Path, Launch, Connection], None]
@@ -94,8 +96,10 @@ class Scheduler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll: float = 1.0,
         preload: tuple[str, ...] = ("gristmill.workspace",),
+        target: str | None = None,
     ) -> None:
         self.root = root
+        self.target = target
         self._launcher = launcher
         self._clock = clock
         self._poll = poll
@@ -130,7 +134,7 @@ class Scheduler:
 
     def _load(self) -> None:
         """(Re)read the project: schedules, and the assets freshness policies watch."""
-        project = load_project(self.root, probe=compile_probe)
+        project = load_project(self.root, probe=compile_probe, target=self.target)
         graph = build_graph(project)
         crons, watched = {}, {}
         for name, schedule in project.settings.schedules.items():
@@ -339,7 +343,9 @@ class Scheduler:
                     name, waiting.tick_at, "skipped", note=f"superseded by {tick}"
                 )
         self._queue.append(
-            Launch(name, tick, chosen, schedule.exclude, schedule.env, schedule.full_refresh, reason)
+            Launch(
+                name, tick, chosen, schedule.exclude, schedule.env, schedule.full_refresh, reason, self.target
+            )
         )
 
     def _start_next(self) -> None:
