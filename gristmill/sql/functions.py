@@ -25,6 +25,8 @@ from datetime import timedelta
 
 from sqlglot import exp
 
+from gristmill.sql import model_functions
+
 TIME_BUCKET_ORIGIN = "2000-01-03 00:00:00"
 """Where time buckets are aligned (the first engine's default: a Monday); a bucket starts at
 ``TIME_BUCKET_ORIGIN + k * width``."""
@@ -463,6 +465,7 @@ def _row_struct_json(node: exp.Expr) -> exp.Expr:
 Lowering = Callable[[exp.Expr], exp.Expr]
 LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
     "postgres": {
+        **model_functions.POSTGRES,
         exp.DateBin: _bucket_with_origin,
         exp.StructExtract: _field_access(parenthesise=True),
         exp.JSONFormat: _json_text,
@@ -478,6 +481,7 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
                 ROW_DIGEST: _postgres_row_digest,
                 LIST_ANY: _postgres_list_any,
                 MERGE_PATCH: _postgres_strip_nulls,
+                **model_functions.POSTGRES_BY_NAME,
             }
         ),
     },
