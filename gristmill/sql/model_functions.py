@@ -150,7 +150,8 @@ def _distinct_list(node: exp.Expr) -> exp.Expr:
 
 def _list_aggregate(function: type[exp.AggFunc]) -> Lowering:
     def lower(node: exp.Expr) -> exp.Expr:
-        query = _elements(node.expressions[0])
+        values = node.this if isinstance(node.this, exp.Expr) else node.expressions[0]
+        query = _elements(values)
         query.set("expressions", [function(this=exp.column("_gm_v"))])
         return query.subquery()
 
@@ -227,6 +228,8 @@ POSTGRES: dict[type[exp.Expr], Lowering] = {
     exp.SHA2: _sha256,
     exp.ArraySort: _sorted_list,
     exp.ArrayDistinct: _distinct_list,
+    exp.ArrayMax: _list_aggregate(exp.Max),
+    exp.ArrayMin: _list_aggregate(exp.Min),
     exp.ArgMax: _arg_extreme(largest=True),
     exp.ArgMin: _arg_extreme(largest=False),
     exp.IgnoreNulls: _any_value,
@@ -248,8 +251,6 @@ POSTGRES_BY_NAME: dict[str, Lowering] = {
     "DATE_PART": _date_part_call,
     "DATEPART": _date_part_call,
     "LIST_SUM": _list_aggregate(exp.Sum),
-    "LIST_MIN": _list_aggregate(exp.Min),
-    "LIST_MAX": _list_aggregate(exp.Max),
 }
 """… and of calls sqlglot keeps as anonymous functions, by name."""
 
