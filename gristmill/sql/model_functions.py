@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlglot import exp
+from sqlglot import exp, transforms
 
 Lowering = Callable[[exp.Expr], exp.Expr]
 
@@ -214,9 +214,82 @@ def _parsed_time(node: exp.Expr) -> exp.Expr:
     return exp.cast(node, "TIMESTAMP")
 
 
+def _whole_row_source(select: exp.Select) -> exp.Identifier | None:
+    """The name a row of ``select``'s only source goes by (its alias, else its table's name)."""
+    source = select.args.get("from_")
+    if source is None or select.args.get("joins") or select.args.get("group") or select.args.get("distinct"):
+        return None
+    relation = source.this
+    alias = relation.args.get("alias")
+    if alias is not None and alias.this:
+        return alias.this.copy()
+    return relation.this.copy() if isinstance(relation, exp.Table) and relation.name else None
+
+
+def _star_except_by_row(node: exp.Select) -> exp.Expr:
+    """``SELECT * EXCLUDE (c) FROM (SELECT *, … AS c FROM src) n``, the dedupe idiom (and dbt's
+    ``unique``), where every excluded column is one the subquery added: PostgreSQL has no
+    ``EXCLUDE``, but the subquery can carry ``src``'s whole row, which ``(n._gm_row).*`` expands
+    back into its columns, in order, followed by the added columns kept."""
+    star = node.expressions[0] if len(node.expressions) == 1 else None
+    source = node.args.get("from_")
+    if not isinstance(star, exp.Star) or star.args.get("replace") or source is None or node.args.get("joins"):
+        return node
+    inner = source.this
+    if not (isinstance(inner, exp.Subquery) and isinstance(inner.this, exp.Select)):
+        return node
+    query, excluded = inner.this, {c.name for c in star.args.get("except_") or []}
+    first, added = (query.expressions[0], query.expressions[1:]) if query.expressions else (None, [])
+    row = _whole_row_source(query)
+    names = [e.alias_or_name for e in added]
+    if not excluded or row is None or type(first) is not exp.Star or any(first.args.values()) or not excluded <= set(names):
+        return node
+    lowered = node.copy()
+    subquery = lowered.args["from_"].this
+    if not subquery.alias:
+        subquery.set("alias", exp.TableAlias(this=exp.to_identifier("_gm_n")))
+    inner_query = subquery.this
+    whole = exp.alias_(exp.column(row), "_gm_row", quoted=True)
+    inner_query.set("expressions", [whole, *inner_query.expressions[1:]])
+    alias = subquery.args["alias"].this
+    expanded = exp.Dot(
+        this=exp.paren(exp.column(exp.to_identifier("_gm_row", quoted=True), table=alias.copy())),
+        expression=exp.Star(),
+    )
+    kept = [
+        exp.column(_output_name(e), table=alias.copy()) for e in query.expressions[1:] if e.alias_or_name not in excluded
+    ]
+    lowered.set("expressions", [expanded, *kept])
+    return lowered
+
+
+def _output_name(expression: exp.Expr) -> exp.Identifier:
+    """The identifier a select-list item is known by outside, as written (quoted or not)."""
+    alias = expression.args.get("alias") if isinstance(expression, exp.Alias) else None
+    if isinstance(alias, exp.Identifier):
+        return alias.copy()
+    return exp.to_identifier(expression.alias_or_name, quoted=True)
+
+
+def _select(node: exp.Expr) -> exp.Expr:
+    """``QUALIFY`` over ``*`` (sqlglot's own rewrite would add its window column to the output)
+    becomes the star-except idiom, which ``_star_except_by_row`` then spells."""
+    if not isinstance(node, exp.Select):
+        return node
+    if node.args.get("qualify") and any(type(e) is exp.Star and not any(e.args.values()) for e in node.expressions):
+        rewritten = transforms.eliminate_qualify(node.copy())
+        added = rewritten.args["from_"].this.this.expressions
+        windows = [e.alias for e in added if isinstance(e, exp.Alias) and e.alias.startswith("_w")]
+        if windows and isinstance(rewritten, exp.Select):
+            rewritten.set("expressions", [exp.Star(except_=[exp.column(w) for w in windows])])
+            return _star_except_by_row(rewritten)
+    return _star_except_by_row(node)
+
+
 POSTGRES: dict[type[exp.Expr], Lowering] = {
     **dict.fromkeys(_PARTS, _date_part),
     exp.Extract: _extract,
+    exp.Select: _select,
     exp.Monthname: _to_char("FMMonth"),
     exp.Dayname: _to_char("FMDay"),
     exp.Explode: _series_rows,

@@ -4,6 +4,7 @@ PostgreSQL form is named, not sent to the server."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import duckdb
@@ -53,6 +54,11 @@ QUERIES = [
     "SELECT id FROM T QUALIFY row_number() OVER (PARTITION BY g ORDER BY amt DESC) = 1 ORDER BY id",
     "SELECT unnest(generate_series(TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-03', INTERVAL 1 DAY)) AS d",
     "SELECT unnest(range(1, 4)) AS i",
+    "SELECT * FROM T QUALIFY row_number() OVER (PARTITION BY g ORDER BY amt DESC NULLS LAST) = 1 ORDER BY id",
+    "SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY g ORDER BY id) AS rn FROM T) "
+    "WHERE rn = 1 ORDER BY id",
+    "SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY g ORDER BY id) AS rn, id * 2 AS Twice "
+    "FROM T) AS Numbered WHERE rn > 1 ORDER BY id",
     "SELECT sorted FROM (SELECT list_sort(list_distinct([2, 1, 2, NULL])) AS sorted) AS x",
 ]
 
@@ -88,7 +94,7 @@ def test_a_function_computes_on_postgres_what_it_computes_on_duckdb(servers, cal
 @pytest.mark.services
 @pytest.mark.parametrize("query", QUERIES)
 def test_a_query_gives_on_postgres_the_rows_it_gives_on_duckdb(servers, query: str) -> None:
-    expected, got = _both(servers, query.replace(" T ", f" {TABLE} AS t "))
+    expected, got = _both(servers, re.sub(r"\bT\b", f"{TABLE} AS t", query))
     assert _typed(got) == _typed(expected)
 
 
