@@ -242,7 +242,13 @@ def _star_except_by_row(node: exp.Select) -> exp.Expr:
     first, added = (query.expressions[0], query.expressions[1:]) if query.expressions else (None, [])
     row = _whole_row_source(query)
     names = [e.alias_or_name for e in added]
-    if not excluded or row is None or type(first) is not exp.Star or any(first.args.values()) or not excluded <= set(names):
+    if (
+        not excluded
+        or row is None
+        or type(first) is not exp.Star
+        or any(first.args.values())
+        or not excluded <= set(names)
+    ):
         return node
     lowered = node.copy()
     subquery = lowered.args["from_"].this
@@ -257,7 +263,9 @@ def _star_except_by_row(node: exp.Select) -> exp.Expr:
         expression=exp.Star(),
     )
     kept = [
-        exp.column(_output_name(e), table=alias.copy()) for e in query.expressions[1:] if e.alias_or_name not in excluded
+        exp.column(_output_name(e), table=alias.copy())
+        for e in query.expressions[1:]
+        if e.alias_or_name not in excluded
     ]
     lowered.set("expressions", [expanded, *kept])
     return lowered
@@ -276,7 +284,9 @@ def _select(node: exp.Expr) -> exp.Expr:
     becomes the star-except idiom, which ``_star_except_by_row`` then spells."""
     if not isinstance(node, exp.Select):
         return node
-    if node.args.get("qualify") and any(type(e) is exp.Star and not any(e.args.values()) for e in node.expressions):
+    if node.args.get("qualify") and any(
+        type(e) is exp.Star and not any(e.args.values()) for e in node.expressions
+    ):
         rewritten = transforms.eliminate_qualify(node.copy())
         added = rewritten.args["from_"].this.this.expressions
         windows = [e.alias for e in added if isinstance(e, exp.Alias) and e.alias.startswith("_w")]
@@ -359,8 +369,9 @@ def postgres_no_form(node: exp.Expr) -> str | None:
     if isinstance(node, exp.Anonymous) and str(node.this).upper() in _DUCKDB_ONLY:
         return f"{str(node.this).lower()} has no PostgreSQL form"
     if isinstance(node, exp.Lambda) and not isinstance(node.parent, exp.Transform | exp.ArrayFilter):
-        holder = node.parent.sql_name().lower() if node.parent is not None else "a lambda"
-        return f"{holder} (a lambda) has no PostgreSQL form"
+        parent = node.parent
+        holder = (parent.name or parent.key) if parent is not None else "a lambda"
+        return f"{holder.lower()} (with a lambda) has no PostgreSQL form"
     return None
 
 

@@ -135,7 +135,11 @@ def test_checks_quarantine_samples_and_metrics_match_duckdb(
 ) -> None:
     got = outcomes[engine] = _outcome(make_project, cli, engine, request)
     assert got["code"] == 0, got
-    expected_aside = [("format(email as email)", 4), ("not_null(customer_id)", 2), ("not_null(customer_id)", 5)]
+    expected_aside = [
+        ("format(email as email)", 4),
+        ("not_null(customer_id)", 2),
+        ("not_null(customer_id)", 5),
+    ]
     assert got["quarantined"] == expected_aside
     failed = {name for (asset, name), (passed, *_) in got["checks"].items() if not passed}
     assert "unique(order_id)" in failed and "row_count(1..5)" in failed

@@ -19,9 +19,7 @@ ROW = (
     "SELECT TIMESTAMP '2024-03-15 13:45:30.75' AS ts, DATE '2024-03-17' AS d, 'Hello World' AS s, "
     "42 AS n, -7 AS m, [3, 1, 2] AS l, 'a,b,c' AS csv"
 )
-TABLE = (
-    "(SELECT * FROM (VALUES (1, 'a', 10), (2, 'a', 30), (3, 'b', 20), (4, 'b', NULL)) AS v(id, g, amt))"
-)
+TABLE = "(SELECT * FROM (VALUES (1, 'a', 10), (2, 'a', 30), (3, 'b', 20), (4, 'b', NULL)) AS v(id, g, amt))"
 
 SCALARS = [
     *("year(ts)", "quarter(ts)", "month(ts)", "week(ts)", "weekofyear(d)", "day(ts)", "dayofmonth(d)"),
@@ -50,15 +48,16 @@ QUERIES = [
     "SELECT g, first(id ORDER BY id DESC) FROM T GROUP BY g ORDER BY g",
     "SELECT g, avg(amt), stddev(amt), median(amt) FROM T GROUP BY g ORDER BY g",
     "SELECT g, approx_count_distinct(id) FROM T GROUP BY g ORDER BY g",
-    "SELECT g, string_agg(CAST(id AS VARCHAR), ',' ORDER BY id), list(id ORDER BY id) FROM T GROUP BY g ORDER BY g",
+    "SELECT g, string_agg(CAST(id AS VARCHAR), ',' ORDER BY id), list(id ORDER BY id) FROM T "
+    "GROUP BY g ORDER BY g",
     "SELECT id FROM T QUALIFY row_number() OVER (PARTITION BY g ORDER BY amt DESC) = 1 ORDER BY id",
     "SELECT unnest(generate_series(TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-03', INTERVAL 1 DAY)) AS d",
     "SELECT unnest(range(1, 4)) AS i",
     "SELECT * FROM T QUALIFY row_number() OVER (PARTITION BY g ORDER BY amt DESC NULLS LAST) = 1 ORDER BY id",
     "SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY g ORDER BY id) AS rn FROM T) "
     "WHERE rn = 1 ORDER BY id",
-    "SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY g ORDER BY id) AS rn, id * 2 AS Twice "
-    "FROM T) AS Numbered WHERE rn > 1 ORDER BY id",
+    "SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY g ORDER BY id) AS rn, "
+    "id * 2 AS Twice FROM T) AS Numbered WHERE rn > 1 ORDER BY id",
     "SELECT sorted FROM (SELECT list_sort(list_distinct([2, 1, 2, NULL])) AS sorted) AS x",
 ]
 
