@@ -507,3 +507,6 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
         ),
     },
 }
+# Redshift takes PostgreSQL's lowerings (sql.render.DERIVED) but runs generate_series on its leader
+# node only: a series in a select list stays the unnest that it cannot spell (a compile problem).
+LOWERINGS["redshift"] = {k: v for k, v in LOWERINGS["postgres"].items() if k is not exp.Explode}
