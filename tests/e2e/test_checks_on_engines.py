@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import Cli, write_files
 from tests.support.pg_engine import postgres_database
 
 ORDERS = (
@@ -81,8 +81,8 @@ def _toml(engine: str, request: pytest.FixtureRequest) -> str:
     return f'name = "t"\n\n[engine]\nkind = "postgres"\nurl = "{url}"\n'
 
 
-def _outcome(make_project: Callable[..., Path], cli: Cli, engine: str, request: Any) -> dict[str, Any]:
-    root = make_project(FILES, toml=_toml(engine, request))
+def _outcome(tmp_path: Path, cli: Cli, engine: str, request: Any) -> dict[str, Any]:
+    root = write_files(tmp_path / engine, {**FILES, "gristmill.toml": _toml(engine, request)})
     code, out = cli("run", "--output", "json", project=root)
     assert "{" in out, out
     document = json.loads(out[out.index("{") :])
@@ -119,32 +119,18 @@ def _sorted(samples: list[dict[str, Any]], kind: str) -> list[str]:
     return sorted(t.lower() if kind == "schema" else t for t in texts)
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, dict[str, Any]]:
-    return {}
-
-
 @pytest.mark.services
-@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 def test_checks_quarantine_samples_and_metrics_match_duckdb(
-    engine: str,
-    make_project: Callable[..., Path],
-    cli: Cli,
-    request: pytest.FixtureRequest,
-    outcomes: dict[str, dict[str, Any]],
+    tmp_path: Path, cli: Cli, request: pytest.FixtureRequest
 ) -> None:
-    got = outcomes[engine] = _outcome(make_project, cli, engine, request)
-    assert got["code"] == 0, got
-    expected_aside = [
-        ("format(email as email)", 4),
-        ("not_null(customer_id)", 2),
-        ("not_null(customer_id)", 5),
-    ]
-    assert got["quarantined"] == expected_aside
-    failed = {name for (asset, name), (passed, *_) in got["checks"].items() if not passed}
-    assert "unique(order_id)" in failed and "row_count(1..5)" in failed
-    if engine == "postgres":
-        expected = outcomes.get("duckdb") or _outcome(make_project, cli, "duckdb", request)
-        assert got["checks"] == expected["checks"]
-        assert got["steps"] == expected["steps"]
-        assert got["metrics"] == expected["metrics"]
+    expected = _outcome(tmp_path, cli, "duckdb", request)
+    got = _outcome(tmp_path, cli, "postgres", request)
+    for outcome in (expected, got):
+        assert outcome["code"] == 0, outcome
+        aside = [("format(email as email)", 4), ("not_null(customer_id)", 2), ("not_null(customer_id)", 5)]
+        assert outcome["quarantined"] == aside
+        failed = {name for (asset, name), (passed, *_) in outcome["checks"].items() if not passed}
+        assert "unique(order_id)" in failed and "row_count(1..5)" in failed
+    assert got["checks"] == expected["checks"]
+    assert got["steps"] == expected["steps"]
+    assert got["metrics"] == expected["metrics"]
