@@ -110,7 +110,7 @@ class Publishing(Protocol):
 class Options(BaseModel):
     """Base of connector option models: unknown keys are errors, never silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 OptionsT = TypeVar("OptionsT", bound=Options)

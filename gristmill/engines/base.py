@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 from sqlglot import exp
 
 from gristmill.errors import MissingCapability
-from gristmill.sql import types
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
@@ -211,12 +210,6 @@ class NativeRelations(Protocol):
 class StreamingEngine(Engine, Transactions, ArrowViews, Protocol):
     """What a stream model's loop needs: each batch, registered as an Arrow view, is written with
     its state and offsets in one transaction (exactly once)."""
-
-
-def described(engine: Engine, table: exp.Table | exp.Subquery) -> list[tuple[str, str]]:
-    """(column, type text) pairs as the engine spells its types: for code whose schema logic
-    (contracts, evolution, profiles) still compares type text in the engine's dialect."""
-    return [(name, types.render(dtype, engine.dialect)) for name, dtype in engine.describe(table)]
 
 
 def require_transactions(engine: Engine, purpose: str) -> Transactions:

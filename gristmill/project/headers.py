@@ -20,7 +20,7 @@ from gristmill.project.specs import Interval, LateRows, Lookup, ModelKind, Parti
 
 
 class _LookupDecl(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     dimension: str
     on: str | list[str]
     at: str | None = None
@@ -35,7 +35,7 @@ class _LookupDecl(BaseModel):
 
 
 class ModelHeader(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     kind: ModelKind | None = None
     tags: list[str] = []
     description: str | None = None

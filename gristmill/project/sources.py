@@ -31,7 +31,7 @@ from gristmill.project.validation import validated
 
 
 class _SourceEnvelope(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     kind: str
     description: str | None = None
     tags: list[str] = []
@@ -46,14 +46,14 @@ class _SourceEnvelope(BaseModel):
 
 
 class _IncrementalDecl(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     cursor: str
     lag: str | float | None = None
     initial: Any = None
 
 
 class _LoadDecl(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     write: WriteMode | None = None
     key: str | list[str] = []
     incremental: _IncrementalDecl | str | None = None

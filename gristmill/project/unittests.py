@@ -135,7 +135,7 @@ class UnitTestSpec:
 
 
 class _DataDecl(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     rows: list[Any] | None = None
     csv: str | None = None
     sql: str | None = None
@@ -149,7 +149,7 @@ class _ExpectDecl(_DataDecl):
 
 
 class _TestDecl(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     model: str
     description: str | None = None
     given: dict[str, Any] = {}

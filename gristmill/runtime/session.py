@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gristmill.config.settings import ProjectSettings
 from gristmill.connectors import Source, open_source
+from gristmill.connectors.registry import announce_native_reads
 from gristmill.engines import Engine, no_data_yet, open_engine
 from gristmill.project import Project
 from gristmill.runtime.run.lock import run_lock
@@ -50,6 +51,8 @@ class Session:
         if read_only and no_data_yet(settings, self.root):
             yield None
             return
+        if not read_only:
+            announce_native_reads(self.project.sources.values())
         engine = open_engine(settings, self.root, read_only=read_only)
         try:
             yield engine

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from gristmill._util.duckdb_extensions import connect, process_defaults
+from gristmill._util.duckdb_extensions import connect, engine_extensions, process_defaults
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.duckdb.engine import DuckDBEngine
@@ -45,11 +45,12 @@ def open_lake(settings: ProjectSettings, root: Path, *, read_only: bool = False)
         config["memory_limit"] = settings.engine.memory_limit
         process_defaults["memory_limit"] = settings.engine.memory_limit
     config.update(ENGINE_WORKAROUNDS)
+    wanted = () if read_only else tuple(sorted(engine_extensions - {"ducklake", "sqlite"}))
     if storage.format == "duckdb":
-        con = connect(extensions=("sqlite",), config=config)
+        con = connect(extensions=("sqlite", *wanted), config=config)
         _attach_database(con, (root / storage.database).resolve(), read_only)
     else:
-        con = connect(extensions=("ducklake", "sqlite"), config=config)
+        con = connect(extensions=("ducklake", "sqlite", *wanted), config=config)
         _attach_lake(con, settings, root, read_only)
     con.execute(f"USE {CATALOG}")
     return DuckDBEngine(con, catalog=CATALOG, lake=storage.format != "duckdb")

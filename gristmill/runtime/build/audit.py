@@ -27,13 +27,14 @@ from gristmill.checks.metrics import (
     distinct_ratios,
     profile,
 )
-from gristmill.engines.base import Engine, described
+from gristmill.engines.base import Engine
 from gristmill.errors import ConfigError, EngineError
 from gristmill.plan.graph import Asset
 from gristmill.project.checks import ANOMALY_METRICS
 from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.specs import CheckSpec
 from gristmill.runtime.results import CheckResult
+from gristmill.sql import types
 from gristmill.state.history import RunHistory
 from gristmill.state.records import MetricRecord
 
@@ -111,7 +112,8 @@ def audit(subject: Subject, checks: Sequence[CheckSpec], engine: Engine, history
     needs_columns = (
         subject.measure or subject.isolated or any(c.kind in ("schema", "anomaly") for c in checks)
     )
-    columns = described(engine, table) if needs_columns else []
+    # as text: schema checks declare and show types as text, metrics pick columns by type name
+    columns = types.texts(engine.describe(table), engine.dialect) if needs_columns else []
     results = [_schema(c, columns) for c in checks if c.kind == "schema"]
     # Distinct counts hash every value (several times the cost of the other metrics), so a build
     # counts them only when an anomaly check judges them. A table known to be small counts them

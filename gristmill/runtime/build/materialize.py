@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation, described
+from gristmill.engines.base import Column, Engine, Relation
 from gristmill.errors import ConfigError, ProjectError
 from gristmill.plan.contracts import compare
 from gristmill.plan.intervals import Span, complete, contiguous, floor, parse_moment, pending, shift, utc
 from gristmill.project.specs import ModelSpec
-from gristmill.sql import dimensional, writes
+from gristmill.sql import dimensional, types, writes
 from gristmill.sql import partitions as partition_sql
 from gristmill.state.lake.intervals import forget_intervals, read_intervals, record_intervals
 from gristmill.state.lake.partitions import forget_partitions, record_partitions
@@ -129,10 +129,14 @@ class _Build:
     def _error(self, message: str, hint: str | None = None) -> ConfigError:
         return ConfigError(message, location=self.model.file, hint=hint)
 
-    def _columns(self, query: exp.Query) -> list[tuple[str, str]]:
-        return described(self.engine, query.subquery("q", copy=True))
+    def _columns(self, query: exp.Query) -> list[Column]:
+        return self.engine.describe(query.subquery("q", copy=True))
 
-    def _need(self, option: str, names: Sequence[str], columns: Sequence[tuple[str, str]]) -> None:
+    def _spelled(self, columns: Sequence[Column]) -> list[tuple[str, str]]:
+        """(name, type text) pairs for ``sql.dimensional``, which still reads types as text."""
+        return types.texts(columns, self.engine.dialect)
+
+    def _need(self, option: str, names: Sequence[str], columns: Sequence[Column]) -> None:
         have = [c for c, _ in columns]
         for name in names:
             if name not in have:
@@ -140,9 +144,9 @@ class _Build:
                     f'{option}: "{name}" is not a column of the model', hint="columns: " + ", ".join(have)
                 )
 
-    def _time_type(self, option: str, name: str, columns: Sequence[tuple[str, str]]) -> str:
+    def _time_type(self, option: str, name: str, columns: Sequence[Column]) -> str:
         self._need(option, [name], columns)
-        dtype = dict(columns)[name]
+        dtype = types.render(dict(columns)[name], self.engine.dialect)
         if not dimensional.is_time_type(dtype):
             raise self._error(
                 f'{option}: column "{name}" is {dtype}; it must be a DATE or TIMESTAMP',
@@ -170,12 +174,12 @@ class _Build:
                 changed += count or 0
         return changed
 
-    def _evolve(self, columns: Sequence[tuple[str, str]]) -> list[str]:
+    def _evolve(self, columns: Sequence[Column]) -> list[str]:
         """Hold the table to the query's columns: add new ones (earlier rows hold NULL), widen a
         type losslessly; any other type change needs a rebuild. A column the query no longer has
         stays, NULL in new rows. Returns the columns added."""
         added: list[str] = []
-        for change in compare(described(self.engine, self.table), columns):
+        for change in compare(self.engine.describe(self.table), columns, dialect=self.engine.dialect):
             if change.kind == "type_drift":
                 raise ProjectError(
                     f"{self.target}: {change}; the table's rows cannot take the new type",
@@ -185,7 +189,8 @@ class _Build:
             if change.kind == "missing_column":
                 continue
             name = exp.to_identifier(change.column, quoted=True)
-            kind = exp.DataType.build(change.new or "", dialect=self.engine.dialect)
+            assert change.new is not None
+            kind = change.new.copy()  # the engine's types may be shared
             action: exp.Expr = (
                 exp.ColumnDef(this=name, kind=kind)
                 if change.kind == "new_column"
@@ -221,7 +226,7 @@ class _Build:
         """Upsert on the key, NULL-safe; the last row per key in the query's output wins."""
         key = self.model.key
         staged = self._stage(query)
-        columns = described(self.engine, staged)
+        columns = self.engine.describe(staged)
         self._need("key", key, columns)
         names = [c for c, _ in columns]
         data = [c for c in names if c != writes.OPERATION]
@@ -287,7 +292,7 @@ class _Build:
     def _late_rows(
         self,
         query: exp.Query,
-        columns: Sequence[tuple[str, str]],
+        columns: Sequence[Column],
         dtype: str,
         done: list[Span],
         todo: list[Span],
@@ -301,11 +306,11 @@ class _Build:
         closed = sorted(set(done) - set(todo))
         if not closed:
             return todo
-        held = dict(described(self.engine, self.table))
+        held = dict(self.engine.describe(self.table))
         # not columns just added, nor a fact's surrogate keys: a member arriving late changes
         # those, and the fact's own fix-up takes care of it
         lookups = set(model.lookups)
-        compared = [(name, kind) for name, kind in columns if name in held and name not in lookups]
+        compared = self._spelled([(n, kind) for n, kind in columns if n in held and n not in lookups])
         low, high = closed[0][0], closed[-1][1]
 
         def digests(rows: exp.Table | exp.Query) -> dict[datetime, tuple[int, int]]:
@@ -431,7 +436,7 @@ class _Build:
     def history(self, *, surrogate: str | None, tracked: Sequence[str] | None) -> MaterializeResult:
         model = self.model
         staged = self._stage(self.query)
-        columns = described(self.engine, staged)
+        columns = self.engine.describe(staged)
         names = [c for c, _ in columns]
         self._need("key", model.key, columns)
         if surrogate is not None and surrogate in names:
@@ -452,7 +457,7 @@ class _Build:
         time_type = self._time_type("time", model.time, columns) if model.time else "TIMESTAMPTZ"
         history = dimensional.History(
             target=self.table,
-            columns=tuple(columns),
+            columns=tuple(self._spelled(columns)),
             key=model.key,
             tracked=tuple(tracked),
             run_time=self.run_time,
@@ -503,7 +508,7 @@ class _Build:
         listed = ", ".join(f"{lk.column} {found[lk.column]:,}" for lk in lookups)
         return f"{self.model.asset}: rows at the unknown member (-1) of {total:,}: {listed}"
 
-    def _lookup(self, column: str, columns: Sequence[tuple[str, str]]) -> dimensional.KeyLookup:
+    def _lookup(self, column: str, columns: Sequence[Column]) -> dimensional.KeyLookup:
         lookup = self.model.lookups[column]
         option = f"lookups.{column}"
         names = [c for c, _ in columns]
@@ -515,7 +520,7 @@ class _Build:
         self._need(f"{option}.on", lookup.on, columns)
         at_type = self._time_type(f"{option}.at", lookup.at, columns) if lookup.at else "TIMESTAMPTZ"
         table = self.physical(lookup.dimension)
-        held = [c for c, _ in described(self.engine, table)]
+        held = [c for c, _ in self.engine.describe(table)]
         wanted = [column, *lookup.on]
         absent = [c for c in wanted if c not in held]
         if absent:

@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation, described
+from gristmill.engines.base import Engine, Relation
 from gristmill.errors import ContractViolation
-from gristmill.plan.contracts import NestedType, SchemaChange, evolved, kind_of, may_fit, parse_type
+from gristmill.plan.contracts import (
+    SchemaChange,
+    evolved,
+    is_integer,
+    kind_of,
+    list_element,
+    may_fit,
+    struct_fields,
+)
 from gristmill.project.specs import LoadSpec
 from gristmill.runtime.build.quarantine import copy_to_quarantine
 from gristmill.runtime.load.staging import Shaped, Staged, col, held_columns
@@ -82,8 +90,8 @@ def _evolve(
     for change in changes:
         if change.column in rebuilt:
             result.events.append(
-                f"{relation}: {change.path} takes the type of its first values, {change.new} "
-                f"(held only empty lists or NULLs as {change.old}): table rewritten"
+                f"{relation}: {change.path} takes the type of its first values, {change.new_text} "
+                f"(held only empty lists or NULLs as {change.old_text}): table rewritten"
             )
             continue
         if change.field:
@@ -97,17 +105,18 @@ def _evolve(
                     actions=[
                         exp.ColumnDef(
                             this=exp.to_identifier(change.column, quoted=True),
-                            kind=exp.DataType.build(change.new or ""),
+                            kind=change.new.copy() if change.new else None,
                         )
                     ],
                 )
             )
         elif change.kind == "widened":
-            _retype(engine, target, change.column, change.new or "")
+            assert change.new is not None
+            _retype(engine, target, change.column, change.new)
         result.events.append(f"{relation}: {change}")
     if nested_columns or rebuilt:
         held = dict(held_columns(engine, target))
-        incoming = dict(described(engine, staged))
+        incoming = dict(engine.describe(staged))
         for column in nested_columns:
             _retype(engine, target, column, evolved(held[column], incoming[column]))
         if rebuilt:
@@ -144,9 +153,9 @@ def _set_unfit_aside(
         new = change.kind == "new_column"
         what = "column" if not change.field else "field"
         reason = (
-            f"new {what} {change.path} ({change.new}) is not in the table"
+            f"new {what} {change.path} ({change.new_text}) is not in the table"
             if new
-            else f"{change.path}: value does not fit {change.old}"
+            else f"{change.path}: value does not fit {change.old_text}"
         )
         # A new column's or field's values are set aside and the row publishes without them; a
         # row whose value does not fit the held type is set aside whole.
@@ -157,56 +166,56 @@ def _set_unfit_aside(
         else:
             result.rows_discarded += moved
     held = dict(held_columns(engine, engine.table(relation)))
-    arriving = dict(described(engine, staged))
+    arriving = dict(engine.describe(staged))
     projection = [
-        exp.alias_(_landed(col(c), arriving.get(c, ""), held[c]) if c in held else col(c), c, quoted=True)
+        exp.alias_(_landed(col(c), arriving.get(c), held[c]) if c in held else col(c), c, quoted=True)
         for c in keep
     ]
     return keep, engine.stage(exp.select(*projection, col(writes.ORDINAL)).from_(staged))
 
 
-def _landed(value: exp.Expr, new: str, held: str) -> exp.Expr:
+def _landed(value: exp.Expr, new: exp.DataType | None, held: exp.DataType) -> exp.Expr:
     """A value as the held column stores it; a JSON string lands in a text column as its text
     (a cast would keep the quotes)."""
+    if new is None:
+        return exp.cast(value, held)
     if kind_of(new) == "json" and kind_of(held) == "text":
         return exp.func("json_extract_string", value, exp.Literal.string("$"))
-    return _reshaped(value, parse_type(new), parse_type(held), 0) if new else exp.cast(value, _type(held))
+    return _reshaped(value, new, held, 0)
 
 
-def _reshaped(value: exp.Expr, new: NestedType, held: NestedType, depth: int) -> exp.Expr:
+def _reshaped(value: exp.Expr, new: exp.DataType, held: exp.DataType, depth: int) -> exp.Expr:
     """A nested value rebuilt in the held type field by field: DuckDB refuses to cast a struct
     that shares no field with the target ("must have at least one matching member"), which is
     what arrives when every field of an object is new and the held ones are no longer sent."""
-    if new.fields is not None and held.fields is not None:
-        incoming = dict(new.fields)
+    new_fields, held_fields = struct_fields(new), struct_fields(held)
+    if new_fields is not None and held_fields is not None:
+        incoming = dict(new_fields)
         members = [
             exp.PropertyEQ(
                 this=exp.to_identifier(name, quoted=True),
                 expression=_reshaped(struct_field(value, name), incoming[name], kind, depth)
                 if name in incoming
-                else exp.cast(exp.null(), _type(kind.render())),
+                else exp.cast(exp.null(), kind),
             )
-            for name, kind in held.fields
+            for name, kind in held_fields
         ]
         built = exp.Struct(expressions=members)
         return exp.If(this=exp.Is(this=value, expression=exp.null()), true=exp.null(), false=built)
-    if new.element is not None and held.element is not None:
+    new_element, held_element = list_element(new), list_element(held)
+    if new_element is not None and held_element is not None:
         name = f"_gm_c{depth}"
-        inner = _reshaped(exp.column(name), new.element, held.element, depth + 1)
+        inner = _reshaped(exp.column(name), new_element, held_element, depth + 1)
         return list_transform(value, name, inner)
-    return exp.cast(value, _type(held.render()))
+    return exp.cast(value, held)  # a copy: the engine's types may be shared
 
 
-def _type(text: str) -> exp.DataType:
-    return exp.DataType.build(text, dialect="duckdb")
-
-
-def _retype(engine: Engine, target: exp.Table, column: str, kind: str) -> None:
+def _retype(engine: Engine, target: exp.Table, column: str, kind: exp.DataType) -> None:
     engine.execute(
         exp.Alter(
             this=target.copy(),
             kind="TABLE",
-            actions=[exp.AlterColumn(this=exp.to_identifier(column, quoted=True), dtype=_type(kind))],
+            actions=[exp.AlterColumn(this=exp.to_identifier(column, quoted=True), dtype=kind.copy())],
         )
     )
 
@@ -229,15 +238,15 @@ def _arriving_values(engine: Engine, staged: Staged, change: SchemaChange) -> bo
     return engine.row(found.limit(1)) is not None
 
 
-def _rebuild(engine: Engine, relation: Relation, types: dict[str, str]) -> None:
+def _rebuild(engine: Engine, relation: Relation, types: dict[str, exp.DataType]) -> None:
     """Give columns types the engine will not ALTER to (DuckLake changes a type only to a wider
     one of its kind): the table is written again with those columns cast. They hold only NULLs
     and empty lists where the type changes, so no value is lost or changed. (Adding, dropping and
     renaming columns in one transaction broke DuckLake's catalog, hence the rewrite.)"""
     target = engine.table(relation)
     projection = [
-        exp.alias_(exp.cast(col(c), _type(types[c])), c, quoted=True) if c in types else col(c)
-        for c, _ in described(engine, target)
+        exp.alias_(exp.cast(col(c), types[c]), c, quoted=True) if c in types else col(c)
+        for c, _ in engine.describe(target)
     ]
     engine.create_table_as(relation, exp.select(*projection).from_(target))
 
@@ -254,25 +263,25 @@ def _carries(change: SchemaChange) -> exp.Expr | None:
     if change.kind == "new_column":
         return any_at(col(change.column), change.field, _present)
     assert change.old is not None and change.new is not None
-    old, new = parse_type(change.old), parse_type(change.new)
-    if old.fields is not None or old.element is not None or new.fields is not None or new.element is not None:
+    old, new = change.old, change.new
+    if any(struct_fields(t) is not None or list_element(t) is not None for t in (old, new)):
         return any_at(col(change.column), change.field, _present)  # an object where a value was: never fits
     top = not change.field
 
     def unfit(value: exp.Expr) -> exp.Expr:
-        return exp.and_(_present(value), exp.not_(_fits(value, change.old or "", change.new or "", top=top)))
+        return exp.and_(_present(value), exp.not_(_fits(value, old, new, top=top)))
 
     return any_at(col(change.column), change.field, unfit)
 
 
-def _fits(value: exp.Expr, held: str, new: str, *, top: bool) -> exp.Expr:
+def _fits(value: exp.Expr, held: exp.DataType, new: exp.DataType, *, top: bool) -> exp.Expr:
     """True when a non-NULL ``value`` (typed ``new``) lands in a ``held`` column unchanged: its
     family may stand there (a boolean never in a number column, a number never in a boolean one)
     and it reads back identically once stored (``3.5`` does not fit BIGINT, ``'0123'`` does not
     fit BIGINT, ``70000`` does not fit SMALLINT). TRY_CAST alone would turn ``273`` into ``true``."""
     if not may_fit(new, held):
         return exp.false()
-    to, back = _type(held), _type(new)
+    to, back = held.copy(), new.copy()
     stored = exp.TryCast(this=value, to=to)
     if kind_of(new) == "json":
         # A JSON value fits only as its own kind: true is not 1, 390 not true. A JSON string in a
@@ -302,14 +311,13 @@ def _cast_ok(stored: exp.Expr) -> exp.Expr:
     return exp.Not(this=exp.Is(this=stored, expression=exp.null()))
 
 
-def _json_kinds(held: str) -> list[str]:
+def _json_kinds(held: exp.DataType) -> list[str]:
     """The JSON value types (``json_type``) that a column of type ``held`` takes as they are."""
-    held = held.upper()
-    if held == "BOOLEAN":
+    if kind_of(held) == "boolean":
         return ["BOOLEAN"]
-    if held.endswith(("INT", "INTEGER")):
+    if is_integer(held):
         return ["BIGINT", "UBIGINT"]
-    if held in ("DOUBLE", "FLOAT", "REAL") or held.startswith("DECIMAL"):
+    if kind_of(held) == "number":
         return ["BIGINT", "UBIGINT", "DOUBLE"]
     return ["VARCHAR"]
 
@@ -340,17 +348,13 @@ def _conformed(engine: Engine, relation: Relation, staged: Staged, cast: set[str
     fields matched by name (in the table's order, absent ones NULL), so stored and arriving rows
     compare equal."""
     held = dict(held_columns(engine, engine.table(relation)))
-    incoming = described(engine, staged)
-    differ = [
-        c
-        for c, t in incoming
-        if c in held and held[c] != t and (t.endswith("]") or t.startswith("STRUCT") or c in (cast or ()))
-    ]
+    incoming = engine.describe(staged)
+    nests = (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST, exp.DataType.Type.STRUCT)
+    differ = [c for c, t in incoming if c in held and held[c] != t and (t.this in nests or c in (cast or ()))]
     if not differ:
         return staged
     projection = [
-        exp.alias_(exp.cast(col(c), _type(held[c])), c, quoted=True) if c in differ else col(c)
-        for c, _ in incoming
+        exp.alias_(exp.cast(col(c), held[c]), c, quoted=True) if c in differ else col(c) for c, _ in incoming
     ]
     return exp.select(*projection).from_(staged).subquery("conformed")
 

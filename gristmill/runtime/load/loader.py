@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from gristmill.connectors.base import NativeRead, NativeReads, Source
-from gristmill.engines.base import Engine, Interruptible, Relation, described
+from gristmill.engines.base import Engine, Interruptible, Relation
 from gristmill.errors import ConfigError, EngineError, ShrinkRefused, SourceError
 from gristmill.plan.contracts import compare
 from gristmill.plan.graph import Asset
@@ -309,7 +309,7 @@ def _replace_straight(
     result: LoadResult,
     native: NativeRead | None,
 ) -> LoadResult:
-    before = described(engine, engine.table(relation)) if engine.exists(relation) else None
+    before = engine.describe(engine.table(relation)) if engine.exists(relation) else None
     if native is not None:  # the engine reads the source itself: no rows cross Python
         for statement in native.setup:
             engine.execute(statement)
@@ -317,7 +317,8 @@ def _replace_straight(
         result.bytes_read = native.bytes
         if before is not None:
             result.events.extend(
-                f"{relation}: {c}" for c in compare(before, described(engine, engine.table(relation)))
+                f"{relation}: {c}"
+                for c in compare(before, engine.describe(engine.table(relation)), dialect=engine.dialect)
             )
         return result
     assert counted is not None
@@ -334,13 +335,14 @@ def _replace_straight(
         raise
     result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if before is not None:
-        after = described(engine, engine.table(relation))
-        result.events.extend(f"{relation}: {change}" for change in compare(before, after))
+        after = engine.describe(engine.table(relation))
+        changes = compare(before, after, dialect=engine.dialect)
+        result.events.extend(f"{relation}: {change}" for change in changes)
     return result
 
 
 def _check_cursor(engine: Engine, raw: Staged, asset: Asset, incremental: Incremental) -> None:
-    columns = [c for c, _ in described(engine, raw)]
+    columns = [c for c, _ in engine.describe(raw)]
     if incremental.cursor not in columns:
         assert asset.table is not None
         raise ConfigError(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation, described
+from gristmill.engines.base import Engine, Relation
 from gristmill.project.specs import LoadSpec
 from gristmill.runtime.load.staging import Shaped, Staged, col
 from gristmill.sql import nesting, writes
@@ -62,7 +62,7 @@ def _has_row_ids(engine: Engine, relation: Relation) -> bool:
     """The table has child tables' ids already: a load without lists keeps giving its rows ids."""
     if not engine.exists(relation):
         return False
-    return any(column == nesting.ROW_ID for column, _ in described(engine, engine.table(relation)))
+    return any(column == nesting.ROW_ID for column, _ in engine.describe(engine.table(relation)))
 
 
 def _with_row_id(raw: Staged, schema: pa.Schema, spec: LoadSpec, run_id: int) -> exp.Select:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation, described
+from gristmill.engines.base import Column, Engine, Relation
 from gristmill.sql import writes
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
@@ -38,6 +38,6 @@ class Shaped:
     because their parent was): their children must not land."""
 
 
-def held_columns(engine: Engine, target: exp.Table) -> list[tuple[str, str]]:
+def held_columns(engine: Engine, target: exp.Table) -> list[Column]:
     scd2 = {name for name, _ in writes.SCD2_COLUMNS}
-    return [(c, t) for c, t in described(engine, target) if c not in scd2]
+    return [(c, t) for c, t in engine.describe(target) if c not in scd2]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Engine, Relation, described
+from gristmill.engines.base import Engine, Relation
 from gristmill.errors import ContractViolation
 from gristmill.plan.contracts import SchemaChange, compare
 from gristmill.project.specs import LoadSpec
@@ -34,7 +34,7 @@ def write(
     the contract kept), which its child tables follow."""
     relation, staged = level.relation, level.staged
     child = parent is not None
-    incoming = [(c, t) for c, t in described(engine, staged) if c != writes.ORDINAL]
+    incoming = [(c, t) for c, t in engine.describe(staged) if c != writes.ORDINAL]
     columns = [c for c, _ in incoming]
     cursor = spec.incremental.cursor if spec.incremental and spec.incremental.cursor in columns else None
     order = [] if child else [*([cursor] if cursor else []), writes.ORDINAL]  # last row per key wins
@@ -47,7 +47,12 @@ def write(
     target = engine.table(relation)
     exists = engine.exists(relation)
     changes = (
-        compare(held_columns(engine, target), [c for c in incoming if c[0] != writes.OPERATION], nested=True)
+        compare(
+            held_columns(engine, target),
+            [c for c in incoming if c[0] != writes.OPERATION],
+            dialect=engine.dialect,
+            nested=True,
+        )
         if exists
         else []
     )
@@ -129,7 +134,8 @@ def _refuse_numeric_row_ids(relation: Relation, changes: list[SchemaChange]) -> 
     """Tables written before row ids were UUIDs hold numeric ids that Parquet had rounded through
     a double, so their links cannot be trusted or extended: they must be rebuilt."""
     for change in changes:
-        if change.column in (nesting.ROW_ID, nesting.PARENT_ID) and change.new == "UUID":
+        uuid = change.new is not None and change.new.this == exp.DataType.Type.UUID
+        if change.column in (nesting.ROW_ID, nesting.PARENT_ID) and uuid:
             raise ContractViolation(
                 f"{relation}: {change.column} holds numeric ids from an earlier Gristmill, which could "
                 "link child rows to the wrong parent",

@@ -58,12 +58,14 @@ def insert_pointers(
     return exp.insert(exp.values(rows), table.copy(), columns=list(_COLUMNS))
 
 
-def view_query(physical: str) -> exp.Select:
-    """What an environment's view of a model selects: its physical table."""
-    schema, name = physical.split(".", 1)
+def view_query(physical: exp.Table) -> exp.Select:
+    """What an environment's view of a model selects: its physical table, as the engine names it
+    (``Engine.table``: a server engine's schema prefix included)."""
+    table = physical.copy()
     # Unqualified by catalog: a DuckLake view resolves in its own catalog, whatever a reader
     # attaches it as.
-    return exp.select("*").from_(exp.table_(name, db=schema, quoted=True))
+    table.set("catalog", None)
+    return exp.select("*").from_(table)
 
 
 def read_pointers(engine: Engine, env: str) -> dict[str, str]:
@@ -103,7 +105,7 @@ def switch(
     if names:
         engine.execute(delete_pointers(target, env, names))
     for asset, physical in pointers.items():
-        engine.create_view_as(_view(asset, env), view_query(physical))
+        engine.create_view_as(_view(asset, env), view_query(engine.table(Relation.of(physical))))
     if pointers:
         engine.execute(insert_pointers(target, env, pointers, run_id, now))
 

@@ -322,3 +322,30 @@ def test_a_whole_table_load_never_imports_pyarrow_or_numpy(pg: Database, tmp_pat
     assert (
         Workspace(tmp_path).query("SELECT count(*) AS n FROM raw.pg__sparse").column("n")[0].as_py() == 1000
     )
+
+
+def test_a_run_engine_has_the_scanner_loaded_as_it_connects(pg: Database, tmp_path: Path) -> None:
+    """Loaded later (the native read's ``LOAD postgres``), DuckDB checks the 41 MB scanner's
+    signature by hashing it: ~0.2 CPU-s and ~40 MB of every run reading PostgreSQL. A fresh process,
+    so no earlier test has announced the extension already."""
+    import subprocess
+    import sys
+
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "gristmill.toml").write_text('name = "pg"\n')
+    (tmp_path / "sources" / "pg.yml").write_text(
+        f"kind: postgres\nconnection: {pg.url}\ntables:\n  sparse: {{}}\n"
+    )
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom gristmill.project import load_project\n"
+        "from gristmill.runtime.session import Session\n"
+        "with Session(load_project(Path(sys.argv[1]))).engine(read_only=False) as engine:\n"
+        '    loaded = engine.query("SELECT loaded FROM duckdb_extensions()'
+        " WHERE extension_name = 'postgres_scanner'\")\n"
+        "print(loaded.column(0).to_pylist())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[True]"

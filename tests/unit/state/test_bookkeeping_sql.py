@@ -45,7 +45,10 @@ def test_environments() -> None:
     pointers = {"marts.orders": "models.orders__v1a2b", "marts.customers": "models.customers__v3c4d"}
     insert = environments.insert_pointers(target, "dev", pointers, 7, "2024-01-01T00:00:00+00:00")
     assert_golden("bookkeeping/pointers_insert", insert)
-    assert_golden("bookkeeping/environment_view", environments.view_query("models.orders__v1a2b"))
+    assert_golden(
+        "bookkeeping/environment_view",
+        environments.view_query(exp.table_("orders__v1a2b", db="models", catalog="lake", quoted=True)),
+    )
 
 
 def test_cursors() -> None:
