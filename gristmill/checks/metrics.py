@@ -21,7 +21,10 @@ from sqlglot import exp
 from gristmill.sql.functions import epoch_seconds
 
 DISTINCT_SAMPLE_ROWS = 250_000
-_NUMERIC = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL.*|NUMERIC.*)$")
+# Type names as the engine spells them (PostgreSQL: DOUBLE PRECISION, FLOAT4, INT8 …).
+_NUMERIC = re.compile(
+    r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER|[248])?|FLOAT[48]?|DOUBLE( PRECISION)?|REAL|DECIMAL.*|NUMERIC.*)$"
+)
 _TEMPORAL = re.compile(r"^(DATE|TIMESTAMP.*|DATETIME)$")
 _NESTED = re.compile(r"(STRUCT|MAP|UNION|\[\]|LIST|BLOB|VARIANT)")
 

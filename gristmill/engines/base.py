@@ -57,6 +57,9 @@ class Engine(Protocol):
     """Another process may read while this one writes."""
     SUPPORTS_CONCURRENT_WRITES: ClassVar[bool]
     """Several steps of one run may write at once (else they take turns)."""
+    SUPPORTS_NESTED_TYPES: ClassVar[bool]
+    """Staged and stored columns may be structs and lists of any element (else a load reshapes
+    nested records in Arrow before staging them, see runtime/load/flat_arrow.py)."""
 
     def table(self, relation: Relation) -> exp.Table:
         """The fully qualified physical table for ``relation``, ready to put in an AST."""

@@ -107,11 +107,50 @@ def renderings(
         meta = table.this.meta
         start, end = int(meta["start"]), int(meta["end"])
         alias = "" if table.alias else " AS this"
-        # NULLs of no particular type: max(id) over no rows is NULL, compared with anything NULL
-        values = ", ".join(f'NULL AS "{c}"' for c in columns) or 'NULL AS "_gm_none"'
-        full.append((start, end, f"(SELECT {values} WHERE false){alias}"))
+        full.append((start, end, f"({_empty_this(tree, columns, dialect)}){alias}"))
         again.append((start, end, f'"{schema}"."{name}"{alias}'))
     return _spliced(sql, full), _spliced(sql, again)
+
+
+def _empty_this(tree: object, columns: list[str], dialect: str) -> str:
+    """The model's own table before its first build: no rows, and each column typed as the
+    model's output column of that name, so ``id > (select max(id) from this)`` compares like
+    types on every engine (PostgreSQL takes a bare ``NULL`` in a subquery as text). The types come
+    from the model's own top SELECT over its own FROM with ``WHERE false``; a column it does not
+    output, or one whose expression reads ``this`` itself, is a bare NULL."""
+    from sqlglot import exp
+
+    def reads_this(node: exp.Expr) -> bool:
+        return any(t.name.lower() == "this" and not t.db for t in node.find_all(exp.Table))
+
+    fallback = ", ".join(f'NULL AS "{c}"' for c in columns) or 'NULL AS "_gm_none"'
+    untyped = f"SELECT {fallback} WHERE false"
+    top = tree
+    while isinstance(top, exp.SetOperation):
+        top = top.left
+    if not isinstance(top, exp.Select) or top.args.get("from_") is None:
+        return untyped
+    shell = top.copy()
+    outputs = {e.alias_or_name: e for e in shell.expressions}
+    shell.set("where", None)
+    shell.set("order", None)
+    shell.set("limit", None)
+    shell.set("expressions", [])
+    if reads_this(shell):
+        return untyped
+    chosen: list[exp.Expr] = []
+    for name in columns or ["_gm_none"]:
+        found = outputs.get(name)
+        value = found.unalias().copy() if found is not None and not reads_this(found) else exp.null()
+        chosen.append(exp.alias_(value, name, quoted=True))
+    shell.set("expressions", chosen)
+    shell = shell.where(exp.false())
+    if isinstance(tree, exp.Expr) and tree is not top and tree.args.get("with") is not None:
+        ctes = tree.args["with"].copy()
+        if reads_this(ctes):
+            return untyped
+        shell.set("with", ctes)
+    return shell.sql(dialect=dialect)
 
 
 def _spliced(sql: str, replacements: list[tuple[int, int, str]]) -> str:

@@ -19,6 +19,7 @@ from gristmill.engines import Engine, lake_snapshot
 from gristmill.errors import ConfigError
 from gristmill.plan import Asset, AssetGraph, Plan, build_graph, make_plan, select
 from gristmill.plan.inputs import gather
+from gristmill.plan.spelling import refuse_unspellable
 from gristmill.project import Project
 from gristmill.project.specs import STREAM_SOURCES, ModelSpec
 from gristmill.runtime.run.runner import retrying
@@ -177,7 +178,7 @@ def make(
     history.caches.save_parse_summaries(dict(graph.parsed_now))
     analyser = CachedAnalyser(history)
     try:
-        return make_plan(
+        made = make_plan(
             graph,
             chosen,
             recorded=lake.versions,
@@ -196,6 +197,9 @@ def make(
         )
     finally:
         analyser.save()
+    # The engine kind names its dialect (as `gristmill compile` reads it).
+    refuse_unspellable(made.steps, session.project.settings.engine.kind)
+    return made
 
 
 def plan(session: Session, graph: AssetGraph, request: PlanRequest) -> Plan:

@@ -3,7 +3,7 @@ environment's views, column lineage, and the checks of the tables an environment
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from gristmill._util.suggest import did_you_mean
+from gristmill.engines.base import Engine, Relation
 from gristmill.errors import GristmillError, SelectionError
 from gristmill.plan import Asset, AssetGraph, Plan, select
 from gristmill.plan.lineage import Lineage
@@ -54,17 +55,39 @@ def split_column(target: str, graph: AssetGraph) -> tuple[str, str | None]:
     return asset, column
 
 
-def in_environment(sql: str, schemas: set[str], env: str, dialect: str) -> str:
+def in_environment(
+    sql: str,
+    schemas: set[str],
+    env: str,
+    dialect: str,
+    engine: Engine | None = None,
+    managed: Collection[str] = (),
+) -> str:
     """The query (SQL the engine reads, in its ``dialect``) with each model schema pointed at the
-    environment's views."""
+    environment's views. With ``engine``, every table of a schema the project manages (its models',
+    its sources' in ``managed``) is named as that engine names it (a PostgreSQL target's
+    ``schema_prefix`` added), so a query reads the same names on every target."""
     try:
         tree = sqlglot.parse_one(sql, dialect=dialect)
     except sqlglot.errors.ParseError:
         return sql  # the engine reports the error
+    changed = False
     for table in tree.find_all(exp.Table):
-        if table.db in schemas and not table.catalog:
-            table.set("db", exp.to_identifier(view_schema(table.db, env)))
-    return tree.sql(dialect=dialect)
+        if table.catalog or not table.db or (table.db not in schemas and table.db not in managed):
+            continue
+        schema = view_schema(table.db, env) if table.db in schemas and env != "prod" else table.db
+        named = engine.table(Relation(schema, table.name)) if engine is not None else None
+        if named is None or named.db == schema:  # the engine's default catalog finds it
+            if schema != table.db:
+                table.set("db", exp.to_identifier(schema))
+                changed = True
+            continue
+        table.set("db", named.args.get("db"))
+        table.set("catalog", named.args.get("catalog"))
+        table.set("this", named.this)
+        changed = True
+    # a query that names nothing to rewrite reaches the engine as written, not re-spelled
+    return tree.sql(dialect=dialect) if changed else sql
 
 
 def _owner(asset: Asset) -> str | None:
@@ -82,10 +105,10 @@ def query(session: Session, sql: str, env: str) -> pa.Table:
     with session.engine(read_only=True) as engine:
         if engine is None:
             raise _no_data()
-        if env != "prod":
-            sql = in_environment(
-                sql, {m.split(".", 1)[0] for m in session.project.models}, env, engine.dialect
-            )
+        project = session.project
+        sources = {t.asset.split(".", 1)[0] for s in project.sources.values() for t in s.tables.values()}
+        models = {m.split(".", 1)[0] for m in project.models}
+        sql = in_environment(sql, models, env, engine.dialect, engine, sources)
         return engine.query(sql)
 
 

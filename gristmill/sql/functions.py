@@ -25,6 +25,8 @@ from datetime import timedelta
 
 from sqlglot import exp
 
+from gristmill.sql import model_functions
+
 TIME_BUCKET_ORIGIN = "2000-01-03 00:00:00"
 """Where time buckets are aligned (the first engine's default: a Monday); a bucket starts at
 ``TIME_BUCKET_ORIGIN + k * width``."""
@@ -463,6 +465,7 @@ def _row_struct_json(node: exp.Expr) -> exp.Expr:
 Lowering = Callable[[exp.Expr], exp.Expr]
 LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
     "postgres": {
+        **model_functions.POSTGRES,
         exp.DateBin: _bucket_with_origin,
         exp.StructExtract: _field_access(parenthesise=True),
         exp.JSONFormat: _json_text,
@@ -478,6 +481,7 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
                 ROW_DIGEST: _postgres_row_digest,
                 LIST_ANY: _postgres_list_any,
                 MERGE_PATCH: _postgres_strip_nulls,
+                **model_functions.POSTGRES_BY_NAME,
             }
         ),
     },
@@ -503,3 +507,6 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
         ),
     },
 }
+# Redshift takes PostgreSQL's lowerings (sql.render.DERIVED) but runs generate_series on its leader
+# node only: a series in a select list stays the unnest that it cannot spell (a compile problem).
+LOWERINGS["redshift"] = {k: v for k, v in LOWERINGS["postgres"].items() if k is not exp.Explode}

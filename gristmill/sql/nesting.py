@@ -41,7 +41,7 @@ def is_nested(dtype: pa.DataType) -> bool:
     )
 
 
-def _is_list(dtype: pa.DataType) -> bool:
+def is_list(dtype: pa.DataType) -> bool:
     import pyarrow as pa
 
     return bool(
@@ -99,7 +99,7 @@ def flatten(
                 out,
                 split_lists=split_lists,
             )
-    elif _is_list(dtype) and split_lists and not too_deep:
+    elif is_list(dtype) and split_lists and not too_deep:
         out.lists.append(ChildList(name, value, dtype.value_type, depth + 1))
     elif is_nested(dtype) and (too_deep or pa.types.is_map(dtype)):
         out.columns.append(exp.alias_(_json(value), name, quoted=True))
@@ -148,7 +148,7 @@ def _depth(dtype: pa.DataType) -> int:
 
     if pa.types.is_struct(dtype):
         return 1 + max((_depth(f.type) for f in dtype), default=0)
-    if _is_list(dtype) or pa.types.is_map(dtype):
+    if is_list(dtype) or pa.types.is_map(dtype):
         inner = dtype.value_type if not pa.types.is_map(dtype) else dtype.item_type
         return 1 + _depth(inner)
     return 0
@@ -227,7 +227,7 @@ def _canonical(value: exp.Expr, dtype: pa.DataType, depth: int) -> exp.Expr:
         )
         # a NULL object stays NULL (and is left out), not an object of NULL fields
         return exp.case().when(exp.Is(this=value.copy(), expression=exp.null()), exp.null()).else_(rebuilt)
-    if _is_list(dtype) and is_nested(dtype.value_type):
+    if is_list(dtype) and is_nested(dtype.value_type):
         element = exp.to_identifier(f"_gm_e{depth}")
         body = _strip_nulls(_canonical(exp.column(element), dtype.value_type, depth + 1))
         return list_transform(value, element.name, body)

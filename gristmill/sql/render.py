@@ -7,9 +7,10 @@ sqlglot's generator for that dialect writes the text.
 from __future__ import annotations
 
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel
+from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from gristmill.sql.functions import LOWERINGS
+from gristmill.sql.model_functions import NO_FORM
 
 DERIVED = {"redshift": "postgres"}
 """A dialect compiled for ahead of its own engine (``gristmill compile --dialect redshift``) takes
@@ -44,4 +45,36 @@ def render(statement: exp.Expr, dialect: str, *, strict: bool = False) -> str:
     """``strict``: raise ``sqlglot.errors.UnsupportedError`` where the dialect has no spelling for
     a node, rather than write what sqlglot can (a warning in its log, SQL the engine rejects)."""
     level = ErrorLevel.RAISE if strict else ErrorLevel.WARN
-    return lower(statement, dialect).sql(dialect=dialect, unsupported_level=level)
+    lowered = lower(statement, dialect)
+    if strict:
+        found = _no_form(lowered, dialect)
+        if found is not None:
+            raise UnsupportedError(found[0])
+    return lowered.sql(dialect=dialect, unsupported_level=level)
+
+
+def unspellable(statement: exp.Expr, dialect: str) -> tuple[str, exp.Expr | None] | None:
+    """Why ``dialect`` cannot run ``statement`` as written, with the node at fault when known
+    (its position in the model's text is kept through lowering); None when it can."""
+    lowered = lower(statement, dialect)
+    found = _no_form(lowered, dialect)
+    if found is not None:
+        return found
+    try:
+        lowered.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as err:
+        return str(err), None
+    return None
+
+
+def _no_form(statement: exp.Expr, dialect: str) -> tuple[str, exp.Expr] | None:
+    """sqlglot writes some nodes a dialect has no form for without a word (a DuckDB-only function
+    by its name, ``* EXCLUDE``): ``NO_FORM`` names them."""
+    check = NO_FORM.get(DERIVED.get(dialect, dialect))
+    if check is None:
+        return None
+    for node in statement.walk():
+        problem = check(node)
+        if problem is not None:
+            return problem, node
+    return None

@@ -49,6 +49,7 @@ class DuckDBEngine:
     # DuckLake's SQLite catalog loses commits when one process writes from several connections
     # at once (measured), so steps take turns; each statement uses all of DuckDB's threads.
     SUPPORTS_CONCURRENT_WRITES: ClassVar[bool] = False
+    SUPPORTS_NESTED_TYPES: ClassVar[bool] = True
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, catalog: str, lake: bool) -> None:
         """``con`` with ``catalog`` attached and in use; ``lake``: the catalog is a DuckLake

@@ -71,6 +71,8 @@ class PostgresEngine:
     # One connection per engine: steps of a run take turns on it (several connections would let
     # them write at once; not needed yet).
     SUPPORTS_CONCURRENT_WRITES: ClassVar[bool] = False
+    # structs and lists of structs are staged as jsonb, lists of scalars as arrays
+    SUPPORTS_NESTED_TYPES: ClassVar[bool] = False
 
     def __init__(self, con: psycopg.Connection, *, schema_prefix: str = "", where: str = "") -> None:
         """``con`` in autocommit mode; ``where`` names the server in messages (no password)."""

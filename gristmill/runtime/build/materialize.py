@@ -205,11 +205,20 @@ class _Build:
     def _result(self, rows: int | None, intervals: list[Span] | None = None) -> MaterializeResult:
         return self._done(MaterializeResult(rows, intervals or [], list(self.events)))
 
+    def _stage_numbered(self, query: exp.Query) -> tuple[exp.Table, list[Column]]:
+        """Stage ``query``'s rows with their arrival order (the query's output order) as
+        ``_gm_ord``; returns the staged table and the query's own columns. ``ROW_NUMBER() OVER ()``
+        numbers rows as they stream out of the query on every engine (DuckDB runs it as an
+        order-preserving streaming window), where a row id would be one engine's."""
+        ordinal = exp.alias_(exp.Window(this=exp.RowNumber()), dimensional.ORDINAL, quoted=True)
+        staged = self._stage(exp.select("*", ordinal).from_(query.subquery("q", copy=True)))
+        columns = [c for c in self.engine.describe(staged) if c[0] != dimensional.ORDINAL]
+        return staged, columns
+
     @staticmethod
     def _numbered(staged: exp.Table) -> exp.Subquery:
-        """The staged rows with their arrival order (the query's output order) as ``_gm_ord``."""
-        ordinal = exp.alias_(exp.column("rowid"), dimensional.ORDINAL, quoted=True)
-        return exp.select("*", ordinal).from_(staged).subquery("raw")
+        """The staged rows, ``_gm_ord`` included."""
+        return exp.select("*").from_(staged).subquery("raw")
 
     # -- incremental -------------------------------------------------------------------------------
 
@@ -225,8 +234,7 @@ class _Build:
     def merge(self, query: exp.Query, *, after: Sequence[exp.Expr] = ()) -> MaterializeResult:
         """Upsert on the key, NULL-safe; the last row per key in the query's output wins."""
         key = self.model.key
-        staged = self._stage(query)
-        columns = self.engine.describe(staged)
+        staged, columns = self._stage_numbered(query)
         self._need("key", key, columns)
         names = [c for c, _ in columns]
         data = [c for c in names if c != writes.OPERATION]
@@ -435,8 +443,7 @@ class _Build:
 
     def history(self, *, surrogate: str | None, tracked: Sequence[str] | None) -> MaterializeResult:
         model = self.model
-        staged = self._stage(self.query)
-        columns = self.engine.describe(staged)
+        staged, columns = self._stage_numbered(self.query)
         names = [c for c, _ in columns]
         self._need("key", model.key, columns)
         if surrogate is not None and surrogate in names:

@@ -16,7 +16,7 @@ from sqlglot import exp
 from gristmill.checks.compile import failing_row
 from gristmill.engines.base import Engine, Relation
 from gristmill.project.specs import CheckSpec
-from gristmill.sql import types, writes
+from gristmill.sql import functions, types, writes
 
 QUARANTINE_COLUMNS = (("_gm_run_id", "BIGINT"), ("_gm_reason", "VARCHAR"), ("_gm_record", "VARCHAR"))
 
@@ -75,21 +75,13 @@ def copy_to_quarantine(
     """Append the rows of ``source`` matching ``where`` to ``quarantine``: the run, why, and the
     row itself as JSON (so rows of any shape fit one table)."""
     engine.ensure_table(quarantine, types.columns(QUARANTINE_COLUMNS))
-    record = exp.func(
-        "to_json",
-        exp.func(
-            "struct_pack",
-            *(
-                exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=exp.column(c, quoted=True))
-                for c in columns
-            ),
-        ),
-    )
+    # The portable helpers: engines spell a struct as JSON differently (PostgreSQL: jsonb).
+    record = functions.to_json(functions.struct_of([(c, exp.column(c, quoted=True)) for c in columns]))
     rows = (
         exp.select(
             exp.alias_(exp.convert(run_id), "_gm_run_id"),
             exp.alias_(reason, "_gm_reason"),
-            exp.alias_(exp.cast(record, "VARCHAR"), "_gm_record"),
+            exp.alias_(record, "_gm_record"),
         )
         .from_(source)
         .where(where)

@@ -19,11 +19,12 @@ from gristmill.plan.contracts import compare
 from gristmill.plan.graph import Asset
 from gristmill.project.specs import Incremental, LoadSpec
 from gristmill.runtime.load.contract import follow_parents_aside
-from gristmill.runtime.load.nested import reshape
+from gristmill.runtime.load.flat_arrow import Splitter
+from gristmill.runtime.load.nested import StagedElements, reshape
 from gristmill.runtime.load.staging import Shaped, Staged, col
 from gristmill.runtime.load.write import clear_stale_children, write
 from gristmill.runtime.results import LoadResult
-from gristmill.sql import nesting, writes
+from gristmill.sql import nesting, types, writes
 from gristmill.state.lake.cursors import Cursor, read_cursor, write_cursor
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
@@ -108,6 +109,7 @@ def load_table(
     # table never lands a column through two paths with two slightly different types.
     native = _native(source, asset, engine) if spec.incremental is None else None
     held = _rows_held(engine, Relation.of(asset.name)) if spec.write == "replace" else None
+    split: list[StagedElements] = []  # lists split off in Arrow, for an engine without nested types
     if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
         with _reading(asset):
             _replace_straight(engine, Relation.of(asset.name), None, result, native)
@@ -120,6 +122,8 @@ def load_table(
         with _reading(asset):
             landed = engine.stage(query)
         # The staged table keeps the scan's order, so its row ids number the rows as they arrived.
+        # DuckDB's rowid: a native read is taken only when its dialect is the engine's (_native),
+        # and only DuckDB reads natively, so no other engine comes here.
         ordinal = exp.alias_(exp.column("rowid"), writes.ORDINAL, quoted=True)
         raw: Staged = exp.select("*", ordinal).from_(landed).subquery("raw")
         result.rows_read = int(
@@ -136,18 +140,15 @@ def load_table(
         if _streams_straight(spec, counted.schema):
             _replace_straight(engine, Relation.of(asset.name), counted, result, None)
             return _guard_shrink(asset, spec, held, result)
-        try:
-            landed = engine.stage(counted.as_reader())
-        except Exception:
-            _reraise_source_error(counted)
-            raise
+        landed = _stage_read(engine, spec, counted, split)
         raw = landed
         result.rows_read, result.bytes_read = counted.rows, counted.bytes
     if result.rows_read == 0 and engine.exists(Relation.of(asset.name)) and not _closes_all(spec):
         # Nothing to write, and an empty input's columns mean nothing (DuckDB reads an empty CSV
         # as one VARCHAR "column0"): the table keeps its schema.
         _nothing_read(engine, asset, spec, held, result)
-        engine.execute(exp.Drop(tables=[landed], kind="TABLE", exists=True))
+        for table in [landed, *(s.table for s in split)]:
+            engine.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
         return result
     if spec.incremental is not None:
         _check_cursor(engine, raw, asset, spec.incremental)
@@ -155,8 +156,8 @@ def load_table(
             engine.execute(
                 exp.delete(landed, where=exp.LT(this=col(spec.incremental.cursor), expression=boundary))
             )
-    scratch = [landed]  # staged tables, dropped once the load is written
-    staged = reshape(engine, raw, asset.name, spec, run_id, scratch)
+    scratch = [landed, *(s.table for s in split)]  # staged tables, dropped once the load is written
+    staged = reshape(engine, raw, asset.name, spec, run_id, scratch, split)
     cursor_condition = None
     if boundary is not None and spec.incremental is not None:
         cursor_condition = exp.GTE(this=col(spec.incremental.cursor), expression=boundary)
@@ -182,6 +183,26 @@ def load_table(
     for table in scratch:
         engine.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
     return result
+
+
+def _stage_read(engine: Engine, spec: LoadSpec, counted: _Counted, split: list[StagedElements]) -> exp.Table:
+    """Stage the source's batches; on an engine without nested types, ``child_tables``' lists of
+    structs are split off in Arrow on the way and staged after them (into ``split``)."""
+    splitter = None
+    if spec.nested == "child_tables" and not engine.SUPPORTS_NESTED_TYPES:
+        splitter = Splitter(counted.schema, spec.max_depth)
+    try:
+        landed = engine.stage(
+            counted.as_reader() if splitter is None else splitter.reader(counted.as_reader())
+        )
+    except Exception:
+        _reraise_source_error(counted)
+        raise
+    if splitter is not None:
+        for index, found in enumerate(splitter.lists):
+            table = engine.stage(splitter.elements(index))
+            split.append(StagedElements(found.name, found.parent, table, found.depths))
+    return landed
 
 
 def _no_columns(
@@ -363,15 +384,16 @@ def _advance(
 ) -> Cursor | None:
     """Store the highest cursor value loaded, in this transaction; an empty load keeps the old one."""
     top = exp.Max(this=col(incremental.cursor))
-    row = engine.query(
-        exp.select(
-            exp.alias_(exp.cast(top, "VARCHAR"), "value"), exp.alias_(exp.func("typeof", top), "type")
-        ).from_(raw)
-    ).to_pylist()[0]
-    if row["value"] is None:
+    value = engine.query(exp.select(exp.alias_(exp.cast(top, "VARCHAR"), "value")).from_(raw)).column(
+        "value"
+    )[0]
+    if not value.is_valid:
         return None
+    # The type as the engine describes the column (MAX keeps it), in the engine's own words.
+    dtype = dict(engine.describe(exp.select(col(incremental.cursor)).from_(raw).subquery("c")))
+    typed = types.render(dtype[incremental.cursor], engine.dialect)
     previous = None if refresh else read_cursor(engine, asset)
-    cursor = Cursor(row["value"], row["type"], engine.dialect)
+    cursor = Cursor(value.as_py(), typed, engine.dialect)
     if previous is not None:
         newer = (
             engine.query(

@@ -3,12 +3,15 @@ row ids (see docs/loading.md, "Nested data")."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from gristmill.engines.base import Engine, Relation
 from gristmill.project.specs import LoadSpec
+from gristmill.runtime.load.flat_arrow import IDS, LINK, SEQ
 from gristmill.runtime.load.staging import Shaped, Staged, col
 from gristmill.sql import nesting, writes
 
@@ -16,10 +19,29 @@ if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
 
 
+@dataclass(frozen=True)
+class StagedElements:
+    """A list's elements split off in Arrow before staging (runtime/load/flat_arrow.py): its
+    child table's name, its parent (None: the root; else an index into the same sequence), and
+    the staged table with each element column's nesting depth."""
+
+    name: str
+    parent: int | None
+    table: exp.Table
+    depths: dict[str, int]
+
+
 def reshape(
-    engine: Engine, raw: Staged, asset: str, spec: LoadSpec, run_id: int, scratch: list[exp.Table]
+    engine: Engine,
+    raw: Staged,
+    asset: str,
+    spec: LoadSpec,
+    run_id: int,
+    scratch: list[exp.Table],
+    split: Sequence[StagedElements] = (),
 ) -> list[Shaped]:
-    """The staged tables to write: the asset itself, then any child tables (for ``child_tables``)."""
+    """The staged tables to write: the asset itself, then any child tables (for ``child_tables``),
+    those of ``split`` included."""
     schema = engine.query(exp.select("*").from_(raw).limit(0)).schema
     target = Relation.of(asset)
     if spec.nested != "child_tables":
@@ -35,7 +57,7 @@ def reshape(
                 col(column.name), column.name, column.type, 0, spec.max_depth, out, split_lists=True
             )
     flat = all(isinstance(c, exp.Alias) and isinstance(c.this, exp.Column) for c in out.columns)
-    if not out.lists and flat and not _has_row_ids(engine, target):
+    if not out.lists and not split and flat and not _has_row_ids(engine, target):
         return [Shaped(target, raw)]
     # Parent and children are queries over the one staged table, not copies of it.
     # Staged once: every child table reads the parents' ids, which would otherwise be hashed
@@ -48,7 +70,58 @@ def reshape(
         Shaped(target, parent.subquery("parent"), lists=_lists_of(with_id.subquery("r"), out.lists))
     ]
     _children(engine, with_id, out.lists, 0, spec.max_depth, tables)
+    _split_children(engine, with_id, split, spec.max_depth, tables)
     return tables
+
+
+def _split_children(
+    engine: Engine,
+    root: exp.Query,
+    split: Sequence[StagedElements],
+    max_depth: int | None,
+    tables: list[Shaped],
+) -> None:
+    """Child tables of lists split off in Arrow: each element joins its parent row by number
+    (the root's ``_gm_ord``, an element's ``_gm_seq``), so a parent that is not written (a merge
+    keeps the last row per key) has no children, and gets its id as ``unnest_list`` gives it."""
+    made: list[tuple[int, exp.Query]] = []  # per entry of split: its table's index, its rows
+    for child in split:
+        parent, rows = (0, root) if child.parent is None else made[child.parent]
+        link = writes.ORDINAL if child.parent is None else SEQ
+        relation = Relation(tables[parent].relation.schema, f"{tables[parent].relation.name}__{child.name}")
+        position = col(nesting.LIST_INDEX, "e")
+        row_id = nesting.row_uuid(
+            exp.cast(col(nesting.ROW_ID, "p"), "VARCHAR"),
+            exp.Literal.string(f"/{child.name}/"),
+            exp.cast(position, "VARCHAR"),
+        )
+        columns = [c for c, _ in engine.describe(child.table) if c not in IDS]
+        elements = (
+            exp.select(
+                exp.alias_(row_id, nesting.ROW_ID, quoted=True),
+                exp.alias_(col(nesting.ROW_ID, "p"), nesting.PARENT_ID, quoted=True),
+                position,
+                col(writes.ORDINAL, "e"),
+                col(SEQ, "e"),
+                *(col(c, "e") for c in columns),
+            )
+            .from_(exp.alias_(child.table.copy(), "e", table=True))
+            .join(rows.subquery("p"), on=exp.EQ(this=col(link, "p"), expression=col(LINK, "e")))
+        )
+        schema = engine.query(exp.select("*").from_(elements.subquery("x")).limit(0)).schema
+        shape = nesting.Flattened()
+        for name in columns:
+            dtype = schema.field(name).type
+            nesting.flatten(
+                col(name), name, dtype, child.depths.get(name, 0), max_depth, shape, split_lists=True
+            )
+        ids = [col(c) for c in (nesting.ROW_ID, nesting.PARENT_ID, nesting.LIST_INDEX, writes.ORDINAL)]
+        shaped = exp.select(*ids, *shape.columns).from_(elements.subquery("c"))
+        tables.append(
+            Shaped(relation, shaped.subquery("c"), parent, _lists_of(elements.subquery("e"), shape.lists))
+        )
+        made.append((len(tables) - 1, elements))
+        _children(engine, elements, shape.lists, len(tables) - 1, max_depth, tables)
 
 
 def _lists_of(rows: exp.Subquery, lists: list[nesting.ChildList]) -> exp.Query | None:
