@@ -288,11 +288,6 @@ def test_freeze_fails_naming_the_column_and_keeps_the_table(twin: Any) -> None:
     t.assert_equal()
 
 
-@pytest.mark.xfail(
-    reason="gap: a value that arrives as JSON is fitted with DuckDB's json_type/TRY_CAST (contract.py); "
-    'on PostgreSQL the cast raises (invalid input syntax for type bigint: ""7"")',
-    strict=True,
-)
 @pytest.mark.parametrize("contract", ["quarantine", "discard"])
 def test_quarantine_and_discard_count_every_row(twin: Any, contract: str) -> None:
     t = twin(_files_table("data/t.ndjson", f"    write: append\n    contract: {contract}\n"))
