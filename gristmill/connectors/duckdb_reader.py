@@ -112,7 +112,9 @@ class DuckDBReader:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
         # DuckDB exports a JSON column as plain text: it is marked JSON again so another engine
         # stages JSON values (jsonb), not their spelling in a text column.
-        json = {name for name, kind in zip(relation.columns, relation.types, strict=True) if str(kind) == "JSON"}
+        json = {
+            name for name, kind in zip(relation.columns, relation.types, strict=True) if str(kind) == "JSON"
+        }
         return _guarded(reader, what, json)
 
     def interrupt(self) -> None:
