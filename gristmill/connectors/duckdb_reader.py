@@ -110,7 +110,12 @@ class DuckDBReader:
             reader = relation.to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
-        return _guarded(reader, what)
+        # DuckDB exports a JSON column as plain text: it is marked JSON again so another engine
+        # stages JSON values (jsonb), not their spelling in a text column.
+        json = {
+            name for name, kind in zip(relation.columns, relation.types, strict=True) if str(kind) == "JSON"
+        }
+        return _guarded(reader, what, json)
 
     def interrupt(self) -> None:
         """Abort what this source's DuckDB is running (from another thread: a cancel, a timeout)."""
@@ -123,17 +128,32 @@ class DuckDBReader:
             self._con = None
 
 
-def _guarded(reader: pa.RecordBatchReader, what: str) -> pa.RecordBatchReader:
-    """Re-raise errors that surface mid-stream (a bad line far into a file) as SourceError."""
+def _guarded(reader: pa.RecordBatchReader, what: str, json: Collection[str] = ()) -> pa.RecordBatchReader:
+    """Re-raise errors that surface mid-stream (a bad line far into a file) as SourceError; the
+    ``json`` columns typed ``arrow.json``."""
     import pyarrow as pa
+
+    schema = reader.schema
+    if json:
+        schema = pa.schema([pa.field(f.name, pa.json_()) if f.name in json else f for f in schema])
+
+    def marked(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if not json:
+            return batch
+        columns = [
+            pa.ExtensionArray.from_storage(pa.json_(), c) if f.name in json else c
+            for f, c in zip(batch.schema, batch.columns, strict=True)
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
 
     def generate() -> Any:
         try:
-            yield from reader
+            for batch in reader:
+                yield marked(batch)
         except (duckdb.Error, pa.ArrowException) as err:
             raise SourceError(f"{what}: {redact(str(err).strip())}") from None
 
-    return pa.RecordBatchReader.from_batches(reader.schema, generate())
+    return pa.RecordBatchReader.from_batches(schema, generate())
 
 
 def read_fixture(text: str, *, inline: bool, text_columns: Collection[str]) -> pa.Table:

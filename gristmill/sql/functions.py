@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sqlglot import exp
 
-from gristmill.sql import model_functions
+from gristmill.sql import model_functions, value_checks
 
 TIME_BUCKET_ORIGIN = "2000-01-03 00:00:00"
 """Where time buckets are aligned (the first engine's default: a Monday); a bucket starts at
@@ -466,6 +466,7 @@ Lowering = Callable[[exp.Expr], exp.Expr]
 LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
     "postgres": {
         **model_functions.POSTGRES,
+        **value_checks.POSTGRES,
         exp.DateBin: _bucket_with_origin,
         exp.StructExtract: _field_access(parenthesise=True),
         exp.JSONFormat: _json_text,
@@ -482,6 +483,7 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
                 LIST_ANY: _postgres_list_any,
                 MERGE_PATCH: _postgres_strip_nulls,
                 **model_functions.POSTGRES_BY_NAME,
+                **value_checks.POSTGRES_BY_NAME,
             }
         ),
     },

@@ -97,7 +97,7 @@ def plan(schema: pa.Schema) -> Plan:
     fields, json, columns = [], set(), []
     for field in schema:
         encodable = _encodable(field.type)
-        if encodable is None:
+        if encodable is None or _is_json_text(field.type):
             json.add(field.name)
             fields.append(pa.field(field.name, pa.string()))
             columns.append((field.name, "JSONB"))
@@ -106,6 +106,11 @@ def plan(schema: pa.Schema) -> Plan:
         single = ArrowToPostgresBinaryEncoder(pa.schema([fields[-1]])).schema().columns[0]
         columns.append((field.name, _ddl(encodable, single.data_type.ddl() or "TEXT")))
     return Plan(columns, frozenset(json), pa.schema(fields))
+
+
+def _is_json_text(dtype: pa.DataType) -> bool:
+    """JSON already spelt as text (``arrow.json``: what a DuckDB reader's JSON column is)."""
+    return isinstance(dtype, pa.BaseExtensionType) and dtype.extension_name == "arrow.json"
 
 
 def _json_default(value: Any) -> Any:
@@ -136,7 +141,9 @@ def _batches(reader: pa.RecordBatchReader, plan: Plan) -> Iterator[pa.RecordBatc
             chunk = batch.slice(start, _COPY_CHUNK_ROWS)
             columns = []
             for field, column in zip(plan.schema, chunk.columns, strict=True):
-                if field.name in plan.json:
+                if _is_json_text(column.type):
+                    columns.append(column.storage)  # already JSON text
+                elif field.name in plan.json:
                     columns.append(_as_json(column))
                 elif pa.types.is_dictionary(column.type):
                     columns.append(pc.cast(column.dictionary_decode(), field.type, safe=False))

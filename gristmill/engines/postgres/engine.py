@@ -23,6 +23,7 @@ from gristmill.engines.postgres.connection import engine_error
 from gristmill.errors import EngineError
 from gristmill.sql import types
 from gristmill.sql.render import render
+from gristmill.sql.value_checks import TRY_CAST_FUNCTION
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     import pyarrow as pa
@@ -85,6 +86,9 @@ class PostgresEngine:
         self._interrupted = False
         # Taken by a commit and by an interrupt: a step interrupted before its COMMIT never commits.
         self._commit_lock = threading.Lock()
+        # Checked casts (loads fitting values to a held type) call it; a temporary function lasts
+        # as long as this session, and is created outside any transaction so no rollback drops it.
+        self._cursor(TRY_CAST_FUNCTION)
 
     # -- statements --------------------------------------------------------------------------------
 

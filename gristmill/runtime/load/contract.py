@@ -25,6 +25,7 @@ from gristmill.runtime.results import LoadResult
 from gristmill.sql import nesting, writes
 from gristmill.sql.functions import list_transform, struct_field
 from gristmill.sql.paths import any_at
+from gristmill.sql.value_checks import json_text, json_type, try_cast
 
 if TYPE_CHECKING:  # pyarrow (with numpy) is imported where it is used
     pass
@@ -180,7 +181,7 @@ def _landed(value: exp.Expr, new: exp.DataType | None, held: exp.DataType) -> ex
     if new is None:
         return exp.cast(value, held)
     if kind_of(new) == "json" and kind_of(held) == "text":
-        return exp.func("json_extract_string", value, exp.Literal.string("$"))
+        return json_text(value)
     return _reshaped(value, new, held, 0)
 
 
@@ -282,7 +283,7 @@ def _fits(value: exp.Expr, held: exp.DataType, new: exp.DataType, *, top: bool) 
     if not may_fit(new, held):
         return exp.false()
     to, back = held.copy(), new.copy()
-    stored = exp.TryCast(this=value, to=to)
+    stored = try_cast(value, to)
     if kind_of(new) == "json":
         # A JSON value fits only as its own kind: true is not 1, 390 not true. A JSON string in a
         # text column lands unquoted (see _landed) at the top level; inside a struct the cast
@@ -292,12 +293,12 @@ def _fits(value: exp.Expr, held: exp.DataType, new: exp.DataType, *, top: bool) 
             kinds = ["VARCHAR", "BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN"] if top else []
         if not kinds:
             return exp.false()
-        own = exp.In(this=exp.func("json_type", value), expressions=[exp.Literal.string(k) for k in kinds])
+        own = exp.In(this=json_type(value), expressions=[exp.Literal.string(k) for k in kinds])
         if kind_of(held) == "text":
             return own
         if kind_of(held) == "number":  # and the number itself, not a rounding of it (1.005 in DECIMAL(9,2))
             double = exp.DataType.build("DOUBLE")
-            same = exp.EQ(this=exp.cast(stored, double), expression=exp.TryCast(this=value, to=double))
+            same = exp.EQ(this=exp.cast(stored, double), expression=try_cast(value, double))
             return exp.and_(own, exp.func("coalesce", same, exp.false()))
         return exp.and_(own, _cast_ok(stored))
     if kind_of(held) == "json" or (kind_of(new) == "text" and kind_of(held) == "other"):

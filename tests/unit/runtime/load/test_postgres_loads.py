@@ -10,7 +10,9 @@ Normalisation (what differs by engine and is not a difference to a user):
   DuckDB); UUIDs compare as their text;
 - an scd2 table's validity timestamps are the load's clock, and its row hash is a digest of the
   row as the engine spells it in text (``f`` against ``false``): only whether they are set is
-  compared (the reruns show each engine's hash is stable).
+  compared (the reruns show each engine's hash is stable);
+- a quarantine reason names the held type as the engine spells it (``BIGINT``, ``bigint``): it
+  is compared without case.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tests.support.sqldb_servers import mysql_chinook
 pytestmark = pytest.mark.services
 
 _CLOCK = {writes.VALID_FROM, writes.VALID_TO, writes.ROW_HASH}
+_REASON = "_gm_reason"
 
 
 def _norm(value: Any) -> Any:
@@ -56,6 +59,8 @@ def _rows(table: Any, ids: dict[str, str]) -> list[str]:
     rows = []
     for row in table.to_pylist():
         shown = {k: (v is not None if k in _CLOCK else _norm(v)) for k, v in row.items()}
+        if isinstance(shown.get(_REASON), str):
+            shown[_REASON] = shown[_REASON].lower()
         row_id = shown.pop(nesting.ROW_ID, None)
         if nesting.PARENT_ID in shown:
             shown[nesting.PARENT_ID] = ids.get(str(shown[nesting.PARENT_ID]), "no such parent")
@@ -288,11 +293,6 @@ def test_freeze_fails_naming_the_column_and_keeps_the_table(twin: Any) -> None:
     t.assert_equal()
 
 
-@pytest.mark.xfail(
-    reason="gap: a value that arrives as JSON is fitted with DuckDB's json_type/TRY_CAST (contract.py); "
-    'on PostgreSQL the cast raises (invalid input syntax for type bigint: ""7"")',
-    strict=True,
-)
 @pytest.mark.parametrize("contract", ["quarantine", "discard"])
 def test_quarantine_and_discard_count_every_row(twin: Any, contract: str) -> None:
     t = twin(_files_table("data/t.ndjson", f"    write: append\n    contract: {contract}\n"))
@@ -309,7 +309,11 @@ def test_quarantine_and_discard_count_every_row(twin: Any, contract: str) -> Non
     t.assert_equal(results)
     load = results["postgres"].steps[0].load
     assert load.rows_read == 3
-    assert (load.rows_quarantined, load.rows_discarded) == ((1, 0) if contract == "quarantine" else (0, 1))
+    # "7" arrives as a JSON string, and a JSON value fits a column only as its own kind: it is set
+    # aside with "seven"; 4 lands.
+    assert (load.rows_quarantined, load.rows_discarded) == ((2, 0) if contract == "quarantine" else (0, 2))
+    assert t.tables("postgres")["src__t"] == t.tables("duckdb")["src__t"]
+    assert len(t.tables("postgres")["src__t"]) == 2
 
 
 NESTED = [
