@@ -33,10 +33,13 @@ class StorageSettings(_Strict):
     """Run history (runs, steps, check results): a SQLite file in WAL mode."""
 
 
+EngineKindName = Literal["duckdb", "postgres", "spark"]
+
+
 class EngineSettings(_Strict):
-    kind: Literal["duckdb", "postgres"] = "duckdb"
-    """Where models run: ``duckdb`` (embedded, the lake in ``[storage]``) or ``postgres`` (a
-    PostgreSQL 15+ server at ``url``). ``spark`` arrives with its engine."""
+    kind: EngineKindName = "duckdb"
+    """Where models run: ``duckdb`` (embedded, the lake in ``[storage]``), ``postgres`` (a
+    PostgreSQL 15+ server at ``url``) or ``spark`` (Apache Spark: ``master`` or ``remote``)."""
     url: str | None = None
     """The server of a ``postgres`` engine, ``postgresql://user@host:5432/dbname``; put a password
     in a secret reference (``url = "${env:WAREHOUSE_URL}"``), resolved only when it connects."""
@@ -45,10 +48,49 @@ class EngineSettings(_Strict):
     ``marts`` the schema ``analytics_marts``), so several projects or people share one database."""
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
-    """A DuckDB memory limit such as ``"4GB"``; the default lets DuckDB choose."""
+    """A DuckDB memory limit such as ``"4GB"``; the default lets DuckDB choose. On ``spark`` in
+    local mode: the driver's memory (``spark.driver.memory``)."""
+    master: str | None = None
+    """``spark``: where executors run, ``local[N]`` (in this process's JVM; default
+    ``local[threads]``, else ``local[*]``) or ``spark://host:7077`` (a standalone cluster)."""
+    remote: str | None = None
+    """``spark``: a Spark Connect server, ``sc://host:15002`` (no JVM in this process; the
+    server's own metastore and warehouse hold the tables)."""
+    warehouse: str | None = None
+    """``spark``: where tables' Parquet files lie, a folder every executor sees (default
+    ``<target folder>/spark/warehouse``)."""
+    metastore: str | None = None
+    """``spark``: the Hive metastore, ``postgresql://…`` (shared by several processes or
+    machines, through Debian's JDBC driver); default an embedded Derby database in the target's
+    folder (one process at a time)."""
+    ledger: str | None = None
+    """``spark``: where the platform commits its own state (versions, pointers, which files
+    make each table), ``postgresql://…``; default the metastore's database when that is
+    PostgreSQL, else a DuckDB file in the target's folder."""
+    conf: dict[str, str] = Field(default_factory=dict)
+    """``spark``: more Spark properties (``"spark.executor.memory" = "8g"``), set as given."""
 
     @model_validator(mode="after")
     def _a_server(self) -> EngineSettings:
+        spark_only = {"master": self.master, "remote": self.remote, "warehouse": self.warehouse}
+        spark_only |= {"metastore": self.metastore, "ledger": self.ledger}
+        given = sorted(name for name, value in spark_only.items() if value) + ["conf"] * bool(self.conf)
+        if self.kind != "spark" and given:
+            raise ValueError(f"{', '.join(given)}: for the spark engine only")
+        if self.kind == "spark":
+            if self.url:
+                raise ValueError("url is for the postgres engine; spark takes master or remote")
+            if self.master and self.remote:
+                raise ValueError("give master (a JVM in this process) or remote (Spark Connect), not both")
+            if self.remote and not self.remote.startswith("sc://"):
+                raise ValueError('remote is a Spark Connect address: remote = "sc://host:15002"')
+            if self.remote and (self.metastore or self.warehouse):
+                raise ValueError(
+                    "metastore and warehouse are the Spark Connect server's own settings: "
+                    "set them where the server starts"
+                )
+            if self.master and not self.master.startswith(("local", "spark://", "k8s://", "yarn")):
+                raise ValueError("master is local[N], spark://host:7077, k8s://… or yarn")
         if self.kind == "postgres" and not self.url:
             raise ValueError('the postgres engine needs url = "postgresql://…" (or "${env:WAREHOUSE_URL}")')
         if self.kind == "duckdb" and self.url:
@@ -66,12 +108,18 @@ class TargetSettings(_Strict):
     """``[targets.<name>]``: one place the project runs (as a dbt profile's target), with its own
     state: run history, run lock, and for ``duckdb`` the lake's catalog and files."""
 
-    engine: Literal["duckdb", "postgres"] = "duckdb"
+    engine: EngineKindName = "duckdb"
     url: str | None = None
     """The server of a ``postgres`` target (a literal password in it is masked in all output)."""
     schema_prefix: str = ""
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
+    master: str | None = None
+    remote: str | None = None
+    warehouse: str | None = None
+    metastore: str | None = None
+    ledger: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
     folder: str | None = None
     """Where the target keeps its state (default ``.gristmill/targets/<name>``); ``folder =
     ".gristmill"`` keeps the lake and history a project had before it declared targets."""
@@ -95,6 +143,12 @@ class TargetSettings(_Strict):
             schema_prefix=self.schema_prefix,
             threads=self.threads,
             memory_limit=self.memory_limit,
+            master=self.master,
+            remote=self.remote,
+            warehouse=self.warehouse,
+            metastore=self.metastore,
+            ledger=self.ledger,
+            conf=self.conf,
         )
 
     def storage_settings(self, name: str) -> StorageSettings:

@@ -21,9 +21,11 @@ def choose(
 
     A project without ``[targets]`` runs on ``[engine]``/``[storage]`` as it always has: a flag
     is refused there, and the environment variable (set for other projects) left unread."""
-    declared = [settings.engine.url, settings.storage.catalog, settings.storage.data]
+    engine = settings.engine
+    declared = [engine.url, engine.metastore, engine.ledger, settings.storage.catalog, settings.storage.data]
     for target in settings.targets.values():
-        declared += [target.url, *((target.storage.catalog, target.storage.data) if target.storage else ())]
+        declared += [target.url, target.metastore, target.ledger]
+        declared += (target.storage.catalog, target.storage.data) if target.storage else ()
     for text in declared:
         if text:
             register_url_password(text)

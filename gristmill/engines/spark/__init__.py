@@ -1,0 +1,1 @@
+"""Apache Spark as the engine: local, standalone cluster and Spark Connect."""
