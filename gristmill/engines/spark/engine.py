@@ -63,7 +63,13 @@ _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+\.?\s*$")
 
 CRASH_POINTS = ("before_commit", "after_ledger_commit")
 """Where a commit may be stopped by a crash, for the tests that kill a process there."""
-fault_hook: Callable[[str], None] = lambda point: None
+
+
+def _no_fault(point: str) -> None:
+    """Production's hook: nothing."""
+
+
+fault_hook: Callable[[str], None] = _no_fault
 """Called at each of ``CRASH_POINTS`` (tests/support/spark_crashing.py kills the process there)."""
 
 
