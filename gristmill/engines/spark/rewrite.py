@@ -141,7 +141,12 @@ def altered(alter: exp.Alter, columns: Sequence[tuple[str, exp.DataType]]) -> ex
     assert isinstance(target, exp.Table)
     added: list[tuple[str, exp.DataType]] = []
     cast: dict[str, exp.DataType] = {}
-    for action in alter.args.get("actions") or []:
+    actions = [
+        part
+        for action in alter.args.get("actions") or []
+        for part in (action.expressions if isinstance(action, exp.Schema) else [action])  # ADD COLUMNS (…)
+    ]
+    for action in actions:
         if isinstance(action, exp.ColumnDef):
             kind = action.args.get("kind")
             assert isinstance(kind, exp.DataType)
