@@ -201,3 +201,27 @@ def test_spark_errors_are_one_line_without_the_jvm_stack(engine: SparkEngine) ->
         engine.query("SELECT * FROM nowhere_at_all")
     assert "TABLE_OR_VIEW_NOT_FOUND" in str(raised.value)
     assert "\tat " not in str(raised.value) and "py4j" not in str(raised.value).lower()
+
+
+def test_a_postgresql_ledger_commits_like_the_duckdb_one(tmp_path: Path) -> None:
+    from tests.support.pg_engine import postgres_database
+
+    with postgres_database("gristmill_spark_ledger") as url:
+        settings = ProjectSettings(name="t", engine=spark_settings().model_copy(update={"ledger": url}))
+        engine = open_spark(settings, tmp_path)
+        try:
+            engine.write_arrow(T, rows(3))
+            with pytest.raises(RuntimeError), engine.transaction():
+                engine.write_arrow(T, rows(1), mode="append")
+                raise RuntimeError("rolled back")
+            with engine.transaction():
+                record_version(engine, "_gm_sales.orders__v1", "sales.orders", "f1", {}, 1, 3)
+        finally:
+            engine.close()
+        assert not (tmp_path / ".gristmill").exists() or not list(tmp_path.rglob("ledger.duckdb"))
+        again = open_spark(settings, tmp_path)
+        try:
+            assert count(again) == 3
+            assert "_gm_sales.orders__v1" in read_versions(again)
+        finally:
+            again.close()
