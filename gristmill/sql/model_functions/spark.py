@@ -346,25 +346,35 @@ def _format(node: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this="FORMAT_STRING", expressions=[spelled, *node.expressions])
 
 
-def _fractional(value: exp.Expr) -> bool:
-    """Whether ``value`` visibly may have a fraction (rounding a whole number changes nothing)."""
+def _rounding(value: exp.Expr) -> type[exp.Func] | None:
+    """How DuckDB rounds ``value`` cast to an integer, when it visibly may have a fraction: a
+    DOUBLE (a division, an average) half to even, a DECIMAL (a literal, a product) half away
+    from zero. None when no fraction is visible (rounding a whole number changes nothing)."""
     if isinstance(value, exp.Neg):
         value = value.this
-    if isinstance(value, exp.Anonymous):
-        return value.name.upper() == "TRY_DIVIDE"
-    return (value.is_number and not value.is_int) or isinstance(value, exp.Div | exp.Mul | exp.Avg)
+    if isinstance(value, exp.Div | exp.Avg) or (
+        isinstance(value, exp.Anonymous) and value.name.upper() == "TRY_DIVIDE"
+    ):
+        return exp.Anonymous
+    if (value.is_number and not value.is_int) or isinstance(value, exp.Mul):
+        return exp.Round
+    return None
 
 
 def _whole_number(node: exp.Expr) -> exp.Expr:
-    """A cast of a visible fraction (a decimal or floating literal, a division, ``round``'s
-    result) to an integer type rounds half away from zero in DuckDB; Spark truncates. A column's
-    type is not known here: ``CAST(price AS INTEGER)`` of a DECIMAL column still truncates."""
+    """A cast of a visible fraction to an integer type rounds in DuckDB; Spark truncates. A
+    column's type is not known here: ``CAST(price AS INTEGER)`` of a DECIMAL column still
+    truncates on Spark (docs/engines.md lists it)."""
     if not isinstance(node, exp.Cast) or not node.to.is_type(*exp.DataType.INTEGER_TYPES):
         return node
-    if not _fractional(node.this):
+    rounding = _rounding(node.this)
+    if rounding is None:
         return node
     rounded = node.copy()
-    rounded.set("this", exp.Round(this=node.this.copy()))
+    if rounding is exp.Round:
+        rounded.set("this", exp.Round(this=node.this.copy()))
+    else:
+        rounded.set("this", exp.Anonymous(this="BROUND", expressions=[node.this.copy()]))
     return rounded
 
 
@@ -378,6 +388,17 @@ def _json_value(node: exp.Expr) -> exp.Expr:
     parsed = exp.Anonymous(this="TRY_PARSE_JSON", expressions=[node.this])
     picked = exp.Anonymous(this="VARIANT_GET", expressions=[parsed, exp.Literal.string(text.strip("'"))])
     return exp.Anonymous(this="TO_JSON", expressions=[picked])
+
+
+def _quantile(node: exp.Expr) -> exp.Expr:
+    """``quantile_cont(x, q)`` / ``quantile_disc``: Spark takes the fraction in the call and the
+    value in ``WITHIN GROUP``."""
+    if node.expression is None or isinstance(node.parent, exp.WithinGroup):
+        return node
+    name = "PERCENTILE_CONT" if isinstance(node, exp.PercentileCont) else "PERCENTILE_DISC"
+    call = exp.Anonymous(this=name, expressions=[node.expression])
+    order = exp.Order(expressions=[exp.Ordered(this=node.this, nulls_first=False)])
+    return exp.WithinGroup(this=call, expression=order)
 
 
 def _renamed(name: str) -> Lowering:
@@ -454,6 +475,8 @@ SPARK: dict[type[exp.Expr], Lowering] = {
     exp.RegexpReplace: _first_only,
     exp.JSONExtract: _json_value,
     exp.Avg: _as("DOUBLE"),
+    exp.PercentileCont: _quantile,
+    exp.PercentileDisc: _quantile,
     exp.TimestampFromParts: _as(NAIVE),
     exp.Left: _cut,
     exp.Right: _cut,
