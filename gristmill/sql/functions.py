@@ -500,6 +500,7 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
     },
     "spark": {
         **model_functions.SPARK,
+        **value_checks.SPARK,
         exp.DateBin: _bucket_by_arithmetic,
         exp.StructExtract: _field_access(parenthesise=False),
         exp.TimeToUnix: _spark_epoch,
@@ -518,6 +519,7 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
                 LIST_ANY: _spark_list_any,
                 MERGE_PATCH: _spark_strip_nulls,
                 **model_functions.SPARK_BY_NAME,
+                **value_checks.SPARK_BY_NAME,
             }
         ),
     },

@@ -352,6 +352,8 @@ def _rounding(value: exp.Expr) -> type[exp.Func] | None:
     from zero. None when no fraction is visible (rounding a whole number changes nothing)."""
     if isinstance(value, exp.Neg):
         value = value.this
+    if isinstance(value, exp.Cast) and value.to.is_type(*exp.DataType.REAL_TYPES):
+        return exp.Round if value.to.is_type(exp.DataType.Type.DECIMAL) else exp.Anonymous
     if isinstance(value, exp.Div | exp.Avg) or (
         isinstance(value, exp.Anonymous) and value.name.upper() == "TRY_DIVIDE"
     ):
@@ -365,7 +367,7 @@ def _whole_number(node: exp.Expr) -> exp.Expr:
     """A cast of a visible fraction to an integer type rounds in DuckDB; Spark truncates. A
     column's type is not known here: ``CAST(price AS INTEGER)`` of a DECIMAL column still
     truncates on Spark (docs/engines.md lists it)."""
-    if not isinstance(node, exp.Cast) or not node.to.is_type(*exp.DataType.INTEGER_TYPES):
+    if not isinstance(node, exp.Cast | exp.TryCast) or not node.to.is_type(*exp.DataType.INTEGER_TYPES):
         return node
     rounding = _rounding(node.this)
     if rounding is None:
@@ -401,6 +403,17 @@ def _quantile(node: exp.Expr) -> exp.Expr:
     return exp.WithinGroup(this=call, expression=order)
 
 
+def _try_cast(node: exp.Expr) -> exp.Expr:
+    """``TRY_CAST``: sqlglot writes it as ``CAST`` for Spark unless marked safe (in ANSI mode that
+    fails where DuckDB gives NULL). A visible fraction is rounded as a cast rounds it."""
+    node = _whole_number(node)
+    if node.args.get("safe"):
+        return node
+    safe = node.copy()
+    safe.set("safe", True)
+    return safe
+
+
 def _renamed(name: str) -> Lowering:
     def lower(node: exp.Expr) -> exp.Expr:
         return exp.Anonymous(this=name, expressions=node.expressions)
@@ -418,10 +431,13 @@ def _as(kind: str) -> Lowering:
 
 
 def _types(node: exp.Expr) -> exp.Expr:
-    """DuckDB's ``TIMESTAMPTZ`` is Spark's ``TIMESTAMP_LTZ``, said so (``TIMESTAMP`` is whichever
-    ``spark.sql.timestampType`` names)."""
+    """DuckDB's ``TIMESTAMPTZ`` is Spark's ``TIMESTAMP_LTZ`` and its ``TIMESTAMP`` (built by code;
+    parsed ones are already ``TIMESTAMP_NTZ``) Spark's ``TIMESTAMP_NTZ``, said so: Spark's bare
+    ``TIMESTAMP`` is whichever ``spark.sql.timestampType`` names."""
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMPTZ:
         return exp.DataType.build("TIMESTAMPLTZ")
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMP:
+        return exp.DataType.build("TIMESTAMPNTZ")
     return node
 
 
@@ -474,6 +490,7 @@ SPARK: dict[type[exp.Expr], Lowering] = {
     exp.First: _first,
     exp.RegexpReplace: _first_only,
     exp.JSONExtract: _json_value,
+    exp.TryCast: _try_cast,
     exp.Avg: _as("DOUBLE"),
     exp.PercentileCont: _quantile,
     exp.PercentileDisc: _quantile,
