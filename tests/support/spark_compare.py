@@ -23,7 +23,11 @@ def kind(arrow_type: pa.DataType) -> Any:
         return "integer"
     if pa.types.is_decimal(arrow_type):
         # DuckDB's HUGEINT (sums of integers) reads back as decimal(38, 0)
-        return "integer" if arrow_type.scale == 0 and arrow_type.precision == 38 else f"decimal({arrow_type.scale})"
+        return (
+            "integer"
+            if arrow_type.scale == 0 and arrow_type.precision == 38
+            else f"decimal({arrow_type.scale})"
+        )
     if pa.types.is_floating(arrow_type):
         return "floating"
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
@@ -39,7 +43,9 @@ def kind(arrow_type: pa.DataType) -> Any:
 
 def described(table: pa.Table) -> tuple[list[Any], list[tuple[Any, ...]]]:
     """Column kinds and rows (as tuples: names may repeat)."""
-    rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True)) if table.num_columns else []
+    rows = (
+        list(zip(*(column.to_pylist() for column in table.columns), strict=True)) if table.num_columns else []
+    )
     return [kind(f.type) for f in table.schema], rows
 
 

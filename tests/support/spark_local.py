@@ -4,7 +4,6 @@ this process: a few seconds to start, then tens of milliseconds a statement)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -43,8 +42,3 @@ def local_spark() -> SparkSession:
 def spark_arrow(spark: SparkSession, sql: str) -> pa.Table:
     """A statement's rows as Arrow, as ``gristmill query`` returns them."""
     return spark.sql(sql).toArrow()
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    yield local_spark()

@@ -373,5 +373,3 @@ def postgres_no_form(node: exp.Expr) -> str | None:
         holder = (parent.name or parent.key) if parent is not None else "a lambda"
         return f"{holder.lower()} (with a lambda) has no PostgreSQL form"
     return None
-
-

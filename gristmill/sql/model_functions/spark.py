@@ -290,7 +290,9 @@ def _first_only(node: exp.Expr) -> exp.Expr:
         return node
     global_ = modifiers is not None and modifiers.is_string and "g" in modifiers.name
     text = _spark_replacement(replacement.name, shift=0 if global_ else 1)
-    lowered = exp.RegexpReplace(this=node.this, expression=pattern.copy(), replacement=exp.Literal.string(text))
+    lowered = exp.RegexpReplace(
+        this=node.this, expression=pattern.copy(), replacement=exp.Literal.string(text)
+    )
     if global_:
         return lowered
     lowered.set("expression", exp.Literal.string(f"^(?s:(.*?))(?:{pattern.name})"))
@@ -325,7 +327,10 @@ def _cut(node: exp.Expr) -> exp.Expr:
         return node
     kept = exp.Anonymous(
         this="GREATEST",
-        expressions=[exp.Sub(this=exp.Length(this=node.this.copy()), expression=count.this.copy()), exp.Literal.number(0)],
+        expressions=[
+            exp.Sub(this=exp.Length(this=node.this.copy()), expression=count.this.copy()),
+            exp.Literal.number(0),
+        ],
     )
     return type(node)(this=node.this, expression=kept)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
@@ -16,7 +16,7 @@ import sqlglot
 
 from gristmill.sql.render import unspellable
 from tests.support.spark_compare import duckdb_connection, on_duckdb, on_spark, spark_sql
-from tests.support.spark_local import spark  # noqa: F401  (the module's session)
+from tests.support.spark_local import local_spark
 from tests.unit.sql.test_model_functions import QUERIES as POSTGRES_QUERIES
 from tests.unit.sql.test_model_functions import ROW
 from tests.unit.sql.test_model_functions import SCALARS as POSTGRES_SCALARS
@@ -25,7 +25,10 @@ SCALARS = [
     *POSTGRES_SCALARS,
     *("date_diff('week', d, DATE '2024-03-31')", "date_diff('hour', ts, TIMESTAMP '2024-03-15 15:00:00')"),
     *("date_diff('year', d, DATE '2025-01-01')", "date_diff('quarter', d, DATE '2024-04-01')"),
-    *("date_diff('minute', ts, TIMESTAMP '2024-03-15 13:46:00')", "date_diff('day', ts, TIMESTAMP '2024-03-16 01:00:00')"),
+    *(
+        "date_diff('minute', ts, TIMESTAMP '2024-03-15 13:46:00')",
+        "date_diff('day', ts, TIMESTAMP '2024-03-16 01:00:00')",
+    ),
     *("date_trunc('week', d)", "date_trunc('day', ts)", "date_trunc('hour', ts::timestamptz)"),
     *("d - INTERVAL 1 MONTH", "ts + INTERVAL 90 MINUTE", "d + 1", "make_timestamp(2024, 1, 2, 3, 4, 5.5)"),
     *("strptime('2024-01-02 03:04:05', '%Y-%m-%d %H:%M:%S')", "strftime(ts, '%d/%m/%Y %H:%M')", "epoch(ts)"),
@@ -35,15 +38,56 @@ SCALARS = [
     *("l[5]", "l[-1]", "l[2]", "list_sum([1, 2, NULL])", "list_sum(CAST([] AS INTEGER[]))"),
     *("list_sort([2, NULL, 1])", "list_sort([2, NULL, 1], 'DESC')", "list_min(l)", "list_reverse(l)"),
     *("list_value(1, 2)", "flatten([[1], [2, 3]])", "list_concat(l, [9])", "array_position(l, 2)"),
-    *("regexp_replace(s, 'o', '0')", "regexp_replace(s, '(l+)', '<\\1>')", "regexp_replace(s, '(l+)', '<\\1>', 'g')"),
-    *("regexp_replace(s, 'o', '$')", "regexp_matches(s, '(?i)^hello')", "regexp_extract(s, '([a-z]+) ([A-Z])', 2)"),
-    *("""json_extract('{"a": "x", "b": {"c": [1, 2]}}', '$.a')""", """json_extract('{"a": {"c": [1, 2]}}', '$.a')"""),
-    *("""'{"a": {"b": 1}}'->>'$.a.b'""", """json_extract_string('{"a": "x"}', '$.a')""", """'{"a": [1, 2]}'->'$.a[1]'"""),
-    *("CAST('t' AS BOOLEAN)", "CAST(1 AS BOOLEAN)", "CAST(true AS INTEGER)", "CAST(ts AS VARCHAR)", "CAST(d AS VARCHAR)"),
+    *(
+        "regexp_replace(s, 'o', '0')",
+        "regexp_replace(s, '(l+)', '<\\1>')",
+        "regexp_replace(s, '(l+)', '<\\1>', 'g')",
+    ),
+    *(
+        "regexp_replace(s, 'o', '$')",
+        "regexp_matches(s, '(?i)^hello')",
+        "regexp_extract(s, '([a-z]+) ([A-Z])', 2)",
+    ),
+    *(
+        """json_extract('{"a": "x", "b": {"c": [1, 2]}}', '$.a')""",
+        """json_extract('{"a": {"c": [1, 2]}}', '$.a')""",
+    ),
+    *(
+        """'{"a": {"b": 1}}'->>'$.a.b'""",
+        """json_extract_string('{"a": "x"}', '$.a')""",
+        """'{"a": [1, 2]}'->'$.a[1]'""",
+    ),
+    *(
+        "CAST('t' AS BOOLEAN)",
+        "CAST(1 AS BOOLEAN)",
+        "CAST(true AS INTEGER)",
+        "CAST(ts AS VARCHAR)",
+        "CAST(d AS VARCHAR)",
+    ),
     *("CAST('2024-01-02 03:04:05' AS TIMESTAMP)", "CAST(1.5 AS VARCHAR)", "CAST(true AS VARCHAR)"),
-    *("'B' < 'a'", "'é' > 'z'", "s LIKE 'H%'", "s NOT ILIKE '%WORLD'", "concat_ws('-', 'a', NULL, 'b')", "s || n"),
-    *("left(s, -2)", "right(s, -3)", "substring(s, -5, 3)", "position('o' IN s)", "instr(s, 'W')", "reverse(s)"),
-    *("greatest(d, DATE '2025-01-01')", "least(1, 2.5)", "{'a': 1, 'b': 'x'}", "{'a': 1}.a", "format('{}-{}', 1, 2)"),
+    *(
+        "'B' < 'a'",
+        "'é' > 'z'",
+        "s LIKE 'H%'",
+        "s NOT ILIKE '%WORLD'",
+        "concat_ws('-', 'a', NULL, 'b')",
+        "s || n",
+    ),
+    *(
+        "left(s, -2)",
+        "right(s, -3)",
+        "substring(s, -5, 3)",
+        "position('o' IN s)",
+        "instr(s, 'W')",
+        "reverse(s)",
+    ),
+    *(
+        "greatest(d, DATE '2025-01-01')",
+        "least(1, 2.5)",
+        "{'a': 1, 'b': 'x'}",
+        "{'a': 1}.a",
+        "format('{}-{}', 1, 2)",
+    ),
 ]
 """The PostgreSQL test's calls, and what differs on Spark besides: date arithmetic and its types,
 division and casts to integers, list subscripts, ``regexp_replace``'s first match, JSON values."""
@@ -72,13 +116,23 @@ QUERIES = [
     "SELECT count(DISTINCT g) AS d, bool_and(amt > 1) AS b, bool_or(amt > 25) AS o, "
     "sum(amt) FILTER (WHERE g = 'a') AS f FROM T",
     "SELECT id FROM T WHERE g ILIKE 'A' ORDER BY id",
-    "SELECT g, max(amt) - min(amt) AS spread FROM T WHERE g IS NOT NULL GROUP BY g HAVING count(*) > 1 ORDER BY 1",
+    "SELECT g, max(amt) - min(amt) AS spread FROM T WHERE g IS NOT NULL GROUP BY g HAVING count(*) > 1 "
+    "ORDER BY 1",
     "SELECT id FROM T WHERE id IN (SELECT id FROM T WHERE amt > 15) ORDER BY id",
     "SELECT id FROM T EXCEPT SELECT id FROM T WHERE g = 'a' ORDER BY id",
     "WITH c AS (SELECT g, sum(amt) AS s FROM T GROUP BY g) SELECT * FROM c ORDER BY s",
-    "SELECT id, amt / 7 AS r, amt // 7 AS q, amt % 7 AS m, x * 2 AS dbl, CAST(x * 3 AS INTEGER) AS x3 FROM T ORDER BY id",
+    "SELECT id, amt / 7 AS r, amt // 7 AS q, amt % 7 AS m, x * 2 AS dbl, CAST(x * 3 AS INTEGER) AS x3 "
+    "FROM T ORDER BY id",
     "SELECT id, coalesce(g, 'none') AS g2, nullif(amt, 10) AS n FROM T ORDER BY id",
 ]
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@pytest.fixture(scope="module")
+def spark() -> SparkSession:
+    return local_spark()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +147,7 @@ def _scalar(call: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def scalars_on_spark(spark, ddb) -> dict[str, Any]:  # noqa: F811
+def scalars_on_spark(spark, ddb) -> dict[str, Any]:
     """Every scalar call's column from one Spark statement (None when that statement fails: each
     test then runs its own, to name its error)."""
     columns = ", ".join(f"{call} AS c{i}" for i, call in enumerate(SCALARS))
@@ -105,19 +159,21 @@ def scalars_on_spark(spark, ddb) -> dict[str, Any]:  # noqa: F811
 
 
 @pytest.mark.parametrize("call", SCALARS)
-def test_a_function_computes_on_spark_what_it_computes_on_duckdb(spark, ddb, scalars_on_spark, call: str) -> None:  # noqa: F811
+def test_a_function_computes_on_spark_what_it_computes_on_duckdb(
+    spark, ddb, scalars_on_spark, call: str
+) -> None:
     expected = on_duckdb(ddb, _scalar(call))
     got = scalars_on_spark.get(call) or on_spark(spark, _scalar(call))
     assert got == expected, spark_sql(_scalar(call))
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_a_query_gives_on_spark_the_rows_it_gives_on_duckdb(spark, ddb, query: str) -> None:  # noqa: F811
+def test_a_query_gives_on_spark_the_rows_it_gives_on_duckdb(spark, ddb, query: str) -> None:
     query = re.sub(r"\bT\b", f"{TABLE} AS t", query)
     assert on_spark(spark, query) == on_duckdb(ddb, query), spark_sql(query)
 
 
-def test_dividing_by_zero_gives_null_not_an_error(spark) -> None:  # noqa: F811
+def test_dividing_by_zero_gives_null_not_an_error(spark) -> None:
     """DuckDB gives ±Infinity for ``x / 0`` (NULL for ``//`` and ``%``); Spark's ANSI mode raises:
     the lowering gives NULL, a value the user sees rather than a failed run."""
     kinds, rows = on_spark(spark, "SELECT 7 / 0 AS a, 7 // 0 AS b, 7 % 0 AS c, 0 / 0 AS d")
@@ -125,10 +181,8 @@ def test_dividing_by_zero_gives_null_not_an_error(spark) -> None:  # noqa: F811
     assert rows == [(None, None, None, None)]
 
 
-@pytest.mark.parametrize(
-    "query", ["SELECT CAST(2147483647 AS INTEGER) + 1", "SELECT CAST('abc' AS INTEGER)"]
-)
-def test_what_fails_on_duckdb_fails_on_spark(spark, ddb, query: str) -> None:  # noqa: F811
+@pytest.mark.parametrize("query", ["SELECT CAST(2147483647 AS INTEGER) + 1", "SELECT CAST('abc' AS INTEGER)"])
+def test_what_fails_on_duckdb_fails_on_spark(spark, ddb, query: str) -> None:
     """Overflow and a bad cast are errors on both engines (Spark's ANSI mode, its default), not a
     NULL or a wrapped-around number."""
     with pytest.raises(duckdb.Error):
@@ -156,7 +210,7 @@ def test_what_spark_cannot_spell_is_named_with_its_place(query: str, construct: 
 
 def test_what_spark_can_spell_passes() -> None:
     query = (
-        "SELECT * EXCLUDE (b), year(d), list_transform(l, x -> x + 1), count_if(a > 1), try_cast(s AS INTEGER) "
-        "FROM t GROUP BY ALL QUALIFY row_number() OVER (ORDER BY a) = 1"
+        "SELECT * EXCLUDE (b), year(d), list_transform(l, x -> x + 1), count_if(a > 1), "
+        "try_cast(s AS INTEGER) FROM t GROUP BY ALL QUALIFY row_number() OVER (ORDER BY a) = 1"
     )
     assert unspellable(sqlglot.parse_one(query, read="duckdb"), "spark") is None
