@@ -26,6 +26,7 @@ from datetime import timedelta
 from sqlglot import exp
 
 from gristmill.sql import model_functions, value_checks
+from gristmill.sql.model_functions import spark as spark_model_functions
 
 TIME_BUCKET_ORIGIN = "2000-01-03 00:00:00"
 """Where time buckets are aligned (the first engine's default: a Monday); a bucket starts at
@@ -507,11 +508,11 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
         exp.JSONFormat: _row_struct_json,
         exp.RegexpFullMatch: _spark_full_match,
         exp.TableSample: _unseeded,
-        exp.Select: _chained(_spark_positions, model_functions.spark.SPARK_SELECT),
-        exp.Cast: _chained(_spark_moments, model_functions.spark.SPARK_CAST),
+        exp.Select: _chained(_spark_positions, spark_model_functions.SPARK_SELECT),
+        exp.Cast: _chained(_spark_moments, spark_model_functions.SPARK_CAST),
         exp.Update: _update_as_merge,
         exp.Table: _spark_series_table,
-        exp.DataType: _chained(_wide_integer("DECIMAL(38, 0)"), model_functions.spark.SPARK_TYPES),
+        exp.DataType: _chained(_wide_integer("DECIMAL(38, 0)"), spark_model_functions.SPARK_TYPES),
         exp.Anonymous: _by_name(
             {
                 MD5_NUMBER: _spark_hash_number,

@@ -15,18 +15,8 @@ DuckDB gave NULL).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from sqlglot import exp
-
-from gristmill.sql.model_functions import postgres, spark
+from gristmill.sql.model_functions.no_form import NO_FORM
 from gristmill.sql.model_functions.postgres import POSTGRES, POSTGRES_BY_NAME
 from gristmill.sql.model_functions.spark import SPARK, SPARK_BY_NAME
 
-__all__ = ["NO_FORM", "POSTGRES", "POSTGRES_BY_NAME", "SPARK", "SPARK_BY_NAME", "postgres", "spark"]
-
-NO_FORM: dict[str, Callable[[exp.Expr], str | None]] = {
-    "postgres": postgres.postgres_no_form,
-    "spark": spark.spark_no_form,
-}
-"""dialect -> what a lowered node has no spelling for in it (a message), or None."""
+__all__ = ["NO_FORM", "POSTGRES", "POSTGRES_BY_NAME", "SPARK", "SPARK_BY_NAME"]

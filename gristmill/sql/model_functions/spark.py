@@ -98,6 +98,8 @@ def _zoned(value: exp.Expr) -> bool:
     """Whether ``value`` is visibly a ``TIMESTAMPTZ`` (a cast to it, already lowered or not),
     DuckDB's zoned type."""
     zoned = (exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ)
+    if isinstance(value, exp.CurrentTimestamp):  # DuckDB's now() is a TIMESTAMPTZ
+        return True
     return isinstance(value, exp.Cast) and value.to.is_type(*zoned)
 
 
