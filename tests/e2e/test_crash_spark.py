@@ -61,6 +61,21 @@ print("PROBE" + json.dumps(tables))
 """
 
 
+def normal(rows: list[dict[str, object]]) -> list[str]:
+    """Rows comparable across engines: sorted, numbers as floats (DuckDB prints a HUGEINT sum as
+    text in JSON, Spark a BIGINT as a number)."""
+
+    def value(v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return float(v)
+            except ValueError:
+                return v
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    return sorted(json.dumps({k: value(v) for k, v in r.items()}, sort_keys=True) for r in rows)
+
+
 def orders(version: int) -> str:
     lines = ["id,customer,amount"]
     for i in range(60 + 20 * version):
@@ -124,7 +139,7 @@ def reference(cli: Cli, root: Path) -> dict[str, list[object]]:
             "query", f"select * from {name}", "--format", "json", "--target", "duck", project=root
         )
         assert code == 0, out
-        found[name] = sorted((json.dumps(r, sort_keys=True) for r in json.loads(out)), key=str)
+        found[name] = normal(json.loads(out))
     return found
 
 
