@@ -118,9 +118,7 @@ def probe(root: Path) -> dict[str, list[object]]:
     found = {}
     for name, text in json.loads(line[5:]).items():
         rows = json.loads(text) if text.strip().startswith("[") else None
-        found[name] = (
-            sorted((json.dumps(r, sort_keys=True) for r in rows), key=str) if rows is not None else None
-        )
+        found[name] = normal(rows) if rows is not None else None
     return found  # type: ignore[return-value]
 
 
