@@ -31,6 +31,8 @@ SERVICE_MODULES = frozenset(
         "test_nats.py",
         "test_postgres.py",
         "test_postgres_cdc.py",
+        "test_spark_cluster.py",
+        "test_spark_sessions.py",
         "test_stream_partials.py",
         "test_stream_processes.py",
         "test_streaming.py",
@@ -45,6 +47,7 @@ SLOW_MODULES = frozenset(
         "test_kafka.py",
         "test_kafka_protobuf.py",
         "test_scheduler.py",
+        "test_spark_cluster.py",
         "test_stream_partials.py",
         "test_streaming.py",
     }

@@ -70,8 +70,9 @@ def metastore_db() -> Iterator[str]:
 
 
 def test_a_postgresql_metastore_is_shared_by_two_processes_at_once(tmp_path: Path, metastore_db: str) -> None:
-    # Two driver processes start together on a fresh database and one shared warehouse: each
-    # writes a table and waits until it sees the other's, which no Derby metastore allows.
+    # Two driver processes on a fresh database and one shared warehouse: each writes a table and
+    # waits until it sees the other's, which no embedded Derby metastore allows. The second starts
+    # once the first has created the Hive schema (see docs/engines.md on a fresh metastore).
     engine = {
         "kind": "spark",
         "master": "local[1]",
@@ -80,22 +81,26 @@ def test_a_postgresql_metastore_is_shared_by_two_processes_at_once(tmp_path: Pat
     }
     drivers = []
     for me, other, rows in (("left_side", "right_side", 7), ("right_side", "left_side", 11)):
-        request = {"engine": engine, "root": str(tmp_path / me), "action": "meet"}
+        request: dict[str, Any] = {"engine": engine, "root": str(tmp_path / me), "action": "meet"}
         request |= {"me": me, "other": other, "rows": rows}
-        drivers.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.support.spark_client", json.dumps(request)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=os.environ | {"SPARK_LOCAL_IP": "127.0.0.1"},
-            )
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.spark_client", json.dumps(request)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ | {"SPARK_LOCAL_IP": "127.0.0.1"},
         )
+        drivers.append(driver)
+        assert driver.stdout is not None
+        for line in driver.stdout:
+            if json.loads(line).get("progress") == "created":
+                break
     results = []
     for driver in drivers:
         out, err = driver.communicate(timeout=300)
         assert driver.returncode == 0, f"driver failed:\n{out}\n{err[-4000:]}"
+        assert err == "", f"the session printed on stderr:\n{err[-4000:]}"
         results.append(json.loads(out.splitlines()[-1]))
     assert results == [{"other_rows": 11}, {"other_rows": 7}]
     with psycopg.connect(f"{SERVER}/{metastore_db}") as meta:

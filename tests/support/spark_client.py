@@ -61,6 +61,7 @@ def main(request: dict[str, Any]) -> None:
         # Two processes on one metastore: each writes its own table, then waits to see the other's.
         me, other = request["me"], request["other"]
         spark.sql(f"create table {me} using parquet as select id from range({request['rows']}) as r(id)")
+        say({"progress": "created"})
         deadline = time.monotonic() + 240
         while not spark.catalog.tableExists(other):
             if time.monotonic() > deadline:
