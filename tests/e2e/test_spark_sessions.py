@@ -54,6 +54,11 @@ def test_a_local_table_outlives_its_process_and_the_next_process_reads_it(tmp_pa
     assert read["location"] == f"file:{spark}/warehouse/sales.db/orders"
     assert list((spark / "warehouse" / "sales.db" / "orders").glob("*.parquet"))
     assert (spark / "metastore" / "service.properties").exists()
+    # In one process the same target gets the running session; another target is refused.
+    assert read["same_session"] is True
+    assert read["other_target"].startswith(
+        "a Spark session with another warehouse already runs in this process"
+    )
 
 
 @pytest.fixture

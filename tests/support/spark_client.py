@@ -18,6 +18,7 @@ from typing import Any
 
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.spark.session import plan_session, start_session
+from gristmill.errors import EngineError
 
 
 def say(value: dict[str, Any]) -> None:
@@ -56,7 +57,22 @@ def main(request: dict[str, Any]) -> None:
     elif action == "read":
         row = spark.sql("select count(*) as n, sum(amount) as total from sales.orders").collect()[0]
         location = spark.sql("describe table extended sales.orders").where("col_name = 'Location'")
-        say({"n": row.n, "total": row.total, "location": location.collect()[0].data_type})
+        again = start_session(plan_session(settings, Path(request["root"])))
+        # Another target in the same process: its own warehouse and metastore, so refused.
+        try:
+            start_session(plan_session(settings, Path(request["root"]) / "other"))
+            refused = ""
+        except EngineError as err:
+            refused = str(err)
+        say(
+            {
+                "n": row.n,
+                "total": row.total,
+                "location": location.collect()[0].data_type,
+                "same_session": again is spark,
+                "other_target": refused,
+            }
+        )
     elif action == "meet":
         # Two processes on one metastore: each writes its own table, then waits to see the other's.
         me, other = request["me"], request["other"]
