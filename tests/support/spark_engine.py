@@ -40,7 +40,9 @@ def start_shared_session(folder: Path) -> None:
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    from gristmill.engines.spark.session import plan_session, start_session
+    from gristmill.engines.spark.session import plan_session, share_running_session, start_session
 
     settings = ProjectSettings(name="spark_tests", engine=spark_settings())
     start_session(plan_session(settings, folder))
+    # Every engine the tests open (each in its own project folder) uses this one session.
+    share_running_session()

@@ -152,7 +152,8 @@ def start_session(plan: SessionPlan) -> SparkSession:
     assert plan.master is not None
     running = _running_session()
     if running is not None:
-        _check_same(running, plan)
+        if not _jvm.get("shared"):
+            _check_same(running, plan)
         return running
     _reachable(plan.master)
     _metastore_reachable(plan)
@@ -193,6 +194,14 @@ _SAME_CATALOG = (
     "spark.sql.catalogImplementation",
     "spark.hadoop.javax.jdo.option.ConnectionURL",
 )
+
+
+def share_running_session() -> None:
+    """Let every later target in this process use the running session, whatever its warehouse
+    and metastore: for a test suite that starts one JVM and separates its tests by schema prefix
+    (tests/support/spark_engine.py). A user's process never calls it: there a target with another
+    catalog is refused, not silently served the first one's tables."""
+    _jvm["shared"] = True
 
 
 def _quiet_python_warnings() -> None:
