@@ -21,7 +21,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -46,6 +46,10 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
+def _spark_class() -> str:
+    return str(spark_home() / "bin" / "spark-class")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,6 +72,7 @@ class _Process:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    web_port: int = 0
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -154,6 +159,10 @@ class StandaloneCluster:
     """``spark://127.0.0.1:<port>``, a target's ``master``."""
     web_port: int
     master: _Process
+    folder: Path
+    memory: str
+    size: int
+    """How many workers it should have: :meth:`heal` restores that many after a kill."""
     workers: list[_Process] = field(default_factory=list)
 
     def state(self) -> dict[str, object]:
@@ -170,41 +179,64 @@ class StandaloneCluster:
         assert isinstance(workers, list)
         return [worker for worker in workers if worker.get("state") == "ALIVE"]
 
+    def start_worker(self) -> _Process:
+        """One more worker of 1 core (not waited for)."""
+        number = len(self.workers) + 1
+        work = self.folder / f"worker-{number}"
+        work.mkdir(parents=True, exist_ok=True)
+        options = ["--cores", "1", "--memory", self.memory, "--work-dir", str(work), self.url]
+        web_port = free_port()
+        worker = _launch(
+            f"worker-{number}",
+            [_spark_class(), WORKER, "--host", "127.0.0.1", "--webui-port", str(web_port), *options],
+            self.folder,
+            SPARK_DAEMON_MEMORY="256m",
+        )
+        worker.web_port = web_port
+        self.workers.append(worker)
+        return worker
+
+    def cores_used(self, worker: _Process) -> int:
+        """Cores of ``worker`` the master has given to executors."""
+        for listed in self.alive_workers():
+            if str(listed.get("webuiaddress", "")).endswith(f":{worker.web_port}"):
+                return int(str(listed["coresused"]))
+        return 0
+
+    def live(self) -> list[_Process]:
+        return [worker for worker in self.workers if worker.alive()]
+
+    def heal(self) -> None:
+        """Start workers until as many live as at the start, and the master lists them ALIVE
+        (it drops a killed worker as soon as its connection closes)."""
+        wanted = self.size
+        while len(self.live()) < wanted:
+            self.start_worker()
+        _wait(
+            lambda: len(self.alive_workers()) == wanted,
+            [self.master, *self.live()],
+            f"the standalone master with {wanted} workers",
+        )
+
 
 @contextmanager
 def standalone_cluster(folder: Path, workers: int = 2, memory: str = "640m") -> Iterator[StandaloneCluster]:
     """A master and ``workers`` workers of 1 core and ``memory`` each (an application's
     ``spark.executor.memory`` must fit), ready when the master lists them ALIVE."""
-    home = spark_home()
-    spark_class = str(home / "bin" / "spark-class")
     port, web_port = free_port(), free_port()
-    with ExitStack() as stack:
-        master = _launch(
-            "master",
-            [spark_class, MASTER, "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(web_port)],
-            folder,
-            SPARK_DAEMON_MEMORY="256m",
-        )
-        stack.callback(master.kill)
-        cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", web_port, master)
-        for number in range(1, workers + 1):
-            work = folder / f"worker-{number}"
-            work.mkdir(parents=True, exist_ok=True)
-            options = ["--cores", "1", "--memory", memory, "--work-dir", str(work), cluster.url]
-            worker = _launch(
-                f"worker-{number}",
-                [spark_class, WORKER, "--host", "127.0.0.1", "--webui-port", str(free_port()), *options],
-                folder,
-                SPARK_DAEMON_MEMORY="256m",
-            )
-            stack.callback(worker.kill)
-            cluster.workers.append(worker)
-        _wait(
-            lambda: len(cluster.alive_workers()) == workers,
-            [master, *cluster.workers],
-            f"the standalone master with {workers} workers",
-        )
+    master = _launch(
+        "master",
+        [_spark_class(), MASTER, "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(web_port)],
+        folder,
+        SPARK_DAEMON_MEMORY="256m",
+    )
+    cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", web_port, master, folder, memory, workers)
+    try:
+        cluster.heal()
         yield cluster
+    finally:
+        for process in [*cluster.workers, master]:
+            process.kill()
 
 
 @dataclass(frozen=True)
@@ -216,7 +248,9 @@ class ConnectServer:
 
 
 @contextmanager
-def connect_server(folder: Path, master: str = "local[2]") -> Iterator[ConnectServer]:
+def connect_server(
+    folder: Path, master: str = "local[2]", conf: dict[str, str] | None = None
+) -> Iterator[ConnectServer]:
     """A Spark Connect server running ``master``, with its own warehouse and embedded Derby
     metastore in ``folder`` (one server per metastore)."""
     home = spark_home()
@@ -232,7 +266,7 @@ def connect_server(folder: Path, master: str = "local[2]") -> Iterator[ConnectSe
         "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
         "spark.sql.session.timeZone": "UTC",
-    }
+    } | (conf or {})
     command = [str(home / "bin" / "spark-submit"), "--master", master]
     command += [
         "--class",
