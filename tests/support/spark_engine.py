@@ -51,9 +51,12 @@ def start_shared_session(folder: Path | None = None) -> SparkSession:
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    from gristmill.engines.spark.session import plan_session, start_session
+    from gristmill.engines.spark.session import plan_session, share_running_session, start_session
 
     if not _FOLDER:
         _FOLDER.append(folder or Path(tempfile.mkdtemp(prefix="gristmill-spark-")))
     settings = ProjectSettings(name="spark_tests", engine=spark_settings())
-    return start_session(plan_session(settings, _FOLDER[0]))
+    session = start_session(plan_session(settings, _FOLDER[0]))
+    # Every engine the tests open (each in its own project folder) uses this one session.
+    share_running_session()
+    return session
