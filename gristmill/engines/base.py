@@ -210,6 +210,27 @@ class NativeRelations(Protocol):
 
 
 @runtime_checkable
+class SparkDataFrames(Protocol):
+    """Lazy DataFrames of Spark's own API, for Python models that ask for them (``def m(spark:
+    SparkSession, orders: DataFrame) -> DataFrame``): what the model builds runs on the cluster,
+    and the DataFrame it returns is staged by the engine without a row reaching the driver."""
+
+    @property
+    def spark(self) -> Any:
+        """The engine's ``SparkSession`` (classic or Spark Connect)."""
+        ...
+
+    def dataframe(self, table: exp.Table) -> Any:
+        """A lazy DataFrame over ``table``."""
+        ...
+
+    def frame_view(self, frame: Any) -> exp.Table | None:
+        """``frame`` as a temporary view of this session, for :meth:`Engine.stage` to read; None
+        when it is not a DataFrame of this engine's session."""
+        ...
+
+
+@runtime_checkable
 class StreamingEngine(Engine, Transactions, ArrowViews, Protocol):
     """What a stream model's loop needs: each batch, registered as an Arrow view, is written with
     its state and offsets in one transaction (exactly once)."""
