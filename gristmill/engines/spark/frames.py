@@ -24,10 +24,14 @@ _numbers = itertools.count()
 
 
 class SparkFrames:
-    """``SparkDataFrames`` for an engine whose ``spark`` attribute is its SparkSession: mixed into
-    the spark engine."""
+    """``SparkDataFrames`` for an engine that keeps its SparkSession in ``_spark``: mixed into the
+    spark engine."""
 
-    spark: Any
+    _spark: Any
+
+    @property
+    def spark(self) -> Any:
+        return self._spark
 
     def dataframe(self, table: exp.Table) -> DataFrame:
         """A lazy DataFrame over ``table`` (nothing is read until an action runs)."""
