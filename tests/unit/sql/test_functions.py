@@ -129,7 +129,7 @@ SPELLINGS: dict[str, tuple[exp.Expr, dict[str, str]]] = {
         {
             "duckdb": "CAST('infinity' AS TIMESTAMPTZ)",
             "postgres": "CAST('infinity' AS TIMESTAMPTZ)",
-            "spark": "CAST('9999-12-31 23:59:59.999999' AS TIMESTAMP)",
+            "spark": "CAST('9999-12-31 23:59:59.999999' AS TIMESTAMP_LTZ)",
         },
     ),
     "last_moment": (
@@ -137,7 +137,7 @@ SPELLINGS: dict[str, tuple[exp.Expr, dict[str, str]]] = {
         {
             "duckdb": "CAST('294247-01-01 00:00:00+00' AS TIMESTAMPTZ)",
             "postgres": "CAST('294247-01-01 00:00:00+00' AS TIMESTAMPTZ)",
-            "spark": "CAST('9999-12-31 23:59:59' AS TIMESTAMP)",
+            "spark": "CAST('9999-12-31 23:59:59' AS TIMESTAMP_LTZ)",
         },
     ),
     "wide_integer": (
