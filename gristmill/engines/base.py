@@ -213,7 +213,9 @@ class NativeRelations(Protocol):
 class SparkDataFrames(Protocol):
     """Lazy DataFrames of Spark's own API, for Python models that ask for them (``def m(spark:
     SparkSession, orders: DataFrame) -> DataFrame``): what the model builds runs on the cluster,
-    and the DataFrame it returns is staged by the engine without a row reaching the driver."""
+    and the DataFrame it returns is staged by the engine without a row reaching the driver. A
+    relation (the default form) stays a DuckDB relation on every engine, so a model's code means
+    the same wherever it runs."""
 
     @property
     def spark(self) -> Any:
@@ -224,9 +226,9 @@ class SparkDataFrames(Protocol):
         """A lazy DataFrame over ``table``."""
         ...
 
-    def frame_view(self, frame: Any) -> exp.Table | None:
-        """``frame`` as a temporary view of this session, for :meth:`Engine.stage` to read; None
-        when it is not a DataFrame of this engine's session."""
+    def stage_dataframe(self, result: Any) -> exp.Table | None:
+        """Stage ``result`` like :meth:`Engine.stage`, written by the executors, when it is a
+        DataFrame; None when it is not one."""
         ...
 
 

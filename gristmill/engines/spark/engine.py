@@ -74,7 +74,7 @@ def engine_error(err: BaseException, *, doing: str | None = None) -> EngineError
 class SparkEngine:
     """The core protocol with transactions (a ledger's), Arrow views (Spark temporary views),
     maintenance (superseded and orphaned storage dropped, segments compacted), interrupt (job
-    tags) and native relations (DataFrames)."""
+    tags) and Spark DataFrames for Python models."""
 
     kind: ClassVar[str] = "spark"
     dialect: ClassVar[str] = "spark"
@@ -612,6 +612,9 @@ class SparkEngine:
         target = create.this
         if kind == "SCHEMA":
             return None  # databases are made when a relation needs one
+        if create.find(exp.TemporaryProperty) is not None:  # a view of the session (a files read)
+            self._sql(render(create, self.dialect))
+            return None
         if isinstance(target, exp.Table) and target.text("db").lower() == self._stage_db:
             self._sql(self._text(create))
             return None
@@ -835,14 +838,19 @@ class SparkEngine:
             self._new_storage(entry.db, name, self._reading(entry))
             self._change(relation, self._table_entry(entry.db, [name]))
 
-    # -- Python models: DataFrames -----------------------------------------------------------------
+    # -- Python models: Spark DataFrames (SparkDataFrames) ------------------------------------------
 
-    def relation(self, table: exp.Table) -> DataFrame:
+    @property
+    def spark(self) -> SparkSession:
+        return self._spark
+
+    def dataframe(self, table: exp.Table) -> DataFrame:
         """A lazy DataFrame over ``table``, as the open transaction sees it."""
         return self._sql(self._text(exp.select("*").from_(table.copy())))
 
-    def stage_relation(self, result: Any) -> exp.Table | None:
-        """Write a DataFrame to a stage table; None when ``result`` is not a DataFrame."""
+    def stage_dataframe(self, result: Any) -> exp.Table | None:
+        """Write a DataFrame to a stage table on the executors (no row through the driver); None
+        when ``result`` is not a DataFrame."""
         from pyspark.sql import DataFrame
 
         if not isinstance(result, DataFrame):

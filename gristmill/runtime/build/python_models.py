@@ -9,7 +9,7 @@ engine the rows are read as Arrow into the registry's fallback engine (DuckDB in
 to this model) and the relation is that engine's. Arrow, polars and pandas inputs are read whole;
 results in those forms are staged as record batches. Spark DataFrames (and the SparkSession) come
 only from an engine with ``SparkDataFrames``: lazy on the cluster, and a DataFrame returned is
-staged by the engine from a temporary view, never collected to the driver."""
+staged by the executors, never collected to the driver."""
 
 from __future__ import annotations
 
@@ -157,9 +157,9 @@ def _stage(engine: Engine, found: PythonModel, result: Any) -> exp.Table:
     what = _described(result)
     try:
         if isinstance(engine, SparkDataFrames):
-            view = engine.frame_view(result)
-            if view is not None:  # a DataFrame of the engine's session: staged on the cluster
-                return engine.stage(exp.select("*").from_(view))
+            staged = engine.stage_dataframe(result)
+            if staged is not None:  # a DataFrame: written by the executors, never collected
+                return staged
         elif _is_spark_frame(result):
             raise ProjectError(
                 f"{found.name}() returned a Spark DataFrame, but this target's engine is {engine.kind}",
