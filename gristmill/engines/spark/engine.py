@@ -33,6 +33,7 @@ from sqlglot import exp
 from gristmill.config.secrets import redact
 from gristmill.engines.base import Column, Relation
 from gristmill.engines.spark import rewrite
+from gristmill.engines.spark.frames import SparkFrames
 from gristmill.engines.spark.ledger import LEDGER_SCHEMA, OWN_TABLES, Entry, Ledger, Step
 from gristmill.engines.spark.storage import (
     STORAGE_PREFIX,
@@ -71,10 +72,10 @@ def engine_error(err: BaseException, *, doing: str | None = None) -> EngineError
     return EngineError(f"{doing}: {message}" if doing else message)
 
 
-class SparkEngine:
+class SparkEngine(SparkFrames):
     """The core protocol with transactions (a ledger's), Arrow views (Spark temporary views),
     maintenance (superseded and orphaned storage dropped, segments compacted), interrupt (job
-    tags) and Spark DataFrames for Python models."""
+    tags) and Spark DataFrames for Python models (frames.py)."""
 
     kind: ClassVar[str] = "spark"
     dialect: ClassVar[str] = "spark"
@@ -837,35 +838,6 @@ class SparkEngine:
             name = storage_name(relation.name)
             self._new_storage(entry.db, name, self._reading(entry))
             self._change(relation, self._table_entry(entry.db, [name]))
-
-    # -- Python models: Spark DataFrames (SparkDataFrames) ------------------------------------------
-
-    @property
-    def spark(self) -> SparkSession:
-        return self._spark
-
-    def dataframe(self, table: exp.Table) -> DataFrame:
-        """A lazy DataFrame over ``table``, as the open transaction sees it."""
-        return self._sql(self._text(exp.select("*").from_(table.copy())))
-
-    def stage_dataframe(self, result: Any) -> exp.Table | None:
-        """Write a DataFrame to a stage table on the executors (no row through the driver); None
-        when ``result`` is not a DataFrame."""
-        from pyspark.sql import DataFrame
-
-        if not isinstance(result, DataFrame):
-            return None
-        name = f"_gm_stage_{uuid.uuid4().hex[:12]}"
-        db = self._ensure_db(self._stage_db)
-        self._check_interrupted()
-        try:
-            result.write.format("parquet").saveAsTable(qualified(db, name))
-        except Exception as err:
-            raise engine_error(err) from None
-        self._stages.append(name)
-        if self._open:
-            self._staged_now.append(name)
-        return exp.table_(name, db=db, quoted=True)
 
     def close(self) -> None:
         with suppress(GristmillError):
