@@ -373,7 +373,10 @@ def _update_as_merge(node: exp.Expr) -> exp.Expr:
 
 
 def _spark_epoch(node: exp.Expr) -> exp.Expr:
-    return exp.Div(this=exp.UnixMicros(this=node.this), expression=exp.Literal.number("1e6"))
+    # unix_micros takes timestamps only: a DATE (a freshness metric's time column) is cast to
+    # its midnight in the session's time zone (UTC), as DuckDB's epoch() counts it.
+    micros = exp.UnixMicros(this=exp.cast(node.this, exp.DataType.build("TIMESTAMPTZ")))
+    return exp.Div(this=micros, expression=exp.Literal.number("1e6"))
 
 
 def _explicit_groups(node: exp.Expr) -> exp.Expr:
