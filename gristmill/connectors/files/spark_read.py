@@ -300,8 +300,9 @@ def _numbered(files: Sequence[FoundFile], view: str, values: list[exp.Expr]) -> 
     Spark's ``monotonically_increasing_id`` is the task's partition in its upper bits and the row's
     position in the task below: increasing within a task, with gaps between tasks, and tasks pack
     file pieces by size, not file order. So rows are grouped by (file, task) — a group's ids are
-    consecutive, and a file's pieces lie in tasks in file order — and a running count over the
-    (small) table of groups gives each group its first ordinal."""
+    consecutive, and a file's pieces lie in tasks in file order: Spark packs pieces of equal size
+    in listing order, a full piece fills a task alone and a file has one short piece, its last —
+    and a running count over the (small) table of groups gives each group its first ordinal."""
     landed = [v.alias_or_name for v in values]
     decoded = exp.func("url_decode", exp.func("input_file_name"))
     index = exp.Case(
@@ -354,9 +355,7 @@ def _numbered(files: Sequence[FoundFile], view: str, values: list[exp.Expr]) -> 
     same = exp.and_(
         *(exp.EQ(this=exp.column(c, "s"), expression=exp.column(c, "o")) for c in ("_gm_f", "_gm_name")),
         exp.EQ(
-            this=task.copy().transform(
-                lambda n: exp.column("_gm_m", "s") if isinstance(n, exp.Column) else n
-            ),
+            this=exp.BitwiseRightShift(this=exp.column("_gm_m", "s"), expression=exp.convert(33)),
             expression=exp.column("_gm_p", "o"),
         ),
     )
