@@ -28,6 +28,7 @@ from sqlglot import exp
 
 from gristmill.engines.base import Column, Relation
 from gristmill.engines.spark import rewrite
+from gristmill.engines.spark.frames import SparkFrames
 from gristmill.engines.spark.ledger import LEDGER_SCHEMA, OWN_TABLES, Entry
 from gristmill.engines.spark.storage import (
     STORAGE_PREFIX,
@@ -46,7 +47,6 @@ from gristmill.sql.render import render
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame
 
 _log = logging.getLogger(__name__)
 _names = itertools.count()
@@ -56,10 +56,10 @@ _CHUNK_BYTES = 64 << 20
 """Arrow sent to Spark in chunks this large: the driver holds one chunk at a time."""
 
 
-class SparkEngine(SparkTransactions):
+class SparkEngine(SparkTransactions, SparkFrames):
     """The core protocol with transactions (a ledger's), Arrow views (Spark temporary views),
     maintenance (superseded and orphaned storage dropped, segments compacted), interrupt (job
-    tags) and native relations (DataFrames)."""
+    tags) and Spark DataFrames for Python models (frames.py)."""
 
     kind: ClassVar[str] = "spark"
     dialect: ClassVar[str] = "spark"
@@ -272,6 +272,9 @@ class SparkEngine(SparkTransactions):
         target = create.this
         if kind == "SCHEMA":
             return None  # databases are made when a relation needs one
+        if create.find(exp.TemporaryProperty) is not None:  # a view of the session (a files read)
+            self._sql(render(create, self.dialect))
+            return None
         if isinstance(target, exp.Table) and target.text("db").lower() == self._stage_db:
             self._sql(self._text(create))
             return None
@@ -494,30 +497,6 @@ class SparkEngine(SparkTransactions):
             name = storage_name(relation.name)
             self._new_storage(entry.db, name, self._reading(entry))
             self._change(relation, self._table_entry(entry.db, [name]))
-
-    # -- Python models: DataFrames -----------------------------------------------------------------
-
-    def relation(self, table: exp.Table) -> DataFrame:
-        """A lazy DataFrame over ``table``, as the open transaction sees it."""
-        return self._sql(self._text(exp.select("*").from_(table.copy())))
-
-    def stage_relation(self, result: Any) -> exp.Table | None:
-        """Write a DataFrame to a stage table; None when ``result`` is not a DataFrame."""
-        from pyspark.sql import DataFrame
-
-        if not isinstance(result, DataFrame):
-            return None
-        name = f"_gm_stage_{uuid.uuid4().hex[:12]}"
-        db = self._ensure_db(self._stage_db)
-        self._check_interrupted()
-        try:
-            result.write.format("parquet").saveAsTable(qualified(db, name))
-        except Exception as err:
-            raise engine_error(err) from None
-        self._stages.append(name)
-        if self._open:
-            self._staged_now.append(name)
-        return exp.table_(name, db=db, quoted=True)
 
     def close(self) -> None:
         with suppress(GristmillError):
