@@ -63,6 +63,12 @@ def _open_postgres(settings: ProjectSettings, root: Path, read_only: bool) -> En
     return open_postgres(settings, root, read_only=read_only)
 
 
+def _open_spark(settings: ProjectSettings, root: Path, read_only: bool) -> Engine:
+    from gristmill.engines.spark.open import open_spark
+
+    return open_spark(settings, root, read_only=read_only)
+
+
 def _duckdb_empty(settings: ProjectSettings, root: Path) -> bool:
     storage = settings.storage
     catalog = storage.database if storage.format == "duckdb" else storage.catalog
@@ -86,6 +92,8 @@ ENGINES: dict[str, EngineKind] = {
     # No scratch engine: a server database per unit test would be slow and need a server, so
     # unit tests run on DuckDB in memory.
     "postgres": EngineKind(open=_open_postgres),
+    # No scratch engine either: a JVM per unit test would be far too slow.
+    "spark": EngineKind(open=_open_spark),
 }
 
 

@@ -3,8 +3,10 @@ where the kind makes one, its scratch engine. A capability an engine does not im
 its tests with a reason naming the capability, never silently.
 
 The postgres kind runs against the loopback server, in a database the session makes and drops
-(tests/support/pg_engine.py), each test under a schema prefix of its own; its cases are marked
-``services`` (the fast tier leaves them out, CI runs them)."""
+(tests/support/pg_engine.py), each test under a schema prefix of its own; the spark kind on one
+local Spark session for the whole test session (tests/support/spark_engine.py), each test under a
+schema prefix and with a ledger of its own. Their cases are marked ``services`` (the fast tier
+leaves them out, CI runs them)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ from gristmill.config.settings import EngineSettings, ProjectSettings
 from gristmill.engines.base import Engine
 from gristmill.engines.registry import ENGINES
 from tests.support.pg_engine import postgres_database, schema_prefix
+from tests.support.spark_engine import spark_settings, start_shared_session
 
-SERVERS = {"postgres"}
-"""Kinds whose engine is a server the tests must reach."""
+SERVERS = {"postgres", "spark"}
+"""Kinds whose engine is a server the tests must reach (or a JVM they start)."""
 
 FLAVOURS = [
     pytest.param(
@@ -40,7 +43,15 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory: pytest.TempPathFactory) -> None:
+    start_shared_session(tmp_path_factory.mktemp("spark"))
+
+
 def engine_settings(kind: str, request: pytest.FixtureRequest) -> EngineSettings:
+    if kind == "spark":
+        request.getfixturevalue("spark_session")
+        return spark_settings()
     if kind == "postgres":
         url = request.getfixturevalue("postgres_url")
         return EngineSettings(kind="postgres", url=url, schema_prefix=schema_prefix())
