@@ -15,13 +15,14 @@ CHINOOK_SQLITE = Path(__file__).parents[1] / "gristmill" / "project" / "demo" / 
 
 # Test modules by file name (names are unique across tests/, so a module keeps its marks when it
 # moves). ``services``: talks to a server (PostgreSQL, MariaDB, an S3 server, a Kafka-protocol
-# broker, NATS, MQTT) that the tests or scripts/services start; ``slow``: kills processes, waits on
-# schedules, streams for seconds or generates hundreds of inputs (the property tests). The fast
-# tier (`scripts/test --fast`) leaves both out; CI runs everything. A module may also mark itself
-# with ``pytestmark``.
+# broker, NATS, MQTT) that the tests or scripts/services start, or runs a Spark JVM; ``slow``:
+# kills processes, waits on schedules, streams for seconds or generates hundreds of inputs (the
+# property tests). The fast tier (`scripts/test --fast`) leaves both out; CI runs everything. A
+# module may also mark itself with ``pytestmark``.
 SERVICE_MODULES = frozenset(
     {
         "test_crash_s3.py",
+        "test_crash_spark.py",
         "test_files_more.py",
         "test_kafka.py",
         "test_kafka_protobuf.py",
@@ -31,6 +32,12 @@ SERVICE_MODULES = frozenset(
         "test_nats.py",
         "test_postgres.py",
         "test_postgres_cdc.py",
+        "test_spark_cluster.py",
+        "test_spark_engine.py",
+        "test_spark_kinds.py",
+        "test_spark_model_functions.py",
+        "test_spark_sessions.py",
+        "test_spark_value_checks.py",
         "test_stream_partials.py",
         "test_stream_processes.py",
         "test_streaming.py",
@@ -42,9 +49,11 @@ SLOW_MODULES = frozenset(
         "test_child_tables_property.py",
         "test_contract_properties.py",
         "test_crash.py",
+        "test_crash_spark.py",
         "test_kafka.py",
         "test_kafka_protobuf.py",
         "test_scheduler.py",
+        "test_spark_cluster.py",
         "test_stream_partials.py",
         "test_streaming.py",
     }

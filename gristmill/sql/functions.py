@@ -26,6 +26,7 @@ from datetime import timedelta
 from sqlglot import exp
 
 from gristmill.sql import model_functions, value_checks
+from gristmill.sql.model_functions import spark as spark_model_functions
 
 TIME_BUCKET_ORIGIN = "2000-01-03 00:00:00"
 """Where time buckets are aligned (the first engine's default: a Monday); a bucket starts at
@@ -372,7 +373,10 @@ def _update_as_merge(node: exp.Expr) -> exp.Expr:
 
 
 def _spark_epoch(node: exp.Expr) -> exp.Expr:
-    return exp.Div(this=exp.UnixMicros(this=node.this), expression=exp.Literal.number("1e6"))
+    # unix_micros takes timestamps only: a DATE (a freshness metric's time column) is cast to
+    # its midnight in the session's time zone (UTC), as DuckDB's epoch() counts it.
+    micros = exp.UnixMicros(this=exp.cast(node.this, exp.DataType.build("TIMESTAMPTZ")))
+    return exp.Div(this=micros, expression=exp.Literal.number("1e6"))
 
 
 def _explicit_groups(node: exp.Expr) -> exp.Expr:
@@ -452,6 +456,17 @@ def _wide_integer(spelled: str) -> Lowering:
     return lower
 
 
+def _chained(*lowerings: Lowering) -> Lowering:
+    """Several rewrites of one node type, each given what the one before gave."""
+
+    def lower(node: exp.Expr) -> exp.Expr:
+        for lowering in lowerings:
+            node = lowering(node)
+        return node
+
+    return lower
+
+
 def _row_struct_json(node: exp.Expr) -> exp.Expr:
     """Spark: a row becomes a struct of its columns before to_json."""
     if not node.meta.get("row"):
@@ -488,23 +503,27 @@ LOWERINGS: dict[str, dict[type[exp.Expr], Lowering]] = {
         ),
     },
     "spark": {
+        **model_functions.SPARK,
+        **value_checks.SPARK,
         exp.DateBin: _bucket_by_arithmetic,
         exp.StructExtract: _field_access(parenthesise=False),
         exp.TimeToUnix: _spark_epoch,
         exp.JSONFormat: _row_struct_json,
         exp.RegexpFullMatch: _spark_full_match,
         exp.TableSample: _unseeded,
-        exp.Select: _spark_positions,
-        exp.Cast: _spark_moments,
+        exp.Select: _chained(_spark_positions, spark_model_functions.SPARK_SELECT),
+        exp.Cast: _chained(_spark_moments, spark_model_functions.SPARK_CAST),
         exp.Update: _update_as_merge,
         exp.Table: _spark_series_table,
-        exp.DataType: _wide_integer("DECIMAL(38, 0)"),
+        exp.DataType: _chained(_wide_integer("DECIMAL(38, 0)"), spark_model_functions.SPARK_TYPES),
         exp.Anonymous: _by_name(
             {
                 MD5_NUMBER: _spark_hash_number,
                 ROW_DIGEST: _renamed("XXHASH64"),
                 LIST_ANY: _spark_list_any,
                 MERGE_PATCH: _spark_strip_nulls,
+                **model_functions.SPARK_BY_NAME,
+                **value_checks.SPARK_BY_NAME,
             }
         ),
     },

@@ -1,5 +1,9 @@
 """Per-value checks a load makes on arriving data (does this value cast to the held type? which
-JSON kind is it? its text?), built as DuckDB spells them and lowered for PostgreSQL here.
+JSON kind is it? its text?), built as DuckDB spells them and lowered for PostgreSQL and Spark here.
+
+Spark has ``TRY_CAST`` (NULL where the cast fails, overflow included, in ANSI mode as outside
+it); its JSON kinds come from a VARIANT parse (``schema_of_variant``), named as DuckDB's
+``json_type`` names them.
 
 PostgreSQL 15 has no TRY_CAST (nor ``pg_input_is_valid``, which came in 16): the PostgreSQL engine
 creates ``TRY_CAST_FUNCTION`` once per session in its temporary schema, and a checked cast is
@@ -100,3 +104,45 @@ POSTGRES: dict[type[exp.Expr], Callable[[exp.Expr], exp.Expr]] = {
     exp.JSONType: _postgres_json_type,
 }
 POSTGRES_BY_NAME: dict[str, Callable[[exp.Expr], exp.Expr]] = {"JSON_EXTRACT_STRING": _postgres_json_text}
+
+
+def _spark_json_type(node: exp.Expr) -> exp.Expr:
+    """DuckDB's JSON kind from the schema Spark gives the parsed value: ``BIGINT``, ``DECIMAL(p,s)``
+    or ``DOUBLE`` for a number (integral ones are DuckDB's ``BIGINT`` when negative, ``UBIGINT``
+    otherwise; a fraction or exponent is ``DOUBLE``), ``STRING``, ``BOOLEAN``, ``OBJECT<…>``,
+    ``ARRAY<…>``, ``VOID`` (null). Not JSON at all: NULL, as DuckDB's raises on the cast to JSON."""
+    parsed = exp.Anonymous(this="TRY_PARSE_JSON", expressions=[exp.cast(node.this, "STRING")])
+    schema = exp.Anonymous(this="SCHEMA_OF_VARIANT", expressions=[parsed])
+    spelt = exp.Anonymous(this="TRIM", expressions=[exp.cast(node.this, "STRING")])
+    integral = exp.RegexpLike(this=spelt, expression=exp.Literal.string("^-?[0-9]+$"))
+    negative = exp.func("startswith", spelt.copy(), exp.Literal.string("-"))
+
+    def starts(prefix: str) -> exp.Expr:
+        return exp.func("startswith", schema.copy(), exp.Literal.string(prefix))
+
+    number = exp.or_(starts("BIGINT"), starts("DECIMAL"), starts("DOUBLE"), starts("INT"), starts("FLOAT"))
+    return (
+        exp.Case()
+        .when(exp.and_(number.copy(), integral.copy(), negative), exp.Literal.string("BIGINT"))
+        .when(exp.and_(number.copy(), integral.copy()), exp.Literal.string("UBIGINT"))
+        .when(number, exp.Literal.string("DOUBLE"))
+        .when(starts("STRING"), exp.Literal.string("VARCHAR"))
+        .when(starts("BOOLEAN"), exp.Literal.string("BOOLEAN"))
+        .when(starts("OBJECT"), exp.Literal.string("OBJECT"))
+        .when(starts("ARRAY"), exp.Literal.string("ARRAY"))
+        .when(starts("VOID"), exp.Literal.string("NULL"))
+    )
+
+
+def _spark_json_text(node: exp.Expr) -> exp.Expr:
+    """The top-level value's text: ``get_json_object(v, '$')`` unquotes a string, writes other
+    values as JSON text, and gives NULL for JSON's null (as DuckDB)."""
+    path = node.expressions[1] if len(node.expressions) == 2 else None
+    if not isinstance(path, exp.Literal) or path.name != "$":
+        return node
+    text = exp.cast(node.expressions[0], "STRING")
+    return exp.Anonymous(this="GET_JSON_OBJECT", expressions=[text, path.copy()])
+
+
+SPARK: dict[type[exp.Expr], Callable[[exp.Expr], exp.Expr]] = {exp.JSONType: _spark_json_type}
+SPARK_BY_NAME: dict[str, Callable[[exp.Expr], exp.Expr]] = {"JSON_EXTRACT_STRING": _spark_json_text}

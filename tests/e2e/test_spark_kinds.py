@@ -45,7 +45,8 @@ def assert_equal(cli: Cli, root: Path, *env: str) -> None:
 
 
 def test_every_kind_builds_equal_on_duckdb_and_spark(make_project: Callable[..., Path], cli: Cli) -> None:
-    toml = f'name = "shop"\ntarget = "duck"\n\n[targets.duck]\nengine = "duckdb"\n\n{_spark_target(schema_prefix())}'
+    duck = 'name = "shop"\ntarget = "duck"\n\n[targets.duck]\nengine = "duckdb"\n\n'
+    toml = duck + _spark_target(schema_prefix())
     root = make_project(FILES, toml=toml)
     run(cli, root)
     assert_equal(cli, root)
@@ -55,7 +56,8 @@ def test_every_kind_builds_equal_on_duckdb_and_spark(make_project: Callable[...,
     customers.write_text(customers.read_text().replace("1,Ada,Oslo,2024-01-01", "1,Ada,Bergen,2024-01-10"))
     orders = root / "data" / "orders.csv"
     orders.write_text(
-        orders.read_text() + "12,1,2024-01-12,north,3.0\n13,3,2024-01-12,south,4.0\n14,2,2024-01-05,north,1.0\n"
+        orders.read_text()
+        + "12,1,2024-01-12,north,3.0\n13,3,2024-01-12,south,4.0\n14,2,2024-01-05,north,1.0\n"
     )
     run(cli, root)
     assert_equal(cli, root)

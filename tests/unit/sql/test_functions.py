@@ -81,7 +81,11 @@ SPELLINGS: dict[str, tuple[exp.Expr, dict[str, str]]] = {
     ),
     "epoch_seconds": (
         f.epoch_seconds(V),
-        {"duckdb": 'EPOCH("v")', "postgres": "DATE_PART('epoch', \"v\")", "spark": "UNIX_MICROS(`v`) / 1e6"},
+        {
+            "duckdb": 'EPOCH("v")',
+            "postgres": "DATE_PART('epoch', \"v\")",
+            "spark": "UNIX_MICROS(CAST(`v` AS TIMESTAMP)) / 1e6",
+        },
     ),
     "at_utc": (
         f.at_utc(V),
@@ -129,7 +133,7 @@ SPELLINGS: dict[str, tuple[exp.Expr, dict[str, str]]] = {
         {
             "duckdb": "CAST('infinity' AS TIMESTAMPTZ)",
             "postgres": "CAST('infinity' AS TIMESTAMPTZ)",
-            "spark": "CAST('9999-12-31 23:59:59.999999' AS TIMESTAMP)",
+            "spark": "CAST('9999-12-31 23:59:59.999999' AS TIMESTAMP_LTZ)",
         },
     ),
     "last_moment": (
@@ -137,7 +141,7 @@ SPELLINGS: dict[str, tuple[exp.Expr, dict[str, str]]] = {
         {
             "duckdb": "CAST('294247-01-01 00:00:00+00' AS TIMESTAMPTZ)",
             "postgres": "CAST('294247-01-01 00:00:00+00' AS TIMESTAMPTZ)",
-            "spark": "CAST('9999-12-31 23:59:59' AS TIMESTAMP)",
+            "spark": "CAST('9999-12-31 23:59:59' AS TIMESTAMP_LTZ)",
         },
     ),
     "wide_integer": (

@@ -1,5 +1,5 @@
-"""Functions users write in models (DuckDB's spelling, the project's dialect) as other engines
-spell them, computing the same value of the same type.
+"""Model functions (DuckDB's spelling, the project's dialect) as PostgreSQL spells them,
+computing the same value of the same type.
 
 ``sql.functions`` lowers what the platform's own statements use; this module lowers what models
 commonly call (date parts, names of days and months, string tests, regular expressions, list
@@ -373,7 +373,3 @@ def postgres_no_form(node: exp.Expr) -> str | None:
         holder = (parent.name or parent.key) if parent is not None else "a lambda"
         return f"{holder.lower()} (with a lambda) has no PostgreSQL form"
     return None
-
-
-NO_FORM: dict[str, Callable[[exp.Expr], str | None]] = {"postgres": postgres_no_form}
-"""dialect -> what a lowered node has no spelling for in it (a message), or None."""
