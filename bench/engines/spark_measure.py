@@ -22,6 +22,8 @@ from bench.transform.measure import Outcome, _children_cpu
 from bench.transform.measure import run as run_process
 
 _PR_SET_CHILD_SUBREAPER = 36
+step_timeout = 3600.0
+"""Seconds a step may take before it is stopped and reported as failed (a hung build)."""
 _subreaper = False
 
 
@@ -57,14 +59,14 @@ def run(
     command: Sequence[str | Path],
     cwd: Path,
     env: Mapping[str, str | None] | None = None,
-    timeout: float = 3600,
+    timeout: float | None = None,
 ) -> Outcome:
     """``command`` to completion, then every process it left behind: wall until the last one
     exits, user+sys CPU of all of them."""
     _become_subreaper()
     _reap_all(time.perf_counter())  # nothing of an earlier step may count here
     cpu, wall = _children_cpu(), time.perf_counter()
-    outcome = run_process(command, cwd, env, timeout)
+    outcome = run_process(command, cwd, env, timeout or step_timeout)
     orphans = _reap_all(time.perf_counter() + 120)
     outcome.wall = time.perf_counter() - wall
     outcome.cpu = _children_cpu() - cpu

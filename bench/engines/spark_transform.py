@@ -1,7 +1,7 @@
 """The TPC-H project on Spark local[2]: raw ``spark.sql``, Gristmill, dbt-spark; and on DuckDB.
 
     .venv/bin/python -m bench.engines.spark_transform [--sf 1] [--repeat 1] [--skip-dbt]
-        [--skip-duckdb] [--threads 2] [--memory 2g]
+        [--skip-duckdb] [--threads 2] [--memory 2g] [--timeout 1800]
 
 The project is ``bench/engines/spark_tpch.py``'s: TPC-H at ``--sf`` (Parquet made once by DuckDB's
 packaged ``tpch`` extension), 8 ``files`` sources, 8 staging views, a dimensional model (3
@@ -42,6 +42,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from bench.engines import spark_measure
 from bench.engines.spark_measure import run
 from bench.engines.spark_tpch import (
     TABLES,
@@ -370,11 +371,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds, the tools alternating (medians)")
     parser.add_argument("--threads", type=int, default=2, help="dbt threads")
     parser.add_argument("--memory", default="2g", help="the Spark driver's memory, every tool (default 2g)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds a step may take (default 1800)")
     parser.add_argument("--skip-dbt", action="store_true")
     parser.add_argument("--skip-duckdb", action="store_true")
     parser.add_argument("--workdir", type=Path, help="keep the projects here (default: a temp folder)")
     args = parser.parse_args()
 
+    spark_measure.step_timeout = args.timeout
     data = data_folder(args.sf)
     results = Results()
     meta = {
