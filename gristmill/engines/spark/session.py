@@ -13,6 +13,7 @@ pyspark is imported only here, when a session is asked for."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import time
@@ -228,12 +229,20 @@ def _check_same(running: SparkSession, plan: SessionPlan) -> None:
     for key in _SAME_CATALOG:
         wanted = plan.master if key == "spark.master" else plan.conf.get(key)
         have = conf.get(key)
-        if wanted != have:
+        if _normal(wanted) != _normal(have):
             raise EngineError(
                 f"a Spark session with another {_setting_name(key)} already runs in this process "
                 f"({redact(str(have))}, this target wants {redact(str(wanted))})",
                 hint="run each Spark target in its own process (one SparkContext per process)",
             )
+
+
+def _normal(value: str | None) -> str | None:
+    """A setting as compared: Spark qualifies the warehouse of a running session
+    (``/data/wh`` becomes ``file:/data/wh``)."""
+    if value is None:
+        return None
+    return re.sub(r"^file:(//)?", "", value).rstrip("/") or "/"
 
 
 def _setting_name(key: str) -> str:
