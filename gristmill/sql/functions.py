@@ -373,7 +373,11 @@ def _update_as_merge(node: exp.Expr) -> exp.Expr:
 
 
 def _spark_epoch(node: exp.Expr) -> exp.Expr:
-    return exp.Div(this=exp.UnixMicros(this=node.this), expression=exp.Literal.number("1e6"))
+    """Spark's ``unix_micros`` takes timestamps only: a DATE (a table metric's min/max) is cast
+    first -- to midnight in the session's zone, UTC on a target's session, as DuckDB counts it; a
+    naive timestamp is read in that zone too, and a zoned one is left as it is."""
+    timestamp = exp.cast(node.this, exp.DataType.build("TIMESTAMP"))
+    return exp.Div(this=exp.UnixMicros(this=timestamp), expression=exp.Literal.number("1e6"))
 
 
 def _explicit_groups(node: exp.Expr) -> exp.Expr:
