@@ -373,11 +373,10 @@ def _update_as_merge(node: exp.Expr) -> exp.Expr:
 
 
 def _spark_epoch(node: exp.Expr) -> exp.Expr:
-    """Spark's ``unix_micros`` takes timestamps only: a DATE (a table metric's min/max) is cast
-    first -- to midnight in the session's zone, UTC on a target's session, as DuckDB counts it; a
-    naive timestamp is read in that zone too, and a zoned one is left as it is."""
-    timestamp = exp.cast(node.this, exp.DataType.build("TIMESTAMP"))
-    return exp.Div(this=exp.UnixMicros(this=timestamp), expression=exp.Literal.number("1e6"))
+    # unix_micros takes timestamps only: a DATE (a freshness metric's time column) is cast to
+    # its midnight in the session's time zone (UTC), as DuckDB's epoch() counts it.
+    micros = exp.UnixMicros(this=exp.cast(node.this, exp.DataType.build("TIMESTAMPTZ")))
+    return exp.Div(this=micros, expression=exp.Literal.number("1e6"))
 
 
 def _explicit_groups(node: exp.Expr) -> exp.Expr:

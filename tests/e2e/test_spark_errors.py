@@ -19,7 +19,10 @@ from tests.support.pg_engine import schema_prefix
 from tests.support.spark_engine import MASTER, start_shared_session
 
 TARGETS = ("duck", "spark")
-MODEL = "-- kind: table\n\n-- doubled amounts\nselect\n    order_id,\n    amount,\n    {} as doubled\nfrom raw.shop__orders\n"
+MODEL = (
+    "-- kind: table\n\n-- doubled amounts\nselect\n    order_id,\n    amount,\n    {} as doubled\n"
+    "from raw.shop__orders\n"
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

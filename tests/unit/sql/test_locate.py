@@ -42,8 +42,11 @@ MODEL = (
             ' "order_id" has the type "BIGINT".',
             (10, 5),
         ),
-        ('Binder Error: Referenced column "amout" not found in FROM clause!\nCandidate bindings: "amount"', (8, 5)),
-        ("Catalog Error: Scalar Function with name foo_bar does not exist!\nDid you mean \"floor\"?", (9, 5)),
+        (
+            'Binder Error: Referenced column "amout" not found in FROM clause!\nCandidate bindings: "amount"',
+            (8, 5),
+        ),
+        ('Catalog Error: Scalar Function with name foo_bar does not exist!\nDid you mean "floor"?', (9, 5)),
         ("Binder Error: No function matches the given name and argument types '+(BIGINT, DATE)'.", (10, 5)),
         ('column "amout" does not exist', (8, 5)),
         ("function foo_bar(numeric) does not exist", (9, 5)),
@@ -74,7 +77,9 @@ def test_a_message_naming_nothing_in_the_model_is_not_located() -> None:
 
 def test_the_rendered_sql_position_is_left_out() -> None:
     spark = "[UNRESOLVED_ROUTINE] Cannot resolve routine `X`. SQLSTATE: 42883; line 1 pos 7"
-    assert without_rendered_position(spark, located=False) == "[UNRESOLVED_ROUTINE] Cannot resolve routine `X`."
+    assert (
+        without_rendered_position(spark, located=False) == "[UNRESOLVED_ROUTINE] Cannot resolve routine `X`."
+    )
     duck = 'Catalog Error: no "x"!\n\nLINE 1: SELECT x(1) FROM t\n       ^'
     assert without_rendered_position(duck, located=True) == 'Catalog Error: no "x"!'
     assert without_rendered_position(duck, located=False) == duck

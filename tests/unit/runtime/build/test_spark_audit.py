@@ -236,6 +236,6 @@ def test_quarantine_and_drop_set_the_same_rows_aside_on_spark(tables: dict[str, 
             records,
         )
     assert found["spark"] == found["duckdb"]
-    failures, quarantined, dropped, kept, records = found["duckdb"]
+    _, quarantined, dropped, kept, records = found["duckdb"]
     assert quarantined == len(records) and quarantined + dropped + len(kept) == ORDERS.num_rows
     assert quarantined and dropped
