@@ -55,7 +55,8 @@ def test_every_kind_builds_equal_on_duckdb_and_spark(make_project: Callable[...,
     customers.write_text(customers.read_text().replace("1,Ada,Oslo,2024-01-01", "1,Ada,Bergen,2024-01-10"))
     orders = root / "data" / "orders.csv"
     orders.write_text(
-        orders.read_text() + "12,1,2024-01-12,north,3.0\n13,3,2024-01-12,south,4.0\n14,2,2024-01-05,north,1.0\n"
+        orders.read_text()
+        + "12,1,2024-01-12,north,3.0\n13,3,2024-01-12,south,4.0\n14,2,2024-01-05,north,1.0\n"
     )
     run(cli, root)
     assert_equal(cli, root)

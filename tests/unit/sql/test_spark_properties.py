@@ -56,6 +56,12 @@ def _grammar() -> dict[str, Callable[[int], Strategy]]:
             _op("extract({} from ts)", st.sampled_from(["year", "month", "day", "hour"])),
             _op("least({}, {})", inner, inner),
             _op("greatest({}, {})", inner, inner),
+            _op("nullif({}, {})", inner, inner),
+            _op("({} % {})", inner, inner),
+            _op("({} // {})", inner, inner),
+            _op("strpos({}, 'b')", text),
+            _op("date_diff('{}', date '2024-01-01', {})", st.sampled_from(["day", "month", "year"]), date),
+            _op("sign({})", inner),
         )
 
     def floating(depth: int) -> Strategy:
@@ -69,6 +75,8 @@ def _grammar() -> dict[str, Callable[[int], Strategy]]:
             _op("({} * {})", inner, inner),
             _op("round({}, 1)", inner),
             _op("floor({})", inner),
+            _op("abs({})", inner),
+            _op("sqrt(abs({}))", inner),
             _op("ceil({})", inner),
             _op("coalesce({}, {})", inner, inner),
             _op("cast({} as double)", whole),
@@ -89,6 +97,11 @@ def _grammar() -> dict[str, Callable[[int], Strategy]]:
             _op("substr({}, 2, 2)", inner),
             _op("replace({}, 'b', 'Q')", inner),
             _op("left({}, 2)", inner),
+            _op("right({}, 2)", inner),
+            _op("lpad({}, 4, '*')", inner),
+            _op("reverse({})", inner),
+            _op("ltrim({})", inner),
+            _op("repeat({}, 2)", inner),
             _op("coalesce({}, {})", inner, inner),
             _op("cast({} as varchar)", whole),
             _op("(case when {} then {} else {} end)", boolean_(depth - 1), inner, inner),
@@ -113,6 +126,9 @@ def _grammar() -> dict[str, Callable[[int], Strategy]]:
             _op("({} between 0 and 3)", whole),
             _op("({} in (1, 2, {}))", whole, whole),
             _op("starts_with({}, 'a')", text),
+            _op("contains({}, 'b')", text),
+            _op("ends_with({}, 'c')", text),
+            _op("({} ilike '%B%')", text),
         )
 
     return {"integer": integer, "floating": floating, "text": string, "boolean": boolean_}
