@@ -22,6 +22,7 @@ CHINOOK_SQLITE = Path(__file__).parents[1] / "gristmill" / "project" / "demo" / 
 SERVICE_MODULES = frozenset(
     {
         "test_crash_s3.py",
+        "test_crash_spark.py",
         "test_files_more.py",
         "test_kafka.py",
         "test_kafka_protobuf.py",
@@ -31,7 +32,11 @@ SERVICE_MODULES = frozenset(
         "test_nats.py",
         "test_postgres.py",
         "test_postgres_cdc.py",
+        "test_spark_cluster.py",
+        "test_spark_engine.py",
+        "test_spark_kinds.py",
         "test_spark_model_functions.py",
+        "test_spark_sessions.py",
         "test_spark_value_checks.py",
         "test_spark_audit.py",
         "test_spark_errors.py",
@@ -47,9 +52,11 @@ SLOW_MODULES = frozenset(
         "test_child_tables_property.py",
         "test_contract_properties.py",
         "test_crash.py",
+        "test_crash_spark.py",
         "test_kafka.py",
         "test_kafka_protobuf.py",
         "test_scheduler.py",
+        "test_spark_cluster.py",
         "test_stream_partials.py",
         "test_streaming.py",
     }

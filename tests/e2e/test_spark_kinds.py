@@ -45,7 +45,8 @@ def assert_equal(cli: Cli, root: Path, *env: str) -> None:
 
 
 def test_every_kind_builds_equal_on_duckdb_and_spark(make_project: Callable[..., Path], cli: Cli) -> None:
-    toml = f'name = "shop"\ntarget = "duck"\n\n[targets.duck]\nengine = "duckdb"\n\n{_spark_target(schema_prefix())}'
+    duck = 'name = "shop"\ntarget = "duck"\n\n[targets.duck]\nengine = "duckdb"\n\n'
+    toml = duck + _spark_target(schema_prefix())
     root = make_project(FILES, toml=toml)
     run(cli, root)
     assert_equal(cli, root)

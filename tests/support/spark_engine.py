@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gristmill.config.settings import EngineSettings, ProjectSettings
 from tests.support.pg_engine import schema_prefix
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 MASTER = "local[2]"
 TEST_CONF = {
@@ -33,14 +38,25 @@ def spark_settings(prefix: str | None = None) -> EngineSettings:
     )
 
 
-def start_shared_session(folder: Path) -> None:
-    """Start the test session's JVM with its warehouse and metastore in ``folder``."""
+_FOLDER: list[Path] = []
+
+
+def start_shared_session(folder: Path | None = None) -> SparkSession:
+    """The test process's JVM, started on first use with its warehouse and metastore in
+    ``folder`` (default: a temporary folder of the process). Every Spark-backed test module
+    starts it through here (tests/support/spark_local.py too), so whichever runs first, the
+    session is the same: a Hive catalog whose tables lie under a temporary folder."""
     if shutil.which("java") is None:
         message = "Java is not installed: the spark engine's tests need Java 17+ (scripts/setup-spark)"
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    from gristmill.engines.spark.session import plan_session, start_session
+    from gristmill.engines.spark.session import plan_session, share_running_session, start_session
 
+    if not _FOLDER:
+        _FOLDER.append(folder or Path(tempfile.mkdtemp(prefix="gristmill-spark-")))
     settings = ProjectSettings(name="spark_tests", engine=spark_settings())
-    start_session(plan_session(settings, folder))
+    session = start_session(plan_session(settings, _FOLDER[0]))
+    # Every engine the tests open (each in its own project folder) uses this one session.
+    share_running_session()
+    return session

@@ -22,18 +22,10 @@ def local_spark() -> SparkSession:
         return _SESSION[0]
     if os.environ.get("CI") != "true":
         pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
+    from tests.support.spark_engine import start_shared_session
 
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("gristmill-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
+    # The same session the engine's tests use (one JVM per process keeps its first settings).
+    session = start_shared_session()
     session.sparkContext.setLogLevel("ERROR")
     _SESSION.append(session)
     return session

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -60,6 +60,17 @@ _CHUNK_BYTES = 64 << 20
 """Arrow sent to Spark in chunks this large: the driver holds one chunk at a time."""
 _STAGE_SCHEMA = "_gristmill_stage"
 _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+\.?\s*$")
+
+CRASH_POINTS = ("before_commit", "after_ledger_commit")
+"""Where a commit may be stopped by a crash, for the tests that kill a process there."""
+
+
+def _no_fault(point: str) -> None:
+    """Production's hook: nothing."""
+
+
+fault_hook: Callable[[str], None] = _no_fault
+"""Called at each of ``CRASH_POINTS`` (tests/support/spark_crashing.py kills the process there)."""
 
 
 def engine_error(err: BaseException, *, doing: str | None = None) -> EngineError:
@@ -181,9 +192,8 @@ class SparkEngine:
 
     def _text(self, statement: exp.Expr) -> str:
         """``statement`` in Spark SQL, reading what the open transaction wrote."""
-        if self._pending:
-            statement = rewrite.substitute(statement, self._source)
-        return render(statement, self.dialect)
+        statement = rewrite.substitute(statement, self._source) if self._pending else statement.copy()
+        return render(rewrite.arrival_order(statement), self.dialect)
 
     def _parse(self, text: str) -> exp.Expr | None:
         try:
@@ -324,6 +334,7 @@ class SparkEngine:
                 self._rollback()
                 raise EngineError("interrupted: the step was stopped before it committed")
             steps = self._steps()
+            fault_hook("before_commit")
             try:
                 self._ledger.record(self._pending, steps)
                 self._ledger.transactions.commit()  # the commit point
@@ -339,6 +350,7 @@ class SparkEngine:
         referenced = {(e.db, s) for e in self._pending.values() if e is not None for s in e.storage}
         unseen = [made for made in self._made if made not in referenced]  # never visible to anyone
         self._end()
+        fault_hook("after_ledger_commit")
         self._apply(steps)
         self._drop_tables(unseen)
 

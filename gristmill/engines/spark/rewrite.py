@@ -104,50 +104,34 @@ def updated(update: exp.Update, columns: Sequence[tuple[str, exp.DataType]]) -> 
 
 def inserted(insert: exp.Insert, columns: Sequence[tuple[str, exp.DataType]]) -> exp.Select:
     """The rows ``INSERT INTO target [(c, …)] query`` adds, as the target's columns in its order
-    and types (a column the insert does not name is NULL)."""
+    and types (a column the insert does not name is NULL; without names, by position)."""
     schema = insert.this
-    named: list[str] | None = None
-    if isinstance(schema, exp.Schema):
-        named = [c.name for c in schema.expressions]
+    named = [c.name for c in schema.expressions] if isinstance(schema, exp.Schema) else None
     query = insert.expression
     if isinstance(query, exp.Values):
         width = len(query.expressions[0].expressions) if query.expressions else 0
-        labels = named or [name for name, _ in columns][:width]
         query = exp.select(exp.Star()).from_(
-            exp.Subquery(
-                this=query.copy(),
-                alias=exp.TableAlias(
-                    this=exp.to_identifier("_gm_values"),
-                    columns=[exp.to_identifier(n, quoted=True) for n in labels],
-                ),
-            )
+            exp.Subquery(this=query.copy(), alias=exp.TableAlias(this=exp.to_identifier("_gm_values")))
         )
-        named = labels
-    assert isinstance(query, exp.Query)
-    if named is None:  # by position, as SQL does
-        width = len(query.selects) if not query.is_star else len(columns)
-        named = [name for name, _ in columns][:width]
-        arriving = exp.select(
-            *(exp.alias_(exp.column(f"_gm_{i}"), name, quoted=True) for i, name in enumerate(named))
-        ).from_(
-            exp.Subquery(
-                this=query.copy(),
-                alias=exp.TableAlias(
-                    this=exp.to_identifier("_gm_rows"),
-                    columns=[exp.to_identifier(f"_gm_{i}") for i in range(len(named))],
-                ),
-            )
-        )
-        query = arriving
-    by_name = {n.lower(): n for n in named}
+    else:
+        assert isinstance(query, exp.Query)
+        width = len(named) if query.is_star and named else len(query.selects)
+        if query.is_star and not named:
+            width = len(columns)
+    labels = named or [name for name, _ in columns][:width]
+    arriving = exp.Subquery(
+        this=query.copy(),
+        alias=exp.TableAlias(
+            this=exp.to_identifier("_gm_in"), columns=[exp.to_identifier(n, quoted=True) for n in labels]
+        ),
+    )
+    by_name = {n.lower(): n for n in labels}
     values = []
     for name, dtype in columns:
         given = by_name.get(name.lower())
         value: exp.Expr = exp.column(given, table="_gm_in", quoted=True) if given is not None else exp.null()
         values.append(exp.alias_(exp.cast(value, dtype.copy()), name, quoted=True))
-    return exp.select(*values).from_(
-        exp.Subquery(this=query.copy(), alias=exp.TableAlias(this=exp.to_identifier("_gm_in")))
-    )
+    return exp.select(*values).from_(arriving)
 
 
 def altered(alter: exp.Alter, columns: Sequence[tuple[str, exp.DataType]]) -> exp.Select:
@@ -157,7 +141,12 @@ def altered(alter: exp.Alter, columns: Sequence[tuple[str, exp.DataType]]) -> ex
     assert isinstance(target, exp.Table)
     added: list[tuple[str, exp.DataType]] = []
     cast: dict[str, exp.DataType] = {}
-    for action in alter.args.get("actions") or []:
+    actions = [
+        part
+        for action in alter.args.get("actions") or []
+        for part in (action.expressions if isinstance(action, exp.Schema) else [action])  # ADD COLUMNS (…)
+    ]
+    for action in actions:
         if isinstance(action, exp.ColumnDef):
             kind = action.args.get("kind")
             assert isinstance(kind, exp.DataType)
@@ -194,3 +183,24 @@ def union(parts: Sequence[exp.Table]) -> exp.Query:
     for more in selects[1:]:
         query = exp.union(query, more, distinct=False)
     return query
+
+
+def arrival_order(statement: exp.Expr) -> exp.Expr:
+    """``ROW_NUMBER() OVER ()`` (rows numbered as they stream out of a query: the platform's
+    arrival order) as Spark can run it: ``monotonically_increasing_id()``, which increases along
+    the partitions of the query's output and within each (ids are not consecutive; they are
+    only ever compared). A row number over partitions without an order gets a constant one
+    (Spark asks for one; any row may come first, as elsewhere)."""
+
+    def lowered(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Window) or not isinstance(node.this, exp.RowNumber):
+            return node
+        if node.args.get("order") is not None:
+            return node
+        if not node.args.get("partition_by"):
+            return exp.Anonymous(this="monotonically_increasing_id", expressions=[])
+        ordered = node.copy()
+        ordered.set("order", exp.Order(expressions=[exp.Ordered(this=exp.Literal.number(1))]))
+        return ordered
+
+    return statement.transform(lowered, copy=False)

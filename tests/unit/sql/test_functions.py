@@ -81,7 +81,11 @@ SPELLINGS: dict[str, tuple[exp.Expr, dict[str, str]]] = {
     ),
     "epoch_seconds": (
         f.epoch_seconds(V),
-        {"duckdb": 'EPOCH("v")', "postgres": "DATE_PART('epoch', \"v\")", "spark": "UNIX_MICROS(`v`) / 1e6"},
+        {
+            "duckdb": 'EPOCH("v")',
+            "postgres": "DATE_PART('epoch', \"v\")",
+            "spark": "UNIX_MICROS(CAST(`v` AS TIMESTAMP)) / 1e6",
+        },
     ),
     "at_utc": (
         f.at_utc(V),
