@@ -40,7 +40,9 @@ def model(
     ``reads`` names the upstream assets (``"staging.customer"``); the function takes one parameter
     per asset, matched by name (``customer``) or else in order. A parameter's annotation picks what
     it receives: a DuckDB relation (the default), a ``pyarrow.Table``, a polars ``DataFrame`` or
-    ``LazyFrame``, or a pandas ``DataFrame``. The other options are those of a SQL model's header:
+    ``LazyFrame``, a pandas ``DataFrame``, or on a spark target a lazy ``pyspark.sql.DataFrame``
+    (one more parameter annotated ``pyspark.sql.SparkSession`` receives the session). The other
+    options are those of a SQL model's header:
     ``kind``, ``tags``, ``description``, ``owner``, ``columns``, ``checks``, ``key``, ``time``,
     ``interval``, ``start``, ``lookback``, ``schedule``, ``surrogate_key``, ``type2``, ``lookups``.
     The function itself is returned unchanged."""

@@ -6,7 +6,7 @@ DuckDB share ``connectors/duckdb_reader.py`` (this module imports no engine libr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -50,21 +50,29 @@ class Source(Protocol):
 @dataclass(frozen=True)
 class NativeRead:
     """A read the engine runs itself, so no row crosses Python: ``setup`` first (an ATTACH of
-    the source database), then ``query``. Offered by :class:`NativeReads` sources; only an
-    engine of ``dialect`` can run it (its functions are that engine's own)."""
+    the source database, a view over files), then ``query``. Offered by :class:`NativeReads`
+    sources; only an engine of ``dialect`` can run it (its functions are that engine's own)."""
 
     query: exp.Query
     dialect: str
     bytes: int = 0
     setup: tuple[exp.Expr, ...] = ()
+    numbered: exp.Query | None = None
+    """The same read with ``_gm_ord`` numbering its rows 0, 1, 2 … in arrival order, for loads
+    that need the order (merges, contracts); None: the engine's staged row ids do (DuckDB's
+    ``rowid``)."""
+    diagnose: Callable[[], str | None] | None = None
+    """Called when the engine's read failed: the source's own account of why (a file and line),
+    or None to keep the engine's message."""
 
 
 @runtime_checkable
 class NativeReads(Protocol):
     """The source can hand the engine a read to run itself (local files, a whole database
-    table). Without it, or when ``native`` returns None, rows stream through :meth:`Source.read`."""
+    table), written in the engine's ``dialect``. Without it, or when ``native`` returns None (no
+    read in that dialect), rows stream through :meth:`Source.read`."""
 
-    def native(self, table: SourceTable) -> NativeRead | None: ...
+    def native(self, table: SourceTable, dialect: str = "duckdb") -> NativeRead | None: ...
 
 
 @runtime_checkable

@@ -210,6 +210,29 @@ class NativeRelations(Protocol):
 
 
 @runtime_checkable
+class SparkDataFrames(Protocol):
+    """Lazy DataFrames of Spark's own API, for Python models that ask for them (``def m(spark:
+    SparkSession, orders: DataFrame) -> DataFrame``): what the model builds runs on the cluster,
+    and the DataFrame it returns is staged by the engine without a row reaching the driver. A
+    relation (the default form) stays a DuckDB relation on every engine, so a model's code means
+    the same wherever it runs."""
+
+    @property
+    def spark(self) -> Any:
+        """The engine's ``SparkSession`` (classic or Spark Connect)."""
+        ...
+
+    def dataframe(self, table: exp.Table) -> Any:
+        """A lazy DataFrame over ``table``."""
+        ...
+
+    def stage_dataframe(self, result: Any) -> exp.Table | None:
+        """Stage ``result`` like :meth:`Engine.stage`, written by the executors, when it is a
+        DataFrame; None when it is not one."""
+        ...
+
+
+@runtime_checkable
 class StreamingEngine(Engine, Transactions, ArrowViews, Protocol):
     """What a stream model's loop needs: each batch, registered as an Arrow view, is written with
     its state and offsets in one transaction (exactly once)."""

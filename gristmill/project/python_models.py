@@ -33,9 +33,10 @@ from gristmill.project.specs import CheckSpec, ModelSpec
 from gristmill.project.validation import validated
 from gristmill.project.yamlfile import LineDict, LineList, line_of
 
-Form = Literal["relation", "arrow", "polars", "polars_lazy", "pandas"]
+Form = Literal["relation", "arrow", "polars", "polars_lazy", "pandas", "spark", "spark_session"]
 """What a parameter receives: a DuckDB relation, a pyarrow Table, a polars DataFrame or
-LazyFrame, or a pandas DataFrame."""
+LazyFrame, a pandas DataFrame, a lazy Spark DataFrame (on a spark engine), or the engine's
+SparkSession itself (``spark_session``: the one parameter that is not a table read)."""
 
 _CLASSES: dict[tuple[str, str], Form] = {
     ("duckdb", "DuckDBPyRelation"): "relation",
@@ -43,18 +44,24 @@ _CLASSES: dict[tuple[str, str], Form] = {
     ("polars", "DataFrame"): "polars",
     ("polars", "LazyFrame"): "polars_lazy",
     ("pandas", "DataFrame"): "pandas",
+    ("pyspark", "DataFrame"): "spark",
+    ("pyspark", "SparkSession"): "spark_session",
 }
 _PACKAGES = {"_duckdb": "duckdb", "pa": "pyarrow", "pl": "polars", "pd": "pandas"}
-_UNIQUE_NAMES = {"DuckDBPyRelation": "duckdb", "LazyFrame": "polars"}
+_UNIQUE_NAMES = {"DuckDBPyRelation": "duckdb", "LazyFrame": "polars", "SparkSession": "pyspark"}
 ACCEPTED_PARAMETERS = (
-    "duckdb.DuckDBPyRelation (or no annotation), pyarrow.Table, polars.DataFrame, polars.LazyFrame "
-    "or pandas.DataFrame"
+    "duckdb.DuckDBPyRelation (or no annotation), pyarrow.Table, polars.DataFrame, polars.LazyFrame, "
+    "pandas.DataFrame or pyspark.sql.DataFrame"
 )
+SESSION: Form = "spark_session"
+"""The form of a parameter annotated ``pyspark.sql.SparkSession``: it receives the engine's
+session, not a table, so it takes no asset of ``reads``."""
 
 
 @dataclass(frozen=True)
 class Parameter:
-    """One parameter of a model function: the asset it receives and in what form."""
+    """One parameter of a model function: the asset it receives and in what form (the session
+    parameter receives no asset: ``asset`` is empty)."""
 
     name: str
     asset: str
@@ -474,7 +481,18 @@ def _bind(found: PythonModel, reads: tuple[str, ...]) -> tuple[Parameter, ...]:
         signature = inspect.signature(found.function)
     except (TypeError, ValueError):
         raise ProjectError(f"cannot read the parameters of {name}()", location=found.where()) from None
-    params = list(signature.parameters.values())
+    try:
+        hints = typing.get_type_hints(found.function)
+    except Exception:  # an annotation naming something not importable: read it as written
+        hints = {}
+    everything = list(signature.parameters.values())
+    sessions = [p for p in everything if _form(hints.get(p.name, p.annotation)) == SESSION]
+    if len(sessions) > 1:
+        raise ConfigError(
+            f"{name}() takes {len(sessions)} SparkSession parameters; one receives the session",
+            location=found.where(),
+        )
+    params = [p for p in everything if p not in sessions]
     shown = ", ".join(asset.split(".", 1)[1] for asset in reads)
     for param in params:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -506,11 +524,7 @@ def _bind(found: PythonModel, reads: tuple[str, ...]) -> tuple[Parameter, ...]:
                     hint="name every parameter after the table it receives, or list them in the "
                     "order of reads",
                 )
-    try:
-        hints = typing.get_type_hints(found.function)
-    except Exception:  # an annotation naming something not importable: read it as written
-        hints = {}
-    result = []
+    result = [Parameter(p.name, "", SESSION, p.kind is p.POSITIONAL_ONLY) for p in sessions]
     for param, asset in zip(params, bound, strict=True):
         annotation = hints.get(param.name, param.annotation)
         form = _form(annotation)
@@ -522,7 +536,8 @@ def _bind(found: PythonModel, reads: tuple[str, ...]) -> tuple[Parameter, ...]:
                 hint=f"annotate it {ACCEPTED_PARAMETERS}",
             )
         result.append(Parameter(param.name, asset, form, param.kind is param.POSITIONAL_ONLY))
-    return tuple(result)
+    order = [p.name for p in everything]
+    return tuple(sorted(result, key=lambda p: order.index(p.name)))  # in the signature's order
 
 
 def _names(reads: tuple[str, ...]) -> dict[str, str]:

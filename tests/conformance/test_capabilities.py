@@ -16,6 +16,7 @@ from gristmill.engines.base import (
     Maintenance,
     NativeRelations,
     Relation,
+    SparkDataFrames,
     Transactions,
 )
 from gristmill.errors import EngineError
@@ -105,3 +106,13 @@ def test_native_relations_stage_their_own_and_refuse_others(engine: Engine) -> N
     assert staged is not None
     assert engine.row(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(staged)) == {"n": 5}
     assert relations.stage_relation(pa.table({"id": [1]})) is None
+
+
+def test_spark_dataframes_are_lazy_and_staged_by_the_engine(engine: Engine) -> None:
+    frames = needs(engine, SparkDataFrames)
+    engine.write_arrow(T, ids(5))
+    lazy = frames.dataframe(engine.table(T))
+    staged = frames.stage_dataframe(lazy.filter("id > 1"))
+    assert staged is not None
+    assert engine.row(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(staged)) == {"n": 3}
+    assert frames.spark.version and frames.stage_dataframe(pa.table({"id": [1]})) is None

@@ -2,7 +2,7 @@
 
 ``python -m tests.support.spark_crashing after_ledger_commit:3 run --project p`` runs the CLI as
 ``gristmill run --project p``, killing the process (SIGKILL, no cleanup) the third time a commit
-reaches ``after_ledger_commit``. The points are ``gristmill.engines.spark.engine.CRASH_POINTS``;
+reaches ``after_ledger_commit``. The points are ``gristmill.engines.spark.transactions.CRASH_POINTS``;
 production code only ever calls the hook."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from gristmill.engines.spark import engine
+from gristmill.engines.spark import transactions as engine
 
 
 def kill_at(point: str, count: int) -> None:

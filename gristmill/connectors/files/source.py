@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,14 @@ from gristmill.connectors.files.config import (
     FilesSourceOptions,
     FilesTableOptions,
     Format,
+)
+from gristmill.connectors.files.spark_read import (
+    SPARK_DIALECT,
+    SparkColumns,
+    csv_read,
+    ndjson_read,
+    offerable,
+    parquet_read,
 )
 from gristmill.connectors.listing import FoundFile, find, marker, open_filesystem
 from gristmill.errors import ConfigError, SourceError
@@ -273,9 +282,14 @@ class Source(DuckDBReader):
             ) from None
         return self.landed(relation, what)
 
-    def native(self, table: SourceTable) -> NativeRead | None:
-        """The whole read as one DuckDB query over local files, for a DuckDB engine to run itself
-        (no Arrow hop), with the bytes it covers; None when only the Arrow stream will do."""
+    def native(self, table: SourceTable, dialect: str = READER_DIALECT) -> NativeRead | None:
+        """The whole read as one query over local files, for the engine to run itself (no Arrow
+        hop), with the bytes it covers; None when only the Arrow stream will do. A DuckDB read, or
+        a Spark one (``connectors/files/spark_read.py``) for a spark engine."""
+        if dialect == SPARK_DIALECT:
+            return self._spark_native(table)
+        if dialect != READER_DIALECT:
+            return None
         files, fmt, options = self._plan(table)
         if fmt == "excel" or self._new_files_only(table) or not files[0].url.startswith("/"):
             return None
@@ -341,6 +355,64 @@ class Source(DuckDBReader):
         return NativeRead(
             exp.select(*landed).from_(query.subquery("src")), READER_DIALECT, sum(f.size for f in files)
         )
+
+    def _spark_native(self, table: SourceTable) -> NativeRead | None:
+        """The read as Spark runs it itself, with the columns and types this reader finds (the
+        CSV sniffer's, the JSON schema over every record), so both engines land the same table."""
+        files, fmt, options = self._plan(table)
+        if options.records or self._new_files_only(table) or not offerable(files):
+            return None
+        what = f"{self.spec.file} ({table.key}): {files[0].shown}"
+        view = "_gm_files_" + re.sub(r"\W", "_", f"{self.spec.name}__{table.key}")
+        reader: exp.Func | None = None
+        try:
+            if fmt == "csv":
+                self._check_csv_shape(Path(files[0].url), options, what)
+                reader = _sniffed(self._prompts.get(files[0].url, ""), files, options)
+            elif fmt == "ndjson" and not options.options:
+                reader = _reader(fmt, files, options)  # the schema inferred over every record
+            elif fmt == "parquet" and not options.options:
+                reader = _reader(fmt, files, options)
+            if reader is None:
+                return None
+            probe = self.con.sql(sql(exp.select("*").from_(reader)))
+            names, kinds = probe.columns, [str(t) for t in probe.types]
+        except duckdb.Error as err:
+            raise SourceError(
+                f"{what}: {redact(str(err).strip())}",
+                hint="fix the file, or pass reader options under 'options:'",
+            ) from None
+        for column in options.columns or ():
+            if column not in names:
+                raise ConfigError(
+                    f'{what} has no column "{column}"',
+                    location=table.location,
+                    hint="columns: " + ", ".join(names),
+                )
+        kept = options.columns or names
+        columns = SparkColumns(names, kinds, kept, self.landed_names(kept, what))
+        if fmt == "csv":
+            assert isinstance(reader, exp.ReadCSV)
+            read = csv_read(files, reader, columns, dict(options.options), view)
+        elif fmt == "ndjson":
+            read = ndjson_read(files, columns, view)
+        else:
+            read = parquet_read(files, columns, view)
+        if read is None:
+            return None
+        duck = exp.select("*").from_(reader)
+        return replace(read, diagnose=lambda: self._diagnose(duck))
+
+    def _diagnose(self, query: exp.Query) -> str | None:
+        """After Spark's read failed: DuckDB's reading of the same files, which names the line
+        (Spark's readers know none); None when DuckDB reads them without an error."""
+        try:
+            # count(COLUMNS(*)): every column is read and converted, none pruned away
+            every = exp.Count(this=exp.Columns(this=exp.Star()))
+            self.con.sql(sql(exp.select(every).from_(query.subquery("d")))).fetchall()
+        except duckdb.Error as err:
+            return redact(str(err).strip())
+        return None
 
     def _excel(self, files: list[FoundFile], options: FilesTableOptions) -> duckdb.DuckDBPyRelation:
         load(self.con, "excel")

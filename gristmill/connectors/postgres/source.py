@@ -57,13 +57,13 @@ class Source(DatabaseSource):
         # Only this schema's catalog is loaded, not every schema of the database.
         return [exp.AttachOption(this=exp.var("SCHEMA"), expression=exp.Literal.string(self.schema_name))]
 
-    def native(self, table: SourceTable) -> NativeRead | None:
+    def native(self, table: SourceTable, dialect: str = READER_DIALECT) -> NativeRead | None:
         """A whole-table read the DuckDB engine runs itself: it attaches the database and the
         scanner reads the table in parallel, straight into the lake. Custom queries and partitioned
         reads keep the Arrow path. The table and its columns are looked up with one light libpq
         connection, not a second DuckDB session."""
         read = self.tables[table.key]
-        if read.options.partition is not None or read.query is not None:
+        if dialect != READER_DIALECT or read.options.partition is not None or read.query is not None:
             return None
         what = f"{self.spec.file} ({table.key})"
         name, columns = self._catalog(table, what)

@@ -7,7 +7,9 @@ engine with ``NativeRelations`` (DuckDB): it is lazy, what the function builds o
 engine, and a relation it returns is staged in place, so rows never cross Python; on another
 engine the rows are read as Arrow into the registry's fallback engine (DuckDB in memory, private
 to this model) and the relation is that engine's. Arrow, polars and pandas inputs are read whole;
-results in those forms are staged as record batches."""
+results in those forms are staged as record batches. Spark DataFrames (and the SparkSession) come
+only from an engine with ``SparkDataFrames``: lazy on the cluster, and a DataFrame returned is
+staged by the executors, never collected to the driver."""
 
 from __future__ import annotations
 
@@ -19,7 +21,13 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from gristmill.engines.base import ArrowViews, Engine, NativeRelations, require_arrow_views
+from gristmill.engines.base import (
+    ArrowViews,
+    Engine,
+    NativeRelations,
+    SparkDataFrames,
+    require_arrow_views,
+)
 from gristmill.engines.registry import fallback_engine
 from gristmill.errors import EngineError, ProjectError
 from gristmill.project.python_models import (
@@ -36,7 +44,7 @@ __all__ = ["check_reads", "python_model_fingerprint", "run_python_model"]
 
 ACCEPTED_RESULTS = (
     "a pyarrow Table, RecordBatch or RecordBatchReader, a polars DataFrame or LazyFrame, "
-    "a pandas DataFrame, or a DuckDB relation"
+    "a pandas DataFrame, a DuckDB relation, or a Spark DataFrame (on a spark engine)"
 )
 _LIBRARIES = {"polars": "polars", "polars_lazy": "polars", "pandas": "pandas"}
 
@@ -52,7 +60,7 @@ def run_python_model(engine: Engine, model: ModelSpec, physical: Callable[[str],
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for parameter in parameters:
-            value = inputs.read(parameter, physical(parameter.asset))
+            value = inputs.read(parameter, physical(parameter.asset) if parameter.asset else None)
             if parameter.positional:
                 args.append(value)
             else:
@@ -78,7 +86,10 @@ class _Inputs:
         self._private: Engine | None = None  # the fallback engine, made when first needed
         self._views = itertools.count()
 
-    def read(self, parameter: Parameter, table: exp.Table) -> Any:
+    def read(self, parameter: Parameter, table: exp.Table | None) -> Any:
+        if parameter.form in ("spark", "spark_session"):
+            return self._spark(parameter, table)
+        assert table is not None  # every other form receives a table
         try:
             if parameter.form == "relation":
                 return self._relation(table)
@@ -97,6 +108,21 @@ class _Inputs:
             return arrow.to_pandas()
         frame = library.from_arrow(arrow)
         return frame.lazy() if parameter.form == "polars_lazy" else frame
+
+    def _spark(self, parameter: Parameter, table: exp.Table | None) -> Any:
+        """The engine's session, or a lazy DataFrame over ``table``: only a Spark engine has them."""
+        if not isinstance(self.engine, SparkDataFrames):
+            what = "the SparkSession" if table is None else "a Spark DataFrame"
+            raise ProjectError(
+                f'{self.found.name}(): parameter "{parameter.name}" asks for {what}, which only a '
+                f"spark engine has; this target's engine is {self.engine.kind}",
+                location=self.found.where(),
+                hint="run it on a spark target (--target), or annotate the parameter pyarrow.Table "
+                "(any engine)",
+            )
+        if table is None:
+            return self.engine.spark
+        return self.engine.dataframe(table)
 
     def _relation(self, table: exp.Table) -> Any:
         if isinstance(self.engine, NativeRelations):
@@ -130,6 +156,16 @@ def _library(name: str, parameter: Parameter, found: PythonModel) -> Any:
 def _stage(engine: Engine, found: PythonModel, result: Any) -> exp.Table:
     what = _described(result)
     try:
+        if isinstance(engine, SparkDataFrames):
+            staged = engine.stage_dataframe(result)
+            if staged is not None:  # a DataFrame: written by the executors, never collected
+                return staged
+        elif _is_spark_frame(result):
+            raise ProjectError(
+                f"{found.name}() returned a Spark DataFrame, but this target's engine is {engine.kind}",
+                location=found.where(),
+                hint="run it on a spark target, or return a pyarrow Table (any engine)",
+            )
         if isinstance(engine, NativeRelations):
             staged = engine.stage_relation(result)
             if staged is not None:  # one of the engine's own relations, staged in place
@@ -176,6 +212,12 @@ def _arrow(result: Any) -> pa.RecordBatchReader | None:
     return None
 
 
+def _is_spark_frame(result: Any) -> bool:
+    """Named by its type, not checked with isinstance: this module imports no engine library."""
+    kind = type(result)
+    return kind.__module__.partition(".")[0] == "pyspark" and kind.__name__ == "DataFrame"
+
+
 def _described(result: Any) -> str:
     if result is None:
         return "None"
@@ -184,4 +226,6 @@ def _described(result: Any) -> str:
     if package in ("builtins", "_duckdb", "duckdb"):
         # Named by its type, not checked with isinstance: this module imports no engine library.
         return "a DuckDB relation" if kind.__name__ == "DuckDBPyRelation" else kind.__name__
+    if _is_spark_frame(result):
+        return "a Spark DataFrame"
     return f"{'pyarrow' if package == 'pyarrow' else package}.{kind.__name__}"

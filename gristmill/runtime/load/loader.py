@@ -111,21 +111,24 @@ def load_table(
     held = _rows_held(engine, Relation.of(asset.name)) if spec.write == "replace" else None
     split: list[StagedElements] = []  # lists split off in Arrow, for an engine without nested types
     if native is not None and plain_replace and spec.nested == "struct" and spec.max_depth is None:
-        with _reading(asset):
+        with _reading(asset, native):
             _replace_straight(engine, Relation.of(asset.name), None, result, native)
         return _guard_shrink(asset, spec, held, result)
     if native is not None:  # the engine stages the source itself, numbering rows as it scans them
-        query, result.bytes_read = native.query, native.bytes
-        with _reading(asset):
+        query, result.bytes_read = native.numbered or native.query, native.bytes
+        with _reading(asset, native):
             for statement in native.setup:
                 engine.execute(statement)
-        with _reading(asset):
+        with _reading(asset, native):
             landed = engine.stage(query)
-        # The staged table keeps the scan's order, so its row ids number the rows as they arrived.
-        # DuckDB's rowid: a native read is taken only when its dialect is the engine's (_native),
-        # and only DuckDB reads natively, so no other engine comes here.
-        ordinal = exp.alias_(exp.column("rowid"), writes.ORDINAL, quoted=True)
-        raw: Staged = exp.select("*", ordinal).from_(landed).subquery("raw")
+        raw: Staged
+        if native.numbered is not None:  # the read numbers its rows itself (a Spark read)
+            raw = exp.select("*").from_(landed).subquery("raw")
+        else:
+            # The staged table keeps the scan's order, so its row ids number the rows as they
+            # arrived: DuckDB's rowid (a read without its own numbering is a DuckDB one).
+            ordinal = exp.alias_(exp.column("rowid"), writes.ORDINAL, quoted=True)
+            raw = exp.select("*", ordinal).from_(landed).subquery("raw")
         result.rows_read = int(
             engine.query(exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(landed))
             .column("n")[0]
@@ -296,18 +299,25 @@ def _native(source: Source, asset: Asset, engine: Engine) -> NativeRead | None:
     """A read the engine runs itself (local files, a whole PostgreSQL table), when offered."""
     if not isinstance(source, NativeReads) or asset.table is None:
         return None
-    found = source.native(asset.table)
+    found = source.native(asset.table, engine.dialect)
     return found if isinstance(found, NativeRead) and found.dialect == engine.dialect else None
 
 
 @contextmanager
-def _reading(asset: Asset) -> Iterator[None]:
-    """The engine reading a source itself: its errors are the source's, named as such."""
+def _reading(asset: Asset, native: NativeRead) -> Iterator[None]:
+    """The engine reading a source itself: its errors are the source's, named as such (in the
+    source's own words when it can say more, such as the line)."""
     try:
         yield
     except EngineError as err:
         assert asset.source is not None and asset.table is not None
-        raise SourceError(f"{asset.source.file} ({asset.table.key}): {err.message}", hint=err.hint) from None
+        told = native.diagnose() if native.diagnose is not None else None
+        where = f"{asset.source.file} ({asset.table.key})"
+        if told is not None:
+            raise SourceError(
+                f"{where}: {told}", hint="fix the file, or pass reader options under 'options:'"
+            ) from None
+        raise SourceError(f"{where}: {err.message}", hint=err.hint) from None
 
 
 def _reraise_source_error(counted: _Counted) -> None:

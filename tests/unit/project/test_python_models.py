@@ -317,3 +317,27 @@ def test_fingerprint_ignores_comments_and_formatting(make_project: Callable[...,
     assert changed != first
     (root / "lib/rates.py").write_text("RATE = 3\n")  # a project module the model uses
     assert fingerprint() != changed
+
+
+def test_a_spark_session_parameter_takes_no_read(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "models/marts/m.py": """
+            from pyspark.sql import DataFrame, SparkSession
+            from gristmill import model
+
+            @model(reads=["staging.a", "staging.b"])
+            def m(b: DataFrame, spark: SparkSession, a: DataFrame) -> DataFrame:
+                return a
+            """,
+            "models/staging/a.sql": "select 1 as x",
+            "models/staging/b.sql": "select 2 as x",
+        }
+    )
+    spec = load_project(root).models["marts.m"]
+    found = load_function(spec).parameters(spec.reads)
+    assert [(p.name, p.asset, p.form) for p in found] == [
+        ("b", "staging.b", "spark"),
+        ("spark", "", "spark_session"),
+        ("a", "staging.a", "spark"),
+    ]

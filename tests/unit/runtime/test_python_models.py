@@ -339,3 +339,20 @@ def test_a_gristmill_error_from_the_model_names_the_raising_line(models: Models)
     )
     assert err.message == "models/marts/customer_ltv.py:14: customer_ltv() failed: the ledger is closed"
     assert not isinstance(err, Transient)
+
+
+def test_a_spark_dataframe_model_on_duckdb_says_it_needs_a_spark_engine(models: Models) -> None:
+    """The annotations alone (no JVM is started): a DataFrame or SparkSession parameter asks for
+    what only a spark engine has."""
+    for signature in (
+        "customer: DataFrame, invoice: pa.Table",
+        "spark: SparkSession, customer: pa.Table, invoice: pa.Table",
+    ):
+        error = models.error(
+            HEADER
+            + "from pyspark.sql import DataFrame, SparkSession\n"
+            + READS
+            + f"\ndef customer_ltv({signature}):\n    return customer\n"
+        )
+        assert error.location is not None and error.location.startswith("models/marts/customer_ltv.py:")
+        assert "only a spark engine has" in error.message and "duckdb" in error.message

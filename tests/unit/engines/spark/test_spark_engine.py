@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.base import Relation
-from gristmill.engines.spark import engine as spark_engine
+from gristmill.engines.spark import transactions as spark_engine
 from gristmill.engines.spark.engine import SparkEngine
 from gristmill.engines.spark.open import open_spark
 from gristmill.errors import EngineError
