@@ -29,6 +29,7 @@ from gristmill.runtime.build.quarantine import SetAside, set_aside
 from gristmill.runtime.load.loader import load_table
 from gristmill.runtime.results import CheckResult, LoadResult, StepResult
 from gristmill.sql import windows
+from gristmill.sql.locate import locate, without_rendered_position
 from gristmill.sql.rewrite import render
 from gristmill.state.history import RunHistory
 from gristmill.state.lake.intervals import forget_range
@@ -322,8 +323,12 @@ def _materialized(step: Step, target: Relation, context: StepContext) -> Materia
         )
     except EngineError as err:
         unparsed = asset.parsed is not None and asset.parsed.passthrough
+        # The engine's position is in the rendered SQL: name the model's own line instead.
+        found = locate(asset.parsed, err.message) if asset.parsed is not None else None
+        where = f"{model.file}:{found[0]}:{found[1]}" if found else model.file
+        message = without_rendered_position(err.message, located=found is not None)
         raise EngineError(
-            f"{model.file}: the engine rejected the model: {err}",
+            f"{where}: the engine rejected the model: {message}",
             hint=f"the SQL could not be parsed ({asset.parsed.warning}), so it ran as written; fix it there"
             if unparsed and asset.parsed is not None
             else "the SQL passed validation, so check types and functions for the engine",
