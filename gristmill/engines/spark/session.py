@@ -151,15 +151,16 @@ def start_session(plan: SessionPlan) -> SparkSession:
     if plan.remote:
         return _connect(plan)
     assert plan.master is not None
-    # Checked even when a session runs already: a bad metastore login is the target's error
-    # whether or not this process started a JVM before.
+    # Checked even when a session runs already: Java, the master and the metastore login are the
+    # target's errors whether or not this process started a JVM before.
+    _java()
+    _reachable(plan.master)
     _metastore_reachable(plan)
     running = _running_session()
     if running is not None:
         if not _jvm.get("shared"):
             _check_same(running, plan)
         return running
-    _reachable(plan.master)
     if plan.master.startswith("local"):
         # Without it Spark binds to the first network address and warns about it.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

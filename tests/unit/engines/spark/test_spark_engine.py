@@ -185,10 +185,8 @@ def test_reclaim_drops_superseded_and_orphaned_storage(engine: SparkEngine) -> N
         engine.write_arrow(T, rows(1, 100 + start), mode="append")
     engine.compact(T)
     db = engine.table(T).text("db")
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.getActiveSession()
-    assert spark is not None
+    # The process's one session (the active session is per thread: another module may have made it)
+    spark = start_shared_session()
     spark.sql(f"CREATE TABLE `{db}`.`_gm_orders_orphan0000` USING parquet AS SELECT 1 AS id")  # a crash's
     assert len(storage(engine, T)) == 6  # 4 superseded segments, the compacted table, the orphan
     engine.reclaim(0)
