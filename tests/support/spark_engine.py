@@ -28,6 +28,9 @@ TEST_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.sql.adaptive.enabled": "false",
+    # One JVM serves the whole suite: the default 1 GB heap fills over a full run and every
+    # statement then waits on the collector.
+    "spark.driver.memory": "4g",
 }
 
 

@@ -477,8 +477,14 @@ def _qualify(node: exp.Expr) -> exp.Expr:
     return rewritten
 
 
+def _sign(node: exp.Expr) -> exp.Expr:
+    """DuckDB's sign() is a TINYINT for every argument; Spark's is a DOUBLE (``1.0``)."""
+    return exp.cast(node, "TINYINT")
+
+
 SPARK: dict[type[exp.Expr], Lowering] = {
     **dict.fromkeys(_PARTS, _date_part),
+    exp.Sign: _sign,
     exp.Extract: _extract,
     exp.Monthname: _date_format("MMMM"),
     exp.Dayname: _date_format("EEEE"),

@@ -150,7 +150,7 @@ def same(left: Any, right: Any) -> bool:
     return bool(left == right)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(EXPRESSIONS)
 def test_random_expressions_give_the_same_values_on_duckdb_and_spark(expressions: list[str]) -> None:
     listed = ", ".join(f"{e} as c{n}" for n, e in enumerate(expressions))
