@@ -60,16 +60,14 @@ def other_session_count(engine: SparkEngine, relation: Relation) -> int | None:
 
 
 def storage(engine: SparkEngine, relation: Relation) -> set[str]:
-    """The storage tables in the relation's database."""
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.getActiveSession()
-    assert spark is not None
+    """The relation's storage tables (the database is shared with other modules' tables in the
+    suite's one session, so only this relation's prefix counts)."""
+    spark = start_shared_session()
     db = engine.table(relation).text("db")
     return {
         r["tableName"]
         for r in spark.sql(f"SHOW TABLES IN `{db}`").collect()
-        if r["tableName"].startswith("_gm_")
+        if r["tableName"].startswith(f"_gm_{relation.name}_")
     }
 
 
