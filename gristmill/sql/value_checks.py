@@ -135,13 +135,15 @@ def _spark_json_type(node: exp.Expr) -> exp.Expr:
 
 
 def _spark_json_text(node: exp.Expr) -> exp.Expr:
-    """The top-level value's text: ``get_json_object(v, '$')`` unquotes a string, writes other
-    values as JSON text, and gives NULL for JSON's null (as DuckDB)."""
+    """The top-level value's text: ``get_json_object(v, '$')`` unquotes a string and writes other
+    values as JSON text; JSON's null is NULL (as DuckDB), where ``get_json_object`` gives 'null'."""
     path = node.expressions[1] if len(node.expressions) == 2 else None
     if not isinstance(path, exp.Literal) or path.name != "$":
         return node
     text = exp.cast(node.expressions[0], "STRING")
-    return exp.Anonymous(this="GET_JSON_OBJECT", expressions=[text, path.copy()])
+    is_null = exp.EQ(this=exp.Anonymous(this="TRIM", expressions=[text]), expression=exp.Literal.string("null"))
+    picked = exp.Anonymous(this="GET_JSON_OBJECT", expressions=[text.copy(), path.copy()])
+    return exp.Case().when(is_null, exp.null()).else_(picked)
 
 
 SPARK: dict[type[exp.Expr], Callable[[exp.Expr], exp.Expr]] = {exp.JSONType: _spark_json_type}

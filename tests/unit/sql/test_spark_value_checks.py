@@ -76,9 +76,9 @@ A load's contract is not affected — a value fits a column only when it reads b
 which none of these does on either engine — but a model's ``try_cast`` gives NULL there on Spark
 (docs/engines.md lists them)."""
 
-# JSON ``null`` is left out: its text is 'null' on Spark and NULL on DuckDB (open, in the session notes).
 JSONS = [
     *('{"a": 1}', "[1, 2]", '"text"', "1", "-1", "1.5", "1e3", "18446744073709551615", "true"),
+    *("null", " null ", '"null"'),
     *(' {"a": [true]} ', "not json", '"quoted \\"inside\\""', "-0"),
 ]
 
