@@ -101,7 +101,7 @@ def orders(version: int) -> str:
 def killed(root: Path, point: str) -> None:
     """``gristmill run`` in a child process, killed -9 at ``point`` (``after_ledger_commit:2``)."""
     done = subprocess.run(
-        [sys.executable, "-m", "tests.support.spark_crashing", point, "run", "--project", str(root)],
+        [sys.executable, "-m", "tests.support.crashing", point, "run", "--project", str(root)],
         capture_output=True,
         text=True,
         env={**environment(), "PATH": "/usr/bin:/bin", "HOME": str(root)},

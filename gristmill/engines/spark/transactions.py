@@ -47,7 +47,7 @@ def _no_fault(point: str) -> None:
 
 
 fault_hook: Callable[[str], None] = _no_fault
-"""Called at each of ``CRASH_POINTS`` (tests/support/spark_crashing.py kills the process there)."""
+"""Called at each of ``CRASH_POINTS`` (tests/support/crashing.py kills the process there)."""
 
 
 def engine_error(err: BaseException, *, doing: str | None = None) -> EngineError:
