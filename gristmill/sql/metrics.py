@@ -66,6 +66,8 @@ def parse_filter(text: str) -> Filter:
         return Filter(dimension, op)
     if not colon:
         raise BadQuery(f'filter "{text}" has no value', parameter="where", hint=f"write {dimension}:{op}:<value>")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise BadQuery(f'filter on "{dimension}": a value may not hold control characters', parameter="where")
     values = tuple(value.split(",")) if op in ("in", "not_in") else (value,)
     return Filter(dimension, op, values)
 
