@@ -42,7 +42,9 @@ def list_metrics(
     if format != "table":
         raise BadQuery(f'unknown format "{format}"', parameter="--format", hint="use table or json")
     if not infos:
-        console.print("No metrics yet: declare semantic models and metrics in metrics/*.yml (see docs/metrics.md).")
+        console.print(
+            "No metrics yet: declare semantic models and metrics in metrics/*.yml (see docs/metrics.md)."
+        )
         return
     table = Table(show_edge=False)
     for column in ("metric", "type", "dimensions", "declared"):
@@ -74,7 +76,9 @@ def query_metric(
         ),
     ] = [],  # noqa: B006
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
-    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL the query runs instead of running it.")] = False,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the SQL the query runs instead of running it.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="Rows to print as a table (csv and json print all).")] = 100,
     project: ProjectOpt = Path("."),
     target: TargetOpt = None,

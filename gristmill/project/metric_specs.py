@@ -127,7 +127,10 @@ class Metric(_Strict):
     def inputs(self) -> list[MetricInput]:
         """The metrics a ratio or derived metric reads."""
         if self.type == "ratio":
-            return [MetricInput(name=str(self.type_params.numerator)), MetricInput(name=str(self.type_params.denominator))]
+            return [
+                MetricInput(name=str(self.type_params.numerator)),
+                MetricInput(name=str(self.type_params.denominator)),
+            ]
         return [m if isinstance(m, MetricInput) else MetricInput(name=m) for m in self.type_params.metrics]
 
 

@@ -46,7 +46,9 @@ def load_metrics(root: Path, assets: Collection[str]) -> MetricLayer:
         if data is None:
             continue
         if not isinstance(data, dict):
-            raise ConfigError("a metrics file is a mapping with 'semantic_models' and/or 'metrics'", location=name)
+            raise ConfigError(
+                "a metrics file is a mapping with 'semantic_models' and/or 'metrics'", location=name
+            )
         file = _File(name, data)
         files.append((file, validated(MetricsFile, data, file=name, line_of=partial(yamlfile.line_of, data))))
     for file, declared in files:
@@ -67,7 +69,9 @@ def load_metrics(root: Path, assets: Collection[str]) -> MetricLayer:
 def _unique(seen: Collection[str], kind: str, name: str, where: str, layer: MetricLayer) -> None:
     if name in seen:
         first = layer.locations.get(f"{kind}:{name}", "another file")
-        raise ConfigError(f'{kind.replace("_", " ")} "{name}" is declared twice (first at {first})', location=where)
+        raise ConfigError(
+            f'{kind.replace("_", " ")} "{name}" is declared twice (first at {first})', location=where
+        )
 
 
 def _add_semantic_model(
@@ -84,18 +88,26 @@ def _add_semantic_model(
     ):
         twice = next((n for n in names if names.count(n) > 1), None)
         if twice is not None:
-            raise ConfigError(f'{kind} "{twice}" is declared twice in semantic model "{model.name}"', location=at())
+            raise ConfigError(
+                f'{kind} "{twice}" is declared twice in semantic model "{model.name}"', location=at()
+            )
     for position, dimension in enumerate(model.dimensions):
         _parses(dimension.sql, at("dimensions", position, "expr"))
         if dimension.name == "metric_time":
-            raise ConfigError('"metric_time" is the name queries give a measure\'s time dimension', location=at("dimensions", position, "name"), hint="name the dimension after its column")
+            raise ConfigError(
+                '"metric_time" is the name queries give a measure\'s time dimension',
+                location=at("dimensions", position, "name"),
+                hint="name the dimension after its column",
+            )
     for position, entity in enumerate(model.entities):
         _parses(entity.expr or entity.name, at("entities", position, "expr"))
     default = model.defaults.agg_time_dimension
     _time_dimension(default, dimensions, model.name, at("defaults", "agg_time_dimension"))
     for position, measure in enumerate(model.measures):
         _parses(measure.sql, at("measures", position, "expr"))
-        _time_dimension(measure.agg_time_dimension, dimensions, model.name, at("measures", position, "agg_time_dimension"))
+        _time_dimension(
+            measure.agg_time_dimension, dimensions, model.name, at("measures", position, "agg_time_dimension")
+        )
         found = layer.measure(measure.name)
         if found is not None:
             raise ConfigError(
@@ -122,9 +134,15 @@ def _asset(written: str, assets: Collection[str], where: str) -> str:
         if len(matches) == 1:
             return matches[0]
     if len(matches) > 1:
-        raise ConfigError(f'model "{written}" names more than one asset: {", ".join(sorted(matches))}', location=where, hint="write <schema>.<name>")
+        raise ConfigError(
+            f'model "{written}" names more than one asset: {", ".join(sorted(matches))}',
+            location=where,
+            hint="write <schema>.<name>",
+        )
     hint = did_you_mean(name, [*assets, *(a.split(".", 1)[1] for a in assets)])
-    raise ConfigError(f'model "{written}" is no model or source table of the project', location=where, hint=hint)
+    raise ConfigError(
+        f'model "{written}" is no model or source table of the project', location=where, hint=hint
+    )
 
 
 def _time_dimension(name: str | None, dimensions: dict[str, Any], model: str, where: str) -> None:
@@ -133,16 +151,23 @@ def _time_dimension(name: str | None, dimensions: dict[str, Any], model: str, wh
     dimension = dimensions.get(name)
     if dimension is None:
         hint = did_you_mean(name, dimensions)
-        raise ConfigError(f'unknown dimension "{name}" in semantic model "{model}"', location=where, hint=hint)
+        raise ConfigError(
+            f'unknown dimension "{name}" in semantic model "{model}"', location=where, hint=hint
+        )
     if dimension.type != "time":
-        raise ConfigError(f'dimension "{name}" of semantic model "{model}" is not a time dimension', location=where)
+        raise ConfigError(
+            f'dimension "{name}" of semantic model "{model}" is not a time dimension', location=where
+        )
 
 
 def _parses(sql: str, where: str) -> exp.Expr:
     try:
         return sqlglot.parse_one(sql, dialect=PROJECT_DIALECT)
     except sqlglot.errors.ParseError as err:
-        raise ConfigError(f'expression "{sql}" is not SQL: {err.errors[0]["description"] if err.errors else err}', location=where) from None
+        raise ConfigError(
+            f'expression "{sql}" is not SQL: {err.errors[0]["description"] if err.errors else err}',
+            location=where,
+        ) from None
 
 
 def _check_metric(layer: MetricLayer, file: _File, index: int, metric: Metric) -> None:
@@ -150,17 +175,25 @@ def _check_metric(layer: MetricLayer, file: _File, index: int, metric: Metric) -
     params = metric.type_params
     if metric.type in ("simple", "cumulative"):
         if params.measure is None:
-            raise ConfigError(f'a {metric.type} metric needs "type_params.measure"', location=file.where("metrics", index))
+            raise ConfigError(
+                f'a {metric.type} metric needs "type_params.measure"', location=file.where("metrics", index)
+            )
         found = layer.measure(params.measure)
         if found is None:
             every = [m.name for s in layer.semantic_models.values() for m in s.measures]
-            raise ConfigError(f'unknown measure "{params.measure}"', location=at("measure"), hint=did_you_mean(params.measure, every))
+            raise ConfigError(
+                f'unknown measure "{params.measure}"',
+                location=at("measure"),
+                hint=did_you_mean(params.measure, every),
+            )
         if metric.type == "cumulative":
             _check_cumulative(layer, metric, found, at)
     elif metric.type == "ratio":
         for part in ("numerator", "denominator"):
             if getattr(params, part) is None:
-                raise ConfigError(f'a ratio metric needs "type_params.{part}"', location=file.where("metrics", index))
+                raise ConfigError(
+                    f'a ratio metric needs "type_params.{part}"', location=file.where("metrics", index)
+                )
             _known_metric(layer, getattr(params, part), at(part))
     else:
         _check_derived(layer, metric, at)
@@ -171,12 +204,16 @@ def _check_cumulative(layer: MetricLayer, metric: Metric, found: Any, at: Any) -
         raise ConfigError(
             f'measure "{found[1].name}" has no time dimension to accumulate over',
             location=at("measure"),
-            hint="set defaults.agg_time_dimension (or the measure's agg_time_dimension) in its semantic model",
+            hint="set defaults.agg_time_dimension (or the measure's agg_time_dimension) in its model",
         )
     if metric.window is not None and metric.grain_to_date is not None:
         raise ConfigError("a cumulative metric takes a window or a grain_to_date, not both", location=at())
     if metric.window is not None and parse_window(metric.window) is None:
-        raise ConfigError(f'window "{metric.window}" is not a length of time', location=at(), hint="write e.g. 7 days, 1 month, 2 weeks")
+        raise ConfigError(
+            f'window "{metric.window}" is not a length of time',
+            location=at(),
+            hint="write e.g. 7 days, 1 month, 2 weeks",
+        )
 
 
 def parse_window(text: str) -> tuple[int, str] | None:
@@ -193,7 +230,9 @@ def parse_window(text: str) -> tuple[int, str] | None:
 def _check_derived(layer: MetricLayer, metric: Metric, at: Any) -> None:
     params = metric.type_params
     if not params.expr or not params.metrics:
-        raise ConfigError('a derived metric needs "type_params.expr" and "type_params.metrics"', location=at())
+        raise ConfigError(
+            'a derived metric needs "type_params.expr" and "type_params.metrics"', location=at()
+        )
     names = []
     for position, used in enumerate(metric.inputs()):
         _known_metric(layer, used.name, at("metrics", position))
@@ -217,7 +256,9 @@ def _check_no_cycles(layer: MetricLayer) -> None:
     def visit(name: str, path: tuple[str, ...]) -> None:
         if name in path:
             loop = " -> ".join((*path[path.index(name) :], name))
-            raise ConfigError(f"metrics read each other in a loop: {loop}", location=layer.locations.get(f"metric:{name}"))
+            raise ConfigError(
+                f"metrics read each other in a loop: {loop}", location=layer.locations.get(f"metric:{name}")
+            )
         for used in layer.metrics[name].inputs():
             visit(used.name, (*path, name))
 

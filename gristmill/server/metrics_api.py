@@ -12,7 +12,7 @@ import datetime as dt
 import decimal
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PREFIX = "/api/v1/metrics"
+By = Annotated[list[str] | None, Query(description="Dimensions to group by (repeat, or comma-separated).")]
+GrainParam = Annotated[str | None, Query(description="day, week, month, quarter or year (of metric_time).")]
+Where = Annotated[list[str] | None, Query(description="dimension:op:value, e.g. country:in:DE,FR (repeat).")]
 _SAFE_INTEGER = 2**53
 """Integers beyond this lose digits as JSON numbers in most readers: they are sent as strings."""
 
@@ -68,29 +71,24 @@ def router(reader: MetricReader, *, env: str = "prod") -> APIRouter:
             return {"metrics": [m.as_dict() for m in reader.metrics()]}
 
     @routes.get("/{name}", summary="A metric by dimensions and time grain")
-    def query_metric(
-        name: str,
-        by: list[str] = Query(default=[], description="Dimensions to group by (repeat, or comma-separated)."),
-        grain: str | None = Query(default=None, description="day, week, month, quarter or year (metric_time)."),
-        where: list[str] = Query(default=[], description="dimension:op:value, e.g. country:in:DE,FR (repeat)."),
-    ) -> Any:
+    def query_metric(name: str, by: By = None, grain: GrainParam = None, where: Where = None) -> Any:
         try:
             with turn:
-                answer = reader.metric(name, by=by, grain=grain, where=where, env=env)
+                answer = reader.metric(name, by=by or [], grain=grain, where=where or [], env=env)
         except GristmillError as err:
             return _error(err)
-        return {"metric": name, "schema": _schema(answer.table), "rows": _rows(answer.table), "sql": answer.sql}
+        return {
+            "metric": name,
+            "schema": _schema(answer.table),
+            "rows": _rows(answer.table),
+            "sql": answer.sql,
+        }
 
     @routes.get("/{name}/sql", summary="The SQL a metric query runs")
-    def metric_sql(
-        name: str,
-        by: list[str] = Query(default=[]),
-        grain: str | None = Query(default=None),
-        where: list[str] = Query(default=[]),
-    ) -> Any:
+    def metric_sql(name: str, by: By = None, grain: GrainParam = None, where: Where = None) -> Any:
         try:
             with turn:
-                answer = reader.metric(name, by=by, grain=grain, where=where, env=env, run=False)
+                answer = reader.metric(name, by=by or [], grain=grain, where=where or [], env=env, run=False)
         except GristmillError as err:
             return _error(err)
         return {"metric": name, "sql": answer.sql}
@@ -118,7 +116,9 @@ def _schema(table: pa.Table) -> list[dict[str, str]]:
         written = "string" if pa.types.is_decimal(field.type) or pa.types.is_int64(field.type) else None
         entry = {"name": field.name, "type": str(field.type)}
         if written:
-            entry["json"] = "string (exact)" if pa.types.is_decimal(field.type) else "number, string beyond 2^53"
+            entry["json"] = (
+                "string (exact)" if pa.types.is_decimal(field.type) else "number, string beyond 2^53"
+            )
         fields.append(entry)
     return fields
 

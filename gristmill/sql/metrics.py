@@ -10,6 +10,7 @@ are sqlglot literals compared with a dimension the project declares: they are da
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlglot
@@ -65,7 +66,9 @@ def parse_filter(text: str) -> Filter:
     if op in ("is_null", "not_null"):
         return Filter(dimension, op)
     if not colon:
-        raise BadQuery(f'filter "{text}" has no value', parameter="where", hint=f"write {dimension}:{op}:<value>")
+        raise BadQuery(
+            f'filter "{text}" has no value', parameter="where", hint=f"write {dimension}:{op}:<value>"
+        )
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise BadQuery(f'filter on "{dimension}": a value may not hold control characters', parameter="where")
     values = tuple(value.split(",")) if op in ("in", "not_in") else (value,)
@@ -78,7 +81,9 @@ def compile_metric(layer: MetricLayer, query: MetricQuery) -> exp.Select:
     if query.metric not in layer.metrics:
         raise BadQuery(f'unknown metric "{query.metric}"', parameter="name", hint=_names(layer.metrics))
     if query.grain is not None and query.grain not in GRAINS:
-        raise BadQuery(f'unknown grain "{query.grain}"', parameter="grain", hint=f"one of {', '.join(GRAINS)}")
+        raise BadQuery(
+            f'unknown grain "{query.grain}"', parameter="grain", hint=f"one of {', '.join(GRAINS)}"
+        )
     keys = ((METRIC_TIME,) if query.grain else ()) + tuple(b for b in query.by if b != METRIC_TIME)
     if len(set(keys)) != len(keys):
         raise BadQuery("a dimension is named twice", parameter="by")
@@ -94,7 +99,7 @@ def compile_metric(layer: MetricLayer, query: MetricQuery) -> exp.Select:
     return select
 
 
-def _names(known: dict[str, object]) -> str:
+def _names(known: Mapping[str, object]) -> str:
     return "known: " + ", ".join(sorted(known)) if known else "declare metrics in metrics/*.yml"
 
 
@@ -121,15 +126,18 @@ class _Compiler:
         if metric.type == "ratio":
             numerator, denominator = (exp.column("value", table=n) for n in names)
             value: exp.Expr = exp.Div(
-                this=exp.cast(numerator, "DOUBLE"), expression=exp.func("NULLIF", denominator, exp.Literal.number(0))
+                this=exp.cast(numerator, "DOUBLE"),
+                expression=exp.func("NULLIF", denominator, exp.Literal.number(0)),
             )
         else:
             aliases = {(i.alias or i.name): n for i, n in zip(inputs, names, strict=True)}
             value = sqlglot.parse_one(str(metric.type_params.expr), dialect=PROJECT_DIALECT)
             value = value.transform(
-                lambda node: exp.column("value", table=aliases[node.name])
-                if isinstance(node, exp.Column) and node.name in aliases
-                else node
+                lambda node: (
+                    exp.column("value", table=aliases[node.name])
+                    if isinstance(node, exp.Column) and node.name in aliases
+                    else node
+                )
             )
         return self._cte(self._joined(names, value))
 
@@ -150,19 +158,26 @@ class _Compiler:
         for name in names[1:]:
             union = exp.union(union, exp.select(*(c.copy() for c in quoted)).from_(name), distinct=True)
         keys = self._cte(union)
-        select = exp.select(*(exp.column(k, table=keys, quoted=True) for k in self.keys), exp.alias_(value, "value"))
+        select = exp.select(
+            *(exp.column(k, table=keys, quoted=True) for k in self.keys), exp.alias_(value, "value")
+        )
         select = select.from_(keys)
         for name in names:
             on = exp.and_(
                 *(
-                    exp.NullSafeEQ(this=exp.column(k, table=keys, quoted=True), expression=exp.column(k, table=name, quoted=True))
+                    exp.NullSafeEQ(
+                        this=exp.column(k, table=keys, quoted=True),
+                        expression=exp.column(k, table=name, quoted=True),
+                    )
                     for k in self.keys
                 )
             )
             select = select.join(name, on=on, join_type="left")
         return select
 
-    def _aggregate(self, model: SemanticModel, measure: Measure, source: exp.Expr, time: exp.Expr | None = None) -> exp.Select:
+    def _aggregate(
+        self, model: SemanticModel, measure: Measure, source: exp.Expr, time: exp.Expr | None = None
+    ) -> exp.Select:
         """``measure`` over ``source`` by the query's keys (``time``: what ``metric_time`` is,
         when not the measure's own time truncated to the grain), filtered."""
         columns = [exp.alias_(self._key(model, measure, k, time), k, quoted=True) for k in self.keys]
@@ -180,7 +195,9 @@ class _Compiler:
         grain = str(self.query.grain)
         table = exp.to_table(self.layer.assets[model.name], alias="gm_source")
         moment = self._time(model, measure)
-        spine = exp.select(exp.alias_(truncate_to(grain, moment.copy()), _BUCKET)).distinct().from_(table.copy())
+        spine = (
+            exp.select(exp.alias_(truncate_to(grain, moment.copy()), _BUCKET)).distinct().from_(table.copy())
+        )
         spine = spine.where(exp.Not(this=exp.Is(this=moment.copy(), expression=exp.null())))
         spine_name = self._cte(spine)
         bucket = exp.column(_BUCKET, table=spine_name)
@@ -191,16 +208,26 @@ class _Compiler:
             start: exp.Expr = exp.Sub(this=end.copy(), expression=_interval(count, unit))
             on = exp.and_(on, exp.GTE(this=moment.copy(), expression=start))
         elif metric.grain_to_date is not None:
-            if GRAINS.index(grain) > GRAINS.index(metric.grain_to_date):  # type: ignore[arg-type]
+            if GRAINS.index(grain) > GRAINS.index(metric.grain_to_date):
+                to_date = metric.grain_to_date
                 raise BadQuery(
-                    f'metric "{metric.name}" accumulates {metric.grain_to_date}-to-date: a {grain} holds several',
+                    f'metric "{metric.name}" accumulates {to_date}-to-date: a {grain} holds several',
                     parameter="grain",
                     hint=f"ask for {metric.grain_to_date} or a finer grain",
                 )
-            on = exp.and_(on, exp.GTE(this=moment.copy(), expression=truncate_to(metric.grain_to_date, bucket.copy())))
+            on = exp.and_(
+                on, exp.GTE(this=moment.copy(), expression=truncate_to(metric.grain_to_date, bucket.copy()))
+            )
         rows = exp.Column(this=exp.Star(), table=exp.to_identifier("gm_source"))
         source = exp.select(bucket.copy(), rows).from_(spine_name).join(table, on=on)
-        return self._cte(self._aggregate(model, measure, exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier("gm_rows"))), time=exp.column(_BUCKET)))
+        return self._cte(
+            self._aggregate(
+                model,
+                measure,
+                exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier("gm_rows"))),
+                time=exp.column(_BUCKET),
+            )
+        )
 
     def _time(self, model: SemanticModel, measure: Measure) -> exp.Expr:
         dimension = self.layer.time_dimension(model, measure)
@@ -212,9 +239,15 @@ class _Compiler:
             )
         return _expression(dimension.sql)
 
-    def _key(self, model: SemanticModel, measure: Measure, name: str, time: exp.Expr | None = None) -> exp.Expr:
+    def _key(
+        self, model: SemanticModel, measure: Measure, name: str, time: exp.Expr | None = None
+    ) -> exp.Expr:
         if name == METRIC_TIME:
-            return time.copy() if time is not None else truncate_to(str(self.query.grain), self._time(model, measure))
+            return (
+                time.copy()
+                if time is not None
+                else truncate_to(str(self.query.grain), self._time(model, measure))
+            )
         return self._dimension(model, measure, name, "by")
 
     def _dimension(self, model: SemanticModel, measure: Measure, name: str, parameter: str) -> exp.Expr:
@@ -235,7 +268,8 @@ class _Compiler:
             if dimension is None:
                 known = [d.name for d in model.dimensions] + list(entities)
                 raise BadQuery(
-                    f'"{name}" is no dimension of semantic model "{model.name}" (metric "{self.query.metric}")',
+                    f'"{name}" is no dimension of semantic model "{model.name}"'
+                    f' (metric "{self.query.metric}")',
                     parameter=parameter,
                     hint="known: " + ", ".join([METRIC_TIME, *known]),
                 )
@@ -270,5 +304,11 @@ def _aggregation(measure: Measure) -> exp.Expr:
     value = _expression(measure.sql)
     if measure.agg == "count_distinct":
         return exp.Count(this=exp.Distinct(expressions=[value]))
-    functions: dict[str, type[exp.Func]] = {"sum": exp.Sum, "count": exp.Count, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}
+    functions: dict[str, type[exp.Func]] = {
+        "sum": exp.Sum,
+        "count": exp.Count,
+        "avg": exp.Avg,
+        "min": exp.Min,
+        "max": exp.Max,
+    }
     return functions[measure.agg](this=value)

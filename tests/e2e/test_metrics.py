@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -65,8 +64,8 @@ def test_a_ratio_divides_its_metrics_per_key(built: Workspace) -> None:
     same(
         built,
         built.metric("revenue_per_invoice", grain="year").table,
-        f"select cast(date_trunc('year', invoice_date) as date), sum(revenue)::double / count(distinct invoice_id)"
-        f" from {FACT} group by 1 order by 1",
+        f"select cast(date_trunc('year', invoice_date) as date),"
+        f" sum(revenue)::double / count(distinct invoice_id) from {FACT} group by 1 order by 1",
     )
 
 
@@ -176,6 +175,6 @@ def test_the_cli_lists_queries_and_shows_sql(built: Workspace, cli: Cli) -> None
     assert code == 0
     assert out.splitlines()[:2] == ["metric_time,country,revenue", "2021-01-01,Germany,53.46"]
     code, out = cli("metrics", "query", "revenue", "--sql", "--by", "country", project=built.root)
-    assert code == 0 and out.startswith("WITH gm_1 AS (SELECT billing_country AS \"country\"")
+    assert code == 0 and out.startswith('WITH gm_1 AS (SELECT billing_country AS "country"')
     code, out = cli("metrics", "query", "revenue", "--by", "contry", project=built.root)
     assert code == 1 and '"contry" is no dimension' in out and "Traceback" not in out

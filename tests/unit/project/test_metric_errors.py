@@ -53,7 +53,10 @@ def test_a_valid_file_loads_with_every_metric(make_project: Callable[..., Path])
 
 
 def test_an_unknown_measure_is_named_at_its_line(make_project: Callable[..., Path]) -> None:
-    err = load(make_project, MODEL + "metrics:\n  - name: a\n    type: simple\n    type_params:\n      measure: amonut\n")
+    err = load(
+        make_project,
+        MODEL + "metrics:\n  - name: a\n    type: simple\n    type_params:\n      measure: amonut\n",
+    )
     assert str(err).startswith('metrics/shop.yml:18: unknown measure "amonut"')
     assert err.hint == 'did you mean "amount"?'
 
@@ -81,7 +84,8 @@ def test_a_misspelt_key_and_a_wrong_aggregation_are_errors(make_project: Callabl
 
 def test_derived_metrics_name_only_their_inputs_and_never_loop(make_project: Callable[..., Path]) -> None:
     simple = "  - name: amount\n    type: simple\n    type_params: {measure: amount}\n"
-    derived = "  - name: d\n    type: derived\n    type_params:\n      expr: amount - other\n      metrics: [amount]\n"
+    derived = "  - name: d\n    type: derived\n    type_params:\n      expr: amount - other\n"
+    derived += "      metrics: [amount]\n"
     err = load(make_project, MODEL + "metrics:\n" + simple + derived)
     assert str(err).startswith('metrics/shop.yml:21: derived metric "d" uses "other"')
     loop = (
@@ -90,7 +94,10 @@ def test_derived_metrics_name_only_their_inputs_and_never_loop(make_project: Cal
     )
     err = load(make_project, MODEL + "metrics:\n" + simple + loop)
     assert "metrics read each other in a loop" in str(err) and str(err).startswith("metrics/shop.yml:")
-    err = load(make_project, MODEL + "metrics:\n  - name: r\n    type: ratio\n    type_params: {numerator: x, denominator: y}\n")
+    err = load(
+        make_project,
+        MODEL + "metrics:\n  - name: r\n    type: ratio\n    type_params: {numerator: x, denominator: y}\n",
+    )
     assert str(err).startswith('metrics/shop.yml:17: unknown metric "x"')
 
 
