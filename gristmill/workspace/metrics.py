@@ -122,12 +122,26 @@ def answer(session: Session, query: MetricQuery, env: str, *, run: bool = True) 
         return MetricAnswer(query.metric, sql, pa.table({}))
     try:
         table = run_query(session, sql, env)
-    except EngineError as err:
-        if not query.where:
-            raise
-        raise BadQuery(
-            f"the engine could not apply the filters: {err.message.splitlines()[0]}",
-            parameter="where",
-            hint="compare each dimension with a value of its type (a date as 2024-01-31, a number as 12.5)",
-        ) from None
+    except EngineError:
+        if query.where and _runs_unfiltered(session, query, env):
+            raise BadQuery(  # the engine's message would quote SQL the user never wrote
+                "a filter value does not fit its dimension's type",
+                parameter="where",
+                hint="give each dimension a value of its type: a date as 2024-01-31, a number as 12.5",
+            ) from None
+        raise
     return MetricAnswer(query.metric, sql, table)
+
+
+def _runs_unfiltered(session: Session, query: MetricQuery, env: str) -> bool:
+    """Whether the query runs without its filters: then they made it fail (a value the engine
+    cannot convert to its dimension's type), not a missing table."""
+    from dataclasses import replace
+
+    from gristmill.runtime.published import query as run_query
+
+    try:
+        run_query(session, metric_sql(session.project, replace(query, where=())), env)
+    except EngineError:
+        return False
+    return True
