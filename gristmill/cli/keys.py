@@ -69,7 +69,9 @@ def create(
     ] = None,
     schemas: Annotated[
         str | None,
-        typer.Option("--schemas", help="Comma-separated schemas it may read, e.g. marts,sales (default: all)."),
+        typer.Option(
+            "--schemas", help="Comma-separated schemas it may read, e.g. marts,sales (default: all)."
+        ),
     ] = None,
     rate: Annotated[
         str | None,
@@ -100,7 +102,9 @@ def create(
 
 
 @keys_app.command("list")
-def listing(project: ProjectOpt = Path("."), target: TargetOpt = None, output: OutputOpt = Output.text) -> None:
+def listing(
+    project: ProjectOpt = Path("."), target: TargetOpt = None, output: OutputOpt = Output.text
+) -> None:
     """Every key: id, name, state (active, expired, revoked), schemas, rate, dates. Never the key."""
     keys = _keys(project, target)
     try:

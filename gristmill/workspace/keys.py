@@ -46,7 +46,9 @@ def parse_rate(text: str) -> tuple[float, float]:
     one second's worth (at least one request), so a client may burst that far, never more."""
     match = _RATE.match(text)
     if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f'--rate "{text}": not a rate', hint="write COUNT/UNIT, e.g. 50/s, 3000/min or 100/h")
+        raise ConfigError(
+            f'--rate "{text}": not a rate', hint="write COUNT/UNIT, e.g. 50/s, 3000/min or 100/h"
+        )
     per_second = float(match.group(1)) / _PER[match.group(2).lower()]
     return per_second, max(1.0, per_second)
 
@@ -91,9 +93,15 @@ class ApiKeys:
     ) -> CreatedKey:
         for schema in schemas:
             if not _SCHEMA.match(schema):
-                raise ConfigError(f'--schemas: "{schema}" is not a schema name', hint="e.g. --schemas marts,sales")
+                raise ConfigError(
+                    f'--schemas: "{schema}" is not a schema name', hint="e.g. --schemas marts,sales"
+                )
         per_second, burst = parse_rate(rate) if rate else (None, None)
-        key_id, secret, salt = secrets.token_hex(_ID_CHARS // 2), secrets.token_urlsafe(32), secrets.token_hex(16)
+        key_id, secret, salt = (
+            secrets.token_hex(_ID_CHARS // 2),
+            secrets.token_urlsafe(32),
+            secrets.token_hex(16),
+        )
         created = datetime.now(UTC)
         ends = (created + expires).isoformat(timespec="seconds") if expires else None
         record = KeyRecord(

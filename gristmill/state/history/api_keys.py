@@ -75,8 +75,10 @@ class SQLiteApiKeys(Domain):
         r = key.record
         self.db.execute(
             f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (r.key_id, r.name, json.dumps(list(r.schemas)), r.rate, r.burst, r.created_at)
-            + (r.expires_at, r.revoked_at, key.salt, key.digest),
+            (
+                *(r.key_id, r.name, json.dumps(list(r.schemas)), r.rate, r.burst, r.created_at),
+                *(r.expires_at, r.revoked_at, key.salt, key.digest),
+            ),
         )
 
     @locked
