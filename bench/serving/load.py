@@ -1,0 +1,142 @@
+"""The load: concurrent clients paging through filtered results by their ``next`` links.
+
+First one client walks the first ``walk`` pages from the first one, following ``next`` (untimed);
+the walk checks every page holds the rows it should and gives the pages' addresses. Then, for
+``seconds``, each of ``clients`` asyncio clients starts at a random walked page and follows
+``next`` for up to ``chain`` pages, then jumps again. Every request is timed from send to the
+last byte of its body; a response that is not 200 or holds a wrong number of rows is an error."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import orjson
+
+NextOf = Callable[[dict[str, Any], httpx.Response], str | None]
+"""Where a page says the next one is (an absolute or root-relative URL), or None at the end."""
+RowsOf = Callable[[dict[str, Any]], int]
+
+
+@dataclass(frozen=True)
+class Figures:
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+class Refused(Exception):
+    """The first page could not be read: the server lacks the endpoint (404) or refuses."""
+
+
+def walk(
+    base: str, first: str, next_of: NextOf, rows_of: RowsOf, pages: int, headers: dict[str, str]
+) -> list[str]:
+    found: list[str] = []
+    url: str | None = first
+    with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
+        while url and len(found) < pages:
+            response = client.get(url)
+            if response.status_code != 200:
+                raise Refused(f"{response.status_code} on {url}: {response.text[:300]}")
+            body = response.json()
+            if rows_of(body) != 100:
+                break  # the last page
+            found.append(url)
+            url = next_of(body, response)
+    if len(found) < 2:
+        raise Refused(f"fewer than two full pages from {first}")
+    return found
+
+
+async def _client(
+    client: httpx.AsyncClient,
+    pages: list[str],
+    next_of: NextOf,
+    rows_of: RowsOf,
+    chain: int,
+    until: float,
+    times: list[float],
+    errors: list[str],
+    seed: int,
+) -> None:
+    chooser = random.Random(seed)
+    while time.perf_counter() < until:
+        url: str | None = chooser.choice(pages)
+        for _ in range(chain):
+            if url is None or time.perf_counter() >= until:
+                break
+            started = time.perf_counter()
+            response = await client.get(url)
+            body = orjson.loads(response.content)
+            times.append(time.perf_counter() - started)
+            if response.status_code != 200 or rows_of(body) not in range(1, 101):
+                errors.append(f"{response.status_code} {url}")
+                break
+            url = next_of(body, response)
+
+
+async def _run(
+    base: str,
+    pages: list[str],
+    next_of: NextOf,
+    rows_of: RowsOf,
+    clients: int,
+    seconds: float,
+    chain: int,
+    headers: dict[str, str],
+) -> Figures:
+    times: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=headers) as client:
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(
+            *(
+                _client(client, pages, next_of, rows_of, chain, until, times, errors, n)
+                for n in range(clients)
+            )
+        )
+        elapsed = time.perf_counter() - started
+    cuts = statistics.quantiles(times, n=100) if len(times) > 1 else [0.0] * 99
+    return Figures(len(times), len(errors), elapsed, cuts[49] * 1000, cuts[98] * 1000)
+
+
+def measure(
+    base: str,
+    first: str,
+    next_of: NextOf,
+    rows_of: RowsOf,
+    *,
+    clients: int,
+    seconds: float,
+    walk_pages: int = 200,
+    chain: int = 10,
+    headers: dict[str, str] | None = None,
+) -> Figures:
+    pages = walk(base, first, next_of, rows_of, walk_pages, headers or {})
+    return asyncio.run(_run(base, pages, next_of, rows_of, clients, seconds, chain, headers or {}))
+
+
+def next_in_body(key: str) -> NextOf:
+    """``next`` from a JSON field holding a URL (absolute, or relative to the server)."""
+
+    def find(body: dict[str, Any], response: httpx.Response) -> str | None:
+        following = body.get(key)
+        return urljoin(str(response.url), following) if following else None
+
+    return find
