@@ -43,7 +43,7 @@ class ApiKeys(Protocol):
     def get(self, key_id: str) -> StoredKey | None: ...
 
     def listing(self) -> list[KeyRecord]:
-        """Every key, revoked and expired ones included, oldest first."""
+        """Every key, revoked and expired ones included, in the order they were created."""
         ...
 
     def revoke(self, key_id: str) -> KeyRecord | None:
@@ -88,7 +88,7 @@ class SQLiteApiKeys(Domain):
 
     @locked
     def listing(self) -> list[KeyRecord]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, key_id").fetchall()
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY rowid").fetchall()
         return [_stored(row).record for row in rows]
 
     @locked
