@@ -13,7 +13,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
@@ -36,6 +36,19 @@ class Figures:
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
+
+
+@dataclass
+class Tally:
+    """Every timed request of one case, over all its rounds."""
+
+    times: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def figures(self) -> Figures:
+        cuts = statistics.quantiles(self.times, n=100) if len(self.times) > 1 else [0.0] * 99
+        return Figures(len(self.times), len(self.errors), self.seconds, cuts[49] * 1000, cuts[98] * 1000)
 
 
 class Refused(Exception):
@@ -98,38 +111,51 @@ async def _run(
     seconds: float,
     chain: int,
     headers: dict[str, str],
-) -> Figures:
-    times: list[float] = []
-    errors: list[str] = []
+    tally: Tally,
+) -> None:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=headers) as client:
         started = time.perf_counter()
         until = started + seconds
+        seed = len(tally.times)
         await asyncio.gather(
             *(
-                _client(client, pages, next_of, rows_of, chain, until, times, errors, n)
+                _client(client, pages, next_of, rows_of, chain, until, tally.times, tally.errors, seed + n)
                 for n in range(clients)
             )
         )
-        elapsed = time.perf_counter() - started
-    cuts = statistics.quantiles(times, n=100) if len(times) > 1 else [0.0] * 99
-    return Figures(len(times), len(errors), elapsed, cuts[49] * 1000, cuts[98] * 1000)
+        tally.seconds += time.perf_counter() - started
 
 
-def measure(
-    base: str,
-    first: str,
-    next_of: NextOf,
-    rows_of: RowsOf,
-    *,
-    clients: int,
-    seconds: float,
-    walk_pages: int = 200,
-    chain: int = 10,
-    headers: dict[str, str] | None = None,
-) -> Figures:
-    pages = walk(base, first, next_of, rows_of, walk_pages, headers or {})
-    return asyncio.run(_run(base, pages, next_of, rows_of, clients, seconds, chain, headers or {}))
+@dataclass
+class Case:
+    """One server's paging, walked once, then loaded round after round into its tally."""
+
+    base: str
+    first: str
+    next_of: NextOf
+    rows_of: RowsOf
+    headers: dict[str, str] = field(default_factory=dict)
+    pages: list[str] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+
+    def prepare(self, walk_pages: int = 200) -> None:
+        """Walk the first pages (``Refused`` when the server does not serve them)."""
+        self.pages = walk(self.base, self.first, self.next_of, self.rows_of, walk_pages, self.headers)
+
+    def load(self, clients: int, seconds: float, chain: int = 10) -> None:
+        run = _run(
+            self.base,
+            self.pages,
+            self.next_of,
+            self.rows_of,
+            clients,
+            seconds,
+            chain,
+            self.headers,
+            self.tally,
+        )
+        asyncio.run(run)
 
 
 def next_in_body(key: str) -> NextOf:

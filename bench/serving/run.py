@@ -4,7 +4,8 @@ the whole table as Arrow, on loopback, everything measured in one invocation.
     .venv/bin/python -m bench.serving [--rows 1000000] [--clients 16] [--seconds 15]
                                       [--skip-datasette] [--skip-gristmill]
 
-Cases (each its own server process, one at a time; the load generator is this process):
+Cases (each its own server process, all started first; the load generator is this process). The
+cases take turns, ``--rounds`` times, so a noisy neighbour on the machine weighs on each alike:
 
 * **floor**: a hand-written FastAPI + DuckDB endpoint (bench/serving/floor.py);
 * **datasette**: Datasette 0.65.5 over a SQLite copy with an index on (country, status), its
@@ -22,6 +23,7 @@ import argparse
 import io
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -32,7 +34,7 @@ import pyarrow as pa
 
 from bench.serving import servers
 from bench.serving.data import make_duckdb, make_sqlite
-from bench.serving.load import Figures, Refused, measure, next_in_body
+from bench.serving.load import Case, Figures, NextOf, Refused, next_in_body
 
 ARROW = "application/vnd.apache.arrow.stream"
 
@@ -94,32 +96,49 @@ def download_seconds(url: str, rows: int, headers: dict[str, str], repeat: int =
 
 def _line(name: str, figures: Figures | str) -> None:
     if isinstance(figures, str):
-        print(f"  {name:<44} skipped: {figures}", flush=True)
+        print(f"  {name:<40} skipped: {figures}", flush=True)
         return
     print(
-        f"  {name:<44} {figures.per_second:8.1f} req/s   p50 {figures.p50_ms:7.1f} ms   "
+        f"  {name:<40} {figures.per_second:7.1f} req/s   p50 {figures.p50_ms:6.1f} ms   "
         f"p99 {figures.p99_ms:7.1f} ms   ({figures.requests} requests, {figures.errors} errors)",
         flush=True,
     )
 
 
-def _paging(
-    base: str | None, first: str, next_key: Any, args: argparse.Namespace, **kw: Any
-) -> Figures | str:
+LABELS = {
+    "floor": "floor: FastAPI + DuckDB",
+    "datasette": "datasette: table view (defaults)",
+    "datasette_nocount": "datasette: table view, _nocount=1",
+    "gristmill": "gristmill serve (with a key)",
+}
+
+
+def _case(
+    cases: dict[str, Case | str], name: str, base: str | None, first: str, next_of: NextOf, **kw: Any
+) -> None:
+    """Walk the case's first pages; a server that did not start or refuses is left out, saying why."""
     if base is None:
-        return "the server did not start"
-    next_of = next_in_body(next_key) if isinstance(next_key, str) else next_key
+        cases[name] = "the server did not start"
+        return
+    case = Case(base, first, next_of, _rows, **kw)
     try:
-        return measure(base, first, next_of, _rows, clients=args.clients, seconds=args.seconds, **kw)
+        case.prepare()
+        cases[name] = case
     except Refused as why:
-        return str(why)
+        said = str(why)
+        cases[name] = (
+            f"the data API is not in this build ({said}); measure it once it lands"
+            if said.startswith("404")
+            else said
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serving")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per case, split over the rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="the cases take turns this many times")
     parser.add_argument("--skip-datasette", action="store_true")
     parser.add_argument("--skip-gristmill", action="store_true")
     args = parser.parse_args()
@@ -127,50 +146,54 @@ def main() -> None:
     duck, sqlite = work / "events.duckdb", work / "events.db"
     print(f"[setup] {args.rows:,} rows into {work} ...", flush=True)
     make_duckdb(duck, args.rows)
-    results: dict[str, Figures | str] = {}
+    cases: dict[str, Case | str] = {}
     arrow: dict[str, float | str] = {"duckdb": duckdb_arrow_seconds(duck)}
-    print(
-        f"[paging] {args.clients} clients, {args.seconds:g} s per case, country=DE & status=paid, 100 rows",
-        flush=True,
-    )
-
-    with servers.running(servers.floor_command(duck), "/docs") as base:
-        results["floor"] = _paging(base, "/events?country=DE&status=paid&limit=100", "next", args)
-        _line("floor: FastAPI + DuckDB", results["floor"])
+    with ExitStack() as stack:
+        base = stack.enter_context(servers.running(servers.floor_command(duck), "/docs"))
+        _case(cases, "floor", base, "/events?country=DE&status=paid&limit=100", next_in_body("next"))
         if base:
             arrow["floor"] = download_seconds(base + "/events.arrow", args.rows, {})
-
-    if not args.skip_datasette:
-        why = servers.ensure_datasette()
-        if why is None:
-            make_sqlite(duck, sqlite)
-            with servers.running(servers.datasette_command(sqlite), "/-/versions.json") as base:
+        if not args.skip_datasette:
+            why = servers.ensure_datasette()
+            if why is None:
+                make_sqlite(duck, sqlite)
+                base = stack.enter_context(
+                    servers.running(servers.datasette_command(sqlite), "/-/versions.json")
+                )
                 first = "/events/events.json?country=DE&status=paid&_size=100"
-                results["datasette"] = _paging(base, first, "next_url", args)
-                _line("datasette: table view (defaults)", results["datasette"])
-                results["datasette_nocount"] = _paging(base, first + "&_nocount=1", "next_url", args)
-                _line("datasette: table view, _nocount=1", results["datasette_nocount"])
-        else:
-            results["datasette"] = why
-            _line("datasette", why)
-
-    if not args.skip_gristmill:
-        project, key = servers.gristmill_project(work / "project", args.rows)
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        with servers.running(servers.gristmill_command(project), "/healthz", cwd=project) as base:
+                _case(cases, "datasette", base, first, next_in_body("next_url"))
+                _case(cases, "datasette_nocount", base, first + "&_nocount=1", next_in_body("next_url"))
+            else:
+                cases["datasette"] = why
+        if not args.skip_gristmill:
+            project, key = servers.gristmill_project(work / "project", args.rows)
+            headers = {"authorization": f"Bearer {key}"} if key else {}
+            base = stack.enter_context(
+                servers.running(servers.gristmill_command(project), "/healthz", cwd=project)
+            )
             first = "/api/v1/tables/bench/events?country=eq.DE&status=eq.paid&limit=100&order=id"
-            results["gristmill"] = _paging(base, first, _gristmill_next, args, headers=headers)
-            _line("gristmill serve", results["gristmill"])
-            if base and not isinstance(results["gristmill"], str):
+            _case(cases, "gristmill", base, first, _gristmill_next, headers=headers)
+            if isinstance(cases["gristmill"], Case) and base:
                 arrow["gristmill"] = download_seconds(
                     base + "/api/v1/tables/bench/events", args.rows, headers
                 )
-
+        live = {name: case for name, case in cases.items() if isinstance(case, Case)}
+        print(
+            f"[paging] {args.clients} clients, {args.seconds:g} s per case in {args.rounds} turns, "
+            "country=DE & status=paid, 100-row pages",
+            flush=True,
+        )
+        for _ in range(args.rounds):
+            for case in live.values():
+                case.load(args.clients, args.seconds / args.rounds)
+    results = {name: case.tally.figures() if isinstance(case, Case) else case for name, case in cases.items()}
+    for name, figures in results.items():
+        _line(LABELS.get(name, name), figures)
     print(f"[arrow] the whole table ({args.rows:,} rows) as an Arrow IPC stream, best of 3", flush=True)
     for name, seconds in arrow.items():
         shown = f"{seconds:.3f} s" if isinstance(seconds, float) else f"skipped: {seconds}"
         ratio = f"  {seconds / arrow['duckdb']:.2f}x DuckDB's own" if isinstance(seconds, float) else ""  # type: ignore[operator]
-        print(f"  {name:<44} {shown}{ratio}", flush=True)
+        print(f"  {name:<40} {shown}{ratio}", flush=True)
     _ratios(results)
 
 
