@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from gristmill.errors import ConfigError, GristmillError, KeyRefused
 
@@ -82,17 +83,20 @@ def grant_of(request: Request) -> Grant:
     return grant if isinstance(grant, Grant) else OPEN
 
 
+class OutOfScope(Exception):
+    """A request for a schema its key may not read; ``install_auth`` answers it with 403."""
+
+    def __init__(self, grant: Grant, schema: str) -> None:
+        super().__init__(f"API key gmk_{grant.key_id} may not read schema {schema!r}")
+        self.error = str(self)
+        self.hint = f"it may read: {', '.join(sorted(grant.schemas))}; ask for a key scoped to {schema}"
+
+
 def require_schema(request: Request, schema: str) -> None:
     """Refuse (403) a schema outside the calling key's scope; a router calls it before reading."""
     grant = grant_of(request)
     if not grant.allows(schema):
-        raise HTTPException(
-            status_code=403,
-            detail={
-                "error": f"API key gmk_{grant.key_id} may not read schema {schema!r}",
-                "hint": f"it may read: {', '.join(sorted(grant.schemas))}; ask for a key scoped to {schema}",
-            },
-        )
+        raise OutOfScope(grant, schema)
 
 
 def scoped_schema(schema: str, request: Request) -> str:
@@ -275,3 +279,9 @@ def install_auth(
     if keys is None and not no_auth:
         raise ConfigError("the data API needs its key store, or --no-auth on loopback")
     app.add_middleware(ApiGuard, keys=keys, no_auth=no_auth, default_rate=default_rate)
+    app.add_exception_handler(OutOfScope, _out_of_scope)
+
+
+async def _out_of_scope(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OutOfScope)
+    return JSONResponse({"error": exc.error, "hint": exc.hint}, status_code=403)

@@ -99,12 +99,14 @@ def test_a_live_key_reads_by_either_header_and_its_id_reaches_the_handler(
 
 
 def test_a_schema_outside_the_keys_scope_is_403(keys: ApiKeys, serve: Callable[..., httpx.Client]) -> None:
-    token = keys.create("sales only", schemas=("sales",)).token
+    created = keys.create("sales only", schemas=("sales",))
+    token = created.token
     client = serve(keys)
     assert client.get("/api/v1/tables/sales/orders", headers={"x-api-key": token}).status_code == 200
     refused = client.get("/api/v1/tables/hr/salaries", headers={"x-api-key": token})
     assert refused.status_code == 403
-    assert "may not read schema 'hr'" in refused.json()["detail"]["error"]
+    assert refused.json()["error"] == f"API key gmk_{created.record.key_id} may not read schema 'hr'"
+    assert "it may read: sales" in refused.json()["hint"]
 
 
 def test_past_its_rate_a_key_gets_429_with_retry_after(
