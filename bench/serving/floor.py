@@ -2,7 +2,8 @@
 
     python -m bench.serving.floor EVENTS.duckdb PORT
 
-``GET /events?country=DE&status=paid&limit=100[&cursor=…]``: bound parameters, an opaque keyset
+``GET /ceiling?page=N``: a ready page, no query (the ceiling of the load generator and the
+framework); ``GET /events?country=DE&status=paid&limit=100[&cursor=…]``: bound parameters, an opaque keyset
 cursor (the last id, base64), ``next`` as a URL; ``GET /events.arrow``: the whole table as an
 Arrow IPC stream, record batch by record batch. One uvicorn worker, a DuckDB cursor per thread."""
 
@@ -61,6 +62,27 @@ def create(path: str) -> FastAPI:
                 {"country": country, "status": status, "limit": limit, "cursor_": token}
             )
         return Response(orjson.dumps({"rows": page, "next": following}), media_type="application/json")
+
+    ready = orjson.dumps(
+        [
+            {
+                "id": n,
+                "ts": "2024-01-01T00:00:30",
+                "customer_id": 8352,
+                "country": "DE",
+                "status": "paid",
+                "amount": "871.47",
+            }
+            for n in range(100)
+        ]
+    )
+
+    @app.get("/ceiling")
+    def ceiling(page: int = 0) -> Response:
+        """A ready 100-row page and its next link, no query: what the load generator and the
+        framework can do on this machine, the ceiling of every case."""
+        body = b'{"rows":' + ready + b',"next":"/ceiling?page=' + str(page + 1).encode() + b'"}'
+        return Response(body, media_type="application/json")
 
     @app.get("/events.arrow")
     def arrow() -> StreamingResponse:

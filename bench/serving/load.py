@@ -9,13 +9,18 @@ last byte of its body; a response that is not 200 or holds a wrong number of row
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
@@ -138,6 +143,8 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     pages: list[str] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
+    turns: list[Figures] = field(default_factory=list)
+    """wrk's figures, one per turn (the Python client fills ``tally`` instead)."""
 
     def prepare(self, walk_pages: int = 200) -> None:
         """Walk the first pages (``Refused`` when the server does not serve them)."""
@@ -166,3 +173,56 @@ def next_in_body(key: str) -> NextOf:
         return urljoin(str(response.url), following) if following else None
 
     return find
+
+
+_WRK_SCRIPT = """
+local paths = {%s}
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def wrk_turn(case: Case, clients: int, seconds: float, folder: Path) -> Figures:
+    """One turn of wrk (one thread, ``clients`` connections) over the walked pages, each a
+    ``next`` link of the page before, picked at random per request. wrk's own client costs a
+    fraction of Python's, so the server, not the load generator, is what is measured."""
+    paths = []
+    for url in case.pages:
+        parts = urlsplit(urljoin(case.base, url))
+        paths.append(json.dumps(parts.path + ("?" + parts.query if parts.query else "")))
+    script = folder / f"pages-{abs(hash(case.first))}.lua"
+    script.write_text(_WRK_SCRIPT % ", ".join(paths))
+    headers = [part for name, value in case.headers.items() for part in ("-H", f"{name}: {value}")]
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script)]
+    done = subprocess.run([*command, *headers, case.base], capture_output=True, text=True, check=True)
+    out = done.stdout
+    found = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
+    count, elapsed, unit = found.groups()  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failures = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+
+    def percent(p: str) -> float:
+        value, unit = re.search(rf"^\s*{p}%\s+([\d.]+)(\w+)", out, re.M).groups()  # type: ignore[union-attr]
+        return float(value) * _UNIT[unit]
+
+    wrong = int(errors.group(1)) if errors else 0
+    wrong += sum(map(int, failures.groups())) if failures else 0
+    seconds = float(elapsed) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+    return Figures(int(count), wrong, seconds, percent("50"), percent("99"))
+
+
+def combine(turns: list[Figures]) -> Figures:
+    """All turns of a case: requests over the summed time; p50 and p99 the median of the turns'."""
+    return Figures(
+        sum(t.requests for t in turns),
+        sum(t.errors for t in turns),
+        sum(t.seconds for t in turns),
+        statistics.median(t.p50_ms for t in turns),
+        statistics.median(t.p99_ms for t in turns),
+    )

@@ -8,6 +8,8 @@ Cases (each its own server process, all started first; the load generator is thi
 cases take turns, ``--rounds`` times, so a noisy neighbour on the machine weighs on each alike:
 
 * **floor**: a hand-written FastAPI + DuckDB endpoint (bench/serving/floor.py);
+* **ceiling**: the same server answering a ready page without a query: what this load generator
+  and FastAPI reach on this machine, so a case near it is bounded by the client, not the server;
 * **datasette**: Datasette 0.65.5 over a SQLite copy with an index on (country, status), its
   table view as shipped and with ``_nocount=1`` (no filtered count per page);
 * **gristmill**: ``gristmill serve`` with an API key, ``GET /api/v1/tables/bench/events?country=eq.DE
@@ -34,7 +36,7 @@ import pyarrow as pa
 
 from bench.serving import servers
 from bench.serving.data import make_duckdb, make_sqlite
-from bench.serving.load import Case, Figures, NextOf, Refused, next_in_body
+from bench.serving.load import Case, Figures, NextOf, Refused, combine, next_in_body, wrk_available, wrk_turn
 
 ARROW = "application/vnd.apache.arrow.stream"
 
@@ -107,6 +109,7 @@ def _line(name: str, figures: Figures | str) -> None:
 
 LABELS = {
     "floor": "floor: FastAPI + DuckDB",
+    "ceiling": "ceiling: FastAPI, a ready page, no query",
     "datasette": "datasette: table view (defaults)",
     "datasette_nocount": "datasette: table view, _nocount=1",
     "gristmill": "gristmill serve (with a key)",
@@ -139,6 +142,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=15.0, help="per case, split over the rounds")
     parser.add_argument("--rounds", type=int, default=3, help="the cases take turns this many times")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk" if wrk_available() else "python",
+        help="wrk (Debian package; the default when installed) or the asyncio httpx client",
+    )
     parser.add_argument("--skip-datasette", action="store_true")
     parser.add_argument("--skip-gristmill", action="store_true")
     args = parser.parse_args()
@@ -151,6 +160,7 @@ def main() -> None:
     with ExitStack() as stack:
         base = stack.enter_context(servers.running(servers.floor_command(duck), "/docs"))
         _case(cases, "floor", base, "/events?country=DE&status=paid&limit=100", next_in_body("next"))
+        _case(cases, "ceiling", base, "/ceiling?page=0", next_in_body("next"))
         if base:
             arrow["floor"] = download_seconds(base + "/events.arrow", args.rows, {})
         if not args.skip_datasette:
@@ -179,14 +189,17 @@ def main() -> None:
                 )
         live = {name: case for name, case in cases.items() if isinstance(case, Case)}
         print(
-            f"[paging] {args.clients} clients, {args.seconds:g} s per case in {args.rounds} turns, "
-            "country=DE & status=paid, 100-row pages",
+            f"[paging] {args.client}, {args.clients} clients, {args.seconds:g} s per case in "
+            f"{args.rounds} turns, country=DE & status=paid, 100-row pages",
             flush=True,
         )
         for _ in range(args.rounds):
             for case in live.values():
-                case.load(args.clients, args.seconds / args.rounds)
-    results = {name: case.tally.figures() if isinstance(case, Case) else case for name, case in cases.items()}
+                if args.client == "wrk":
+                    case.turns.append(wrk_turn(case, args.clients, args.seconds / args.rounds, work))
+                else:
+                    case.load(args.clients, args.seconds / args.rounds)
+    results = {name: _figures(case) for name, case in cases.items()}
     for name, figures in results.items():
         _line(LABELS.get(name, name), figures)
     print(f"[arrow] the whole table ({args.rows:,} rows) as an Arrow IPC stream, best of 3", flush=True)
@@ -197,12 +210,18 @@ def main() -> None:
     _ratios(results)
 
 
+def _figures(case: Case | str) -> Figures | str:
+    if isinstance(case, str):
+        return case
+    return combine(case.turns) if case.turns else case.tally.figures()
+
+
 def _ratios(results: dict[str, Figures | str]) -> None:
     figures = {k: v for k, v in results.items() if isinstance(v, Figures)}
     print("[ratios] same run", flush=True)
     floor = figures.get("floor")
     for name, other in figures.items():
-        if name == "floor" or floor is None:
+        if name in ("floor", "ceiling") or floor is None:
             continue
         print(
             f"  {name:<44} req/s {other.per_second / floor.per_second:.2f}x the floor, "
