@@ -179,7 +179,8 @@ class ApiGuard:
             else:
                 await refusal(send_noting)
         finally:
-            _log_request(scope, state, status["code"], time.perf_counter() - started)
+            # No response started: the app raised, and the error middleware outside answers 500.
+            _log_request(scope, state, status["code"] or 500, time.perf_counter() - started)
 
     def _admit(self, scope: Scope, state: dict[str, Any]) -> Callable[[Send], Awaitable[None]] | None:
         """None when the request may go on (its grant in ``state``), else the refusal to send."""
