@@ -17,7 +17,8 @@
     ├── StepTimeout                an attempt ran past its time limit
     ├── RunCancelled               the run was cancelled
     ├── Fenced / Unassigned        a stream process lost (or never got) its partitions
-    └── StateError                 the state store cannot be opened or migrated
+    ├── StateError                 the state store cannot be opened or migrated
+    └── KeyRefused                 an API key is malformed, unknown, expired or revoked
 
 Each error is also Transient (worth retrying) or Terminal (retrying cannot help); the
 runtime decides retries from these markers, never from message text.
@@ -139,3 +140,7 @@ class Unassigned(GristmillError):
 
 class StateError(GristmillError, Terminal):
     """The state store cannot be opened, read or migrated."""
+
+
+class KeyRefused(GristmillError, Terminal):
+    """An API key is malformed, unknown, expired or revoked (the message never holds the key)."""

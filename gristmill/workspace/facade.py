@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
     from gristmill.streaming.settings import StreamSettings
     from gristmill.streaming.stats import StreamStats
+    from gristmill.workspace.keys import ApiKeys
     from gristmill.workspace.metrics import MetricAnswer, MetricInfo
     from gristmill.workspace.serving import Announce
     from gristmill.workspace.streams import StatusFile
@@ -317,6 +318,13 @@ class Workspace:
         from gristmill.workspace.streams import read_statuses
 
         return read_statuses(self.root, everything=everything)
+
+    def api_keys(self) -> ApiKeys:
+        """The project's API keys (``gristmill keys``); ``gristmill serve`` checks each request
+        against them (``server.auth.install_auth``). Close it when done."""
+        from gristmill.workspace.keys import ApiKeys
+
+        return ApiKeys(self.project.path(self.project.settings.storage.state))
 
     def serve(self, *, port: int | None = None, http: bool = True, announce: Announce | None = None) -> None:
         """Run the project's schedules until stopped (SIGINT or SIGTERM), each run in a process

@@ -1,5 +1,6 @@
-"""The run history (SQLite WAL): runs and steps, data quality, schedules, backfills and caches."""
+"""The run history (SQLite WAL): runs and steps, data quality, schedules, backfills, caches and API keys."""
 
+from gristmill.state.history.api_keys import ApiKeys, KeyRecord, StoredKey
 from gristmill.state.history.backfills import Backfills
 from gristmill.state.history.caches import Caches
 from gristmill.state.history.quality import Quality
@@ -8,12 +9,15 @@ from gristmill.state.history.schedules import Schedules
 from gristmill.state.history.store import RunHistory, SQLiteHistory, open_history
 
 __all__ = [
+    "ApiKeys",
     "Backfills",
     "Caches",
+    "KeyRecord",
     "Quality",
     "RunHistory",
     "Runs",
     "SQLiteHistory",
     "Schedules",
+    "StoredKey",
     "open_history",
 ]

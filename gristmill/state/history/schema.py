@@ -3,7 +3,7 @@
 Run history lives in SQLite (WAL, synchronous=NORMAL). Schema changes are numbered migrations
 applied on open, tracked in ``PRAGMA user_version``. Any process may read while a run writes.
 Writes are a few rows per step, so bookkeeping stays at microseconds per step. Every domain of
-the history (runs, quality, schedules, backfills, caches) shares one ``Database``.
+the history (runs, quality, schedules, backfills, caches, API keys) shares one ``Database``.
 """
 
 from __future__ import annotations
@@ -170,6 +170,22 @@ MIGRATIONS: tuple[str, ...] = (
     -- a cancel asked for by another process (`gristmill cancel`): the run polls for it, so it
     -- stops whatever its signal disposition
     ALTER TABLE runs ADD COLUMN cancel_requested TEXT
+    """,
+    """
+    -- API keys for `gristmill serve`: only a salted hash of each key's secret is kept, the key
+    -- itself is shown once, when it is created (see state/history/api_keys.py)
+    CREATE TABLE api_keys (
+        key_id      TEXT PRIMARY KEY,       -- the public part of the key, for lookup
+        name        TEXT NOT NULL,
+        salt        TEXT NOT NULL,          -- hex
+        digest      TEXT NOT NULL,          -- hex HMAC-SHA256(salt, secret)
+        schemas     TEXT NOT NULL,          -- JSON list (empty: every schema)
+        rate        REAL,                   -- requests per second (NULL: the server's default)
+        burst       REAL,
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT,
+        revoked_at  TEXT
+    )
     """,
 )
 

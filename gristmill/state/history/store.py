@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from gristmill.state.history.api_keys import ApiKeys, SQLiteApiKeys
 from gristmill.state.history.backfills import Backfills, SQLiteBackfills
 from gristmill.state.history.caches import Caches, SQLiteCaches
 from gristmill.state.history.quality import Quality, SQLiteQuality
@@ -34,6 +35,9 @@ class RunHistory(Protocol):
     @property
     def caches(self) -> Caches: ...
 
+    @property
+    def api_keys(self) -> ApiKeys: ...
+
     def close(self) -> None: ...
 
 
@@ -47,6 +51,7 @@ class SQLiteHistory:
         self.schedules = SQLiteSchedules(self.database)
         self.backfills = SQLiteBackfills(self.database)
         self.caches = SQLiteCaches(self.database)
+        self.api_keys = SQLiteApiKeys(self.database)
 
     def close(self) -> None:
         self.database.close()
