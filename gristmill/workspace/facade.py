@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
     from gristmill.streaming.settings import StreamSettings
     from gristmill.streaming.stats import StreamStats
+    from gristmill.server.reading import TableReader
     from gristmill.workspace.serving import Announce
     from gristmill.workspace.streams import StatusFile
 
@@ -295,15 +296,34 @@ class Workspace:
 
         return read_statuses(self.root, everything=everything)
 
-    def serve(self, *, port: int | None = None, http: bool = True, announce: Announce | None = None) -> None:
-        """Run the project's schedules until stopped (SIGINT or SIGTERM), each run in a process
-        of its own, with the HTTP endpoint (/metrics, /hooks) unless ``http`` is false."""
+    def reader(self, env: str = "prod") -> TableReader:
+        """What ``gristmill serve`` reads the tables ``env`` serves through: pinned snapshots, the
+        catalog, data-version keys (see ``gristmill/server/reading.py`` for the API)."""
+        from gristmill.workspace.reading import LakeReader
+
+        return LakeReader(self.project, self.graph, env)
+
+    def serve(
+        self,
+        *,
+        port: int | None = None,
+        http: bool = True,
+        announce: Announce | None = None,
+        host: str | None = None,
+        env: str = "prod",
+    ) -> None:
+        """Run the project's schedules (if it has any) until stopped (SIGINT or SIGTERM), each run
+        in a process of its own, with the HTTP endpoint (the data API of ``env``'s tables,
+        /metrics, /hooks) unless ``http`` is false."""
         from gristmill.workspace.serving import serve
 
         self.close()
         target = self.project.settings.target
         quiet = announce or (lambda names, url: None)
-        serve(self.root, scheduled_run, port=port, http=http, announce=quiet, target=target)
+        reader = self.reader(env) if http else None
+        serve(
+            self.root, scheduled_run, port=port, http=http, announce=quiet, target=target, host=host, reader=reader
+        )
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:
