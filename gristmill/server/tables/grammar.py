@@ -200,6 +200,8 @@ def where(relation: ServedRelation, params: list[tuple[str, str]]) -> exp.Expr |
     """Every filter of the query string, ANDed; None without filters."""
     parts: list[exp.Expr] = []
     for key, value in params:
+        if "\x00" in value or "\x00" in key:
+            raise BadParameter(key.replace("\x00", ""), "parameters cannot hold a NUL character")
         if key in {"or", "and"}:
             parts.append(logical(relation, key, value, key))
         elif key not in RESERVED:
