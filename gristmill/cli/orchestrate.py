@@ -153,7 +153,8 @@ def serve(
     target: TargetOpt = None,
     port: Annotated[int | None, typer.Option(help="HTTP port ([server] port; 0: any free port).")] = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on ([server] host, else 127.0.0.1: this machine only).")
+        str | None,
+        typer.Option(help="Address to listen on ([server] host, else 127.0.0.1: this machine only)."),
     ] = None,
     env: EnvOpt = "prod",
 ) -> None:
@@ -163,7 +164,13 @@ def serve(
 
 
 def _serve(
-    project: Path, port: int | None, target: str | None, *, http: bool, host: str | None = None, env: str = "prod"
+    project: Path,
+    port: int | None,
+    target: str | None,
+    *,
+    http: bool,
+    host: str | None = None,
+    env: str = "prod",
 ) -> None:
     def announce(names: list[str], url: str | None) -> None:
         where = f"http://{url.split('://', 1)[1]}" if url is not None else ""

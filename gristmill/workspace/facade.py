@@ -33,10 +33,10 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.runtime.schedule.scheduler import Launch
     from gristmill.runtime.session import Session
     from gristmill.runtime.unittests import UnitTestRun
+    from gristmill.server.reading import TableReader
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
     from gristmill.streaming.settings import StreamSettings
     from gristmill.streaming.stats import StreamStats
-    from gristmill.server.reading import TableReader
     from gristmill.workspace.serving import Announce
     from gristmill.workspace.streams import StatusFile
 
@@ -322,7 +322,14 @@ class Workspace:
         quiet = announce or (lambda names, url: None)
         reader = self.reader(env) if http else None
         serve(
-            self.root, scheduled_run, port=port, http=http, announce=quiet, target=target, host=host, reader=reader
+            self.root,
+            scheduled_run,
+            port=port,
+            http=http,
+            announce=quiet,
+            target=target,
+            host=host,
+            reader=reader,
         )
 
 

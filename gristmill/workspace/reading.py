@@ -142,7 +142,7 @@ class LakeReader:
         return found
 
     def _snapshot_at(self, newest: int, moment: datetime) -> int | None:
-        query = exp.replace_placeholders(
+        query: exp.Query = exp.replace_placeholders(  # type: ignore[assignment]  # a SELECT stays one
             exp.maybe_parse(
                 "SELECT max(snapshot_id) AS id FROM ducklake_snapshots('lake') "
                 "WHERE snapshot_time <= CAST(:moment AS TIMESTAMPTZ)",
@@ -229,7 +229,9 @@ class _Pinned:
                 continue
             name = f"{table.db}.{table.name}"
             if table.catalog or name not in catalog:
-                raise ReadError(f"{name} is not a table this server serves", hint="GET /api/v1/tables lists them")
+                raise ReadError(
+                    f"{name} is not a table this server serves", hint="GET /api/v1/tables lists them"
+                )
             named = self.engine.table(physical[name])
             if table.args.get("alias") is not None:
                 named.set("alias", table.args["alias"])

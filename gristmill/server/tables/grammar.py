@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 
@@ -87,14 +88,24 @@ def literal(column: ServedColumn, text: str, parameter: str) -> exp.Expr:
             if text.lower() not in {"true", "false"}:
                 raise ValueError(text)
             return exp.Boolean(this=text.lower() == "true")
-        parsers = {"date": date.fromisoformat, "time": time.fromisoformat, "timestamp": _timestamp}
+        parsers: dict[str, Callable[[str], date | time | datetime]] = {
+            "date": date.fromisoformat,
+            "time": time.fromisoformat,
+            "timestamp": _timestamp,
+        }
         if kind in parsers:
             parsed = parsers[kind](text)
-            return exp.cast(exp.Literal.string(parsed.isoformat()), exp.DataType.build(column.type, dialect="duckdb"))
+            return exp.cast(
+                exp.Literal.string(parsed.isoformat()), exp.DataType.build(column.type, dialect="duckdb")
+            )
     except (ValueError, InvalidOperation):
-        raise BadParameter(parameter, f"{text!r} is not a valid {column.type} for column {column.name!r}") from None
+        raise BadParameter(
+            parameter, f"{text!r} is not a valid {column.type} for column {column.name!r}"
+        ) from None
     if kind == "other":
-        raise BadParameter(parameter, f"column {column.name!r} ({column.type}) can only be filtered with is.null")
+        raise BadParameter(
+            parameter, f"column {column.name!r} ({column.type}) can only be filtered with is.null"
+        )
     return exp.Literal.string(text)
 
 
@@ -119,7 +130,8 @@ def condition(relation: ServedRelation, name: str, spec: str, parameter: str) ->
     op, dot, value = spec.partition(".")
     if not dot or op not in OPERATORS:
         raise BadParameter(
-            parameter, f"{spec!r} is not operator.value; operators: {', '.join(OPERATORS)} (and not. before one)"
+            parameter,
+            f"{spec!r} is not operator.value; operators: {', '.join(OPERATORS)} (and not. before one)",
         )
     target = exp.column(column.name, quoted=True)
     built: exp.Expr
@@ -129,7 +141,11 @@ def condition(relation: ServedRelation, name: str, spec: str, parameter: str) ->
         if family(column) != "text":
             raise BadParameter(parameter, f"{op} needs a text column; {column.name!r} is {column.type}")
         pattern = exp.Literal.string(value.replace("*", "%"))
-        built = exp.Like(this=target, expression=pattern) if op == "like" else exp.ILike(this=target, expression=pattern)
+        built = (
+            exp.Like(this=target, expression=pattern)
+            if op == "like"
+            else exp.ILike(this=target, expression=pattern)
+        )
     elif op == "in":
         if not (value.startswith("(") and value.endswith(")")):
             raise BadParameter(parameter, f"in takes a list in parentheses, e.g. in.(DE,FR), not {value!r}")

@@ -51,18 +51,24 @@ class CursorCodec:
         if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
             raise BadParameter("cursor", "the cursor is not one this server issued (or it restarted)")
         try:
-            snapshot, printed, values, sent = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            snapshot, printed, values, sent = json.loads(
+                base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            )
         except (ValueError, TypeError):
             raise BadParameter("cursor", "the cursor is damaged") from None
         if printed != fingerprint:
-            raise BadParameter("cursor", "the cursor belongs to another query: keep filters, select and order")
+            raise BadParameter(
+                "cursor", "the cursor belongs to another query: keep filters, select and order"
+            )
         return Cursor(str(snapshot), printed, tuple(values), int(sent))
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def sort_key(relation: ServedRelation, order: list[tuple[ServedColumn, bool]]) -> list[tuple[ServedColumn, bool]]:
+def sort_key(
+    relation: ServedRelation, order: list[tuple[ServedColumn, bool]]
+) -> list[tuple[ServedColumn, bool]]:
     """The requested order, then the key (or every sortable column) ascending."""
     chosen = {c.name for c, _ in order}
     declared = [relation.column(name) for name in relation.key]

@@ -99,10 +99,15 @@ def tables_router(reader: TableReader, *, secret: bytes, limits: TableLimits | N
             relation = pinned.relations().get(full)
             if relation is None:
                 return JSONResponse(
-                    {"error": f"no served table {full}", "hint": "GET /api/v1/tables lists them"}, status_code=404
+                    {"error": f"no served table {full}", "hint": "GET /api/v1/tables lists them"},
+                    status_code=404,
                 )
             request_key = f"{fingerprint}|{fmt}|{sorted(params)}"
-            etag = '"' + hashlib.sha256(f"{pinned.version([full])}|{request_key}".encode()).hexdigest()[:32] + '"'
+            etag = (
+                '"'
+                + hashlib.sha256(f"{pinned.version([full])}|{request_key}".encode()).hexdigest()[:32]
+                + '"'
+            )
             if _matches(request, etag):
                 return Response(status_code=304, headers={"ETag": etag})
             if fmt == "json":
@@ -129,7 +134,9 @@ def _pinned(reader: TableReader, as_of: str | None) -> PinnedRead:
 
 def _matches(request: Request, etag: str) -> bool:
     given = request.headers.get("if-none-match")
-    return given is not None and etag in {t.strip() for t in given.split(",")} | ({etag} if given.strip() == "*" else set())
+    return given is not None and etag in {t.strip() for t in given.split(",")} | (
+        {etag} if given.strip() == "*" else set()
+    )
 
 
 def _format(name: str, accept: str | None) -> tuple[str, str]:
@@ -180,7 +187,9 @@ def _limit(text: str | None, default: int | None, cap: int) -> int | None:
     return min(int(text), cap)
 
 
-def _select(relation: ServedRelation, plan: _Query, cursor: paging.Cursor | None, limit: int | None) -> exp.Select:
+def _select(
+    relation: ServedRelation, plan: _Query, cursor: paging.Cursor | None, limit: int | None
+) -> exp.Select:
     names = list(dict.fromkeys([c.name for c in plan.select] + [c.name for c, _ in plan.key]))
     query = exp.select(*(exp.column(n, quoted=True) for n in names)).from_(
         exp.table_(relation.name, db=relation.schema, quoted=True)
@@ -213,7 +222,11 @@ def _page(
     table = pinned.read(_select(relation, plan, cursor, limit)).read_all()
     more = table.num_rows > limit
     page = table.slice(0, limit)
-    next_cursor = _next(page, plan, cursor, pinned.snapshot, paging.fingerprint(relation.full_name, params)) if more else None
+    next_cursor = (
+        _next(page, plan, cursor, pinned.snapshot, paging.fingerprint(relation.full_name, params))
+        if more
+        else None
+    )
     body: dict[str, Any] = {
         "table": relation.full_name,
         "snapshot": pinned.snapshot,
@@ -221,7 +234,9 @@ def _page(
         "rows": formats.json_rows(page.select([c.name for c in plan.select]), plan.select),
         "limit": limit,
         "truncated": more,
-        "next": str(request.url.include_query_params(cursor=codec.encode(next_cursor))) if next_cursor else None,
+        "next": str(request.url.include_query_params(cursor=codec.encode(next_cursor)))
+        if next_cursor
+        else None,
     }
     if "count" in request.query_params:
         body["count"] = _count(pinned, relation, plan, request.query_params["count"], limits.count_cap)
@@ -251,7 +266,9 @@ def _count(pinned: PinnedRead, relation: ServedRelation, plan: _Query, how: str,
         raise BadParameter("count", f"count is exact or estimated, not {how!r}")
     if how == "estimated" and plan.where is None and relation.rows is not None:
         return relation.rows if relation.rows <= cap else f"{cap}+"
-    inner = exp.select(exp.Literal.number(1)).from_(exp.table_(relation.name, db=relation.schema, quoted=True))
+    inner = exp.select(exp.Literal.number(1)).from_(
+        exp.table_(relation.name, db=relation.schema, quoted=True)
+    )
     if plan.where is not None:
         inner = inner.where(plan.where.copy())
     counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(inner.limit(cap + 1).subquery("counted"))
@@ -284,18 +301,30 @@ def _bulk(
         batches = pinned.read(query)
         projected = _project(batches, names)
         headers = {**disposition, "Gristmill-Truncated": "false", "Gristmill-Snapshot": pinned.snapshot}
-        return StreamingResponse(formats.stream(projected, fmt, pinned.close), media_type=media, headers=headers)
+        return StreamingResponse(
+            formats.stream(projected, fmt, pinned.close), media_type=media, headers=headers
+        )
     table = pinned.read(_select(relation, plan, cursor, limit)).read_all()
     more = table.num_rows > limit
     page = table.slice(0, limit)
     fingerprint = paging.fingerprint(relation.full_name, params)
     following = _next(page, plan, cursor, pinned.snapshot, fingerprint) if more else None
-    headers = {**disposition, "Gristmill-Truncated": "true" if more else "false", "Gristmill-Snapshot": pinned.snapshot}
+    headers = {
+        **disposition,
+        "Gristmill-Truncated": "true" if more else "false",
+        "Gristmill-Snapshot": pinned.snapshot,
+    }
     if following is not None:
         url = str(request.url.include_query_params(cursor=codec.encode(following)))
         headers["Gristmill-Next"] = url
         headers["Link"] = f'<{url}>; rel="next"'
-    body = b"".join(formats.stream(pa.RecordBatchReader.from_batches(page.select(names).schema, page.select(names).to_batches()), fmt, lambda: None))
+    body = b"".join(
+        formats.stream(
+            pa.RecordBatchReader.from_batches(page.select(names).schema, page.select(names).to_batches()),
+            fmt,
+            lambda: None,
+        )
+    )
     return Response(body, media_type=media, headers=headers)
 
 
