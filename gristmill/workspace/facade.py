@@ -309,28 +309,17 @@ class Workspace:
         port: int | None = None,
         http: bool = True,
         announce: Announce | None = None,
-        host: str | None = None,
-        env: str = "prod",
+        **where: str | None,
     ) -> None:
-        """Run the project's schedules (if it has any) until stopped (SIGINT or SIGTERM), each run
-        in a process of its own, with the HTTP endpoint (the data API of ``env``'s tables,
-        /metrics, /hooks) unless ``http`` is false."""
+        """Run the schedules (if any) until SIGINT or SIGTERM, each run in its own process, with the
+        HTTP endpoint (data API of ``where["env"]``, /metrics, /hooks) unless ``http`` is false."""
         from gristmill.workspace.serving import serve
 
         self.close()
-        target = self.project.settings.target
+        reader = self.reader(where.get("env") or "prod") if http else None
         quiet = announce or (lambda names, url: None)
-        reader = self.reader(env) if http else None
-        serve(
-            self.root,
-            scheduled_run,
-            port=port,
-            http=http,
-            announce=quiet,
-            target=target,
-            host=host,
-            reader=reader,
-        )
+        settings = {"target": self.project.settings.target, "host": where.get("host"), "reader": reader}
+        serve(self.root, scheduled_run, port=port, http=http, announce=quiet, **settings)  # type: ignore[arg-type]
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:
