@@ -129,3 +129,8 @@ class Unassigned(GristmillError):
 
 class StateError(GristmillError, Terminal):
     """The state store cannot be opened, read or migrated."""
+
+
+class ReadError(GristmillError):
+    """A read a client of ``gristmill serve`` asked for and cannot have (an unknown snapshot, no
+    time travel, a table that is not served): the server answers HTTP 400 with its message."""

@@ -35,16 +35,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from gristmill.errors import GristmillError
+from gristmill.errors import ReadError
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
 
-
-class ReadError(GristmillError):
-    """A read the client asked for and cannot have (unknown snapshot, no time travel, a table that
-    is not served): the routers answer it with HTTP 400 and its message."""
+__all__ = ["PinnedRead", "ReadError", "ServedColumn", "ServedRelation", "TableReader"]
 
 
 @dataclass(frozen=True)

@@ -455,21 +455,6 @@ class DuckDBEngine:
                 )
         return result
 
-    # -- serving: concurrent readers of one pinned snapshot ------------------------------------------
-
-    def cursor(self) -> DuckDBEngine:
-        """Another connection to the same database (its attached catalog included), for a reader
-        on another thread: DuckDB connections are not shared between threads."""
-        return DuckDBEngine(self._con.cursor(), catalog=self._catalog, lake=self._lake)
-
-    def stream(self, query: exp.Query, batch_rows: int = 65_536) -> pa.RecordBatchReader:
-        """The query's result as record batches, produced as they are read (bounded memory)."""
-        self._check_interrupted()
-        try:
-            return self._con.execute(render(query, self.dialect)).fetch_record_batch(batch_rows)
-        except duckdb.Error as err:
-            raise EngineError(redact(str(err).strip())) from None
-
     # -- Python models: relations over this connection ----------------------------------------------
 
     def read_arrow(self, table: exp.Table) -> pa.RecordBatchReader:

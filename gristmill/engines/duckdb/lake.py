@@ -14,6 +14,7 @@ from gristmill._util.duckdb_extensions import connect, engine_extensions, proces
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.duckdb.engine import DuckDBEngine
+from gristmill.engines.duckdb.snapshot import SnapshotEngine
 from gristmill.errors import EngineError, GristmillError
 
 CATALOG = "lake"
@@ -56,6 +57,8 @@ def open_lake(
         con = connect(extensions=("ducklake", "sqlite", *wanted), config=config)
         _attach_lake(con, settings, root, read_only, snapshot)
     con.execute(f"USE {CATALOG}")
+    if snapshot is not None:
+        return SnapshotEngine(con, catalog=CATALOG, lake=True)
     return DuckDBEngine(con, catalog=CATALOG, lake=storage.format != "duckdb")
 
 
