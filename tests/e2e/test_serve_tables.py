@@ -70,6 +70,7 @@ FILES = {
     "sources/feed.yml": "kind: python\nmodule: pipelines/feed.py\ntables:\n  items: {}\n",
     "pipelines/feed.py": FEED.replace("ROWS", str(ROWS)),
     "models/marts/items.sql": "-- description: Items for sale\nselect * from raw.feed__items\n",
+    "models/marts/constants.sql": "select 42 as answer\n",
     "generation.txt": "0",
 }
 
@@ -82,7 +83,7 @@ def _run(root: Path) -> None:
 
 
 class Server:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pattern: str = r"Serving (http://127\.0\.0\.1:\d+)") -> None:
         self.log = root / "serve.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
@@ -93,7 +94,7 @@ class Server:
             )
         deadline = time.monotonic() + 60
         while True:
-            found = re.search(r"Serving (http://127\.0\.0\.1:\d+)", self.log.read_text(errors="replace"))
+            found = re.search(pattern, self.log.read_text(errors="replace"))
             if found:
                 self.url = found.group(1)
                 break
@@ -291,6 +292,7 @@ def test_pages_never_skip_or_repeat_while_a_run_publishes(served: tuple[Path, Se
     path = "/api/v1/tables/marts/items"
     first = server.client.get(path, params={"limit": "40", "order": "country.desc", "select": "id,amount"})
     etag = first.headers["etag"]
+    untouched = server.client.get("/api/v1/tables/marts/constants").headers["etag"]
     assert (
         server.client.get(
             path,
@@ -320,7 +322,28 @@ def test_pages_never_skip_or_repeat_while_a_run_publishes(served: tuple[Path, Se
         headers={"If-None-Match": etag},
     )
     assert again.status_code == 200 and again.headers["etag"] != etag
+    # the run did not publish a new version of marts.constants: its cached answer stands
+    unchanged = server.client.get("/api/v1/tables/marts/constants", headers={"If-None-Match": untouched})
+    assert unchanged.status_code == 304
     old = server.client.get(path, params={"limit": "1000", "as_of": body["snapshot"]}).json()
     assert len(old["rows"]) == ROWS  # time travel to the snapshot the pages read
     bad = server.client.get(path, params={"as_of": "not-a-time"})
     assert bad.status_code == 400 and "as_of" in bad.json()["error"]
+
+
+def test_serve_runs_the_schedules_and_serves_what_they_publish(tmp_path: Path) -> None:
+    files = {**FILES, "gristmill.toml": 'name = "shop"\n\n[schedules.hook]\nwebhook = true\n'}
+    root = write_files(tmp_path, files)
+    _run(root)
+    server = Server(root, r"Scheduler running: hook, (http://127\.0\.0\.1:\d+)")
+    try:
+        path = "/api/v1/tables/marts/items"
+        assert server.client.get(path, params={"count": "exact"}).json()["count"] == ROWS
+        (root / "generation.txt").write_text("3")
+        assert server.client.post("/hooks/hook").status_code == 202
+        deadline = time.monotonic() + 120
+        while server.client.get(path, params={"count": "exact"}).json()["count"] != ROWS + 3:
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.5)
+    finally:
+        server.stop()
