@@ -331,6 +331,7 @@ def test_pages_never_skip_or_repeat_while_a_run_publishes(served: tuple[Path, Se
     assert bad.status_code == 400 and "as_of" in bad.json()["error"]
 
 
+@pytest.mark.slow
 def test_serve_runs_the_schedules_and_serves_what_they_publish(tmp_path: Path) -> None:
     files = {**FILES, "gristmill.toml": 'name = "shop"\n\n[schedules.hook]\nwebhook = true\n'}
     root = write_files(tmp_path, files)
