@@ -14,6 +14,7 @@ The API, in full::
     pinned.snapshot                             # "42": opaque text naming what was pinned
     pinned.relations()                          # {"marts.orders": ServedRelation(...)} at that state
     pinned.version(["marts.orders"])            # data-version key of those relations (cache keys, ETags)
+    pinned.version(query)                       # ... of the relations a sqlglot query reads
     batches = pinned.read(query)                # pa.RecordBatchReader of a sqlglot query
     pinned.close()                              # or ``with reader.pin() as pinned:``
 
@@ -90,7 +91,10 @@ class PinnedRead(Protocol):
 
     def relations(self) -> dict[str, ServedRelation]: ...
 
-    def version(self, relations: Iterable[str]) -> str: ...
+    def version(self, relations: Iterable[str] | exp.Query) -> str:
+        """A key that changes when a run publishes a new version of any of ``relations`` (names
+        ``schema.name``, or the tables a query reads), and only then."""
+        ...
 
     def read(self, query: exp.Query) -> pa.RecordBatchReader: ...
 

@@ -204,7 +204,11 @@ class _Pinned:
         self._kept = kept
         self._owned = owned
         base = kept.engine
-        self.engine: Engine = base if owned or not isinstance(base, StreamedReads) else base.cursor()  # type: ignore[assignment]
+        if owned or not isinstance(base, StreamedReads):
+            self.engine: Engine = base
+        else:
+            with kept.lock:  # the shared connection makes one cursor at a time
+                self.engine = base.cursor()  # type: ignore[assignment]
         self._closed = False
 
     @property
@@ -214,8 +218,13 @@ class _Pinned:
     def relations(self) -> dict[str, ServedRelation]:
         return self._reader.catalog(self._kept, self.engine)
 
-    def version(self, relations: Iterable[str]) -> str:
+    def version(self, relations: Iterable[str] | exp.Query) -> str:
         catalog = self.relations()
+        if isinstance(relations, exp.Query):
+            ctes = {cte.alias_or_name for cte in relations.find_all(exp.CTE)}
+            relations = {
+                f"{t.db}.{t.name}" for t in relations.find_all(exp.Table) if t.db or t.name not in ctes
+            }
         parts = sorted(f"{name}={catalog[name].version if name in catalog else '-'}" for name in relations)
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

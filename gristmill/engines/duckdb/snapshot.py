@@ -32,6 +32,6 @@ class SnapshotEngine(DuckDBEngine):
         """The query's result as record batches, produced as they are read."""
         self._check_interrupted()
         try:
-            return self._con.execute(render(query, self.dialect)).fetch_record_batch(batch_rows)
+            return self._con.execute(render(query, self.dialect)).to_arrow_reader(batch_rows)
         except duckdb.Error as err:
             raise EngineError(redact(str(err).strip())) from None

@@ -1,0 +1,40 @@
+"""The reading facade on a real DuckLake: pinned snapshots, served names only, version keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlglot import exp
+
+from gristmill.errors import ReadError
+from gristmill.workspace import Workspace
+
+
+def test_a_pin_reads_one_snapshot_and_refuses_what_is_not_served(make_project: Callable[..., Path]) -> None:
+    root = make_project({"models/marts/answer.sql": "select 42 as answer\n"})
+    workspace = Workspace(root)
+    workspace.run()
+    reader = workspace.reader()
+    try:
+        with reader.pin() as pinned:
+            catalog = pinned.relations()
+            assert [c.type for c in catalog["marts.answer"].columns] == ["INTEGER"]
+            query = exp.select("answer").from_(exp.table_("answer", db="marts"))
+            assert pinned.read(query).read_all().column("answer").to_pylist() == [42]
+            assert pinned.version(query) == pinned.version(["marts.answer"])
+            for forbidden in (
+                exp.table_("versions", db="_gristmill"),
+                exp.table_("answer", db="marts", catalog="x"),
+            ):
+                with pytest.raises(ReadError):
+                    pinned.read(exp.select("*").from_(forbidden))
+            first = pinned.snapshot
+        with pytest.raises(ReadError, match="as_of"):
+            reader.pin("not a time")
+        with reader.pin(first) as again:
+            assert again.snapshot == first
+    finally:
+        reader.close()
+        workspace.close()
