@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -285,6 +286,24 @@ def test_count_is_capped_and_only_on_request(served: tuple[Path, Server]) -> Non
         "count"
     ] == ROWS // 4 + 1 - (ROWS % 4 == 0)
     assert server.client.get(path, params={"count": "estimated"}).json()["count"] == ROWS
+
+
+def test_sixteen_clients_at_once_get_their_own_answers(served: tuple[Path, Server]) -> None:
+    _, server = served
+
+    def ask(i: int) -> tuple[int, list[str]]:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            fmt = ".arrow" if i % 4 == 3 else ""
+            answer = client.get(f"/api/v1/tables/marts/items{fmt}", params={"id": f"lt.{i}", "order": "id"})
+            if fmt:
+                return answer.status_code, [
+                    str(v) for v in ipc.open_stream(answer.content).read_all()["id"].to_pylist()
+                ]
+            return answer.status_code, [r["id"] for r in answer.json()["rows"]]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(ask, range(64)))
+    assert answers == [(200, [str(n) for n in range(i)]) for i in range(64)]
 
 
 def test_pages_never_skip_or_repeat_while_a_run_publishes(served: tuple[Path, Server]) -> None:

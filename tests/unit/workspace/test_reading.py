@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,10 @@ def test_a_pin_reads_one_snapshot_and_refuses_what_is_not_served(make_project: C
             reader.pin("not a time")
         with reader.pin(first) as again:
             assert again.snapshot == first
+        with reader.pin(datetime.now(UTC).isoformat()) as now:
+            assert now.snapshot == first
+        with pytest.raises(ReadError, match="no snapshot at or before"):
+            reader.pin("2000-01-01T00:00:00Z")
     finally:
         reader.close()
         workspace.close()
