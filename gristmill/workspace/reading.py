@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 KEPT_SNAPSHOTS = 4
 """Engines kept attached at a snapshot: the newest, and a few that paginating clients still read."""
 
+LIVE = "live"
+"""The snapshot of a read on storage without snapshots: what is there when it reads."""
+
 _DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
 
 
@@ -94,13 +97,13 @@ class LakeReader:
         if no_data_yet(settings, root):
             raise ReadError("this project has no data yet", hint="run `gristmill run` first")
         if not self._lake:
-            if as_of is not None:
+            if as_of not in {None, LIVE}:  # a cursor of a live read says LIVE
                 raise ReadError(
                     "as_of needs snapshots, which this project's storage does not keep",
                     hint='time travel works on DuckLake storage ([storage] format = "ducklake")',
                 )
             engine = open_engine(settings, root, read_only=True)
-            return _Pinned(self, _Snapshot(engine, "live"), owned=True)
+            return _Pinned(self, _Snapshot(engine, LIVE), owned=True)
         snapshot_id = self._resolve(as_of)
         return _Pinned(self, self._acquire(snapshot_id), owned=False)
 

@@ -43,3 +43,23 @@ def test_a_pin_reads_one_snapshot_and_refuses_what_is_not_served(make_project: C
     finally:
         reader.close()
         workspace.close()
+
+
+def test_storage_without_snapshots_reads_live_and_refuses_as_of(make_project: Callable[..., Path]) -> None:
+    toml = 'name = "t"\n[storage]\nformat = "duckdb"\n'
+    root = make_project({"models/marts/answer.sql": "select 42 as answer\n"}, toml=toml)
+    workspace = Workspace(root)
+    workspace.run()
+    reader = workspace.reader()
+    try:
+        assert not reader.time_travel
+        with reader.pin() as pinned:
+            assert pinned.snapshot == "live"
+            with reader.pin(pinned.snapshot) as again:  # what a cursor of a live page asks
+                query = exp.select("answer").from_(exp.table_("answer", db="marts"))
+                assert again.read(query).read_all().num_rows == 1
+        with pytest.raises(ReadError, match="as_of needs snapshots"):
+            reader.pin("1")
+    finally:
+        reader.close()
+        workspace.close()
