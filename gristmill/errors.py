@@ -10,6 +10,7 @@
     │   ├── ContractViolation      the source's schema changed against the table's contract
     │   ├── ShrinkRefused          a replace would have emptied (or shrunk) a table too far
     │   └── Missing                a REST response lacks a path the source names
+    ├── BadQuery                   a metric query names a dimension, grain or filter it cannot take
     ├── EngineError                the engine rejected a statement (names the asset)
     ├── CheckFailed                a blocking check failed; the previous version stays live
     ├── ConcurrentRunError         another process is running this project
@@ -92,6 +93,15 @@ class ShrinkRefused(SourceError):
 
 class Missing(SourceError):
     """A path names a key the (REST) response body does not have."""
+
+
+class BadQuery(GristmillError, Terminal):
+    """A query of served data (a metric's dimensions, grain or filters) asks for something that
+    is not there; ``parameter`` names what to change (an HTTP 400 says it in its body)."""
+
+    def __init__(self, message: str, *, parameter: str, hint: str | None = None) -> None:
+        self.parameter = parameter
+        super().__init__(message, hint=hint)
 
 
 class EngineError(GristmillError, Terminal):

@@ -12,6 +12,7 @@ from sqlglot import exp
 from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ProjectError
 from gristmill.project.contracts import ContractSpec
+from gristmill.project.metric_specs import MetricLayer
 from gristmill.project.specs import CheckSpec, HookSpec, ModelSpec, SemanticSpec, SourceSpec
 from gristmill.project.unittests import UnitTestSpec
 
@@ -41,6 +42,8 @@ class Project:
     semantic: tuple[SemanticSpec, ...] = ()
     """A dbt project's semantic models, metrics, saved queries and exposures, as declared: kept
     for serving metrics; nothing runs them."""
+    metrics: MetricLayer = field(default_factory=MetricLayer)
+    """The semantic models and metrics of ``metrics/*.yml`` (see docs/metrics.md)."""
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""

@@ -11,6 +11,7 @@ from gristmill.errors import ConfigError
 from gristmill.project.checks import load_check_files
 from gristmill.project.contracts import load_contracts, with_schema_contracts
 from gristmill.project.definition import PROJECT_FILE, Project, find_root
+from gristmill.project.metrics import load_metrics
 from gristmill.project.models import load_models
 from gristmill.project.probe import ProbeFor
 from gristmill.project.settings_file import check_model_folders, load_settings
@@ -57,4 +58,14 @@ def load_project(
         *load_check_files(root),
         *(c for contract in contracts.values() for c in contract.checks),
     ]
-    return Project(root, settings, sources, models, tuple(checks), load_unit_tests(root), contracts)
+    assets = [*models, *(t.asset for s in sources.values() for t in s.tables.values())]
+    return Project(
+        root,
+        settings,
+        sources,
+        models,
+        tuple(checks),
+        load_unit_tests(root),
+        contracts,
+        metrics=load_metrics(root, assets),
+    )

@@ -66,6 +66,12 @@ END_OF_TIME = "infinity"
 LAST_MOMENT = "294247-01-01 00:00:00+00"
 
 
+def truncate_to(grain: str, value: exp.Expr) -> exp.Expr:
+    """The first day of the ``grain`` (day, week, month, quarter, year) holding ``value``, as a
+    date: weeks start on Monday on every engine."""
+    return exp.cast(exp.TimestampTrunc(this=value, unit=exp.var(grain.upper())), "DATE")
+
+
 def end_of_time() -> exp.Expr:
     """A zoned timestamp after every other: the open end of a validity range."""
     return exp.cast(exp.Literal.string(END_OF_TIME), "TIMESTAMPTZ")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
     from gristmill.streaming.settings import StreamSettings
     from gristmill.streaming.stats import StreamStats
+    from gristmill.workspace.metrics import MetricAnswer, MetricInfo
     from gristmill.workspace.serving import Announce
     from gristmill.workspace.streams import StatusFile
 
@@ -163,6 +164,28 @@ class Workspace:
         from gristmill.runtime.published import query
 
         return query(self._session, sql, env)
+
+    def metrics(self) -> list[MetricInfo]:
+        """The metrics of ``metrics/*.yml``, with the dimensions and grains each can be asked by."""
+        from gristmill.workspace.metrics import metric_infos
+
+        return metric_infos(self.project)
+
+    def metric(
+        self,
+        name: str,
+        *,
+        by: Sequence[str] = (),
+        grain: str | None = None,
+        where: Sequence[str] = (),
+        env: str = "prod",
+        run: bool = True,
+    ) -> MetricAnswer:
+        """A metric by ``by`` (dimensions) at ``grain``, filtered by ``where`` (``country:in:DE,FR``),
+        on the tables ``env`` serves; ``run=False``: only its SQL (the answer's table is empty)."""
+        from gristmill.workspace import metrics
+
+        return metrics.answer(self._session, metrics.ask(name, by, grain, where), env, run=run)
 
     def lineage(self, target: str, env: str = "prod") -> Lineage:
         """Column lineage of an asset or one of its columns, upstream and downstream."""

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,18 +48,32 @@ import io, json, sys
 from contextlib import redirect_stdout
 from pathlib import Path
 from gristmill.cli.app import main
-root = Path(sys.argv[1])
-tables = {}
-for name in sys.argv[2:]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        try:
-            main(["query", f"select * from {name}", "--format", "json", "--project", str(root)])
-        except SystemExit:
-            pass
-    tables[name] = out.getvalue()
-print("PROBE" + json.dumps(tables))
+root, steps = Path(sys.argv[1]), json.loads(sys.argv[2])
+report = []
+for step in steps:
+    if step[0] == "tables":
+        tables = {}
+        for name in step[1:]:
+            out = io.StringIO()
+            with redirect_stdout(out):
+                try:
+                    main(["query", f"select * from {name}", "--format", "json", "--project", str(root)])
+                except SystemExit:
+                    pass
+            tables[name] = out.getvalue()
+        report.append(tables)
+    else:
+        out, code = io.StringIO(), 0
+        with redirect_stdout(out):
+            try:
+                main([*step, "--project", str(root)])
+            except SystemExit as done:
+                code = done.code or 0
+        report.append({"code": code, "out": out.getvalue()})
+print("PROBE" + json.dumps(report))
 """
+"""Runs CLI steps (``["run"]``, ``["gc", …]``) and reads every table (``["tables", …]``) in one
+process: one JVM start instead of one per step."""
 
 
 def normal(rows: list[dict[str, object]]) -> list[str]:
@@ -83,43 +98,43 @@ def orders(version: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def spark(root: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = (
-        [sys.executable, "-m", "tests.support.spark_crashing", crash]
-        if crash
-        else [
-            sys.executable,
-            "-m",
-            "gristmill",
-        ]
-    )
-    return subprocess.run(
-        [*command, *args, "--project", str(root)],
+def killed(root: Path, point: str) -> None:
+    """``gristmill run`` in a child process, killed -9 at ``point`` (``after_ledger_commit:2``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.support.crashing", point, "run", "--project", str(root)],
         capture_output=True,
         text=True,
         env={**environment(), "PATH": "/usr/bin:/bin", "HOME": str(root)},
         timeout=900,
         check=False,
     )
+    assert done.returncode == -9, done.stdout + done.stderr
 
 
-def probe(root: Path) -> dict[str, list[object]]:
-    """Every table as the spark target serves it, read by a fresh process."""
+def steps(root: Path, *plan: list[str]) -> list[dict[str, Any]]:
+    """The ``plan``'s steps in one fresh process on the spark target: what each printed (a CLI
+    step: its exit code and output; a read: every table as the target serves it)."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(root), *TABLES],
+        [sys.executable, "-c", PROBE, str(root), json.dumps(plan)],
         capture_output=True,
         text=True,
         env={**environment(), "PATH": "/usr/bin:/bin", "HOME": str(root)},
-        timeout=600,
+        timeout=900,
         check=False,
     )
     line = next((x for x in done.stdout.splitlines() if x.startswith("PROBE")), None)
     assert line is not None, done.stdout + done.stderr
-    found = {}
-    for name, text in json.loads(line[5:]).items():
-        rows = json.loads(text) if text.strip().startswith("[") else None
-        found[name] = normal(rows) if rows is not None else None
-    return found  # type: ignore[return-value]
+    report: list[dict[str, Any]] = json.loads(line[5:])
+    for step, result in zip(plan, report, strict=True):
+        if step[0] == "tables":
+            for name, text in result.items():
+                result[name] = normal(json.loads(text)) if text.strip().startswith("[") else None
+        else:
+            assert result["code"] == 0, (step, result["out"])
+    return report
+
+
+READ = ["tables", *TABLES]
 
 
 def storage_tables(root: Path) -> set[str]:
@@ -128,7 +143,7 @@ def storage_tables(root: Path) -> set[str]:
     return {p.name for p in warehouse.glob("*.db/_gm_*")}
 
 
-def reference(cli: Cli, root: Path) -> dict[str, list[object]]:
+def reference(cli: Cli, root: Path) -> dict[str, list[str]]:
     code, out = cli("run", "--target", "duck", project=root)
     assert code == 0, out
     found = {}
@@ -141,33 +156,32 @@ def reference(cli: Cli, root: Path) -> dict[str, list[object]]:
     return found
 
 
-@pytest.mark.parametrize(("point", "nth"), [("before_commit", 3), ("after_ledger_commit", 2)])
-def test_a_killed_run_reruns_to_a_clean_runs_result(
-    make_project: Callable[..., Path], cli: Cli, point: str, nth: int
+def test_runs_killed_at_both_points_rerun_to_a_clean_runs_result(
+    make_project: Callable[..., Path], cli: Cli
 ) -> None:
+    """Both crash points in turn on one project (each JVM start costs seconds, so the reads, the
+    rerun and ``gc`` share processes): killed after the ledger's commit, then before a commit."""
     root = make_project({**MODELS, "data/orders.csv": orders(1)}, toml=TOML)
-    done = spark(root, "run")
-    assert done.returncode == 0, done.stdout + done.stderr
-    old = probe(root)
+    _, old = steps(root, ["run"], READ)
     assert old == reference(cli, root)
 
     (root / "data" / "orders.csv").write_text(orders(2))
     new = reference(cli, root)
-    killed = spark(root, "run", crash=f"{point}:{nth}")
-    assert killed.returncode == -9, killed.stdout + killed.stderr
-    seen = probe(root)  # a fresh process: opening rolls a switched-late commit forward
+    # Killed once the second step's ledger commit is in, its views not switched yet: a fresh
+    # process rolls the journal forward, so that step shows, and never half of a version.
+    killed(root, "after_ledger_commit:2")
+    (seen,) = steps(root, READ)
     for name in TABLES:
         assert seen[name] in (old[name], new[name]), name  # a whole version, never a mix
-    if point == "after_ledger_commit":
-        assert seen != old  # the committed steps show once the journal is rolled forward
-    before_gc = storage_tables(root)
+    assert seen != old
 
-    done = spark(root, "run")
-    assert done.returncode == 0, done.stdout + done.stderr
-    done = spark(root, "gc", "--older-than", "0")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert probe(root) == new
+    # Killed before the rerun's first commit: nothing of that step shows, its storage is an
+    # orphan that only gc drops.
+    killed(root, "before_commit:1")
+    before_gc = storage_tables(root)
+    again, _, _, done = steps(root, READ, ["run"], ["gc", "--older-than", "0"], READ)
+    assert again == seen
+    assert done == new
     after = storage_tables(root)
     assert len(after) <= len(TABLES)  # one storage table per served table: nothing left over
-    if point == "before_commit":
-        assert before_gc - after  # the killed step's storage was an orphan, and gc dropped it
+    assert before_gc - after  # the killed step's storage was an orphan, and gc dropped it

@@ -1,9 +1,10 @@
-"""Kill a ``gristmill`` process at a named point of a stream batch (the exactly-once tests).
+"""Kill a ``gristmill`` process at a named point (the exactly-once and crash tests).
 
 ``python -m tests.support.crashing committed:2 stream marts.x --project p`` runs the CLI as
-``gristmill stream marts.x --project p``, with the stream's fault hook set to kill the process
-(SIGKILL, no cleanup) the second time a batch reaches ``committed``. The phases are those of
-``gristmill.streaming.faults.PHASES``; production code only ever calls the hook."""
+``gristmill stream marts.x --project p``, with a fault hook set to kill the process (SIGKILL, no
+cleanup) the second time it reaches ``committed``. The points are a stream batch's phases
+(``gristmill.streaming.faults.PHASES``) and the spark engine's commit points
+(``gristmill.engines.spark.transactions.CRASH_POINTS``); production code only ever calls the hooks."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def kill_at(phase: str, count: int = 1) -> None:
-    """Make this process kill itself the ``count``-th time a batch reaches ``phase``."""
-    if phase not in faults.PHASES:
-        raise ValueError(f"no crash point {phase!r}; the points are {', '.join(faults.PHASES)}")
+    """Make this process kill itself the ``count``-th time it reaches ``phase``."""
+    from gristmill.engines.spark import transactions as spark
+
+    if phase not in (*faults.PHASES, *spark.CRASH_POINTS):
+        points = ", ".join((*faults.PHASES, *spark.CRASH_POINTS))
+        raise ValueError(f"no crash point {phase!r}; the points are {points}")
     hits = 0
 
     def hook(reached: str) -> None:
@@ -31,7 +35,10 @@ def kill_at(phase: str, count: int = 1) -> None:
         if hits >= count:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    faults.hook = hook
+    if phase in faults.PHASES:
+        faults.hook = hook
+    else:
+        spark.fault_hook = hook
 
 
 def command(point: str) -> list[str]:

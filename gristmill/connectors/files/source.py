@@ -340,14 +340,7 @@ class Source(DuckDBReader):
                 f"{what}: {redact(str(err).strip())}",
                 hint="fix the file, or pass reader options under 'options:'",
             ) from None
-        for column in options.columns or ():
-            if column not in available:
-                raise ConfigError(
-                    f'{what} has no column "{column}"',
-                    location=table.location,
-                    hint="columns: " + ", ".join(available),
-                )
-        names = options.columns or available
+        names = _chosen(options.columns, available, what, table)
         landed = [
             exp.alias_(exp.column(c, quoted=True), name, quoted=True)
             for c, name in zip(names, self.landed_names(names, what), strict=True)
@@ -382,14 +375,7 @@ class Source(DuckDBReader):
                 f"{what}: {redact(str(err).strip())}",
                 hint="fix the file, or pass reader options under 'options:'",
             ) from None
-        for column in options.columns or ():
-            if column not in names:
-                raise ConfigError(
-                    f'{what} has no column "{column}"',
-                    location=table.location,
-                    hint="columns: " + ", ".join(names),
-                )
-        kept = options.columns or names
+        kept = _chosen(options.columns, names, what, table)
         columns = SparkColumns(names, kinds, kept, self.landed_names(kept, what))
         if fmt == "csv":
             assert isinstance(reader, exp.ReadCSV)
@@ -543,3 +529,15 @@ class Source(DuckDBReader):
     def change_marker(self, table: SourceTable) -> str | None:
         files, _, _ = self._plan(table)
         return marker(files)
+
+
+def _chosen(columns: list[str] | None, available: list[str], what: str, table: SourceTable) -> list[str]:
+    """The columns a table's ``columns:`` picks (all when it picks none), each checked to exist."""
+    for column in columns or ():
+        if column not in available:
+            raise ConfigError(
+                f'{what} has no column "{column}"',
+                location=table.location,
+                hint="columns: " + ", ".join(available),
+            )
+    return list(columns or available)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
@@ -17,6 +16,7 @@ from sqlglot import exp
 
 from gristmill.config.secrets import redact
 from gristmill.engines.base import Column, Relation
+from gristmill.engines.scope import TransactionScope
 from gristmill.errors import EngineError
 from gristmill.sql import types
 from gristmill.sql.render import render
@@ -38,7 +38,7 @@ def _literal(value: str) -> str:
     return exp.Literal.string(value).sql(dialect=DuckDBEngine.dialect)
 
 
-class DuckDBEngine:
+class DuckDBEngine(TransactionScope):
     """The core protocol and every capability of ``engines/base.py`` (transactions, Arrow views,
     maintenance, interrupt, native relations)."""
 
@@ -138,25 +138,12 @@ class DuckDBEngine:
         except duckdb.Error as err:
             raise EngineError(redact(str(err).strip())) from None
 
-    @contextmanager
-    def transaction(self, *, group: bool = False) -> Iterator[None]:
-        """One transaction, or with ``group`` a part of the one grouped steps share: it stays
-        open after success so that several small steps publish in one DuckLake snapshot (each
-        snapshot costs a commit and a rebuild of the catalog for the next statement, ~0.1 s CPU
-        with hundreds of tables, far more than a small model's own SQL)."""
-        # An interrupt is for the step it was sent to: one that came after that step ended (a late
-        # time limit) must not fail the next step, which may join the open transaction.
-        self._interrupted = False
-        if not self._open:
-            self._con.execute("BEGIN TRANSACTION")
-            self._open = True
-        try:
-            yield
-        except BaseException:
-            self._rollback()
-            raise
-        if not group:
-            self.commit()
+    def _begin(self) -> None:
+        """Grouped steps share one transaction (``transaction(group=True)``) so that several small
+        steps publish in one DuckLake snapshot (each snapshot costs a commit and a rebuild of the
+        catalog for the next statement, ~0.1 s CPU with hundreds of tables, far more than a small
+        model's own SQL)."""
+        self._con.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
         if not self._open:

@@ -20,6 +20,7 @@ from sqlglot import exp
 from gristmill.engines.base import Column, Relation
 from gristmill.engines.postgres.catalog import Catalog, changes_relations
 from gristmill.engines.postgres.connection import engine_error
+from gristmill.engines.scope import TransactionScope
 from gristmill.errors import EngineError
 from gristmill.sql import types
 from gristmill.sql.render import render
@@ -61,7 +62,7 @@ def _ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
 
 
-class PostgresEngine:
+class PostgresEngine(TransactionScope):
     """The core protocol with transactions, Arrow views (temporary tables filled by COPY),
     maintenance (VACUUM ANALYZE) and interrupt (a cancel request from another thread)."""
 
@@ -163,21 +164,8 @@ class PostgresEngine:
         if self._interrupted:
             raise EngineError("interrupted: the step was stopped before it finished")
 
-    @contextmanager
-    def transaction(self, *, group: bool = False) -> Iterator[None]:
-        """One transaction, or with ``group`` a part of the one grouped steps share (left open
-        after success until :meth:`commit`)."""
-        self._interrupted = False  # an interrupt is for the step it was sent to, not the next
-        if not self._open:
-            self._cursor("BEGIN")
-            self._open = True
-        try:
-            yield
-        except BaseException:
-            self._rollback()
-            raise
-        if not group:
-            self.commit()
+    def _begin(self) -> None:
+        self._cursor("BEGIN")
 
     def commit(self) -> None:
         if not self._open:

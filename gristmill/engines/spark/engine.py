@@ -234,9 +234,34 @@ class SparkEngine(SparkTransactions, SparkFrames):
             self._change(relation, self._table_entry(entry.db, [name]))
 
     def _delete(self, delete: exp.Delete) -> int | None:
+        """Rewrites only the segments holding rows the condition matches (a segment whose rows
+        all match is dropped unread; nothing matched, nothing changes). Appends land as segments,
+        so replacing the latest interval or partition rewrites that segment, not the table."""
         relation, target = self._target(delete.this)
-        self._rewritten(relation, target, rewrite.deleted(delete))
-        return None
+        if relation is None or delete.args.get("where") is None:
+            self._rewritten(relation, target, rewrite.deleted(delete))
+            return None
+        with self._atomic():
+            entry = self._existing_table(relation)
+            segments = [exp.table_(name, db=entry.db, quoted=True) for name in entry.storage]
+            matched, total = (
+                {int(r[0]): int(r[1]) for r in self._collect(self._text(q))}
+                for q in rewrite.segment_counts(delete, segments)
+            )
+            if not matched:
+                return 0
+            kept = []
+            for i, name in enumerate(entry.storage):
+                if matched.get(i, 0) == 0:
+                    kept.append(name)
+                elif matched[i] < total[i]:  # partly deleted: the rest as a new segment
+                    kept.append(storage_name(relation.name))
+                    self._new_storage(entry.db, kept[-1], rewrite.deleted_from(delete, segments[i]))
+            if not kept:  # every row deleted: an empty table of the same columns
+                kept = [storage_name(relation.name)]
+                self._new_storage(entry.db, kept[0], rewrite.deleted(exp.Delete(this=segments[-1])))
+            self._change(relation, self._table_entry(entry.db, kept))
+        return sum(matched.values())
 
     def _update(self, update: exp.Update) -> int | None:
         relation, target = self._target(update.this)

@@ -60,6 +60,46 @@ def deleted(delete: exp.Delete) -> exp.Select:
     return select.where(keep)
 
 
+SEGMENT = "_gm_segment"
+"""The column numbering a table's segments in :func:`segment_counts`'s queries."""
+
+
+def segment_counts(delete: exp.Delete, segments: Sequence[exp.Table]) -> tuple[exp.Select, exp.Select]:
+    """Two queries over the segments of a ``DELETE``'s table, each ``(segment number, rows)``:
+    the rows the condition deletes per segment, and every row per segment (Parquet answers that
+    from its footers). The segments are read as the target (its alias), so the condition runs
+    unchanged; it stays in WHERE, where Spark takes correlated subqueries (EXISTS) it refuses
+    inside an aggregate."""
+    target = delete.this
+    assert isinstance(target, exp.Table)
+    where = delete.args.get("where")
+    assert where is not None
+    numbered = [
+        exp.select(exp.alias_(exp.Literal.number(i), SEGMENT), exp.Star()).from_(part.copy())
+        for i, part in enumerate(segments)
+    ]
+    union: exp.Query = numbered[0]
+    for more in numbered[1:]:
+        union = exp.union(union, more, distinct=False)
+    read = union.subquery(exp.to_identifier(_alias(target), quoted=True))
+    per = exp.column(SEGMENT)
+    count = exp.Count(this=exp.Star()).as_("n")
+    matched = (
+        exp.select(per.copy(), count.copy()).from_(read.copy()).where(where.this.copy()).group_by(per.copy())
+    )
+    total = exp.select(per.copy(), count).from_(read).group_by(per)
+    return matched, total
+
+
+def deleted_from(delete: exp.Delete, segment: exp.Table) -> exp.Select:
+    """The rows of one ``segment`` a ``DELETE`` keeps (the segment read under the target's alias)."""
+    target = delete.this
+    assert isinstance(target, exp.Table)
+    read = segment.copy()
+    read.set("alias", exp.TableAlias(this=exp.to_identifier(_alias(target), quoted=True)))
+    return deleted(exp.Delete(this=read, where=delete.args.get("where")))
+
+
 def updated(update: exp.Update, columns: Sequence[tuple[str, exp.DataType]]) -> exp.Query:
     """The rows after ``UPDATE target [AS a] SET … [FROM s] WHERE c``: each column of a row the
     condition holds for takes its new value (cast to the column's type, so the table keeps its

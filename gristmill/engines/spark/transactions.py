@@ -24,6 +24,7 @@ from sqlglot import exp
 
 from gristmill.config.secrets import redact
 from gristmill.engines.base import Column, Relation
+from gristmill.engines.scope import TransactionScope
 from gristmill.engines.spark import rewrite
 from gristmill.engines.spark.ledger import LEDGER_SCHEMA, Entry, Ledger, Step
 from gristmill.engines.spark.storage import data_type, ident, qualified, spark_type_text, spelled
@@ -46,7 +47,7 @@ def _no_fault(point: str) -> None:
 
 
 fault_hook: Callable[[str], None] = _no_fault
-"""Called at each of ``CRASH_POINTS`` (tests/support/spark_crashing.py kills the process there)."""
+"""Called at each of ``CRASH_POINTS`` (tests/support/crashing.py kills the process there)."""
 
 
 def engine_error(err: BaseException, *, doing: str | None = None) -> EngineError:
@@ -58,7 +59,7 @@ def engine_error(err: BaseException, *, doing: str | None = None) -> EngineError
     return EngineError(f"{doing}: {message}" if doing else message)
 
 
-class SparkTransactions:
+class SparkTransactions(TransactionScope):
     """Relations' committed and pending state, statements rewritten to read the pending one,
     and the ledger's transactions (``SparkEngine`` adds the engine's operations)."""
 
@@ -211,22 +212,11 @@ class SparkTransactions:
     def interrupted(self) -> bool:
         return self._interrupted
 
-    @contextmanager
-    def transaction(self, *, group: bool = False) -> Iterator[None]:
-        self._interrupted = False  # an interrupt is for the step it was sent to, not the next
-        if not self._open:
-            with self._ledger.transactions.transaction(group=True):
-                pass  # the ledger's transaction, left open until commit
-            self._open = True
-            with suppress(Exception):
-                self._spark.addTag(self._tag)
-        try:
-            yield
-        except BaseException:
-            self._rollback()
-            raise
-        if not group:
-            self.commit()
+    def _begin(self) -> None:
+        with self._ledger.transactions.transaction(group=True):
+            pass  # the ledger's transaction, left open until commit
+        with suppress(Exception):
+            self._spark.addTag(self._tag)
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:

@@ -131,6 +131,49 @@ def test_deletes_updates_and_alters_rewrite_the_table(engine: SparkEngine) -> No
     assert [name for name, _ in engine.columns()[T]] == ["id", "name", "extra"]
 
 
+def served_storage(engine: SparkEngine, relation: Relation = T) -> tuple[str, ...]:
+    """The storage tables (segments, in arrival order) the relation's committed entry names."""
+    entry = engine._state(relation)
+    assert entry is not None
+    return entry.storage
+
+
+def ids(engine: SparkEngine) -> list[int]:
+    return [r["id"] for r in engine.rows(exp.select("id").from_(engine.table(T)).order_by("id"))]
+
+
+def test_a_delete_rewrites_only_the_segments_it_touches(engine: SparkEngine) -> None:
+    engine.write_arrow(T, rows(5))  # 0..4, then one segment per append: 100, 101, 102
+    for start in range(3):
+        engine.write_arrow(T, rows(1, 100 + start), mode="append")
+    first, *appended = served_storage(engine)
+    table = engine.table(T).sql(dialect="spark")
+
+    with engine.transaction():  # nothing matches: nothing written, nothing changes
+        assert engine.execute(f"DELETE FROM {table} AS t WHERE t.id = 999") == 0
+    assert served_storage(engine) == (first, *appended)
+
+    with engine.transaction():  # a whole segment matches: dropped unread, the rest untouched
+        assert engine.execute(f"DELETE FROM {table} WHERE id = 101") == 1
+    assert served_storage(engine) == (first, appended[0], appended[2])
+
+    other = engine.stage(pa.table({"id": [3, 100]}).to_reader())
+    with engine.transaction():  # a correlated condition; the first segment only partly matches
+        deleted = engine.execute(
+            f"DELETE FROM {table} AS t WHERE EXISTS (SELECT 1 FROM {other.sql(dialect='spark')} AS s"
+            " WHERE s.id = t.id) OR t.id = 4"
+        )
+        assert deleted == 3
+    now = served_storage(engine)
+    assert len(now) == 2 and now[0] != first and now[1] == appended[2]
+    assert ids(engine) == [0, 1, 2, 102]
+    assert other_session_count(engine, T) == 4
+
+    with engine.transaction():  # every row: an empty table that keeps its columns
+        assert engine.execute(f"DELETE FROM {table} WHERE id >= 0") == 4
+    assert ids(engine) == [] and [name for name, _ in engine.columns()[T]] == ["id"]
+
+
 def test_bookkeeping_lives_in_the_ledger(
     engine: SparkEngine, settings: ProjectSettings, tmp_path: Path
 ) -> None:

@@ -1,0 +1,107 @@
+"""Mistakes in metrics/*.yml are found when the project loads, each at its file and line: a
+misspelt key, a semantic model over no asset, a metric over an unknown measure or metric, a time
+dimension that is not one, derived metrics that read each other in a loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gristmill.errors import ConfigError
+from gristmill.workspace import Workspace
+
+SOURCE = "kind: files\npath: data/orders.csv\ntables:\n  orders: {}\n"
+FILES = {
+    "sources/shop.yml": SOURCE,
+    "data/orders.csv": "order_id,amount,ordered_at\n1,5.5,2024-01-02\n",
+    "models/marts/orders.sql": "-- kind: table\nselect * from raw.shop__orders\n",
+}
+MODEL = """\
+semantic_models:
+  - name: orders
+    model: ref('orders')
+    defaults:
+      agg_time_dimension: ordered_at
+    dimensions:
+      - name: ordered_at
+        type: time
+      - name: country
+        type: categorical
+    measures:
+      - name: amount
+        agg: sum
+"""
+
+
+def error_of(root: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        Workspace(root)
+    return caught.value
+
+
+def load(make_project: Callable[..., Path], metrics: str) -> ConfigError:
+    return error_of(make_project({**FILES, "metrics/shop.yml": metrics}))
+
+
+def test_a_valid_file_loads_with_every_metric(make_project: Callable[..., Path]) -> None:
+    metrics = MODEL + "metrics:\n  - name: amount\n    type: simple\n    type_params: {measure: amount}\n"
+    workspace = Workspace(make_project({**FILES, "metrics/shop.yml": metrics}))
+    assert [m.name for m in workspace.metrics()] == ["amount"]
+    assert workspace.metrics()[0].location == "metrics/shop.yml:15"
+
+
+def test_an_unknown_measure_is_named_at_its_line(make_project: Callable[..., Path]) -> None:
+    err = load(
+        make_project,
+        MODEL + "metrics:\n  - name: a\n    type: simple\n    type_params:\n      measure: amonut\n",
+    )
+    assert str(err).startswith('metrics/shop.yml:18: unknown measure "amonut"')
+    assert err.hint == 'did you mean "amount"?'
+
+
+def test_a_semantic_model_over_no_asset_is_an_error(make_project: Callable[..., Path]) -> None:
+    err = load(make_project, MODEL.replace("ref('orders')", "ref('ordres')"))
+    assert str(err).startswith("metrics/shop.yml:3: model \"ref('ordres')\" is no model or source table")
+    assert err.hint == 'did you mean "orders"?'
+
+
+def test_an_unknown_time_dimension_is_an_error(make_project: Callable[..., Path]) -> None:
+    err = load(make_project, MODEL.replace("agg_time_dimension: ordered_at", "agg_time_dimension: order_at"))
+    assert str(err).startswith('metrics/shop.yml:5: unknown dimension "order_at" in semantic model "orders"')
+    err = load(make_project, MODEL.replace("agg_time_dimension: ordered_at", "agg_time_dimension: country"))
+    assert "is not a time dimension" in str(err) and str(err).startswith("metrics/shop.yml:5:")
+
+
+def test_a_misspelt_key_and_a_wrong_aggregation_are_errors(make_project: Callable[..., Path]) -> None:
+    err = load(make_project, MODEL.replace("agg: sum", "agg: sum\n        exrp: amount"))
+    assert str(err).startswith('metrics/shop.yml:14: unknown key "semantic_models.0.measures.0.exrp"')
+    assert err.hint == 'did you mean "expr"?'
+    err = load(make_project, MODEL.replace("agg: sum", "agg: total"))
+    assert str(err).startswith("metrics/shop.yml:13: semantic_models.0.measures.0.agg: Input should be")
+
+
+def test_derived_metrics_name_only_their_inputs_and_never_loop(make_project: Callable[..., Path]) -> None:
+    simple = "  - name: amount\n    type: simple\n    type_params: {measure: amount}\n"
+    derived = "  - name: d\n    type: derived\n    type_params:\n      expr: amount - other\n"
+    derived += "      metrics: [amount]\n"
+    err = load(make_project, MODEL + "metrics:\n" + simple + derived)
+    assert str(err).startswith('metrics/shop.yml:21: derived metric "d" uses "other"')
+    loop = (
+        "  - name: a\n    type: derived\n    type_params: {expr: b, metrics: [b]}\n"
+        "  - name: b\n    type: ratio\n    type_params: {numerator: a, denominator: amount}\n"
+    )
+    err = load(make_project, MODEL + "metrics:\n" + simple + loop)
+    assert "metrics read each other in a loop" in str(err) and str(err).startswith("metrics/shop.yml:")
+    err = load(
+        make_project,
+        MODEL + "metrics:\n  - name: r\n    type: ratio\n    type_params: {numerator: x, denominator: y}\n",
+    )
+    assert str(err).startswith('metrics/shop.yml:17: unknown metric "x"')
+
+
+def test_a_cumulative_window_must_be_a_length_of_time(make_project: Callable[..., Path]) -> None:
+    cumulative = "  - name: c\n    type: cumulative\n    type_params: {measure: amount, window: soon}\n"
+    err = load(make_project, MODEL + "metrics:\n" + cumulative)
+    assert 'window "soon" is not a length of time' in str(err) and str(err).startswith("metrics/shop.yml:17")
