@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from multiprocessing.connection import Connection  # multiprocessing: the scheduler only
 
     import pyarrow as pa
+    from fastapi import APIRouter
 
     from gristmill.config.settings import ProjectSettings
     from gristmill.connectors import Source
@@ -326,6 +327,12 @@ class Workspace:
 
         return LakeReader(self.project, self.graph, env)
 
+    def _metrics_router(self, env: str) -> APIRouter:
+        """The metrics API (``server/metrics_api.py``) over this workspace, for ``serve``."""
+        from gristmill.server.metrics_api import router
+
+        return router(self, env=env)
+
     def serve(
         self,
         *,
@@ -339,10 +346,15 @@ class Workspace:
         from gristmill.workspace.serving import serve
 
         self.close()
-        reader = self.reader(where.get("env") or "prod") if http else None
+        env, host = where.get("env") or "prod", where.get("host")
+        parts: dict[str, Any] = (
+            {"reader": self.reader(env), "routers": [self._metrics_router(env)]} if http else {}
+        )
         quiet = announce or (lambda names, url: None)
-        settings = {"target": self.project.settings.target, "host": where.get("host"), "reader": reader}
-        serve(self.root, scheduled_run, port=port, http=http, announce=quiet, **settings)  # type: ignore[arg-type]
+        target = self.project.settings.target
+        serve(
+            self.root, scheduled_run, port=port, http=http, announce=quiet, target=target, host=host, **parts
+        )
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:

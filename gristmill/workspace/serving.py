@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from gristmill.runtime.schedule.scheduler import Launcher, Scheduler
     from gristmill.server.http import BackgroundServer
     from gristmill.server.metrics import MetricsSnapshot
@@ -40,10 +42,12 @@ def serve(
     target: str | None = None,
     host: str | None = None,
     reader: TableReader | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> None:
     """Run the schedules until SIGINT or SIGTERM (which waits for the running run; a second one
     cancels it), with the HTTP endpoint unless ``http`` is false. ``reader``: serve the data API
-    over it. A project without schedules only serves (and ``http`` must be true)."""
+    over it; ``routers``: more of it (the metrics API). A project without schedules only serves
+    (and ``http`` must be true)."""
     from gristmill.runtime.schedule.scheduler import Scheduler
 
     _configure_logging()
@@ -65,7 +69,7 @@ def serve(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = _http(sched, port, host, reader) if http else None
+    server = _http(sched, port, host, reader, routers) if http else None
     announce(list(sched.settings.schedules), server.url if server is not None else None)
     try:
         if scheduling:
@@ -89,7 +93,11 @@ def _configure_logging() -> None:
 
 
 def _http(
-    sched: Scheduler, port: int | None, host: str | None, reader: TableReader | None
+    sched: Scheduler,
+    port: int | None,
+    host: str | None,
+    reader: TableReader | None,
+    routers: Sequence[APIRouter],
 ) -> BackgroundServer:
     from gristmill.config.secrets import resolve
     from gristmill.server.app import HookResult, create_app
@@ -112,6 +120,7 @@ def _http(
         token=token,
         project=sched.settings.name,
         reader=reader,
+        routers=routers,
     )
     server = BackgroundServer(app, host or settings.host, settings.port if port is None else port)
     server.start()
