@@ -144,3 +144,8 @@ class StateError(GristmillError, Terminal):
 
 class KeyRefused(GristmillError, Terminal):
     """An API key is malformed, unknown, expired or revoked (the message never holds the key)."""
+
+
+class ReadError(GristmillError):
+    """A read a client of ``gristmill serve`` asked for and cannot have (an unknown snapshot, no
+    time travel, a table that is not served): the server answers HTTP 400 with its message."""

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from gristmill._util.durations import parse_duration
-from gristmill.cli.common import ProjectOpt, TargetOpt, app, console, render
+from gristmill.cli.common import EnvOpt, ProjectOpt, TargetOpt, app, console, render
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.errors import ConfigError
 
@@ -152,15 +152,33 @@ def serve(
     project: ProjectOpt = Path("."),
     target: TargetOpt = None,
     port: Annotated[int | None, typer.Option(help="HTTP port ([server] port; 0: any free port).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on ([server] host, else 127.0.0.1: this machine only)."),
+    ] = None,
+    env: EnvOpt = "prod",
 ) -> None:
-    """One process for a laptop or a small server: the scheduler plus the HTTP endpoint."""
-    _serve(project, port, target, http=True)
+    """One process for a laptop or a small server: the data API (/api/v1/tables, /docs), /metrics,
+    /healthz, webhooks, and the scheduler when gristmill.toml declares schedules."""
+    _serve(project, port, target, http=True, host=host, env=env)
 
 
-def _serve(project: Path, port: int | None, target: str | None, *, http: bool) -> None:
+def _serve(
+    project: Path,
+    port: int | None,
+    target: str | None,
+    *,
+    http: bool,
+    host: str | None = None,
+    env: str = "prod",
+) -> None:
     def announce(names: list[str], url: str | None) -> None:
-        where = f", http://{url.split('://', 1)[1]}" if url is not None else ""
-        console.print(f"Scheduler running: {', '.join(names)}{where} (Ctrl-C stops)", highlight=False)
+        where = f"http://{url.split('://', 1)[1]}" if url is not None else ""
+        if names:
+            where = f", {where}" if where else ""
+            console.print(f"Scheduler running: {', '.join(names)}{where} (Ctrl-C stops)", highlight=False)
+        else:
+            console.print(f"Serving {where} (no schedules; Ctrl-C stops)", highlight=False)
 
-    _workspace(project, target=target).serve(port=port, http=http, announce=announce)
+    _workspace(project, target=target).serve(port=port, http=http, announce=announce, host=host, env=env)
     console.print("Scheduler stopped.")

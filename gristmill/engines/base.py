@@ -167,6 +167,20 @@ class ArrowViews(Protocol):
 
 
 @runtime_checkable
+class StreamedReads(Protocol):
+    """Results as record batches produced while they are read, on connections of their own:
+    what a server needs to answer many clients at once with bounded memory."""
+
+    def cursor(self) -> StreamedReads:
+        """Another connection to the same data, for another thread."""
+        ...
+
+    def stream(self, query: exp.Query, batch_rows: int = 65_536) -> pa.RecordBatchReader: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class Maintenance(Protocol):
     """Storage the engine keeps itself (snapshots, small files) can be tidied."""
 

@@ -131,6 +131,17 @@ def lake_snapshot(settings: ProjectSettings, root: Path) -> str | None:
     return None if snapshot is None else snapshot(settings, root)
 
 
+def open_at_snapshot(settings: ProjectSettings, root: Path, snapshot: int) -> Engine | None:
+    """The project's engine, read-only, as the lake was at ``snapshot`` (every table and view
+    pinned: a server reading while runs publish); None where the storage has no snapshots (a
+    DuckDB database file, a server engine)."""
+    if settings.engine.kind != "duckdb" or settings.storage.format == "duckdb":
+        return None
+    from gristmill.engines.duckdb.lake import open_lake
+
+    return open_lake(settings, root, read_only=True, snapshot=snapshot)
+
+
 def no_data_yet(settings: ProjectSettings, root: Path) -> bool:
     """Nothing has run yet, told without opening the engine (False when the kind cannot tell)."""
     empty = kind(settings.engine.kind).empty

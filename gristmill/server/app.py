@@ -1,8 +1,13 @@
-"""The HTTP application: Prometheus metrics, a health check and schedule webhooks.
+"""The HTTP application: the data API, Prometheus metrics, a health check and schedule webhooks.
 
 The app knows nothing about projects, runs or the scheduler. It is handed two callables, one
-that reads a metrics snapshot and one that handles a webhook, so it can be tested (and later
-grown with a data API and a UI) without a project on disk.
+that reads a metrics snapshot and one that handles a webhook, and optionally a ``TableReader``
+(``server/reading.py``) for the data API, so it can be tested without a project on disk.
+
+Plugging in: ``routers`` are mounted as they are (a metrics or SQL router builds on the same
+``reader``); ``api_dependencies`` (e.g. an API-key check, ``fastapi.Depends(check_key)``) guard
+every route under ``/api/v1`` (the tables API and every router whose prefix starts there), never
+``/healthz``, ``/metrics`` or the webhooks, which keep their own token.
 """
 
 from __future__ import annotations
@@ -10,17 +15,23 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.params import Depends
 from fastapi.responses import JSONResponse
 from prometheus_client import generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from gristmill.errors import ConfigError
 from gristmill.server.metrics import MetricsSnapshot, registry
+from gristmill.server.openapi import per_table_openapi
+from gristmill.server.reading import ReadError, TableReader
+from gristmill.server.tables import TableLimits, tables_router
+from gristmill.server.tables.grammar import BadParameter
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +64,16 @@ def create_app(
     on_hook: Callable[[str, dict[str, Any]], HookResult],
     token: str | None = None,
     project: str = "",
+    reader: TableReader | None = None,
+    routers: Sequence[APIRouter] = (),
+    api_dependencies: Sequence[Depends] = (),
+    limits: TableLimits | None = None,
+    cursor_secret: bytes | None = None,
 ) -> FastAPI:
     """The app. ``token``, when set, is required as ``Authorization: Bearer <token>`` on webhooks.
+    ``reader``: serve the tables API over it (``/api/v1/tables``); ``routers``: more routers;
+    ``api_dependencies``: run before every ``/api/v1`` route (authentication). ``cursor_secret``
+    signs page cursors (random per process when not given: cursors end with the process).
 
     ``snapshot`` and ``on_hook`` are blocking calls (they read the state store, start runs), so
     they run in the worker thread pool and never stall the event loop.
@@ -64,12 +83,30 @@ def create_app(
         raise ConfigError("[server] token is empty", hint="set it to a secret, or remove it to disable auth")
     metrics = registry(snapshot)
     # Interactive docs load their scripts from a CDN; the OpenAPI schema stays available.
-    app = FastAPI(title="Gristmill", docs_url=None, redoc_url=None)
+    app = FastAPI(title=f"Gristmill {project}".strip(), docs_url="/docs", redoc_url=None)
 
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         # The server logs the traceback; the client only learns that something went wrong.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"error": "internal server error; see the server log"}, status_code=500)
+
+    @app.exception_handler(ReadError)
+    async def _read_error(request: Request, exc: ReadError) -> JSONResponse:
+        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+
+    @app.exception_handler(BadParameter)
+    async def _bad_parameter(request: Request, exc: BadParameter) -> JSONResponse:
+        return JSONResponse({"error": exc.message, "parameter": exc.parameter}, status_code=400)
+
+    guards = list(api_dependencies)
+    if reader is not None:
+        secret = cursor_secret or secrets.token_bytes(32)
+        app.include_router(tables_router(reader, secret=secret, limits=limits), dependencies=guards)
+        per_table_openapi(app, reader)
+    for extra in routers:
+        guarded = (extra.prefix or "").startswith("/api/v1")
+        app.include_router(extra, dependencies=guards if guarded else None)
 
     @app.get("/metrics")
     def get_metrics() -> Response:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from multiprocessing.connection import Connection  # multiprocessing: the scheduler only
 
     import pyarrow as pa
+    from fastapi import APIRouter
 
     from gristmill.config.settings import ProjectSettings
     from gristmill.connectors import Source
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.runtime.schedule.scheduler import Launch
     from gristmill.runtime.session import Session
     from gristmill.runtime.unittests import UnitTestRun
+    from gristmill.server.reading import TableReader
     from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
     from gristmill.streaming.settings import StreamSettings
     from gristmill.streaming.stats import StreamStats
@@ -326,15 +328,41 @@ class Workspace:
 
         return ApiKeys(self.project.path(self.project.settings.storage.state))
 
-    def serve(self, *, port: int | None = None, http: bool = True, announce: Announce | None = None) -> None:
-        """Run the project's schedules until stopped (SIGINT or SIGTERM), each run in a process
-        of its own, with the HTTP endpoint (/metrics, /hooks) unless ``http`` is false."""
+    def reader(self, env: str = "prod") -> TableReader:
+        """What ``gristmill serve`` reads the tables ``env`` serves through: pinned snapshots, the
+        catalog, data-version keys (see ``gristmill/server/reading.py`` for the API)."""
+        from gristmill.workspace.reading import LakeReader
+
+        return LakeReader(self.project, self.graph, env)
+
+    def _metrics_router(self, env: str) -> APIRouter:
+        """The metrics API (``server/metrics_api.py``) over this workspace, for ``serve``."""
+        from gristmill.server.metrics_api import router
+
+        return router(self, env=env)
+
+    def serve(
+        self,
+        *,
+        port: int | None = None,
+        http: bool = True,
+        announce: Announce | None = None,
+        **where: str | None,
+    ) -> None:
+        """Run the schedules (if any) until SIGINT or SIGTERM, each run in its own process, with the
+        HTTP endpoint (data API of ``where["env"]``, /metrics, /hooks) unless ``http`` is false."""
         from gristmill.workspace.serving import serve
 
         self.close()
-        target = self.project.settings.target
+        env, host = where.get("env") or "prod", where.get("host")
+        parts: dict[str, Any] = (
+            {"reader": self.reader(env), "routers": [self._metrics_router(env)]} if http else {}
+        )
         quiet = announce or (lambda names, url: None)
-        serve(self.root, scheduled_run, port=port, http=http, announce=quiet, target=target)
+        target = self.project.settings.target
+        serve(
+            self.root, scheduled_run, port=port, http=http, announce=quiet, target=target, host=host, **parts
+        )
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:

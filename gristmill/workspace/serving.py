@@ -1,5 +1,5 @@
-"""One long-running process for a project: the scheduler, and the HTTP endpoint beside it
-(Prometheus /metrics, POST /hooks/<schedule>).
+"""One long-running process for a project: the scheduler (when the project has schedules), and
+the HTTP endpoint beside it (the data API under /api/v1, Prometheus /metrics, POST /hooks/<schedule>).
 
 Composed here, under the workspace, so that the interfaces only ask for it: the command line
 starts it, the HTTP server is one of its parts and calls back into the scheduler it is given."""
@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gristmill.errors import ConfigError
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from gristmill.runtime.schedule.scheduler import Launcher, Scheduler
     from gristmill.server.http import BackgroundServer
     from gristmill.server.metrics import MetricsSnapshot
+    from gristmill.server.reading import TableReader
 
 Announce = Callable[[list[str], str | None], None]
 """Told the schedules' names and the endpoint's address (None: no HTTP) once serving starts."""
@@ -37,14 +40,20 @@ def serve(
     http: bool,
     announce: Announce,
     target: str | None = None,
+    host: str | None = None,
+    reader: TableReader | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> None:
     """Run the schedules until SIGINT or SIGTERM (which waits for the running run; a second one
-    cancels it), with the HTTP endpoint unless ``http`` is false."""
+    cancels it), with the HTTP endpoint unless ``http`` is false. ``reader``: serve the data API
+    over it; ``routers``: more of it (the metrics API). A project without schedules only serves
+    (and ``http`` must be true)."""
     from gristmill.runtime.schedule.scheduler import Scheduler
 
     _configure_logging()
     sched = Scheduler(root, launcher, preload=PRELOAD, target=target)
-    if not sched.settings.schedules:
+    scheduling = bool(sched.settings.schedules)
+    if not scheduling and not http:
         raise ConfigError(
             "gristmill.toml declares no schedules", hint='add one, e.g. [schedules.hourly] cron = "0 * * * *"'
         )
@@ -60,13 +69,19 @@ def serve(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = _http(sched, port) if http else None
+    server = _http(sched, port, host, reader, routers) if http else None
     announce(list(sched.settings.schedules), server.url if server is not None else None)
     try:
-        sched.serve(stop)
+        if scheduling:
+            sched.serve(stop)
+        else:
+            while not stop.wait(1.0):
+                pass
     finally:
         if server is not None:
             server.stop()
+        if reader is not None:
+            reader.close()
 
 
 def _configure_logging() -> None:
@@ -77,7 +92,13 @@ def _configure_logging() -> None:
     )
 
 
-def _http(sched: Scheduler, port: int | None) -> BackgroundServer:
+def _http(
+    sched: Scheduler,
+    port: int | None,
+    host: str | None,
+    reader: TableReader | None,
+    routers: Sequence[APIRouter],
+) -> BackgroundServer:
     from gristmill.config.secrets import resolve
     from gristmill.server.app import HookResult, create_app
     from gristmill.server.http import BackgroundServer
@@ -94,9 +115,14 @@ def _http(sched: Scheduler, port: int | None) -> BackgroundServer:
         return HookResult(accepted, name if accepted else None, "" if accepted else message)
 
     app = create_app(
-        snapshot=lambda: _snapshot(sched), on_hook=on_hook, token=token, project=sched.settings.name
+        snapshot=lambda: _snapshot(sched),
+        on_hook=on_hook,
+        token=token,
+        project=sched.settings.name,
+        reader=reader,
+        routers=routers,
     )
-    server = BackgroundServer(app, settings.host, settings.port if port is None else port)
+    server = BackgroundServer(app, host or settings.host, settings.port if port is None else port)
     server.start()
     return server
 

@@ -14,6 +14,7 @@ from gristmill._util.duckdb_extensions import connect, engine_extensions, proces
 from gristmill.config.secrets import redact
 from gristmill.config.settings import ProjectSettings
 from gristmill.engines.duckdb.engine import DuckDBEngine
+from gristmill.engines.duckdb.snapshot import SnapshotEngine
 from gristmill.errors import EngineError, GristmillError
 
 CATALOG = "lake"
@@ -34,8 +35,11 @@ def _literal(value: str) -> str:
     return exp.Literal.string(value).sql(dialect=DuckDBEngine.dialect)
 
 
-def open_lake(settings: ProjectSettings, root: Path, *, read_only: bool = False) -> DuckDBEngine:
-    """The engine ``[storage]`` describes, attached and selected as the catalog ``lake``."""
+def open_lake(
+    settings: ProjectSettings, root: Path, *, read_only: bool = False, snapshot: int | None = None
+) -> DuckDBEngine:
+    """The engine ``[storage]`` describes, attached and selected as the catalog ``lake``;
+    ``snapshot``: a DuckLake attached read-only as it was at that snapshot (every table and view)."""
     storage = settings.storage
     # Large loads spill here instead of growing past the memory limit.
     config: dict[str, str | int | bool] = {"temp_directory": (root / ".gristmill" / "tmp").as_posix()}
@@ -51,8 +55,10 @@ def open_lake(settings: ProjectSettings, root: Path, *, read_only: bool = False)
         _attach_database(con, (root / storage.database).resolve(), read_only)
     else:
         con = connect(extensions=("ducklake", "sqlite", *wanted), config=config)
-        _attach_lake(con, settings, root, read_only)
+        _attach_lake(con, settings, root, read_only, snapshot)
     con.execute(f"USE {CATALOG}")
+    if snapshot is not None:
+        return SnapshotEngine(con, catalog=CATALOG, lake=True)
     return DuckDBEngine(con, catalog=CATALOG, lake=storage.format != "duckdb")
 
 
@@ -76,7 +82,11 @@ def _attach_database(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool
 
 
 def _attach_lake(
-    con: duckdb.DuckDBPyConnection, settings: ProjectSettings, root: Path, read_only: bool
+    con: duckdb.DuckDBPyConnection,
+    settings: ProjectSettings,
+    root: Path,
+    read_only: bool,
+    snapshot: int | None = None,
 ) -> None:
     storage = settings.storage
     catalog = storage.catalog
@@ -90,6 +100,8 @@ def _attach_lake(
             Path(data).mkdir(parents=True, exist_ok=True)
         catalog = f"sqlite:{catalog_path.as_posix()}"
     options = [f"DATA_PATH {_literal(data)}"] + (["READ_ONLY"] if read_only else [])
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     if "://" not in storage.data and not Path(storage.data).is_absolute():
         # The lake lives inside the project (file paths in the catalog are relative to it), so a
         # moved or copied project folder keeps working.
