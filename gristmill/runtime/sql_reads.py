@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from gristmill.engines.base import Interruptible
 from gristmill.errors import EngineError, GristmillError
 from gristmill.runtime import planning
 from gristmill.runtime.published import in_environment
@@ -81,16 +82,19 @@ def _run(session: Session, query: exp.Query, env: str, timeout: float) -> pa.Tab
         sources = {t.asset.split(".", 1)[0] for s in project.sources.values() for t in s.tables.values()}
         models = {m.split(".", 1)[0] for m in project.models}
         text = in_environment(render(query, engine.dialect), models, env, engine.dialect, engine, sources)
-        timer = threading.Timer(timeout, engine.interrupt)
-        timer.start()
+        stoppable = engine if isinstance(engine, Interruptible) else None
+        timer = threading.Timer(timeout, stoppable.interrupt) if stoppable is not None else None
+        if timer is not None:
+            timer.start()
         try:
             return engine.query(text)
         except EngineError as error:
-            if engine.interrupted:
+            if stoppable is not None and stoppable.interrupted:
                 raise StatementTimeout(
                     f"the statement ran longer than the {timeout:g} s statement timeout",
                     hint="filter or aggregate more, or ask for fewer rows",
                 ) from None
             raise SqlRefused(str(error), hint="check the SQL against the served tables' columns") from None
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()

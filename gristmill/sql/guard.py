@@ -177,9 +177,11 @@ def _bind(tree: exp.Query, params: Sequence[object]) -> exp.Query:
             return _literal(params[index - 1])
         return node
 
-    return (
-        tree.transform(replace) if any(True for _ in tree.find_all(exp.Placeholder, exp.Parameter)) else tree
-    )
+    if not any(True for _ in tree.find_all(exp.Placeholder, exp.Parameter)):
+        return tree
+    bound = tree.transform(replace)
+    assert isinstance(bound, exp.Query)  # only leaves were replaced
+    return bound
 
 
 def _param_index(node: exp.Expr) -> int | None:

@@ -141,7 +141,9 @@ def _spark_json_text(node: exp.Expr) -> exp.Expr:
     if not isinstance(path, exp.Literal) or path.name != "$":
         return node
     text = exp.cast(node.expressions[0], "STRING")
-    is_null = exp.EQ(this=exp.Anonymous(this="TRIM", expressions=[text]), expression=exp.Literal.string("null"))
+    is_null = exp.EQ(
+        this=exp.Anonymous(this="TRIM", expressions=[text]), expression=exp.Literal.string("null")
+    )
     picked = exp.Anonymous(this="GET_JSON_OBJECT", expressions=[text.copy(), path.copy()])
     return exp.Case().when(is_null, exp.null()).else_(picked)
 

@@ -1,0 +1,111 @@
+"""Read-only SQL as a user meets it: POST /api/v1/sql on a real uvicorn, and psql and psycopg
+through the PostgreSQL wire door, on the demo project's lake."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from shutil import which
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from gristmill.server.http import BackgroundServer
+from gristmill.server.pgwire import PgDoor, start_pg_door
+from gristmill.server.sql_api import router
+from gristmill.workspace.facade import Workspace
+from gristmill.workspace.sql_reading import SqlReader
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlReader]:
+    from gristmill.project.scaffold import create_demo
+
+    root = create_demo(tmp_path_factory.mktemp("sql") / "shop")
+    workspace = Workspace(root)
+    workspace.run()
+    sql_reader = SqlReader(workspace, row_cap=5, timeout=10.0)
+    yield sql_reader
+    sql_reader.close()
+    workspace.close()
+
+
+@pytest.fixture(scope="module")
+def http(reader: SqlReader) -> Iterator[str]:
+    app = FastAPI()
+    app.include_router(router(reader))
+    with BackgroundServer(app, port=0) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def door(reader: SqlReader) -> Iterator[PgDoor]:
+    running = start_pg_door(reader, "127.0.0.1", 0)
+    yield running
+    running.stop()
+
+
+def test_sql_endpoint_answers_with_schema_exact_decimals_and_truncation(http: str) -> None:
+    response = httpx.post(
+        f"{http}/api/v1/sql", json={"sql": "select track_key, unit_price from marts.dim_track"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["truncated"] is True and body["row_count"] == 5
+    assert [c["json"] for c in body["columns"]] == ["string", "string"]  # BIGINT and DECIMAL as strings
+    assert body["rows"][0][1] == "0.99"
+
+
+def test_sql_endpoint_refuses_with_400_and_the_reason(http: str) -> None:
+    for sql in ["drop table marts.dim_track", "select * from read_csv('/etc/passwd')", "select 1; select 2"]:
+        response = httpx.post(f"{http}/api/v1/sql", json={"sql": sql})
+        assert response.status_code == 400
+        assert response.json()["parameter"] == "sql" and response.json()["error"]
+
+
+def _psql(door: PgDoor, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["psql", "-h", door.host, "-p", str(door.port), "-U", "bi", "-d", "shop", "-X", "-A", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.skipif(which("psql") is None, reason="psql (postgresql-client) is not installed")
+def test_psql_lists_tables_and_queries_them(door: PgDoor) -> None:
+    listed = _psql(door, r"\dt marts.*")
+    assert listed.returncode == 0, listed.stderr
+    assert "dim_track" in listed.stdout and "fct_invoice_line" in listed.stdout
+    rows = _psql(door, "select count(*) from marts.dim_track")
+    assert rows.returncode == 0 and rows.stdout.splitlines()[1].isdigit()
+    refused = _psql(door, "select * from read_csv('/etc/passwd')")
+    assert "table functions are not allowed" in refused.stderr
+
+
+def test_psycopg_reads_exact_values_and_is_refused_writes(door: PgDoor) -> None:
+    with psycopg.connect(host=door.host, port=door.port, user="bi", dbname="shop") as conn:
+        rows = conn.execute(
+            "select track_key, unit_price from marts.dim_track where track_key = %s", [3]
+        ).fetchall()
+        assert rows == [(3, Decimal("0.99"))]
+        columns = conn.execute(
+            "select column_name from information_schema.columns where table_name = 'dim_track' order by 1"
+        ).fetchall()
+        assert ("unit_price",) in columns
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("drop table marts.dim_track")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select * from main.secret")
+
+
+def test_the_catalog_lists_only_served_relations(door: PgDoor, reader: SqlReader) -> None:
+    with psycopg.connect(host=door.host, port=door.port, user="bi", dbname="shop", autocommit=True) as conn:
+        schemas = {r[0] for r in conn.execute("select distinct table_schema from information_schema.tables")}
+    assert schemas <= {"marts", "staging", "raw", "pg_catalog", "information_schema", "main"}
+    assert not Path("shop").exists()  # nothing written beside the test
