@@ -248,6 +248,18 @@ _STAND_INS = {
 """Catalog functions DuckDB's emulation lacks, answered as a one-owner, UTF-8 server would."""
 
 
+_OID_ALIASES = frozenset({"regclass", "regnamespace", "regproc", "regprocedure", "regrole", "regoper", "oid"})
+
+
+def _pg_type_name(kind: exp.Expr) -> str:
+    """``regtype`` of ``::regtype`` and of ``::pg_catalog.regtype``; "" for DuckDB's own types."""
+    if isinstance(kind, exp.ObjectIdentifier):
+        return kind.name.lower()
+    if isinstance(kind, exp.DataType) and isinstance(kind.args.get("kind"), exp.Dot):
+        return kind.args["kind"].expression.name.lower()
+    return ""
+
+
 def _stand_in(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Operator):  # psql's OPERATOR(pg_catalog.~): a regular expression match
         operator = str(node.args.get("operator", "")).rsplit(".", 1)[-1]
@@ -256,6 +268,22 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
             return match if operator == "~" else exp.Not(this=match)
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and node.this.name == "pg_catalog":
         node = node.expression  # DuckDB finds pg_catalog's functions unqualified
+    if isinstance(node, exp.Cast):
+        target = _pg_type_name(node.to)
+        if target == "regtype":  # a type's name, as PostgreSQL prints it
+            return exp.Anonymous(this="format_type", expressions=[node.this, exp.null()])
+        if target in _OID_ALIASES:
+            return node.this
+        if target == "text":
+            return exp.cast(node.this, exp.DataType.Type.TEXT)
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "to_regtype":
+        return (
+            exp.select("oid")
+            .from_(exp.table_("pg_type", db="pg_catalog"))
+            .where(exp.column("typname").eq(node.expressions[0]))
+            .limit(1)
+            .subquery()
+        )
     if isinstance(node, exp.Anonymous) and str(node.name).lower() in _STAND_INS:
         return _STAND_INS[str(node.name).lower()]()
     return node

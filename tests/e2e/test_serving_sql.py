@@ -12,6 +12,7 @@ from shutil import which
 import httpx
 import psycopg
 import pytest
+from psycopg.types import TypeInfo
 from fastapi import FastAPI
 
 from gristmill.server.http import BackgroundServer
@@ -93,6 +94,11 @@ def test_psycopg_reads_exact_values_and_is_refused_writes(door: PgDoor) -> None:
             "select track_key, unit_price from marts.dim_track where track_key = %s", [3]
         ).fetchall()
         assert rows == [(3, Decimal("0.99"))]
+        named = "select track_key from marts.dim_track where track_name = %s"
+        assert conn.execute(named, ["Balls to the Wall"]).fetchall() == [(2,)]
+        assert conn.execute(named, ["x' or '1'='1"]).fetchall() == []  # a value, never SQL
+        numeric = TypeInfo.fetch(conn, "numeric")  # psycopg's type loading, as adapters do
+        assert numeric is not None and numeric.oid == 1700
         columns = conn.execute(
             "select column_name from information_schema.columns where table_name = 'dim_track' order by 1"
         ).fetchall()

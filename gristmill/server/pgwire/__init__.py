@@ -157,6 +157,14 @@ class DoorHandler(postgres.BuenaVistaHandler):
     """buenavista's handler, with errors that carry a severity and an SQLSTATE (clients need both
     to show them and to raise the right exception class)."""
 
+    def handle_parse(self, ctx: postgres.BVContext, payload: bytes) -> None:
+        """As buenavista's, but a parameter of unspecified type (OID 0, what psycopg sends for a
+        Python ``str``) is kept as text: buenavista would parse it as a date."""
+        super().handle_parse(ctx, payload)
+        for name, (sql, oids) in list(ctx.stmts.items()):
+            if 0 in oids:
+                ctx.stmts[name] = (sql, [25 if oid == 0 else oid for oid in oids])
+
     def send_error(self, exception: object, ctx: postgres.BVContext | None = None) -> None:
         if isinstance(exception, GristmillError):
             code, text = "42501", exception.message + (f" (hint: {exception.hint})" if exception.hint else "")

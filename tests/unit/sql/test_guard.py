@@ -108,3 +108,10 @@ def test_catalog_probes_only_read_catalogs() -> None:
         " where n.nspname OPERATOR(pg_catalog.~) '^(marts)$' COLLATE pg_catalog.default"
     )
     assert "REGEXP_MATCHES" in (catalog_probe(psql) or "")
+
+
+def test_catalog_probes_speak_psycopgs_type_lookup() -> None:
+    probe = catalog_probe(
+        "select oid::regtype::text from pg_type t where t.oid = to_regtype($1)", params=["numeric"]
+    )
+    assert probe is not None and "FORMAT_TYPE" in probe.upper() and "'numeric'" in probe
