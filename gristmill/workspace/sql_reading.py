@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from fastapi import APIRouter
 
     from gristmill.engines.duckdb.shadow import CatalogShadow
     from gristmill.runtime.sql_reads import SqlAnswer
+    from gristmill.server.pgwire import PgDoor
     from gristmill.workspace.facade import Workspace
 
 DEFAULT_ROW_CAP = 10_000
@@ -81,3 +83,40 @@ class SqlReader:
             if self._shadow is not None:
                 self._shadow[1].close()
                 self._shadow = None
+
+
+class SqlDoors:
+    """The SQL ways into a served environment, as ``gristmill serve`` composes them: the
+    ``POST /api/v1/sql`` router (when allowed) and the PostgreSQL wire door (when a port is given).
+    ``stop()`` closes the door and the reader."""
+
+    def __init__(self, reader: SqlReader, routers: list[APIRouter], door: PgDoor | None) -> None:
+        self.reader = reader
+        self.routers = routers
+        self.door = door
+
+    def stop(self) -> None:
+        if self.door is not None:
+            self.door.stop()
+        self.reader.close()
+
+
+def open_sql_doors(
+    workspace: Workspace,
+    env: str = "prod",
+    *,
+    allow_sql: bool | None = None,
+    pg_port: int | None = None,
+    host: str | None = None,
+) -> SqlDoors:
+    """Build the doors ``[server]`` (or the flags given here, which win) asks for; the wire door
+    is listening when this returns."""
+    from gristmill.server.pgwire import start_pg_door
+    from gristmill.server.sql_api import router
+
+    settings = workspace.project.settings.server
+    reader = SqlReader(workspace, env, row_cap=settings.sql_row_cap, timeout=settings.sql_timeout)
+    allowed = settings.allow_sql if allow_sql is None else allow_sql
+    port = settings.pg_port if pg_port is None else pg_port
+    door = start_pg_door(reader, host or settings.host, port) if port is not None else None
+    return SqlDoors(reader, [router(reader)] if allowed else [], door)

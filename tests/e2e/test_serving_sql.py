@@ -18,7 +18,7 @@ from gristmill.server.http import BackgroundServer
 from gristmill.server.pgwire import PgDoor, start_pg_door
 from gristmill.server.sql_api import router
 from gristmill.workspace.facade import Workspace
-from gristmill.workspace.sql_reading import SqlReader
+from gristmill.workspace.sql_reading import SqlReader, open_sql_doors
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,19 @@ def door(reader: SqlReader) -> Iterator[PgDoor]:
     running = start_pg_door(reader, "127.0.0.1", 0)
     yield running
     running.stop()
+
+
+def test_sql_is_off_unless_asked_and_the_doors_follow_the_flags(workspace: Workspace) -> None:
+    closed = open_sql_doors(workspace)
+    assert closed.routers == [] and closed.door is None  # off by default
+    closed.stop()
+    opened = open_sql_doors(workspace, allow_sql=True, pg_port=0)
+    try:
+        assert len(opened.routers) == 1 and opened.door is not None
+        with psycopg.connect(host=opened.door.host, port=opened.door.port, user="bi", dbname="shop") as conn:
+            assert conn.execute("select count(*) from marts.dim_date").fetchone() is not None
+    finally:
+        opened.stop()
 
 
 def test_sql_endpoint_answers_with_schema_exact_decimals_and_truncation(http: str) -> None:
