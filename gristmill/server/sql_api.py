@@ -9,14 +9,17 @@ when the row cap cut it."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from gristmill.errors import GristmillError
 
@@ -46,6 +49,8 @@ class SqlReading(Protocol):
 
 
 class SqlRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
     sql: str = Field(description="One SELECT (WITH allowed) over the served tables, named schema.table.")
     max_rows: int | None = Field(default=None, ge=1, description="Fewer rows than the server's cap.")
 
@@ -56,29 +61,53 @@ _AS_STRING = (pa.types.is_decimal, pa.types.is_int64, pa.types.is_uint64)
 def router(reader: SqlReading) -> APIRouter:
     """The ``POST /api/v1/sql`` route over ``reader``."""
     api = APIRouter()
+    body_schema = {
+        "content": {"application/json": {"schema": SqlRequest.model_json_schema()}},
+        "required": True,
+    }
 
-    @api.post("/api/v1/sql", tags=["sql"])
-    def run_sql(request: SqlRequest) -> Any:
+    @api.post("/api/v1/sql", tags=["sql"], openapi_extra={"requestBody": body_schema})
+    async def run_sql(request: Request) -> Any:
+        # The body is read and checked here, not by FastAPI, so a bad one is a 400 naming the field.
         try:
-            result = reader.select(request.sql)
+            asked = SqlRequest.model_validate(await request.json())
+        except ValueError as error:  # not JSON, or not the fields below
+            return _bad_request(_field(error), _reason(error), 'send {"sql": "select ..."}')
+        try:
+            result = await run_in_threadpool(reader.select, asked.sql)
         except GristmillError as error:
-            return JSONResponse(
-                {"error": error.message, "parameter": "sql", "hint": error.hint}, status_code=400
-            )
+            return _bad_request("sql", error.message, error.hint)
         table, truncated = result.table, result.truncated
-        if request.max_rows is not None and table.num_rows > request.max_rows:
-            table, truncated = table.slice(0, request.max_rows), True
+        if asked.max_rows is not None and table.num_rows > asked.max_rows:
+            table, truncated = table.slice(0, asked.max_rows), True
         return to_json(table, truncated)
 
     return api
 
 
+def _bad_request(parameter: str, error: str, hint: str | None) -> JSONResponse:
+    return JSONResponse({"error": error, "parameter": parameter, "hint": hint}, status_code=400)
+
+
+def _field(error: ValueError) -> str:
+    if isinstance(error, ValidationError) and error.errors():
+        return ".".join(str(part) for part in error.errors()[0]["loc"]) or "body"
+    return "body"
+
+
+def _reason(error: ValueError) -> str:
+    if isinstance(error, ValidationError) and error.errors():
+        return str(error.errors()[0]["msg"])
+    return "the body is not JSON"
+
+
 def to_json(table: pa.Table, truncated: bool) -> dict[str, Any]:
     """The result with its schema; decimals and 64-bit integers as strings, said so per column."""
-    columns, arrays = [], []
+    columns: list[dict[str, str]] = []
+    arrays: list[list[Any]] = []
     for field, column in zip(table.schema, table.columns, strict=True):
         as_string = any(test(field.type) for test in _AS_STRING)
-        temporal = pa.types.is_temporal(field.type)
+        temporal = pa.types.is_temporal(field.type) and not pa.types.is_interval(field.type)
         columns.append(
             {
                 "name": field.name,
@@ -86,9 +115,37 @@ def to_json(table: pa.Table, truncated: bool) -> dict[str, Any]:
                 "json": "string" if as_string or temporal else _json_type(field.type),
             }
         )
-        arrays.append(pc.cast(column, pa.string()) if as_string or temporal else column)
-    rows = [list(row) for row in zip(*(a.to_pylist() for a in arrays), strict=True)] if arrays else []
+        if pa.types.is_interval(field.type):
+            arrays.append([_exact(v) for v in column.to_pylist()])
+        elif as_string or temporal:
+            arrays.append(pc.cast(column, pa.string()).to_pylist())
+        elif _json_type(field.type) == "any":  # nested, binary: exact values inside too
+            arrays.append([_exact(v) for v in column.to_pylist()])
+        else:
+            arrays.append(column.to_pylist())
+    rows = [list(row) for row in zip(*arrays, strict=True)] if arrays else []
     return {"columns": columns, "rows": rows, "row_count": len(rows), "truncated": truncated}
+
+
+_SAFE_INTEGER = 2**53 - 1
+"""The largest integer a JSON reader holding doubles keeps exactly."""
+
+
+def _exact(value: Any) -> Any:
+    """A value inside a nested, binary or interval column, as JSON that keeps it exact."""
+    if isinstance(value, dict):
+        return {str(k): _exact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not isinstance(value, pa.MonthDayNano):
+        return [_exact(v) for v in value]
+    if isinstance(value, pa.MonthDayNano):
+        return f"P{value.months}M{value.days}DT{Decimal(value.nanoseconds) / 1_000_000_000}S"
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SAFE_INTEGER:
+        return str(value)
+    if isinstance(value, (Decimal, datetime.date, datetime.time, datetime.timedelta)):
+        return str(value)
+    return value
 
 
 def _json_type(kind: pa.DataType) -> str:

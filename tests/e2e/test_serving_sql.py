@@ -145,3 +145,12 @@ def test_a_statement_past_the_timeout_is_stopped_with_a_clear_error(workspace: W
     )
     with pytest.raises(GristmillError, match="statement timeout"):
         impatient.select(endless)
+
+
+def test_sql_endpoint_answers_a_bad_body_with_400_naming_the_field(http: str) -> None:
+    for body in [{"query": "select 1"}, {"sql": "select 1", "max_rows": 0}, "select 1"]:
+        response = httpx.post(f"{http}/api/v1/sql", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["parameter"] in {"sql", "query", "max_rows", "body"}
+    not_json = httpx.post(f"{http}/api/v1/sql", content=b"{", headers={"content-type": "application/json"})
+    assert not_json.status_code == 400 and not_json.json()["parameter"] == "body"

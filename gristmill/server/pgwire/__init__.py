@@ -64,6 +64,8 @@ class ArrowResult(core.QueryResult):
 
     def column(self, index: int) -> tuple[str, core.BVType]:
         field = self._table.schema.field(index)
+        if pa.types.is_interval(field.type) or pa.types.is_union(field.type) or pa.types.is_map(field.type):
+            return field.name, core.BVType.TEXT  # sent as their text; buenavista has no encoder for them
         try:
             return field.name, to_bvtype(field.type)
         except Exception:  # a type buenavista has no PostgreSQL name for: sent as text
