@@ -11,7 +11,7 @@ comment, a second statement or a quoting trick the parser did not see cannot rea
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
 import sqlglot
@@ -207,11 +207,17 @@ CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 
 
 def catalog_probe(
-    sql: str, *, read: str = "postgres", write: str = "duckdb", params: Sequence[object] = ()
+    sql: str,
+    *,
+    read: str = "postgres",
+    write: str = "duckdb",
+    params: Sequence[object] = (),
+    overrides: Mapping[str, exp.Query] | None = None,
 ) -> str | None:
     """``sql`` rendered for the catalog shadow (an engine holding only the served tables' empty
     copies) when it is one query that reads only ``pg_catalog``/``information_schema`` relations
-    or none at all, as BI tools send on connect; None for anything else. Catalog functions are
+    or none at all, as BI tools send on connect; None for anything else. ``overrides`` maps a
+    catalog relation (``pg_attribute``) to a query the shadow answers it better with. Catalog functions are
     allowed here, and only here, because the shadow holds no data and cannot reach files."""
     try:
         statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
@@ -230,9 +236,12 @@ def catalog_probe(
             return None
         if not schema and not table.name.lower().startswith("pg_") and not _is_cte(table):
             return None
-    tree = tree.transform(
-        lambda node: node.this if isinstance(node, exp.Collate) else node
-    )  # pg_catalog.default
+    for table in list(tree.find_all(exp.Table)):
+        name = table.name.lower()
+        if overrides and name in overrides and table.db.lower() in ("", "pg_catalog") and not _is_cte(table):
+            table.replace(overrides[name].subquery(table.alias_or_name))
+    # psql's COLLATE pg_catalog.default: DuckDB's default collation
+    tree = tree.transform(lambda node: node.this if isinstance(node, exp.Collate) else node)
     return _bind(tree.transform(_stand_in), params).sql(dialect=write, comments=False)
 
 

@@ -61,9 +61,10 @@ class SqlReader:
         )
 
     def catalog(self, sql: str, *, params: Sequence[object] = ()) -> pa.Table | None:
+        from gristmill.engines.duckdb.shadow import OVERRIDES
         from gristmill.sql.guard import catalog_probe
 
-        probe = catalog_probe(sql, read="postgres", params=params)
+        probe = catalog_probe(sql, read="postgres", params=params, overrides=OVERRIDES)
         return None if probe is None else self._catalog_shadow().query(probe)
 
     def _catalog_shadow(self) -> CatalogShadow:

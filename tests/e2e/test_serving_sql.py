@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from shutil import which
 
 import httpx
@@ -154,3 +155,24 @@ def test_sql_endpoint_answers_a_bad_body_with_400_naming_the_field(http: str) ->
         assert response.json()["parameter"] in {"sql", "query", "max_rows", "body"}
     not_json = httpx.post(f"{http}/api/v1/sql", content=b"{", headers={"content-type": "application/json"})
     assert not_json.status_code == 400 and not_json.json()["parameter"] == "body"
+
+
+JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+
+
+@pytest.mark.skipif(
+    which("java") is None or not JDBC_JAR.exists(), reason="java and pgjdbc are not installed"
+)
+def test_jdbc_metadata_lists_tables_and_typed_columns_as_bi_tools_ask(door: PgDoor) -> None:
+    probe = Path(__file__).parent / "data" / "JdbcProbe.java"
+    ran = subprocess.run(
+        ["java", "-cp", str(JDBC_JAR), str(probe), str(door.port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert "schema marts" in lines and "table marts.dim_track" in lines
+    assert "column track_key int8" in lines and "column unit_price numeric" in lines
+    assert "value 0.99" in lines
