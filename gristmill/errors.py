@@ -16,7 +16,9 @@
     ├── StepTimeout                an attempt ran past its time limit
     ├── RunCancelled               the run was cancelled
     ├── Fenced / Unassigned        a stream process lost (or never got) its partitions
-    └── StateError                 the state store cannot be opened or migrated
+    ├── StateError                 the state store cannot be opened or migrated
+    ├── SqlRefused                 free read-only SQL the guard does not let through
+    └── StatementTimeout           free SQL ran past the server's statement timeout
 
 Each error is also Transient (worth retrying) or Terminal (retrying cannot help); the
 runtime decides retries from these markers, never from message text.
@@ -129,3 +131,12 @@ class Unassigned(GristmillError):
 
 class StateError(GristmillError, Terminal):
     """The state store cannot be opened, read or migrated."""
+
+
+class SqlRefused(GristmillError, Terminal):
+    """Free SQL (``POST /api/v1/sql``, the PostgreSQL wire door) the guard does not let through,
+    or that the engine rejected; the message says which rule and what to do."""
+
+
+class StatementTimeout(GristmillError, Terminal):
+    """Free SQL ran past the server's statement timeout and was interrupted."""

@@ -12,19 +12,15 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from gristmill.engines.base import Interruptible
-from gristmill.errors import EngineError, GristmillError
+from gristmill.errors import EngineError, GristmillError, SqlRefused, StatementTimeout
 from gristmill.runtime import planning
 from gristmill.runtime.published import in_environment
 from gristmill.runtime.session import Session
-from gristmill.sql.guard import SqlRefused, capped, guard_select
+from gristmill.sql.guard import capped, guard_select
 from gristmill.sql.render import render
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-
-class StatementTimeout(GristmillError):
-    """The statement ran past the server's statement timeout and was interrupted."""
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
 
-from gristmill.errors import GristmillError
+from gristmill.errors import SqlRefused
 
-
-class SqlRefused(GristmillError):
-    """A statement the guard does not let through; its message says which rule and what to do."""
+__all__ = ["SqlRefused", "capped", "catalog_probe", "guard_select"]
 
 
 DENIED_FUNCTIONS = re.compile(
