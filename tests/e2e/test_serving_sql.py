@@ -105,6 +105,13 @@ def test_psql_lists_tables_and_queries_them(door: PgDoor) -> None:
     assert "table functions are not allowed" in refused.stderr
 
 
+def test_a_result_over_the_cap_is_an_error_on_the_wire_not_a_short_answer(door: PgDoor) -> None:
+    with psycopg.connect(host=door.host, port=door.port, user="bi", dbname="shop", autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="more than 5 rows"):
+            conn.execute("select * from marts.dim_track")
+        assert len(conn.execute("select * from marts.dim_track limit 5").fetchall()) == 5
+
+
 def test_psycopg_reads_exact_values_and_is_refused_writes(door: PgDoor) -> None:
     with psycopg.connect(host=door.host, port=door.port, user="bi", dbname="shop") as conn:
         rows = conn.execute(

@@ -27,7 +27,7 @@ from buenavista import core, postgres
 from buenavista.backends.duckdb import to_bvtype
 from sqlglot.tokens import Tokenizer, TokenType
 
-from gristmill.errors import GristmillError, StatementTimeout
+from gristmill.errors import GristmillError, SqlRefused, StatementTimeout
 from gristmill.server.sql_api import SqlReading
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,13 @@ class DoorSession(core.Session):
         catalog = self._reader.catalog(sql, params=params)
         if catalog is not None:
             return ArrowResult(catalog)
-        return ArrowResult(self._reader.select(sql, dialect="postgres", params=params).table)
+        result = self._reader.select(sql, dialect="postgres", params=params)
+        if result.truncated:  # the wire has no way to say "cut": an error, never a silent short answer
+            raise SqlRefused(
+                f"the result has more than {self._reader.row_cap} rows, the server's cap",
+                hint="add a LIMIT, filter or aggregate",
+            )
+        return ArrowResult(result.table)
 
 
 class DoorConnection(core.Connection):
