@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.engines.base import Interruptible
-from gristmill.errors import EngineError, GristmillError, SqlRefused, StatementTimeout
+from gristmill.engines.base import Engine, Interruptible
+from gristmill.errors import EngineError, SqlRefused, StatementTimeout
 from gristmill.runtime import planning
 from gristmill.runtime.published import in_environment
 from gristmill.runtime.session import Session
@@ -58,15 +58,19 @@ def guarded_query(
 
 
 def served_schemas(session: Session, env: str) -> dict[tuple[str, str], pa.Schema]:
-    """The Arrow schema of every served relation that exists in ``env`` (for the catalog shadow)."""
+    """The Arrow schema of every served relation that exists in ``env`` (for the catalog shadow),
+    read on one engine."""
     schemas: dict[tuple[str, str], pa.Schema] = {}
-    for name in served_names(session):
-        schema, _, table = name.partition(".")
-        probe = exp.select(exp.Star()).from_(exp.table_(table, db=schema)).limit(0)
-        try:
-            schemas[(schema, table)] = _run(session, probe, env, 30.0).schema
-        except GristmillError:
-            continue  # not built yet in this environment: not listed
+    with session.engine(read_only=True) as engine:
+        if engine is None:
+            return schemas
+        for name in served_names(session):
+            schema, _, table = name.partition(".")
+            probe = exp.select(exp.Star()).from_(exp.table_(table, db=schema)).limit(0)
+            try:
+                schemas[(schema, table)] = _query(session, engine, probe, env, 30.0).schema
+            except SqlRefused:
+                continue  # not built yet in this environment: not listed
     return schemas
 
 
@@ -74,23 +78,27 @@ def _run(session: Session, query: exp.Query, env: str, timeout: float) -> pa.Tab
     with session.engine(read_only=True) as engine:
         if engine is None:
             raise SqlRefused("this project has no data yet", hint="run `gristmill run` first")
-        project = session.project
-        sources = {t.asset.split(".", 1)[0] for s in project.sources.values() for t in s.tables.values()}
-        models = {m.split(".", 1)[0] for m in project.models}
-        text = in_environment(render(query, engine.dialect), models, env, engine.dialect, engine, sources)
-        stoppable = engine if isinstance(engine, Interruptible) else None
-        timer = threading.Timer(timeout, stoppable.interrupt) if stoppable is not None else None
+        return _query(session, engine, query, env, timeout)
+
+
+def _query(session: Session, engine: Engine, query: exp.Query, env: str, timeout: float) -> pa.Table:
+    project = session.project
+    sources = {t.asset.split(".", 1)[0] for s in project.sources.values() for t in s.tables.values()}
+    models = {m.split(".", 1)[0] for m in project.models}
+    text = in_environment(render(query, engine.dialect), models, env, engine.dialect, engine, sources)
+    stoppable = engine if isinstance(engine, Interruptible) else None
+    timer = threading.Timer(timeout, stoppable.interrupt) if stoppable is not None else None
+    if timer is not None:
+        timer.start()
+    try:
+        return engine.query(text)
+    except EngineError as error:
+        if stoppable is not None and stoppable.interrupted:
+            raise StatementTimeout(
+                f"the statement ran longer than the {timeout:g} s statement timeout",
+                hint="filter or aggregate more, or ask for fewer rows",
+            ) from None
+        raise SqlRefused(str(error), hint="check the SQL against the served tables' columns") from None
+    finally:
         if timer is not None:
-            timer.start()
-        try:
-            return engine.query(text)
-        except EngineError as error:
-            if stoppable is not None and stoppable.interrupted:
-                raise StatementTimeout(
-                    f"the statement ran longer than the {timeout:g} s statement timeout",
-                    hint="filter or aggregate more, or ask for fewer rows",
-                ) from None
-            raise SqlRefused(str(error), hint="check the SQL against the served tables' columns") from None
-        finally:
-            if timer is not None:
-                timer.cancel()
+            timer.cancel()
