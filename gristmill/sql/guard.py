@@ -245,6 +245,8 @@ def catalog_probe(
 
 _STAND_INS = {
     "pg_get_userbyid": lambda: exp.Literal.string("gristmill"),
+    # SQLAlchemy (Superset) reads the server's version from this text, as PostgreSQL words it
+    "version": lambda: exp.Literal.string("PostgreSQL 16.0 on gristmill (read-only, DuckDB)"),
     "pg_encoding_to_char": lambda: exp.Literal.string("UTF8"),
     "pg_get_indexdef": exp.null,
     "pg_get_statisticsobjdef_columns": exp.null,

@@ -183,3 +183,34 @@ def test_jdbc_metadata_lists_tables_and_typed_columns_as_bi_tools_ask(door: PgDo
     assert "schema marts" in lines and "table marts.dim_track" in lines
     assert "column track_key int8" in lines and "column unit_price numeric" in lines
     assert "value 0.99" in lines
+
+
+SQLALCHEMY_PROBES = [
+    "select pg_catalog.version()",
+    "select current_schema()",
+    "show standard_conforming_strings",
+    "show transaction isolation level",
+    "SELECT CAST('test plain returns' AS VARCHAR(60)) AS anon_1",
+    "SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class JOIN pg_catalog.pg_namespace"
+    " ON pg_catalog.pg_namespace.oid = pg_catalog.pg_class.relnamespace"
+    " WHERE pg_catalog.pg_class.relkind = ANY (ARRAY['r', 'p'])"
+    " AND pg_catalog.pg_namespace.nspname = 'marts'",
+]
+
+
+def test_psycopg2_and_the_probes_sqlalchemy_sends_for_superset(door: PgDoor) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(host=door.host, port=door.port, user="bi", dbname="shop")
+    try:
+        cursor = conn.cursor()
+        answers = []
+        for probe in SQLALCHEMY_PROBES:
+            cursor.execute(probe)
+            answers.append(cursor.fetchall())
+        assert answers[0][0][0].startswith("PostgreSQL 16.0")
+        assert ("dim_track",) in answers[-1]
+        cursor.execute("select unit_price from marts.dim_track where track_name = %s", ["Balls to the Wall"])
+        assert cursor.fetchall() == [(Decimal("0.99"),)]
+    finally:
+        conn.close()
