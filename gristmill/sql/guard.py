@@ -34,6 +34,12 @@ DENIED_FUNCTIONS = re.compile(
 )
 """Functions that reach files, the environment, settings, sequences or the engine's catalogs."""
 
+CATALOG_FUNCTIONS = re.compile(
+    r"^(pg_(?!sleep).*|version|current_(database|catalog|schema|schemas|user)|session_user|user"
+    r"|has_.*_privilege|(obj|col|shobj)_description|format_type|to_regtype)$"
+)
+"""Of the denied functions, those a catalog probe may call on the catalog shadow (no data there)."""
+
 _FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Insert,
     exp.Update,
@@ -226,6 +232,10 @@ def catalog_probe(
     tree = statements[0]
     if any(isinstance(node, _FORBIDDEN_NODES) for node in tree.walk()):
         return None
+    for function in tree.find_all(exp.Func):
+        name = _function_name(function)
+        if DENIED_FUNCTIONS.match(name) and not CATALOG_FUNCTIONS.match(name):
+            return None  # settings, files, the environment: not even on the shadow
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             return None

@@ -85,6 +85,26 @@ def test_sql_endpoint_refuses_with_400_and_the_reason(http: str) -> None:
         assert response.json()["parameter"] == "sql" and response.json()["error"]
 
 
+def test_the_injection_corpus_gets_nothing_through_http_or_the_wire(http: str, door: PgDoor) -> None:
+    from tests.unit.sql.test_guard import CORPUS
+
+    through = [
+        sql for sql in CORPUS if httpx.post(f"{http}/api/v1/sql", json={"sql": sql}).status_code != 400
+    ]
+    with psycopg.connect(host=door.host, port=door.port, user="bi", dbname="shop", autocommit=True) as conn:
+        for sql in CORPUS:
+            if not sql.strip(" ;") or sql.lower().startswith("set "):
+                continue  # the door answers empty statements and SET itself, without the engine
+            if sql in ("select * from information_schema.tables", "select * from pg_catalog.pg_class"):
+                continue  # catalog probes: answered by the shadow, which lists only served relations
+            try:
+                conn.execute(sql.replace("?", "$1"))
+                through.append(f"wire: {sql}")
+            except psycopg.Error:
+                pass
+    assert through == []
+
+
 def _psql(door: PgDoor, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["psql", "-h", door.host, "-p", str(door.port), "-U", "bi", "-d", "shop", "-X", "-A", "-c", command],

@@ -68,6 +68,20 @@ CORPUS = [
     "with x as (select * from main.secret) select * from x",
     "select * from marts.orders where id = (select max(id) from ducklake_snapshots('lake'))",
     "select * from marts.orders for update",
+    "select ('HOME').getenv()",
+    "select '/etc/passwd'.read_text()",
+    "select \"GETENV\"('HOME')",
+    "select * from \"read_csv\"('/etc/passwd')",
+    "select * from read_csv_auto /* x */ ('/etc/passwd')",
+    "select * from marts.orders union all select * from read_csv('/etc/passwd')",
+    'select * from marts."/etc/passwd"',
+    "select * from sqlite_scan('x.db', 'secret')",
+    "select * from pragma_database_list()",
+    "select nextval('seq')",
+    "select * from marts.orders where id = ?",
+    "select 1 --\n; drop table marts.orders",
+    "from main.secret select *",
+    "select * from marts.orders positional join main.secret",
     "",
     "   ;  ",
     "select from where",
@@ -103,6 +117,9 @@ def test_catalog_probes_only_read_catalogs() -> None:
     assert catalog_probe("select * from marts.orders") is None
     assert catalog_probe("select * from read_csv('/etc/passwd')") is None
     assert catalog_probe("drop table marts.orders") is None
+    for leak in ["select current_setting('home_directory')", "select getenv('HOME')", "select pg_sleep(100)"]:
+        assert catalog_probe(leak) is None
+    assert catalog_probe("select duckdb_secrets()") is None
     psql = (
         "select 1 from pg_catalog.pg_namespace n"
         " where n.nspname OPERATOR(pg_catalog.~) '^(marts)$' COLLATE pg_catalog.default"
