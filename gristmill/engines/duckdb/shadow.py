@@ -87,7 +87,13 @@ def _pg_attribute() -> exp.Query:
     )
 
 
-OVERRIDES = {"pg_attribute": _pg_attribute()}
+OVERRIDES = {
+    "pg_attribute": _pg_attribute(),
+    # DuckDB's settings name the server's directories (temp, secrets, allowed paths): none listed
+    "pg_settings": exp.select(exp.Star())
+    .from_(exp.table_("pg_settings", db="pg_catalog"))
+    .where(exp.false()),
+}
 """Catalog relations the shadow answers better than DuckDB's emulation: a query put in their place."""
 
 
