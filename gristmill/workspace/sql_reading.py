@@ -74,8 +74,8 @@ class SqlReader:
         with self._lock:
             now = time.monotonic()
             if self._shadow is None or now - self._shadow[0] > self._catalog_ttl:
-                if self._shadow is not None:
-                    self._shadow[1].close()
+                # the old one is not closed here: another connection may be reading it; it closes
+                # when the last reference goes
                 self._shadow = (now, CatalogShadow(served_schemas(self._session, self.env)))
             return self._shadow[1]
 
