@@ -236,3 +236,27 @@ def test_psycopg2_and_the_probes_sqlalchemy_sends_for_superset(door: PgDoor) -> 
         assert cursor.fetchall() == [(Decimal("0.99"),)]
     finally:
         conn.close()
+
+
+def test_concurrent_clients_all_get_answers(door: PgDoor) -> None:
+    import threading
+
+    failures: list[str] = []
+
+    def client() -> None:
+        try:
+            with psycopg.connect(
+                host=door.host, port=door.port, user="bi", dbname="shop", autocommit=True
+            ) as conn:
+                for _ in range(3):
+                    assert conn.execute("select count(*) from marts.fct_invoice_line").fetchone()
+                    conn.execute("select table_name from information_schema.tables").fetchall()
+        except Exception as error:  # collected: a thread's failure must fail the test
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
