@@ -15,10 +15,10 @@
     ├── ConcurrentRunError         another process is running this project
     ├── StepTimeout                an attempt ran past its time limit
     ├── RunCancelled               the run was cancelled
-    ├── Fenced / Unassigned        a stream process lost (or never got) its partitions
-    ├── StateError                 the state store cannot be opened or migrated
     ├── SqlRefused                 free read-only SQL the guard does not let through
-    └── StatementTimeout           free SQL ran past the server's statement timeout
+    ├── StatementTimeout           free SQL ran past the server's statement timeout
+    ├── Fenced / Unassigned        a stream process lost (or never got) its partitions
+    └── StateError                 the state store cannot be opened or migrated
 
 Each error is also Transient (worth retrying) or Terminal (retrying cannot help); the
 runtime decides retries from these markers, never from message text.
@@ -121,6 +121,15 @@ class RunCancelled(GristmillError, Terminal):
     """The run was cancelled (Ctrl-C, ``gristmill cancel``, or the run's time limit)."""
 
 
+class SqlRefused(GristmillError, Terminal):
+    """Free SQL (``POST /api/v1/sql``, the PostgreSQL wire door) the guard does not let through,
+    or that the engine rejected; the message says which rule and what to do."""
+
+
+class StatementTimeout(GristmillError, Terminal):
+    """Free SQL ran past the server's statement timeout and was interrupted."""
+
+
 class Fenced(GristmillError):
     """Another process committed a partition this one was processing (a rebalance it missed)."""
 
@@ -131,12 +140,3 @@ class Unassigned(GristmillError):
 
 class StateError(GristmillError, Terminal):
     """The state store cannot be opened, read or migrated."""
-
-
-class SqlRefused(GristmillError, Terminal):
-    """Free SQL (``POST /api/v1/sql``, the PostgreSQL wire door) the guard does not let through,
-    or that the engine rejected; the message says which rule and what to do."""
-
-
-class StatementTimeout(GristmillError, Terminal):
-    """Free SQL ran past the server's statement timeout and was interrupted."""
