@@ -16,6 +16,8 @@
     ├── ConcurrentRunError         another process is running this project
     ├── StepTimeout                an attempt ran past its time limit
     ├── RunCancelled               the run was cancelled
+    ├── SqlRefused                 free read-only SQL the guard does not let through
+    ├── StatementTimeout           free SQL ran past the server's statement timeout
     ├── Fenced / Unassigned        a stream process lost (or never got) its partitions
     ├── StateError                 the state store cannot be opened or migrated
     └── KeyRefused                 an API key is malformed, unknown, expired or revoked
@@ -128,6 +130,15 @@ class StepTimeout(GristmillError, Transient):
 
 class RunCancelled(GristmillError, Terminal):
     """The run was cancelled (Ctrl-C, ``gristmill cancel``, or the run's time limit)."""
+
+
+class SqlRefused(GristmillError, Terminal):
+    """Free SQL (``POST /api/v1/sql``, the PostgreSQL wire door) the guard does not let through,
+    or that the engine rejected; the message says which rule and what to do."""
+
+
+class StatementTimeout(GristmillError, Terminal):
+    """Free SQL ran past the server's statement timeout and was interrupted."""
 
 
 class Fenced(GristmillError):

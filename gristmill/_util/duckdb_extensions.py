@@ -8,9 +8,11 @@ reaches out.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import duckdb
@@ -27,10 +29,18 @@ def _packaged_file(name: str, version: str) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+@functools.cache
+def _platform() -> str:
+    # A connection of its own: duckdb.execute() uses the module's one default connection, which
+    # threads opening engines at once (the SQL door's sessions) share and break.
+    with duckdb.connect() as con:
+        return str(con.execute("PRAGMA platform").fetchone()[0])  # type: ignore[index]
+
+
 def local_repository(names: tuple[str, ...]) -> Path:
     """Build (once per user and DuckDB version) a repository of the packaged extensions."""
     version = f"v{duckdb.__version__}"
-    platform = duckdb.execute("PRAGMA platform").fetchone()[0]  # type: ignore[index]
+    platform = _platform()
     root = Path(
         os.environ.get("GRISTMILL_EXTENSION_REPO", Path(tempfile.gettempdir()) / "gristmill-extensions")
     )
@@ -42,7 +52,7 @@ def local_repository(names: tuple[str, ...]) -> Path:
             continue
         target = folder / f"{_CANONICAL.get(name, name)}.duckdb_extension"
         if not target.exists() or target.resolve() != source.resolve():
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # per thread too
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(source)
             tmp.replace(target)  # atomic, so parallel processes never see a half-made link

@@ -280,6 +280,14 @@ class ServerSettings(_Strict):
     port: int = Field(default=8765, ge=0, le=65535)
     token: str | None = None
     """A bearer token webhook calls must carry (a secret reference)."""
+    allow_sql: bool = False
+    """Serve ``POST /api/v1/sql`` (read-only, guarded; docs/serving-sql.md). ``--allow-sql`` too."""
+    pg_port: int | None = Field(default=None, ge=0, le=65535)
+    """Open the PostgreSQL wire door on this port (``--pg-port``); none by default."""
+    sql_row_cap: int = Field(default=10_000, ge=1)
+    """Rows a free SQL statement returns at most (the answer says ``truncated``)."""
+    sql_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a free SQL statement may run before it is interrupted."""
 
 
 class ProjectSettings(_Strict):

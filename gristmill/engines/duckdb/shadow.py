@@ -1,0 +1,127 @@
+"""The catalog shadow: an in-memory DuckDB holding an empty copy of every served relation, and
+nothing else, that answers the catalog queries BI tools send on connect (``pg_catalog``,
+``information_schema``, ``version()``) through DuckDB's PostgreSQL catalog emulation.
+
+It lists exactly the served schemas, tables and columns with their types, and no data: a
+catalog query cannot read a row, and external access is off and the configuration locked, so no
+query can reach a file, an extension or a setting from here."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from gristmill.errors import EngineError
+from gristmill.sql.render import render
+
+_PG_TYPE_OF = (
+    ("DECIMAL%", 1700),
+    ("BIGINT", 20),
+    ("INTEGER", 23),
+    ("SMALLINT", 21),
+    ("TINYINT", 21),
+    ("UTINYINT", 21),
+    ("USMALLINT", 23),
+    ("UINTEGER", 20),
+    ("UBIGINT", 1700),
+    ("HUGEINT", 1700),
+    ("UHUGEINT", 1700),
+    ("BOOLEAN", 16),
+    ("DOUBLE", 701),
+    ("FLOAT", 700),
+    ("DATE", 1082),
+    ("TIME", 1083),
+    ("TIME WITH TIME ZONE", 1266),
+    ("TIMESTAMP WITH TIME ZONE", 1184),
+    ("TIMESTAMP%", 1114),
+    ("INTERVAL", 1186),
+    ("BLOB", 17),
+    ("UUID", 2950),
+    ("VARCHAR", 1043),
+)
+"""DuckDB's column types as PostgreSQL type OIDs; anything else (lists, structs) is ``varchar``."""
+
+
+def _pg_attribute() -> exp.Query:
+    """``pg_catalog.pg_attribute`` with PostgreSQL's type OIDs and numeric typmods: DuckDB's
+    emulation puts its own type ids there, which JDBC (DBeaver, Metabase) reads as ``int2``."""
+    column = exp.column("data_type", table="d")
+    oid = exp.Case(
+        ifs=[
+            exp.If(this=column.like(exp.Literal.string(name)), true=exp.Literal.number(type_oid))
+            if "%" in name
+            else exp.If(this=column.eq(exp.Literal.string(name)), true=exp.Literal.number(type_oid))
+            for name, type_oid in _PG_TYPE_OF
+        ],
+        default=exp.Literal.number(1043),
+    )
+    known = exp.column("data_type", table="d").is_(exp.null())
+    typmod = sqlglot.parse_one(
+        "CASE WHEN d.data_type LIKE 'DECIMAL%'"
+        " THEN ((d.numeric_precision << 16) | d.numeric_scale) + 4 ELSE -1 END",
+        read="duckdb",
+    )
+    replaced = exp.Star(
+        replace=[
+            exp.alias_(exp.If(this=known, true=exp.column("atttypid", table="a"), false=oid), "atttypid"),
+            exp.alias_(
+                exp.If(this=known, true=exp.column("atttypmod", table="a"), false=typmod), "atttypmod"
+            ),
+        ]
+    )
+    star = exp.Column(this=replaced, table=exp.to_identifier("a"))
+    columns = exp.Anonymous(this="duckdb_columns", expressions=[])
+    return (
+        exp.select(star)
+        .from_(exp.alias_(exp.table_("pg_attribute", db="pg_catalog"), "a", table=True))
+        .join(
+            exp.alias_(exp.Table(this=columns), "d", table=True),
+            on="d.table_oid = a.attrelid AND d.column_index = a.attnum",
+            join_type="left",
+        )
+    )
+
+
+OVERRIDES = {
+    "pg_attribute": _pg_attribute(),
+    # DuckDB's settings name the server's directories (temp, secrets, allowed paths): none listed
+    "pg_settings": exp.select(exp.Star())
+    .from_(exp.table_("pg_settings", db="pg_catalog"))
+    .where(exp.false()),
+}
+"""Catalog relations the shadow answers better than DuckDB's emulation: a query put in their place."""
+
+
+class CatalogShadow:
+    def __init__(self, relations: Mapping[tuple[str, str], pa.Schema]) -> None:
+        self._con = duckdb.connect(":memory:", config={"enable_external_access": "false"})
+        self._lock = threading.Lock()
+        for (schema, name), arrow_schema in relations.items():
+            self._con.execute(
+                render(exp.Create(this=exp.to_identifier(schema), kind="SCHEMA", exists=True), "duckdb")
+            )
+            self._con.register("_shadow_empty", arrow_schema.empty_table())
+            create = exp.Create(
+                this=exp.table_(name, db=schema),
+                kind="TABLE",
+                expression=exp.select(exp.Star()).from_("_shadow_empty"),
+            )
+            self._con.execute(render(create, "duckdb"))
+            self._con.unregister("_shadow_empty")
+        self._con.execute("SET lock_configuration = true")
+
+    def query(self, sql: str) -> pa.Table:
+        """Run a catalog query (already checked by ``gristmill.sql.guard.catalog_probe``)."""
+        with self._lock:
+            try:
+                return self._con.sql(sql).to_arrow_table()
+            except duckdb.Error as error:
+                raise EngineError(str(error).splitlines()[0]) from None
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,312 @@
+"""The read-only SQL guard: the one door through which a user's free SQL reaches an engine.
+
+Used by ``POST /api/v1/sql`` and the PostgreSQL wire door. It decides on the parsed tree, never on
+the text: a statement is admitted only when it is exactly one query (SELECT, WITH, UNION ...),
+every relation it reads is a served table (``schema.name``) or a CTE in scope, nothing in it is a
+table function or file reader, and no function on the deny-list (files, environment, settings,
+the engine's own catalog) appears anywhere. What runs is the tree rendered again by sqlglot, so a
+comment, a second statement or a quoting trick the parser did not see cannot reach the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from decimal import Decimal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.scope import traverse_scope
+
+from gristmill.errors import SqlRefused
+
+__all__ = ["SqlRefused", "capped", "catalog_probe", "guard_select"]
+
+
+DENIED_FUNCTIONS = re.compile(
+    r"^(read_.*|.*_scan|glob|query|query_table|getenv|current_setting|set_config|duckdb_.*|pg_.*"
+    r"|parquet_.*|iceberg_.*|delta_.*|ducklake_.*|sqlite_.*|postgres_.*|mysql_.*|json_execute_.*"
+    r"|sniff_csv|which_secret|load_extension|install_extension|enable_.*|disable_.*|checkpoint"
+    r"|force_checkpoint|sql_auto_complete|has_.*_privilege|shobj_description|obj_description"
+    r"|col_description|txid_.*|inet_.*|version|current_database|current_catalog|current_schemas?"
+    r"|current_user|session_user|user|nextval|currval|setseed|make_.*_file|.*_file|file_.*)$"
+)
+"""Functions that reach files, the environment, settings, sequences or the engine's catalogs."""
+
+CATALOG_FUNCTIONS = re.compile(
+    r"^(pg_(?!sleep).*|version|current_(database|catalog|schema|schemas|user)|session_user|user"
+    r"|has_.*_privilege|(obj|col|shobj)_description|format_type|to_regtype)$"
+)
+"""Of the denied functions, those a catalog probe may call on the catalog shadow (no data there)."""
+
+_FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.Command,
+    exp.Copy,
+    exp.Attach,
+    exp.Detach,
+    exp.Pragma,
+    exp.Set,
+    exp.Use,
+    exp.Into,
+    exp.Lock,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Describe,
+    exp.Install,
+    exp.Export,
+    exp.Summarize,
+)
+_ALLOWED_TABLE_FUNCTIONS = (exp.Unnest,)
+
+
+def guard_select(
+    sql: str,
+    served: Collection[str],
+    *,
+    read: str = "duckdb",
+    params: Sequence[object] = (),
+) -> exp.Query:
+    """The one query ``sql`` holds, checked; ``served`` names the relations it may read, as
+    ``schema.name`` (compared case-insensitively, as DuckDB and PostgreSQL do for unquoted names).
+    ``params`` are the values of ``$1``, ``$2`` ... (the wire protocol's bound parameters), put
+    in as literals built by sqlglot. Raises ``SqlRefused`` naming the rule a statement broke."""
+    if not sql.strip():
+        raise SqlRefused("the statement is empty", hint="send one SELECT")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
+    except (ParseError, TokenError) as error:
+        raise SqlRefused(
+            f"the statement does not parse: {_first_line(error)}", hint="send one SELECT"
+        ) from None
+    if len(statements) != 1:
+        raise SqlRefused(
+            f"{len(statements)} statements sent; exactly one is allowed",
+            hint="send one SELECT, no ';' between",
+        )
+    (tree,) = statements
+    if not isinstance(tree, exp.Query):
+        raise SqlRefused(f"only SELECT is allowed, not {tree.key.upper()}", hint="this endpoint is read-only")
+    _check_nodes(tree)
+    _check_relations(tree, {name.lower() for name in served})
+    return _bind(tree, params)
+
+
+def capped(query: exp.Query, rows: int) -> exp.Query:
+    """``query`` reading at most ``rows + 1`` rows: the extra row tells the caller it was cut."""
+    return exp.select(exp.Star()).from_(query.subquery("_guarded")).limit(rows + 1)
+
+
+def _check_nodes(tree: exp.Expr) -> None:
+    for node in tree.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            raise SqlRefused(
+                f"{node.key.upper()} is not allowed in a read-only query", hint="send one SELECT"
+            )
+        if isinstance(node, exp.Func):
+            name = _function_name(node)
+            if DENIED_FUNCTIONS.match(name):
+                raise SqlRefused(
+                    f"function {name}() is not allowed: it reaches files, settings or catalogs",
+                    hint="read the served tables by name, schema.table",
+                )
+        if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
+            raise SqlRefused(
+                "table functions are not allowed", hint="read the served tables by name, schema.table"
+            )
+        if isinstance(node, (exp.Lateral, exp.TableFromRows)) or (
+            isinstance(node, exp.UDTF) and not isinstance(node, _ALLOWED_TABLE_FUNCTIONS)
+        ):
+            raise SqlRefused(
+                "table functions are not allowed", hint="read the served tables by name, schema.table"
+            )
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+def _check_relations(tree: exp.Query, served: set[str]) -> None:
+    for scope in traverse_scope(tree):
+        for table in scope.tables:
+            name = table.name.lower()
+            if not table.args.get("db"):
+                if name in scope.cte_sources or name in _ctes_in_scope(table):
+                    continue
+                raise SqlRefused(
+                    f'table "{table.name}" needs its schema', hint="name served tables as schema.table"
+                )
+            if table.args.get("catalog"):
+                raise SqlRefused(
+                    f'"{table.sql()}" names a catalog; only served tables are readable',
+                    hint="name served tables as schema.table",
+                )
+            if f"{table.db.lower()}.{name}" not in served:
+                raise SqlRefused(
+                    f'"{table.db}.{table.name}" is not a served table',
+                    hint="GET /api/v1/tables lists the served tables",
+                )
+
+
+def _ctes_in_scope(table: exp.Table) -> set[str]:
+    """CTE names of the queries enclosing ``table`` (a recursive CTE reads its own name)."""
+    names: set[str] = set()
+    node: exp.Expr | None = table
+    while node is not None:
+        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Query) else None
+        if isinstance(with_, exp.With):
+            names.update(cte.alias.lower() for cte in with_.expressions)
+        node = node.parent
+    return names
+
+
+def _bind(tree: exp.Query, params: Sequence[object]) -> exp.Query:
+    def replace(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, (exp.Placeholder, exp.Parameter)):
+            index = _param_index(node)
+            if index is None or not 1 <= index <= len(params):
+                raise SqlRefused(
+                    f"parameter {node.sql()} has no value", hint=f"{len(params)} parameter value(s) were sent"
+                )
+            return _literal(params[index - 1])
+        return node
+
+    if not any(True for _ in tree.find_all(exp.Placeholder, exp.Parameter)):
+        return tree
+    bound = tree.transform(replace)
+    assert isinstance(bound, exp.Query)  # only leaves were replaced
+    return bound
+
+
+def _param_index(node: exp.Expr) -> int | None:
+    text = node.name if isinstance(node, exp.Placeholder) else node.this.name if node.this else ""
+    return int(text) if str(text).isdigit() else None
+
+
+def _literal(value: object) -> exp.Expr:
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float, Decimal)):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:200]
+
+
+CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
+
+
+def catalog_probe(
+    sql: str,
+    *,
+    read: str = "postgres",
+    write: str = "duckdb",
+    params: Sequence[object] = (),
+    overrides: Mapping[str, exp.Query] | None = None,
+) -> str | None:
+    """``sql`` rendered for the catalog shadow (an engine holding only the served tables' empty
+    copies) when it is one query that reads only ``pg_catalog``/``information_schema`` relations
+    or none at all, as BI tools send on connect; None for anything else. ``overrides`` maps a
+    catalog relation (``pg_attribute``) to a query the shadow answers it better with. Catalog functions are
+    allowed here, and only here, because the shadow holds no data and cannot reach files."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
+    except (ParseError, TokenError):
+        return None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        return None
+    tree = statements[0]
+    if any(isinstance(node, _FORBIDDEN_NODES) for node in tree.walk()):
+        return None
+    for function in tree.find_all(exp.Func):
+        name = _function_name(function)
+        if DENIED_FUNCTIONS.match(name) and not CATALOG_FUNCTIONS.match(name):
+            return None  # settings, files, the environment: not even on the shadow
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            return None
+        schema = table.db.lower()
+        if schema and schema not in CATALOG_SCHEMAS:
+            return None
+        if not schema and not table.name.lower().startswith("pg_") and not _is_cte(table):
+            return None
+    for table in list(tree.find_all(exp.Table)):
+        name = table.name.lower()
+        if overrides and name in overrides and table.db.lower() in ("", "pg_catalog") and not _is_cte(table):
+            table.replace(overrides[name].subquery(table.alias_or_name))
+    # psql's COLLATE pg_catalog.default: DuckDB's default collation
+    tree = tree.transform(lambda node: node.this if isinstance(node, exp.Collate) else node)
+    return _bind(tree.transform(_stand_in), params).sql(dialect=write, comments=False)
+
+
+_STAND_INS = {
+    "pg_get_userbyid": lambda: exp.Literal.string("gristmill"),
+    # SQLAlchemy (Superset) reads the server's version from this text, as PostgreSQL words it
+    "version": lambda: exp.Literal.string("PostgreSQL 16.0 on gristmill (read-only, DuckDB)"),
+    "pg_encoding_to_char": lambda: exp.Literal.string("UTF8"),
+    "pg_get_indexdef": exp.null,
+    "pg_get_statisticsobjdef_columns": exp.null,
+    "pg_get_partkeydef": exp.null,
+    "pg_get_function_result": exp.null,
+    "pg_get_function_arguments": exp.null,
+}
+"""Catalog functions DuckDB's emulation lacks, answered as a one-owner, UTF-8 server would."""
+
+
+_OID_ALIASES = frozenset({"regclass", "regnamespace", "regproc", "regprocedure", "regrole", "regoper", "oid"})
+
+
+def _pg_type_name(kind: exp.Expr) -> str:
+    """``regtype`` of ``::regtype`` and of ``::pg_catalog.regtype``; "" for DuckDB's own types."""
+    if isinstance(kind, exp.ObjectIdentifier):
+        return kind.name.lower()
+    if isinstance(kind, exp.DataType) and isinstance(kind.args.get("kind"), exp.Dot):
+        return kind.args["kind"].expression.name.lower()
+    return ""
+
+
+def _stand_in(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Operator):  # psql's OPERATOR(pg_catalog.~): a regular expression match
+        operator = str(node.args.get("operator", "")).rsplit(".", 1)[-1]
+        if operator in ("~", "!~"):
+            match = exp.RegexpLike(this=node.this, expression=node.expression)
+            return match if operator == "~" else exp.Not(this=match)
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and node.this.name == "pg_catalog":
+        node = node.expression  # DuckDB finds pg_catalog's functions unqualified
+    if isinstance(node, exp.Cast):
+        target = _pg_type_name(node.to)
+        if target == "regtype":  # a type's name, as PostgreSQL prints it
+            return exp.Anonymous(this="format_type", expressions=[node.this, exp.null()])
+        if target in _OID_ALIASES:
+            return node.this
+        if target == "text":
+            return exp.cast(node.this, exp.DataType.Type.TEXT)
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "to_regtype":
+        return (
+            exp.select("oid")
+            .from_(exp.table_("pg_type", db="pg_catalog"))
+            .where(exp.column("typname").eq(node.expressions[0]))
+            .limit(1)
+            .subquery()
+        )
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() in _STAND_INS:
+        return _STAND_INS[str(node.name).lower()]()
+    return node
+
+
+def _is_cte(table: exp.Table) -> bool:
+    return table.name.lower() in _ctes_in_scope(table)
