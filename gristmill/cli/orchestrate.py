@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -157,10 +157,24 @@ def serve(
         typer.Option(help="Address to listen on ([server] host, else 127.0.0.1: this machine only)."),
     ] = None,
     env: EnvOpt = "prod",
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Serve /api/v1 without API keys (loopback only; `gristmill keys`)."),
+    ] = False,
+    allow_sql: Annotated[
+        bool | None,
+        typer.Option("--allow-sql/--no-sql", help="POST /api/v1/sql: read-only SQL ([server] allow_sql)."),
+    ] = None,
+    pg_port: Annotated[
+        int | None,
+        typer.Option(help="Open the PostgreSQL wire door for BI tools on this port ([server] pg_port)."),
+    ] = None,
 ) -> None:
     """One process for a laptop or a small server: the data API (/api/v1/tables, /docs), /metrics,
-    /healthz, webhooks, and the scheduler when gristmill.toml declares schedules."""
-    _serve(project, port, target, http=True, host=host, env=env)
+    /healthz, webhooks, and the scheduler when gristmill.toml declares schedules. The data API
+    needs an API key (`gristmill keys create`) unless --no-auth on loopback."""
+    doors = {"no_auth": no_auth, "allow_sql": allow_sql, "pg_port": pg_port}
+    _serve(project, port, target, http=True, host=host, env=env, **doors)
 
 
 def _serve(
@@ -171,6 +185,7 @@ def _serve(
     http: bool,
     host: str | None = None,
     env: str = "prod",
+    **doors: Any,
 ) -> None:
     def announce(names: list[str], url: str | None) -> None:
         where = f"http://{url.split('://', 1)[1]}" if url is not None else ""
@@ -180,5 +195,7 @@ def _serve(
         else:
             console.print(f"Serving {where} (no schedules; Ctrl-C stops)", highlight=False)
 
-    _workspace(project, target=target).serve(port=port, http=http, announce=announce, host=host, env=env)
+    _workspace(project, target=target).serve(
+        port=port, http=http, announce=announce, host=host, env=env, **doors
+    )
     console.print("Scheduler stopped.")

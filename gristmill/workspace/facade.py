@@ -347,21 +347,63 @@ class Workspace:
         port: int | None = None,
         http: bool = True,
         announce: Announce | None = None,
+        no_auth: bool = False,
+        allow_sql: bool | None = None,
+        pg_port: int | None = None,
         **where: str | None,
     ) -> None:
         """Run the schedules (if any) until SIGINT or SIGTERM, each run in its own process, with the
-        HTTP endpoint (data API of ``where["env"]``, /metrics, /hooks) unless ``http`` is false."""
+        HTTP endpoint (data API of ``where["env"]``, /metrics, /hooks) unless ``http`` is false;
+        ``_serving_parts`` says what the data API holds."""
         from gristmill.workspace.serving import serve
 
         self.close()
         env, host = where.get("env") or "prod", where.get("host")
-        parts: dict[str, Any] = (
-            {"reader": self.reader(env), "routers": [self._metrics_router(env)]} if http else {}
-        )
+        doors: dict[str, Any] = {"no_auth": no_auth, "allow_sql": allow_sql, "pg_port": pg_port}
+        parts = _serving_parts(self, env, host, **doors) if http else {}
         quiet = announce or (lambda names, url: None)
         target = self.project.settings.target
         serve(
             self.root, scheduled_run, port=port, http=http, announce=quiet, target=target, host=host, **parts
+        )
+
+
+def _serving_parts(
+    workspace: Workspace,
+    env: str,
+    host: str | None,
+    *,
+    no_auth: bool,
+    allow_sql: bool | None,
+    pg_port: int | None,
+) -> dict[str, Any]:
+    """What ``serve`` hands the HTTP endpoint: the tables reader, the metrics and SQL routers
+    (``allow_sql`` adds ``POST /api/v1/sql``, ``pg_port`` opens the PostgreSQL wire door; both
+    default to ``[server]``), the API keys ``/api/v1/*`` asks for (none with ``no_auth``, on
+    loopback only) and the SQL doors to close at the end."""
+    from gristmill.workspace.sql_reading import open_sql_doors
+
+    settings = workspace.project.settings.server
+    _loopback_only_door(host or settings.host, settings.pg_port if pg_port is None else pg_port)
+    doors = open_sql_doors(workspace, env, allow_sql=allow_sql, pg_port=pg_port, host=host)
+    return {
+        "reader": workspace.reader(env),
+        "routers": [workspace._metrics_router(env), *doors.routers],
+        "keys": None if no_auth else workspace.api_keys(),
+        "no_auth": no_auth,
+        "closing": [doors.stop],
+    }
+
+
+def _loopback_only_door(host: str, port: int | None) -> None:
+    """The PostgreSQL wire door has no authentication of its own yet: it binds loopback only."""
+    from gristmill.errors import ConfigError
+    from gristmill.server.auth import is_loopback
+
+    if port is not None and not is_loopback(host):
+        raise ConfigError(
+            f"the PostgreSQL wire door has no authentication yet and would serve {host} to anyone",
+            hint="serve on 127.0.0.1 (the default) and tunnel to it (SSH), or leave out --pg-port",
         )
 
 

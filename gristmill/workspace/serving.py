@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gristmill.server.http import BackgroundServer
     from gristmill.server.metrics import MetricsSnapshot
     from gristmill.server.reading import TableReader
+    from gristmill.workspace.keys import ApiKeys
 
 Announce = Callable[[list[str], str | None], None]
 """Told the schedules' names and the endpoint's address (None: no HTTP) once serving starts."""
@@ -43,11 +44,16 @@ def serve(
     host: str | None = None,
     reader: TableReader | None = None,
     routers: Sequence[APIRouter] = (),
+    keys: ApiKeys | None = None,
+    no_auth: bool = False,
+    closing: Sequence[Callable[[], None]] = (),
 ) -> None:
     """Run the schedules until SIGINT or SIGTERM (which waits for the running run; a second one
     cancels it), with the HTTP endpoint unless ``http`` is false. ``reader``: serve the data API
-    over it; ``routers``: more of it (the metrics API). A project without schedules only serves
-    (and ``http`` must be true)."""
+    over it; ``routers``: more of it (the metrics API, read-only SQL); ``keys``: the API keys
+    ``/api/v1/*`` requires (None only with ``no_auth``, which binds loopback only); ``closing``:
+    called when serving ends (the SQL doors). A project without schedules only serves (and
+    ``http`` must be true)."""
     from gristmill.runtime.schedule.scheduler import Scheduler
 
     _configure_logging()
@@ -69,7 +75,11 @@ def serve(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = _http(sched, port, host, reader, routers) if http else None
+    try:
+        server = _http(sched, port, host, reader, routers, keys=keys, no_auth=no_auth) if http else None
+    except BaseException:
+        _close(reader, keys, closing)
+        raise
     announce(list(sched.settings.schedules), server.url if server is not None else None)
     try:
         if scheduling:
@@ -80,8 +90,16 @@ def serve(
     finally:
         if server is not None:
             server.stop()
-        if reader is not None:
-            reader.close()
+        _close(reader, keys, closing)
+
+
+def _close(reader: TableReader | None, keys: ApiKeys | None, closing: Sequence[Callable[[], None]]) -> None:
+    for close in closing:
+        close()
+    if reader is not None:
+        reader.close()
+    if keys is not None:
+        keys.close()
 
 
 def _configure_logging() -> None:
@@ -98,9 +116,13 @@ def _http(
     host: str | None,
     reader: TableReader | None,
     routers: Sequence[APIRouter],
+    *,
+    keys: ApiKeys | None,
+    no_auth: bool,
 ) -> BackgroundServer:
     from gristmill.config.secrets import resolve
     from gristmill.server.app import HookResult, create_app
+    from gristmill.server.auth import check_no_auth, install_auth
     from gristmill.server.http import BackgroundServer
 
     settings = sched.settings.server
@@ -122,6 +144,9 @@ def _http(
         reader=reader,
         routers=routers,
     )
+    if reader is not None:  # the data API: keys on /api/v1/*, or none on loopback only
+        check_no_auth(host or settings.host, no_auth)
+        install_auth(app, keys, no_auth=no_auth)
     server = BackgroundServer(app, host or settings.host, settings.port if port is None else port)
     server.start()
     return server

@@ -12,16 +12,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from fastapi import APIRouter
 
     from gristmill.engines.duckdb.shadow import CatalogShadow
+    from gristmill.project import Project
+    from gristmill.runtime.session import Session
     from gristmill.runtime.sql_reads import SqlAnswer
     from gristmill.server.pgwire import PgDoor
-    from gristmill.workspace.facade import Workspace
+
+
+class Workspace(Protocol):
+    """What the SQL doors need of a workspace (``workspace.facade.Workspace`` is one; named
+    structurally so this module does not import the facade that imports it)."""
+
+    project: Project
+    _session: Session
+
 
 DEFAULT_ROW_CAP = 10_000
 DEFAULT_TIMEOUT = 30.0

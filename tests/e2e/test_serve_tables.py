@@ -84,11 +84,16 @@ def _run(root: Path) -> None:
 
 
 class Server:
-    def __init__(self, root: Path, pattern: str = r"Serving (http://127\.0\.0\.1:\d+)") -> None:
+    def __init__(
+        self,
+        root: Path,
+        pattern: str = r"Serving (http://127\.0\.0\.1:\d+)",
+        args: tuple[str, ...] = ("--no-auth",),
+    ) -> None:
         self.log = root / "serve.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [GRISTMILL, "serve", "--project", str(root), "--port", "0"],
+                [GRISTMILL, "serve", "--project", str(root), "--port", "0", *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},

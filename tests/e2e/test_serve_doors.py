@@ -1,0 +1,95 @@
+"""``gristmill serve`` as a user starts it with its doors: API keys required on the data API by
+default (a key made with ``gristmill keys create``, refused once revoked), read-only SQL with
+``--allow-sql`` and the PostgreSQL wire door with ``--pg-port``, all in the one process; and the
+flags that would expose data without a key refused off loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import write_files
+from tests.e2e.test_serve_tables import FILES, GRISTMILL, ROWS, Server, _run
+
+pytestmark = pytest.mark.services
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _gristmill(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GRISTMILL, *args, "--project", str(root)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Server, int]]:
+    root = write_files(tmp_path_factory.mktemp("doors"), FILES)
+    _run(root)
+    pg_port = _free_port()
+    server = Server(root, args=("--allow-sql", "--pg-port", str(pg_port)))
+    try:
+        yield root, server, pg_port
+    finally:
+        server.stop()
+
+
+def test_the_data_api_wants_a_key_until_it_is_revoked(served: tuple[Path, Server, int]) -> None:
+    root, server, _ = served
+    assert server.client.get("/healthz").status_code == 200  # health and metrics stay open
+    refused = server.client.get("/api/v1/tables")
+    assert refused.status_code == 401 and "gristmill keys create" in refused.text
+    made = _gristmill(root, "keys", "create", "-q", "--name", "test")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("gmk_")
+    auth = {"Authorization": f"Bearer {key}"}
+    tables = server.client.get("/api/v1/tables", headers=auth)
+    assert tables.status_code == 200
+    assert "marts.items" in {f"{t['schema']}.{t['name']}" for t in tables.json()["tables"]}
+    sql = server.client.post(
+        "/api/v1/sql", json={"sql": "select count(*) as n from marts.items"}, headers=auth
+    )
+    assert sql.status_code == 200, sql.text
+    assert sql.json()["rows"][0][0] in (ROWS, str(ROWS))
+    assert server.client.post("/api/v1/sql", json={"sql": "select 1"}).status_code == 401
+    revoked = _gristmill(root, "keys", "revoke", key.split("_")[1])
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    assert server.client.get("/api/v1/tables", headers=auth).status_code == 401
+    assert key not in (root / "serve.log").read_text()
+
+
+def test_the_wire_door_answers_psycopg_in_the_same_process(served: tuple[Path, Server, int]) -> None:
+    _, _, pg_port = served
+    with psycopg.connect(host="127.0.0.1", port=pg_port, user="bi", dbname="shop", autocommit=True) as conn:
+        assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
+        with pytest.raises(psycopg.Error):
+            conn.execute("drop table marts.items")
+
+
+@pytest.mark.parametrize("flags", [("--no-auth",), ("--pg-port", "5999")])
+def test_what_would_serve_data_without_a_key_is_refused_off_loopback(
+    tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    root = write_files(tmp_path, FILES)
+    done = subprocess.run(
+        [GRISTMILL, "serve", "--project", str(root), "--host", "0.0.0.0", "--port", "0", *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    out = done.stdout + done.stderr
+    assert "loopback" in out or "127.0.0.1" in out, out
+    assert "Traceback" not in out
