@@ -117,12 +117,21 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         # create_server sets SO_REUSEADDR on POSIX, so a restart does not wait out TIME_WAIT.
-        return socket.create_server((host, port), family=family)
+        sock = socket.create_server((host, port), family=family)
     except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            reason = f"port {port} is already in use"
-            hint = "stop the other process, or set another port under [server] in gristmill.toml"
-        else:
-            reason = err.strerror or str(err)
-            hint = "check host and port under [server] in gristmill.toml"
-        raise ConfigError(f"cannot listen on {host}:{port}: {reason}", hint=hint) from err
+        raise _bind_error(host, port, err) from err
+    # Connections accepted on a socket handed to uvicorn do not get TCP_NODELAY (uvicorn's own
+    # bind path sets it); without it a kept-alive client waits out the peer's delayed ACK on every
+    # response: 44 ms per request instead of ~1 ms, measured. Linux passes it on to accepted sockets.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _bind_error(host: str, port: int, err: OSError) -> ConfigError:
+    if err.errno == errno.EADDRINUSE:
+        reason = f"port {port} is already in use"
+        hint = "stop the other process, or set another port under [server] in gristmill.toml"
+    else:
+        reason = err.strerror or str(err)
+        hint = "check host and port under [server] in gristmill.toml"
+    return ConfigError(f"cannot listen on {host}:{port}: {reason}", hint=hint)
