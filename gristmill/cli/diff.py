@@ -60,9 +60,11 @@ def diff(
         if snapshot is not None and as_of is not None:
             raise ConfigError("--snapshot and --as-of both name the earlier side", hint="pass one of them")
         workspace = _workspace(project, None, target)
+        from gristmill.workspace.diffing import diff as compare
         from gristmill.workspace.types import DiffRequest
 
-        result = workspace.diff(
+        result = compare(
+            workspace,
             DiffRequest(
                 table=table,
                 env=env,
@@ -73,7 +75,7 @@ def diff(
                 columns=_names(columns),
                 sample=max(sample, 0),
                 tolerance=tolerance,
-            )
+            ),
         )
     except GristmillError as err:
         errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, soft_wrap=True)

@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # the runtime is imported by the verbs that use it
     from gristmill.project import Project
     from gristmill.runtime.backfill import BackfillResult
     from gristmill.runtime.compiled import CompiledModel
-    from gristmill.runtime.diffresult import DataDiff, DiffRequest
     from gristmill.runtime.published import AssetInfo
     from gristmill.runtime.results import CheckRun, RunResult
     from gristmill.runtime.run.events import Listener
@@ -189,12 +188,6 @@ class Workspace:
         from gristmill.workspace import metrics
 
         return metrics.answer(self._session, metrics.ask(name, by, grain, where), env, run=run)
-
-    def diff(self, request: DiffRequest) -> DataDiff:
-        """One table compared between two environments or snapshots, by key, in the engine."""
-        from gristmill.runtime.datadiff import diff
-
-        return diff(self.project, self.graph, request)
 
     def lineage(self, target: str, env: str = "prod") -> Lineage:
         """Column lineage of an asset or one of its columns, upstream and downstream."""
