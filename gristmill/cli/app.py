@@ -372,6 +372,9 @@ def plan(
     full_refresh: RefreshOpt = False,
     dbt_vars: VarsOpt = None,
     output: OutputOpt = Output.text,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Also diff each changed model's ENV table against prod's, by key.")
+    ] = False,
 ) -> None:
     """Show what `run --env ENV` would do and why, without changing anything: each model added,
     changed (breaking or non-breaking), affected through a column it reads, or unchanged."""
@@ -381,13 +384,16 @@ def plan(
         from gristmill.cli.jsonout import plan_document
 
         result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
-        _print_json(plan_document(result, workspace.graph.warnings))
+        extra = {"diffs": _diff.plan_diffs_document(workspace, result)} if diff else {}
+        _print_json(plan_document(result, workspace.graph.warnings) | extra)
         return
     _warn(workspace.graph.warnings)
     say_target(workspace)
     result = workspace.plan(select, exclude, env=env, full_refresh=full_refresh)
     console.print(render.plan_table(result))
     console.print(render.plan_summary(result))
+    if diff:
+        _diff.print_plan_diffs(workspace, result)
 
 
 @app.command()
@@ -561,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
 
 from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers its commands
 from gristmill.cli import compiling as _compiling  # noqa: E402,F401 - registers its commands
-from gristmill.cli import diff as _diff  # noqa: E402,F401 - registers its commands
+from gristmill.cli import diff as _diff  # noqa: E402 - registers its commands
 from gristmill.cli import keys as _keys  # noqa: E402,F401 - registers its commands
 from gristmill.cli import metrics as _metrics  # noqa: E402,F401 - registers its commands
 from gristmill.cli import stream as _stream  # noqa: E402,F401 - registers its commands

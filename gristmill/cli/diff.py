@@ -18,7 +18,8 @@ from gristmill.cli.common import open_workspace as _workspace
 from gristmill.errors import ConfigError, GristmillError
 
 if TYPE_CHECKING:
-    from gristmill.workspace.types import DataDiff
+    from gristmill.workspace import Workspace
+    from gristmill.workspace.types import DataDiff, Plan
 
 EQUAL, DIFFERENT, FAILED = 0, 1, 2
 """Exit codes: like ``diff(1)``, so a script can tell "different" from "could not compare"."""
@@ -179,3 +180,33 @@ def _rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         table.add_row(*(escape(_show(row.get(name))) for name in names))
     return table
+
+
+def plan_diffs_document(workspace: Workspace, plan: Plan) -> list[dict[str, Any]]:
+    """``plan --diff -o json``: one entry per changed model, its diff or why there is none."""
+    from gristmill.workspace.diffing import plan_diffs
+
+    return [
+        {"asset": name, "diff": found.to_dict()}
+        if not isinstance(found, str)
+        else {"asset": name, "skipped": found}
+        for name, found in plan_diffs(workspace, plan)
+    ]
+
+
+def print_plan_diffs(workspace: Workspace, plan: Plan) -> None:
+    """``plan --diff``: under the plan, each changed model's diff against prod."""
+    from gristmill.workspace.diffing import plan_diffs
+
+    if plan.env == "prod":
+        console.print("[dim]--diff compares an environment's tables with prod's: plan ENV --diff[/]")
+        return
+    found = plan_diffs(workspace, plan)
+    if not found:
+        console.print(f"[dim]No model of {plan.env} differs from prod's: nothing to diff[/]")
+    for name, result in found:
+        console.print()
+        if isinstance(result, str):
+            console.print(f"[bold]{escape(name)}[/]: [dim]no diff: {escape(result)}[/]")
+        else:
+            console.print(render_diff(result))

@@ -68,6 +68,22 @@ def diff(project: Project, graph: AssetGraph, request: DiffRequest) -> DataDiff:
         engine.close()
 
 
+def served_apart(project: Project, env: str, against: str) -> set[str]:
+    """The models ``env`` serves from another table than ``against`` does (what promoting ``env``
+    would switch), both sides built: the candidates of ``plan --diff``."""
+    check_env(env)
+    check_env(against)
+    try:
+        engine = open_engine(project.settings, project.root, read_only=True)
+    except GristmillError:
+        return set()  # nothing built yet
+    try:
+        mine, theirs = read_pointers(engine, env), read_pointers(engine, against)
+    finally:
+        engine.close()
+    return {asset for asset, physical in mine.items() if asset in theirs and theirs[asset] != physical}
+
+
 def _asset_name(graph: AssetGraph, table: str) -> str:
     if table in graph.assets:
         return table
@@ -78,7 +94,7 @@ def _asset_name(graph: AssetGraph, table: str) -> str:
     raise ConfigError(
         f"{table} is not an asset of this project"
         + (f" (several match: {', '.join(sorted(short))})" if short else ""),
-        hint=f"did you mean {guess}?" if guess else "`gristmill ls` lists them",
+        hint=guess or "`gristmill ls` lists them",
     )
 
 
