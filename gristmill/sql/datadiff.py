@@ -70,22 +70,36 @@ def _duplicated(table: exp.Table, key: Sequence[str]) -> exp.Select:
     )
 
 
+def _zero(expression: exp.Expr) -> exp.Expr:
+    return exp.Coalesce(this=expression, expressions=[exp.Literal.number(0)])
+
+
+def _key_counts(table: exp.Table, key: Sequence[str], side: str) -> exp.Select:
+    """One row for one side from one GROUP BY on the key (NULL keys form a group of their own)."""
+    groups = (
+        exp.select(*(_col(k) for k in key), _alias(exp.Count(this=exp.Star()), "_n"))
+        .from_(table.copy())
+        .group_by(*(_col(k) for k in key))
+        .subquery("g")
+    )
+    n, null = _col("_n"), _key_has_null(key)
+    repeated = exp.and_(exp.Not(this=null.copy()), exp.GT(this=n.copy(), expression=exp.Literal.number(1)))
+    return exp.select(
+        _alias(_zero(exp.func("SUM", n.copy())), f"{side}_rows"),
+        _alias(_zero(exp.func("SUM", exp.Case().when(null, n.copy()))), f"{side}_null_keys"),
+        _alias(_count_where(repeated), f"{side}_duplicate_keys"),
+        _alias(_zero(exp.func("SUM", exp.Case().when(repeated.copy(), n.copy()))), f"{side}_duplicate_rows"),
+    ).from_(groups)
+
+
 def key_probe(base: exp.Table, head: exp.Table, key: Sequence[str]) -> exp.Select:
-    """One row: per side, its rows, rows with a NULL in the key, keys held by several rows, and those rows."""
-    parts: list[exp.Expr] = []
-    for side, table in (("base", base), ("head", head)):
-        nulls = exp.select(exp.Count(this=exp.Star())).from_(table.copy()).where(_key_has_null(key))
-        dups = _duplicated(table, key).subquery("d")
-        dup_keys = exp.select(exp.Count(this=exp.Star())).from_(dups)
-        dup_rows = exp.select(exp.func("SUM", _col("_n"))).from_(dups.copy())
-        rows = exp.select(exp.Count(this=exp.Star())).from_(table.copy())
-        parts += [
-            _alias(rows.subquery(), f"{side}_rows"),
-            _alias(nulls.subquery(), f"{side}_null_keys"),
-            _alias(dup_keys.subquery(), f"{side}_duplicate_keys"),
-            _alias(dup_rows.subquery(), f"{side}_duplicate_rows"),
-        ]
-    return exp.select(*parts)
+    """One row: per side, its rows, rows with a NULL in the key, keys held by several rows and
+    those rows; one GROUP BY per side."""
+    return (
+        exp.select(exp.Star())
+        .from_(_key_counts(base, key, "base").subquery("pb"))
+        .join(_key_counts(head, key, "head").subquery("ph"), join_type="cross")
+    )
 
 
 def key_sample(table: exp.Table, key: Sequence[str], n: int) -> exp.Select:

@@ -90,7 +90,7 @@ def reference(base: list[Row], head: list[Row], tolerance: float | None) -> dict
                 ("rows", len(rows)),
                 ("null_keys", sum(r[0] is None for r in rows)),
                 ("duplicate_keys", sum(n > 1 for n in counts[side].values())),
-                ("duplicate_rows", sum(n for n in counts[side].values() if n > 1) or None),
+                ("duplicate_rows", sum(n for n in counts[side].values() if n > 1)),
             )
         },
         "summary": {kind: found[kind] for kind in (*d.KINDS, "same")}
