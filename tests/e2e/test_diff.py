@@ -139,3 +139,31 @@ def test_plan_diff_shows_each_changed_models_data_diff(shop: Path, cli: Cli) -> 
     diffs = {entry["asset"]: entry for entry in json.loads(out)["diffs"]}
     assert diffs["staging.orders"]["diff"]["rows"]["changed"] == 1
     assert "declares no key" in diffs["marts.revenue"]["skipped"]
+
+
+def test_the_demo_projects_dev_build_is_diffed_against_prod(demo: Path, cli: Cli) -> None:
+    code, out = cli("run", project=demo)
+    assert code == 0, out
+    model = demo / "models" / "marts" / "dim_track.sql"
+    text = model.read_text()
+    assert "    unit_price\n" in text
+    # Planted: the price of the Rock tracks up by 1 (1,297 of 3,503 tracks in Chinook).
+    model.write_text(
+        text.replace(
+            "    unit_price\n",
+            "    case when genre_name = 'Rock' then unit_price + 1 else unit_price end as unit_price\n",
+        )
+    )
+    code, out = cli("run", "--env", "dev", project=demo)
+    assert code == 0, out
+    code, found = diff_json(cli, demo, "dim_track", "--env", "dev", "--sample", "3")
+    assert code == 1
+    rows = found["rows"]
+    assert isinstance(rows, dict)
+    assert (rows["base"], rows["added"], rows["removed"], rows["changed"]) == (3503, 0, 0, 1297)
+    assert found["columns"] == {c: (1297 if c == "unit_price" else 0) for c in found["columns"]}  # type: ignore[union-attr]
+    samples = found["samples"]
+    assert isinstance(samples, dict) and len(samples["changed"]) == 3
+    assert all(s["changed"] == ["unit_price"] for s in samples["changed"])
+    code, found = diff_json(cli, demo, "dim_customer", "--env", "dev")
+    assert code == 0 and found["equal"] is True  # dev's view points at prod's table
