@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from gristmill._util.suggest import did_you_mean
-from gristmill.engines import Relation, open_engine
+from gristmill.engines import Relation, no_data_yet, open_engine
 from gristmill.engines.registry import open_at_snapshot
 from gristmill.errors import ConfigError, GristmillError
 from gristmill.plan.planner import view_schema
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gristmill.plan import Asset, AssetGraph
     from gristmill.project import Project
 
+_ONE_ROW_PER_KEY = ("incremental", "fact", "table", "view")
 _NUMERIC = exp.DataType.NUMERIC_TYPES
 _FLOATS = exp.DataType.FLOAT_TYPES
 
@@ -49,10 +50,9 @@ def diff(project: Project, graph: AssetGraph, request: DiffRequest) -> DataDiff:
             f"nothing to compare {request.env}'s {name} against",
             hint="pass --against ENV (another environment), --snapshot N or --as-of TIME",
         )
-    try:
-        engine = open_engine(settings, root, read_only=True)
-    except GristmillError as err:
-        raise GristmillError(err.message, hint="run `gristmill run` first") from None
+    if no_data_yet(settings, root):
+        raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
+    engine = open_engine(settings, root, read_only=True)
     try:
         head = _current(engine, asset, request.env)
         if travel:
@@ -73,10 +73,9 @@ def served_apart(project: Project, env: str, against: str) -> set[str]:
     would switch), both sides built: the candidates of ``plan --diff``."""
     check_env(env)
     check_env(against)
-    try:
-        engine = open_engine(project.settings, project.root, read_only=True)
-    except GristmillError:
-        return set()  # nothing built yet
+    if no_data_yet(project.settings, project.root):
+        return set()
+    engine = open_engine(project.settings, project.root, read_only=True)
     try:
         mine, theirs = read_pointers(engine, env), read_pointers(engine, against)
     finally:
@@ -99,14 +98,16 @@ def _asset_name(graph: AssetGraph, table: str) -> str:
 
 
 def _key(asset: Asset, given: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
-    """The columns identifying a row: given, else the model's ``key``, else a ``unique`` check."""
+    """The columns identifying a row: given, else a ``unique`` check's, else the model's ``key``
+    where it names one row."""
     if given:
         return given, "--key"
-    if asset.model is not None and asset.model.key:
-        return tuple(asset.model.key), "the model's key"
     for check in asset.checks:
         if check.kind == "unique" and check.columns:
             return tuple(check.columns), f"its check {check.name}"
+    # A merge key names one row; a snapshot's or a dimension's natural key names its versions.
+    if asset.model is not None and asset.model.key and asset.model.kind in _ONE_ROW_PER_KEY:
+        return tuple(asset.model.key), "the model's key"
     raise ConfigError(
         f"{asset.name} declares no key to match rows by",
         hint="pass --key COLUMN[,COLUMN...], or declare one: `key:` in the model's header or "
