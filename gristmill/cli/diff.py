@@ -97,7 +97,7 @@ def render_diff(result: DataDiff) -> RenderableType:
     parts: list[RenderableType] = [_headline(result)]
     schema = result.schema
     if not schema.equal:
-        table = Table(title="Schema", title_justify="left", show_edge=False)
+        table = Table(title="Schema", title_justify="left", show_edge=False, min_width=40)
         for column in ("column", "change", result.base, result.head):
             table.add_column(escape(column))
         for name, dtype in schema.added:
@@ -109,7 +109,7 @@ def render_diff(result: DataDiff) -> RenderableType:
         parts.append(table)
     changed = {c: n for c, n in result.column_changes.items() if n}
     if changed:
-        table = Table(title="Changed values by column", title_justify="left", show_edge=False)
+        table = Table(title="Changed values by column", title_justify="left", show_edge=False, min_width=40)
         table.add_column("column")
         table.add_column("rows", justify="right")
         for name, count in sorted(changed.items(), key=lambda item: -item[1]):
@@ -120,8 +120,9 @@ def render_diff(result: DataDiff) -> RenderableType:
             label = result.base if side == "base" else result.head
             parts.append(
                 Text(
-                    f"{label}: {problems.null_keys:,} rows with a NULL key, {problems.duplicate_keys:,} "
-                    f"keys held by {problems.duplicate_rows:,} rows — left out of the comparison",
+                    f"{label}: {_count(problems.null_keys, 'row')} with a NULL key, "
+                    f"{_count(problems.duplicate_keys, 'key')} held by {problems.duplicate_rows:,} rows"
+                    " — left out of the comparison",
                     style="yellow",
                 )
             )
@@ -168,12 +169,16 @@ def _sample_row(
     return row
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
 def _show(value: Any) -> str:
     return "NULL" if value is None else str(value)
 
 
 def _rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=escape(title), title_justify="left", show_edge=False)
+    table = Table(title=escape(title), title_justify="left", show_edge=False, min_width=40)
     names = list(dict.fromkeys(name for row in rows for name in row))
     for name in names:
         table.add_column(escape(name), overflow="fold")

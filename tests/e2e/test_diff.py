@@ -104,6 +104,8 @@ def test_duplicated_keys_are_counted_not_joined(shop: Path, cli: Cli) -> None:
     assert isinstance(rows, dict)
     # Customer 10 is left out; 11 gone, 13 new, 12 unchanged: no row counted twice.
     assert (rows["added"], rows["removed"], rows["changed"], rows["unchanged"]) == (1, 1, 0, 1)
+    code, out = cli("diff", "marts.lines", "--env", "dev", "--key", "customer_id", project=shop)
+    assert code == 1 and "1 key held by 2 rows" in out and "Duplicated keys in prod" in out, out
 
 
 def test_a_snapshot_compares_with_the_past(shop: Path, cli: Cli) -> None:
