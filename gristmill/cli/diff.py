@@ -60,6 +60,7 @@ def diff(
     try:
         if snapshot is not None and as_of is not None:
             raise ConfigError("--snapshot and --as-of both name the earlier side", hint="pass one of them")
+        travel = snapshot is not None or as_of is not None  # the earlier side defaults to --env's past
         workspace = _workspace(project, None, target)
         from gristmill.workspace.diffing import diff as compare
         from gristmill.workspace.types import DiffRequest
@@ -69,7 +70,7 @@ def diff(
             DiffRequest(
                 table=table,
                 env=env,
-                against=against if against is not None else (None if snapshot or as_of else "prod"),
+                against=against if against is not None else (None if travel else "prod"),
                 snapshot=snapshot,
                 as_of=as_of,
                 key=_names(key),
