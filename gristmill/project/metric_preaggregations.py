@@ -1,0 +1,132 @@
+"""``materialize: daily`` (hourly, weekly, monthly) on a metric: a table of the metric's measures
+summed per period and per categorical dimension of their semantic model, built by the project's
+DAG as the model ``metrics.<metric>_<daily|…>`` after the table it reads (the planner finds that
+dependency in its SQL like any model's). Queries at that grain or a coarser one, grouped and
+filtered by those dimensions only, read it instead of the base table (``sql/metrics``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from gristmill.project.dialect import PROJECT_DIALECT
+from gristmill.project.metric_specs import (
+    ADDITIVE,
+    MATERIALIZE_GRAINS,
+    Grain,
+    Measure,
+    Metric,
+    MetricLayer,
+    SemanticModel,
+)
+from gristmill.project.specs import ModelSpec
+
+SCHEMA = "metrics"
+REAGGREGATE = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
+"""How a period's partial aggregates combine into a coarser period's."""
+
+
+@dataclass(frozen=True)
+class PreAggregation:
+    asset: str
+    grain: Grain
+    model: str
+    """The semantic model whose measures it holds."""
+    measures: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    """The categorical dimensions it is grouped by, as columns of the same names."""
+
+
+def measures_of(layer: MetricLayer, metric: Metric) -> list[tuple[SemanticModel, Measure]]:
+    """Every measure ``metric`` reads, through its inputs."""
+    if metric.type == "conversion" and metric.type_params.conversion_type_params:
+        params = metric.type_params.conversion_type_params
+        names = [
+            p if isinstance(p, str) else p.name for p in (params.base_measure, params.conversion_measure)
+        ]
+        return [f for n in names if (f := layer.measure(n)) is not None]
+    if metric.measure_name is not None:
+        found = layer.measure(metric.measure_name)
+        return [found] if found else []
+    return [
+        m
+        for i in metric.inputs()
+        if i.name in layer.metrics
+        for m in measures_of(layer, layer.metrics[i.name])
+    ]
+
+
+def why_not(layer: MetricLayer, metric: Metric) -> str | None:
+    """Why ``metric`` cannot be pre-aggregated, or None."""
+    if metric.type not in ("simple", "ratio", "derived"):
+        return f"a {metric.type} metric is computed from rows, not from per-period totals"
+    found = measures_of(layer, metric)
+    if len({m.name for m, _ in found}) != 1:
+        return "its measures come from more than one semantic model"
+    for model, measure in found:
+        if measure.agg not in ADDITIVE:
+            return f'measure "{measure.name}" ({measure.agg}) cannot be summed from per-period values'
+        if layer.time_dimension(model, measure) != layer.time_dimension(
+            *found[0]
+        ) or not layer.time_dimension(model, measure):
+            return "its measures need one time dimension in common"
+    return None
+
+
+def preaggregation_models(root: Path, layer: MetricLayer) -> dict[str, ModelSpec]:
+    """The models of every ``materialize:`` (checked to be possible when the layer loaded), and
+    the pre-aggregations recorded in ``layer`` for the compiler."""
+    models = {}
+    for metric in layer.metrics.values():
+        if metric.materialize is None:
+            continue
+        found = measures_of(layer, metric)
+        model = found[0][0]
+        grain = MATERIALIZE_GRAINS[metric.materialize]
+        asset = f"{SCHEMA}.{metric.name}_{metric.materialize}"
+        dimensions = tuple(d.name for d in model.dimensions if d.type == "categorical")
+        measures = tuple(dict.fromkeys(m.name for _, m in found))
+        layer.preaggregations[metric.name] = PreAggregation(asset, grain, model.name, measures, dimensions)
+        sql = _select(layer, model, found, grain, dimensions).sql(PROJECT_DIALECT, pretty=True)
+        location = layer.locations.get(f"metric:{metric.name}", "metrics")
+        file, _, line = location.partition(":")
+        models[asset] = ModelSpec(
+            asset=asset,
+            file=file,
+            path=root / file,
+            sql=sql,
+            sql_line=int(line or 1),
+            kind="table",
+            tags=("metrics",),
+            description=f'Pre-aggregation of metric "{metric.name}" per {grain} (materialize: {metric.materialize}).',
+        )
+    return models
+
+
+def _select(
+    layer: MetricLayer,
+    model: SemanticModel,
+    found: list[tuple[SemanticModel, Measure]],
+    grain: Grain,
+    dimensions: tuple[str, ...],
+) -> exp.Select:
+    time = layer.time_dimension(*found[0])
+    assert time is not None  # why_not refused it otherwise
+    moment = exp.TimestampTrunc(this=_parsed(time.sql), unit=exp.var(grain.upper()))
+    columns: list[exp.Expr] = [
+        exp.alias_(moment if grain == "hour" else exp.cast(moment, "DATE"), "metric_time", quoted=True)
+    ]
+    declared = {d.name: d for d in model.dimensions}
+    columns += [exp.alias_(_parsed(declared[d].sql), d, quoted=True) for d in dimensions]
+    for _, measure in dict((m.name, (s, m)) for s, m in found).values():
+        agg = {"sum": exp.Sum, "count": exp.Count, "min": exp.Min, "max": exp.Max}[measure.agg]
+        columns.append(exp.alias_(agg(this=_parsed(measure.sql)), measure.name, quoted=True))
+    select = exp.select(*columns).from_(exp.to_table(layer.assets[model.name]))
+    return select.group_by(*(exp.Literal.number(i + 1) for i in range(1 + len(dimensions))))
+
+
+def _parsed(sql: str) -> exp.Expr:
+    return sqlglot.parse_one(sql, dialect=PROJECT_DIALECT)
