@@ -101,7 +101,7 @@ def preaggregation_models(root: Path, layer: MetricLayer) -> dict[str, ModelSpec
             sql_line=int(line or 1),
             kind="table",
             tags=("metrics",),
-            description=f'Pre-aggregation of metric "{metric.name}" per {grain} (materialize: {metric.materialize}).',
+            description=f'Pre-aggregation of metric "{metric.name}" per {grain}.',
         )
     return models
 
