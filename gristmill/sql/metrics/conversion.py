@@ -89,5 +89,6 @@ def conversion_block(blocks: Blocks, metric: Metric, filters: Conditions) -> str
     conversions = blocks.cte(counted)
     if params.calculation == "conversions":
         return conversions
-    value = ratio(exp.column("value", table=conversions), exp.column("value", table=base_name))
+    converted = exp.func("COALESCE", exp.column("value", table=conversions), exp.Literal.number(0))
+    value = ratio(converted, exp.column("value", table=base_name))  # no conversion: a rate of 0
     return blocks.cte(blocks.joined([conversions, base_name], value))
