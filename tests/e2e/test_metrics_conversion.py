@@ -134,3 +134,28 @@ def test_a_conversion_metric_without_keys_and_filtered(built: Workspace) -> None
     assert ads == [{"visit_to_buy": pytest.approx(4 / 4)}]  # 4 ads visits, 4 purchases after them
     mail = built.metric("visit_to_buy", where=["channel:eq:mail"]).table.to_pylist()
     assert mail == [{"visit_to_buy": 0}]
+
+
+@pytest.mark.services
+def test_conversions_on_postgres_answer_as_on_duckdb(built: Workspace, tmp_path: Path) -> None:
+    from tests.conftest import write_files
+    from tests.support.pg_engine import postgres_database
+
+    def plain(table: object) -> list[tuple[object, ...]]:
+        return [
+            tuple(round(v, 9) if isinstance(v, float) else v for v in r.values()) for r in table.to_pylist()
+        ]  # type: ignore[attr-defined]
+
+    with postgres_database("gristmill_metrics_conversion") as url:
+        root = tmp_path / "pg"
+        root.mkdir()
+        (root / "gristmill.toml").write_text(f'name = "t"\n[engine]\nkind = "postgres"\nurl = "{url}"\n')
+        pg = Workspace(write_files(root, FILES))
+        try:
+            assert pg.run().ok
+            for name in ("visit_buys", "visit_to_buy"):
+                duck, theirs = (w.metric(name, grain="month", by=["channel"]) for w in (built, pg))
+                assert "ROW_NUMBER() OVER" in theirs.sql
+                assert plain(theirs.table) == plain(duck.table) and plain(duck.table)
+        finally:
+            pg.close()

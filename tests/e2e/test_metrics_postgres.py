@@ -24,6 +24,12 @@ QUERIES = [
     ("revenue_running", [], "month", []),
     ("revenue_ytd", ["country"], "week", ["country:eq:Germany"]),
     ("revenue_last_90_days", [], "month", []),
+    ("revenue_last_90_days", [], "quarter", []),
+    ("revenue", ["customer__support_rep"], "year", ["city:in:Berlin,Paris"]),
+    ("revenue_per_invoice", ["support_rep"], None, []),
+    ("revenue_germany", [], "quarter", []),
+    ("units", ["country"], "month", ["country:in:Germany,Norway"]),
+    ("average_unit_price", ["country"], "quarter", ["country:in:Germany,USA"]),
 ]
 
 
@@ -58,6 +64,7 @@ def test_postgres_answers_as_duckdb_does(
     assert "DATE_TRUNC" in pg.sql or grain is None
     rows = [[tuple(plain(v) for v in r.values()) for r in a.table.to_pylist()] for a in (duck, pg)]
     assert rows[0] == rows[1] and rows[0]
+    assert duck.preaggregation == pg.preaggregation  # both read the pre-aggregation, or neither
 
 
 def test_injection_is_a_value_on_postgres(both: tuple[Workspace, Workspace]) -> None:
