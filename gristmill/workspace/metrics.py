@@ -73,7 +73,7 @@ def metric_infos(project: Project) -> list[MetricInfo]:
                 metric.label,
                 metric.description,
                 tuple(["metric_time"] * timed + common),
-                GRAINS if timed else (),
+                GRAINS[_finest(layer, metric) :] if timed else (),
                 location,
             )
         )
@@ -88,6 +88,16 @@ def _models_of(layer: MetricLayer, metric: Metric) -> list[Any]:
     if metric.type in ("simple", "cumulative"):
         return [model for model, _ in measures_of(layer, metric)]
     return [m for i in metric.inputs() for m in _models_of(layer, layer.metrics[i.name])]
+
+
+def _finest(layer: MetricLayer, metric: Metric) -> int:
+    """The index in ``GRAINS`` of the finest grain every time the metric reads holds."""
+    from gristmill.project.metric_preaggregations import measures_of
+    from gristmill.project.metric_specs import GRAINS
+
+    times = [layer.time_dimension(model, measure) for model, measure in measures_of(layer, metric)]
+    held = [t.type_params.time_granularity if t.type_params else "day" for t in times if t]
+    return max((GRAINS.index(g) for g in held), default=GRAINS.index("day"))
 
 
 def _has_time(model: Any) -> bool:

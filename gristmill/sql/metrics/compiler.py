@@ -8,10 +8,19 @@ from collections.abc import Sequence
 import sqlglot
 from sqlglot import exp
 
+from gristmill.errors import BadQuery
 from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.metric_filters import Filter, names_of
 from gristmill.project.metric_preaggregations import PreAggregation
-from gristmill.project.metric_specs import Grain, Measure, Metric, MetricLayer, SemanticModel
+from gristmill.project.metric_specs import (
+    GRAINS,
+    Grain,
+    Measure,
+    Metric,
+    MetricLayer,
+    Resolved,
+    SemanticModel,
+)
 from gristmill.sql.metrics.conversion import conversion_block
 from gristmill.sql.metrics.parts import Conditions, condition, parsed, ratio, same_keys
 from gristmill.sql.metrics.rows import METRIC_TIME, Rows, resolve, rows_of
@@ -92,6 +101,8 @@ class Compiler:
             name: resolve(self.layer, model, measure, name, parameter, self.metric)
             for name, parameter in wanted
         }
+        for name, r in found.items():
+            self._fine_enough(model, measure, r, r.grain or (self.grain if name == METRIC_TIME else None))
         grains = [self.grain if METRIC_TIME in self.keys else None] + [
             None for f in filters for n in names_of(f) if n == METRIC_TIME
         ]
@@ -100,6 +111,20 @@ class Compiler:
         if rows.preaggregation:
             self.preaggregations.append(rows.preaggregation)
         return rows
+
+    def _fine_enough(self, model: SemanticModel, measure: Measure, r: Resolved, grain: str | None) -> None:
+        """A time is asked at its declared ``time_granularity`` or coarser (MetricFlow's rule)."""
+        if grain is None or r.kind not in ("metric_time", "dimension"):
+            return
+        time = self.layer.time_dimension(model, measure) if r.kind == "metric_time" else None
+        time = time or next((d for d in r.model.dimensions if d.name == r.name), None)
+        finest = time.type_params.time_granularity if time and time.type_params else "day"
+        if GRAINS.index(grain) < GRAINS.index(finest):
+            raise BadQuery(
+                f'"{r.name}" holds {finest}s (its time_granularity): it has no {grain}',
+                parameter="grain" if r.kind == "metric_time" and r.grain is None else "by",
+                hint=f"ask for {finest} or a coarser grain",
+            )
 
     def _materialized(self, metric: Metric) -> list[PreAggregation]:
         """The pre-aggregations of ``metric`` and the metrics it reads: what a query of it may
