@@ -5,6 +5,7 @@ measure's rows is refused."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -14,13 +15,21 @@ from gristmill.errors import BadQuery
 from gristmill.project.scaffold import create_demo
 from gristmill.workspace import Workspace
 from gristmill.workspace.metrics import ask, metric_sql
+from tests.conftest import Cli
 
 FACT, CUSTOMER = "marts.fct_invoice_line", "marts.dim_customer"
 
 
+def materialized(root: Path) -> Path:
+    """The demo with its commented ``materialize: daily`` switched on."""
+    sales = root / "metrics" / "sales.yml"
+    sales.write_text(sales.read_text().replace("    # materialize: daily", "    materialize: daily"))
+    return root
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace = Workspace(create_demo(tmp_path_factory.mktemp("metrics_joins") / "shop"))
+    workspace = Workspace(materialized(create_demo(tmp_path_factory.mktemp("metrics_joins") / "shop")))
     assert workspace.run().ok
     yield workspace
     workspace.close()
@@ -122,3 +131,10 @@ def test_the_new_sql_renders_for_each_engine(built: Workspace, dialect: str) -> 
     for name, by in (("revenue", ["support_rep"]), ("units", ["country"]), ("revenue_ytd", [])):
         sql = metric_sql(built.project, ask(name, by, "month", ["country:in:DE,FR"]), dialect)
         sqlglot.parse_one(sql, dialect=dialect)
+
+
+def test_the_pre_aggregation_is_a_model_of_the_dag(built: Workspace, cli: Cli) -> None:
+    code, out = cli("ls", project=built.root)
+    assert code == 0 and "metrics.average_unit_price_daily" in out
+    assert "metrics.average_unit_price_daily" in built.project.models
+    assert built.query("select count(*) from metrics.average_unit_price_daily").column(0)[0].as_py() > 0

@@ -12,6 +12,7 @@ import pytest
 from gristmill.errors import BadQuery
 from gristmill.workspace import Workspace
 from gristmill.workspace.facade import create_demo
+from tests.e2e.test_metrics_joins import materialized
 from tests.support.pg_engine import postgres_database
 
 pytestmark = pytest.mark.services
@@ -36,7 +37,7 @@ QUERIES = [
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, Workspace]]:
     folder = tmp_path_factory.mktemp("metrics_pg")
-    duck, pg = create_demo(folder / "duck"), create_demo(folder / "pg")
+    duck, pg = (materialized(create_demo(folder / name)) for name in ("duck", "pg"))
     with postgres_database("gristmill_metrics") as url:
         toml: Path = pg / "gristmill.toml"
         toml.write_text(toml.read_text().replace('kind = "duckdb"', f'kind = "postgres"\nurl = "{url}"'))

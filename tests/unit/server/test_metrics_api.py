@@ -21,7 +21,10 @@ FACT = "marts.fct_invoice_line"
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    built = Workspace(create_demo(tmp_path_factory.mktemp("api") / "shop"))
+    root = create_demo(tmp_path_factory.mktemp("api") / "shop")
+    sales = root / "metrics" / "sales.yml"  # the demo's pre-aggregation, switched on
+    sales.write_text(sales.read_text().replace("    # materialize: daily", "    materialize: daily"))
+    built = Workspace(root)
     assert built.run().ok
     yield built
     built.close()
