@@ -41,22 +41,19 @@ class PreAggregation:
 
 
 def measures_of(layer: MetricLayer, metric: Metric) -> list[tuple[SemanticModel, Measure]]:
-    """Every measure ``metric`` reads, through its inputs."""
-    if metric.type == "conversion" and metric.type_params.conversion_type_params:
-        params = metric.type_params.conversion_type_params
-        names = [
-            p if isinstance(p, str) else p.name for p in (params.base_measure, params.conversion_measure)
-        ]
-        return [f for n in names if (f := layer.measure(n)) is not None]
+    """Every measure ``metric`` reads through its inputs, which its filters apply to and its
+    answer is grouped by: of a conversion metric, the base measure (the conversion events take
+    the base event's dimensions)."""
+    params = metric.type_params.conversion_type_params
+    if metric.type == "conversion" and params is not None:
+        base = params.base_measure
+        found = layer.measure(base if isinstance(base, str) else base.name)
+        return [found] if found else []
     if metric.measure_name is not None:
         found = layer.measure(metric.measure_name)
         return [found] if found else []
-    return [
-        m
-        for i in metric.inputs()
-        if i.name in layer.metrics
-        for m in measures_of(layer, layer.metrics[i.name])
-    ]
+    inputs = [layer.metrics[i.name] for i in metric.inputs() if i.name in layer.metrics]
+    return [m for used in inputs for m in measures_of(layer, used)]
 
 
 def why_not(layer: MetricLayer, metric: Metric) -> str | None:

@@ -116,6 +116,13 @@ class MeasureInput(_Strict):
     join_to_timespine: bool = False
 
 
+class ConstantProperty(_Strict):
+    """A dimension (or entity) a conversion event must share with its base event."""
+
+    base_property: str
+    conversion_property: str
+
+
 class ConversionParams(_Strict):
     """``type: conversion``: of the base events (rows of ``base_measure``), those followed by a
     conversion event (a row of ``conversion_measure``) for the same ``entity`` within ``window``."""
@@ -125,6 +132,7 @@ class ConversionParams(_Strict):
     entity: str
     window: str | None = None
     calculation: Literal["conversion_rate", "conversions"] = "conversion_rate"
+    constant_properties: list[ConstantProperty] = []
 
 
 class CumulativeParams(_Strict):

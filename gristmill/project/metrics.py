@@ -257,6 +257,18 @@ def _check_conversion(layer: MetricLayer, metric: Metric, at: Any) -> None:
             )
     if params.window is not None and parse_window(params.window) is None:
         raise ConfigError(f'window "{params.window}" is not a length of time', location=where("window"))
+    for position, pair in enumerate(params.constant_properties):
+        for part, written in (
+            ("base_property", params.base_measure),
+            ("conversion_property", params.conversion_measure),
+        ):
+            model = _known_measure(layer, written if isinstance(written, str) else written.name, where())[0]
+            name = getattr(pair, part)
+            if name not in [*(d.name for d in model.dimensions), *(e.name for e in model.entities)]:
+                raise ConfigError(
+                    f'"{name}" is no dimension or entity of semantic model "{model.name}"',
+                    location=where("constant_properties", position, part),
+                )
 
 
 def _check_filters(layer: MetricLayer, file: _File, index: int, metric: Metric) -> None:

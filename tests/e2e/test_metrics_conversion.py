@@ -20,14 +20,14 @@ VISITS = """visit_id,user_id,channel,visited_at
 6,5,ads,2024-02-10
 7,2,mail,2024-02-11
 """
-PURCHASES = """purchase_id,user_id,amount,bought_at
-10,1,5,2024-01-04
-11,2,7,2024-01-20
-12,3,9,2024-01-05
-13,4,3,2024-03-15
-14,5,4,2024-02-12
-15,5,2,2024-02-13
-16,9,8,2024-02-13
+PURCHASES = """purchase_id,user_id,amount,bought_at,channel
+10,1,5,2024-01-04,ads
+11,2,7,2024-01-20,mail
+12,3,9,2024-01-05,mail
+13,4,3,2024-03-15,mail
+14,5,4,2024-02-12,ads
+15,5,2,2024-02-13,mail
+16,9,8,2024-02-13,ads
 """
 METRICS = """\
 semantic_models:
@@ -50,6 +50,7 @@ semantic_models:
       - {name: user, type: foreign, expr: user_id}
     dimensions:
       - {name: bought_at, type: time, type_params: {time_granularity: day}}
+      - {name: bought_on, type: categorical, expr: channel}
     measures:
       - {name: purchases, agg: count, expr: purchase_id}
 metrics:
@@ -70,6 +71,16 @@ metrics:
         entity: user
         window: 7 days
         calculation: conversions
+  - name: same_channel_buys
+    type: conversion
+    type_params:
+      conversion_type_params:
+        base_measure: visits
+        conversion_measure: purchases
+        entity: user
+        calculation: conversions
+        constant_properties:
+          - {base_property: channel, conversion_property: bought_on}
 """
 FILES = {
     "sources/web.yml": "kind: files\ntables:\n  visits: {path: data/visits.csv}\n"
@@ -78,7 +89,8 @@ FILES = {
     "data/purchases.csv": PURCHASES,
     "models/web/visits.sql": "-- kind: table\nselect visit_id, user_id, channel, cast(visited_at as date)"
     " as visited_at from raw.web__visits\n",
-    "models/web/purchases.sql": "-- kind: table\nselect purchase_id, user_id, amount, cast(bought_at as date)"
+    "models/web/purchases.sql": "-- kind: table\nselect purchase_id, user_id, amount, channel,"
+    " cast(bought_at as date)"
     " as bought_at from raw.web__purchases\n",
     "metrics/web.yml": METRICS,
 }
@@ -134,6 +146,13 @@ def test_a_conversion_metric_without_keys_and_filtered(built: Workspace) -> None
     assert ads == [{"visit_to_buy": pytest.approx(4 / 4)}]  # 4 ads visits, 4 purchases after them
     mail = built.metric("visit_to_buy", where=["channel:eq:mail"]).table.to_pylist()
     assert mail == [{"visit_to_buy": 0}]
+
+
+def test_constant_properties_pair_only_events_that_share_them(built: Workspace) -> None:
+    # without a window every purchase after a visit of its user would count (10 to 15); 12 and 15
+    # came on another channel than any visit of their user before them
+    answer = built.metric("same_channel_buys", by=["channel"]).table.to_pylist()
+    assert answer == [{"channel": "ads", "same_channel_buys": 2}, {"channel": "mail", "same_channel_buys": 2}]
 
 
 @pytest.mark.services

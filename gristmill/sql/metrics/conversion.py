@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from gristmill.project.metric_specs import MeasureInput, Metric
+from gristmill.project.metric_specs import MeasureInput, Metric, SemanticModel
 from gristmill.project.metrics import parse_window
 from gristmill.sql.metrics.parts import Blocks, Conditions, condition, parsed, ratio
 from gristmill.sql.metrics.rows import aggregation, expression, qualified, time_of
@@ -49,6 +49,14 @@ def conversion_block(blocks: Blocks, metric: Metric, filters: Conditions) -> str
         ),
         exp.GTE(this=conversion_time, expression=base_time),
     )
+    for pair in params.constant_properties:  # e.g. the same product viewed and bought
+        on = exp.and_(
+            on,
+            exp.EQ(
+                this=qualified(_own(base_model, pair.base_property), _BASE),
+                expression=qualified(_own(conversion_model, pair.conversion_property), _CONVERSION),
+            ),
+        )
     if params.window is not None:
         count, unit = parse_window(params.window) or (1, "day")
         on = exp.and_(
@@ -92,3 +100,12 @@ def conversion_block(blocks: Blocks, metric: Metric, filters: Conditions) -> str
     converted = exp.func("COALESCE", exp.column("value", table=conversions), exp.Literal.number(0))
     value = ratio(converted, exp.column("value", table=base_name))  # no conversion: a rate of 0
     return blocks.cte(blocks.joined([conversions, base_name], value))
+
+
+def _own(model: SemanticModel, name: str) -> exp.Expr:
+    """A dimension or entity of ``model`` by name (checked when the project loaded)."""
+    for dimension in model.dimensions:
+        if dimension.name == name:
+            return expression(dimension.sql)
+    entity = next(e for e in model.entities if e.name == name)
+    return expression(entity.expr or entity.name)
