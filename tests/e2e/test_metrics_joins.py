@@ -102,7 +102,8 @@ def test_a_filter_on_a_ratio_numerator_applies_to_it_alone(built: Workspace) -> 
         built.metric("germany_share", grain="year", by=["support_rep"]).table,
         f"select cast(date_trunc('year', f.invoice_date) as date), c.support_rep,"
         " sum(case when f.billing_country = 'Germany' then f.revenue end)::double / sum(f.revenue)"
-        f" from {FACT} f left join {CUSTOMER} c on f.customer_key = c.customer_key group by 1, 2 order by 1, 2",
+        f" from {FACT} f left join {CUSTOMER} c on f.customer_key = c.customer_key"
+        " group by 1, 2 order by 1, 2",
     )
 
 
