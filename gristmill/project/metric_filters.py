@@ -85,7 +85,7 @@ def parse_metric_filter(text: str) -> Filter | Condition:
 
     def swap(found: re.Match[str]) -> str:
         kind, name, grain = found.group(1), found.group(2), found.group(3) or found.group(4)
-        if grain and kind != "TimeDimension":
+        if (found.group(3) and kind != "TimeDimension") or (found.group(4) and kind == "Entity"):
             raise ValueError(f"{kind}('{name}') takes no grain")
         refs.append(f"{name}__{grain}" if grain else name)
         return placeholder(len(refs) - 1)
@@ -97,9 +97,12 @@ def parse_metric_filter(text: str) -> Filter | Condition:
             " or {{ Entity('name') }}, nothing else in braces"
         )
     try:
-        tree = sqlglot.parse_one(sql, dialect=PROJECT_DIALECT)
+        statements = sqlglot.parse(sql, dialect=PROJECT_DIALECT)
     except sqlglot.errors.ParseError:
         raise ValueError(f'filter "{text}" is not a SQL condition') from None
+    if len(statements) != 1 or statements[0] is None:
+        raise ValueError(f'filter "{text}" is not a SQL condition (one condition, no ";")')
+    tree = statements[0]
     for node in tree.walk():
         if not isinstance(node, _ALLOWED):
             raise ValueError(
