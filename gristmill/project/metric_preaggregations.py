@@ -15,6 +15,7 @@ from sqlglot import exp
 from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.metric_specs import (
     ADDITIVE,
+    GRAINS,
     MATERIALIZE_GRAINS,
     Grain,
     Measure,
@@ -63,6 +64,10 @@ def why_not(layer: MetricLayer, metric: Metric) -> str | None:
     found = measures_of(layer, metric)
     if len({m.name for m, _ in found}) != 1:
         return "its measures come from more than one semantic model"
+    time = layer.time_dimension(*found[0]) if found else None
+    held = time.type_params.time_granularity if time and time.type_params else "day"
+    if metric.materialize and GRAINS.index(MATERIALIZE_GRAINS[metric.materialize]) < GRAINS.index(held):
+        return f"its time dimension holds {held}s, nothing finer"
     for model, measure in found:
         if measure.agg not in ADDITIVE:
             return f'measure "{measure.name}" ({measure.agg}) cannot be summed from per-period values'

@@ -284,6 +284,12 @@ def _check_filters(layer: MetricLayer, file: _File, index: int, metric: Metric) 
                 else measures_of(layer, layer.metrics[value.name])
             )
             written.append((file.where("metrics", index, "type_params", part), value.filter, found))
+    conversion = params.conversion_type_params
+    for part in ("base_measure", "conversion_measure"):
+        value = getattr(conversion, part) if conversion else None
+        if value is not None and not isinstance(value, str):
+            where = file.where("metrics", index, "type_params", "conversion_type_params", part)
+            written.append((where, value.filter, [f for f in [layer.measure(value.name)] if f]))
     for position, used in enumerate(params.metrics):
         if not isinstance(used, str) and used.filter is not None:
             where = file.where("metrics", index, "type_params", "metrics", position)

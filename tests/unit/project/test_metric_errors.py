@@ -167,6 +167,8 @@ def test_materialize_and_conversion_are_checked(make_project: Callable[..., Path
     )
     err = load(make_project, MODEL + "metrics:\n" + SIMPLE + "    materialize: yearly\n")
     assert "materialize" in str(err)
+    err = load(make_project, MODEL + "metrics:\n" + SIMPLE + "    materialize: hourly\n")
+    assert "its time dimension holds days, nothing finer" in str(err)
     conversion = (
         "  - name: c\n    type: conversion\n    type_params:\n      conversion_type_params:\n"
         "        base_measure: amount\n        conversion_measure: amount\n        entity: user\n"
