@@ -149,3 +149,6 @@ def test_the_pre_aggregation_is_a_model_of_the_dag(built: Workspace, cli: Cli) -
     assert code == 0 and "metrics.average_unit_price_daily" in out
     assert "metrics.average_unit_price_daily" in built.project.models
     assert built.query("select count(*) from metrics.average_unit_price_daily").column(0)[0].as_py() > 0
+    code, out = cli("metrics", "query", "average_unit_price", "--grain", "month", "--sql", project=built.root)
+    assert code == 0 and "read from the pre-aggregation metrics.average_unit_price_daily" in out
+    assert "FROM metrics.average_unit_price_daily" in out
