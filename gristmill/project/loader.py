@@ -61,7 +61,7 @@ def load_project(
     ]
     assets = [*models, *(t.asset for s in sources.values() for t in s.tables.values())]
     metrics = load_metrics(root, assets)
-    models = {**models, **preaggregation_models(root, metrics)}  # materialize: as models of the DAG
+    models = {**models, **preaggregation_models(root, metrics, assets)}  # materialize: as models of the DAG
     return Project(
         root,
         settings,

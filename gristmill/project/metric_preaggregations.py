@@ -6,12 +6,14 @@ filtered by those dimensions only, read it instead of the base table (``sql/metr
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from gristmill.errors import ConfigError
 from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.metric_specs import (
     ADDITIVE,
@@ -78,43 +80,52 @@ def why_not(layer: MetricLayer, metric: Metric) -> str | None:
     return None
 
 
-def preaggregation_models(root: Path, layer: MetricLayer) -> dict[str, ModelSpec]:
-    """The models of every ``materialize:`` (checked to be possible when the layer loaded), and
-    the pre-aggregations recorded in ``layer`` for the compiler."""
+def preaggregation_of(layer: MetricLayer, metric: Metric) -> PreAggregation:
+    """What ``materialize:`` on ``metric`` builds (``why_not`` found nothing against it)."""
+    assert metric.materialize is not None
+    found = measures_of(layer, metric)
+    model = found[0][0]
+    return PreAggregation(
+        asset=f"{SCHEMA}.{metric.name}_{metric.materialize}",
+        grain=MATERIALIZE_GRAINS[metric.materialize],
+        model=model.name,
+        measures=tuple(dict.fromkeys(m.name for _, m in found)),
+        dimensions=tuple(d.name for d in model.dimensions if d.type == "categorical"),
+    )
+
+
+def preaggregation_models(root: Path, layer: MetricLayer, taken: Collection[str]) -> dict[str, ModelSpec]:
+    """The models of the layer's pre-aggregations; ``taken``: the project's other assets, which
+    a pre-aggregation may not replace."""
     models = {}
-    for metric in layer.metrics.values():
-        if metric.materialize is None:
-            continue
-        found = measures_of(layer, metric)
-        model = found[0][0]
-        grain = MATERIALIZE_GRAINS[metric.materialize]
-        asset = f"{SCHEMA}.{metric.name}_{metric.materialize}"
-        dimensions = tuple(d.name for d in model.dimensions if d.type == "categorical")
-        measures = tuple(dict.fromkeys(m.name for _, m in found))
-        layer.preaggregations[metric.name] = PreAggregation(asset, grain, model.name, measures, dimensions)
-        sql = _select(layer, model, found, grain, dimensions).sql(PROJECT_DIALECT, pretty=True)
-        location = layer.locations.get(f"metric:{metric.name}", "metrics")
+    for name, pre in layer.preaggregations.items():
+        location = layer.locations.get(f"metric:{name}", "metrics")
+        if pre.asset in taken:
+            raise ConfigError(
+                f'materialize: the model {pre.asset} of metric "{name}" is already a model of the project',
+                location=location,
+                hint=f"rename models/{SCHEMA}/{pre.asset.split('.', 1)[1]}.sql or the metric",
+            )
+        found = [(layer.semantic_models[pre.model], m) for m in layer.semantic_models[pre.model].measures]
+        found = [f for f in found if f[1].name in pre.measures]
         file, _, line = location.partition(":")
-        models[asset] = ModelSpec(
-            asset=asset,
+        models[pre.asset] = ModelSpec(
+            asset=pre.asset,
             file=file,
             path=root / file,
-            sql=sql,
+            sql=_select(layer, found, pre).sql(PROJECT_DIALECT, pretty=True),
             sql_line=int(line or 1),
             kind="table",
             tags=("metrics",),
-            description=f'Pre-aggregation of metric "{metric.name}" per {grain}.',
+            description=f'Pre-aggregation of metric "{name}" per {pre.grain}.',
         )
     return models
 
 
 def _select(
-    layer: MetricLayer,
-    model: SemanticModel,
-    found: list[tuple[SemanticModel, Measure]],
-    grain: Grain,
-    dimensions: tuple[str, ...],
+    layer: MetricLayer, found: list[tuple[SemanticModel, Measure]], pre: PreAggregation
 ) -> exp.Select:
+    model, grain, dimensions = found[0][0], pre.grain, pre.dimensions
     time = layer.time_dimension(*found[0])
     assert time is not None  # why_not refused it otherwise
     moment = exp.TimestampTrunc(this=_parsed(time.sql), unit=exp.var(grain.upper()))
@@ -123,7 +134,7 @@ def _select(
     ]
     declared = {d.name: d for d in model.dimensions}
     columns += [exp.alias_(_parsed(declared[d].sql), d, quoted=True) for d in dimensions]
-    for _, measure in dict((m.name, (s, m)) for s, m in found).values():
+    for _, measure in found:
         agg = {"sum": exp.Sum, "count": exp.Count, "min": exp.Min, "max": exp.Max}[measure.agg]
         columns.append(exp.alias_(agg(this=_parsed(measure.sql)), measure.name, quoted=True))
     select = exp.select(*columns).from_(exp.to_table(layer.assets[model.name]))

@@ -276,7 +276,7 @@ class MetricLayer:
         if reachable:
             entity, other = reachable[0]
             return self._checked(Resolved(other, "dimension", base, grain, via=entity), name)
-        raise self._unknown(model, name, base)
+        raise self._unknown(model, name)
 
     def _prefixed(
         self, model: SemanticModel, measure: Measure, name: str, head: str, tail: str, grain: Grain | None
@@ -284,7 +284,7 @@ class MetricLayer:
         own = {e.name: e for e in model.entities}
         entity = own.get(head)
         if entity is None:
-            raise self._unknown(model, name, head)
+            raise self._unknown(model, name)
         if entity.type in ("primary", "unique") or not self.entity_models(head):
             if any(d.name == tail for d in model.dimensions):
                 return self._checked(Resolved(model, "dimension", tail, grain), name)
@@ -306,7 +306,7 @@ class MetricLayer:
                 f' of measure "{measure.name}" (a fan-out join)',
                 f'"{head}" must be a primary or unique entity of "{fans[0]}"',
             )
-        raise self._unknown(model, name, tail)
+        raise self._unknown(model, name)
 
     def _checked(self, found: Resolved, name: str) -> Resolved:
         if found.grain is None:
@@ -316,7 +316,7 @@ class MetricLayer:
             raise UnknownName(f'"{found.name}" is not a time dimension: it has no {found.grain}')
         return found
 
-    def _unknown(self, model: SemanticModel, name: str, part: str) -> UnknownName:
+    def _unknown(self, model: SemanticModel, name: str) -> UnknownName:
         known = ["metric_time", *self.names(model)]
         return UnknownName(
             f'"{name}" is no dimension of semantic model "{model.name}"', "known: " + ", ".join(known)

@@ -19,7 +19,7 @@ from gristmill.errors import ConfigError
 from gristmill.project import yamlfile
 from gristmill.project.dialect import PROJECT_DIALECT
 from gristmill.project.metric_filters import names_of, parse_metric_filter
-from gristmill.project.metric_preaggregations import measures_of, why_not
+from gristmill.project.metric_preaggregations import measures_of, preaggregation_of, why_not
 from gristmill.project.metric_specs import (
     Measure,
     Metric,
@@ -219,6 +219,7 @@ def _check_uses(layer: MetricLayer, file: _File, index: int, metric: Metric) -> 
                 f'metric "{metric.name}" cannot be materialized: {reason}',
                 location=file.where("metrics", index, "materialize"),
             )
+        layer.preaggregations[metric.name] = preaggregation_of(layer, metric)
 
 
 def _known_measure(layer: MetricLayer, name: str, where: str) -> tuple[SemanticModel, Measure]:

@@ -175,3 +175,15 @@ def test_materialize_and_conversion_are_checked(make_project: Callable[..., Path
     )
     err = load(make_project, MODEL + "metrics:\n" + conversion)
     assert str(err).startswith('metrics/shop.yml:21: entity "user" is no entity of semantic model "orders"')
+
+
+def test_a_pre_aggregation_never_replaces_a_model(make_project: Callable[..., Path]) -> None:
+    files = {**FILES, "models/metrics/amount_daily.sql": "-- kind: table\nselect 1 as x\n"}
+    metrics = MODEL + "metrics:\n" + SIMPLE + "    materialize: daily\n"
+    root = make_project({**files, "metrics/shop.yml": metrics})
+    err = error_of(root)
+    assert "metrics.amount_daily" in str(err) and "already a model" in str(err)
+    (root / "models" / "metrics" / "amount_daily.sql").unlink()
+    workspace = Workspace(root)
+    model = workspace.project.models["metrics.amount_daily"]
+    assert model.kind == "table" and "marts.orders" in model.sql and model.file == "metrics/shop.yml"
