@@ -91,6 +91,8 @@ def query_metric(
         raise BadQuery(f'unknown format "{format}"', parameter="--format", hint="use table, json or csv")
     workspace = _workspace(project, dbt_vars, target)
     answer = workspace.metric(name, by=by, grain=grain, where=where, env=env, run=not sql)
+    if answer.preaggregation:  # on stderr: the answer on stdout stays what it was
+        errors.print(f"[dim]read from the pre-aggregation {escape(answer.preaggregation)}[/]")
     if sql:
         sys.stdout.write(answer.sql + ";\n")
         return

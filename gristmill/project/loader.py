@@ -11,6 +11,7 @@ from gristmill.errors import ConfigError
 from gristmill.project.checks import load_check_files
 from gristmill.project.contracts import load_contracts, with_schema_contracts
 from gristmill.project.definition import PROJECT_FILE, Project, find_root
+from gristmill.project.metric_preaggregations import preaggregation_models
 from gristmill.project.metrics import load_metrics
 from gristmill.project.models import load_models
 from gristmill.project.probe import ProbeFor
@@ -59,6 +60,8 @@ def load_project(
         *(c for contract in contracts.values() for c in contract.checks),
     ]
     assets = [*models, *(t.asset for s in sources.values() for t in s.tables.values())]
+    metrics = load_metrics(root, assets)
+    models = {**models, **preaggregation_models(root, metrics, assets)}  # materialize: as models of the DAG
     return Project(
         root,
         settings,
@@ -67,5 +70,5 @@ def load_project(
         tuple(checks),
         load_unit_tests(root),
         contracts,
-        metrics=load_metrics(root, assets),
+        metrics=metrics,
     )

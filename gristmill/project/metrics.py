@@ -18,7 +18,17 @@ from gristmill._util.suggest import did_you_mean
 from gristmill.errors import ConfigError
 from gristmill.project import yamlfile
 from gristmill.project.dialect import PROJECT_DIALECT
-from gristmill.project.metric_specs import Metric, MetricLayer, MetricsFile, SemanticModel
+from gristmill.project.metric_filters import names_of, parse_metric_filter
+from gristmill.project.metric_preaggregations import measures_of, preaggregation_of, why_not
+from gristmill.project.metric_specs import (
+    Measure,
+    Metric,
+    MetricLayer,
+    MetricsFile,
+    SemanticModel,
+    UnknownName,
+    filters_of,
+)
 from gristmill.project.validation import validated
 
 _REF = re.compile(r"""^\s*(?:\{\{\s*)?ref\(\s*['"]([A-Za-z0-9_.]+)['"]\s*\)\s*(?:\}\})?\s*$""")
@@ -63,6 +73,9 @@ def load_metrics(root: Path, assets: Collection[str]) -> MetricLayer:
         for index, metric in enumerate(declared.metrics):
             _check_metric(layer, file, index, metric)
     _check_no_cycles(layer)
+    for file, declared in files:
+        for index, metric in enumerate(declared.metrics):
+            _check_uses(layer, file, index, metric)
     return layer
 
 
@@ -178,14 +191,7 @@ def _check_metric(layer: MetricLayer, file: _File, index: int, metric: Metric) -
             raise ConfigError(
                 f'a {metric.type} metric needs "type_params.measure"', location=file.where("metrics", index)
             )
-        found = layer.measure(params.measure)
-        if found is None:
-            every = [m.name for s in layer.semantic_models.values() for m in s.measures]
-            raise ConfigError(
-                f'unknown measure "{params.measure}"',
-                location=at("measure"),
-                hint=did_you_mean(params.measure, every),
-            )
+        found = _known_measure(layer, str(metric.measure_name), at("measure"))
         if metric.type == "cumulative":
             _check_cumulative(layer, metric, found, at)
     elif metric.type == "ratio":
@@ -194,9 +200,112 @@ def _check_metric(layer: MetricLayer, file: _File, index: int, metric: Metric) -
                 raise ConfigError(
                     f'a ratio metric needs "type_params.{part}"', location=file.where("metrics", index)
                 )
-            _known_metric(layer, getattr(params, part), at(part))
+        for part, used in zip(("numerator", "denominator"), metric.inputs(), strict=True):
+            _known_metric(layer, used.name, at(part))
+    elif metric.type == "conversion":
+        _check_conversion(layer, metric, at)
     else:
         _check_derived(layer, metric, at)
+
+
+def _check_uses(layer: MetricLayer, file: _File, index: int, metric: Metric) -> None:
+    """What needs the metrics a metric reads to be known and loop-free: its filters' names and
+    whether it can be materialized."""
+    _check_filters(layer, file, index, metric)
+    if metric.materialize is not None:
+        reason = why_not(layer, metric)
+        if reason is not None:
+            raise ConfigError(
+                f'metric "{metric.name}" cannot be materialized: {reason}',
+                location=file.where("metrics", index, "materialize"),
+            )
+        layer.preaggregations[metric.name] = preaggregation_of(layer, metric)
+
+
+def _known_measure(layer: MetricLayer, name: str, where: str) -> tuple[SemanticModel, Measure]:
+    found = layer.measure(name)
+    if found is None:
+        every = [m.name for s in layer.semantic_models.values() for m in s.measures]
+        raise ConfigError(f'unknown measure "{name}"', location=where, hint=did_you_mean(name, every))
+    return found
+
+
+def _check_conversion(layer: MetricLayer, metric: Metric, at: Any) -> None:
+    params = metric.type_params.conversion_type_params
+    if params is None:
+        raise ConfigError('a conversion metric needs "type_params.conversion_type_params"', location=at())
+    where = partial(at, "conversion_type_params")
+    for part in ("base_measure", "conversion_measure"):
+        written = getattr(params, part)
+        model, measure = _known_measure(
+            layer, written if isinstance(written, str) else written.name, where(part)
+        )
+        if layer.time_dimension(model, measure) is None:
+            raise ConfigError(
+                f'measure "{measure.name}" has no time dimension to order events by', location=where(part)
+            )
+        if not any(e.name == params.entity for e in model.entities):
+            raise ConfigError(
+                f'entity "{params.entity}" is no entity of semantic model "{model.name}"',
+                location=where("entity"),
+                hint=did_you_mean(params.entity, [e.name for e in model.entities]),
+            )
+        if part == "conversion_measure" and not any(e.type == "primary" for e in model.entities):
+            raise ConfigError(
+                f'semantic model "{model.name}" needs a primary entity: each conversion event is'
+                " counted once, for the latest base event before it",
+                location=where(part),
+            )
+    if params.window is not None and parse_window(params.window) is None:
+        raise ConfigError(f'window "{params.window}" is not a length of time', location=where("window"))
+    for position, pair in enumerate(params.constant_properties):
+        for part, written in (
+            ("base_property", params.base_measure),
+            ("conversion_property", params.conversion_measure),
+        ):
+            model = _known_measure(layer, written if isinstance(written, str) else written.name, where())[0]
+            name = getattr(pair, part)
+            if name not in [*(d.name for d in model.dimensions), *(e.name for e in model.entities)]:
+                raise ConfigError(
+                    f'"{name}" is no dimension or entity of semantic model "{model.name}"',
+                    location=where("constant_properties", position, part),
+                )
+
+
+def _check_filters(layer: MetricLayer, file: _File, index: int, metric: Metric) -> None:
+    """Each ``filter`` parses and names dimensions every measure it applies to can reach."""
+    written = [(file.where("metrics", index, "filter"), metric.filter, measures_of(layer, metric))]
+    params = metric.type_params
+    for part in ("numerator", "denominator", "measure"):
+        value = getattr(params, part)
+        if value is not None and not isinstance(value, str):
+            found = (
+                [f for f in [layer.measure(value.name)] if f]
+                if part == "measure"
+                else measures_of(layer, layer.metrics[value.name])
+            )
+            written.append((file.where("metrics", index, "type_params", part), value.filter, found))
+    conversion = params.conversion_type_params
+    for part in ("base_measure", "conversion_measure"):
+        value = getattr(conversion, part) if conversion else None
+        if value is not None and not isinstance(value, str):
+            where = file.where("metrics", index, "type_params", "conversion_type_params", part)
+            written.append((where, value.filter, [f for f in [layer.measure(value.name)] if f]))
+    for position, used in enumerate(params.metrics):
+        if not isinstance(used, str) and used.filter is not None:
+            where = file.where("metrics", index, "type_params", "metrics", position)
+            written.append((where, used.filter, measures_of(layer, layer.metrics[used.name])))
+    for where, filters, measures in written:
+        for text in filters_of(filters):
+            try:
+                parsed = parse_metric_filter(text)
+                for name in names_of(parsed):
+                    for model, measure in measures:
+                        layer.resolve(model, measure, name)
+            except UnknownName as err:
+                raise ConfigError(f"filter: {err.message}", location=where, hint=err.hint) from None
+            except ValueError as err:
+                raise ConfigError(f"filter: {err}", location=where) from None
 
 
 def _check_cumulative(layer: MetricLayer, metric: Metric, found: Any, at: Any) -> None:

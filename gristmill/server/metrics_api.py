@@ -82,6 +82,7 @@ def router(reader: MetricReader, *, env: str = "prod") -> APIRouter:
             "schema": _schema(answer.table),
             "rows": _rows(answer.table),
             "sql": answer.sql,
+            "preaggregation": getattr(answer, "preaggregation", None),
         }
 
     @routes.get("/{name}/sql", summary="The SQL a metric query runs")
@@ -91,7 +92,7 @@ def router(reader: MetricReader, *, env: str = "prod") -> APIRouter:
                 answer = reader.metric(name, by=by or [], grain=grain, where=where or [], env=env, run=False)
         except GristmillError as err:
             return _error(err)
-        return {"metric": name, "sql": answer.sql}
+        return {"metric": name, "sql": answer.sql, "preaggregation": getattr(answer, "preaggregation", None)}
 
     return routes
 

@@ -51,6 +51,8 @@ class MetricAnswer:
     sql: str
     """The SELECT that ran, in the engine's dialect, naming tables as ``<schema>.<name>``."""
     table: pa.Table
+    preaggregation: str | None = None
+    """The ``materialize:`` table the answer reads instead of the base tables, if any."""
 
 
 def metric_infos(project: Project) -> list[MetricInfo]:
@@ -60,7 +62,7 @@ def metric_infos(project: Project) -> list[MetricInfo]:
     infos = []
     for metric in layer.metrics.values():
         models = _models_of(layer, metric)
-        names = [{d.name for d in m.dimensions} | {e.name for e in m.entities} for m in models]
+        names = [set(layer.names(m)) for m in models]
         common = sorted(set.intersection(*names)) if names else []
         timed = bool(models) and all(_has_time(m) for m in models)
         location = layer.locations.get(f"metric:{metric.name}", "")
@@ -71,7 +73,7 @@ def metric_infos(project: Project) -> list[MetricInfo]:
                 metric.label,
                 metric.description,
                 tuple(["metric_time"] * timed + common),
-                GRAINS if timed else (),
+                GRAINS[_finest(layer, metric) :] if timed else (),
                 location,
             )
         )
@@ -79,10 +81,23 @@ def metric_infos(project: Project) -> list[MetricInfo]:
 
 
 def _models_of(layer: MetricLayer, metric: Metric) -> list[Any]:
+    from gristmill.project.metric_preaggregations import measures_of
+
+    if metric.type == "conversion":
+        return [measures_of(layer, metric)[0][0]]  # grouped by the base events' dimensions
     if metric.type in ("simple", "cumulative"):
-        found = layer.measure(str(metric.type_params.measure))
-        return [found[0]] if found else []
+        return [model for model, _ in measures_of(layer, metric)]
     return [m for i in metric.inputs() for m in _models_of(layer, layer.metrics[i.name])]
+
+
+def _finest(layer: MetricLayer, metric: Metric) -> int:
+    """The index in ``GRAINS`` of the finest grain every time the metric reads holds."""
+    from gristmill.project.metric_preaggregations import measures_of
+    from gristmill.project.metric_specs import GRAINS
+
+    times = [layer.time_dimension(model, measure) for model, measure in measures_of(layer, metric)]
+    held = [t.type_params.time_granularity if t.type_params else "day" for t in times if t]
+    return max((GRAINS.index(g) for g in held), default=GRAINS.index("day"))
 
 
 def _has_time(model: Any) -> bool:
@@ -110,19 +125,34 @@ def metric_sql(project: Project, query: MetricQuery, dialect: str | None = None)
     return render(compile_metric(project.metrics, query), dialect or project.settings.engine.kind)
 
 
+def preaggregation_of(project: Project, query: MetricQuery) -> str | None:
+    """The ``materialize:`` table ``query`` reads, if any."""
+    from sqlglot import exp
+
+    from gristmill.sql.metrics import compile_metric
+
+    built = {p.asset for p in project.metrics.preaggregations.values()}
+    read = {f"{t.db}.{t.name}" for t in compile_metric(project.metrics, query).find_all(exp.Table)}
+    return next(iter(sorted(read & built)), None)
+
+
 def answer(session: Session, query: MetricQuery, env: str, *, run: bool = True) -> MetricAnswer:
     """Run ``query`` on the tables ``env`` serves (the environment's views, a target's prefix:
     ``runtime.published.query`` points the assets' names at them); ``run=False``: its SQL only."""
+    from dataclasses import replace
+
     import pyarrow as pa
 
     from gristmill.runtime.published import query as run_query
 
-    sql = metric_sql(session.project, query)
+    sql, pre = metric_sql(session.project, query), preaggregation_of(session.project, query)
     if not run:
-        return MetricAnswer(query.metric, sql, pa.table({}))
+        return MetricAnswer(query.metric, sql, pa.table({}), pre)
     try:
         table = run_query(session, sql, env)
     except EngineError:
+        if pre is not None:  # not built in this environment yet: the base tables answer
+            return answer(session, replace(query, preaggregated=False), env, run=run)
         if query.where and _runs_unfiltered(session, query, env):
             raise BadQuery(  # the engine's message would quote SQL the user never wrote
                 "a filter value does not fit its dimension's type",
@@ -130,7 +160,7 @@ def answer(session: Session, query: MetricQuery, env: str, *, run: bool = True) 
                 hint="give each dimension a value of its type: a date as 2024-01-31, a number as 12.5",
             ) from None
         raise
-    return MetricAnswer(query.metric, sql, table)
+    return MetricAnswer(query.metric, sql, table, pre)
 
 
 def _runs_unfiltered(session: Session, query: MetricQuery, env: str) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from gristmill.errors import BadQuery
 from gristmill.workspace import Workspace
 from gristmill.workspace.facade import create_demo
+from tests.e2e.test_metrics_joins import materialized
 from tests.support.pg_engine import postgres_database
 
 pytestmark = pytest.mark.services
@@ -24,13 +25,19 @@ QUERIES = [
     ("revenue_running", [], "month", []),
     ("revenue_ytd", ["country"], "week", ["country:eq:Germany"]),
     ("revenue_last_90_days", [], "month", []),
+    ("revenue_last_90_days", [], "quarter", []),
+    ("revenue", ["customer__support_rep"], "year", ["city:in:Berlin,Paris"]),
+    ("revenue_per_invoice", ["support_rep"], None, []),
+    ("revenue_germany", [], "quarter", []),
+    ("units", ["country"], "month", ["country:in:Germany,Norway"]),
+    ("average_unit_price", ["country"], "quarter", ["country:in:Germany,USA"]),
 ]
 
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, Workspace]]:
     folder = tmp_path_factory.mktemp("metrics_pg")
-    duck, pg = create_demo(folder / "duck"), create_demo(folder / "pg")
+    duck, pg = (materialized(create_demo(folder / name)) for name in ("duck", "pg"))
     with postgres_database("gristmill_metrics") as url:
         toml: Path = pg / "gristmill.toml"
         toml.write_text(toml.read_text().replace('kind = "duckdb"', f'kind = "postgres"\nurl = "{url}"'))
@@ -58,6 +65,7 @@ def test_postgres_answers_as_duckdb_does(
     assert "DATE_TRUNC" in pg.sql or grain is None
     rows = [[tuple(plain(v) for v in r.values()) for r in a.table.to_pylist()] for a in (duck, pg)]
     assert rows[0] == rows[1] and rows[0]
+    assert duck.preaggregation == pg.preaggregation  # both read the pre-aggregation, or neither
 
 
 def test_injection_is_a_value_on_postgres(both: tuple[Workspace, Workspace]) -> None:

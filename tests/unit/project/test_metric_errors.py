@@ -105,3 +105,85 @@ def test_a_cumulative_window_must_be_a_length_of_time(make_project: Callable[...
     cumulative = "  - name: c\n    type: cumulative\n    type_params: {measure: amount, window: soon}\n"
     err = load(make_project, MODEL + "metrics:\n" + cumulative)
     assert 'window "soon" is not a length of time' in str(err) and str(err).startswith("metrics/shop.yml:17")
+
+
+CUSTOMERS = """\
+  - name: customers
+    model: ref('orders')
+    entities:
+      - {name: customer, type: foreign, expr: order_id}
+    dimensions:
+      - {name: segment, type: categorical}
+"""
+WITH_ENTITY = MODEL.replace(
+    "    dimensions:\n",
+    "    entities:\n      - {name: customer, type: foreign, expr: order_id}\n    dimensions:\n",
+    1,
+)
+SIMPLE = "  - name: amount\n    type: simple\n    type_params: {measure: amount}\n"
+
+
+def test_a_metric_filter_is_checked_at_its_line(make_project: Callable[..., Path]) -> None:
+    err = load(
+        make_project, MODEL + "metrics:\n" + SIMPLE + "    filter: \"{{ Dimension('contry') }} = 'DE'\"\n"
+    )
+    assert str(err).startswith(
+        'metrics/shop.yml:18: filter: "contry" is no dimension of semantic model "orders"'
+    )
+    err = load(
+        make_project, MODEL + "metrics:\n" + SIMPLE + "    filter: \"{{ Dimension('country') }} = amount\"\n"
+    )
+    assert str(err).startswith('metrics/shop.yml:18: filter uses "amount"') or "filter" in str(err)
+    err = load(
+        make_project,
+        MODEL
+        + "metrics:\n"
+        + SIMPLE
+        + "    filter: \"(select 1) = 1 or {{ Dimension('country') }} = 'x'\"\n",
+    )
+    assert "may not use" in str(err) and str(err).startswith("metrics/shop.yml:18:")
+    err = load(make_project, MODEL + "metrics:\n" + SIMPLE + "    filter: 'country:like:%x%'\n")
+    assert "not dimension:operator:value" in str(err)
+    ratio = "  - name: r\n    type: ratio\n    type_params:\n"
+    ratio += "      numerator: {name: amount, filter: 'contry:eq:x'}\n"
+    err = load(make_project, MODEL + "metrics:\n" + SIMPLE + ratio + "      denominator: amount\n")
+    assert str(err).startswith('metrics/shop.yml:21: filter: "contry" is no dimension')
+
+
+def test_a_join_that_would_fan_out_is_refused_where_a_filter_needs_it(
+    make_project: Callable[..., Path],
+) -> None:
+    metrics = WITH_ENTITY + CUSTOMERS + "metrics:\n" + SIMPLE + "    filter: 'customer__segment:eq:a'\n"
+    err = load(make_project, metrics)
+    assert "would repeat the rows" in str(err) and "fan-out" in str(err)
+    assert err.hint == '"customer" must be a primary or unique entity of "customers"'
+
+
+def test_materialize_and_conversion_are_checked(make_project: Callable[..., Path]) -> None:
+    distinct = MODEL.replace("agg: sum", "agg: count_distinct")
+    err = load(make_project, distinct + "metrics:\n" + SIMPLE + "    materialize: daily\n")
+    assert str(err).startswith(
+        'metrics/shop.yml:18: metric "amount" cannot be materialized: measure "amount"'
+    )
+    err = load(make_project, MODEL + "metrics:\n" + SIMPLE + "    materialize: yearly\n")
+    assert "materialize" in str(err)
+    err = load(make_project, MODEL + "metrics:\n" + SIMPLE + "    materialize: hourly\n")
+    assert "its time dimension holds days, nothing finer" in str(err)
+    conversion = (
+        "  - name: c\n    type: conversion\n    type_params:\n      conversion_type_params:\n"
+        "        base_measure: amount\n        conversion_measure: amount\n        entity: user\n"
+    )
+    err = load(make_project, MODEL + "metrics:\n" + conversion)
+    assert str(err).startswith('metrics/shop.yml:21: entity "user" is no entity of semantic model "orders"')
+
+
+def test_a_pre_aggregation_never_replaces_a_model(make_project: Callable[..., Path]) -> None:
+    files = {**FILES, "models/metrics/amount_daily.sql": "-- kind: table\nselect 1 as x\n"}
+    metrics = MODEL + "metrics:\n" + SIMPLE + "    materialize: daily\n"
+    root = make_project({**files, "metrics/shop.yml": metrics})
+    err = error_of(root)
+    assert "metrics.amount_daily" in str(err) and "already a model" in str(err)
+    (root / "models" / "metrics" / "amount_daily.sql").unlink()
+    workspace = Workspace(root)
+    model = workspace.project.models["metrics.amount_daily"]
+    assert model.kind == "table" and "marts.orders" in model.sql and model.file == "metrics/shop.yml"

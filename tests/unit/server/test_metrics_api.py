@@ -21,7 +21,10 @@ FACT = "marts.fct_invoice_line"
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    built = Workspace(create_demo(tmp_path_factory.mktemp("api") / "shop"))
+    root = create_demo(tmp_path_factory.mktemp("api") / "shop")
+    sales = root / "metrics" / "sales.yml"  # the demo's pre-aggregation, switched on
+    sales.write_text(sales.read_text().replace("    # materialize: daily", "    materialize: daily"))
+    built = Workspace(root)
     assert built.run().ok
     yield built
     built.close()
@@ -72,7 +75,11 @@ def test_the_sql_endpoint_shows_what_runs_without_running_it(client: httpx.Clien
     )
     assert response.status_code == 200
     sql = response.json()["sql"]
-    assert "DATE_TRUNC('YEAR', gm_1.gm_bucket)" in sql and "billing_country = 'x''y'" in sql
+    assert "DATE_TRUNC('YEAR', gm_2.gm_bucket)" in sql and "billing_country = 'x''y'" in sql
+    assert "GENERATE_SERIES" in sql  # the periods come from a time spine the engine generates
+    assert response.json()["preaggregation"] is None
+    response = client.get("/api/v1/metrics/average_unit_price/sql", params={"grain": "month"})
+    assert response.json()["preaggregation"] == "metrics.average_unit_price_daily"
 
 
 @pytest.mark.parametrize(
