@@ -11,7 +11,7 @@ comment, a second statement or a quoting trick the parser did not see cannot rea
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 
 import sqlglot
@@ -74,11 +74,14 @@ def guard_select(
     *,
     read: str = "duckdb",
     params: Sequence[object] = (),
+    rewrite: Callable[[exp.Query], exp.Query] | None = None,
 ) -> exp.Query:
     """The one query ``sql`` holds, checked; ``served`` names the relations it may read, as
     ``schema.name`` (compared case-insensitively, as DuckDB and PostgreSQL do for unquoted names).
     ``params`` are the values of ``$1``, ``$2`` ... (the wire protocol's bound parameters), put
-    in as literals built by sqlglot. Raises ``SqlRefused`` naming the rule a statement broke."""
+    in as literals built by sqlglot. ``rewrite`` turns the bound tree into what runs (the
+    ``metrics`` relations into their compiled queries), and what it returns is checked too.
+    Raises ``SqlRefused`` naming the rule a statement broke."""
     if not sql.strip():
         raise SqlRefused("the statement is empty", hint="send one SELECT")
     try:
@@ -96,8 +99,12 @@ def guard_select(
     if not isinstance(tree, exp.Query):
         raise SqlRefused(f"only SELECT is allowed, not {tree.key.upper()}", hint="this endpoint is read-only")
     _check_nodes(tree)
-    _check_relations(tree, {name.lower() for name in served})
-    return _bind(tree, params)
+    bound = _bind(tree, params)
+    if rewrite is not None:
+        bound = rewrite(bound)
+        _check_nodes(bound)
+    _check_relations(bound, {name.lower() for name in served})
+    return bound
 
 
 def capped(query: exp.Query, rows: int) -> exp.Query:

@@ -166,7 +166,8 @@ def test_the_catalog_lists_only_served_relations(door: PgDoor) -> None:
     assert settings == []  # DuckDB's settings would name the server's directories
     names = {row[0] for row in listed}
     assert "marts.dim_track" in names and "raw.chinook_db__track" in names
-    assert all(name.split(".")[0] in {"marts", "staging", "raw"} for name in names)  # no lake or state tables
+    assert all(name.split(".")[0] in {"marts", "staging", "raw", "metrics"} for name in names)  # no lake or state tables
+    assert "metrics.revenue" in names  # each metric is a relation
 
 
 def test_a_statement_past_the_timeout_is_stopped_with_a_clear_error(workspace: Workspace) -> None:

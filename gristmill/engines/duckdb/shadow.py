@@ -9,7 +9,7 @@ query can reach a file, an extension or a setting from here."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -98,16 +98,36 @@ OVERRIDES = {
 
 
 class CatalogShadow:
-    def __init__(self, relations: Mapping[tuple[str, str], pa.Schema]) -> None:
+    """``tables``: each served table's columns as (name, DuckDB type); ``relations``: more
+    relations by their Arrow schema (the ``metrics`` relations)."""
+
+    def __init__(
+        self,
+        tables: Mapping[tuple[str, str], Sequence[tuple[str, str]]],
+        relations: Mapping[tuple[str, str], pa.Schema] | None = None,
+    ) -> None:
         self._con = duckdb.connect(":memory:", config={"enable_external_access": "false"})
         self._lock = threading.Lock()
-        for (schema, name), arrow_schema in relations.items():
+        for schema in sorted({schema for schema, _ in [*tables, *(relations or {})]}):
             self._con.execute(
                 render(exp.Create(this=exp.to_identifier(schema), kind="SCHEMA", exists=True), "duckdb")
             )
+        for (schema, name), columns in tables.items():
+            definition = exp.Schema(
+                this=exp.table_(name, db=schema, quoted=True),
+                expressions=[
+                    exp.ColumnDef(
+                        this=exp.to_identifier(column, quoted=True),
+                        kind=exp.DataType.build(kind, dialect="duckdb"),
+                    )
+                    for column, kind in columns
+                ],
+            )
+            self._con.execute(render(exp.Create(this=definition, kind="TABLE"), "duckdb"))
+        for (schema, name), arrow_schema in (relations or {}).items():
             self._con.register("_shadow_empty", arrow_schema.empty_table())
             create = exp.Create(
-                this=exp.table_(name, db=schema),
+                this=exp.table_(name, db=schema, quoted=True),
                 kind="TABLE",
                 expression=exp.select(exp.Star()).from_("_shadow_empty"),
             )
