@@ -90,7 +90,9 @@ def rewrite_metrics(
     return tree
 
 
-def _compile(select: exp.Select, table: exp.Table, relation: MetricRelation, layer: MetricLayer) -> exp.Select:
+def _compile(
+    select: exp.Select, table: exp.Table, relation: MetricRelation, layer: MetricLayer
+) -> exp.Select:
     names = {table.alias_or_name.lower(), table.name.lower()}
     if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star) for p in select.expressions):
         raise SqlRefused(f"SELECT * is not answered for metrics.{relation.name}", hint=_HINT)

@@ -360,7 +360,12 @@ class Workspace:
 
         self.close()
         env, host = where.get("env") or "prod", where.get("host")
-        doors: dict[str, Any] = {"no_auth": no_auth, "allow_sql": allow_sql, "pg_port": pg_port, "pg_tls": pg_tls}
+        doors: dict[str, Any] = {
+            "no_auth": no_auth,
+            "allow_sql": allow_sql,
+            "pg_port": pg_port,
+            "pg_tls": pg_tls,
+        }
         parts = _serving_parts(self, env, host, **doors) if http else {}
         quiet = announce or (lambda names, url: None)
         target = self.project.settings.target

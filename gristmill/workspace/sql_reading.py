@@ -70,7 +70,9 @@ class SqlReader:
         self.env = env
         self.row_cap = row_cap
         self.timeout = timeout
-        self._metrics = metric_relations((i.name, i.dimensions, i.grains) for i in metric_infos(self._project))
+        self._metrics = metric_relations(
+            (i.name, i.dimensions, i.grains) for i in metric_infos(self._project)
+        )
         self._shadows: OrderedDict[tuple[str, frozenset[str]], CatalogShadow] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -69,12 +69,62 @@ def test_the_data_api_wants_a_key_until_it_is_revoked(served: tuple[Path, Server
     assert key not in (root / "serve.log").read_text()
 
 
-def test_the_wire_door_answers_psycopg_in_the_same_process(served: tuple[Path, Server, int]) -> None:
-    _, _, pg_port = served
-    with psycopg.connect(host="127.0.0.1", port=pg_port, user="bi", dbname="shop", autocommit=True) as conn:
+def _key(root: Path, *flags: str) -> str:
+    made = _gristmill(root, "keys", "create", "-q", *flags)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def _connect(pg_port: int, key: str | None, user: str = "bi") -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host="127.0.0.1", port=pg_port, user=user, password=key, dbname="shop", autocommit=True
+    )
+
+
+def test_the_wire_door_logs_in_with_an_api_key_and_refuses_others(served: tuple[Path, Server, int]) -> None:
+    root, server, pg_port = served
+    key = _key(root, "--name", "bi")
+    with _connect(pg_port, key, user="anyone") as conn:
         assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
-        with pytest.raises(psycopg.Error):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("drop table marts.items")
+    with _connect(pg_port, key, user=f"gmk_{key.split('_')[1]}") as conn:  # the key's id as user
+        assert conn.execute("select 1 as one").fetchone() == (1,)
+    refusals = {
+        "": "missing API key",
+        "not-a-key": "not a Gristmill API key",
+        f"gmk_{'0' * 12}_{'x' * 43}": "unknown API key",
+    }
+    for wrong, said in refusals.items():
+        with pytest.raises(psycopg.OperationalError, match=said):
+            _connect(pg_port, wrong or " ")
+    assert _gristmill(root, "keys", "revoke", key.split("_")[1]).returncode == 0
+    with pytest.raises(psycopg.OperationalError, match="is revoked"):
+        _connect(pg_port, key)
+    log = (root / "serve.log").read_text()
+    assert f"key=gmk_{key.split('_')[1]} method=SQL route=pgwire status=OK rows=1" in log
+    assert "route=pgwire status=28P01" in log
+    assert key not in log and "drop table" not in log  # neither the key nor the statement's text
+
+
+def test_a_key_scoped_to_a_schema_reads_and_lists_only_that_schema(served: tuple[Path, Server, int]) -> None:
+    root, _, pg_port = served
+    key = _key(root, "--name", "raw-only", "--schemas", "raw")
+    with _connect(pg_port, key) as conn:
+        assert conn.execute("select count(*) from raw.feed__items").fetchone() == (ROWS,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a served table"):
+            conn.execute("select count(*) from marts.items")
+        listed = conn.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    assert {schema for schema, _ in listed} == {"raw"}
+
+
+def test_a_key_rate_applies_per_statement_on_the_wire(served: tuple[Path, Server, int]) -> None:
+    root, _, pg_port = served
+    key = _key(root, "--name", "slow", "--rate", "1/min")
+    with _connect(pg_port, key) as conn:
+        assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
+        with pytest.raises(psycopg.errors.ConfigurationLimitExceeded, match="rate limit of API key"):
+            conn.execute("select count(*) from marts.items")
 
 
 @pytest.mark.parametrize("flags", [("--no-auth",), ("--pg-port", "5999")])

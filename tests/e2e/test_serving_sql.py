@@ -166,7 +166,9 @@ def test_the_catalog_lists_only_served_relations(door: PgDoor) -> None:
     assert settings == []  # DuckDB's settings would name the server's directories
     names = {row[0] for row in listed}
     assert "marts.dim_track" in names and "raw.chinook_db__track" in names
-    assert all(name.split(".")[0] in {"marts", "staging", "raw", "metrics"} for name in names)  # no lake or state tables
+    assert all(
+        name.split(".")[0] in {"marts", "staging", "raw", "metrics"} for name in names
+    )  # no lake or state tables
     assert "metrics.revenue" in names  # each metric is a relation
 
 
@@ -190,7 +192,17 @@ def test_sql_endpoint_answers_a_bad_body_with_400_naming_the_field(http: str) ->
     assert not_json.status_code == 400 and not_json.json()["parameter"] == "body"
 
 
-JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+JDBC_JAR = next(
+    (
+        jar
+        for jar in [
+            Path("/usr/share/java/postgresql.jar"),
+            *sorted(Path.home().glob(".m2/repository/org/postgresql/postgresql/*/postgresql-*.jar")),
+        ]
+        if jar.exists()
+    ),
+    Path("/usr/share/java/postgresql.jar"),
+)
 
 
 @pytest.mark.skipif(  # CI installs both (scripts/setup-spark): there a missing one fails the test

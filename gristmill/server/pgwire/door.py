@@ -206,7 +206,13 @@ def log_statement(grant: Grant, status: str, rows: int | None, seconds: float) -
         status,
         "-" if rows is None else rows,
         seconds * 1000,
-        extra={"key_id": key, "route": "pgwire", "status": status, "rows": rows, "duration_ms": seconds * 1000},
+        extra={
+            "key_id": key,
+            "route": "pgwire",
+            "status": status,
+            "rows": rows,
+            "duration_ms": seconds * 1000,
+        },
     )
 
 
@@ -253,6 +259,10 @@ class DoorHandler(postgres.BuenaVistaHandler):
     and an SQLSTATE (clients need both to show them and to raise the right exception class)."""
 
     server: _Server
+    request: Any
+    rfile: Any
+    wfile: Any
+    r: Any
     _tls = False
 
     def handle_startup(self, conn: core.Connection) -> postgres.BVContext | None:
@@ -298,7 +308,9 @@ class DoorHandler(postgres.BuenaVistaHandler):
             key = connection.keys.check(token)
         except KeyRefused as refused:
             log_statement(OPEN, "28P01", None, time.perf_counter() - started)
-            self._fatal("28P01", refused.message, "send a live key from `gristmill keys create` as the password")
+            self._fatal(
+                "28P01", refused.message, "send a live key from `gristmill keys create` as the password"
+            )
             return
         except GristmillError as error:
             log.error("key store unavailable: %s", error.message)
@@ -368,7 +380,7 @@ def check_door(host: str, port: int | None, *, no_auth: bool, tls: tuple[str, st
     if no_auth:
         raise ConfigError(
             f"--no-auth would open the PostgreSQL wire door on {host} to anyone: allowed only on loopback",
-            hint="bind 127.0.0.1 (the default), or drop --no-auth and connect with an API key as the password",
+            hint="bind 127.0.0.1 (the default), or drop --no-auth: clients log in with an API key",
         )
     if tls is None:
         raise ConfigError(
