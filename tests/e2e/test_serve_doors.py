@@ -82,7 +82,7 @@ def _connect(pg_port: int, key: str | None, user: str = "bi") -> psycopg.Connect
 
 
 def test_the_wire_door_logs_in_with_an_api_key_and_refuses_others(served: tuple[Path, Server, int]) -> None:
-    root, server, pg_port = served
+    root, _, pg_port = served
     key = _key(root, "--name", "bi")
     with _connect(pg_port, key, user="anyone") as conn:
         assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
@@ -143,3 +143,38 @@ def test_what_would_serve_data_without_a_key_is_refused_off_loopback(
     out = done.stdout + done.stderr
     assert "loopback" in out or "127.0.0.1" in out, out
     assert "Traceback" not in out
+
+
+def test_off_loopback_the_door_speaks_only_tls(served: tuple[Path, Server, int], tmp_path: Path) -> None:
+    """Keys travel as passwords in clear text inside the protocol: off loopback, TLS or nothing."""
+    from gristmill.server.pgwire import start_pg_door
+    from gristmill.workspace.facade import Workspace
+    from gristmill.workspace.keys import ApiKeys
+    from gristmill.workspace.sql_reading import SqlReader
+
+    root, _, _ = served
+    cert, private = tmp_path / "cert.pem", tmp_path / "key.pem"
+    self_signed = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+    made = subprocess.run(
+        ["openssl", *self_signed, "-keyout", str(private), "-out", str(cert)],
+        capture_output=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    key = _key(root, "--name", "tls")
+    workspace, keys = Workspace(root), ApiKeys.for_project(root)
+    reader = SqlReader(workspace)
+    door = start_pg_door(reader, "0.0.0.0", 0, keys=keys, tls=(str(cert), str(private)))
+    try:
+        with psycopg.connect(
+            host="127.0.0.1", port=door.port, password=key, dbname="shop", sslmode="require", autocommit=True
+        ) as conn:
+            assert conn.pgconn.ssl_in_use
+            assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
+        with pytest.raises(psycopg.OperationalError, match="only TLS"):
+            psycopg.connect(host="127.0.0.1", port=door.port, password=key, dbname="shop", sslmode="disable")
+    finally:
+        door.stop()
+        reader.close()
+        keys.close()
+        workspace.close()

@@ -97,7 +97,7 @@ def test_a_metric_over_http_sql_and_aggregated_by_a_bi_tool(workspace: Workspace
         summed = httpx.post(
             f"{server.url}/api/v1/sql",
             json={
-                "sql": 'select country, sum(revenue) as "sum" from metrics.revenue group by country order by 1'
+                "sql": "select country, sum(revenue) as s from metrics.revenue group by country order by 1"
             },
         ).json()
         refused = httpx.post(f"{server.url}/api/v1/sql", json={"sql": "select * from metrics.nothing"})
