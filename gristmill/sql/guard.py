@@ -244,6 +244,15 @@ def catalog_probe(
         if DENIED_FUNCTIONS.match(name) and not CATALOG_FUNCTIONS.match(name):
             return None  # settings, files, the environment: not even on the shadow
     for table in tree.find_all(exp.Table):
+        if isinstance(table.this, (exp.Explode, exp.Unnest)):  # psql's unnest(reloptions): none here
+            no_options = exp.select(exp.alias_(exp.cast(exp.null(), exp.DataType.Type.TEXT), "x"))
+            table.replace(no_options.where(exp.false()).subquery(table.alias_or_name or "x"))
+            continue
+        if isinstance(table.this, exp.ExplodingGenerateSeries):  # psql's publication probe: numbers only
+            table.set("db", None)
+            name = exp.to_identifier(table.alias_or_name or "s")  # PostgreSQL names its column as it
+            table.set("alias", exp.TableAlias(this=name, columns=[name.copy()]))
+            continue
         if not isinstance(table.this, exp.Identifier):
             return None
         schema = table.db.lower()
@@ -266,12 +275,38 @@ _STAND_INS = {
     "version": lambda: exp.Literal.string("PostgreSQL 16.0 on gristmill (read-only, DuckDB)"),
     "pg_encoding_to_char": lambda: exp.Literal.string("UTF8"),
     "pg_get_indexdef": exp.null,
+    "pg_get_expr": exp.null,  # column defaults: served relations have none
+    "pg_get_constraintdef": exp.null,
+    "pg_relation_is_publishable": exp.false,  # no logical replication here
     "pg_get_statisticsobjdef_columns": exp.null,
     "pg_get_partkeydef": exp.null,
     "pg_get_function_result": exp.null,
     "pg_get_function_arguments": exp.null,
 }
 """Catalog functions DuckDB's emulation lacks, answered as a one-owner, UTF-8 server would."""
+
+
+_FORMAT_TYPE = sqlglot.parse_one(
+    "CASE gm_oid WHEN 16 THEN 'boolean' WHEN 17 THEN 'bytea' WHEN 20 THEN 'bigint'"
+    " WHEN 21 THEN 'smallint' WHEN 23 THEN 'integer' WHEN 25 THEN 'text' WHEN 700 THEN 'real'"
+    " WHEN 701 THEN 'double precision' WHEN 1043 THEN 'character varying' WHEN 1082 THEN 'date'"
+    " WHEN 1083 THEN 'time without time zone' WHEN 1114 THEN 'timestamp without time zone'"
+    " WHEN 1184 THEN 'timestamp with time zone' WHEN 1186 THEN 'interval'"
+    " WHEN 1266 THEN 'time with time zone' WHEN 2950 THEN 'uuid'"
+    " WHEN 1700 THEN CASE WHEN gm_mod >= 4 THEN 'numeric(' || CAST(((gm_mod - 4) >> 16) AS VARCHAR)"
+    " || ',' || CAST(((gm_mod - 4) & 65535) AS VARCHAR) || ')' ELSE 'numeric' END"
+    " ELSE (SELECT typname FROM pg_catalog.pg_type WHERE oid = gm_oid LIMIT 1) END",
+    read="duckdb",
+)
+"""PostgreSQL's ``format_type(oid, typmod)``: DuckDB's reads its own type ids, not the OIDs its
+``pg_type`` (and the shadow's ``pg_attribute``) list."""
+
+
+def _format_type(oid: exp.Expr, typmod: exp.Expr | None) -> exp.Expr:
+    arguments = {"gm_oid": oid, "gm_mod": typmod if typmod is not None else exp.null()}
+    return _FORMAT_TYPE.transform(
+        lambda n: arguments[n.name].copy() if isinstance(n, exp.Column) and n.name in arguments else n
+    )
 
 
 _OID_ALIASES = frozenset({"regclass", "regnamespace", "regproc", "regprocedure", "regrole", "regoper", "oid"})
@@ -297,11 +332,12 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Cast):
         target = _pg_type_name(node.to)
         if target == "regtype":  # a type's name, as PostgreSQL prints it
-            return exp.Anonymous(this="format_type", expressions=[node.this, exp.null()])
+            return _format_type(node.this.transform(_stand_in), None)
+        # a replaced node's children are not visited by transform: stand in inside it here
         if target in _OID_ALIASES:
-            return node.this
+            return node.this.transform(_stand_in)
         if target == "text":
-            return exp.cast(node.this, exp.DataType.Type.TEXT)
+            return exp.cast(node.this.transform(_stand_in), exp.DataType.Type.TEXT)
     if isinstance(node, exp.Anonymous) and str(node.name).lower() == "to_regtype":
         return (
             exp.select("oid")
@@ -310,6 +346,16 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
             .limit(1)
             .subquery()
         )
+    if isinstance(node, exp.DataType) and isinstance(node.args.get("kind"), exp.Dot):
+        try:  # pg_catalog.int2: DuckDB knows PostgreSQL's type names unqualified
+            return exp.DataType.build(node.args["kind"].expression.name, dialect="postgres")
+        except Exception:  # sqlglot's ParseError and ValueError: a name it does not know stays
+            return node
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "format_type" and node.expressions:
+        oid, *typmod = (argument.transform(_stand_in) for argument in node.expressions)
+        return _format_type(oid, typmod[0] if typmod else None)
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "array_upper" and node.expressions:
+        return exp.Anonymous(this="len", expressions=[node.expressions[0].transform(_stand_in)])
     if isinstance(node, exp.Anonymous) and str(node.name).lower() in _STAND_INS:
         return _STAND_INS[str(node.name).lower()]()
     return node

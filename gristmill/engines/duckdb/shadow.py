@@ -72,6 +72,7 @@ def _pg_attribute() -> exp.Query:
             exp.alias_(
                 exp.If(this=known, true=exp.column("atttypmod", table="a"), false=typmod), "atttypmod"
             ),
+            exp.alias_(exp.Literal.string("p"), "attstorage"),  # plain, as psql's \d+ shows it
         ]
     )
     star = exp.Column(this=replaced, table=exp.to_identifier("a"))
@@ -87,7 +88,48 @@ def _pg_attribute() -> exp.Query:
     )
 
 
+def _empty(columns: str) -> exp.Query:
+    """A catalog DuckDB lacks, answered as a server without them would: no rows, typed columns
+    (``name type, ...``), the ones psql's ``\\d`` reads."""
+    nulls = [
+        exp.alias_(exp.cast(exp.null(), exp.DataType.build(kind, dialect="duckdb")), name)
+        for name, kind in (column.split() for column in columns.split(","))
+    ]
+    return exp.select(*nulls).where(exp.false())
+
+
+_MISSING = {
+    "pg_inherits": "inhrelid bigint, inhparent bigint, inhseqno integer, inhdetachpending boolean",
+    "pg_policy": "oid bigint, polname varchar, polrelid bigint, polcmd varchar, polpermissive boolean,"
+    " polroles bigint[], polqual varchar, polwithcheck varchar",
+    "pg_publication": "oid bigint, pubname varchar, puballtables boolean, pubviaroot boolean",
+    "pg_publication_rel": "oid bigint, prpubid bigint, prrelid bigint, prqual varchar, prattrs integer[]",
+    "pg_publication_namespace": "oid bigint, pnpubid bigint, pnnspid bigint",
+    "pg_statistic_ext": "oid bigint, stxrelid bigint, stxname varchar, stxnamespace bigint, stxowner bigint,"
+    " stxstattarget integer, stxkeys integer[], stxkind varchar[], stxexprs varchar",
+    "pg_trigger": "oid bigint, tgrelid bigint, tgparentid bigint, tgname varchar, tgfoid bigint,"
+    " tgtype integer, tgenabled varchar, tgisinternal boolean, tgconstraint bigint",
+    "pg_rewrite": "oid bigint, rulename varchar, ev_class bigint, ev_type varchar, ev_enabled varchar",
+    "pg_partitioned_table": "partrelid bigint, partstrat varchar, partnatts integer",
+    "pg_foreign_table": "ftrelid bigint, ftserver bigint, ftoptions varchar[]",
+    "pg_roles": "oid bigint, rolname varchar, rolsuper boolean",
+}
+"""Catalogs psql and JDBC read that DuckDB's emulation does not have."""
+
+_PG_CLASS = exp.select(
+    exp.Star(replace=[exp.alias_(exp.Literal.string("d"), "relreplident")]),
+    exp.alias_(exp.false(), "relforcerowsecurity"),
+).from_(exp.table_("pg_class", db="pg_catalog"))
+
+
 OVERRIDES = {
+    **{name: _empty(columns) for name, columns in _MISSING.items()},
+    # psql's \d reads relforcerowsecurity (PostgreSQL 9.5+), which DuckDB's pg_class lacks
+    "pg_class": _PG_CLASS,
+    # DuckDB's own default schema holds nothing served
+    "pg_namespace": exp.select(exp.Star())
+    .from_(exp.table_("pg_namespace", db="pg_catalog"))
+    .where(exp.column("nspname").neq(exp.Literal.string("main"))),
     "pg_attribute": _pg_attribute(),
     # DuckDB's settings name the server's directories (temp, secrets, allowed paths): none listed
     "pg_settings": exp.select(exp.Star())
