@@ -250,8 +250,8 @@ def catalog_probe(
             continue
         if isinstance(table.this, exp.ExplodingGenerateSeries):  # psql's publication probe: numbers only
             table.set("db", None)
-            name = exp.to_identifier(table.alias_or_name or "s")  # PostgreSQL names its column as it
-            table.set("alias", exp.TableAlias(this=name, columns=[name.copy()]))
+            series = exp.to_identifier(table.alias_or_name or "s")  # PostgreSQL names its column as it
+            table.set("alias", exp.TableAlias(this=series, columns=[series.copy()]))
             continue
         if not isinstance(table.this, exp.Identifier):
             return None
