@@ -250,8 +250,10 @@ def catalog_probe(
             continue
         if isinstance(table.this, exp.ExplodingGenerateSeries):  # psql's publication probe: numbers only
             table.set("db", None)
-            series = exp.to_identifier(table.alias_or_name or "s")  # PostgreSQL names its column as it
-            table.set("alias", exp.TableAlias(this=series, columns=[series.copy()]))
+            alias = table.args.get("alias")
+            if alias is None or not alias.columns:  # PostgreSQL names its one column as the alias
+                series = exp.to_identifier(table.alias_or_name or "s")
+                table.set("alias", exp.TableAlias(this=series, columns=[series.copy()]))
             continue
         if not isinstance(table.this, exp.Identifier):
             return None
@@ -264,6 +266,9 @@ def catalog_probe(
         name = table.name.lower()
         if overrides and name in overrides and table.db.lower() in ("", "pg_catalog") and not _is_cte(table):
             table.replace(overrides[name].subquery(table.alias_or_name))
+    for column in tree.find_all(exp.Column):  # pg_catalog.pg_class.relname: the stand-in is pg_class
+        if column.args.get("db") is not None and column.text("db").lower() == "pg_catalog":
+            column.set("db", None)
     # psql's COLLATE pg_catalog.default: DuckDB's default collation
     tree = tree.transform(lambda node: node.this if isinstance(node, exp.Collate) else node)
     return _bind(tree.transform(_stand_in), params).sql(dialect=write, comments=False)
@@ -309,6 +314,13 @@ def _format_type(oid: exp.Expr, typmod: exp.Expr | None) -> exp.Expr:
     )
 
 
+_EXPAND_ARRAY = sqlglot.parse_one(
+    "unnest(list_transform(range(1, len(gm_arr) + 1), lambda gm_i: struct_pack(x := gm_arr[gm_i], n := gm_i)))",
+    read="duckdb",
+)
+"""PostgreSQL's ``information_schema._pg_expandarray(a)``, rows of (x: element, n: position), which
+JDBC's ``getPrimaryKeys`` reads."""
+
 _OID_ALIASES = frozenset({"regclass", "regnamespace", "regproc", "regprocedure", "regrole", "regoper", "oid"})
 
 
@@ -327,7 +339,11 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
         if operator in ("~", "!~"):
             match = exp.RegexpLike(this=node.this, expression=node.expression)
             return match if operator == "~" else exp.Not(this=match)
-    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and node.this.name == "pg_catalog":
+    if (
+        isinstance(node, exp.Dot)
+        and isinstance(node.expression, exp.Func)
+        and node.this.name in ("pg_catalog", "information_schema")
+    ):
         node = node.expression  # DuckDB finds pg_catalog's functions unqualified
     if isinstance(node, exp.Cast):
         target = _pg_type_name(node.to)
@@ -354,6 +370,11 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Anonymous) and str(node.name).lower() == "format_type" and node.expressions:
         oid, *typmod = (argument.transform(_stand_in) for argument in node.expressions)
         return _format_type(oid, typmod[0] if typmod else None)
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "_pg_expandarray" and node.expressions:
+        array = node.expressions[0].transform(_stand_in)
+        return _EXPAND_ARRAY.transform(
+            lambda n: array.copy() if isinstance(n, exp.Column) and n.name == "gm_arr" else n
+        )
     if isinstance(node, exp.Anonymous) and str(node.name).lower() == "array_upper" and node.expressions:
         return exp.Anonymous(this="len", expressions=[node.expressions[0].transform(_stand_in)])
     if isinstance(node, exp.Anonymous) and str(node.name).lower() in _STAND_INS:

@@ -157,8 +157,9 @@ class SqlReader:
                 for r in pinned.relations().values()
                 if _allows(schemas, r.schema)
             }
+            keys = {(r.schema, r.name): r.key for r in pinned.relations().values() if r.key}
             metrics = self._metric_schemas(pinned) if _allows(schemas, "metrics") else {}
-            shadow = CatalogShadow(tables, metrics)
+            shadow = CatalogShadow(tables, metrics, keys)
         with self._lock:
             self._shadows[key] = shadow
             while len(self._shadows) > _SHADOWS_KEPT:

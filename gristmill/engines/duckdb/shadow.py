@@ -131,22 +131,32 @@ OVERRIDES = {
     .from_(exp.table_("pg_namespace", db="pg_catalog"))
     .where(exp.column("nspname").neq(exp.Literal.string("main"))),
     "pg_attribute": _pg_attribute(),
-    # DuckDB's settings name the server's directories (temp, secrets, allowed paths): none listed
-    "pg_settings": exp.select(exp.Star())
-    .from_(exp.table_("pg_settings", db="pg_catalog"))
-    .where(exp.false()),
+    # DuckDB numbers a constraint's columns from 0; PostgreSQL (and pg_attribute.attnum) from 1
+    "pg_constraint": sqlglot.parse_one(
+        "SELECT * REPLACE (list_transform(conkey, lambda k: k + 1) AS conkey) FROM pg_catalog.pg_constraint",
+        read="duckdb",
+    ),
+    # DuckDB's settings name the server's directories (temp, secrets, allowed paths): only these,
+    # which JDBC reads (getImportedKeys asks max_index_keys)
+    "pg_settings": sqlglot.parse_one(
+        "SELECT * FROM (VALUES ('max_index_keys', '32'), ('max_identifier_length', '63'),"
+        " ('server_version', '16.0'), ('standard_conforming_strings', 'on'), ('server_encoding', 'UTF8'))"
+        " AS s(name, setting)",
+        read="duckdb",
+    ),
 }
 """Catalog relations the shadow answers better than DuckDB's emulation: a query put in their place."""
 
 
 class CatalogShadow:
     """``tables``: each served table's columns as (name, DuckDB type); ``relations``: more
-    relations by their Arrow schema (the ``metrics`` relations)."""
+    relations by their Arrow schema (the ``metrics`` relations); ``keys``: tables' primary keys."""
 
     def __init__(
         self,
         tables: Mapping[tuple[str, str], Sequence[tuple[str, str]]],
         relations: Mapping[tuple[str, str], pa.Schema] | None = None,
+        keys: Mapping[tuple[str, str], Sequence[str]] | None = None,
     ) -> None:
         self._con = duckdb.connect(":memory:", config={"enable_external_access": "false"})
         self._lock = threading.Lock()
@@ -165,6 +175,12 @@ class CatalogShadow:
                     for column, kind in columns
                 ],
             )
+            key = [k for k in (keys or {}).get((schema, name), ()) if k in {c for c, _ in columns}]
+            if key:  # a model's declared key, for JDBC's getPrimaryKeys (the table stays empty)
+                definition.append(
+                    "expressions",
+                    exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in key]),
+                )
             self._con.execute(render(exp.Create(this=definition, kind="TABLE"), "duckdb"))
         for (schema, name), arrow_schema in (relations or {}).items():
             self._con.register("_shadow_empty", arrow_schema.empty_table())
