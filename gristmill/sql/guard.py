@@ -315,7 +315,8 @@ def _format_type(oid: exp.Expr, typmod: exp.Expr | None) -> exp.Expr:
 
 
 _EXPAND_ARRAY = sqlglot.parse_one(
-    "unnest(list_transform(range(1, len(gm_arr) + 1), lambda gm_i: struct_pack(x := gm_arr[gm_i], n := gm_i)))",
+    "unnest(list_transform(range(1, len(gm_arr) + 1),"
+    " lambda gm_i: struct_pack(x := gm_arr[gm_i], n := gm_i)))",
     read="duckdb",
 )
 """PostgreSQL's ``information_schema._pg_expandarray(a)``, rows of (x: element, n: position), which

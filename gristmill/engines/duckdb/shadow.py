@@ -88,6 +88,12 @@ def _pg_attribute() -> exp.Query:
     )
 
 
+def _query(sql: str, read: str = "duckdb") -> exp.Query:
+    query = sqlglot.parse_one(sql, read=read)
+    assert isinstance(query, exp.Query)  # the texts here are SELECTs
+    return query
+
+
 def _empty(columns: str) -> exp.Query:
     """A catalog DuckDB lacks, answered as a server without them would: no rows, typed columns
     (``name type, ...``), the ones psql's ``\\d`` reads."""
@@ -132,13 +138,13 @@ OVERRIDES = {
     .where(exp.column("nspname").neq(exp.Literal.string("main"))),
     "pg_attribute": _pg_attribute(),
     # DuckDB numbers a constraint's columns from 0; PostgreSQL (and pg_attribute.attnum) from 1
-    "pg_constraint": sqlglot.parse_one(
+    "pg_constraint": _query(
         "SELECT * REPLACE (list_transform(conkey, lambda k: k + 1) AS conkey) FROM pg_catalog.pg_constraint",
         read="duckdb",
     ),
     # DuckDB's settings name the server's directories (temp, secrets, allowed paths): only these,
     # which JDBC reads (getImportedKeys asks max_index_keys)
-    "pg_settings": sqlglot.parse_one(
+    "pg_settings": _query(
         "SELECT * FROM (VALUES ('max_index_keys', '32'), ('max_identifier_length', '63'),"
         " ('server_version', '16.0'), ('standard_conforming_strings', 'on'), ('server_encoding', 'UTF8'))"
         " AS s(name, setting)",

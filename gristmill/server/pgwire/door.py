@@ -38,7 +38,14 @@ from buenavista import core, postgres
 from buenavista.backends.duckdb import to_bvtype
 from sqlglot.tokens import Tokenizer, TokenType
 
-from gristmill.errors import ConfigError, GristmillError, KeyRefused, SqlRefused, StatementTimeout
+from gristmill.errors import (
+    ConfigError,
+    GristmillError,
+    KeyRefused,
+    RateLimited,
+    SqlRefused,
+    StatementTimeout,
+)
 from gristmill.server.auth import OPEN, CheckedKey, Grant, KeyChecker, KeyRates, is_loopback, key_grant
 from gristmill.server.sql_api import SqlReading
 
@@ -109,10 +116,6 @@ class StatusResult(core.QueryResult):
 
     def status(self) -> str:
         return self._tag
-
-
-class RateLimited(GristmillError):
-    """A statement past its key's rate (SQLSTATE 53400 on the wire)."""
 
 
 class DoorSession(core.Session):
