@@ -158,7 +158,7 @@ class SqlReader:
                 if _allows(schemas, r.schema)
             }
             keys = {(r.schema, r.name): r.key for r in pinned.relations().values() if r.key}
-            metrics = self._metric_schemas(pinned) if _allows(schemas, "metrics") else {}
+            metrics = self._metric_schemas(pinned, schemas) if _allows(schemas, "metrics") else {}
             shadow = CatalogShadow(tables, metrics, keys)
         with self._lock:
             self._shadows[key] = shadow
@@ -167,16 +167,19 @@ class SqlReader:
                 self._shadows.popitem(last=False)
             return shadow
 
-    def _metric_schemas(self, pinned: PinnedRead) -> dict[tuple[str, str], pa.Schema]:
-        """Each metric relation's Arrow schema, from its compiled query read with no rows."""
+    def _metric_schemas(
+        self, pinned: PinnedRead, schemas: frozenset[str]
+    ) -> dict[tuple[str, str], pa.Schema]:
+        """Each metric relation's Arrow schema, from its compiled query read with no rows; only
+        the metrics whose tables ``schemas`` allows (the guard refuses the others)."""
         from gristmill.errors import GristmillError
 
         found: dict[tuple[str, str], pa.Schema] = {}
         for relation in self._metrics.values():
             try:
-                found[("metrics", relation.name)] = _metric_schema(self._project, pinned, relation)
+                found[("metrics", relation.name)] = _metric_schema(self._project, pinned, relation, schemas)
             except GristmillError as error:  # a metric over a table not built yet: not listed
-                log.info("metrics.%s is not listed: %s", relation.name, error.message)
+                log.debug("metrics.%s is not listed: %s", relation.name, error.message)
         return found
 
     def close(self) -> None:
@@ -192,14 +195,19 @@ def _allows(schemas: frozenset[str], schema: str) -> bool:
     return not schemas or schema in schemas
 
 
-def _metric_schema(project: Project, pinned: PinnedRead, relation: MetricRelation) -> pa.Schema:
+def _metric_schema(
+    project: Project, pinned: PinnedRead, relation: MetricRelation, schemas: frozenset[str]
+) -> pa.Schema:
     import pyarrow as pa
     from sqlglot import exp
 
+    from gristmill.errors import SqlRefused
     from gristmill.sql.metrics import MetricQuery, compile_metric
 
     grain = "day" if relation.grains else None
     compiled = compile_metric(project.metrics, MetricQuery(relation.name, relation.dimensions, grain))  # type: ignore[arg-type]
+    if not all(_allows(schemas, table.db) for table in compiled.find_all(exp.Table) if table.db):
+        raise SqlRefused("it reads tables out of the key's schemas")
     empty = pinned.read(exp.select(exp.Star()).from_(compiled.subquery("m")).limit(0)).read_all().schema
     fields = [empty.field(d) for d in relation.dimensions]
     fields += [pa.field(column, empty.field("metric_time").type) for column in relation.time_columns]
