@@ -376,11 +376,27 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
         return _EXPAND_ARRAY.transform(
             lambda n: array.copy() if isinstance(n, exp.Column) and n.name == "gm_arr" else n
         )
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() in ("col_description", "obj_description"):
+        return _description(node)
     if isinstance(node, exp.Anonymous) and str(node.name).lower() == "array_upper" and node.expressions:
         return exp.Anonymous(this="len", expressions=[node.expressions[0].transform(_stand_in)])
     if isinstance(node, exp.Anonymous) and str(node.name).lower() in _STAND_INS:
         return _STAND_INS[str(node.name).lower()]()
     return node
+
+
+def _description(node: exp.Anonymous) -> exp.Expr:
+    """``col_description(table, attnum)``, ``obj_description(oid[, catalog])`` read from
+    ``pg_description`` (DuckDB's functions answer NULL even where a comment is there)."""
+    target, *rest = (argument.transform(_stand_in) for argument in node.expressions)
+    column = rest[0] if str(node.name).lower() == "col_description" and rest else exp.Literal.number(0)
+    return (
+        exp.select("description")
+        .from_(exp.table_("pg_description", db="pg_catalog"))
+        .where(exp.column("objoid").eq(target), exp.column("objsubid").eq(column))
+        .limit(1)
+        .subquery()
+    )
 
 
 def _is_cte(table: exp.Table) -> bool:

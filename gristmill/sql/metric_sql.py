@@ -103,6 +103,8 @@ def _compile(
         name = column.name.lower()
         if column.table and column.table.lower() not in names:
             continue
+        if column.text("db").lower() == METRICS_SCHEMA:  # "metrics"."revenue"."country": the subquery's
+            column.set("db", None)
         if name not in {c.lower() for c in relation.columns}:
             if name in aliases:
                 continue  # ORDER BY an output name

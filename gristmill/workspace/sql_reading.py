@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gristmill.project import Project
     from gristmill.runtime.sql_reads import SqlAnswer
     from gristmill.server.pgwire import PgDoor
-    from gristmill.server.reading import PinnedRead, TableReader
+    from gristmill.server.reading import PinnedRead, ServedRelation, TableReader
     from gristmill.sql.metric_sql import MetricRelation
     from gristmill.workspace.keys import ApiKeys
 
@@ -144,22 +144,15 @@ class SqlReader:
         return None if probe is None else self._catalog_shadow(schemas).query(probe)
 
     def _catalog_shadow(self, schemas: frozenset[str]) -> CatalogShadow:
-        from gristmill.engines.duckdb.shadow import CatalogShadow
-
         with self._tables.pin() as pinned:
             key = (pinned.snapshot, schemas)
             with self._lock:
                 if key in self._shadows:
                     self._shadows.move_to_end(key)
                     return self._shadows[key]
-            tables = {
-                (r.schema, r.name): [(c.name, c.type) for c in r.columns]
-                for r in pinned.relations().values()
-                if _allows(schemas, r.schema)
-            }
-            keys = {(r.schema, r.name): r.key for r in pinned.relations().values() if r.key}
+            relations = [r for r in pinned.relations().values() if _allows(schemas, r.schema)]
             metrics = self._metric_schemas(pinned, schemas) if _allows(schemas, "metrics") else {}
-            shadow = CatalogShadow(tables, metrics, keys)
+            shadow = _shadow_of(relations, metrics)
         with self._lock:
             self._shadows[key] = shadow
             while len(self._shadows) > _SHADOWS_KEPT:
@@ -189,6 +182,20 @@ class SqlReader:
             self._shadows.clear()
         if self._owned:
             self._tables.close()
+
+
+def _shadow_of(relations: list[ServedRelation], metrics: dict[tuple[str, str], pa.Schema]) -> CatalogShadow:
+    """The shadow of ``relations`` (their columns, keys and descriptions) and the metrics."""
+    from gristmill.engines.duckdb.shadow import CatalogShadow
+
+    tables = {(r.schema, r.name): [(c.name, c.type) for c in r.columns] for r in relations}
+    keys = {(r.schema, r.name): r.key for r in relations if r.key}
+    comments: dict[tuple[str, str, str | None], str] = {
+        (r.schema, r.name, None): r.description for r in relations if r.description
+    }
+    for r in relations:
+        comments |= {(r.schema, r.name, c.name): c.description for c in r.columns if c.description}
+    return CatalogShadow(tables, metrics, keys, comments)
 
 
 def _allows(schemas: frozenset[str], schema: str) -> bool:

@@ -156,13 +156,15 @@ OVERRIDES = {
 
 class CatalogShadow:
     """``tables``: each served table's columns as (name, DuckDB type); ``relations``: more
-    relations by their Arrow schema (the ``metrics`` relations); ``keys``: tables' primary keys."""
+    relations by their Arrow schema (the ``metrics`` relations); ``keys``: tables' primary keys;
+    ``comments``: descriptions of (schema, table, column or None for the table)."""
 
     def __init__(
         self,
         tables: Mapping[tuple[str, str], Sequence[tuple[str, str]]],
         relations: Mapping[tuple[str, str], pa.Schema] | None = None,
         keys: Mapping[tuple[str, str], Sequence[str]] | None = None,
+        comments: Mapping[tuple[str, str, str | None], str] | None = None,
     ) -> None:
         self._con = duckdb.connect(":memory:", config={"enable_external_access": "false"})
         self._lock = threading.Lock()
@@ -197,6 +199,13 @@ class CatalogShadow:
             )
             self._con.execute(render(create, "duckdb"))
             self._con.unregister("_shadow_empty")
+        for (schema, name, column), text in (comments or {}).items():
+            target: exp.Expr = exp.table_(name, db=schema, quoted=True)
+            if column is not None:
+                target = exp.column(column, table=name, db=schema, quoted=True)
+            kind = "TABLE" if column is None else "COLUMN"
+            comment = exp.Comment(this=target, kind=kind, expression=exp.Literal.string(text))
+            self._con.execute(render(comment, "duckdb"))
         self._con.execute("SET lock_configuration = true")
 
     def query(self, sql: str) -> pa.Table:

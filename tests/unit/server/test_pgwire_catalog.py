@@ -47,7 +47,8 @@ def shadow() -> Iterator[CatalogShadow]:
     metrics = {
         ("metrics", "revenue"): pa.schema([("country", pa.string()), ("revenue", pa.decimal128(38, 2))])
     }
-    built = CatalogShadow(tables, metrics, {("marts", "orders"): ["region", "order_id"]})
+    comments = {("marts", "orders", None): "One row per order", ("marts", "orders", "amount"): "In EUR"}
+    built = CatalogShadow(tables, metrics, {("marts", "orders"): ["region", "order_id"]}, comments)
     yield built
     built.close()
 
@@ -85,3 +86,14 @@ def test_catalogs_duckdb_lacks_answer_empty_and_settings_say_nothing_of_the_serv
     assert settings["max_index_keys"] == "32" and not any("/" in str(v) for v in settings.values())
     schemas = {row[0] for row in _ask(shadow, "select nspname from pg_catalog.pg_namespace")}
     assert {"marts", "metrics"} <= schemas and "main" not in schemas
+
+
+def test_descriptions_reach_psql_and_jdbc(shadow: CatalogShadow) -> None:
+    described = _ask(
+        shadow,
+        "select a.attname, pg_catalog.col_description(a.attrelid, a.attnum) from pg_catalog.pg_attribute a"
+        " join pg_catalog.pg_class c on c.oid = a.attrelid where c.relname = 'orders' order by a.attnum",
+    )
+    assert described == [("region", None), ("order_id", None), ("amount", "In EUR")]
+    table = _ask(shadow, "select obj_description(c.oid, 'pg_class') from pg_class c where relname = 'orders'")
+    assert table == [("One row per order",)]

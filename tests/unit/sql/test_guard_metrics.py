@@ -83,6 +83,13 @@ def test_other_conditions_stay_outside_and_group_by_goes_when_the_metric_is_bare
         rewrite=_rewriter(layer, relations),
     )
     assert summed.args.get("group") is not None  # valid as written: one row per country inside
+    qualified = guard_select(  # as Metabase qualifies columns
+        'select "metrics"."revenue"."country", "metrics"."revenue"."revenue" from "metrics"."revenue"',
+        SERVED,
+        read="postgres",
+        rewrite=_rewriter(layer, relations),
+    )
+    assert 'metrics"."revenue"."' not in qualified.sql("duckdb")
 
 
 @pytest.mark.parametrize(
