@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from gristmill.errors import GristmillError, SqlRefused
-from gristmill.project.metric_specs import MetricLayer
+from gristmill.project.metric_specs import GRAINS, MetricLayer
+from gristmill.sql.functions import truncate_to
 from gristmill.sql.metrics import METRIC_TIME, Filter, MetricQuery, compile_metric
 
 METRICS_SCHEMA = "metrics"
+_GRAIN_ORDER: tuple[str, ...] = GRAINS
 TIME_PREFIX = f"{METRIC_TIME}__"
 _HINT = "select the metric's dimensions by name; the catalog lists them (\\d metrics.NAME)"
 
@@ -71,7 +73,7 @@ def rewrite_metrics(
 ) -> exp.Query:
     """``tree`` with every ``metrics.<name>`` it reads replaced by the metric's compiled query
     (aliased as the relation was, so qualified columns still resolve); ``SqlRefused`` when the
-    relation is unknown, read with ``*``, joined, or asked for two time grains at once."""
+    relation is unknown, read with ``*`` or joined."""
     for table in list(tree.find_all(exp.Table)):
         if table.db.lower() != METRICS_SCHEMA or table.args.get("catalog"):
             continue
@@ -95,7 +97,10 @@ def _compile(
 ) -> exp.Select:
     names = {table.alias_or_name.lower(), table.name.lower()}
     if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star) for p in select.expressions):
-        raise SqlRefused(f"SELECT * is not answered for metrics.{relation.name}", hint=_HINT)
+        if len(select.expressions) > 1:
+            raise SqlRefused(f"metrics.{relation.name}: * with other columns is not answered", hint=_HINT)
+        # every column: the metric by every dimension at the day grain, the coarser grains as labels
+        select.set("expressions", [exp.column(c, quoted=True) for c in relation.columns])
     filters = _push_down(select, relation, names)
     aliases = {p.alias.lower() for p in select.expressions if p.alias}
     used: list[str] = []
@@ -114,12 +119,10 @@ def _compile(
             )
         if name not in used:
             used.append(name)
-    grains = [c.removeprefix(TIME_PREFIX) for c in used if c.startswith(TIME_PREFIX)]
-    if len(grains) > 1:
-        raise SqlRefused(
-            f"metrics.{relation.name} is read at one time grain per query, not {', '.join(grains)}",
-            hint="select one metric_time__<grain> column",
-        )
+    # the finest grain asked is the metric's; coarser time columns label its rows
+    grains = sorted(
+        (c.removeprefix(TIME_PREFIX) for c in used if c.startswith(TIME_PREFIX)), key=_GRAIN_ORDER.index
+    )
     by = tuple(d for d in relation.dimensions if d.lower() in used)
     query = MetricQuery(relation.name, by, grains[0] if grains else None, tuple(filters))  # type: ignore[arg-type]
     try:
@@ -128,7 +131,11 @@ def _compile(
         raise SqlRefused(error.message, hint=error.hint) from None
     if grains:  # compile_metric names the time key metric_time; the relation names its grain
         first = compiled.expressions[0]
-        compiled.expressions[0] = exp.alias_(first, TIME_PREFIX + grains[0], quoted=True)
+        labels = [exp.alias_(truncate_to(g, first.copy()), TIME_PREFIX + g, quoted=True) for g in grains[1:]]
+        compiled.set(
+            "expressions",
+            [exp.alias_(first, TIME_PREFIX + grains[0], quoted=True), *labels, *compiled.expressions[1:]],
+        )
     _drop_redundant_group(select, relation)
     return compiled
 

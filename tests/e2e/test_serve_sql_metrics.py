@@ -115,8 +115,14 @@ def test_the_catalog_lists_metrics_with_their_dimensions_and_grains(door: PgDoor
             "select column_name from information_schema.columns"
             " where table_schema = 'metrics' and table_name = 'revenue' order by ordinal_position"
         ).fetchall()
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="one time grain"):
-            conn.execute("select metric_time__month, metric_time__year, revenue from metrics.revenue")
+        # what a BI tool's preview sends: every column, the metric per day labelled with each grain
+        preview = conn.execute("select * from metrics.revenue where country = 'France' limit 3").fetchall()
+        labelled = conn.execute(
+            "select metric_time__year, metric_time__day, revenue from metrics.revenue"
+            " where country = 'France' order by metric_time__day limit 1"
+        ).fetchone()
+    assert len(preview) == 3
+    assert labelled is not None and labelled[0] == labelled[1].replace(month=1, day=1)
     names = [c for (c,) in columns]
     assert "country" in names and names[-1] == "revenue"
     assert {"metric_time__day", "metric_time__month", "metric_time__year"} <= set(names)

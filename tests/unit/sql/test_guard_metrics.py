@@ -95,10 +95,9 @@ def test_other_conditions_stay_outside_and_group_by_goes_when_the_metric_is_bare
 @pytest.mark.parametrize(
     ("sql", "said"),
     [
-        ("select * from metrics.revenue", r"SELECT \* is not answered"),
+        ("select *, 1 from metrics.revenue", r"\* with other columns"),
         ("select x from metrics.nothing", "is not a metric"),
         ("select colour, revenue from metrics.revenue", 'has no column "colour"'),
-        ("select metric_time__month, metric_time__year, revenue from metrics.revenue", "one time grain"),
         ("select revenue from metrics.revenue r join marts.fct_invoice_line f on true", "read alone"),
         ("select revenue from metrics.revenue where read_csv('/etc/passwd') is null", "read_csv"),
     ],
@@ -116,3 +115,17 @@ def test_a_metric_over_tables_out_of_scope_is_refused(
     """A key reads a metric only when it may read the tables the metric reads."""
     with pytest.raises(SqlRefused, match="not a served table"):
         guard_select("select revenue from metrics.revenue", {"raw.x"}, rewrite=_rewriter(layer, relations))
+
+
+def test_several_grains_label_the_finest_and_star_reads_every_column(
+    layer: MetricLayer, relations: dict[str, MetricRelation]
+) -> None:
+    query = guard_select(
+        "select metric_time__year, metric_time__month, revenue from metrics.revenue",
+        SERVED,
+        rewrite=_rewriter(layer, relations),
+    )
+    inner = _inner(query)
+    assert [e.alias for e in inner.expressions] == ["metric_time__month", "metric_time__year", "revenue"]
+    star = guard_select("select * from metrics.revenue limit 5", SERVED, rewrite=_rewriter(layer, relations))
+    assert [e.name for e in star.expressions] == list(relations["revenue"].columns)
