@@ -98,6 +98,17 @@ def test_the_wire_door_logs_in_with_an_api_key_and_refuses_others(served: tuple[
     for wrong, said in refusals.items():
         with pytest.raises(psycopg.OperationalError, match=said):
             _connect(pg_port, wrong or " ")
+    from datetime import timedelta
+
+    from gristmill.workspace.keys import ApiKeys
+
+    keys = ApiKeys.for_project(root)
+    try:
+        expired = keys.create("old", expires=timedelta(seconds=-1)).token
+    finally:
+        keys.close()
+    with pytest.raises(psycopg.OperationalError, match="is expired"):
+        _connect(pg_port, expired)
     assert _gristmill(root, "keys", "revoke", key.split("_")[1]).returncode == 0
     with pytest.raises(psycopg.OperationalError, match="is revoked"):
         _connect(pg_port, key)
