@@ -254,7 +254,7 @@ class DoorConnection(core.Connection):
         }
 
 
-_SSL_REQUEST, _PROTOCOL_3, _CANCEL = 80877103, 196608, 80877102
+_SSL_REQUEST, _GSSENC_REQUEST, _PROTOCOL_3, _CANCEL = 80877103, 80877104, 196608, 80877102
 
 
 class DoorHandler(postgres.BuenaVistaHandler):
@@ -280,6 +280,9 @@ class DoorHandler(postgres.BuenaVistaHandler):
                 self.wfile = socketserver._SocketWriter(self.request)  # type: ignore[attr-defined]
                 self.r = postgres.BVBuffer(self.rfile)
                 self._tls = True
+            return self.handle_startup(conn)
+        if code == _GSSENC_REQUEST:  # libpq asks first when it holds a Kerberos ticket: no
+            self.wfile.write(b"N")
             return self.handle_startup(conn)
         if code == _CANCEL:
             self.r.read_uint32(), self.r.read_uint32()
