@@ -157,6 +157,10 @@ class KeyRefused(GristmillError, Terminal):
     """An API key is malformed, unknown, expired or revoked (the message never holds the key)."""
 
 
+class RateLimited(GristmillError, Transient):
+    """A caller went past its API key's rate (the wire door: per statement, SQLSTATE 53400)."""
+
+
 class ReadError(GristmillError):
     """A read a client of ``gristmill serve`` asked for and cannot have (an unknown snapshot, no
     time travel, a table that is not served): the server answers HTTP 400 with its message."""

@@ -169,11 +169,18 @@ def serve(
         int | None,
         typer.Option(help="Open the PostgreSQL wire door for BI tools on this port ([server] pg_port)."),
     ] = None,
+    pg_tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate for the wire door's TLS (needed off loopback).")
+    ] = None,
+    pg_tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --pg-tls-cert.")] = None,
 ) -> None:
     """One process for a laptop or a small server: the data API (/api/v1/tables, /docs), /metrics,
     /healthz, webhooks, and the scheduler when gristmill.toml declares schedules. The data API
     needs an API key (`gristmill keys create`) unless --no-auth on loopback."""
-    doors = {"no_auth": no_auth, "allow_sql": allow_sql, "pg_port": pg_port}
+    if (pg_tls_cert is None) != (pg_tls_key is None):
+        raise typer.BadParameter("--pg-tls-cert and --pg-tls-key go together")
+    tls = (str(pg_tls_cert), str(pg_tls_key)) if pg_tls_cert and pg_tls_key else None
+    doors = {"no_auth": no_auth, "allow_sql": allow_sql, "pg_port": pg_port, "pg_tls": tls}
     _serve(project, port, target, http=True, host=host, env=env, **doors)
 
 

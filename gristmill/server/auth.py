@@ -286,3 +286,31 @@ def install_auth(
 async def _out_of_scope(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OutOfScope)
     return JSONResponse({"error": exc.error, "hint": exc.hint}, status_code=403)
+
+
+# -- shared with the PostgreSQL wire door (server/pgwire), which checks keys per connection -------
+
+
+def key_grant(key: CheckedKey) -> Grant:
+    """What a live key may read."""
+    return Grant(key.key_id, frozenset(key.schemas))
+
+
+class KeyRates:
+    """Per-key token buckets for callers outside the HTTP middleware (the wire door: one token
+    per statement). Thread-safe enough: a bucket is touched under the lock."""
+
+    def __init__(self, default_rate: tuple[float, float] | None = None) -> None:
+        import threading
+
+        self._default = default_rate
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: CheckedKey) -> tuple[float, float]:
+        """(0, rate) when one more statement may go now, else (seconds to wait, rate)."""
+        rate, burst = (key.rate, key.burst or max(1.0, key.rate)) if key.rate else (self._default or (0, 0))
+        if not rate:
+            return 0.0, 0.0
+        with self._lock:
+            return self._buckets.setdefault(key.key_id, _Bucket(burst)).take(rate, burst), rate

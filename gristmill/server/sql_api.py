@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from gristmill.errors import GristmillError
+from gristmill.server.auth import grant_of, report_rows
 
 
 class SqlResult(Protocol):
@@ -38,13 +39,23 @@ class SqlReading(Protocol):
 
     row_cap: int
 
-    def select(self, sql: str, *, dialect: str = "duckdb", params: Sequence[object] = ()) -> SqlResult:
-        """The guarded, capped, time-limited result of one SELECT over the served tables."""
+    def select(
+        self,
+        sql: str,
+        *,
+        dialect: str = "duckdb",
+        params: Sequence[object] = (),
+        schemas: frozenset[str] = frozenset(),
+    ) -> SqlResult:
+        """The guarded, capped, time-limited result of one SELECT over the served tables (and
+        the ``metrics`` relations) in ``schemas``, the caller's scope (empty: all)."""
         ...
 
-    def catalog(self, sql: str, *, params: Sequence[object] = ()) -> pa.Table | None:
+    def catalog(
+        self, sql: str, *, params: Sequence[object] = (), schemas: frozenset[str] = frozenset()
+    ) -> pa.Table | None:
         """A catalog probe (``pg_catalog``, ``information_schema``) answered over the served
-        relations only; None when ``sql`` is not one."""
+        relations in ``schemas`` only; None when ``sql`` is not one."""
         ...
 
 
@@ -74,12 +85,14 @@ def router(reader: SqlReading) -> APIRouter:
         except ValueError as error:  # not JSON, or not the fields below
             return _bad_request(_field(error), _reason(error), 'send {"sql": "select ..."}')
         try:
-            result = await run_in_threadpool(reader.select, asked.sql)
+            schemas = grant_of(request).schemas  # the key's scope: what the guard lets it read
+            result = await run_in_threadpool(reader.select, asked.sql, schemas=schemas)
         except GristmillError as error:
             return _bad_request("sql", error.message, error.hint)
         table, truncated = result.table, result.truncated
         if asked.max_rows is not None and table.num_rows > asked.max_rows:
             table, truncated = table.slice(0, asked.max_rows), True
+        report_rows(request, table.num_rows)
         return to_json(table, truncated)
 
     return api

@@ -11,7 +11,7 @@ comment, a second statement or a quoting trick the parser did not see cannot rea
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 
 import sqlglot
@@ -74,11 +74,14 @@ def guard_select(
     *,
     read: str = "duckdb",
     params: Sequence[object] = (),
+    rewrite: Callable[[exp.Query], exp.Query] | None = None,
 ) -> exp.Query:
     """The one query ``sql`` holds, checked; ``served`` names the relations it may read, as
     ``schema.name`` (compared case-insensitively, as DuckDB and PostgreSQL do for unquoted names).
     ``params`` are the values of ``$1``, ``$2`` ... (the wire protocol's bound parameters), put
-    in as literals built by sqlglot. Raises ``SqlRefused`` naming the rule a statement broke."""
+    in as literals built by sqlglot. ``rewrite`` turns the bound tree into what runs (the
+    ``metrics`` relations into their compiled queries), and what it returns is checked too.
+    Raises ``SqlRefused`` naming the rule a statement broke."""
     if not sql.strip():
         raise SqlRefused("the statement is empty", hint="send one SELECT")
     try:
@@ -96,8 +99,12 @@ def guard_select(
     if not isinstance(tree, exp.Query):
         raise SqlRefused(f"only SELECT is allowed, not {tree.key.upper()}", hint="this endpoint is read-only")
     _check_nodes(tree)
-    _check_relations(tree, {name.lower() for name in served})
-    return _bind(tree, params)
+    bound = _bind(tree, params)
+    if rewrite is not None:
+        bound = rewrite(bound)
+        _check_nodes(bound)
+    _check_relations(bound, {name.lower() for name in served})
+    return bound
 
 
 def capped(query: exp.Query, rows: int) -> exp.Query:
@@ -237,6 +244,17 @@ def catalog_probe(
         if DENIED_FUNCTIONS.match(name) and not CATALOG_FUNCTIONS.match(name):
             return None  # settings, files, the environment: not even on the shadow
     for table in tree.find_all(exp.Table):
+        if isinstance(table.this, (exp.Explode, exp.Unnest)):  # psql's unnest(reloptions): none here
+            no_options = exp.select(exp.alias_(exp.cast(exp.null(), exp.DataType.Type.TEXT), "x"))
+            table.replace(no_options.where(exp.false()).subquery(table.alias_or_name or "x"))
+            continue
+        if isinstance(table.this, exp.ExplodingGenerateSeries):  # psql's publication probe: numbers only
+            table.set("db", None)
+            alias = table.args.get("alias")
+            if alias is None or not alias.columns:  # PostgreSQL names its one column as the alias
+                series = exp.to_identifier(table.alias_or_name or "s")
+                table.set("alias", exp.TableAlias(this=series, columns=[series.copy()]))
+            continue
         if not isinstance(table.this, exp.Identifier):
             return None
         schema = table.db.lower()
@@ -248,6 +266,9 @@ def catalog_probe(
         name = table.name.lower()
         if overrides and name in overrides and table.db.lower() in ("", "pg_catalog") and not _is_cte(table):
             table.replace(overrides[name].subquery(table.alias_or_name))
+    for column in tree.find_all(exp.Column):  # pg_catalog.pg_class.relname: the stand-in is pg_class
+        if column.args.get("db") is not None and column.text("db").lower() == "pg_catalog":
+            column.set("db", None)
     # psql's COLLATE pg_catalog.default: DuckDB's default collation
     tree = tree.transform(lambda node: node.this if isinstance(node, exp.Collate) else node)
     return _bind(tree.transform(_stand_in), params).sql(dialect=write, comments=False)
@@ -259,6 +280,9 @@ _STAND_INS = {
     "version": lambda: exp.Literal.string("PostgreSQL 16.0 on gristmill (read-only, DuckDB)"),
     "pg_encoding_to_char": lambda: exp.Literal.string("UTF8"),
     "pg_get_indexdef": exp.null,
+    "pg_get_expr": exp.null,  # column defaults: served relations have none
+    "pg_get_constraintdef": exp.null,
+    "pg_relation_is_publishable": exp.false,  # no logical replication here
     "pg_get_statisticsobjdef_columns": exp.null,
     "pg_get_partkeydef": exp.null,
     "pg_get_function_result": exp.null,
@@ -266,6 +290,37 @@ _STAND_INS = {
 }
 """Catalog functions DuckDB's emulation lacks, answered as a one-owner, UTF-8 server would."""
 
+
+_FORMAT_TYPE = sqlglot.parse_one(
+    "CASE gm_oid WHEN 16 THEN 'boolean' WHEN 17 THEN 'bytea' WHEN 20 THEN 'bigint'"
+    " WHEN 21 THEN 'smallint' WHEN 23 THEN 'integer' WHEN 25 THEN 'text' WHEN 700 THEN 'real'"
+    " WHEN 701 THEN 'double precision' WHEN 1043 THEN 'character varying' WHEN 1082 THEN 'date'"
+    " WHEN 1083 THEN 'time without time zone' WHEN 1114 THEN 'timestamp without time zone'"
+    " WHEN 1184 THEN 'timestamp with time zone' WHEN 1186 THEN 'interval'"
+    " WHEN 1266 THEN 'time with time zone' WHEN 2950 THEN 'uuid'"
+    " WHEN 1700 THEN CASE WHEN gm_mod >= 4 THEN 'numeric(' || CAST(((gm_mod - 4) >> 16) AS VARCHAR)"
+    " || ',' || CAST(((gm_mod - 4) & 65535) AS VARCHAR) || ')' ELSE 'numeric' END"
+    " ELSE (SELECT typname FROM pg_catalog.pg_type WHERE oid = gm_oid LIMIT 1) END",
+    read="duckdb",
+)
+"""PostgreSQL's ``format_type(oid, typmod)``: DuckDB's reads its own type ids, not the OIDs its
+``pg_type`` (and the shadow's ``pg_attribute``) list."""
+
+
+def _format_type(oid: exp.Expr, typmod: exp.Expr | None) -> exp.Expr:
+    arguments = {"gm_oid": oid, "gm_mod": typmod if typmod is not None else exp.null()}
+    return _FORMAT_TYPE.transform(
+        lambda n: arguments[n.name].copy() if isinstance(n, exp.Column) and n.name in arguments else n
+    )
+
+
+_EXPAND_ARRAY = sqlglot.parse_one(
+    "unnest(list_transform(range(1, len(gm_arr) + 1),"
+    " lambda gm_i: struct_pack(x := gm_arr[gm_i], n := gm_i)))",
+    read="duckdb",
+)
+"""PostgreSQL's ``information_schema._pg_expandarray(a)``, rows of (x: element, n: position), which
+JDBC's ``getPrimaryKeys`` reads."""
 
 _OID_ALIASES = frozenset({"regclass", "regnamespace", "regproc", "regprocedure", "regrole", "regoper", "oid"})
 
@@ -285,16 +340,21 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
         if operator in ("~", "!~"):
             match = exp.RegexpLike(this=node.this, expression=node.expression)
             return match if operator == "~" else exp.Not(this=match)
-    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and node.this.name == "pg_catalog":
+    if (
+        isinstance(node, exp.Dot)
+        and isinstance(node.expression, exp.Func)
+        and node.this.name in ("pg_catalog", "information_schema")
+    ):
         node = node.expression  # DuckDB finds pg_catalog's functions unqualified
     if isinstance(node, exp.Cast):
         target = _pg_type_name(node.to)
         if target == "regtype":  # a type's name, as PostgreSQL prints it
-            return exp.Anonymous(this="format_type", expressions=[node.this, exp.null()])
+            return _format_type(node.this.transform(_stand_in), None)
+        # a replaced node's children are not visited by transform: stand in inside it here
         if target in _OID_ALIASES:
-            return node.this
+            return node.this.transform(_stand_in)
         if target == "text":
-            return exp.cast(node.this, exp.DataType.Type.TEXT)
+            return exp.cast(node.this.transform(_stand_in), exp.DataType.Type.TEXT)
     if isinstance(node, exp.Anonymous) and str(node.name).lower() == "to_regtype":
         return (
             exp.select("oid")
@@ -303,9 +363,40 @@ def _stand_in(node: exp.Expr) -> exp.Expr:
             .limit(1)
             .subquery()
         )
+    if isinstance(node, exp.DataType) and isinstance(node.args.get("kind"), exp.Dot):
+        try:  # pg_catalog.int2: DuckDB knows PostgreSQL's type names unqualified
+            return exp.DataType.build(node.args["kind"].expression.name, dialect="postgres")
+        except Exception:  # sqlglot's ParseError and ValueError: a name it does not know stays
+            return node
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "format_type" and node.expressions:
+        oid, *typmod = (argument.transform(_stand_in) for argument in node.expressions)
+        return _format_type(oid, typmod[0] if typmod else None)
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "_pg_expandarray" and node.expressions:
+        array = node.expressions[0].transform(_stand_in)
+        return _EXPAND_ARRAY.transform(
+            lambda n: array.copy() if isinstance(n, exp.Column) and n.name == "gm_arr" else n
+        )
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() in ("col_description", "obj_description"):
+        return _description(node)
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "array_upper" and node.expressions:
+        return exp.Anonymous(this="len", expressions=[node.expressions[0].transform(_stand_in)])
     if isinstance(node, exp.Anonymous) and str(node.name).lower() in _STAND_INS:
         return _STAND_INS[str(node.name).lower()]()
     return node
+
+
+def _description(node: exp.Anonymous) -> exp.Expr:
+    """``col_description(table, attnum)``, ``obj_description(oid[, catalog])`` read from
+    ``pg_description`` (DuckDB's functions answer NULL even where a comment is there)."""
+    target, *rest = (argument.transform(_stand_in) for argument in node.expressions)
+    column = rest[0] if str(node.name).lower() == "col_description" and rest else exp.Literal.number(0)
+    return (
+        exp.select("description")
+        .from_(exp.table_("pg_description", db="pg_catalog"))
+        .where(exp.column("objoid").eq(target), exp.column("objsubid").eq(column))
+        .limit(1)
+        .subquery()
+    )
 
 
 def _is_cte(table: exp.Table) -> bool:

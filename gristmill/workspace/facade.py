@@ -350,6 +350,7 @@ class Workspace:
         no_auth: bool = False,
         allow_sql: bool | None = None,
         pg_port: int | None = None,
+        pg_tls: tuple[str, str] | None = None,
         **where: str | None,
     ) -> None:
         """Run the schedules (if any) until SIGINT or SIGTERM, each run in its own process, with the
@@ -359,7 +360,12 @@ class Workspace:
 
         self.close()
         env, host = where.get("env") or "prod", where.get("host")
-        doors: dict[str, Any] = {"no_auth": no_auth, "allow_sql": allow_sql, "pg_port": pg_port}
+        doors: dict[str, Any] = {
+            "no_auth": no_auth,
+            "allow_sql": allow_sql,
+            "pg_port": pg_port,
+            "pg_tls": pg_tls,
+        }
         parts = _serving_parts(self, env, host, **doors) if http else {}
         quiet = announce or (lambda names, url: None)
         target = self.project.settings.target
@@ -376,35 +382,30 @@ def _serving_parts(
     no_auth: bool,
     allow_sql: bool | None,
     pg_port: int | None,
+    pg_tls: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """What ``serve`` hands the HTTP endpoint: the tables reader, the metrics and SQL routers
     (``allow_sql`` adds ``POST /api/v1/sql``, ``pg_port`` opens the PostgreSQL wire door; both
-    default to ``[server]``), the API keys ``/api/v1/*`` asks for (none with ``no_auth``, on
-    loopback only) and the SQL doors to close at the end."""
+    default to ``[server]``), the API keys ``/api/v1/*`` and the door ask for (none with
+    ``no_auth``, on loopback only; off loopback the door needs ``pg_tls``) and the SQL doors to
+    close at the end. The SQL doors read through the tables reader (its pinned snapshots)."""
+    from gristmill.server.pgwire import check_door
     from gristmill.workspace.sql_reading import open_sql_doors
 
     settings = workspace.project.settings.server
-    _loopback_only_door(host or settings.host, settings.pg_port if pg_port is None else pg_port)
-    doors = open_sql_doors(workspace, env, allow_sql=allow_sql, pg_port=pg_port, host=host)
+    port = settings.pg_port if pg_port is None else pg_port
+    check_door(host or settings.host, port, no_auth=no_auth, tls=pg_tls)
+    tables, keys = workspace.reader(env), None if no_auth else workspace.api_keys()
+    doors = open_sql_doors(
+        workspace, env, allow_sql=allow_sql, pg_port=port, host=host, tables=tables, keys=keys, tls=pg_tls
+    )
     return {
-        "reader": workspace.reader(env),
+        "reader": tables,
         "routers": [workspace._metrics_router(env), *doors.routers],
-        "keys": None if no_auth else workspace.api_keys(),
+        "keys": keys,
         "no_auth": no_auth,
         "closing": [doors.stop],
     }
-
-
-def _loopback_only_door(host: str, port: int | None) -> None:
-    """The PostgreSQL wire door has no authentication of its own yet: it binds loopback only."""
-    from gristmill.errors import ConfigError
-    from gristmill.server.auth import is_loopback
-
-    if port is not None and not is_loopback(host):
-        raise ConfigError(
-            f"the PostgreSQL wire door has no authentication yet and would serve {host} to anyone",
-            hint="serve on 127.0.0.1 (the default) and tunnel to it (SSH), or leave out --pg-port",
-        )
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:

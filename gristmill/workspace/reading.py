@@ -252,6 +252,18 @@ class _Pinned:
             return self.engine.stream(pointed)
         return self.engine.query(pointed).to_reader()
 
+    # -- for read-only SQL (workspace/sql_reading.py): its statement timeout ----------------------
+
+    def interrupt(self) -> None:
+        """Stop the statement this pin is running, from another thread (its engine is this pin's
+        own cursor, so other pins on the snapshot go on)."""
+        from gristmill.engines.base import Interruptible
+
+        if isinstance(self.engine, Interruptible):
+            self.engine.interrupt()
+
+    # ----------------------------------------------------------------------------------------------
+
     def close(self) -> None:
         if self._closed:
             return

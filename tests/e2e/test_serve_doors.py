@@ -69,12 +69,73 @@ def test_the_data_api_wants_a_key_until_it_is_revoked(served: tuple[Path, Server
     assert key not in (root / "serve.log").read_text()
 
 
-def test_the_wire_door_answers_psycopg_in_the_same_process(served: tuple[Path, Server, int]) -> None:
-    _, _, pg_port = served
-    with psycopg.connect(host="127.0.0.1", port=pg_port, user="bi", dbname="shop", autocommit=True) as conn:
+def _key(root: Path, *flags: str) -> str:
+    made = _gristmill(root, "keys", "create", "-q", *flags)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def _connect(pg_port: int, key: str | None, user: str = "bi") -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host="127.0.0.1", port=pg_port, user=user, password=key, dbname="shop", autocommit=True
+    )
+
+
+def test_the_wire_door_logs_in_with_an_api_key_and_refuses_others(served: tuple[Path, Server, int]) -> None:
+    root, _, pg_port = served
+    key = _key(root, "--name", "bi")
+    with _connect(pg_port, key, user="anyone") as conn:
         assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
-        with pytest.raises(psycopg.Error):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("drop table marts.items")
+    with _connect(pg_port, key, user=f"gmk_{key.split('_')[1]}") as conn:  # the key's id as user
+        assert conn.execute("select 1 as one").fetchone() == (1,)
+    refusals = {
+        "": "missing API key",
+        "not-a-key": "not a Gristmill API key",
+        f"gmk_{'0' * 12}_{'x' * 43}": "unknown API key",
+    }
+    for wrong, said in refusals.items():
+        with pytest.raises(psycopg.OperationalError, match=said):
+            _connect(pg_port, wrong or " ")
+    from datetime import timedelta
+
+    from gristmill.workspace.keys import ApiKeys
+
+    keys = ApiKeys.for_project(root)
+    try:
+        expired = keys.create("old", expires=timedelta(seconds=-1)).token
+    finally:
+        keys.close()
+    with pytest.raises(psycopg.OperationalError, match="is expired"):
+        _connect(pg_port, expired)
+    assert _gristmill(root, "keys", "revoke", key.split("_")[1]).returncode == 0
+    with pytest.raises(psycopg.OperationalError, match="is revoked"):
+        _connect(pg_port, key)
+    log = (root / "serve.log").read_text()
+    assert f"key=gmk_{key.split('_')[1]} method=SQL route=pgwire status=OK rows=1" in log
+    assert "route=pgwire status=28P01" in log
+    assert key not in log and "drop table" not in log  # neither the key nor the statement's text
+
+
+def test_a_key_scoped_to_a_schema_reads_and_lists_only_that_schema(served: tuple[Path, Server, int]) -> None:
+    root, _, pg_port = served
+    key = _key(root, "--name", "raw-only", "--schemas", "raw")
+    with _connect(pg_port, key) as conn:
+        assert conn.execute("select count(*) from raw.feed__items").fetchone() == (ROWS,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a served table"):
+            conn.execute("select count(*) from marts.items")
+        listed = conn.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    assert {schema for schema, _ in listed} == {"raw"}
+
+
+def test_a_key_rate_applies_per_statement_on_the_wire(served: tuple[Path, Server, int]) -> None:
+    root, _, pg_port = served
+    key = _key(root, "--name", "slow", "--rate", "1/min")
+    with _connect(pg_port, key) as conn:
+        assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
+        with pytest.raises(psycopg.errors.ConfigurationLimitExceeded, match="rate limit of API key"):
+            conn.execute("select count(*) from marts.items")
 
 
 @pytest.mark.parametrize("flags", [("--no-auth",), ("--pg-port", "5999")])
@@ -93,3 +154,38 @@ def test_what_would_serve_data_without_a_key_is_refused_off_loopback(
     out = done.stdout + done.stderr
     assert "loopback" in out or "127.0.0.1" in out, out
     assert "Traceback" not in out
+
+
+def test_off_loopback_the_door_speaks_only_tls(served: tuple[Path, Server, int], tmp_path: Path) -> None:
+    """Keys travel as passwords in clear text inside the protocol: off loopback, TLS or nothing."""
+    from gristmill.server.pgwire import start_pg_door
+    from gristmill.workspace.facade import Workspace
+    from gristmill.workspace.keys import ApiKeys
+    from gristmill.workspace.sql_reading import SqlReader
+
+    root, _, _ = served
+    cert, private = tmp_path / "cert.pem", tmp_path / "key.pem"
+    self_signed = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+    made = subprocess.run(
+        ["openssl", *self_signed, "-keyout", str(private), "-out", str(cert)],
+        capture_output=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    key = _key(root, "--name", "tls")
+    workspace, keys = Workspace(root), ApiKeys.for_project(root)
+    reader = SqlReader(workspace)
+    door = start_pg_door(reader, "0.0.0.0", 0, keys=keys, tls=(str(cert), str(private)))
+    try:
+        with psycopg.connect(
+            host="127.0.0.1", port=door.port, password=key, dbname="shop", sslmode="require", autocommit=True
+        ) as conn:
+            assert conn.pgconn.ssl_in_use
+            assert conn.execute("select count(*) from marts.items").fetchone() == (ROWS,)
+        with pytest.raises(psycopg.OperationalError, match="only TLS"):
+            psycopg.connect(host="127.0.0.1", port=door.port, password=key, dbname="shop", sslmode="disable")
+    finally:
+        door.stop()
+        reader.close()
+        keys.close()
+        workspace.close()

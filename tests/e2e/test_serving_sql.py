@@ -128,6 +128,28 @@ def test_psql_lists_tables_and_queries_them(door: PgDoor) -> None:
     assert "table functions are not allowed" in refused.stderr
 
 
+@pytest.mark.skipif(
+    which("psql") is None and not os.environ.get("CI"), reason="psql (postgresql-client) is not installed"
+)
+def test_psql_describes_a_table_and_a_metric(door: PgDoor) -> None:
+    table = _psql(door, r"\d marts.dim_track")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "track_key|bigint|||" in lines and "unit_price|numeric(10,2)|||" in lines
+    assert "track_name|character varying|||" in lines
+    metric = _psql(door, r"\d+ metrics.revenue")
+    assert metric.returncode == 0, metric.stderr
+    assert "metric_time__month|date||||plain||0|" in metric.stdout.splitlines()
+    assert "revenue|numeric(38,2)||||plain||0|" in metric.stdout.splitlines()
+    schemas = _psql(door, r"\dn")
+    assert {line.split("|")[0] for line in schemas.stdout.splitlines()[2:-1]} == {
+        "marts",
+        "metrics",
+        "raw",
+        "staging",
+    }
+
+
 def test_a_result_over_the_cap_is_an_error_on_the_wire_not_a_short_answer(door: PgDoor) -> None:
     with psycopg.connect(host=door.host, port=door.port, user="bi", dbname="shop", autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="more than 5 rows"):
@@ -163,10 +185,20 @@ def test_the_catalog_lists_only_served_relations(door: PgDoor) -> None:
             "select table_schema || '.' || table_name from information_schema.tables"
         ).fetchall()
         settings = conn.execute("select name, setting from pg_catalog.pg_settings").fetchall()
-    assert settings == []  # DuckDB's settings would name the server's directories
+    # DuckDB's settings would name the server's directories: only a few harmless ones JDBC asks for
+    assert {name for name, _ in settings} == {
+        "max_index_keys",
+        "max_identifier_length",
+        "server_version",
+        "standard_conforming_strings",
+        "server_encoding",
+    }
     names = {row[0] for row in listed}
     assert "marts.dim_track" in names and "raw.chinook_db__track" in names
-    assert all(name.split(".")[0] in {"marts", "staging", "raw"} for name in names)  # no lake or state tables
+    assert all(
+        name.split(".")[0] in {"marts", "staging", "raw", "metrics"} for name in names
+    )  # no lake or state tables
+    assert "metrics.revenue" in names  # each metric is a relation
 
 
 def test_a_statement_past_the_timeout_is_stopped_with_a_clear_error(workspace: Workspace) -> None:
@@ -189,7 +221,17 @@ def test_sql_endpoint_answers_a_bad_body_with_400_naming_the_field(http: str) ->
     assert not_json.status_code == 400 and not_json.json()["parameter"] == "body"
 
 
-JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+JDBC_JAR = next(
+    (
+        jar
+        for jar in [
+            Path("/usr/share/java/postgresql.jar"),
+            *sorted(Path.home().glob(".m2/repository/org/postgresql/postgresql/*/postgresql-*.jar")),
+        ]
+        if jar.exists()
+    ),
+    Path("/usr/share/java/postgresql.jar"),
+)
 
 
 @pytest.mark.skipif(  # CI installs both (scripts/setup-spark): there a missing one fails the test
@@ -209,6 +251,9 @@ def test_jdbc_metadata_lists_tables_and_typed_columns_as_bi_tools_ask(door: PgDo
     assert "schema marts" in lines and "table marts.dim_track" in lines
     assert "column track_key int8" in lines and "column unit_price numeric" in lines
     assert "value 0.99" in lines
+    # what DBeaver and Metabase read of a table beyond its columns: keys (none here), and metrics
+    assert "table metrics.revenue" in lines and "column metrics.revenue.metric_time__month date" in lines
+    assert any(line.startswith("metric ") for line in lines)
 
 
 SQLALCHEMY_PROBES = [
