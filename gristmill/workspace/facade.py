@@ -381,15 +381,20 @@ def _serving_parts(
     (``allow_sql`` adds ``POST /api/v1/sql``, ``pg_port`` opens the PostgreSQL wire door; both
     default to ``[server]``), the API keys ``/api/v1/*`` asks for (none with ``no_auth``, on
     loopback only) and the SQL doors to close at the end."""
+    from gristmill.ui import UiServices, ui_router
+    from gristmill.workspace.diffing import diff
     from gristmill.workspace.sql_reading import open_sql_doors
 
     settings = workspace.project.settings.server
     _loopback_only_door(host or settings.host, settings.pg_port if pg_port is None else pg_port)
     doors = open_sql_doors(workspace, env, allow_sql=allow_sql, pg_port=pg_port, host=host)
+    reader, keys = workspace.reader(env), None if no_auth else workspace.api_keys()
+    # The web UI at /: the same reader and keys as the API (gristmill/ui).
+    ui = ui_router(UiServices(workspace, reader, env, lambda request: diff(workspace, request), keys))
     return {
-        "reader": workspace.reader(env),
-        "routers": [workspace._metrics_router(env), *doors.routers],
-        "keys": None if no_auth else workspace.api_keys(),
+        "reader": reader,
+        "routers": [workspace._metrics_router(env), *doors.routers, ui],
+        "keys": keys,
         "no_auth": no_auth,
         "closing": [doors.stop],
     }
