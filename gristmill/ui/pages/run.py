@@ -96,7 +96,7 @@ def data(services: UiServices, run_id: int, *, step: str = "") -> dict[str, Any]
     logs = workspace.logs(run_id, step or None)[-LOG_LINES:]
     return {
         "run": run,
-        "steps": built,
+        "steps": steps,
         "skipped": len(steps) - len(built),
         "chart": timeline(built),
         "checks": [c for c in checks if c.run_id == run_id],
