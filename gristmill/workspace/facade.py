@@ -381,8 +381,8 @@ def _serving_parts(
     (``allow_sql`` adds ``POST /api/v1/sql``, ``pg_port`` opens the PostgreSQL wire door; both
     default to ``[server]``), the API keys ``/api/v1/*`` asks for (none with ``no_auth``, on
     loopback only) and the SQL doors to close at the end."""
+    from gristmill.runtime.datadiff import diff
     from gristmill.ui import UiServices, ui_router
-    from gristmill.workspace.diffing import diff
     from gristmill.workspace.sql_reading import open_sql_doors
 
     settings = workspace.project.settings.server
@@ -390,7 +390,11 @@ def _serving_parts(
     doors = open_sql_doors(workspace, env, allow_sql=allow_sql, pg_port=pg_port, host=host)
     reader, keys = workspace.reader(env), None if no_auth else workspace.api_keys()
     # The web UI at /: the same reader and keys as the API (gristmill/ui).
-    ui = ui_router(UiServices(workspace, reader, env, lambda request: diff(workspace, request), keys))
+    ui = ui_router(
+        UiServices(
+            workspace, reader, env, lambda asked: diff(workspace.project, workspace.graph, asked), keys
+        )
+    )
     return {
         "reader": reader,
         "routers": [workspace._metrics_router(env), *doors.routers, ui],
