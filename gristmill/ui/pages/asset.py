@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from sqlglot import exp
 
 from gristmill.errors import ConfigError
+from gristmill.ui.pages.runs import run_env
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -48,6 +49,8 @@ def builds(services: UiServices, name: str) -> list[dict[str, Any]]:
     """The asset's latest builds, oldest first: run, rows, when, hours since the previous build."""
     found: list[dict[str, Any]] = []
     for run in services.workspace.runs(BUILDS, asset=name):
+        if run_env(run) != services.env:  # another environment's build is not this table's version
+            continue
         for step in services.workspace.steps(run.run_id):
             if step.asset == name and step.action == "build" and step.status == "success":
                 at = step.started_at or run.started_at
@@ -71,7 +74,7 @@ def history_chart(points: list[dict[str, Any]], field: str, title: str) -> dict[
         "data": {"values": values},
         "mark": {"type": "line", "point": True},
         "encoding": {
-            "x": {"field": "at", "type": "temporal", "title": None},
+            "x": {"field": "at", "type": "temporal", "title": None, "axis": {"format": "%b %d %H:%M"}},
             "y": {"field": field, "type": "quantitative", "title": None},
             "tooltip": [{"field": "run"}, {"field": "at", "type": "temporal"}, {"field": field}],
         },

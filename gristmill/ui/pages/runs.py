@@ -4,6 +4,7 @@ that starts a run for a selection. Filters live in the query string, so a filter
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -25,9 +26,12 @@ SHOWN = 100
 
 
 def run_env(run: RunRecord) -> str:
-    """The environment a run wrote: its summary says so; runs recorded before that served prod."""
-    env = run.summary.get("env") if isinstance(run.summary, dict) else None
-    return str(env) if env else "prod"
+    """The environment a run wrote: its recorded arguments hold ``--env NAME`` unless it was prod."""
+    words = run.selection.split()
+    for flag, value in pairwise(words):
+        if flag == "--env":
+            return value
+    return "prod"
 
 
 def data(services: UiServices, *, status: str = "", env: str = "", since: str = "") -> dict[str, Any]:

@@ -126,9 +126,8 @@ class FakeServices:
 
 
 def _run(run_id: int, status: str, env: str | None = None) -> RunRecord:
-    return RunRecord(
-        run_id, "run", "", status, f"2026-12-0{run_id}T10:00:00", None, 1.0, {"env": env} if env else {}
-    )
+    selection = f"marts.orders --env {env}" if env else "marts.orders"
+    return RunRecord(run_id, "run", selection, status, f"2026-12-0{run_id}T10:00:00", None, 1.0, {})
 
 
 def test_runs_filter_by_status_env_and_date() -> None:
