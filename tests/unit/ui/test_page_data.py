@@ -171,3 +171,29 @@ def test_formatting_helpers() -> None:
     assert when("2026-12-07T21:47:01+01:00") == "2026-12-07 20:47:01"
     assert when(None) == "\N{EN DASH}"
     assert seconds(3.21) == "3.2 s" and seconds(125) == "2 min 5 s" and seconds(3720) == "1 h 2 min"
+
+
+def _live_fragment(status: str) -> str:
+    from gristmill.ui.registry import NAV
+    from gristmill.ui.render import Ui
+
+    ui = Ui(Any, NAV)  # type: ignore[arg-type]  # templates only: no service is called
+    record = RunRecord(7, "run", "", status, "2026-12-07T10:00:00", None, None, {})
+    values = {"run": record, "steps": [_step("marts.a", "running")], "skipped": 0, "checks": [], "step": ""}
+    return ui.templates.get_template("run_live.html.j2").render(
+        **values, chart=run.timeline(values["steps"]), live=status == "running"
+    )
+
+
+def test_a_running_run_polls_for_its_steps_and_a_finished_one_stops() -> None:
+    running = _live_fragment("running")
+    assert 'hx-get="/runs/7/live"' in running and 'hx-trigger="every 2s"' in running
+    assert "hx-trigger" not in _live_fragment("success")
+
+
+def test_chart_specs_cannot_close_their_script_element() -> None:
+    from gristmill.ui.registry import NAV
+    from gristmill.ui.render import Ui
+
+    chart = Ui(Any, NAV).templates.filters["chart"]  # type: ignore[arg-type]
+    assert "</script>" not in chart({"title": "</script><script>alert(1)</script>"})
