@@ -201,6 +201,8 @@ def _serve(
             console.print(f"Scheduler running: {', '.join(names)}{where} (Ctrl-C stops)", highlight=False)
         else:
             console.print(f"Serving {where} (no schedules; Ctrl-C stops)", highlight=False)
+        if url is not None and http:
+            console.print(f"Web UI: open http://{url.split('://', 1)[1]}/ in a browser", highlight=False)
 
     _workspace(project, target=target).serve(
         port=port, http=http, announce=announce, host=host, env=env, **doors

@@ -401,11 +401,20 @@ def _serving_parts(
     )
     return {
         "reader": tables,
-        "routers": [workspace._metrics_router(env), *doors.routers],
+        "routers": [workspace._metrics_router(env), *doors.routers, _ui_router(workspace, tables, env, keys)],
         "keys": keys,
         "no_auth": no_auth,
         "closing": [doors.stop],
     }
+
+
+def _ui_router(workspace: Workspace, tables: Any, env: str, keys: Any) -> Any:
+    """The web UI at ``/`` (``gristmill.ui``): the same reader and keys as the API."""
+    from gristmill.runtime.datadiff import diff
+    from gristmill.ui import UiServices, ui_router
+
+    compare = lambda asked: diff(workspace.project, workspace.graph, asked)  # noqa: E731
+    return ui_router(UiServices(workspace, tables, env, compare, keys))
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:
