@@ -7,6 +7,7 @@ starts it, the HTTP server is one of its parts and calls back into the scheduler
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from gristmill.server.http import BackgroundServer
     from gristmill.server.metrics import MetricsSnapshot
     from gristmill.server.reading import TableReader
+    from gristmill.server.tables import TableLimits
     from gristmill.workspace.keys import ApiKeys
 
 Announce = Callable[[list[str], str | None], None]
@@ -143,6 +145,7 @@ def _http(
         project=sched.settings.name,
         reader=reader,
         routers=routers,
+        limits=_table_limits(),
     )
     if reader is not None:  # the data API: keys on /api/v1/*, or none on loopback only
         check_no_auth(host or settings.host, no_auth)
@@ -150,6 +153,19 @@ def _http(
     server = BackgroundServer(app, host or settings.host, settings.port if port is None else port)
     server.start()
     return server
+
+
+def _table_limits() -> TableLimits:
+    """``GRISTMILL_PAGE_CACHE_MB`` sizes the JSON page cache (0 turns it off: what the benchmark
+    does to measure the uncached path)."""
+    from gristmill.server.tables import TableLimits
+
+    size = os.environ.get("GRISTMILL_PAGE_CACHE_MB", "").strip()
+    if not size:
+        return TableLimits()
+    if not size.isdigit():
+        raise ConfigError(f"GRISTMILL_PAGE_CACHE_MB is a whole number of MiB, not {size!r}")
+    return TableLimits(cache_bytes=int(size) * 1024 * 1024)
 
 
 def _snapshot(sched: Scheduler) -> MetricsSnapshot:
