@@ -123,13 +123,35 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def stream(batches: pa.RecordBatchReader, fmt: str, on_close: Any) -> Iterator[bytes]:
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The Arrow IPC stream's end marker: a continuation token and a zero-length message."""
+
+
+def arrow_stream(batches: pa.RecordBatchReader) -> Iterator[bytes | memoryview]:
+    """The Arrow IPC stream format without a writer: the schema's message, each batch's message
+    (``serialize`` writes one contiguous buffer, handed to the socket as it is, no copy
+    in Python) and the end marker. A schema with dictionary columns needs dictionary messages
+    too, which only the writer makes."""
+    yield memoryview(batches.schema.serialize())
+    for batch in batches:
+        if batch.num_rows:
+            yield memoryview(batch.serialize())
+    yield _END_OF_STREAM
+
+
+def stream(batches: pa.RecordBatchReader, fmt: str, on_close: Any) -> Iterator[bytes | memoryview]:
     """``batches`` written as ``fmt``, yielded a batch at a time; ``on_close`` runs at the end
     (the pinned read is released even when the client goes away)."""
     import pyarrow.csv as pacsv
     import pyarrow.ipc as ipc
     import pyarrow.parquet as pq
 
+    if fmt == "arrow" and not any(pa.types.is_dictionary(f.type) for f in batches.schema):
+        try:
+            yield from arrow_stream(batches)
+        finally:
+            on_close()
+        return
     sink = _Sink()
     writer: Any
     try:

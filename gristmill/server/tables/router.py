@@ -377,6 +377,8 @@ def _project(batches: Any, names: list[str]) -> Any:
     """Only the selected columns of a stream (the sort key may have added others)."""
     import pyarrow as pa
 
+    if batches.schema.names == names:
+        return batches  # nothing to leave out: no Python step per batch
     schema = pa.schema([batches.schema.field(n) for n in names])
     return pa.RecordBatchReader.from_batches(schema, (b.select(names) for b in batches))
 
