@@ -313,9 +313,8 @@ def _ratios(results: dict[str, Figures | str]) -> None:
         )
     uncached = figures.get("gristmill_uncached")
     if uncached and datasette:
-        print(
-            f"  gristmill, page cache off / datasette req/s: {uncached.per_second / datasette.per_second:.2f}x"
-        )
+        ratio = uncached.per_second / datasette.per_second
+        print(f"  gristmill, page cache off / datasette req/s: {ratio:.2f}x")
     if uncached and gristmill:
         share = 1 - uncached.per_second / gristmill.per_second
         print(f"  the page cache's share of gristmill's req/s: {share:.0%}")
