@@ -49,7 +49,9 @@ class CursorCodec:
     def decode(self, text: str, fingerprint: str) -> Cursor:
         payload, _, signature = text.partition(".")
         if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            raise BadParameter("cursor", "the cursor is not one this server issued (or it restarted)")
+            raise BadParameter(
+                "cursor", "the cursor is not one this project issued (or its cursor secret changed)"
+            )
         try:
             snapshot, printed, values, sent = json.loads(
                 base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
