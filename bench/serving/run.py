@@ -136,14 +136,17 @@ def _send_once(server: socket.socket, payload: bytes) -> None:
         connection.sendall(payload)
 
 
-def download_seconds(url: str, rows: int, headers: dict[str, str], repeat: int = 3) -> float | str:
+def download_seconds(
+    url: str, rows: int, headers: dict[str, str], repeat: int = 3, compress: str | None = None
+) -> float | str:
     """The whole table over HTTP as an Arrow stream, read to the end and decoded; best of
     ``repeat``; or why not. The client is httpx as a Python program would use it (its reads are
     64 KiB), the body joined once and decoded in place (``pa.py_buffer``: no second copy)."""
     best = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
-        with httpx.stream("GET", url, headers={"accept": ARROW, **headers}, timeout=300) as response:
+        asked = {"gristmill-arrow-compression": compress} if compress else {}
+        with httpx.stream("GET", url, headers={"accept": ARROW, **asked, **headers}, timeout=300) as response:
             if response.status_code != 200:
                 return f"HTTP {response.status_code}: {response.read()[:200]!r}"
             data = b"".join(response.iter_bytes())
@@ -248,6 +251,9 @@ def main() -> None:
             if isinstance(cases["gristmill"], Case) and base:
                 arrow["gristmill"] = download_seconds(
                     base + "/api/v1/tables/bench/events", args.rows, headers
+                )
+                arrow["gristmill, lz4 IPC bodies"] = download_seconds(
+                    base + "/api/v1/tables/bench/events", args.rows, headers, compress="lz4"
                 )
                 arrow["duckdb, the lake's table"] = lake_arrow_seconds(project)
             if not args.skip_uncached:  # the same server with its page cache off: the cache's share

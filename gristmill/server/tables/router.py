@@ -345,8 +345,13 @@ def _bulk(
         batches = pinned.read(query)
         projected = _project(batches, names)
         headers = {**disposition, "Gristmill-Truncated": "false", "Gristmill-Snapshot": pinned.snapshot}
+        compress = (
+            formats.compression(request.headers.get(formats.ARROW_COMPRESSION)) if fmt == "arrow" else None
+        )
+        if compress:
+            headers[formats.ARROW_COMPRESSION] = compress
         return StreamingResponse(
-            formats.stream(projected, fmt, pinned.close), media_type=media, headers=headers
+            formats.stream(projected, fmt, pinned.close, compress), media_type=media, headers=headers
         )
     nullable = _NULLABLE.of(pinned, relation, plan) if cursor is not None else None
     table = pinned.read(_select(relation, plan, cursor, limit, nullable)).read_all()

@@ -38,3 +38,13 @@ def test_dictionary_columns_go_through_the_writer() -> None:
     table = pa.table({"country": pa.array(["DE", "FR", "DE"]).dictionary_encode()})
     source = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
     assert _read(source).equals(table)
+
+
+def test_a_compressed_stream_reads_back_as_the_same_table() -> None:
+    table = pa.table({"id": list(range(10_000)), "name": ["x" * 20] * 10_000})
+    for codec in ("lz4", "zstd"):
+        source = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(4096))
+        body = b"".join(formats.stream(source, "arrow", lambda: None, formats.compression(codec.upper())))
+        assert len(body) < table.nbytes / 2
+        assert pa.ipc.open_stream(pa.py_buffer(body)).read_all().equals(table)
+    assert formats.compression("brotli") is None and formats.compression(None) is None
