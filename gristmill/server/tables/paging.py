@@ -93,8 +93,8 @@ def after(
     """Rows at or after ``values`` in the order of ``key`` (NULLs last). ``nullable``: the key
     columns that may hold NULL (None: any may); the others need no ``OR col IS NULL`` branch, and
     a first column without NULLs gets a plain bound too (``col >= value``), which the engine can
-    check against its files' statistics to skip what lies before the page (measured: a third
-    less engine time per page on a 1M-row lake table)."""
+    check against its files' statistics to skip what lies before the page (measured: 15-25%
+    less engine time per page on a 1M-row lake table without a declared key)."""
     if len(values) != len(key):
         raise BadParameter("cursor", "the cursor does not fit this table any more")
     alternatives: list[exp.Expr] = []
