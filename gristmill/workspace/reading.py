@@ -216,7 +216,9 @@ class LakeReader:
             return kept.catalog
         with kept.lock:
             if kept.catalog is None:
-                kept.catalog, kept.physical = _catalog(engine, self._graph, self._env, kept.snapshot)
+                catalog, physical = _catalog(engine, self._graph, self._env, kept.snapshot)
+                kept.physical = physical  # first: a pin that sees the catalog (unlocked) needs it
+                kept.catalog = catalog
             return kept.catalog
 
 
