@@ -280,6 +280,9 @@ class ServerSettings(_Strict):
     port: int = Field(default=8765, ge=0, le=65535)
     token: str | None = None
     """A bearer token webhook calls must carry (a secret reference)."""
+    cursor_secret: str | None = None
+    """Signs the data API's page cursors (a secret reference); default: a random secret kept in
+    the state folder (``cursor.secret``), so cursors outlive a restart."""
     allow_sql: bool = False
     """Serve ``POST /api/v1/sql`` (read-only, guarded; docs/serving-sql.md). ``--allow-sql`` too."""
     pg_port: int | None = Field(default=None, ge=0, le=65535)
