@@ -354,21 +354,13 @@ class Workspace:
         **where: str | None,
     ) -> None:
         """Run the schedules (if any) until SIGINT or SIGTERM, each run in its own process, with the
-        HTTP endpoint (data API of ``where["env"]``, /metrics, /hooks) unless ``http`` is false;
-        ``_serving_parts`` says what the data API holds."""
+        HTTP endpoint unless ``http`` is false (``_serving_parts``: what it serves of ``where["env"]``)."""
         from gristmill.workspace.serving import serve
 
         self.close()
         env, host = where.get("env") or "prod", where.get("host")
-        doors: dict[str, Any] = {
-            "no_auth": no_auth,
-            "allow_sql": allow_sql,
-            "pg_port": pg_port,
-            "pg_tls": pg_tls,
-        }
-        parts = _serving_parts(self, env, host, **doors) if http else {}
-        quiet = announce or (lambda names, url: None)
-        target = self.project.settings.target
+        parts = _serving_parts(self, env, host, no_auth, allow_sql, pg_port, pg_tls) if http else {}
+        target, quiet = self.project.settings.target, announce or (lambda names, url: None)
         serve(
             self.root, scheduled_run, port=port, http=http, announce=quiet, target=target, host=host, **parts
         )
@@ -378,7 +370,6 @@ def _serving_parts(
     workspace: Workspace,
     env: str,
     host: str | None,
-    *,
     no_auth: bool,
     allow_sql: bool | None,
     pg_port: int | None,
