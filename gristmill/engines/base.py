@@ -181,6 +181,16 @@ class StreamedReads(Protocol):
 
 
 @runtime_checkable
+class LocalCopies(Protocol):
+    """A read-only engine that can keep a copy of one of its tables in its own memory, in its
+    native format (a server's hot tables: no file lists, footers or Parquet pages per read)."""
+
+    def copy_locally(self, relation: Relation, name: str) -> exp.Table:
+        """Copy ``relation`` into memory as ``name`` (once) and return the copy's table."""
+        ...
+
+
+@runtime_checkable
 class Maintenance(Protocol):
     """Storage the engine keeps itself (snapshots, small files) can be tidied."""
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from gristmill.engines import Relation, lake_snapshot, no_data_yet, open_engine
-from gristmill.engines.base import Engine, StreamedReads
+from gristmill.engines.base import Engine, LocalCopies, StreamedReads
 from gristmill.engines.registry import open_at_snapshot
 from gristmill.errors import GristmillError
 from gristmill.plan.planner import view_schema
@@ -67,6 +67,34 @@ class _Snapshot:
         self.physical: dict[str, Relation] = {}
         self.lock = threading.Lock()
         self._cursors = threading.Lock()
+        self._copies: dict[str, exp.Table | None] = {}  # None: being copied, or over the budget
+        self._copied_bytes = 0
+
+    def served_table(self, engine: Engine, name: str, served: ServedRelation, budget: int) -> exp.Table:
+        """Where a read finds ``name``: its in-memory copy when the engine keeps copies and the
+        table fits what is left of ``budget`` bytes (copied by the first read that wants it; reads
+        meanwhile go to the lake), else the lake's table."""
+        relation = self.physical[name]
+        if budget <= 0 or not isinstance(engine, LocalCopies) or served.rows is None:
+            return engine.table(relation)
+        with self.lock:
+            if name in self._copies:
+                copy = self._copies[name]
+                return copy.copy() if copy is not None else engine.table(relation)
+            size = max(served.rows, 1) * len(served.columns) * 8
+            fits = self._copied_bytes + size <= budget
+            self._copies[name] = None
+            if fits:
+                self._copied_bytes += size
+        if not fits:
+            return engine.table(relation)
+        try:
+            copy = engine.copy_locally(relation, "gm_copy__" + name.replace(".", "__"))
+        except GristmillError:
+            return engine.table(relation)  # stays None: the lake answers, as before
+        with self.lock:
+            self._copies[name] = copy
+        return copy.copy()
 
     def cursor(self) -> Engine:
         """A cursor of its own for one pin. Not pooled: a kept cursor can hold the catalog's
@@ -92,6 +120,7 @@ class LakeReader:
         self._kept: OrderedDict[int, _Snapshot] = OrderedDict()
         self._lock = threading.Lock()
         self._has_data = False
+        self.copies_budget = settings.server.memory_copies_mb * 1024 * 1024
 
     @property
     def env(self) -> str:
@@ -261,7 +290,6 @@ class _Pinned:
 
     def read(self, query: exp.Query) -> pa.RecordBatchReader:
         catalog = self.relations()
-        physical = self._kept.physical
         pointed = query.copy()
         ctes = {cte.alias_or_name for cte in pointed.find_all(exp.CTE)}
         for table in list(pointed.find_all(exp.Table)):
@@ -272,7 +300,8 @@ class _Pinned:
                 raise ReadError(
                     f"{name} is not a table this server serves", hint="GET /api/v1/tables lists them"
                 )
-            named = self.engine.table(physical[name])
+            budget = self._reader.copies_budget
+            named = self._kept.served_table(self.engine, name, catalog[name], budget)
             if table.args.get("alias") is not None:
                 named.set("alias", table.args["alias"])
             table.replace(named)
