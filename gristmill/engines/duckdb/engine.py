@@ -190,11 +190,6 @@ class DuckDBEngine(TransactionScope):
         small = rows is not None and rows < _SMALL_STEP_ROWS
         self._use_threads(1 if small else self._threads)
 
-    @property
-    def threads(self) -> int:
-        """The DuckDB threads statements run on now."""
-        return self._using
-
     def _use_threads(self, threads: int) -> None:
         if threads != self._using:  # SET costs ~0.5 ms: only when it changes
             self._con.execute(f"SET threads = {int(threads)}")
