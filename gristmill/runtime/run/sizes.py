@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from gristmill.engines.base import Engine
+from gristmill.errors import GristmillError
 from gristmill.plan.graph import Asset
 from gristmill.plan.planner import Recorded, Step
 from gristmill.state.lake.versions import read_versions
@@ -56,6 +57,9 @@ class InputSizes:
         if known is None or not rewritten(known):
             return None
         if self._recorded is None:
-            self._recorded = read_versions(self._engine)
+            try:
+                self._recorded = read_versions(self._engine)
+            except GristmillError:  # a hint only: the step itself reports what is wrong
+                self._recorded = {}
         recorded = self._recorded.get(physical)
         return recorded.rows if recorded is not None else None
