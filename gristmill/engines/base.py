@@ -219,6 +219,18 @@ class Interruptible(Protocol):
 
 
 @runtime_checkable
+class SizedSteps(Protocol):
+    """The engine sizes its resources for a step from the rows the step reads (DuckDB runs a
+    step over small inputs on one thread: its other threads cost each small statement more CPU
+    than they save)."""
+
+    def expect_rows(self, rows: int | None) -> None:
+        """The statements that follow (one step's) read about ``rows`` rows in all; None when
+        that is not known (a load, a model whose inputs are not all rewritten tables)."""
+        ...
+
+
+@runtime_checkable
 class NativeRelations(Protocol):
     """Lazy relations of the engine's own Python API, for Python models that ask for them: what
     the model builds on one runs in the engine, and one it returns is staged in place."""
