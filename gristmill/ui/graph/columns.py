@@ -77,6 +77,6 @@ def column_graph(lineage: Lineage) -> ColumnGraph:
             data += f" C{x0:.1f},{mid:.1f} {x1:.1f},{mid:.1f} {x1:.1f},{y1:.1f}"
             x0, y0 = x1, y1
         paths.append(data)
-    width = max((n["x"] + n["w"] / 2 for n in nodes), default=200.0) + margin
-    height = max((n["y"] for n in nodes), default=0.0) + 60
+    width = float((laid.x + laid.width / 2).max()) - left + margin if columns else 200.0
+    height = float(laid.y.max()) + margin + 80 if columns else 60.0
     return ColumnGraph(nodes, paths, width, height, upstream, downstream)

@@ -16,6 +16,7 @@ this one lays 2,000 assets out in a fraction of a second (bench/ui_graph.py).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,7 +82,7 @@ def _split_long_edges(
             layers.append(depth)
             chain.append(len(layers) - 1)
         chain.append(child)
-        unit.extend(zip(chain, chain[1:], strict=False))
+        unit.extend(itertools.pairwise(chain))
         chains.append(chain)
     return np.asarray(layers, dtype=np.int64), unit, chains
 
@@ -198,4 +199,13 @@ def layered_layout(widths: Sequence[float], edges: Sequence[tuple[int, int]]) ->
     x = _coordinates(position, layers, unit, width) if len(layers) else np.zeros(0)
     y = layers * LAYER_GAP
     paths = [[(float(x[p]), float(y[p])) for p in chain] for chain in chains]
-    return Layout(real_layer, x[:count], y[:count].astype(np.float64), width[:count], list(edges), paths, crossings, naive)
+    return Layout(
+        real_layer,
+        x[:count],
+        y[:count].astype(np.float64),
+        width[:count],
+        list(edges),
+        paths,
+        crossings,
+        naive,
+    )

@@ -59,7 +59,10 @@ def drawn_graph(project: Project, graph: AssetGraph) -> Drawn:
         for parent in assets[node].upstream:
             children[parent].append(node)
     drawn = replace(
-        graph, assets=assets, order=(*graph.order, *metrics), children={k: tuple(v) for k, v in children.items()}
+        graph,
+        assets=assets,
+        order=(*graph.order, *metrics),
+        children={k: tuple(v) for k, v in children.items()},
     )
     return Drawn(drawn, frozenset(metrics), fingerprint(drawn))
 

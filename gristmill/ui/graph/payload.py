@@ -59,7 +59,10 @@ def _lay_out(drawn: Drawn) -> dict[str, Any]:
             "layer": laid.layer.tolist(),
         },
         # parent, child, then the bend points as flat x, y pairs
-        "edges": [[p, c, [round(v, 1) for point in path for v in point]] for (p, c), path in zip(edges, laid.paths, strict=True)],
+        "edges": [
+            [p, c, [round(v, 1) for point in path for v in point]]
+            for (p, c), path in zip(edges, laid.paths, strict=True)
+        ],
         "crossings": laid.crossings,
     }
 

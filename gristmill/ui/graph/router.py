@@ -63,7 +63,9 @@ def graph_router(workspace: Workspace, env: str = "prod") -> APIRouter:
         return JSONResponse({**layout_of(shown), "attributes": attributes(shown, infos)})
 
     @router.get("/graph/select.json")
-    def selection(expr: str = Query(..., description="e.g. +revenue, fct_sales+2, tag:finance")) -> JSONResponse:
+    def selection(
+        expr: str = Query(..., description="e.g. +revenue, fct_sales+2, tag:finance"),
+    ) -> JSONResponse:
         try:
             return JSONResponse({"names": select(graph().graph, [expr], compiled=False)})
         except GristmillError as error:
