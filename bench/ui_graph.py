@@ -29,14 +29,21 @@ ROOTS = 0.06
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 
-FLOOR = """<!doctype html><html><body style="margin:0"><svg id="g" width="1280" height="900"><g id="v"></g></svg>
+FLOOR = """<!doctype html><html><body style="margin:0">
+<svg id="g" width="1280" height="900"><g id="v"></g></svg>
 <script>
 fetch("/graph/layout.json").then(r => r.json()).then(d => {
   const n = d.nodes, parts = [];
-  for (const e of d.edges) { const p = e[2]; parts.push('<path fill="none" stroke="#999" d="M' + p.join(" L") + '"/>'); }
+  for (const e of d.edges) {
+    const p = e[2];
+    let path = "M" + p[0] + "," + p[1];
+    for (let i = 2; i < p.length; i += 2) path += " L" + p[i] + "," + p[i + 1];
+    parts.push('<path fill="none" stroke="#999" d="' + path + '"/>');
+  }
   for (let i = 0; i < n.name.length; i++)
     parts.push('<g transform="translate(' + n.x[i] + ',' + n.y[i] + ')"><rect x="' + (-n.w[i] / 2) +
-      '" y="-14" width="' + n.w[i] + '" height="28" fill="#fff" stroke="#777"/><text>' + n.name[i] + '</text></g>');
+      '" y="-14" width="' + n.w[i] + '" height="28" fill="#fff" stroke="#777"/><text>' +
+      n.name[i] + '</text></g>');
   const v = document.getElementById("v");
   v.innerHTML = parts.join("");
   v.setAttribute("transform", "scale(0.05)");
