@@ -6,8 +6,8 @@ given positions (no interaction, no colouring). Target: the page drawn in under 
 
 The generated project (``write_project``, also used by tests/e2e/ui/test_graph*.py): roots
 ``raw.*`` (one-row models standing for landed tables), one staging view per root, and layers of
-``int.*`` and ``marts.*`` models each reading 1-3 earlier models, mostly recent ones (as real
-projects do), seeded so every run draws the same graph.
+``int.*`` and ``marts.*`` models in 20 domains, each reading 1-3 recent models of its domain
+and now and then one of another domain (as real projects do), seeded so every run draws the same graph.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import Any
 
 ROOTS = 0.06
 """Share of the assets that are roots (raw tables); as many again are their staging views."""
+DOMAINS = 20
+"""Groups of models that read each other (finance, marketing...), as real projects have."""
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 
@@ -71,16 +73,21 @@ def write_project(root: Path, assets: int = 2000, seed: int = 7) -> list[str]:
         (folder / f"{name}.sql").write_text(sql)
         names.append(f"{schema}.{name}")
 
+    domains = [[] for _ in range(DOMAINS)]  # a domain's models read mostly its own recent ones
     for i in range(roots):
         write("raw", f"src_{i:04d}", [])
     for i in range(min(roots, assets - roots)):
         write("staging", f"stg_{i:04d}", [f"raw.src_{i:04d}"])
+        domains[i % DOMAINS].append(names[-1])
     built = len(names)
     for i in range(assets - built):
         schema = "marts" if i % 4 == 3 else "int"
-        window = names[max(roots, len(names) - 120) :]
-        reads = rng.sample(window, k=min(len(window), rng.choice((1, 1, 2, 2, 3))))
+        own = domains[(i * DOMAINS) // (assets - built)]
+        reads = rng.sample(own[-12:], k=min(len(own[-12:]), rng.choice((1, 1, 2, 2, 3))))
+        if rng.random() < 0.08:  # now and then, a model joins another domain's table
+            reads.append(rng.choice(rng.choice(domains)))
         write(schema, f"{'fct' if schema == 'marts' else 'int'}_{i:04d}", sorted(set(reads)))
+        own.append(names[-1])
     return names
 
 

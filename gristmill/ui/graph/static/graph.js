@@ -28,7 +28,7 @@
   function esc(s) {
     return String(s).replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; });
   }
-  function say(text) { message.textContent = text || ""; }
+  function say(text, error) { message.textContent = text || ""; message.classList.toggle("error", !!error); }
 
   function edgePath(p) {
     // flat x, y pairs from parent to child: leave the parent's bottom, enter the child's top
@@ -158,7 +158,7 @@
       nodes[i].classList.toggle("match", hit);
       if (hit) matches.push(i);
     }
-    say(text && !matches.length ? "no asset matches “" + text + "”" : text ? matches.length + " found" : "");
+    say(text && !matches.length ? "no asset matches “" + text + "”" : text ? matches.length + " found" : "", text && !matches.length);
     if (matches.length) { current = 0; centre(matches[0]); }
     remember();
   }
@@ -181,7 +181,7 @@
     }
     return fetch("/graph/select.json?expr=" + encodeURIComponent(expr)).then(function (r) { return r.json(); })
       .then(function (answer) {
-        if (answer.error) { say(answer.error + (answer.hint ? " — " + answer.hint : "")); return; }
+        if (answer.error) { say(answer.error + (answer.hint ? " — " + answer.hint : ""), true); return; }
         var chosen = new Set(answer.names.map(function (name) { return byName.get(name); }));
         for (var i = 0; i < nodes.length; i++) nodes[i].classList.toggle("in", chosen.has(i));
         for (var e = 0; e < edges.length; e++) {
@@ -212,7 +212,7 @@
     details.dataset.name = name;
     remember();
     fetch("/graph/asset.json?name=" + encodeURIComponent(name)).then(function (r) { return r.json(); }).then(function (a) {
-      if (a.error) { say(a.error); return; }
+      if (a.error) { say(a.error, true); return; }
       var cols = a.columns.map(function (c) {
         return '<li><a class="column" href="/graph/columns/' + encodeURIComponent(a.schema) + "/" +
           encodeURIComponent(a.short) + "/" + encodeURIComponent(c) + '">' + esc(c) + "</a></li>";
@@ -250,5 +250,5 @@
   fetch("/graph/layout.json").then(function (r) {
     if (!r.ok) throw new Error("the layout could not be read (" + r.status + ")");
     return r.json();
-  }).then(draw).catch(function (err) { say(String(err.message || err)); });
+  }).then(draw).catch(function (err) { say(String(err.message || err), true); });
 })();
