@@ -46,27 +46,25 @@ class Layout:
 
 def longest_path_layers(count: int, edges: Sequence[tuple[int, int]]) -> np.ndarray:
     """Layer of each node: 0 for roots, else one more than its deepest parent. Raises on a cycle."""
-    parents: list[list[int]] = [[] for _ in range(count)]
     children: list[list[int]] = [[] for _ in range(count)]
-    indegree = np.zeros(count, dtype=np.int64)
+    indegree = [0] * count
     for parent, child in edges:
-        parents[child].append(parent)
         children[parent].append(child)
         indegree[child] += 1
-    layer = np.zeros(count, dtype=np.int64)
+    depth = [0] * count
     ready = [i for i in range(count) if indegree[i] == 0]
     seen = 0
     while ready:
         node = ready.pop()
         seen += 1
         for child in children[node]:
-            layer[child] = max(layer[child], layer[node] + 1)
+            depth[child] = max(depth[child], depth[node] + 1)
             indegree[child] -= 1
             if indegree[child] == 0:
                 ready.append(child)
     if seen != count:
         raise ValueError("the graph has a cycle")
-    return layer
+    return np.asarray(depth, dtype=np.int64)
 
 
 def _split_long_edges(
