@@ -64,6 +64,7 @@ def _lay_out(drawn: Drawn) -> dict[str, Any]:
             for (p, c), path in zip(edges, laid.paths, strict=True)
         ],
         "crossings": laid.crossings,
+        "naive_crossings": laid.naive_crossings,
     }
 
 
