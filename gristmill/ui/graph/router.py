@@ -7,24 +7,45 @@ link opens the same view."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gristmill.errors import GristmillError
-from gristmill.plan import select
+from gristmill.plan import AssetGraph, Plan, select
+from gristmill.plan.lineage import Lineage
+from gristmill.project.definition import Project
+from gristmill.runtime.published import lineage as lineage_of
 from gristmill.ui.graph.columns import column_graph
 from gristmill.ui.graph.lineage_graph import Drawn, drawn_graph
 from gristmill.ui.graph.payload import attributes, layout_of
 
-if TYPE_CHECKING:
-    from gristmill.workspace.facade import Workspace
+
+class Workspace(Protocol):
+    """What the graph reads of ``gristmill.workspace.Workspace`` (named here, not imported, so
+    the workspace may import this router without a cycle)."""
+
+    project: Project
+    graph: AssetGraph
+
+    @property
+    def root(self) -> Path: ...
+
+    def assets(self, selection: Sequence[str] = (), env: str = "prod") -> Sequence[Any]: ...
+
+    def plan(self, *, env: str = "prod") -> Plan: ...
+
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
+PLAN_SECONDS = 30.0
+"""How long one plan answers column lineage: planning costs ~1 s on a small project, and a user
+clicking through columns asks many times a minute; a run in between shows after this."""
 CACHE = "public, max-age=3600"
 """Static files change only with a new Gristmill version; an hour keeps reloads from asking."""
 
@@ -42,6 +63,14 @@ def graph_router(workspace: Workspace, env: str = "prod") -> APIRouter:
     router = APIRouter(tags=["ui: asset graph"], include_in_schema=False)
     lock = threading.Lock()  # one workspace call at a time: it holds open resources
     drawn: list[Drawn] = []
+    planned: list[tuple[float, Plan]] = []
+
+    def lineage(target: str) -> Lineage:
+        """Column lineage from a plan at most ``PLAN_SECONDS`` old."""
+        with lock:
+            if not planned or time.monotonic() - planned[0][0] > PLAN_SECONDS:
+                planned[:] = [(time.monotonic(), workspace.plan(env=env))]
+            return lineage_of(workspace.graph, planned[0][1], target)
 
     def graph() -> Drawn:
         if not drawn:
@@ -76,21 +105,20 @@ def graph_router(workspace: Workspace, env: str = "prod") -> APIRouter:
         shown = graph()
         if name not in shown.graph.assets:
             return JSONResponse({"error": f'no asset "{name}"', "hint": None}, status_code=404)
-        return JSONResponse(_details(workspace, shown, name, env, lock))
+        return JSONResponse(_details(shown, name, lineage))
 
     @router.get("/graph/columns/{schema}/{name}/{column}", response_class=HTMLResponse)
     def columns(schema: str, name: str, column: str) -> HTMLResponse:
         target = f"{schema}.{name}"
         try:
-            with lock:
-                lineage = workspace.lineage(f"{target}.{column}", env=env)
+            found = lineage(f"{target}.{column}")
         except GristmillError as error:
             html = _templates.get_template("columns.html").render(
                 asset=target, column=column, error=error.message, hint=error.hint, columns=[]
             )
             return HTMLResponse(html, status_code=404)
         html = _templates.get_template("columns.html").render(
-            asset=target, column=column, picture=column_graph(lineage), columns=lineage.columns
+            asset=target, column=column, picture=column_graph(found), columns=found.columns
         )
         return HTMLResponse(html)
 
@@ -104,14 +132,13 @@ def graph_router(workspace: Workspace, env: str = "prod") -> APIRouter:
     return router
 
 
-def _details(workspace: Workspace, shown: Drawn, name: str, env: str, lock: threading.Lock) -> dict[str, Any]:
+def _details(shown: Drawn, name: str, lineage: Callable[[str], Lineage]) -> dict[str, Any]:
     """What the side panel shows of one node; its columns from the project's column lineage."""
     node = shown.graph.assets[name]
     columns: list[str] = []
     if name not in shown.metrics:
         try:
-            with lock:
-                columns = list(workspace.lineage(name, env=env).columns)
+            columns = list(lineage(name).columns)
         except GristmillError:  # an asset whose SQL could not be analysed: no columns to show
             columns = []
     schema, _, short = name.partition(".")
