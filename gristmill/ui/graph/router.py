@@ -151,6 +151,9 @@ def _details(shown: Drawn, name: str, lineage: Callable[[str], Lineage]) -> dict
         "upstream": list(node.upstream),
         "downstream": list(shown.graph.children.get(name, ())),
         "columns": columns,
+        "checks": [check.name for check in node.checks],
+        "owner": (node.contract.owner if node.contract is not None else None)
+        or (node.model.owner if node.model is not None else None),
         "catalog": None if name in shown.metrics else f"/catalog/{schema}/{short}",
         "file": node.file,
     }

@@ -221,6 +221,8 @@
         "<div>" + esc(a.kind) + (a.file ? " · " + esc(a.file) : "") + "</div>" +
         (a.catalog ? '<p><a class="catalog" href="' + a.catalog + '">Open in the catalog</a></p>' : "") +
         "<h3>Columns (click for their lineage)</h3>" + (cols ? "<ul>" + cols + "</ul>" : "<p>unknown until analysed</p>") +
+        (a.owner ? "<div>owner: " + esc(a.owner) + "</div>" : "") +
+        (a.checks.length ? "<h3>Checks</h3><ul>" + a.checks.map(function (c) { return "<li>" + esc(c) + "</li>"; }).join("") + "</ul>" : "") +
         "<h3>Upstream</h3>" + list(a.upstream) + "<h3>Downstream</h3>" + list(a.downstream);
       details.hidden = false;
     });

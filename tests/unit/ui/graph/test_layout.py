@@ -73,3 +73,9 @@ def test_layers_by_longest_path_and_long_edges_bend_once_per_layer() -> None:
 def test_a_cycle_is_refused() -> None:
     with pytest.raises(ValueError, match="cycle"):
         longest_path_layers(2, [(0, 1), (1, 0)])
+
+
+def test_an_empty_project_lays_out_to_nothing() -> None:
+    laid = layered_layout([], [])
+    assert len(laid.x) == 0
+    assert laid.paths == []

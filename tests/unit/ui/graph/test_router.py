@@ -61,6 +61,7 @@ def test_an_assets_details_list_its_columns(client: TestClient) -> None:
     assert found["catalog"] == "/catalog/marts/fct_invoice_line"
     assert "revenue" in found["columns"]
     assert "marts.dim_customer" in found["upstream"]
+    assert any(check.startswith("not_null") for check in found["checks"])
     assert client.get("/graph/asset.json", params={"name": "marts.nope"}).status_code == 404
 
 
