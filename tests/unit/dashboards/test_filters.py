@@ -27,7 +27,7 @@ INJECTIONS = [
     "{{ filters.country }}",
     "'; ATTACH '/tmp/evil.db' AS evil; --",
     "DE' AND (SELECT getenv('HOME')) IS NOT NULL --",
-    "𝔇𝔈' OR 1=1 --",
+    "\U0001d507\U0001d508' OR 1=1 --",  # letters outside the BMP
 ]
 SQL = """
 select country, sum(amount) as amount from marts.sales
