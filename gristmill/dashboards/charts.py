@@ -89,9 +89,8 @@ def big_number(chart: ChartBlock, table: pa.Table) -> str:
     column = chart.y or (numeric[0] if numeric else None)
     if column is None or column not in table.column_names:
         raise ChartError(f"big_number needs a numeric column (columns: {', '.join(table.column_names)})")
-    if table.num_rows == 0:
-        return "-"
-    return format_value(table.column(column)[0].as_py(), chart.format)
+    value = table.column(column)[0].as_py() if table.num_rows else None
+    return "-" if value is None else format_value(value, chart.format)
 
 
 def cells(table: pa.Table, chart: ChartBlock) -> list[list[Cell]]:
