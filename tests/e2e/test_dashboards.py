@@ -82,7 +82,8 @@ def test_the_numbers_equal_hand_written_sql(built: Workspace, country: str | Non
     assert len(got) == (1 if country else 24)
 
     months = built.query(
-        f"select date_trunc('month', invoice_date) as m, sum(revenue) from {FACT} {where} group by 1 order by 1"
+        f"select date_trunc('month', invoice_date) as m, sum(revenue) from {FACT} {where} "
+        "group by 1 order by 1"
     )
     got_months = [
         (v["metric_time"][:10], round(v["revenue"], 2)) for v in charts["metric_time"]["data"]["values"]
