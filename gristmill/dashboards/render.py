@@ -47,6 +47,8 @@ def render_page(
     ``/static/vendor``); None inlines them (a static build that opens from ``file://``).
     ``interactive``: filters submit (served); off, they show the values the page was built with."""
     parts = [_part(p, data, i) for i, p in enumerate(dashboard.parts)]
+    if dashboard.filters:  # under the opening prose (the title), else first
+        parts.insert(1 if parts and parts[0]["kind"] == "prose" else 0, {"kind": "filters"})
     inline = None if scripts_url is not None else [_inline(name) for name in SCRIPTS]
     return (
         environment()
