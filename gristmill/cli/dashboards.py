@@ -20,13 +20,9 @@ app.add_typer(dashboards_app, name="dashboards")
 @dashboards_app.command("list")
 def listing(project: ProjectOpt = Path("."), target: TargetOpt = None) -> None:
     """Every dashboard, checked (its SQL through the read-only guard): name, title, file."""
-    from gristmill.dashboards.reading import check_guarded
+    from gristmill.workspace.dashboards import checked_dashboards
 
-    workspace = open_workspace(project, target=target)
-    dashboards = workspace.project.dashboards
-    served = list(workspace.graph.assets)
-    for dashboard in dashboards.values():
-        check_guarded(dashboard, served)
+    dashboards = checked_dashboards(open_workspace(project, target=target))
     if not dashboards:
         console.print("No dashboards yet: write one in dashboards/NAME.md (docs/dashboards.md).")
         return
@@ -47,13 +43,8 @@ def build(
     env: EnvOpt = "prod",
 ) -> None:
     """Write each dashboard as one self-contained HTML file (data and chart scripts inlined)."""
-    from gristmill.dashboards.build import build_dashboards
+    from gristmill.workspace.dashboards import build_dashboards
 
-    workspace = open_workspace(project, target=target)
-    tables = workspace.reader(env)
-    try:
-        written = build_dashboards(workspace.project, tables, out, [name] if name else [])
-    finally:
-        tables.close()
+    written = build_dashboards(open_workspace(project, target=target), out, [name] if name else [], env)
     for path in written:
         console.print(f"wrote {escape(str(path))}")
