@@ -28,11 +28,15 @@ def dashboards_router(
     scripts_url: str = OWN_SCRIPTS,
     row_cap: int = DEFAULT_ROW_CAP,
 ) -> APIRouter:
-    """``tables``: the serve process's tables reader (shared; its owner closes it). Every sql
-    block passes the SQL guard here, so a refused one stops the server from starting with its
-    ``file:line``."""
-    with tables.pin() as pinned:
-        served = list(pinned.relations())
+    """``tables``: the serve process's tables reader (shared; its owner closes it);
+    ``scripts_url``: where the pages load vega, vega-lite and vega-embed from (``*.min.js``).
+    Every sql block passes the SQL guard here, so a refused one stops the server from starting
+    with its ``file:line``."""
+    try:
+        with tables.pin() as pinned:
+            served = list(pinned.relations())
+    except GristmillError:  # nothing built yet: the project's tables are what will be served
+        served = []
     for dashboard in project.dashboards.values():
         check_guarded(dashboard, served or _assets(project))
     pages = DashboardPages(project, tables, scripts_url=scripts_url, row_cap=row_cap)

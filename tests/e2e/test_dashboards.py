@@ -124,6 +124,32 @@ def test_a_filter_value_that_tries_injection_matches_nothing(built: Workspace, v
     assert scalar(built, f"select count(*) from {FACT}") == 2240
 
 
+def test_an_unchanged_page_is_served_from_memory_and_a_new_filter_is_not(built: Workspace) -> None:
+    tables = built.reader()
+    try:
+        pages = DashboardPages(built.project, tables)
+        first = pages.page("revenue", {"country": "France"})
+        assert pages.page("revenue", {"country": "France"}) is first
+        assert pages.page("revenue", {"country": "Brazil"}).etag != first.etag
+    finally:
+        tables.close()
+
+
+def test_a_project_with_no_data_yet_starts_and_answers_503(tmp_path: Path) -> None:
+    workspace = Workspace(create_demo(tmp_path / "shop"))
+    tables = workspace.reader()
+    app = FastAPI()
+    app.include_router(dashboards_router(workspace.project, tables))
+    try:
+        with TestClient(app) as client:
+            answer = client.get("/dashboards/revenue")
+            assert answer.status_code == 503 and "no data yet" in answer.text
+            assert client.get("/dashboards/revenue", params={"country": "x\x01"}).status_code == 400
+    finally:
+        tables.close()
+        workspace.close()
+
+
 def test_the_router_lists_serves_and_answers_304_until_a_run_publishes(built: Workspace) -> None:
     tables = built.reader()
     app = FastAPI()
