@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from gristmill.config.settings import ProjectSettings
+from gristmill.dashboards.specs import Dashboard
 from gristmill.errors import ProjectError
 from gristmill.project.contracts import ContractSpec
 from gristmill.project.metric_specs import MetricLayer
@@ -44,6 +45,8 @@ class Project:
     for serving metrics; nothing runs them."""
     metrics: MetricLayer = field(default_factory=MetricLayer)
     """The semantic models and metrics of ``metrics/*.yml`` (see docs/metrics.md)."""
+    dashboards: dict[str, Dashboard] = field(default_factory=dict)
+    """``dashboards/*.md`` by name, checked (see docs/dashboards.md)."""
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""

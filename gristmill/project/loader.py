@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gristmill.config.targets import choose
+from gristmill.dashboards.loading import load_dashboards
 from gristmill.errors import ConfigError
 from gristmill.project.checks import load_check_files
 from gristmill.project.contracts import load_contracts, with_schema_contracts
@@ -71,4 +72,5 @@ def load_project(
         load_unit_tests(root),
         contracts,
         metrics=metrics,
+        dashboards=load_dashboards(root, assets, metrics.metrics),
     )
