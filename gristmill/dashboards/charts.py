@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from gristmill.dashboards.specs import ChartBlock
+from gristmill.project.dashboard_specs import ChartBlock
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 _MARKS = {"line": "line", "bar": "bar", "area": "area", "scatter": "point"}

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from gristmill.dashboards.specs import FILTER_REF, Dashboard, FilterSpec, MetricBlock, SqlBlock
 from gristmill.errors import BadQuery, ConfigError, GristmillError
+from gristmill.project.dashboard_specs import FILTER_REF, Dashboard, FilterSpec, MetricBlock, SqlBlock
 from gristmill.project.metric_filters import Filter, parse_filter
 from gristmill.sql.guard import capped, guard_select
 from gristmill.sql.metrics import MetricQuery, compile_metric

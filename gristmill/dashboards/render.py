@@ -17,8 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gristmill.dashboards import charts
 from gristmill.dashboards.reading import DEFAULT_ROW_CAP, PageData, filter_values, page_key, plan, read
-from gristmill.dashboards.specs import ChartBlock, Dashboard, Prose
 from gristmill.errors import ConfigError
+from gristmill.project.dashboard_specs import ChartBlock, Dashboard, Prose
 
 if TYPE_CHECKING:
     from gristmill.project import Project

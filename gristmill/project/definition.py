@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlglot import exp
 
 from gristmill.config.settings import ProjectSettings
-from gristmill.dashboards.specs import Dashboard
 from gristmill.errors import ProjectError
 from gristmill.project.contracts import ContractSpec
+from gristmill.project.dashboard_specs import Dashboard
 from gristmill.project.metric_specs import MetricLayer
 from gristmill.project.specs import CheckSpec, HookSpec, ModelSpec, SemanticSpec, SourceSpec
 from gristmill.project.unittests import UnitTestSpec

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gristmill.dashboards.specs import Dashboard
+    from gristmill.project.dashboard_specs import Dashboard
     from gristmill.workspace.facade import Workspace
 
 

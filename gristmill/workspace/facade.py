@@ -392,20 +392,33 @@ def _serving_parts(
     )
     return {
         "reader": tables,
-        "routers": [workspace._metrics_router(env), *doors.routers, _ui_router(workspace, tables, env, keys)],
+        "routers": [
+            workspace._metrics_router(env),
+            *doors.routers,
+            *_ui_routers(workspace, tables, env, keys),
+        ],
         "keys": keys,
         "no_auth": no_auth,
         "closing": [doors.stop],
     }
 
 
-def _ui_router(workspace: Workspace, tables: Any, env: str, keys: Any) -> Any:
-    """The web UI at ``/`` (``gristmill.ui``): the same reader and keys as the API."""
+def _ui_routers(workspace: Workspace, tables: Any, env: str, keys: Any) -> list[Any]:
+    """The web UI at ``/`` (``gristmill.ui``), its asset graph and the dashboards: the same
+    reader and keys as the API. The graph and dashboards come first: the UI's menu holds
+    placeholders at their addresses."""
+    from gristmill.dashboards.router import dashboards_router
     from gristmill.runtime.datadiff import diff
     from gristmill.ui import UiServices, ui_router
+    from gristmill.ui.access import behind_login
+    from gristmill.ui.graph.router import graph_router
 
     compare = lambda asked: diff(workspace.project, workspace.graph, asked)  # noqa: E731
-    return ui_router(UiServices(workspace, tables, env, compare, keys))
+    return [
+        behind_login(graph_router(workspace, env), keys),
+        behind_login(dashboards_router(workspace.project, tables, scripts_url="/ui/static/vendor"), keys),
+        ui_router(UiServices(workspace, tables, env, compare, keys)),
+    ]
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:

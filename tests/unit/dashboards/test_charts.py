@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from gristmill.dashboards import charts
-from gristmill.dashboards.specs import ChartBlock
+from gristmill.project.dashboard_specs import ChartBlock
 
 TABLE = pa.table(
     {

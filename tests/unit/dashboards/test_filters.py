@@ -9,8 +9,8 @@ import pytest
 from sqlglot import exp
 
 from gristmill.dashboards.reading import bind_sql, filter_values, metric_query
-from gristmill.dashboards.specs import MetricBlock, parse_dashboard
 from gristmill.errors import BadQuery
+from gristmill.project.dashboard_specs import MetricBlock, parse_dashboard
 from gristmill.project.metric_filters import Filter
 from gristmill.sql.guard import guard_select
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.dashboards.loading import load_dashboards
 from gristmill.dashboards.reading import check_guarded
-from gristmill.dashboards.specs import ChartBlock, MetricBlock, Prose, SqlBlock, parse_dashboard
 from gristmill.errors import ConfigError
 from gristmill.project import load_project
+from gristmill.project.dashboard_specs import ChartBlock, MetricBlock, Prose, SqlBlock, parse_dashboard
+from gristmill.project.dashboards import load_dashboards
 from gristmill.project.scaffold import create_demo
 
 ASSETS = ["marts.sales", "marts.dim_customer"]

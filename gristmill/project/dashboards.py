@@ -15,8 +15,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from gristmill.dashboards.specs import FILTER_REF, Dashboard, MetricBlock, SqlBlock, parse_dashboard
 from gristmill.errors import ConfigError
+from gristmill.project.dashboard_specs import FILTER_REF, Dashboard, MetricBlock, SqlBlock, parse_dashboard
 
 FOLDER = "dashboards"
 GRAINS = ("hour", "day", "week", "month", "quarter", "year")
