@@ -75,7 +75,7 @@ def test_the_numbers_equal_hand_written_sql(built: Workspace, country: str | Non
 
     charts = specs(html)
     by_country = built.query(
-        f"select billing_country, sum(revenue) from {FACT} {where} group by 1 order by 2 desc"
+        f"select billing_country, sum(revenue) from {FACT} {where} group by 1 order by 2 desc, 1"
     )
     got = [(v["country"], round(v["revenue"], 2)) for v in charts["country"]["data"]["values"]]
     assert got == [(c, round(float(r), 2)) for c, r in zip(*by_country.to_pydict().values(), strict=True)]
