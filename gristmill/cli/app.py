@@ -569,6 +569,7 @@ from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers i
 from gristmill.cli import compiling as _compiling  # noqa: E402,F401 - registers its commands
 from gristmill.cli import dashboards as _dashboards  # noqa: E402,F401 - registers its commands
 from gristmill.cli import diff as _diff  # noqa: E402 - registers its commands
+from gristmill.cli import docs as _docs  # noqa: E402,F401 - registers its commands
 from gristmill.cli import keys as _keys  # noqa: E402,F401 - registers its commands
 from gristmill.cli import metrics as _metrics  # noqa: E402,F401 - registers its commands
 from gristmill.cli import stream as _stream  # noqa: E402,F401 - registers its commands

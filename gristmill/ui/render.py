@@ -84,6 +84,7 @@ class Ui:
             project=self.services.workspace.project.settings.name,
             static_version=STATIC_VERSION,
             auth=self.services.keys is not None,
+            static_site=self.services.static_site,
             **{"active": "", "problem": None, **values},
         )
         return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})

@@ -10,8 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +55,18 @@ class UiWorkspace(Protocol):
     def streams(self, *, everything: bool = True) -> list[dict[str, Any]]: ...
 
 
+@dataclass(frozen=True)
+class StaticSite:
+    """Pages rendered for ``gristmill docs build``: written as files, with no server behind them,
+    so the templates hide forms and live parts, and add what a docs site shows (model SQL, the
+    declared checks) from ``models`` (asset name -> ``file``, ``raw``, ``compiled``, ``checks``)."""
+
+    samples: bool = False
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    pages: tuple[str, ...] = ("catalog", "graph")
+    """The menu entries the site has."""
+
+
 @dataclass
 class UiServices:
     """Everything the pages need. ``keys`` None means ``--no-auth`` (loopback only)."""
@@ -65,6 +77,7 @@ class UiServices:
     diff: Callable[[DiffRequest], DataDiff]
     keys: KeyChecker | None
     launcher: RunLauncher | None = None
+    static_site: StaticSite | None = None
 
     def __post_init__(self) -> None:
         if self.launcher is None:
