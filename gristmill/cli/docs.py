@@ -11,7 +11,9 @@ from rich.markup import escape
 
 from gristmill.cli.common import EnvOpt, ProjectOpt, TargetOpt, app, console, open_workspace
 
-docs_app = typer.Typer(help="A static docs site of the project: catalog, lineage graph, SQL.", no_args_is_help=True)
+docs_app = typer.Typer(
+    help="A static docs site of the project: catalog, lineage graph, SQL.", no_args_is_help=True
+)
 app.add_typer(docs_app, name="docs")
 
 

@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 
 from gristmill.errors import GristmillError
 from gristmill.ui.app import ui_router
-from gristmill.ui.pages.catalog import _text
 from gristmill.ui.docsite.links import rewrite_links
 from gristmill.ui.graph.router import STATIC as GRAPH_STATIC
 from gristmill.ui.graph.router import Workspace as GraphWorkspace
@@ -33,7 +32,9 @@ if TYPE_CHECKING:
     from gristmill.server.reading import ServedRelation
 
 HERE = Path(str(files("gristmill.ui.docsite")))
-GRAPH_SHIM = '<script src="/docsite/graph-data.js"></script>\n<script src="/docsite/graph-offline.js"></script>\n'
+GRAPH_SHIM = (
+    '<script src="/docsite/graph-data.js"></script>\n<script src="/docsite/graph-offline.js"></script>\n'
+)
 
 
 @dataclass
@@ -82,8 +83,12 @@ def build_site(services: UiServices, workspace: GraphWorkspace, out: Path) -> Bu
                 pages[f"graph/columns/{asset['schema']}/{asset['short']}/{column}.html"] = get.text(path)
             if name not in served:
                 asset["catalog"] = None  # not served: the site has no page for it
-        graph = get.text("/graph").replace('<script src="/graph/static/graph.js">', GRAPH_SHIM + '<script src="/graph/static/graph.js">')
-        pages["graph.html"] = graph.replace("</head>", "<style>label:has(#graph-select){display:none}</style>\n</head>")
+        graph = get.text("/graph").replace(
+            '<script src="/graph/static/graph.js">', GRAPH_SHIM + '<script src="/graph/static/graph.js">'
+        )
+        pages["graph.html"] = graph.replace(
+            "</head>", "<style>label:has(#graph-select){display:none}</style>\n</head>"
+        )
     statics = _copy_statics(out, layout, details, served)
     present = set(pages) | set(statics)
     for name, text in pages.items():
@@ -104,7 +109,9 @@ def search_index(served: dict[str, ServedRelation]) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "text": _text(relation),
+            "text": " ".join(
+                [name, relation.kind, relation.description or "", relation.owner or "", *relation.tags]
+            ).lower(),
             "columns": [[c.name, f"{c.name} {c.description or ''}".lower()] for c in relation.columns],
         }
         for name, relation in served.items()

@@ -27,9 +27,9 @@ def file_of(path: str) -> str | None:
         return "graph.html"
     if head == "graph" and len(parts) == 5 and parts[1] == "columns":
         return "graph/columns/" + "/".join(parts[2:]) + ".html"
-    if head == "graph" and parts[1:2] == ["static"] or parts == ["graph", "layout.json"]:
+    if (head == "graph" and parts[1:2] == ["static"]) or parts == ["graph", "layout.json"]:
         return "/".join(parts)
-    if head == "ui" and parts[1:2] == ["static"] or head == "docsite":
+    if (head == "ui" and parts[1:2] == ["static"]) or head == "docsite":
         return "/".join(parts)
     return None
 

@@ -41,7 +41,9 @@ def site(shop: Path) -> Path:
 
 
 def _served(shop: Path) -> list[str]:
-    return sorted(str(p.relative_to(shop / "models").with_suffix("")) for p in (shop / "models").rglob("*.sql"))
+    return sorted(
+        str(p.relative_to(shop / "models").with_suffix("")) for p in (shop / "models").rglob("*.sql")
+    )
 
 
 def test_every_asset_has_its_page_with_sql_and_checks(shop: Path, site: Path) -> None:
@@ -78,7 +80,9 @@ def test_samples_when_asked_are_masked(shop: Path, tmp_path: Path) -> None:
 def test_the_site_works_from_file_urls(site: Path, page: Any, screenshots: Path) -> None:
     page.goto((site / "index.html").as_uri())
     page.fill("#docs-search", "fct_invoice_line")
-    shown = page.eval_on_selector_all("#results tbody tr:not([hidden]) td:first-child a", "as => as.map(a => a.textContent)")
+    shown = page.eval_on_selector_all(
+        "#results tbody tr:not([hidden]) td:first-child a", "as => as.map(a => a.textContent)"
+    )
     assert shown == ["marts.fct_invoice_line"]
     page.fill("#docs-search", "email")  # a column match names the column
     assert "email" in page.inner_text("#results tbody tr:not([hidden]) .docs-columns")

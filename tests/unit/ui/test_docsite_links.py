@@ -14,7 +14,10 @@ from gristmill.ui.docsite.links import file_of, relative, rewrite_links
         ("/catalog", "index.html"),
         ("/catalog/marts/fct_invoice_line", "catalog/marts/fct_invoice_line.html"),
         ("/graph", "graph.html"),
-        ("/graph/columns/marts/fct_invoice_line/revenue", "graph/columns/marts/fct_invoice_line/revenue.html"),
+        (
+            "/graph/columns/marts/fct_invoice_line/revenue",
+            "graph/columns/marts/fct_invoice_line/revenue.html",
+        ),
         ("/graph/static/graph.js", "graph/static/graph.js"),
         ("/ui/static/vendor/vega.min.js", "ui/static/vendor/vega.min.js"),
         ("/runs/3", None),
