@@ -24,11 +24,25 @@ def model_docs(workspace: Workspace, env: str) -> dict[str, dict[str, Any]]:
         found[name] = {
             "file": asset.file,
             "raw": asset.model.sql if asset.model is not None else None,
-            "compiled": model.sql if model is not None else None,
+            "compiled": _pretty(model.sql, workspace.project.settings.engine.kind) if model else None,
             "problem": model.problem if model is not None else None,
             "checks": checks,
         }
     return found
+
+
+def _pretty(sql: str | None, dialect: str) -> str | None:
+    """The compiled query laid out on lines for reading (the engine runs the one-line text, which
+    ``gristmill compile`` prints); as it is if sqlglot cannot lay it out."""
+    if sql is None:
+        return None
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        return sqlglot.parse_one(sql, read=dialect).sql(dialect=dialect, pretty=True)
+    except (SqlglotError, ValueError):
+        return sql
 
 
 def build_docs_site(workspace: Workspace, out: Path, *, env: str = "prod", samples: bool = False) -> Built:

@@ -9,7 +9,9 @@ forms, adding model SQL and declared checks); the graph page, which loads its da
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from importlib.resources import files
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from gristmill.server.reading import ServedRelation
 
 HERE = Path(str(files("gristmill.ui.docsite")))
+MARK = "docsite/search.js"
+"""A file every built site holds: a folder with it is a site a new build may replace."""
 GRAPH_SHIM = (
     '<script src="/docsite/graph-data.js"></script>\n<script src="/docsite/graph-offline.js"></script>\n'
 )
@@ -54,7 +58,10 @@ class _Fetcher:
     def text(self, path: str) -> str:
         answer = self.client.get(path)
         if answer.status_code != 200:
-            raise GristmillError(f"docs build: {path} answered {answer.status_code}: {answer.text[:300]}")
+            # The page shows its problem in a ``role="alert"`` block: say that, not the HTML.
+            said = re.search(r'role="alert"><strong>(.*?)</strong>', answer.text)
+            why = html.unescape(said.group(1)) if said else answer.text[:200]
+            raise GristmillError(f"docs build: {path} answered {answer.status_code}: {why}")
         return answer.text
 
     def json(self, path: str) -> Any:
@@ -66,12 +73,13 @@ def build_site(services: UiServices, workspace: GraphWorkspace, out: Path) -> Bu
     app = FastAPI()
     app.include_router(graph_router(workspace, services.env))
     app.include_router(ui_router(services))
+    _check_out(out)
+    served = _served(services)  # first: no lake or nothing built says so, with its hint
     pages: dict[str, str] = {}  # site file -> text, links still server paths
     with TestClient(app) as client:
         get = _Fetcher(client)
         catalog = get.text("/catalog")
         pages["index.html"] = catalog
-        served = _served(services)
         for name in served:
             schema, short = name.split(".", 1)
             pages[f"catalog/{schema}/{short}.html"] = get.text(f"/catalog/{quote(schema)}/{quote(short)}")
@@ -96,6 +104,16 @@ def build_site(services: UiServices, workspace: GraphWorkspace, out: Path) -> Bu
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(rewrite_links(text, name, present), encoding="utf-8")
     return Built(out, len(pages), len(served), sorted(present))
+
+
+def _check_out(out: Path) -> None:
+    """``out`` is replaced: refuse a folder holding anything but an earlier site (``--out .``
+    in a project must not delete the project)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not (out / MARK).is_file():
+        raise GristmillError(
+            f"--out {out}: the folder holds files that are not a docs site, and the build replaces it",
+            hint="name a new or empty folder (default: target/docs)",
+        )
 
 
 def _served(services: UiServices) -> dict[str, ServedRelation]:
@@ -124,7 +142,7 @@ def _copy_statics(
     """The UI's and the graph's static files, the docs scripts, and the data the two offline
     pages read (the search index, the graph's layout and details) as script files."""
     if out.exists():
-        shutil.rmtree(out)
+        shutil.rmtree(out)  # a site of an earlier build (``_check_out``): no page of it outlives its asset
     written: list[str] = []
     for source, prefix in (
         (Path(str(files("gristmill.ui") / "static")), "ui/static"),

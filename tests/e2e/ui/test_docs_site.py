@@ -112,3 +112,22 @@ def test_the_site_works_from_file_urls(site: Path, page: Any, screenshots: Path)
     page.wait_for_url("**/catalog/marts/fct_invoice_line.html")
     page.screenshot(path=str(screenshots / "docs-graph-to-asset.png"))
     assert page.console_errors == []
+
+
+def test_a_folder_that_is_not_a_site_is_never_replaced(shop: Path) -> None:
+    done = subprocess.run(
+        [GRISTMILL, "docs", "build", "--out", "."], cwd=shop, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    assert "not a docs site" in done.stdout + done.stderr
+    assert (shop / "gristmill.toml").is_file()
+
+
+def test_before_any_run_the_build_says_what_to_do(tmp_path: Path) -> None:
+    _gristmill("init", "fresh", cwd=tmp_path)
+    done = subprocess.run(
+        [GRISTMILL, "docs", "build"], cwd=tmp_path / "fresh", capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    assert "gristmill run" in done.stdout + done.stderr
+    assert "<html" not in done.stdout + done.stderr
