@@ -401,20 +401,26 @@ def _serving_parts(
     )
     return {
         "reader": tables,
-        "routers": [workspace._metrics_router(env), *doors.routers, _ui_router(workspace, tables, env, keys)],
+        "routers": [
+            workspace._metrics_router(env),
+            *doors.routers,
+            _ui_router(workspace, tables, env, keys, doors),
+        ],
         "keys": keys,
         "no_auth": no_auth,
         "closing": [doors.stop],
     }
 
 
-def _ui_router(workspace: Workspace, tables: Any, env: str, keys: Any) -> Any:
-    """The web UI at ``/`` (``gristmill.ui``): the same reader and keys as the API."""
+def _ui_router(workspace: Workspace, tables: Any, env: str, keys: Any, doors: Any) -> Any:
+    """The web UI at ``/`` (``gristmill.ui``): the same reader and keys as the API; Explore runs
+    SQL through the SQL endpoint's reader when the endpoint is on (``doors.routers``)."""
     from gristmill.runtime.datadiff import diff
     from gristmill.ui import UiServices, ui_router
 
     compare = lambda asked: diff(workspace.project, workspace.graph, asked)  # noqa: E731
-    return ui_router(UiServices(workspace, tables, env, compare, keys))
+    sql = doors.reader if doors.routers else None
+    return ui_router(UiServices(workspace, tables, env, compare, keys, sql=sql))
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:
