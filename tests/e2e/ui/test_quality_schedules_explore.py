@@ -12,8 +12,12 @@ pasted address; with SQL off it says how to turn it on."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from gristmill.workspace import Workspace
 from tests.e2e.test_serve_tables import GRISTMILL, Server
 
 pytest_plugins = ["tests.support.browser"]
@@ -60,7 +65,33 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
         toml.write(SCHEDULE)
     _gristmill("run", "--quiet", cwd=root)
     _gristmill("run", "--quiet", "--full-refresh", cwd=root)
+    _stream_reports(root)
     return root
+
+
+def _stream_reports(root: Path) -> None:
+    """Two stream processes' reports, written by the writer ``gristmill stream`` uses: one running
+    (this test process's pid, a fresh heartbeat) and one that stopped on an error."""
+    figures = {
+        "target": "raw.clicks",
+        "started_at": time.time() - 60,
+        "batches": 12,
+        "events": 4200,
+        "rows_out": 4100,
+        "late": 3,
+        "rejected": 1,
+        "watermark": "2026-12-08T01:00:00+00:00",
+        "lag": {"0": 3, "1": 5},
+        "host": socket.gethostname(),
+        "max_wait": 1.0,
+        "events_per_second": 70.0,
+    }
+    Workspace(root).stream_status("raw.clicks").write(
+        {**figures, "model": "raw.clicks", "pid": os.getpid(), "updated_at": time.time()}
+    )
+    stopped = {**figures, "model": "raw.orders_feed", "pid": 1, "updated_at": time.time() - 30}
+    stopped.update(stopped=True, error="broker went away", lag={})
+    (root / ".gristmill/streams/raw.orders_feed-1.json").write_text(json.dumps(stopped))
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +162,11 @@ def test_a_schedule_is_paused_and_resumed_and_a_forged_post_is_refused(server: S
     page.wait_for_url("**/schedules")
     assert "paused" not in page.locator("#schedules tr[data-schedule=nightly] td").first.inner_text()
     assert page.locator("#schedules-live[hx-trigger]").count() == 1  # it polls
+    running = page.locator("#streams tbody tr", has_text="raw.clicks").inner_text()
+    assert "running" in running and "4,200" in running and "0=3" in running and "1=5" in running
+    assert "2026-12-08 01:00:00" in running  # the watermark
+    failed = page.locator("#streams tbody tr", has_text="raw.orders_feed").inner_text()
+    assert "failed" in failed and "broker went away" in failed
     assert page.console_errors == []
 
 
