@@ -180,6 +180,7 @@ def test_explore_runs_with_ctrl_enter_draws_the_chart_and_exports_a_block(server
     assert "genre" in header and "decimal" in header  # types shown
     first = page.locator("#result tbody tr").first.inner_text()
     assert first.split("\t")[0].strip() == "Rock"
+    assert "742.50" in first  # the decimal as the engine holds it, not a float's 742.5
     page.select_option("#chart-x", "genre")
     page.select_option("#chart-y", "revenue")
     page.select_option("#chart-type", "bar")
@@ -227,3 +228,34 @@ def test_explore_without_sql_says_how_to_turn_it_on(no_sql: Server, page: Any) -
     assert "--allow-sql" in off and "allow_sql = true" in off
     assert page.locator("#result").count() == 0
     assert page.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def scoped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A keyed server (its own project: one scheduler per project) and a key that may read ``raw``
+    only."""
+    folder = tmp_path_factory.mktemp("scoped")
+    _gristmill("init", "shop", cwd=folder)
+    root = folder / "shop"
+    _gristmill("run", "--quiet", cwd=root)
+    created = _gristmill("keys", "create", "--name", "raw-only", "--schemas", "raw", cwd=root)
+    token = re.search(r"gmk_[0-9a-f]+_[A-Za-z0-9_-]+", created)
+    assert token, created
+    running = Server(root, args=("--allow-sql",))
+    try:
+        yield running, token.group(0)
+    finally:
+        running.stop()
+
+
+def test_explore_reads_only_what_the_key_may_read(scoped: tuple[Server, str]) -> None:
+    server, token = scoped
+    marts = "/explore?sql=" + quote("select count(*) as n from marts.dim_date")
+    raw = "/explore?sql=" + quote("select count(*) as n from raw.chinook_db__customer")
+    with httpx.Client(base_url=server.url, follow_redirects=False) as client:
+        assert client.get(marts).status_code == 303  # no key: login, nothing run
+        client.cookies.set("gristmill_ui_key", token)
+        refused = client.get(marts).text
+        assert 'id="sql-error"' in refused and 'id="result"' not in refused
+        allowed = client.get(raw).text
+        assert 'id="result"' in allowed and '<td class="num">59</td>' in allowed  # Chinook's customers
