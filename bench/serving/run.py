@@ -22,8 +22,9 @@ download of the whole table within 1.5x DuckDB's own Arrow export time."""
 from __future__ import annotations
 
 import argparse
-import io
+import socket
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -79,17 +80,77 @@ def duckdb_arrow_seconds(duck: Path, repeat: int = 3) -> float:
     return best
 
 
-def download_seconds(url: str, rows: int, headers: dict[str, str], repeat: int = 3) -> float | str:
+def lake_arrow_seconds(project: Path, repeat: int = 3) -> float | str:
+    """DuckDB's own export of the table ``gristmill serve`` serves: the same lake files (Parquet
+    under a DuckLake catalog, not the DuckDB file above), read in this process through the
+    server's reader (DuckDB's record batches, no HTTP) and written as an IPC stream; best of
+    ``repeat``. Decoding Parquet costs DuckDB more than scanning its own file format."""
+    from sqlglot import exp
+
+    from gristmill.workspace import Workspace
+
+    reader = Workspace(project).reader("prod")
+    best = float("inf")
+    try:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            with reader.pin() as pinned:
+                batches = pinned.read(exp.select(exp.Star()).from_(exp.table_("events", db="bench")))
+                sink = pa.BufferOutputStream()
+                with pa.ipc.new_stream(sink, batches.schema) as writer:
+                    for batch in batches:
+                        writer.write_batch(batch)
+            best = min(best, time.perf_counter() - started)
+    except Exception as err:  # the bench reports, it does not stop
+        return f"{type(err).__name__}: {err}"
+    finally:
+        reader.close()
+    return best
+
+
+def loopback_seconds(size: int, repeat: int = 3) -> float:
+    """The socket's ceiling: ``size`` bytes (the Arrow stream's size) from one Python thread to
+    another over one loopback TCP connection, received into a buffer; best of ``repeat``."""
+    payload = b"\x00" * size
+    best = float("inf")
+    for _ in range(repeat):
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            sender = threading.Thread(target=_send_once, args=(server, payload))
+            sender.start()
+            started = time.perf_counter()
+            with socket.create_connection(server.getsockname()) as sock:
+                view, done = memoryview(bytearray(size)), 0
+                while done < size:
+                    got = sock.recv_into(view[done:], min(1 << 20, size - done))
+                    if not got:
+                        break
+                    done += got
+            best = min(best, time.perf_counter() - started)
+            sender.join()
+    return best
+
+
+def _send_once(server: socket.socket, payload: bytes) -> None:
+    connection, _ = server.accept()
+    with connection:
+        connection.sendall(payload)
+
+
+def download_seconds(
+    url: str, rows: int, headers: dict[str, str], repeat: int = 3, compress: str | None = None
+) -> float | str:
     """The whole table over HTTP as an Arrow stream, read to the end and decoded; best of
-    ``repeat``; or why not."""
+    ``repeat``; or why not. The client is httpx as a Python program would use it (its reads are
+    64 KiB), the body joined once and decoded in place (``pa.py_buffer``: no second copy)."""
     best = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
-        with httpx.stream("GET", url, headers={"accept": ARROW, **headers}, timeout=300) as response:
+        asked = {"gristmill-arrow-compression": compress} if compress else {}
+        with httpx.stream("GET", url, headers={"accept": ARROW, **asked, **headers}, timeout=300) as response:
             if response.status_code != 200:
                 return f"HTTP {response.status_code}: {response.read()[:200]!r}"
             data = b"".join(response.iter_bytes())
-        table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
+        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
         best = min(best, time.perf_counter() - started)
         if table.num_rows != rows:
             return f"{table.num_rows} rows, not {rows}"
@@ -113,6 +174,7 @@ LABELS = {
     "datasette": "datasette: table view (defaults)",
     "datasette_nocount": "datasette: table view, _nocount=1",
     "gristmill": "gristmill serve (with a key)",
+    "gristmill_uncached": "gristmill serve, page cache off",
 }
 
 
@@ -150,6 +212,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-datasette", action="store_true")
     parser.add_argument("--skip-gristmill", action="store_true")
+    parser.add_argument(
+        "--skip-uncached", action="store_true", help="no second gristmill server with its page cache off"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     duck, sqlite = work / "events.duckdb", work / "events.db"
@@ -187,6 +252,20 @@ def main() -> None:
                 arrow["gristmill"] = download_seconds(
                     base + "/api/v1/tables/bench/events", args.rows, headers
                 )
+                arrow["gristmill, lz4 IPC bodies"] = download_seconds(
+                    base + "/api/v1/tables/bench/events", args.rows, headers, compress="lz4"
+                )
+                arrow["duckdb, the lake's table"] = lake_arrow_seconds(project)
+            if not args.skip_uncached:  # the same server with its page cache off: the cache's share
+                base = stack.enter_context(
+                    servers.running(
+                        servers.gristmill_command(project),
+                        "/healthz",
+                        cwd=project,
+                        env={"GRISTMILL_PAGE_CACHE_MB": "0"},
+                    )
+                )
+                _case(cases, "gristmill_uncached", base, first, _gristmill_next, headers=headers)
         live = {name: case for name, case in cases.items() if isinstance(case, Case)}
         print(
             f"[paging] {args.client}, {args.clients} clients, {args.seconds:g} s per case in "
@@ -203,9 +282,14 @@ def main() -> None:
     for name, figures in results.items():
         _line(LABELS.get(name, name), figures)
     print(f"[arrow] the whole table ({args.rows:,} rows) as an Arrow IPC stream, best of 3", flush=True)
+    if isinstance(arrow.get("gristmill"), float):
+        arrow["loopback socket, the same bytes"] = loopback_seconds(55_508_680 * args.rows // 1_000_000)
+    lake = arrow.get("duckdb, the lake's table")
     for name, seconds in arrow.items():
         shown = f"{seconds:.3f} s" if isinstance(seconds, float) else f"skipped: {seconds}"
         ratio = f"  {seconds / arrow['duckdb']:.2f}x DuckDB's own" if isinstance(seconds, float) else ""  # type: ignore[operator]
+        if isinstance(seconds, float) and isinstance(lake, float):
+            ratio += f", {seconds / lake:.2f}x DuckDB's own of the lake's table"
         print(f"  {name:<40} {shown}{ratio}", flush=True)
     _ratios(results)
 
@@ -233,5 +317,12 @@ def _ratios(results: dict[str, Figures | str]) -> None:
         print(
             f"  gristmill / datasette req/s: {gristmill.per_second / datasette.per_second:.2f}x (target: 4x)"
         )
+    uncached = figures.get("gristmill_uncached")
+    if uncached and datasette:
+        ratio = uncached.per_second / datasette.per_second
+        print(f"  gristmill, page cache off / datasette req/s: {ratio:.2f}x")
+    if uncached and gristmill:
+        share = 1 - uncached.per_second / gristmill.per_second
+        print(f"  the page cache's share of gristmill's req/s: {share:.0%}")
     if gristmill is None:
         print("  gristmill: not measured (see above); targets: 4x Datasette's req/s, 1.2x the floor's p99")

@@ -30,13 +30,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(command: list[str], probe: str, *, cwd: Path | None = None) -> Iterator[str | None]:
+def running(
+    command: list[str], probe: str, *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[str | None]:
     """Start ``command``; yield its base URL once ``probe`` answers at all (None, with the
     process's last words printed, if it exits or stays silent for 90 s). Stopped on exit."""
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in command]
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-serving-{port}.log", "w+")  # noqa: SIM115
-    process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

@@ -11,6 +11,7 @@ sizes (CPU seconds of the whole process tree, interpreter start included).
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 from pathlib import Path
@@ -73,6 +74,7 @@ def curve(
                 theirs.append(built.cpu + tested.cpu)
             shutil.rmtree(folder, ignore_errors=True)
             line = f"  {size:>5} models, repetition {rep + 1}: gristmill {ours[-1]:7.2f} CPU-s"
+            line += f" (load average {os.getloadavg()[0]:.1f})"
             if before:
                 line += f", baseline {before[-1]:7.2f} CPU-s"
             if theirs:

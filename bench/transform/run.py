@@ -389,7 +389,7 @@ def main() -> None:
         generate(work / "warm-up", tiny, threads=args.threads)
         repetition(work / "warm-up", tiny, Results(quiet=True), env, chosen, None)
         shutil.rmtree(work / "warm-up", ignore_errors=True)
-    if len(sizes) > 1:
+    if "," in str(args.models):  # a list, even of one size ("2000,"): the growth curve
         from bench.transform.curve import curve
 
         found = curve(

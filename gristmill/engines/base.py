@@ -181,6 +181,16 @@ class StreamedReads(Protocol):
 
 
 @runtime_checkable
+class LocalCopies(Protocol):
+    """A read-only engine that can keep a copy of one of its tables in its own memory, in its
+    native format (a server's hot tables: no file lists, footers or Parquet pages per read)."""
+
+    def copy_locally(self, relation: Relation, name: str) -> exp.Table:
+        """Copy ``relation`` into memory as ``name`` (once) and return the copy's table."""
+        ...
+
+
+@runtime_checkable
 class Maintenance(Protocol):
     """Storage the engine keeps itself (snapshots, small files) can be tidied."""
 
@@ -205,6 +215,18 @@ class Interruptible(Protocol):
     @property
     def interrupted(self) -> bool:
         """An interrupt arrived for the current step (a loader stops feeding rows then)."""
+        ...
+
+
+@runtime_checkable
+class SizedSteps(Protocol):
+    """The engine sizes its resources for a step from the rows the step reads (DuckDB runs a
+    step over small inputs on one thread: its other threads cost each small statement more CPU
+    than they save)."""
+
+    def expect_rows(self, rows: int | None) -> None:
+        """The statements that follow (one step's) read about ``rows`` rows in all; None when
+        that is not known (a load, a model whose inputs are not all rewritten tables)."""
         ...
 
 

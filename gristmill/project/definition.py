@@ -12,6 +12,7 @@ from sqlglot import exp
 from gristmill.config.settings import ProjectSettings
 from gristmill.errors import ProjectError
 from gristmill.project.contracts import ContractSpec
+from gristmill.project.dashboard_specs import Dashboard
 from gristmill.project.metric_specs import MetricLayer
 from gristmill.project.specs import CheckSpec, HookSpec, ModelSpec, SemanticSpec, SourceSpec
 from gristmill.project.unittests import UnitTestSpec
@@ -44,6 +45,8 @@ class Project:
     for serving metrics; nothing runs them."""
     metrics: MetricLayer = field(default_factory=MetricLayer)
     """The semantic models and metrics of ``metrics/*.yml`` (see docs/metrics.md)."""
+    dashboards: dict[str, Dashboard] = field(default_factory=dict)
+    """``dashboards/*.md`` by name, checked (see docs/dashboards.md)."""
 
     def path(self, setting: str) -> Path:
         """A storage path from the settings, relative to the project root."""

@@ -10,6 +10,7 @@ from gristmill.config.targets import choose
 from gristmill.errors import ConfigError
 from gristmill.project.checks import load_check_files
 from gristmill.project.contracts import load_contracts, with_schema_contracts
+from gristmill.project.dashboards import load_dashboards
 from gristmill.project.definition import PROJECT_FILE, Project, find_root
 from gristmill.project.metric_preaggregations import preaggregation_models
 from gristmill.project.metrics import load_metrics
@@ -71,4 +72,5 @@ def load_project(
         load_unit_tests(root),
         contracts,
         metrics=metrics,
+        dashboards=load_dashboards(root, assets, metrics.metrics),
     )

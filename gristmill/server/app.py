@@ -73,7 +73,8 @@ def create_app(
     """The app. ``token``, when set, is required as ``Authorization: Bearer <token>`` on webhooks.
     ``reader``: serve the tables API over it (``/api/v1/tables``); ``routers``: more routers;
     ``api_dependencies``: run before every ``/api/v1`` route (authentication). ``cursor_secret``
-    signs page cursors (random per process when not given: cursors end with the process).
+    signs page cursors (``gristmill serve`` passes the project's, kept in its state folder; random
+    per process when not given, and then cursors end with the process).
 
     ``snapshot`` and ``on_hook`` are blocking calls (they read the state store, start runs), so
     they run in the worker thread pool and never stall the event loop.

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from fastapi.responses import JSONResponse
 from gristmill.errors import ConfigError, GristmillError, KeyRefused
 
 log = logging.getLogger("gristmill.server.requests")
+
+_KEY_ID = re.compile(r"gmk_([0-9a-f]{12})_")
+"""The public id at the head of a key of the right shape (``gmk_<id>_<secret>``)."""
 
 API_PREFIX = "/api/v1"
 """The paths that require a key; /healthz, /metrics and the hooks keep their own rules."""
@@ -197,6 +201,9 @@ class ApiGuard:
                 "create one with `gristmill keys create`",
                 {"www-authenticate": "Bearer"},
             )
+        shaped = _KEY_ID.match(token)
+        if shaped is not None:  # the public id only: a refused key is named in the log by it
+            state["key_id"] = shaped[1]
         try:
             key = self.keys.check(token)
         except KeyRefused as err:
@@ -251,7 +258,8 @@ def _refusal(
 
 def _log_request(scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
     grant = state.get("grant")
-    key = f"gmk_{grant.key_id}" if isinstance(grant, Grant) and grant.key_id else "-"
+    key_id = grant.key_id if isinstance(grant, Grant) and grant.key_id else state.get("key_id")
+    key = f"gmk_{key_id}" if key_id else "-"
     route = getattr(scope.get("route"), "path", None) or scope["path"]
     rows = state.get("rows")
     log.info(

@@ -44,7 +44,9 @@ class MetricsSnapshot:
     """Schedule -> seconds from its last tick to its run starting."""
     next_tick: Mapping[str, float]
     """Schedule -> unix time of its next cron tick."""
-    scheduler_up: bool
+    scheduler_up: bool | None
+    """True while the scheduler runs; None when the process runs none (``gristmill serve`` of a
+    project without schedules): ``gristmill_scheduler_up`` is then left out."""
     streams: tuple[Mapping[str, object], ...] = ()
     """Each stream process's last figures (``gristmill stream`` writes them after commits)."""
 
@@ -190,7 +192,8 @@ def _families(snap: MetricsSnapshot) -> Iterator[Metric]:
         "schedule",
         snap.next_tick,
     )
-    yield _scheduler_up(snap.scheduler_up)
+    if snap.scheduler_up is not None:
+        yield _scheduler_up(snap.scheduler_up)
 
 
 def _buckets(cumulative: Mapping[float, int], count: int) -> list[tuple[str, float]]:
@@ -211,6 +214,7 @@ def _gauge(name: str, documentation: str, label: str, values: Mapping[str, float
 def _scheduler_up(up: bool) -> GaugeMetricFamily:
     return GaugeMetricFamily(
         "gristmill_scheduler_up",
-        "1 when the scheduler is running and its state could be read, else 0.",
+        "1 when the scheduler is running and its state could be read, else 0; absent when the "
+        "process runs no scheduler (gristmill serve of a project without schedules).",
         value=1 if up else 0,
     )

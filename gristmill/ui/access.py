@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from gristmill.errors import GristmillError, KeyRefused
 from gristmill.server.auth import KeyChecker
@@ -104,3 +104,18 @@ async def form_of(request: Request) -> dict[str, str]:
     except UnicodeDecodeError:
         return {}
     return {name: values[0] for name, values in fields.items()}
+
+
+def behind_login(pages: APIRouter, keys: KeyChecker | None) -> APIRouter:
+    """``pages`` (a router of UI pages built elsewhere: the asset graph, the dashboards) answering
+    only a visitor the other pages would let in; anyone else is sent to the login page."""
+
+    def let_in(request: Request) -> None:
+        try:
+            visitor(request, keys)
+        except LoginNeeded as needed:
+            raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": needed.location}) from None
+
+    guarded = APIRouter()
+    guarded.include_router(pages, dependencies=[Depends(let_in)])
+    return guarded

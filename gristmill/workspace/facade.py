@@ -354,21 +354,13 @@ class Workspace:
         **where: str | None,
     ) -> None:
         """Run the schedules (if any) until SIGINT or SIGTERM, each run in its own process, with the
-        HTTP endpoint (data API of ``where["env"]``, /metrics, /hooks) unless ``http`` is false;
-        ``_serving_parts`` says what the data API holds."""
+        HTTP endpoint unless ``http`` is false (``_serving_parts``: what it serves of ``where["env"]``)."""
         from gristmill.workspace.serving import serve
 
         self.close()
         env, host = where.get("env") or "prod", where.get("host")
-        doors: dict[str, Any] = {
-            "no_auth": no_auth,
-            "allow_sql": allow_sql,
-            "pg_port": pg_port,
-            "pg_tls": pg_tls,
-        }
-        parts = _serving_parts(self, env, host, **doors) if http else {}
-        quiet = announce or (lambda names, url: None)
-        target = self.project.settings.target
+        parts = _serving_parts(self, env, host, no_auth, allow_sql, pg_port, pg_tls) if http else {}
+        target, quiet = self.project.settings.target, announce or (lambda names, url: None)
         serve(
             self.root, scheduled_run, port=port, http=http, announce=quiet, target=target, host=host, **parts
         )
@@ -378,7 +370,6 @@ def _serving_parts(
     workspace: Workspace,
     env: str,
     host: str | None,
-    *,
     no_auth: bool,
     allow_sql: bool | None,
     pg_port: int | None,
@@ -404,7 +395,7 @@ def _serving_parts(
         "routers": [
             workspace._metrics_router(env),
             *doors.routers,
-            _ui_router(workspace, tables, env, keys, doors),
+            *_ui_routers(workspace, tables, env, keys, doors),
         ],
         "keys": keys,
         "no_auth": no_auth,
@@ -412,15 +403,24 @@ def _serving_parts(
     }
 
 
-def _ui_router(workspace: Workspace, tables: Any, env: str, keys: Any, doors: Any) -> Any:
-    """The web UI at ``/`` (``gristmill.ui``): the same reader and keys as the API; Explore runs
-    SQL through the SQL endpoint's reader when the endpoint is on (``doors.routers``)."""
+def _ui_routers(workspace: Workspace, tables: Any, env: str, keys: Any, doors: Any) -> list[Any]:
+    """The web UI at ``/`` (``gristmill.ui``), its asset graph and the dashboards: the same
+    reader and keys as the API. The graph and dashboards come first: the UI's menu holds
+    placeholders at their addresses. Explore runs SQL through the SQL endpoint's reader when
+    the endpoint is on (``doors.routers``)."""
+    from gristmill.dashboards.router import dashboards_router
     from gristmill.runtime.datadiff import diff
     from gristmill.ui import UiServices, ui_router
+    from gristmill.ui.access import behind_login
+    from gristmill.ui.graph.router import graph_router
 
     compare = lambda asked: diff(workspace.project, workspace.graph, asked)  # noqa: E731
     sql = doors.reader if doors.routers else None
-    return ui_router(UiServices(workspace, tables, env, compare, keys, sql=sql))
+    return [
+        behind_login(graph_router(workspace, env), keys),
+        behind_login(dashboards_router(workspace.project, tables, scripts_url="/ui/static/vendor"), keys),
+        ui_router(UiServices(workspace, tables, env, compare, keys, sql=sql)),
+    ]
 
 
 def create_demo(folder: Path, *, force: bool = False) -> Path:

@@ -6,7 +6,10 @@ starts it, the HTTP server is one of its parts and calls back into the scheduler
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import secrets
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from gristmill.server.http import BackgroundServer
     from gristmill.server.metrics import MetricsSnapshot
     from gristmill.server.reading import TableReader
+    from gristmill.server.tables import TableLimits
     from gristmill.workspace.keys import ApiKeys
 
 Announce = Callable[[list[str], str | None], None]
@@ -143,6 +147,8 @@ def _http(
         project=sched.settings.name,
         reader=reader,
         routers=routers,
+        limits=_table_limits(),
+        cursor_secret=_cursor_secret(sched) if reader is not None else None,
     )
     if reader is not None:  # the data API: keys on /api/v1/*, or none on loopback only
         check_no_auth(host or settings.host, no_auth)
@@ -150,6 +156,58 @@ def _http(
     server = BackgroundServer(app, host or settings.host, settings.port if port is None else port)
     server.start()
     return server
+
+
+CURSOR_SECRET_FILE = "cursor.secret"
+
+
+def _cursor_secret(sched: Scheduler) -> bytes:
+    """What signs page cursors: ``GRISTMILL_CURSOR_SECRET``, else ``[server] cursor_secret``, else
+    a random secret made on the first serve and kept in the state folder (0600), so a cursor
+    survives a restart and every process of the project accepts it. Never logged."""
+    from gristmill.config.secrets import resolve
+
+    given = os.environ.get("GRISTMILL_CURSOR_SECRET") or (
+        resolve(sched.settings.server.cursor_secret, base=sched.root, where="[server] cursor_secret")
+        if sched.settings.server.cursor_secret
+        else None
+    )
+    if given:
+        return hashlib.sha256(given.encode()).digest()
+    return _kept_secret(sched.settings_path(sched.settings.storage.state).parent / CURSOR_SECRET_FILE)
+
+
+def _kept_secret(path: Path) -> bytes:
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        raise ConfigError(
+            f"{path} is damaged", hint="delete it: a new one is made (open cursors end)"
+        ) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    try:  # created 0600 at once, never readable by others even for a moment
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return _kept_secret(path)
+    with os.fdopen(handle, "w") as out:
+        out.write(secret.hex() + "\n")
+    return secret
+
+
+def _table_limits() -> TableLimits:
+    """``GRISTMILL_PAGE_CACHE_MB`` sizes the JSON page cache (0 turns it off: what the benchmark
+    does to measure the uncached path)."""
+    from gristmill.server.tables import TableLimits
+
+    size = os.environ.get("GRISTMILL_PAGE_CACHE_MB", "").strip()
+    if not size:
+        return TableLimits()
+    if not size.isdigit():
+        raise ConfigError(f"GRISTMILL_PAGE_CACHE_MB is a whole number of MiB, not {size!r}")
+    return TableLimits(cache_bytes=int(size) * 1024 * 1024)
 
 
 def _snapshot(sched: Scheduler) -> MetricsSnapshot:
@@ -170,6 +228,8 @@ def _snapshot(sched: Scheduler) -> MetricsSnapshot:
         freshness_limit=status["freshness_limit"],
         schedule_lag=status["schedule_lag"],
         next_tick=status["next_tick"],
-        scheduler_up=True,
+        # None (the metric left out) on a serve without schedules: no scheduler runs, and a 1
+        # would claim one; a 0 would page whoever alerts on a scheduler that went down.
+        scheduler_up=True if sched.settings.schedules else None,
         streams=tuple(read_statuses(sched.root)),
     )

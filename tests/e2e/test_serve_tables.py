@@ -14,6 +14,7 @@ import io
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -89,8 +90,9 @@ class Server:
         root: Path,
         pattern: str = r"Serving (http://127\.0\.0\.1:\d+)",
         args: tuple[str, ...] = ("--no-auth",),
+        log: str = "serve.log",
     ) -> None:
-        self.log = root / "serve.log"
+        self.log = root / log
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [GRISTMILL, "serve", "--project", str(root), "--port", "0", *args],
@@ -151,7 +153,26 @@ def test_a_project_without_schedules_serves_its_catalog(served: tuple[Path, Serv
     params = {p["name"] for p in paths["/api/v1/tables/marts/items"]["get"]["parameters"]}
     assert {"amount", "country", "select", "order", "cursor"} <= params
     metrics = server.client.get("/metrics")
-    assert metrics.status_code == 200 and "gristmill_scheduler_up" in metrics.text
+    # no schedules, no scheduler: its gauge is left out rather than claiming one runs
+    assert metrics.status_code == 200 and "gristmill_runs_total" in metrics.text
+    assert "gristmill_scheduler_up" not in metrics.text
+
+
+def test_a_cursor_outlives_its_server(served: tuple[Path, Server]) -> None:
+    """Cursors are signed with the project's secret (state folder, 0600), not the process's: a
+    second server of the project, or the same one restarted, carries on a walk."""
+    root, server = served
+    first = server.client.get("/api/v1/tables/marts/items", params={"limit": "10", "order": "id"}).json()
+    other = Server(root, log="serve-other.log")
+    try:
+        following = other.client.get(first["next"].replace(server.url, other.url))
+        assert following.status_code == 200, following.text
+        assert [r["id"] for r in following.json()["rows"]] == [str(i) for i in range(10, 20)]
+    finally:
+        other.stop()
+    secret = root / ".gristmill" / "cursor.secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert secret.read_text().strip() not in (root / "serve-other.log").read_text()
 
 
 def test_filters_select_and_order(served: tuple[Path, Server]) -> None:

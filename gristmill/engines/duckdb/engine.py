@@ -31,6 +31,8 @@ _INTERNAL_SCHEMAS = ("information_schema", "pg_catalog")
 _INLINED_ROWS = 10
 """Inserts this small into a table made by :meth:`DuckDBEngine.ensure_table` (bookkeeping, stream
 state) stay in the catalog instead of becoming a Parquet file each (DuckLake's own default)."""
+_SMALL_STEP_ROWS = 1_000_000
+"""A step reading fewer rows than this in all runs on one DuckDB thread (see ``expect_rows``)."""
 _names = itertools.count()
 
 
@@ -58,7 +60,8 @@ class DuckDBEngine(TransactionScope):
         self._catalog = catalog
         self._lake = lake
         threads = self._con.execute("SELECT current_setting('threads')").fetchone()
-        self._threads = int(threads[0]) if threads else 1  # restored after each commit (_commit)
+        self._threads = int(threads[0]) if threads else 1  # the project's: for large steps
+        self._using = self._threads  # what DuckDB is set to now (SET only when it changes)
         self._schemas: set[str] = set()
         self._interrupted = False
         self._open = False  # a transaction is open (grouped steps leave it open until commit())
@@ -166,14 +169,34 @@ class DuckDBEngine(TransactionScope):
         dozens of small catalog queries per table written; with several threads each of them
         pays for waking and polling the others, and the commit costs 2-3x the CPU (measured:
         190 vs 73 ms for a group of 10 tables in a lake of 600; docs/benchmarks.md)."""
-        if not self._lake or self._threads <= 1:
+        using = self._using
+        if not self._lake or using <= 1:
             self._con.execute("COMMIT")
             return
-        self._con.execute("SET threads = 1")
+        self._use_threads(1)
         try:
             self._con.execute("COMMIT")
         finally:
-            self._con.execute(f"SET threads = {self._threads}")
+            self._use_threads(using)
+
+    def expect_rows(self, rows: int | None) -> None:
+        """One DuckDB thread for a step that reads fewer than ``_SMALL_STEP_ROWS`` rows, the
+        project's threads otherwise (and when the size is unknown). With more than one thread,
+        the client polls the workers through every statement, and a small statement (a model
+        over 100k rows, its check, DuckLake's catalog queries for its inputs) costs more CPU
+        than it saves: a 300-model build cost 16.5 CPU-s on one thread against 20.5 on two
+        (docs/benchmarks.md, "Build cost as the project grows"). Large steps keep every thread
+        (the point-in-time fact at TPC-H SF 1 uses them)."""
+        small = rows is not None and rows < _SMALL_STEP_ROWS
+        self._use_threads(1 if small else self._threads)
+
+    def _use_threads(self, threads: int) -> None:
+        if threads != self._using:  # SET costs ~0.5 ms: only when it changes
+            try:
+                self._con.execute(f"SET threads = {int(threads)}")
+            except duckdb.Error:
+                return  # only a matter of cost: the statements run as they would have
+            self._using = threads
 
     def rollback(self) -> None:
         """Roll back the transaction grouped steps left open (nothing when none is)."""

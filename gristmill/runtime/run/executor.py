@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from gristmill.config.secrets import redact
 from gristmill.connectors.base import InterruptibleSource, Source
-from gristmill.engines.base import Engine, Interruptible, Transactions, require_transactions
+from gristmill.engines.base import Engine, Interruptible, SizedSteps, Transactions, require_transactions
 from gristmill.errors import GristmillError, RunCancelled, StepTimeout
 from gristmill.plan.planner import Plan, Step
 from gristmill.runtime.results import RunResult, StepResult
@@ -30,6 +30,7 @@ from gristmill.runtime.run.events import (
 )
 from gristmill.runtime.run.records import check_records, describe, step_record
 from gristmill.runtime.run.runner import Finished, Retry, Runner, Task
+from gristmill.runtime.run.sizes import InputSizes
 from gristmill.runtime.run.steplogs import StepLogs
 from gristmill.runtime.run.steps import PythonRunner, StepContext, build_step
 from gristmill.state.history import RunHistory
@@ -86,6 +87,8 @@ def execute(
             run.group.abandon()
         elif run.group is not None:
             run.group.flush()
+        if not run.coordinator.abandoned:
+            run.sized(None)  # what follows the steps (the view switch) is no step's
     result = run.result(finished)
     result.seconds = time.perf_counter() - started
     run.notify(RunFinished(result, result.status))
@@ -120,11 +123,17 @@ class _Run:
         self.retried: list[StepRecord] = []
         self.failed: set[str] = set()  # assets that failed or did not run in this run
         self.concurrent = engine is not None and engine.SUPPORTS_CONCURRENT_WRITES
+        # An engine that sizes itself by step learns each step's input rows before it runs.
+        self.sizes = (
+            InputSizes(engine, lambda name: step.asset if (step := self.steps.get(name)) else None)
+            if isinstance(engine, SizedSteps) and not self.concurrent
+            else None
+        )
         # Steps that take turns on the engine share commits (see runtime/run/commit_groups.py).
         self.group = (
             CommitGroup(
                 engine,
-                lambda step, grouped: build_step(step, self.context(step), group=grouped),
+                self.build,
                 lambda: self.coordinator.cancelled is not None,
             )
             if isinstance(engine, Transactions) and not self.concurrent
@@ -144,6 +153,18 @@ class _Run:
             grace=options.grace,
             poll=lambda: history.runs.cancel_requested(run_id),
         )
+
+    def build(self, step: Step, grouped: bool = False) -> StepResult:
+        if self.sizes is not None:
+            self.sized(self.sizes.rows(step, self.serving))
+        outcome = build_step(step, self.context(step), group=grouped)
+        if self.sizes is not None and outcome.status == "success":
+            self.sizes.built(step, outcome.rows)
+        return outcome
+
+    def sized(self, rows: int | None) -> None:
+        if self.sizes is not None and isinstance(self.engine, SizedSteps):
+            self.engine.expect_rows(rows)
 
     def context(self, step: Step) -> StepContext:
         assert self.engine is not None, "a plan that builds needs an engine"
@@ -190,7 +211,7 @@ class _Run:
             logs.note(step.name, attempt, f"{verb} ({step.reason}) into {step.physical}")
             with logs.capture(step.name, attempt):
                 group = self.group
-                outcome = group.run(step) if group is not None else build_step(step, self.context(step))
+                outcome = group.run(step) if group is not None else self.build(step)
             outcome = replace(outcome, attempts=attempt)
             logs.note(
                 step.name, attempt, describe(outcome), "INFO" if outcome.status == "success" else "ERROR"

@@ -123,13 +123,51 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def stream(batches: pa.RecordBatchReader, fmt: str, on_close: Any) -> Iterator[bytes]:
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The Arrow IPC stream's end marker: a continuation token and a zero-length message."""
+
+
+def arrow_stream(batches: pa.RecordBatchReader) -> Iterator[bytes | memoryview]:
+    """The Arrow IPC stream format without a writer: the schema's message, each batch's message
+    (``serialize`` writes one contiguous buffer, handed to the socket as it is, no copy
+    in Python) and the end marker. A schema with dictionary columns needs dictionary messages
+    too, which only the writer makes."""
+    yield memoryview(batches.schema.serialize())
+    for batch in batches:
+        if batch.num_rows:
+            yield memoryview(batch.serialize())
+    yield _END_OF_STREAM
+
+
+ARROW_COMPRESSION = "Gristmill-Arrow-Compression"
+"""The request header asking for Arrow IPC body compression (``lz4`` or ``zstd``); the response
+carries it back when it is applied. Any Arrow reader decompresses such a stream itself."""
+COMPRESSIONS = ("lz4", "zstd")
+
+
+def compression(header: str | None) -> str | None:
+    """The compression a client asked for and we write, or None."""
+    asked = (header or "").strip().lower()
+    return asked if asked in COMPRESSIONS else None
+
+
+def stream(
+    batches: pa.RecordBatchReader, fmt: str, on_close: Any, compress: str | None = None
+) -> Iterator[bytes | memoryview]:
     """``batches`` written as ``fmt``, yielded a batch at a time; ``on_close`` runs at the end
-    (the pinned read is released even when the client goes away)."""
+    (the pinned read is released even when the client goes away). ``compress``: Arrow IPC body
+    compression (lz4 or zstd), written by the IPC writer."""
     import pyarrow.csv as pacsv
     import pyarrow.ipc as ipc
     import pyarrow.parquet as pq
 
+    plain = compress is None and not any(pa.types.is_dictionary(f.type) for f in batches.schema)
+    if fmt == "arrow" and plain:
+        try:
+            yield from arrow_stream(batches)
+        finally:
+            on_close()
+        return
     sink = _Sink()
     writer: Any
     try:
@@ -138,7 +176,7 @@ def stream(batches: pa.RecordBatchReader, fmt: str, on_close: Any) -> Iterator[b
         elif fmt == "parquet":
             writer = pq.ParquetWriter(sink, batches.schema)
         else:
-            writer = ipc.new_stream(sink, batches.schema)
+            writer = ipc.new_stream(sink, batches.schema, options=ipc.IpcWriteOptions(compression=compress))
         yield sink.take()
         for batch in batches:
             if fmt == "parquet":

@@ -34,6 +34,7 @@ class TableLimits:
     ``limit`` the whole result streams."""
     count_cap: int = 10_000
     cache_bytes: int = 64 * 1024 * 1024
+    """The JSON page cache's size; 0 turns it off."""
 
 
 class _PageCache:
@@ -53,7 +54,7 @@ class _PageCache:
             return found
 
     def put(self, key: str, body: bytes) -> None:
-        if len(body) > self._capacity // 4:
+        if not self._capacity or len(body) > self._capacity // 4:
             return
         with self._lock:
             if key in self._items:
@@ -188,7 +189,11 @@ def _limit(text: str | None, default: int | None, cap: int) -> int | None:
 
 
 def _select(
-    relation: ServedRelation, plan: _Query, cursor: paging.Cursor | None, limit: int | None
+    relation: ServedRelation,
+    plan: _Query,
+    cursor: paging.Cursor | None,
+    limit: int | None,
+    nullable: frozenset[str] | None = None,
 ) -> exp.Select:
     names = list(dict.fromkeys([c.name for c in plan.select] + [c.name for c, _ in plan.key]))
     query = exp.select(*(exp.column(n, quoted=True) for n in names)).from_(
@@ -196,7 +201,7 @@ def _select(
     )
     conditions = [plan.where] if plan.where is not None else []
     if cursor is not None:
-        conditions.append(paging.after(plan.key, cursor.values))
+        conditions.append(paging.after(plan.key, cursor.values, nullable))
     if conditions:
         query = query.where(exp.and_(*conditions))
     query = query.order_by(*paging.order_by(plan.key))
@@ -219,7 +224,8 @@ def _page(
     plan = _plan(relation, params)
     limit = _limit(request.query_params.get("limit"), limits.default_limit, limits.max_limit)
     assert limit is not None
-    table = pinned.read(_select(relation, plan, cursor, limit)).read_all()
+    nullable = _NULLABLE.of(pinned, relation, plan) if cursor is not None else None
+    table = pinned.read(_select(relation, plan, cursor, limit, nullable)).read_all()
     more = table.num_rows > limit
     page = table.slice(0, limit)
     next_cursor = (
@@ -241,6 +247,44 @@ def _page(
     if "count" in request.query_params:
         body["count"] = _count(pinned, relation, plan, request.query_params["count"], limits.count_cap)
     return body
+
+
+class _Nullability:
+    """Which sort-key columns of a table hold a NULL, per lake snapshot (a snapshot never changes,
+    so this is asked once per table and snapshot: one cheap query, the engine answers ``IS NULL``
+    from its files' statistics). Live reads (storage without snapshots) get None: any may."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, pinned: PinnedRead, relation: ServedRelation, plan: _Query) -> frozenset[str] | None:
+        if not pinned.snapshot.isdigit():
+            return None
+        names = tuple(c.name for c, _ in plan.key)
+        entry = (pinned.snapshot, relation.full_name, names)
+        found = self._known.get(entry)
+        if found is not None:
+            return found
+        table = exp.table_(relation.name, db=relation.schema, quoted=True)
+        probes = [
+            exp.Exists(
+                this=exp.select(exp.Literal.number(1))
+                .from_(table.copy())
+                .where(exp.Is(this=exp.column(n, quoted=True), expression=exp.null()))
+            ).as_(f"c{i}")
+            for i, n in enumerate(names)
+        ]
+        row = pinned.read(exp.select(*probes)).read_all().to_pylist()[0]
+        found = frozenset(n for i, n in enumerate(names) if row[f"c{i}"])
+        with self._lock:
+            if len(self._known) > 1024:
+                self._known.clear()
+            self._known[entry] = found
+        return found
+
+
+_NULLABLE = _Nullability()
 
 
 def _next(
@@ -301,10 +345,16 @@ def _bulk(
         batches = pinned.read(query)
         projected = _project(batches, names)
         headers = {**disposition, "Gristmill-Truncated": "false", "Gristmill-Snapshot": pinned.snapshot}
-        return StreamingResponse(
-            formats.stream(projected, fmt, pinned.close), media_type=media, headers=headers
+        compress = (
+            formats.compression(request.headers.get(formats.ARROW_COMPRESSION)) if fmt == "arrow" else None
         )
-    table = pinned.read(_select(relation, plan, cursor, limit)).read_all()
+        if compress:
+            headers[formats.ARROW_COMPRESSION] = compress
+        return StreamingResponse(
+            formats.stream(projected, fmt, pinned.close, compress), media_type=media, headers=headers
+        )
+    nullable = _NULLABLE.of(pinned, relation, plan) if cursor is not None else None
+    table = pinned.read(_select(relation, plan, cursor, limit, nullable)).read_all()
     more = table.num_rows > limit
     page = table.slice(0, limit)
     fingerprint = paging.fingerprint(relation.full_name, params)
@@ -332,6 +382,8 @@ def _project(batches: Any, names: list[str]) -> Any:
     """Only the selected columns of a stream (the sort key may have added others)."""
     import pyarrow as pa
 
+    if batches.schema.names == names:
+        return batches  # nothing to leave out: no Python step per batch
     schema = pa.schema([batches.schema.field(n) for n in names])
     return pa.RecordBatchReader.from_batches(schema, (b.select(names) for b in batches))
 

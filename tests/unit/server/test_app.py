@@ -157,6 +157,13 @@ def test_histogram_without_finished_runs(serve: Callable[..., httpx.Client]) -> 
     assert [s.value for s in samples["gristmill_scheduler_up"]] == [0]
 
 
+def test_a_process_without_a_scheduler_leaves_scheduler_up_out(serve: Callable[..., httpx.Client]) -> None:
+    from dataclasses import replace
+
+    samples = _samples(serve(snapshot=lambda: replace(SNAPSHOT, scheduler_up=None)).get("/metrics").text)
+    assert "gristmill_scheduler_up" not in samples and "gristmill_runs_total" in samples
+
+
 def test_failing_snapshot_reports_scheduler_down(
     serve: Callable[..., httpx.Client], caplog: pytest.LogCaptureFixture
 ) -> None:

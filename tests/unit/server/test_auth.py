@@ -5,6 +5,7 @@ the key's id and never the key."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -151,12 +152,13 @@ def test_requests_are_logged_with_the_key_id_and_the_key_appears_nowhere(
         seen.append(
             client.get("/api/v1/tables/marts/orders", headers={"x-api-key": created.token + "x"}).text
         )
-    lines = [r.getMessage() for r in caplog.records if r.name == "gristmill.server.requests"]
-    assert len(lines) == 4
+    lines = _request_lines(caplog, 4)
     first = lines[0]
     assert f"key=gmk_{created.record.key_id}" in first and "route=/api/v1/tables/{schema}/{name}" in first
     assert "status=200" in first and "rows=2" in first and "ms=" in first
     assert "status=403" in lines[1] and "status=401" in lines[2]
+    # a refused key is named by its public id too (revoked, then a wrong secret), never "-"
+    assert all(f"key=gmk_{created.record.key_id}" in line for line in lines[1:])
     stored = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir())
     everything = caplog.text + "".join(seen) + "".join(lines)
     assert secret not in everything and secret.encode() not in stored
@@ -173,3 +175,25 @@ def test_no_auth_serves_without_keys_and_only_on_loopback(serve: Callable[..., h
         check_no_auth("192.168.1.20", True)
     client = serve(None, no_auth=True)
     assert client.get("/api/v1/tables/hr/pay").json()["key"] is None
+
+
+def test_a_refused_token_without_the_key_shape_is_logged_without_an_id(
+    keys: ApiKeys, serve: Callable[..., httpx.Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = serve(keys)
+    with caplog.at_level(logging.INFO, logger="gristmill.server.requests"):
+        assert client.get("/api/v1/tables/marts/a", headers={"x-api-key": "hunter2"}).status_code == 401
+    lines = _request_lines(caplog, 1)
+    assert "key=- " in lines[0] and "hunter2" not in caplog.text
+
+
+def _request_lines(caplog: pytest.LogCaptureFixture, count: int) -> list[str]:
+    """The request log's lines once ``count`` are there: a request is logged after its response
+    is sent, so the client can read the answer a moment before the line is written."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [r.getMessage() for r in caplog.records if r.name == "gristmill.server.requests"]
+        if len(lines) >= count or time.monotonic() > deadline:
+            assert len(lines) == count, lines
+            return lines
+        time.sleep(0.01)

@@ -63,3 +63,41 @@ def test_storage_without_snapshots_reads_live_and_refuses_as_of(make_project: Ca
     finally:
         reader.close()
         workspace.close()
+
+
+def _copies(pinned: object) -> list[str]:
+    engine = pinned.engine  # type: ignore[attr-defined]
+    rows = engine.query("SELECT table_name FROM duckdb_tables() WHERE database_name = 'memory'")
+    return sorted(rows.column("table_name").to_pylist())
+
+
+@pytest.mark.parametrize("budget_mb", [0, 1])
+def test_hot_tables_are_read_from_a_copy_in_memory_within_the_budget(
+    make_project: Callable[..., Path], budget_mb: int
+) -> None:
+    """A served table small enough for ``[server] memory_copies_mb`` is copied into the
+    snapshot engine's memory by its first read and read there after; the answers are the
+    lake's, a new snapshot gets its own copy, and a budget of 0 never copies."""
+    toml = f'name = "t"\n[server]\nmemory_copies_mb = {budget_mb}\n'
+    root = make_project({"models/marts/n.sql": "select range as n from range(1000)\n"}, toml=toml)
+    workspace = Workspace(root)
+    workspace.run()
+    query = exp.select("n").from_(exp.table_("n", db="marts")).order_by("n")
+    reader = workspace.reader()
+    with reader.pin() as pinned:
+        assert pinned.read(query).read_all().column("n").to_pylist() == list(range(1000))
+        assert _copies(pinned) == (["gm_copy__marts__n"] if budget_mb else [])
+        assert pinned.read(query).read_all().num_rows == 1000
+    reader.close()
+    # A run in this same process while the reader holds its engines cannot commit (the catalog's
+    # SQLite locks are per process); a server's runs are processes of their own.
+    (root / "models/marts/n.sql").write_text("select range as n from range(7)\n")
+    workspace.close()
+    workspace = Workspace(root)  # the project as it is now
+    workspace.run()
+    reader = workspace.reader()
+    with reader.pin() as newer:
+        assert newer.read(query).read_all().column("n").to_pylist() == list(range(7))
+        assert _copies(newer) == (["gm_copy__marts__n"] if budget_mb else [])
+    reader.close()
+    workspace.close()

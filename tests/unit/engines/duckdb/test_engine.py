@@ -169,3 +169,27 @@ def test_a_commit_leaves_the_configured_threads_in_place(tmp_path: Path) -> None
         made.write_arrow(T, ids(5), mode="append")
     assert count(made) == 15
     assert made.query("select current_setting('threads') as n").column("n")[0].as_py() == 3
+
+
+def test_a_step_over_few_rows_runs_on_one_thread_and_commits_without_switching(tmp_path: Path) -> None:
+    settings = ProjectSettings.model_validate({"name": "t", "engine": {"threads": 3}})
+    made = open_engine(settings, tmp_path)
+    assert isinstance(made, DuckDBEngine)
+
+    def setting() -> int:
+        return int(made.query("select current_setting('threads') as n").column("n")[0].as_py())
+
+    made.expect_rows(10)
+    assert setting() == 1
+    with made.transaction(group=True):
+        made.write_arrow(T, ids(10))
+    made.commit()
+    assert setting() == 1  # the commit left the small step's setting alone
+    made.expect_rows(5_000_000)
+    assert setting() == 3
+    made.expect_rows(None)  # not known: the project's threads
+    assert setting() == 3
+    made.expect_rows(0)
+    with made.transaction():
+        made.write_arrow(T, ids(5), mode="append")
+    assert count(made) == 15 and setting() == 1
