@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gristmill.ui.pages import asset, catalog, compare, overview, run, runs
+from gristmill.ui.pages import asset, catalog, compare, explore, overview, quality, run, runs, schedules
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -38,10 +38,10 @@ PAGES: tuple[Page, ...] = (
     Page("graph", "Asset graph", "/graph"),
     Page("catalog", "Catalog", "/catalog", catalog.mount),
     Page("asset", "Asset", "/catalog/{schema}/{name}", asset.mount, nav=False),
-    Page("quality", "Quality", "/quality"),
-    Page("schedules", "Schedules & streams", "/schedules"),
+    Page("quality", "Quality", "/quality", quality.mount),
+    Page("schedules", "Schedules & streams", "/schedules", schedules.mount),
     Page("dashboards", "Dashboards", "/dashboards"),
-    Page("explore", "Explore", "/explore"),
+    Page("explore", "Explore", "/explore", explore.mount),
     Page("compare", "Compare", "/compare", compare.mount),
 )
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from gristmill.plan import AssetGraph
 from gristmill.project import Project
 from gristmill.runtime.diffresult import DataDiff, DiffRequest
 from gristmill.server.auth import KeyChecker
 from gristmill.server.reading import TableReader
+from gristmill.server.sql_api import SqlReading
 from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
 
 
@@ -54,6 +57,8 @@ class UiWorkspace(Protocol):
 
     def streams(self, *, everything: bool = True) -> list[dict[str, Any]]: ...
 
+    def query(self, sql: str, env: str = "prod") -> pa.Table: ...
+
 
 @dataclass
 class UiServices:
@@ -65,6 +70,8 @@ class UiServices:
     diff: Callable[[DiffRequest], DataDiff]
     keys: KeyChecker | None
     launcher: RunLauncher | None = None
+    sql: SqlReading | None = None
+    """The read-only SQL endpoint's reader (guard, row cap, timeout); None: SQL is off."""
 
     def __post_init__(self) -> None:
         if self.launcher is None:
