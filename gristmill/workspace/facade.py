@@ -413,12 +413,14 @@ def _ui_routers(workspace: Workspace, tables: Any, env: str, keys: Any, doors: A
     from gristmill.ui import UiServices, ui_router
     from gristmill.ui.access import behind_login
     from gristmill.ui.graph.router import graph_router
+    from gristmill.ui.registry import site_bar
 
     compare = lambda asked: diff(workspace.project, workspace.graph, asked)  # noqa: E731
     sql = doors.reader if doors.routers else None
+    vendor, bar = "/ui/static/vendor", site_bar("dashboards")
     return [
         behind_login(graph_router(workspace, env), keys),
-        behind_login(dashboards_router(workspace.project, tables, scripts_url="/ui/static/vendor"), keys),
+        behind_login(dashboards_router(workspace.project, tables, scripts_url=vendor, site_bar=bar), keys),
         ui_router(UiServices(workspace, tables, env, compare, keys, sql=sql)),
     ]
 
