@@ -27,9 +27,11 @@ def dashboards_router(
     *,
     scripts_url: str = OWN_SCRIPTS,
     row_cap: int = DEFAULT_ROW_CAP,
+    site_bar: str = "",
 ) -> APIRouter:
     """``tables``: the serve process's tables reader (shared; its owner closes it);
-    ``scripts_url``: where the pages load vega, vega-lite and vega-embed from (``*.min.js``).
+    ``scripts_url``: where the pages load vega, vega-lite and vega-embed from (``*.min.js``);
+    ``site_bar``: HTML put first in each page's body (the UI's menu when the UI serves them).
     Every sql block passes the SQL guard here, so a refused one stops the server from starting
     with its ``file:line``."""
     try:
@@ -44,7 +46,7 @@ def dashboards_router(
 
     @router.get("/dashboards", response_class=HTMLResponse)
     def listing() -> HTMLResponse:
-        return HTMLResponse(render_list(project.dashboards))
+        return HTMLResponse(_with_bar(render_list(project.dashboards), site_bar))
 
     @router.get("/dashboards/static/{name}", include_in_schema=False)
     def script(name: str) -> FileResponse:
@@ -69,9 +71,13 @@ def dashboards_router(
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if etag in {t.strip() for t in given.split(",")}:
             return Response(status_code=304, headers=headers)
-        return HTMLResponse(found.html, headers=headers)
+        return HTMLResponse(_with_bar(found.html, site_bar), headers=headers)
 
     return router
+
+
+def _with_bar(html: str, site_bar: str) -> str:
+    return html.replace("<body>", "<body>\n" + site_bar, 1) if site_bar else html
 
 
 def _assets(project: Project) -> list[str]:

@@ -77,7 +77,7 @@ def ui_router(services: UiServices) -> APIRouter:
     for page in PAGES:
         if page.mount is not None:
             page.mount(router, ui)
-        else:
+        elif not page.elsewhere:
             _placeholder(router, ui, page)
     return router
 

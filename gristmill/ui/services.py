@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from gristmill.plan import AssetGraph
 from gristmill.project import Project
 from gristmill.runtime.diffresult import DataDiff, DiffRequest
 from gristmill.server.auth import KeyChecker
 from gristmill.server.reading import TableReader
+from gristmill.server.sql_api import SqlReading
 from gristmill.state import CheckRecord, LogRecord, MetricRecord, RunRecord, StepRecord
 
 
@@ -54,6 +57,8 @@ class UiWorkspace(Protocol):
 
     def streams(self, *, everything: bool = True) -> list[dict[str, Any]]: ...
 
+    def query(self, sql: str, env: str = "prod") -> pa.Table: ...
+
 
 @dataclass(frozen=True)
 class StaticSite:
@@ -77,6 +82,8 @@ class UiServices:
     diff: Callable[[DiffRequest], DataDiff]
     keys: KeyChecker | None
     launcher: RunLauncher | None = None
+    sql: SqlReading | None = None
+    """The read-only SQL endpoint's reader (guard, row cap, timeout); None: SQL is off."""
     static_site: StaticSite | None = None
 
     def __post_init__(self) -> None:

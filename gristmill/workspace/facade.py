@@ -395,7 +395,7 @@ def _serving_parts(
         "routers": [
             workspace._metrics_router(env),
             *doors.routers,
-            *_ui_routers(workspace, tables, env, keys),
+            *_ui_routers(workspace, tables, env, keys, doors),
         ],
         "keys": keys,
         "no_auth": no_auth,
@@ -403,21 +403,25 @@ def _serving_parts(
     }
 
 
-def _ui_routers(workspace: Workspace, tables: Any, env: str, keys: Any) -> list[Any]:
+def _ui_routers(workspace: Workspace, tables: Any, env: str, keys: Any, doors: Any) -> list[Any]:
     """The web UI at ``/`` (``gristmill.ui``), its asset graph and the dashboards: the same
     reader and keys as the API. The graph and dashboards come first: the UI's menu holds
-    placeholders at their addresses."""
+    placeholders at their addresses. Explore runs SQL through the SQL endpoint's reader when
+    the endpoint is on (``doors.routers``)."""
     from gristmill.dashboards.router import dashboards_router
     from gristmill.runtime.datadiff import diff
     from gristmill.ui import UiServices, ui_router
     from gristmill.ui.access import behind_login
     from gristmill.ui.graph.router import graph_router
+    from gristmill.ui.registry import site_bar
 
     compare = lambda asked: diff(workspace.project, workspace.graph, asked)  # noqa: E731
+    sql = doors.reader if doors.routers else None
+    vendor, bar = "/ui/static/vendor", site_bar("dashboards")
     return [
         behind_login(graph_router(workspace, env), keys),
-        behind_login(dashboards_router(workspace.project, tables, scripts_url="/ui/static/vendor"), keys),
-        ui_router(UiServices(workspace, tables, env, compare, keys)),
+        behind_login(dashboards_router(workspace.project, tables, scripts_url=vendor, site_bar=bar), keys),
+        ui_router(UiServices(workspace, tables, env, compare, keys, sql=sql)),
     ]
 
 

@@ -268,6 +268,32 @@ def test_cron_ticks_run_once_each_on_their_second(
             assert tick_at <= started < tick_at + timedelta(seconds=5), dict(tick)
 
 
+def test_a_paused_schedule_skips_its_ticks_until_resumed(
+    feed: Callable[..., Path], scheduler: Callable[..., Scheduler]
+) -> None:
+    from gristmill.state import open_history
+
+    root = feed(
+        """
+        [schedules.tick]
+        cron = "*/2 * * * * *"
+        select = ["marts.totals"]
+        """
+    )
+    history = open_history(root / ".gristmill" / "state.sqlite")
+    try:
+        history.schedules.set_paused("tick", True)  # what the web UI's Pause button does
+        process = scheduler(root)
+        wait_for(lambda: len(ticks_of(root, "tick")) >= 2, "two paused ticks", process)
+        assert runs_of(root, "tick") == []
+        assert {(t["status"], t["note"]) for t in ticks_of(root, "tick")} == {("skipped", "paused")}
+        history.schedules.set_paused("tick", False)
+        wait_for(lambda: runs_of(root, "tick", "success"), "a run once resumed", process)
+    finally:
+        history.close()
+    assert process.stop() == 0
+
+
 def test_webhook_needs_the_token_starts_a_run_and_metrics_count_it(
     feed: Callable[..., Path], scheduler: Callable[..., Scheduler]
 ) -> None:

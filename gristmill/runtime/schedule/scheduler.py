@@ -196,9 +196,12 @@ class Scheduler:
         self._reload_if_changed()
         self._supervise()
         now = self._clock()
+        paused = self._history.schedules.paused()  # paused from the web UI: its triggers wait
         for name, schedule in self.settings.schedules.items():
             if name in self._crons:
-                self._cron(name, schedule, now)
+                self._cron(name, schedule, now, paused=name in paused)
+            if name in paused:
+                continue
             if schedule.freshness:
                 self._freshness(name, schedule, now)
             if schedule.on_assets:
@@ -207,10 +210,12 @@ class Scheduler:
         if watching and time.monotonic() - self._watch.files_checked >= FILE_POLL:
             self._watch.files_checked = time.monotonic()
             for name, schedule in self.settings.schedules.items():
-                if schedule.on_files:
+                if schedule.on_files and name not in paused:
                     self._files(name, schedule, now)
         while self._hooks:
             name, payload = self._hooks.popleft()
+            if name in paused:
+                continue
             self._enqueue(
                 name, now, "webhook" + (f" ({payload.get('reason')})" if payload.get("reason") else "")
             )
@@ -228,7 +233,7 @@ class Scheduler:
 
     # -- triggers ----------------------------------------------------------------------------------
 
-    def _cron(self, name: str, schedule: ScheduleSettings, now: datetime) -> None:
+    def _cron(self, name: str, schedule: ScheduleSettings, now: datetime, *, paused: bool = False) -> None:
         last = self._history.schedules.last_tick(name)
         first_seen = datetime.fromisoformat(self._history.schedules.first_seen(name))
         decision = due(
@@ -244,6 +249,10 @@ class Scheduler:
             (_iso(t), "skipped", f"missed while the scheduler was down (catch_up = {schedule.catch_up})")
             for t in decision.skipped
         ]
+        if paused:  # its ticks pass as skipped: resuming does not replay the paused time
+            rows += [(_iso(t), "skipped", "paused") for t in decision.run]
+            self._history.schedules.claim_ticks(name, rows)
+            return
         rows += [(_iso(t), "claimed", "") for t in decision.run]
         claimed = set(self._history.schedules.claim_ticks(name, rows))
         for tick in decision.run:

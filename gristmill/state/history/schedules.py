@@ -38,6 +38,10 @@ class Schedules(Protocol):
 
     def unfinished_ticks(self) -> list[TickRecord]: ...
 
+    def paused(self) -> dict[str, str]: ...
+
+    def set_paused(self, schedule: str, paused: bool) -> None: ...
+
 
 def fail_ticks(db: sqlite3.Connection, run_id: int, note: str) -> None:
     """Mark the ticks of a run that died failed; the caller holds the lock."""
@@ -126,3 +130,20 @@ class SQLiteSchedules(Domain):
             f"SELECT {_TICK_COLUMNS} FROM ticks WHERE status IN ('claimed', 'started') ORDER BY tick_at"
         ).fetchall()
         return [TickRecord(*row) for row in rows]
+
+    @locked
+    def paused(self) -> dict[str, str]:
+        """The paused schedules, each with when it was paused."""
+        rows = self.db.execute(
+            "SELECT schedule, paused_at FROM schedule_state WHERE paused_at IS NOT NULL"
+        ).fetchall()
+        return {str(name): str(at) for name, at in rows}
+
+    @locked
+    def set_paused(self, schedule: str, paused: bool) -> None:
+        """Pause (or resume) a schedule: the scheduler reads this at every turn of its loop."""
+        self.first_seen(schedule)
+        self.db.execute(
+            "UPDATE schedule_state SET paused_at = ? WHERE schedule = ?",
+            (now() if paused else None, schedule),
+        )

@@ -187,6 +187,10 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at  TEXT
     )
     """,
+    """
+    -- a schedule paused from the web UI: the scheduler skips its triggers until it is resumed
+    ALTER TABLE schedule_state ADD COLUMN paused_at TEXT
+    """,
 )
 
 

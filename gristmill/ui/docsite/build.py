@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 HERE = Path(str(files("gristmill.ui.docsite")))
 MARK = "docsite/search.js"
+MENU = ("/catalog", "/graph")
+_NAV = re.compile(r"<nav>.*?</nav>", re.S)
+_MENU_LINK = re.compile(r'\s*<a href="(?P<path>[^"]*)"[^>]*>.*?</a>', re.S)
 """A file every built site holds: a folder with it is a site a new build may replace."""
 GRAPH_SHIM = (
     '<script src="/docsite/graph-data.js"></script>\n<script src="/docsite/graph-offline.js"></script>\n'
@@ -102,8 +105,17 @@ def build_site(services: UiServices, workspace: GraphWorkspace, out: Path) -> Bu
     for name, text in pages.items():
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(rewrite_links(text, name, present), encoding="utf-8")
+        target.write_text(rewrite_links(_site_menu(text), name, present), encoding="utf-8")
     return Built(out, len(pages), len(served), sorted(present))
+
+
+def _site_menu(page: str) -> str:
+    """The menus keep only the pages the site has (the graph's menu is the server's whole one)."""
+
+    def kept(nav: re.Match[str]) -> str:
+        return _MENU_LINK.sub(lambda a: a[0] if a["path"] in MENU else "", nav[0])
+
+    return _NAV.sub(kept, page)
 
 
 def _check_out(out: Path) -> None:

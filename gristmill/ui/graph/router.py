@@ -24,6 +24,7 @@ from gristmill.runtime.published import lineage as lineage_of
 from gristmill.ui.graph.columns import column_graph
 from gristmill.ui.graph.lineage_graph import Drawn, drawn_graph
 from gristmill.ui.graph.payload import attributes, layout_of
+from gristmill.ui.registry import site_bar
 
 
 class Workspace(Protocol):
@@ -79,7 +80,11 @@ def graph_router(workspace: Workspace, env: str = "prod") -> APIRouter:
 
     @router.get("/graph", response_class=HTMLResponse)
     def page() -> HTMLResponse:
-        return HTMLResponse(_templates.get_template("graph.html").render(project=workspace.root.name))
+        return HTMLResponse(
+            _templates.get_template("graph.html").render(
+                project=workspace.root.name, site_bar=site_bar("graph")
+            )
+        )
 
     @router.get("/graph/layout.json")
     def layout() -> JSONResponse:

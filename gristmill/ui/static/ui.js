@@ -24,3 +24,20 @@
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   document.addEventListener("htmx:afterSettle", function (event) { draw(event.target); });
 })();
+
+// Explore: Ctrl+Enter (Cmd+Enter) in the SQL editor runs the query (submits its GET form, so the
+// address keeps the query); Tab inserts two spaces instead of leaving the editor.
+(function () {
+  "use strict";
+  document.addEventListener("keydown", function (event) {
+    var editor = event.target;
+    if (!(editor instanceof HTMLTextAreaElement) || !editor.classList.contains("sql")) return;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      if (editor.form) editor.form.requestSubmit();
+    } else if (event.key === "Tab" && !event.shiftKey) {
+      event.preventDefault();
+      editor.setRangeText("  ", editor.selectionStart, editor.selectionEnd, "end");
+    }
+  });
+})();

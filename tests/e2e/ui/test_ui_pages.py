@@ -36,7 +36,8 @@ PAGES = {
     "catalog": "/catalog?q=invoice",
     "asset": "/catalog/marts/fct_invoice_line",
     "compare": "/compare?table=marts.fct_invoice_line&env=dev&against=prod&key=invoice_line_id",
-    "graph-to-come": "/graph",
+    "graph": "/graph",
+    "dashboards": "/dashboards/revenue",
 }
 
 
