@@ -69,6 +69,7 @@ def site_bar(active: str) -> str:
     return (
         '<header class="top gm-site-bar"><style>.gm-site-bar{display:flex;gap:1rem;align-items:center;'
         "padding:.4rem 1rem;border-bottom:1px solid #ddd;font:14px system-ui,sans-serif;background:#fafafa}"
-        ".gm-site-bar nav{display:flex;gap:1rem;flex-wrap:wrap}.gm-site-bar a{color:#245;text-decoration:none}.gm-site-bar a.active{font-weight:600}</style>"
+        ".gm-site-bar nav{display:flex;gap:1rem;flex-wrap:wrap}"
+        ".gm-site-bar a{color:#245;text-decoration:none}.gm-site-bar a.active{font-weight:600}</style>"
         f'<a class="brand" href="/">Gristmill</a><nav>{links}</nav></header>'
     )
