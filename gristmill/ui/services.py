@@ -107,6 +107,13 @@ class RunLauncher:
             args += ["--select", item]
         return self._start(args)
 
+    def backfill(self, selection: Sequence[str], env: str, start: str, end: str | None) -> int | None:
+        """``gristmill backfill`` of the selection from ``start`` to ``end`` (days, included)."""
+        args = ["backfill", "--env", env, "--from", start, *(["--to", end] if end else [])]
+        for item in selection:
+            args += ["--select", item]
+        return self._start(args)
+
     def retry(self, run_id: int) -> int | None:
         return self._start(["retry", str(run_id)])
 

@@ -54,6 +54,19 @@ def data(services: UiServices, *, status: str = "", env: str = "", since: str = 
     }
 
 
+_HINT = "a selection like +marts.revenue, an environment name, days as YYYY-MM-DD (to needs from)"
+
+
+def _days(start: str, end: str) -> bool:
+    """Both empty, or ``from`` a day and ``to`` empty or a day."""
+    try:
+        return (not start and not end) or (
+            bool(start) and all(date.fromisoformat(d) for d in (start, end) if d)
+        )
+    except ValueError:
+        return False
+
+
 def mount(router: APIRouter, ui: Ui) -> None:
     def runs(request: Request, status: str = "", env: str = "", since: str = "") -> Response:
         return ui.show(
@@ -70,9 +83,17 @@ def mount(router: APIRouter, ui: Ui) -> None:
             return checked
         selection = [s for s in str(form.get("select") or "").split() if s]
         env = str(form.get("env") or ui.services.env)
+        start, end = str(form.get("from") or ""), str(form.get("to") or "")
+        # Handed to a `gristmill` process as arguments: nothing may read as an option.
+        if any(v.startswith("-") for v in (*selection, env)) or not _days(start, end):
+            refused = ConfigError("not a selection, environment or day this form can start", hint=_HINT)
+            return ui.html("coming.html.j2", request, None, status=400, problem=refused)
         launcher = ui.services.launcher
         assert launcher is not None
-        run_id = await run_in_threadpool(launcher.run, selection, env)
+        if start:
+            run_id = await run_in_threadpool(launcher.backfill, selection, env, start, end or None)
+        else:
+            run_id = await run_in_threadpool(launcher.run, selection, env)
         where = f"/runs/{run_id}" if run_id is not None else "/runs?status=failed"
         return RedirectResponse(where, status_code=303)
 

@@ -197,3 +197,29 @@ def test_chart_specs_cannot_close_their_script_element() -> None:
 
     chart = Ui(Any, NAV).templates.filters["chart"]  # type: ignore[arg-type]
     assert "</script>" not in chart({"title": "</script><script>alert(1)</script>"})
+
+
+def test_a_backfill_from_the_runs_form_takes_days_and_nothing_that_reads_as_an_option() -> None:
+    from gristmill.ui.pages.runs import _days
+    from gristmill.ui.services import RunLauncher
+
+    assert _days("", "") and _days("2024-01-01", "") and _days("2024-01-01", "2024-01-31")
+    assert not _days("", "2024-01-31")  # `to` needs `from`
+    assert not _days("--project", "") and not _days("2024-13-01", "")
+    started: list[list[str]] = []
+    launcher = RunLauncher.__new__(RunLauncher)
+    launcher._start = lambda args: started.append(args) or 7  # type: ignore[method-assign]
+    assert launcher.backfill(["+marts.daily"], "prod", "2024-01-01", "2024-01-31") == 7
+    assert started == [
+        [
+            "backfill",
+            "--env",
+            "prod",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-31",
+            "--select",
+            "+marts.daily",
+        ]
+    ]
