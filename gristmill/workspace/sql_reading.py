@@ -127,7 +127,10 @@ class SqlReader:
                     hint="filter or aggregate more, or ask for fewer rows",
                 ) from None
             if isinstance(error, GristmillError):
-                raise SqlRefused(error.message, hint=error.hint) from None
+                # The engine's first line says what went wrong; the rest quotes the statement as
+                # rewritten onto physical tables, which are not the caller's names.
+                said = error.message.strip().splitlines()[0] if error.message.strip() else error.message
+                raise SqlRefused(said, hint=error.hint) from None
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise SqlRefused(first, hint="check the SQL against the served tables' columns") from None
         finally:

@@ -86,6 +86,15 @@ def test_sql_endpoint_refuses_with_400_and_the_reason(http: str) -> None:
         assert response.json()["parameter"] == "sql" and response.json()["error"]
 
 
+def test_an_engine_error_names_the_problem_not_the_physical_tables(http: str) -> None:
+    sql = "select cast(genre_name as integer) from marts.dim_track"
+    response = httpx.post(f"{http}/api/v1/sql", json={"sql": sql})
+    assert response.status_code == 400
+    said = response.json()["error"]
+    assert "Could not convert" in said and "\n" not in said
+    assert "gm_copy" not in said and "lake" not in said
+
+
 def test_the_injection_corpus_gets_nothing_through_http_or_the_wire(http: str, door: PgDoor) -> None:
     from tests.unit.sql.test_guard import CORPUS
 
