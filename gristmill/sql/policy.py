@@ -181,7 +181,7 @@ def _policed(
         mask = next((m for m in masks if m.applies_to(column, classes.get(column, frozenset()))), None)
         ref = exp.column(column, quoted=True)
         value = ref if mask is None else _masked(ref, mask, dialect)
-        projections.append(exp.alias_(value, column, quote=True))
+        projections.append(exp.alias_(value, column, quoted=True))
     view = exp.select(*projections).from_(exp.table_(name, db=schema, quoted=True))
     filters = [f for role in roles for f in role.row_filters if f.on == asset]
     for row_filter in filters:  # every role's filter holds (AND): no role widens another's rows
@@ -209,7 +209,7 @@ def _masked(ref: exp.Column, mask: Mask, dialect: str) -> exp.Expr:
 def _custom(template: str, ref: exp.Column, dialect: str) -> exp.Expr:
     sql = COLUMN_PLACEHOLDER.sub(_PLACEHOLDER_COLUMN, template)
     try:
-        tree = exp.maybe_parse(sql, dialect=dialect)
+        tree: exp.Expr = exp.maybe_parse(sql, dialect=dialect)
     except ParseError:
         raise PolicyRefusal(f"mask expression does not parse: {template}") from None
     for node in tree.walk():
@@ -229,7 +229,7 @@ def _bound(template: str, principal: Principal, dialect: str) -> exp.Expr:
         raise PolicyRefusal(f"{principal.name} has no attribute {missing[0]} required by a row filter")
     sql = PRINCIPAL_PLACEHOLDER.sub(lambda m: f"__gm_principal_{m.group(1)}__", template)
     try:
-        tree = exp.maybe_parse(sql, dialect=dialect)
+        tree: exp.Expr = exp.maybe_parse(sql, dialect=dialect)
     except ParseError:
         raise PolicyRefusal(f"row filter does not parse: {template}") from None
 

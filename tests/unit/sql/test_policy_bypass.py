@@ -39,6 +39,9 @@ POLICY = AccessPolicy.model_validate(
         }
     }
 )
+CUSTOMERS = (
+    "CREATE TABLE marts.customers (id INT, email VARCHAR, phone VARCHAR, iban VARCHAR, region VARCHAR)"
+)
 ALICE = Principal("alice", ("analyst",), {"region": "eu"})
 
 
@@ -46,7 +49,7 @@ ALICE = Principal("alice", ("analyst",), {"region": "eu"})
 def con() -> duckdb.DuckDBPyConnection:
     db = duckdb.connect()
     db.execute("CREATE SCHEMA marts")
-    db.execute("CREATE TABLE marts.customers (id INT, email VARCHAR, phone VARCHAR, iban VARCHAR, region VARCHAR)")
+    db.execute(CUSTOMERS)
     db.execute(
         "INSERT INTO marts.customers VALUES (1, ?, ?, ?, 'eu'), (2, 'b@example.com', NULL, NULL, 'eu'),"
         " (99, 'hidden@example.com', '000', 'HIDDEN', 'us')",
@@ -143,7 +146,12 @@ def test_missing_grant_and_attribute_are_refused() -> None:
     with pytest.raises(PolicyRefusal, match="may not read"):
         rewrite("SELECT 1 FROM marts.orders", catalog=CATALOG, principal=Principal("bob", ()), policy=POLICY)
     with pytest.raises(PolicyRefusal, match="attribute region"):
-        rewrite("SELECT 1 FROM marts.orders", catalog=CATALOG, principal=Principal("x", ("analyst",)), policy=POLICY)
+        rewrite(
+            "SELECT 1 FROM marts.orders",
+            catalog=CATALOG,
+            principal=Principal("x", ("analyst",)),
+            policy=POLICY,
+        )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -155,8 +163,11 @@ def test_missing_grant_and_attribute_are_refused() -> None:
 def test_no_row_outside_the_filter(region: str, where: str, shape: str) -> None:
     db = duckdb.connect()
     db.execute("CREATE SCHEMA marts")
-    db.execute("CREATE TABLE marts.customers (id INT, email VARCHAR, phone VARCHAR, iban VARCHAR, region VARCHAR)")
-    db.execute("INSERT INTO marts.customers SELECT i, 'e', 'p', 'i', ['eu','us','apac'][i % 3 + 1] FROM range(30) t(i)")
+    db.execute(CUSTOMERS)
+    db.execute(
+        "INSERT INTO marts.customers"
+        " SELECT i, 'e', 'p', 'i', ['eu','us','apac'][i % 3 + 1] FROM range(30) t(i)"
+    )
     cond = where.format(r="'" + region + "'")
     inner = f"SELECT region FROM marts.customers WHERE {cond}"
     sql = {
@@ -172,7 +183,10 @@ def test_no_row_outside_the_filter(region: str, where: str, shape: str) -> None:
 
 def test_golden_rewrites() -> None:
     folder = Path(__file__).parents[2] / "fixtures" / "sql" / "policy"
-    sql = "WITH c AS (SELECT * FROM marts.customers) SELECT upper(email), phone FROM c JOIN marts.orders o ON o.customer_id = c.id"
+    sql = (
+        "WITH c AS (SELECT * FROM marts.customers)"
+        " SELECT upper(email), phone FROM c JOIN marts.orders o ON o.customer_id = c.id"
+    )
     for dialect in ("duckdb", "postgres"):
         got = rewrite(sql, catalog=CATALOG, principal=ALICE, policy=POLICY, classes=CLASSES, dialect=dialect)
         assert got.sql(dialect, pretty=True) + "\n" == (folder / f"cte_join.{dialect}.sql").read_text()
