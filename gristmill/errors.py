@@ -164,3 +164,8 @@ class RateLimited(GristmillError, Transient):
 class ReadError(GristmillError):
     """A read a client of ``gristmill serve`` asked for and cannot have (an unknown snapshot, no
     time travel, a table that is not served): the server answers HTTP 400 with its message."""
+
+
+class PolicyRefusal(ProjectError):
+    """A query reads something its principal may not, or something the policy rewrite cannot
+    police (table functions, file readers, catalogs, statements other than SELECT)."""

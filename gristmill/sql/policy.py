@@ -18,7 +18,7 @@ from typing import Any
 from sqlglot import exp, parse
 from sqlglot.errors import ParseError
 
-from gristmill.errors import ProjectError
+from gristmill.errors import PolicyRefusal
 from gristmill.project.access_specs import (
     COLUMN_PLACEHOLDER,
     PRINCIPAL_PLACEHOLDER,
@@ -27,9 +27,7 @@ from gristmill.project.access_specs import (
     Privilege,
 )
 
-
-class PolicyRefusal(ProjectError):
-    """The query reads something the principal may not, or something the rewrite cannot police."""
+__all__ = ["PolicyRefusal", "Principal", "granted", "rewrite"]
 
 
 @dataclass(frozen=True)
