@@ -8,14 +8,14 @@ access.yml:
       analyst:
         members: [gmk_3f9a, "sub:alice@example.com", "group:finance"]
         grants:
-          - {on: "marts.*", privileges: [read]}
-          - {on: "metric:revenue", privileges: [run]}
+          - {resource: "marts.*", privileges: [read]}
+          - {resource: "metric:revenue", privileges: [run]}
         masks:
           - {class: pii.email, policy: hash, allow_aggregates: [count, count_distinct]}
           - {column: phone, policy: partial, keep_last: 4}
           - {column: iban, policy: sql, expr: "left({{ column }}, 4) || '****'"}
         row_filters:
-          - {on: marts.fct_invoice_line, where: "region = {{ principal.region }}"}
+          - {asset: marts.fct_invoice_line, where: "region = {{ principal.region }}"}
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,16 +47,17 @@ class _Strict(BaseModel):
 
 
 class Grant(_Strict):
-    on: str = Field(pattern=_TARGET)
+    # Not ``on``: YAML 1.1 reads an unquoted ``on`` key as the boolean true.
+    resource: str = Field(pattern=_TARGET)
     privileges: tuple[Privilege, ...] = Field(min_length=1)
 
     def covers(self, target: str, privilege: Privilege) -> bool:
         """``admin`` implies the others; ``schema.*`` covers every asset of the schema."""
         if privilege not in self.privileges and "admin" not in self.privileges:
             return False
-        if self.on.endswith(".*"):
-            return not target.startswith("metric:") and target.split(".", 1)[0] == self.on[:-2]
-        return self.on == target
+        if self.resource.endswith(".*"):
+            return not target.startswith("metric:") and target.split(".", 1)[0] == self.resource[:-2]
+        return self.resource == target
 
 
 class Mask(_Strict):
@@ -96,7 +97,7 @@ class Mask(_Strict):
 
 
 class RowFilter(_Strict):
-    on: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+    asset: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
     where: str = Field(min_length=1)
 
     @property
@@ -105,17 +106,11 @@ class RowFilter(_Strict):
 
 
 class Role(_Strict):
-    members: tuple[str, ...] = ()
+    members: tuple[Annotated[str, Field(pattern=_MEMBER)], ...] = ()
+    """API key ids (``gmk_…``), JWT subjects (``sub:…``) and groups (``group:…``)."""
     grants: tuple[Grant, ...] = ()
     masks: tuple[Mask, ...] = ()
     row_filters: tuple[RowFilter, ...] = ()
-
-    @model_validator(mode="after")
-    def _members(self) -> Role:
-        for member in self.members:
-            if not re.match(_MEMBER, member):
-                raise ValueError(f'member "{member}" is none of gmk_<key id>, sub:<subject>, group:<name>')
-        return self
 
 
 class AccessPolicy(_Strict):

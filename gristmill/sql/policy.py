@@ -181,7 +181,7 @@ def _policed(
         value = ref if mask is None else _masked(ref, mask, dialect)
         projections.append(exp.alias_(value, column, quoted=True))
     view = exp.select(*projections).from_(exp.table_(name, db=schema, quoted=True))
-    filters = [f for role in roles for f in role.row_filters if f.on == asset]
+    filters = [f for role in roles for f in role.row_filters if f.asset == asset]
     for row_filter in filters:  # every role's filter holds (AND): no role widens another's rows
         view = view.where(_bound(row_filter.where, principal, dialect), copy=False)
     return view

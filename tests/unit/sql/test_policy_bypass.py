@@ -25,15 +25,15 @@ POLICY = AccessPolicy.model_validate(
         "roles": {
             "analyst": {
                 "members": ["gmk_abc"],
-                "grants": [{"on": "marts.*", "privileges": ["read"]}],
+                "grants": [{"resource": "marts.*", "privileges": ["read"]}],
                 "masks": [
                     {"class": "pii.email", "policy": "hash", "allow_aggregates": ["count", "count_distinct"]},
                     {"column": "phone", "policy": "partial", "keep_last": 3},
                     {"column": "iban", "policy": "sql", "expr": "'XX' || length({{ column }})"},
                 ],
                 "row_filters": [
-                    {"on": "marts.customers", "where": "region = {{ principal.region }}"},
-                    {"on": "marts.orders", "where": "region = {{ principal.region }}"},
+                    {"asset": "marts.customers", "where": "region = {{ principal.region }}"},
+                    {"asset": "marts.orders", "where": "region = {{ principal.region }}"},
                 ],
             }
         }
