@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp, parse
@@ -84,7 +85,7 @@ def rewrite(
         asset = _asset_of(table, catalog)
         if not _granted(policy, principal, asset, "read"):
             raise PolicyRefusal(f"{principal.name} may not read {asset}")
-        view = _policed(asset, catalog[asset], principal, policy, (classes or {}).get(asset, {}), dialect)
+        view = _view(asset, catalog[asset], principal, policy, (classes or {}).get(asset, {}), dialect)
         alias = table.alias or table.name
         table.replace(exp.Subquery(this=view, alias=exp.TableAlias(this=exp.to_identifier(alias))))
     return tree
@@ -162,6 +163,38 @@ def _asset_of(table: exp.Table, catalog: Mapping[str, Sequence[str]]) -> str:
     return asset
 
 
+_VIEWS: dict[tuple[object, ...], tuple[AccessPolicy, exp.Select]] = {}
+
+
+def _view(
+    asset: str,
+    columns: Sequence[str],
+    principal: Principal,
+    policy: AccessPolicy,
+    classes: Mapping[str, frozenset[str]],
+    dialect: str,
+) -> exp.Select:
+    """The policed subquery of an asset, built once per policy, principal shape and schema: most
+    of a request's rewrite cost is building these, and the same few repeat on every request."""
+    key = (
+        id(policy),
+        asset,
+        tuple(columns),
+        principal.roles,
+        tuple(sorted((k, repr(v)) for k, v in principal.attributes.items())),
+        tuple(sorted((c, tuple(sorted(found))) for c, found in classes.items())),
+        dialect,
+    )
+    cached = _VIEWS.get(key)
+    # The policy object is kept with its view: an id reused by a new policy never matches.
+    if cached is None or cached[0] is not policy:
+        if len(_VIEWS) >= 4096:
+            _VIEWS.clear()
+        cached = (policy, _policed(asset, columns, principal, policy, classes, dialect))
+        _VIEWS[key] = cached
+    return cached[1].copy()
+
+
 def _policed(
     asset: str,
     columns: Sequence[str],
@@ -204,12 +237,18 @@ def _masked(ref: exp.Column, mask: Mask, dialect: str) -> exp.Expr:
     return exp.case().when(exp.Is(this=ref.copy(), expression=exp.Null()), exp.Null()).else_(value)
 
 
+@lru_cache(maxsize=1024)
+def _template(sql: str, dialect: str, what: str) -> exp.Expr:
+    """A mask's or filter's SQL parsed once (per process): the rewrite copies it on every use."""
+    try:
+        return exp.maybe_parse(sql, dialect=dialect)
+    except ParseError:
+        raise PolicyRefusal(f"{what} does not parse: {sql}") from None
+
+
 def _custom(template: str, ref: exp.Column, dialect: str) -> exp.Expr:
     sql = COLUMN_PLACEHOLDER.sub(_PLACEHOLDER_COLUMN, template)
-    try:
-        tree: exp.Expr = exp.maybe_parse(sql, dialect=dialect)
-    except ParseError:
-        raise PolicyRefusal(f"mask expression does not parse: {template}") from None
+    tree = _template(sql, dialect, "mask expression").copy()
     for node in tree.walk():
         if isinstance(node, (exp.Query, exp.Table)):
             raise PolicyRefusal(f"mask expression may not read tables: {template}")
@@ -226,10 +265,7 @@ def _bound(template: str, principal: Principal, dialect: str) -> exp.Expr:
     if missing:
         raise PolicyRefusal(f"{principal.name} has no attribute {missing[0]} required by a row filter")
     sql = PRINCIPAL_PLACEHOLDER.sub(lambda m: f"__gm_principal_{m.group(1)}__", template)
-    try:
-        tree: exp.Expr = exp.maybe_parse(sql, dialect=dialect)
-    except ParseError:
-        raise PolicyRefusal(f"row filter does not parse: {template}") from None
+    tree = _template(sql, dialect, "row filter").copy()
 
     def bind(node: exp.Expr) -> Any:
         if isinstance(node, exp.Column) and node.name.startswith("__gm_principal_"):
