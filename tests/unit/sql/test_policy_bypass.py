@@ -190,3 +190,28 @@ def test_golden_rewrites() -> None:
     for dialect in ("duckdb", "postgres"):
         got = rewrite(sql, catalog=CATALOG, principal=ALICE, policy=POLICY, classes=CLASSES, dialect=dialect)
         assert got.sql(dialect, pretty=True) + "\n" == (folder / f"cte_join.{dialect}.sql").read_text()
+
+
+def test_the_postgres_rewrite_runs_on_postgres() -> None:
+    # The golden PostgreSQL text is not just well-formed: PostgreSQL runs it and masks the values.
+    import psycopg
+
+    from tests.support.pg_engine import postgres_database
+
+    sql = (
+        "SELECT c.*, upper(email) AS shout FROM marts.customers c JOIN marts.orders o ON o.customer_id = c.id"
+    )
+    policed = rewrite(
+        sql, catalog=CATALOG, principal=ALICE, policy=POLICY, classes=CLASSES, dialect="postgres"
+    )
+    with postgres_database("gristmill_policy") as url, psycopg.connect(url, autocommit=True) as pg:
+        pg.execute("CREATE SCHEMA marts")
+        pg.execute(CUSTOMERS.replace("VARCHAR", "TEXT"))
+        pg.execute(
+            "INSERT INTO marts.customers VALUES (1, %s, %s, %s, 'eu'), (99, 'x', 'y', 'z', 'us')", PLANTED
+        )
+        pg.execute("CREATE TABLE marts.orders (order_id INT, customer_id INT, amount INT, region TEXT)")
+        pg.execute("INSERT INTO marts.orders VALUES (10, 1, 5, 'eu'), (11, 99, 7, 'us')")
+        rows = pg.execute(policed.sql("postgres")).fetchall()
+    assert len(rows) == 1 and _leaks(rows) == []
+    assert rows[0][2] == "****123"
