@@ -87,6 +87,11 @@ BYPASSES = [
     "SELECT md5(email), hash(phone) FROM marts.customers",
     "SELECT * FROM marts.customers c1 NATURAL JOIN marts.customers c2",
     "SELECT c.email FROM marts.customers AS c ORDER BY 1",
+    "WITH a AS (SELECT * FROM marts.customers), b AS (SELECT * FROM a) SELECT * FROM b",
+    "SELECT * FROM (WITH q AS (SELECT phone FROM marts.customers) SELECT * FROM q)"
+    " UNION SELECT iban FROM marts.customers",
+    "SELECT list_transform([email, iban], s -> s || '') FROM marts.customers",
+    "SELECT * FROM marts.customers PIVOT (count(*) FOR email IN ('planted.secret@example.com'))",
 ]
 REFUSED = [
     "SELECT * FROM read_parquet('/tmp/x.parquet')",
@@ -104,6 +109,13 @@ REFUSED = [
     "INSERT INTO marts.orders VALUES (1, 1, 1, 'eu')",
     "SELECT * FROM pg_catalog.pg_tables",
     "WITH c AS (SELECT * FROM c) SELECT * FROM c",
+    "SELECT * FROM 'data.csv'",
+    "SUMMARIZE marts.customers",
+    "DESCRIBE marts.customers",
+    "SELECT read_text('/etc/passwd')",
+    "PRAGMA table_info('marts.customers')",
+    "ATTACH 'other.db' AS other",
+    "SELECT * FROM marts.customers AS x, x.y",
 ]
 
 
