@@ -27,9 +27,9 @@ class Backups:
         root = find_root(Path(start))
         return cls(root, choose(load_settings(root), target))
 
-    def backup(self, dest: str, *, options: dict[str, object] | None = None) -> BackupInfo:
+    def backup(self, dest: str, *, options: dict[str, object] | None = None, workers: int = 8) -> BackupInfo:
         """A consistent copy under ``dest`` (a folder or ``s3://bucket/prefix``), runs continuing."""
-        return take_backup(self.settings, self.root, dest, options=options)
+        return take_backup(self.settings, self.root, dest, options=options, workers=workers)
 
     def restore(
         self, src: str, *, force: bool = False, options: dict[str, object] | None = None

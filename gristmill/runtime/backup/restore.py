@@ -92,7 +92,7 @@ def _swap(staged: Path, catalog: Path, data: Path, state: Path) -> None:
         for extra in ("", "-wal", "-shm", "-journal") if current.suffix == ".sqlite" else ("",):
             old = current.with_name(current.name + extra)
             if old.exists():
-                old.replace(aside / (old.name + ("" if extra or old.is_dir() else "")))
+                old.replace(aside / old.name)
         if new.exists():
             current.parent.mkdir(parents=True, exist_ok=True)
             new.replace(current)
