@@ -48,9 +48,8 @@ def tables_at(root: Path, snapshot: int | None = None) -> dict[str, list[Any]]:
     ]
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {snapshot}")
-    con.execute(
-        f"ATTACH 'ducklake:sqlite:{(root / '.gristmill/catalog.sqlite').as_posix()}' AS l ({', '.join(options)})"
-    )
+    catalog = (root / ".gristmill/catalog.sqlite").as_posix()
+    con.execute(f"ATTACH 'ducklake:sqlite:{catalog}' AS l ({', '.join(options)})")
     names = con.execute(
         "select table_schema, table_name from information_schema.tables where table_catalog = 'l' "
         "and table_type = 'BASE TABLE' order by 1, 2"
