@@ -93,8 +93,8 @@ def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
 
 
 def _copy_local(src: str, dst: str) -> tuple[int, str]:
-    """Unbuffered reads into one reused buffer (a buffered writer writes each chunk whole): on local disks fsspec's file layer costs more
-    than the copy itself (measured with bench/backup)."""
+    """Unbuffered reads into one reused buffer (a buffered writer writes each chunk whole): on
+    local disks fsspec's file layer cost more than the copy itself (measured with bench/backup)."""
     digest = hashlib.sha256()
     size = 0
     buffer = bytearray(CHUNK)
