@@ -61,9 +61,8 @@ def main() -> None:
         make_project(root, args.gb)
         started = time.perf_counter()
         assert Workspace(root).run().ok
-        print(
-            f"lake built in {time.perf_counter() - started:.1f} s: {folder_size(root / '.gristmill') / 1e9:.2f} GB"
-        )
+        size = folder_size(root / ".gristmill") / 1e9
+        print(f"lake built in {time.perf_counter() - started:.1f} s: {size:.2f} GB")
         copies, backups = [], []
         for attempt in range(2):
             copies.append(timed_copy(root / ".gristmill", Path(temp) / f"copy{attempt}"))
@@ -71,9 +70,8 @@ def main() -> None:
             shutil.rmtree(Path(temp) / f"copy{attempt}")
             shutil.rmtree(Path(temp) / f"backup{attempt}")
         copy, backup = min(copies), min(backups)
-        print(
-            f"cp -r: {copy:.2f} s   gristmill backup: {backup:.2f} s   ratio {backup / copy:.2f}x (target <= 1.5x)"
-        )
+        ratio = backup / copy
+        print(f"cp -r: {copy:.2f} s   gristmill backup: {backup:.2f} s   ratio {ratio:.2f}x (target <= 1.5x)")
 
 
 if __name__ == "__main__":
