@@ -108,7 +108,7 @@ def take_backup(
     data = (root / storage.data).resolve()
     state = (root / storage.state).resolve()
     created = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="gristmill-backup-", dir=root / ".gristmill") as temp:
+    with tempfile.TemporaryDirectory(prefix="gristmill-backup-", dir=catalog.parent) as temp:
         local_catalog = Path(temp) / CATALOG_FILE
         sqlite_copy(catalog, local_catalog)
         snapshot, files = lake_files(local_catalog)
