@@ -171,3 +171,37 @@ def test_a_tampered_file_is_refused_by_name(project: Path, tmp_path: Path) -> No
     with pytest.raises(GristmillError, match=f"{victim.path} is missing"):
         Backups.for_project(target).restore(info.url)
     assert not (target / ".gristmill" / "catalog.sqlite").exists()
+
+
+def test_a_duckdb_file_round_trip(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_project(MODELS, toml='name = "t"\n[storage]\nformat = "duckdb"\n')
+    gristmill(root, "run")
+    info = Backups.for_project(root).backup(str(tmp_path / "backups"))
+    assert info.storage == "duckdb" and any(f.path == "database.duckdb" for f in info.files)
+    target = fresh_copy(root, tmp_path)
+    Backups.for_project(target).restore(info.url)
+    con = connect(extensions=())
+    counts = []
+    for project in (root, target):
+        path = (project / ".gristmill/warehouse.duckdb").as_posix()
+        con.execute(f"ATTACH '{path}' AS w{len(counts)} (READ_ONLY)")
+        tables = con.execute(
+            f"select table_schema, table_name from information_schema.tables "
+            f"where table_catalog = 'w{len(counts)}' and table_type = 'BASE TABLE' order by 1, 2"
+        ).fetchall()
+        counts.append(
+            {
+                f"{s}.{t}": sorted(con.execute(f'select * from w{len(counts)}."{s}"."{t}"').fetchall())
+                for s, t in tables
+            }
+        )
+    assert counts[0] == counts[1] and counts[0]
+    with pytest.raises(GristmillError, match="storage.format"):
+        Backups.for_project(make_project_ducklake(tmp_path)).restore(info.url)
+
+
+def make_project_ducklake(tmp_path: Path) -> Path:
+    root = tmp_path / "other"
+    root.mkdir()
+    (root / "gristmill.toml").write_text('name = "t"\n')
+    return root

@@ -13,7 +13,13 @@ from gristmill.config.settings import ProjectSettings
 from gristmill.errors import GristmillError
 from gristmill.runtime.backup.manifest import BackupInfo, FileEntry, read_manifest
 from gristmill.runtime.backup.places import Place, copy_hashing, hash_file
-from gristmill.runtime.backup.take import CATALOG_FILE, LAKE_DIR, STATE_FILE, refuse_unsupported
+from gristmill.runtime.backup.take import (
+    CATALOG_FILE,
+    DATABASE_FILE,
+    LAKE_DIR,
+    STATE_FILE,
+    refuse_unsupported,
+)
 
 
 def _verify(place: Place, entry: FileEntry, size: int, digest: str) -> None:
@@ -54,12 +60,26 @@ def restore_backup(
     place = Place(src, options)
     info = read_manifest(place, Path(place.root).name)
     storage = settings.storage
-    catalog = (root / storage.catalog).resolve()
-    data = (root / storage.data).resolve()
-    state = (root / storage.state).resolve()
-    if catalog.exists() and not force:
+    if info.storage != storage.format:
         raise GristmillError(
-            f"this project already has a lake ({storage.catalog})",
+            f"backup {place.url} holds storage.format = {info.storage!r}, this project uses "
+            f"{storage.format!r}",
+            hint="restore it into a project with the same [storage] format",
+        )
+    state = (root / storage.state).resolve()
+    if storage.format == "duckdb":
+        database = (root / storage.database).resolve()
+        data = database.parent
+        wal = database.with_name(database.name + ".wal")
+        moves = [(DATABASE_FILE, database), (DATABASE_FILE + ".wal", wal), (STATE_FILE, state)]
+        existing = database
+    else:
+        data = (root / storage.data).resolve()
+        existing = (root / storage.catalog).resolve()
+        moves = [(LAKE_DIR, data), (STATE_FILE, state), (CATALOG_FILE, existing)]
+    if existing.exists() and not force:
+        raise GristmillError(
+            f"this project already has a lake ({existing.name})",
             hint="`gristmill restore --force` replaces it (the current lake is lost)",
         )
     verify_backup(place, info, workers)
@@ -78,16 +98,16 @@ def restore_backup(
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(copy, info.files))
-        (staged / LAKE_DIR).mkdir(exist_ok=True)
-        _swap(staged, catalog, data, state)
+        if storage.format == "ducklake":
+            (staged / LAKE_DIR).mkdir(exist_ok=True)
+        _swap(staged, [(staged / new, current) for new, current in moves])
     return info
 
 
-def _swap(staged: Path, catalog: Path, data: Path, state: Path) -> None:
+def _swap(staged: Path, moves: list[tuple[Path, Path]]) -> None:
     """Move the staged lake in; the old one is moved aside first and removed last."""
     aside = staged / "previous"
     aside.mkdir()
-    moves = [(staged / LAKE_DIR, data), (staged / STATE_FILE, state), (staged / CATALOG_FILE, catalog)]
     for new, current in moves:
         for extra in ("", "-wal", "-shm", "-journal") if current.suffix == ".sqlite" else ("",):
             old = current.with_name(current.name + extra)

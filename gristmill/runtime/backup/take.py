@@ -23,6 +23,7 @@ from gristmill.runtime.backup.places import Place, copy_hashing
 CATALOG_FILE = "catalog.sqlite"
 STATE_FILE = "state.sqlite"
 LAKE_DIR = "lake"
+DATABASE_FILE = "database.duckdb"
 
 
 def refuse_unsupported(settings: ProjectSettings) -> None:
@@ -35,12 +36,7 @@ def refuse_unsupported(settings: ProjectSettings) -> None:
             "PostgreSQL, the table format's snapshots for Spark)",
         )
     storage = settings.storage
-    if storage.format == "duckdb":
-        raise GristmillError(
-            'storage.format = "duckdb" is not backed up yet: a run locks the database file',
-            hint='copy .gristmill/warehouse.duckdb while no run is going, or use storage.format = "ducklake"',
-        )
-    if "://" in storage.catalog or "://" in storage.data:
+    if storage.format == "ducklake" and ("://" in storage.catalog or "://" in storage.data):
         raise GristmillError(
             "this lake's catalog or data is on a server or an object store",
             hint="back those up with their own tools (the PostgreSQL catalog with pg_dump, the "
@@ -102,6 +98,8 @@ def take_backup(
     """Copy the project's lake and history into a new folder under ``dest``; returns what it wrote."""
     refuse_unsupported(settings)
     storage = settings.storage
+    if storage.format == "duckdb":
+        return _take_database(settings, root, dest, options, workers)
     catalog = (root / storage.catalog).resolve()
     if not catalog.exists():
         raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
@@ -120,7 +118,6 @@ def take_backup(
             sqlite_copy(state, local_state)
             copies.append((local_state.as_posix(), STATE_FILE))
         copies += [((data / f).as_posix(), f"{LAKE_DIR}/{f}") for f in files]
-        source = Place(data.as_posix())
         missing = [f for f in files if not (data / f).exists()]
         if missing:
             raise GristmillError(
@@ -129,21 +126,67 @@ def take_backup(
                 hint="`gristmill gc` may have removed them while the backup ran; take it again",
             )
 
-        def copy(item: tuple[str, str]) -> FileEntry:
-            size, digest = copy_hashing(source.fs, item[0], place.fs, place.path(item[1]))
-            return FileEntry(item[1], size, digest)
+        entries = _copy_all(copies, place, workers)
+    return _finish(settings, place, name, snapshot, created, entries)
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            entries = tuple(pool.map(copy, copies))
+
+def _copy_all(copies: list[tuple[str, str]], place: Place, workers: int) -> tuple[FileEntry, ...]:
+    """Copy local files (absolute path, path in the backup) in parallel, hashing each."""
+    source = Place("/")
+
+    def copy(item: tuple[str, str]) -> FileEntry:
+        size, digest = copy_hashing(source.fs, item[0], place.fs, place.path(item[1]))
+        return FileEntry(item[1], size, digest)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return tuple(pool.map(copy, copies))
+
+
+def _finish(
+    settings: ProjectSettings,
+    place: Place,
+    name: str,
+    snapshot: int | None,
+    created: datetime,
+    entries: tuple[FileEntry, ...],
+) -> BackupInfo:
+    """Write the manifest, last and atomically: from now on the backup is complete."""
     info = BackupInfo(
         name=name,
         url=place.url,
         complete=True,
         project=settings.name,
-        storage=storage.format,
+        storage=settings.storage.format,
         snapshot=snapshot,
         created_at=created.isoformat(timespec="seconds"),
         files=entries,
     )
     place.write_bytes_atomically("manifest.json", info.to_json())
     return info
+
+
+def _take_database(
+    settings: ProjectSettings, root: Path, dest: str, options: dict[str, object] | None, workers: int
+) -> BackupInfo:
+    """A DuckDB database file: held read-only (no run can write meanwhile), copied with its WAL."""
+    from gristmill.engines.duckdb.held import database_held
+
+    database = (root / settings.storage.database).resolve()
+    if not database.exists():
+        raise GristmillError("this project has no data yet", hint="run `gristmill run` first")
+    state = (root / settings.storage.state).resolve()
+    created = datetime.now(UTC)
+    name = created.strftime("%Y%m%dT%H%M%S%fZ")
+    place = Place(dest, options).child(name)
+    with tempfile.TemporaryDirectory(prefix="gristmill-backup-", dir=database.parent) as temp:
+        copies = []
+        if state.exists():
+            sqlite_copy(state, Path(temp) / STATE_FILE)
+            copies.append(((Path(temp) / STATE_FILE).as_posix(), STATE_FILE))
+        with database_held(database):
+            wal = database.with_name(database.name + ".wal")
+            copies.append((database.as_posix(), DATABASE_FILE))
+            if wal.exists():
+                copies.append((wal.as_posix(), DATABASE_FILE + ".wal"))
+            entries = _copy_all(copies, place, workers)
+    return _finish(settings, place, name, None, created, entries)
