@@ -206,3 +206,16 @@ def make_project_ducklake(tmp_path: Path) -> Path:
     root.mkdir()
     (root / "gristmill.toml").write_text('name = "t"\n')
     return root
+
+
+def test_the_commands(project: Path, tmp_path: Path, cli: Any) -> None:
+    dest = str(tmp_path / "backups")
+    code, out = cli("backup", dest, project=project)
+    assert code == 0 and "backed up snapshot" in out
+    code, out = cli("backups", "list", dest)
+    assert code == 0 and "complete" in out
+    [info] = Backups.list(dest)
+    code, out = cli("restore", info.url, project=project)
+    assert code == 1 and "already has a lake" in out and "--force" in out
+    code, out = cli("restore", info.url, "--force", project=project)
+    assert code == 0 and "restored snapshot" in out
