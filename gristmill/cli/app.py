@@ -566,6 +566,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers its commands
+from gristmill.cli import backup as _backup  # noqa: E402,F401 - registers its commands
 from gristmill.cli import compiling as _compiling  # noqa: E402,F401 - registers its commands
 from gristmill.cli import dashboards as _dashboards  # noqa: E402,F401 - registers its commands
 from gristmill.cli import diff as _diff  # noqa: E402 - registers its commands
