@@ -32,6 +32,7 @@ from gristmill.cli.common import (
 )
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.cli.common import warn as _warn
+from gristmill.config.secrets import install_log_redaction
 from gristmill.errors import ConfigError, GristmillError, ProjectError
 
 if TYPE_CHECKING:
@@ -551,6 +552,7 @@ def _literal_help(command: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    install_log_redaction()  # every log line of every command passes through redact()
     try:
         _literal_help(typer.main.get_command(app))(args=argv, prog_name="gristmill")
     except GristmillError as err:
