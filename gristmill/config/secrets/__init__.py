@@ -11,7 +11,7 @@ from gristmill.config.secrets.providers import (
     known_schemes,
     register_provider,
 )
-from gristmill.config.secrets.redaction import install_log_redaction, redact, register
+from gristmill.config.secrets.redaction import RedactingStream, install_log_redaction, redact, register
 from gristmill.config.secrets.references import (
     REFERENCE,
     SecretRef,
@@ -23,6 +23,7 @@ from gristmill.config.secrets.references import (
 
 __all__ = [
     "REFERENCE",
+    "RedactingStream",
     "SecretProvider",
     "SecretRef",
     "SecretUnavailable",

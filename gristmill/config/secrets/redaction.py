@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -78,3 +78,19 @@ def install_log_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(redacting)
+
+
+class RedactingStream:
+    """A text stream that blanks secrets in what is written to it: the CLI's stdout and stderr,
+    where a project's own Python (a source, a model) may ``print`` a value it resolved. Each
+    write is redacted whole; everything else is the wrapped stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.wrapped = stream
+
+    def write(self, text: str) -> int:
+        self.wrapped.write(redact(text) if _known else text)
+        return len(text)  # what the caller gave: print() and rich check nothing more
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
