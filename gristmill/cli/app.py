@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from gristmill import __version__
+from gristmill._util.redaction import RedactingStream, install_log_redaction
 from gristmill.cli.common import (
     EnvOpt,
     ExcludeOpt,
@@ -32,7 +33,6 @@ from gristmill.cli.common import (
 )
 from gristmill.cli.common import open_workspace as _workspace
 from gristmill.cli.common import warn as _warn
-from gristmill.config.secrets import RedactingStream, install_log_redaction
 from gristmill.errors import ConfigError, GristmillError, ProjectError
 
 if TYPE_CHECKING:

@@ -5,13 +5,13 @@ Values are resolved only when a connector opens a connection, and every resolved
 registered so that :func:`redact` can blank it out of any text we log, store or show.
 """
 
+from gristmill._util.redaction import RedactingStream, install_log_redaction, redact, register
 from gristmill.config.secrets.providers import (
     SecretProvider,
     SecretUnavailable,
     known_schemes,
     register_provider,
 )
-from gristmill.config.secrets.redaction import RedactingStream, install_log_redaction, redact, register
 from gristmill.config.secrets.references import (
     REFERENCE,
     SecretRef,

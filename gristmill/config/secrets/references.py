@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from gristmill._util.redaction import redact, register
 from gristmill.config.secrets.providers import (
     PROVIDERS,
     EnvProvider,
@@ -18,7 +19,6 @@ from gristmill.config.secrets.providers import (
     known_schemes,
     register_provider,
 )
-from gristmill.config.secrets.redaction import redact, register
 from gristmill.config.secrets.vault import VaultProvider
 from gristmill.errors import ConfigError
 
