@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from gristmill import __version__
+from gristmill._util.redaction import RedactingStream, install_log_redaction
 from gristmill.cli.common import (
     EnvOpt,
     ExcludeOpt,
@@ -551,6 +552,10 @@ def _literal_help(command: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    install_log_redaction()  # every log line of every command passes through redact()
+    # and so does what a project's own Python prints while a command runs
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
     try:
         _literal_help(typer.main.get_command(app))(args=argv, prog_name="gristmill")
     except GristmillError as err:
@@ -563,6 +568,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     finally:
         _restore_stdout()
+        sys.stdout, sys.stderr = streams
 
 
 from gristmill.cli import backfill as _backfill  # noqa: E402,F401 - registers its commands

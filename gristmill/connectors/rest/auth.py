@@ -13,14 +13,14 @@ from typing import Any, Protocol
 
 import httpx
 
-from gristmill.config.secrets import resolve
+from gristmill.config.secrets import REFERENCE, resolve
 from gristmill.connectors.rest.config import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2Auth
 from gristmill.connectors.rest.transport import hide, join_url
 from gristmill.errors import SourceError
 
 AuthOptions = BearerAuth | ApiKeyAuth | BasicAuth | OAuth2Auth
 
-_ONLY_A_REFERENCE = re.compile(r"^\s*\$\{(env|file):[^}]+\}\s*$")
+_ONLY_A_REFERENCE = re.compile(rf"^\s*{REFERENCE.pattern}\s*$")
 _EXPIRY_MARGIN = 30.0  # renew a token this many seconds before the server says it expires
 
 

@@ -358,7 +358,7 @@ class _SmtpServer:
         return smtp
 
 
-_REFERENCE = re.compile(r"\$\{(?:env|file):[^}]+\}")
+_REFERENCE = secrets.REFERENCE
 
 
 def _smtp_server(text: str, base: Path | None, where: str) -> _SmtpServer:
