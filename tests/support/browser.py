@@ -4,7 +4,7 @@ run, the executable is named.
 
 Use from a test module with ``pytest_plugins = ["tests.support.browser"]``; the fixtures:
 
-- ``browser``: one headless Chromium per test session.
+- ``browser``: one headless Chromium per test module.
 - ``page``: a fresh page (1280x900) whose console errors and uncaught page errors are collected in
   ``page.console_errors`` (a list of text), for tests to assert empty.
 - ``screenshots``: the folder screenshots go to (``tests/<area>/screenshots/``, next to the test
@@ -40,8 +40,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # One per module, not per session: Playwright's sync API runs an asyncio loop in the main
+    # thread while it is open, and later tests that call asyncio.run() there would fail.
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing: apt-get install chromium (scripts/setup does)")
     try:

@@ -152,7 +152,7 @@ def test_requests_are_logged_with_the_key_id_and_the_key_appears_nowhere(
         seen.append(
             client.get("/api/v1/tables/marts/orders", headers={"x-api-key": created.token + "x"}).text
         )
-    lines = _request_lines(caplog, 4)
+        lines = _request_lines(caplog, 4)  # inside: the last line is written after its response
     first = lines[0]
     assert f"key=gmk_{created.record.key_id}" in first and "route=/api/v1/tables/{schema}/{name}" in first
     assert "status=200" in first and "rows=2" in first and "ms=" in first
@@ -183,7 +183,7 @@ def test_a_refused_token_without_the_key_shape_is_logged_without_an_id(
     client = serve(keys)
     with caplog.at_level(logging.INFO, logger="gristmill.server.requests"):
         assert client.get("/api/v1/tables/marts/a", headers={"x-api-key": "hunter2"}).status_code == 401
-    lines = _request_lines(caplog, 1)
+        lines = _request_lines(caplog, 1)  # inside: the line is written after the response
     assert "key=- " in lines[0] and "hunter2" not in caplog.text
 
 
